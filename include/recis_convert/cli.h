@@ -1,0 +1,42 @@
+// The command line and --config job files, turned into JobOptions once and validated before MPI starts.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "recis_convert/copy_engine.h"
+#include "recis_convert/plan.h"
+
+namespace recis_convert {
+
+struct JobOptions {
+  std::string ckpt_dir;
+  std::string export_dir;
+  bool filter_optimizer = false;
+  std::vector<std::string> drop_slots;
+  std::string fg;  // path of fg.json to ship, "" for none
+  std::string mc;  // path of the mc config to ship as input_columns.json, "" for none
+  Balance balance = Balance::kRoundRobin;
+  size_t buffer_mib = 8;
+  CopyMethod copy_method = CopyMethod::kAuto;
+  bool fsync = true;
+  bool overwrite = false;
+  bool dry_run = false;
+  bool quiet = false;
+  bool verbose = false;
+};
+
+struct CommandLine {
+  enum class Action { kRun, kExit } action = Action::kRun;
+  int exit_code = 0;     // for kExit: 0 after --help/--version, 2 after a usage error
+  std::string message;   // for kExit: help/version text (stdout) or the usage error (stderr)
+  JobOptions options;    // for kRun
+};
+
+// Parses argv; a --config JSON file supplies options not given as flags (flags win). Never exits the process.
+CommandLine parse_command_line(int argc, const char* const* argv);
+
+const char* tool_version();
+
+}  // namespace recis_convert

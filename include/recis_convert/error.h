@@ -1,0 +1,60 @@
+// Errors as values: every failure carries an exit code, the file it concerns and a one-line message.
+// main() is the only place that turns an Error into a process exit code and a printed line.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <variant>
+
+namespace recis_convert {
+
+// Documented in README ("Exit codes"). Values are part of the CLI contract.
+enum class ExitCode : int {
+  kOk = 0,
+  kInternal = 1,     // anything else (a bug, an MPI failure)
+  kUsage = 2,        // bad command line or job config
+  kBadInput = 3,     // bad, inconsistent or incomplete checkpoint
+  kOutput = 4,       // cannot write the export (exists, permission, disk full)
+  kInterrupted = 5,  // stopped by a signal (SIGTERM/SIGINT) before publishing
+};
+
+struct Error {
+  ExitCode code = ExitCode::kInternal;
+  std::string file;     // the file concerned, may be empty
+  std::string message;  // what is wrong, without the file name
+
+  // "FILE: message" or just "message": the text after "recis-convert: error: ".
+  std::string describe() const { return file.empty() ? message : file + ": " + message; }
+};
+
+inline Error bad_input(std::string file, std::string message) {
+  return Error{ExitCode::kBadInput, std::move(file), std::move(message)};
+}
+inline Error output_error(std::string file, std::string message) {
+  return Error{ExitCode::kOutput, std::move(file), std::move(message)};
+}
+inline Error usage_error(std::string message) { return Error{ExitCode::kUsage, "", std::move(message)}; }
+
+// A value or an Error. Small on purpose: check with ok() (or bool), then value() or error().
+template <typename T>
+class Result {
+ public:
+  Result(T value) : state_(std::move(value)) {}          // NOLINT(google-explicit-constructor)
+  Result(Error error) : state_(std::move(error)) {}      // NOLINT(google-explicit-constructor)
+
+  bool ok() const { return std::holds_alternative<T>(state_); }
+  explicit operator bool() const { return ok(); }
+  T& value() & { return std::get<T>(state_); }
+  const T& value() const& { return std::get<T>(state_); }
+  T&& value() && { return std::get<T>(std::move(state_)); }
+  const Error& error() const { return std::get<Error>(state_); }
+
+ private:
+  std::variant<T, Error> state_;
+};
+
+// For functions that return nothing on success.
+struct Ok {};
+using Status = Result<Ok>;
+
+}  // namespace recis_convert

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs every Debian package recis-convert needs to build, test and benchmark.
+# Idempotent: apt-get skips what is already installed. Needs root (or sudo).
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  build-essential cmake pkg-config time
+  # the decided stack
+  libopenmpi-dev openmpi-bin
+  libtorch-dev
+  libhdf5-openmpi-dev
+  nlohmann-json3-dev
+  libgtest-dev libgmock-dev
+  libbenchmark-dev
+  # CLI11: a maintained argument parser (help text, config-less subcommands, validation) instead of hand-rolled argv code
+  libcli11-dev
+  # xxHash: XXH3-64 checksums of exported files at memory speed (a hand-written hash would be slower and unreviewed)
+  libxxhash-dev
+  # tests and fixtures only: Debian's python3 with torch, numpy and h5py
+  python3 python3-torch python3-numpy python3-h5py
+)
+
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${PACKAGES[@]}"

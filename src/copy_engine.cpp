@@ -1,0 +1,115 @@
+#include "recis_convert/copy_engine.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "recis_convert/checksum.h"
+
+namespace recis_convert {
+namespace {
+
+std::string errno_text(int err) { return std::strerror(err); }
+
+Error read_error(const std::string& src_name, uint64_t offset, int err) {
+  if (err == 0) return bad_input(src_name, "file ended at byte " + std::to_string(offset) + ": it shrank while being read");
+  return bad_input(src_name, "read failed at byte " + std::to_string(offset) + ": " + errno_text(err));
+}
+
+}  // namespace
+
+CopyEngine::CopyEngine(size_t buffer_bytes, CopyMethod method)
+    : buffer_(std::max<size_t>(buffer_bytes, 4096)), use_kernel_(method != CopyMethod::kBuffered) {}
+
+Status CopyEngine::write_all(int dst_fd, const std::string& dst_name, const char* data, size_t size) {
+  while (size > 0) {
+    ssize_t n = ::write(dst_fd, data, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return output_error(dst_name, "write failed: " + errno_text(n < 0 ? errno : EIO));
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+  return Ok{};
+}
+
+Status CopyEngine::copy_range_buffered(int src_fd, const std::string& src_name, int dst_fd,
+                                       const std::string& dst_name, CopyRange range, Checksum& checksum) {
+  uint64_t offset = range.offset;
+  uint64_t left = range.length;
+  while (left > 0) {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(left, buffer_.size()));
+    ssize_t got = ::pread(src_fd, buffer_.data(), want, static_cast<off_t>(offset));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return read_error(src_name, offset, got < 0 ? errno : 0);
+    checksum.update(buffer_.data(), static_cast<size_t>(got));
+    auto written = write_all(dst_fd, dst_name, buffer_.data(), static_cast<size_t>(got));
+    if (!written) return written.error();
+    offset += static_cast<uint64_t>(got);
+    left -= static_cast<uint64_t>(got);
+  }
+  return Ok{};
+}
+
+// Returns false (and copies nothing) when the kernel refuses copy_file_range for these files at offset 0 of the
+// range; the caller then falls back to the buffered loop.
+Result<bool> CopyEngine::copy_range_kernel(int src_fd, const std::string& src_name, int dst_fd,
+                                           const std::string& dst_name, CopyRange range, Checksum& checksum) {
+  uint64_t offset = range.offset;
+  uint64_t left = range.length;
+  while (left > 0) {
+    size_t chunk = static_cast<size_t>(std::min<uint64_t>(left, buffer_.size()));
+    loff_t in = static_cast<loff_t>(offset);
+    ssize_t n = ::copy_file_range(src_fd, &in, dst_fd, nullptr, chunk, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && offset == range.offset &&
+        (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP || errno == EBADF)) {
+      return false;
+    }
+    if (n < 0 && (errno == ENOSPC || errno == EDQUOT || errno == EFBIG)) {
+      return output_error(dst_name, "write failed: " + errno_text(errno));
+    }
+    if (n < 0) return read_error(src_name, offset, errno);
+    if (n == 0) return read_error(src_name, offset, 0);
+    // Checksum what was copied: the chunk is in the page cache now, so this pread is a memory copy.
+    size_t hashed = 0;
+    while (hashed < static_cast<size_t>(n)) {
+      ssize_t got = ::pread(src_fd, buffer_.data(), static_cast<size_t>(n) - hashed,
+                            static_cast<off_t>(offset + hashed));
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) return read_error(src_name, offset + hashed, got < 0 ? errno : 0);
+      checksum.update(buffer_.data(), static_cast<size_t>(got));
+      hashed += static_cast<size_t>(got);
+    }
+    offset += static_cast<uint64_t>(n);
+    left -= static_cast<uint64_t>(n);
+  }
+  return true;
+}
+
+Result<CopyOutcome> CopyEngine::write(int src_fd, const std::string& src_name, int dst_fd,
+                                      const std::string& dst_name, const FilePlan& plan) {
+  Checksum checksum;
+  CopyOutcome outcome;
+  if (!plan.preamble.empty()) {
+    checksum.update(plan.preamble.data(), plan.preamble.size());
+    auto written = write_all(dst_fd, dst_name, plan.preamble.data(), plan.preamble.size());
+    if (!written) return written.error();
+  }
+  for (const CopyRange& range : plan.ranges) {
+    if (use_kernel_) {
+      auto copied = copy_range_kernel(src_fd, src_name, dst_fd, dst_name, range, checksum);
+      if (!copied) return copied.error();
+      if (copied.value()) continue;
+      use_kernel_ = false;  // refused by this kernel or filesystem: buffered from now on
+    }
+    auto copied = copy_range_buffered(src_fd, src_name, dst_fd, dst_name, range, checksum);
+    if (!copied) return copied.error();
+  }
+  outcome.bytes_written = plan.output_bytes();
+  outcome.checksum = checksum.digest();
+  return outcome;
+}
+
+}  // namespace recis_convert

@@ -1,0 +1,49 @@
+// recis-convert: parse the command line (before MPI, so --help and usage errors need no MPI job), run the export,
+// and turn its outcome into the process exit code. This is the only place that decides exit codes.
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <string>
+
+#include "recis_convert/cli.h"
+#include "recis_convert/log.h"
+#include "recis_convert/mpi_world.h"
+#include "recis_convert/pipeline.h"
+
+namespace {
+
+// Under mpirun every rank parses the same argv; only one should print help or usage errors.
+bool is_first_rank_by_environment() {
+  for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"}) {
+    if (const char* value = std::getenv(name)) return std::atoi(value) == 0;
+  }
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace recis_convert;
+  CommandLine command = parse_command_line(argc, argv);
+  if (command.action == CommandLine::Action::kExit) {
+    if (is_first_rank_by_environment()) {
+      if (command.exit_code == 0) {
+        std::fputs(command.message.c_str(), stdout);
+      } else {
+        Log::error(command.message);
+      }
+    }
+    return command.exit_code;
+  }
+  MpiWorld world(&argc, &argv);
+  ExitCode code = ExitCode::kInternal;
+  try {
+    code = run_export(command.options, world);
+  } catch (const std::exception& e) {
+    // Only a bug (or std::bad_alloc) gets here: errors are values. Other ranks may be waiting in a collective,
+    // so end the whole job; the staging directory was already removed while unwinding.
+    Log::error(std::string("internal error on rank ") + std::to_string(world.rank()) + ": " + e.what());
+    world.abort(static_cast<int>(ExitCode::kInternal));
+  }
+  return static_cast<int>(code);
+}

@@ -1,0 +1,69 @@
+#include "recis_convert/mpi_world.h"
+
+#include <mpi.h>
+
+#include <cstdint>
+#include <cstdlib>
+
+namespace recis_convert {
+
+MpiWorld::MpiWorld(int* argc, char*** argv) {
+  MPI_Init(argc, argv);
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
+  MPI_Comm_size(MPI_COMM_WORLD, &size_);
+}
+
+MpiWorld::~MpiWorld() { MPI_Finalize(); }
+
+std::string MpiWorld::broadcast_from_root(const std::string& text) const {
+  uint64_t size = is_root() ? text.size() : 0;
+  MPI_Bcast(&size, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
+  std::string out = is_root() ? text : std::string(size, '\0');
+  // MPI counts are int: send in pieces so listings above 2 GiB would still work.
+  constexpr uint64_t kPiece = 1u << 30;
+  for (uint64_t done = 0; done < size; done += kPiece) {
+    int count = static_cast<int>(size - done < kPiece ? size - done : kPiece);
+    MPI_Bcast(out.data() + done, count, MPI_CHAR, 0, MPI_COMM_WORLD);
+  }
+  return out;
+}
+
+int MpiWorld::agree_on_status(int local_status) const {
+  int global = 0;
+  MPI_Allreduce(&local_status, &global, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  return global;
+}
+
+std::vector<std::string> MpiWorld::gather_to_root(const std::string& text) const {
+  int mine = static_cast<int>(text.size());
+  std::vector<int> sizes(is_root() ? static_cast<size_t>(size_) : 0);
+  MPI_Gather(&mine, 1, MPI_INT, sizes.data(), 1, MPI_INT, 0, MPI_COMM_WORLD);
+  std::vector<int> displs(sizes.size(), 0);
+  std::string all;
+  if (is_root()) {
+    int64_t total = 0;
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      displs[i] = static_cast<int>(total);
+      total += sizes[i];
+    }
+    all.resize(static_cast<size_t>(total));
+  }
+  MPI_Gatherv(text.data(), mine, MPI_CHAR, all.data(), sizes.data(), displs.data(), MPI_CHAR, 0, MPI_COMM_WORLD);
+  std::vector<std::string> out;
+  for (size_t i = 0; i < sizes.size(); ++i) out.push_back(all.substr(static_cast<size_t>(displs[i]), sizes[i]));
+  return out;
+}
+
+void MpiWorld::abort(int exit_code) const {
+  MPI_Abort(MPI_COMM_WORLD, exit_code);
+  std::_Exit(exit_code);  // MPI_Abort does not return; this keeps [[noreturn]] honest
+}
+
+std::string MpiWorld::host() const {
+  char name[MPI_MAX_PROCESSOR_NAME] = {0};
+  int length = 0;
+  MPI_Get_processor_name(name, &length);
+  return std::string(name, static_cast<size_t>(length));
+}
+
+}  // namespace recis_convert

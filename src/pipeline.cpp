@@ -1,0 +1,358 @@
+#include "recis_convert/pipeline.h"
+
+#include <fcntl.h>
+#include <climits>
+#include <cstdlib>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+
+#include "recis_convert/checkpoint.h"
+#include "recis_convert/checksum.h"
+#include "recis_convert/copy_engine.h"
+#include "recis_convert/file_export.h"
+#include "recis_convert/log.h"
+#include "recis_convert/manifest.h"
+#include "recis_convert/metadata.h"
+#include "recis_convert/plan.h"
+#include "recis_convert/slot_filter.h"
+#include "recis_convert/staging.h"
+#include "recis_convert/strict_json.h"
+
+namespace recis_convert {
+namespace {
+
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+constexpr uint64_t kMaxConfigBytes = 64u << 20;  // fg.json / mc configs
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+json error_to_json(const Error& e) { return {{"code", static_cast<int>(e.code)}, {"file", e.file}, {"message", e.message}}; }
+
+Error error_from_json(const json& j) {
+  return Error{static_cast<ExitCode>(j.at("code").get<int>()), j.at("file").get<std::string>(),
+               j.at("message").get<std::string>()};
+}
+
+// Writes a small metadata file into the staging directory and describes it for the manifest.
+Result<ExtraFile> write_metadata_file(const std::string& dir, const std::string& name, const std::string& content,
+                                      bool fsync) {
+  const std::string path = dir + "/" + name;
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  if (fd < 0) return output_error(path, std::string("cannot create: ") + std::strerror(errno));
+  size_t done = 0;
+  while (done < content.size()) {
+    ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int err = n < 0 ? errno : EIO;
+      ::close(fd);
+      return output_error(path, std::string("write failed: ") + std::strerror(err));
+    }
+    done += static_cast<size_t>(n);
+  }
+  if ((fsync && ::fsync(fd) != 0) || ::close(fd) != 0) {
+    return output_error(path, std::string("write failed: ") + std::strerror(errno));
+  }
+  return ExtraFile{name, content.size(), Checksum::of(content.data(), content.size())};
+}
+
+// fg.json and the mc config are shipped byte for byte, after checking they are JSON objects.
+Result<std::string> read_json_config(const std::string& path, const char* what) {
+  auto text = read_small_file(path, kMaxConfigBytes);
+  if (!text) return text.error();
+  auto parsed = parse_strict_json(text.value(), path, what);
+  if (!parsed) return parsed.error();
+  if (!parsed.value().is_object()) return bad_input(path, std::string(what) + " is not a JSON object");
+  return text;
+}
+
+struct Discovery {
+  CheckpointListing listing;
+  std::string staging_dir;
+};
+
+// Stage 1, on rank 0: everything that can fail before any data moves fails here, with one message for all ranks.
+std::string discover_on_root(const JobOptions& o, std::optional<StagingDir>& staging, const Log& log) {
+  auto listing = discover_checkpoint(o.ckpt_dir);
+  if (!listing) return json{{"error", error_to_json(listing.error())}}.dump();
+  for (const auto& [path, what] : {std::pair{o.fg, "fg config"}, std::pair{o.mc, "mc config"}}) {
+    if (path.empty()) continue;
+    auto config = read_json_config(path, what);
+    if (!config) return json{{"error", error_to_json(config.error())}}.dump();
+  }
+  std::string staging_path;
+  if (!o.dry_run) {
+    std::vector<std::string> stale;
+    auto created = StagingDir::create(o.export_dir, o.overwrite, &stale);
+    if (!created) return json{{"error", error_to_json(created.error())}}.dump();
+    for (const auto& path : stale) log.warn("removed the staging directory of a dead run: " + path);
+    staging.emplace(std::move(created).value());
+    staging_path = staging->path();
+  }
+  return json{{"listing", listing_to_json(listing.value())}, {"staging", staging_path}}.dump();
+}
+
+Result<Discovery> decode_discovery(const std::string& message) {
+  auto j = json::parse(message);
+  if (j.contains("error")) return error_from_json(j.at("error"));
+  auto listing = listing_from_json(j.at("listing").get<std::string>());
+  if (!listing) return listing.error();
+  return Discovery{std::move(listing).value(), j.at("staging").get<std::string>()};
+}
+
+// Every block of the index must have been found in its file (each file already checked that its own tensors are
+// indexed there, so equal counts mean equal sets).
+Status check_all_blocks_found(const CheckpointListing& listing, const std::vector<FileResult>& files) {
+  std::set<std::string> seen;
+  for (const auto& f : files) {
+    for (const auto& t : f.kept) seen.insert(t.name);
+    for (const auto& t : f.dropped) seen.insert(t.name);
+  }
+  for (const auto& [key, file] : listing.block_file) {
+    if (!seen.count(key)) {
+      return bad_input(listing.ckpt_dir + "/" + file,
+                       "has no tensor " + json(key).dump() + ", which the checkpoint's index places there");
+    }
+  }
+  return Ok{};
+}
+
+struct RankReport {
+  std::optional<Error> error;
+  std::vector<FileResult> results;
+  double seconds = 0;
+};
+
+std::string encode_rank_report(const std::optional<Error>& error, const std::vector<FileResult>& results,
+                               double seconds) {
+  json j{{"seconds", seconds}, {"results", file_results_to_json(results)}};
+  if (error) j["error"] = error_to_json(*error);
+  return j.dump();
+}
+
+Result<RankReport> decode_rank_report(const std::string& text) {
+  auto j = json::parse(text);
+  RankReport report;
+  report.seconds = j.at("seconds").get<double>();
+  if (j.contains("error")) report.error = error_from_json(j.at("error"));
+  auto results = file_results_from_json(j.at("results").get<std::string>());
+  if (!results) return results.error();
+  report.results = std::move(results).value();
+  return report;
+}
+
+std::string utc_now() {
+  std::time_t now = std::time(nullptr);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  return text;
+}
+
+void print_dry_run(const Log& log, const std::vector<FileResult>& files, const std::map<std::string, int>& owner) {
+  for (const auto& f : files) {
+    uint64_t dropped = 0;
+    for (const auto& t : f.dropped) dropped += t.nbytes();
+    log.stage("plan: " + f.name + " -> rank " + std::to_string(owner.at(f.name)) + ": " + format_bytes(f.source_bytes) +
+              ", keep " + std::to_string(f.kept.size()) + " tensors, drop " + std::to_string(f.dropped.size()) +
+              " (" + format_bytes(static_cast<double>(dropped)) + ")" + (f.written ? "" : ", file not written"));
+    for (const auto& t : f.dropped) log.stage("plan:   drop " + json(t.name).dump());
+  }
+}
+
+// Stages 5 and 6 on rank 0. Returns the final status of the job.
+Status finish_on_root(const JobOptions& o, const MpiWorld& world, const Discovery& discovery,
+                      std::vector<FileResult> files, const std::vector<RankReport>& reports,
+                      const std::map<std::string, int>& owner, StagingDir* staging, const Log& log,
+                      Clock::time_point start, double stream_seconds) {
+  std::sort(files.begin(), files.end(), [](const FileResult& a, const FileResult& b) { return a.name < b.name; });
+  auto complete = check_all_blocks_found(discovery.listing, files);
+  if (!complete) return complete.error();
+  auto tables = summarize_tables(files, discovery.listing.tensorkey, discovery.listing.ckpt_dir);
+  if (!tables) return tables.error();
+
+  uint64_t bytes_in = 0, bytes_out = 0, dropped = 0;
+  for (const auto& f : files) {
+    bytes_in += f.source_bytes;
+    bytes_out += f.written ? f.output_bytes : 0;
+    for (const auto& t : f.dropped) dropped += t.nbytes();
+  }
+  if (o.dry_run) {
+    print_dry_run(log, files, owner);
+    log.stage("dry run: " + std::to_string(files.size()) + " files, " + format_bytes(bytes_in) + " in, " +
+              format_bytes(bytes_out) + " would be written, " + format_bytes(dropped) + " dropped; nothing written");
+    return Ok{};
+  }
+
+  const auto metadata_start = Clock::now();
+  const std::string& dir = staging->path();
+  ManifestInput manifest;
+  manifest.tool_version = tool_version();
+  char resolved[PATH_MAX];
+  manifest.source_checkpoint =
+      ::realpath(discovery.listing.ckpt_dir.c_str(), resolved) ? resolved : discovery.listing.ckpt_dir;
+  manifest.ckpt_id = discovery.listing.ckpt_id;
+  manifest.filter_optimizer = o.filter_optimizer;
+  manifest.drop_slots = o.drop_slots;
+  manifest.fg_path = o.fg;
+  manifest.mc_path = o.mc;
+  manifest.tables = tables.value();
+
+  std::vector<std::pair<std::string, std::string>> contents = {
+      {kIndexFile, make_index_json(files)},
+      {kTensorKeyFile, make_tensorkey_json(files, discovery.listing.tensorkey)},
+      {kTorchRankFile, make_torch_rank_json(files, discovery.listing.tensorkey)},
+  };
+  for (const auto& [path, name] : {std::pair{o.fg, "fg.json"}, std::pair{o.mc, "input_columns.json"}}) {
+    if (path.empty()) continue;
+    auto text = read_json_config(path, name);
+    if (!text) return text.error();
+    contents.emplace_back(name, text.value());
+  }
+  for (const auto& [name, content] : contents) {
+    auto written = write_metadata_file(dir, name, content, o.fsync);
+    if (!written) return written.error();
+    manifest.metadata_files.push_back(written.value());
+  }
+  manifest.files = files;
+  auto written = write_metadata_file(dir, "manifest.json", make_manifest_json(manifest), o.fsync);
+  if (!written) return written.error();
+
+  // The run record: the only file allowed to differ between runs of the same job.
+  json per_rank = json::array();
+  for (size_t r = 0; r < reports.size(); ++r) {
+    uint64_t in = 0, out = 0;
+    for (const auto& f : reports[r].results) {
+      in += f.source_bytes;
+      out += f.written ? f.output_bytes : 0;
+    }
+    per_rank.push_back({{"rank", r}, {"files", reports[r].results.size()}, {"bytes_in", in}, {"bytes_out", out},
+                        {"seconds", reports[r].seconds}});
+  }
+  const double total = seconds_since(start);
+  json record{{"tool_version", tool_version()},
+              {"finished_at", utc_now()},
+              {"host", world.host()},
+              {"ranks", world.size()},
+              {"balance", balance_name(o.balance)},
+              {"buffer_mib", o.buffer_mib},
+              {"fsync", o.fsync},
+              {"seconds", {{"stream", stream_seconds}, {"metadata", seconds_since(metadata_start)}, {"total", total}}},
+              {"per_rank", per_rank}};
+  auto recorded = write_metadata_file(dir, "run_record.json", record.dump(2) + "\n", o.fsync);
+  if (!recorded) return recorded.error();
+
+  auto published = staging->publish(o.overwrite);
+  if (!published) return published.error();
+  const double seconds = seconds_since(start);
+  log.stage("published " + o.export_dir + ": " + std::to_string(files.size()) + " files, " + format_bytes(bytes_in) +
+            " in, " + format_bytes(bytes_out) + " out, " + format_bytes(dropped) + " dropped, " +
+            std::to_string(seconds).substr(0, std::to_string(seconds).find('.') + 3) + " s, " +
+            format_bytes(seconds > 0 ? bytes_in / seconds : 0) + "/s");
+  return Ok{};
+}
+
+}  // namespace
+
+ExitCode run_export(const JobOptions& o, const MpiWorld& world) {
+  const auto start = Clock::now();
+  Log log(world.rank(), o.quiet, o.verbose);
+  std::optional<StagingDir> staging;  // rank 0 only; removed on every path that does not publish
+
+  // 1. discover
+  std::string message = world.is_root() ? discover_on_root(o, staging, log) : std::string();
+  auto discovery = decode_discovery(world.broadcast_from_root(message));
+  if (!discovery) {
+    if (world.is_root()) Log::error(discovery.error().describe());
+    return discovery.error().code;
+  }
+  const CheckpointListing& listing = discovery.value().listing;
+  uint64_t total_bytes = 0;
+  std::vector<uint64_t> sizes;
+  for (const auto& f : listing.files) {
+    sizes.push_back(f.size);
+    total_bytes += f.size;
+  }
+  log.stage("checkpoint " + listing.ckpt_dir + ": " + std::to_string(listing.files.size()) + " data files, " +
+            format_bytes(static_cast<double>(total_bytes)) + ", " + std::to_string(listing.tensorkey.size()) +
+            " sparse blocks");
+
+  // 2. plan
+  const std::vector<int> owners = assign_files(sizes, world.size(), o.balance);
+  const std::vector<size_t> mine = files_of_rank(owners, world.rank());
+  log.stage("plan: " + std::to_string(listing.files.size()) + " files over " + std::to_string(world.size()) +
+            " ranks (" + balance_name(o.balance) + ")" +
+            (o.filter_optimizer ? ", dropping optimizer state" : ", copying byte for byte"));
+
+  // 3. stream
+  const auto stream_start = Clock::now();
+  OptimizerSlotFilter filter(o.filter_optimizer, std::set<std::string>(o.drop_slots.begin(), o.drop_slots.end()));
+  CopyEngine engine(o.buffer_mib << 20, o.copy_method);
+  FileExportSettings settings{discovery.value().staging_dir, o.dry_run, o.fsync};
+  std::vector<FileResult> results;
+  std::optional<Error> failure;
+  for (size_t index : mine) {
+    auto result = export_data_file(listing, listing.files[index], filter, engine, settings);
+    if (!result) {
+      failure = result.error();
+      break;
+    }
+    log.detail(listing.files[index].name + ": kept " + std::to_string(result.value().kept.size()) + ", dropped " +
+               std::to_string(result.value().dropped.size()) + " tensors");
+    results.push_back(std::move(result).value());
+  }
+  const double my_seconds = seconds_since(stream_start);
+
+  // 4. agree, then gather every result and error on rank 0
+  const int agreed = world.agree_on_status(failure ? static_cast<int>(failure->code) : 0);
+  auto gathered = world.gather_to_root(encode_rank_report(failure, results, my_seconds));
+  const double stream_seconds = seconds_since(stream_start);
+
+  int final_status = agreed;
+  if (world.is_root()) {
+    std::vector<RankReport> reports;
+    std::vector<FileResult> files;
+    std::map<std::string, int> owner;
+    for (size_t r = 0; r < gathered.size(); ++r) {
+      auto report = decode_rank_report(gathered[r]);
+      if (!report) {
+        Log::error(report.error().describe());
+        final_status = static_cast<int>(ExitCode::kInternal);
+        continue;
+      }
+      if (report.value().error) Log::error(report.value().error->describe());
+      for (const auto& f : report.value().results) {
+        owner[f.name] = static_cast<int>(r);
+        files.push_back(f);
+      }
+      reports.push_back(std::move(report).value());
+    }
+    if (final_status == 0) {
+      log.stage("streamed " + std::to_string(files.size()) + " files in " + std::to_string(stream_seconds) + " s");
+      auto finished = finish_on_root(o, world, discovery.value(), std::move(files), reports, owner,
+                                     staging ? &*staging : nullptr, log, start, stream_seconds);
+      if (!finished) {
+        Log::error(finished.error().describe());
+        final_status = static_cast<int>(finished.error().code);
+      }
+    }
+    if (staging) staging->discard();  // no-op after a successful publish
+  }
+  // 6. everyone exits with rank 0's verdict, so mpirun's status is the job's status
+  final_status = std::stoi(world.broadcast_from_root(std::to_string(final_status)));
+  return static_cast<ExitCode>(final_status);
+}
+
+}  // namespace recis_convert

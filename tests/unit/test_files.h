@@ -1,0 +1,48 @@
+// Helpers for unit tests: temporary directories and hand-made safetensors files / RecIS checkpoints.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace recis_convert::testing {
+
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+void write_file(const std::string& path, const std::string& bytes);
+std::string read_file(const std::string& path);
+bool path_exists(const std::string& path);
+
+// u64 LE length + json + data (no padding added: the caller controls the exact header bytes).
+std::string safetensors_bytes(const std::string& header_json, const std::string& data);
+
+struct FakeTensor {
+  std::string name;
+  std::string dtype;  // "F32", "I64"...
+  std::vector<uint64_t> shape;
+  std::string data;   // raw bytes, size must match
+};
+
+// A RecIS-style file: compact header with dtype/shape/data_offsets, padded with 1..8 spaces, data back to back.
+std::string recis_file(const std::vector<FakeTensor>& tensors);
+
+// `n` bytes of a recognisable pattern starting at `seed`.
+std::string pattern(size_t n, unsigned seed);
+
+// A small valid checkpoint in `dir`: table "user" (id, embedding, sparse_adamw_exp_avg) in two files plus the
+// dense scalar "sparse_adamw_step^ ", with index and tensorkey.json.
+void write_small_checkpoint(const std::string& dir);
+
+}  // namespace recis_convert::testing
