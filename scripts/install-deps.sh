@@ -18,7 +18,7 @@ PACKAGES=(
   # xxHash: XXH3-64 checksums of exported files at memory speed (a hand-written hash would be slower and unreviewed)
   libxxhash-dev
   # tests and fixtures only: Debian's python3 with torch, numpy and h5py
-  python3 python3-torch python3-numpy python3-h5py
+  python3 python3-torch python3-numpy python3-h5py python3-xxhash
 )
 
 SUDO=""

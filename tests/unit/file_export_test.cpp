@@ -114,6 +114,8 @@ TEST_F(FileExportTest, ResultsSurviveTheJsonRoundTrip) {
   ASSERT_TRUE(back);
   ASSERT_EQ(back.value().size(), 1u);
   EXPECT_EQ(back.value()[0].checksum, result.value().checksum);
+  ASSERT_EQ(back.value()[0].kept.size(), 1u);
+  ASSERT_EQ(back.value()[0].dropped.size(), 1u);
   EXPECT_EQ(back.value()[0].kept[0].shape, (std::vector<uint64_t>{3, 2}));
   EXPECT_EQ(back.value()[0].dropped[0].name, "user.sparse_adamw_exp_avg/part_0_1");
 }

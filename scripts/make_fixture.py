@@ -1,0 +1,236 @@
+#!/usr/bin/python3
+"""Writes RecIS checkpoints for tests, examples and benchmarks, following ../shared/formats/recis-checkpoint.md.
+
+Layout written (an output directory with its `checkpoint` file):
+
+    OUT/checkpoint                 "ckpt_100\\nckpt_200\\n" (the last step listed is the latest)
+    OUT/ckpt_<step>/model-%06d-of-%06d.safetensors   per (rank, writer thread) that got blocks; 0-based, gaps kept
+    OUT/ckpt_<step>/index, tensorkey.json, torch_rank_weights_embs_table_multi_shard.json
+    OUT/ckpt_<step>/model.pt, extra.pt, io_state_<rank>.pt, io_state_count
+
+What a RecIS save does and this script reproduces:
+- every table is sharded over all ranks by `id % 65536` into gen_slice ranges; rows are in hash-map
+  (random) order; blocks per rank are [child@id, child@slot...] per table, then on rank 0 the dense optimizer
+  scalars; block k goes to writer k % parallel; a writer with no block writes no file (so numbers have gaps);
+- headers: compact JSON, keys in block order, "dtype, shape, data_offsets", 1..8 spaces of padding;
+- sparse keys "child.slot/part_r_R", dense keys "name^ ", tensorkey values "child@slot^begin@end@65536".
+
+Needs Debian's /usr/bin/python3 with python3-numpy and python3-torch (torch only for model.pt & co).
+"""
+import argparse
+import collections
+import json
+import os
+import struct
+import sys
+
+import numpy as np
+
+SLICE_SIZE = 65536
+
+
+def gen_slice(rank, world, size=SLICE_SIZE):
+    """RecIS hashtable.py gen_slice: contiguous ranges, the first size % world get one extra element."""
+    base, extra = divmod(size, world)
+    begin = rank * base + min(rank, extra)
+    end = begin + base + (1 if rank < extra else 0)
+    return begin, end
+
+
+def slice_string(rank, world, size=SLICE_SIZE):
+    begin, end = gen_slice(rank, world, size)
+    width = len(str(size))
+    return f"{begin:0{width}d}@{end:0{width}d}@{size}"
+
+
+# (child name, dtype, dim, rows per scale unit, extra slots)
+TABLES = [
+    ("user_id", "F32", 8, 600, ["step_filter"]),
+    ("item_id", "F16", 4, 400, []),
+    ("cate_ids", "BF16", 16, 300, []),
+    ("empty_table", "F32", 8, 0, []),
+    ("商品_id", "F32", 4, 50, []),
+]
+
+OPTIMIZERS = {
+    # slot names and dense scalars (name, dtype, shape) as RecIS's SparseAdamW / SparseAdam write them
+    "adamw": (["sparse_adamw_exp_avg", "sparse_adamw_exp_avg_sq"],
+              [("sparse_adamw_step", "I64", [1]), ("sparse_adamw_beta1", "F32", []), ("sparse_adamw_beta2", "F32", [])]),
+    "adam": (["sparse_adam_exp_avg", "sparse_adam_exp_avg_sq"],
+             [("sparse_adam_step", "I64", [1]), ("sparse_adam_beta1", "F64", []), ("sparse_adam_beta2", "F64", [])]),
+    "none": ([], []),
+}
+
+
+def random_values(rng, dtype, shape):
+    """Raw little-endian bytes of a random tensor of a safetensors dtype."""
+    count = int(np.prod(shape)) if shape else 1
+    if dtype == "F32":
+        return rng.standard_normal(count, dtype=np.float32).astype("<f4").tobytes()
+    if dtype == "F64":
+        return rng.standard_normal(count).astype("<f8").tobytes()
+    if dtype == "F16":
+        return rng.standard_normal(count, dtype=np.float32).astype("<f2").tobytes()
+    if dtype == "BF16":  # the upper half of a float32
+        bits = rng.standard_normal(count, dtype=np.float32).view(np.uint32)
+        return (bits >> 16).astype("<u2").tobytes()
+    if dtype == "I64":
+        return rng.integers(0, 1 << 40, count, dtype=np.int64).astype("<i8").tobytes()
+    raise ValueError(dtype)
+
+
+ITEMSIZE = {"F32": 4, "F64": 8, "F16": 2, "BF16": 2, "I64": 8}
+
+
+class Block:
+    def __init__(self, key, dtype, shape, data):
+        self.key, self.dtype, self.shape, self.data = key, dtype, shape, data
+        expected = (int(np.prod(shape)) if shape else 1) * ITEMSIZE[dtype]
+        assert len(data) == expected, (key, len(data), expected)
+
+
+def write_safetensors(path, blocks):
+    header = collections.OrderedDict()
+    offset = 0
+    for b in blocks:
+        header[b.key] = collections.OrderedDict(
+            [("dtype", b.dtype), ("shape", list(b.shape)), ("data_offsets", [offset, offset + len(b.data)])])
+        offset += len(b.data)
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    text += b" " * (8 - len(text) % 8)  # RecIS pads 1..8 spaces, never 0
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for b in blocks:
+            f.write(b.data)
+
+
+def table_ids(rng, rows):
+    """Unique ids, some above 2^32, in random (hash-map) order."""
+    ids = rng.choice(1 << 40, size=rows, replace=False) if rows else np.zeros(0, dtype=np.int64)
+    return ids.astype(np.int64)
+
+
+def write_checkpoint(ckpt_dir, ranks, parallel, optimizer, scale, seed):
+    os.makedirs(ckpt_dir)
+    rng = np.random.default_rng(seed)
+    opt_slots, opt_scalars = OPTIMIZERS[optimizer]
+    tables = []
+    for child, dtype, dim, rows, extra in TABLES:
+        ids = table_ids(rng, rows * scale)
+        tables.append((child, dtype, dim, ids, ["embedding"] + extra + opt_slots))
+
+    index_blocks, index_files, tensorkey, torch_rank = {}, {}, {}, {}
+    file_number = 0
+    for rank in range(ranks):
+        begin, end = gen_slice(rank, ranks)
+        part = f"/part_{rank}_{ranks}"
+        blocks = []
+        for child, dtype, dim, ids, slots in tables:
+            mine = ids[((ids % SLICE_SIZE) >= begin) & ((ids % SLICE_SIZE) < end)]
+            n = len(mine)
+            logical = slice_string(rank, ranks)
+            blocks.append(Block(f"{child}.id{part}", "I64", [n], mine.astype("<i8").tobytes()))
+            tensorkey[f"{child}.id{part}"] = f"{child}@id^{logical}"
+            for slot in slots:
+                if slot == "step_filter":
+                    shape, sdtype = [n, 1], "I64"
+                else:
+                    shape, sdtype = [n, dim], dtype
+                key = f"{child}.{slot}{part}"
+                blocks.append(Block(key, sdtype, shape, random_values(rng, sdtype, shape)))
+                tensorkey[key] = f"{child}@{slot}^{logical}"
+                if ".embedding" in key:
+                    torch_rank[key] = {"dense": False, "dimension": shape[-1], "dtype": TORCH_NAME[sdtype],
+                                       "hashmap_key": key.replace(".embedding", ".id", 1), "hashmap_key_dtype": "int64",
+                                       "hashmap_value": key, "is_hashmap": True, "name": key, "shape": shape}
+        if rank == 0:
+            for name, sdtype, shape in opt_scalars:
+                blocks.append(Block(name + "^ ", sdtype, shape, random_values(rng, sdtype, shape)))
+                torch_rank[name + "^ "] = {"dense": True, "dimension": 0, "dtype": TORCH_NAME[sdtype],
+                                           "is_hashmap": False, "name": name + "^ ", "shape": shape}
+        writers = [[] for _ in range(parallel)]
+        for k, block in enumerate(blocks):
+            writers[k % parallel].append(block)
+        for thread, writer_blocks in enumerate(writers):
+            if not writer_blocks:
+                continue  # RecIS writes no file for an empty writer
+            name = "model-%06d-of-%06d.safetensors" % (rank * parallel + thread, ranks * parallel)
+            write_safetensors(os.path.join(ckpt_dir, name), writer_blocks)
+            index_files[name] = file_number
+            for block in writer_blocks:
+                index_blocks[block.key] = file_number
+            file_number += 1
+
+    def dump(name, obj, **kw):
+        with open(os.path.join(ckpt_dir, name), "w", encoding="utf-8") as f:
+            f.write(json.dumps(obj, **kw))
+
+    dump("index", {"block_index": index_blocks, "file_index": index_files},
+         separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+    dump("tensorkey.json", tensorkey, indent=4, ensure_ascii=False, sort_keys=True)
+    write_dense(ckpt_dir, ranks, torch_rank, seed)
+
+
+TORCH_NAME = {"F32": "float32", "F64": "float64", "F16": "float16", "BF16": "bfloat16", "I64": "int64"}
+
+
+def write_dense(ckpt_dir, ranks, torch_rank, seed):
+    import torch
+
+    torch.manual_seed(seed)
+
+    class DenseArch(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.mlp = torch.nn.Sequential(torch.nn.Linear(36, 16), torch.nn.BatchNorm1d(16), torch.nn.ReLU(),
+                                           torch.nn.Linear(16, 1))
+
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.dense_arch = DenseArch()
+
+    state = Model().state_dict()  # an OrderedDict with full module-path keys
+    torch.save(state, os.path.join(ckpt_dir, "model.pt"))
+    torch.save({"global_step": torch.tensor(200), "train_epoch": torch.tensor(1)}, os.path.join(ckpt_dir, "extra.pt"))
+    for rank in range(ranks):
+        torch.save({"train_io": {"offset": rank * 100}}, os.path.join(ckpt_dir, f"io_state_{rank}.pt"))
+    with open(os.path.join(ckpt_dir, "io_state_count"), "w") as f:
+        f.write(str(ranks))
+    # v1.1's final torch_rank json: the C++ entries (sorted), then the model.pt entries, re-dumped by Python.
+    entries = collections.OrderedDict(sorted(torch_rank.items()))
+    for name, tensor in state.items():
+        entries[name] = collections.OrderedDict([("name", name), ("dense", True), ("dimension", 0),
+                                                 ("is_hashmap", False),
+                                                 ("dtype", str(tensor.dtype).replace("torch.", "")),
+                                                 ("shape", list(tensor.shape))])
+    with open(os.path.join(ckpt_dir, "torch_rank_weights_embs_table_multi_shard.json"), "w") as f:
+        json.dump(entries, f, indent=4)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("out", help="output directory to create (must not exist)")
+    parser.add_argument("--ranks", type=int, default=3, help="saving ranks (WORLD_SIZE), default 3")
+    parser.add_argument("--parallel", type=int, default=4,
+                        help="writer threads per rank (RecIS's default concurrency, 4); more threads than a rank's "
+                             "blocks (e.g. 32) leave gaps in the file numbers")
+    parser.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adamw")
+    parser.add_argument("--scale", type=int, default=1, help="multiplies every table's rows (1 -> ~110 KiB)")
+    parser.add_argument("--steps", default="100,200", help="checkpoints to write; the last is the latest")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    if os.path.exists(args.out):
+        sys.exit(f"make_fixture.py: {args.out} already exists")
+    os.makedirs(args.out)
+    steps = [s for s in args.steps.split(",") if s]
+    for i, step in enumerate(steps):
+        write_checkpoint(os.path.join(args.out, f"ckpt_{step}"), args.ranks, args.parallel, args.optimizer,
+                         args.scale, args.seed + i)
+    with open(os.path.join(args.out, "checkpoint"), "w") as f:
+        f.write("".join(f"ckpt_{s}\n" for s in steps))
+
+
+if __name__ == "__main__":
+    main()
