@@ -14,7 +14,7 @@
 namespace recis_convert {
 namespace {
 
-using ordered_json = nlohmann::ordered_json;
+using json = nlohmann::json;
 
 constexpr uint64_t kMaxMetadataFileBytes = 1ull << 30;  // index / tensorkey.json of huge jobs stay far below this
 
@@ -60,13 +60,13 @@ bool is_slice(const std::string& slice) {
 Result<std::map<std::string, std::string>> read_tensorkey(const std::string& path) {
   auto text = read_small_file(path, kMaxMetadataFileBytes);
   if (!text) return text.error();
-  auto json = parse_strict_json(text.value(), path, "tensorkey.json");
-  if (!json) return json.error();
-  if (!json.value().is_object()) return bad_input(path, "not a JSON object");
+  auto parsed = parse_strict_json(text.value(), path, "tensorkey.json");
+  if (!parsed) return parsed.error();
+  if (!parsed.value().value.is_object()) return bad_input(path, "not a JSON object");
   std::map<std::string, std::string> out;
-  for (const auto& [key, value] : json.value().items()) {
+  for (const auto& [key, value] : parsed.value().value.items()) {
     if (!value.is_string() || !parse_sparse_key(value.get<std::string>())) {
-      return bad_input(path, "entry " + ordered_json(key).dump() + " is not of the form \"child@slot^b@e@size\"");
+      return bad_input(path, "entry " + json(key).dump() + " is not of the form \"child@slot^b@e@size\"");
     }
     out.emplace(key, value.get<std::string>());
   }
@@ -81,9 +81,9 @@ struct IndexFile {
 Result<IndexFile> read_index(const std::string& path) {
   auto text = read_small_file(path, kMaxMetadataFileBytes);
   if (!text) return text.error();
-  auto json = parse_strict_json(text.value(), path, "index");
-  if (!json) return json.error();
-  const auto& root = json.value();
+  auto parsed = parse_strict_json(text.value(), path, "index");
+  if (!parsed) return parsed.error();
+  const auto& root = parsed.value().value;
   if (!root.is_object() || !root.contains("block_index") || !root.contains("file_index") ||
       !root["block_index"].is_object() || !root["file_index"].is_object()) {
     return bad_input(path, "not of the form {\"block_index\":{...},\"file_index\":{...}}");
@@ -101,7 +101,7 @@ Result<IndexFile> read_index(const std::string& path) {
   for (const auto& [key, number] : root["block_index"].items()) {
     auto file = number.is_number_unsigned() ? file_of_number.find(number.get<uint64_t>()) : file_of_number.end();
     if (file == file_of_number.end()) {
-      return bad_input(path, "block_index entry " + ordered_json(key).dump() + " names no file of file_index");
+      return bad_input(path, "block_index entry " + json(key).dump() + " names no file of file_index");
     }
     index.block_file.emplace(key, file->second);
   }

@@ -33,7 +33,7 @@ CommandLine usage(std::string message) {
 }
 
 // Applies the keys of a --config file to options whose flag was not given. Keys are the long flag names.
-std::string apply_config(const nlohmann::ordered_json& config, CLI::App& app, JobOptions& o) {
+std::string apply_config(const nlohmann::json& config, CLI::App& app, JobOptions& o) {
   if (!config.is_object()) return "the job config is not a JSON object";
   for (const auto& [key, value] : config.items()) {
     CLI::Option* opt = nullptr;
@@ -151,7 +151,7 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
     if (!text) return usage(text.error().describe());
     auto config = parse_strict_json(text.value(), config_path, "job config");
     if (!config) return usage(config.error().describe());
-    std::string problem = apply_config(config.value(), app, o);
+    std::string problem = apply_config(config.value().value, app, o);
     if (!problem.empty()) return usage(config_path + ": " + problem);
   }
   if (o.ckpt_dir.empty()) return usage("--ckpt-dir is required (see --help)");

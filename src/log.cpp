@@ -40,3 +40,13 @@ std::string format_bytes(double bytes) {
 }
 
 }  // namespace recis_convert
+
+namespace recis_convert {
+
+std::string format_seconds(double seconds) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.2f s", seconds);
+  return text;
+}
+
+}  // namespace recis_convert

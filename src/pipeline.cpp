@@ -75,7 +75,7 @@ Result<std::string> read_json_config(const std::string& path, const char* what) 
   if (!text) return text.error();
   auto parsed = parse_strict_json(text.value(), path, what);
   if (!parsed) return parsed.error();
-  if (!parsed.value().is_object()) return bad_input(path, std::string(what) + " is not a JSON object");
+  if (!parsed.value().value.is_object()) return bad_input(path, std::string(what) + " is not a JSON object");
   return text;
 }
 
@@ -254,13 +254,15 @@ Status finish_on_root(const JobOptions& o, const MpiWorld& world, const Discover
   auto recorded = write_metadata_file(dir, "run_record.json", record.dump(2) + "\n", o.fsync);
   if (!recorded) return recorded.error();
 
+  log.stage("metadata: index, tensorkey.json, " + std::string(kTorchRankFile) + (o.fg.empty() ? "" : ", fg.json") +
+            (o.mc.empty() ? "" : ", input_columns.json") + ", manifest.json (" + std::to_string(tables.value().size()) +
+            " tables)");
   auto published = staging->publish(o.overwrite);
   if (!published) return published.error();
   const double seconds = seconds_since(start);
   log.stage("published " + o.export_dir + ": " + std::to_string(files.size()) + " files, " + format_bytes(bytes_in) +
             " in, " + format_bytes(bytes_out) + " out, " + format_bytes(dropped) + " dropped, " +
-            std::to_string(seconds).substr(0, std::to_string(seconds).find('.') + 3) + " s, " +
-            format_bytes(seconds > 0 ? bytes_in / seconds : 0) + "/s");
+            format_seconds(seconds) + ", " + format_bytes(seconds > 0 ? bytes_in / seconds : 0) + "/s");
   return Ok{};
 }
 
@@ -340,7 +342,7 @@ ExitCode run_export(const JobOptions& o, const MpiWorld& world) {
       reports.push_back(std::move(report).value());
     }
     if (final_status == 0) {
-      log.stage("streamed " + std::to_string(files.size()) + " files in " + std::to_string(stream_seconds) + " s");
+      log.stage("streamed " + std::to_string(files.size()) + " files in " + format_seconds(stream_seconds));
       auto finished = finish_on_root(o, world, discovery.value(), std::move(files), reports, owner,
                                      staging ? &*staging : nullptr, log, start, stream_seconds);
       if (!finished) {

@@ -13,7 +13,7 @@
 namespace recis_convert {
 namespace {
 
-using ordered_json = nlohmann::ordered_json;
+using json = nlohmann::json;
 
 struct DTypeRow {
   DType dtype;
@@ -45,7 +45,7 @@ const DTypeRow& row_of(DType dtype) {
   return kDTypes[0];  // unreachable: every enumerator has a row
 }
 
-std::string json_quoted(const std::string& name) { return ordered_json(name).dump(); }
+std::string json_quoted(const std::string& name) { return json(name).dump(); }
 
 std::string shape_text(const std::vector<uint64_t>& shape) {
   std::string out = "[";
@@ -57,32 +57,33 @@ bool checked_mul(uint64_t a, uint64_t b, uint64_t* out) { return !__builtin_mul_
 
 // One tensor entry: {"dtype": str, "shape": [uint...], "data_offsets": [uint, uint]}. Unknown extra fields are
 // ignored, as the reference (serde without deny_unknown_fields) does.
-Result<TensorInfo> parse_entry(const std::string& name, const ordered_json& entry, const std::string& file) {
-  const std::string where = "tensor " + json_quoted(name);
-  if (!entry.is_object()) return bad_input(file, where + ": entry is not a JSON object");
+Result<TensorInfo> parse_entry(const std::string& name, const json& entry, const std::string& file) {
+  // Error texts are built only on failure: this runs once per tensor of every header.
+  auto where = [&name] { return "tensor " + json_quoted(name); };
+  if (!entry.is_object()) return bad_input(file, where() + ": entry is not a JSON object");
   for (const char* field : {"dtype", "shape", "data_offsets"}) {
-    if (!entry.contains(field)) return bad_input(file, where + ": missing \"" + field + "\"");
+    if (!entry.contains(field)) return bad_input(file, where() + ": missing \"" + field + "\"");
   }
   TensorInfo info;
   info.name = name;
   const auto& dtype = entry["dtype"];
-  if (!dtype.is_string()) return bad_input(file, where + ": dtype is not a string");
+  if (!dtype.is_string()) return bad_input(file, where() + ": dtype is not a string");
   info.dtype_spelling = dtype.get<std::string>();
   auto parsed = parse_dtype(info.dtype_spelling);
-  if (!parsed) return bad_input(file, where + ": unknown dtype " + json_quoted(info.dtype_spelling));
+  if (!parsed) return bad_input(file, where() + ": unknown dtype " + json_quoted(info.dtype_spelling));
   info.dtype = *parsed;
 
   const auto& shape = entry["shape"];
-  if (!shape.is_array()) return bad_input(file, where + ": shape is not an array");
+  if (!shape.is_array()) return bad_input(file, where() + ": shape is not an array");
   for (const auto& dim : shape) {
     // is_number_unsigned rejects negatives, fractions and integers beyond 2^64 (which nlohmann reads as floats).
-    if (!dim.is_number_unsigned()) return bad_input(file, where + ": shape has a non-integer or negative entry");
+    if (!dim.is_number_unsigned()) return bad_input(file, where() + ": shape has a non-integer or negative entry");
     info.shape.push_back(dim.get<uint64_t>());
   }
   const auto& offsets = entry["data_offsets"];
   if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
       !offsets[1].is_number_unsigned()) {
-    return bad_input(file, where + ": data_offsets is not a pair of non-negative integers");
+    return bad_input(file, where() + ": data_offsets is not a pair of non-negative integers");
   }
   info.begin = offsets[0].get<uint64_t>();
   info.end = offsets[1].get<uint64_t>();
@@ -97,21 +98,23 @@ Status check_layout(std::vector<TensorInfo> tensors, uint64_t data_bytes, const 
   });
   uint64_t expected_begin = 0;
   for (const auto& t : tensors) {
-    const std::string where = "tensor " + json_quoted(t.name) + " data_offsets [" + std::to_string(t.begin) + "," +
-                              std::to_string(t.end) + "]";
+    auto where = [&t] {
+      return "tensor " + json_quoted(t.name) + " data_offsets [" + std::to_string(t.begin) + "," +
+             std::to_string(t.end) + "]";
+    };
     if (t.begin != expected_begin || t.end < t.begin) {
-      return bad_input(file, where + " overlap or leave a hole (expected begin " + std::to_string(expected_begin) +
+      return bad_input(file, where() + " overlap or leave a hole (expected begin " + std::to_string(expected_begin) +
                                  ")");
     }
     uint64_t elements = 1;
     for (uint64_t dim : t.shape) {
-      if (!checked_mul(elements, dim, &elements)) return bad_input(file, where + ": shape size overflows");
+      if (!checked_mul(elements, dim, &elements)) return bad_input(file, where() + ": shape size overflows");
     }
     uint64_t bits = 0;
-    if (!checked_mul(elements, dtype_bits(t.dtype), &bits)) return bad_input(file, where + ": shape size overflows");
-    if (bits % 8 != 0) return bad_input(file, where + ": tensor does not end on a byte boundary");
+    if (!checked_mul(elements, dtype_bits(t.dtype), &bits)) return bad_input(file, where() + ": shape size overflows");
+    if (bits % 8 != 0) return bad_input(file, where() + ": tensor does not end on a byte boundary");
     if (t.end - t.begin != bits / 8) {
-      return bad_input(file, where + " do not match shape " + shape_text(t.shape) + " " + t.dtype_spelling + " (" +
+      return bad_input(file, where() + " do not match shape " + shape_text(t.shape) + " " + t.dtype_spelling + " (" +
                                  std::to_string(bits / 8) + " bytes)");
     }
     expected_begin = t.end;
@@ -155,14 +158,15 @@ Result<SafetensorsHeader> parse_safetensors_header(std::string_view header_json,
                                                    const std::string& file) {
   auto parsed = parse_strict_json(header_json, file, "header");
   if (!parsed) return parsed.error();
-  const ordered_json& root = parsed.value();
+  const json& root = parsed.value().value;
   if (!root.is_object()) return bad_input(file, "header is not a JSON object");
 
   SafetensorsHeader header;
   header.header_bytes = header_json.size();
   header.file_size = file_size;
   header.tensors.reserve(root.size());
-  for (const auto& [name, value] : root.items()) {
+  for (const std::string& name : parsed.value().top_level_keys) {
+    const json& value = root[name];
     if (name == "__metadata__") {
       if (value.is_null()) continue;
       if (!value.is_object()) return bad_input(file, "__metadata__ is not a JSON object");
@@ -207,25 +211,35 @@ Result<SafetensorsHeader> read_safetensors_header(int fd, uint64_t file_size, co
 
 std::string serialize_recis_header(const std::vector<TensorInfo>& tensors,
                                    const std::optional<std::vector<std::pair<std::string, std::string>>>& metadata) {
-  ordered_json root = ordered_json::object();
+  // Written by hand rather than through nlohmann::ordered_json, whose inserts are linear (quadratic headers);
+  // strings are escaped by nlohmann's own dump, so the bytes equal RecIS's `ordered_json::dump()`.
+  std::string out(kLengthPrefixBytes, '\0');
+  out += '{';
+  bool first = true;
   if (metadata) {
-    ordered_json meta = ordered_json::object();
-    for (const auto& [key, value] : *metadata) meta[key] = value;
-    root["__metadata__"] = std::move(meta);
+    out += "\"__metadata__\":{";
+    for (size_t i = 0; i < metadata->size(); ++i) {
+      out += (i ? "," : "") + json_quoted((*metadata)[i].first) + ":" + json_quoted((*metadata)[i].second);
+    }
+    out += '}';
+    first = false;
   }
   for (const auto& t : tensors) {
-    ordered_json entry = ordered_json::object();
-    entry["dtype"] = t.dtype_spelling;
-    entry["shape"] = t.shape;
-    entry["data_offsets"] = {t.begin, t.end};
-    root[t.name] = std::move(entry);
+    if (!first) out += ',';
+    first = false;
+    out += json_quoted(t.name);
+    out += ":{\"dtype\":";
+    out += json_quoted(t.dtype_spelling);
+    out += ",\"shape\":";
+    out += shape_text(t.shape);
+    out += ",\"data_offsets\":[" + std::to_string(t.begin) + "," + std::to_string(t.end) + "]}";
   }
-  std::string json = root.dump();  // compact, UTF-8 kept raw, like RecIS's nlohmann dump()
-  json.append(8 - json.size() % 8, ' ');  // RecIS always pads 1..8 spaces (table_writer.cc)
-  std::string out(kLengthPrefixBytes, '\0');
-  uint64_t n = json.size();
+  out += '}';
+  const uint64_t json_bytes = out.size() - kLengthPrefixBytes;
+  out.append(8 - json_bytes % 8, ' ');  // RecIS always pads 1..8 spaces (table_writer.cc)
+  const uint64_t n = out.size() - kLengthPrefixBytes;
   for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((n >> (8 * i)) & 0xff);
-  return out + json;
+  return out;
 }
 
 }  // namespace recis_convert

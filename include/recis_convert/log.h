@@ -21,6 +21,7 @@ class Log {
   bool verbose_;
 };
 
-std::string format_bytes(double bytes);  // "1.50 GiB"
+std::string format_bytes(double bytes);      // "1.50 GiB"
+std::string format_seconds(double seconds);  // "12.34 s"
 
 }  // namespace recis_convert

@@ -17,6 +17,7 @@ import sys
 
 import xxhash
 
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXPORT_DATA_SUFFIX = ".safetensors"
 OPTIMIZER_PREFIX = "sparse_"
 
@@ -84,12 +85,12 @@ def tree_digest(directory, skip=()):
 
 # --- running the binary --------------------------------------------------------------------------------------
 
-def mpirun(binary, np, args):
+def mpirun(binary, np, args, cwd=None):
     command = ["mpirun", "--oversubscribe", "-np", str(np)]
     if os.geteuid() == 0:
         command.append("--allow-run-as-root")
     env = dict(os.environ, OMPI_MCA_btl_vader_single_copy_mechanism="none", OMPI_MCA_rmaps_base_oversubscribe="1")
-    result = subprocess.run(command + [binary] + args, capture_output=True, text=True, env=env, timeout=600)
+    result = subprocess.run(command + [binary] + args, capture_output=True, text=True, env=env, timeout=600, cwd=cwd)
     return result
 
 
@@ -466,6 +467,16 @@ def case_cli(args):
     result = mpirun(args.binary, 2, ["--ckpt-dir", args.fixture, "--export-dir", out3, "--fg", fg])
     expect_failure(result, 3, "not valid JSON", "bad fg.json")
     check(not os.path.exists(out3), "an export was published with a bad fg.json")
+
+    # the shipped example job config works (paths in it are relative to the repository root)
+    out4 = os.path.join(parent, "export4")
+    result = mpirun(args.binary, 2, ["--config", "configs/rtp-filtered.json", "--ckpt-dir", args.fixture,
+                                     "--export-dir", out4], cwd=REPO_ROOT)
+    expect_success(result, "configs/rtp-filtered.json")
+    check_filter_export(out4, latest_checkpoint(args.fixture))
+    for shipped, given in (("fg.json", "configs/example-fg.json"), ("input_columns.json", "configs/example-mc.json")):
+        with open(os.path.join(REPO_ROOT, given), "rb") as a, open(os.path.join(out4, shipped), "rb") as b:
+            check(a.read() == b.read(), f"{shipped} is not {given}")
 
 
 CASES = {"copy": case_copy, "filter": case_filter, "cross_n": case_cross_n, "bad_inputs": case_bad_inputs,

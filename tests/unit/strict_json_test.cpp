@@ -8,7 +8,14 @@ namespace {
 TEST(StrictJsonTest, KeepsKeyOrder) {
   auto parsed = parse_strict_json(R"({"b":1,"a":2})", "f", "index");
   ASSERT_TRUE(parsed);
-  EXPECT_EQ(parsed.value().begin().key(), "b");
+  EXPECT_EQ(parsed.value().top_level_keys, (std::vector<std::string>{"b", "a"}));
+  EXPECT_EQ(parsed.value().value.at("a"), 2);
+}
+
+TEST(StrictJsonTest, TopLevelKeysIgnoreNestedObjects) {
+  auto parsed = parse_strict_json(R"({"z":{"y":1,"x":{"w":2}},"a":[{"v":3}]})", "f", "header");
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(parsed.value().top_level_keys, (std::vector<std::string>{"z", "a"}));
 }
 
 TEST(StrictJsonTest, RejectsNulByte) {

@@ -1,0 +1,125 @@
+#!/usr/bin/python3
+"""End-to-end benchmark: recis-convert against `cp` of the same data files, timed alternately in one run.
+
+    bench/e2e.py --binary build/recis-convert --dir /var/tmp/recis-bench [--scale 10000] [--runs 3] [--json out.json]
+
+Generates (once, reused) a checkpoint with scripts/make_fixture.py in DIR/source, then for each run times, in
+turn: `cp` of the data files into a fresh directory; recis-convert copy mode and --filter-optimizer at np 1 and 2
+(with and without --no-fsync, since plain cp does not fsync); and `cp` followed by `sync`. Prints medians, GiB/s,
+the ratio to cp, and the peak RSS of each rank (from /usr/bin/time run around every rank).
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def data_files(ckpt):
+    return sorted(os.path.join(ckpt, n) for n in os.listdir(ckpt) if n.endswith(".safetensors"))
+
+
+def timed(command, env=None):
+    start = time.monotonic()
+    result = subprocess.run(command, env=env, capture_output=True, text=True)
+    elapsed = time.monotonic() - start
+    if result.returncode != 0:
+        sys.exit(f"e2e: {' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return elapsed
+
+
+def mpirun_prefix(np):
+    prefix = ["mpirun", "--oversubscribe", "-np", str(np)]
+    if os.geteuid() == 0:
+        prefix.append("--allow-run-as-root")
+    return prefix
+
+
+def run_converter(binary, np, ckpt, out, rss_dir, extra):
+    # /usr/bin/time around each rank (not around mpirun) gives the peak RSS of every rank.
+    wrapper = ["sh", "-c", f'exec /usr/bin/time -f %M -o "{rss_dir}/rss.$OMPI_COMM_WORLD_RANK" "$0" "$@"', binary]
+    env = dict(os.environ, OMPI_MCA_btl_vader_single_copy_mechanism="none")
+    seconds = timed(mpirun_prefix(np) + wrapper + ["--ckpt-dir", ckpt, "--export-dir", out, "--quiet"] + extra, env)
+    rss = []
+    for rank in range(np):
+        with open(os.path.join(rss_dir, f"rss.{rank}")) as f:
+            rss.append(int(f.read().split()[-1]) / 1024.0)  # KiB -> MiB
+    return seconds, rss
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--binary", default=os.path.join(ROOT, "build", "recis-convert"))
+    parser.add_argument("--dir", required=True, help="work directory (its filesystem is what gets measured)")
+    parser.add_argument("--scale", type=int, default=10000, help="fixture scale (10000 -> about 1.1 GiB)")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--json", help="also write the results here")
+    args = parser.parse_args()
+
+    source = os.path.join(args.dir, "source")
+    if not os.path.exists(source):
+        print(f"e2e: generating a checkpoint at scale {args.scale} in {source} ...", flush=True)
+        subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "scripts", "make_fixture.py"), source, "--steps", "200",
+                        "--ranks", "4", "--parallel", "16", "--scale", str(args.scale)], check=True)
+    ckpt = os.path.join(source, "ckpt_200")
+    files = data_files(ckpt)
+    total = sum(os.path.getsize(f) for f in files)
+    print(f"e2e: {len(files)} data files, {total / 2**30:.2f} GiB, {args.runs} runs, dir {args.dir}", flush=True)
+
+    out = os.path.join(args.dir, "out")
+    rss_dir = os.path.join(args.dir, "rss")
+    os.makedirs(rss_dir, exist_ok=True)
+
+    def cp():
+        os.makedirs(out)
+        return timed(["cp"] + files + [out]), []
+
+    def cp_sync():
+        os.makedirs(out)
+        return timed(["sh", "-c", 'cp "$@" && sync', "sh"] + files + [out]), []
+
+    variants = [("cp", cp), ("cp + sync", cp_sync)]
+    for np in (1, 2):
+        for label, extra in (("copy", []), ("filter", ["--filter-optimizer"])):
+            variants.append((f"{label} np={np}", lambda np=np, extra=extra: run_converter(args.binary, np, ckpt, out, rss_dir, extra)))
+            variants.append((f"{label} np={np} --no-fsync",
+                             lambda np=np, extra=extra: run_converter(args.binary, np, ckpt, out, rss_dir, extra + ["--no-fsync"])))
+    variants.append(("filter np=2 --balance size",
+                     lambda: run_converter(args.binary, 2, ckpt, out, rss_dir, ["--filter-optimizer", "--balance", "size"])))
+
+    times = {name: [] for name, _ in variants}
+    rss = {name: [] for name, _ in variants}
+    for run in range(args.runs):
+        for name, fn in variants:
+            shutil.rmtree(out, ignore_errors=True)
+            subprocess.run(["sync"])
+            seconds, peak = fn()
+            times[name].append(seconds)
+            rss[name].append(peak)
+        print(f"e2e: run {run + 1}/{args.runs} done", flush=True)
+    shutil.rmtree(out, ignore_errors=True)
+
+    base = statistics.median(times["cp"])
+    rows = []
+    print(f"\n{'variant':32} {'median s':>9} {'GiB/s':>7} {'vs cp':>6}  peak RSS per rank (MiB)")
+    for name, _ in variants:
+        median = statistics.median(times[name])
+        peaks = [max(r[i] for r in rss[name]) for i in range(len(rss[name][0]))] if rss[name][0] else []
+        row = {"variant": name, "median_seconds": median, "all_seconds": times[name],
+               "gib_per_second": total / 2**30 / median, "speed_vs_cp": base / median, "peak_rss_mib": peaks}
+        rows.append(row)
+        print(f"{name:32} {median:9.2f} {row['gib_per_second']:7.2f} {row['speed_vs_cp']:6.2f}  "
+              + ", ".join(f"{p:.0f}" for p in peaks))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"bytes": total, "files": len(files), "runs": args.runs, "dir": args.dir, "results": rows}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
