@@ -95,6 +95,17 @@ std::string discover_on_root(const JobOptions& o, std::optional<StagingDir>& sta
   }
   std::string staging_path;
   if (!o.dry_run) {
+    // --overwrite on the checkpoint itself (or a directory holding it) would delete the source.
+    char out_real[PATH_MAX], ckpt_real[PATH_MAX];
+    if (::realpath(o.export_dir.c_str(), out_real) && ::realpath(listing.value().ckpt_dir.c_str(), ckpt_real)) {
+      const std::string out_path = out_real, ckpt_path = std::string(ckpt_real) + "/";
+      if (ckpt_path.compare(0, out_path.size() + 1, out_path + "/") == 0 || out_path == "/") {
+        return json{{"error", error_to_json(output_error(o.export_dir, "contains the source checkpoint " +
+                                                                       listing.value().ckpt_dir +
+                                                                       "; refusing to write there"))}}
+            .dump();
+      }
+    }
     std::vector<std::string> stale;
     auto created = StagingDir::create(o.export_dir, o.overwrite, &stale);
     if (!created) return json{{"error", error_to_json(created.error())}}.dump();

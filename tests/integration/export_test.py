@@ -390,6 +390,14 @@ def case_bad_inputs(args):
     check_copy_export(out, latest_checkpoint(args.fixture))
     check_clean_parent(parent, ["export"])
 
+    # the export directory must never hold the source: --overwrite would delete it
+    ckpt_copy = corrupt_copy(args.fixture, args.work, "self_overwrite", lambda ckpt: None)
+    before = tree_digest(os.path.dirname(ckpt_copy))
+    for target in (ckpt_copy, os.path.dirname(ckpt_copy)):
+        result = mpirun(args.binary, args.np, ["--ckpt-dir", ckpt_copy, "--export-dir", target, "--overwrite"])
+        expect_failure(result, 4, "contains the source checkpoint", f"export over the source {target}")
+    check(tree_digest(os.path.dirname(ckpt_copy)) == before, "exporting over the source modified it")
+
     # export parent not writable -> 4
     parent = fresh(args.work, "readonly")
     if os.geteuid() == 0:
