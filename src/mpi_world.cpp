@@ -6,8 +6,16 @@
 #include <cstdlib>
 
 namespace recis_convert {
+namespace {
+constexpr int kFailureNoticeTag = 7001;
+}
 
-MpiWorld::MpiWorld(int* argc, char*** argv) {
+struct MpiWorld::Notices {
+  std::vector<MPI_Request> sends;
+  int payload = 1;
+};
+
+MpiWorld::MpiWorld(int* argc, char*** argv) : notices_(std::make_unique<Notices>()) {
   MPI_Init(argc, argv);
   MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
   MPI_Comm_size(MPI_COMM_WORLD, &size_);
@@ -28,10 +36,40 @@ std::string MpiWorld::broadcast_from_root(const std::string& text) const {
   return out;
 }
 
-int MpiWorld::agree_on_status(int local_status) const {
-  int global = 0;
-  MPI_Allreduce(&local_status, &global, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-  return global;
+void MpiWorld::announce_failure() {
+  if (announced_) return;
+  announced_ = true;
+  for (int peer = 0; peer < size_; ++peer) {
+    if (peer == rank_) continue;
+    notices_->sends.emplace_back();
+    MPI_Isend(&notices_->payload, 1, MPI_INT, peer, kFailureNoticeTag, MPI_COMM_WORLD, &notices_->sends.back());
+  }
+}
+
+bool MpiWorld::peer_failed() {
+  if (!peer_failed_) {
+    int arrived = 0;
+    MPI_Iprobe(MPI_ANY_SOURCE, kFailureNoticeTag, MPI_COMM_WORLD, &arrived, MPI_STATUS_IGNORE);
+    peer_failed_ = arrived != 0;
+  }
+  return peer_failed_;
+}
+
+MpiWorld::Agreement MpiWorld::agree_on_status(int local_status) {
+  Agreement agreement;
+  MPI_Allreduce(&local_status, &agreement.status, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  // Every rank that announced a failure sent one notice to each other rank: receive exactly those.
+  int announced = announced_ ? 1 : 0;
+  int announcers = 0;
+  MPI_Allreduce(&announced, &announcers, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+  for (int i = 0; i < announcers - announced; ++i) {
+    int payload = 0;
+    MPI_Recv(&payload, 1, MPI_INT, MPI_ANY_SOURCE, kFailureNoticeTag, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+  }
+  MPI_Waitall(static_cast<int>(notices_->sends.size()), notices_->sends.data(), MPI_STATUSES_IGNORE);
+  notices_->sends.clear();
+  agreement.failed_ranks = announcers;
+  return agreement;
 }
 
 std::vector<std::string> MpiWorld::gather_to_root(const std::string& text) const {

@@ -279,7 +279,7 @@ Status finish_on_root(const JobOptions& o, const MpiWorld& world, const Discover
 
 }  // namespace
 
-ExitCode run_export(const JobOptions& o, const MpiWorld& world) {
+ExitCode run_export(const JobOptions& o, MpiWorld& world) {
   const auto start = Clock::now();
   Log log(world.rank(), o.quiet, o.verbose);
   std::optional<StagingDir> staging;  // rank 0 only; removed on every path that does not publish
@@ -317,9 +317,11 @@ ExitCode run_export(const JobOptions& o, const MpiWorld& world) {
   std::vector<FileResult> results;
   std::optional<Error> failure;
   for (size_t index : mine) {
+    if (world.peer_failed()) break;  // the export will be discarded: stop streaming
     auto result = export_data_file(listing, listing.files[index], filter, engine, settings);
     if (!result) {
       failure = result.error();
+      world.announce_failure();  // agree_on_status counts announcers: every failing rank must announce
       break;
     }
     log.detail(listing.files[index].name + ": kept " + std::to_string(result.value().kept.size()) + ", dropped " +
@@ -329,7 +331,7 @@ ExitCode run_export(const JobOptions& o, const MpiWorld& world) {
   const double my_seconds = seconds_since(stream_start);
 
   // 4. agree, then gather every result and error on rank 0
-  const int agreed = world.agree_on_status(failure ? static_cast<int>(failure->code) : 0);
+  const int agreed = world.agree_on_status(failure ? static_cast<int>(failure->code) : 0).status;
   auto gathered = world.gather_to_root(encode_rank_report(failure, results, my_seconds));
   const double stream_seconds = seconds_since(stream_start);
 

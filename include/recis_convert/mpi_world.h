@@ -1,6 +1,7 @@
 // The only module that calls MPI. Collectives are named for what the pipeline needs them for.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -20,8 +21,18 @@ class MpiWorld {
   // Rank 0's `text` reaches every rank (returned everywhere; the argument is ignored off rank 0).
   std::string broadcast_from_root(const std::string& text) const;
 
-  // Every rank learns the largest status code of all ranks (0 = fine): the agreement at the barrier.
-  int agree_on_status(int local_status) const;
+  // The agreement at the barrier: every rank learns the largest status code of all ranks (0 = fine) and how
+  // many ranks failed. Also settles every failure notice (below), so none is left in flight at MPI_Finalize.
+  struct Agreement {
+    int status = 0;
+    int failed_ranks = 0;
+  };
+  Agreement agree_on_status(int local_status);
+
+  // Early stop: a rank that fails tells every other rank at once (small non-blocking messages), and the others
+  // check between files, so nobody streams terabytes into an export that will be discarded anyway.
+  void announce_failure();
+  bool peer_failed();
 
   // Rank 0 receives every rank's text, indexed by rank; other ranks get an empty vector.
   std::vector<std::string> gather_to_root(const std::string& text) const;
@@ -33,8 +44,12 @@ class MpiWorld {
   [[noreturn]] void abort(int exit_code) const;
 
  private:
+  struct Notices;  // in-flight failure notices (MPI requests), kept out of this header
   int rank_ = 0;
   int size_ = 1;
+  bool announced_ = false;
+  bool peer_failed_ = false;
+  std::unique_ptr<Notices> notices_;
 };
 
 }  // namespace recis_convert

@@ -14,6 +14,6 @@
 
 namespace recis_convert {
 
-ExitCode run_export(const JobOptions& options, const MpiWorld& world);
+ExitCode run_export(const JobOptions& options, MpiWorld& world);
 
 }  // namespace recis_convert

@@ -306,6 +306,12 @@ def damage_truncate(ckpt):
     os.truncate(path, os.path.getsize(path) - 3)
 
 
+def damage_truncate_second_file(ckpt):
+    """The second file belongs to rank 1 under round-robin: a failure away from rank 0."""
+    path = os.path.join(ckpt, data_files(ckpt)[1])
+    os.truncate(path, os.path.getsize(path) - 1)
+
+
 def damage_length_past_end(ckpt):
     path = two_tensor_file(ckpt)
     with open(path, "r+b") as f:
@@ -344,6 +350,7 @@ def damage_missing_file(ckpt):
 BAD_INPUTS = [
     # (name, damage, expected exit code, text the error line must contain)
     ("truncated_file", damage_truncate, 3, "truncated or trailing bytes"),
+    ("truncated_file_on_rank1", damage_truncate_second_file, 3, "truncated or trailing bytes"),
     ("header_length_past_end", damage_length_past_end, 3, "runs past the end of the file"),
     ("overlapping_offsets", damage_overlap, 3, "overlap or leave a hole"),
     ("offsets_not_matching_shape", damage_shape, 3, "do not match shape"),
@@ -475,6 +482,19 @@ def case_cli(args):
     result = mpirun(args.binary, 2, ["--ckpt-dir", args.fixture, "--export-dir", out3, "--fg", fg])
     expect_failure(result, 3, "not valid JSON", "bad fg.json")
     check(not os.path.exists(out3), "an export was published with a bad fg.json")
+
+    # a checkpoint without sparse state (RecIS v1.2 writes an empty index and tensorkey.json) exports empty metadata
+    empty = os.path.join(parent, "empty", "ckpt_5")
+    os.makedirs(empty)
+    with open(os.path.join(empty, "index"), "w") as f:
+        f.write('{\n    "block_index": {},\n    "file_index": {}\n}')
+    with open(os.path.join(empty, "tensorkey.json"), "w") as f:
+        f.write("{}")
+    out5 = os.path.join(parent, "export5")
+    expect_success(mpirun(args.binary, 2, ["--ckpt-dir", empty, "--export-dir", out5]), "checkpoint without sparse state")
+    check(data_files(out5) == [], "an empty checkpoint exported data files")
+    with open(os.path.join(out5, "index")) as f:
+        check(f.read() == '{"block_index":{},"file_index":{}}', "empty index is wrong")
 
     # the shipped example job config works (paths in it are relative to the repository root)
     out4 = os.path.join(parent, "export4")
