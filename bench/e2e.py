@@ -72,6 +72,10 @@ def main():
     total = sum(os.path.getsize(f) for f in files)
     print(f"e2e: {len(files)} data files, {total / 2**30:.2f} GiB, {args.runs} runs, dir {args.dir}", flush=True)
 
+    # Time a private copy of the binary, so a rebuild during the run cannot disturb it.
+    os.makedirs(os.path.join(args.dir, "bin"), exist_ok=True)
+    args.binary = shutil.copy2(args.binary, os.path.join(args.dir, "bin", "recis-convert"))
+
     out = os.path.join(args.dir, "out")
     rss_dir = os.path.join(args.dir, "rss")
     os.makedirs(rss_dir, exist_ok=True)

@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
 #include "recis_convert/checksum.h"
+#include "recis_convert/interrupt.h"
 
 namespace recis_convert {
 namespace {
@@ -48,6 +50,7 @@ Status CopyEngine::copy_range_buffered(int src_fd, const std::string& src_name, 
     if (!written) return written.error();
     offset += static_cast<uint64_t>(got);
     left -= static_cast<uint64_t>(got);
+    if (auto stop = interruption()) return *stop;  // within one buffer of a signal
   }
   return Ok{};
 }
@@ -84,6 +87,7 @@ Result<bool> CopyEngine::copy_range_kernel(int src_fd, const std::string& src_na
     }
     offset += static_cast<uint64_t>(n);
     left -= static_cast<uint64_t>(n);
+    if (auto stop = interruption()) return *stop;  // within one buffer of a signal
   }
   return true;
 }

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "recis_convert/cli.h"
+#include "recis_convert/interrupt.h"
 #include "recis_convert/log.h"
 #include "recis_convert/mpi_world.h"
 #include "recis_convert/pipeline.h"
@@ -36,6 +37,7 @@ int main(int argc, char** argv) {
     return command.exit_code;
   }
   MpiWorld world(&argc, &argv);
+  install_interrupt_handlers();  // after MPI_Init, so ours are the ones in place
   ExitCode code = ExitCode::kInternal;
   try {
     code = run_export(command.options, world);

@@ -19,6 +19,7 @@
 #include "recis_convert/checksum.h"
 #include "recis_convert/copy_engine.h"
 #include "recis_convert/file_export.h"
+#include "recis_convert/interrupt.h"
 #include "recis_convert/log.h"
 #include "recis_convert/manifest.h"
 #include "recis_convert/metadata.h"
@@ -268,6 +269,7 @@ Status finish_on_root(const JobOptions& o, const MpiWorld& world, const Discover
   log.stage("metadata: index, tensorkey.json, " + std::string(kTorchRankFile) + (o.fg.empty() ? "" : ", fg.json") +
             (o.mc.empty() ? "" : ", input_columns.json") + ", manifest.json (" + std::to_string(tables.value().size()) +
             " tables)");
+  if (auto stop = interruption()) return *stop;
   auto published = staging->publish(o.overwrite);
   if (!published) return published.error();
   const double seconds = seconds_since(start);
@@ -305,19 +307,26 @@ ExitCode run_export(const JobOptions& o, MpiWorld& world) {
   // 2. plan
   const std::vector<int> owners = assign_files(sizes, world.size(), o.balance);
   const std::vector<size_t> mine = files_of_rank(owners, world.rank());
+  OptimizerSlotFilter filter(o.filter_optimizer, std::set<std::string>(o.drop_slots.begin(), o.drop_slots.end()));
+  std::string mode = filter.is_identity() ? "copying byte for byte" : "filtering:";
+  if (o.filter_optimizer) mode += " optimizer state";
+  for (const auto& slot : o.drop_slots) mode += " " + slot;
   log.stage("plan: " + std::to_string(listing.files.size()) + " files over " + std::to_string(world.size()) +
-            " ranks (" + balance_name(o.balance) + ")" +
-            (o.filter_optimizer ? ", dropping optimizer state" : ", copying byte for byte"));
+            " ranks (" + balance_name(o.balance) + "), " + mode + (o.dry_run ? " (dry run)" : ""));
 
   // 3. stream
   const auto stream_start = Clock::now();
-  OptimizerSlotFilter filter(o.filter_optimizer, std::set<std::string>(o.drop_slots.begin(), o.drop_slots.end()));
   CopyEngine engine(o.buffer_mib << 20, o.copy_method);
   FileExportSettings settings{discovery.value().staging_dir, o.dry_run, o.fsync};
   std::vector<FileResult> results;
   std::optional<Error> failure;
   for (size_t index : mine) {
     if (world.peer_failed()) break;  // the export will be discarded: stop streaming
+    if (auto stop = interruption()) {
+      failure = *stop;
+      world.announce_failure();
+      break;
+    }
     auto result = export_data_file(listing, listing.files[index], filter, engine, settings);
     if (!result) {
       failure = result.error();
@@ -340,6 +349,7 @@ ExitCode run_export(const JobOptions& o, MpiWorld& world) {
     std::vector<RankReport> reports;
     std::vector<FileResult> files;
     std::map<std::string, int> owner;
+    std::set<std::string> printed;  // e.g. every rank reports the same interruption: say it once
     for (size_t r = 0; r < gathered.size(); ++r) {
       auto report = decode_rank_report(gathered[r]);
       if (!report) {
@@ -347,7 +357,11 @@ ExitCode run_export(const JobOptions& o, MpiWorld& world) {
         final_status = static_cast<int>(ExitCode::kInternal);
         continue;
       }
-      if (report.value().error) Log::error(report.value().error->describe());
+      if (report.value().error && printed.insert(report.value().error->describe()).second) {
+        Log::error(report.value().error->describe() + (report.value().error->code == ExitCode::kInterrupted
+                                                            ? "; nothing was published"
+                                                            : ""));
+      }
       for (const auto& f : report.value().results) {
         owner[f.name] = static_cast<int>(r);
         files.push_back(f);

@@ -125,6 +125,9 @@ void StagingDir::discard() {
 
 Status StagingDir::publish(bool overwrite) {
   const SplitPath where = split(export_dir_);
+  // The entries of the staging directory must be durable before the rename makes them visible as the export.
+  auto synced_staging = fsync_dir(path_);
+  if (!synced_staging) return synced_staging;
   if (::renameat2(AT_FDCWD, path_.c_str(), AT_FDCWD, export_dir_.c_str(), RENAME_NOREPLACE) == 0) {
     active_ = false;
     return fsync_dir(where.parent);
