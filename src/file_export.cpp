@@ -54,7 +54,7 @@ Result<std::vector<bool>> decide(const CheckpointListing& listing, const DataFil
 }
 
 Status write_export(int src_fd, const std::string& src_path, const std::string& dst_path, const FilePlan& plan,
-                    CopyEngine& engine, bool fsync, FileResult& result) {
+                    CopyEngine& engine, WritebackQueue* writeback, FileResult& result) {
   // O_EXCL: the staging directory is ours, so an existing file means a plan bug, never something to clobber.
   FileDescriptor dst(::open(dst_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666));
   if (dst.get() < 0) return output_error(dst_path, std::string("cannot create: ") + std::strerror(errno));
@@ -62,8 +62,8 @@ Status write_export(int src_fd, const std::string& src_path, const std::string& 
   Status status = Ok{};
   if (!outcome) {
     status = outcome.error();
-  } else if (fsync && ::fsync(dst.get()) != 0) {
-    status = output_error(dst_path, std::string("fsync failed: ") + std::strerror(errno));
+  } else if (writeback) {
+    status = writeback->add(dst.release(), dst_path);  // fsynced later, so the copy never waits for the disk
   } else if (::close(dst.release()) != 0) {
     status = output_error(dst_path, std::string("close failed: ") + std::strerror(errno));
   }
@@ -124,7 +124,7 @@ Result<FileResult> export_data_file(const CheckpointListing& listing, const Data
     return result;
   }
   auto written = write_export(src.get(), src_path, join(settings.staging_dir, file.name), plan, engine,
-                              settings.fsync, result);
+                              settings.writeback, result);
   if (!written) return written.error();
   return result;
 }

@@ -35,6 +35,7 @@ using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 constexpr uint64_t kMaxConfigBytes = 64u << 20;  // fg.json / mc configs
+constexpr size_t kMaxFilesAwaitingFsync = 32;     // open descriptors per rank while writeback runs behind the copy
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -317,7 +318,8 @@ ExitCode run_export(const JobOptions& o, MpiWorld& world) {
   // 3. stream
   const auto stream_start = Clock::now();
   CopyEngine engine(o.buffer_mib << 20, o.copy_method);
-  FileExportSettings settings{discovery.value().staging_dir, o.dry_run, o.fsync};
+  WritebackQueue writeback(kMaxFilesAwaitingFsync);
+  FileExportSettings settings{discovery.value().staging_dir, o.dry_run, o.fsync ? &writeback : nullptr};
   std::vector<FileResult> results;
   std::optional<Error> failure;
   for (size_t index : mine) {
@@ -336,6 +338,13 @@ ExitCode run_export(const JobOptions& o, MpiWorld& world) {
     log.detail(listing.files[index].name + ": kept " + std::to_string(result.value().kept.size()) + ", dropped " +
                std::to_string(result.value().dropped.size()) + " tensors");
     results.push_back(std::move(result).value());
+  }
+  if (!failure) {
+    auto synced = writeback.flush_all();  // every file of this rank is durable before it reports success
+    if (!synced) {
+      failure = synced.error();
+      world.announce_failure();
+    }
   }
   const double my_seconds = seconds_since(stream_start);
 

@@ -11,6 +11,7 @@
 #include "recis_convert/error.h"
 #include "recis_convert/safetensors.h"
 #include "recis_convert/slot_filter.h"
+#include "recis_convert/writeback.h"
 
 namespace recis_convert {
 
@@ -25,9 +26,9 @@ struct FileResult {
 };
 
 struct FileExportSettings {
-  std::string staging_dir;  // where the exported file is created
-  bool dry_run = false;     // read and plan only, write nothing
-  bool fsync = true;        // fsync the file before reporting success (publish must not expose unsynced data)
+  std::string staging_dir;             // where the exported file is created
+  bool dry_run = false;                // read and plan only, write nothing
+  WritebackQueue* writeback = nullptr; // takes each written file for a later fsync; nullptr: close without fsync
 };
 
 // Every header key must be a block of this very file in the checkpoint's index, and must be classifiable

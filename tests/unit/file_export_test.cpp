@@ -21,7 +21,7 @@ class FileExportTest : public ::testing::Test {
   Result<FileResult> run(size_t file, bool drop_optimizer, bool dry_run = false) {
     OptimizerSlotFilter filter(drop_optimizer, {});
     CopyEngine engine(4096, CopyMethod::kAuto);
-    return export_data_file(listing_, listing_.files[file], filter, engine, {out_.path(), dry_run, false});
+    return export_data_file(listing_, listing_.files[file], filter, engine, {out_.path(), dry_run, nullptr});
   }
   TempDir source_, out_;
   CheckpointListing listing_;
@@ -64,7 +64,7 @@ TEST_F(FileExportTest, FileWithNothingKeptIsNotWritten) {
   CopyEngine engine(4096, CopyMethod::kAuto);
   auto listing = discover_checkpoint(source_.path());
   ASSERT_TRUE(listing);
-  auto result = export_data_file(listing.value(), listing.value().files[1], filter, engine, {out_.path(), false, false});
+  auto result = export_data_file(listing.value(), listing.value().files[1], filter, engine, {out_.path(), false, nullptr});
   ASSERT_TRUE(result) << result.error().describe();
   EXPECT_FALSE(result.value().written);
   EXPECT_FALSE(testing::path_exists(out_.file("model-000001-of-000002.safetensors")));
