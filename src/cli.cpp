@@ -1,6 +1,7 @@
 #include "recis_convert/cli.h"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -108,26 +109,32 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
   app.set_version_flag("--version", std::string("recis-convert ") + tool_version());
   app.add_option("--ckpt-dir", o.ckpt_dir,
                  "RecIS checkpoint directory (ckpt_<step>), or its output directory: then the last line of its "
-                 "'checkpoint' file names the checkpoint");
-  app.add_option("--export-dir", o.export_dir, "Export directory to create (published atomically at the end)");
+                 "'checkpoint' file names the checkpoint")
+      ->option_text("DIR");
+  app.add_option("--export-dir", o.export_dir, "Export directory to create (published atomically at the end)")
+      ->option_text("DIR");
   app.add_flag("--filter-optimizer", o.filter_optimizer,
                "Drop optimizer state: sparse slots and dense scalars whose name starts with 'sparse_'");
   app.add_option("--drop-slot", o.drop_slots, "Also drop this sparse slot (repeatable), e.g. step_filter")
       ->type_name("NAME");
-  app.add_option("--fg", o.fg, "FG config to ship as fg.json")->check(CLI::ExistingFile);
-  app.add_option("--mc", o.mc, "MC config to ship as input_columns.json")->check(CLI::ExistingFile);
+  app.add_option("--fg", o.fg, "FG config to ship as fg.json")->check(CLI::ExistingFile)->option_text("FILE");
+  app.add_option("--mc", o.mc, "MC config to ship as input_columns.json")->check(CLI::ExistingFile)->option_text("FILE");
   app.add_option("--balance", o.balance, "How files are dealt to ranks: round-robin (default) or size")
-      ->transform(CLI::CheckedTransformer(kBalances, CLI::ignore_case));
+      ->transform(CLI::CheckedTransformer(kBalances, CLI::ignore_case))
+      ->option_text("round-robin|size");
   app.add_option("--buffer-mib", o.buffer_mib, "Copy buffer per rank in MiB (bounds memory), default 8")
-      ->check(CLI::Range(1, 4096));
+      ->check(CLI::Range(1, 4096))
+      ->option_text("MIB");
   app.add_option("--copy-method", o.copy_method,
                  "auto (copy_file_range, else buffered; default), kernel, or buffered")
-      ->transform(CLI::CheckedTransformer(kCopyMethods, CLI::ignore_case));
+      ->transform(CLI::CheckedTransformer(kCopyMethods, CLI::ignore_case))
+      ->option_text("auto|kernel|buffered");
   app.add_flag("--no-fsync", no_fsync, "Do not fsync exported files before publishing (faster, not crash-safe)");
   app.add_flag("--overwrite", o.overwrite, "Replace an existing export directory (swapped in atomically)");
   app.add_flag("--dry-run", o.dry_run, "Check the checkpoint, print the plan and what would be dropped; write nothing");
   app.add_option("--config", config_path, "Job config (JSON): keys are the long option names; flags override it")
-      ->check(CLI::ExistingFile);
+      ->check(CLI::ExistingFile)
+      ->option_text("FILE");
   app.add_flag("-q,--quiet", o.quiet, "Only errors and warnings");
   app.add_flag("-v,--verbose", o.verbose, "Per-file lines from every rank");
 
@@ -158,6 +165,9 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
   if (o.export_dir.empty() && !o.dry_run) return usage("--export-dir is required (see --help)");
   if (o.buffer_mib < 1 || o.buffer_mib > 4096) return usage("--buffer-mib must be between 1 and 4096");
   if (o.quiet && o.verbose) return usage("--quiet and --verbose exclude each other");
+  // A set, not a sequence: the same job spelled in another order gives the same manifest.
+  std::sort(o.drop_slots.begin(), o.drop_slots.end());
+  o.drop_slots.erase(std::unique(o.drop_slots.begin(), o.drop_slots.end()), o.drop_slots.end());
   for (const auto& slot : o.drop_slots) {
     if (slot == "id") return usage("--drop-slot id: the id slot is what makes a table loadable; it cannot be dropped");
     if (slot.empty()) return usage("--drop-slot needs a slot name");
