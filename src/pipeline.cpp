@@ -1,6 +1,7 @@
 #include "recis_convert/pipeline.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <climits>
 #include <cstdlib>
 #include <unistd.h>
@@ -202,7 +203,15 @@ Status finish_on_root(const JobOptions& o, const MpiWorld& world, const Discover
     bytes_out += f.written ? f.output_bytes : 0;
     for (const auto& t : f.dropped) dropped += t.nbytes();
   }
+  if (o.filter_optimizer && dropped == 0) {
+    log.warn("--filter-optimizer found no optimizer state (no slot or scalar named sparse_*) in " +
+             discovery.listing.ckpt_dir);
+  }
   if (o.dry_run) {
+    struct stat st {};
+    if (!o.export_dir.empty() && ::lstat(o.export_dir.c_str(), &st) == 0 && !o.overwrite) {
+      log.warn(o.export_dir + " exists: a real run would stop with exit code 4 unless --overwrite is given");
+    }
     print_dry_run(log, files, owner);
     log.stage("dry run: " + std::to_string(files.size()) + " files, " + format_bytes(bytes_in) + " in, " +
               format_bytes(bytes_out) + " would be written, " + format_bytes(dropped) + " dropped; nothing written");

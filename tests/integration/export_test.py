@@ -506,6 +506,17 @@ def case_cli(args):
         with open(os.path.join(REPO_ROOT, given), "rb") as a, open(os.path.join(out4, shipped), "rb") as b:
             check(a.read() == b.read(), f"{shipped} is not {given}")
 
+    # an export is itself a complete checkpoint (it has index and tensorkey.json): filtering it again finds no
+    # optimizer state, says so, and reproduces the same data files and metadata
+    out6 = os.path.join(parent, "export6")
+    result = mpirun(args.binary, 2, ["--ckpt-dir", out4, "--export-dir", out6, "--filter-optimizer"])
+    expect_success(result, "re-export of an export")
+    check("found no optimizer state" in result.stderr, "no warning that nothing was filtered")
+    first = tree_digest(out4)
+    second = tree_digest(out6)
+    for name in data_files(out4) + ["index", "tensorkey.json", "torch_rank_weights_embs_table_multi_shard.json"]:
+        check(first[name] == second[name], f"re-export changed {name}")
+
 
 CASES = {"copy": case_copy, "filter": case_filter, "cross_n": case_cross_n, "bad_inputs": case_bad_inputs,
          "cli": case_cli}
