@@ -15,6 +15,8 @@ PACKAGES=(
   libbenchmark-dev
   # CLI11: a maintained argument parser (help text, config-less subcommands, validation) instead of hand-rolled argv code
   libcli11-dev
+  # zlib: CRC-32 checks of torch.save zip entries (already a libtorch dependency; named here explicitly)
+  zlib1g-dev
   # xxHash: XXH3-64 checksums of exported files at memory speed (a hand-written hash would be slower and unreviewed)
   libxxhash-dev
   # tests and fixtures only: Debian's python3 with torch, numpy and h5py
