@@ -32,6 +32,7 @@ struct Value {
   std::string text;                                 // string; global as "module.name"
   std::vector<ValuePtr> items;                      // tuple, list
   std::vector<std::pair<ValuePtr, ValuePtr>> dict;  // insertion order
+  std::unordered_map<std::string, size_t> string_keys;  // dict position of each str key (repeated keys)
   TorchStorage storage;
   TorchTensor tensor;
 };
@@ -175,14 +176,15 @@ class Unpickler {
     if (target->kind != Value::Kind::kDict) return fail(std::string("SETITEM(S) on a ") + kind_name(target->kind));
     if (pairs.size() % 2 != 0) return fail("SETITEMS with an odd number of items");
     for (size_t i = 0; i < pairs.size(); i += 2) {
-      bool replaced = false;  // Python dict semantics: a repeated key keeps its first position, takes the last value
-      for (auto& [key, value] : target->dict) {
-        if (key->kind == Value::Kind::kString && pairs[i]->kind == Value::Kind::kString && key->text == pairs[i]->text) {
-          value = pairs[i + 1];
-          replaced = true;
+      // Python dict semantics: a repeated key keeps its first position and takes the last value.
+      if (pairs[i]->kind == Value::Kind::kString) {
+        auto [it, inserted] = target->string_keys.emplace(pairs[i]->text, target->dict.size());
+        if (!inserted) {
+          target->dict[it->second].second = pairs[i + 1];
+          continue;
         }
       }
-      if (!replaced) target->dict.emplace_back(pairs[i], pairs[i + 1]);
+      target->dict.emplace_back(pairs[i], pairs[i + 1]);
     }
     return Ok{};
   }
