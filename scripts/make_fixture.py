@@ -7,6 +7,7 @@ Layout written (an output directory with its `checkpoint` file):
     OUT/ckpt_<step>/model-%06d-of-%06d.safetensors   per (rank, writer thread) that got blocks; 0-based, gaps kept
     OUT/ckpt_<step>/index, tensorkey.json, torch_rank_weights_embs_table_multi_shard.json
     OUT/ckpt_<step>/model.pt, extra.pt, io_state_<rank>.pt, io_state_count
+    OUT/dense_arch.pt              the dense network as TorchScript (other weights than model.pt's)
 
 What a RecIS save does and this script reproduces:
 - every table is sharded over all ranks by `id % 65536` into gen_slice ranges; rows are in hash-map
@@ -175,23 +176,43 @@ def write_checkpoint(ckpt_dir, ranks, parallel, optimizer, scale, seed):
 TORCH_NAME = {"F32": "float32", "F64": "float64", "F16": "float16", "BF16": "bfloat16", "I64": "int64"}
 
 
-def write_dense(ckpt_dir, ranks, torch_rank, seed):
+def dense_arch_class():
+    """The dense network of the fixtures: two mc blocks in, an MLP with BatchNorm, two sigmoid heads out.
+    Input widths follow configs/example-fg.json and configs/example-mc.json (user 8+8, item 4+16+4)."""
     import torch
-
-    torch.manual_seed(seed)
 
     class DenseArch(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.mlp = torch.nn.Sequential(torch.nn.Linear(36, 16), torch.nn.BatchNorm1d(16), torch.nn.ReLU(),
-                                           torch.nn.Linear(16, 1))
+            self.mlp = torch.nn.Sequential(torch.nn.Linear(40, 16), torch.nn.BatchNorm1d(16), torch.nn.ReLU())
+            self.ctr = torch.nn.Linear(16, 1)
+            self.cvr = torch.nn.Linear(16, 1)
+
+        def forward(self, user_columns: torch.Tensor, item_columns: torch.Tensor):
+            hidden = self.mlp(torch.cat([user_columns, item_columns], dim=1))
+            return torch.sigmoid(self.ctr(hidden)), torch.sigmoid(self.cvr(hidden))
+
+    return DenseArch
+
+
+def write_dense(ckpt_dir, ranks, torch_rank, seed):
+    import torch
+
+    torch.manual_seed(seed)
+    DenseArch = dense_arch_class()
 
     class Model(torch.nn.Module):
         def __init__(self):
             super().__init__()
             self.dense_arch = DenseArch()
 
-    state = Model().state_dict()  # an OrderedDict with full module-path keys
+    model = Model()
+    with torch.no_grad():  # "trained" BatchNorm statistics, so a wrong buffer load shows in the outputs
+        bn = model.dense_arch.mlp[1]
+        bn.running_mean.copy_(torch.randn(16))
+        bn.running_var.copy_(torch.rand(16) + 0.5)
+        bn.num_batches_tracked.fill_(200)
+    state = model.state_dict()  # an OrderedDict with full module-path keys
     torch.save(state, os.path.join(ckpt_dir, "model.pt"))
     torch.save({"global_step": torch.tensor(200), "train_epoch": torch.tensor(1)}, os.path.join(ckpt_dir, "extra.pt"))
     for rank in range(ranks):
@@ -207,6 +228,15 @@ def write_dense(ckpt_dir, ranks, torch_rank, seed):
                                                  ("shape", list(tensor.shape))])
     with open(os.path.join(ckpt_dir, "torch_rank_weights_embs_table_multi_shard.json"), "w") as f:
         json.dump(entries, f, indent=4)
+
+
+def write_dense_arch(path, seed):
+    """The TorchScript a training script saves with torch.jit.script(model.dense_arch).save(...): the architecture,
+    with whatever weights it had then (here a fresh initialisation, unlike the checkpoint's model.pt)."""
+    import torch
+
+    torch.manual_seed(seed + 1000)
+    torch.jit.script(dense_arch_class()()).save(path)
 
 
 def main():
@@ -230,6 +260,7 @@ def main():
                          args.scale, args.seed + i)
     with open(os.path.join(args.out, "checkpoint"), "w") as f:
         f.write("".join(f"ckpt_{s}\n" for s in steps))
+    write_dense_arch(os.path.join(args.out, "dense_arch.pt"), args.seed)
 
 
 if __name__ == "__main__":

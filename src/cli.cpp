@@ -56,6 +56,23 @@ std::string apply_config(const nlohmann::json& config, CLI::App& app, JobOptions
     };
     std::string problem;
     if (key == "ckpt-dir") problem = want_string(o.ckpt_dir);
+    else if (key == "dense-model") problem = want_string(o.dense_model);
+    else if (key == "dense-name") problem = want_string(o.dense_name);
+    else if (key == "export-folder") problem = want_string(o.export_folder);
+    else if (key == "model-name") problem = want_string(o.model_name);
+    else if (key == "sample-inputs") problem = want_string(o.sample_inputs);
+    else if (key == "sample-batch") {
+      if (!value.is_number_unsigned() || value.get<uint64_t>() < 1 || value.get<uint64_t>() > 65536) {
+        return "\"sample-batch\" must be an integer from 1 to 65536 in the job config";
+      }
+      o.sample_batch = value.get<int>();
+    } else if (key == "outputs") {
+      if (!value.is_array()) return "\"outputs\" must be a list of names in the job config";
+      for (const auto& name : value) {
+        if (!name.is_string()) return "\"outputs\" must be a list of names in the job config";
+        o.outputs.push_back(name.get<std::string>());
+      }
+    }
     else if (key == "export-dir") problem = want_string(o.export_dir);
     else if (key == "fg") problem = want_string(o.fg);
     else if (key == "mc") problem = want_string(o.mc);
@@ -119,6 +136,27 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
       ->type_name("NAME");
   app.add_option("--fg", o.fg, "FG config to ship as fg.json")->check(CLI::ExistingFile)->option_text("FILE");
   app.add_option("--mc", o.mc, "MC config to ship as input_columns.json")->check(CLI::ExistingFile)->option_text("FILE");
+  app.add_option("--dense-model", o.dense_model,
+                 "Dense architecture as TorchScript (torch.jit.script(model.dense_arch).save(...)): exported frozen "
+                 "with the checkpoint's model.pt weights; without it there is no dense export")
+      ->check(CLI::ExistingFile)
+      ->option_text("FILE");
+  app.add_option("--dense-name", o.dense_name, "Prefix of the dense weights in model.pt, default dense_arch")
+      ->option_text("NAME");
+  app.add_option("--export-folder", o.export_folder, "Folder of the dense export, default fx_user_model")
+      ->option_text("NAME");
+  app.add_option("--model-name", o.model_name, "File name (without .pt) of the frozen model, default user_model")
+      ->option_text("NAME");
+  app.add_option("--outputs", o.outputs, "Names of the model outputs, comma-separated (default torch_output_<i>)")
+      ->delimiter(',')
+      ->option_text("A,B,...");
+  app.add_option("--sample-inputs", o.sample_inputs,
+                 "Sample inputs (safetensors, one tensor per forward argument); default: random, sized from --fg/--mc")
+      ->check(CLI::ExistingFile)
+      ->option_text("FILE");
+  app.add_option("--sample-batch", o.sample_batch, "Batch of synthesized sample inputs, default 8")
+      ->check(CLI::Range(1, 65536))
+      ->option_text("N");
   app.add_option("--balance", o.balance, "How files are dealt to ranks: round-robin (default) or size")
       ->transform(CLI::CheckedTransformer(kBalances, CLI::ignore_case))
       ->option_text("round-robin|size");
@@ -165,6 +203,11 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
   if (o.export_dir.empty() && !o.dry_run) return usage("--export-dir is required (see --help)");
   if (o.buffer_mib < 1 || o.buffer_mib > 4096) return usage("--buffer-mib must be between 1 and 4096");
   if (o.quiet && o.verbose) return usage("--quiet and --verbose exclude each other");
+  for (const std::string* name : {&o.export_folder, &o.model_name}) {
+    if (name->empty() || *name == "." || *name == ".." || name->find('/') != std::string::npos) {
+      return usage("--export-folder and --model-name must be plain names, not \"" + *name + "\"");
+    }
+  }
   // A set, not a sequence: the same job spelled in another order gives the same manifest.
   std::sort(o.drop_slots.begin(), o.drop_slots.end());
   o.drop_slots.erase(std::unique(o.drop_slots.begin(), o.drop_slots.end()), o.drop_slots.end());

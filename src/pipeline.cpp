@@ -19,6 +19,7 @@
 #include "recis_convert/checkpoint.h"
 #include "recis_convert/checksum.h"
 #include "recis_convert/copy_engine.h"
+#include "recis_convert/dense_plugin.h"
 #include "recis_convert/file_export.h"
 #include "recis_convert/interrupt.h"
 #include "recis_convert/log.h"
@@ -186,6 +187,42 @@ void print_dry_run(const Log& log, const std::vector<FileResult>& files, const s
   }
 }
 
+// The dense stage (rank 0, after the sparse data agreed): the plugin writes <staging>/<export-folder>/. Returns
+// the files it wrote, with checksums, for the manifest.
+Result<std::vector<ExtraFile>> export_dense_on_root(const JobOptions& o, const CheckpointListing& listing,
+                                                    const std::string& staging_dir, const Log& log) {
+  if (o.dense_model.empty()) {
+    log.stage("dense: no --dense-model given, no dense export");
+    return std::vector<ExtraFile>{};
+  }
+  DenseRequest request;
+  request.dense_model = o.dense_model;
+  request.state_dict = listing.ckpt_dir + "/model.pt";
+  request.dense_name = o.dense_name;
+  request.output_dir = staging_dir + "/" + o.export_folder;
+  request.model_name = o.model_name;
+  request.outputs = o.outputs;
+  request.sample_inputs = o.sample_inputs;
+  request.sample_batch = o.sample_batch;
+  request.fg_path = o.fg;
+  request.mc_path = o.mc;
+  struct stat st {};
+  if (::stat(request.state_dict.c_str(), &st) != 0) return bad_input(request.state_dict, "missing: the dense weights are needed for --dense-model");
+  auto outcome = run_dense_export(request);
+  if (!outcome) return outcome.error();
+  for (const auto& warning : outcome.value().warnings) log.warn(warning);
+  std::vector<ExtraFile> described;
+  for (const auto& name : outcome.value().files) {
+    auto bytes = read_small_file(request.output_dir + "/" + name, 16ull << 30);
+    if (!bytes) return Error{ExitCode::kOutput, bytes.error().file, bytes.error().message};
+    described.push_back({o.export_folder + "/" + name, bytes.value().size(),
+                         Checksum::of(bytes.value().data(), bytes.value().size())});
+  }
+  log.stage("dense: " + o.export_folder + "/" + o.model_name + ".pt and " + std::to_string(described.size() - 1) +
+            " more files in " + format_seconds(outcome.value().seconds));
+  return described;
+}
+
 // Stages 5 and 6 on rank 0. Returns the final status of the job.
 Status finish_on_root(const JobOptions& o, const MpiWorld& world, const Discovery& discovery,
                       std::vector<FileResult> files, const std::vector<RankReport>& reports,
@@ -248,6 +285,9 @@ Status finish_on_root(const JobOptions& o, const MpiWorld& world, const Discover
     if (!written) return written.error();
     manifest.metadata_files.push_back(written.value());
   }
+  auto dense = export_dense_on_root(o, discovery.listing, dir, log);
+  if (!dense) return dense.error();
+  for (auto& file : dense.value()) manifest.metadata_files.push_back(std::move(file));
   manifest.files = files;
   auto written = write_metadata_file(dir, "manifest.json", make_manifest_json(manifest), o.fsync);
   if (!written) return written.error();

@@ -17,6 +17,14 @@ struct JobOptions {
   std::vector<std::string> drop_slots;
   std::string fg;  // path of fg.json to ship, "" for none
   std::string mc;  // path of the mc config to ship as input_columns.json, "" for none
+  // dense export (only when dense_model is set)
+  std::string dense_model;    // TorchScript of the dense architecture
+  std::string dense_name = "dense_arch";
+  std::string export_folder = "fx_user_model";
+  std::string model_name = "user_model";
+  std::vector<std::string> outputs;
+  std::string sample_inputs;
+  int sample_batch = 8;
   Balance balance = Balance::kRoundRobin;
   size_t buffer_mib = 8;
   CopyMethod copy_method = CopyMethod::kAuto;

@@ -1,0 +1,50 @@
+// The boundary between the torch-free converter and the dense-export plugin (librecis_dense.so), which alone links
+// libtorch. Rank 0 dlopens the plugin only when a dense export is asked, so no other process pays libtorch's
+// ~160 MB of RSS and ~0.7 s of static initialisation.
+//
+// The interface is one C function taking and returning JSON text, so the two sides share no C++ ABI:
+//   request:  {"dense_model", "state_dict", "dense_name", "output_dir", "model_name", "outputs": [...],
+//              "sample_inputs", "sample_batch", "fg": <json or null>, "mc": <json or null>, "mc_text"}
+//   response: {"code": 0|3|4|1, "file", "message", "warnings": [...], "files": [...], "seconds"}
+// The response is malloc'd by the plugin and released with its free function.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "recis_convert/error.h"
+
+extern "C" {
+typedef char* (*RecisDenseExportFn)(const char* request_json);
+typedef void (*RecisDenseFreeFn)(char* response_json);
+}
+
+inline constexpr const char* kDenseExportSymbol = "recis_dense_export_v1";
+inline constexpr const char* kDenseFreeSymbol = "recis_dense_free_v1";
+inline constexpr const char* kDensePluginFile = "librecis_dense.so";
+
+namespace recis_convert {
+
+struct DenseRequest {
+  std::string dense_model;    // TorchScript of the dense architecture
+  std::string state_dict;     // the checkpoint's model.pt
+  std::string dense_name;     // prefix of the dense weights in model.pt, e.g. "dense_arch"
+  std::string output_dir;     // <staging>/<export-folder>
+  std::string model_name;     // <model-name>.pt
+  std::vector<std::string> outputs;  // output names, empty for torch_output_<i>
+  std::string sample_inputs;  // safetensors file of named inputs, "" to synthesize from fg + mc
+  int sample_batch = 8;
+  std::string fg_path;        // "" when not given
+  std::string mc_path;
+};
+
+struct DenseOutcome {
+  std::vector<std::string> warnings;
+  std::vector<std::string> files;  // written, relative to output_dir
+  double seconds = 0;
+};
+
+// Loads the plugin (next to the executable, or $RECIS_DENSE_PLUGIN) and runs the dense export.
+Result<DenseOutcome> run_dense_export(const DenseRequest& request);
+
+}  // namespace recis_convert

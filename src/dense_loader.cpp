@@ -1,0 +1,64 @@
+// Loads librecis_dense.so with dlopen and calls it through its C entry point (see dense_plugin.h).
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+
+#include "recis_convert/dense_plugin.h"
+
+namespace recis_convert {
+namespace {
+
+std::string plugin_path() {
+  if (const char* explicit_path = std::getenv("RECIS_DENSE_PLUGIN")) return explicit_path;
+  char exe[PATH_MAX] = {0};
+  ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+  std::string dir = n > 0 ? std::string(exe, static_cast<size_t>(n)) : std::string(".");
+  dir = dir.substr(0, dir.rfind('/') == std::string::npos ? 0 : dir.rfind('/'));
+  return (dir.empty() ? "." : dir) + "/" + kDensePluginFile;
+}
+
+}  // namespace
+
+Result<DenseOutcome> run_dense_export(const DenseRequest& r) {
+  const std::string path = plugin_path();
+  // RTLD_LOCAL keeps libtorch's symbols to the plugin. The plugin stays loaded until exit: unloading libtorch
+  // runs its static destructors, which is not worth the risk in a process about to end.
+  void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (handle == nullptr) {
+    return Error{ExitCode::kInternal, path, std::string("cannot load the dense-export plugin: ") + ::dlerror()};
+  }
+  auto export_fn = reinterpret_cast<RecisDenseExportFn>(::dlsym(handle, kDenseExportSymbol));
+  auto free_fn = reinterpret_cast<RecisDenseFreeFn>(::dlsym(handle, kDenseFreeSymbol));
+  if (export_fn == nullptr || free_fn == nullptr) {
+    return Error{ExitCode::kInternal, path, "not a recis-convert dense plugin (entry points missing)"};
+  }
+  nlohmann::json request{{"dense_model", r.dense_model}, {"state_dict", r.state_dict},
+                         {"dense_name", r.dense_name},   {"output_dir", r.output_dir},
+                         {"model_name", r.model_name},   {"outputs", r.outputs},
+                         {"sample_inputs", r.sample_inputs}, {"sample_batch", r.sample_batch},
+                         {"fg_path", r.fg_path},         {"mc_path", r.mc_path}};
+  char* raw = export_fn(request.dump().c_str());
+  if (raw == nullptr) return Error{ExitCode::kInternal, path, "the dense-export plugin returned nothing"};
+  const std::string text = raw;
+  free_fn(raw);
+  try {
+    auto response = nlohmann::json::parse(text);
+    const int code = response.at("code").get<int>();
+    if (code != 0) {
+      return Error{static_cast<ExitCode>(code), response.at("file").get<std::string>(),
+                   response.at("message").get<std::string>()};
+    }
+    DenseOutcome outcome;
+    outcome.warnings = response.at("warnings").get<std::vector<std::string>>();
+    outcome.files = response.at("files").get<std::vector<std::string>>();
+    outcome.seconds = response.at("seconds").get<double>();
+    return outcome;
+  } catch (const nlohmann::json::exception& e) {
+    return Error{ExitCode::kInternal, path, std::string("unreadable plugin response: ") + e.what()};
+  }
+}
+
+}  // namespace recis_convert
