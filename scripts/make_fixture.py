@@ -7,7 +7,9 @@ Layout written (an output directory with its `checkpoint` file):
     OUT/ckpt_<step>/model-%06d-of-%06d.safetensors   per (rank, writer thread) that got blocks; 0-based, gaps kept
     OUT/ckpt_<step>/index, tensorkey.json, torch_rank_weights_embs_table_multi_shard.json
     OUT/ckpt_<step>/model.pt, extra.pt, io_state_<rank>.pt, io_state_count
-    OUT/dense_arch.pt              the dense network as TorchScript (other weights than model.pt's)
+    OUT/dense_arch.pt              the dense network as TorchScript (other weights than model.pt's): two inputs,
+                                   an MLP with BatchNorm, two sigmoid heads returned as a tuple
+    OUT/single_arch.pt             a one-input, one-output network (model.pt keys "single_arch.*")
 
 What a RecIS save does and this script reproduces:
 - every table is sharded over all ranks by `id % 65536` into gen_slice ranges; rows are in hash-map
@@ -195,16 +197,33 @@ def dense_arch_class():
     return DenseArch
 
 
+def single_arch_class():
+    """A second dense network: one input block, one output (exported with --dense-name single_arch)."""
+    import torch
+
+    class SingleArch(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(16, 1)
+
+        def forward(self, user_columns: torch.Tensor):
+            return torch.sigmoid(self.linear(user_columns))
+
+    return SingleArch
+
+
 def write_dense(ckpt_dir, ranks, torch_rank, seed):
     import torch
 
     torch.manual_seed(seed)
     DenseArch = dense_arch_class()
+    SingleArch = single_arch_class()
 
     class Model(torch.nn.Module):
         def __init__(self):
             super().__init__()
             self.dense_arch = DenseArch()
+            self.single_arch = SingleArch()
 
     model = Model()
     with torch.no_grad():  # "trained" BatchNorm statistics, so a wrong buffer load shows in the outputs
@@ -237,6 +256,7 @@ def write_dense_arch(path, seed):
 
     torch.manual_seed(seed + 1000)
     torch.jit.script(dense_arch_class()()).save(path)
+    torch.jit.script(single_arch_class()()).save(path.replace("dense_arch.pt", "single_arch.pt"))
 
 
 def main():

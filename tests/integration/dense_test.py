@@ -105,6 +105,40 @@ def case_export(args):
     check(header2["input.user_columns"]["shape"] == [3, 16], "--sample-inputs were not used")
 
 
+def case_single_output(args):
+    """A model with one input and one output, found under another prefix (--dense-name), default output names."""
+    parent = fresh(args.work, "single")
+    out = os.path.join(parent, "export")
+    result = mpirun(args.binary, args.np, ["--ckpt-dir", args.fixture, "--export-dir", out, "--fg", FG, "--mc", MC,
+                                           "--dense-model", os.path.join(args.fixture, "single_arch.pt"),
+                                           "--dense-name", "single_arch", "--model-name", "scorer",
+                                           "--export-folder", "dense"])
+    expect_success(result, "single-output export")
+    exported = torch.jit.load(os.path.join(out, "dense", "scorer.pt"))
+    reference = torch.jit.load(os.path.join(args.fixture, "single_arch.pt"))
+    state = torch.load(os.path.join(latest_checkpoint(args.fixture), "model.pt"))
+    reference.load_state_dict({k[len("single_arch."):]: v for k, v in state.items() if k.startswith("single_arch.")})
+    reference.eval()
+    for batch in (1, 7, 256):
+        x = torch.randn(batch, 16)
+        with torch.no_grad():
+            check(torch.allclose(exported(x), reference(x), atol=1e-6, rtol=0), f"single output differs at batch {batch}")
+    with open(os.path.join(out, "dense", "output_info.json")) as f:
+        check([n["OutputNodeName"] for n in json.load(f)["OutputNodes"]] == ["torch_output_0"], "default output name")
+
+    # keys under the prefix that the module does not use are a warning, not an error
+    root = os.path.join(fresh(args.work, "unused_src"), "output")
+    shutil.copytree(args.fixture, root)
+    resave_model_pt(latest_checkpoint(root), lambda s: s.__setitem__("single_arch.extra.weight", torch.zeros(1)))
+    out2 = os.path.join(fresh(args.work, "unused"), "export")
+    result = mpirun(args.binary, args.np, ["--ckpt-dir", root, "--export-dir", out2, "--fg", FG, "--mc", MC,
+                                           "--dense-model", os.path.join(args.fixture, "single_arch.pt"),
+                                           "--dense-name", "single_arch"])
+    expect_success(result, "unused model.pt key")
+    check("warning: model.pt key single_arch.extra.weight is not used" in result.stderr,
+          f"no warning about the unused key: {result.stderr}")
+
+
 def resave_model_pt(ckpt, mutate):
     path = os.path.join(ckpt, "model.pt")
     state = torch.load(path)
@@ -146,7 +180,7 @@ def case_bad(args):
         print(f"ok: {name}: {[l for l in result.stderr.splitlines() if 'error:' in l][0]}")
 
 
-CASES = {"export": case_export, "bad": case_bad}
+CASES = {"export": case_export, "bad": case_bad, "single_output": case_single_output}
 
 
 def main():
