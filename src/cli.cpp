@@ -22,6 +22,9 @@ const char* kDescription =
     "(export exists, permission, disk full), 5 interrupted.";
 
 const std::map<std::string, Balance> kBalances = {{"round-robin", Balance::kRoundRobin}, {"size", Balance::kSize}};
+const std::map<std::string, ExportFormat> kFormats = {{"safetensors", ExportFormat::kSafetensors},
+                                                      {"hdf5", ExportFormat::kHdf5}};
+const std::map<std::string, bool> kHdf5Transfers = {{"collective", true}, {"independent", false}};
 const std::map<std::string, CopyMethod> kCopyMethods = {
     {"auto", CopyMethod::kAuto}, {"kernel", CopyMethod::kKernel}, {"buffered", CopyMethod::kBuffered}};
 
@@ -94,6 +97,16 @@ std::string apply_config(const nlohmann::json& config, CLI::App& app, JobOptions
     } else if (key == "buffer-mib") {
       if (!value.is_number_unsigned()) return "\"buffer-mib\" must be a positive integer in the job config";
       o.buffer_mib = value.get<size_t>();
+    } else if (key == "format" || key == "hdf5-transfer") {
+      std::string text;
+      problem = want_string(text);
+      if (problem.empty() && key == "format") {
+        if (!kFormats.count(text)) return "\"format\" must be safetensors or hdf5 in the job config";
+        o.format = kFormats.at(text);
+      } else if (problem.empty()) {
+        if (!kHdf5Transfers.count(text)) return "\"hdf5-transfer\" must be collective or independent in the job config";
+        o.hdf5_collective = kHdf5Transfers.at(text);
+      }
     } else if (key == "balance" || key == "copy-method") {
       std::string text;
       problem = want_string(text);
@@ -136,6 +149,14 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
       ->type_name("NAME");
   app.add_option("--fg", o.fg, "FG config to ship as fg.json")->check(CLI::ExistingFile)->option_text("FILE");
   app.add_option("--mc", o.mc, "MC config to ship as input_columns.json")->check(CLI::ExistingFile)->option_text("FILE");
+  app.add_option("--format", o.format,
+                 "Sparse tables as RecIS safetensors files (default) or as one parallel-HDF5 file OUT/model.h5")
+      ->transform(CLI::CheckedTransformer(kFormats, CLI::ignore_case))
+      ->option_text("safetensors|hdf5");
+  app.add_option("--hdf5-transfer", o.hdf5_collective,
+                 "MPI-IO mode of the HDF5 writes: collective (default) or independent")
+      ->transform(CLI::CheckedTransformer(kHdf5Transfers, CLI::ignore_case))
+      ->option_text("collective|independent");
   app.add_option("--dense-model", o.dense_model,
                  "Dense architecture as TorchScript (torch.jit.script(model.dense_arch).save(...)): exported frozen "
                  "with the checkpoint's model.pt weights; without it there is no dense export")

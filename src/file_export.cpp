@@ -33,26 +33,6 @@ class FileDescriptor {
   int fd_;
 };
 
-Result<std::vector<bool>> decide(const CheckpointListing& listing, const DataFile& file, const std::string& path,
-                                 const SafetensorsHeader& header, const OptimizerSlotFilter& filter) {
-  std::vector<bool> keep;
-  keep.reserve(header.tensors.size());
-  for (const auto& tensor : header.tensors) {
-    const std::string quoted = nlohmann::json(tensor.name).dump();
-    auto indexed = listing.block_file.find(tensor.name);
-    if (indexed == listing.block_file.end()) {
-      return bad_input(path, "tensor " + quoted + " is not in the checkpoint's index");
-    }
-    if (indexed->second != file.name) {
-      return bad_input(path, "tensor " + quoted + " is indexed in " + indexed->second + ", not in this file");
-    }
-    auto key = classify_key(tensor.name, listing.tensorkey);
-    if (!key) return bad_input(path, "tensor " + quoted + " is neither in tensorkey.json nor a dense \"name^ \" key");
-    keep.push_back(filter.keeps(*key));
-  }
-  return keep;
-}
-
 Status write_export(int src_fd, const std::string& src_path, const std::string& dst_path, const FilePlan& plan,
                     CopyEngine& engine, WritebackQueue* writeback, FileResult& result) {
   // O_EXCL: the staging directory is ours, so an existing file means a plan bug, never something to clobber.
@@ -93,28 +73,50 @@ TensorInfo tensor_from_json(const nlohmann::json& j) {
 
 }  // namespace
 
+Result<FileDecision> decide_data_file(int fd, const CheckpointListing& listing, const DataFile& file,
+                                      const OptimizerSlotFilter& filter) {
+  const std::string path = join(listing.ckpt_dir, file.name);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return bad_input(path, std::string("cannot stat: ") + std::strerror(errno));
+  if (static_cast<uint64_t>(st.st_size) != file.size) {
+    return bad_input(path, "size changed from " + std::to_string(file.size) + " to " + std::to_string(st.st_size) +
+                               " bytes since discovery");
+  }
+  auto header = read_safetensors_header(fd, file.size, path);
+  if (!header) return header.error();
+  FileDecision decision;
+  decision.header = std::move(header).value();
+  for (const auto& tensor : decision.header.tensors) {
+    const std::string quoted = nlohmann::json(tensor.name).dump();
+    auto indexed = listing.block_file.find(tensor.name);
+    if (indexed == listing.block_file.end()) {
+      return bad_input(path, "tensor " + quoted + " is not in the checkpoint's index");
+    }
+    if (indexed->second != file.name) {
+      return bad_input(path, "tensor " + quoted + " is indexed in " + indexed->second + ", not in this file");
+    }
+    auto key = classify_key(tensor.name, listing.tensorkey);
+    if (!key) return bad_input(path, "tensor " + quoted + " is neither in tensorkey.json nor a dense \"name^ \" key");
+    decision.keep.push_back(filter.keeps(*key));
+    decision.keys.push_back(std::move(*key));
+  }
+  return decision;
+}
+
 Result<FileResult> export_data_file(const CheckpointListing& listing, const DataFile& file,
                                     const OptimizerSlotFilter& filter, CopyEngine& engine,
                                     const FileExportSettings& settings) {
   const std::string src_path = join(listing.ckpt_dir, file.name);
   FileDescriptor src(::open(src_path.c_str(), O_RDONLY | O_CLOEXEC));
   if (src.get() < 0) return bad_input(src_path, std::string("cannot open: ") + std::strerror(errno));
-  struct stat st {};
-  if (::fstat(src.get(), &st) != 0) return bad_input(src_path, std::string("cannot stat: ") + std::strerror(errno));
-  if (static_cast<uint64_t>(st.st_size) != file.size) {
-    return bad_input(src_path, "size changed from " + std::to_string(file.size) + " to " +
-                                   std::to_string(st.st_size) + " bytes since discovery");
-  }
-  auto header = read_safetensors_header(src.get(), file.size, src_path);
-  if (!header) return header.error();
-  auto keep = decide(listing, file, src_path, header.value(), filter);
-  if (!keep) return keep.error();
+  auto decision = decide_data_file(src.get(), listing, file, filter);
+  if (!decision) return decision.error();
 
   FileResult result;
   result.name = file.name;
   result.source_bytes = file.size;
-  FilePlan plan = filter.is_identity() ? plan_verbatim_copy(header.value())
-                                       : plan_filtered_file(header.value(), keep.value());
+  FilePlan plan = filter.is_identity() ? plan_verbatim_copy(decision.value().header)
+                                       : plan_filtered_file(decision.value().header, decision.value().keep);
   result.kept = plan.kept;
   result.dropped = plan.dropped;
   result.written = !plan.kept.empty();

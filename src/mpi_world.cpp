@@ -97,6 +97,23 @@ void MpiWorld::abort(int exit_code) const {
   std::_Exit(exit_code);  // MPI_Abort does not return; this keeps [[noreturn]] honest
 }
 
+std::vector<std::string> MpiWorld::allgather(const std::string& text) const {
+  int mine = static_cast<int>(text.size());
+  std::vector<int> sizes(static_cast<size_t>(size_));
+  MPI_Allgather(&mine, 1, MPI_INT, sizes.data(), 1, MPI_INT, MPI_COMM_WORLD);
+  std::vector<int> displs(sizes.size(), 0);
+  int64_t total = 0;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    displs[i] = static_cast<int>(total);
+    total += sizes[i];
+  }
+  std::string all(static_cast<size_t>(total), '\0');
+  MPI_Allgatherv(text.data(), mine, MPI_CHAR, all.data(), sizes.data(), displs.data(), MPI_CHAR, MPI_COMM_WORLD);
+  std::vector<std::string> out;
+  for (size_t i = 0; i < sizes.size(); ++i) out.push_back(all.substr(static_cast<size_t>(displs[i]), sizes[i]));
+  return out;
+}
+
 std::string MpiWorld::host() const {
   char name[MPI_MAX_PROCESSOR_NAME] = {0};
   int length = 0;

@@ -21,6 +21,9 @@
 #include "recis_convert/copy_engine.h"
 #include "recis_convert/dense_plugin.h"
 #include "recis_convert/file_export.h"
+#include "recis_convert/hdf5_export.h"
+#include "recis_convert/hdf5_plan.h"
+#include "recis_convert/torch_archive.h"
 #include "recis_convert/interrupt.h"
 #include "recis_convert/log.h"
 #include "recis_convert/manifest.h"
@@ -48,6 +51,28 @@ json error_to_json(const Error& e) { return {{"code", static_cast<int>(e.code)},
 Error error_from_json(const json& j) {
   return Error{static_cast<ExitCode>(j.at("code").get<int>()), j.at("file").get<std::string>(),
                j.at("message").get<std::string>()};
+}
+
+// Size and XXH3-64 of a file already written, read back with a fixed buffer.
+Result<ExtraFile> checksum_of_file(const std::string& path, const std::string& name) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return output_error(path, std::string("cannot read back: ") + std::strerror(errno));
+  Checksum checksum;
+  std::vector<char> buffer(1 << 20);
+  uint64_t total = 0;
+  while (true) {
+    ssize_t n = ::read(fd, buffer.data(), buffer.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      ::close(fd);
+      return output_error(path, std::string("cannot read back: ") + std::strerror(errno));
+    }
+    if (n == 0) break;
+    checksum.update(buffer.data(), static_cast<size_t>(n));
+    total += static_cast<uint64_t>(n);
+  }
+  ::close(fd);
+  return ExtraFile{name, total, checksum.digest()};
 }
 
 // Writes a small metadata file into the staging directory and describes it for the manifest.
@@ -272,11 +297,16 @@ Status finish_on_root(const JobOptions& o, const MpiWorld& world, const Discover
   manifest.mc_path = o.mc;
   manifest.tables = tables.value();
 
-  std::vector<std::pair<std::string, std::string>> contents = {
-      {kIndexFile, make_index_json(files)},
-      {kTensorKeyFile, make_tensorkey_json(files, discovery.listing.tensorkey)},
-      {kTorchRankFile, make_torch_rank_json(files, discovery.listing.tensorkey)},
-  };
+  std::vector<std::pair<std::string, std::string>> contents;
+  if (o.format == ExportFormat::kSafetensors) {  // with hdf5 there are no safetensors files for these to describe
+    contents = {{kIndexFile, make_index_json(files)},
+                {kTensorKeyFile, make_tensorkey_json(files, discovery.listing.tensorkey)},
+                {kTorchRankFile, make_torch_rank_json(files, discovery.listing.tensorkey)}};
+  } else {
+    auto h5 = checksum_of_file(dir + "/model.h5", "model.h5");
+    if (!h5) return h5.error();
+    manifest.metadata_files.push_back(h5.value());
+  }
   for (const auto& [path, name] : {std::pair{o.fg, "fg.json"}, std::pair{o.mc, "input_columns.json"}}) {
     if (path.empty()) continue;
     auto text = read_json_config(path, name);
@@ -319,8 +349,10 @@ Status finish_on_root(const JobOptions& o, const MpiWorld& world, const Discover
   auto recorded = write_metadata_file(dir, "run_record.json", record.dump(2) + "\n", o.fsync);
   if (!recorded) return recorded.error();
 
-  log.stage("metadata: index, tensorkey.json, " + std::string(kTorchRankFile) + (o.fg.empty() ? "" : ", fg.json") +
-            (o.mc.empty() ? "" : ", input_columns.json") + ", manifest.json (" + std::to_string(tables.value().size()) +
+  log.stage(std::string("metadata: ") +
+            (o.format == ExportFormat::kHdf5 ? "" : "index, tensorkey.json, " + std::string(kTorchRankFile) + ", ") +
+            (o.fg.empty() ? "" : "fg.json, ") +
+            (o.mc.empty() ? "" : "input_columns.json, ") + "manifest.json (" + std::to_string(tables.value().size()) +
             " tables)");
   if (auto stop = interruption()) return *stop;
   auto published = staging->publish(o.overwrite);
@@ -330,6 +362,178 @@ Status finish_on_root(const JobOptions& o, const MpiWorld& world, const Discover
             " in, " + format_bytes(bytes_out) + " out, " + format_bytes(dropped) + " dropped, " +
             format_seconds(seconds) + ", " + format_bytes(seconds > 0 ? bytes_in / seconds : 0) + "/s");
   return Ok{};
+}
+
+struct StreamOutcome {
+  std::vector<FileResult> results;
+  std::optional<Error> failure;
+};
+
+// Stage 3, default format: each rank copies or filters its files into the staging directory.
+StreamOutcome stream_into_safetensors(const JobOptions& o, MpiWorld& world, const Discovery& discovery,
+                                      const OptimizerSlotFilter& filter, const std::vector<size_t>& mine,
+                                      const Log& log) {
+  const CheckpointListing& listing = discovery.listing;
+  StreamOutcome out;
+  CopyEngine engine(o.buffer_mib << 20, o.copy_method);
+  WritebackQueue writeback(kMaxFilesAwaitingFsync);
+  FileExportSettings settings{discovery.staging_dir, o.dry_run, o.fsync ? &writeback : nullptr};
+  for (size_t index : mine) {
+    if (world.peer_failed()) break;  // the export will be discarded: stop streaming
+    if (auto stop = interruption()) {
+      out.failure = *stop;
+      break;
+    }
+    auto result = export_data_file(listing, listing.files[index], filter, engine, settings);
+    if (!result) {
+      out.failure = result.error();
+      break;
+    }
+    log.detail(listing.files[index].name + ": kept " + std::to_string(result.value().kept.size()) + ", dropped " +
+               std::to_string(result.value().dropped.size()) + " tensors");
+    out.results.push_back(std::move(result).value());
+  }
+  if (!out.failure) {
+    auto synced = writeback.flush_all();  // every file of this rank is durable before it reports success
+    if (!synced) out.failure = synced.error();
+  }
+  if (out.failure) world.announce_failure();  // agree_on_status counts announcers: every failing rank announces
+  return out;
+}
+
+// model.pt tensors for /dense/ (rank 0 reads them; every rank needs names, dtypes and shapes for the collective
+// dataset creation). No model.pt means no /dense group.
+Result<std::vector<DenseDataset>> dense_datasets_on_root(const JobOptions& o, const CheckpointListing& listing) {
+  std::vector<DenseDataset> out;
+  const std::string path = listing.ckpt_dir + "/model.pt";
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return out;
+  auto state = read_torch_state_dict(path);
+  if (!state) return state.error();
+  const std::string prefix = o.dense_name.empty() ? "" : o.dense_name + ".";
+  for (const auto& t : state.value().tensors) {
+    DenseDataset d;
+    d.name = !prefix.empty() && t.name.compare(0, prefix.size(), prefix) == 0 ? t.name.substr(prefix.size()) : t.name;
+    d.dtype = t.dtype;
+    d.shape = t.shape;
+    auto data = read_tensor_data(state.value(), t);
+    if (!data) return data.error();
+    d.data = std::move(data).value();
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+// Stage 3 with --format hdf5: every rank checks its files' headers, all ranks exchange the summaries, compute the
+// same plan, and write OUT/model.h5 together with parallel HDF5.
+StreamOutcome stream_into_hdf5(const JobOptions& o, MpiWorld& world, const Discovery& discovery,
+                               const OptimizerSlotFilter& filter, const std::vector<size_t>& mine, const Log& log) {
+  const CheckpointListing& listing = discovery.listing;
+  StreamOutcome out;
+  std::vector<SourceTensor> my_tensors;
+  for (size_t index : mine) {
+    const DataFile& file = listing.files[index];
+    const std::string path = listing.ckpt_dir + "/" + file.name;
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      out.failure = bad_input(path, std::string("cannot open: ") + std::strerror(errno));
+      break;
+    }
+    auto decision = decide_data_file(fd, listing, file, filter);
+    ::close(fd);
+    if (!decision) {
+      out.failure = decision.error();
+      break;
+    }
+    FileResult result;
+    result.name = file.name;
+    result.source_bytes = file.size;
+    const auto& header = decision.value().header;
+    for (size_t i = 0; i < header.tensors.size(); ++i) {
+      const TensorInfo& t = header.tensors[i];
+      if (!decision.value().keep[i]) {
+        result.dropped.push_back(t);
+        continue;
+      }
+      result.kept.push_back(t);
+      const KeyClass& key = decision.value().keys[i];
+      SourceTensor s;
+      s.key = t.name;
+      s.sparse = key.sparse;
+      s.child = key.sparse_key.child;
+      s.slot = key.sparse_key.slot;
+      s.slice = key.sparse_key.slice;
+      const size_t part = t.name.rfind("/part_");
+      s.part_rank = key.sparse && part != std::string::npos ? std::atoi(t.name.c_str() + part + 6) : 0;
+      s.dtype = t.dtype_spelling;
+      s.shape = t.shape;
+      s.file = file.name;
+      s.offset = header.data_start() + t.begin;
+      s.owner = world.rank();
+      my_tensors.push_back(std::move(s));
+    }
+    out.results.push_back(std::move(result));
+  }
+  // Every rank needs every summary: the HDF5 calls that create datasets are collective and must match exactly.
+  json mine_json{{"ok", !out.failure}, {"tensors", source_tensors_to_json(my_tensors)}};
+  std::vector<SourceTensor> all;
+  bool everyone_ok = true;
+  for (const auto& text : world.allgather(mine_json.dump())) {
+    auto j = json::parse(text);
+    everyone_ok = everyone_ok && j.at("ok").get<bool>();
+    auto tensors = source_tensors_from_json(j.at("tensors").get<std::string>());
+    if (tensors) all.insert(all.end(), tensors.value().begin(), tensors.value().end());
+  }
+  if (!everyone_ok) {
+    if (out.failure) world.announce_failure();
+    return out;
+  }
+  auto plan = plan_hdf5(all, o.buffer_mib << 20, listing.ckpt_dir);
+  if (!plan) {  // the same on every rank; reported once, by rank 0
+    if (world.is_root()) {
+      out.failure = plan.error();
+      world.announce_failure();
+    }
+    return out;
+  }
+  // Dense tensors: rank 0 reads model.pt and tells everyone the datasets to create.
+  std::vector<DenseDataset> dense;
+  std::string dense_message;
+  if (world.is_root()) {
+    auto read = dense_datasets_on_root(o, listing);
+    json list = json::array();
+    if (read) {
+      dense = std::move(read).value();
+      for (const auto& d : dense) list.push_back({d.name, static_cast<int>(d.dtype), d.shape});
+      dense_message = json{{"ok", true}, {"tensors", list}}.dump();
+    } else {
+      out.failure = read.error();
+      dense_message = json{{"ok", false}}.dump();
+    }
+  }
+  auto dense_list = json::parse(world.broadcast_from_root(dense_message));
+  if (!dense_list.at("ok").get<bool>()) {
+    if (out.failure) world.announce_failure();
+    return out;
+  }
+  if (!world.is_root()) {
+    for (const auto& d : dense_list.at("tensors")) {
+      dense.push_back({d[0].get<std::string>(), static_cast<DType>(d[1].get<int>()), d[2].get<std::vector<uint64_t>>(), ""});
+    }
+  }
+  if (o.dry_run) return out;
+  log.stage("hdf5: " + std::to_string(plan.value().tables.size()) + " tables, " + std::to_string(dense.size()) +
+            " dense tensors into model.h5 (" + (o.hdf5_collective ? "collective" : "independent") + " MPI-IO)");
+  char resolved[PATH_MAX];
+  Hdf5Attributes attributes{tool_version(), ::realpath(listing.ckpt_dir.c_str(), resolved) ? resolved : listing.ckpt_dir};
+  auto written = write_hdf5_export(discovery.staging_dir + "/model.h5", plan.value(), dense, listing, attributes,
+                                   world.rank(), world.size(), o.buffer_mib << 20,
+                                   o.hdf5_collective ? Hdf5Transfer::kCollective : Hdf5Transfer::kIndependent);
+  if (!written) {
+    out.failure = written.error();
+    world.announce_failure();
+  }
+  return out;
 }
 
 }  // namespace
@@ -361,7 +565,9 @@ ExitCode run_export(const JobOptions& o, MpiWorld& world) {
   const std::vector<int> owners = assign_files(sizes, world.size(), o.balance);
   const std::vector<size_t> mine = files_of_rank(owners, world.rank());
   OptimizerSlotFilter filter(o.filter_optimizer, std::set<std::string>(o.drop_slots.begin(), o.drop_slots.end()));
-  std::string mode = filter.is_identity() ? "copying byte for byte" : "filtering:";
+  std::string mode = o.format == ExportFormat::kHdf5 ? "into model.h5" : "copying byte for byte";
+  if (!filter.is_identity()) mode += o.format == ExportFormat::kHdf5 ? ", filtering:" : "";
+  if (!filter.is_identity() && o.format != ExportFormat::kHdf5) mode = "filtering:";
   if (o.filter_optimizer) mode += " optimizer state";
   for (const auto& slot : o.drop_slots) mode += " " + slot;
   log.stage("plan: " + std::to_string(listing.files.size()) + " files over " + std::to_string(world.size()) +
@@ -369,35 +575,11 @@ ExitCode run_export(const JobOptions& o, MpiWorld& world) {
 
   // 3. stream
   const auto stream_start = Clock::now();
-  CopyEngine engine(o.buffer_mib << 20, o.copy_method);
-  WritebackQueue writeback(kMaxFilesAwaitingFsync);
-  FileExportSettings settings{discovery.value().staging_dir, o.dry_run, o.fsync ? &writeback : nullptr};
-  std::vector<FileResult> results;
-  std::optional<Error> failure;
-  for (size_t index : mine) {
-    if (world.peer_failed()) break;  // the export will be discarded: stop streaming
-    if (auto stop = interruption()) {
-      failure = *stop;
-      world.announce_failure();
-      break;
-    }
-    auto result = export_data_file(listing, listing.files[index], filter, engine, settings);
-    if (!result) {
-      failure = result.error();
-      world.announce_failure();  // agree_on_status counts announcers: every failing rank must announce
-      break;
-    }
-    log.detail(listing.files[index].name + ": kept " + std::to_string(result.value().kept.size()) + ", dropped " +
-               std::to_string(result.value().dropped.size()) + " tensors");
-    results.push_back(std::move(result).value());
-  }
-  if (!failure) {
-    auto synced = writeback.flush_all();  // every file of this rank is durable before it reports success
-    if (!synced) {
-      failure = synced.error();
-      world.announce_failure();
-    }
-  }
+  StreamOutcome streamed = o.format == ExportFormat::kHdf5
+                               ? stream_into_hdf5(o, world, discovery.value(), filter, mine, log)
+                               : stream_into_safetensors(o, world, discovery.value(), filter, mine, log);
+  std::vector<FileResult>& results = streamed.results;
+  std::optional<Error>& failure = streamed.failure;
   const double my_seconds = seconds_since(stream_start);
 
   // 4. agree, then gather every result and error on rank 0

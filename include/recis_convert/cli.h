@@ -10,7 +10,11 @@
 
 namespace recis_convert {
 
+enum class ExportFormat { kSafetensors, kHdf5 };
+
 struct JobOptions {
+  ExportFormat format = ExportFormat::kSafetensors;
+  bool hdf5_collective = true;  // --hdf5-transfer collective|independent
   std::string ckpt_dir;
   std::string export_dir;
   bool filter_optimizer = false;

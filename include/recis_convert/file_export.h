@@ -31,6 +31,19 @@ struct FileExportSettings {
   WritebackQueue* writeback = nullptr; // takes each written file for a later fsync; nullptr: close without fsync
 };
 
+// A data file's checked header and the decision for each of its tensors (both export formats start here).
+struct FileDecision {
+  SafetensorsHeader header;
+  std::vector<KeyClass> keys;  // per header tensor
+  std::vector<bool> keep;      // per header tensor
+};
+
+// Reads the header of an open data file and decides each tensor. Every header key must be a block of this very
+// file in the checkpoint's index, and must be classifiable (in tensorkey.json, or a dense "name^ " key); anything
+// else means index, tensorkey.json and the data disagree, which is reported as bad input.
+Result<FileDecision> decide_data_file(int fd, const CheckpointListing& listing, const DataFile& file,
+                                      const OptimizerSlotFilter& filter);
+
 // Every header key must be a block of this very file in the checkpoint's index, and must be classifiable
 // (in tensorkey.json, or a dense "name^ " key); anything else means index, tensorkey.json and the data
 // disagree, which is reported as bad input.

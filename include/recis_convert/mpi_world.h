@@ -37,6 +37,9 @@ class MpiWorld {
   // Rank 0 receives every rank's text, indexed by rank; other ranks get an empty vector.
   std::vector<std::string> gather_to_root(const std::string& text) const;
 
+  // Every rank receives every rank's text, indexed by rank.
+  std::vector<std::string> allgather(const std::string& text) const;
+
   std::string host() const;
 
   // Ends every rank of the job at once. Only for states where some ranks could otherwise wait forever in a
