@@ -168,7 +168,7 @@ Status write_rows(hid_t dataset, DType dtype, const std::vector<uint64_t>& dims,
 
 Status write_hdf5_export(const std::string& path, const Hdf5Plan& plan, const std::vector<DenseDataset>& dense,
                          const CheckpointListing& listing, const Hdf5Attributes& attributes, int rank, int world_size,
-                         size_t buffer_bytes, Hdf5Transfer transfer) {
+                         size_t buffer_bytes, Hdf5Transfer transfer, bool fsync_file) {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors become Error values, not stack dumps on stderr
   Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
   H5Pset_fapl_mpio(fapl.get(), MPI_COMM_WORLD, MPI_INFO_NULL);
@@ -271,8 +271,20 @@ Status write_hdf5_export(const std::string& path, const Hdf5Plan& plan, const st
       if (!written) return written;
     }
   }
-  if (H5Fflush(file.get(), H5F_SCOPE_GLOBAL) < 0) return output_error(path, "flush failed");
+  datasets.clear();
+  sparse = Handle(-1, H5Gclose);
+  if (H5Fclose(file.get()) < 0) return output_error(path, "closing the HDF5 file failed");  // collective
+  file = Handle(-1, H5Fclose);
   if (read_failure) return *read_failure;
+  if (rank == 0 && fsync_file) {
+    // H5Fclose leaves the data in the page cache; the export must be durable before it is published.
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || ::fsync(fd) != 0) {
+      if (fd >= 0) ::close(fd);
+      return output_error(path, std::string("fsync failed: ") + std::strerror(errno));
+    }
+    ::close(fd);
+  }
   return Ok{};
 }
 

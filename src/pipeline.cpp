@@ -528,7 +528,8 @@ StreamOutcome stream_into_hdf5(const JobOptions& o, MpiWorld& world, const Disco
   Hdf5Attributes attributes{tool_version(), ::realpath(listing.ckpt_dir.c_str(), resolved) ? resolved : listing.ckpt_dir};
   auto written = write_hdf5_export(discovery.staging_dir + "/model.h5", plan.value(), dense, listing, attributes,
                                    world.rank(), world.size(), o.buffer_mib << 20,
-                                   o.hdf5_collective ? Hdf5Transfer::kCollective : Hdf5Transfer::kIndependent);
+                                   o.hdf5_collective ? Hdf5Transfer::kCollective : Hdf5Transfer::kIndependent,
+                                   o.fsync);
   if (!written) {
     out.failure = written.error();
     world.announce_failure();

@@ -34,6 +34,6 @@ enum class Hdf5Transfer { kCollective, kIndependent };
 // keeps taking part, writing nothing, and reports its error at the end.
 Status write_hdf5_export(const std::string& path, const Hdf5Plan& plan, const std::vector<DenseDataset>& dense,
                          const CheckpointListing& listing, const Hdf5Attributes& attributes, int rank, int world_size,
-                         size_t buffer_bytes, Hdf5Transfer transfer);
+                         size_t buffer_bytes, Hdf5Transfer transfer, bool fsync_file);
 
 }  // namespace recis_convert
