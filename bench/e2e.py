@@ -60,6 +60,7 @@ def main():
     parser.add_argument("--scale", type=int, default=10000, help="fixture scale (10000 -> about 1.1 GiB)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--json", help="also write the results here")
+    parser.add_argument("--hdf5", action="store_true", help="also time --format hdf5")
     args = parser.parse_args()
 
     source = os.path.join(args.dir, "source")
@@ -96,6 +97,19 @@ def main():
                              lambda np=np, extra=extra: run_converter(args.binary, np, ckpt, out, rss_dir, extra + ["--no-fsync"])))
     variants.append(("filter np=2 --balance size",
                      lambda: run_converter(args.binary, 2, ckpt, out, rss_dir, ["--filter-optimizer", "--balance", "size"])))
+
+    def load_and_resave():
+        # the Python/numpy peer of --filter-optimizer, with its peak RSS from /usr/bin/time
+        seconds = timed(["/usr/bin/time", "-f", "%M", "-o", os.path.join(rss_dir, "rss.python"), "/usr/bin/python3",
+                         os.path.join(HERE, "load_resave_filter.py"), ckpt, out])
+        with open(os.path.join(rss_dir, "rss.python")) as f:
+            return seconds, [int(f.read().split()[-1]) / 1024.0]
+
+    variants.append(("load-and-resave filter (python)", load_and_resave))
+    if args.hdf5:
+        for np_ in (1, 2):
+            variants.append((f"hdf5 filter np={np_}", lambda np_=np_: run_converter(
+                args.binary, np_, ckpt, out, rss_dir, ["--filter-optimizer", "--format", "hdf5"])))
 
     times = {name: [] for name, _ in variants}
     rss = {name: [] for name, _ in variants}

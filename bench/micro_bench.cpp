@@ -70,14 +70,16 @@ void BM_Checksum(benchmark::State& state) {
 }
 BENCHMARK(BM_Checksum)->Arg(1 << 20)->Arg(8 << 20);
 
-// Copies a 256 MiB file (page cache warm) into /dev/shm or $RECIS_BENCH_DIR; args: method, buffer MiB.
+// Copies a 256 MiB file (page cache warm; $RECIS_BENCH_COPY_MIB overrides the size) in /dev/shm or
+// $RECIS_BENCH_DIR; args: method, buffer MiB.
 void BM_CopyEngine(benchmark::State& state) {
   const char* dir_env = std::getenv("RECIS_BENCH_DIR");
   const std::string dir = std::string(dir_env ? dir_env : "/dev/shm") + "/recis-bench-copy";
   remove_tree(dir);
   ::mkdir(dir.c_str(), 0755);
   const std::string src_path = dir + "/src", dst_path = dir + "/dst";
-  const size_t size = 256u << 20;
+  const char* size_env = std::getenv("RECIS_BENCH_COPY_MIB");
+  const size_t size = static_cast<size_t>(size_env ? std::atoi(size_env) : 256) << 20;
   {
     std::string chunk(1 << 20, 'r');
     int fd = ::open(src_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
