@@ -5,6 +5,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "recis_convert/fault_injection.h"
 #include "recis_convert/strict_json.h"
 
 #ifndef RECIS_CONVERT_VERSION
@@ -194,6 +195,7 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
   app.add_option("--config", config_path, "Job config (JSON): keys are the long option names; flags override it")
       ->check(CLI::ExistingFile)
       ->option_text("FILE");
+  app.add_option("--debug-fail-at", o.debug_fail_at, "test-only fault injection")->group("");  // hidden
   app.add_flag("-q,--quiet", o.quiet, "Only errors and warnings");
   app.add_flag("-v,--verbose", o.verbose, "Per-file lines from every rank");
 
@@ -224,6 +226,10 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
   if (o.export_dir.empty() && !o.dry_run) return usage("--export-dir is required (see --help)");
   if (o.buffer_mib < 1 || o.buffer_mib > 4096) return usage("--buffer-mib must be between 1 and 4096");
   if (o.quiet && o.verbose) return usage("--quiet and --verbose exclude each other");
+  if (!o.debug_fail_at.empty()) {
+    auto armed = arm_fault(o.debug_fail_at);
+    if (!armed) return usage(armed.error().message);
+  }
   for (const std::string* name : {&o.export_folder, &o.model_name}) {
     if (name->empty() || *name == "." || *name == ".." || name->find('/') != std::string::npos) {
       return usage("--export-folder and --model-name must be plain names, not \"" + *name + "\"");

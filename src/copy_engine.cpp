@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "recis_convert/checksum.h"
+#include "recis_convert/fault_injection.h"
 #include "recis_convert/interrupt.h"
 
 namespace recis_convert {
@@ -50,6 +51,7 @@ Status CopyEngine::copy_range_buffered(int src_fd, const std::string& src_name, 
     if (!written) return written.error();
     offset += static_cast<uint64_t>(got);
     left -= static_cast<uint64_t>(got);
+    fault_point("stream");
     if (auto stop = interruption()) return *stop;  // within one buffer of a signal
   }
   return Ok{};
@@ -87,6 +89,7 @@ Result<bool> CopyEngine::copy_range_kernel(int src_fd, const std::string& src_na
     }
     offset += static_cast<uint64_t>(n);
     left -= static_cast<uint64_t>(n);
+    fault_point("stream");
     if (auto stop = interruption()) return *stop;  // within one buffer of a signal
   }
   return true;

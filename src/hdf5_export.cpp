@@ -1,5 +1,7 @@
 #include "recis_convert/hdf5_export.h"
 
+#include "recis_convert/fault_injection.h"
+
 #include <fcntl.h>
 #include <hdf5.h>
 #include <mpi.h>
@@ -253,6 +255,7 @@ Status write_hdf5_export(const std::string& path, const Hdf5Plan& plan, const st
       auto written = write_rows(dataset, dataset_plan->dtype, dataset_plan->dims, piece ? piece->first_row : 0, rows,
                                 buffer.data(), dxpl.get(), path, dataset_plan->path);
       if (!written) return written;
+      fault_point("hdf5");
     }
   }
   for (const auto& [name, fd] : open_files) {

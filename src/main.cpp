@@ -6,6 +6,7 @@
 #include <string>
 
 #include "recis_convert/cli.h"
+#include "recis_convert/fault_injection.h"
 #include "recis_convert/interrupt.h"
 #include "recis_convert/log.h"
 #include "recis_convert/mpi_world.h"
@@ -38,6 +39,7 @@ int main(int argc, char** argv) {
   }
   MpiWorld world(&argc, &argv);
   install_interrupt_handlers();  // after MPI_Init, so ours are the ones in place
+  set_fault_rank(world.rank());
   ExitCode code = ExitCode::kInternal;
   try {
     code = run_export(command.options, world);

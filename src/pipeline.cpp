@@ -20,6 +20,7 @@
 #include "recis_convert/checksum.h"
 #include "recis_convert/copy_engine.h"
 #include "recis_convert/dense_plugin.h"
+#include "recis_convert/fault_injection.h"
 #include "recis_convert/file_export.h"
 #include "recis_convert/hdf5_export.h"
 #include "recis_convert/hdf5_plan.h"
@@ -233,6 +234,7 @@ Result<std::vector<ExtraFile>> export_dense_on_root(const JobOptions& o, const C
   request.mc_path = o.mc;
   struct stat st {};
   if (::stat(request.state_dict.c_str(), &st) != 0) return bad_input(request.state_dict, "missing: the dense weights are needed for --dense-model");
+  fault_point("dense");
   const auto dense_start = Clock::now();
   auto outcome = run_dense_export(request);  // loads libtorch on first use: part of the stage's cost
   if (!outcome) return outcome.error();
@@ -283,6 +285,7 @@ Status finish_on_root(const JobOptions& o, const MpiWorld& world, const Discover
     return Ok{};
   }
 
+  fault_point("metadata");
   const auto metadata_start = Clock::now();
   const std::string& dir = staging->path();
   ManifestInput manifest;
@@ -354,9 +357,13 @@ Status finish_on_root(const JobOptions& o, const MpiWorld& world, const Discover
             (o.fg.empty() ? "" : "fg.json, ") +
             (o.mc.empty() ? "" : "input_columns.json, ") + "manifest.json (" + std::to_string(tables.value().size()) +
             " tables)");
+  fault_point("publish");
   if (auto stop = interruption()) return *stop;
   auto published = staging->publish(o.overwrite);
   if (!published) return published.error();
+  for (const auto& path : StagingDir::remove_stale(o.export_dir)) {
+    log.warn("removed the staging directory of a dead run: " + path);
+  }
   const double seconds = seconds_since(start);
   log.stage("published " + o.export_dir + ": " + std::to_string(files.size()) + " files, " + format_bytes(bytes_in) +
             " in, " + format_bytes(bytes_out) + " out, " + format_bytes(dropped) + " dropped, " +
@@ -545,6 +552,7 @@ ExitCode run_export(const JobOptions& o, MpiWorld& world) {
   std::optional<StagingDir> staging;  // rank 0 only; removed on every path that does not publish
 
   // 1. discover
+  fault_point("discover");
   std::string message = world.is_root() ? discover_on_root(o, staging, log) : std::string();
   auto discovery = decode_discovery(world.broadcast_from_root(message));
   if (!discovery) {
@@ -584,6 +592,13 @@ ExitCode run_export(const JobOptions& o, MpiWorld& world) {
   const double my_seconds = seconds_since(stream_start);
 
   // 4. agree, then gather every result and error on rank 0
+  fault_point("barrier");
+  if (!failure) {
+    if (auto stop = interruption()) {
+      failure = *stop;
+      world.announce_failure();
+    }
+  }
   const int agreed = world.agree_on_status(failure ? static_cast<int>(failure->code) : 0).status;
   auto gathered = world.gather_to_root(encode_rank_report(failure, results, my_seconds));
   const double stream_seconds = seconds_since(stream_start);

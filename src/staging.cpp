@@ -93,22 +93,33 @@ Result<StagingDir> StagingDir::create(const std::string& export_dir, bool overwr
     if (!S_ISDIR(st.st_mode)) return output_error(export_dir, "exists and is not a directory");
   }
 
+  for (auto& stale : remove_stale(export_dir)) {
+    if (removed_stale) removed_stale->push_back(std::move(stale));
+  }
   const std::string host = host_name();
   const std::string prefix = "." + where.base + kStagingTag;
-  if (DIR* d = ::opendir(where.parent.c_str())) {
-    while (const dirent* e = ::readdir(d)) {
-      if (is_stale(e->d_name, prefix, host)) {
-        std::string stale = where.parent + "/" + e->d_name;
-        if (remove_tree(stale) && removed_stale) removed_stale->push_back(stale);
-      }
-    }
-    ::closedir(d);
-  }
   const std::string path = where.parent + "/" + prefix + host + "." + std::to_string(::getpid());
   if (::mkdir(path.c_str(), 0777) != 0) {
     return output_error(path, "cannot create the staging directory: " + errno_text());
   }
   return StagingDir(export_dir, path);
+}
+
+std::vector<std::string> StagingDir::remove_stale(const std::string& export_dir) {
+  const SplitPath where = split(export_dir);
+  const std::string host = host_name();
+  const std::string prefix = "." + where.base + kStagingTag;
+  std::vector<std::string> candidates, removed;
+  if (DIR* d = ::opendir(where.parent.c_str())) {
+    while (const dirent* e = ::readdir(d)) {
+      if (is_stale(e->d_name, prefix, host)) candidates.push_back(where.parent + "/" + e->d_name);
+    }
+    ::closedir(d);
+  }
+  for (const auto& stale : candidates) {
+    if (remove_tree(stale)) removed.push_back(stale);
+  }
+  return removed;
 }
 
 StagingDir::StagingDir(StagingDir&& other) noexcept

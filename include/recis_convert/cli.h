@@ -37,6 +37,7 @@ struct JobOptions {
   bool dry_run = false;
   bool quiet = false;
   bool verbose = false;
+  std::string debug_fail_at;  // test-only fault injection (fault_injection.h), hidden from --help
 };
 
 struct CommandLine {

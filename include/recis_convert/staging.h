@@ -21,6 +21,10 @@ class StagingDir {
   // `removed_stale` receives the paths of stale directories removed.
   static Result<StagingDir> create(const std::string& export_dir, bool overwrite, std::vector<std::string>* removed_stale);
 
+  // Removes the staging directories of dead runs next to `export_dir` (made on this host by a process that no
+  // longer exists). Also called after publishing: processes of a killed job can outlive mpirun by a moment.
+  static std::vector<std::string> remove_stale(const std::string& export_dir);
+
   StagingDir(StagingDir&& other) noexcept;
   StagingDir& operator=(StagingDir&&) = delete;
   StagingDir(const StagingDir&) = delete;

@@ -1,0 +1,154 @@
+#!/usr/bin/python3
+"""Fault tests: a rank killed at each stage, SIGTERM to the job, two jobs on one export directory. Whatever
+happens, nothing incomplete is published, an existing export survives, the source is never modified, and the next
+run of the same command succeeds and cleans up.
+
+    fault_test.py --binary BIN --fixture OUTPUT_DIR --work DIR CASE
+
+Faults come from the hidden test flag --debug-fail-at STAGE@RANK[:kill|term|stall].
+"""
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from export_test import (REPO_ROOT, CheckFailed, check, check_clean_parent, check_copy_export, check_filter_export,  # noqa: E402
+                         expect_success, fresh, latest_checkpoint, mpirun, tool_errors, tree_digest)
+
+FG = os.path.join(REPO_ROOT, "configs", "example-fg.json")
+MC = os.path.join(REPO_ROOT, "configs", "example-mc.json")
+
+
+def mpirun_command(binary, np_, args):
+    command = ["mpirun", "--oversubscribe", "-np", str(np_)]
+    if os.geteuid() == 0:
+        command.append("--allow-run-as-root")
+    return command + [binary] + args
+
+
+def wait_for_killed_processes(parent, timeout=15):
+    """Ranks of a killed job can outlive mpirun for a moment; a real rerun (the next cron run) comes later."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        alive = [n for n in os.listdir(parent) if ".recis-staging." in n and os.path.exists(f"/proc/{n.rsplit('.', 1)[1]}")]
+        if not alive:
+            return
+        time.sleep(0.1)
+
+
+def case_kill(args):
+    """SIGKILL of one rank at each stage: mpirun fails, nothing is published, the rerun succeeds and cleans up."""
+    before = tree_digest(args.fixture)
+    dense = ["--fg", FG, "--mc", MC, "--dense-model", os.path.join(args.fixture, "dense_arch.pt")]
+    stages = [("discover", 0, []), ("discover", 1, []), ("stream", 1, []), ("stream", 0, ["--filter-optimizer"]),
+              ("barrier", 1, []), ("metadata", 0, []), ("dense", 0, dense), ("publish", 0, []),
+              ("hdf5", 1, ["--format", "hdf5"])]
+    for stage, rank, extra in stages:
+        parent = fresh(args.work, f"kill_{stage}_{rank}")
+        out = os.path.join(parent, "export")
+        command = ["--ckpt-dir", args.fixture, "--export-dir", out, "--buffer-mib", "1"] + extra
+        result = mpirun(args.binary, 3, command + ["--debug-fail-at", f"{stage}@{rank}"])
+        check(result.returncode != 0, f"kill at {stage}@{rank}: mpirun exited 0")
+        check(not os.path.exists(out), f"kill at {stage}@{rank}: an export was published")
+        wait_for_killed_processes(parent)
+        expect_success(mpirun(args.binary, 3, command), f"rerun after kill at {stage}@{rank}")
+        check_clean_parent(parent, ["export"])
+        print(f"ok: kill at {stage}@{rank}: exit {result.returncode}, nothing published, rerun clean")
+    check(tree_digest(args.fixture) == before, "the source was modified")
+
+    # with --overwrite a killed run leaves the previous export exactly as it was
+    parent = fresh(args.work, "kill_overwrite")
+    out = os.path.join(parent, "export")
+    expect_success(mpirun(args.binary, 2, ["--ckpt-dir", args.fixture, "--export-dir", out]), "first export")
+    previous = tree_digest(out)
+    for stage, rank in (("stream", 1), ("publish", 0)):
+        result = mpirun(args.binary, 2, ["--ckpt-dir", args.fixture, "--export-dir", out, "--overwrite",
+                                         "--filter-optimizer", "--debug-fail-at", f"{stage}@{rank}"])
+        check(result.returncode != 0, f"--overwrite kill at {stage}: exit 0")
+        check(tree_digest(out) == previous, f"--overwrite kill at {stage}: the previous export changed")
+    expect_success(mpirun(args.binary, 2, ["--ckpt-dir", args.fixture, "--export-dir", out, "--overwrite",
+                                           "--filter-optimizer"]), "overwrite after kills")
+    check_filter_export(out, latest_checkpoint(args.fixture))
+    check_clean_parent(parent, ["export"])
+
+
+def case_term(args):
+    """SIGTERM: to one rank (it stops, the others follow, exit 5), and to the whole job at a known point."""
+    parent = fresh(args.work, "term_rank")
+    out = os.path.join(parent, "export")
+    result = mpirun(args.binary, 3, ["--ckpt-dir", args.fixture, "--export-dir", out, "--buffer-mib", "1",
+                                     "--debug-fail-at", "stream@1:term"])
+    check(result.returncode == 5, f"SIGTERM to rank 1: exit {result.returncode}, expected 5\n{result.stderr}")
+    errors = tool_errors(result.stderr)
+    check(len(errors) == 1 and "interrupted by SIGTERM; nothing was published" in errors[0], f"errors: {errors}")
+    check_clean_parent(parent, [])
+
+    # the whole job, as Slurm does at the time limit: mpirun forwards SIGTERM to every rank
+    parent = fresh(args.work, "term_job")
+    out = os.path.join(parent, "export")
+    log_path = os.path.join(parent, "..", "term_job.stderr")
+    env = dict(os.environ, OMPI_MCA_btl_vader_single_copy_mechanism="none")
+    with open(log_path, "w") as log:
+        job = subprocess.Popen(mpirun_command(args.binary, 2, ["--ckpt-dir", args.fixture, "--export-dir", out,
+                                                               "--debug-fail-at", "barrier@0:stall"]),
+                               stdout=subprocess.DEVNULL, stderr=log, env=env)
+        deadline = time.time() + 60
+        while time.time() < deadline and "[test] fault at barrier" not in open(log_path).read():
+            time.sleep(0.1)
+        check("[test] fault at barrier" in open(log_path).read(), "the job never reached the stall point")
+        job.send_signal(signal.SIGTERM)
+        started = time.time()
+        try:
+            code = job.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            job.kill()
+            raise CheckFailed("the job did not stop within 20 s of SIGTERM")
+    check(code != 0, "SIGTERM to the job: exit 0")
+    check(time.time() - started < 20, "too slow to stop")
+    check_clean_parent(parent, [])
+    expect_success(mpirun(args.binary, 2, ["--ckpt-dir", args.fixture, "--export-dir", out]), "rerun after SIGTERM")
+    print(f"ok: SIGTERM to the job: exit {code}, stopped in {time.time() - started:.1f} s, nothing published")
+
+
+def case_concurrent(args):
+    """Two jobs started at once on the same export directory: one wins, the other fails clearly."""
+    parent = fresh(args.work, "concurrent")
+    out = os.path.join(parent, "export")
+    env = dict(os.environ, OMPI_MCA_btl_vader_single_copy_mechanism="none")
+    jobs = [subprocess.Popen(mpirun_command(args.binary, 2, ["--ckpt-dir", args.fixture, "--export-dir", out]),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    results = [(job.wait(timeout=300), job.stderr.read()) for job in jobs]
+    codes = sorted(code for code, _ in results)
+    check(codes == [0, 4], f"exit codes {codes}, expected one 0 and one 4")
+    loser = next(err for code, err in results if code == 4)
+    check("already exists" in loser, f"the losing job does not say why: {loser}")
+    check_copy_export(out, latest_checkpoint(args.fixture))
+    check_clean_parent(parent, ["export"])
+
+
+CASES = {"kill": case_kill, "term": case_term, "concurrent": case_concurrent}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("case", choices=sorted(CASES))
+    parser.add_argument("--binary", required=True)
+    parser.add_argument("--fixture", required=True)
+    parser.add_argument("--work", required=True)
+    parser.add_argument("--np", type=int, default=2)
+    args = parser.parse_args()
+    os.makedirs(args.work, exist_ok=True)
+    try:
+        CASES[args.case](args)
+    except CheckFailed as e:
+        print(f"FAILED: {args.case}: {e}", file=sys.stderr)
+        return 1
+    print(f"PASSED: {args.case}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
