@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <climits>
 #include <cstdlib>
 #include <unistd.h>
@@ -529,6 +530,34 @@ StreamOutcome stream_into_hdf5(const JobOptions& o, MpiWorld& world, const Disco
     }
   }
   if (o.dry_run) return out;
+  // Open MPI 4.1.4's MPI-IO (OMPIO and ROMIO alike) retries forever when the file system fills up during a
+  // write, so the space model.h5 needs is checked first, by rank 0, for everyone.
+  std::string space_message;
+  if (world.is_root()) {
+    uint64_t needed = 1u << 20;  // HDF5 metadata and headroom
+    for (const auto& table : plan.value().tables) {
+      needed += table.parts.size() * 5 * 8;
+      for (const auto& slot : table.slots) needed += slot.row_bytes * (slot.dims.empty() ? 1 : slot.dims[0]);
+    }
+    for (const auto& scalar : plan.value().optimizer) needed += scalar.row_bytes;
+    for (const auto& d : dense) needed += d.data.size();
+    struct statvfs fs {};
+    if (::statvfs(discovery.staging_dir.c_str(), &fs) == 0) {
+      const uint64_t available = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+      if (available < needed + needed / 100) {
+        space_message = "model.h5 needs about " + format_bytes(static_cast<double>(needed)) + " but the file system has " +
+                        format_bytes(static_cast<double>(available)) + " free";
+      }
+    }
+  }
+  space_message = world.broadcast_from_root(space_message);
+  if (!space_message.empty()) {
+    if (world.is_root()) {
+      out.failure = output_error(o.export_dir, space_message);
+      world.announce_failure();
+    }
+    return out;
+  }
   log.stage("hdf5: " + std::to_string(plan.value().tables.size()) + " tables, " + std::to_string(dense.size()) +
             " dense tensors into model.h5 (" + (o.hdf5_collective ? "collective" : "independent") + " MPI-IO)");
   char resolved[PATH_MAX];

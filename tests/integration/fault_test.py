@@ -129,7 +129,28 @@ def case_concurrent(args):
     check_clean_parent(parent, ["export"])
 
 
-CASES = {"kill": case_kill, "term": case_term, "concurrent": case_concurrent}
+def case_disk_full(args):
+    """A full file system: exit 4 naming the file, nothing published, no staging left. Needs root (tmpfs mount)."""
+    mount_point = fresh(args.work, "small_fs")
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", mount_point]).returncode:
+        print("SKIPPED: disk_full needs root to mount a small tmpfs")
+        return
+    try:
+        for extra in ([], ["--filter-optimizer"], ["--format", "hdf5"]):
+            out = os.path.join(mount_point, "export")
+            result = mpirun(args.binary, 2, ["--ckpt-dir", args.fixture, "--export-dir", out] + extra)
+            check(result.returncode == 4, f"disk full {extra}: exit {result.returncode}, expected 4\n{result.stderr}")
+            errors = tool_errors(result.stderr)
+            expected = "needs about" if "hdf5" in extra else "No space left on device"
+            # each rank that hit the full disk says so on its own line
+            check(errors and all(expected in e for e in errors), f"disk full {extra}: {errors}")
+            check_clean_parent(mount_point, [])
+            print(f"ok: disk full {extra}: {errors[0]}")
+    finally:
+        subprocess.run(["umount", mount_point])
+
+
+CASES = {"kill": case_kill, "term": case_term, "concurrent": case_concurrent, "disk_full": case_disk_full}
 
 
 def main():
