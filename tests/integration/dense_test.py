@@ -7,7 +7,6 @@ python3-torch against the eager module carrying the checkpoint's weights.
 Cases: export (frozen model equals the eager reference at batch 1, 7 and 256, no parameters left, sample_io
 reproduces), bad (each bad dense input exits 3 and publishes nothing).
 """
-import argparse
 import json
 import os
 import shutil
@@ -18,7 +17,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from export_test import (REPO_ROOT, CheckFailed, check, check_clean_parent, expect_failure, expect_success,  # noqa: E402
+from export_test import (run_cases, REPO_ROOT, CheckFailed, check, check_clean_parent, expect_failure, expect_success,  # noqa: E402
                          fresh, latest_checkpoint, mpirun, read_safetensors, tree_digest)
 
 FG = os.path.join(REPO_ROOT, "configs", "example-fg.json")
@@ -183,23 +182,5 @@ def case_bad(args):
 CASES = {"export": case_export, "bad": case_bad, "single_output": case_single_output}
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("case", choices=sorted(CASES))
-    parser.add_argument("--binary", required=True)
-    parser.add_argument("--fixture", required=True)
-    parser.add_argument("--work", required=True)
-    parser.add_argument("--np", type=int, default=2)
-    args = parser.parse_args()
-    os.makedirs(args.work, exist_ok=True)
-    try:
-        CASES[args.case](args)
-    except CheckFailed as e:
-        print(f"FAILED: {args.case}: {e}", file=sys.stderr)
-        return 1
-    print(f"PASSED: {args.case}")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cases(CASES))

@@ -522,9 +522,10 @@ CASES = {"copy": case_copy, "filter": case_filter, "cross_n": case_cross_n, "bad
          "cli": case_cli}
 
 
-def main():
+def run_cases(cases):
+    """The command line shared by every integration script: CASE --binary --fixture --work [--np]."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("case", choices=sorted(CASES))
+    parser.add_argument("case", choices=sorted(cases))
     parser.add_argument("--binary", required=True)
     parser.add_argument("--fixture", required=True, help="output directory written by make_fixture.py")
     parser.add_argument("--work", required=True)
@@ -532,7 +533,7 @@ def main():
     args = parser.parse_args()
     os.makedirs(args.work, exist_ok=True)
     try:
-        CASES[args.case](args)
+        cases[args.case](args)
     except CheckFailed as e:
         print(f"FAILED: {args.case}: {e}", file=sys.stderr)
         return 1
@@ -541,4 +542,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cases(CASES))

@@ -7,7 +7,6 @@ run of the same command succeeds and cleans up.
 
 Faults come from the hidden test flag --debug-fail-at STAGE@RANK[:kill|term|stall].
 """
-import argparse
 import os
 import signal
 import subprocess
@@ -15,7 +14,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from export_test import (REPO_ROOT, CheckFailed, check, check_clean_parent, check_copy_export, check_filter_export,  # noqa: E402
+from export_test import (run_cases, REPO_ROOT, CheckFailed, check, check_clean_parent, check_copy_export, check_filter_export,  # noqa: E402
                          expect_success, fresh, latest_checkpoint, mpirun, tool_errors, tree_digest)
 
 FG = os.path.join(REPO_ROOT, "configs", "example-fg.json")
@@ -153,23 +152,5 @@ def case_disk_full(args):
 CASES = {"kill": case_kill, "term": case_term, "concurrent": case_concurrent, "disk_full": case_disk_full}
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("case", choices=sorted(CASES))
-    parser.add_argument("--binary", required=True)
-    parser.add_argument("--fixture", required=True)
-    parser.add_argument("--work", required=True)
-    parser.add_argument("--np", type=int, default=2)
-    args = parser.parse_args()
-    os.makedirs(args.work, exist_ok=True)
-    try:
-        CASES[args.case](args)
-    except CheckFailed as e:
-        print(f"FAILED: {args.case}: {e}", file=sys.stderr)
-        return 1
-    print(f"PASSED: {args.case}")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cases(CASES))

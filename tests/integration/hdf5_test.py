@@ -7,7 +7,6 @@
 Cases: export (np given: every table, slot and part against the source, dense datasets against model.pt, filter
 mode drops optimizer slots), cross_n (np 1-4 hold identical data), bad (a failure publishes nothing).
 """
-import argparse
 import json
 import os
 import shutil
@@ -19,7 +18,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from export_test import (CheckFailed, check, check_clean_parent, data_files, expect_failure, expect_success,  # noqa: E402
+from export_test import (run_cases, CheckFailed, check, check_clean_parent, data_files, expect_failure, expect_success,  # noqa: E402
                          fresh, latest_checkpoint, mpirun, read_safetensors, tree_digest)
 
 NUMPY = {"F32": "<f4", "F64": "<f8", "F16": "<f2", "BF16": "<u2", "I64": "<i8"}
@@ -152,23 +151,5 @@ def case_bad(args):
 CASES = {"export": case_export, "cross_n": case_cross_n, "bad": case_bad}
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("case", choices=sorted(CASES))
-    parser.add_argument("--binary", required=True)
-    parser.add_argument("--fixture", required=True)
-    parser.add_argument("--work", required=True)
-    parser.add_argument("--np", type=int, default=2)
-    args = parser.parse_args()
-    os.makedirs(args.work, exist_ok=True)
-    try:
-        CASES[args.case](args)
-    except CheckFailed as e:
-        print(f"FAILED: {args.case}: {e}", file=sys.stderr)
-        return 1
-    print(f"PASSED: {args.case}")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cases(CASES))
