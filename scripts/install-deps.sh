@@ -19,6 +19,8 @@ PACKAGES=(
   zlib1g-dev
   # xxHash: XXH3-64 checksums of exported files at memory speed (a hand-written hash would be slower and unreviewed)
   libxxhash-dev
+  # fuzzing (libFuzzer) and sanitizer builds: clang and its runtime libraries
+  clang libclang-rt-14-dev
   # tests and fixtures only: Debian's python3 with torch, numpy and h5py
   python3 python3-torch python3-numpy python3-h5py python3-xxhash
 )

@@ -60,7 +60,13 @@ bool is_slice(const std::string& slice) {
 Result<std::map<std::string, std::string>> read_tensorkey(const std::string& path) {
   auto text = read_small_file(path, kMaxMetadataFileBytes);
   if (!text) return text.error();
-  auto parsed = parse_strict_json(text.value(), path, "tensorkey.json");
+  return parse_tensorkey_json(text.value(), path);
+}
+
+}  // namespace
+
+Result<std::map<std::string, std::string>> parse_tensorkey_json(const std::string& text, const std::string& path) {
+  auto parsed = parse_strict_json(text, path, "tensorkey.json");
   if (!parsed) return parsed.error();
   if (!parsed.value().value.is_object()) return bad_input(path, "not a JSON object");
   std::map<std::string, std::string> out;
@@ -73,22 +79,15 @@ Result<std::map<std::string, std::string>> read_tensorkey(const std::string& pat
   return out;
 }
 
-struct IndexFile {
-  std::map<std::string, std::string> block_file;  // block key -> file name
-  std::vector<std::string> files;                 // every file of file_index
-};
-
-Result<IndexFile> read_index(const std::string& path) {
-  auto text = read_small_file(path, kMaxMetadataFileBytes);
-  if (!text) return text.error();
-  auto parsed = parse_strict_json(text.value(), path, "index");
+Result<IndexContents> parse_index_json(const std::string& text, const std::string& path) {
+  auto parsed = parse_strict_json(text, path, "index");
   if (!parsed) return parsed.error();
   const auto& root = parsed.value().value;
   if (!root.is_object() || !root.contains("block_index") || !root.contains("file_index") ||
       !root["block_index"].is_object() || !root["file_index"].is_object()) {
     return bad_input(path, "not of the form {\"block_index\":{...},\"file_index\":{...}}");
   }
-  IndexFile index;
+  IndexContents index;
   std::map<uint64_t, std::string> file_of_number;
   for (const auto& [name, number] : root["file_index"].items()) {
     if (!number.is_number_unsigned()) return bad_input(path, "file_index of \"" + name + "\" is not a file number");
@@ -107,6 +106,14 @@ Result<IndexFile> read_index(const std::string& path) {
   }
   std::sort(index.files.begin(), index.files.end());
   return index;
+}
+
+namespace {
+
+Result<IndexContents> read_index(const std::string& path) {
+  auto text = read_small_file(path, kMaxMetadataFileBytes);
+  if (!text) return text.error();
+  return parse_index_json(text.value(), path);
 }
 
 }  // namespace

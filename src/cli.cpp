@@ -40,7 +40,10 @@ CommandLine usage(std::string message) {
 // Applies the keys of a --config file to options whose flag was not given. Keys are the long flag names.
 std::string apply_config(const nlohmann::json& config, CLI::App& app, JobOptions& o) {
   if (!config.is_object()) return "the job config is not a JSON object";
-  for (const auto& [key, value] : config.items()) {
+  for (auto item = config.begin(); item != config.end(); ++item) {
+    // Named copies, not structured bindings: C++17 lambdas (below) cannot capture those (clang rejects it).
+    const std::string key = item.key();
+    const nlohmann::json& value = item.value();
     CLI::Option* opt = nullptr;
     try {
       opt = app.get_option("--" + key);

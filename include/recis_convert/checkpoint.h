@@ -48,6 +48,14 @@ Result<CheckpointListing> discover_checkpoint(const std::string& ckpt_arg);
 // empty after trimming whitespace. `file` is for error messages.
 Result<std::string> latest_checkpoint_id(const std::string& text, const std::string& file);
 
+// The checked contents of `index` and `tensorkey.json`, parsed from their text (`path` for error messages).
+struct IndexContents {
+  std::map<std::string, std::string> block_file;  // block key -> file name
+  std::vector<std::string> files;                 // every file of file_index, sorted
+};
+Result<IndexContents> parse_index_json(const std::string& text, const std::string& path);
+Result<std::map<std::string, std::string>> parse_tensorkey_json(const std::string& text, const std::string& path);
+
 // Parses a tensorkey.json value. nullopt if it is not "<child>@<slot>^<b>@<e>@<size>".
 std::optional<SparseKey> parse_sparse_key(const std::string& logical);
 

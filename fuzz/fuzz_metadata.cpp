@@ -1,0 +1,19 @@
+// libFuzzer target: the checkpoint metadata readers (index, tensorkey.json, the `checkpoint` list file).
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "recis_convert/checkpoint.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace recis_convert;
+  const std::string text(reinterpret_cast<const char*>(data), size);
+  (void)parse_index_json(text, "index");
+  auto tensorkey = parse_tensorkey_json(text, "tensorkey.json");
+  if (tensorkey) {
+    for (const auto& [key, logical] : tensorkey.value()) (void)classify_key(key, tensorkey.value());
+  }
+  (void)latest_checkpoint_id(text, "checkpoint");
+  (void)parse_sparse_key(text);
+  return 0;
+}

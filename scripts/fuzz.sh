@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs one libFuzzer target for SECONDS: scripts/fuzz.sh fuzz_safetensors|fuzz_torch_archive|fuzz_metadata SECONDS
+# Builds build-fuzz/ with clang (ASan+UBSan+libFuzzer), seeds the corpus from the project's own fixtures, and keeps
+# any crashing input in fuzz/crashes/ (add it to the unit tests as a regression case).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TARGET=${1:?target}
+SECONDS_TO_RUN=${2:-60}
+
+if [[ ! -f build-fuzz/CMakeCache.txt ]]; then
+  CC=clang CXX=clang++ cmake -S . -B build-fuzz -DRECIS_FUZZ=ON -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+fi
+cmake --build build-fuzz -j2 --target "$TARGET"
+
+CORPUS=build-fuzz/corpus/$TARGET
+SEEDS=build-fuzz/seeds
+mkdir -p "$CORPUS" fuzz/crashes
+if [[ ! -d $SEEDS ]]; then
+  /usr/bin/python3 scripts/make_fixture.py "$SEEDS/ckpt" --steps 200 --parallel 4 >/dev/null
+  /usr/bin/python3 tests/unit/make_torch_fixtures.py "$SEEDS/torch" >/dev/null
+  rm -f "$SEEDS/torch/zip64.pt"  # 7 MB: too big a seed
+fi
+case $TARGET in
+  fuzz_safetensors) cp -n "$SEEDS"/ckpt/ckpt_200/*.safetensors "$CORPUS"/ ;;
+  fuzz_torch_archive) cp -n "$SEEDS"/torch/*.pt "$SEEDS"/ckpt/ckpt_200/model.pt "$CORPUS"/ ;;
+  fuzz_metadata) cp -n "$SEEDS"/ckpt/ckpt_200/index "$SEEDS"/ckpt/ckpt_200/tensorkey.json "$SEEDS"/ckpt/checkpoint "$CORPUS"/ ;;
+esac
+export ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1
+"build-fuzz/fuzz/$TARGET" "$CORPUS" -dict=fuzz/dictionary.txt -max_total_time="$SECONDS_TO_RUN" -rss_limit_mb=2048 \
+  -max_len=262144 -artifact_prefix=fuzz/crashes/"$TARGET"- -print_final_stats=1
