@@ -296,3 +296,53 @@ TEST(SafetensorsTest, TorchNamesOfDtypes) {
 
 }  // namespace
 }  // namespace recis_convert
+
+namespace recis_convert {
+namespace {
+
+// Robust numbers: hostile sizes fail cleanly, without allocating what they claim.
+TEST(SafetensorsRobustnessTest, TwoToTheSixtyElementsFailsWithoutAllocating) {
+  std::string header = R"({"a":{"dtype":"F32","shape":[1073741824,1073741824],"data_offsets":[0,4]}})";
+  auto parsed = parse_file(safetensors_bytes(header, "xxxx"));
+  ASSERT_FALSE(parsed);
+  EXPECT_NE(parsed.error().message.find("shape size overflows"), std::string::npos);  // 2^60 x 32 bits > 2^64
+  std::string smaller = R"({"a":{"dtype":"F32","shape":[1048576,1048576],"data_offsets":[0,4]}})";  // 2^40
+  auto big = parse_file(safetensors_bytes(smaller, "xxxx"));
+  ASSERT_FALSE(big);
+  EXPECT_NE(big.error().message.find("do not match shape [1048576,1048576] F32 (4398046511104 bytes)"),
+            std::string::npos);
+}
+
+TEST(SafetensorsRobustnessTest, HundredThousandTensorsParse) {
+  std::vector<TensorInfo> tensors;
+  for (uint64_t i = 0; i < 100000; ++i) {
+    TensorInfo t;
+    t.name = "t" + std::to_string(i);
+    t.dtype = DType::kU8;
+    t.dtype_spelling = "U8";
+    t.shape = {1};
+    t.begin = i;
+    t.end = i + 1;
+    tensors.push_back(t);
+  }
+  std::string file = serialize_recis_header(tensors, std::nullopt) + std::string(100000, 'x');
+  auto parsed = parse_file(file);
+  ASSERT_TRUE(parsed) << parsed.error().describe();
+  EXPECT_EQ(parsed.value().tensors.size(), 100000u);
+  EXPECT_EQ(parsed.value().tensors[99999].name, "t99999");
+}
+
+TEST(SafetensorsRobustnessTest, SixtyFourKibNamesWork) {
+  TensorInfo t;
+  t.name = std::string(64 * 1024, 'n');
+  t.dtype = DType::kU8;
+  t.dtype_spelling = "U8";
+  t.shape = {2};
+  t.end = 2;
+  auto parsed = parse_file(serialize_recis_header({t}, std::nullopt) + "xy");
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(parsed.value().tensors[0].name.size(), 64u * 1024);
+}
+
+}  // namespace
+}  // namespace recis_convert
