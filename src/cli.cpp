@@ -61,6 +61,16 @@ std::string apply_config(const nlohmann::json& config, CLI::App& app, JobOptions
       target = value.get<bool>();
       return "";
     };
+    // An enumerated value ("balance": "size"...), checked against the same table the flag uses.
+    auto want_choice = [&](const auto& choices, auto& target, const char* allowed) -> std::string {
+      std::string text;
+      std::string problem = want_string(text);
+      if (!problem.empty()) return problem;
+      auto it = choices.find(text);
+      if (it == choices.end()) return "\"" + key + "\" must be " + allowed + " in the job config";
+      target = it->second;
+      return "";
+    };
     std::string problem;
     if (key == "ckpt-dir") problem = want_string(o.ckpt_dir);
     else if (key == "dense-model") problem = want_string(o.dense_model);
@@ -101,26 +111,14 @@ std::string apply_config(const nlohmann::json& config, CLI::App& app, JobOptions
     } else if (key == "buffer-mib") {
       if (!value.is_number_unsigned()) return "\"buffer-mib\" must be a positive integer in the job config";
       o.buffer_mib = value.get<size_t>();
-    } else if (key == "format" || key == "hdf5-transfer") {
-      std::string text;
-      problem = want_string(text);
-      if (problem.empty() && key == "format") {
-        if (!kFormats.count(text)) return "\"format\" must be safetensors or hdf5 in the job config";
-        o.format = kFormats.at(text);
-      } else if (problem.empty()) {
-        if (!kHdf5Transfers.count(text)) return "\"hdf5-transfer\" must be collective or independent in the job config";
-        o.hdf5_collective = kHdf5Transfers.at(text);
-      }
-    } else if (key == "balance" || key == "copy-method") {
-      std::string text;
-      problem = want_string(text);
-      if (problem.empty() && key == "balance") {
-        if (!kBalances.count(text)) return "\"balance\" must be round-robin or size in the job config";
-        o.balance = kBalances.at(text);
-      } else if (problem.empty()) {
-        if (!kCopyMethods.count(text)) return "\"copy-method\" must be auto, kernel or buffered in the job config";
-        o.copy_method = kCopyMethods.at(text);
-      }
+    } else if (key == "format") {
+      problem = want_choice(kFormats, o.format, "safetensors or hdf5");
+    } else if (key == "hdf5-transfer") {
+      problem = want_choice(kHdf5Transfers, o.hdf5_collective, "collective or independent");
+    } else if (key == "balance") {
+      problem = want_choice(kBalances, o.balance, "round-robin or size");
+    } else if (key == "copy-method") {
+      problem = want_choice(kCopyMethods, o.copy_method, "auto, kernel or buffered");
     } else {
       return "key \"" + key + "\" cannot be set in the job config";
     }
