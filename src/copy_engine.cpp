@@ -9,6 +9,7 @@
 
 #include "recis_convert/checksum.h"
 #include "recis_convert/fault_injection.h"
+#include "recis_convert/file_io.h"
 #include "recis_convert/interrupt.h"
 
 namespace recis_convert {
@@ -26,17 +27,6 @@ Error read_error(const std::string& src_name, uint64_t offset, int err) {
 CopyEngine::CopyEngine(size_t buffer_bytes, CopyMethod method)
     : buffer_(std::max<size_t>(buffer_bytes, 4096)), use_kernel_(method != CopyMethod::kBuffered) {}
 
-Status CopyEngine::write_all(int dst_fd, const std::string& dst_name, const char* data, size_t size) {
-  while (size > 0) {
-    ssize_t n = ::write(dst_fd, data, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return output_error(dst_name, "write failed: " + errno_text(n < 0 ? errno : EIO));
-    data += n;
-    size -= static_cast<size_t>(n);
-  }
-  return Ok{};
-}
-
 Status CopyEngine::copy_range_buffered(int src_fd, const std::string& src_name, int dst_fd,
                                        const std::string& dst_name, CopyRange range, Checksum& checksum) {
   uint64_t offset = range.offset;
@@ -47,7 +37,7 @@ Status CopyEngine::copy_range_buffered(int src_fd, const std::string& src_name, 
     if (got < 0 && errno == EINTR) continue;
     if (got <= 0) return read_error(src_name, offset, got < 0 ? errno : 0);
     checksum.update(buffer_.data(), static_cast<size_t>(got));
-    auto written = write_all(dst_fd, dst_name, buffer_.data(), static_cast<size_t>(got));
+    auto written = write_all(dst_fd, buffer_.data(), static_cast<size_t>(got), dst_name);
     if (!written) return written.error();
     offset += static_cast<uint64_t>(got);
     left -= static_cast<uint64_t>(got);
@@ -101,7 +91,7 @@ Result<CopyOutcome> CopyEngine::write(int src_fd, const std::string& src_name, i
   CopyOutcome outcome;
   if (!plan.preamble.empty()) {
     checksum.update(plan.preamble.data(), plan.preamble.size());
-    auto written = write_all(dst_fd, dst_name, plan.preamble.data(), plan.preamble.size());
+    auto written = write_all(dst_fd, plan.preamble.data(), plan.preamble.size(), dst_name);
     if (!written) return written.error();
   }
   for (const CopyRange& range : plan.ranges) {

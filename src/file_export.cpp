@@ -8,7 +8,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
-#include "recis_convert/file_descriptor.h"
+#include "recis_convert/file_io.h"
 
 namespace recis_convert {
 namespace {

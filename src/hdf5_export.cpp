@@ -1,6 +1,7 @@
 #include "recis_convert/hdf5_export.h"
 
 #include "recis_convert/fault_injection.h"
+#include "recis_convert/file_io.h"
 
 #include <fcntl.h>
 #include <hdf5.h>
@@ -118,20 +119,6 @@ Result<Handle> create_dataset(hid_t file, const std::string& name, DType dtype, 
   return dataset;
 }
 
-Status read_exact(int fd, uint64_t offset, size_t size, char* out, const std::string& file) {
-  size_t done = 0;
-  while (done < size) {
-    ssize_t n = ::pread(fd, out + done, size - done, static_cast<off_t>(offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      return bad_input(file, n < 0 ? std::string("read failed: ") + std::strerror(errno)
-                                   : "file ended at byte " + std::to_string(offset + done) + ": it shrank while being read");
-    }
-    done += static_cast<size_t>(n);
-  }
-  return Ok{};
-}
-
 // Writes `rows` rows from `data` at `first_row` (rows == 0: take part selecting nothing). One collective call.
 Status write_rows(hid_t dataset, DType dtype, const std::vector<uint64_t>& dims, uint64_t first_row, uint64_t rows,
                   const char* data, hid_t dxpl, const std::string& path, const std::string& name) {
@@ -230,7 +217,7 @@ Status write_hdf5_export(const std::string& path, const Hdf5Plan& plan, const st
 
   // Data: every dataset in plan order, in collective rounds.
   std::vector<char> buffer(std::max<size_t>(buffer_bytes, 1));
-  std::map<std::string, int> open_files;
+  std::map<std::string, std::unique_ptr<FileDescriptor>> open_files;  // closed on every path out
   std::optional<Error> read_failure;
   for (const auto& [dataset_plan, dataset] : order) {
     const std::vector<WritePiece> mine = dataset_plan->pieces_of(rank);
@@ -241,11 +228,12 @@ Status write_hdf5_export(const std::string& path, const Hdf5Plan& plan, const st
       if (piece) {
         const uint64_t bytes = piece->rows * dataset_plan->row_bytes;
         if (buffer.size() < bytes) buffer.resize(bytes);  // a single row wider than the buffer
-        int& fd = open_files[piece->file];
+        auto& source_fd = open_files[piece->file];
         const std::string source = listing.ckpt_dir + "/" + piece->file;
-        if (fd == 0) fd = ::open(source.c_str(), O_RDONLY | O_CLOEXEC);
+        if (!source_fd) source_fd = std::make_unique<FileDescriptor>(::open(source.c_str(), O_RDONLY | O_CLOEXEC));
+        const int fd = source_fd->get();
         auto read = fd < 0 ? Status(bad_input(source, std::string("cannot open: ") + std::strerror(errno)))
-                           : read_exact(fd, piece->source_offset, bytes, buffer.data(), source);
+                           : read_exact(fd, piece->source_offset, bytes, buffer.data(), source, dataset_plan->path + " rows");
         if (!read) {
           read_failure = read.error();
         } else {
@@ -258,9 +246,7 @@ Status write_hdf5_export(const std::string& path, const Hdf5Plan& plan, const st
       fault_point("hdf5");
     }
   }
-  for (const auto& [name, fd] : open_files) {
-    if (fd > 0) ::close(fd);
-  }
+  open_files.clear();
 
   if (!dense.empty()) {
     auto group = create_group(file.get(), "dense", path);

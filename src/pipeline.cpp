@@ -23,6 +23,7 @@
 #include "recis_convert/dense_plugin.h"
 #include "recis_convert/fault_injection.h"
 #include "recis_convert/file_export.h"
+#include "recis_convert/file_io.h"
 #include "recis_convert/hdf5_export.h"
 #include "recis_convert/hdf5_plan.h"
 #include "recis_convert/torch_archive.h"
@@ -57,23 +58,19 @@ Error error_from_json(const json& j) {
 
 // Size and XXH3-64 of a file already written, read back with a fixed buffer.
 Result<ExtraFile> checksum_of_file(const std::string& path, const std::string& name) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return output_error(path, std::string("cannot read back: ") + std::strerror(errno));
+  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return output_error(path, std::string("cannot read back: ") + std::strerror(errno));
   Checksum checksum;
   std::vector<char> buffer(1 << 20);
   uint64_t total = 0;
   while (true) {
-    ssize_t n = ::read(fd, buffer.data(), buffer.size());
+    ssize_t n = ::read(fd.get(), buffer.data(), buffer.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      ::close(fd);
-      return output_error(path, std::string("cannot read back: ") + std::strerror(errno));
-    }
+    if (n < 0) return output_error(path, std::string("cannot read back: ") + std::strerror(errno));
     if (n == 0) break;
     checksum.update(buffer.data(), static_cast<size_t>(n));
     total += static_cast<uint64_t>(n);
   }
-  ::close(fd);
   return ExtraFile{name, total, checksum.digest()};
 }
 
@@ -81,20 +78,11 @@ Result<ExtraFile> checksum_of_file(const std::string& path, const std::string& n
 Result<ExtraFile> write_metadata_file(const std::string& dir, const std::string& name, const std::string& content,
                                       bool fsync) {
   const std::string path = dir + "/" + name;
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-  if (fd < 0) return output_error(path, std::string("cannot create: ") + std::strerror(errno));
-  size_t done = 0;
-  while (done < content.size()) {
-    ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      int err = n < 0 ? errno : EIO;
-      ::close(fd);
-      return output_error(path, std::string("write failed: ") + std::strerror(err));
-    }
-    done += static_cast<size_t>(n);
-  }
-  if ((fsync && ::fsync(fd) != 0) || ::close(fd) != 0) {
+  FileDescriptor fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666));
+  if (fd.get() < 0) return output_error(path, std::string("cannot create: ") + std::strerror(errno));
+  auto written = write_all(fd.get(), content.data(), content.size(), path);
+  if (!written) return written.error();
+  if ((fsync && ::fsync(fd.get()) != 0) || ::close(fd.release()) != 0) {
     return output_error(path, std::string("write failed: ") + std::strerror(errno));
   }
   return ExtraFile{name, content.size(), Checksum::of(content.data(), content.size())};
@@ -243,10 +231,9 @@ Result<std::vector<ExtraFile>> export_dense_on_root(const JobOptions& o, const C
   for (const auto& warning : outcome.value().warnings) log.warn(warning);
   std::vector<ExtraFile> described;
   for (const auto& name : outcome.value().files) {
-    auto bytes = read_small_file(request.output_dir + "/" + name, 16ull << 30);
-    if (!bytes) return Error{ExitCode::kOutput, bytes.error().file, bytes.error().message};
-    described.push_back({o.export_folder + "/" + name, bytes.value().size(),
-                         Checksum::of(bytes.value().data(), bytes.value().size())});
+    auto file = checksum_of_file(request.output_dir + "/" + name, o.export_folder + "/" + name);
+    if (!file) return file.error();
+    described.push_back(file.value());
   }
   log.stage("dense: " + o.export_folder + "/" + o.model_name + ".pt and " + std::to_string(described.size() - 1) +
             " more files in " + format_seconds(dense_seconds) + " (" + format_seconds(outcome.value().seconds) +
@@ -603,9 +590,9 @@ ExitCode run_export(const JobOptions& o, MpiWorld& world) {
   const std::vector<int> owners = assign_files(sizes, world.size(), o.balance);
   const std::vector<size_t> mine = files_of_rank(owners, world.rank());
   OptimizerSlotFilter filter(o.filter_optimizer, std::set<std::string>(o.drop_slots.begin(), o.drop_slots.end()));
-  std::string mode = o.format == ExportFormat::kHdf5 ? "into model.h5" : "copying byte for byte";
-  if (!filter.is_identity()) mode += o.format == ExportFormat::kHdf5 ? ", filtering:" : "";
-  if (!filter.is_identity() && o.format != ExportFormat::kHdf5) mode = "filtering:";
+  std::string mode = o.format == ExportFormat::kHdf5 ? "into model.h5" : "";
+  if (filter.is_identity() && o.format != ExportFormat::kHdf5) mode = "copying byte for byte";
+  if (!filter.is_identity()) mode += mode.empty() ? "filtering:" : ", filtering:";
   if (o.filter_optimizer) mode += " optimizer state";
   for (const auto& slot : o.drop_slots) mode += " " + slot;
   log.stage("plan: " + std::to_string(listing.files.size()) + " files over " + std::to_string(world.size()) +

@@ -1,5 +1,6 @@
 #include "recis_convert/safetensors.h"
 
+#include "recis_convert/file_io.h"
 #include "recis_convert/strict_json.h"
 
 #include <unistd.h>
@@ -192,20 +193,13 @@ Result<SafetensorsHeader> read_safetensors_header(int fd, uint64_t file_size, co
     return bad_input(file, "file is " + std::to_string(file_size) + " bytes, too small for a safetensors header");
   }
   unsigned char prefix[8];
-  if (::pread(fd, prefix, sizeof prefix, 0) != static_cast<ssize_t>(sizeof prefix)) {
-    return bad_input(file, std::string("cannot read the header length: ") + std::strerror(errno));
-  }
+  auto read = read_exact(fd, 0, sizeof prefix, prefix, file, "the header length");
+  if (!read) return read.error();
   auto n = check_length_prefix(prefix, file_size, file);
   if (!n) return n.error();
   std::string json(n.value(), '\0');
-  uint64_t done = 0;
-  while (done < json.size()) {
-    ssize_t got = ::pread(fd, json.data() + done, json.size() - done, static_cast<off_t>(kLengthPrefixBytes + done));
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) return bad_input(file, "cannot read the header: " + std::string(got < 0 ? std::strerror(errno)
-                                                                                       : "file shrank"));
-    done += static_cast<uint64_t>(got);
-  }
+  read = read_exact(fd, kLengthPrefixBytes, json.size(), json.data(), file, "the header");
+  if (!read) return read.error();
   return parse_safetensors_header(json, file_size, file);
 }
 

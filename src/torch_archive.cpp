@@ -11,7 +11,7 @@
 #include <optional>
 #include <unordered_map>
 
-#include "recis_convert/file_descriptor.h"
+#include "recis_convert/file_io.h"
 
 namespace recis_convert {
 namespace {

@@ -8,6 +8,8 @@
 #include <cstring>
 #include <vector>
 
+#include "recis_convert/file_io.h"
+
 namespace recis_convert {
 namespace {
 
@@ -22,18 +24,6 @@ uint64_t le(const unsigned char* p, int bytes) {
   uint64_t v = 0;
   for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | p[i];
   return v;
-}
-
-Status read_exact(int fd, uint64_t offset, size_t size, unsigned char* out, const std::string& path,
-                  const std::string& what) {
-  size_t done = 0;
-  while (done < size) {
-    ssize_t n = ::pread(fd, out + done, size - done, static_cast<off_t>(offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return bad_input(path, "cannot read " + what + (n < 0 ? std::string(": ") + std::strerror(errno) : ": truncated"));
-    done += static_cast<size_t>(n);
-  }
-  return Ok{};
 }
 
 struct Directory {
@@ -150,8 +140,7 @@ Result<std::string> read_zip_entry(int fd, const ZipIndex& index, const ZipEntry
                                      std::to_string(max_bytes) + " allowed");
   }
   std::string bytes(entry.size, '\0');
-  auto read = read_exact(fd, entry.data_offset, bytes.size(), reinterpret_cast<unsigned char*>(bytes.data()),
-                         index.path, where);
+  auto read = read_exact(fd, entry.data_offset, bytes.size(), bytes.data(), index.path, where);
   if (!read) return read.error();
   uLong crc = ::crc32(0L, Z_NULL, 0);
   for (size_t done = 0; done < bytes.size();) {  // zlib takes uInt lengths

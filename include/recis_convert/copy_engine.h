@@ -37,7 +37,6 @@ class CopyEngine {
   bool kernel_copy_active() const { return use_kernel_; }
 
  private:
-  Status write_all(int dst_fd, const std::string& dst_name, const char* data, size_t size);
   Status copy_range_buffered(int src_fd, const std::string& src_name, int dst_fd, const std::string& dst_name,
                              CopyRange range, class Checksum& checksum);
   Result<bool> copy_range_kernel(int src_fd, const std::string& src_name, int dst_fd, const std::string& dst_name,

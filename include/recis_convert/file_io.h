@@ -1,7 +1,14 @@
-// A file descriptor closed on every path out of a scope.
+// Small POSIX I/O pieces shared by the readers and writers: a descriptor closed on scope exit, a pread that
+// reads exactly what it is asked for, and a write that writes everything (both retry on EINTR).
 #pragma once
 
 #include <unistd.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "recis_convert/error.h"
 
 namespace recis_convert {
 
@@ -24,5 +31,11 @@ class FileDescriptor {
  private:
   int fd_;
 };
+
+// Reads `size` bytes at `offset`. A short file is kBadInput naming `file` and `what` ("the header"...).
+Status read_exact(int fd, uint64_t offset, size_t size, void* out, const std::string& file, const std::string& what);
+
+// Writes all of `data` at the current position. Failures (ENOSPC, EIO...) are kOutput naming `file`.
+Status write_all(int fd, const void* data, size_t size, const std::string& file);
 
 }  // namespace recis_convert

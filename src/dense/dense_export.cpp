@@ -27,6 +27,7 @@
 #include <torch/script.h>
 
 #include "recis_convert/dense_plugin.h"
+#include "recis_convert/file_io.h"
 #include "recis_convert/safetensors.h"
 #include "recis_convert/strict_json.h"
 #include "recis_convert/torch_archive.h"
@@ -191,32 +192,24 @@ std::map<std::string, int64_t> feature_widths(const json& fg, const std::string&
 std::vector<torch::Tensor> sample_inputs(const std::vector<std::string>& names, const DenseRequest& r) {
   std::vector<torch::Tensor> inputs;
   if (!r.sample_inputs.empty()) {
-    int fd = ::open(r.sample_inputs.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) fail(ExitCode::kBadInput, r.sample_inputs, "cannot open");
+    FileDescriptor fd(::open(r.sample_inputs.c_str(), O_RDONLY | O_CLOEXEC));  // closed however fail() exits
+    if (fd.get() < 0) fail(ExitCode::kBadInput, r.sample_inputs, "cannot open");
     struct stat st {};
-    ::fstat(fd, &st);
-    auto header = read_safetensors_header(fd, static_cast<uint64_t>(st.st_size), r.sample_inputs);
-    if (!header) {
-      ::close(fd);
-      value_or_fail(std::move(header));
-    }
+    ::fstat(fd.get(), &st);
+    const SafetensorsHeader header =
+        value_or_fail(read_safetensors_header(fd.get(), static_cast<uint64_t>(st.st_size), r.sample_inputs));
     for (const auto& name : names) {
-      auto it = std::find_if(header.value().tensors.begin(), header.value().tensors.end(),
+      auto it = std::find_if(header.tensors.begin(), header.tensors.end(),
                              [&](const TensorInfo& t) { return t.name == name; });
-      if (it == header.value().tensors.end()) {
-        ::close(fd);
+      if (it == header.tensors.end()) {
         fail(ExitCode::kBadInput, r.sample_inputs, "has no tensor \"" + name + "\" for the forward argument of that name");
       }
       std::string bytes(it->nbytes(), '\0');
-      if (::pread(fd, bytes.data(), bytes.size(), static_cast<off_t>(header.value().data_start() + it->begin)) !=
-          static_cast<ssize_t>(bytes.size())) {
-        ::close(fd);
-        fail(ExitCode::kBadInput, r.sample_inputs, "cannot read tensor \"" + name + "\"");
-      }
+      value_or_fail(read_exact(fd.get(), header.data_start() + it->begin, bytes.size(), bytes.data(), r.sample_inputs,
+                               "tensor \"" + name + "\""));
       std::vector<int64_t> shape(it->shape.begin(), it->shape.end());
       inputs.push_back(torch::from_blob(bytes.data(), shape, scalar_type(it->dtype, r.sample_inputs)).clone());
     }
-    ::close(fd);
     return inputs;
   }
   if (r.fg_path.empty() || r.mc_path.empty()) {
