@@ -16,9 +16,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from e2e import ROOT, data_files, run_converter, timed  # noqa: E402
-
-KIB_PER_SCALE_UNIT = 114  # make_fixture.py: about 114 KiB of data files per --scale unit
+from e2e import KIB_PER_SCALE_UNIT, ROOT, data_files, run_converter, timed  # noqa: E402
 
 
 def main():
@@ -39,7 +37,7 @@ def main():
         source = os.path.join(args.dir, f"size-{size}")
         if not os.path.exists(source):
             subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "scripts", "make_fixture.py"), source, "--steps", "200",
-                            "--ranks", "4", "--parallel", "16", "--scale", str(max(1, size * 1024 // KIB_PER_SCALE_UNIT))],
+                            "--ranks", "4", "--parallel", "16", "--scale", str(max(1, round(size * 1024 / KIB_PER_SCALE_UNIT)))],
                            check=True)
         ckpt = os.path.join(source, "ckpt_200")
         files = data_files(ckpt)

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <functional>
+#include <future>
 #include <optional>
 
 #include "recis_convert/checksum.h"
@@ -47,10 +49,35 @@ Status CopyEngine::copy_range_buffered(int src_fd, const std::string& src_name, 
   return Ok{};
 }
 
+// Checksums [offset, offset + length) of the source, which the kernel copy has just pulled into the page cache,
+// in windows small enough to stay in the L2 cache between the pread and the hash (8 MiB windows were slower).
+static Status hash_copied_range(int src_fd, const std::string& src_name, uint64_t offset, uint64_t length, char* window,
+                         size_t window_size, Checksum& checksum) {
+  while (length > 0) {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(length, window_size));
+    ssize_t got = ::pread(src_fd, window, want, static_cast<off_t>(offset));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return read_error(src_name, offset, got < 0 ? errno : 0);
+    checksum.update(window, static_cast<size_t>(got));
+    offset += static_cast<uint64_t>(got);
+    length -= static_cast<uint64_t>(got);
+  }
+  return Ok{};
+}
+
 // Returns false (and copies nothing) when the kernel refuses copy_file_range for these files at offset 0 of the
 // range; the caller then falls back to the buffered loop.
+//
+// The checksum of chunk k runs on a helper thread while the kernel copies chunk k+1, so a rank with a spare core
+// pays for the re-read only once per range, not once per chunk. At most one hash is in flight; it is always
+// joined before this function returns (std::async's future joins in its destructor on the error paths too).
 Result<bool> CopyEngine::copy_range_kernel(int src_fd, const std::string& src_name, int dst_fd,
                                            const std::string& dst_name, CopyRange range, Checksum& checksum) {
+  constexpr size_t kHashWindow = size_t{1} << 20;
+  const size_t window = std::min(buffer_.size(), kHashWindow);
+  std::future<Status> hashing;
+  auto finish_hashing = [&hashing]() -> Status { return hashing.valid() ? hashing.get() : Status(Ok{}); };
+
   uint64_t offset = range.offset;
   uint64_t left = range.length;
   while (left > 0) {
@@ -67,21 +94,17 @@ Result<bool> CopyEngine::copy_range_kernel(int src_fd, const std::string& src_na
     }
     if (n < 0) return read_error(src_name, offset, errno);
     if (n == 0) return read_error(src_name, offset, 0);
-    // Checksum what was copied: the chunk is in the page cache now, so this pread is a memory copy.
-    size_t hashed = 0;
-    while (hashed < static_cast<size_t>(n)) {
-      ssize_t got = ::pread(src_fd, buffer_.data(), static_cast<size_t>(n) - hashed,
-                            static_cast<off_t>(offset + hashed));
-      if (got < 0 && errno == EINTR) continue;
-      if (got <= 0) return read_error(src_name, offset + hashed, got < 0 ? errno : 0);
-      checksum.update(buffer_.data(), static_cast<size_t>(got));
-      hashed += static_cast<size_t>(got);
-    }
+    auto hashed = finish_hashing();
+    if (!hashed) return hashed.error();
+    hashing = std::async(std::launch::async, hash_copied_range, src_fd, std::cref(src_name), offset,
+                         static_cast<uint64_t>(n), buffer_.data(), window, std::ref(checksum));
     offset += static_cast<uint64_t>(n);
     left -= static_cast<uint64_t>(n);
     fault_point("stream");
     if (auto stop = interruption()) return *stop;  // within one buffer of a signal
   }
+  auto hashed = finish_hashing();
+  if (!hashed) return hashed.error();
   return true;
 }
 

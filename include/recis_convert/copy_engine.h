@@ -2,7 +2,8 @@
 // buffer of fixed size, whatever the file size, and checksums every output byte on the way.
 //
 // Kernel copy (copy_file_range) moves the bytes without passing them through user space; the checksum then
-// re-reads each chunk of the source from the page cache into the same buffer. When the kernel refuses
+// re-reads each chunk of the source from the page cache, on a helper thread, while the kernel copies the next
+// chunk (one hash in flight at a time, so memory stays one buffer). When the kernel refuses
 // (EXDEV, EINVAL, ENOSYS, EOPNOTSUPP: other filesystems, old kernels), the engine falls back to a buffered
 // pread/write loop for the rest of the run.
 #pragma once
