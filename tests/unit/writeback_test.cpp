@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <string>
+#include <vector>
+
 #include "test_files.h"
 
 namespace recis_convert {
@@ -17,20 +20,19 @@ int open_written(const std::string& path) {
   return fd;
 }
 
-TEST(WritebackTest, KeepsAtMostMaxPendingFilesOpen) {
+TEST(WritebackTest, FlushAllFsyncsAndClosesEveryFile) {
   testing::TempDir dir;
-  WritebackQueue queue(2);
-  int a = open_written(dir.file("a")), b = open_written(dir.file("b")), c = open_written(dir.file("c"));
-  ASSERT_TRUE(queue.add(a, dir.file("a")));
-  ASSERT_TRUE(queue.add(b, dir.file("b")));
-  EXPECT_TRUE(is_open(a));
-  ASSERT_TRUE(queue.add(c, dir.file("c")));
-  EXPECT_FALSE(is_open(a));  // the oldest was fsynced and closed
-  EXPECT_TRUE(is_open(b));
+  WritebackQueue queue(2);  // more files than slots: add() waits for the thread instead of queueing them all
+  std::vector<int> fds;
+  for (int i = 0; i < 20; ++i) {
+    const std::string path = dir.file("f" + std::to_string(i));
+    fds.push_back(open_written(path));
+    ASSERT_TRUE(queue.add(fds.back(), path));
+  }
   ASSERT_TRUE(queue.flush_all());
-  EXPECT_FALSE(is_open(b));
-  EXPECT_FALSE(is_open(c));
-  EXPECT_EQ(testing::read_file(dir.file("c")), "data");
+  for (int fd : fds) EXPECT_FALSE(is_open(fd));
+  EXPECT_EQ(testing::read_file(dir.file("f19")), "data");
+  ASSERT_TRUE(queue.flush_all());  // idempotent
 }
 
 TEST(WritebackTest, DestructorClosesWithoutFlushing) {
@@ -54,6 +56,14 @@ TEST(WritebackTest, FsyncFailureNamesTheFile) {
   ASSERT_FALSE(flushed);
   EXPECT_EQ(flushed.error().code, ExitCode::kOutput);
   EXPECT_EQ(flushed.error().file, "the-file");
+
+  // later files are refused with the same error (the rank stops copying) and their descriptors released
+  testing::TempDir dir;
+  int later = open_written(dir.file("later"));
+  auto added = queue.add(later, dir.file("later"));
+  ASSERT_FALSE(added);
+  EXPECT_EQ(added.error().file, "the-file");
+  EXPECT_FALSE(is_open(later));
 }
 
 }  // namespace
