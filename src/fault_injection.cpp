@@ -39,8 +39,8 @@ Status arm_fault(const std::string& spec) {
     rest = rest.substr(0, colon);
   }
   if (!kStages.count(fault.stage)) return usage_error("--debug-fail-at: unknown stage \"" + fault.stage + "\"");
-  if (fault.action != "kill" && fault.action != "term" && fault.action != "stall") {
-    return usage_error("--debug-fail-at: action must be kill, term or stall");
+  if (fault.action != "kill" && fault.action != "term" && fault.action != "stall" && fault.action != "pause") {
+    return usage_error("--debug-fail-at: action must be kill, term, stall or pause");
   }
   try {
     fault.rank = std::stoi(rest);
@@ -62,6 +62,9 @@ void fault_point(const char* stage) {
   if (g_fault.action == "term") ::raise(SIGTERM);
   if (g_fault.action == "stall") {
     for (int i = 0; i < 600 && !interrupt_signal(); ++i) ::usleep(100 * 1000);
+  }
+  if (g_fault.action == "pause") {  // 3 s for a test to change the world (e.g. truncate a source file), then go on
+    for (int i = 0; i < 30 && !interrupt_signal(); ++i) ::usleep(100 * 1000);
   }
 }
 

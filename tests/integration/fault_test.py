@@ -1,21 +1,26 @@
 #!/usr/bin/python3
-"""Fault tests: a rank killed at each stage, SIGTERM to the job, two jobs on one export directory. Whatever
+"""Fault tests: a rank killed at each stage, SIGTERM to the job, two jobs on one export directory, a full disk, a
+source that shrinks or loses files mid-run, umask and symlinks. Whatever
 happens, nothing incomplete is published, an existing export survives, the source is never modified, and the next
 run of the same command succeeds and cleans up.
 
     fault_test.py --binary BIN --fixture OUTPUT_DIR --work DIR CASE
 
-Faults come from the hidden test flag --debug-fail-at STAGE@RANK[:kill|term|stall].
+Faults come from the hidden test flag --debug-fail-at STAGE@RANK[:kill|term|stall|pause].
 """
 import os
+import shutil
 import signal
+import socket
+import stat
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from export_test import (run_cases, REPO_ROOT, CheckFailed, check, check_clean_parent, check_copy_export, check_filter_export,  # noqa: E402
-                         expect_success, fresh, latest_checkpoint, mpirun, tool_errors, tree_digest)
+                         data_files, expect_failure, expect_success, fresh, latest_checkpoint, mpirun, tool_errors,
+                         tree_digest)
 
 FG = os.path.join(REPO_ROOT, "configs", "example-fg.json")
 MC = os.path.join(REPO_ROOT, "configs", "example-mc.json")
@@ -149,7 +154,110 @@ def case_disk_full(args):
         subprocess.run(["umount", mount_point])
 
 
-CASES = {"kill": case_kill, "term": case_term, "concurrent": case_concurrent, "disk_full": case_disk_full}
+def wait_for_line(log_path, text, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if text in open(log_path).read():
+            return
+        time.sleep(0.05)
+    raise CheckFailed(f"the job never printed {text!r}:\n{open(log_path).read()}")
+
+
+def case_source_changes(args):
+    """The source shrinks or loses files after discovery (a checkpoint still being written, or being cleaned up):
+    exit 3 naming the file, nothing published, no staging left. Rank 0 pauses after its first buffer while the
+    test truncates (or deletes) every data file of a private copy of the checkpoint."""
+    env = dict(os.environ, OMPI_MCA_btl_vader_single_copy_mechanism="none")
+    for change, expected in (("shrink", ("shrank while being read", "since discovery")), ("delete", ("cannot open",))):
+        for extra in ([], ["--filter-optimizer"], ["--format", "hdf5"]):
+            stage = "hdf5" if "hdf5" in extra else "stream"
+            parent = fresh(args.work, f"source_{change}")
+            ckpt = os.path.join(parent, "ckpt_1")
+            shutil.copytree(latest_checkpoint(args.fixture), ckpt)
+            out = os.path.join(parent, "export")
+            log_path = os.path.join(args.work, f"source_{change}.stderr")
+            with open(log_path, "w") as log:
+                job = subprocess.Popen(mpirun_command(args.binary, 2, ["--ckpt-dir", ckpt, "--export-dir", out,
+                                                                       "--buffer-mib", "1", "--debug-fail-at",
+                                                                       f"{stage}@0:pause"] + extra),
+                                       stdout=subprocess.DEVNULL, stderr=log, env=env)
+                try:
+                    wait_for_line(log_path, f"[test] fault at {stage}")
+                    for name in data_files(ckpt):
+                        path = os.path.join(ckpt, name)
+                        if change == "delete":
+                            os.unlink(path)
+                        else:
+                            os.truncate(path, os.path.getsize(path) // 2)
+                    code = job.wait(timeout=120)
+                except BaseException:
+                    job.kill()
+                    raise
+            stderr = open(log_path).read()
+            what = f"source {change} {extra}"
+            check(code == 3, f"{what}: exit {code}, expected 3\n{stderr}")
+            errors = tool_errors(stderr)
+            check(errors and all(ckpt in e and any(x in e for x in expected) for e in errors),
+                  f"{what}: errors do not name a source file and say what changed: {errors}")
+            check_clean_parent(parent, ["ckpt_1"])
+            print(f"ok: {what}: {errors[0]}")
+
+
+def dead_pid():
+    """A process id that no longer exists (a finished child's)."""
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
+def case_files_and_links(args):
+    """Exported files get the user's umask; nothing follows a symlink out of the export location."""
+    dense = ["--fg", FG, "--mc", MC, "--dense-model", os.path.join(args.fixture, "dense_arch.pt")]
+    for extra, name in ((dense, "safetensors+dense"), (["--format", "hdf5"], "hdf5")):
+        parent = fresh(args.work, "umask")
+        out = os.path.join(parent, "export")
+        old = os.umask(0o007)  # inherited by mpirun and the ranks; 0666 & ~007 = 0660 tells "0644 by default" apart
+        try:
+            expect_success(mpirun(args.binary, 2, ["--ckpt-dir", args.fixture, "--export-dir", out] + extra), name)
+        finally:
+            os.umask(old)
+        for root, dirs, files in os.walk(out):
+            for entry, want in [(d, 0o770) for d in dirs] + [(f, 0o660) for f in files] + [("", 0o770)]:
+                mode = stat.S_IMODE(os.lstat(os.path.join(root, entry)).st_mode)
+                check(mode == want, f"{name}: {os.path.join(root, entry)} has mode {mode:o}, expected {want:o} (umask 007)")
+        print(f"ok: umask 007 -> files 660, directories 770 ({name})")
+
+    # the export directory is a symlink to a directory elsewhere: refused, and the target is not touched
+    parent = fresh(args.work, "links")
+    outside = os.path.join(args.work, "links_outside")
+    shutil.rmtree(outside, ignore_errors=True)
+    os.makedirs(outside)
+    with open(os.path.join(outside, "precious"), "w") as f:
+        f.write("precious")
+    out = os.path.join(parent, "export")
+    os.symlink(outside, out)
+    for overwrite, text in (([], "already exists"), (["--overwrite"], "is not a directory")):
+        result = mpirun(args.binary, 2, ["--ckpt-dir", args.fixture, "--export-dir", out] + overwrite)
+        expect_failure(result, 4, text, f"export dir is a symlink {overwrite}")
+        check(os.path.islink(out) and os.listdir(outside) == ["precious"], "the symlink or its target was touched")
+    print("ok: an export directory that is a symlink is refused, with or without --overwrite")
+
+    # a stale staging directory of a dead run holding symlinks out: removed without following them
+    os.unlink(out)
+    stale = os.path.join(parent, f".export.recis-staging.{socket.gethostname()}.{dead_pid()}")
+    os.makedirs(stale)
+    os.symlink(outside, os.path.join(stale, "dir_link"))
+    os.symlink(os.path.join(outside, "precious"), os.path.join(stale, "file_link"))
+    expect_success(mpirun(args.binary, 2, ["--ckpt-dir", args.fixture, "--export-dir", out]), "run next to stale staging")
+    check_clean_parent(parent, ["export"])
+    check(os.listdir(outside) == ["precious"] and open(os.path.join(outside, "precious")).read() == "precious",
+          "removing the stale staging directory followed a symlink")
+    check_copy_export(out, latest_checkpoint(args.fixture))
+    print("ok: stale staging with symlinks out removed, their targets untouched")
+
+
+CASES = {"kill": case_kill, "term": case_term, "concurrent": case_concurrent, "disk_full": case_disk_full,
+         "source_changes": case_source_changes, "files_and_links": case_files_and_links}
 
 
 if __name__ == "__main__":
