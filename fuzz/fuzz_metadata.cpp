@@ -1,9 +1,11 @@
-// libFuzzer target: the checkpoint metadata readers (index, tensorkey.json, the `checkpoint` list file).
+// libFuzzer target: the checkpoint metadata readers (index, tensorkey.json, the `checkpoint` list file) and the
+// evaluation log of --select best.
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
 #include "recis_convert/checkpoint.h"
+#include "recis_convert/checkpoint_selection.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace recis_convert;
@@ -15,5 +17,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   (void)latest_checkpoint_id(text, "checkpoint");
   (void)parse_sparse_key(text);
+  auto records = parse_eval_log(text, "auc", "train_eval_result_v2.txt");
+  if (records) {
+    (void)choose_best_checkpoint(records.value(), "auc", MetricOrder::kLargerIsBetter, "log",
+                                 [](const std::string& id) { return id.size() % 2 == 0; });
+  }
   return 0;
 }

@@ -1,8 +1,11 @@
 #include "recis_convert/cli.h"
 
+#include <sys/stat.h>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "recis_convert/fault_injection.h"
@@ -18,7 +21,8 @@ namespace {
 const char* kDescription =
     "recis-convert: turn a RecIS training checkpoint into a serving export.\n"
     "Run under MPI (mpirun -np N recis-convert ...): data files are split over the ranks, streamed through an\n"
-    "optional optimizer-slot filter into a staging directory, and published atomically by rank 0.\n\n"
+    "optional optimizer-slot filter into a staging directory, and published atomically by rank 0.\n"
+    "Also: recis-convert inspect PATH [--json]   (what a checkpoint or export holds; see inspect --help)\n\n"
     "Exit codes: 0 success, 1 internal error, 2 usage, 3 bad or incomplete input, 4 output error\n"
     "(export exists, permission, disk full), 5 interrupted.";
 
@@ -26,6 +30,8 @@ const std::map<std::string, Balance> kBalances = {{"round-robin", Balance::kRoun
 const std::map<std::string, ExportFormat> kFormats = {{"safetensors", ExportFormat::kSafetensors},
                                                       {"hdf5", ExportFormat::kHdf5}};
 const std::map<std::string, bool> kHdf5Transfers = {{"collective", true}, {"independent", false}};
+const std::map<std::string, CheckpointSelect> kSelects = {{"latest", CheckpointSelect::kLatest},
+                                                          {"best", CheckpointSelect::kBest}};
 const std::map<std::string, CopyMethod> kCopyMethods = {
     {"auto", CopyMethod::kAuto}, {"kernel", CopyMethod::kKernel}, {"buffered", CopyMethod::kBuffered}};
 
@@ -91,12 +97,21 @@ std::string apply_config(const nlohmann::json& config, CLI::App& app, JobOptions
       }
     }
     else if (key == "export-dir") problem = want_string(o.export_dir);
+    else if (key == "select") problem = want_choice(kSelects, o.select, "latest or best");
+    else if (key == "metric") problem = want_string(o.metric);
+    else if (key == "eval-log") problem = want_string(o.eval_log);
+    else if (key == "larger-is-better" || key == "smaller-is-better") {
+      bool set = false;
+      problem = want_bool(set);
+      if (set) o.metric_order = key == "larger-is-better" ? MetricOrder::kLargerIsBetter : MetricOrder::kSmallerIsBetter;
+    }
     else if (key == "fg") problem = want_string(o.fg);
     else if (key == "mc") problem = want_string(o.mc);
     else if (key == "filter-optimizer") problem = want_bool(o.filter_optimizer);
     else if (key == "overwrite") problem = want_bool(o.overwrite);
     else if (key == "dry-run") problem = want_bool(o.dry_run);
     else if (key == "quiet") problem = want_bool(o.quiet);
+    else if (key == "report") problem = want_string(o.report);
     else if (key == "verbose") problem = want_bool(o.verbose);
     else if (key == "no-fsync") {
       bool no_fsync = false;
@@ -131,18 +146,121 @@ std::string apply_config(const nlohmann::json& config, CLI::App& app, JobOptions
 
 const char* tool_version() { return RECIS_CONVERT_VERSION; }
 
+namespace {
+
+template <typename Map, typename Value>
+std::string name_of(const Map& choices, const Value& value) {
+  for (const auto& [name, v] : choices) {
+    if (v == value) return name;
+  }
+  return "";
+}
+
+}  // namespace
+
+nlohmann::ordered_json job_config_json(const JobOptions& o) {
+  nlohmann::ordered_json j;
+  j["ckpt-dir"] = o.ckpt_dir;
+  j["export-dir"] = o.export_dir;
+  j["select"] = name_of(kSelects, o.select);
+  if (o.select == CheckpointSelect::kBest) {
+    j["metric"] = o.metric;
+    j[o.metric_order == MetricOrder::kLargerIsBetter ? "larger-is-better" : "smaller-is-better"] = true;
+    j["eval-log"] = o.eval_log;
+  }
+  j["format"] = name_of(kFormats, o.format);
+  if (o.format == ExportFormat::kHdf5) j["hdf5-transfer"] = name_of(kHdf5Transfers, o.hdf5_collective);
+  j["filter-optimizer"] = o.filter_optimizer;
+  j["drop-slot"] = o.drop_slots;
+  if (!o.fg.empty()) j["fg"] = o.fg;
+  if (!o.mc.empty()) j["mc"] = o.mc;
+  if (!o.dense_model.empty()) {
+    j["dense-model"] = o.dense_model;
+    j["dense-name"] = o.dense_name;
+    j["export-folder"] = o.export_folder;
+    j["model-name"] = o.model_name;
+    if (!o.outputs.empty()) j["outputs"] = o.outputs;
+    if (!o.sample_inputs.empty()) j["sample-inputs"] = o.sample_inputs;
+    j["sample-batch"] = o.sample_batch;
+  }
+  j["balance"] = name_of(kBalances, o.balance);
+  j["buffer-mib"] = o.buffer_mib;
+  j["copy-method"] = name_of(kCopyMethods, o.copy_method);
+  j["no-fsync"] = !o.fsync;
+  j["overwrite"] = o.overwrite;
+  j["dry-run"] = o.dry_run;
+  return j;
+}
+
+namespace {
+
+// Runs a CLI11 parse, turning --help/--version and errors into a CommandLine that says to exit.
+template <typename Parse>
+std::optional<CommandLine> parse_or_exit(CLI::App& app, Parse&& parse) {
+  try {
+    parse();
+  } catch (const CLI::CallForHelp&) {
+    CommandLine out;
+    out.action = CommandLine::Action::kExit;
+    out.message = app.help();
+    return out;
+  } catch (const CLI::CallForVersion&) {
+    CommandLine out;
+    out.action = CommandLine::Action::kExit;
+    out.message = std::string("recis-convert ") + tool_version() + "\n";
+    return out;
+  } catch (const CLI::ParseError& e) {
+    return usage(std::string(e.what()) + " (see --help)");
+  }
+  return std::nullopt;
+}
+
+CommandLine parse_inspect(int argc, const char* const* argv) {
+  CommandLine out;
+  out.command = CommandLine::Command::kInspect;
+  CLI::App app{"recis-convert inspect: what a RecIS checkpoint (ckpt_<step>, or an output directory: its latest) or a\n"
+               "recis-convert export holds: tables with rows, dim, dtype and bytes per slot, the optimizer, data\n"
+               "files, and the dense tensors of model.pt. Reads headers only; needs no MPI.\n\n"
+               "Exit codes: 0 success, 2 usage, 3 unreadable or invalid input.",
+               "recis-convert inspect"};
+  app.add_option("path", out.inspect.path, "Checkpoint, output directory or export")->required()->option_text("PATH");
+  app.add_flag("--json", out.inspect.json, "Print JSON instead of text");
+  if (auto exit = parse_or_exit(app, [&] { app.parse(argc, argv); })) {
+    exit->command = CommandLine::Command::kInspect;
+    return *exit;
+  }
+  return out;
+}
+
+}  // namespace
+
 CommandLine parse_command_line(int argc, const char* const* argv) {
+  if (argc >= 2 && std::string(argv[1]) == "inspect") return parse_inspect(argc - 1, argv + 1);
   CommandLine out;
   JobOptions& o = out.options;
   CLI::App app{kDescription, "recis-convert"};
   app.get_formatter()->column_width(34);
   std::string config_path;
   bool no_fsync = false;
+  bool larger_is_better = false, smaller_is_better = false;
   app.set_version_flag("--version", std::string("recis-convert ") + tool_version());
   app.add_option("--ckpt-dir", o.ckpt_dir,
                  "RecIS checkpoint directory (ckpt_<step>), or its output directory: then the last line of its "
                  "'checkpoint' file names the checkpoint")
       ->option_text("DIR");
+  app.add_option("--select", o.select,
+                 "Which checkpoint of an output directory: latest (default) or best (by --metric in --eval-log)")
+      ->transform(CLI::CheckedTransformer(kSelects, CLI::ignore_case))
+      ->option_text("latest|best");
+  app.add_option("--metric", o.metric, "With --select best: the metric to rank checkpoints by, e.g. auc")
+      ->option_text("NAME");
+  auto* larger = app.add_flag("--larger-is-better", larger_is_better, "With --select best: larger wins (default)");
+  app.add_flag("--smaller-is-better", smaller_is_better, "With --select best: smaller wins (e.g. a loss)")
+      ->excludes(larger);
+  app.add_option("--eval-log", o.eval_log,
+                 std::string("With --select best: evaluation log, one JSON object per line with global_step and "
+                             "metrics; default <ckpt-dir>/") + kDefaultEvalLog)
+      ->option_text("FILE");
   app.add_option("--export-dir", o.export_dir, "Export directory to create (published atomically at the end)")
       ->option_text("DIR");
   app.add_flag("--filter-optimizer", o.filter_optimizer,
@@ -196,24 +314,17 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
   app.add_option("--config", config_path, "Job config (JSON): keys are the long option names; flags override it")
       ->check(CLI::ExistingFile)
       ->option_text("FILE");
+  app.add_option("--report", o.report,
+                 "Also write the run record (options, checkpoint chosen, per-rank work, timings, errors, exit status) "
+                 "to FILE, on failure too")
+      ->option_text("FILE");
   app.add_option("--debug-fail-at", o.debug_fail_at, "test-only fault injection")->group("");  // hidden
   app.add_flag("-q,--quiet", o.quiet, "Only errors and warnings");
   app.add_flag("-v,--verbose", o.verbose, "Per-file lines from every rank");
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp&) {
-    out.action = CommandLine::Action::kExit;
-    out.message = app.help();
-    return out;
-  } catch (const CLI::CallForVersion&) {
-    out.action = CommandLine::Action::kExit;
-    out.message = std::string("recis-convert ") + tool_version() + "\n";
-    return out;
-  } catch (const CLI::ParseError& e) {
-    return usage(std::string(e.what()) + " (see --help)");
-  }
+  if (auto exit = parse_or_exit(app, [&] { app.parse(argc, argv); })) return *exit;
   o.fsync = !no_fsync;
+  if (smaller_is_better) o.metric_order = MetricOrder::kSmallerIsBetter;
 
   if (!config_path.empty()) {
     auto text = read_small_file(config_path, 16u << 20);
@@ -227,6 +338,20 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
   if (o.export_dir.empty() && !o.dry_run) return usage("--export-dir is required (see --help)");
   if (o.buffer_mib < 1 || o.buffer_mib > 4096) return usage("--buffer-mib must be between 1 and 4096");
   if (o.quiet && o.verbose) return usage("--quiet and --verbose exclude each other");
+  if (!o.report.empty()) {
+    const size_t slash = o.report.find_last_of('/');
+    const std::string parent = slash == std::string::npos ? "." : (slash == 0 ? "/" : o.report.substr(0, slash));
+    struct stat st {};
+    if (::stat(parent.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      return usage("--report " + o.report + ": directory " + parent + " does not exist");
+    }
+  }
+  if (o.select == CheckpointSelect::kBest) {
+    if (o.metric.empty()) return usage("--select best needs --metric NAME (e.g. --metric auc)");
+    if (o.eval_log.empty()) o.eval_log = o.ckpt_dir + "/" + kDefaultEvalLog;
+  } else if (!o.metric.empty() || !o.eval_log.empty() || larger_is_better || smaller_is_better) {
+    return usage("--metric, --eval-log, --larger-is-better and --smaller-is-better go with --select best");
+  }
   if (!o.debug_fail_at.empty()) {
     auto armed = arm_fault(o.debug_fail_at);
     if (!armed) return usage(armed.error().message);

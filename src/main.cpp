@@ -7,7 +7,9 @@
 
 #include "recis_convert/cli.h"
 #include "recis_convert/fault_injection.h"
+#include "recis_convert/inspect.h"
 #include "recis_convert/interrupt.h"
+#include "recis_convert/launch_check.h"
 #include "recis_convert/log.h"
 #include "recis_convert/mpi_world.h"
 #include "recis_convert/pipeline.h"
@@ -37,7 +39,23 @@ int main(int argc, char** argv) {
     }
     return command.exit_code;
   }
+  if (command.command == CommandLine::Command::kInspect) {
+    // No MPI: inspect is a plain process (under mpirun every rank would print the same thing).
+    auto inspection = inspect_path(command.inspect.path);
+    if (!inspection) {
+      Log::error(inspection.error().describe());
+      return static_cast<int>(inspection.error().code);
+    }
+    std::fputs(command.inspect.json ? (inspection_json(inspection.value()).dump(2) + "\n").c_str()
+                                    : inspection_text(inspection.value()).c_str(),
+               stdout);
+    return 0;
+  }
   MpiWorld world(&argc, &argv);
+  if (auto split = detect_split_launch(world.size(), std::getenv)) {
+    Log::error(*split);  // each copy says it: they are separate jobs
+    return static_cast<int>(ExitCode::kUsage);
+  }
   install_interrupt_handlers();  // after MPI_Init, so ours are the ones in place
   set_fault_rank(world.rank());
   ExitCode code = ExitCode::kInternal;

@@ -7,6 +7,27 @@
 
 namespace recis_convert {
 
+std::map<std::string, DroppedCount> dropped_by_slot(const std::vector<FileResult>& files) {
+  std::map<std::string, DroppedCount> out;
+  for (const auto& f : files) {
+    for (const auto& t : f.dropped) {
+      // "child.slot/part_r_R" -> slot; dense "name^ " -> name
+      std::string what = t.name;
+      size_t part = what.rfind("/part_");
+      if (part != std::string::npos) {
+        what = what.substr(0, part);
+        what = what.substr(what.rfind('.') == std::string::npos ? 0 : what.rfind('.') + 1);
+      } else if (what.size() > 2 && what.compare(what.size() - 2, 2, "^ ") == 0) {
+        what.resize(what.size() - 2);
+      }
+      auto& count = out[what];
+      count.tensors += 1;
+      count.bytes += t.nbytes();
+    }
+  }
+  return out;
+}
+
 std::string make_manifest_json(const ManifestInput& input) {
   using ordered_json = nlohmann::ordered_json;
   ordered_json root;
@@ -21,25 +42,12 @@ std::string make_manifest_json(const ManifestInput& input) {
   ordered_json files = ordered_json::array();
   ordered_json dense = ordered_json::array();
   uint64_t bytes_in = 0, bytes_out = 0, dropped_bytes = 0, dropped_tensors = 0;
-  std::map<std::string, std::pair<uint64_t, uint64_t>> dropped_by_slot;  // slot or dense name -> (tensors, bytes)
   std::vector<std::string> skipped;
   for (const auto& f : input.files) {
     bytes_in += f.source_bytes;
     for (const auto& t : f.dropped) {
       ++dropped_tensors;
       dropped_bytes += t.nbytes();
-      // "child.slot/part_r_R" -> slot; dense "name^ " -> name
-      std::string what = t.name;
-      size_t part = what.rfind("/part_");
-      if (part != std::string::npos) {
-        what = what.substr(0, part);
-        what = what.substr(what.rfind('.') == std::string::npos ? 0 : what.rfind('.') + 1);
-      } else if (what.size() > 2 && what.compare(what.size() - 2, 2, "^ ") == 0) {
-        what.resize(what.size() - 2);
-      }
-      auto& slot = dropped_by_slot[what];
-      slot.first += 1;
-      slot.second += t.nbytes();
     }
     if (!f.written) {
       skipped.push_back(f.name);
@@ -72,8 +80,8 @@ std::string make_manifest_json(const ManifestInput& input) {
   root["dense_tensors"] = std::move(dense);
 
   ordered_json by_slot = ordered_json::object();
-  for (const auto& [slot, counts] : dropped_by_slot) {
-    by_slot[slot] = {{"tensors", counts.first}, {"bytes", counts.second}};
+  for (const auto& [slot, count] : dropped_by_slot(input.files)) {
+    by_slot[slot] = {{"tensors", count.tensors}, {"bytes", count.bytes}};
   }
   root["totals"] = {{"bytes_in", bytes_in},
                     {"bytes_out", bytes_out},

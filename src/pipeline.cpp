@@ -31,6 +31,7 @@
 #include "recis_convert/log.h"
 #include "recis_convert/manifest.h"
 #include "recis_convert/metadata.h"
+#include "recis_convert/run_report.h"
 #include "recis_convert/plan.h"
 #include "recis_convert/slot_filter.h"
 #include "recis_convert/staging.h"
@@ -101,12 +102,27 @@ Result<std::string> read_json_config(const std::string& path, const char* what) 
 struct Discovery {
   CheckpointListing listing;
   std::string staging_dir;
+  std::string selection;  // why this checkpoint: "latest" or the --select best reason
 };
 
 // Stage 1, on rank 0: everything that can fail before any data moves fails here, with one message for all ranks.
 std::string discover_on_root(const JobOptions& o, std::optional<StagingDir>& staging, const Log& log) {
-  auto listing = discover_checkpoint(o.ckpt_dir);
+  std::string ckpt_arg = o.ckpt_dir;
+  std::string selection;
+  if (o.select == CheckpointSelect::kBest) {
+    auto choice = select_best_checkpoint(o.ckpt_dir, o.eval_log, o.metric, o.metric_order);
+    if (!choice) return json{{"error", error_to_json(choice.error())}}.dump();
+    ckpt_arg = o.ckpt_dir + "/" + choice.value().ckpt_id;
+    selection = choice.value().reason;
+    log.stage("selected " + choice.value().ckpt_id + ": " + selection);
+  }
+  auto listing = discover_checkpoint(ckpt_arg);
   if (!listing) return json{{"error", error_to_json(listing.error())}}.dump();
+  if (selection.empty()) {
+    struct stat st {};
+    const bool given = ::stat((ckpt_arg + "/" + kIndexFile).c_str(), &st) == 0;  // as discover_checkpoint decides
+    selection = given ? "named by --ckpt-dir" : "the latest, named last in " + o.ckpt_dir + "/" + kCheckpointListFile;
+  }
   for (const auto& [path, what] : {std::pair{o.fg, "fg config"}, std::pair{o.mc, "mc config"}}) {
     if (path.empty()) continue;
     auto config = read_json_config(path, what);
@@ -132,7 +148,7 @@ std::string discover_on_root(const JobOptions& o, std::optional<StagingDir>& sta
     staging.emplace(std::move(created).value());
     staging_path = staging->path();
   }
-  return json{{"listing", listing_to_json(listing.value())}, {"staging", staging_path}}.dump();
+  return json{{"listing", listing_to_json(listing.value())}, {"staging", staging_path}, {"selection", selection}}.dump();
 }
 
 Result<Discovery> decode_discovery(const std::string& message) {
@@ -140,7 +156,7 @@ Result<Discovery> decode_discovery(const std::string& message) {
   if (j.contains("error")) return error_from_json(j.at("error"));
   auto listing = listing_from_json(j.at("listing").get<std::string>());
   if (!listing) return listing.error();
-  return Discovery{std::move(listing).value(), j.at("staging").get<std::string>()};
+  return Discovery{std::move(listing).value(), j.at("staging").get<std::string>(), j.at("selection").get<std::string>()};
 }
 
 // Every block of the index must have been found in its file (each file already checked that its own tensors are
@@ -184,12 +200,6 @@ Result<RankReport> decode_rank_report(const std::string& text) {
   return report;
 }
 
-std::string utc_now() {
-  std::time_t now = std::time(nullptr);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-  return text;
-}
 
 void print_dry_run(const Log& log, const std::vector<FileResult>& files, const std::map<std::string, int>& owner) {
   for (const auto& f : files) {
@@ -242,10 +252,9 @@ Result<std::vector<ExtraFile>> export_dense_on_root(const JobOptions& o, const C
 }
 
 // Stages 5 and 6 on rank 0. Returns the final status of the job.
-Status finish_on_root(const JobOptions& o, const MpiWorld& world, const Discovery& discovery,
-                      std::vector<FileResult> files, const std::vector<RankReport>& reports,
+Status finish_on_root(const JobOptions& o, const Discovery& discovery, std::vector<FileResult> files,
                       const std::map<std::string, int>& owner, StagingDir* staging, const Log& log,
-                      Clock::time_point start, double stream_seconds) {
+                      Clock::time_point start, RunReport& report) {
   std::sort(files.begin(), files.end(), [](const FileResult& a, const FileResult& b) { return a.name < b.name; });
   auto complete = check_all_blocks_found(discovery.listing, files);
   if (!complete) return complete.error();
@@ -309,35 +318,19 @@ Status finish_on_root(const JobOptions& o, const MpiWorld& world, const Discover
     if (!written) return written.error();
     manifest.metadata_files.push_back(written.value());
   }
+  const auto dense_start = Clock::now();
   auto dense = export_dense_on_root(o, discovery.listing, dir, log);
   if (!dense) return dense.error();
+  if (!o.dense_model.empty()) report.set_stage_seconds("dense", seconds_since(dense_start));
   for (auto& file : dense.value()) manifest.metadata_files.push_back(std::move(file));
   manifest.files = files;
   auto written = write_metadata_file(dir, "manifest.json", make_manifest_json(manifest), o.fsync);
   if (!written) return written.error();
 
   // The run record: the only file allowed to differ between runs of the same job.
-  json per_rank = json::array();
-  for (size_t r = 0; r < reports.size(); ++r) {
-    uint64_t in = 0, out = 0;
-    for (const auto& f : reports[r].results) {
-      in += f.source_bytes;
-      out += f.written ? f.output_bytes : 0;
-    }
-    per_rank.push_back({{"rank", r}, {"files", reports[r].results.size()}, {"bytes_in", in}, {"bytes_out", out},
-                        {"seconds", reports[r].seconds}});
-  }
-  const double total = seconds_since(start);
-  json record{{"tool_version", tool_version()},
-              {"finished_at", utc_now()},
-              {"host", world.host()},
-              {"ranks", world.size()},
-              {"balance", balance_name(o.balance)},
-              {"buffer_mib", o.buffer_mib},
-              {"fsync", o.fsync},
-              {"seconds", {{"stream", stream_seconds}, {"metadata", seconds_since(metadata_start)}, {"total", total}}},
-              {"per_rank", per_rank}};
-  auto recorded = write_metadata_file(dir, "run_record.json", record.dump(2) + "\n", o.fsync);
+  report.set_stage_seconds("metadata", seconds_since(metadata_start));
+  report.set_stage_seconds("total", seconds_since(start));
+  auto recorded = write_metadata_file(dir, "run_record.json", report.to_json(ExitCode::kOk, true), o.fsync);
   if (!recorded) return recorded.error();
 
   log.stage(std::string("metadata: ") +
@@ -562,7 +555,8 @@ StreamOutcome stream_into_hdf5(const JobOptions& o, MpiWorld& world, const Disco
 
 }  // namespace
 
-ExitCode run_export(const JobOptions& o, MpiWorld& world) {
+// The export itself; run_export() below adds the --report file around it.
+static ExitCode export_checkpoint(const JobOptions& o, MpiWorld& world, RunReport& report) {
   const auto start = Clock::now();
   Log log(world.rank(), o.quiet, o.verbose);
   std::optional<StagingDir> staging;  // rank 0 only; removed on every path that does not publish
@@ -572,10 +566,14 @@ ExitCode run_export(const JobOptions& o, MpiWorld& world) {
   std::string message = world.is_root() ? discover_on_root(o, staging, log) : std::string();
   auto discovery = decode_discovery(world.broadcast_from_root(message));
   if (!discovery) {
-    if (world.is_root()) Log::error(discovery.error().describe());
+    if (world.is_root()) {
+      Log::error(discovery.error().describe());
+      report.add_error(discovery.error().describe());
+    }
     return discovery.error().code;
   }
   const CheckpointListing& listing = discovery.value().listing;
+  report.set_checkpoint(listing, o.select == CheckpointSelect::kBest ? "best" : "latest", discovery.value().selection);
   uint64_t total_bytes = 0;
   std::vector<uint64_t> sizes;
   for (const auto& f : listing.files) {
@@ -621,34 +619,44 @@ ExitCode run_export(const JobOptions& o, MpiWorld& world) {
 
   int final_status = agreed;
   if (world.is_root()) {
-    std::vector<RankReport> reports;
+    std::vector<RankWork> ranks;
     std::vector<FileResult> files;
     std::map<std::string, int> owner;
     std::set<std::string> printed;  // e.g. every rank reports the same interruption: say it once
     for (size_t r = 0; r < gathered.size(); ++r) {
-      auto report = decode_rank_report(gathered[r]);
-      if (!report) {
-        Log::error(report.error().describe());
+      auto rank_report = decode_rank_report(gathered[r]);
+      if (!rank_report) {
+        Log::error(rank_report.error().describe());
+        report.add_error(rank_report.error().describe());
         final_status = static_cast<int>(ExitCode::kInternal);
         continue;
       }
-      if (report.value().error && printed.insert(report.value().error->describe()).second) {
-        Log::error(report.value().error->describe() + (report.value().error->code == ExitCode::kInterrupted
-                                                            ? "; nothing was published"
-                                                            : ""));
+      const RankReport& got = rank_report.value();
+      if (got.error && printed.insert(got.error->describe()).second) {
+        const std::string line = got.error->describe() +
+                                 (got.error->code == ExitCode::kInterrupted ? "; nothing was published" : "");
+        Log::error(line);
+        report.add_error(line);
       }
-      for (const auto& f : report.value().results) {
+      RankWork work{static_cast<int>(r), got.results.size(), 0, 0, got.seconds, got.error ? got.error->describe() : ""};
+      for (const auto& f : got.results) {
         owner[f.name] = static_cast<int>(r);
         files.push_back(f);
+        work.bytes_in += f.source_bytes;
+        work.bytes_out += f.written ? f.output_bytes : 0;
       }
-      reports.push_back(std::move(report).value());
+      ranks.push_back(work);
     }
+    report.set_ranks(ranks);
+    report.set_dropped(files);
+    report.set_stage_seconds("stream", stream_seconds);
     if (final_status == 0) {
       log.stage("streamed " + std::to_string(files.size()) + " files in " + format_seconds(stream_seconds));
-      auto finished = finish_on_root(o, world, discovery.value(), std::move(files), reports, owner,
-                                     staging ? &*staging : nullptr, log, start, stream_seconds);
+      auto finished = finish_on_root(o, discovery.value(), std::move(files), owner, staging ? &*staging : nullptr,
+                                     log, start, report);
       if (!finished) {
         Log::error(finished.error().describe());
+        report.add_error(finished.error().describe());
         final_status = static_cast<int>(finished.error().code);
       }
     }
@@ -657,6 +665,19 @@ ExitCode run_export(const JobOptions& o, MpiWorld& world) {
   // 6. everyone exits with rank 0's verdict, so mpirun's status is the job's status
   final_status = std::stoi(world.broadcast_from_root(std::to_string(final_status)));
   return static_cast<ExitCode>(final_status);
+}
+
+ExitCode run_export(const JobOptions& o, MpiWorld& world) {
+  const auto start = Clock::now();
+  RunReport report(o, world.host(), world.size());
+  const ExitCode status = export_checkpoint(o, world, report);
+  if (world.is_root() && !o.report.empty()) {
+    report.set_stage_seconds("total", seconds_since(start));
+    auto written = write_report_file(o.report, report.to_json(status, status == ExitCode::kOk && !o.dry_run));
+    // The export's outcome stands either way; the report is about it, not part of it.
+    if (!written) Log(world.rank(), o.quiet, o.verbose).warn(written.error().describe());
+  }
+  return status;
 }
 
 }  // namespace recis_convert

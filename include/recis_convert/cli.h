@@ -2,21 +2,31 @@
 #pragma once
 
 #include <cstddef>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "recis_convert/checkpoint_selection.h"
 #include "recis_convert/copy_engine.h"
 #include "recis_convert/plan.h"
 
 namespace recis_convert {
 
 enum class ExportFormat { kSafetensors, kHdf5 };
+enum class CheckpointSelect { kLatest, kBest };
+
+inline constexpr const char* kDefaultEvalLog = "train_eval_result_v2.txt";  // TorchEasyRec's name, in --ckpt-dir
 
 struct JobOptions {
   ExportFormat format = ExportFormat::kSafetensors;
   bool hdf5_collective = true;  // --hdf5-transfer collective|independent
   std::string ckpt_dir;
   std::string export_dir;
+  // --select best: the ckpt_<step> of --ckpt-dir (an output directory) with the best --metric in --eval-log
+  CheckpointSelect select = CheckpointSelect::kLatest;
+  std::string metric;
+  MetricOrder metric_order = MetricOrder::kLargerIsBetter;
+  std::string eval_log;  // default <ckpt-dir>/train_eval_result_v2.txt
   bool filter_optimizer = false;
   std::vector<std::string> drop_slots;
   std::string fg;  // path of fg.json to ship, "" for none
@@ -37,19 +47,32 @@ struct JobOptions {
   bool dry_run = false;
   bool quiet = false;
   bool verbose = false;
+  std::string report;  // --report FILE: the run record, written on failure too
   std::string debug_fail_at;  // test-only fault injection (fault_injection.h), hidden from --help
+};
+
+// `recis-convert inspect PATH [--json]`: what a checkpoint or export holds (no MPI needed).
+struct InspectOptions {
+  std::string path;
+  bool json = false;
 };
 
 struct CommandLine {
   enum class Action { kRun, kExit } action = Action::kRun;
+  enum class Command { kExport, kInspect } command = Command::kExport;
   int exit_code = 0;     // for kExit: 0 after --help/--version, 2 after a usage error
   std::string message;   // for kExit: help/version text (stdout) or the usage error (stderr)
-  JobOptions options;    // for kRun
+  JobOptions options;    // for kRun of kExport
+  InspectOptions inspect;  // for kRun of kInspect
 };
 
 // Parses argv; a --config JSON file supplies options not given as flags (flags win). Never exits the process.
 CommandLine parse_command_line(int argc, const char* const* argv);
 
 const char* tool_version();
+
+// The job as a --config file would spell it (long option names as keys), for run records: feeding a record's
+// "options" back as --config reruns the same job.
+nlohmann::ordered_json job_config_json(const JobOptions& options);
 
 }  // namespace recis_convert

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,13 @@ struct ManifestInput {
   std::vector<ExtraFile> metadata_files;
   std::vector<TableSummary> tables;
 };
+
+// What the filter dropped, by slot ("exp_avg"...) or dense name ("sparse_adamw_step"...).
+struct DroppedCount {
+  uint64_t tensors = 0;
+  uint64_t bytes = 0;
+};
+std::map<std::string, DroppedCount> dropped_by_slot(const std::vector<FileResult>& files);
 
 // Pretty-printed JSON with a trailing newline.
 std::string make_manifest_json(const ManifestInput& input);

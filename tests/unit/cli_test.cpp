@@ -94,5 +94,41 @@ TEST(CliTest, WrongTypeInConfigIsUsageError) {
   EXPECT_EQ(parse({"--config", dir.file("job.json")}).exit_code, 2);
 }
 
+TEST(CliTest, SelectBestOptions) {
+  auto cl = parse({"--ckpt-dir", "/c", "--export-dir", "/o", "--select", "best", "--metric", "loss",
+                   "--smaller-is-better"});
+  ASSERT_EQ(cl.action, CommandLine::Action::kRun) << cl.message;
+  EXPECT_EQ(cl.options.select, CheckpointSelect::kBest);
+  EXPECT_EQ(cl.options.metric_order, MetricOrder::kSmallerIsBetter);
+  EXPECT_EQ(cl.options.eval_log, "/c/train_eval_result_v2.txt");  // TorchEasyRec's file in the output directory
+  EXPECT_EQ(parse({"--ckpt-dir", "/c", "--export-dir", "/o", "--select", "best"}).exit_code, 2);  // no --metric
+  EXPECT_EQ(parse({"--ckpt-dir", "/c", "--export-dir", "/o", "--metric", "auc"}).exit_code, 2);   // no --select best
+  EXPECT_EQ(parse({"--ckpt-dir", "/c", "--export-dir", "/o", "--select", "best", "--metric", "auc",
+                   "--larger-is-better", "--smaller-is-better"}).exit_code, 2);
+}
+
+TEST(CliTest, ReportNeedsAnExistingDirectory) {
+  EXPECT_EQ(parse({"--ckpt-dir", "/c", "--export-dir", "/o", "--report", "/no/such/dir/r.json"}).exit_code, 2);
+  testing::TempDir dir;
+  auto cl = parse({"--ckpt-dir", "/c", "--export-dir", "/o", "--report", dir.file("r.json")});
+  ASSERT_EQ(cl.action, CommandLine::Action::kRun) << cl.message;
+  EXPECT_EQ(cl.options.report, dir.file("r.json"));
+}
+
+TEST(CliTest, JobConfigJsonIsAConfigForTheSameJob) {
+  testing::TempDir dir;
+  auto first = parse({"--ckpt-dir", "/c", "--export-dir", "/o", "--filter-optimizer", "--drop-slot", "step_filter",
+                      "--format", "hdf5", "--hdf5-transfer", "independent", "--balance", "size", "--buffer-mib", "3",
+                      "--no-fsync", "--select", "best", "--metric", "auc", "--eval-log", "/l"});
+  ASSERT_EQ(first.action, CommandLine::Action::kRun) << first.message;
+  testing::write_file(dir.file("job.json"), job_config_json(first.options).dump());
+  auto second = parse({"--config", dir.file("job.json")});
+  ASSERT_EQ(second.action, CommandLine::Action::kRun) << second.message;
+  EXPECT_EQ(job_config_json(second.options), job_config_json(first.options));
+  EXPECT_EQ(second.options.buffer_mib, 3u);
+  EXPECT_FALSE(second.options.fsync);
+  EXPECT_EQ(second.options.eval_log, "/l");
+}
+
 }  // namespace
 }  // namespace recis_convert

@@ -1,0 +1,269 @@
+#!/usr/bin/python3
+"""Operations: checkpoint selection (--select best), and what a batch job needs around the export.
+
+    operations_test.py CASE --binary BIN --fixture OUTPUT_DIR --work DIR [--np N]
+"""
+import json
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from export_test import (run_cases, REPO_ROOT, check, check_clean_parent, check_copy_export, data_files,  # noqa: E402
+                         expect_failure, expect_success, fresh, latest_checkpoint, mpirun, read_safetensors,
+                         tool_errors, tree_digest)
+
+SBATCH = os.path.join(REPO_ROOT, "scripts", "slurm", "recis-convert.sbatch")
+
+
+def write_log(path, records):
+    with open(path, "w") as f:
+        for record in records:
+            f.write(json.dumps(record) + "\n")  # as TorchEasyRec writes train_eval_result_v2.txt
+
+
+def case_select(args):
+    """--select best picks the best checkpoint still on disk, says why, and fails clearly on a bad log."""
+    before = tree_digest(args.fixture)
+    parent = fresh(args.work, "select")
+    log = os.path.join(args.work, "train_eval_result_v2.txt")
+    # step 300 has the best auc but was pruned; of the two on disk, ckpt_100 wins
+    write_log(log, [{"global_step": 100, "auc": 0.75, "loss": 0.50}, {"global_step": 200, "auc": 0.72, "loss": 0.40},
+                    {"global_step": 300, "auc": 0.80, "loss": 0.30}])
+    out = os.path.join(parent, "best_auc")
+    result = mpirun(args.binary, args.np, ["--ckpt-dir", args.fixture, "--export-dir", out, "--select", "best",
+                                           "--metric", "auc", "--eval-log", log])
+    expect_success(result, "--select best --metric auc")
+    check_copy_export(out, os.path.join(args.fixture, "ckpt_100"))
+    check("selected ckpt_100: best auc = 0.75" in result.stdout, f"the log does not say what was chosen: {result.stdout}")
+    with open(os.path.join(out, "run_record.json")) as f:
+        chosen = json.load(f)["checkpoint"]
+    check(chosen["id"] == "ckpt_100" and chosen["selected_by"] == "best", f"run record: {chosen}")
+    check("skipped 1 better step(s) no longer on disk (ckpt_300)" in chosen["reason"], f"reason: {chosen['reason']}")
+
+    # a loss: smaller is better
+    out = os.path.join(parent, "best_loss")
+    expect_success(mpirun(args.binary, args.np, ["--ckpt-dir", args.fixture, "--export-dir", out, "--select", "best",
+                                                 "--metric", "loss", "--smaller-is-better", "--eval-log", log]),
+                   "--select best --metric loss --smaller-is-better")
+    check_copy_export(out, os.path.join(args.fixture, "ckpt_200"))
+
+    # the default is the latest, and the run record says so
+    out = os.path.join(parent, "latest")
+    expect_success(mpirun(args.binary, args.np, ["--ckpt-dir", args.fixture, "--export-dir", out]), "latest")
+    with open(os.path.join(out, "run_record.json")) as f:
+        chosen = json.load(f)["checkpoint"]
+    check(chosen["id"] == "ckpt_200" and chosen["selected_by"] == "latest" and "named last in" in chosen["reason"],
+          f"run record: {chosen}")
+    check_clean_parent(parent, ["best_auc", "best_loss", "latest"])
+
+    bad = os.path.join(args.work, "bad_eval_log.txt")
+    cases = [
+        ("no such metric", [{"global_step": 100, "loss": 0.5}], ["--metric", "auc"], 3, 'has no metric "auc" (it has: loss)'),
+        ("empty log", [], ["--metric", "auc"], 3, "is empty"),
+        ("all pruned", [{"global_step": 7, "auc": 0.5}], ["--metric", "auc"], 3, "has a checkpoint on disk"),
+    ]
+    for what, records, extra, code, text in cases:
+        write_log(bad, records)
+        out = os.path.join(parent, "bad")
+        result = mpirun(args.binary, args.np, ["--ckpt-dir", args.fixture, "--export-dir", out, "--select", "best",
+                                               "--eval-log", bad] + extra)
+        expect_failure(result, code, text, what)
+        check_clean_parent(parent, ["best_auc", "best_loss", "latest"])
+    out = os.path.join(parent, "bad")
+    for what, extra, code, text in [
+        ("missing log", ["--metric", "auc", "--eval-log", os.path.join(args.work, "nope.txt")], 3, "nope.txt"),
+        ("a checkpoint, not an output dir", ["--metric", "auc", "--eval-log", log], 3, "training output directory"),
+        ("no --metric", ["--eval-log", log], 2, "--select best needs --metric"),
+    ]:
+        ckpt = os.path.join(args.fixture, "ckpt_200") if "checkpoint" in what else args.fixture
+        result = mpirun(args.binary, args.np, ["--ckpt-dir", ckpt, "--export-dir", out, "--select", "best"] + extra)
+        expect_failure(result, code, text, what)
+    result = mpirun(args.binary, args.np, ["--ckpt-dir", args.fixture, "--export-dir", out, "--metric", "auc"])
+    expect_failure(result, 2, "go with --select best", "--metric without --select best")
+    check_clean_parent(parent, ["best_auc", "best_loss", "latest"])
+    check(tree_digest(args.fixture) == before, "the source was modified")
+
+
+def case_slurm(args):
+    """The batch script parses, keeps its #SBATCH lines where Slurm reads them, runs locally under mpirun and
+    passes the exit code on; N single-rank copies started by srun without PMI refuse to run."""
+    check(subprocess.run(["bash", "-n", SBATCH]).returncode == 0, "bash -n failed on the sbatch script")
+    with open(SBATCH) as f:
+        lines = f.read().splitlines()
+    first_command = next(i for i, line in enumerate(lines[1:], 1) if line.strip() and not line.startswith("#"))
+    directives = [i for i, line in enumerate(lines) if line.startswith("#SBATCH")]
+    check(directives and max(directives) < first_command, "an #SBATCH line comes after the first command: "
+                                                          "Slurm would ignore it")
+
+    parent = fresh(args.work, "slurm")
+    out = os.path.join(parent, "export")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
+    launcher_args = "--oversubscribe" + (" --allow-run-as-root" if os.geteuid() == 0 else "")
+    env.update(RECIS_CONVERT=args.binary, RECIS_NP="2", RECIS_LAUNCHER_ARGS=launcher_args,
+               OMPI_MCA_btl_vader_single_copy_mechanism="none")
+    command = ["bash", SBATCH, "--ckpt-dir", args.fixture, "--export-dir", out]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    check(result.returncode == 0, f"sbatch script, local run: exit {result.returncode}\n{result.stderr}")
+    check("mpirun -np 2" in result.stderr and "exit 0" in result.stderr, f"the script does not log its command: "
+                                                                          f"{result.stderr}")
+    check_copy_export(out, latest_checkpoint(args.fixture))
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    check(result.returncode == 4 and "already exists" in result.stderr,
+          f"the script does not pass recis-convert's exit code on: {result.returncode}\n{result.stderr}")
+    print("ok: sbatch script: bash -n, #SBATCH placement, local run, exit codes passed on")
+
+    # srun -n 2 without --mpi=pmix: each task is a world of one
+    split = dict(env, SLURM_JOB_ID="77", SLURM_STEP_ID="0", SLURM_STEP_NUM_TASKS="2", SLURM_NTASKS="2",
+                 SLURM_PROCID="1")
+    out2 = os.path.join(parent, "split")
+    result = subprocess.run([args.binary, "--ckpt-dir", args.fixture, "--export-dir", out2], capture_output=True,
+                            text=True, env=split, timeout=120)
+    check(result.returncode == 2, f"split launch: exit {result.returncode}, expected 2\n{result.stderr}")
+    errors = tool_errors(result.stderr)
+    check(len(errors) == 1 and "Slurm started 2 tasks but MPI sees a world of 1 rank" in errors[0], f"{errors}")
+    check(not os.path.exists(out2), "a split launch published an export")
+    # the same Slurm variables under mpirun are a proper launch
+    result = subprocess.run(["mpirun", "--oversubscribe", "-np", "2"] + (["--allow-run-as-root"] if os.geteuid() == 0 else [])
+                            + [args.binary, "--ckpt-dir", args.fixture, "--export-dir", out2],
+                            capture_output=True, text=True, env=split, timeout=300)
+    expect_success(result, "mpirun inside a Slurm step")
+    check_clean_parent(parent, ["export", "split"])
+    print(f"ok: split launch refused: {errors[0]}")
+
+
+def case_report(args):
+    """--report FILE: the run record on success and on failure; its options are a --config for the same job."""
+    parent = fresh(args.work, "report")
+    out = os.path.join(parent, "export")
+    report = os.path.join(args.work, "report.json")
+    result = mpirun(args.binary, args.np, ["--ckpt-dir", args.fixture, "--export-dir", out, "--filter-optimizer",
+                                           "--report", report])
+    expect_success(result, "--report")
+    with open(report) as f:
+        record = json.load(f)
+    check(record["exit_code"] == 0 and record["status"] == "ok" and record["published"] is True, f"{record}")
+    check(record["errors"] == [] and record["ranks"] == args.np and len(record["per_rank"]) == args.np, f"{record}")
+    with open(os.path.join(out, "manifest.json")) as f:
+        totals = json.load(f)["totals"]
+    check(sum(r["bytes_in"] for r in record["per_rank"]) == totals["bytes_in"], "per-rank bytes_in do not add up")
+    check(sum(r["bytes_out"] for r in record["per_rank"]) == totals["bytes_out"], "per-rank bytes_out do not add up")
+    check(record["dropped_by_slot"] == totals["dropped_by_slot"], "dropped bytes per slot differ from the manifest")
+    check(set(record["seconds"]) >= {"stream", "metadata", "total"}, f"stage timings: {record['seconds']}")
+    check(record["checkpoint"]["id"] == "ckpt_200", f"{record['checkpoint']}")
+    with open(os.path.join(out, "run_record.json")) as f:
+        check(json.load(f)["options"] == record["options"], "run_record.json and --report disagree on the options")
+
+    # the recorded options are a job config: rerunning them reproduces the export
+    config = os.path.join(args.work, "rerun.json")
+    options = dict(record["options"], **{"export-dir": os.path.join(parent, "rerun")})
+    with open(config, "w") as f:
+        json.dump(options, f)
+    expect_success(mpirun(args.binary, args.np, ["--config", config]), "rerun from the recorded options")
+    check(tree_digest(out, skip=("run_record.json",)) == tree_digest(os.path.join(parent, "rerun"), skip=("run_record.json",)),
+          "rerunning the recorded options gave a different export")
+
+    # failure: the export exists -> exit 4, recorded, nothing published
+    result = mpirun(args.binary, args.np, ["--ckpt-dir", args.fixture, "--export-dir", out, "--report", report])
+    expect_failure(result, 4, "already exists", "export exists")
+    with open(report) as f:
+        record = json.load(f)
+    check(record["exit_code"] == 4 and record["status"] == "output error" and record["published"] is False, f"{record}")
+    check(len(record["errors"]) == 1 and "already exists" in record["errors"][0], f"{record['errors']}")
+
+    # failure in the middle: SIGTERM to rank 1 -> exit 5, recorded with the rank's error
+    out2 = os.path.join(parent, "interrupted")
+    result = mpirun(args.binary, 2, ["--ckpt-dir", args.fixture, "--export-dir", out2, "--buffer-mib", "1",
+                                     "--report", report, "--debug-fail-at", "stream@1:term"])
+    check(result.returncode == 5, f"SIGTERM: exit {result.returncode}")
+    with open(report) as f:
+        record = json.load(f)
+    check(record["exit_code"] == 5 and record["status"] == "interrupted" and not record["published"], f"{record}")
+    check("interrupted by SIGTERM" in record["per_rank"][1].get("error", ""), f"{record['per_rank']}")
+    check(not os.path.exists(out2), "an interrupted run published")
+    check_clean_parent(parent, ["export", "rerun"])
+    check(sorted(os.listdir(args.work)) == sorted(["report", "report.json", "rerun.json"]),
+          f"--report left other files: {os.listdir(args.work)}")
+
+
+def expected_tables(ckpt):
+    """{child: {rows, dim, dtype, parts, slot_bytes}} computed independently from the data files."""
+    with open(os.path.join(ckpt, "tensorkey.json")) as f:
+        tensorkey = json.load(f)
+    tables = {}
+    for name in data_files(ckpt):
+        header, _, _ = read_safetensors(os.path.join(ckpt, name))
+        for key, entry in header.items():
+            if key == "__metadata__" or key.endswith("^ "):
+                continue
+            child, slot = tensorkey[key].rsplit("^", 1)[0].rsplit("@", 1)
+            t = tables.setdefault(child, {"rows": 0, "dim": 0, "dtype": "", "parts": 0, "slot_bytes": {}})
+            begin, end = entry["data_offsets"]
+            t["slot_bytes"][slot] = t["slot_bytes"].get(slot, 0) + end - begin
+            if slot == "id":
+                t["rows"] += entry["shape"][0]
+                t["parts"] += 1
+            if slot == "embedding":
+                t["dim"], t["dtype"] = entry["shape"][-1], entry["dtype"]
+    return tables
+
+
+def inspect(binary, path, json_output=True):
+    command = [binary, "inspect", path] + (["--json"] if json_output else [])
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def case_inspect(args):
+    """inspect, as a plain process: the tables, optimizer and dense tensors of a checkpoint and of exports."""
+    ckpt = latest_checkpoint(args.fixture)
+    result = inspect(args.binary, args.fixture)
+    check(result.returncode == 0, f"inspect: exit {result.returncode}\n{result.stderr}")
+    got = json.loads(result.stdout)
+    check(got["kind"] == "checkpoint" and got["dir"].endswith("ckpt_200") and got["optimizer"] == "adamw", f"{got}")
+    check(got["tables"] == expected_tables(ckpt), f"tables differ:\n{got['tables']}\n{expected_tables(ckpt)}")
+    check(got["data_files"] == len(data_files(ckpt)), "data file count")
+    check(got["data_bytes"] == sum(os.path.getsize(os.path.join(ckpt, n)) for n in data_files(ckpt)), "data bytes")
+    names = [t["name"] for t in got["dense"]]
+    check("dense_arch.mlp.0.weight" in names and got["dense_file"].endswith("model.pt"), f"dense tensors: {names}")
+    weight = next(t for t in got["dense"] if t["name"] == "dense_arch.mlp.0.weight")
+    check(weight["dtype"] == "float32" and weight["bytes"] == 4 * weight["shape"][0] * weight["shape"][1], f"{weight}")
+    check(any(s["name"] == "sparse_adamw_step" for s in got["scalars"]), f"scalars: {got['scalars']}")
+    text = inspect(args.binary, args.fixture, json_output=False)
+    check(text.returncode == 0 and "optimizer: adamw" in text.stdout and "user_id" in text.stdout, text.stdout)
+    print("inspect output:\n" + text.stdout)
+
+    # exports: a filtered one (no optimizer left) and an HDF5 one (tables from its manifest)
+    parent = fresh(args.work, "inspect")
+    out = os.path.join(parent, "filtered")
+    expect_success(mpirun(args.binary, 2, ["--ckpt-dir", args.fixture, "--export-dir", out, "--filter-optimizer"]),
+                   "filtered export")
+    got = json.loads(inspect(args.binary, out).stdout)
+    check(got["kind"] == "export" and got["optimizer"] is None and got["manifest"]["options"]["filter_optimizer"],
+          f"{got['kind']} {got['optimizer']}")
+    check(got["tables"] == expected_tables(out), "export tables differ")
+    check(all(set(t["slot_bytes"]) <= {"id", "embedding", "step_filter"} for t in got["tables"].values()),
+          "a filtered export still shows optimizer slots")
+    out = os.path.join(parent, "h5")
+    expect_success(mpirun(args.binary, 2, ["--ckpt-dir", args.fixture, "--export-dir", out, "--format", "hdf5"]),
+                   "hdf5 export")
+    got = json.loads(inspect(args.binary, out).stdout)
+    want = expected_tables(ckpt)
+    check(got["kind"] == "export" and sorted(got["tables"]) == sorted(want), f"{got['tables']}")
+    for child, t in got["tables"].items():
+        check((t["rows"], t["dim"], t["dtype"]) == (want[child]["rows"], want[child]["dim"], want[child]["dtype"]),
+              f"hdf5 export table {child}: {t}")
+
+    # bad paths: exit 3 naming the path, one line
+    for bad in (os.path.join(parent, "nope"), os.path.join(ckpt, "index")):
+        result = inspect(args.binary, bad)
+        check(result.returncode == 3 and len(tool_errors(result.stderr)) == 1 and bad in result.stderr,
+              f"inspect {bad}: exit {result.returncode}\n{result.stderr}")
+    result = subprocess.run([args.binary, "inspect"], capture_output=True, text=True)
+    check(result.returncode == 2, f"inspect without a path: exit {result.returncode}")
+
+
+CASES = {"select": case_select, "slurm": case_slurm, "report": case_report, "inspect": case_inspect}
+
+
+if __name__ == "__main__":
+    sys.exit(run_cases(CASES))
