@@ -112,6 +112,12 @@ std::string apply_config(const nlohmann::json& config, CLI::App& app, JobOptions
     else if (key == "dry-run") problem = want_bool(o.dry_run);
     else if (key == "quiet") problem = want_bool(o.quiet);
     else if (key == "report") problem = want_string(o.report);
+    else if (key == "progress-interval") {
+      if (!value.is_number() || value.get<double>() < 0 || value.get<double>() > 86400) {
+        return "\"progress-interval\" must be a number of seconds from 0 to 86400 in the job config";
+      }
+      o.progress_interval = value.get<double>();
+    }
     else if (key == "verbose") problem = want_bool(o.verbose);
     else if (key == "no-fsync") {
       bool no_fsync = false;
@@ -189,6 +195,7 @@ nlohmann::ordered_json job_config_json(const JobOptions& o) {
   j["no-fsync"] = !o.fsync;
   j["overwrite"] = o.overwrite;
   j["dry-run"] = o.dry_run;
+  j["progress-interval"] = o.progress_interval;
   return j;
 }
 
@@ -318,6 +325,10 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
                  "Also write the run record (options, checkpoint chosen, per-rank work, timings, errors, exit status) "
                  "to FILE, on failure too")
       ->option_text("FILE");
+  app.add_option("--progress-interval", o.progress_interval,
+                 "Seconds between progress lines (bytes, GiB/s, ETA, files; all ranks), default 5; 0 for none")
+      ->check(CLI::Range(0.0, 86400.0))
+      ->option_text("SECONDS");
   app.add_option("--debug-fail-at", o.debug_fail_at, "test-only fault injection")->group("");  // hidden
   app.add_flag("-q,--quiet", o.quiet, "Only errors and warnings");
   app.add_flag("-v,--verbose", o.verbose, "Per-file lines from every rank");

@@ -43,6 +43,7 @@ Status CopyEngine::copy_range_buffered(int src_fd, const std::string& src_name, 
     if (!written) return written.error();
     offset += static_cast<uint64_t>(got);
     left -= static_cast<uint64_t>(got);
+    if (progress_) progress_(static_cast<uint64_t>(got));
     fault_point("stream");
     if (auto stop = interruption()) return *stop;  // within one buffer of a signal
   }
@@ -100,6 +101,7 @@ Result<bool> CopyEngine::copy_range_kernel(int src_fd, const std::string& src_na
                          static_cast<uint64_t>(n), buffer_.data(), window, std::ref(checksum));
     offset += static_cast<uint64_t>(n);
     left -= static_cast<uint64_t>(n);
+    if (progress_) progress_(static_cast<uint64_t>(n));
     fault_point("stream");
     if (auto stop = interruption()) return *stop;  // within one buffer of a signal
   }

@@ -8,11 +8,14 @@
 namespace recis_convert {
 namespace {
 constexpr int kFailureNoticeTag = 7001;
+constexpr int kProgressTag = 7002;
 }
 
 struct MpiWorld::Notices {
   std::vector<MPI_Request> sends;
   int payload = 1;
+  MPI_Request progress = MPI_REQUEST_NULL;
+  uint64_t progress_payload[3] = {0, 0, 0};
 };
 
 MpiWorld::MpiWorld(int* argc, char*** argv) : notices_(std::make_unique<Notices>()) {
@@ -53,6 +56,36 @@ bool MpiWorld::peer_failed() {
     peer_failed_ = arrived != 0;
   }
   return peer_failed_;
+}
+
+void MpiWorld::post_progress(const ProgressCount& count) {
+  if (is_root()) return;
+  if (count.final) {
+    MPI_Wait(&notices_->progress, MPI_STATUS_IGNORE);  // a few bytes: sent eagerly, so this does not block
+  } else if (notices_->progress != MPI_REQUEST_NULL) {
+    int done = 0;
+    MPI_Test(&notices_->progress, &done, MPI_STATUS_IGNORE);
+    if (!done) return;  // still travelling: skip this count, a newer one follows
+  }
+  notices_->progress_payload[0] = count.bytes;
+  notices_->progress_payload[1] = count.files;
+  notices_->progress_payload[2] = count.final;
+  MPI_Isend(notices_->progress_payload, 3, MPI_UINT64_T, 0, kProgressTag, MPI_COMM_WORLD, &notices_->progress);
+  if (count.final) MPI_Wait(&notices_->progress, MPI_STATUS_IGNORE);
+}
+
+void MpiWorld::receive_progress(std::vector<ProgressCount>& latest) {
+  if (!is_root()) return;
+  latest.resize(static_cast<size_t>(size_));
+  for (;;) {
+    int arrived = 0;
+    MPI_Status status;
+    MPI_Iprobe(MPI_ANY_SOURCE, kProgressTag, MPI_COMM_WORLD, &arrived, &status);
+    if (!arrived) return;
+    uint64_t payload[3];
+    MPI_Recv(payload, 3, MPI_UINT64_T, status.MPI_SOURCE, kProgressTag, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    latest[static_cast<size_t>(status.MPI_SOURCE)] = ProgressCount{payload[0], payload[1], payload[2]};
+  }
 }
 
 MpiWorld::Agreement MpiWorld::agree_on_status(int local_status) {

@@ -31,6 +31,7 @@
 #include "recis_convert/log.h"
 #include "recis_convert/manifest.h"
 #include "recis_convert/metadata.h"
+#include "recis_convert/progress.h"
 #include "recis_convert/run_report.h"
 #include "recis_convert/plan.h"
 #include "recis_convert/slot_filter.h"
@@ -357,6 +358,83 @@ struct StreamOutcome {
   std::optional<Error> failure;
 };
 
+// Progress of stage 3 (default format) over all ranks: rank 0 prints lines (progress.h); the other ranks post
+// their counts to it at most once a second and a final count when done (MpiWorld::post_progress). Off with
+// --quiet or --progress-interval 0, the same on every rank (they all parse the same options).
+class StreamProgress {
+ public:
+  StreamProgress(const JobOptions& o, MpiWorld& world, const Log& log, uint64_t total_bytes, uint64_t total_files)
+      : world_(world),
+        log_(log),
+        enabled_(!o.quiet && o.progress_interval > 0),
+        meter_(total_bytes, total_files, o.progress_interval, Clock::now()),
+        last_post_(Clock::now()) {}
+
+  void add_bytes(uint64_t n) {
+    mine_.bytes += n;
+    tick();
+  }
+  // A file is done (copied, filtered or skipped): count it and all its bytes, copied or not.
+  void file_done(uint64_t file_bytes) {
+    mine_.bytes = file_start_ + file_bytes;
+    file_start_ = mine_.bytes;
+    ++mine_.files;
+    tick();
+  }
+  // The end of this rank's share. Rank 0 keeps printing until every other rank has posted its final count.
+  void finish() {
+    if (!enabled_) return;
+    mine_.final = 1;
+    if (!world_.is_root()) {
+      world_.post_progress(mine_);
+      return;
+    }
+    latest_.resize(static_cast<size_t>(world_.size()));
+    latest_[0] = mine_;
+    for (;;) {
+      world_.receive_progress(latest_);
+      bool all_final = true;
+      for (const auto& count : latest_) all_final = all_final && count.final;
+      if (all_final) return;
+      print_if_due();
+      ::usleep(20 * 1000);
+    }
+  }
+
+ private:
+  void tick() {
+    if (!enabled_) return;
+    if (world_.is_root()) {
+      latest_.resize(static_cast<size_t>(world_.size()));
+      world_.receive_progress(latest_);
+      latest_[0] = mine_;
+      print_if_due();
+    } else if (Clock::now() - last_post_ >= std::chrono::seconds(1)) {
+      world_.post_progress(mine_);
+      last_post_ = Clock::now();
+    }
+  }
+  void print_if_due() {
+    const auto now = Clock::now();
+    if (!meter_.due(now)) return;
+    uint64_t bytes = 0, files = 0;
+    for (const auto& count : latest_) {
+      bytes += count.bytes;
+      files += count.files;
+    }
+    log_.stage(meter_.line(bytes, files, now));
+  }
+
+  MpiWorld& world_;
+  const Log& log_;
+  bool enabled_;
+  ProgressMeter meter_;
+  Clock::time_point last_post_;
+  MpiWorld::ProgressCount mine_;
+  uint64_t file_start_ = 0;
+  std::vector<MpiWorld::ProgressCount> latest_;  // rank 0: every rank's last count
+};
+
 // Stage 3, default format: each rank copies or filters its files into the staging directory.
 StreamOutcome stream_into_safetensors(const JobOptions& o, MpiWorld& world, const Discovery& discovery,
                                       const OptimizerSlotFilter& filter, const std::vector<size_t>& mine,
@@ -366,6 +444,10 @@ StreamOutcome stream_into_safetensors(const JobOptions& o, MpiWorld& world, cons
   CopyEngine engine(o.buffer_mib << 20, o.copy_method);
   WritebackQueue writeback(kMaxFilesAwaitingFsync);
   FileExportSettings settings{discovery.staging_dir, o.dry_run, o.fsync ? &writeback : nullptr};
+  uint64_t total_bytes = 0;
+  for (const auto& f : listing.files) total_bytes += f.size;
+  StreamProgress progress(o, world, log, total_bytes, listing.files.size());
+  engine.set_progress_hook([&progress](uint64_t n) { progress.add_bytes(n); });
   for (size_t index : mine) {
     if (world.peer_failed()) break;  // the export will be discarded: stop streaming
     if (auto stop = interruption()) {
@@ -380,12 +462,14 @@ StreamOutcome stream_into_safetensors(const JobOptions& o, MpiWorld& world, cons
     log.detail(listing.files[index].name + ": kept " + std::to_string(result.value().kept.size()) + ", dropped " +
                std::to_string(result.value().dropped.size()) + " tensors");
     out.results.push_back(std::move(result).value());
+    progress.file_done(listing.files[index].size);
   }
   if (!out.failure) {
     auto synced = writeback.flush_all();  // every file of this rank is durable before it reports success
     if (!synced) out.failure = synced.error();
   }
   if (out.failure) world.announce_failure();  // agree_on_status counts announcers: every failing rank announces
+  progress.finish();
   return out;
 }
 

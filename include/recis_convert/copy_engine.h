@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,9 @@ class CopyEngine {
   Result<CopyOutcome> write(int src_fd, const std::string& src_name, int dst_fd, const std::string& dst_name,
                             const FilePlan& plan);
 
+  // Called after every chunk with the number of source bytes it moved (for progress lines); may be empty.
+  void set_progress_hook(std::function<void(uint64_t)> hook) { progress_ = std::move(hook); }
+
   // Whether the last write used copy_file_range (for the run record and tests).
   bool kernel_copy_active() const { return use_kernel_; }
 
@@ -45,6 +49,7 @@ class CopyEngine {
 
   std::vector<char> buffer_;
   bool use_kernel_;
+  std::function<void(uint64_t)> progress_;
 };
 
 }  // namespace recis_convert

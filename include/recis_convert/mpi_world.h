@@ -1,6 +1,7 @@
 // The only module that calls MPI. Collectives are named for what the pipeline needs them for.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,6 +35,18 @@ class MpiWorld {
   void announce_failure();
   bool peer_failed();
 
+  // Stream progress for rank 0's progress lines (progress.h). Other ranks post their counts without waiting
+  // (at most one message in flight; a count is skipped while the previous one is still travelling) and post a
+  // final count when their share is done; rank 0 takes whatever has arrived. Once rank 0 has every final count,
+  // no progress message is left in flight (messages from one rank arrive in order).
+  struct ProgressCount {
+    uint64_t bytes = 0;
+    uint64_t files = 0;
+    uint64_t final = 0;  // 1 in a rank's last message
+  };
+  void post_progress(const ProgressCount& count);
+  void receive_progress(std::vector<ProgressCount>& latest);  // rank 0: latest[r] updated for ranks heard from
+
   // Rank 0 receives every rank's text, indexed by rank; other ranks get an empty vector.
   std::vector<std::string> gather_to_root(const std::string& text) const;
 
@@ -47,7 +60,7 @@ class MpiWorld {
   [[noreturn]] void abort(int exit_code) const;
 
  private:
-  struct Notices;  // in-flight failure notices (MPI requests), kept out of this header
+  struct Notices;  // in-flight failure notices and progress messages (MPI requests), kept out of this header
   int rank_ = 0;
   int size_ = 1;
   bool announced_ = false;

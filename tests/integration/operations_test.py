@@ -5,6 +5,7 @@
 """
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -262,7 +263,44 @@ def case_inspect(args):
     check(result.returncode == 2, f"inspect without a path: exit {result.returncode}")
 
 
-CASES = {"select": case_select, "slurm": case_slurm, "report": case_report, "inspect": case_inspect}
+PROGRESS = re.compile(r"^recis-convert: progress: ([0-9.]+ [KMGT]?i?B) of ([0-9.]+ [KMGT]?i?B) \((\d+)%\), "
+                      r"[0-9.]+ [KMGT]?i?B/s, ETA (\d+ s|unknown), files (\d+) of (\d+)$")
+
+
+def case_progress(args):
+    """Rank 0 prints progress lines over all ranks while a long run goes on; never on short runs or with --quiet."""
+    parent = fresh(args.work, "progress")
+    base = ["--ckpt-dir", args.fixture, "--buffer-mib", "1"]
+    # rank 1 pauses 3 s after its first buffer, so the run is long enough for lines every 0.5 s
+    result = mpirun(args.binary, 3, base + ["--export-dir", os.path.join(parent, "long"), "--progress-interval", "0.5",
+                                            "--debug-fail-at", "stream@1:pause"])
+    expect_success(result, "long run")
+    lines = [line for line in result.stdout.splitlines() if "progress:" in line]
+    check(len(lines) >= 3, f"expected several progress lines in 3 s, got {lines}\n{result.stdout}")
+    files_total = len(data_files(latest_checkpoint(args.fixture)))
+    parsed = []
+    for line in lines:
+        m = PROGRESS.match(line)
+        check(m is not None, f"malformed progress line: {line!r}")
+        check(int(m.group(6)) == files_total, f"total files in {line!r}")
+        parsed.append((int(m.group(3)), int(m.group(5))))
+    check(parsed == sorted(parsed), f"progress went backwards: {lines}")
+    check(parsed[0][1] < files_total, "the first line already counts every file: rank 1's pause was not seen")
+    check(parsed[0][1] > 0, "rank 0's files are not counted")
+    print("progress lines:\n" + "\n".join(lines))
+
+    for what, extra in (("default interval on a short run", []), ("--quiet", ["--quiet", "--progress-interval", "0.01"]),
+                        ("--progress-interval 0", ["--progress-interval", "0"])):
+        out = os.path.join(parent, what.split()[0].strip("-"))
+        result = mpirun(args.binary, 2, base + ["--export-dir", out] + extra)
+        expect_success(result, what)
+        check("progress:" not in result.stdout + result.stderr, f"{what}: printed progress")
+    result = mpirun(args.binary, 2, base + ["--export-dir", os.path.join(parent, "x"), "--progress-interval", "-1"])
+    expect_failure(result, 2, "progress-interval", "negative --progress-interval")
+
+
+CASES = {"select": case_select, "slurm": case_slurm, "report": case_report, "inspect": case_inspect,
+         "progress": case_progress}
 
 
 if __name__ == "__main__":
