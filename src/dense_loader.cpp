@@ -20,9 +20,8 @@ std::string plugin_path() {
   return (dir.empty() ? "." : dir) + "/" + kDensePluginFile;
 }
 
-}  // namespace
-
-Result<DenseOutcome> run_dense_export(const DenseRequest& r) {
+// Loads the plugin (a second dlopen returns the loaded one) and calls `symbol`; the parsed response, or its error.
+Result<nlohmann::json> call_plugin(const char* symbol, const nlohmann::json& request) {
   const std::string path = plugin_path();
   // RTLD_LOCAL keeps libtorch's symbols to the plugin. The plugin stays loaded until exit: unloading libtorch
   // runs its static destructors, which is not worth the risk in a process about to end.
@@ -30,17 +29,12 @@ Result<DenseOutcome> run_dense_export(const DenseRequest& r) {
   if (handle == nullptr) {
     return Error{ExitCode::kInternal, path, std::string("cannot load the dense-export plugin: ") + ::dlerror()};
   }
-  auto export_fn = reinterpret_cast<RecisDenseExportFn>(::dlsym(handle, kDenseExportSymbol));
+  auto entry = reinterpret_cast<RecisDenseExportFn>(::dlsym(handle, symbol));
   auto free_fn = reinterpret_cast<RecisDenseFreeFn>(::dlsym(handle, kDenseFreeSymbol));
-  if (export_fn == nullptr || free_fn == nullptr) {
-    return Error{ExitCode::kInternal, path, "not a recis-convert dense plugin (entry points missing)"};
+  if (entry == nullptr || free_fn == nullptr) {
+    return Error{ExitCode::kInternal, path, std::string("not a recis-convert dense plugin (no ") + symbol + ")"};
   }
-  nlohmann::json request{{"dense_model", r.dense_model}, {"state_dict", r.state_dict},
-                         {"dense_name", r.dense_name},   {"output_dir", r.output_dir},
-                         {"model_name", r.model_name},   {"outputs", r.outputs},
-                         {"sample_inputs", r.sample_inputs}, {"sample_batch", r.sample_batch},
-                         {"fg_path", r.fg_path},         {"mc_path", r.mc_path}};
-  char* raw = export_fn(request.dump().c_str());
+  char* raw = entry(request.dump().c_str());
   if (raw == nullptr) return Error{ExitCode::kInternal, path, "the dense-export plugin returned nothing"};
   const std::string text = raw;
   free_fn(raw);
@@ -51,13 +45,44 @@ Result<DenseOutcome> run_dense_export(const DenseRequest& r) {
       return Error{static_cast<ExitCode>(code), response.at("file").get<std::string>(),
                    response.at("message").get<std::string>()};
     }
-    DenseOutcome outcome;
-    outcome.warnings = response.at("warnings").get<std::vector<std::string>>();
-    outcome.files = response.at("files").get<std::vector<std::string>>();
-    outcome.seconds = response.at("seconds").get<double>();
-    return outcome;
+    return response;
   } catch (const nlohmann::json::exception& e) {
     return Error{ExitCode::kInternal, path, std::string("unreadable plugin response: ") + e.what()};
+  }
+}
+
+}  // namespace
+
+Result<DenseOutcome> run_dense_export(const DenseRequest& r) {
+  nlohmann::json request{{"dense_model", r.dense_model}, {"state_dict", r.state_dict},
+                         {"dense_name", r.dense_name},   {"output_dir", r.output_dir},
+                         {"model_name", r.model_name},   {"outputs", r.outputs},
+                         {"sample_inputs", r.sample_inputs}, {"sample_batch", r.sample_batch},
+                         {"fg_path", r.fg_path},         {"mc_path", r.mc_path}};
+  auto response = call_plugin(kDenseExportSymbol, request);
+  if (!response) return response.error();
+  try {
+    DenseOutcome outcome;
+    outcome.warnings = response.value().at("warnings").get<std::vector<std::string>>();
+    outcome.files = response.value().at("files").get<std::vector<std::string>>();
+    outcome.seconds = response.value().at("seconds").get<double>();
+    return outcome;
+  } catch (const nlohmann::json::exception& e) {
+    return Error{ExitCode::kInternal, plugin_path(), std::string("unreadable plugin response: ") + e.what()};
+  }
+}
+
+Result<DenseCheck> run_dense_verify(const std::string& model, const std::string& sample_io) {
+  auto response = call_plugin(kDenseVerifySymbol, nlohmann::json{{"model", model}, {"sample_io", sample_io}});
+  if (!response) return response.error();
+  try {
+    DenseCheck check;
+    check.problems = response.value().at("problems").get<std::vector<std::string>>();
+    check.max_diff = response.value().at("max_diff").get<double>();
+    check.outputs = response.value().at("outputs").get<size_t>();
+    return check;
+  } catch (const nlohmann::json::exception& e) {
+    return Error{ExitCode::kInternal, plugin_path(), std::string("unreadable plugin response: ") + e.what()};
   }
 }
 

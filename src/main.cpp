@@ -13,6 +13,7 @@
 #include "recis_convert/log.h"
 #include "recis_convert/mpi_world.h"
 #include "recis_convert/pipeline.h"
+#include "recis_convert/verify.h"
 
 namespace {
 
@@ -60,7 +61,8 @@ int main(int argc, char** argv) {
   set_fault_rank(world.rank());
   ExitCode code = ExitCode::kInternal;
   try {
-    code = run_export(command.options, world);
+    code = command.command == CommandLine::Command::kVerify ? run_verify(command.verify, world)
+                                                            : run_export(command.options, world);
   } catch (const std::exception& e) {
     // Only a bug (or std::bad_alloc) gets here: errors are values. Other ranks may be waiting in a collective,
     // so end the whole job; the staging directory was already removed while unwinding.

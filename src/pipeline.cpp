@@ -60,20 +60,9 @@ Error error_from_json(const json& j) {
 
 // Size and XXH3-64 of a file already written, read back with a fixed buffer.
 Result<ExtraFile> checksum_of_file(const std::string& path, const std::string& name) {
-  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) return output_error(path, std::string("cannot read back: ") + std::strerror(errno));
-  Checksum checksum;
-  std::vector<char> buffer(1 << 20);
-  uint64_t total = 0;
-  while (true) {
-    ssize_t n = ::read(fd.get(), buffer.data(), buffer.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return output_error(path, std::string("cannot read back: ") + std::strerror(errno));
-    if (n == 0) break;
-    checksum.update(buffer.data(), static_cast<size_t>(n));
-    total += static_cast<uint64_t>(n);
-  }
-  return ExtraFile{name, total, checksum.digest()};
+  auto digest = Checksum::of_file(path, ExitCode::kOutput);
+  if (!digest) return digest.error();
+  return ExtraFile{name, digest.value().bytes, digest.value().checksum};
 }
 
 // Writes a small metadata file into the staging directory and describes it for the manifest.

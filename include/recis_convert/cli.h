@@ -58,13 +58,20 @@ struct InspectOptions {
   bool json = false;
 };
 
+// `recis-convert verify OUT`: whether an export matches its manifest (under mpirun, files split over ranks).
+struct VerifyOptions {
+  std::string export_dir;
+  bool quiet = false;
+};
+
 struct CommandLine {
   enum class Action { kRun, kExit } action = Action::kRun;
-  enum class Command { kExport, kInspect } command = Command::kExport;
+  enum class Command { kExport, kInspect, kVerify } command = Command::kExport;
   int exit_code = 0;     // for kExit: 0 after --help/--version, 2 after a usage error
   std::string message;   // for kExit: help/version text (stdout) or the usage error (stderr)
   JobOptions options;    // for kRun of kExport
   InspectOptions inspect;  // for kRun of kInspect
+  VerifyOptions verify;    // for kRun of kVerify
 };
 
 // Parses argv; a --config JSON file supplies options not given as flags (flags win). Never exits the process.

@@ -6,6 +6,8 @@
 //   request:  {"dense_model", "state_dict", "dense_name", "output_dir", "model_name", "outputs": [...],
 //              "sample_inputs", "sample_batch", "fg": <json or null>, "mc": <json or null>, "mc_text"}
 //   response: {"code": 0|3|4|1, "file", "message", "warnings": [...], "files": [...], "seconds"}
+// and, for `verify`, recis_dense_verify_v1:
+//   request:  {"model", "sample_io"}      response: {"code", "file", "message", "problems": [...], "max_diff", "outputs"}
 // The response is malloc'd by the plugin and released with its free function.
 #pragma once
 
@@ -21,6 +23,7 @@ typedef void (*RecisDenseFreeFn)(char* response_json);
 
 inline constexpr const char* kDenseExportSymbol = "recis_dense_export_v1";
 inline constexpr const char* kDenseFreeSymbol = "recis_dense_free_v1";
+inline constexpr const char* kDenseVerifySymbol = "recis_dense_verify_v1";
 inline constexpr const char* kDensePluginFile = "librecis_dense.so";
 
 namespace recis_convert {
@@ -46,5 +49,14 @@ struct DenseOutcome {
 
 // Loads the plugin (next to the executable, or $RECIS_DENSE_PLUGIN) and runs the dense export.
 Result<DenseOutcome> run_dense_export(const DenseRequest& request);
+
+struct DenseCheck {
+  std::vector<std::string> problems;  // empty when every output matched
+  double max_diff = 0;
+  size_t outputs = 0;
+};
+
+// Loads the plugin and re-scores the sample inputs of sample_io.safetensors with the exported model.
+Result<DenseCheck> run_dense_verify(const std::string& model, const std::string& sample_io);
 
 }  // namespace recis_convert

@@ -189,26 +189,33 @@ std::map<std::string, int64_t> feature_widths(const json& fg, const std::string&
 }
 
 // 2. Sample inputs, in forward-argument order.
+// The tensor `name` of an open safetensors file, as a torch tensor.
+torch::Tensor read_named_tensor(int fd, const SafetensorsHeader& header, const std::string& name,
+                                const std::string& path, const std::string& what) {
+  auto it = std::find_if(header.tensors.begin(), header.tensors.end(),
+                         [&](const TensorInfo& t) { return t.name == name; });
+  if (it == header.tensors.end()) fail(ExitCode::kBadInput, path, "has no tensor \"" + name + "\" " + what);
+  std::string bytes(it->nbytes(), '\0');
+  value_or_fail(read_exact(fd, header.data_start() + it->begin, bytes.size(), bytes.data(), path,
+                           "tensor \"" + name + "\""));
+  std::vector<int64_t> shape(it->shape.begin(), it->shape.end());
+  return torch::from_blob(bytes.data(), shape, scalar_type(it->dtype, path)).clone();
+}
+
+SafetensorsHeader open_safetensors(FileDescriptor& fd, const std::string& path) {
+  if (fd.get() < 0) fail(ExitCode::kBadInput, path, "cannot open");
+  struct stat st {};
+  ::fstat(fd.get(), &st);
+  return value_or_fail(read_safetensors_header(fd.get(), static_cast<uint64_t>(st.st_size), path));
+}
+
 std::vector<torch::Tensor> sample_inputs(const std::vector<std::string>& names, const DenseRequest& r) {
   std::vector<torch::Tensor> inputs;
   if (!r.sample_inputs.empty()) {
     FileDescriptor fd(::open(r.sample_inputs.c_str(), O_RDONLY | O_CLOEXEC));  // closed however fail() exits
-    if (fd.get() < 0) fail(ExitCode::kBadInput, r.sample_inputs, "cannot open");
-    struct stat st {};
-    ::fstat(fd.get(), &st);
-    const SafetensorsHeader header =
-        value_or_fail(read_safetensors_header(fd.get(), static_cast<uint64_t>(st.st_size), r.sample_inputs));
+    const SafetensorsHeader header = open_safetensors(fd, r.sample_inputs);
     for (const auto& name : names) {
-      auto it = std::find_if(header.tensors.begin(), header.tensors.end(),
-                             [&](const TensorInfo& t) { return t.name == name; });
-      if (it == header.tensors.end()) {
-        fail(ExitCode::kBadInput, r.sample_inputs, "has no tensor \"" + name + "\" for the forward argument of that name");
-      }
-      std::string bytes(it->nbytes(), '\0');
-      value_or_fail(read_exact(fd.get(), header.data_start() + it->begin, bytes.size(), bytes.data(), r.sample_inputs,
-                               "tensor \"" + name + "\""));
-      std::vector<int64_t> shape(it->shape.begin(), it->shape.end());
-      inputs.push_back(torch::from_blob(bytes.data(), shape, scalar_type(it->dtype, r.sample_inputs)).clone());
+      inputs.push_back(read_named_tensor(fd.get(), header, name, r.sample_inputs, "for the forward argument of that name"));
     }
     return inputs;
   }
@@ -374,6 +381,49 @@ json export_dense(const DenseRequest& r) {
               {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()}};
 }
 
+// verify: re-scores sample_io.safetensors ("input.<arg>" in forward order, "output.<name>") with the exported
+// frozen module; every output must match within 1e-6.
+json verify_dense(const std::string& model_path, const std::string& sample_io) {
+  torch::jit::Module module;
+  try {
+    module = torch::jit::load(model_path);
+  } catch (const c10::Error& e) {
+    std::string what = e.what_without_backtrace();
+    fail(ExitCode::kBadInput, model_path, "is not a TorchScript file: " + what.substr(0, what.find('\n')));
+  }
+  module.eval();
+  FileDescriptor fd(::open(sample_io.c_str(), O_RDONLY | O_CLOEXEC));
+  const SafetensorsHeader header = open_safetensors(fd, sample_io);
+  std::vector<torch::Tensor> inputs;
+  for (const auto& name : forward_argument_names(module)) {
+    inputs.push_back(read_named_tensor(fd.get(), header, "input." + name, sample_io, "for a forward argument"));
+  }
+  std::vector<std::string> output_names;
+  for (const auto& t : header.tensors) {
+    if (t.name.compare(0, 7, "output.") == 0) output_names.push_back(t.name);
+  }
+  const std::vector<torch::Tensor> got = run(module, inputs);
+  json problems = json::array();
+  double max_diff = 0;
+  if (got.size() != output_names.size()) {
+    problems.push_back("the model returns " + std::to_string(got.size()) + " outputs, " + sample_io + " holds " +
+                       std::to_string(output_names.size()));
+  }
+  for (size_t i = 0; i < got.size() && i < output_names.size(); ++i) {
+    const torch::Tensor want = read_named_tensor(fd.get(), header, output_names[i], sample_io, "");
+    if (want.sizes() != got[i].sizes()) {
+      problems.push_back(output_names[i] + ": shape " + shape_text(got[i].sizes()) + ", expected " +
+                         shape_text(want.sizes()));
+      continue;
+    }
+    const double diff = (want.to(torch::kDouble) - got[i].to(torch::kDouble)).abs().max().item<double>();
+    max_diff = std::max(max_diff, diff);
+    if (!(diff <= 1e-6)) problems.push_back(output_names[i] + " differs from the recorded output by " + std::to_string(diff));
+  }
+  return json{{"code", 0}, {"file", ""}, {"message", ""}, {"problems", problems}, {"max_diff", max_diff},
+              {"outputs", got.size()}};
+}
+
 char* to_c_string(const std::string& text) {
   char* out = static_cast<char*>(std::malloc(text.size() + 1));
   if (out) std::memcpy(out, text.c_str(), text.size() + 1);
@@ -411,6 +461,23 @@ extern "C" __attribute__((visibility("default"))) char* recis_dense_export_v1(co
     response = error_response(ExitCode::kBadInput, "", "dense model: " + what.substr(0, what.find('\n')));
   } catch (const std::exception& e) {
     response = error_response(ExitCode::kInternal, "", std::string("dense export: ") + e.what());
+  }
+  return to_c_string(response.dump());
+}
+
+extern "C" __attribute__((visibility("default"))) char* recis_dense_verify_v1(const char* request_json) {
+  using namespace recis_convert;
+  json response;
+  try {
+    const json j = json::parse(request_json);
+    response = verify_dense(j.at("model").get<std::string>(), j.at("sample_io").get<std::string>());
+  } catch (const DenseFailure& f) {
+    response = error_response(f.code, f.file, f.message);
+  } catch (const c10::Error& e) {
+    std::string what = e.what_without_backtrace();
+    response = error_response(ExitCode::kBadInput, "", "dense model: " + what.substr(0, what.find('\n')));
+  } catch (const std::exception& e) {
+    response = error_response(ExitCode::kInternal, "", std::string("dense verify: ") + e.what());
   }
   return to_c_string(response.dump());
 }

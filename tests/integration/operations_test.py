@@ -299,8 +299,90 @@ def case_progress(args):
     expect_failure(result, 2, "progress-interval", "negative --progress-interval")
 
 
+FG = os.path.join(REPO_ROOT, "configs", "example-fg.json")
+MC = os.path.join(REPO_ROOT, "configs", "example-mc.json")
+
+
+def verify(binary, np_, out):
+    if np_ == 0:  # a plain process, no mpirun
+        return subprocess.run([binary, "verify", out], capture_output=True, text=True, timeout=300)
+    return mpirun(binary, np_, ["verify", out])
+
+
+def case_verify(args):
+    """verify: an intact export passes at any N; every kind of damage is found and each problem listed."""
+    import shutil
+    import struct
+    import xxhash
+    parent = fresh(args.work, "verify")
+    out = os.path.join(parent, "export")
+    expect_success(mpirun(args.binary, 2, ["--ckpt-dir", args.fixture, "--export-dir", out, "--fg", FG, "--mc", MC,
+                                           "--dense-model", os.path.join(args.fixture, "dense_arch.pt")]), "export")
+    for np_ in (0, 1, 2, 3):
+        result = verify(args.binary, np_, out)
+        expect_success(result, f"verify np={np_}")
+        check("checksums, file list and metadata match manifest.json" in result.stdout and
+              "re-scored: 2 outputs" in result.stdout, f"verify np={np_}: {result.stdout}")
+    print("verify output: " + result.stdout.strip())
+    h5 = os.path.join(parent, "h5")
+    expect_success(mpirun(args.binary, 2, ["--ckpt-dir", args.fixture, "--export-dir", h5, "--format", "hdf5"]), "hdf5")
+    expect_success(verify(args.binary, 2, h5), "verify an HDF5 export")
+
+    # several kinds of damage at once: each is listed
+    bad = os.path.join(parent, "bad")
+    shutil.copytree(out, bad)
+    names = data_files(bad)
+    with open(os.path.join(bad, names[0]), "r+b") as f:
+        f.seek(os.path.getsize(os.path.join(bad, names[0])) - 1)
+        last = f.read(1)
+        f.seek(-1, os.SEEK_CUR)
+        f.write(bytes([last[0] ^ 0xFF]))
+    os.unlink(os.path.join(bad, names[1]))
+    with open(os.path.join(bad, "extra.bin"), "w") as f:
+        f.write("x")
+    size = os.path.getsize(os.path.join(bad, "tensorkey.json"))
+    with open(os.path.join(bad, "tensorkey.json"), "a") as f:
+        f.write(" ")
+    result = verify(args.binary, 2, bad)
+    check(result.returncode == 3, f"damaged export: exit {result.returncode}\n{result.stderr}")
+    errors = tool_errors(result.stderr)
+    for name, what in ((names[0], "checksum"), (names[1], "cannot read"), ("extra.bin", "not in manifest.json"),
+                       ("tensorkey.json", f"{size + 1} bytes, manifest.json says {size}")):
+        check(any(os.path.join(bad, name) in e and what in e for e in errors), f"{name} ({what}) not reported: {errors}")
+    check(errors[-1].endswith(f"{len(errors) - 1} problem(s)"), f"summary line: {errors[-1]}")
+
+    # a model that no longer reproduces its recorded outputs, with a manifest made to match the files
+    rescore = os.path.join(parent, "rescore")
+    shutil.copytree(out, rescore)
+    sample = os.path.join(rescore, "fx_user_model", "sample_io.safetensors")
+    header, raw, data = read_safetensors(sample)
+    key = next(k for k in header if k.startswith("output."))
+    begin = header[key]["data_offsets"][0]
+    (value,) = struct.unpack_from("<f", data, begin)
+    data = data[:begin] + struct.pack("<f", value + 0.5) + data[begin + 4:]
+    with open(sample, "wb") as f:
+        f.write(struct.pack("<Q", len(raw)) + raw + data)
+    with open(os.path.join(rescore, "manifest.json")) as f:
+        manifest = json.load(f)
+    with open(sample, "rb") as f:
+        digest = xxhash.xxh3_64_hexdigest(f.read())
+    for entry in manifest["metadata_files"]:
+        if entry["name"] == "fx_user_model/sample_io.safetensors":
+            entry["xxh3_64"] = digest
+    with open(os.path.join(rescore, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=2)
+    result = verify(args.binary, 1, rescore)
+    check(result.returncode == 3, f"re-score: exit {result.returncode}\n{result.stderr}")
+    errors = tool_errors(result.stderr)
+    check(len(errors) == 2 and key in errors[0] and "differs from the recorded output by 0.5" in errors[0], f"{errors}")
+
+    result = verify(args.binary, 2, parent)  # no manifest.json
+    expect_failure(result, 3, "manifest.json", "no manifest")
+    print(f"ok: damage found: {len(tool_errors(result.stderr))} line(s) for a directory without a manifest")
+
+
 CASES = {"select": case_select, "slurm": case_slurm, "report": case_report, "inspect": case_inspect,
-         "progress": case_progress}
+         "progress": case_progress, "verify": case_verify}
 
 
 if __name__ == "__main__":
