@@ -6,8 +6,10 @@
 #include <algorithm>
 #include <map>
 #include <optional>
+#include <set>
 #include <nlohmann/json.hpp>
 
+#include "recis_convert/checkpoint.h"
 #include "recis_convert/fault_injection.h"
 #include "recis_convert/strict_json.h"
 
@@ -124,6 +126,12 @@ std::string apply_config(const nlohmann::json& config, CLI::App& app, JobOptions
       bool no_fsync = false;
       problem = want_bool(no_fsync);
       o.fsync = !no_fsync;
+    } else if (key == "asset-files") {
+      if (!value.is_array()) return "\"asset-files\" must be a list of file paths in the job config";
+      for (const auto& file : value) {
+        if (!file.is_string()) return "\"asset-files\" must be a list of file paths in the job config";
+        o.asset_files.push_back(file.get<std::string>());
+      }
     } else if (key == "drop-slot") {
       if (!value.is_array()) return "\"drop-slot\" must be a list of slot names in the job config";
       for (const auto& slot : value) {
@@ -181,6 +189,7 @@ nlohmann::ordered_json job_config_json(const JobOptions& o) {
   j["drop-slot"] = o.drop_slots;
   if (!o.fg.empty()) j["fg"] = o.fg;
   if (!o.mc.empty()) j["mc"] = o.mc;
+  if (!o.asset_files.empty()) j["asset-files"] = o.asset_files;
   if (!o.dense_model.empty()) {
     j["dense-model"] = o.dense_model;
     j["dense-name"] = o.dense_name;
@@ -296,6 +305,11 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
       ->type_name("NAME");
   app.add_option("--fg", o.fg, "FG config to ship as fg.json")->check(CLI::ExistingFile)->option_text("FILE");
   app.add_option("--mc", o.mc, "MC config to ship as input_columns.json")->check(CLI::ExistingFile)->option_text("FILE");
+  app.add_option("--asset-files", o.asset_files,
+                 "Extra files to ship in the export under their own names (vocabularies...), comma-separated")
+      ->delimiter(',')
+      ->check(CLI::ExistingFile)
+      ->option_text("A,B,...");
   app.add_option("--format", o.format,
                  "Sparse tables as RecIS safetensors files (default) or as one parallel-HDF5 file OUT/model.h5")
       ->transform(CLI::CheckedTransformer(kFormats, CLI::ignore_case))
@@ -391,6 +405,17 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
     if (name->empty() || *name == "." || *name == ".." || name->find('/') != std::string::npos) {
       return usage("--export-folder and --model-name must be plain names, not \"" + *name + "\"");
     }
+  }
+  std::set<std::string> asset_names;
+  for (const auto& asset : o.asset_files) {
+    const std::string name = asset.substr(asset.find_last_of('/') + 1);
+    static const std::set<std::string> kReserved = {kIndexFile,      kTensorKeyFile,  kTorchRankFile, "manifest.json",
+                                                    "run_record.json", "fg.json", "input_columns.json", "model.h5"};
+    if (name.empty() || kReserved.count(name) || name == o.export_folder ||
+        (name.size() > 12 && name.compare(name.size() - 12, 12, ".safetensors") == 0)) {
+      return usage("--asset-files: \"" + name + "\" would clash with a file the export itself writes");
+    }
+    if (!asset_names.insert(name).second) return usage("--asset-files: two assets are named \"" + name + "\"");
   }
   // A set, not a sequence: the same job spelled in another order gives the same manifest.
   std::sort(o.drop_slots.begin(), o.drop_slots.end());

@@ -71,6 +71,11 @@ std::string make_manifest_json(const ManifestInput& input) {
     metadata.push_back({{"name", m.name}, {"bytes", m.bytes}, {"xxh3_64", Checksum::hex(m.checksum)}});
   }
   root["metadata_files"] = std::move(metadata);
+  ordered_json assets = ordered_json::array();
+  for (const auto& a : input.asset_files) {
+    assets.push_back({{"name", a.name}, {"bytes", a.bytes}, {"xxh3_64", Checksum::hex(a.checksum)}});
+  }
+  root["asset_files"] = std::move(assets);
 
   ordered_json tables = ordered_json::object();
   for (const auto& t : input.tables) {

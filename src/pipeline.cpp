@@ -65,6 +65,27 @@ Result<ExtraFile> checksum_of_file(const std::string& path, const std::string& n
   return ExtraFile{name, digest.value().bytes, digest.value().checksum};
 }
 
+// Copies an --asset-files file into the staging directory under its own name, checksummed on the way.
+Result<ExtraFile> copy_asset(const std::string& source, const std::string& dir, bool fsync) {
+  const std::string name = source.substr(source.find_last_of('/') + 1);
+  const std::string target = dir + "/" + name;
+  FileDescriptor in(::open(source.c_str(), O_RDONLY | O_CLOEXEC));
+  if (in.get() < 0) return bad_input(source, std::string("cannot open the asset: ") + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(in.get(), &st) != 0 || !S_ISREG(st.st_mode)) return bad_input(source, "the asset is not a regular file");
+  FileDescriptor out(::open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666));
+  if (out.get() < 0) return output_error(target, std::string("cannot create: ") + std::strerror(errno));
+  FilePlan plan;
+  plan.ranges.push_back({0, static_cast<uint64_t>(st.st_size)});
+  CopyEngine engine(1 << 20, CopyMethod::kAuto);
+  auto copied = engine.write(in.get(), source, out.get(), target, plan);
+  if (!copied) return copied.error();
+  if ((fsync && ::fsync(out.get()) != 0) || ::close(out.release()) != 0) {
+    return output_error(target, std::string("cannot finish writing: ") + std::strerror(errno));
+  }
+  return ExtraFile{name, copied.value().bytes_written, copied.value().checksum};
+}
+
 // Writes a small metadata file into the staging directory and describes it for the manifest.
 Result<ExtraFile> write_metadata_file(const std::string& dir, const std::string& name, const std::string& content,
                                       bool fsync) {
@@ -307,6 +328,11 @@ Status finish_on_root(const JobOptions& o, const Discovery& discovery, std::vect
     auto written = write_metadata_file(dir, name, content, o.fsync);
     if (!written) return written.error();
     manifest.metadata_files.push_back(written.value());
+  }
+  for (const auto& asset : o.asset_files) {
+    auto copied = copy_asset(asset, dir, o.fsync);
+    if (!copied) return copied.error();
+    manifest.asset_files.push_back(copied.value());
   }
   const auto dense_start = Clock::now();
   auto dense = export_dense_on_root(o, discovery.listing, dir, log);

@@ -68,7 +68,8 @@ Result<std::vector<ManifestFile>> read_manifest_files(const std::string& export_
   if (!manifest) return manifest.error();
   std::vector<ManifestFile> files;
   try {
-    for (const char* list : {"data_files", "metadata_files"}) {
+    for (const char* list : {"data_files", "metadata_files", "asset_files"}) {
+      if (std::string(list) == "asset_files" && !manifest.value().value.contains(list)) continue;  // older manifests
       for (const auto& entry : manifest.value().value.at(list)) {
         ManifestFile f;
         f.name = entry.at("name").get<std::string>();

@@ -31,6 +31,7 @@ struct JobOptions {
   std::vector<std::string> drop_slots;
   std::string fg;  // path of fg.json to ship, "" for none
   std::string mc;  // path of the mc config to ship as input_columns.json, "" for none
+  std::vector<std::string> asset_files;  // copied into the export under their own names (TorchEasyRec's assets)
   // dense export (only when dense_model is set)
   std::string dense_model;    // TorchScript of the dense architecture
   std::string dense_name = "dense_arch";

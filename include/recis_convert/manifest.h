@@ -29,6 +29,7 @@ struct ManifestInput {
   std::string mc_path;
   std::vector<FileResult> files;   // all data files, sorted by name (written or not)
   std::vector<ExtraFile> metadata_files;
+  std::vector<ExtraFile> asset_files;  // --asset-files, copied as they are
   std::vector<TableSummary> tables;
 };
 

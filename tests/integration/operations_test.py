@@ -381,8 +381,74 @@ def case_verify(args):
     print(f"ok: damage found: {len(tool_errors(result.stderr))} line(s) for a directory without a manifest")
 
 
+def case_assets(args):
+    """--asset-files: copied byte for byte under their own names, in the manifest, checked by verify; clashes refused."""
+    import xxhash
+    parent = fresh(args.work, "assets")
+    vocab = os.path.join(args.work, "vocab.txt")
+    table = os.path.join(args.work, "boundaries.bin")
+    with open(vocab, "w") as f:
+        f.write("".join(f"token_{i}\n" for i in range(1000)))
+    with open(table, "wb") as f:
+        f.write(bytes(range(256)) * 5000)
+    out = os.path.join(parent, "export")
+    expect_success(mpirun(args.binary, args.np, ["--ckpt-dir", args.fixture, "--export-dir", out,
+                                                 "--asset-files", f"{vocab},{table}"]), "--asset-files")
+    with open(os.path.join(out, "manifest.json")) as f:
+        listed = {a["name"]: a for a in json.load(f)["asset_files"]}
+    for path in (vocab, table):
+        name = os.path.basename(path)
+        with open(path, "rb") as a, open(os.path.join(out, name), "rb") as b:
+            content = a.read()
+            check(content == b.read(), f"{name} is not a byte-for-byte copy")
+        check(listed[name]["bytes"] == len(content) and listed[name]["xxh3_64"] == xxhash.xxh3_64_hexdigest(content),
+              f"manifest entry of {name}: {listed[name]}")
+    expect_success(mpirun(args.binary, args.np, ["verify", out]), "verify with assets")
+    with open(os.path.join(out, "vocab.txt"), "a") as f:
+        f.write("tampered\n")
+    result = mpirun(args.binary, args.np, ["verify", out])
+    check(result.returncode == 3 and "vocab.txt" in result.stderr, f"a tampered asset passed verify: {result.stderr}")
+
+    index = os.path.join(args.work, "index")
+    with open(index, "w") as f:
+        f.write("{}")
+    other = os.path.join(args.work, "other")
+    os.makedirs(other, exist_ok=True)
+    with open(os.path.join(other, "vocab.txt"), "w") as f:
+        f.write("x")
+    for what, assets, text in (("reserved name", index, "would clash"),
+                               ("same name twice", f"{vocab},{os.path.join(other, 'vocab.txt')}", "two assets"),
+                               ("missing", os.path.join(args.work, "nope.txt"), "nope.txt")):
+        result = mpirun(args.binary, args.np, ["--ckpt-dir", args.fixture, "--export-dir", os.path.join(parent, "x"),
+                                               "--asset-files", assets])
+        expect_failure(result, 2, text, what)
+    check_clean_parent(parent, ["export"])
+
+
+def case_configs(args):
+    """Every example job config in configs/ runs (paths relative to the repository root), so none can rot."""
+    shipped = sorted(n for n in os.listdir(os.path.join(REPO_ROOT, "configs")) if n.endswith(".json")
+                     and not n.startswith("example-"))
+    check(shipped, "no job configs in configs/")
+    for name in shipped:
+        parent = fresh(args.work, f"config_{name}")
+        out = os.path.join(parent, "export")
+        result = mpirun(args.binary, 2, ["--config", f"configs/{name}", "--ckpt-dir", args.fixture,
+                                         "--export-dir", out], cwd=REPO_ROOT)
+        expect_success(result, f"configs/{name}")
+        expect_success(mpirun(args.binary, 2, ["verify", out]), f"verify the export of configs/{name}")
+        with open(os.path.join(REPO_ROOT, "configs", name)) as f:
+            config = json.load(f)
+        with open(os.path.join(out, "run_record.json")) as f:
+            options = json.load(f)["options"]
+        for key, value in config.items():
+            if key not in ("ckpt-dir", "export-dir"):
+                check(options.get(key) == value, f"configs/{name}: {key} = {options.get(key)!r}, config says {value!r}")
+        print(f"ok: configs/{name}")
+
+
 CASES = {"select": case_select, "slurm": case_slurm, "report": case_report, "inspect": case_inspect,
-         "progress": case_progress, "verify": case_verify}
+         "progress": case_progress, "verify": case_verify, "assets": case_assets, "configs": case_configs}
 
 
 if __name__ == "__main__":
