@@ -32,6 +32,7 @@ const char* kDescription =
 const std::map<std::string, Balance> kBalances = {{"round-robin", Balance::kRoundRobin}, {"size", Balance::kSize}};
 const std::map<std::string, ExportFormat> kFormats = {{"safetensors", ExportFormat::kSafetensors},
                                                       {"hdf5", ExportFormat::kHdf5}};
+const std::map<std::string, bool> kQuantizations = {{"none", false}, {"int8", true}};
 const std::map<std::string, bool> kHdf5Transfers = {{"collective", true}, {"independent", false}};
 const std::map<std::string, CheckpointSelect> kSelects = {{"latest", CheckpointSelect::kLatest},
                                                           {"best", CheckpointSelect::kBest}};
@@ -143,6 +144,8 @@ std::string apply_config(const nlohmann::json& config, CLI::App& app, JobOptions
       o.buffer_mib = value.get<size_t>();
     } else if (key == "format") {
       problem = want_choice(kFormats, o.format, "safetensors or hdf5");
+    } else if (key == "quantize-embeddings") {
+      problem = want_choice(kQuantizations, o.quantize_int8, "none or int8");
     } else if (key == "hdf5-transfer") {
       problem = want_choice(kHdf5Transfers, o.hdf5_collective, "collective or independent");
     } else if (key == "balance") {
@@ -187,6 +190,7 @@ nlohmann::ordered_json job_config_json(const JobOptions& o) {
   if (o.format == ExportFormat::kHdf5) j["hdf5-transfer"] = name_of(kHdf5Transfers, o.hdf5_collective);
   j["filter-optimizer"] = o.filter_optimizer;
   j["drop-slot"] = o.drop_slots;
+  j["quantize-embeddings"] = name_of(kQuantizations, o.quantize_int8);
   if (!o.fg.empty()) j["fg"] = o.fg;
   if (!o.mc.empty()) j["mc"] = o.mc;
   if (!o.asset_files.empty()) j["asset-files"] = o.asset_files;
@@ -305,6 +309,11 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
       ->type_name("NAME");
   app.add_option("--fg", o.fg, "FG config to ship as fg.json")->check(CLI::ExistingFile)->option_text("FILE");
   app.add_option("--mc", o.mc, "MC config to ship as input_columns.json")->check(CLI::ExistingFile)->option_text("FILE");
+  app.add_option("--quantize-embeddings", o.quantize_int8,
+                 "none (default) or int8: embedding rows as uint8 codes + float32 scale and bias per row, the layout "
+                 "of torch.ops.quantized.embedding_bag_byte_prepack")
+      ->transform(CLI::CheckedTransformer(kQuantizations, CLI::ignore_case))
+      ->option_text("none|int8");
   app.add_option("--asset-files", o.asset_files,
                  "Extra files to ship in the export under their own names (vocabularies...), comma-separated")
       ->delimiter(',')
@@ -405,6 +414,9 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
     if (name->empty() || *name == "." || *name == ".." || name->find('/') != std::string::npos) {
       return usage("--export-folder and --model-name must be plain names, not \"" + *name + "\"");
     }
+  }
+  if (o.quantize_int8 && o.format == ExportFormat::kHdf5) {
+    return usage("--quantize-embeddings int8 works with --format safetensors only");
   }
   std::set<std::string> asset_names;
   for (const auto& asset : o.asset_files) {

@@ -8,11 +8,13 @@
 #include <functional>
 #include <future>
 #include <optional>
+#include <vector>
 
 #include "recis_convert/checksum.h"
 #include "recis_convert/fault_injection.h"
 #include "recis_convert/file_io.h"
 #include "recis_convert/interrupt.h"
+#include "recis_convert/quantize.h"
 
 namespace recis_convert {
 namespace {
@@ -110,6 +112,38 @@ Result<bool> CopyEngine::copy_range_kernel(int src_fd, const std::string& src_na
   return true;
 }
 
+// Reads whole rows (as many as fit in the buffer, at least one), quantizes them, writes the codes.
+Status CopyEngine::quantize_range(int src_fd, const std::string& src_name, int dst_fd, const std::string& dst_name,
+                                  const CopyRange& range, Checksum& checksum) {
+  const RowQuantization& q = *range.quantize;
+  const uint64_t in_row = q.dim * dtype_bits(q.dtype) / 8;
+  const uint64_t out_row = q.dim + kInt8RowwiseExtraBytes;
+  const uint64_t rows_per_chunk = std::max<uint64_t>(1, buffer_.size() / std::max<uint64_t>(in_row, 1));
+  if (buffer_.size() < in_row) buffer_.resize(in_row);  // a single row wider than the buffer
+  std::vector<float> row(q.dim);
+  std::vector<unsigned char> codes(rows_per_chunk * out_row);
+  for (uint64_t first = 0; first < q.rows; first += rows_per_chunk) {
+    const uint64_t rows = std::min(rows_per_chunk, q.rows - first);
+    auto read = read_exact(src_fd, range.offset + first * in_row, rows * in_row, buffer_.data(), src_name,
+                           "tensor \"" + q.tensor + "\"");
+    if (!read) return read.error();
+    for (uint64_t r = 0; r < rows; ++r) {
+      to_float32(q.dtype, reinterpret_cast<const unsigned char*>(buffer_.data()) + r * in_row, q.dim, row.data());
+      if (!quantize_row_int8(row.data(), q.dim, codes.data() + r * out_row)) {
+        return bad_input(src_name, "tensor \"" + q.tensor + "\" row " + std::to_string(first + r) +
+                                       " holds a NaN or infinite value: it cannot be quantized");
+      }
+    }
+    checksum.update(codes.data(), rows * out_row);
+    auto written = write_all(dst_fd, codes.data(), rows * out_row, dst_name);
+    if (!written) return written.error();
+    if (progress_) progress_(rows * in_row);
+    fault_point("stream");
+    if (auto stop = interruption()) return *stop;
+  }
+  return Ok{};
+}
+
 Result<CopyOutcome> CopyEngine::write(int src_fd, const std::string& src_name, int dst_fd,
                                       const std::string& dst_name, const FilePlan& plan) {
   Checksum checksum;
@@ -120,6 +154,11 @@ Result<CopyOutcome> CopyEngine::write(int src_fd, const std::string& src_name, i
     if (!written) return written.error();
   }
   for (const CopyRange& range : plan.ranges) {
+    if (range.quantize) {
+      auto quantized = quantize_range(src_fd, src_name, dst_fd, dst_name, range, checksum);
+      if (!quantized) return quantized.error();
+      continue;
+    }
     if (use_kernel_) {
       auto copied = copy_range_kernel(src_fd, src_name, dst_fd, dst_name, range, checksum);
       if (!copied) return copied.error();

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "recis_convert/file_io.h"
+#include "recis_convert/quantize.h"
 
 namespace recis_convert {
 namespace {
@@ -98,8 +99,23 @@ Result<FileResult> export_data_file(const CheckpointListing& listing, const Data
   FileResult result;
   result.name = file.name;
   result.source_bytes = file.size;
-  FilePlan plan = filter.is_identity() ? plan_verbatim_copy(decision.value().header)
-                                       : plan_filtered_file(decision.value().header, decision.value().keep);
+  const FileDecision& d = decision.value();
+  std::vector<bool> quantize(d.header.tensors.size(), false);
+  bool quantizing = false;
+  if (settings.quantize_int8) {
+    for (size_t i = 0; i < quantize.size(); ++i) {
+      if (!d.keep[i] || !d.keys[i].sparse || d.keys[i].sparse_key.slot != "embedding") continue;
+      const TensorInfo& t = d.header.tensors[i];
+      if (t.shape.size() != 2 || !can_quantize(t.dtype)) {
+        return bad_input(src_path, "embedding tensor " + nlohmann::json(t.name).dump() + " (" + t.dtype_spelling +
+                                       ", " + std::to_string(t.shape.size()) +
+                                       "-D) cannot be quantized: int8 needs 2-D F32, F16, BF16 or F64 rows");
+      }
+      quantize[i] = quantizing = true;
+    }
+  }
+  FilePlan plan = filter.is_identity() && !quantizing ? plan_verbatim_copy(d.header)
+                                                      : plan_filtered_file(d.header, d.keep, quantize);
   result.kept = plan.kept;
   result.dropped = plan.dropped;
   result.written = !plan.kept.empty();

@@ -36,6 +36,7 @@ std::string make_manifest_json(const ManifestInput& input) {
   root["source"] = {{"checkpoint", input.source_checkpoint}, {"ckpt_id", input.ckpt_id}};
   root["options"] = {{"filter_optimizer", input.filter_optimizer},
                      {"drop_slots", input.drop_slots},
+                     {"quantize_embeddings", input.quantize_int8 ? ordered_json("int8_rowwise") : ordered_json()},
                      {"fg", input.fg_path.empty() ? ordered_json() : ordered_json(input.fg_path)},
                      {"mc", input.mc_path.empty() ? ordered_json() : ordered_json(input.mc_path)}};
 
@@ -80,6 +81,7 @@ std::string make_manifest_json(const ManifestInput& input) {
   ordered_json tables = ordered_json::object();
   for (const auto& t : input.tables) {
     tables[t.child] = {{"rows", t.rows}, {"dim", t.dim}, {"dtype", t.dtype}, {"slots", t.slots}, {"parts", t.parts}};
+    if (!t.quantization.empty()) tables[t.child]["quantization"] = t.quantization;
   }
   root["tables"] = std::move(tables);
   root["dense_tensors"] = std::move(dense);

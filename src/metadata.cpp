@@ -1,5 +1,7 @@
 #include "recis_convert/metadata.h"
 
+#include "recis_convert/quantize.h"
+
 #include <algorithm>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -80,7 +82,7 @@ std::string make_torch_rank_json(const std::vector<FileResult>& exported,
 
 Result<std::vector<TableSummary>> summarize_tables(const std::vector<FileResult>& all_files,
                                                    const std::map<std::string, std::string>& tensorkey,
-                                                   const std::string& ckpt_dir) {
+                                                   const std::string& ckpt_dir, bool int8_rowwise) {
   struct Part {
     bool has_id = false;
     uint64_t id_rows = 0;
@@ -111,6 +113,10 @@ Result<std::vector<TableSummary>> summarize_tables(const std::vector<FileResult>
         if (sk.slot == "embedding") {
           table.dim = t.shape.empty() ? 0 : t.shape.back();
           table.dtype = t.dtype_spelling;
+          if (int8_rowwise && t.dtype == DType::kU8 && table.dim >= kInt8RowwiseExtraBytes) {
+            table.dim -= kInt8RowwiseExtraBytes;
+            table.quantization = "int8_rowwise";
+          }
         }
       }
     }

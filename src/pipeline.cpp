@@ -269,7 +269,7 @@ Status finish_on_root(const JobOptions& o, const Discovery& discovery, std::vect
   std::sort(files.begin(), files.end(), [](const FileResult& a, const FileResult& b) { return a.name < b.name; });
   auto complete = check_all_blocks_found(discovery.listing, files);
   if (!complete) return complete.error();
-  auto tables = summarize_tables(files, discovery.listing.tensorkey, discovery.listing.ckpt_dir);
+  auto tables = summarize_tables(files, discovery.listing.tensorkey, discovery.listing.ckpt_dir, o.quantize_int8);
   if (!tables) return tables.error();
 
   uint64_t bytes_in = 0, bytes_out = 0, dropped = 0;
@@ -304,6 +304,7 @@ Status finish_on_root(const JobOptions& o, const Discovery& discovery, std::vect
   manifest.ckpt_id = discovery.listing.ckpt_id;
   manifest.filter_optimizer = o.filter_optimizer;
   manifest.drop_slots = o.drop_slots;
+  manifest.quantize_int8 = o.quantize_int8;
   manifest.fg_path = o.fg;
   manifest.mc_path = o.mc;
   manifest.tables = tables.value();
@@ -458,7 +459,7 @@ StreamOutcome stream_into_safetensors(const JobOptions& o, MpiWorld& world, cons
   StreamOutcome out;
   CopyEngine engine(o.buffer_mib << 20, o.copy_method);
   WritebackQueue writeback(kMaxFilesAwaitingFsync);
-  FileExportSettings settings{discovery.staging_dir, o.dry_run, o.fsync ? &writeback : nullptr};
+  FileExportSettings settings{discovery.staging_dir, o.dry_run, o.fsync ? &writeback : nullptr, o.quantize_int8};
   uint64_t total_bytes = 0;
   for (const auto& f : listing.files) total_bytes += f.size;
   StreamProgress progress(o, world, log, total_bytes, listing.files.size());

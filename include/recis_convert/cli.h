@@ -29,6 +29,7 @@ struct JobOptions {
   std::string eval_log;  // default <ckpt-dir>/train_eval_result_v2.txt
   bool filter_optimizer = false;
   std::vector<std::string> drop_slots;
+  bool quantize_int8 = false;  // --quantize-embeddings int8
   std::string fg;  // path of fg.json to ship, "" for none
   std::string mc;  // path of the mc config to ship as input_columns.json, "" for none
   std::vector<std::string> asset_files;  // copied into the export under their own names (TorchEasyRec's assets)

@@ -44,6 +44,8 @@ class CopyEngine {
  private:
   Status copy_range_buffered(int src_fd, const std::string& src_name, int dst_fd, const std::string& dst_name,
                              CopyRange range, class Checksum& checksum);
+  Status quantize_range(int src_fd, const std::string& src_name, int dst_fd, const std::string& dst_name,
+                        const CopyRange& range, class Checksum& checksum);
   Result<bool> copy_range_kernel(int src_fd, const std::string& src_name, int dst_fd, const std::string& dst_name,
                                  CopyRange range, class Checksum& checksum);
 

@@ -29,6 +29,7 @@ struct FileExportSettings {
   std::string staging_dir;             // where the exported file is created
   bool dry_run = false;                // read and plan only, write nothing
   WritebackQueue* writeback = nullptr; // takes each written file for a later fsync; nullptr: close without fsync
+  bool quantize_int8 = false;          // --quantize-embeddings int8: `embedding` tensors as int8 rows
 };
 
 // A data file's checked header and the decision for each of its tensors (both export formats start here).

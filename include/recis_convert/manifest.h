@@ -25,6 +25,7 @@ struct ManifestInput {
   std::string ckpt_id;
   bool filter_optimizer = false;
   std::vector<std::string> drop_slots;
+  bool quantize_int8 = false;
   std::string fg_path;  // "" when not given
   std::string mc_path;
   std::vector<FileResult> files;   // all data files, sorted by name (written or not)

@@ -36,12 +36,14 @@ struct TableSummary {
   std::string dtype;            // dtype of `embedding`, "" if not exported
   std::vector<std::string> slots;  // exported slots: id, embedding, then the others sorted
   uint64_t parts = 0;
+  std::string quantization;     // "int8_rowwise" when the embedding rows are quantized, "" otherwise
 };
 
 // Checks the tables across all files: every slot of a part has as many rows as the part's `id`, and every part
 // has an `id`. Errors are kBadInput naming the checkpoint directory.
+// With int8_rowwise, U8 embeddings are quantized rows (quantize.h): dim is the embedding's, without scale and bias.
 Result<std::vector<TableSummary>> summarize_tables(const std::vector<FileResult>& all_files,
                                                    const std::map<std::string, std::string>& tensorkey,
-                                                   const std::string& ckpt_dir);
+                                                   const std::string& ckpt_dir, bool int8_rowwise = false);
 
 }  // namespace recis_convert

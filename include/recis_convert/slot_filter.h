@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -33,10 +34,21 @@ class OptimizerSlotFilter {
   std::set<std::string> extra_dropped_slots_;
 };
 
-// A byte range of the source file to copy unchanged.
+// An embedding tensor to quantize row by row instead of copying (quantize.h).
+struct RowQuantization {
+  uint64_t rows = 0;
+  uint64_t dim = 0;
+  DType dtype = DType::kF32;  // of the source rows
+  std::string tensor;         // for error messages
+};
+
+// A byte range of the source file to copy unchanged, or, with `quantize`, to write as int8 rows.
 struct CopyRange {
-  uint64_t offset = 0;
-  uint64_t length = 0;
+  CopyRange(uint64_t offset_, uint64_t length_, std::optional<RowQuantization> quantize_ = std::nullopt)
+      : offset(offset_), length(length_), quantize(std::move(quantize_)) {}
+  uint64_t offset;
+  uint64_t length;
+  std::optional<RowQuantization> quantize;
 };
 
 // What the export of one data file writes: the new preamble (length + header), then the source ranges in order.
@@ -49,7 +61,9 @@ struct FilePlan {
 };
 
 // Keeps the tensors whose keep[i] is true (i indexes header.tensors), in source header order, back to back.
-FilePlan plan_filtered_file(const SafetensorsHeader& header, const std::vector<bool>& keep);
+// Tensors with quantize[i] (optional; 2-D, a dtype can_quantize accepts) become U8 [rows, dim + 8] int8 rows.
+FilePlan plan_filtered_file(const SafetensorsHeader& header, const std::vector<bool>& keep,
+                            const std::vector<bool>& quantize = {});
 
 // The whole file, unchanged: used when the filter is the identity (copy mode).
 FilePlan plan_verbatim_copy(const SafetensorsHeader& header);

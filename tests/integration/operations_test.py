@@ -447,8 +447,107 @@ def case_configs(args):
         print(f"ok: configs/{name}")
 
 
+def case_quantize(args):
+    """--quantize-embeddings int8 against PyTorch's own embedding_bag_byte_prepack on the same rows."""
+    import numpy
+    import torch
+    ckpt = latest_checkpoint(args.fixture)
+    parent = fresh(args.work, "quantize")
+    out = os.path.join(parent, "export")
+    result = mpirun(args.binary, args.np, ["--ckpt-dir", args.fixture, "--export-dir", out, "--filter-optimizer",
+                                           "--quantize-embeddings", "int8"])
+    expect_success(result, "--quantize-embeddings int8")
+    with open(os.path.join(out, "tensorkey.json")) as f:
+        tensorkey = json.load(f)
+    torch_dtypes = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}
+    compared = exact = 0
+    errors, steps = [], []
+    for name in data_files(out):
+        header, _, data = read_safetensors(os.path.join(out, name))
+        source_header, _, source_data = read_safetensors(os.path.join(ckpt, name))
+        for key, entry in header.items():
+            if key == "__metadata__":
+                continue
+            begin, end = entry["data_offsets"]
+            sb, se = source_header[key]["data_offsets"]
+            slot = tensorkey[key].rsplit("^", 1)[0].rsplit("@", 1)[1]
+            if slot != "embedding":
+                check(data[begin:end] == source_data[sb:se], f"{name} {key}: a non-embedding tensor changed")
+                continue
+            rows, dim = source_header[key]["shape"]
+            check(entry["dtype"] == "U8" and entry["shape"] == [rows, dim + 8], f"{key}: {entry}")
+            ours = numpy.frombuffer(data[begin:end], dtype=numpy.uint8).reshape(rows, dim + 8)
+            if rows == 0:
+                continue
+            dtype = torch_dtypes[source_header[key]["dtype"]]
+            weight = torch.frombuffer(bytearray(source_data[sb:se]), dtype=dtype).reshape(rows, dim).float()
+            theirs = torch.ops.quantized.embedding_bag_byte_prepack(weight).numpy()
+            compared += rows
+            same_rows = (ours == theirs).all(axis=1)
+            exact += int(same_rows.sum())
+            # where not bit-exact: codes within one step, scale and bias equal
+            check(numpy.abs(ours[:, :dim].astype(int) - theirs[:, :dim].astype(int)).max() <= 1, f"{key}: codes differ by >1")
+            check((ours[:, dim:] == theirs[:, dim:]).all(), f"{key}: scale/bias differ from PyTorch's")
+            scale = ours[:, dim:dim + 4].copy().view(numpy.float32)
+            bias = ours[:, dim + 4:].copy().view(numpy.float32)
+            restored = ours[:, :dim] * scale + bias
+            errors.append(numpy.abs(restored - weight.numpy()).ravel())
+            steps.append(numpy.broadcast_to(scale, (rows, dim)).ravel())
+            # served as PyTorch would: a bag of every row sums to the dequantized rows' sum
+            bag = torch.ops.quantized.embedding_bag_byte_rowwise_offsets(
+                torch.from_numpy(ours.copy()), torch.arange(rows), torch.tensor([0]), mode=0)
+            check(torch.allclose(bag[0], torch.from_numpy(restored.sum(axis=0)).float(), rtol=1e-4, atol=1e-3),
+                  f"{key}: embedding_bag_byte_rowwise_offsets disagrees with the dequantized rows")
+    check(compared > 0, "no embedding rows were compared")
+    err = numpy.concatenate(errors)
+    step = numpy.concatenate(steps)
+    check((err <= step * 0.5 + 1e-6).all(), "a dequantized value is more than half a step from the original")
+    print(f"ok: {compared} rows compared with embedding_bag_byte_prepack: {exact} bit-exact "
+          f"({100.0 * exact / compared:.1f}%); dequantization error mean {err.mean():.3g}, max {err.max():.3g} "
+          f"(max step {step.max():.3g})")
+    check(exact == compared, f"only {exact} of {compared} rows are bit-exact")
+
+    with open(os.path.join(out, "manifest.json")) as f:
+        manifest = json.load(f)
+    check(manifest["options"]["quantize_embeddings"] == "int8_rowwise", f"{manifest['options']}")
+    for child, table in manifest["tables"].items():
+        check(table.get("quantization") == "int8_rowwise" and table["dtype"] == "U8", f"{child}: {table}")
+    check(manifest["tables"]["user_id"]["dim"] == 8, f"dim: {manifest['tables']['user_id']}")
+    expect_success(mpirun(args.binary, args.np, ["verify", out]), "verify a quantized export")
+
+    # a NaN in an embedding row: exit 3 naming the tensor and row; nothing published
+    bad_parent = fresh(args.work, "quantize_nan")
+    bad = os.path.join(bad_parent, "ckpt_1")
+    import shutil
+    shutil.copytree(ckpt, bad)
+    for name in data_files(bad):
+        header, raw, data = read_safetensors(os.path.join(bad, name))
+        key = next((k for k, e in header.items() if k != "__metadata__" and e["dtype"] == "F32" and len(e["shape"]) == 2
+                    and e["shape"][0] > 0 and tensorkey.get(k, "").rsplit("^", 1)[0].endswith("@embedding")), None)
+        if key is None:
+            continue
+        begin = header[key]["data_offsets"][0] + 4 * header[key]["shape"][1]  # row 1
+        data = data[:begin] + struct_pack_nan() + data[begin + 4:]
+        with open(os.path.join(bad, name), "wb") as f:
+            f.write(len(raw).to_bytes(8, "little") + raw + data)
+        break
+    result = mpirun(args.binary, args.np, ["--ckpt-dir", bad, "--export-dir", os.path.join(bad_parent, "out"),
+                                           "--quantize-embeddings", "int8"])
+    expect_failure(result, 3, f"row 1 holds a NaN or infinite value", "NaN embedding")
+    check_clean_parent(bad_parent, ["ckpt_1"])
+    result = mpirun(args.binary, args.np, ["--ckpt-dir", args.fixture, "--export-dir", os.path.join(parent, "h5"),
+                                           "--quantize-embeddings", "int8", "--format", "hdf5"])
+    expect_failure(result, 2, "safetensors only", "int8 with hdf5")
+
+
+def struct_pack_nan():
+    import struct
+    return struct.pack("<f", float("nan"))
+
+
 CASES = {"select": case_select, "slurm": case_slurm, "report": case_report, "inspect": case_inspect,
-         "progress": case_progress, "verify": case_verify, "assets": case_assets, "configs": case_configs}
+         "progress": case_progress, "verify": case_verify, "assets": case_assets, "configs": case_configs,
+         "quantize": case_quantize}
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ TEST(ManifestTest, DescribesFilesTablesAndDroppedBytes) {
   b.source_bytes = 50;
   input.files = {a, b};
   input.metadata_files = {{"index", 10, 0x1}};
-  input.tables = {{"user", 3, 8, "F32", {"id", "embedding"}, 1}};
+  input.tables = {{"user", 3, 8, "F32", {"id", "embedding"}, 1, ""}};
 
   auto j = nlohmann::json::parse(make_manifest_json(input));
   EXPECT_EQ(j.at("tool").at("version"), "1.2.3");
