@@ -157,7 +157,8 @@ Status write_rows(hid_t dataset, DType dtype, const std::vector<uint64_t>& dims,
 
 Status write_hdf5_export(const std::string& path, const Hdf5Plan& plan, const std::vector<DenseDataset>& dense,
                          const CheckpointListing& listing, const Hdf5Attributes& attributes, int rank, int world_size,
-                         size_t buffer_bytes, Hdf5Transfer transfer, bool fsync_file) {
+                         size_t buffer_bytes, Hdf5Transfer transfer, bool fsync_file,
+                         const std::function<void(uint64_t bytes, uint64_t datasets)>& progress) {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors become Error values, not stack dumps on stderr
   Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
   H5Pset_fapl_mpio(fapl.get(), MPI_COMM_WORLD, MPI_INFO_NULL);
@@ -219,9 +220,17 @@ Status write_hdf5_export(const std::string& path, const Hdf5Plan& plan, const st
   std::vector<char> buffer(std::max<size_t>(buffer_bytes, 1));
   std::map<std::string, std::unique_ptr<FileDescriptor>> open_files;  // closed on every path out
   std::optional<Error> read_failure;
+  uint64_t bytes_done = 0, datasets_done = 0;  // over all ranks: every rank knows the plan and the rounds are in step
   for (const auto& [dataset_plan, dataset] : order) {
     const std::vector<WritePiece> mine = dataset_plan->pieces_of(rank);
     const size_t rounds = dataset_plan->rounds(world_size);
+    std::vector<uint64_t> round_bytes(rounds, 0);
+    if (progress) {
+      for (int r = 0; r < world_size; ++r) {
+        const auto pieces = dataset_plan->pieces_of(r);
+        for (size_t i = 0; i < pieces.size() && i < rounds; ++i) round_bytes[i] += pieces[i].rows * dataset_plan->row_bytes;
+      }
+    }
     for (size_t round = 0; round < rounds; ++round) {
       const WritePiece* piece = round < mine.size() && !read_failure ? &mine[round] : nullptr;
       uint64_t rows = 0;
@@ -243,8 +252,11 @@ Status write_hdf5_export(const std::string& path, const Hdf5Plan& plan, const st
       auto written = write_rows(dataset, dataset_plan->dtype, dataset_plan->dims, piece ? piece->first_row : 0, rows,
                                 buffer.data(), dxpl.get(), path, dataset_plan->path);
       if (!written) return written;
+      bytes_done += round_bytes[round];
+      if (progress) progress(bytes_done, datasets_done);
       fault_point("hdf5");
     }
+    ++datasets_done;
   }
   open_files.clear();
 

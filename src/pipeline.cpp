@@ -642,10 +642,23 @@ StreamOutcome stream_into_hdf5(const JobOptions& o, MpiWorld& world, const Disco
             " dense tensors into model.h5 (" + (o.hdf5_collective ? "collective" : "independent") + " MPI-IO)");
   char resolved[PATH_MAX];
   Hdf5Attributes attributes{tool_version(), ::realpath(listing.ckpt_dir.c_str(), resolved) ? resolved : listing.ckpt_dir};
+  // Progress: the rounds are collective, so rank 0 knows how far every rank is from the plan alone.
+  uint64_t total_bytes = 0, total_datasets = 0;
+  total_datasets += plan.value().optimizer.size();
+  for (const auto& table : plan.value().tables) total_datasets += table.slots.size();
+  auto count = [&](const DatasetPlan& d) {
+    for (const auto& piece : d.pieces) total_bytes += piece.rows * d.row_bytes;
+  };
+  for (const auto& table : plan.value().tables) std::for_each(table.slots.begin(), table.slots.end(), count);
+  std::for_each(plan.value().optimizer.begin(), plan.value().optimizer.end(), count);
+  ProgressMeter meter(total_bytes, total_datasets, o.quiet ? 0 : o.progress_interval, Clock::now(), "datasets");
+  auto progress = [&](uint64_t bytes, uint64_t datasets) {
+    if (world.is_root() && meter.due(Clock::now())) log.stage(meter.line(bytes, datasets, Clock::now()));
+  };
   auto written = write_hdf5_export(discovery.staging_dir + "/model.h5", plan.value(), dense, listing, attributes,
                                    world.rank(), world.size(), o.buffer_mib << 20,
                                    o.hdf5_collective ? Hdf5Transfer::kCollective : Hdf5Transfer::kIndependent,
-                                   o.fsync);
+                                   o.fsync, progress);
   if (!written) {
     out.failure = written.error();
     world.announce_failure();

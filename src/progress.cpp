@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <utility>
 
 #include "recis_convert/log.h"
 
@@ -23,10 +24,11 @@ std::string eta_text(double seconds) {
 
 }  // namespace
 
-ProgressMeter::ProgressMeter(uint64_t total_bytes, uint64_t total_files, double interval_seconds,
-                             Clock::time_point start)
+ProgressMeter::ProgressMeter(uint64_t total_bytes, uint64_t total_items, double interval_seconds,
+                             Clock::time_point start, std::string items)
     : total_bytes_(total_bytes),
-      total_files_(total_files),
+      total_items_(total_items),
+      items_(std::move(items)),
       interval_(std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(interval_seconds))),
       start_(start),
       last_(start),
@@ -34,7 +36,7 @@ ProgressMeter::ProgressMeter(uint64_t total_bytes, uint64_t total_files, double 
 
 bool ProgressMeter::due(Clock::time_point now) const { return enabled_ && now - last_ >= interval_; }
 
-std::string ProgressMeter::line(uint64_t bytes_done, uint64_t files_done, Clock::time_point now) {
+std::string ProgressMeter::line(uint64_t bytes_done, uint64_t items_done, Clock::time_point now) {
   last_ = now;
   const double elapsed = std::chrono::duration<double>(now - start_).count();
   const double rate = elapsed > 0 ? static_cast<double>(bytes_done) / elapsed : 0;
@@ -46,8 +48,8 @@ std::string ProgressMeter::line(uint64_t bytes_done, uint64_t files_done, Clock:
   char text[64];
   std::snprintf(text, sizeof text, " (%.0f%%), ", std::floor(percent));
   return "progress: " + format_bytes(static_cast<double>(bytes_done)) + " of " +
-         format_bytes(static_cast<double>(total_bytes_)) + text + format_bytes(rate) + "/s, " + eta + ", files " +
-         std::to_string(files_done) + " of " + std::to_string(total_files_);
+         format_bytes(static_cast<double>(total_bytes_)) + text + format_bytes(rate) + "/s, " + eta + ", " + items_ + " " +
+         std::to_string(items_done) + " of " + std::to_string(total_items_);
 }
 
 }  // namespace recis_convert

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,7 @@ enum class Hdf5Transfer { kCollective, kIndependent };
 // keeps taking part, writing nothing, and reports its error at the end.
 Status write_hdf5_export(const std::string& path, const Hdf5Plan& plan, const std::vector<DenseDataset>& dense,
                          const CheckpointListing& listing, const Hdf5Attributes& attributes, int rank, int world_size,
-                         size_t buffer_bytes, Hdf5Transfer transfer, bool fsync_file);
+                         size_t buffer_bytes, Hdf5Transfer transfer, bool fsync_file,
+                         const std::function<void(uint64_t bytes, uint64_t datasets)>& progress = {});
 
 }  // namespace recis_convert

@@ -264,7 +264,7 @@ def case_inspect(args):
 
 
 PROGRESS = re.compile(r"^recis-convert: progress: ([0-9.]+ [KMGT]?i?B) of ([0-9.]+ [KMGT]?i?B) \((\d+)%\), "
-                      r"[0-9.]+ [KMGT]?i?B/s, ETA (\d+ s|unknown), files (\d+) of (\d+)$")
+                      r"[0-9.]+ [KMGT]?i?B/s, ETA (\d+ s|unknown), (files|datasets) (\d+) of (\d+)$")
 
 
 def case_progress(args):
@@ -282,12 +282,25 @@ def case_progress(args):
     for line in lines:
         m = PROGRESS.match(line)
         check(m is not None, f"malformed progress line: {line!r}")
-        check(int(m.group(6)) == files_total, f"total files in {line!r}")
-        parsed.append((int(m.group(3)), int(m.group(5))))
+        check(m.group(5) == "files" and int(m.group(7)) == files_total, f"total files in {line!r}")
+        parsed.append((int(m.group(3)), int(m.group(6))))
     check(parsed == sorted(parsed), f"progress went backwards: {lines}")
     check(parsed[0][1] < files_total, "the first line already counts every file: rank 1's pause was not seen")
     check(parsed[0][1] > 0, "rank 0's files are not counted")
     print("progress lines:\n" + "\n".join(lines))
+
+    # HDF5: the rounds are collective, so rank 0 reports every rank's bytes from the plan; a tiny interval gives a
+    # line per round
+    result = mpirun(args.binary, 2, base + ["--export-dir", os.path.join(parent, "h5"), "--format", "hdf5",
+                                            "--progress-interval", "0.000001"])
+    expect_success(result, "hdf5 progress")
+    lines = [PROGRESS.match(line) for line in result.stdout.splitlines() if "progress:" in line]
+    check(len(lines) >= 5 and all(lines), f"hdf5 progress lines: {result.stdout}")
+    percents = [int(m.group(3)) for m in lines]
+    datasets = [int(m.group(6)) for m in lines]
+    check(all(m.group(5) == "datasets" for m in lines) and percents == sorted(percents) and
+          datasets == sorted(datasets) and percents[-1] == 100 and datasets[-1] < int(lines[-1].group(7)),
+          f"hdf5 progress does not advance to 100%: {[m.group(0) for m in lines][-3:]}")
 
     for what, extra in (("default interval on a short run", []), ("--quiet", ["--quiet", "--progress-interval", "0.01"]),
                         ("--progress-interval 0", ["--progress-interval", "0"])):
