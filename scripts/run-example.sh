@@ -11,9 +11,18 @@ cmake --build build -j2 --target recis-convert
 rm -rf build/example
 /usr/bin/python3 scripts/make_fixture.py build/example/checkpoints
 
+echo "== what the checkpoint holds (recis-convert inspect, no MPI needed)"
+build/recis-convert inspect build/example/checkpoints
+
 MPIRUN=(mpirun --oversubscribe -np 2)
 if [[ $(id -u) -eq 0 ]]; then MPIRUN+=(--allow-run-as-root); fi
-"${MPIRUN[@]}" build/recis-convert --config configs/rtp-filtered.json
+echo
+echo "== export with 2 ranks (configs/rtp-filtered.json)"
+"${MPIRUN[@]}" build/recis-convert --config configs/rtp-filtered.json --report build/example/report.json
+
+echo
+echo "== verify the export against its manifest"
+"${MPIRUN[@]}" build/recis-convert verify build/example/export
 
 echo
 echo "export in build/example/export:"
