@@ -437,10 +437,33 @@ json error_response(ExitCode code, const std::string& file, const std::string& m
 }  // namespace
 }  // namespace recis_convert
 
-extern "C" __attribute__((visibility("default"))) char* recis_dense_export_v1(const char* request_json) {
-  using namespace recis_convert;
+namespace recis_convert {
+namespace {
+
+// Runs one entry point's work and turns every exception into the JSON error response: nothing may be thrown
+// across the C boundary.
+template <typename Work>
+char* respond(const char* what, Work&& work) {
   json response;
   try {
+    response = work();
+  } catch (const DenseFailure& f) {
+    response = error_response(f.code, f.file, f.message);
+  } catch (const c10::Error& e) {
+    std::string text = e.what_without_backtrace();
+    response = error_response(ExitCode::kBadInput, "", "dense model: " + text.substr(0, text.find('\n')));
+  } catch (const std::exception& e) {
+    response = error_response(ExitCode::kInternal, "", std::string(what) + ": " + e.what());
+  }
+  return to_c_string(response.dump());
+}
+
+}  // namespace
+}  // namespace recis_convert
+
+extern "C" __attribute__((visibility("default"))) char* recis_dense_export_v1(const char* request_json) {
+  using namespace recis_convert;
+  return respond("dense export", [request_json] {
     const json j = json::parse(request_json);
     DenseRequest r;
     r.dense_model = j.at("dense_model").get<std::string>();
@@ -453,33 +476,16 @@ extern "C" __attribute__((visibility("default"))) char* recis_dense_export_v1(co
     r.sample_batch = j.at("sample_batch").get<int>();
     r.fg_path = j.at("fg_path").get<std::string>();
     r.mc_path = j.at("mc_path").get<std::string>();
-    response = export_dense(r);
-  } catch (const DenseFailure& f) {
-    response = error_response(f.code, f.file, f.message);
-  } catch (const c10::Error& e) {
-    std::string what = e.what_without_backtrace();
-    response = error_response(ExitCode::kBadInput, "", "dense model: " + what.substr(0, what.find('\n')));
-  } catch (const std::exception& e) {
-    response = error_response(ExitCode::kInternal, "", std::string("dense export: ") + e.what());
-  }
-  return to_c_string(response.dump());
+    return export_dense(r);
+  });
 }
 
 extern "C" __attribute__((visibility("default"))) char* recis_dense_verify_v1(const char* request_json) {
   using namespace recis_convert;
-  json response;
-  try {
+  return respond("dense verify", [request_json] {
     const json j = json::parse(request_json);
-    response = verify_dense(j.at("model").get<std::string>(), j.at("sample_io").get<std::string>());
-  } catch (const DenseFailure& f) {
-    response = error_response(f.code, f.file, f.message);
-  } catch (const c10::Error& e) {
-    std::string what = e.what_without_backtrace();
-    response = error_response(ExitCode::kBadInput, "", "dense model: " + what.substr(0, what.find('\n')));
-  } catch (const std::exception& e) {
-    response = error_response(ExitCode::kInternal, "", std::string("dense verify: ") + e.what());
-  }
-  return to_c_string(response.dump());
+    return verify_dense(j.at("model").get<std::string>(), j.at("sample_io").get<std::string>());
+  });
 }
 
 extern "C" __attribute__((visibility("default"))) void recis_dense_free_v1(char* response_json) {
