@@ -318,6 +318,7 @@ Status finish_on_root(const JobOptions& o, const Discovery& discovery, std::vect
     auto h5 = checksum_of_file(dir + "/model.h5", "model.h5");
     if (!h5) return h5.error();
     manifest.metadata_files.push_back(h5.value());
+    bytes_out = h5.value().bytes;  // the data files' bytes went into model.h5
   }
   for (const auto& [path, name] : {std::pair{o.fg, "fg.json"}, std::pair{o.mc, "input_columns.json"}}) {
     if (path.empty()) continue;
