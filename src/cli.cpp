@@ -34,6 +34,7 @@ const std::map<std::string, ExportFormat> kFormats = {{"safetensors", ExportForm
                                                       {"hdf5", ExportFormat::kHdf5}};
 const std::map<std::string, bool> kQuantizations = {{"none", false}, {"int8", true}};
 const std::map<std::string, bool> kHdf5Transfers = {{"collective", true}, {"independent", false}};
+const std::map<std::string, SourceKind> kSources = {{"recis", SourceKind::kRecis}, {"hugectr", SourceKind::kHugectr}};
 const std::map<std::string, CheckpointSelect> kSelects = {{"latest", CheckpointSelect::kLatest},
                                                           {"best", CheckpointSelect::kBest}};
 const std::map<std::string, CopyMethod> kCopyMethods = {
@@ -102,6 +103,17 @@ std::string apply_config(const nlohmann::json& config, CLI::App& app, JobOptions
     }
     else if (key == "export-dir") problem = want_string(o.export_dir);
     else if (key == "select") problem = want_choice(kSelects, o.select, "latest or best");
+    else if (key == "source") problem = want_choice(kSources, o.source, "recis or hugectr");
+    else if (key == "graph") problem = want_string(o.graph);
+    else if (key == "dense") problem = want_string(o.hugectr_dense);
+    else if (key == "sparse" || key == "table-names") {
+      auto& target = key == "sparse" ? o.sparse : o.table_names;
+      if (!value.is_array()) return "\"" + key + "\" must be a list of strings in the job config";
+      for (const auto& entry : value) {
+        if (!entry.is_string()) return "\"" + key + "\" must be a list of strings in the job config";
+        target.push_back(entry.get<std::string>());
+      }
+    }
     else if (key == "metric") problem = want_string(o.metric);
     else if (key == "eval-log") problem = want_string(o.eval_log);
     else if (key == "larger-is-better" || key == "smaller-is-better") {
@@ -178,7 +190,15 @@ std::string name_of(const Map& choices, const Value& value) {
 
 nlohmann::ordered_json job_config_json(const JobOptions& o) {
   nlohmann::ordered_json j;
-  j["ckpt-dir"] = o.ckpt_dir;
+  j["source"] = name_of(kSources, o.source);
+  if (o.source == SourceKind::kHugectr) {
+    j["graph"] = o.graph;
+    if (!o.hugectr_dense.empty()) j["dense"] = o.hugectr_dense;
+    j["sparse"] = o.sparse;
+    if (!o.table_names.empty()) j["table-names"] = o.table_names;
+  } else {
+    j["ckpt-dir"] = o.ckpt_dir;
+  }
   j["export-dir"] = o.export_dir;
   j["select"] = name_of(kSelects, o.select);
   if (o.select == CheckpointSelect::kBest) {
@@ -288,6 +308,26 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
                  "RecIS checkpoint directory (ckpt_<step>), or its output directory: then the last line of its "
                  "'checkpoint' file names the checkpoint")
       ->option_text("DIR");
+  app.add_option("--source", o.source,
+                 "What --ckpt-dir (recis, default) or --graph/--dense/--sparse (hugectr) hold")
+      ->transform(CLI::CheckedTransformer(kSources, CLI::ignore_case))
+      ->option_text("recis|hugectr");
+  app.add_option("--graph", o.graph, "With --source hugectr: the model graph JSON (Model.graph_to_json)")
+      ->check(CLI::ExistingFile)
+      ->option_text("FILE");
+  app.add_option("--dense", o.hugectr_dense,
+                 "With --source hugectr: the dense weights file (<prefix>_dense_<iter>.model); its size is checked "
+                 "against the graph")
+      ->check(CLI::ExistingFile)
+      ->option_text("FILE");
+  app.add_option("--sparse", o.sparse,
+                 "With --source hugectr: a sparse model (directory with key/emb_vector[/slot_id], or a legacy file); "
+                 "one per embedding, in graph order (repeatable)")
+      ->option_text("PATH");
+  app.add_option("--table-names", o.table_names,
+                 "With --source hugectr: names of the exported tables, comma-separated (default: the embeddings' tops)")
+      ->delimiter(',')
+      ->option_text("A,B,...");
   app.add_option("--select", o.select,
                  "Which checkpoint of an output directory: latest (default) or best (by --metric in --eval-log)")
       ->transform(CLI::CheckedTransformer(kSelects, CLI::ignore_case))
@@ -388,7 +428,18 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
     std::string problem = apply_config(config.value().value, app, o);
     if (!problem.empty()) return usage(config_path + ": " + problem);
   }
-  if (o.ckpt_dir.empty()) return usage("--ckpt-dir is required (see --help)");
+  if (o.source == SourceKind::kHugectr) {
+    if (o.graph.empty() || o.sparse.empty()) return usage("--source hugectr needs --graph and --sparse (see --help)");
+    if (!o.ckpt_dir.empty() || o.select == CheckpointSelect::kBest || !o.dense_model.empty() ||
+        o.format == ExportFormat::kHdf5 || o.quantize_int8) {
+      return usage("--source hugectr does not take --ckpt-dir, --select best, --dense-model, --format hdf5 or "
+                   "--quantize-embeddings (yet)");
+    }
+  } else if (!o.graph.empty() || !o.sparse.empty() || !o.hugectr_dense.empty() || !o.table_names.empty()) {
+    return usage("--graph, --dense, --sparse and --table-names go with --source hugectr");
+  } else if (o.ckpt_dir.empty()) {
+    return usage("--ckpt-dir is required (see --help)");
+  }
   if (o.export_dir.empty() && !o.dry_run) return usage("--export-dir is required (see --help)");
   if (o.buffer_mib < 1 || o.buffer_mib > 4096) return usage("--buffer-mib must be between 1 and 4096");
   if (o.quiet && o.verbose) return usage("--quiet and --verbose exclude each other");

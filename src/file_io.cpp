@@ -36,4 +36,17 @@ Status write_all(int fd, const void* data, size_t size, const std::string& file)
   return Ok{};
 }
 
+Status pwrite_all(int fd, const void* data, size_t size, uint64_t offset, const std::string& file) {
+  const char* bytes = static_cast<const char*>(data);
+  while (size > 0) {
+    ssize_t n = ::pwrite(fd, bytes, size, static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return output_error(file, std::string("write failed: ") + std::strerror(n < 0 ? errno : EIO));
+    bytes += n;
+    offset += static_cast<uint64_t>(n);
+    size -= static_cast<size_t>(n);
+  }
+  return Ok{};
+}
+
 }  // namespace recis_convert

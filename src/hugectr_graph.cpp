@@ -20,6 +20,12 @@ std::string shape_text(const HugectrShape& shape) {
   return out + "]";
 }
 
+// An optional non-negative integer parameter (json(1) literals are signed in nlohmann, so not is_number_unsigned).
+uint64_t integer_or(const json& layer, const char* key, uint64_t fallback) {
+  const json value = layer.value(key, json(fallback));
+  return value.is_number_integer() && value.get<int64_t>() >= 0 ? value.get<uint64_t>() : 0;
+}
+
 std::vector<std::string> names(const json& value) {
   if (value.is_string()) return {value.get<std::string>()};
   std::vector<std::string> out;
@@ -125,7 +131,7 @@ Result<HugectrGraph> parse_hugectr_graph(const std::string& text, const std::str
     if (!vec) return vec.error();
     e.vec_size = vec.value();
     const json combiner = hparam.value("combiner", json("sum"));
-    if (combiner == "sum" || combiner == 0) e.combiner = "sum";
+    if (combiner == "sum" || combiner == 0) e.combiner = "sum";  // legacy graphs: 0 sum, 1 mean
     else if (combiner == "mean" || combiner == 1) e.combiner = "mean";
     else return reader.error("combiner must be sum or mean");
     if (g.shapes.count(e.top)) return reader.error("top \"" + e.top + "\" is defined twice");
@@ -183,7 +189,7 @@ Result<HugectrGraph> parse_hugectr_graph(const std::string& text, const std::str
       if (layer.contains("selected")) return reader.error("Reshape with \"selected\" is not supported");
       auto leading = reader.positive(layer, "leading_dim");
       if (!leading) return leading.error();
-      const uint64_t steps = layer.value("time_step", json(0)).is_number_unsigned() ? layer.value("time_step", json(0)).get<uint64_t>() : 0;
+      const uint64_t steps = integer_or(layer, "time_step", 0);
       const uint64_t n = elements(x);
       if (steps > 0) {
         if (n != steps * leading.value()) return reader.error(shape_text(x) + " cannot become [batch, time_step, leading_dim]");
@@ -195,7 +201,7 @@ Result<HugectrGraph> parse_hugectr_graph(const std::string& text, const std::str
                             " would change the batch dimension; not supported");
       }
     } else if (t == "Concat") {
-      const uint64_t axis = layer.value("axis", json(1)).is_number_unsigned() ? layer.value("axis", json(1)).get<uint64_t>() : 0;
+      const uint64_t axis = integer_or(layer, "axis", 1);
       if (axis < 1 || axis > x.size()) return reader.error("axis must be 1.." + std::to_string(x.size()));
       HugectrShape joined = x;
       joined[axis - 1] = 0;
@@ -253,7 +259,7 @@ Result<HugectrGraph> parse_hugectr_graph(const std::string& text, const std::str
       }
       out = {x};
     } else if (t == "ReduceSum") {
-      const uint64_t axis = layer.value("axis", json(1)).is_number_unsigned() ? layer.value("axis", json(1)).get<uint64_t>() : 0;
+      const uint64_t axis = integer_or(layer, "axis", 1);
       if (axis < 1 || axis > x.size()) return reader.error("axis must be 1.." + std::to_string(x.size()));
       HugectrShape y = x;
       y[axis - 1] = 1;

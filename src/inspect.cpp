@@ -159,7 +159,8 @@ std::string inspection_text(const Inspection& in) {
   s << "  data files: " << in.data_files << ", " << format_bytes(static_cast<double>(in.data_bytes)) << "\n";
   s << "  optimizer: " << (in.optimizer.empty() ? "none found" : in.optimizer) << "\n";
   if (!in.manifest.is_null() && in.manifest.contains("options")) {
-    s << "  made by recis-convert " << in.manifest.value("tool_version", std::string("?")) << " from "
+    const nlohmann::json tool = in.manifest.value("tool", nlohmann::json::object());
+    s << "  made by recis-convert " << tool.value("version", std::string("?")) << " from "
       << in.manifest["source"].value("checkpoint", std::string("?")) << ", options " << in.manifest["options"].dump()
       << "\n";
   }

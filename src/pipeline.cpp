@@ -26,6 +26,7 @@
 #include "recis_convert/file_io.h"
 #include "recis_convert/hdf5_export.h"
 #include "recis_convert/hdf5_plan.h"
+#include "recis_convert/hugectr_export.h"
 #include "recis_convert/torch_archive.h"
 #include "recis_convert/interrupt.h"
 #include "recis_convert/log.h"
@@ -114,20 +115,29 @@ struct Discovery {
   CheckpointListing listing;
   std::string staging_dir;
   std::string selection;  // why this checkpoint: "latest" or the --select best reason
+  std::optional<HugectrExportPlan> hugectr;  // --source hugectr: the tables and their output files
 };
 
 // Stage 1, on rank 0: everything that can fail before any data moves fails here, with one message for all ranks.
 std::string discover_on_root(const JobOptions& o, std::optional<StagingDir>& staging, const Log& log) {
   std::string ckpt_arg = o.ckpt_dir;
   std::string selection;
-  if (o.select == CheckpointSelect::kBest) {
+  std::optional<HugectrExportPlan> hugectr;
+  Result<CheckpointListing> listing = CheckpointListing{};
+  if (o.source == SourceKind::kHugectr) {
+    auto plan = plan_hugectr_export(o);
+    if (!plan) return json{{"error", error_to_json(plan.error())}}.dump();
+    hugectr = std::move(plan).value();
+    listing = hugectr_listing(*hugectr);
+    selection = "HugeCTR graph " + o.graph + ", " + std::to_string(hugectr->tables.size()) + " sparse model(s)";
+  } else if (o.select == CheckpointSelect::kBest) {
     auto choice = select_best_checkpoint(o.ckpt_dir, o.eval_log, o.metric, o.metric_order);
     if (!choice) return json{{"error", error_to_json(choice.error())}}.dump();
     ckpt_arg = o.ckpt_dir + "/" + choice.value().ckpt_id;
     selection = choice.value().reason;
     log.stage("selected " + choice.value().ckpt_id + ": " + selection);
   }
-  auto listing = discover_checkpoint(ckpt_arg);
+  if (!hugectr) listing = discover_checkpoint(ckpt_arg);
   if (!listing) return json{{"error", error_to_json(listing.error())}}.dump();
   if (selection.empty()) {
     struct stat st {};
@@ -158,8 +168,14 @@ std::string discover_on_root(const JobOptions& o, std::optional<StagingDir>& sta
     for (const auto& path : stale) log.warn("removed the staging directory of a dead run: " + path);
     staging.emplace(std::move(created).value());
     staging_path = staging->path();
+    if (hugectr) {
+      auto files = create_hugectr_files(*hugectr, staging_path);
+      if (!files) return json{{"error", error_to_json(files.error())}}.dump();
+    }
   }
-  return json{{"listing", listing_to_json(listing.value())}, {"staging", staging_path}, {"selection", selection}}.dump();
+  json message{{"listing", listing_to_json(listing.value())}, {"staging", staging_path}, {"selection", selection}};
+  if (hugectr) message["hugectr"] = hugectr_plan_to_json(*hugectr);
+  return message.dump();
 }
 
 Result<Discovery> decode_discovery(const std::string& message) {
@@ -167,7 +183,14 @@ Result<Discovery> decode_discovery(const std::string& message) {
   if (j.contains("error")) return error_from_json(j.at("error"));
   auto listing = listing_from_json(j.at("listing").get<std::string>());
   if (!listing) return listing.error();
-  return Discovery{std::move(listing).value(), j.at("staging").get<std::string>(), j.at("selection").get<std::string>()};
+  Discovery discovery{std::move(listing).value(), j.at("staging").get<std::string>(),
+                      j.at("selection").get<std::string>(), std::nullopt};
+  if (j.contains("hugectr")) {
+    auto plan = hugectr_plan_from_json(j.at("hugectr").get<std::string>());
+    if (!plan) return plan.error();
+    discovery.hugectr = std::move(plan).value();
+  }
+  return discovery;
 }
 
 // Every block of the index must have been found in its file (each file already checked that its own tensors are
@@ -380,11 +403,12 @@ struct StreamOutcome {
 // --quiet or --progress-interval 0, the same on every rank (they all parse the same options).
 class StreamProgress {
  public:
-  StreamProgress(const JobOptions& o, MpiWorld& world, const Log& log, uint64_t total_bytes, uint64_t total_files)
+  StreamProgress(const JobOptions& o, MpiWorld& world, const Log& log, uint64_t total_bytes, uint64_t total_files,
+                 const std::string& items = "files")
       : world_(world),
         log_(log),
         enabled_(!o.quiet && o.progress_interval > 0),
-        meter_(total_bytes, total_files, o.progress_interval, Clock::now()),
+        meter_(total_bytes, total_files, o.progress_interval, Clock::now(), items),
         last_post_(Clock::now()) {}
 
   void add_bytes(uint64_t n) {
@@ -451,6 +475,25 @@ class StreamProgress {
   uint64_t file_start_ = 0;
   std::vector<MpiWorld::ProgressCount> latest_;  // rank 0: every rank's last count
 };
+
+// Stage 3 with --source hugectr: every rank writes its contiguous range of every table's rows (hugectr_export.h).
+StreamOutcome stream_hugectr_tables(const JobOptions& o, MpiWorld& world, const Discovery& discovery, const Log& log) {
+  StreamOutcome out;
+  const HugectrExportPlan& plan = *discovery.hugectr;
+  uint64_t total = 0;
+  for (const auto& t : plan.tables) total += t.source.rows * (8 + t.source.vec_size * 4 + (t.source.has_slot_id ? 8 : 0));
+  StreamProgress progress(o, world, log, total, plan.tables.size() * static_cast<uint64_t>(world.size()), "table shares");
+  if (!o.dry_run) {
+    auto written = write_hugectr_rows(plan, discovery.staging_dir, world.rank(), world.size(), o.buffer_mib << 20,
+                                      o.fsync, [&progress](uint64_t n) { progress.add_bytes(n); });
+    if (!written) {
+      out.failure = written.error();
+      world.announce_failure();
+    }
+  }
+  progress.finish();
+  return out;
+}
 
 // Stage 3, default format: each rank copies or filters its files into the staging directory.
 StreamOutcome stream_into_safetensors(const JobOptions& o, MpiWorld& world, const Discovery& discovery,
@@ -694,7 +737,8 @@ static ExitCode export_checkpoint(const JobOptions& o, MpiWorld& world, RunRepor
     sizes.push_back(f.size);
     total_bytes += f.size;
   }
-  log.stage("checkpoint " + listing.ckpt_dir + ": " + std::to_string(listing.files.size()) + " data files, " +
+  log.stage((discovery.value().hugectr ? "HugeCTR model " : "checkpoint ") + listing.ckpt_dir + ": " +
+            std::to_string(listing.files.size()) + " data files, " +
             format_bytes(static_cast<double>(total_bytes)) + ", " + std::to_string(listing.tensorkey.size()) +
             " sparse blocks");
 
@@ -707,12 +751,18 @@ static ExitCode export_checkpoint(const JobOptions& o, MpiWorld& world, RunRepor
   if (!filter.is_identity()) mode += mode.empty() ? "filtering:" : ", filtering:";
   if (o.filter_optimizer) mode += " optimizer state";
   for (const auto& slot : o.drop_slots) mode += " " + slot;
-  log.stage("plan: " + std::to_string(listing.files.size()) + " files over " + std::to_string(world.size()) +
-            " ranks (" + balance_name(o.balance) + "), " + mode + (o.dry_run ? " (dry run)" : ""));
+  if (discovery.value().hugectr) {
+    log.stage("plan: the rows of " + std::to_string(listing.files.size()) + " HugeCTR table(s) split over " +
+              std::to_string(world.size()) + " ranks, one RecIS-layout file per table" + (o.dry_run ? " (dry run)" : ""));
+  } else {
+    log.stage("plan: " + std::to_string(listing.files.size()) + " files over " + std::to_string(world.size()) +
+              " ranks (" + balance_name(o.balance) + "), " + mode + (o.dry_run ? " (dry run)" : ""));
+  }
 
   // 3. stream
   const auto stream_start = Clock::now();
-  StreamOutcome streamed = o.format == ExportFormat::kHdf5
+  StreamOutcome streamed = discovery.value().hugectr ? stream_hugectr_tables(o, world, discovery.value(), log)
+                           : o.format == ExportFormat::kHdf5
                                ? stream_into_hdf5(o, world, discovery.value(), filter, mine, log)
                                : stream_into_safetensors(o, world, discovery.value(), filter, mine, log);
   std::vector<FileResult>& results = streamed.results;
@@ -760,6 +810,19 @@ static ExitCode export_checkpoint(const JobOptions& o, MpiWorld& world, RunRepor
         work.bytes_out += f.written ? f.output_bytes : 0;
       }
       ranks.push_back(work);
+    }
+    if (discovery.value().hugectr && final_status == 0) {
+      // every rank wrote part of every file: rank 0 describes the finished files
+      auto described = o.dry_run ? Result<std::vector<FileResult>>(std::vector<FileResult>{})
+                                 : hugectr_file_results(*discovery.value().hugectr, discovery.value().staging_dir);
+      if (!described) {
+        Log::error(described.error().describe());
+        report.add_error(described.error().describe());
+        final_status = static_cast<int>(described.error().code);
+      } else {
+        files = std::move(described).value();
+        for (const auto& f : files) owner[f.name] = 0;
+      }
     }
     report.set_ranks(ranks);
     report.set_dropped(files);

@@ -14,10 +14,17 @@ namespace recis_convert {
 
 enum class ExportFormat { kSafetensors, kHdf5 };
 enum class CheckpointSelect { kLatest, kBest };
+enum class SourceKind { kRecis, kHugectr };
 
 inline constexpr const char* kDefaultEvalLog = "train_eval_result_v2.txt";  // TorchEasyRec's name, in --ckpt-dir
 
 struct JobOptions {
+  SourceKind source = SourceKind::kRecis;
+  // --source hugectr (hugectr_export.h): the graph JSON, the dense weights, one sparse model per embedding
+  std::string graph;
+  std::string hugectr_dense;
+  std::vector<std::string> sparse;
+  std::vector<std::string> table_names;
   ExportFormat format = ExportFormat::kSafetensors;
   bool hdf5_collective = true;  // --hdf5-transfer collective|independent
   std::string ckpt_dir;

@@ -38,4 +38,7 @@ Status read_exact(int fd, uint64_t offset, size_t size, void* out, const std::st
 // Writes all of `data` at the current position. Failures (ENOSPC, EIO...) are kOutput naming `file`.
 Status write_all(int fd, const void* data, size_t size, const std::string& file);
 
+// Writes all of `data` at `offset` (pwrite; the file position is unchanged), failures as write_all.
+Status pwrite_all(int fd, const void* data, size_t size, uint64_t offset, const std::string& file);
+
 }  // namespace recis_convert

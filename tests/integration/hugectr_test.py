@@ -1,0 +1,157 @@
+#!/usr/bin/python3
+"""HugeCTR models in (issue 8): sparse tables exported in the RecIS layout, row for row, at any N; bad models fail
+with code 3 and publish nothing. Fixtures come from scripts/make_hugectr_fixture.py.
+
+    hugectr_test.py CASE --binary BIN --fixture DIR --work DIR [--np N]
+"""
+import glob
+import json
+import os
+import shutil
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from export_test import (run_cases, check, check_clean_parent, expect_failure, expect_success, fresh,  # noqa: E402
+                         mpirun, read_safetensors, tree_digest)
+
+MODELS = ("dcn", "wdl", "deepfm", "dlrm")
+
+
+def model_args(fixture, model, sparse=None, dense=True):
+    directory = os.path.join(fixture, model)
+    args = ["--source", "hugectr", "--graph", os.path.join(directory, f"{model}.json")]
+    if dense:
+        args += ["--dense", os.path.join(directory, f"{model}_dense_0.model")]
+    for path in sparse or sorted(glob.glob(os.path.join(directory, f"{model}*_sparse_0.model"))):
+        args += ["--sparse", path]
+    return args
+
+
+def source_rows(graph, path, embedding):
+    """(keys, vectors, slot ids or None) of a sparse model, read independently of recis-convert."""
+    vec = embedding["sparse_embedding_hparam"]["embedding_vec_size"]
+    localized = embedding["type"].startswith("Localized")
+    if os.path.isdir(path):
+        keys = np.fromfile(os.path.join(path, "key"), "<i8")
+        vectors = np.fromfile(os.path.join(path, "emb_vector"), "<f4").reshape(-1, vec)
+        slots = np.fromfile(os.path.join(path, "slot_id"), "<u8") if localized else None
+        return keys, vectors, slots
+    key = "<u4" if graph.get("solver", {}).get("input_key_type") == "I32" else "<i8"
+    record = np.dtype([("key", key)] + ([("slot", "<u8")] if localized else []) + [("vec", "<f4", (vec,))])
+    rows = np.fromfile(path, record)
+    return rows["key"].astype(np.int64), rows["vec"], rows["slot"] if localized else None
+
+
+def check_tables(out, fixture, model):
+    with open(os.path.join(fixture, model, f"{model}.json")) as f:
+        graph = json.load(f)
+    embeddings = [layer for layer in graph["layers"] if "Embedding" in layer["type"]]
+    sparse = sorted(glob.glob(os.path.join(fixture, model, f"{model}*_sparse_0.model")))
+    with open(os.path.join(out, "tensorkey.json")) as f:
+        tensorkey = json.load(f)
+    with open(os.path.join(out, "manifest.json")) as f:
+        manifest = json.load(f)
+    for i, (embedding, path) in enumerate(zip(embeddings, sparse)):
+        table = embedding["top"]
+        keys, vectors, slots = source_rows(graph, path, embedding)
+        header, _, data = read_safetensors(os.path.join(out, f"model-{i:06d}-of-{len(embeddings):06d}.safetensors"))
+
+        def tensor(slot, dtype):
+            name = f"{table}.{slot}/part_0_1"
+            check(tensorkey[name] == f"{table}@{slot}^00000@65536@65536", f"tensorkey of {name}: {tensorkey.get(name)}")
+            begin, end = header[name]["data_offsets"]
+            return np.frombuffer(data[begin:end], dtype)
+
+        check(np.array_equal(tensor("id", "<i8"), keys), f"{model} {table}: ids differ from the source keys")
+        got = tensor("embedding", "<f4").reshape(-1, vectors.shape[1])
+        check(got.tobytes() == vectors.tobytes(), f"{model} {table}: embedding rows differ from the source")
+        if slots is not None:
+            check(np.array_equal(tensor("slot_id", "<u8"), slots), f"{model} {table}: slot ids differ")
+        else:
+            check(f"{table}.slot_id/part_0_1" not in header, f"{model} {table}: a slot_id for a distributed table")
+        t = manifest["tables"][table]
+        check((t["rows"], t["dim"], t["dtype"]) == (len(keys), vectors.shape[1], "F32"), f"manifest: {t}")
+
+
+def case_export(args):
+    """Every model at np = N: every row of every table equals the source; verify passes."""
+    parent = fresh(args.work, f"export_np{args.np}")
+    for model in MODELS:
+        out = os.path.join(parent, model)
+        result = mpirun(args.binary, args.np, model_args(args.fixture, model) + ["--export-dir", out])
+        expect_success(result, f"{model} np={args.np}")
+        check_tables(out, args.fixture, model)
+        expect_success(mpirun(args.binary, args.np, ["verify", out]), f"verify {model}")
+        print(f"ok: {model} np={args.np}: every row equals the source, verify passes")
+    check_clean_parent(parent, list(MODELS))
+
+
+def case_cross_n(args):
+    """The export is the same whatever the number of ranks (run_record.json aside)."""
+    parent = fresh(args.work, "cross_n")
+    for model in MODELS:
+        digests = {}
+        for np_ in (1, 2, 3):
+            out = os.path.join(parent, f"{model}_{np_}")
+            expect_success(mpirun(args.binary, np_, model_args(args.fixture, model) + ["--export-dir", out]),
+                           f"{model} np={np_}")
+            digests[np_] = tree_digest(out, skip=("run_record.json",))
+        check(digests[1] == digests[2] == digests[3], f"{model}: exports differ between np 1, 2 and 3")
+    print("ok: identical exports at np 1, 2, 3 for every model")
+
+
+def case_bad(args):
+    """A dense file a float short or long, key/emb_vector counts that disagree, an unknown layer: code 3."""
+    parent = fresh(args.work, "bad")
+    out = os.path.join(parent, "export")
+    model = "dlrm"
+    shutil.copytree(os.path.join(args.fixture, model), os.path.join(parent, model))  # a private copy to damage
+    args_fixture = parent  # model_args reads <fixture>/<model>/...
+    dense = os.path.join(parent, model, f"{model}_dense_0.model")
+    with open(dense, "rb") as f:
+        original = f.read()
+    for what, content, text in (("a float short", original[:-4], "4 bytes short"),
+                                ("a float too long", original + b"\0\0\0\0", "4 bytes too many")):
+        with open(dense, "wb") as f:
+            f.write(content)
+        result = mpirun(args.binary, args.np, model_args(args_fixture, model) + ["--export-dir", out])
+        expect_failure(result, 3, text, f"dense file {what}")
+        check_clean_parent(parent, [model])
+    with open(dense, "wb") as f:
+        f.write(original)
+
+    sparse = glob.glob(os.path.join(parent, model, f"{model}*_sparse_0.model"))[0]
+    with open(os.path.join(sparse, "emb_vector"), "rb") as f:
+        vectors = f.read()
+    with open(os.path.join(sparse, "emb_vector"), "wb") as f:
+        f.write(vectors[:-16])  # one row (vec 4) short of the keys
+    result = mpirun(args.binary, args.np, model_args(args_fixture, model) + ["--export-dir", out])
+    expect_failure(result, 3, "emb_vector", "key/emb_vector count mismatch")
+    check_clean_parent(parent, [model])
+    with open(os.path.join(sparse, "emb_vector"), "wb") as f:
+        f.write(vectors)
+
+    graph_path = os.path.join(parent, model, f"{model}.json")
+    with open(graph_path) as f:
+        graph = json.load(f)
+    graph["layers"][-2]["type"] = "GRU"
+    with open(graph_path, "w") as f:
+        json.dump(graph, f)
+    result = mpirun(args.binary, args.np, model_args(args_fixture, model) + ["--export-dir", out])
+    expect_failure(result, 3, 'layer type "GRU" is not supported (supported: ', "unknown layer type")
+    check_clean_parent(parent, [model])
+
+    result = mpirun(args.binary, args.np, model_args(args.fixture, "wdl", sparse=[os.path.join(args.fixture, "wdl",
+                                                                                                 "wdl0_sparse_0.model")])
+                    + ["--export-dir", out])
+    expect_failure(result, 2, "2 embedding(s) but 1 --sparse", "too few --sparse")
+    print("ok: dense a float short / long, emb_vector short, GRU layer -> 3; missing --sparse -> 2; nothing published")
+
+
+CASES = {"export": case_export, "cross_n": case_cross_n, "bad": case_bad}
+
+
+if __name__ == "__main__":
+    sys.exit(run_cases(CASES))
