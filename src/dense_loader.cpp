@@ -53,13 +53,7 @@ Result<nlohmann::json> call_plugin(const char* symbol, const nlohmann::json& req
 
 }  // namespace
 
-Result<DenseOutcome> run_dense_export(const DenseRequest& r) {
-  nlohmann::json request{{"dense_model", r.dense_model}, {"state_dict", r.state_dict},
-                         {"dense_name", r.dense_name},   {"output_dir", r.output_dir},
-                         {"model_name", r.model_name},   {"outputs", r.outputs},
-                         {"sample_inputs", r.sample_inputs}, {"sample_batch", r.sample_batch},
-                         {"fg_path", r.fg_path},         {"mc_path", r.mc_path}};
-  auto response = call_plugin(kDenseExportSymbol, request);
+Result<DenseOutcome> outcome_of(Result<nlohmann::json> response) {
   if (!response) return response.error();
   try {
     DenseOutcome outcome;
@@ -70,6 +64,22 @@ Result<DenseOutcome> run_dense_export(const DenseRequest& r) {
   } catch (const nlohmann::json::exception& e) {
     return Error{ExitCode::kInternal, plugin_path(), std::string("unreadable plugin response: ") + e.what()};
   }
+}
+
+Result<DenseOutcome> run_dense_export(const DenseRequest& r) {
+  nlohmann::json request{{"dense_model", r.dense_model}, {"state_dict", r.state_dict},
+                         {"dense_name", r.dense_name},   {"output_dir", r.output_dir},
+                         {"model_name", r.model_name},   {"outputs", r.outputs},
+                         {"sample_inputs", r.sample_inputs}, {"sample_batch", r.sample_batch},
+                         {"fg_path", r.fg_path},         {"mc_path", r.mc_path}};
+  return outcome_of(call_plugin(kDenseExportSymbol, request));
+}
+
+Result<DenseOutcome> run_hugectr_dense_export(const HugectrDenseRequest& r) {
+  nlohmann::json request{{"graph", r.graph},           {"dense", r.dense},          {"ntp", r.ntp},
+                         {"output_dir", r.output_dir}, {"model_name", r.model_name}, {"outputs", r.outputs},
+                         {"sample_batch", r.sample_batch}};
+  return outcome_of(call_plugin(kHugectrDenseSymbol, request));
 }
 
 Result<DenseCheck> run_dense_verify(const std::string& model, const std::string& sample_io) {

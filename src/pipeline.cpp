@@ -248,10 +248,37 @@ void print_dry_run(const Log& log, const std::vector<FileResult>& files, const s
 
 // The dense stage (rank 0, after the sparse data agreed): the plugin writes <staging>/<export-folder>/. Returns
 // the files it wrote, with checksums, for the manifest.
+// --source hugectr: the graph's network as TorchScript (the plugin builds it), described for the manifest.
+Result<std::vector<ExtraFile>> export_hugectr_dense_on_root(const JobOptions& o, const std::string& staging_dir,
+                                                            const Log& log) {
+  HugectrDenseRequest request;
+  request.graph = o.graph;
+  request.dense = o.hugectr_dense;
+  request.output_dir = staging_dir + "/" + o.export_folder;
+  request.model_name = o.model_name;
+  request.outputs = o.outputs;
+  request.sample_batch = o.sample_batch;
+  fault_point("dense");
+  const auto dense_start = Clock::now();
+  auto outcome = run_hugectr_dense_export(request);
+  if (!outcome) return outcome.error();
+  std::vector<ExtraFile> described;
+  for (const auto& name : outcome.value().files) {
+    auto file = checksum_of_file(request.output_dir + "/" + name, o.export_folder + "/" + name);
+    if (!file) return file.error();
+    described.push_back(file.value());
+  }
+  log.stage("dense: the HugeCTR network as " + o.export_folder + "/" + o.model_name + ".pt and " +
+            std::to_string(described.size() - 1) + " more files in " + format_seconds(seconds_since(dense_start)));
+  return described;
+}
+
 Result<std::vector<ExtraFile>> export_dense_on_root(const JobOptions& o, const CheckpointListing& listing,
                                                     const std::string& staging_dir, const Log& log) {
+  if (o.source == SourceKind::kHugectr && !o.hugectr_dense.empty()) return export_hugectr_dense_on_root(o, staging_dir, log);
   if (o.dense_model.empty()) {
-    log.stage("dense: no --dense-model given, no dense export");
+    log.stage(o.source == SourceKind::kHugectr ? "dense: no --dense given, no dense export"
+                                               : "dense: no --dense-model given, no dense export");
     return std::vector<ExtraFile>{};
   }
   DenseRequest request;

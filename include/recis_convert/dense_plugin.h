@@ -6,6 +6,8 @@
 //   request:  {"dense_model", "state_dict", "dense_name", "output_dir", "model_name", "outputs": [...],
 //              "sample_inputs", "sample_batch", "fg": <json or null>, "mc": <json or null>, "mc_text"}
 //   response: {"code": 0|3|4|1, "file", "message", "warnings": [...], "files": [...], "seconds"}
+// recis_hugectr_dense_v1 builds the network of a HugeCTR graph instead (same response):
+//   request:  {"graph", "dense", "ntp", "output_dir", "model_name", "outputs": [...], "sample_batch"}
 // and, for `verify`, recis_dense_verify_v1:
 //   request:  {"model", "sample_io"}      response: {"code", "file", "message", "problems": [...], "max_diff", "outputs"}
 // The response is malloc'd by the plugin and released with its free function.
@@ -24,6 +26,7 @@ typedef void (*RecisDenseFreeFn)(char* response_json);
 inline constexpr const char* kDenseExportSymbol = "recis_dense_export_v1";
 inline constexpr const char* kDenseFreeSymbol = "recis_dense_free_v1";
 inline constexpr const char* kDenseVerifySymbol = "recis_dense_verify_v1";
+inline constexpr const char* kHugectrDenseSymbol = "recis_hugectr_dense_v1";
 inline constexpr const char* kDensePluginFile = "librecis_dense.so";
 
 namespace recis_convert {
@@ -49,6 +52,19 @@ struct DenseOutcome {
 
 // Loads the plugin (next to the executable, or $RECIS_DENSE_PLUGIN) and runs the dense export.
 Result<DenseOutcome> run_dense_export(const DenseRequest& request);
+
+// --source hugectr: the network of a HugeCTR graph, weights from its dense file, BatchNorm statistics from
+// <dense>.ntp.json (or `ntp`), built as TorchScript (src/dense/hugectr_network.cpp).
+struct HugectrDenseRequest {
+  std::string graph;
+  std::string dense;
+  std::string ntp;  // "" for <dense>.ntp.json
+  std::string output_dir;
+  std::string model_name;
+  std::vector<std::string> outputs;  // empty: the loss layers' tops
+  int sample_batch = 8;
+};
+Result<DenseOutcome> run_hugectr_dense_export(const HugectrDenseRequest& request);
 
 struct DenseCheck {
   std::vector<std::string> problems;  // empty when every output matched

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""HugeCTR models in (issue 8): sparse tables exported in the RecIS layout, row for row, at any N; bad models fail
-with code 3 and publish nothing. Fixtures come from scripts/make_hugectr_fixture.py.
+"""HugeCTR models in (issue 8): sparse tables exported in the RecIS layout, row for row, at any N; the dense network
+as TorchScript against an independent numpy reference; bad models fail with code 3 and publish nothing. Fixtures
+come from scripts/make_hugectr_fixture.py.
 
     hugectr_test.py CASE --binary BIN --fixture DIR --work DIR [--np N]
 """
@@ -75,16 +76,39 @@ def check_tables(out, fixture, model):
         check((t["rows"], t["dim"], t["dtype"]) == (len(keys), vectors.shape[1], "F32"), f"manifest: {t}")
 
 
+def check_network(out, fixture, model):
+    """The exported TorchScript against the fixture's independent numpy forward pass (atol 1e-5)."""
+    import torch
+    reference = np.load(os.path.join(fixture, model, "reference.npz"))
+    with open(os.path.join(fixture, model, f"{model}.json")) as f:
+        graph = json.load(f)
+    module = torch.jit.load(os.path.join(out, "fx_user_model", "user_model.pt"))
+    inputs = [torch.from_numpy(reference["dense"])]
+    inputs += [torch.from_numpy(reference[layer["top"]]) for layer in graph["layers"] if "Embedding" in layer["type"]]
+    got = module(*inputs).detach().numpy()
+    diff = float(np.abs(got - reference["out:loss"]).max())
+    check(got.shape == reference["out:loss"].shape and diff <= 1e-5, f"{model}: TorchScript differs from the numpy "
+                                                                       f"reference by {diff}")
+    with open(os.path.join(out, "fx_user_model", "output_info.json")) as f:
+        check(json.load(f)["OutputNodes"][0]["OutputNodeName"] == "loss", "output name is not the loss layer's top")
+    return diff
+
+
 def case_export(args):
-    """Every model at np = N: every row of every table equals the source; verify passes."""
+    """Every model at np = N: every row of every table equals the source, the TorchScript network matches the
+    numpy reference, verify passes (checksums and the network re-scoring its sample)."""
     parent = fresh(args.work, f"export_np{args.np}")
     for model in MODELS:
         out = os.path.join(parent, model)
         result = mpirun(args.binary, args.np, model_args(args.fixture, model) + ["--export-dir", out])
         expect_success(result, f"{model} np={args.np}")
         check_tables(out, args.fixture, model)
-        expect_success(mpirun(args.binary, args.np, ["verify", out]), f"verify {model}")
-        print(f"ok: {model} np={args.np}: every row equals the source, verify passes")
+        diff = check_network(out, args.fixture, model)
+        result = mpirun(args.binary, args.np, ["verify", out])
+        expect_success(result, f"verify {model}")
+        check("re-scored" in result.stdout, f"verify did not re-score {model}'s network: {result.stdout}")
+        print(f"ok: {model} np={args.np}: every row equals the source, network within {diff:.1e} of the reference, "
+              "verify passes")
     check_clean_parent(parent, list(MODELS))
 
 
@@ -133,6 +157,13 @@ def case_bad(args):
     with open(os.path.join(sparse, "emb_vector"), "wb") as f:
         f.write(vectors)
 
+    ntp = dense + ".ntp.json"
+    os.rename(ntp, ntp + ".away")
+    result = mpirun(args.binary, args.np, model_args(args_fixture, model) + ["--export-dir", out])
+    expect_failure(result, 3, ntp, "BatchNorm statistics missing")
+    check_clean_parent(parent, [model])
+    os.rename(ntp + ".away", ntp)
+
     graph_path = os.path.join(parent, model, f"{model}.json")
     with open(graph_path) as f:
         graph = json.load(f)
@@ -147,7 +178,8 @@ def case_bad(args):
                                                                                                  "wdl0_sparse_0.model")])
                     + ["--export-dir", out])
     expect_failure(result, 2, "2 embedding(s) but 1 --sparse", "too few --sparse")
-    print("ok: dense a float short / long, emb_vector short, GRU layer -> 3; missing --sparse -> 2; nothing published")
+    print("ok: dense a float short / long, emb_vector short, no .ntp.json, GRU layer -> 3; missing --sparse -> 2; "
+          "nothing published")
 
 
 CASES = {"export": case_export, "cross_n": case_cross_n, "bad": case_bad}
