@@ -430,10 +430,8 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
   }
   if (o.source == SourceKind::kHugectr) {
     if (o.graph.empty() || o.sparse.empty()) return usage("--source hugectr needs --graph and --sparse (see --help)");
-    if (!o.ckpt_dir.empty() || o.select == CheckpointSelect::kBest || !o.dense_model.empty() ||
-        o.format == ExportFormat::kHdf5 || o.quantize_int8) {
-      return usage("--source hugectr does not take --ckpt-dir, --select best, --dense-model, --format hdf5 or "
-                   "--quantize-embeddings (yet)");
+    if (!o.ckpt_dir.empty() || o.select == CheckpointSelect::kBest || !o.dense_model.empty() || o.quantize_int8) {
+      return usage("--source hugectr does not take --ckpt-dir, --select best, --dense-model or --quantize-embeddings");
     }
   } else if (!o.graph.empty() || !o.sparse.empty() || !o.hugectr_dense.empty() || !o.table_names.empty()) {
     return usage("--graph, --dense, --sparse and --table-names go with --source hugectr");

@@ -238,7 +238,8 @@ Status write_hdf5_export(const std::string& path, const Hdf5Plan& plan, const st
         const uint64_t bytes = piece->rows * dataset_plan->row_bytes;
         if (buffer.size() < bytes) buffer.resize(bytes);  // a single row wider than the buffer
         auto& source_fd = open_files[piece->file];
-        const std::string source = listing.ckpt_dir + "/" + piece->file;
+        // an absolute name (HugeCTR tables) as it is, else a data file of the checkpoint
+        const std::string source = piece->file[0] == '/' ? piece->file : listing.ckpt_dir + "/" + piece->file;
         if (!source_fd) source_fd = std::make_unique<FileDescriptor>(::open(source.c_str(), O_RDONLY | O_CLOEXEC));
         const int fd = source_fd->get();
         auto read = fd < 0 ? Status(bad_input(source, std::string("cannot open: ") + std::strerror(errno)))

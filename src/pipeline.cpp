@@ -168,7 +168,7 @@ std::string discover_on_root(const JobOptions& o, std::optional<StagingDir>& sta
     for (const auto& path : stale) log.warn("removed the staging directory of a dead run: " + path);
     staging.emplace(std::move(created).value());
     staging_path = staging->path();
-    if (hugectr) {
+    if (hugectr && o.format == ExportFormat::kSafetensors) {
       auto files = create_hugectr_files(*hugectr, staging_path);
       if (!files) return json{{"error", error_to_json(files.error())}}.dump();
     }
@@ -590,7 +590,42 @@ StreamOutcome stream_into_hdf5(const JobOptions& o, MpiWorld& world, const Disco
   const CheckpointListing& listing = discovery.listing;
   StreamOutcome out;
   std::vector<SourceTensor> my_tensors;
-  for (size_t index : mine) {
+  if (discovery.hugectr) {
+    // HugeCTR tables: table i is summarized (and later read) by rank i % N; the key, emb_vector and slot_id files
+    // of the directory format are plain arrays, so each is a source tensor at offset 0.
+    const auto& tables = discovery.hugectr->tables;
+    for (size_t i = static_cast<size_t>(world.rank()); i < tables.size() && !out.failure; i += static_cast<size_t>(world.size())) {
+      const HugectrTableExport& t = tables[i];
+      if (t.source.format == HugectrSparseFormat::kLegacyFile) {
+        out.failure = bad_input(t.source.path, "a legacy single-file table interleaves keys and vectors, which --format "
+                                               "hdf5 cannot read as arrays; export it in the default format");
+        break;
+      }
+      char resolved[PATH_MAX];
+      const std::string dir = ::realpath(t.source.path.c_str(), resolved) ? resolved : t.source.path;
+      static const char* kFiles[] = {"key", "emb_vector", "slot_id"};
+      static const char* kSlots[] = {"id", "embedding", "slot_id"};
+      for (size_t k = 0; k < t.tensors.size(); ++k) {
+        SourceTensor src;
+        src.key = t.tensors[k].name;
+        src.sparse = true;
+        src.child = t.name;
+        src.slot = kSlots[k];
+        src.slice = kHugectrSlice;
+        src.dtype = t.tensors[k].dtype_spelling;
+        src.shape = t.tensors[k].shape;
+        src.file = dir + "/" + kFiles[k];  // absolute: the tables may live anywhere
+        src.owner = world.rank();
+        my_tensors.push_back(std::move(src));
+      }
+      FileResult result;
+      result.name = t.file;
+      result.source_bytes = t.source_bytes();
+      result.kept = t.tensors;
+      out.results.push_back(std::move(result));
+    }
+  }
+  for (size_t index : discovery.hugectr ? std::vector<size_t>{} : mine) {
     const DataFile& file = listing.files[index];
     const std::string path = listing.ckpt_dir + "/" + file.name;
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -788,7 +823,8 @@ static ExitCode export_checkpoint(const JobOptions& o, MpiWorld& world, RunRepor
 
   // 3. stream
   const auto stream_start = Clock::now();
-  StreamOutcome streamed = discovery.value().hugectr ? stream_hugectr_tables(o, world, discovery.value(), log)
+  StreamOutcome streamed = discovery.value().hugectr && o.format == ExportFormat::kSafetensors
+                               ? stream_hugectr_tables(o, world, discovery.value(), log)
                            : o.format == ExportFormat::kHdf5
                                ? stream_into_hdf5(o, world, discovery.value(), filter, mine, log)
                                : stream_into_safetensors(o, world, discovery.value(), filter, mine, log);
@@ -838,7 +874,7 @@ static ExitCode export_checkpoint(const JobOptions& o, MpiWorld& world, RunRepor
       }
       ranks.push_back(work);
     }
-    if (discovery.value().hugectr && final_status == 0) {
+    if (discovery.value().hugectr && o.format == ExportFormat::kSafetensors && final_status == 0) {
       // every rank wrote part of every file: rank 0 describes the finished files
       auto described = o.dry_run ? Result<std::vector<FileResult>>(std::vector<FileResult>{})
                                  : hugectr_file_results(*discovery.value().hugectr, discovery.value().staging_dir);
