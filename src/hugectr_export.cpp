@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -207,6 +208,37 @@ Status write_hugectr_rows(const HugectrExportPlan& plan, const std::string& stag
     }
     if (fsync && ::fsync(fd.get()) != 0) return output_error(path, std::string("fsync failed: ") + std::strerror(errno));
     if (::close(fd.release()) != 0) return output_error(path, std::string("close failed: ") + std::strerror(errno));
+  }
+  return Ok{};
+}
+
+Status unpack_legacy_table(const HugectrSparseTable& table, const std::string& dir, size_t buffer_bytes) {
+  if (::mkdir(dir.c_str(), 0777) != 0 && errno != EEXIST) {
+    return output_error(dir, std::string("cannot create: ") + std::strerror(errno));
+  }
+  std::vector<std::unique_ptr<FileDescriptor>> files;
+  std::vector<std::string> names = {dir + "/key", dir + "/emb_vector"};
+  if (table.has_slot_id) names.push_back(dir + "/slot_id");
+  for (const auto& name : names) {
+    files.push_back(std::make_unique<FileDescriptor>(::open(name.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)));
+    if (files.back()->get() < 0) return output_error(name, std::string("cannot create: ") + std::strerror(errno));
+  }
+  HugectrRowReader reader(table);
+  HugectrRows rows;
+  const uint64_t piece = std::max<uint64_t>(1, buffer_bytes / std::max<uint64_t>(table.record_bytes, 1));
+  for (uint64_t first = 0; first < table.rows; first += piece) {
+    const uint64_t n = std::min(piece, table.rows - first);
+    auto read = reader.read(first, n, rows);
+    if (!read) return read;
+    auto keys = write_all(files[0]->get(), rows.keys.data(), n * 8, names[0]);
+    if (!keys) return keys;
+    auto vectors = write_all(files[1]->get(), rows.vectors.data(), n * table.vec_size * 4, names[1]);
+    if (!vectors) return vectors;
+    if (table.has_slot_id) {
+      auto slots = write_all(files[2]->get(), rows.slot_ids.data(), n * 8, names[2]);
+      if (!slots) return slots;
+    }
+    if (auto stop = interruption()) return *stop;
   }
   return Ok{};
 }

@@ -503,6 +503,9 @@ class StreamProgress {
   std::vector<MpiWorld::ProgressCount> latest_;  // rank 0: every rank's last count
 };
 
+// Legacy HugeCTR tables unpacked for --format hdf5 live in the staging directory under this prefix until publish.
+constexpr const char* kUnpackedPrefix = ".hugectr-unpacked-";
+
 // Stage 3 with --source hugectr: every rank writes its contiguous range of every table's rows (hugectr_export.h).
 StreamOutcome stream_hugectr_tables(const JobOptions& o, MpiWorld& world, const Discovery& discovery, const Log& log) {
   StreamOutcome out;
@@ -596,13 +599,19 @@ StreamOutcome stream_into_hdf5(const JobOptions& o, MpiWorld& world, const Disco
     const auto& tables = discovery.hugectr->tables;
     for (size_t i = static_cast<size_t>(world.rank()); i < tables.size() && !out.failure; i += static_cast<size_t>(world.size())) {
       const HugectrTableExport& t = tables[i];
-      if (t.source.format == HugectrSparseFormat::kLegacyFile) {
-        out.failure = bad_input(t.source.path, "a legacy single-file table interleaves keys and vectors, which --format "
-                                               "hdf5 cannot read as arrays; export it in the default format");
-        break;
-      }
       char resolved[PATH_MAX];
-      const std::string dir = ::realpath(t.source.path.c_str(), resolved) ? resolved : t.source.path;
+      std::string dir = ::realpath(t.source.path.c_str(), resolved) ? resolved : t.source.path;
+      if (t.source.format == HugectrSparseFormat::kLegacyFile) {
+        // interleaved records: unpacked into plain arrays inside the staging directory, removed before publishing
+        dir = discovery.staging_dir + "/" + kUnpackedPrefix + t.name;
+        if (!o.dry_run) {
+          auto unpacked = unpack_legacy_table(t.source, dir, o.buffer_mib << 20);
+          if (!unpacked) {
+            out.failure = unpacked.error();
+            break;
+          }
+        }
+      }
       static const char* kFiles[] = {"key", "emb_vector", "slot_id"};
       static const char* kSlots[] = {"id", "embedding", "slot_id"};
       for (size_t k = 0; k < t.tensors.size(); ++k) {
@@ -873,6 +882,11 @@ static ExitCode export_checkpoint(const JobOptions& o, MpiWorld& world, RunRepor
         work.bytes_out += f.written ? f.output_bytes : 0;
       }
       ranks.push_back(work);
+    }
+    if (discovery.value().hugectr && o.format == ExportFormat::kHdf5 && !o.dry_run) {
+      for (const auto& t : discovery.value().hugectr->tables) {
+        if (t.source.format == HugectrSparseFormat::kLegacyFile) remove_tree(discovery.value().staging_dir + "/" + kUnpackedPrefix + t.name);
+      }
     }
     if (discovery.value().hugectr && o.format == ExportFormat::kSafetensors && final_status == 0) {
       // every rank wrote part of every file: rank 0 describes the finished files

@@ -57,6 +57,11 @@ Status create_hugectr_files(const HugectrExportPlan& plan, const std::string& st
 Status write_hugectr_rows(const HugectrExportPlan& plan, const std::string& staging_dir, int rank, int world_size,
                           size_t buffer_bytes, bool fsync, const std::function<void(uint64_t)>& progress);
 
+// --format hdf5 reads tables as plain arrays: a legacy single-file table (interleaved records) is first unpacked
+// into key / emb_vector / slot_id files in `dir` (streamed, bounded memory). The caller removes `dir` before
+// publishing.
+Status unpack_legacy_table(const HugectrSparseTable& table, const std::string& dir, size_t buffer_bytes);
+
 // Rank 0, after every rank finished: the files as FileResults, with their checksums.
 Result<std::vector<FileResult>> hugectr_file_results(const HugectrExportPlan& plan, const std::string& staging_dir);
 
