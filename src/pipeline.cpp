@@ -214,11 +214,12 @@ struct RankReport {
   std::optional<Error> error;
   std::vector<FileResult> results;
   double seconds = 0;
+  uint64_t shared_bytes = 0;  // bytes written into files shared by all ranks (HugeCTR tables), not in `results`
 };
 
 std::string encode_rank_report(const std::optional<Error>& error, const std::vector<FileResult>& results,
-                               double seconds) {
-  json j{{"seconds", seconds}, {"results", file_results_to_json(results)}};
+                               double seconds, uint64_t shared_bytes) {
+  json j{{"seconds", seconds}, {"results", file_results_to_json(results)}, {"shared_bytes", shared_bytes}};
   if (error) j["error"] = error_to_json(*error);
   return j.dump();
 }
@@ -227,6 +228,7 @@ Result<RankReport> decode_rank_report(const std::string& text) {
   auto j = json::parse(text);
   RankReport report;
   report.seconds = j.at("seconds").get<double>();
+  report.shared_bytes = j.at("shared_bytes").get<uint64_t>();
   if (j.contains("error")) report.error = error_from_json(j.at("error"));
   auto results = file_results_from_json(j.at("results").get<std::string>());
   if (!results) return results.error();
@@ -423,6 +425,7 @@ Status finish_on_root(const JobOptions& o, const Discovery& discovery, std::vect
 struct StreamOutcome {
   std::vector<FileResult> results;
   std::optional<Error> failure;
+  uint64_t shared_bytes = 0;  // see RankReport
 };
 
 // Progress of stage 3 (default format) over all ranks: rank 0 prints lines (progress.h); the other ranks post
@@ -515,7 +518,10 @@ StreamOutcome stream_hugectr_tables(const JobOptions& o, MpiWorld& world, const 
   StreamProgress progress(o, world, log, total, plan.tables.size() * static_cast<uint64_t>(world.size()), "table shares");
   if (!o.dry_run) {
     auto written = write_hugectr_rows(plan, discovery.staging_dir, world.rank(), world.size(), o.buffer_mib << 20,
-                                      o.fsync, [&progress](uint64_t n) { progress.add_bytes(n); });
+                                      o.fsync, [&progress, &out](uint64_t n) {
+                                        progress.add_bytes(n);
+                                        out.shared_bytes += n;
+                                      });
     if (!written) {
       out.failure = written.error();
       world.announce_failure();
@@ -850,7 +856,7 @@ static ExitCode export_checkpoint(const JobOptions& o, MpiWorld& world, RunRepor
     }
   }
   const int agreed = world.agree_on_status(failure ? static_cast<int>(failure->code) : 0).status;
-  auto gathered = world.gather_to_root(encode_rank_report(failure, results, my_seconds));
+  auto gathered = world.gather_to_root(encode_rank_report(failure, results, my_seconds, streamed.shared_bytes));
   const double stream_seconds = seconds_since(stream_start);
 
   int final_status = agreed;
@@ -874,7 +880,8 @@ static ExitCode export_checkpoint(const JobOptions& o, MpiWorld& world, RunRepor
         Log::error(line);
         report.add_error(line);
       }
-      RankWork work{static_cast<int>(r), got.results.size(), 0, 0, got.seconds, got.error ? got.error->describe() : ""};
+      RankWork work{static_cast<int>(r), got.results.size(), got.shared_bytes, got.shared_bytes, got.seconds,
+                    got.error ? got.error->describe() : ""};
       for (const auto& f : got.results) {
         owner[f.name] = static_cast<int>(r);
         files.push_back(f);

@@ -103,6 +103,13 @@ def case_export(args):
         result = mpirun(args.binary, args.np, model_args(args.fixture, model) + ["--export-dir", out])
         expect_success(result, f"{model} np={args.np}")
         check_tables(out, args.fixture, model)
+        with open(os.path.join(out, "run_record.json")) as f:
+            per_rank = json.load(f)["per_rank"]
+        with open(os.path.join(out, "manifest.json")) as f:
+            tables = json.load(f)["tables"]
+        rows_bytes = sum(t["rows"] * (8 + 4 * t["dim"] + (8 if "slot_id" in t["slots"] else 0)) for t in tables.values())
+        check(len(per_rank) == args.np and all(r["bytes_in"] > 0 for r in per_rank) and
+              sum(r["bytes_in"] for r in per_rank) == rows_bytes, f"{model}: per-rank bytes {per_rank} vs {rows_bytes}")
         diff = check_network(out, args.fixture, model)
         result = mpirun(args.binary, args.np, ["verify", out])
         expect_success(result, f"verify {model}")
