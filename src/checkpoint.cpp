@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "recis_convert/file_io.h"
 #include "recis_convert/strict_json.h"
 
 namespace recis_convert {
@@ -24,18 +25,6 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 
 std::string join(const std::string& dir, const std::string& name) {
   return (!dir.empty() && dir.back() == '/') ? dir + name : dir + "/" + name;
-}
-
-bool is_regular_file(const std::string& path, uint64_t* size = nullptr) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
-  if (size) *size = static_cast<uint64_t>(st.st_size);
-  return true;
-}
-
-bool is_directory(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 // A name from a metadata file must be a plain file name: nothing may lead outside the checkpoint directory.

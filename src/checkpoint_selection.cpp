@@ -9,17 +9,13 @@
 #include <sstream>
 
 #include "recis_convert/checkpoint.h"
+#include "recis_convert/file_io.h"
 #include "recis_convert/strict_json.h"
 
 namespace recis_convert {
 namespace {
 
 constexpr uint64_t kMaxEvalLogBytes = 64u << 20;  // one line per evaluation: megabytes even for long trainings
-
-bool is_directory(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
 
 std::string where(const std::string& path, size_t line) { return path + ":" + std::to_string(line); }
 

@@ -1,5 +1,7 @@
 #include "recis_convert/file_io.h"
 
+#include <sys/stat.h>
+
 #include <cerrno>
 #include <cstring>
 
@@ -22,6 +24,18 @@ Status read_exact(int fd, uint64_t offset, size_t size, void* out, const std::st
     done += static_cast<size_t>(n);
   }
   return Ok{};
+}
+
+bool is_regular_file(const std::string& path, uint64_t* size) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
+  if (size) *size = static_cast<uint64_t>(st.st_size);
+  return true;
+}
+
+bool is_directory(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 Status write_all(int fd, const void* data, size_t size, const std::string& file) {

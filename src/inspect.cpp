@@ -19,11 +19,6 @@
 namespace recis_convert {
 namespace {
 
-bool file_exists(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-}
-
 // "sparse_adamw_exp_avg" or "sparse_adamw_step" -> "adamw" (RecIS names optimizer state sparse_<optimizer>_*).
 std::string optimizer_of(const std::string& name) {
   const std::string prefix = "sparse_";
@@ -89,7 +84,7 @@ Result<Inspection> inspect_path(const std::string& path) {
   Inspection out;
   out.path = path;
   out.manifest = nullptr;
-  if (file_exists(path + "/manifest.json") && !file_exists(path + "/" + kIndexFile)) {
+  if (is_regular_file(path + "/manifest.json") && !is_regular_file(path + "/" + kIndexFile)) {
     out.kind = "export";
     return inspect_hdf5_export(path, std::move(out));
   }
@@ -97,8 +92,8 @@ Result<Inspection> inspect_path(const std::string& path) {
   if (!listing) return listing.error();
   const CheckpointListing& l = listing.value();
   out.ckpt_dir = l.ckpt_dir;
-  out.selection = file_exists(path + "/" + kIndexFile) ? "given" : "the latest, named last in " + path + "/" + kCheckpointListFile;
-  out.kind = file_exists(l.ckpt_dir + "/manifest.json") ? "export" : "checkpoint";
+  out.selection = is_regular_file(path + "/" + kIndexFile) ? "given" : "the latest, named last in " + path + "/" + kCheckpointListFile;
+  out.kind = is_regular_file(l.ckpt_dir + "/manifest.json") ? "export" : "checkpoint";
   if (out.kind == "export") {
     auto text = read_small_file(l.ckpt_dir + "/manifest.json", 1u << 30);
     if (!text) return text.error();
@@ -142,7 +137,7 @@ Result<Inspection> inspect_path(const std::string& path) {
   for (auto& [child, table] : tables) out.tables.push_back(std::move(table));
 
   const std::string model = l.ckpt_dir + "/model.pt";
-  if (file_exists(model)) {
+  if (is_regular_file(model)) {
     auto state = read_torch_state_dict(model);
     if (!state) return state.error();
     out.dense_file = model;

@@ -27,11 +27,6 @@ namespace {
 
 using json = nlohmann::json;
 
-bool is_regular_file(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-}
-
 // Names of regular files under dir, relative to it, one directory level deep (the dense export folder).
 std::vector<std::string> files_under(const std::string& dir, const std::string& prefix = "", int depth = 0) {
   std::vector<std::string> out;

@@ -32,6 +32,10 @@ class FileDescriptor {
   int fd_;
 };
 
+// Whether `path` (symlinks followed) is a regular file, with its size in `size` if given; or a directory.
+bool is_regular_file(const std::string& path, uint64_t* size = nullptr);
+bool is_directory(const std::string& path);
+
 // Reads `size` bytes at `offset`. A short file is kBadInput naming `file` and `what` ("the header"...).
 Status read_exact(int fd, uint64_t offset, size_t size, void* out, const std::string& file, const std::string& what);
 
