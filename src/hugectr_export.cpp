@@ -56,8 +56,7 @@ uint64_t HugectrTableExport::file_bytes() const { return preamble.size() + (tens
 
 uint64_t HugectrTableExport::source_bytes() const {
   const uint64_t n = source.rows;
-  return source.format == HugectrSparseFormat::kLegacyFile ? n * source.record_bytes
-                                                            : n * 8 + n * source.vec_size * 4 + (source.has_slot_id ? n * 8 : 0);
+  return n * (source.format == HugectrSparseFormat::kLegacyFile ? source.record_bytes : source.row_bytes());
 }
 
 Result<HugectrExportPlan> plan_hugectr_export(const JobOptions& o) {
@@ -188,7 +187,7 @@ Status write_hugectr_rows(const HugectrExportPlan& plan, const std::string& stag
     if (fd.get() < 0) return output_error(path, std::string("cannot open: ") + std::strerror(errno));
     const uint64_t data = t.preamble.size();
     const uint64_t vec_bytes = t.source.vec_size * 4;
-    const uint64_t row_bytes = 8 + vec_bytes + (t.source.has_slot_id ? 8 : 0);
+    const uint64_t row_bytes = t.source.row_bytes();
     const uint64_t piece = std::max<uint64_t>(1, buffer_bytes / row_bytes);
     HugectrRowReader reader(t.source);
     for (uint64_t first = mine.first; first < mine.first + mine.count; first += piece) {

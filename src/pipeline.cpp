@@ -514,7 +514,7 @@ StreamOutcome stream_hugectr_tables(const JobOptions& o, MpiWorld& world, const 
   StreamOutcome out;
   const HugectrExportPlan& plan = *discovery.hugectr;
   uint64_t total = 0;
-  for (const auto& t : plan.tables) total += t.source.rows * (8 + t.source.vec_size * 4 + (t.source.has_slot_id ? 8 : 0));
+  for (const auto& t : plan.tables) total += t.source.rows * t.source.row_bytes();
   StreamProgress progress(o, world, log, total, plan.tables.size() * static_cast<uint64_t>(world.size()), "table shares");
   if (!o.dry_run) {
     auto written = write_hugectr_rows(plan, discovery.staging_dir, world.rank(), world.size(), o.buffer_mib << 20,

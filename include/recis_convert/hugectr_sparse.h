@@ -28,6 +28,10 @@ struct HugectrSparseTable {
   bool has_slot_id = false;
   uint32_t key_bytes = 8;     // on disk; 8 in the directory format, 4 or 8 in the legacy format
   uint64_t record_bytes = 0;  // legacy format: bytes per record
+
+  // Bytes of one row as arrays: int64 key, vec_size float32, uint64 slot id if any (the directory format's rows,
+  // and what a row becomes in an export).
+  uint64_t row_bytes() const { return 8 + vec_size * 4 + (has_slot_id ? 8 : 0); }
 };
 
 // How to read a legacy single file (the directory format says it all itself). From the graph: the key type
