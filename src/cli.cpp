@@ -235,23 +235,28 @@ nlohmann::ordered_json job_config_json(const JobOptions& o) {
 
 namespace {
 
-// Runs a CLI11 parse, turning --help/--version and errors into a CommandLine that says to exit.
-template <typename Parse>
-std::optional<CommandLine> parse_or_exit(CLI::App& app, Parse&& parse) {
+// Runs a CLI11 parse of `command`'s arguments, turning --help/--version and errors into a CommandLine that says
+// to exit; nullopt when parsing succeeded.
+std::optional<CommandLine> parse_or_exit(CLI::App& app, int argc, const char* const* argv,
+                                         CommandLine::Command command) {
   try {
-    parse();
+    app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
     CommandLine out;
+    out.command = command;
     out.action = CommandLine::Action::kExit;
     out.message = app.help();
     return out;
   } catch (const CLI::CallForVersion&) {
     CommandLine out;
+    out.command = command;
     out.action = CommandLine::Action::kExit;
     out.message = std::string("recis-convert ") + tool_version() + "\n";
     return out;
   } catch (const CLI::ParseError& e) {
-    return usage(std::string(e.what()) + " (see --help)");
+    CommandLine out = usage(std::string(e.what()) + " (see --help)");
+    out.command = command;
+    return out;
   }
   return std::nullopt;
 }
@@ -266,10 +271,7 @@ CommandLine parse_inspect(int argc, const char* const* argv) {
                "recis-convert inspect"};
   app.add_option("path", out.inspect.path, "Checkpoint, output directory or export")->required()->option_text("PATH");
   app.add_flag("--json", out.inspect.json, "Print JSON instead of text");
-  if (auto exit = parse_or_exit(app, [&] { app.parse(argc, argv); })) {
-    exit->command = CommandLine::Command::kInspect;
-    return *exit;
-  }
+  if (auto exit = parse_or_exit(app, argc, argv, CommandLine::Command::kInspect)) return *exit;
   return out;
 }
 
@@ -284,10 +286,7 @@ CommandLine parse_verify(int argc, const char* const* argv) {
                "recis-convert verify"};
   app.add_option("export_dir", out.verify.export_dir, "Export directory")->required()->option_text("OUT");
   app.add_flag("-q,--quiet", out.verify.quiet, "Only problems");
-  if (auto exit = parse_or_exit(app, [&] { app.parse(argc, argv); })) {
-    exit->command = CommandLine::Command::kVerify;
-    return *exit;
-  }
+  if (auto exit = parse_or_exit(app, argc, argv, CommandLine::Command::kVerify)) return *exit;
   return out;
 }
 
@@ -416,7 +415,7 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
   app.add_flag("-q,--quiet", o.quiet, "Only errors and warnings");
   app.add_flag("-v,--verbose", o.verbose, "Per-file lines from every rank");
 
-  if (auto exit = parse_or_exit(app, [&] { app.parse(argc, argv); })) return *exit;
+  if (auto exit = parse_or_exit(app, argc, argv, CommandLine::Command::kExport)) return *exit;
   o.fsync = !no_fsync;
   if (smaller_is_better) o.metric_order = MetricOrder::kSmallerIsBetter;
 
