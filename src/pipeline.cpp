@@ -250,6 +250,18 @@ void print_dry_run(const Log& log, const std::vector<FileResult>& files, const s
 
 // The dense stage (rank 0, after the sparse data agreed): the plugin writes <staging>/<export-folder>/. Returns
 // the files it wrote, with checksums, for the manifest.
+// The files a dense export wrote into <staging>/<export-folder>, checksummed for the manifest.
+Result<std::vector<ExtraFile>> describe_dense_files(const DenseOutcome& outcome, const std::string& output_dir,
+                                                    const std::string& folder) {
+  std::vector<ExtraFile> described;
+  for (const auto& name : outcome.files) {
+    auto file = checksum_of_file(output_dir + "/" + name, folder + "/" + name);
+    if (!file) return file.error();
+    described.push_back(file.value());
+  }
+  return described;
+}
+
 // --source hugectr: the graph's network as TorchScript (the plugin builds it), described for the manifest.
 Result<std::vector<ExtraFile>> export_hugectr_dense_on_root(const JobOptions& o, const std::string& staging_dir,
                                                             const Log& log) {
@@ -264,15 +276,12 @@ Result<std::vector<ExtraFile>> export_hugectr_dense_on_root(const JobOptions& o,
   const auto dense_start = Clock::now();
   auto outcome = run_hugectr_dense_export(request);
   if (!outcome) return outcome.error();
-  std::vector<ExtraFile> described;
-  for (const auto& name : outcome.value().files) {
-    auto file = checksum_of_file(request.output_dir + "/" + name, o.export_folder + "/" + name);
-    if (!file) return file.error();
-    described.push_back(file.value());
-  }
+  auto files = describe_dense_files(outcome.value(), request.output_dir, o.export_folder);
+  if (!files) return files.error();
+  const std::vector<ExtraFile>& described = files.value();
   log.stage("dense: the HugeCTR network as " + o.export_folder + "/" + o.model_name + ".pt and " +
             std::to_string(described.size() - 1) + " more files in " + format_seconds(seconds_since(dense_start)));
-  return described;
+  return files;
 }
 
 Result<std::vector<ExtraFile>> export_dense_on_root(const JobOptions& o, const CheckpointListing& listing,
@@ -302,16 +311,13 @@ Result<std::vector<ExtraFile>> export_dense_on_root(const JobOptions& o, const C
   if (!outcome) return outcome.error();
   const double dense_seconds = seconds_since(dense_start);
   for (const auto& warning : outcome.value().warnings) log.warn(warning);
-  std::vector<ExtraFile> described;
-  for (const auto& name : outcome.value().files) {
-    auto file = checksum_of_file(request.output_dir + "/" + name, o.export_folder + "/" + name);
-    if (!file) return file.error();
-    described.push_back(file.value());
-  }
+  auto files = describe_dense_files(outcome.value(), request.output_dir, o.export_folder);
+  if (!files) return files.error();
+  const std::vector<ExtraFile>& described = files.value();
   log.stage("dense: " + o.export_folder + "/" + o.model_name + ".pt and " + std::to_string(described.size() - 1) +
             " more files in " + format_seconds(dense_seconds) + " (" + format_seconds(outcome.value().seconds) +
             " after loading libtorch)");
-  return described;
+  return files;
 }
 
 // Stages 5 and 6 on rank 0. Returns the final status of the job.
