@@ -9,11 +9,11 @@
 #include <string>
 #include <vector>
 
-#include "recis_convert/checksum.h"
-#include "recis_convert/copy_engine.h"
-#include "recis_convert/safetensors.h"
-#include "recis_convert/slot_filter.h"
-#include "recis_convert/staging.h"
+#include "recis_convert/common/checksum.h"
+#include "recis_convert/sinks/copy_engine.h"
+#include "recis_convert/sinks/file_plan.h"
+#include "recis_convert/formats/safetensors.h"
+#include "recis_convert/publish/staging.h"
 
 namespace recis_convert {
 namespace {

@@ -4,8 +4,8 @@
 #include <cstdint>
 #include <string>
 
-#include "recis_convert/checkpoint.h"
-#include "recis_convert/checkpoint_selection.h"
+#include "recis_convert/sources/checkpoint.h"
+#include "recis_convert/sources/checkpoint_selection.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace recis_convert;

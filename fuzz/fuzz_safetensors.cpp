@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "recis_convert/safetensors.h"
+#include "recis_convert/formats/safetensors.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace recis_convert;

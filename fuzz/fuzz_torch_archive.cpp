@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string>
 
-#include "recis_convert/torch_archive.h"
+#include "recis_convert/formats/torch_archive.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace recis_convert;

@@ -5,15 +5,15 @@
 #include <exception>
 #include <string>
 
-#include "recis_convert/cli.h"
-#include "recis_convert/fault_injection.h"
-#include "recis_convert/inspect.h"
-#include "recis_convert/interrupt.h"
-#include "recis_convert/launch_check.h"
-#include "recis_convert/log.h"
-#include "recis_convert/mpi_world.h"
-#include "recis_convert/pipeline.h"
-#include "recis_convert/verify.h"
+#include "recis_convert/cli/cli.h"
+#include "recis_convert/common/fault_injection.h"
+#include "recis_convert/commands/inspect.h"
+#include "recis_convert/common/interrupt.h"
+#include "recis_convert/mpi/launch_check.h"
+#include "recis_convert/common/log.h"
+#include "recis_convert/mpi/mpi_world.h"
+#include "recis_convert/export_job.h"
+#include "recis_convert/commands/verify.h"
 
 namespace {
 

@@ -26,12 +26,12 @@
 #include <torch/csrc/jit/api/module.h>
 #include <torch/script.h>
 
-#include "recis_convert/dense_plugin.h"
+#include "recis_convert/dense/dense_plugin.h"
 #include "torch_support.h"
-#include "recis_convert/file_io.h"
-#include "recis_convert/safetensors.h"
-#include "recis_convert/strict_json.h"
-#include "recis_convert/torch_archive.h"
+#include "recis_convert/common/file_io.h"
+#include "recis_convert/formats/safetensors.h"
+#include "recis_convert/formats/strict_json.h"
+#include "recis_convert/formats/torch_archive.h"
 
 namespace recis_convert {
 namespace {

@@ -14,8 +14,8 @@
 #include <set>
 #include <sstream>
 
-#include "recis_convert/hugectr_graph.h"
-#include "recis_convert/strict_json.h"
+#include "recis_convert/formats/hugectr_graph.h"
+#include "recis_convert/formats/strict_json.h"
 #include "torch_support.h"
 
 namespace recis_convert {

@@ -11,7 +11,7 @@
 #include <cstring>
 #include <fstream>
 
-#include "recis_convert/strict_json.h"
+#include "recis_convert/formats/strict_json.h"
 
 namespace recis_convert {
 namespace dense {

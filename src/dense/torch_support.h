@@ -7,9 +7,9 @@
 #include <torch/script.h>
 #include <vector>
 
-#include "recis_convert/error.h"
-#include "recis_convert/file_io.h"
-#include "recis_convert/safetensors.h"
+#include "recis_convert/common/error.h"
+#include "recis_convert/common/file_io.h"
+#include "recis_convert/formats/safetensors.h"
 
 namespace recis_convert {
 namespace dense {

@@ -9,7 +9,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "recis_convert/staging.h"
+#include "recis_convert/publish/staging.h"
 
 namespace recis_convert::testing {
 

@@ -1,0 +1,95 @@
+// The command line and --config job files, turned into JobOptions once and validated before MPI starts.
+#pragma once
+
+#include <cstddef>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "recis_convert/sources/checkpoint_selection.h"
+#include "recis_convert/sinks/copy_engine.h"
+#include "recis_convert/plan/rank_assignment.h"
+
+namespace recis_convert {
+
+enum class ExportFormat { kSafetensors, kHdf5 };
+enum class CheckpointSelect { kLatest, kBest };
+enum class SourceKind { kRecis, kHugectr };
+
+inline constexpr const char* kDefaultEvalLog = "train_eval_result_v2.txt";  // TorchEasyRec's name, in --ckpt-dir
+
+struct JobOptions {
+  SourceKind source = SourceKind::kRecis;
+  // --source hugectr (hugectr_export.h): the graph JSON, the dense weights, one sparse model per embedding
+  std::string graph;
+  std::string hugectr_dense;
+  std::vector<std::string> sparse;
+  std::vector<std::string> table_names;
+  ExportFormat format = ExportFormat::kSafetensors;
+  bool hdf5_collective = true;  // --hdf5-transfer collective|independent
+  std::string ckpt_dir;
+  std::string export_dir;
+  // --select best: the ckpt_<step> of --ckpt-dir (an output directory) with the best --metric in --eval-log
+  CheckpointSelect select = CheckpointSelect::kLatest;
+  std::string metric;
+  MetricOrder metric_order = MetricOrder::kLargerIsBetter;
+  std::string eval_log;  // default <ckpt-dir>/train_eval_result_v2.txt
+  bool filter_optimizer = false;
+  std::vector<std::string> drop_slots;
+  bool quantize_int8 = false;  // --quantize-embeddings int8
+  std::string fg;  // path of fg.json to ship, "" for none
+  std::string mc;  // path of the mc config to ship as input_columns.json, "" for none
+  std::vector<std::string> asset_files;  // copied into the export under their own names (TorchEasyRec's assets)
+  // dense export (only when dense_model is set)
+  std::string dense_model;    // TorchScript of the dense architecture
+  std::string dense_name = "dense_arch";
+  std::string export_folder = "fx_user_model";
+  std::string model_name = "user_model";
+  std::vector<std::string> outputs;
+  std::string sample_inputs;
+  int sample_batch = 8;
+  Balance balance = Balance::kRoundRobin;
+  size_t buffer_mib = 8;
+  CopyMethod copy_method = CopyMethod::kAuto;
+  bool fsync = true;
+  bool overwrite = false;
+  bool dry_run = false;
+  bool quiet = false;
+  bool verbose = false;
+  std::string report;  // --report FILE: the run record, written on failure too
+  double progress_interval = 5;  // seconds between progress lines of rank 0; 0 = none
+  std::string debug_fail_at;  // test-only fault injection (fault_injection.h), hidden from --help
+};
+
+// `recis-convert inspect PATH [--json]`: what a checkpoint or export holds (no MPI needed).
+struct InspectOptions {
+  std::string path;
+  bool json = false;
+};
+
+// `recis-convert verify OUT`: whether an export matches its manifest (under mpirun, files split over ranks).
+struct VerifyOptions {
+  std::string export_dir;
+  bool quiet = false;
+};
+
+struct CommandLine {
+  enum class Action { kRun, kExit } action = Action::kRun;
+  enum class Command { kExport, kInspect, kVerify } command = Command::kExport;
+  int exit_code = 0;     // for kExit: 0 after --help/--version, 2 after a usage error
+  std::string message;   // for kExit: help/version text (stdout) or the usage error (stderr)
+  JobOptions options;    // for kRun of kExport
+  InspectOptions inspect;  // for kRun of kInspect
+  VerifyOptions verify;    // for kRun of kVerify
+};
+
+// Parses argv; a --config JSON file supplies options not given as flags (flags win). Never exits the process.
+CommandLine parse_command_line(int argc, const char* const* argv);
+
+const char* tool_version();
+
+// The job as a --config file would spell it (long option names as keys), for run records: feeding a record's
+// "options" back as --config reruns the same job.
+nlohmann::ordered_json job_config_json(const JobOptions& options);
+
+}  // namespace recis_convert

@@ -1,0 +1,34 @@
+// `recis-convert verify OUT`: whether a published export is what its manifest.json says, before a serving system
+// loads it. Every file's size and XXH3-64 checksum (the files split over the ranks), no file missing or extra,
+// index / tensorkey.json / the torch_rank json regenerated from the data files' headers byte for byte, and the
+// frozen dense model re-scoring sample_io.safetensors within 1e-6 (through the libtorch plugin, on rank 0).
+// Every problem is reported, not just the first; exit 0 only if there is none (else 3).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "recis_convert/cli/cli.h"
+#include "recis_convert/common/error.h"
+#include "recis_convert/mpi/comm.h"
+
+namespace recis_convert {
+
+struct ManifestFile {
+  std::string name;  // relative to the export directory
+  uint64_t bytes = 0;
+  uint64_t checksum = 0;
+};
+
+// The data and metadata files manifest.json lists (kBadInput if it is missing or not a recis-convert manifest).
+Result<std::vector<ManifestFile>> read_manifest_files(const std::string& export_dir);
+
+// Each returns its problems as "file: what is wrong" lines; empty means fine.
+std::vector<std::string> check_manifest_file(const std::string& export_dir, const ManifestFile& file);
+std::vector<std::string> check_unlisted_files(const std::string& export_dir, const std::vector<ManifestFile>& files);
+std::vector<std::string> check_metadata_files(const std::string& export_dir);  // no-op for an HDF5 export
+
+ExitCode run_verify(const VerifyOptions& options, Comm& world);
+
+}  // namespace recis_convert

@@ -1,0 +1,48 @@
+// Small POSIX I/O pieces shared by the readers and writers: a descriptor closed on scope exit, a pread that
+// reads exactly what it is asked for, and a write that writes everything (both retry on EINTR).
+#pragma once
+
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "recis_convert/common/error.h"
+
+namespace recis_convert {
+
+class FileDescriptor {
+ public:
+  explicit FileDescriptor(int fd) : fd_(fd) {}
+  ~FileDescriptor() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  FileDescriptor(const FileDescriptor&) = delete;
+  FileDescriptor& operator=(const FileDescriptor&) = delete;
+  int get() const { return fd_; }
+  // Gives up ownership (e.g. to close it explicitly and check the result).
+  int release() {
+    int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+
+ private:
+  int fd_;
+};
+
+// Whether `path` (symlinks followed) is a regular file, with its size in `size` if given; or a directory.
+bool is_regular_file(const std::string& path, uint64_t* size = nullptr);
+bool is_directory(const std::string& path);
+
+// Reads `size` bytes at `offset`. A short file is kBadInput naming `file` and `what` ("the header"...).
+Status read_exact(int fd, uint64_t offset, size_t size, void* out, const std::string& file, const std::string& what);
+
+// Writes all of `data` at the current position. Failures (ENOSPC, EIO...) are kOutput naming `file`.
+Status write_all(int fd, const void* data, size_t size, const std::string& file);
+
+// Writes all of `data` at `offset` (pwrite; the file position is unchanged), failures as write_all.
+Status pwrite_all(int fd, const void* data, size_t size, uint64_t offset, const std::string& file);
+
+}  // namespace recis_convert

@@ -1,0 +1,77 @@
+// A HugeCTR model graph (Model.graph_to_json, torcheasyrec-hugectr.md B.3), read once into a checked, typed
+// description: the inputs, the embeddings, the dense layers with the shape of every tensor, and the layout of
+// the dense weights file (B.2.5: float32, the trainable layers' weights in layer order, no header). Pure: the
+// TorchScript network is built from this description by the dense plugin.
+//
+// Supported dense layers: Reshape, Concat, Slice, InnerProduct, FusedInnerProduct (with its ReLU), ReLU, Sigmoid,
+// Dropout (identity at inference), BatchNorm (inference form; running statistics from <dense>.ntp.json),
+// MultiCross (DCN v1), ElementwiseMultiply, Add, ReduceSum, FmOrder2, Interaction (DLRM), WeightMultiply; and the
+// losses, replaced by their heads (BinaryCrossEntropyLoss and MultiCrossEntropyLoss -> sigmoid, CrossEntropyLoss
+// -> softmax). Any other type is an error that names it and lists these.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "recis_convert/common/error.h"
+
+namespace recis_convert {
+
+using HugectrShape = std::vector<uint64_t>;  // dimensions after the batch dimension
+
+struct HugectrEmbedding {
+  std::string type;    // DistributedSlotSparseEmbeddingHash or LocalizedSlotSparseEmbeddingHash
+  std::string bottom;  // the Data layer's sparse input
+  std::string top;     // also the table's name
+  uint64_t slot_num = 0;
+  uint64_t vec_size = 0;
+  std::string combiner;  // "sum" or "mean"
+  bool localized = false;
+};
+
+struct HugectrLayer {
+  size_t index = 0;  // in the JSON "layers" list
+  std::string type;
+  std::vector<std::string> bottoms, tops;
+  nlohmann::json json;  // the whole layer object, for type-specific parameters
+};
+
+struct HugectrWeight {
+  size_t layer = 0;       // index into HugectrGraph::layers
+  std::string name;       // e.g. "fc1.weight", "multicross1.w2"
+  HugectrShape shape;     // row-major, as stored
+  uint64_t offset = 0;    // in floats from the start of the dense file
+  uint64_t count = 0;     // floats
+};
+
+struct HugectrOutput {
+  std::string name;    // the loss layer's top
+  std::string input;   // the tensor the head applies to
+  std::string head;    // "sigmoid" or "softmax"
+};
+
+struct HugectrGraph {
+  std::string dense_input;  // the Data layer's dense top
+  uint64_t dense_dim = 0;
+  std::vector<HugectrEmbedding> embeddings;
+  std::vector<HugectrLayer> layers;             // dense layers in order, losses excluded
+  std::map<std::string, HugectrShape> shapes;   // every tensor by name
+  std::vector<HugectrWeight> weights;           // in dense-file order
+  uint64_t weight_floats = 0;
+  std::vector<HugectrOutput> outputs;
+  size_t batch_norms = 0;                       // entries expected in <dense>.ntp.json
+  uint32_t legacy_key_bytes = 8;                // legacy solver.input_key_type: I32 -> 4, I64 -> 8
+};
+
+// Parses and checks the graph JSON text (`path` names it in errors). Errors are kBadInput.
+Result<HugectrGraph> parse_hugectr_graph(const std::string& text, const std::string& path);
+
+// The dense weights file must hold exactly the graph's weights: it has no header, so this is its only check.
+Status check_dense_file_size(const HugectrGraph& graph, uint64_t file_bytes, const std::string& path);
+
+const std::vector<std::string>& supported_hugectr_layers();
+
+}  // namespace recis_convert

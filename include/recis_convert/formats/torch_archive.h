@@ -1,0 +1,58 @@
+// A weights-only reader of torch.save files (model.pt): the zip archive (<archive>/data.pkl, <archive>/data/<key>)
+// and a small, strict subset of pickle, interpreted without executing anything.
+//
+// Why not libtorch: torch::pickle_load (libtorch 1.13) cannot read an OrderedDict state dict (opcode SETITEM and
+// OrderedDict are unsupported), and Python's torch.load runs arbitrary pickle code. This reader accepts only what a
+// state dict needs: dict/OrderedDict, tuples, lists, str, int, float, bool, None, memo operations, BINPERSID
+// storages, torch._utils._rebuild_tensor_v2 / _rebuild_parameter and the storage-type globals. Any other global or
+// opcode is an error naming the file, the global or opcode, and its offset in data.pkl.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "recis_convert/common/error.h"
+#include "recis_convert/formats/safetensors.h"
+#include "recis_convert/formats/zip_reader.h"
+
+namespace recis_convert {
+
+struct TorchStorage {
+  std::string key;       // "0", "1"...: the archive entry <archive>/data/<key>
+  DType dtype = DType::kU8;
+  uint64_t numel = 0;
+  std::string location;  // as saved ("cpu", "cuda:0"...); tensors are always read to host memory
+  ZipEntry entry;
+};
+
+struct TorchTensor {
+  std::string name;
+  DType dtype = DType::kU8;
+  std::vector<uint64_t> shape;
+  std::vector<uint64_t> strides;  // in elements
+  uint64_t storage_offset = 0;    // in elements
+  std::string storage_key;
+  bool is_parameter = false;      // saved as nn.Parameter
+  bool requires_grad = false;
+
+  uint64_t numel() const;
+};
+
+// A checked state dict: every tensor's view fits inside its storage, every storage entry exists with the size its
+// element count needs. Tensors are in the saved (insertion) order.
+struct TorchStateDict {
+  std::string path;
+  std::vector<TorchTensor> tensors;
+  std::map<std::string, TorchStorage> storages;
+  ZipIndex zip;
+};
+
+// Reads model.pt-like files: the pickled object must be a dict/OrderedDict from str to tensors.
+Result<TorchStateDict> read_torch_state_dict(const std::string& path);
+
+// The tensor's elements, contiguous and row-major (views and strides resolved), little-endian.
+Result<std::string> read_tensor_data(const TorchStateDict& state, const TorchTensor& tensor);
+
+}  // namespace recis_convert

@@ -1,0 +1,26 @@
+// The small files of an export besides the data: written or copied into the staging directory and described
+// (size, XXH3-64) for the manifest.
+#pragma once
+
+#include <string>
+
+#include "recis_convert/common/error.h"
+#include "recis_convert/metadata/manifest.h"
+
+namespace recis_convert {
+
+// Size and checksum of a file already written (read back with a fixed buffer); `name` is its path in the export.
+Result<ExtraFile> describe_written_file(const std::string& path, const std::string& name);
+
+// Writes `content` as <dir>/<name> (which must not exist).
+Result<ExtraFile> write_metadata_file(const std::string& dir, const std::string& name, const std::string& content,
+                                      bool fsync);
+
+// Copies an --asset-files file into `dir` under its own name, checksummed on the way.
+Result<ExtraFile> copy_asset(const std::string& source, const std::string& dir, bool fsync);
+
+// fg.json and the mc config are shipped byte for byte, after checking they are JSON objects (strict: no duplicate
+// keys). Errors are kBadInput naming the file.
+Result<std::string> read_json_config(const std::string& path, const char* what);
+
+}  // namespace recis_convert

@@ -1,0 +1,47 @@
+// manifest.json: what the export contains, for people and for `verify`. It depends only on the source and the
+// content options, never on how many ranks ran; run_record.json holds what may differ between runs.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "recis_convert/sources/checkpoint.h"
+#include "recis_convert/sinks/file_export.h"
+#include "recis_convert/metadata/metadata.h"
+
+namespace recis_convert {
+
+struct ExtraFile {
+  std::string name;  // path inside the export, e.g. "index"
+  uint64_t bytes = 0;
+  uint64_t checksum = 0;
+};
+
+struct ManifestInput {
+  std::string tool_version;
+  std::string source_checkpoint;  // resolved ckpt_<step> directory (absolute)
+  std::string ckpt_id;
+  bool filter_optimizer = false;
+  std::vector<std::string> drop_slots;
+  bool quantize_int8 = false;
+  std::string fg_path;  // "" when not given
+  std::string mc_path;
+  std::vector<FileResult> files;   // all data files, sorted by name (written or not)
+  std::vector<ExtraFile> metadata_files;
+  std::vector<ExtraFile> asset_files;  // --asset-files, copied as they are
+  std::vector<TableSummary> tables;
+};
+
+// What the filter dropped, by slot ("exp_avg"...) or dense name ("sparse_adamw_step"...).
+struct DroppedCount {
+  uint64_t tensors = 0;
+  uint64_t bytes = 0;
+};
+std::map<std::string, DroppedCount> dropped_by_slot(const std::vector<FileResult>& files);
+
+// Pretty-printed JSON with a trailing newline.
+std::string make_manifest_json(const ManifestInput& input);
+
+}  // namespace recis_convert

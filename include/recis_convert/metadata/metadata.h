@@ -1,0 +1,49 @@
+// The export's RecIS metadata files, regenerated for the exported tensors only (recis-checkpoint.md 6, 7, 8, 20.2):
+//   index           {"block_index":{key->file#},"file_index":{file->file#}}, keys sorted bytewise, compact
+//   tensorkey.json  {part key -> "child@slot^slice"} of exported sparse keys, sorted, 4-space indent
+//   torch_rank_weights_embs_table_multi_shard.json   RTP entries of exported tensors, sorted, 4-space indent
+// All three are nlohmann dumps without a trailing newline, as RecIS writes them.
+//
+// Deliberate differences from RecIS:
+// - file numbers follow the sorted file names (RecIS: merge order of the saving ranks), so the export does not
+//   depend on how many ranks ran;
+// - the torch_rank json lists no model.pt weights (the dense network ships as TorchScript, not in safetensors);
+// - the lower-case "bool" dtype maps to "bool" (RecIS: "").
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "recis_convert/sources/checkpoint.h"
+#include "recis_convert/common/error.h"
+#include "recis_convert/sinks/file_export.h"
+
+namespace recis_convert {
+
+// Only results with written == true are part of the export. Results must be sorted by name.
+std::string make_index_json(const std::vector<FileResult>& exported);
+std::string make_tensorkey_json(const std::vector<FileResult>& exported, const std::map<std::string, std::string>& tensorkey);
+std::string make_torch_rank_json(const std::vector<FileResult>& exported,
+                                 const std::map<std::string, std::string>& tensorkey);
+
+// One exported table (a hashtable child), summed over its parts (slices).
+struct TableSummary {
+  std::string child;
+  uint64_t rows = 0;
+  uint64_t dim = 0;             // last dimension of `embedding`, 0 if not exported
+  std::string dtype;            // dtype of `embedding`, "" if not exported
+  std::vector<std::string> slots;  // exported slots: id, embedding, then the others sorted
+  uint64_t parts = 0;
+  std::string quantization;     // "int8_rowwise" when the embedding rows are quantized, "" otherwise
+};
+
+// Checks the tables across all files: every slot of a part has as many rows as the part's `id`, and every part
+// has an `id`. Errors are kBadInput naming the checkpoint directory.
+// With int8_rowwise, U8 embeddings are quantized rows (quantize.h): dim is the embedding's, without scale and bias.
+Result<std::vector<TableSummary>> summarize_tables(const std::vector<FileResult>& all_files,
+                                                   const std::map<std::string, std::string>& tensorkey,
+                                                   const std::string& ckpt_dir, bool int8_rowwise = false);
+
+}  // namespace recis_convert

@@ -1,0 +1,49 @@
+// The metadata stage, on rank 0 after every rank streamed its share: the exported files checked together, then
+// the files that describe them (recis-checkpoint.md 6-8, 20), the shipped configs and assets, and at the end the
+// manifest and the run record.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "recis_convert/cli/cli.h"
+#include "recis_convert/common/error.h"
+#include "recis_convert/common/log.h"
+#include "recis_convert/metadata/manifest.h"
+#include "recis_convert/metadata/metadata.h"
+#include "recis_convert/metadata/run_report.h"
+#include "recis_convert/sinks/file_export.h"
+#include "recis_convert/sources/source.h"
+
+namespace recis_convert {
+
+// Every file of the export, checked together.
+struct ExportSummary {
+  std::vector<FileResult> files;    // sorted by name
+  std::vector<TableSummary> tables;
+  uint64_t bytes_in = 0;            // source bytes of all data files
+  uint64_t bytes_out = 0;           // bytes written into data files (model.h5's size once described)
+  uint64_t bytes_dropped = 0;       // bytes of the tensors the row transforms dropped
+};
+
+// Every block of the index was found in its file, and the tables' parts agree (summarize_tables). Warns when
+// --filter-optimizer found nothing to drop.
+Result<ExportSummary> summarize_export(const JobOptions& options, const SourceDescription& source,
+                                       std::vector<FileResult> files, const Log& log);
+
+// --dry-run: what each file would become, and the totals.
+void log_dry_run(const JobOptions& options, const ExportSummary& summary, const std::map<std::string, int>& owner,
+                 const Log& log);
+
+// The metadata files in `dir`: index, tensorkey.json and the torch_rank json for safetensors (model.h5 described
+// for hdf5), fg.json, input_columns.json, the --asset-files. Returns the manifest's input so far.
+Result<ManifestInput> write_export_metadata(const JobOptions& options, const SourceDescription& source,
+                                            ExportSummary& summary, const std::string& dir);
+
+// manifest.json, then run_record.json (the only file allowed to differ between runs of the same job).
+Status write_manifest_and_record(const JobOptions& options, const ManifestInput& manifest, const std::string& dir,
+                                 const RunReport& report);
+
+}  // namespace recis_convert

@@ -1,0 +1,49 @@
+// The run record: what one run did — its options, the checkpoint it chose and why, each rank's files, bytes and
+// seconds, the bytes dropped per slot, stage timings, the errors and the exit status. Rank 0 fills one in as the
+// run goes; a published export carries it as run_record.json, and --report FILE writes it wherever the run
+// ends, failures included, for the cron job or pipeline that has to decide what to do next.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "recis_convert/sources/checkpoint.h"
+#include "recis_convert/cli/cli.h"
+#include "recis_convert/common/error.h"
+#include "recis_convert/sinks/file_export.h"
+
+namespace recis_convert {
+
+struct RankWork {
+  int rank = 0;
+  size_t files = 0;
+  uint64_t bytes_in = 0;
+  uint64_t bytes_out = 0;
+  double seconds = 0;
+  std::string error;  // "" if the rank succeeded
+};
+
+class RunReport {
+ public:
+  RunReport(const JobOptions& options, const std::string& host, int ranks);
+
+  void set_checkpoint(const CheckpointListing& listing, const std::string& selected_by, const std::string& reason);
+  void set_stage_seconds(const std::string& stage, double seconds);
+  void set_ranks(const std::vector<RankWork>& ranks);
+  void set_dropped(const std::vector<FileResult>& files);
+  void add_error(const std::string& line);
+
+  // The record as pretty-printed JSON with a trailing newline. `published` says whether the export is in place.
+  std::string to_json(ExitCode status, bool published) const;
+
+ private:
+  nlohmann::ordered_json record_;
+  nlohmann::ordered_json errors_ = nlohmann::ordered_json::array();
+};
+
+// Writes `text` to `path` atomically (a temporary file next to it, fsynced, then renamed): a reader never sees
+// half a report. Errors are kOutput naming the path.
+Status write_report_file(const std::string& path, const std::string& text);
+
+}  // namespace recis_convert

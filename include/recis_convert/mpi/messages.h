@@ -1,0 +1,99 @@
+// Messages between ranks as typed values with one encoding: JSON through nlohmann's to_json / from_json, which
+// each message type declares next to its definition (NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE where its fields are
+// plain). The helpers below are the only code that encodes or decodes them. A message that does not decode is a
+// bug in this program, reported as an internal error (exit 1), never a crash.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "recis_convert/common/error.h"
+#include "recis_convert/mpi/comm.h"
+
+// std::optional<T> as null or T (nlohmann 3.11.2, bookworm's, does not encode optionals itself).
+namespace nlohmann {
+template <typename T>
+struct adl_serializer<std::optional<T>> {
+  static void to_json(json& j, const std::optional<T>& value) {
+    if (value) j = *value; else j = nullptr;
+  }
+  static void from_json(const json& j, std::optional<T>& value) {
+    if (j.is_null()) value.reset(); else value = j.get<T>();
+  }
+};
+}  // namespace nlohmann
+
+namespace recis_convert {
+
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Error, code, file, message)
+inline void to_json(nlohmann::json& j, const Ok&) { j = nlohmann::json::object(); }
+inline void from_json(const nlohmann::json&, Ok&) {}
+
+namespace messages_detail {
+inline Error corrupt(const char* what, const std::exception& e) {
+  return Error{ExitCode::kInternal, "", std::string("corrupt ") + what + " message: " + e.what()};
+}
+
+template <typename T>
+Result<T> decode(const std::string& text, const char* what) {
+  try {
+    auto j = nlohmann::json::parse(text);
+    if (j.contains("error")) return j.at("error").get<Error>();
+    return j.at("value").get<T>();
+  } catch (const nlohmann::json::exception& e) {
+    return corrupt(what, e);
+  }
+}
+
+template <typename T>
+std::string encode(const T& value) { return nlohmann::json{{"value", value}}.dump(); }
+
+template <typename T>
+std::string encode(const Result<T>& result) {
+  return result ? encode<T>(result.value()) : nlohmann::json{{"error", result.error()}}.dump();
+}
+}  // namespace messages_detail
+
+// Rank 0 computes a value or an error (`compute_on_root` runs there only); every rank returns the same one. This
+// is how a rank-0 step that can fail tells the other ranks whether to go on. `what` names the message in the
+// internal error should it not decode.
+template <typename T, typename Compute>
+Result<T> broadcast_result(Comm& comm, Compute&& compute_on_root, const char* what) {
+  std::string text;
+  if (comm.is_root()) text = messages_detail::encode<T>(Result<T>(compute_on_root()));
+  return messages_detail::decode<T>(comm.broadcast_from_root(text), what);
+}
+
+// Rank 0's value reaches every rank (the argument is ignored off rank 0).
+template <typename T>
+Result<T> broadcast_value(Comm& comm, const T& value_on_root, const char* what) {
+  return broadcast_result<T>(comm, [&]() -> Result<T> { return value_on_root; }, what);
+}
+
+// Every rank's value, indexed by rank: on rank 0 only (empty elsewhere), or on every rank.
+template <typename T>
+Result<std::vector<T>> gather_to_root(Comm& comm, const T& mine, const char* what) {
+  std::vector<T> out;
+  for (const auto& text : comm.gather_to_root(messages_detail::encode<T>(mine))) {
+    auto value = messages_detail::decode<T>(text, what);
+    if (!value) return value.error();
+    out.push_back(std::move(value).value());
+  }
+  return out;
+}
+
+template <typename T>
+Result<std::vector<T>> allgather(Comm& comm, const T& mine, const char* what) {
+  std::vector<T> out;
+  for (const auto& text : comm.allgather(messages_detail::encode<T>(mine))) {
+    auto value = messages_detail::decode<T>(text, what);
+    if (!value) return value.error();
+    out.push_back(std::move(value).value());
+  }
+  return out;
+}
+
+}  // namespace recis_convert

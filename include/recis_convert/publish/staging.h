@@ -1,0 +1,58 @@
+// The staging directory: all output goes to a hidden sibling of the export directory, which is renamed into place
+// only when everything succeeded. A StagingDir that is destroyed without publish() removes itself, so any failure
+// path leaves the export location untouched.
+//
+// Names: "<parent>/.<export-name>.recis-staging.<host>.<pid>". Directories of that form left by a killed run on
+// the same host (pid no longer alive) are removed by the next run; others are left alone (they may belong to a
+// live run elsewhere).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "recis_convert/common/error.h"
+
+namespace recis_convert {
+
+class StagingDir {
+ public:
+  // Checks the export location (parent exists; export dir absent unless overwrite), removes stale staging
+  // directories of dead runs on this host, and creates a fresh staging directory. Errors are kOutput.
+  // `removed_stale` receives the paths of stale directories removed.
+  static Result<StagingDir> create(const std::string& export_dir, bool overwrite, std::vector<std::string>* removed_stale);
+
+  // Removes the staging directories of dead runs next to `export_dir` (made on this host by a process that no
+  // longer exists). Also called after publishing: processes of a killed job can outlive mpirun by a moment.
+  static std::vector<std::string> remove_stale(const std::string& export_dir);
+
+  StagingDir(StagingDir&& other) noexcept;
+  StagingDir& operator=(StagingDir&&) = delete;
+  StagingDir(const StagingDir&) = delete;
+  ~StagingDir();
+
+  const std::string& path() const { return path_; }
+
+  // Moves the staging directory to the export location and fsyncs the parent. Without overwrite an existing
+  // export is an error (checked atomically with renameat2 RENAME_NOREPLACE). With overwrite the new export is
+  // swapped in (RENAME_EXCHANGE) and only then is the old one removed.
+  Status publish(bool overwrite);
+
+  // Removes the staging directory now (also done by the destructor unless published).
+  void discard();
+
+ private:
+  StagingDir(std::string export_dir, std::string path) : export_dir_(std::move(export_dir)), path_(std::move(path)) {}
+
+  std::string export_dir_;
+  std::string path_;
+  bool active_ = true;
+};
+
+// --overwrite on the source itself, or on a directory holding it, would delete the source: refused (kOutput) when
+// both exist and `export_dir` is `source_dir` or one of its ancestors.
+Status check_apart_from_source(const std::string& export_dir, const std::string& source_dir);
+
+// Recursively removes a directory tree without following symlinks. Returns false if anything remained.
+bool remove_tree(const std::string& path);
+
+}  // namespace recis_convert

@@ -1,0 +1,57 @@
+// Export of one data file: read and check its header, decide per tensor with the slot filter, and write the
+// kept tensors into the staging directory with the copy engine. One FileResult per file travels to rank 0.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "recis_convert/sources/checkpoint.h"
+#include "recis_convert/sinks/copy_engine.h"
+#include "recis_convert/common/error.h"
+#include "recis_convert/formats/safetensors.h"
+#include "recis_convert/sinks/file_plan.h"
+#include "recis_convert/transforms/row_transform.h"
+#include "recis_convert/sinks/writeback.h"
+
+namespace recis_convert {
+
+struct FileResult {
+  std::string name;                 // data file name, the same in the source and the export
+  uint64_t source_bytes = 0;
+  bool written = false;             // false when every tensor was dropped (the file is then not exported)
+  uint64_t output_bytes = 0;
+  uint64_t checksum = 0;            // XXH3-64 of the exported file
+  std::vector<TensorInfo> kept;     // offsets as in the exported file
+  std::vector<TensorInfo> dropped;  // offsets as in the source file
+};
+
+struct FileExportSettings {
+  std::string staging_dir;             // where the exported file is created
+  bool dry_run = false;                // read and plan only, write nothing
+  WritebackQueue* writeback = nullptr; // takes each written file for a later fsync; nullptr: close without fsync
+};
+
+// A data file's checked header and the decision of the row transforms for each of its tensors (both export
+// formats start here).
+struct FileDecision {
+  SafetensorsHeader header;
+  std::vector<KeyClass> keys;  // per header tensor
+  std::vector<bool> keep;      // per header tensor
+  std::vector<std::shared_ptr<const SlotRows>> rows;  // per header tensor: kept rows a transform rewrites, or null
+};
+
+// Reads the header of an open data file and decides each tensor. Every header key must be a block of this very
+// file in the checkpoint's index, and must be classifiable (in tensorkey.json, or a dense "name^ " key); anything
+// else means index, tensorkey.json and the data disagree, which is reported as bad input.
+Result<FileDecision> decide_data_file(int fd, const CheckpointListing& listing, const DataFile& file,
+                                      const RowTransformChain& transforms);
+
+// Every header key must be a block of this very file in the checkpoint's index, and must be classifiable
+// (in tensorkey.json, or a dense "name^ " key); anything else means index, tensorkey.json and the data
+// disagree, which is reported as bad input.
+Result<FileResult> export_data_file(const CheckpointListing& listing, const DataFile& file,
+                                    const RowTransformChain& transforms, CopyEngine& engine,
+                                    const FileExportSettings& settings);
+
+}  // namespace recis_convert

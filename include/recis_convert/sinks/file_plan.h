@@ -1,0 +1,45 @@
+// The layout of one exported safetensors file: the new preamble, then source byte ranges in order, each copied
+// as it is or, when a row transform rewrites the slot (SlotRows::rewritten), read row by row and rewritten.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "recis_convert/formats/safetensors.h"
+#include "recis_convert/transforms/row_transform.h"
+
+namespace recis_convert {
+
+// A byte range of the source file to copy unchanged, or, with `rewrite`, `rows` rows to pass through the row
+// transforms that rewrite their slot.
+struct CopyRange {
+  CopyRange(uint64_t offset_, uint64_t length_, std::shared_ptr<const SlotRows> rewrite_ = nullptr,
+            uint64_t rows_ = 0)
+      : offset(offset_), length(length_), rewrite(std::move(rewrite_)), rows(rows_) {}
+  uint64_t offset;
+  uint64_t length;
+  std::shared_ptr<const SlotRows> rewrite;
+  uint64_t rows;  // with rewrite
+  uint64_t output_length() const { return rewrite ? rows * rewrite->output().row_bytes() : length; }
+};
+
+// What the export of one data file writes: the new preamble (length + header), then the source ranges in order.
+struct FilePlan {
+  std::vector<TensorInfo> kept;     // with offsets in the output file, header order kept
+  std::vector<TensorInfo> dropped;  // with offsets in the source file
+  std::string preamble;             // u64 length + JSON header + padding
+  std::vector<CopyRange> ranges;    // source byte ranges, adjacent copied ones merged
+  uint64_t output_bytes() const;
+};
+
+// Keeps the tensors whose keep[i] is true (i indexes header.tensors), in source header order, back to back.
+// A tensor with rewrites[i] (optional; a kept slot that SlotRows::rewritten) takes that slot's output layout.
+FilePlan plan_filtered_file(const SafetensorsHeader& header, const std::vector<bool>& keep,
+                            const std::vector<std::shared_ptr<const SlotRows>>& rewrites = {});
+
+// The whole file, unchanged: used when every row transform is the identity (copy mode).
+FilePlan plan_verbatim_copy(const SafetensorsHeader& header);
+
+}  // namespace recis_convert

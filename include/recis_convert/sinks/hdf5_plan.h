@@ -1,0 +1,71 @@
+// The layout of model.h5 (--format hdf5), computed identically on every rank from the header summaries of all
+// data files (an allgather), so that every rank makes the same collective HDF5 calls with the same arguments.
+// Pure: no MPI, no HDF5 calls, unit-tested on hand-made summaries.
+//
+//   /sparse/<child>/id            int64 [N]: all rows of the table, parts concatenated
+//   /sparse/<child>/<slot>        [N, ...], rows in the order of `id`, after the row transforms (an int8 embedding
+//                                 is uint8 [N, dim + 8] with attribute quantization = "int8_rowwise")
+//   /sparse/<child>/parts         int64 [P, 5]: slice begin, slice end, slice size, first row, rows; parts ordered by
+//                                 slice and then source rank, so a reader can rebuild RecIS's shards
+//   /optimizer/<name>             dense optimizer scalars of the checkpoint, when not filtered
+//   /dense/<name>                 model.pt tensors (written by rank 0)
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "recis_convert/common/error.h"
+#include "recis_convert/formats/safetensors.h"
+#include "recis_convert/sources/source_tensor.h"
+#include "recis_convert/transforms/row_transform.h"
+
+namespace recis_convert {
+
+// A contiguous run of rows that one rank copies with one H5Dwrite.
+struct WritePiece {
+  int owner = 0;
+  std::string file;
+  uint64_t source_offset = 0;  // absolute, in the data file
+  uint64_t first_row = 0;      // in the dataset
+  uint64_t rows = 0;
+  uint64_t tensor_offset = 0;  // absolute offset of the source tensor the rows belong to (row numbers in messages)
+};
+
+struct DatasetPlan {
+  std::string path;            // "/sparse/user_id/embedding"
+  DType dtype = DType::kU8;
+  std::vector<uint64_t> dims;  // full dataset shape; for a table slot dims[0] is the table's rows
+  uint64_t row_bytes = 0;      // bytes of one row (of the whole dataset if it has no rows dimension)
+  uint64_t source_row_bytes = 0;  // bytes of one row as read (differs from row_bytes when rows are rewritten)
+  std::shared_ptr<const SlotRows> rewrite;  // the row transforms that rewrite these rows, or null: copied as read
+  std::vector<WritePiece> pieces;
+  // Collective rounds: every rank calls H5Dwrite this many times (selecting nothing once out of pieces).
+  size_t rounds(int world_size) const;
+  std::vector<WritePiece> pieces_of(int rank) const;
+};
+
+struct PartRow {
+  uint64_t slice_begin = 0, slice_end = 0, slice_size = 0, first_row = 0, rows = 0;
+};
+
+struct TablePlan {
+  std::string child;
+  uint64_t rows = 0;
+  uint64_t embedding_dim = 0;
+  std::vector<PartRow> parts;
+  std::vector<DatasetPlan> slots;  // id first, then embedding, then the others sorted
+};
+
+struct Hdf5Plan {
+  std::vector<TablePlan> tables;             // sorted by child
+  std::vector<DatasetPlan> optimizer;        // sorted by name
+};
+
+// `max_piece_bytes` bounds the rows one piece carries (the copy buffer); a single larger row is its own piece.
+// Each table slot's rows go through `transforms` (prepared once per slot, the same on every rank).
+Result<Hdf5Plan> plan_hdf5(const std::vector<SourceTensor>& tensors, uint64_t max_piece_bytes, const std::string& ckpt_dir,
+                           const RowTransformChain& transforms = RowTransformChain());
+
+}  // namespace recis_convert

@@ -1,0 +1,57 @@
+// The stream stage's destinations. Every rank writes its share of the source, through the row transforms, into
+// the staging directory, in the export format the user chose:
+//   safetensors_sink.cpp  one file per data file: a RecIS checkpoint's files as they are dealt to the ranks, or
+//                         one file per HugeCTR table, every rank writing its range of the rows
+//   hdf5_sink.cpp         one model.h5, planned from every rank's summaries and written collectively
+// A rank that fails announces it at once (Comm::announce_failure), so the others stop early; its error travels
+// to rank 0 in its StreamOutcome.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "recis_convert/cli/cli.h"
+#include "recis_convert/common/error.h"
+#include "recis_convert/common/log.h"
+#include "recis_convert/mpi/comm.h"
+#include "recis_convert/sinks/file_export.h"
+#include "recis_convert/sources/source.h"
+#include "recis_convert/transforms/row_transform.h"
+
+namespace recis_convert {
+
+struct StreamRequest {
+  const JobOptions& options;
+  const SourceDescription& source;
+  const RowTransformChain& transforms;
+  const std::vector<size_t>& mine;  // this rank's data files, indices into source.listing.files
+  std::string staging_dir;          // empty in a dry run
+};
+
+struct StreamOutcome {
+  std::vector<FileResult> results;  // the files this rank exported (or would have)
+  std::optional<Error> failure;
+  uint64_t shared_bytes = 0;  // bytes written into files shared by all ranks (HugeCTR tables), not in `results`
+};
+
+// Rank 0, before any rank streams: what all ranks then write into together (a HugeCTR table's file, created at its
+// final size with its header).
+Status prepare_export_on_root(const StreamRequest& request);
+
+// Every rank: its share of the source into the staging directory.
+StreamOutcome stream_into_safetensors(const StreamRequest& request, Comm& comm, const Log& log);
+StreamOutcome stream_into_hdf5(const StreamRequest& request, Comm& comm, const Log& log);
+
+inline StreamOutcome stream_into_export(const StreamRequest& request, Comm& comm, const Log& log) {
+  return request.options.format == ExportFormat::kHdf5 ? stream_into_hdf5(request, comm, log)
+                                                       : stream_into_safetensors(request, comm, log);
+}
+
+// Rank 0, after the barrier: removes what only the stream needed (unpacked legacy HugeCTR tables) and, when every
+// rank succeeded, replaces `files` by the files all ranks wrote together (HugeCTR tables), described by rank 0.
+Status finish_stream_on_root(const StreamRequest& request, bool succeeded, std::vector<FileResult>& files);
+
+}  // namespace recis_convert

@@ -1,0 +1,71 @@
+// RecIS checkpoint discovery and naming rules (recis-checkpoint.md sections 1, 3, 4.6, 6, 7, 9).
+//
+// discover_checkpoint() runs on rank 0 only (one readdir per job); its CheckpointListing is broadcast (mpi/job_messages.h).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "recis_convert/common/error.h"
+
+namespace recis_convert {
+
+inline constexpr const char* kIndexFile = "index";
+inline constexpr const char* kTensorKeyFile = "tensorkey.json";
+inline constexpr const char* kTorchRankFile = "torch_rank_weights_embs_table_multi_shard.json";
+inline constexpr const char* kCheckpointListFile = "checkpoint";
+
+struct DataFile {
+  std::string name;  // plain file name inside the checkpoint directory
+  uint64_t size = 0;
+};
+
+// A sparse block's logical name from tensorkey.json: "<child>@<slot>^<begin>@<end>@<size>".
+struct SparseKey {
+  std::string child;
+  std::string slot;
+  std::string slice;  // "<begin>@<end>@<size>", zero-padded as RecIS writes it
+};
+
+struct CheckpointListing {
+  std::string source;                 // the --ckpt-dir argument as given
+  std::string ckpt_dir;               // the resolved ckpt_<step> directory
+  std::string ckpt_id;                // its base name, e.g. "ckpt_200"
+  std::vector<DataFile> files;        // the data files named by index, sorted by name
+  std::map<std::string, std::string> tensorkey;    // part key -> logical name (tensorkey.json)
+  std::map<std::string, std::string> block_file;   // block key -> data file name (index, resolved)
+};
+
+// Resolves `ckpt_arg` (a ckpt_<step> directory, or its output directory with a `checkpoint` file naming the
+// latest) and checks the checkpoint is complete: index and tensorkey.json present and valid, no leftover *.tmp,
+// every file named by index present, every *.safetensors file named by index. Errors are kBadInput.
+Result<CheckpointListing> discover_checkpoint(const std::string& ckpt_arg);
+
+// The checkpoint id named by the text of an output directory's `checkpoint` file: its last line that is not
+// empty after trimming whitespace. `file` is for error messages.
+Result<std::string> latest_checkpoint_id(const std::string& text, const std::string& file);
+
+// The checked contents of `index` and `tensorkey.json`, parsed from their text (`path` for error messages).
+struct IndexContents {
+  std::map<std::string, std::string> block_file;  // block key -> file name
+  std::vector<std::string> files;                 // every file of file_index, sorted
+};
+Result<IndexContents> parse_index_json(const std::string& text, const std::string& path);
+Result<std::map<std::string, std::string>> parse_tensorkey_json(const std::string& text, const std::string& path);
+
+// Parses a tensorkey.json value. nullopt if it is not "<child>@<slot>^<b>@<e>@<size>".
+std::optional<SparseKey> parse_sparse_key(const std::string& logical);
+
+// How a header key is exported. Sparse keys are the ones in tensorkey.json; dense keys end in "^ " (RecIS's
+// BlockNameEncode with slice " "), e.g. the optimizer scalar "sparse_adamw_step^ ".
+struct KeyClass {
+  bool sparse = false;
+  SparseKey sparse_key;     // when sparse
+  std::string dense_name;   // when dense: the key without its "^ " suffix
+};
+std::optional<KeyClass> classify_key(const std::string& key, const std::map<std::string, std::string>& tensorkey);
+
+}  // namespace recis_convert

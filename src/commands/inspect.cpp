@@ -1,0 +1,223 @@
+#include "recis_convert/commands/inspect.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <sstream>
+
+#include "recis_convert/sources/checkpoint.h"
+#include "recis_convert/common/file_io.h"
+#include "recis_convert/common/log.h"
+#include "recis_convert/formats/safetensors.h"
+#include "recis_convert/formats/strict_json.h"
+#include "recis_convert/formats/torch_archive.h"
+
+namespace recis_convert {
+namespace {
+
+// "sparse_adamw_exp_avg" or "sparse_adamw_step" -> "adamw" (RecIS names optimizer state sparse_<optimizer>_*).
+std::string optimizer_of(const std::string& name) {
+  const std::string prefix = "sparse_";
+  if (name.compare(0, prefix.size(), prefix) != 0) return "";
+  const size_t end = name.find('_', prefix.size());
+  return name.substr(prefix.size(), end == std::string::npos ? std::string::npos : end - prefix.size());
+}
+
+std::string shape_text(const std::vector<uint64_t>& shape) {
+  std::string out = "[";
+  for (size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
+  return out + "]";
+}
+
+// An HDF5 export has no index: its manifest describes the tables.
+Result<Inspection> inspect_hdf5_export(const std::string& path, Inspection out) {
+  const std::string manifest_path = path + "/manifest.json";
+  auto text = read_small_file(manifest_path, 1u << 30);
+  if (!text) return text.error();
+  auto manifest = parse_strict_json(text.value(), manifest_path, "manifest");
+  if (!manifest) return manifest.error();
+  out.manifest = manifest.value().value;
+  try {
+    for (const auto& [child, t] : out.manifest.at("tables").items()) {
+      InspectedTable table;
+      table.child = child;
+      table.rows = t.at("rows").get<uint64_t>();
+      table.dim = t.at("dim").get<uint64_t>();
+      table.dtype = t.at("dtype").get<std::string>();
+      table.parts = t.at("parts").get<uint64_t>();
+      for (const auto& slot : t.at("slots")) table.slot_bytes[slot.get<std::string>()] = 0;  // sizes not recorded
+      out.tables.push_back(table);
+    }
+    out.slot_sizes_known = false;
+    out.ckpt_dir = path;
+    out.selection = "an HDF5 export (model.h5); tables from its manifest.json";
+  } catch (const nlohmann::json::exception& e) {
+    return bad_input(manifest_path, std::string("not a recis-convert manifest: ") + e.what());
+  }
+  struct stat st {};
+  if (::stat((path + "/model.h5").c_str(), &st) == 0) {
+    out.data_files = 1;
+    out.data_bytes = static_cast<uint64_t>(st.st_size);
+  }
+  return out;
+}
+
+// id, embedding, then the other slots by name (as manifest.json lists them).
+std::vector<std::string> ordered_slots(const InspectedTable& table) {
+  std::vector<std::string> out;
+  for (const char* first : {"id", "embedding"}) {
+    if (table.slot_bytes.count(first)) out.push_back(first);
+  }
+  for (const auto& [slot, bytes] : table.slot_bytes) {
+    if (slot != "id" && slot != "embedding") out.push_back(slot);
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<Inspection> inspect_path(const std::string& path) {
+  Inspection out;
+  out.path = path;
+  out.manifest = nullptr;
+  if (is_regular_file(path + "/manifest.json") && !is_regular_file(path + "/" + kIndexFile)) {
+    out.kind = "export";
+    return inspect_hdf5_export(path, std::move(out));
+  }
+  auto listing = discover_checkpoint(path);
+  if (!listing) return listing.error();
+  const CheckpointListing& l = listing.value();
+  out.ckpt_dir = l.ckpt_dir;
+  out.selection = is_regular_file(path + "/" + kIndexFile) ? "given" : "the latest, named last in " + path + "/" + kCheckpointListFile;
+  out.kind = is_regular_file(l.ckpt_dir + "/manifest.json") ? "export" : "checkpoint";
+  if (out.kind == "export") {
+    auto text = read_small_file(l.ckpt_dir + "/manifest.json", 1u << 30);
+    if (!text) return text.error();
+    auto manifest = parse_strict_json(text.value(), l.ckpt_dir + "/manifest.json", "manifest");
+    if (!manifest) return manifest.error();
+    out.manifest = manifest.value().value;
+  }
+
+  std::map<std::string, InspectedTable> tables;
+  for (const auto& file : l.files) {
+    const std::string file_path = l.ckpt_dir + "/" + file.name;
+    FileDescriptor fd(::open(file_path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd.get() < 0) return bad_input(file_path, std::string("cannot open: ") + std::strerror(errno));
+    auto header = read_safetensors_header(fd.get(), file.size, file_path);
+    if (!header) return header.error();
+    ++out.data_files;
+    out.data_bytes += file.size;
+    for (const auto& tensor : header.value().tensors) {
+      auto key = classify_key(tensor.name, l.tensorkey);
+      if (!key) return bad_input(file_path, "tensor \"" + tensor.name + "\" is neither in tensorkey.json nor dense");
+      if (!key->sparse) {
+        out.scalars.push_back({key->dense_name, tensor.dtype_spelling, tensor.shape, tensor.nbytes()});
+        if (out.optimizer.empty()) out.optimizer = optimizer_of(key->dense_name);
+        continue;
+      }
+      InspectedTable& table = tables[key->sparse_key.child];
+      table.child = key->sparse_key.child;
+      const std::string& slot = key->sparse_key.slot;
+      table.slot_bytes[slot] += tensor.nbytes();
+      if (slot == "id" && !tensor.shape.empty()) {
+        table.rows += tensor.shape[0];
+        ++table.parts;
+      }
+      if (slot == "embedding" && !tensor.shape.empty()) {
+        table.dim = tensor.shape.back();
+        table.dtype = tensor.dtype_spelling;
+      }
+      if (out.optimizer.empty()) out.optimizer = optimizer_of(slot);
+    }
+  }
+  for (auto& [child, table] : tables) out.tables.push_back(std::move(table));
+
+  const std::string model = l.ckpt_dir + "/model.pt";
+  if (is_regular_file(model)) {
+    auto state = read_torch_state_dict(model);
+    if (!state) return state.error();
+    out.dense_file = model;
+    for (const auto& t : state.value().tensors) {
+      out.dense.push_back({t.name, dtype_torch_name(t.dtype), t.shape, t.numel() * dtype_bits(t.dtype) / 8});
+    }
+  }
+  return out;
+}
+
+std::string inspection_text(const Inspection& in) {
+  std::ostringstream s;
+  s << in.kind << " " << in.ckpt_dir << " (" << in.selection << ")\n";
+  s << "  data files: " << in.data_files << ", " << format_bytes(static_cast<double>(in.data_bytes)) << "\n";
+  s << "  optimizer: " << (in.optimizer.empty() ? "none found" : in.optimizer) << "\n";
+  if (!in.manifest.is_null() && in.manifest.contains("options")) {
+    const nlohmann::json tool = in.manifest.value("tool", nlohmann::json::object());
+    s << "  made by recis-convert " << tool.value("version", std::string("?")) << " from "
+      << in.manifest["source"].value("checkpoint", std::string("?")) << ", options " << in.manifest["options"].dump()
+      << "\n";
+  }
+  s << "  tables: " << in.tables.size() << "\n";
+  char line[512];
+  std::snprintf(line, sizeof line, "    %-24s %12s %6s %6s %6s  %s\n", "table", "rows", "dim", "dtype", "parts",
+                "bytes per slot");
+  s << line;
+  for (const auto& t : in.tables) {
+    std::string slots;
+    for (const auto& slot : ordered_slots(t)) {
+      slots += (slots.empty() ? "" : ", ") + slot;
+      if (in.slot_sizes_known) slots += " " + format_bytes(static_cast<double>(t.slot_bytes.at(slot)));
+    }
+    std::snprintf(line, sizeof line, "    %-24s %12llu %6llu %6s %6llu  ", t.child.c_str(),
+                  static_cast<unsigned long long>(t.rows), static_cast<unsigned long long>(t.dim), t.dtype.c_str(),
+                  static_cast<unsigned long long>(t.parts));
+    s << line << slots << "\n";
+  }
+  if (!in.scalars.empty()) {
+    s << "  dense tensors in the data files: " << in.scalars.size() << "\n";
+    for (const auto& t : in.scalars) s << "    " << t.name << " " << t.dtype << " " << shape_text(t.shape) << "\n";
+  }
+  if (!in.dense_file.empty()) {
+    uint64_t bytes = 0;
+    for (const auto& t : in.dense) bytes += t.bytes;
+    s << "  dense tensors in model.pt: " << in.dense.size() << ", " << format_bytes(static_cast<double>(bytes)) << "\n";
+    for (const auto& t : in.dense) s << "    " << t.name << " " << t.dtype << " " << shape_text(t.shape) << "\n";
+  } else {
+    s << "  model.pt: none\n";
+  }
+  return s.str();
+}
+
+nlohmann::ordered_json inspection_json(const Inspection& in) {
+  nlohmann::ordered_json j;
+  j["path"] = in.path;
+  j["kind"] = in.kind;
+  j["dir"] = in.ckpt_dir;
+  j["selection"] = in.selection;
+  j["optimizer"] = in.optimizer.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(in.optimizer);
+  j["data_files"] = in.data_files;
+  j["data_bytes"] = in.data_bytes;
+  nlohmann::ordered_json tables = nlohmann::ordered_json::object();
+  for (const auto& t : in.tables) {
+    nlohmann::ordered_json slots = nlohmann::ordered_json::object();
+    for (const auto& slot : ordered_slots(t)) {
+      slots[slot] = in.slot_sizes_known ? nlohmann::ordered_json(t.slot_bytes.at(slot)) : nlohmann::ordered_json();
+    }
+    tables[t.child] = {{"rows", t.rows}, {"dim", t.dim}, {"dtype", t.dtype}, {"parts", t.parts}, {"slot_bytes", slots}};
+  }
+  j["tables"] = tables;
+  auto tensors = [](const std::vector<InspectedTensor>& list) {
+    nlohmann::ordered_json out = nlohmann::ordered_json::array();
+    for (const auto& t : list) out.push_back({{"name", t.name}, {"dtype", t.dtype}, {"shape", t.shape}, {"bytes", t.bytes}});
+    return out;
+  };
+  j["scalars"] = tensors(in.scalars);
+  j["dense_file"] = in.dense_file.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(in.dense_file);
+  j["dense"] = tensors(in.dense);
+  if (!in.manifest.is_null()) j["manifest"] = in.manifest;
+  return j;
+}
+
+}  // namespace recis_convert

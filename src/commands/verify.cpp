@@ -1,0 +1,229 @@
+#include "recis_convert/commands/verify.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "recis_convert/sources/checkpoint.h"
+#include "recis_convert/common/checksum.h"
+#include "recis_convert/dense/dense_plugin.h"
+#include "recis_convert/sinks/file_export.h"
+#include "recis_convert/common/file_io.h"
+#include "recis_convert/common/interrupt.h"
+#include "recis_convert/common/log.h"
+#include "recis_convert/metadata/metadata.h"
+#include "recis_convert/mpi/job_messages.h"
+#include "recis_convert/plan/rank_assignment.h"
+#include "recis_convert/formats/safetensors.h"
+#include "recis_convert/formats/strict_json.h"
+
+namespace recis_convert {
+namespace {
+
+using json = nlohmann::json;
+
+// Names of regular files under dir, relative to it, one directory level deep (the dense export folder).
+std::vector<std::string> files_under(const std::string& dir, const std::string& prefix = "", int depth = 0) {
+  std::vector<std::string> out;
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return out;
+  while (const dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    const std::string path = dir + "/" + name;
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0) continue;
+    if (S_ISDIR(st.st_mode) && depth == 0) {
+      for (auto& inner : files_under(path, prefix + name + "/", depth + 1)) out.push_back(std::move(inner));
+    } else {
+      out.push_back(prefix + name);
+    }
+  }
+  ::closedir(d);
+  return out;
+}
+
+std::string read_or_empty(const std::string& path) {
+  auto text = read_small_file(path, 1ull << 30);
+  return text ? text.value() : std::string();
+}
+
+}  // namespace
+
+Result<std::vector<ManifestFile>> read_manifest_files(const std::string& export_dir) {
+  const std::string path = export_dir + "/manifest.json";
+  auto text = read_small_file(path, 1ull << 30);
+  if (!text) return text.error();
+  auto manifest = parse_strict_json(text.value(), path, "manifest");
+  if (!manifest) return manifest.error();
+  std::vector<ManifestFile> files;
+  try {
+    for (const char* list : {"data_files", "metadata_files", "asset_files"}) {
+      if (std::string(list) == "asset_files" && !manifest.value().value.contains(list)) continue;  // older manifests
+      for (const auto& entry : manifest.value().value.at(list)) {
+        ManifestFile f;
+        f.name = entry.at("name").get<std::string>();
+        f.bytes = entry.at("bytes").get<uint64_t>();
+        const std::string hex = entry.at("xxh3_64").get<std::string>();
+        if (hex.size() != 16 || hex.find_first_not_of("0123456789abcdef") != std::string::npos) {
+          return bad_input(path, "\"" + f.name + "\" has no valid xxh3_64 checksum");
+        }
+        f.checksum = std::stoull(hex, nullptr, 16);
+        if (f.name.empty() || f.name[0] == '/' || f.name.find("..") != std::string::npos) {
+          return bad_input(path, "names \"" + f.name + "\", which is not a path inside the export");
+        }
+        files.push_back(std::move(f));
+      }
+    }
+  } catch (const json::exception& e) {
+    return bad_input(path, std::string("not a recis-convert manifest: ") + e.what());
+  }
+  return files;
+}
+
+std::vector<std::string> check_manifest_file(const std::string& export_dir, const ManifestFile& file) {
+  const std::string path = export_dir + "/" + file.name;
+  auto digest = Checksum::of_file(path, ExitCode::kBadInput);
+  if (!digest) return {digest.error().describe()};
+  if (digest.value().bytes != file.bytes) {
+    return {path + ": " + std::to_string(digest.value().bytes) + " bytes, manifest.json says " + std::to_string(file.bytes)};
+  }
+  if (digest.value().checksum != file.checksum) {
+    return {path + ": checksum " + Checksum::hex(digest.value().checksum) + ", manifest.json says " +
+            Checksum::hex(file.checksum)};
+  }
+  return {};
+}
+
+std::vector<std::string> check_unlisted_files(const std::string& export_dir, const std::vector<ManifestFile>& files) {
+  std::set<std::string> listed = {"manifest.json", "run_record.json"};
+  for (const auto& f : files) listed.insert(f.name);
+  std::vector<std::string> problems;
+  for (const auto& name : files_under(export_dir)) {
+    if (!listed.count(name)) problems.push_back(export_dir + "/" + name + ": not in manifest.json");
+  }
+  return problems;
+}
+
+std::vector<std::string> check_metadata_files(const std::string& export_dir) {
+  if (!is_regular_file(export_dir + "/" + kIndexFile)) return {};  // an HDF5 export: model.h5 has its checksum
+  auto listing = discover_checkpoint(export_dir);
+  if (!listing) return {listing.error().describe()};
+  std::vector<FileResult> files;
+  for (const auto& file : listing.value().files) {
+    const std::string path = export_dir + "/" + file.name;
+    FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd.get() < 0) return {path + ": cannot open: " + std::strerror(errno)};
+    auto header = read_safetensors_header(fd.get(), file.size, path);
+    if (!header) return {header.error().describe()};
+    FileResult result;
+    result.name = file.name;
+    result.source_bytes = result.output_bytes = file.size;
+    result.written = true;
+    result.kept = header.value().tensors;
+    files.push_back(std::move(result));
+  }
+  const auto& tensorkey = listing.value().tensorkey;
+  std::vector<std::string> problems;
+  for (const auto& [name, expected] :
+       {std::pair<std::string, std::string>{kIndexFile, make_index_json(files)},
+        {kTensorKeyFile, make_tensorkey_json(files, tensorkey)},
+        {kTorchRankFile, make_torch_rank_json(files, tensorkey)}}) {
+    if (read_or_empty(export_dir + "/" + name) != expected) {
+      problems.push_back(export_dir + "/" + name + ": does not match the data files' headers");
+    }
+  }
+  return problems;
+}
+
+ExitCode run_verify(const VerifyOptions& o, Comm& world) {
+  Log log(world.rank(), o.quiet, false);
+  // 1. the manifest, read once on rank 0
+  auto listed = broadcast_result<std::vector<ManifestFile>>(
+      world, [&] { return read_manifest_files(o.export_dir); }, "manifest-file");
+  if (!listed) {
+    if (world.is_root()) Log::error(listed.error().describe());
+    return listed.error().code;
+  }
+  const std::vector<ManifestFile>& files = listed.value();
+  std::vector<uint64_t> sizes;
+  for (const auto& f : files) sizes.push_back(f.bytes);
+
+  // 2. checksums, the files split by size over the ranks
+  std::vector<std::string> problems;
+  bool interrupted = false;
+  for (size_t index : files_of_rank(assign_files(sizes, world.size(), Balance::kSize), world.rank())) {
+    if (interruption()) {
+      interrupted = true;
+      break;
+    }
+    for (auto& p : check_manifest_file(o.export_dir, files[index])) problems.push_back(std::move(p));
+  }
+  const int agreed = world.agree_on_status(interrupted ? static_cast<int>(ExitCode::kInterrupted) : 0).status;
+  const auto gathered = gather_to_root(world, problems, "verify-problems");
+
+  // 3. rank 0: the rest, then every problem
+  int status = agreed;
+  if (world.is_root() && !gathered) {
+    Log::error(gathered.error().describe());
+    status = static_cast<int>(gathered.error().code);
+  } else if (world.is_root() && status == 0) {
+    std::vector<std::string> all;
+    for (const auto& rank_problems : gathered.value()) all.insert(all.end(), rank_problems.begin(), rank_problems.end());
+    for (auto& p : check_unlisted_files(o.export_dir, files)) all.push_back(std::move(p));
+    for (auto& p : check_metadata_files(o.export_dir)) all.push_back(std::move(p));
+    uint64_t bytes = 0;
+    for (const auto& f : files) bytes += f.bytes;
+    std::string dense_note;
+    for (const auto& f : files) {
+      const std::string suffix = "/sample_io.safetensors";
+      if (f.name.size() <= suffix.size() || f.name.compare(f.name.size() - suffix.size(), suffix.size(), suffix) != 0) {
+        continue;
+      }
+      const std::string folder = f.name.substr(0, f.name.size() - suffix.size());
+      std::vector<std::string> models;
+      for (const auto& g : files) {
+        if (g.name.compare(0, folder.size() + 1, folder + "/") == 0 && g.name.size() > 3 &&
+            g.name.compare(g.name.size() - 3, 3, ".pt") == 0) {
+          models.push_back(g.name);
+        }
+      }
+      if (models.size() != 1) {
+        all.push_back(o.export_dir + "/" + folder + ": expected one .pt model next to sample_io.safetensors, found " +
+                      std::to_string(models.size()));
+        continue;
+      }
+      auto check = run_dense_verify(o.export_dir + "/" + models[0], o.export_dir + "/" + f.name);
+      if (!check) {
+        all.push_back(check.error().describe());
+        continue;
+      }
+      for (const auto& p : check.value().problems) all.push_back(o.export_dir + "/" + models[0] + ": " + p);
+      char note[128];
+      std::snprintf(note, sizeof note, "; %s re-scored: %zu outputs, max |diff| %.3g", models[0].c_str(),
+                    check.value().outputs, check.value().max_diff);
+      dense_note = note;
+    }
+    for (const auto& p : all) Log::error(p);
+    if (all.empty()) {
+      log.stage("verify: " + o.export_dir + ": " + std::to_string(files.size()) + " files, " +
+                format_bytes(static_cast<double>(bytes)) + " on " + std::to_string(world.size()) +
+                " ranks: checksums, file list and metadata match manifest.json" + dense_note);
+    } else {
+      Log::error("verify: " + o.export_dir + ": " + std::to_string(all.size()) + " problem(s)");
+      status = static_cast<int>(ExitCode::kBadInput);
+    }
+  } else if (world.is_root() && status == static_cast<int>(ExitCode::kInterrupted)) {
+    Log::error("verify interrupted");
+  }
+  auto verdict = broadcast_value(world, status, "verdict");
+  return static_cast<ExitCode>(verdict ? verdict.value() : static_cast<int>(ExitCode::kInternal));
+}
+
+}  // namespace recis_convert

@@ -1,0 +1,267 @@
+#include "recis_convert/export_job.h"
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <set>
+
+#include "recis_convert/common/fault_injection.h"
+#include "recis_convert/common/interrupt.h"
+#include "recis_convert/common/log.h"
+#include "recis_convert/dense/dense_stage.h"
+#include "recis_convert/metadata/export_files.h"
+#include "recis_convert/metadata/metadata_stage.h"
+#include "recis_convert/metadata/run_report.h"
+#include "recis_convert/mpi/job_messages.h"
+#include "recis_convert/plan/rank_assignment.h"
+#include "recis_convert/publish/staging.h"
+#include "recis_convert/sinks/sink.h"
+#include "recis_convert/sources/source.h"
+#include "recis_convert/transforms/job_transforms.h"
+
+namespace recis_convert {
+namespace {
+
+// What rank 0 tells every rank after discovery.
+struct Discovery {
+  SourceDescription source;
+  std::string staging_dir;  // empty in a dry run
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Discovery, source, staging_dir)
+
+// What each rank tells rank 0 at the barrier.
+struct RankReport {
+  std::optional<Error> error;
+  std::vector<FileResult> results;
+  double seconds = 0;
+  uint64_t shared_bytes = 0;  // see StreamOutcome
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RankReport, error, results, seconds, shared_bytes)
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Stage 1 on rank 0: everything that can fail before any data moves fails here, with one message for all ranks.
+Result<Discovery> discover_on_root(const JobOptions& o, const RowTransformChain& transforms,
+                                   std::optional<StagingDir>& staging, const Log& log) {
+  auto source = discover_source(o, transforms, log);
+  if (!source) return source.error();
+  for (const auto& [path, what] : {std::pair{o.fg, "fg config"}, std::pair{o.mc, "mc config"}}) {
+    if (path.empty()) continue;
+    auto config = read_json_config(path, what);
+    if (!config) return config.error();
+  }
+  Discovery discovery{std::move(source).value(), ""};
+  if (o.dry_run) return discovery;
+  auto apart = check_apart_from_source(o.export_dir, discovery.source.listing.ckpt_dir);
+  if (!apart) return apart.error();
+  std::vector<std::string> stale;
+  auto created = StagingDir::create(o.export_dir, o.overwrite, &stale);
+  if (!created) return created.error();
+  for (const auto& path : stale) log.warn("removed the staging directory of a dead run: " + path);
+  staging.emplace(std::move(created).value());
+  discovery.staging_dir = staging->path();
+  std::vector<size_t> none;
+  auto prepared = prepare_export_on_root({o, discovery.source, transforms, none, discovery.staging_dir});
+  if (!prepared) return prepared.error();
+  return discovery;
+}
+
+void log_plan(const JobOptions& o, const SourceDescription& source, const RowTransformChain& transforms, int ranks,
+              const Log& log) {
+  const size_t files = source.listing.files.size();
+  if (source.is_hugectr()) {
+    log.stage("plan: the rows of " + std::to_string(files) + " HugeCTR table(s) split over " + std::to_string(ranks) +
+              " ranks, one RecIS-layout file per table" + (o.dry_run ? " (dry run)" : ""));
+    return;
+  }
+  std::string mode = o.format == ExportFormat::kHdf5 ? "into model.h5" : "";
+  if (!transforms.drops_anything() && o.format != ExportFormat::kHdf5) mode = "copying byte for byte";
+  if (transforms.drops_anything()) mode += mode.empty() ? "filtering:" : ", filtering:";
+  if (o.filter_optimizer) mode += " optimizer state";
+  for (const auto& slot : o.drop_slots) mode += " " + slot;
+  log.stage("plan: " + std::to_string(files) + " files over " + std::to_string(ranks) + " ranks (" +
+            balance_name(o.balance) + "), " + mode + (o.dry_run ? " (dry run)" : ""));
+}
+
+// Rank 0 at the barrier: every rank's results and errors (each error said once), into the run record.
+struct Gathered {
+  std::vector<FileResult> files;
+  std::map<std::string, int> owner;  // file -> the rank that exported it
+  bool ok = true;
+};
+Gathered collect_reports(const std::vector<RankReport>& reports, RunReport& report) {
+  Gathered out;
+  std::vector<RankWork> ranks;
+  std::set<std::string> printed;  // e.g. every rank reports the same interruption: say it once
+  for (size_t r = 0; r < reports.size(); ++r) {
+    const RankReport& got = reports[r];
+    if (got.error && printed.insert(got.error->describe()).second) {
+      const std::string line =
+          got.error->describe() + (got.error->code == ExitCode::kInterrupted ? "; nothing was published" : "");
+      Log::error(line);
+      report.add_error(line);
+    }
+    RankWork work{static_cast<int>(r), got.results.size(), got.shared_bytes, got.shared_bytes, got.seconds,
+                  got.error ? got.error->describe() : ""};
+    for (const auto& f : got.results) {
+      out.owner[f.name] = static_cast<int>(r);
+      out.files.push_back(f);
+      work.bytes_in += f.source_bytes;
+      work.bytes_out += f.written ? f.output_bytes : 0;
+    }
+    ranks.push_back(work);
+  }
+  report.set_ranks(ranks);
+  return out;
+}
+
+// Stages 5 (metadata and the dense network) and 6 (publish) on rank 0, once every rank succeeded.
+Status finish_on_root(const JobOptions& o, const SourceDescription& source, Gathered gathered, StagingDir* staging,
+                      const Log& log, Clock::time_point start, RunReport& report) {
+  auto summary = summarize_export(o, source, std::move(gathered.files), log);
+  if (!summary) return summary.error();
+  if (o.dry_run) {
+    log_dry_run(o, summary.value(), gathered.owner, log);
+    return Ok{};
+  }
+  fault_point("metadata");
+  const auto metadata_start = Clock::now();
+  const std::string& dir = staging->path();
+  auto manifest = write_export_metadata(o, source, summary.value(), dir);
+  if (!manifest) return manifest.error();
+  const auto dense_start = Clock::now();
+  auto dense = export_dense_network(o, source, dir, log);
+  if (!dense) return dense.error();
+  if (!o.dense_model.empty()) report.set_stage_seconds("dense", seconds_since(dense_start));
+  for (auto& file : dense.value()) manifest.value().metadata_files.push_back(std::move(file));
+  report.set_stage_seconds("metadata", seconds_since(metadata_start));
+  report.set_stage_seconds("total", seconds_since(start));
+  auto written = write_manifest_and_record(o, manifest.value(), dir, report);
+  if (!written) return written.error();
+  log.stage(std::string("metadata: ") +
+            (o.format == ExportFormat::kHdf5 ? "" : "index, tensorkey.json, " + std::string(kTorchRankFile) + ", ") +
+            (o.fg.empty() ? "" : "fg.json, ") + (o.mc.empty() ? "" : "input_columns.json, ") + "manifest.json (" +
+            std::to_string(summary.value().tables.size()) + " tables)");
+
+  fault_point("publish");
+  if (auto stop = interruption()) return *stop;
+  auto published = staging->publish(o.overwrite);
+  if (!published) return published.error();
+  for (const auto& path : StagingDir::remove_stale(o.export_dir)) {
+    log.warn("removed the staging directory of a dead run: " + path);
+  }
+  const ExportSummary& s = summary.value();
+  const double seconds = seconds_since(start);
+  log.stage("published " + o.export_dir + ": " + std::to_string(s.files.size()) + " files, " +
+            format_bytes(s.bytes_in) + " in, " + format_bytes(s.bytes_out) + " out, " + format_bytes(s.bytes_dropped) +
+            " dropped, " + format_seconds(seconds) + ", " + format_bytes(seconds > 0 ? s.bytes_in / seconds : 0) + "/s");
+  return Ok{};
+}
+
+// Rank 0 reports a failure once: on stderr and in the run record.
+int report_failure(const Error& error, RunReport& report) {
+  Log::error(error.describe());
+  report.add_error(error.describe());
+  return static_cast<int>(error.code);
+}
+
+// The export itself, in the user's fixed shape; run_export() below adds the --report file around it.
+ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
+  const auto start = Clock::now();
+  Log log(comm.rank(), o.quiet, o.verbose);
+  std::optional<StagingDir> staging;  // rank 0 only; removed on every path that does not publish
+  const RowTransformChain transforms = make_row_transforms(o.filter_optimizer, o.drop_slots, o.quantize_int8);
+
+  // 1. discover: rank 0 resolves and checks the source and creates the staging directory; every rank learns both
+  fault_point("discover");
+  auto discovery = broadcast_result<Discovery>(
+      comm, [&] { return discover_on_root(o, transforms, staging, log); }, "discovery");
+  auto completed = discovery ? complete_source(discovery.value().source, transforms) : discovery.error();
+  if (!completed) {
+    if (comm.is_root()) report_failure(completed.error(), report);
+    return completed.error().code;
+  }
+  const SourceDescription& source = discovery.value().source;
+  const CheckpointListing& listing = source.listing;
+  report.set_checkpoint(listing, o.select == CheckpointSelect::kBest ? "best" : "latest", source.selection);
+  std::vector<uint64_t> sizes;
+  uint64_t total_bytes = 0;
+  for (const auto& f : listing.files) {
+    sizes.push_back(f.size);
+    total_bytes += f.size;
+  }
+  log.stage(source.kind() + " " + listing.ckpt_dir + ": " + std::to_string(listing.files.size()) + " data files, " +
+            format_bytes(static_cast<double>(total_bytes)) + ", " + std::to_string(listing.tensorkey.size()) +
+            " sparse blocks");
+
+  // 2. plan: the same file -> rank assignment on every rank
+  const std::vector<size_t> mine = files_of_rank(assign_files(sizes, comm.size(), o.balance), comm.rank());
+  log_plan(o, source, transforms, comm.size(), log);
+
+  // 3. stream: each rank's share through the row transforms into the export format
+  const auto stream_start = Clock::now();
+  const StreamRequest request{o, source, transforms, mine, discovery.value().staging_dir};
+  StreamOutcome streamed = stream_into_export(request, comm, log);
+  const double my_seconds = seconds_since(stream_start);
+
+  // 4. barrier: every rank agrees on success; rank 0 gathers every result and error
+  fault_point("barrier");
+  if (!streamed.failure) {
+    if (auto stop = interruption()) {
+      streamed.failure = *stop;
+      comm.announce_failure();
+    }
+  }
+  const int agreed = comm.agree_on_status(streamed.failure ? static_cast<int>(streamed.failure->code) : 0).status;
+  auto reports = gather_to_root(
+      comm, RankReport{streamed.failure, std::move(streamed.results), my_seconds, streamed.shared_bytes}, "rank-report");
+  const double stream_seconds = seconds_since(stream_start);
+
+  // 5. metadata and the dense network, 6. publish: rank 0, once every rank succeeded
+  int final_status = agreed;
+  if (comm.is_root()) {
+    Gathered gathered;
+    if (reports) {
+      gathered = collect_reports(reports.value(), report);
+    } else {
+      final_status = report_failure(reports.error(), report);
+    }
+    auto finished_stream = finish_stream_on_root(request, final_status == 0, gathered.files);
+    if (!finished_stream) final_status = report_failure(finished_stream.error(), report);
+    if (source.is_hugectr() && o.format == ExportFormat::kSafetensors) {
+      for (const auto& f : gathered.files) gathered.owner[f.name] = 0;
+    }
+    report.set_dropped(gathered.files);
+    report.set_stage_seconds("stream", stream_seconds);
+    if (final_status == 0) {
+      log.stage("streamed " + std::to_string(gathered.files.size()) + " files in " + format_seconds(stream_seconds));
+      auto finished = finish_on_root(o, source, std::move(gathered), staging ? &*staging : nullptr, log, start, report);
+      if (!finished) final_status = report_failure(finished.error(), report);
+    }
+    if (staging) staging->discard();  // no-op after a successful publish
+  }
+  // Everyone exits with rank 0's verdict, so mpirun's status is the job's status.
+  auto verdict = broadcast_value(comm, final_status, "verdict");
+  return static_cast<ExitCode>(verdict ? verdict.value() : static_cast<int>(ExitCode::kInternal));
+}
+
+}  // namespace
+
+ExitCode run_export(const JobOptions& o, Comm& comm) {
+  const auto start = Clock::now();
+  RunReport report(o, comm.host(), comm.size());
+  const ExitCode status = export_checkpoint(o, comm, report);
+  if (comm.is_root() && !o.report.empty()) {
+    report.set_stage_seconds("total", seconds_since(start));
+    auto written = write_report_file(o.report, report.to_json(status, status == ExitCode::kOk && !o.dry_run));
+    // The export's outcome stands either way; the report is about it, not part of it.
+    if (!written) Log(comm.rank(), o.quiet, o.verbose).warn(written.error().describe());
+  }
+  return status;
+}
+
+}  // namespace recis_convert

@@ -1,0 +1,313 @@
+#include "recis_convert/formats/hugectr_graph.h"
+
+#include <numeric>
+#include <set>
+
+#include "recis_convert/formats/strict_json.h"
+
+namespace recis_convert {
+namespace {
+
+using json = nlohmann::json;
+
+uint64_t elements(const HugectrShape& shape) {
+  return std::accumulate(shape.begin(), shape.end(), uint64_t{1}, [](uint64_t a, uint64_t b) { return a * b; });
+}
+
+std::string shape_text(const HugectrShape& shape) {
+  std::string out = "[batch";
+  for (uint64_t d : shape) out += ", " + std::to_string(d);
+  return out + "]";
+}
+
+// An optional non-negative integer parameter (json(1) literals are signed in nlohmann, so not is_number_unsigned).
+uint64_t integer_or(const json& layer, const char* key, uint64_t fallback) {
+  const json value = layer.value(key, json(fallback));
+  return value.is_number_integer() && value.get<int64_t>() >= 0 ? value.get<uint64_t>() : 0;
+}
+
+std::vector<std::string> names(const json& value) {
+  if (value.is_string()) return {value.get<std::string>()};
+  std::vector<std::string> out;
+  if (value.is_array()) {
+    for (const auto& v : value) {
+      if (v.is_string()) out.push_back(v.get<std::string>());
+    }
+  }
+  return out;
+}
+
+// Reads a positive integer parameter `object.key` of a layer, or fails naming the layer.
+class LayerReader {
+ public:
+  LayerReader(const std::string& path, size_t index, const std::string& type)
+      : where_("layer " + std::to_string(index) + " (" + type + ")"), path_(path) {}
+
+  Error error(const std::string& message) const { return bad_input(path_, where_ + ": " + message); }
+
+  Result<uint64_t> positive(const json& object, const char* key) const {
+    if (!object.is_object() || !object.contains(key) || !object[key].is_number_unsigned() || object[key].get<uint64_t>() == 0 ||
+        object[key].get<uint64_t>() > (1ull << 40)) {
+      return error(std::string("needs a positive integer \"") + key + "\"");
+    }
+    return object[key].get<uint64_t>();
+  }
+
+ private:
+  std::string where_;
+  std::string path_;
+};
+
+const std::set<std::string> kLosses = {"BinaryCrossEntropyLoss", "CrossEntropyLoss", "MultiCrossEntropyLoss"};
+
+}  // namespace
+
+const std::vector<std::string>& supported_hugectr_layers() {
+  static const std::vector<std::string> kSupported = {
+      "Reshape", "Concat", "Slice", "InnerProduct", "FusedInnerProduct", "ReLU", "Sigmoid", "Dropout", "BatchNorm",
+      "MultiCross", "ElementwiseMultiply", "Add", "ReduceSum", "FmOrder2", "Interaction", "WeightMultiply",
+      "BinaryCrossEntropyLoss", "CrossEntropyLoss", "MultiCrossEntropyLoss"};
+  return kSupported;
+}
+
+Result<HugectrGraph> parse_hugectr_graph(const std::string& text, const std::string& path) {
+  auto parsed = parse_strict_json(text, path, "graph");
+  if (!parsed) return parsed.error();
+  const json& root = parsed.value().value;
+  if (!root.is_object() || !root.contains("layers") || !root["layers"].is_array() || root["layers"].empty()) {
+    return bad_input(path, "not a HugeCTR graph: no \"layers\" list");
+  }
+  HugectrGraph g;
+  if (root.contains("solver") && root["solver"].is_object() && root["solver"].contains("input_key_type")) {
+    const json& key_type = root["solver"]["input_key_type"];
+    if (key_type == "I32") g.legacy_key_bytes = 4;
+    else if (key_type != "I64") return bad_input(path, "solver.input_key_type must be I32 or I64");
+  }
+  const json& layers = root["layers"];
+
+  // Data layer: the dense input and the sparse inputs' slot counts
+  const json& data = layers[0];
+  if (!data.is_object() || data.value("type", "") != "Data") return bad_input(path, "layer 0 is not the Data layer");
+  std::map<std::string, uint64_t> sparse_slots;
+  {
+    LayerReader reader(path, 0, "Data");
+    if (!data.contains("dense") || !data["dense"].is_object() || !data["dense"].contains("top") ||
+        !data["dense"]["top"].is_string()) {
+      return reader.error("needs dense.top and dense.dense_dim");
+    }
+    auto dim = reader.positive(data["dense"], "dense_dim");
+    if (!dim) return dim.error();
+    g.dense_input = data["dense"]["top"].get<std::string>();
+    g.dense_dim = dim.value();
+    g.shapes[g.dense_input] = {g.dense_dim};
+    if (!data.contains("sparse") || !data["sparse"].is_array()) return reader.error("needs a sparse list");
+    for (const auto& input : data["sparse"]) {
+      if (!input.is_object() || !input.contains("top") || !input["top"].is_string()) return reader.error("a sparse input has no top");
+      auto slots = reader.positive(input, "slot_num");
+      if (!slots) return slots.error();
+      sparse_slots[input["top"].get<std::string>()] = slots.value();
+    }
+  }
+
+  size_t i = 1;
+  // Embeddings: the consecutive layers after Data whose type is a sparse embedding
+  for (; i < layers.size(); ++i) {
+    const json& layer = layers[i];
+    const std::string type = layer.is_object() ? layer.value("type", "") : "";
+    if (type != "DistributedSlotSparseEmbeddingHash" && type != "LocalizedSlotSparseEmbeddingHash") break;
+    LayerReader reader(path, i, type);
+    HugectrEmbedding e;
+    e.type = type;
+    e.localized = type == "LocalizedSlotSparseEmbeddingHash";
+    auto bottoms = names(layer.value("bottom", json()));
+    auto tops = names(layer.value("top", json()));
+    if (bottoms.size() != 1 || tops.size() != 1) return reader.error("needs one bottom and one top");
+    e.bottom = bottoms[0];
+    e.top = tops[0];
+    if (!sparse_slots.count(e.bottom)) return reader.error("bottom \"" + e.bottom + "\" is not a sparse input of the Data layer");
+    e.slot_num = sparse_slots[e.bottom];
+    const json hparam = layer.value("sparse_embedding_hparam", json::object());
+    auto vec = reader.positive(hparam, "embedding_vec_size");
+    if (!vec) return vec.error();
+    e.vec_size = vec.value();
+    const json combiner = hparam.value("combiner", json("sum"));
+    if (combiner == "sum" || combiner == 0) e.combiner = "sum";  // legacy graphs: 0 sum, 1 mean
+    else if (combiner == "mean" || combiner == 1) e.combiner = "mean";
+    else return reader.error("combiner must be sum or mean");
+    if (g.shapes.count(e.top)) return reader.error("top \"" + e.top + "\" is defined twice");
+    g.shapes[e.top] = {e.slot_num, e.vec_size};
+    g.embeddings.push_back(e);
+  }
+  if (g.embeddings.empty()) return bad_input(path, "the graph has no sparse embedding after the Data layer");
+
+  const std::set<std::string> supported(supported_hugectr_layers().begin(), supported_hugectr_layers().end());
+  uint64_t offset = 0;
+  for (; i < layers.size(); ++i) {
+    const json& layer = layers[i];
+    if (!layer.is_object() || !layer.contains("type") || !layer["type"].is_string()) {
+      return bad_input(path, "layer " + std::to_string(i) + " has no type");
+    }
+    HugectrLayer l;
+    l.index = i;
+    l.type = layer["type"].get<std::string>();
+    l.bottoms = names(layer.value("bottom", json()));
+    l.tops = names(layer.value("top", json()));
+    l.json = layer;
+    LayerReader reader(path, i, l.type);
+    if (!supported.count(l.type)) {
+      std::string list;
+      for (const auto& s : supported_hugectr_layers()) list += (list.empty() ? "" : ", ") + s;
+      return reader.error("layer type \"" + l.type + "\" is not supported (supported: " + list + ")");
+    }
+    if (l.bottoms.empty()) return reader.error("has no bottom");
+    std::vector<HugectrShape> in;
+    for (const auto& b : l.bottoms) {
+      auto it = g.shapes.find(b);
+      if (it == g.shapes.end()) {
+        if (kLosses.count(l.type) && &b != &l.bottoms[0]) continue;  // the label
+        return reader.error("bottom \"" + b + "\" is not produced by any earlier layer");
+      }
+      in.push_back(it->second);
+    }
+    if (kLosses.count(l.type)) {
+      if (l.tops.size() != 1) return reader.error("needs one top");
+      g.outputs.push_back({l.tops[0], l.bottoms[0], l.type == "CrossEntropyLoss" ? "softmax" : "sigmoid"});
+      continue;
+    }
+    const size_t layer_slot = g.layers.size();
+    auto add_weight = [&](const std::string& name, HugectrShape shape) {
+      const uint64_t count = elements(shape);
+      g.weights.push_back({layer_slot, l.tops.empty() ? name : l.tops[0] + "." + name, std::move(shape), offset, count});
+      offset += count;
+    };
+    std::vector<HugectrShape> out;
+    const HugectrShape& x = in[0];
+    const std::string& t = l.type;
+    if (t == "ReLU" || t == "Sigmoid" || t == "Dropout") {
+      out = {x};
+    } else if (t == "Reshape") {
+      if (layer.contains("selected")) return reader.error("Reshape with \"selected\" is not supported");
+      auto leading = reader.positive(layer, "leading_dim");
+      if (!leading) return leading.error();
+      const uint64_t steps = integer_or(layer, "time_step", 0);
+      const uint64_t n = elements(x);
+      if (steps > 0) {
+        if (n != steps * leading.value()) return reader.error(shape_text(x) + " cannot become [batch, time_step, leading_dim]");
+        out = {{steps, leading.value()}};
+      } else if (n == leading.value()) {
+        out = {{leading.value()}};
+      } else {
+        return reader.error("reshaping " + shape_text(x) + " to leading_dim " + std::to_string(leading.value()) +
+                            " would change the batch dimension; not supported");
+      }
+    } else if (t == "Concat") {
+      const uint64_t axis = integer_or(layer, "axis", 1);
+      if (axis < 1 || axis > x.size()) return reader.error("axis must be 1.." + std::to_string(x.size()));
+      HugectrShape joined = x;
+      joined[axis - 1] = 0;
+      for (const auto& s : in) {
+        for (size_t d = 0; d < s.size(); ++d) {
+          if (s.size() != x.size() || (d != axis - 1 && s[d] != x[d])) {
+            return reader.error("inputs " + shape_text(x) + " and " + shape_text(s) + " cannot be concatenated on axis " +
+                                std::to_string(axis));
+          }
+        }
+        joined[axis - 1] += s[axis - 1];
+      }
+      out = {joined};
+    } else if (t == "Slice") {
+      if (x.size() != 1) return reader.error("slices 2-D inputs only, not " + shape_text(x));
+      const json ranges = layer.value("ranges", json());
+      if (!ranges.is_array() || ranges.size() != l.tops.size()) return reader.error("needs one [begin, end] range per top");
+      for (const auto& r : ranges) {
+        if (!r.is_array() || r.size() != 2 || !r[0].is_number_unsigned() || !r[1].is_number_unsigned() ||
+            r[0].get<uint64_t>() >= r[1].get<uint64_t>() || r[1].get<uint64_t>() > x[0]) {
+          return reader.error("range " + r.dump() + " is not inside " + shape_text(x));
+        }
+        out.push_back({r[1].get<uint64_t>() - r[0].get<uint64_t>()});
+      }
+    } else if (t == "InnerProduct" || t == "FusedInnerProduct") {
+      auto outputs = reader.positive(layer.value("fc_param", json::object()), "num_output");
+      if (!outputs) return outputs.error();
+      if (x.empty() || x.size() > 2) return reader.error("needs a 2-D or 3-D input, not " + shape_text(x));
+      add_weight("weight", {x.back(), outputs.value()});
+      add_weight("bias", {1, outputs.value()});
+      HugectrShape y = x;
+      y.back() = outputs.value();
+      out = {y};
+    } else if (t == "BatchNorm") {
+      if (x.size() != 1) return reader.error("needs a 2-D input, not " + shape_text(x));
+      add_weight("gamma", {x[0]});
+      add_weight("beta", {x[0]});
+      ++g.batch_norms;
+      out = {x};
+    } else if (t == "MultiCross") {
+      const json param = layer.value("mc_param", json::object());
+      if (param.value("projection_dim", json(0)) != 0) return reader.error("MultiCross v2 (projection_dim) is not supported");
+      auto count = reader.positive(param, "num_layers");
+      if (!count) return count.error();
+      if (x.size() != 1) return reader.error("needs a 2-D input, not " + shape_text(x));
+      for (uint64_t k = 0; k < count.value(); ++k) {
+        add_weight("w" + std::to_string(k), {1, x[0]});
+        add_weight("b" + std::to_string(k), {1, x[0]});
+      }
+      out = {x};
+    } else if (t == "ElementwiseMultiply" || t == "Add") {
+      if (in.size() < 2) return reader.error("needs at least two bottoms");
+      for (const auto& s : in) {
+        if (s != x) return reader.error("inputs " + shape_text(x) + " and " + shape_text(s) + " differ");
+      }
+      out = {x};
+    } else if (t == "ReduceSum") {
+      const uint64_t axis = integer_or(layer, "axis", 1);
+      if (axis < 1 || axis > x.size()) return reader.error("axis must be 1.." + std::to_string(x.size()));
+      HugectrShape y = x;
+      y[axis - 1] = 1;
+      out = {y};
+    } else if (t == "FmOrder2") {
+      auto dim = reader.positive(layer, "out_dim");
+      if (!dim) return dim.error();
+      if (x.size() != 1 || x[0] % dim.value() != 0) return reader.error(shape_text(x) + " is not slots x out_dim");
+      out = {{dim.value()}};
+    } else if (t == "Interaction") {
+      if (in.size() != 2 || in[0].size() != 1 || in[1].size() != 2 || in[1][1] != in[0][0]) {
+        return reader.error("needs a [batch, d] dense input and a [batch, slots, d] embedding input");
+      }
+      const uint64_t n = in[1][0] + 1;
+      out = {{in[0][0] + n * (n - 1) / 2 + 1}};  // dense, the lower triangle of dot products, one zero of padding
+    } else if (t == "WeightMultiply") {
+      const json dims = layer.value("weight_dims", json());
+      if (!dims.is_array() || dims.size() != 2 || !dims[0].is_number_unsigned() || !dims[1].is_number_unsigned() ||
+          dims[0].get<uint64_t>() == 0 || dims[1].get<uint64_t>() == 0) {
+        return reader.error("needs weight_dims [slots, vec]");
+      }
+      const uint64_t slots = dims[0].get<uint64_t>(), vec = dims[1].get<uint64_t>();
+      if (elements(x) != slots) return reader.error(shape_text(x) + " does not have weight_dims[0] = " + std::to_string(slots) + " values");
+      add_weight("weight", {slots, vec});
+      out = {{slots * vec}};
+    }
+    if (l.tops.size() != out.size()) {
+      return reader.error("has " + std::to_string(l.tops.size()) + " tops, expected " + std::to_string(out.size()));
+    }
+    for (size_t k = 0; k < out.size(); ++k) {
+      if (g.shapes.count(l.tops[k])) return reader.error("top \"" + l.tops[k] + "\" is defined twice");
+      g.shapes[l.tops[k]] = out[k];
+    }
+    g.layers.push_back(std::move(l));
+  }
+  if (g.outputs.empty()) return bad_input(path, "the graph has no loss layer to say what it outputs");
+  g.weight_floats = offset;
+  return g;
+}
+
+Status check_dense_file_size(const HugectrGraph& graph, uint64_t file_bytes, const std::string& path) {
+  const uint64_t expected = graph.weight_floats * 4;
+  if (file_bytes == expected) return Ok{};
+  const int64_t diff = static_cast<int64_t>(file_bytes) - static_cast<int64_t>(expected);
+  return bad_input(path, std::to_string(file_bytes) + " bytes, but the graph's " + std::to_string(graph.weights.size()) +
+                             " weight tensors need " + std::to_string(expected) + " bytes (" +
+                             std::to_string(graph.weight_floats) + " float32): " + std::to_string(diff < 0 ? -diff : diff) +
+                             " bytes " + (diff < 0 ? "short" : "too many"));
+}
+
+}  // namespace recis_convert

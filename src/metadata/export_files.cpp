@@ -1,0 +1,68 @@
+#include "recis_convert/metadata/export_files.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "recis_convert/common/checksum.h"
+#include "recis_convert/common/file_io.h"
+#include "recis_convert/formats/strict_json.h"
+#include "recis_convert/sinks/copy_engine.h"
+
+namespace recis_convert {
+namespace {
+constexpr uint64_t kMaxConfigBytes = 64u << 20;  // fg.json / mc configs
+}
+
+Result<ExtraFile> describe_written_file(const std::string& path, const std::string& name) {
+  auto digest = Checksum::of_file(path, ExitCode::kOutput);
+  if (!digest) return digest.error();
+  return ExtraFile{name, digest.value().bytes, digest.value().checksum};
+}
+
+Result<ExtraFile> copy_asset(const std::string& source, const std::string& dir, bool fsync) {
+  const std::string name = source.substr(source.find_last_of('/') + 1);
+  const std::string target = dir + "/" + name;
+  FileDescriptor in(::open(source.c_str(), O_RDONLY | O_CLOEXEC));
+  if (in.get() < 0) return bad_input(source, std::string("cannot open the asset: ") + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(in.get(), &st) != 0 || !S_ISREG(st.st_mode)) return bad_input(source, "the asset is not a regular file");
+  FileDescriptor out(::open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666));
+  if (out.get() < 0) return output_error(target, std::string("cannot create: ") + std::strerror(errno));
+  FilePlan plan;
+  plan.ranges.push_back({0, static_cast<uint64_t>(st.st_size)});
+  CopyEngine engine(1 << 20, CopyMethod::kAuto);
+  auto copied = engine.write(in.get(), source, out.get(), target, plan);
+  if (!copied) return copied.error();
+  if ((fsync && ::fsync(out.get()) != 0) || ::close(out.release()) != 0) {
+    return output_error(target, std::string("cannot finish writing: ") + std::strerror(errno));
+  }
+  return ExtraFile{name, copied.value().bytes_written, copied.value().checksum};
+}
+
+Result<ExtraFile> write_metadata_file(const std::string& dir, const std::string& name, const std::string& content,
+                                      bool fsync) {
+  const std::string path = dir + "/" + name;
+  FileDescriptor fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666));
+  if (fd.get() < 0) return output_error(path, std::string("cannot create: ") + std::strerror(errno));
+  auto written = write_all(fd.get(), content.data(), content.size(), path);
+  if (!written) return written.error();
+  if ((fsync && ::fsync(fd.get()) != 0) || ::close(fd.release()) != 0) {
+    return output_error(path, std::string("write failed: ") + std::strerror(errno));
+  }
+  return ExtraFile{name, content.size(), Checksum::of(content.data(), content.size())};
+}
+
+Result<std::string> read_json_config(const std::string& path, const char* what) {
+  auto text = read_small_file(path, kMaxConfigBytes);
+  if (!text) return text.error();
+  auto parsed = parse_strict_json(text.value(), path, what);
+  if (!parsed) return parsed.error();
+  if (!parsed.value().value.is_object()) return bad_input(path, std::string(what) + " is not a JSON object");
+  return text;
+}
+
+}  // namespace recis_convert

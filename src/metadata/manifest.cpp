@@ -1,0 +1,101 @@
+#include "recis_convert/metadata/manifest.h"
+
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "recis_convert/common/checksum.h"
+
+namespace recis_convert {
+
+std::map<std::string, DroppedCount> dropped_by_slot(const std::vector<FileResult>& files) {
+  std::map<std::string, DroppedCount> out;
+  for (const auto& f : files) {
+    for (const auto& t : f.dropped) {
+      // "child.slot/part_r_R" -> slot; dense "name^ " -> name
+      std::string what = t.name;
+      size_t part = what.rfind("/part_");
+      if (part != std::string::npos) {
+        what = what.substr(0, part);
+        what = what.substr(what.rfind('.') == std::string::npos ? 0 : what.rfind('.') + 1);
+      } else if (what.size() > 2 && what.compare(what.size() - 2, 2, "^ ") == 0) {
+        what.resize(what.size() - 2);
+      }
+      auto& count = out[what];
+      count.tensors += 1;
+      count.bytes += t.nbytes();
+    }
+  }
+  return out;
+}
+
+std::string make_manifest_json(const ManifestInput& input) {
+  using ordered_json = nlohmann::ordered_json;
+  ordered_json root;
+  root["manifest_version"] = 1;
+  root["tool"] = {{"name", "recis-convert"}, {"version", input.tool_version}};
+  root["source"] = {{"checkpoint", input.source_checkpoint}, {"ckpt_id", input.ckpt_id}};
+  root["options"] = {{"filter_optimizer", input.filter_optimizer},
+                     {"drop_slots", input.drop_slots},
+                     {"quantize_embeddings", input.quantize_int8 ? ordered_json("int8_rowwise") : ordered_json()},
+                     {"fg", input.fg_path.empty() ? ordered_json() : ordered_json(input.fg_path)},
+                     {"mc", input.mc_path.empty() ? ordered_json() : ordered_json(input.mc_path)}};
+
+  ordered_json files = ordered_json::array();
+  ordered_json dense = ordered_json::array();
+  uint64_t bytes_in = 0, bytes_out = 0, dropped_bytes = 0, dropped_tensors = 0;
+  std::vector<std::string> skipped;
+  for (const auto& f : input.files) {
+    bytes_in += f.source_bytes;
+    for (const auto& t : f.dropped) {
+      ++dropped_tensors;
+      dropped_bytes += t.nbytes();
+    }
+    if (!f.written) {
+      skipped.push_back(f.name);
+      continue;
+    }
+    bytes_out += f.output_bytes;
+    files.push_back({{"name", f.name}, {"bytes", f.output_bytes}, {"xxh3_64", Checksum::hex(f.checksum)},
+                     {"tensors", f.kept.size()}});
+    for (const auto& t : f.kept) {
+      if (t.name.size() > 2 && t.name.compare(t.name.size() - 2, 2, "^ ") == 0) {
+        dense.push_back({{"name", t.name.substr(0, t.name.size() - 2)}, {"dtype", t.dtype_spelling},
+                         {"shape", t.shape}, {"file", f.name}});
+      }
+    }
+  }
+  root["data_files"] = std::move(files);
+  root["data_files_not_written"] = skipped;  // every tensor dropped
+
+  ordered_json metadata = ordered_json::array();
+  for (const auto& m : input.metadata_files) {
+    metadata.push_back({{"name", m.name}, {"bytes", m.bytes}, {"xxh3_64", Checksum::hex(m.checksum)}});
+  }
+  root["metadata_files"] = std::move(metadata);
+  ordered_json assets = ordered_json::array();
+  for (const auto& a : input.asset_files) {
+    assets.push_back({{"name", a.name}, {"bytes", a.bytes}, {"xxh3_64", Checksum::hex(a.checksum)}});
+  }
+  root["asset_files"] = std::move(assets);
+
+  ordered_json tables = ordered_json::object();
+  for (const auto& t : input.tables) {
+    tables[t.child] = {{"rows", t.rows}, {"dim", t.dim}, {"dtype", t.dtype}, {"slots", t.slots}, {"parts", t.parts}};
+    if (!t.quantization.empty()) tables[t.child]["quantization"] = t.quantization;
+  }
+  root["tables"] = std::move(tables);
+  root["dense_tensors"] = std::move(dense);
+
+  ordered_json by_slot = ordered_json::object();
+  for (const auto& [slot, count] : dropped_by_slot(input.files)) {
+    by_slot[slot] = {{"tensors", count.tensors}, {"bytes", count.bytes}};
+  }
+  root["totals"] = {{"bytes_in", bytes_in},
+                    {"bytes_out", bytes_out},
+                    {"dropped_tensors", dropped_tensors},
+                    {"dropped_bytes", dropped_bytes},
+                    {"dropped_by_slot", by_slot}};
+  return root.dump(2) + "\n";
+}
+
+}  // namespace recis_convert

@@ -1,0 +1,131 @@
+#include "recis_convert/metadata/metadata_stage.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "recis_convert/metadata/export_files.h"
+
+namespace recis_convert {
+namespace {
+
+// Every block of the index must have been found in its file (each file already checked that its own tensors are
+// indexed there, so equal counts mean equal sets).
+Status check_all_blocks_found(const CheckpointListing& listing, const std::vector<FileResult>& files) {
+  std::set<std::string> seen;
+  for (const auto& f : files) {
+    for (const auto& t : f.kept) seen.insert(t.name);
+    for (const auto& t : f.dropped) seen.insert(t.name);
+  }
+  for (const auto& [key, file] : listing.block_file) {
+    if (!seen.count(key)) {
+      return bad_input(listing.ckpt_dir + "/" + file,
+                       "has no tensor " + nlohmann::json(key).dump() + ", which the checkpoint's index places there");
+    }
+  }
+  return Ok{};
+}
+
+}  // namespace
+
+Result<ExportSummary> summarize_export(const JobOptions& o, const SourceDescription& source,
+                                       std::vector<FileResult> files, const Log& log) {
+  const CheckpointListing& listing = source.listing;
+  std::sort(files.begin(), files.end(), [](const FileResult& a, const FileResult& b) { return a.name < b.name; });
+  auto complete = check_all_blocks_found(listing, files);
+  if (!complete) return complete.error();
+  auto tables = summarize_tables(files, listing.tensorkey, listing.ckpt_dir, o.quantize_int8);
+  if (!tables) return tables.error();
+  ExportSummary summary;
+  summary.tables = std::move(tables).value();
+  for (const auto& f : files) {
+    summary.bytes_in += f.source_bytes;
+    summary.bytes_out += f.written ? f.output_bytes : 0;
+    for (const auto& t : f.dropped) summary.bytes_dropped += t.nbytes();
+  }
+  summary.files = std::move(files);
+  if (o.filter_optimizer && summary.bytes_dropped == 0) {
+    log.warn("--filter-optimizer found no optimizer state (no slot or scalar named sparse_*) in " + listing.ckpt_dir);
+  }
+  return summary;
+}
+
+void log_dry_run(const JobOptions& o, const ExportSummary& summary, const std::map<std::string, int>& owner,
+                 const Log& log) {
+  struct stat st {};
+  if (!o.export_dir.empty() && ::lstat(o.export_dir.c_str(), &st) == 0 && !o.overwrite) {
+    log.warn(o.export_dir + " exists: a real run would stop with exit code 4 unless --overwrite is given");
+  }
+  for (const auto& f : summary.files) {
+    uint64_t dropped = 0;
+    for (const auto& t : f.dropped) dropped += t.nbytes();
+    log.stage("plan: " + f.name + " -> rank " + std::to_string(owner.at(f.name)) + ": " + format_bytes(f.source_bytes) +
+              ", keep " + std::to_string(f.kept.size()) + " tensors, drop " + std::to_string(f.dropped.size()) +
+              " (" + format_bytes(static_cast<double>(dropped)) + ")" + (f.written ? "" : ", file not written"));
+    for (const auto& t : f.dropped) log.stage("plan:   drop " + nlohmann::json(t.name).dump());
+  }
+  log.stage("dry run: " + std::to_string(summary.files.size()) + " files, " + format_bytes(summary.bytes_in) + " in, " +
+            format_bytes(summary.bytes_out) + " would be written, " + format_bytes(summary.bytes_dropped) +
+            " dropped; nothing written");
+}
+
+Result<ManifestInput> write_export_metadata(const JobOptions& o, const SourceDescription& source,
+                                            ExportSummary& summary, const std::string& dir) {
+  const CheckpointListing& listing = source.listing;
+  ManifestInput manifest;
+  manifest.tool_version = tool_version();
+  char resolved[PATH_MAX];
+  manifest.source_checkpoint = ::realpath(listing.ckpt_dir.c_str(), resolved) ? resolved : listing.ckpt_dir;
+  manifest.ckpt_id = listing.ckpt_id;
+  manifest.filter_optimizer = o.filter_optimizer;
+  manifest.drop_slots = o.drop_slots;
+  manifest.quantize_int8 = o.quantize_int8;
+  manifest.fg_path = o.fg;
+  manifest.mc_path = o.mc;
+  manifest.tables = summary.tables;
+  manifest.files = summary.files;
+
+  std::vector<std::pair<std::string, std::string>> contents;
+  if (o.format == ExportFormat::kSafetensors) {  // with hdf5 there are no safetensors files for these to describe
+    contents = {{kIndexFile, make_index_json(summary.files)},
+                {kTensorKeyFile, make_tensorkey_json(summary.files, listing.tensorkey)},
+                {kTorchRankFile, make_torch_rank_json(summary.files, listing.tensorkey)}};
+  } else {
+    auto h5 = describe_written_file(dir + "/model.h5", "model.h5");
+    if (!h5) return h5.error();
+    manifest.metadata_files.push_back(h5.value());
+    summary.bytes_out = h5.value().bytes;  // the data files' bytes went into model.h5
+  }
+  for (const auto& [path, name] : {std::pair{o.fg, "fg.json"}, std::pair{o.mc, "input_columns.json"}}) {
+    if (path.empty()) continue;
+    auto text = read_json_config(path, name);
+    if (!text) return text.error();
+    contents.emplace_back(name, text.value());
+  }
+  for (const auto& [name, content] : contents) {
+    auto written = write_metadata_file(dir, name, content, o.fsync);
+    if (!written) return written.error();
+    manifest.metadata_files.push_back(written.value());
+  }
+  for (const auto& asset : o.asset_files) {
+    auto copied = copy_asset(asset, dir, o.fsync);
+    if (!copied) return copied.error();
+    manifest.asset_files.push_back(copied.value());
+  }
+  return manifest;
+}
+
+Status write_manifest_and_record(const JobOptions& o, const ManifestInput& manifest, const std::string& dir,
+                                 const RunReport& report) {
+  auto written = write_metadata_file(dir, "manifest.json", make_manifest_json(manifest), o.fsync);
+  if (!written) return written.error();
+  auto recorded = write_metadata_file(dir, "run_record.json", report.to_json(ExitCode::kOk, true), o.fsync);
+  if (!recorded) return recorded.error();
+  return Ok{};
+}
+
+}  // namespace recis_convert

@@ -1,0 +1,104 @@
+#include "recis_convert/metadata/run_report.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+#include "recis_convert/common/file_io.h"
+#include "recis_convert/metadata/manifest.h"
+
+namespace recis_convert {
+namespace {
+
+std::string utc_now() {
+  std::time_t now = std::time(nullptr);
+  std::tm tm {};
+  ::gmtime_r(&now, &tm);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return text;
+}
+
+const char* status_name(ExitCode code) {
+  switch (code) {
+    case ExitCode::kOk: return "ok";
+    case ExitCode::kInternal: return "internal error";
+    case ExitCode::kUsage: return "usage error";
+    case ExitCode::kBadInput: return "bad input";
+    case ExitCode::kOutput: return "output error";
+    case ExitCode::kInterrupted: return "interrupted";
+  }
+  return "unknown";
+}
+
+}  // namespace
+
+RunReport::RunReport(const JobOptions& options, const std::string& host, int ranks) {
+  record_["tool_version"] = tool_version();
+  record_["started_at"] = utc_now();
+  record_["host"] = host;
+  record_["ranks"] = ranks;
+  record_["options"] = job_config_json(options);  // a valid --config file for the same job
+  record_["checkpoint"] = nullptr;
+  record_["seconds"] = nlohmann::ordered_json::object();
+  record_["per_rank"] = nlohmann::ordered_json::array();
+  record_["dropped_by_slot"] = nlohmann::ordered_json::object();
+}
+
+void RunReport::set_checkpoint(const CheckpointListing& listing, const std::string& selected_by,
+                               const std::string& reason) {
+  record_["checkpoint"] = {{"dir", listing.ckpt_dir}, {"id", listing.ckpt_id}, {"selected_by", selected_by},
+                           {"reason", reason}};
+}
+
+void RunReport::set_stage_seconds(const std::string& stage, double seconds) { record_["seconds"][stage] = seconds; }
+
+void RunReport::set_ranks(const std::vector<RankWork>& ranks) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  for (const auto& r : ranks) {
+    nlohmann::ordered_json rank{{"rank", r.rank},         {"files", r.files},     {"bytes_in", r.bytes_in},
+                                {"bytes_out", r.bytes_out}, {"seconds", r.seconds}};
+    if (!r.error.empty()) rank["error"] = r.error;
+    out.push_back(std::move(rank));
+  }
+  record_["per_rank"] = std::move(out);
+}
+
+void RunReport::set_dropped(const std::vector<FileResult>& files) {
+  nlohmann::ordered_json by_slot = nlohmann::ordered_json::object();
+  for (const auto& [slot, count] : dropped_by_slot(files)) {
+    by_slot[slot] = {{"tensors", count.tensors}, {"bytes", count.bytes}};
+  }
+  record_["dropped_by_slot"] = std::move(by_slot);
+}
+
+void RunReport::add_error(const std::string& line) { errors_.push_back(line); }
+
+std::string RunReport::to_json(ExitCode status, bool published) const {
+  nlohmann::ordered_json out = record_;
+  out["finished_at"] = utc_now();
+  out["exit_code"] = static_cast<int>(status);
+  out["status"] = status_name(status);
+  out["published"] = published;
+  out["errors"] = errors_;
+  return out.dump(2) + "\n";
+}
+
+Status write_report_file(const std::string& path, const std::string& text) {
+  const std::string temporary = path + ".tmp." + std::to_string(::getpid());
+  FileDescriptor fd(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666));
+  if (fd.get() < 0) return output_error(path, std::string("cannot write the report: ") + std::strerror(errno));
+  auto written = write_all(fd.get(), text.data(), text.size(), temporary);
+  if (written && ::fsync(fd.get()) != 0) written = output_error(temporary, std::string("fsync failed: ") + std::strerror(errno));
+  if (written && ::close(fd.release()) != 0) written = output_error(temporary, std::string("close failed: ") + std::strerror(errno));
+  if (written && ::rename(temporary.c_str(), path.c_str()) != 0) {
+    written = output_error(path, std::string("cannot write the report: ") + std::strerror(errno));
+  }
+  if (!written) ::unlink(temporary.c_str());
+  return written;
+}
+
+}  // namespace recis_convert

@@ -1,0 +1,193 @@
+#include "recis_convert/publish/staging.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+
+namespace recis_convert {
+namespace {
+
+constexpr const char* kStagingTag = ".recis-staging.";
+
+std::string errno_text() { return std::strerror(errno); }
+
+std::string host_name() {
+  char name[256] = {0};
+  if (::gethostname(name, sizeof name - 1) != 0) return "unknown-host";
+  return name;
+}
+
+struct SplitPath {
+  std::string parent;
+  std::string base;
+};
+
+SplitPath split(std::string path) {
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return {".", path};
+  return {slash == 0 ? "/" : path.substr(0, slash), path.substr(slash + 1)};
+}
+
+bool exists(const std::string& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+Status fsync_dir(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return output_error(dir, "cannot open to fsync: " + errno_text());
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  // Some filesystems (e.g. certain network mounts) do not support fsync on directories; that is not fatal.
+  if (rc != 0 && err != EINVAL && err != ENOTSUP) return output_error(dir, std::string("fsync failed: ") + std::strerror(err));
+  return Ok{};
+}
+
+// "<prefix><host>.<pid>": true if it was made on this host by a process that no longer exists.
+bool is_stale(const std::string& name, const std::string& prefix, const std::string& host) {
+  if (name.compare(0, prefix.size(), prefix) != 0) return false;
+  std::string rest = name.substr(prefix.size());
+  size_t dot = rest.rfind('.');
+  if (dot == std::string::npos || rest.substr(0, dot) != host) return false;
+  char* end = nullptr;
+  long pid = std::strtol(rest.c_str() + dot + 1, &end, 10);
+  if (end == rest.c_str() + dot + 1 || *end != '\0' || pid <= 0) return false;
+  return ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
+}
+
+int remove_entry(const char* path, const struct stat*, int type, struct FTW*) {
+  // Keep going on errors: remove_tree checks whether anything remained.
+  (type == FTW_DP) ? ::rmdir(path) : ::unlink(path);
+  return 0;
+}
+
+}  // namespace
+
+bool remove_tree(const std::string& path) {
+  if (!exists(path)) return true;
+  ::nftw(path.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+  return !exists(path);
+}
+
+Result<StagingDir> StagingDir::create(const std::string& export_dir, bool overwrite,
+                                      std::vector<std::string>* removed_stale) {
+  const SplitPath where = split(export_dir);
+  if (where.base.empty() || where.base == "." || where.base == ".." || where.base == "/") {
+    return output_error(export_dir, "not a usable export directory name");
+  }
+  struct stat st {};
+  if (::stat(where.parent.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return output_error(where.parent, "parent of the export directory does not exist");
+  }
+  if (::lstat(export_dir.c_str(), &st) == 0) {
+    if (!overwrite) return output_error(export_dir, "already exists (use --overwrite to replace it)");
+    if (!S_ISDIR(st.st_mode)) return output_error(export_dir, "exists and is not a directory");
+  }
+
+  for (auto& stale : remove_stale(export_dir)) {
+    if (removed_stale) removed_stale->push_back(std::move(stale));
+  }
+  const std::string host = host_name();
+  const std::string prefix = "." + where.base + kStagingTag;
+  const std::string path = where.parent + "/" + prefix + host + "." + std::to_string(::getpid());
+  if (::mkdir(path.c_str(), 0777) != 0) {
+    return output_error(path, "cannot create the staging directory: " + errno_text());
+  }
+  return StagingDir(export_dir, path);
+}
+
+std::vector<std::string> StagingDir::remove_stale(const std::string& export_dir) {
+  const SplitPath where = split(export_dir);
+  const std::string host = host_name();
+  const std::string prefix = "." + where.base + kStagingTag;
+  std::vector<std::string> candidates, removed;
+  if (DIR* d = ::opendir(where.parent.c_str())) {
+    while (const dirent* e = ::readdir(d)) {
+      if (is_stale(e->d_name, prefix, host)) candidates.push_back(where.parent + "/" + e->d_name);
+    }
+    ::closedir(d);
+  }
+  for (const auto& stale : candidates) {
+    if (remove_tree(stale)) removed.push_back(stale);
+  }
+  return removed;
+}
+
+StagingDir::StagingDir(StagingDir&& other) noexcept
+    : export_dir_(std::move(other.export_dir_)), path_(std::move(other.path_)), active_(other.active_) {
+  other.active_ = false;
+}
+
+StagingDir::~StagingDir() { discard(); }
+
+void StagingDir::discard() {
+  if (active_) remove_tree(path_);
+  active_ = false;
+}
+
+Status StagingDir::publish(bool overwrite) {
+  const SplitPath where = split(export_dir_);
+  // The entries of the staging directory must be durable before the rename makes them visible as the export.
+  auto synced_staging = fsync_dir(path_);
+  if (!synced_staging) return synced_staging;
+  if (::renameat2(AT_FDCWD, path_.c_str(), AT_FDCWD, export_dir_.c_str(), RENAME_NOREPLACE) == 0) {
+    active_ = false;
+    return fsync_dir(where.parent);
+  }
+  if (errno == EEXIST || errno == ENOTEMPTY) {
+    if (!overwrite) return output_error(export_dir_, "already exists (use --overwrite to replace it)");
+    // Swap atomically: readers see either the old or the new export, never neither.
+    if (::renameat2(AT_FDCWD, path_.c_str(), AT_FDCWD, export_dir_.c_str(), RENAME_EXCHANGE) != 0) {
+      return output_error(export_dir_, "cannot swap in the new export: " + errno_text());
+    }
+    // path_ now holds the previous export; the destructor/discard removes it.
+    auto synced = fsync_dir(where.parent);
+    discard();
+    return synced;
+  }
+  if (errno == EINVAL || errno == ENOSYS) {
+    // Filesystem without renameat2 flags: fall back to a checked plain rename (not atomic against a racing run).
+    if (exists(export_dir_)) {
+      if (!overwrite) return output_error(export_dir_, "already exists (use --overwrite to replace it)");
+      const std::string old = path_ + ".old";
+      if (::rename(export_dir_.c_str(), old.c_str()) != 0) {
+        return output_error(export_dir_, "cannot move the previous export aside: " + errno_text());
+      }
+      if (::rename(path_.c_str(), export_dir_.c_str()) != 0) {
+        std::string why = errno_text();
+        ::rename(old.c_str(), export_dir_.c_str());
+        return output_error(export_dir_, "cannot publish: " + why);
+      }
+      active_ = false;
+      remove_tree(old);
+      return fsync_dir(where.parent);
+    }
+    if (::rename(path_.c_str(), export_dir_.c_str()) != 0) return output_error(export_dir_, "cannot publish: " + errno_text());
+    active_ = false;
+    return fsync_dir(where.parent);
+  }
+  return output_error(export_dir_, "cannot publish: " + errno_text());
+}
+
+Status check_apart_from_source(const std::string& export_dir, const std::string& source_dir) {
+  char out_real[PATH_MAX], source_real[PATH_MAX];
+  if (!::realpath(export_dir.c_str(), out_real) || !::realpath(source_dir.c_str(), source_real)) return Ok{};
+  const std::string out_path = out_real, inside = std::string(source_real) + "/";
+  if (inside.compare(0, out_path.size() + 1, out_path + "/") == 0 || out_path == "/") {
+    return output_error(export_dir, "contains the source checkpoint " + source_dir + "; refusing to write there");
+  }
+  return Ok{};
+}
+
+}  // namespace recis_convert

@@ -1,0 +1,169 @@
+#include "recis_convert/sinks/copy_engine.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <functional>
+#include <future>
+#include <optional>
+#include <vector>
+
+#include "recis_convert/common/checksum.h"
+#include "recis_convert/common/fault_injection.h"
+#include "recis_convert/common/file_io.h"
+#include "recis_convert/common/interrupt.h"
+
+namespace recis_convert {
+namespace {
+
+std::string errno_text(int err) { return std::strerror(err); }
+
+Error read_error(const std::string& src_name, uint64_t offset, int err) {
+  if (err == 0) return bad_input(src_name, "file ended at byte " + std::to_string(offset) + ": it shrank while being read");
+  return bad_input(src_name, "read failed at byte " + std::to_string(offset) + ": " + errno_text(err));
+}
+
+}  // namespace
+
+CopyEngine::CopyEngine(size_t buffer_bytes, CopyMethod method)
+    : buffer_(std::max<size_t>(buffer_bytes, 4096)), use_kernel_(method != CopyMethod::kBuffered) {}
+
+Status CopyEngine::copy_range_buffered(int src_fd, const std::string& src_name, int dst_fd,
+                                       const std::string& dst_name, CopyRange range, Checksum& checksum) {
+  uint64_t offset = range.offset;
+  uint64_t left = range.length;
+  while (left > 0) {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(left, buffer_.size()));
+    ssize_t got = ::pread(src_fd, buffer_.data(), want, static_cast<off_t>(offset));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return read_error(src_name, offset, got < 0 ? errno : 0);
+    checksum.update(buffer_.data(), static_cast<size_t>(got));
+    auto written = write_all(dst_fd, buffer_.data(), static_cast<size_t>(got), dst_name);
+    if (!written) return written.error();
+    offset += static_cast<uint64_t>(got);
+    left -= static_cast<uint64_t>(got);
+    if (progress_) progress_(static_cast<uint64_t>(got));
+    fault_point("stream");
+    if (auto stop = interruption()) return *stop;  // within one buffer of a signal
+  }
+  return Ok{};
+}
+
+// Checksums [offset, offset + length) of the source, which the kernel copy has just pulled into the page cache,
+// in windows small enough to stay in the L2 cache between the pread and the hash (8 MiB windows were slower).
+static Status hash_copied_range(int src_fd, const std::string& src_name, uint64_t offset, uint64_t length, char* window,
+                         size_t window_size, Checksum& checksum) {
+  while (length > 0) {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(length, window_size));
+    ssize_t got = ::pread(src_fd, window, want, static_cast<off_t>(offset));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return read_error(src_name, offset, got < 0 ? errno : 0);
+    checksum.update(window, static_cast<size_t>(got));
+    offset += static_cast<uint64_t>(got);
+    length -= static_cast<uint64_t>(got);
+  }
+  return Ok{};
+}
+
+// Returns false (and copies nothing) when the kernel refuses copy_file_range for these files at offset 0 of the
+// range; the caller then falls back to the buffered loop.
+//
+// The checksum of chunk k runs on a helper thread while the kernel copies chunk k+1, so a rank with a spare core
+// pays for the re-read only once per range, not once per chunk. At most one hash is in flight; it is always
+// joined before this function returns (std::async's future joins in its destructor on the error paths too).
+Result<bool> CopyEngine::copy_range_kernel(int src_fd, const std::string& src_name, int dst_fd,
+                                           const std::string& dst_name, CopyRange range, Checksum& checksum) {
+  constexpr size_t kHashWindow = size_t{1} << 20;
+  const size_t window = std::min(buffer_.size(), kHashWindow);
+  std::future<Status> hashing;
+  auto finish_hashing = [&hashing]() -> Status { return hashing.valid() ? hashing.get() : Status(Ok{}); };
+
+  uint64_t offset = range.offset;
+  uint64_t left = range.length;
+  while (left > 0) {
+    size_t chunk = static_cast<size_t>(std::min<uint64_t>(left, buffer_.size()));
+    loff_t in = static_cast<loff_t>(offset);
+    ssize_t n = ::copy_file_range(src_fd, &in, dst_fd, nullptr, chunk, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && offset == range.offset &&
+        (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP || errno == EBADF)) {
+      return false;
+    }
+    if (n < 0 && (errno == ENOSPC || errno == EDQUOT || errno == EFBIG)) {
+      return output_error(dst_name, "write failed: " + errno_text(errno));
+    }
+    if (n < 0) return read_error(src_name, offset, errno);
+    if (n == 0) return read_error(src_name, offset, 0);
+    auto hashed = finish_hashing();
+    if (!hashed) return hashed.error();
+    hashing = std::async(std::launch::async, hash_copied_range, src_fd, std::cref(src_name), offset,
+                         static_cast<uint64_t>(n), buffer_.data(), window, std::ref(checksum));
+    offset += static_cast<uint64_t>(n);
+    left -= static_cast<uint64_t>(n);
+    if (progress_) progress_(static_cast<uint64_t>(n));
+    fault_point("stream");
+    if (auto stop = interruption()) return *stop;  // within one buffer of a signal
+  }
+  auto hashed = finish_hashing();
+  if (!hashed) return hashed.error();
+  return true;
+}
+
+// Reads whole rows (as many as fit in the buffer, at least one), rewrites them with the slot's row transforms
+// (row_transform.h), writes the result.
+Status CopyEngine::rewrite_range(int src_fd, const std::string& src_name, int dst_fd, const std::string& dst_name,
+                                 const CopyRange& range, Checksum& checksum) {
+  const SlotRows& slot = *range.rewrite;
+  const uint64_t in_row = slot.source().row_bytes();
+  const uint64_t rows_per_chunk = std::max<uint64_t>(1, buffer_.size() / std::max<uint64_t>(in_row, 1));
+  if (buffer_.size() < in_row) buffer_.resize(in_row);  // a single row wider than the buffer
+  std::vector<unsigned char> rewritten;
+  for (uint64_t first = 0; first < range.rows; first += rows_per_chunk) {
+    const uint64_t rows = std::min(rows_per_chunk, range.rows - first);
+    auto read = read_exact(src_fd, range.offset + first * in_row, rows * in_row, buffer_.data(), src_name,
+                           "tensor \"" + slot.slot().tensor + "\"");
+    if (!read) return read.error();
+    auto done = slot.apply(reinterpret_cast<const unsigned char*>(buffer_.data()), rows, first, rewritten);
+    if (!done) return done.error();
+    checksum.update(rewritten.data(), rewritten.size());
+    auto written = write_all(dst_fd, rewritten.data(), rewritten.size(), dst_name);
+    if (!written) return written.error();
+    if (progress_) progress_(rows * in_row);
+    fault_point("stream");
+    if (auto stop = interruption()) return *stop;
+  }
+  return Ok{};
+}
+
+Result<CopyOutcome> CopyEngine::write(int src_fd, const std::string& src_name, int dst_fd,
+                                      const std::string& dst_name, const FilePlan& plan) {
+  Checksum checksum;
+  CopyOutcome outcome;
+  if (!plan.preamble.empty()) {
+    checksum.update(plan.preamble.data(), plan.preamble.size());
+    auto written = write_all(dst_fd, plan.preamble.data(), plan.preamble.size(), dst_name);
+    if (!written) return written.error();
+  }
+  for (const CopyRange& range : plan.ranges) {
+    if (range.rewrite) {
+      auto rewritten = rewrite_range(src_fd, src_name, dst_fd, dst_name, range, checksum);
+      if (!rewritten) return rewritten.error();
+      continue;
+    }
+    if (use_kernel_) {
+      auto copied = copy_range_kernel(src_fd, src_name, dst_fd, dst_name, range, checksum);
+      if (!copied) return copied.error();
+      if (copied.value()) continue;
+      use_kernel_ = false;  // refused by this kernel or filesystem: buffered from now on
+    }
+    auto copied = copy_range_buffered(src_fd, src_name, dst_fd, dst_name, range, checksum);
+    if (!copied) return copied.error();
+  }
+  outcome.bytes_written = plan.output_bytes();
+  outcome.checksum = checksum.digest();
+  return outcome;
+}
+
+}  // namespace recis_convert

@@ -1,0 +1,122 @@
+#include "recis_convert/sinks/file_export.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "recis_convert/common/file_io.h"
+
+namespace recis_convert {
+namespace {
+
+std::string join(const std::string& dir, const std::string& name) { return dir + "/" + name; }
+
+Status write_export(int src_fd, const std::string& src_path, const std::string& dst_path, const FilePlan& plan,
+                    CopyEngine& engine, WritebackQueue* writeback, FileResult& result) {
+  // O_EXCL: the staging directory is ours, so an existing file means a plan bug, never something to clobber.
+  FileDescriptor dst(::open(dst_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666));
+  if (dst.get() < 0) return output_error(dst_path, std::string("cannot create: ") + std::strerror(errno));
+  auto outcome = engine.write(src_fd, src_path, dst.get(), dst_path, plan);
+  Status status = Ok{};
+  if (!outcome) {
+    status = outcome.error();
+  } else if (writeback) {
+    status = writeback->add(dst.release(), dst_path);  // fsynced later, so the copy never waits for the disk
+  } else if (::close(dst.release()) != 0) {
+    status = output_error(dst_path, std::string("close failed: ") + std::strerror(errno));
+  }
+  if (!status) {
+    ::unlink(dst_path.c_str());
+    return status;
+  }
+  result.output_bytes = outcome.value().bytes_written;
+  result.checksum = outcome.value().checksum;
+  return Ok{};
+}
+
+}  // namespace
+
+Result<FileDecision> decide_data_file(int fd, const CheckpointListing& listing, const DataFile& file,
+                                      const RowTransformChain& transforms) {
+  const std::string path = join(listing.ckpt_dir, file.name);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return bad_input(path, std::string("cannot stat: ") + std::strerror(errno));
+  if (static_cast<uint64_t>(st.st_size) != file.size) {
+    return bad_input(path, "size changed from " + std::to_string(file.size) + " to " + std::to_string(st.st_size) +
+                               " bytes since discovery");
+  }
+  auto header = read_safetensors_header(fd, file.size, path);
+  if (!header) return header.error();
+  FileDecision decision;
+  decision.header = std::move(header).value();
+  for (const auto& tensor : decision.header.tensors) {
+    const std::string quoted = nlohmann::json(tensor.name).dump();
+    auto indexed = listing.block_file.find(tensor.name);
+    if (indexed == listing.block_file.end()) {
+      return bad_input(path, "tensor " + quoted + " is not in the checkpoint's index");
+    }
+    if (indexed->second != file.name) {
+      return bad_input(path, "tensor " + quoted + " is indexed in " + indexed->second + ", not in this file");
+    }
+    auto key = classify_key(tensor.name, listing.tensorkey);
+    if (!key) return bad_input(path, "tensor " + quoted + " is neither in tensorkey.json nor a dense \"name^ \" key");
+    decision.keys.push_back(std::move(*key));
+  }
+  // Then the row transforms, slot by slot (a sparse tensor holds rows of one slot of one table).
+  for (size_t i = 0; i < decision.keys.size(); ++i) {
+    const KeyClass& key = decision.keys[i];
+    const TensorInfo& tensor = decision.header.tensors[i];
+    if (!key.sparse) {
+      decision.keep.push_back(transforms.keeps_dense(key.dense_name));
+      decision.rows.push_back(nullptr);
+      continue;
+    }
+    auto rows = transforms.prepare({key.sparse_key.child, key.sparse_key.slot, tensor.name, path},
+                                   RowLayout::of_tensor(tensor.dtype, tensor.dtype_spelling, tensor.shape));
+    if (!rows) return rows.error();
+    decision.keep.push_back(rows.value().kept());
+    decision.rows.push_back(rows.value().kept() && rows.value().rewritten()
+                                ? std::make_shared<const SlotRows>(std::move(rows).value())
+                                : nullptr);
+  }
+  return decision;
+}
+
+Result<FileResult> export_data_file(const CheckpointListing& listing, const DataFile& file,
+                                    const RowTransformChain& transforms, CopyEngine& engine,
+                                    const FileExportSettings& settings) {
+  const std::string src_path = join(listing.ckpt_dir, file.name);
+  FileDescriptor src(::open(src_path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (src.get() < 0) return bad_input(src_path, std::string("cannot open: ") + std::strerror(errno));
+  auto decision = decide_data_file(src.get(), listing, file, transforms);
+  if (!decision) return decision.error();
+
+  FileResult result;
+  result.name = file.name;
+  result.source_bytes = file.size;
+  const FileDecision& d = decision.value();
+  // A file is copied byte for byte unless a transform may drop tensors or rewrites rows of this file (a filter
+  // that happens to keep everything still rewrites the header, as it always has).
+  const bool rewrites_rows = std::any_of(d.rows.begin(), d.rows.end(), [](const auto& rows) { return rows != nullptr; });
+  FilePlan plan = !transforms.drops_anything() && !rewrites_rows ? plan_verbatim_copy(d.header)
+                                                                 : plan_filtered_file(d.header, d.keep, d.rows);
+  result.kept = plan.kept;
+  result.dropped = plan.dropped;
+  result.written = !plan.kept.empty();
+  if (!result.written) return result;
+  if (settings.dry_run) {
+    result.output_bytes = plan.output_bytes();
+    return result;
+  }
+  auto written = write_export(src.get(), src_path, join(settings.staging_dir, file.name), plan, engine,
+                              settings.writeback, result);
+  if (!written) return written.error();
+  return result;
+}
+
+}  // namespace recis_convert

@@ -1,0 +1,308 @@
+#include "recis_convert/sinks/hdf5_export.h"
+
+#include "recis_convert/common/fault_injection.h"
+#include "recis_convert/common/file_io.h"
+
+#include <fcntl.h>
+#include <hdf5.h>
+#include <mpi.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <optional>
+
+namespace recis_convert {
+namespace {
+
+// Closes an HDF5 identifier with the right H5*close.
+class Handle {
+ public:
+  Handle(hid_t id, herr_t (*close)(hid_t)) : id_(id), close_(close) {}
+  ~Handle() {
+    if (id_ >= 0) close_(id_);
+  }
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+  Handle(Handle&& other) noexcept : id_(other.id_), close_(other.close_) { other.id_ = -1; }
+  Handle& operator=(Handle&& other) noexcept {
+    if (this != &other) {
+      if (id_ >= 0) close_(id_);
+      id_ = other.id_;
+      close_ = other.close_;
+      other.id_ = -1;
+    }
+    return *this;
+  }
+  hid_t get() const { return id_; }
+  bool ok() const { return id_ >= 0; }
+
+ private:
+  hid_t id_;
+  herr_t (*close_)(hid_t);
+};
+
+// The HDF5 type used both in memory and in the file (equal types keep collective transfers collective).
+// F16 is an IEEE half that h5py reads as float16; BF16 has no HDF5 type and is stored as its uint16 bits.
+Handle hdf5_type(DType dtype) {
+  switch (dtype) {
+    case DType::kF64: return Handle(H5Tcopy(H5T_IEEE_F64LE), H5Tclose);
+    case DType::kF32: return Handle(H5Tcopy(H5T_IEEE_F32LE), H5Tclose);
+    case DType::kF16: {
+      hid_t t = H5Tcopy(H5T_IEEE_F32LE);
+      H5Tset_fields(t, 15, 10, 5, 0, 10);
+      H5Tset_size(t, 2);
+      H5Tset_ebias(t, 15);
+      return Handle(t, H5Tclose);
+    }
+    case DType::kBF16:
+    case DType::kU16: return Handle(H5Tcopy(H5T_STD_U16LE), H5Tclose);
+    case DType::kI64: return Handle(H5Tcopy(H5T_STD_I64LE), H5Tclose);
+    case DType::kU64: return Handle(H5Tcopy(H5T_STD_U64LE), H5Tclose);
+    case DType::kI32: return Handle(H5Tcopy(H5T_STD_I32LE), H5Tclose);
+    case DType::kU32: return Handle(H5Tcopy(H5T_STD_U32LE), H5Tclose);
+    case DType::kI16: return Handle(H5Tcopy(H5T_STD_I16LE), H5Tclose);
+    case DType::kI8: return Handle(H5Tcopy(H5T_STD_I8LE), H5Tclose);
+    default: return Handle(H5Tcopy(H5T_STD_U8LE), H5Tclose);  // U8, bool and the 8-bit float formats, as bytes
+  }
+}
+
+std::string dtype_attribute(DType dtype) {
+  std::string name = dtype_torch_name(dtype);
+  return name.empty() ? "raw" : name;
+}
+
+Status write_string_attribute(hid_t object, const char* name, const std::string& value, const std::string& path) {
+  Handle type(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(type.get(), H5T_VARIABLE);
+  H5Tset_cset(type.get(), H5T_CSET_UTF8);
+  Handle space(H5Screate(H5S_SCALAR), H5Sclose);
+  Handle attribute(H5Acreate2(object, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+  const char* text = value.c_str();
+  if (!attribute.ok() || H5Awrite(attribute.get(), type.get(), &text) < 0) {
+    return output_error(path, std::string("cannot write attribute ") + name);
+  }
+  return Ok{};
+}
+
+Status write_u64_attribute(hid_t object, const char* name, uint64_t value, const std::string& path) {
+  Handle space(H5Screate(H5S_SCALAR), H5Sclose);
+  Handle attribute(H5Acreate2(object, name, H5T_STD_U64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+  if (!attribute.ok() || H5Awrite(attribute.get(), H5T_NATIVE_UINT64, &value) < 0) {
+    return output_error(path, std::string("cannot write attribute ") + name);
+  }
+  return Ok{};
+}
+
+Result<Handle> create_group(hid_t parent, const std::string& name, const std::string& path) {
+  Handle group(H5Gcreate2(parent, name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
+  if (!group.ok()) return output_error(path, "cannot create group " + name);
+  return group;
+}
+
+Result<Handle> create_dataset(hid_t file, const std::string& name, DType dtype, const std::vector<uint64_t>& dims,
+                              const std::string& path) {
+  Handle type = hdf5_type(dtype);
+  std::vector<hsize_t> h(dims.begin(), dims.end());
+  Handle space(dims.empty() ? H5Screate(H5S_SCALAR) : H5Screate_simple(static_cast<int>(h.size()), h.data(), nullptr),
+               H5Sclose);
+  Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+  H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_NEVER);  // every byte is written; do not write fill values first
+  H5Pset_layout(dcpl.get(), H5D_CONTIGUOUS);          // no chunks: sidesteps ROMIO's chunked-dataset bugs
+  Handle dataset(H5Dcreate2(file, name.c_str(), type.get(), space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
+                 H5Dclose);
+  if (!dataset.ok()) return output_error(path, "cannot create dataset " + name);
+  auto attr = write_string_attribute(dataset.get(), "dtype", dtype_attribute(dtype), path);
+  if (!attr) return attr.error();
+  return dataset;
+}
+
+// Writes `rows` rows from `data` at `first_row` (rows == 0: take part selecting nothing). One collective call.
+Status write_rows(hid_t dataset, DType dtype, const std::vector<uint64_t>& dims, uint64_t first_row, uint64_t rows,
+                  const char* data, hid_t dxpl, const std::string& path, const std::string& name) {
+  Handle type = hdf5_type(dtype);
+  Handle file_space(H5Dget_space(dataset), H5Sclose);
+  std::vector<hsize_t> start(dims.size(), 0), count(dims.begin(), dims.end());
+  Handle memory_space(-1, H5Sclose);
+  if (dims.empty()) {  // a scalar: all or nothing
+    memory_space = Handle(H5Screate(H5S_SCALAR), H5Sclose);
+    if (rows == 0) {
+      H5Sselect_none(file_space.get());
+      H5Sselect_none(memory_space.get());
+    }
+  } else {
+    if (rows == 0) {
+      H5Sselect_none(file_space.get());
+      count[0] = 0;
+    } else {
+      start[0] = first_row;
+      count[0] = rows;
+      H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr);
+    }
+    std::vector<hsize_t> mem_dims = count;
+    if (rows == 0) mem_dims[0] = 1;  // a valid extent; the selection below is empty anyway
+    memory_space = Handle(H5Screate_simple(static_cast<int>(mem_dims.size()), mem_dims.data(), nullptr), H5Sclose);
+    if (rows == 0) H5Sselect_none(memory_space.get());
+  }
+  static const char kNothing[8] = {0};
+  if (H5Dwrite(dataset, type.get(), memory_space.get(), file_space.get(), dxpl, data ? data : kNothing) < 0) {
+    return output_error(path, "write to " + name + " failed");
+  }
+  return Ok{};
+}
+
+}  // namespace
+
+Status write_hdf5_export(const std::string& path, const Hdf5Plan& plan, const std::vector<DenseDataset>& dense,
+                         const CheckpointListing& listing, const Hdf5Attributes& attributes, int rank, int world_size,
+                         size_t buffer_bytes, Hdf5Transfer transfer, bool fsync_file,
+                         const std::function<void(uint64_t bytes, uint64_t datasets)>& progress) {
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors become Error values, not stack dumps on stderr
+  Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+  H5Pset_fapl_mpio(fapl.get(), MPI_COMM_WORLD, MPI_INFO_NULL);
+  // Collective metadata operations stay off: they are broken in HDF5 1.10.5-1.10.8 (HDFFV-11260).
+  Handle file(H5Fcreate(path.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, fapl.get()), H5Fclose);
+  if (!file.ok()) return output_error(path, "cannot create the HDF5 file");
+  Handle dxpl(H5Pcreate(H5P_DATASET_XFER), H5Pclose);
+  H5Pset_dxpl_mpio(dxpl.get(), transfer == Hdf5Transfer::kCollective ? H5FD_MPIO_COLLECTIVE : H5FD_MPIO_INDEPENDENT);
+
+  // Structure and attributes: collective, identical arguments on every rank (all derived from the same plan).
+  for (const auto& [name, value] : {std::pair{"tool_version", attributes.tool_version},
+                                    std::pair{"source_checkpoint", attributes.source_checkpoint}}) {
+    auto attr = write_string_attribute(file.get(), name, value, path);
+    if (!attr) return attr;
+  }
+  auto sparse = create_group(file.get(), "sparse", path);
+  if (!sparse) return sparse.error();
+  std::map<std::string, Handle> datasets;
+  std::vector<std::pair<const DatasetPlan*, hid_t>> order;
+  for (const auto& table : plan.tables) {
+    auto group = create_group(sparse.value().get(), table.child, path);
+    if (!group) return group.error();
+    auto dim = write_u64_attribute(group.value().get(), "embedding_dim", table.embedding_dim, path);
+    if (!dim) return dim;
+    auto rows = write_u64_attribute(group.value().get(), "rows", table.rows, path);
+    if (!rows) return rows;
+    for (const auto& slot : table.slots) {
+      auto dataset = create_dataset(file.get(), slot.path, slot.dtype, slot.dims, path);
+      if (!dataset) return dataset.error();
+      if (slot.rewrite && !slot.rewrite->output().encoding.empty()) {
+        auto attr = write_string_attribute(dataset.value().get(), "quantization", slot.rewrite->output().encoding, path);
+        if (!attr) return attr;
+      }
+      order.emplace_back(&slot, dataset.value().get());
+      datasets.emplace(slot.path, std::move(dataset).value());
+    }
+    auto parts = create_dataset(file.get(), "/sparse/" + table.child + "/parts", DType::kI64,
+                                {table.parts.size(), 5}, path);
+    if (!parts) return parts.error();
+    std::vector<int64_t> rows_of_parts;
+    for (const auto& p : table.parts) {
+      for (uint64_t v : {p.slice_begin, p.slice_end, p.slice_size, p.first_row, p.rows}) {
+        rows_of_parts.push_back(static_cast<int64_t>(v));
+      }
+    }
+    auto written = write_rows(parts.value().get(), DType::kI64, {table.parts.size(), 5}, 0,
+                              rank == 0 ? table.parts.size() : 0, reinterpret_cast<const char*>(rows_of_parts.data()),
+                              dxpl.get(), path, "parts of " + table.child);
+    if (!written) return written;
+  }
+  if (!plan.optimizer.empty()) {
+    auto group = create_group(file.get(), "optimizer", path);
+    if (!group) return group.error();
+    for (const auto& scalar : plan.optimizer) {
+      auto dataset = create_dataset(file.get(), scalar.path, scalar.dtype, scalar.dims, path);
+      if (!dataset) return dataset.error();
+      order.emplace_back(&scalar, dataset.value().get());
+      datasets.emplace(scalar.path, std::move(dataset).value());
+    }
+  }
+
+  // Data: every dataset in plan order, in collective rounds.
+  std::vector<char> buffer(std::max<size_t>(buffer_bytes, 1));
+  std::vector<unsigned char> rewritten;  // rows after the row transforms, for datasets they rewrite
+  std::map<std::string, std::unique_ptr<FileDescriptor>> open_files;  // closed on every path out
+  std::optional<Error> read_failure;
+  uint64_t bytes_done = 0, datasets_done = 0;  // over all ranks: every rank knows the plan and the rounds are in step
+  for (const auto& [dataset_plan, dataset] : order) {
+    const std::vector<WritePiece> mine = dataset_plan->pieces_of(rank);
+    const size_t rounds = dataset_plan->rounds(world_size);
+    std::vector<uint64_t> round_bytes(rounds, 0);
+    if (progress) {
+      for (int r = 0; r < world_size; ++r) {
+        const auto pieces = dataset_plan->pieces_of(r);
+        for (size_t i = 0; i < pieces.size() && i < rounds; ++i) {
+          round_bytes[i] += pieces[i].rows * dataset_plan->source_row_bytes;
+        }
+      }
+    }
+    for (size_t round = 0; round < rounds; ++round) {
+      const WritePiece* piece = round < mine.size() && !read_failure ? &mine[round] : nullptr;
+      uint64_t rows = 0;
+      const char* data = buffer.data();
+      if (piece) {
+        const uint64_t bytes = piece->rows * dataset_plan->source_row_bytes;
+        if (buffer.size() < bytes) buffer.resize(bytes);  // a single row wider than the buffer
+        auto& source_fd = open_files[piece->file];
+        // an absolute name (HugeCTR tables) as it is, else a data file of the checkpoint
+        const std::string source = piece->file[0] == '/' ? piece->file : listing.ckpt_dir + "/" + piece->file;
+        if (!source_fd) source_fd = std::make_unique<FileDescriptor>(::open(source.c_str(), O_RDONLY | O_CLOEXEC));
+        const int fd = source_fd->get();
+        auto read = fd < 0 ? Status(bad_input(source, std::string("cannot open: ") + std::strerror(errno)))
+                           : read_exact(fd, piece->source_offset, bytes, buffer.data(), source, dataset_plan->path + " rows");
+        if (read && dataset_plan->rewrite) {
+          // the piece's first row within its source tensor, for messages: pieces advance from the tensor's start
+          const uint64_t first = (piece->source_offset - piece->tensor_offset) / dataset_plan->source_row_bytes;
+          read = dataset_plan->rewrite->apply(reinterpret_cast<const unsigned char*>(buffer.data()), piece->rows,
+                                              first, rewritten);
+          data = reinterpret_cast<const char*>(rewritten.data());
+        }
+        if (!read) {
+          read_failure = read.error();
+        } else {
+          rows = piece->rows;
+        }
+      }
+      auto written = write_rows(dataset, dataset_plan->dtype, dataset_plan->dims, piece ? piece->first_row : 0, rows,
+                                data, dxpl.get(), path, dataset_plan->path);
+      if (!written) return written;
+      bytes_done += round_bytes[round];
+      if (progress) progress(bytes_done, datasets_done);
+      fault_point("hdf5");
+    }
+    ++datasets_done;
+  }
+  open_files.clear();
+
+  if (!dense.empty()) {
+    auto group = create_group(file.get(), "dense", path);
+    if (!group) return group.error();
+    for (const auto& tensor : dense) {
+      auto dataset = create_dataset(group.value().get(), tensor.name, tensor.dtype, tensor.shape, path);
+      if (!dataset) return dataset.error();
+      uint64_t rows = tensor.shape.empty() ? 1 : tensor.shape[0];
+      auto written = write_rows(dataset.value().get(), tensor.dtype, tensor.shape, 0, rank == 0 ? rows : 0,
+                                tensor.data.data(), dxpl.get(), path, "/dense/" + tensor.name);
+      if (!written) return written;
+    }
+  }
+  datasets.clear();
+  sparse = Handle(-1, H5Gclose);
+  if (H5Fclose(file.get()) < 0) return output_error(path, "closing the HDF5 file failed");  // collective
+  file = Handle(-1, H5Fclose);
+  if (read_failure) return *read_failure;
+  if (rank == 0 && fsync_file) {
+    // H5Fclose leaves the data in the page cache; the export must be durable before it is published.
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || ::fsync(fd) != 0) {
+      if (fd >= 0) ::close(fd);
+      return output_error(path, std::string("fsync failed: ") + std::strerror(errno));
+    }
+    ::close(fd);
+  }
+  return Ok{};
+}
+
+}  // namespace recis_convert

@@ -1,0 +1,156 @@
+#include "recis_convert/sinks/hdf5_plan.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <tuple>
+
+namespace recis_convert {
+namespace {
+
+std::vector<uint64_t> parse_slice(const std::string& slice) {
+  std::vector<uint64_t> out;
+  size_t start = 0;
+  while (true) {
+    size_t at = slice.find('@', start);
+    out.push_back(std::stoull(slice.substr(start, at == std::string::npos ? std::string::npos : at - start)));
+    if (at == std::string::npos) break;
+    start = at + 1;
+  }
+  return out;
+}
+
+uint64_t product(const std::vector<uint64_t>& dims, size_t from) {
+  uint64_t n = 1;
+  for (size_t i = from; i < dims.size(); ++i) n *= dims[i];
+  return n;
+}
+
+// Splits `rows` rows starting at `first_row` into pieces of at most max_piece_bytes (at least one row each).
+void add_pieces(DatasetPlan& dataset, const SourceTensor& t, uint64_t first_row, uint64_t rows, uint64_t max_piece_bytes) {
+  const uint64_t widest = std::max(dataset.row_bytes, dataset.source_row_bytes);
+  const uint64_t per_piece = std::max<uint64_t>(1, widest == 0 ? rows : max_piece_bytes / widest);
+  for (uint64_t done = 0; done < rows; done += per_piece) {
+    WritePiece piece;
+    piece.owner = t.owner;
+    piece.file = t.file;
+    piece.source_offset = t.offset + done * dataset.source_row_bytes;
+    piece.tensor_offset = t.offset;
+    piece.first_row = first_row + done;
+    piece.rows = std::min(per_piece, rows - done);
+    dataset.pieces.push_back(piece);
+  }
+}
+
+}  // namespace
+
+size_t DatasetPlan::rounds(int world_size) const {
+  std::vector<size_t> count(static_cast<size_t>(world_size), 0);
+  for (const auto& p : pieces) count[static_cast<size_t>(p.owner)]++;
+  return count.empty() ? 0 : *std::max_element(count.begin(), count.end());
+}
+
+std::vector<WritePiece> DatasetPlan::pieces_of(int rank) const {
+  std::vector<WritePiece> mine;
+  for (const auto& p : pieces) {
+    if (p.owner == rank) mine.push_back(p);
+  }
+  return mine;
+}
+
+Result<Hdf5Plan> plan_hdf5(const std::vector<SourceTensor>& tensors, uint64_t max_piece_bytes, const std::string& ckpt_dir,
+                           const RowTransformChain& transforms) {
+  Hdf5Plan plan;
+  // child -> (slice, part rank) -> slot -> tensor
+  std::map<std::string, std::map<std::pair<std::string, int>, std::map<std::string, const SourceTensor*>>> tables;
+  std::map<std::string, const SourceTensor*> scalars;
+  for (const auto& t : tensors) {
+    if (t.sparse) {
+      tables[t.child][{t.slice, t.part_rank}][t.slot] = &t;
+    } else {
+      scalars[t.key.substr(0, t.key.size() - 2)] = &t;
+    }
+  }
+  for (const auto& [child, parts] : tables) {
+    TablePlan table;
+    table.child = child;
+    std::set<std::string> slot_names;
+    for (const auto& [part, slots] : parts) {
+      for (const auto& [slot, t] : slots) slot_names.insert(slot);
+    }
+    if (!slot_names.count("id")) return bad_input(ckpt_dir, "table \"" + child + "\" has no id tensor");
+    std::vector<std::string> order = {"id"};
+    if (slot_names.count("embedding")) order.push_back("embedding");
+    for (const auto& s : slot_names) {
+      if (s != "id" && s != "embedding") order.push_back(s);
+    }
+    // Rows per part come from its id; every slot must be present in every part with as many rows.
+    for (const auto& [part, slots] : parts) {
+      auto id = slots.find("id");
+      if (id == slots.end()) return bad_input(ckpt_dir, "table \"" + child + "\" part " + part.first + " has no id");
+      PartRow row;
+      auto bounds = parse_slice(part.first);
+      row.slice_begin = bounds.at(0);
+      row.slice_end = bounds.at(1);
+      row.slice_size = bounds.at(2);
+      row.first_row = table.rows;
+      row.rows = id->second->shape.empty() ? 0 : id->second->shape[0];
+      for (const auto& name : order) {
+        auto it = slots.find(name);
+        if (it == slots.end()) {
+          return bad_input(ckpt_dir, "table \"" + child + "\" part " + part.first + " has no \"" + name +
+                                         "\" although other parts have it");
+        }
+        if (it->second->shape.empty() || it->second->shape[0] != row.rows) {
+          return bad_input(ckpt_dir, "tensor \"" + it->second->key + "\" does not have the " +
+                                         std::to_string(row.rows) + " rows of its id");
+        }
+      }
+      table.parts.push_back(row);
+      table.rows += row.rows;
+    }
+    for (const auto& name : order) {
+      DatasetPlan dataset;
+      dataset.path = "/sparse/" + child + "/" + name;
+      const SourceTensor* first = parts.begin()->second.at(name);
+      const DType source_dtype = *parse_dtype(first->dtype);
+      const std::string file = first->file[0] == '/' ? first->file : ckpt_dir + "/" + first->file;
+      auto rows = transforms.prepare({child, name, first->key, file},
+                                     RowLayout::of_tensor(source_dtype, first->dtype, first->shape));
+      if (!rows) return rows.error();
+      if (!rows.value().kept()) continue;  // summarized before filtering (a source that does not filter itself)
+      const RowLayout& out = rows.value().output();
+      dataset.dtype = out.dtype;
+      dataset.dims = out.tensor_shape(table.rows);
+      dataset.row_bytes = out.row_bytes();
+      dataset.source_row_bytes = product(first->shape, 1) * dtype_bits(source_dtype) / 8;
+      if (rows.value().rewritten()) dataset.rewrite = std::make_shared<const SlotRows>(std::move(rows).value());
+      size_t p = 0;
+      for (const auto& [part, slots] : parts) {
+        const SourceTensor* t = slots.at(name);
+        if (*parse_dtype(t->dtype) != source_dtype ||
+            !std::equal(t->shape.begin() + 1, t->shape.end(), first->shape.begin() + 1, first->shape.end())) {
+          return bad_input(ckpt_dir, "tensor \"" + t->key + "\" differs in dtype or row shape from \"" + first->key + "\"");
+        }
+        add_pieces(dataset, *t, table.parts[p].first_row, table.parts[p].rows, max_piece_bytes);
+        ++p;
+      }
+      if (name == "embedding") table.embedding_dim = first->shape.size() > 1 ? first->shape.back() : 0;
+      table.slots.push_back(std::move(dataset));
+    }
+    plan.tables.push_back(std::move(table));
+  }
+  for (const auto& [name, t] : scalars) {
+    DatasetPlan dataset;
+    dataset.path = "/optimizer/" + name;
+    dataset.dtype = *parse_dtype(t->dtype);
+    dataset.dims = t->shape;
+    dataset.row_bytes = product(t->shape, 0) * dtype_bits(dataset.dtype) / 8;  // the whole tensor, one piece
+    dataset.source_row_bytes = dataset.row_bytes;
+    dataset.pieces.push_back({t->owner, t->file, t->offset, 0, 1});
+    plan.optimizer.push_back(std::move(dataset));
+  }
+  return plan;
+}
+
+}  // namespace recis_convert

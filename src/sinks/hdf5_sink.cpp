@@ -1,0 +1,230 @@
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+
+#include "recis_convert/formats/torch_archive.h"
+#include "recis_convert/common/progress.h"
+#include "recis_convert/mpi/job_messages.h"
+#include "recis_convert/sinks/hdf5_export.h"
+#include "recis_convert/sinks/hdf5_plan.h"
+#include "recis_convert/sinks/sink.h"
+
+namespace recis_convert {
+namespace {
+
+// What each rank tells every other before the HDF5 plan: the tensors it will read, or that it cannot go on.
+struct RankTensors {
+  bool ok = true;
+  std::vector<SourceTensor> tensors;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RankTensors, ok, tensors)
+
+using Clock = std::chrono::steady_clock;
+
+// A RecIS checkpoint's files at `mine`: each header read and decided once, its kept tensors summarized for the
+// plan, and the file described for the manifest as exported (after the row transforms).
+Status summarize_checkpoint_files(const StreamRequest& r, int rank, std::vector<SourceTensor>& tensors,
+                                  std::vector<FileResult>& results) {
+  const CheckpointListing& listing = r.source.listing;
+  for (size_t index : r.mine) {
+    const DataFile& file = listing.files[index];
+    const std::string path = listing.ckpt_dir + "/" + file.name;
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return bad_input(path, std::string("cannot open: ") + std::strerror(errno));
+    auto decision = decide_data_file(fd, listing, file, r.transforms);
+    ::close(fd);
+    if (!decision) return decision.error();
+    FileResult result;
+    result.name = file.name;
+    result.source_bytes = file.size;
+    const auto& header = decision.value().header;
+    for (size_t i = 0; i < header.tensors.size(); ++i) {
+      const TensorInfo& t = header.tensors[i];
+      if (!decision.value().keep[i]) {
+        result.dropped.push_back(t);
+        continue;
+      }
+      const auto& rewrite = decision.value().rows[i];
+      TensorInfo kept = t;  // as exported, for the manifest (model.h5 holds the rows after the row transforms)
+      if (rewrite) {
+        kept.dtype = rewrite->output().dtype;
+        kept.dtype_spelling = rewrite->output().dtype_spelling;
+        kept.shape = rewrite->output().tensor_shape(t.shape.at(0));
+        kept.end = kept.begin + t.shape.at(0) * rewrite->output().row_bytes();
+      }
+      result.kept.push_back(std::move(kept));
+      const KeyClass& key = decision.value().keys[i];
+      SourceTensor s;
+      s.key = t.name;
+      s.sparse = key.sparse;
+      s.child = key.sparse_key.child;
+      s.slot = key.sparse_key.slot;
+      s.slice = key.sparse_key.slice;
+      const size_t part = t.name.rfind("/part_");
+      s.part_rank = key.sparse && part != std::string::npos ? std::atoi(t.name.c_str() + part + 6) : 0;
+      s.dtype = t.dtype_spelling;
+      s.shape = t.shape;
+      s.file = file.name;
+      s.offset = header.data_start() + t.begin;
+      s.owner = rank;
+      tensors.push_back(std::move(s));
+    }
+    results.push_back(std::move(result));
+  }
+  return Ok{};
+}
+
+// model.pt tensors for /dense/ (rank 0 reads them; every rank needs names, dtypes and shapes for the collective
+// dataset creation). No model.pt means no /dense group.
+Result<std::vector<DenseDataset>> read_dense_datasets(const JobOptions& o, const CheckpointListing& listing) {
+  std::vector<DenseDataset> out;
+  const std::string path = listing.ckpt_dir + "/model.pt";
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return out;
+  auto state = read_torch_state_dict(path);
+  if (!state) return state.error();
+  const std::string prefix = o.dense_name.empty() ? "" : o.dense_name + ".";
+  for (const auto& t : state.value().tensors) {
+    DenseDataset d;
+    d.name = !prefix.empty() && t.name.compare(0, prefix.size(), prefix) == 0 ? t.name.substr(prefix.size()) : t.name;
+    d.dtype = t.dtype;
+    d.shape = t.shape;
+    auto data = read_tensor_data(state.value(), t);
+    if (!data) return data.error();
+    d.data = std::move(data).value();
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+// Open MPI 4.1.4's MPI-IO (OMPIO and ROMIO alike) retries forever when the file system fills up during a write,
+// so the space model.h5 needs is checked first, by rank 0, for everyone.
+Status check_free_space(const Hdf5Plan& plan, const std::vector<DenseDataset>& dense, const std::string& staging_dir,
+                        const std::string& export_dir) {
+  uint64_t needed = 1u << 20;  // HDF5 metadata and headroom
+  for (const auto& table : plan.tables) {
+    needed += table.parts.size() * 5 * 8;
+    for (const auto& slot : table.slots) needed += slot.row_bytes * (slot.dims.empty() ? 1 : slot.dims[0]);
+  }
+  for (const auto& scalar : plan.optimizer) needed += scalar.row_bytes;
+  for (const auto& d : dense) needed += d.data.size();
+  struct statvfs fs {};
+  if (::statvfs(staging_dir.c_str(), &fs) == 0) {
+    const uint64_t available = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+    if (available < needed + needed / 100) {
+      return output_error(export_dir, "model.h5 needs about " + format_bytes(static_cast<double>(needed)) +
+                                          " but the file system has " + format_bytes(static_cast<double>(available)) +
+                                          " free");
+    }
+  }
+  return Ok{};
+}
+
+}  // namespace
+
+// Every rank checks its files' headers (or HugeCTR tables), all ranks exchange the summaries, compute the same
+// plan, and write OUT/model.h5 together with parallel HDF5.
+StreamOutcome stream_into_hdf5(const StreamRequest& r, Comm& comm, const Log& log) {
+  const JobOptions& o = r.options;
+  const CheckpointListing& listing = r.source.listing;
+  StreamOutcome out;
+  RankTensors mine;
+  if (r.source.is_hugectr()) {
+    auto share = hugectr_share(*r.source.hugectr, r.mine, comm.rank(), r.staging_dir, o.dry_run, o.buffer_mib << 20);
+    if (share) {
+      mine.tensors = std::move(share.value().tensors);
+      out.results = std::move(share.value().results);
+    } else {
+      out.failure = share.error();
+    }
+  } else {
+    auto summarized = summarize_checkpoint_files(r, comm.rank(), mine.tensors, out.results);
+    if (!summarized) out.failure = summarized.error();
+  }
+  // Every rank needs every summary: the HDF5 calls that create datasets are collective and must match exactly.
+  mine.ok = !out.failure;
+  auto everyone = allgather(comm, mine, "header-summary");
+  std::vector<SourceTensor> all;
+  bool everyone_ok = everyone.ok();
+  if (!everyone && !out.failure) out.failure = everyone.error();
+  for (const auto& rank : everyone ? everyone.value() : std::vector<RankTensors>{}) {
+    everyone_ok = everyone_ok && rank.ok;
+    all.insert(all.end(), rank.tensors.begin(), rank.tensors.end());
+  }
+  if (!everyone_ok) {
+    if (out.failure) comm.announce_failure();
+    return out;
+  }
+  auto plan = plan_hdf5(all, o.buffer_mib << 20, listing.ckpt_dir, r.transforms);
+  if (!plan) {  // the same on every rank; reported once, by rank 0
+    if (comm.is_root()) {
+      out.failure = plan.error();
+      comm.announce_failure();
+    }
+    return out;
+  }
+  // Dense tensors: rank 0 reads model.pt and tells everyone the datasets to create.
+  std::vector<DenseDataset> dense;
+  auto dense_list = broadcast_result<std::vector<DenseDataset>>(
+      comm,
+      [&]() -> Result<std::vector<DenseDataset>> {
+        auto read = read_dense_datasets(o, listing);
+        if (read) dense = read.value();
+        return read;
+      },
+      "dense-dataset");
+  if (!dense_list) {
+    if (comm.is_root()) {
+      out.failure = dense_list.error();
+      comm.announce_failure();
+    }
+    return out;
+  }
+  if (!comm.is_root()) dense = std::move(dense_list).value();
+  if (o.dry_run) return out;
+  auto space = broadcast_result<Ok>(
+      comm, [&] { return check_free_space(plan.value(), dense, r.staging_dir, o.export_dir); }, "free-space");
+  if (!space) {
+    if (comm.is_root()) {
+      out.failure = space.error();
+      comm.announce_failure();
+    }
+    return out;
+  }
+  log.stage("hdf5: " + std::to_string(plan.value().tables.size()) + " tables, " + std::to_string(dense.size()) +
+            " dense tensors into model.h5 (" + (o.hdf5_collective ? "collective" : "independent") + " MPI-IO)");
+  char resolved[PATH_MAX];
+  Hdf5Attributes attributes{tool_version(), ::realpath(listing.ckpt_dir.c_str(), resolved) ? resolved : listing.ckpt_dir};
+  // Progress: the rounds are collective, so rank 0 knows how far every rank is from the plan alone.
+  uint64_t total_bytes = 0, total_datasets = 0;
+  total_datasets += plan.value().optimizer.size();
+  for (const auto& table : plan.value().tables) total_datasets += table.slots.size();
+  auto count = [&](const DatasetPlan& d) {
+    for (const auto& piece : d.pieces) total_bytes += piece.rows * d.source_row_bytes;
+  };
+  for (const auto& table : plan.value().tables) std::for_each(table.slots.begin(), table.slots.end(), count);
+  std::for_each(plan.value().optimizer.begin(), plan.value().optimizer.end(), count);
+  ProgressMeter meter(total_bytes, total_datasets, o.quiet ? 0 : o.progress_interval, Clock::now(), "datasets");
+  auto progress = [&](uint64_t bytes, uint64_t datasets) {
+    if (comm.is_root() && meter.due(Clock::now())) log.stage(meter.line(bytes, datasets, Clock::now()));
+  };
+  auto written = write_hdf5_export(r.staging_dir + "/model.h5", plan.value(), dense, listing, attributes, comm.rank(),
+                                   comm.size(), o.buffer_mib << 20,
+                                   o.hdf5_collective ? Hdf5Transfer::kCollective : Hdf5Transfer::kIndependent, o.fsync,
+                                   progress);
+  if (!written) {
+    out.failure = written.error();
+    comm.announce_failure();
+  }
+  return out;
+}
+
+}  // namespace recis_convert

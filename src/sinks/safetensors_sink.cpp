@@ -1,0 +1,83 @@
+#include "recis_convert/common/interrupt.h"
+#include "recis_convert/sinks/copy_engine.h"
+#include "recis_convert/sinks/sink.h"
+#include "recis_convert/sinks/stream_progress.h"
+#include "recis_convert/sinks/writeback.h"
+
+namespace recis_convert {
+namespace {
+
+constexpr size_t kMaxFilesAwaitingFsync = 32;  // open descriptors per rank while writeback runs behind the copy
+
+double progress_interval(const JobOptions& o) { return o.quiet ? 0 : o.progress_interval; }
+
+// HugeCTR: every rank writes its contiguous range of every table's rows into the files rank 0 created
+// (hugectr_export.h); rank 0 describes the finished files after the barrier.
+StreamOutcome stream_hugectr_tables(const StreamRequest& r, Comm& comm, const Log& log) {
+  const JobOptions& o = r.options;
+  const HugectrExportPlan& plan = *r.source.hugectr;
+  StreamOutcome out;
+  uint64_t total = 0;
+  for (const auto& t : plan.tables) total += t.source.rows * t.source.row_bytes();
+  StreamProgress progress(comm, log, progress_interval(o), total,
+                          plan.tables.size() * static_cast<uint64_t>(comm.size()), "table shares");
+  if (!o.dry_run) {
+    auto written = write_hugectr_rows(plan, r.staging_dir, comm.rank(), comm.size(), o.buffer_mib << 20, o.fsync,
+                                      [&progress, &out](uint64_t n) {
+                                        progress.add_bytes(n);
+                                        out.shared_bytes += n;
+                                      });
+    if (!written) {
+      out.failure = written.error();
+      comm.announce_failure();
+    }
+  }
+  progress.finish();
+  return out;
+}
+
+// A RecIS checkpoint: each rank copies or filters its files.
+StreamOutcome stream_checkpoint_files(const StreamRequest& r, Comm& comm, const Log& log) {
+  const JobOptions& o = r.options;
+  const CheckpointListing& listing = r.source.listing;
+  StreamOutcome out;
+  CopyEngine engine(o.buffer_mib << 20, o.copy_method);
+  WritebackQueue writeback(kMaxFilesAwaitingFsync);
+  FileExportSettings settings{r.staging_dir, o.dry_run, o.fsync ? &writeback : nullptr};
+  uint64_t total_bytes = 0;
+  for (const auto& f : listing.files) total_bytes += f.size;
+  StreamProgress progress(comm, log, progress_interval(o), total_bytes, listing.files.size());
+  engine.set_progress_hook([&progress](uint64_t n) { progress.add_bytes(n); });
+  for (size_t index : r.mine) {
+    if (comm.peer_failed()) break;  // the export will be discarded: stop streaming
+    if (auto stop = interruption()) {
+      out.failure = *stop;
+      break;
+    }
+    auto result = export_data_file(listing, listing.files[index], r.transforms, engine, settings);
+    if (!result) {
+      out.failure = result.error();
+      break;
+    }
+    log.detail(listing.files[index].name + ": kept " + std::to_string(result.value().kept.size()) + ", dropped " +
+               std::to_string(result.value().dropped.size()) + " tensors");
+    out.results.push_back(std::move(result).value());
+    progress.item_done(listing.files[index].size);
+  }
+  if (!out.failure) {
+    auto synced = writeback.flush_all();  // every file of this rank is durable before it reports success
+    if (!synced) out.failure = synced.error();
+  }
+  if (out.failure) comm.announce_failure();  // agree_on_status counts announcers: every failing rank announces
+  progress.finish();
+  return out;
+}
+
+}  // namespace
+
+StreamOutcome stream_into_safetensors(const StreamRequest& request, Comm& comm, const Log& log) {
+  return request.source.is_hugectr() ? stream_hugectr_tables(request, comm, log)
+                                     : stream_checkpoint_files(request, comm, log);
+}
+
+}  // namespace recis_convert

@@ -1,0 +1,25 @@
+#include "recis_convert/sinks/sink.h"
+
+namespace recis_convert {
+
+Status prepare_export_on_root(const StreamRequest& r) {
+  if (!r.source.is_hugectr() || r.options.format != ExportFormat::kSafetensors || r.options.dry_run) return Ok{};
+  return create_hugectr_files(*r.source.hugectr, r.staging_dir);
+}
+
+Status finish_stream_on_root(const StreamRequest& r, bool succeeded, std::vector<FileResult>& files) {
+  if (!r.source.is_hugectr()) return Ok{};
+  if (r.options.format == ExportFormat::kHdf5) {
+    if (!r.options.dry_run) remove_unpacked_tables(*r.source.hugectr, r.staging_dir);
+    return Ok{};
+  }
+  if (!succeeded) return Ok{};
+  // every rank wrote part of every file: rank 0 describes the finished files
+  auto described = r.options.dry_run ? Result<std::vector<FileResult>>(std::vector<FileResult>{})
+                                     : hugectr_file_results(*r.source.hugectr, r.staging_dir);
+  if (!described) return described.error();
+  files = std::move(described).value();
+  return Ok{};
+}
+
+}  // namespace recis_convert

@@ -1,0 +1,89 @@
+#include "recis_convert/sinks/writeback.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace recis_convert {
+namespace {
+
+// Ok, or the failure of fsync/close naming the file. Always closes fd.
+Status fsync_and_close(int fd, const std::string& path) {
+  int rc = ::fsync(fd);
+  int err = errno;
+  if (::close(fd) != 0 && rc == 0) {
+    rc = -1;
+    err = errno;
+  }
+  if (rc != 0) return output_error(path, std::string("fsync failed: ") + std::strerror(err));
+  return Ok{};
+}
+
+}  // namespace
+
+WritebackQueue::WritebackQueue(size_t max_pending) : max_pending_(max_pending == 0 ? 1 : max_pending) {
+  // SIGTERM/SIGINT stay with the main thread, which polls for them between buffers.
+  sigset_t block, previous;
+  sigemptyset(&block);
+  sigaddset(&block, SIGTERM);
+  sigaddset(&block, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &block, &previous);
+  worker_ = std::thread([this] { run(); });
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+}
+
+WritebackQueue::~WritebackQueue() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  changed_.notify_all();
+  worker_.join();
+  for (const auto& p : queue_) ::close(p.fd);
+}
+
+void WritebackQueue::run() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  for (;;) {
+    changed_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    if (stopping_) return;
+    Pending next = queue_.front();
+    queue_.pop_front();
+    busy_ = true;
+    const bool already_failed = failure_.has_value();
+    lock.unlock();
+    Status done = Ok{};
+    if (already_failed) {
+      ::close(next.fd);  // the export is lost anyway: just release the descriptor
+    } else {
+      done = fsync_and_close(next.fd, next.path);
+    }
+    lock.lock();
+    busy_ = false;
+    if (!done && !failure_) failure_ = done.error();
+    changed_.notify_all();
+  }
+}
+
+Status WritebackQueue::add(int fd, const std::string& path) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  changed_.wait(lock, [this] { return queue_.size() < max_pending_ || failure_; });
+  if (failure_) {
+    ::close(fd);
+    return *failure_;
+  }
+  queue_.push_back({fd, path});
+  changed_.notify_all();
+  return Ok{};
+}
+
+Status WritebackQueue::flush_all() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  changed_.wait(lock, [this] { return queue_.empty() && !busy_; });
+  if (failure_) return *failure_;
+  return Ok{};
+}
+
+}  // namespace recis_convert

@@ -1,0 +1,215 @@
+#include "recis_convert/sources/checkpoint.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "recis_convert/common/file_io.h"
+#include "recis_convert/formats/strict_json.h"
+
+namespace recis_convert {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr uint64_t kMaxMetadataFileBytes = 1ull << 30;  // index / tensorkey.json of huge jobs stay far below this
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::string join(const std::string& dir, const std::string& name) {
+  return (!dir.empty() && dir.back() == '/') ? dir + name : dir + "/" + name;
+}
+
+// A name from a metadata file must be a plain file name: nothing may lead outside the checkpoint directory.
+bool is_plain_name(const std::string& name) {
+  return !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos;
+}
+
+bool is_slice(const std::string& slice) {
+  int parts = 0;
+  size_t start = 0;
+  while (true) {
+    size_t at = slice.find('@', start);
+    std::string part = slice.substr(start, at == std::string::npos ? std::string::npos : at - start);
+    if (part.empty() || part.size() > 18 || !std::all_of(part.begin(), part.end(), ::isdigit)) return false;
+    ++parts;
+    if (at == std::string::npos) break;
+    start = at + 1;
+  }
+  return parts == 3;
+}
+
+Result<std::map<std::string, std::string>> read_tensorkey(const std::string& path) {
+  auto text = read_small_file(path, kMaxMetadataFileBytes);
+  if (!text) return text.error();
+  return parse_tensorkey_json(text.value(), path);
+}
+
+}  // namespace
+
+Result<std::map<std::string, std::string>> parse_tensorkey_json(const std::string& text, const std::string& path) {
+  auto parsed = parse_strict_json(text, path, "tensorkey.json");
+  if (!parsed) return parsed.error();
+  if (!parsed.value().value.is_object()) return bad_input(path, "not a JSON object");
+  std::map<std::string, std::string> out;
+  for (const auto& [key, value] : parsed.value().value.items()) {
+    if (!value.is_string() || !parse_sparse_key(value.get<std::string>())) {
+      return bad_input(path, "entry " + json(key).dump() + " is not of the form \"child@slot^b@e@size\"");
+    }
+    out.emplace(key, value.get<std::string>());
+  }
+  return out;
+}
+
+Result<IndexContents> parse_index_json(const std::string& text, const std::string& path) {
+  auto parsed = parse_strict_json(text, path, "index");
+  if (!parsed) return parsed.error();
+  const auto& root = parsed.value().value;
+  if (!root.is_object() || !root.contains("block_index") || !root.contains("file_index") ||
+      !root["block_index"].is_object() || !root["file_index"].is_object()) {
+    return bad_input(path, "not of the form {\"block_index\":{...},\"file_index\":{...}}");
+  }
+  IndexContents index;
+  std::map<uint64_t, std::string> file_of_number;
+  for (const auto& [name, number] : root["file_index"].items()) {
+    if (!number.is_number_unsigned()) return bad_input(path, "file_index of \"" + name + "\" is not a file number");
+    if (!is_plain_name(name)) return bad_input(path, "file_index names \"" + name + "\", which is not a plain file name");
+    if (!file_of_number.emplace(number.get<uint64_t>(), name).second) {
+      return bad_input(path, "file_index gives number " + std::to_string(number.get<uint64_t>()) + " twice");
+    }
+    index.files.push_back(name);
+  }
+  for (const auto& [key, number] : root["block_index"].items()) {
+    auto file = number.is_number_unsigned() ? file_of_number.find(number.get<uint64_t>()) : file_of_number.end();
+    if (file == file_of_number.end()) {
+      return bad_input(path, "block_index entry " + json(key).dump() + " names no file of file_index");
+    }
+    index.block_file.emplace(key, file->second);
+  }
+  std::sort(index.files.begin(), index.files.end());
+  return index;
+}
+
+namespace {
+
+Result<IndexContents> read_index(const std::string& path) {
+  auto text = read_small_file(path, kMaxMetadataFileBytes);
+  if (!text) return text.error();
+  return parse_index_json(text.value(), path);
+}
+
+}  // namespace
+
+Result<std::string> latest_checkpoint_id(const std::string& text, const std::string& file) {
+  std::string latest;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t nl = text.find('\n', start);
+    std::string line = text.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
+    const char* ws = " \t\r\n\v\f";
+    size_t b = line.find_first_not_of(ws);
+    if (b != std::string::npos) latest = line.substr(b, line.find_last_not_of(ws) - b + 1);
+    if (nl == std::string::npos) break;
+    start = nl + 1;
+  }
+  if (latest.empty()) return bad_input(file, "names no checkpoint (no non-empty line)");
+  if (!is_plain_name(latest)) return bad_input(file, "names \"" + latest + "\", which is not a plain directory name");
+  return latest;
+}
+
+std::optional<SparseKey> parse_sparse_key(const std::string& logical) {
+  size_t caret = logical.rfind('^');
+  if (caret == std::string::npos) return std::nullopt;
+  std::string tensor = logical.substr(0, caret);
+  std::string slice = logical.substr(caret + 1);
+  // Slot names never contain '@' (they are \w+), so the last '@' separates child and slot.
+  size_t at = tensor.rfind('@');
+  if (at == std::string::npos || at == 0 || at + 1 == tensor.size() || !is_slice(slice)) return std::nullopt;
+  return SparseKey{tensor.substr(0, at), tensor.substr(at + 1), slice};
+}
+
+std::optional<KeyClass> classify_key(const std::string& key, const std::map<std::string, std::string>& tensorkey) {
+  auto it = tensorkey.find(key);
+  if (it != tensorkey.end()) {
+    auto sparse = parse_sparse_key(it->second);
+    if (!sparse) return std::nullopt;
+    KeyClass out;
+    out.sparse = true;
+    out.sparse_key = *sparse;
+    return out;
+  }
+  if (key.size() > 2 && ends_with(key, "^ ")) {
+    KeyClass out;
+    out.dense_name = key.substr(0, key.size() - 2);
+    return out;
+  }
+  return std::nullopt;
+}
+
+Result<CheckpointListing> discover_checkpoint(const std::string& ckpt_arg) {
+  CheckpointListing listing;
+  listing.source = ckpt_arg;
+  if (!is_directory(ckpt_arg)) return bad_input(ckpt_arg, "not a directory");
+
+  std::string dir = ckpt_arg;
+  if (!is_regular_file(join(dir, kIndexFile)) && is_regular_file(join(dir, kCheckpointListFile))) {
+    // An output directory: its `checkpoint` file lists checkpoint ids, the latest last.
+    const std::string list_path = join(dir, kCheckpointListFile);
+    auto text = read_small_file(list_path, kMaxMetadataFileBytes);
+    if (!text) return text.error();
+    auto id = latest_checkpoint_id(text.value(), list_path);
+    if (!id) return id.error();
+    dir = join(dir, id.value());
+    if (!is_directory(dir)) return bad_input(dir, "named by " + list_path + " but is not a directory");
+  }
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  listing.ckpt_dir = dir;
+  listing.ckpt_id = dir.substr(dir.rfind('/') == std::string::npos ? 0 : dir.rfind('/') + 1);
+
+  // One readdir for the whole job: leftovers of an unfinished save and stray data files are found here.
+  std::set<std::string> entries;
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return bad_input(dir, std::string("cannot list: ") + std::strerror(errno));
+  while (const dirent* e = ::readdir(d)) entries.insert(e->d_name);
+  ::closedir(d);
+  for (const auto& name : entries) {
+    if (ends_with(name, ".tmp")) {
+      return bad_input(join(dir, name), "leftover temporary file: the checkpoint save did not finish");
+    }
+  }
+  for (const char* required : {kIndexFile, kTensorKeyFile}) {
+    if (!entries.count(required) || !is_regular_file(join(dir, required))) {
+      return bad_input(join(dir, required), "missing: the checkpoint is incomplete");
+    }
+  }
+  auto index = read_index(join(dir, kIndexFile));
+  if (!index) return index.error();
+  auto tensorkey = read_tensorkey(join(dir, kTensorKeyFile));
+  if (!tensorkey) return tensorkey.error();
+
+  std::set<std::string> indexed(index.value().files.begin(), index.value().files.end());
+  for (const auto& name : index.value().files) {
+    DataFile file{name, 0};
+    if (!entries.count(name) || !is_regular_file(join(dir, name), &file.size)) {
+      return bad_input(join(dir, name), "named by " + join(dir, kIndexFile) + " but missing");
+    }
+    listing.files.push_back(file);
+  }
+  for (const auto& name : entries) {
+    if (ends_with(name, ".safetensors") && !indexed.count(name)) {
+      return bad_input(join(dir, name), "data file not named by " + join(dir, kIndexFile));
+    }
+  }
+  listing.tensorkey = std::move(tensorkey).value();
+  listing.block_file = std::move(index.value().block_file);
+  return listing;
+}
+
+}  // namespace recis_convert

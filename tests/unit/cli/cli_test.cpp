@@ -1,0 +1,134 @@
+#include "recis_convert/cli/cli.h"
+
+#include <gtest/gtest.h>
+
+#include "test_files.h"
+
+namespace recis_convert {
+namespace {
+
+CommandLine parse(std::vector<std::string> args) {
+  args.insert(args.begin(), "recis-convert");
+  std::vector<const char*> argv;
+  for (const auto& a : args) argv.push_back(a.c_str());
+  return parse_command_line(static_cast<int>(argv.size()), argv.data());
+}
+
+TEST(CliTest, HelpExitsZeroAndListsOptionsAndExitCodes) {
+  auto cl = parse({"--help"});
+  EXPECT_EQ(cl.action, CommandLine::Action::kExit);
+  EXPECT_EQ(cl.exit_code, 0);
+  EXPECT_NE(cl.message.find("--filter-optimizer"), std::string::npos);
+  EXPECT_NE(cl.message.find("Exit codes"), std::string::npos);
+}
+
+TEST(CliTest, VersionExitsZero) {
+  auto cl = parse({"--version"});
+  EXPECT_EQ(cl.exit_code, 0);
+  EXPECT_NE(cl.message.find(tool_version()), std::string::npos);
+}
+
+TEST(CliTest, TypicalRunWithDefaults) {
+  auto cl = parse({"--ckpt-dir", "/c", "--export-dir", "/o", "--filter-optimizer"});
+  ASSERT_EQ(cl.action, CommandLine::Action::kRun) << cl.message;
+  EXPECT_EQ(cl.options.ckpt_dir, "/c");
+  EXPECT_TRUE(cl.options.filter_optimizer);
+  EXPECT_EQ(cl.options.buffer_mib, 8u);
+  EXPECT_EQ(cl.options.balance, Balance::kRoundRobin);
+  EXPECT_TRUE(cl.options.fsync);
+}
+
+TEST(CliTest, UnknownOptionIsUsageError) {
+  auto cl = parse({"--ckpt-dir", "/c", "--export-dir", "/o", "--bogus"});
+  EXPECT_EQ(cl.action, CommandLine::Action::kExit);
+  EXPECT_EQ(cl.exit_code, 2);
+}
+
+TEST(CliTest, MissingCheckpointIsUsageError) {
+  auto cl = parse({"--export-dir", "/o"});
+  EXPECT_EQ(cl.exit_code, 2);
+  EXPECT_NE(cl.message.find("--ckpt-dir"), std::string::npos);
+}
+
+TEST(CliTest, BufferOutOfRangeIsUsageError) {
+  EXPECT_EQ(parse({"--ckpt-dir", "/c", "--export-dir", "/o", "--buffer-mib", "0"}).exit_code, 2);
+}
+
+TEST(CliTest, DroppingIdIsRefused) {
+  auto cl = parse({"--ckpt-dir", "/c", "--export-dir", "/o", "--drop-slot", "id"});
+  EXPECT_EQ(cl.exit_code, 2);
+}
+
+TEST(CliTest, BalanceAndRepeatedDropSlot) {
+  auto cl = parse({"--ckpt-dir", "/c", "--export-dir", "/o", "--balance", "size", "--drop-slot", "a", "--drop-slot", "b"});
+  ASSERT_EQ(cl.action, CommandLine::Action::kRun) << cl.message;
+  EXPECT_EQ(cl.options.balance, Balance::kSize);
+  EXPECT_EQ(cl.options.drop_slots, (std::vector<std::string>{"a", "b"}));
+}
+
+TEST(CliTest, ConfigFileSuppliesOptionsAndFlagsOverrideIt) {
+  testing::TempDir dir;
+  testing::write_file(dir.file("job.json"),
+                      R"({"ckpt-dir": "/from-config", "export-dir": "/o", "filter-optimizer": true,
+                          "buffer-mib": 16, "drop-slot": ["step_filter"], "balance": "size"})");
+  auto cl = parse({"--config", dir.file("job.json"), "--buffer-mib", "32"});
+  ASSERT_EQ(cl.action, CommandLine::Action::kRun) << cl.message;
+  EXPECT_EQ(cl.options.ckpt_dir, "/from-config");
+  EXPECT_TRUE(cl.options.filter_optimizer);
+  EXPECT_EQ(cl.options.buffer_mib, 32u);
+  EXPECT_EQ(cl.options.drop_slots, (std::vector<std::string>{"step_filter"}));
+  EXPECT_EQ(cl.options.balance, Balance::kSize);
+}
+
+TEST(CliTest, UnknownConfigKeyIsUsageError) {
+  testing::TempDir dir;
+  testing::write_file(dir.file("job.json"), R"({"ckpt-dir": "/c", "export-dir": "/o", "filter_optimizer": true})");
+  auto cl = parse({"--config", dir.file("job.json")});
+  EXPECT_EQ(cl.exit_code, 2);
+  EXPECT_NE(cl.message.find("filter_optimizer"), std::string::npos);
+}
+
+TEST(CliTest, WrongTypeInConfigIsUsageError) {
+  testing::TempDir dir;
+  testing::write_file(dir.file("job.json"), R"({"ckpt-dir": "/c", "export-dir": "/o", "filter-optimizer": "yes"})");
+  EXPECT_EQ(parse({"--config", dir.file("job.json")}).exit_code, 2);
+}
+
+TEST(CliTest, SelectBestOptions) {
+  auto cl = parse({"--ckpt-dir", "/c", "--export-dir", "/o", "--select", "best", "--metric", "loss",
+                   "--smaller-is-better"});
+  ASSERT_EQ(cl.action, CommandLine::Action::kRun) << cl.message;
+  EXPECT_EQ(cl.options.select, CheckpointSelect::kBest);
+  EXPECT_EQ(cl.options.metric_order, MetricOrder::kSmallerIsBetter);
+  EXPECT_EQ(cl.options.eval_log, "/c/train_eval_result_v2.txt");  // TorchEasyRec's file in the output directory
+  EXPECT_EQ(parse({"--ckpt-dir", "/c", "--export-dir", "/o", "--select", "best"}).exit_code, 2);  // no --metric
+  EXPECT_EQ(parse({"--ckpt-dir", "/c", "--export-dir", "/o", "--metric", "auc"}).exit_code, 2);   // no --select best
+  EXPECT_EQ(parse({"--ckpt-dir", "/c", "--export-dir", "/o", "--select", "best", "--metric", "auc",
+                   "--larger-is-better", "--smaller-is-better"}).exit_code, 2);
+}
+
+TEST(CliTest, ReportNeedsAnExistingDirectory) {
+  EXPECT_EQ(parse({"--ckpt-dir", "/c", "--export-dir", "/o", "--report", "/no/such/dir/r.json"}).exit_code, 2);
+  testing::TempDir dir;
+  auto cl = parse({"--ckpt-dir", "/c", "--export-dir", "/o", "--report", dir.file("r.json")});
+  ASSERT_EQ(cl.action, CommandLine::Action::kRun) << cl.message;
+  EXPECT_EQ(cl.options.report, dir.file("r.json"));
+}
+
+TEST(CliTest, JobConfigJsonIsAConfigForTheSameJob) {
+  testing::TempDir dir;
+  auto first = parse({"--ckpt-dir", "/c", "--export-dir", "/o", "--filter-optimizer", "--drop-slot", "step_filter",
+                      "--format", "hdf5", "--hdf5-transfer", "independent", "--balance", "size", "--buffer-mib", "3",
+                      "--no-fsync", "--select", "best", "--metric", "auc", "--eval-log", "/l"});
+  ASSERT_EQ(first.action, CommandLine::Action::kRun) << first.message;
+  testing::write_file(dir.file("job.json"), job_config_json(first.options).dump());
+  auto second = parse({"--config", dir.file("job.json")});
+  ASSERT_EQ(second.action, CommandLine::Action::kRun) << second.message;
+  EXPECT_EQ(job_config_json(second.options), job_config_json(first.options));
+  EXPECT_EQ(second.options.buffer_mib, 3u);
+  EXPECT_FALSE(second.options.fsync);
+  EXPECT_EQ(second.options.eval_log, "/l");
+}
+
+}  // namespace
+}  // namespace recis_convert

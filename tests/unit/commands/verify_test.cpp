@@ -1,0 +1,59 @@
+#include "recis_convert/commands/verify.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include "recis_convert/common/checksum.h"
+#include "test_files.h"
+
+namespace recis_convert {
+namespace {
+
+std::string manifest_with(const std::string& name, uint64_t bytes, const std::string& hex) {
+  return R"({"data_files": [{"name": ")" + name + R"(", "bytes": )" + std::to_string(bytes) + R"(, "xxh3_64": ")" +
+         hex + R"("}], "metadata_files": []})";
+}
+
+TEST(VerifyTest, ChecksEveryListedFile) {
+  testing::TempDir dir;
+  testing::write_file(dir.file("a.safetensors"), "hello");
+  const std::string hex = Checksum::hex(Checksum::of("hello", 5));
+  testing::write_file(dir.file("manifest.json"), manifest_with("a.safetensors", 5, hex));
+  auto files = read_manifest_files(dir.path());
+  ASSERT_TRUE(files) << files.error().describe();
+  ASSERT_EQ(files.value().size(), 1u);
+  EXPECT_TRUE(check_manifest_file(dir.path(), files.value()[0]).empty());
+  EXPECT_TRUE(check_unlisted_files(dir.path(), files.value()).empty());
+
+  testing::write_file(dir.file("a.safetensors"), "hellO");
+  auto problems = check_manifest_file(dir.path(), files.value()[0]);
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].find("a.safetensors: checksum"), std::string::npos) << problems[0];
+  testing::write_file(dir.file("a.safetensors"), "hello!");
+  problems = check_manifest_file(dir.path(), files.value()[0]);
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].find("6 bytes, manifest.json says 5"), std::string::npos) << problems[0];
+
+  testing::write_file(dir.file("stray"), "x");
+  problems = check_unlisted_files(dir.path(), files.value());
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].find("stray: not in manifest.json"), std::string::npos);
+}
+
+TEST(VerifyTest, RejectsManifestsThatPointOutsideOrLackChecksums) {
+  testing::TempDir dir;
+  for (const auto& bad : {manifest_with("../etc/passwd", 1, "0000000000000000"),
+                          manifest_with("/abs", 1, "0000000000000000"), manifest_with("a", 1, "xyz"),
+                          std::string(R"({"data_files": []})"), std::string("not json")}) {
+    testing::write_file(dir.file("manifest.json"), bad);
+    auto files = read_manifest_files(dir.path());
+    ASSERT_FALSE(files) << bad;
+    EXPECT_EQ(files.error().code, ExitCode::kBadInput);
+    EXPECT_EQ(files.error().file, dir.file("manifest.json"));
+  }
+  testing::TempDir empty;
+  EXPECT_FALSE(read_manifest_files(empty.path()));
+}
+
+}  // namespace
+}  // namespace recis_convert

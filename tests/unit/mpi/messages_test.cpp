@@ -1,0 +1,93 @@
+#include "recis_convert/mpi/messages.h"
+
+#include <gtest/gtest.h>
+
+#include "recis_convert/mpi/comm.h"
+#include "recis_convert/mpi/job_messages.h"
+
+namespace recis_convert {
+namespace {
+
+// A one-rank communicator whose broadcasts and gathers deliver `garbage` instead of what was sent.
+class GarblingComm : public Comm {
+ public:
+  explicit GarblingComm(std::string garbage) : garbage_(std::move(garbage)) {}
+  int rank() const override { return 0; }
+  int size() const override { return 1; }
+  std::string broadcast_from_root(const std::string&) override { return garbage_; }
+  std::vector<std::string> gather_to_root(const std::string&) override { return {garbage_}; }
+  std::vector<std::string> allgather(const std::string&) override { return {garbage_}; }
+  Agreement agree_on_status(int status) override { return {status, 0}; }
+  void announce_failure() override {}
+  bool peer_failed() override { return false; }
+  void post_progress(const ProgressCount&) override {}
+  void receive_progress(std::vector<ProgressCount>&) override {}
+  std::string host() const override { return "test"; }
+  [[noreturn]] void abort(int code) const override { std::_Exit(code); }
+
+ private:
+  std::string garbage_;
+};
+
+TEST(MessagesTest, BroadcastResultCarriesTheValue) {
+  SerialComm comm;
+  auto got = broadcast_result<std::vector<std::string>>(
+      comm, []() -> Result<std::vector<std::string>> { return std::vector<std::string>{"a", "b"}; }, "test");
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got.value(), (std::vector<std::string>{"a", "b"}));
+}
+
+TEST(MessagesTest, BroadcastResultCarriesTheErrorWithItsCodeAndFile) {
+  SerialComm comm;
+  auto got = broadcast_result<int>(comm, []() -> Result<int> { return bad_input("/ckpt/index", "is not JSON"); },
+                                   "test");
+  ASSERT_FALSE(got);
+  EXPECT_EQ(got.error().code, ExitCode::kBadInput);
+  EXPECT_EQ(got.error().describe(), "/ckpt/index: is not JSON");
+}
+
+TEST(MessagesTest, OptionalFieldsTravelAsNullOrValue) {
+  SerialComm comm;
+  std::optional<Error> none, some = output_error("/out", "full");
+  auto a = broadcast_value(comm, none, "test");
+  auto b = broadcast_value(comm, some, "test");
+  ASSERT_TRUE(a && b);
+  EXPECT_FALSE(a.value().has_value());
+  ASSERT_TRUE(b.value().has_value());
+  EXPECT_EQ(b.value()->code, ExitCode::kOutput);
+}
+
+TEST(MessagesTest, AMessageThatDoesNotDecodeIsAnInternalErrorNamingIt) {
+  GarblingComm comm("{\"value\": \"not a number\"}");
+  auto got = broadcast_value(comm, 7, "verdict");
+  ASSERT_FALSE(got);
+  EXPECT_EQ(got.error().code, ExitCode::kInternal);
+  EXPECT_NE(got.error().message.find("corrupt verdict message"), std::string::npos) << got.error().message;
+  GarblingComm truncated("{\"val");
+  auto gathered = gather_to_root(truncated, 7, "rank-report");
+  ASSERT_FALSE(gathered);
+  EXPECT_NE(gathered.error().message.find("corrupt rank-report message"), std::string::npos);
+}
+
+TEST(MessagesTest, GatherAndAllgatherIndexByRank) {
+  SerialComm comm;
+  auto gathered = gather_to_root(comm, std::string("mine"), "test");
+  auto all = allgather(comm, 42, "test");
+  ASSERT_TRUE(gathered && all);
+  EXPECT_EQ(gathered.value(), (std::vector<std::string>{"mine"}));
+  EXPECT_EQ(all.value(), (std::vector<int>{42}));
+}
+
+TEST(MessagesTest, TensorInfoKeepsItsSpellingAndDtype) {
+  SerialComm comm;
+  TensorInfo t{"user.id/part_0_1", DType::kBool, "bool", {3}, 8, 11};
+  auto back = broadcast_value(comm, t, "test");
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back.value().dtype, DType::kBool);
+  EXPECT_EQ(back.value().dtype_spelling, "bool");
+  EXPECT_EQ(back.value().begin, 8u);
+  EXPECT_EQ(back.value().end, 11u);
+}
+
+}  // namespace
+}  // namespace recis_convert

@@ -1,0 +1,114 @@
+#include "recis_convert/publish/staging.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "test_files.h"
+
+namespace recis_convert {
+namespace {
+
+using testing::path_exists;
+using testing::TempDir;
+
+std::string host() {
+  char name[256] = {0};
+  ::gethostname(name, sizeof name - 1);
+  return name;
+}
+
+TEST(StagingTest, PublishMovesTheStagingDirectoryIntoPlace) {
+  TempDir dir;
+  const std::string out = dir.file("export");
+  auto staging = StagingDir::create(out, false, nullptr);
+  ASSERT_TRUE(staging) << staging.error().describe();
+  const std::string path = staging.value().path();
+  EXPECT_EQ(path.rfind(dir.path() + "/.export.recis-staging.", 0), 0u);
+  testing::write_file(path + "/a", "x");
+  ASSERT_TRUE(staging.value().publish(false));
+  EXPECT_EQ(testing::read_file(out + "/a"), "x");
+  EXPECT_FALSE(path_exists(path));
+}
+
+TEST(StagingTest, DestroyingWithoutPublishRemovesEverything) {
+  TempDir dir;
+  std::string path;
+  {
+    auto staging = StagingDir::create(dir.file("export"), false, nullptr);
+    ASSERT_TRUE(staging);
+    path = staging.value().path();
+    ::mkdir((path + "/sub").c_str(), 0755);
+    testing::write_file(path + "/sub/a", "x");
+  }
+  EXPECT_FALSE(path_exists(path));
+  EXPECT_FALSE(path_exists(dir.file("export")));
+}
+
+TEST(StagingTest, ExistingExportIsAnOutputErrorWithoutOverwrite) {
+  TempDir dir;
+  ::mkdir(dir.file("export").c_str(), 0755);
+  auto staging = StagingDir::create(dir.file("export"), false, nullptr);
+  ASSERT_FALSE(staging);
+  EXPECT_EQ(staging.error().code, ExitCode::kOutput);
+  EXPECT_NE(staging.error().message.find("--overwrite"), std::string::npos);
+}
+
+TEST(StagingTest, ExportAppearingDuringTheRunIsNotClobbered) {
+  TempDir dir;
+  auto staging = StagingDir::create(dir.file("export"), false, nullptr);
+  ASSERT_TRUE(staging);
+  ::mkdir(dir.file("export").c_str(), 0755);
+  testing::write_file(dir.file("export/theirs"), "keep");
+  auto published = staging.value().publish(false);
+  ASSERT_FALSE(published);
+  EXPECT_EQ(published.error().code, ExitCode::kOutput);
+  EXPECT_EQ(testing::read_file(dir.file("export/theirs")), "keep");
+}
+
+TEST(StagingTest, OverwriteSwapsInTheNewExportAndRemovesTheOld) {
+  TempDir dir;
+  ::mkdir(dir.file("export").c_str(), 0755);
+  testing::write_file(dir.file("export/old"), "old");
+  auto staging = StagingDir::create(dir.file("export"), true, nullptr);
+  ASSERT_TRUE(staging);
+  testing::write_file(staging.value().path() + "/new", "new");
+  ASSERT_TRUE(staging.value().publish(true));
+  EXPECT_TRUE(path_exists(dir.file("export/new")));
+  EXPECT_FALSE(path_exists(dir.file("export/old")));
+  EXPECT_FALSE(path_exists(staging.value().path()));
+}
+
+TEST(StagingTest, MissingParentIsAnOutputError) {
+  auto staging = StagingDir::create("/nonexistent-parent/export", false, nullptr);
+  ASSERT_FALSE(staging);
+  EXPECT_EQ(staging.error().code, ExitCode::kOutput);
+}
+
+TEST(StagingTest, StaleStagingOfADeadRunIsRemovedAndLiveOnesKept) {
+  TempDir dir;
+  // pid 2^22+1 is above the default pid_max, so it cannot be alive; our own pid is.
+  const std::string dead = dir.file(".export.recis-staging." + host() + ".4194305");
+  const std::string live = dir.file(".export.recis-staging." + host() + "." + std::to_string(::getppid()));
+  const std::string other_host = dir.file(".export.recis-staging.some-other-host.4194305");
+  for (const auto& d : {dead, live, other_host}) ::mkdir(d.c_str(), 0755);
+  std::vector<std::string> removed;
+  auto staging = StagingDir::create(dir.file("export"), false, &removed);
+  ASSERT_TRUE(staging);
+  EXPECT_EQ(removed, std::vector<std::string>{dead});
+  EXPECT_FALSE(path_exists(dead));
+  EXPECT_TRUE(path_exists(live));
+  EXPECT_TRUE(path_exists(other_host));
+}
+
+TEST(StagingTest, RemoveTreeDoesNotFollowSymlinks) {
+  TempDir dir, outside;
+  testing::write_file(outside.file("precious"), "keep");
+  ::mkdir(dir.file("tree").c_str(), 0755);
+  ASSERT_EQ(::symlink(outside.path().c_str(), dir.file("tree/link").c_str()), 0);
+  EXPECT_TRUE(remove_tree(dir.file("tree")));
+  EXPECT_EQ(testing::read_file(outside.file("precious")), "keep");
+}
+
+}  // namespace
+}  // namespace recis_convert

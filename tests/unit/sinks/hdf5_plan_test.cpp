@@ -1,0 +1,118 @@
+#include "message_round_trip.h"
+#include "recis_convert/mpi/job_messages.h"
+#include "recis_convert/sinks/hdf5_plan.h"
+
+#include <gtest/gtest.h>
+
+namespace recis_convert {
+namespace {
+
+SourceTensor sparse(const std::string& child, const std::string& slot, const std::string& slice, int part_rank,
+                    std::vector<uint64_t> shape, const std::string& dtype, int owner, uint64_t offset) {
+  SourceTensor t;
+  t.key = child + "." + slot + "/part_" + std::to_string(part_rank) + "_2";
+  t.sparse = true;
+  t.child = child;
+  t.slot = slot;
+  t.slice = slice;
+  t.part_rank = part_rank;
+  t.shape = std::move(shape);
+  t.dtype = dtype;
+  t.file = "f" + std::to_string(owner);
+  t.offset = offset;
+  t.owner = owner;
+  return t;
+}
+
+std::vector<SourceTensor> two_part_table() {
+  // part 1 (slice 32768..) listed first on purpose: parts are ordered by slice, not by arrival
+  return {sparse("u", "embedding", "32768@65536@65536", 1, {2, 4}, "F32", 1, 1000),
+          sparse("u", "id", "32768@65536@65536", 1, {2}, "I64", 0, 200),
+          sparse("u", "id", "00000@32768@65536", 0, {3}, "I64", 0, 100),
+          sparse("u", "embedding", "00000@32768@65536", 0, {3, 4}, "F32", 1, 500)};
+}
+
+TEST(Hdf5PlanTest, ConcatenatesPartsInSliceOrder) {
+  auto plan = plan_hdf5(two_part_table(), 1 << 20, "ckpt");
+  ASSERT_TRUE(plan) << plan.error().describe();
+  ASSERT_EQ(plan.value().tables.size(), 1u);
+  const TablePlan& t = plan.value().tables[0];
+  EXPECT_EQ(t.rows, 5u);
+  EXPECT_EQ(t.embedding_dim, 4u);
+  ASSERT_EQ(t.parts.size(), 2u);
+  EXPECT_EQ(t.parts[0].slice_begin, 0u);
+  EXPECT_EQ(t.parts[0].rows, 3u);
+  EXPECT_EQ(t.parts[1].first_row, 3u);
+  EXPECT_EQ(t.parts[1].slice_end, 65536u);
+  ASSERT_EQ(t.slots.size(), 2u);
+  EXPECT_EQ(t.slots[0].path, "/sparse/u/id");
+  EXPECT_EQ(t.slots[1].dims, (std::vector<uint64_t>{5, 4}));
+  EXPECT_EQ(t.slots[1].row_bytes, 16u);
+  ASSERT_EQ(t.slots[1].pieces.size(), 2u);
+  EXPECT_EQ(t.slots[1].pieces[1].first_row, 3u);
+  EXPECT_EQ(t.slots[1].pieces[1].source_offset, 1000u);
+}
+
+TEST(Hdf5PlanTest, PiecesRespectTheBufferAndRoundsCoverTheBusiestRank) {
+  auto plan = plan_hdf5(two_part_table(), 32, "ckpt");  // two 16-byte rows per piece
+  ASSERT_TRUE(plan);
+  const DatasetPlan& embedding = plan.value().tables[0].slots[1];
+  ASSERT_EQ(embedding.pieces.size(), 3u);  // 3 rows -> 2 + 1, 2 rows -> 2
+  EXPECT_EQ(embedding.pieces[1].rows, 1u);
+  EXPECT_EQ(embedding.pieces[1].source_offset, 500u + 32);
+  EXPECT_EQ(embedding.rounds(2), 3u);   // rank 1 owns all three
+  EXPECT_TRUE(embedding.pieces_of(0).empty());
+}
+
+TEST(Hdf5PlanTest, MissingSlotInOnePartIsBadInput) {
+  auto tensors = two_part_table();
+  tensors.erase(tensors.begin());  // part 1 loses its embedding
+  auto plan = plan_hdf5(tensors, 1 << 20, "ckpt");
+  ASSERT_FALSE(plan);
+  EXPECT_EQ(plan.error().code, ExitCode::kBadInput);
+  EXPECT_NE(plan.error().message.find("has no \"embedding\""), std::string::npos);
+}
+
+TEST(Hdf5PlanTest, RowCountDifferentFromIdIsBadInput) {
+  auto tensors = two_part_table();
+  tensors[0].shape = {7, 4};
+  auto plan = plan_hdf5(tensors, 1 << 20, "ckpt");
+  ASSERT_FALSE(plan);
+  EXPECT_NE(plan.error().message.find("rows of its id"), std::string::npos);
+}
+
+TEST(Hdf5PlanTest, DtypeDisagreementBetweenPartsIsBadInput) {
+  auto tensors = two_part_table();
+  tensors[0].dtype = "F16";
+  EXPECT_FALSE(plan_hdf5(tensors, 1 << 20, "ckpt"));
+}
+
+TEST(Hdf5PlanTest, OptimizerScalarsAreOnePieceEach) {
+  SourceTensor step;
+  step.key = "sparse_adamw_step^ ";
+  step.dtype = "I64";
+  step.shape = {1};
+  step.owner = 1;
+  SourceTensor beta = step;
+  beta.key = "sparse_adamw_beta1^ ";
+  beta.dtype = "F32";
+  beta.shape = {};
+  auto plan = plan_hdf5({step, beta}, 1 << 20, "ckpt");
+  ASSERT_TRUE(plan);
+  ASSERT_EQ(plan.value().optimizer.size(), 2u);
+  EXPECT_EQ(plan.value().optimizer[0].path, "/optimizer/sparse_adamw_beta1");  // sorted by name
+  EXPECT_EQ(plan.value().optimizer[0].row_bytes, 4u);
+  EXPECT_EQ(plan.value().optimizer[1].pieces.size(), 1u);
+}
+
+TEST(Hdf5PlanTest, SummariesSurviveTheMessageRoundTrip) {
+  auto back = testing::round_trip(two_part_table());
+  ASSERT_TRUE(back);
+  ASSERT_EQ(back.value().size(), 4u);
+  EXPECT_EQ(back.value()[3].slice, "00000@32768@65536");
+  EXPECT_EQ(back.value()[3].offset, 500u);
+  EXPECT_EQ(back.value()[0].shape, (std::vector<uint64_t>{2, 4}));
+}
+
+}  // namespace
+}  // namespace recis_convert

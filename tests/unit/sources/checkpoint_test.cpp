@@ -1,0 +1,185 @@
+#include "message_round_trip.h"
+#include "recis_convert/mpi/job_messages.h"
+#include "recis_convert/sources/checkpoint.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include "test_files.h"
+
+namespace recis_convert {
+namespace {
+
+using testing::TempDir;
+using testing::write_file;
+
+TEST(CheckpointTest, LatestIdIsTheLastNonEmptyLine) {
+  auto id = latest_checkpoint_id("ckpt_100\nckpt_200\n  \n", "checkpoint");
+  ASSERT_TRUE(id);
+  EXPECT_EQ(id.value(), "ckpt_200");
+  EXPECT_EQ(latest_checkpoint_id("  ckpt_7 \r\n", "c").value(), "ckpt_7");
+}
+
+TEST(CheckpointTest, LatestIdRejectsEmptyFilesAndPaths) {
+  EXPECT_FALSE(latest_checkpoint_id("\n\n", "c"));
+  EXPECT_FALSE(latest_checkpoint_id("../elsewhere\n", "c"));
+  EXPECT_FALSE(latest_checkpoint_id("..\n", "c"));
+}
+
+TEST(CheckpointTest, ParsesSparseKeys) {
+  auto key = parse_sparse_key("user@sparse_adamw_exp_avg^00000@32768@65536");
+  ASSERT_TRUE(key);
+  EXPECT_EQ(key->child, "user");
+  EXPECT_EQ(key->slot, "sparse_adamw_exp_avg");
+  EXPECT_EQ(key->slice, "00000@32768@65536");
+  auto at_in_child = parse_sparse_key("a@b@embedding^0@1@2");
+  ASSERT_TRUE(at_in_child);
+  EXPECT_EQ(at_in_child->child, "a@b");
+  EXPECT_FALSE(parse_sparse_key("user@id"));
+  EXPECT_FALSE(parse_sparse_key("user@id^1@2"));
+  EXPECT_FALSE(parse_sparse_key("userid^0@1@2"));
+  EXPECT_FALSE(parse_sparse_key("user@id^0@x@2"));
+}
+
+TEST(CheckpointTest, ClassifiesSparseAndDenseKeys) {
+  std::map<std::string, std::string> tensorkey = {{"user.id/part_0_1", "user@id^00000@65536@65536"}};
+  auto sparse = classify_key("user.id/part_0_1", tensorkey);
+  ASSERT_TRUE(sparse);
+  EXPECT_TRUE(sparse->sparse);
+  EXPECT_EQ(sparse->sparse_key.slot, "id");
+  auto dense = classify_key("sparse_adamw_step^ ", tensorkey);
+  ASSERT_TRUE(dense);
+  EXPECT_FALSE(dense->sparse);
+  EXPECT_EQ(dense->dense_name, "sparse_adamw_step");
+  EXPECT_FALSE(classify_key("user.embedding/part_0_1", tensorkey));
+  EXPECT_FALSE(classify_key("^ ", tensorkey));
+}
+
+TEST(CheckpointTest, DiscoversACompleteCheckpoint) {
+  TempDir dir;
+  testing::write_small_checkpoint(dir.path());
+  auto listing = discover_checkpoint(dir.path());
+  ASSERT_TRUE(listing) << listing.error().describe();
+  ASSERT_EQ(listing.value().files.size(), 2u);
+  EXPECT_EQ(listing.value().files[0].name, "model-000000-of-000002.safetensors");
+  EXPECT_EQ(listing.value().files[1].size, testing::read_file(dir.file("model-000001-of-000002.safetensors")).size());
+  EXPECT_EQ(listing.value().block_file.at("sparse_adamw_step^ "), "model-000000-of-000002.safetensors");
+  EXPECT_EQ(listing.value().tensorkey.size(), 3u);
+}
+
+TEST(CheckpointTest, FollowsTheCheckpointFileOfAnOutputDirectory) {
+  TempDir dir;
+  ::mkdir(dir.file("ckpt_200").c_str(), 0755);
+  testing::write_small_checkpoint(dir.file("ckpt_200"));
+  write_file(dir.file("checkpoint"), "ckpt_100\nckpt_200\n");
+  auto listing = discover_checkpoint(dir.path());
+  ASSERT_TRUE(listing) << listing.error().describe();
+  EXPECT_EQ(listing.value().ckpt_id, "ckpt_200");
+  EXPECT_EQ(listing.value().ckpt_dir, dir.file("ckpt_200"));
+}
+
+TEST(CheckpointTest, CheckpointFileNamingAMissingDirectoryIsBadInput) {
+  TempDir dir;
+  write_file(dir.file("checkpoint"), "ckpt_300\n");
+  auto listing = discover_checkpoint(dir.path());
+  ASSERT_FALSE(listing);
+  EXPECT_EQ(listing.error().code, ExitCode::kBadInput);
+  EXPECT_NE(listing.error().describe().find("ckpt_300"), std::string::npos);
+}
+
+TEST(CheckpointTest, MissingIndexIsIncomplete) {
+  TempDir dir;
+  testing::write_small_checkpoint(dir.path());
+  ::unlink(dir.file("index").c_str());
+  auto listing = discover_checkpoint(dir.path());
+  ASSERT_FALSE(listing);
+  EXPECT_EQ(listing.error().file, dir.file("index"));
+  EXPECT_NE(listing.error().message.find("incomplete"), std::string::npos);
+}
+
+TEST(CheckpointTest, MissingTensorkeyIsIncomplete) {
+  TempDir dir;
+  testing::write_small_checkpoint(dir.path());
+  ::unlink(dir.file("tensorkey.json").c_str());
+  auto listing = discover_checkpoint(dir.path());
+  ASSERT_FALSE(listing);
+  EXPECT_EQ(listing.error().file, dir.file("tensorkey.json"));
+}
+
+TEST(CheckpointTest, LeftoverTmpFileIsIncomplete) {
+  TempDir dir;
+  testing::write_small_checkpoint(dir.path());
+  write_file(dir.file("ckpt-0000001-0000000.data.tmp"), "x");
+  auto listing = discover_checkpoint(dir.path());
+  ASSERT_FALSE(listing);
+  EXPECT_NE(listing.error().message.find("did not finish"), std::string::npos);
+}
+
+TEST(CheckpointTest, IndexNamingAMissingFileIsBadInput) {
+  TempDir dir;
+  testing::write_small_checkpoint(dir.path());
+  ::unlink(dir.file("model-000001-of-000002.safetensors").c_str());
+  auto listing = discover_checkpoint(dir.path());
+  ASSERT_FALSE(listing);
+  EXPECT_EQ(listing.error().file, dir.file("model-000001-of-000002.safetensors"));
+  EXPECT_NE(listing.error().message.find("missing"), std::string::npos);
+}
+
+TEST(CheckpointTest, DataFileNotInIndexIsBadInput) {
+  TempDir dir;
+  testing::write_small_checkpoint(dir.path());
+  write_file(dir.file("model-000005-of-000008.safetensors"), "x");
+  auto listing = discover_checkpoint(dir.path());
+  ASSERT_FALSE(listing);
+  EXPECT_NE(listing.error().message.find("not named by"), std::string::npos);
+}
+
+TEST(CheckpointTest, IndexWithPathOutsideTheCheckpointIsBadInput) {
+  TempDir dir;
+  testing::write_small_checkpoint(dir.path());
+  write_file(dir.file("index"), R"({"block_index":{},"file_index":{"../x.safetensors":0}})");
+  auto listing = discover_checkpoint(dir.path());
+  ASSERT_FALSE(listing);
+  EXPECT_NE(listing.error().message.find("not a plain file name"), std::string::npos);
+}
+
+TEST(CheckpointTest, IndexBlockNamingUnknownFileNumberIsBadInput) {
+  TempDir dir;
+  testing::write_small_checkpoint(dir.path());
+  write_file(dir.file("index"), R"({"block_index":{"a":7},"file_index":{}})");
+  auto listing = discover_checkpoint(dir.path());
+  ASSERT_FALSE(listing);
+  EXPECT_NE(listing.error().message.find("names no file"), std::string::npos);
+}
+
+TEST(CheckpointTest, MalformedTensorkeyValueIsBadInput) {
+  TempDir dir;
+  testing::write_small_checkpoint(dir.path());
+  write_file(dir.file("tensorkey.json"), R"({"user.id/part_0_1": "user-id"})");
+  auto listing = discover_checkpoint(dir.path());
+  ASSERT_FALSE(listing);
+  EXPECT_EQ(listing.error().file, dir.file("tensorkey.json"));
+}
+
+TEST(CheckpointTest, NotADirectoryIsBadInput) {
+  auto listing = discover_checkpoint("/nonexistent/ckpt_1");
+  ASSERT_FALSE(listing);
+  EXPECT_EQ(listing.error().code, ExitCode::kBadInput);
+}
+
+TEST(CheckpointTest, ListingSurvivesTheMessageRoundTrip) {
+  TempDir dir;
+  testing::write_small_checkpoint(dir.path());
+  auto listing = discover_checkpoint(dir.path());
+  ASSERT_TRUE(listing);
+  auto back = testing::round_trip(listing.value());
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back.value().ckpt_dir, listing.value().ckpt_dir);
+  EXPECT_EQ(back.value().files.size(), 2u);
+  EXPECT_EQ(back.value().files[1].size, listing.value().files[1].size);
+  EXPECT_EQ(back.value().tensorkey, listing.value().tensorkey);
+  EXPECT_EQ(back.value().block_file, listing.value().block_file);
+}
+
+}  // namespace
+}  // namespace recis_convert

@@ -1,0 +1,113 @@
+#include "message_round_trip.h"
+#include "recis_convert/mpi/job_messages.h"
+#include "recis_convert/sources/hugectr_export.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "test_files.h"
+
+namespace recis_convert {
+namespace {
+
+template <typename T>
+std::string raw(const std::vector<T>& values) {
+  return std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(T));
+}
+
+TEST(HugectrExportTest, RanksWriteTheirRowRangesIntoOneRecisLayoutFile) {
+  testing::TempDir dir;
+  // graph: one localized table of 3 slots x 2 floats; 11 rows
+  testing::write_file(dir.file("g.json"), R"({"layers": [
+    {"type": "Data", "dense": {"top": "dense", "dense_dim": 2}, "sparse": [{"top": "d", "slot_num": 3}]},
+    {"type": "LocalizedSlotSparseEmbeddingHash", "bottom": "d", "top": "user",
+     "sparse_embedding_hparam": {"embedding_vec_size": 2}},
+    {"type": "Reshape", "bottom": "user", "top": "r", "leading_dim": 6},
+    {"type": "Concat", "bottom": ["r", "dense"], "top": "c"},
+    {"type": "InnerProduct", "bottom": "c", "top": "fc", "fc_param": {"num_output": 1}},
+    {"type": "BinaryCrossEntropyLoss", "bottom": ["fc", "label"], "top": "loss"}]})");
+  const std::string table = dir.file("user.model");
+  ::mkdir(table.c_str(), 0777);
+  std::vector<int64_t> keys;
+  std::vector<float> vectors;
+  std::vector<uint64_t> slots;
+  for (int r = 0; r < 11; ++r) {
+    keys.push_back(100 + r);
+    vectors.push_back(static_cast<float>(r));
+    vectors.push_back(-static_cast<float>(r));
+    slots.push_back(static_cast<uint64_t>(r % 3));
+  }
+  testing::write_file(table + "/key", raw(keys));
+  testing::write_file(table + "/emb_vector", raw(vectors));
+  testing::write_file(table + "/slot_id", raw(slots));
+
+  JobOptions o;
+  o.source = SourceKind::kHugectr;
+  o.graph = dir.file("g.json");
+  o.sparse = {table};
+  auto plan = plan_hugectr_export(o, RowTransformChain());
+  ASSERT_TRUE(plan) << plan.error().describe();
+  ASSERT_EQ(plan.value().tables.size(), 1u);
+  const HugectrTableExport& t = plan.value().tables[0];
+  EXPECT_EQ(t.file, "model-000000-of-000001.safetensors");
+  ASSERT_EQ(t.tensors.size(), 3u);
+  EXPECT_EQ(t.tensors[2].name, "user.slot_id/part_0_1");
+  const CheckpointListing listing = hugectr_listing(plan.value());
+  EXPECT_EQ(listing.tensorkey.at("user.embedding/part_0_1"), "user@embedding^00000@65536@65536");
+  auto again = testing::round_trip(plan.value());
+  ASSERT_TRUE(again);
+  ASSERT_TRUE(lay_out_hugectr_tables(again.value(), RowTransformChain()));
+  EXPECT_EQ(again.value().tables[0].preamble, t.preamble);
+
+  const std::string staging = dir.file("staging");
+  ::mkdir(staging.c_str(), 0777);
+  ASSERT_TRUE(create_hugectr_files(plan.value(), staging));
+  for (int rank = 2; rank >= 0; --rank) {  // three ranks, in any order, tiny pieces
+    ASSERT_TRUE(write_hugectr_rows(again.value(), staging, rank, 3, 40, false, {}));
+  }
+  auto results = hugectr_file_results(plan.value(), staging);
+  ASSERT_TRUE(results) << results.error().describe();
+  const std::string file = testing::read_file(staging + "/" + t.file);
+  EXPECT_EQ(file, t.preamble + raw(keys) + raw(vectors) + raw(slots));
+  EXPECT_EQ(results.value()[0].output_bytes, file.size());
+
+  o.sparse = {};  // one model per embedding
+  EXPECT_EQ(plan_hugectr_export(o, RowTransformChain()).error().code, ExitCode::kUsage);
+  o.sparse = {table};
+  o.table_names = {"bad/name"};
+  EXPECT_EQ(plan_hugectr_export(o, RowTransformChain()).error().code, ExitCode::kUsage);
+}
+
+TEST(HugectrExportTest, LegacyTablesUnpackIntoPlainArrays) {
+  testing::TempDir dir;
+  std::string records;
+  for (int r = 0; r < 9; ++r) {
+    const int64_t key = 7 * r;
+    const uint64_t slot = static_cast<uint64_t>(r % 2);
+    const float vec[3] = {static_cast<float>(r), 0.5f, -static_cast<float>(r)};
+    records.append(reinterpret_cast<const char*>(&key), 8);
+    records.append(reinterpret_cast<const char*>(&slot), 8);
+    records.append(reinterpret_cast<const char*>(vec), 12);
+  }
+  testing::write_file(dir.file("legacy.model"), records);
+  auto table = describe_hugectr_sparse(dir.file("legacy.model"), 3, {8, true});
+  ASSERT_TRUE(table) << table.error().describe();
+  ASSERT_TRUE(unpack_legacy_table(table.value(), dir.file("unpacked"), 50));  // two records per piece
+  auto arrays = describe_hugectr_sparse(dir.file("unpacked"), 3, {});
+  ASSERT_TRUE(arrays) << arrays.error().describe();
+  EXPECT_EQ(arrays.value().rows, 9u);
+  EXPECT_TRUE(arrays.value().has_slot_id);
+  HugectrRows a, b;
+  ASSERT_TRUE(HugectrRowReader(table.value()).read(0, 9, a));
+  ASSERT_TRUE(HugectrRowReader(arrays.value()).read(0, 9, b));
+  EXPECT_EQ(a.keys, b.keys);
+  EXPECT_EQ(a.vectors, b.vectors);
+  EXPECT_EQ(a.slot_ids, b.slot_ids);
+}
+
+}  // namespace
+}  // namespace recis_convert
