@@ -4,6 +4,9 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cctype>
+#include <functional>
+#include <memory>
 #include <map>
 #include <optional>
 #include <set>
@@ -40,6 +43,23 @@ const std::map<std::string, CheckpointSelect> kSelects = {{"latest", CheckpointS
 const std::map<std::string, CopyMethod> kCopyMethods = {
     {"auto", CopyMethod::kAuto}, {"kernel", CopyMethod::kKernel}, {"buffered", CopyMethod::kBuffered}};
 
+// A choice option's transform: the name (any case) becomes the value; anything else is refused naming the choices.
+template <typename Value>
+CLI::Validator one_of(const std::map<std::string, Value>& choices) {
+  std::string allowed;
+  for (const auto& entry : choices) allowed += (allowed.empty() ? "" : "|") + entry.first;
+  return CLI::Validator(
+      [choices, allowed](std::string& input) -> std::string {
+        std::string lower = input;
+        std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+        auto it = choices.find(lower);
+        if (it == choices.end()) return "\"" + input + "\" is not one of " + allowed;
+        input = std::to_string(static_cast<int>(it->second));
+        return "";
+      },
+      allowed);
+}
+
 CommandLine usage(std::string message) {
   CommandLine out;
   out.action = CommandLine::Action::kExit;
@@ -48,129 +68,65 @@ CommandLine usage(std::string message) {
   return out;
 }
 
-// Applies the keys of a --config file to options whose flag was not given. Keys are the long flag names.
-std::string apply_config(const nlohmann::json& config, CLI::App& app, JobOptions& o) {
-  if (!config.is_object()) return "the job config is not a JSON object";
-  for (auto item = config.begin(); item != config.end(); ++item) {
-    // Named copies, not structured bindings: C++17 lambdas (below) cannot capture those (clang rejects it).
-    const std::string key = item.key();
-    const nlohmann::json& value = item.value();
-    CLI::Option* opt = nullptr;
-    try {
-      opt = app.get_option("--" + key);
-    } catch (const CLI::Error&) {
-      return "unknown key \"" + key + "\" in the job config";
-    }
-    if (opt->count() > 0 || key == "config") continue;  // the command line wins
-    auto want_string = [&](std::string& target) -> std::string {
-      if (!value.is_string()) return "\"" + key + "\" must be a string in the job config";
-      target = value.get<std::string>();
-      return "";
-    };
-    auto want_bool = [&](bool& target) -> std::string {
-      if (!value.is_boolean()) return "\"" + key + "\" must be true or false in the job config";
-      target = value.get<bool>();
-      return "";
-    };
-    // An enumerated value ("balance": "size"...), checked against the same table the flag uses.
-    auto want_choice = [&](const auto& choices, auto& target, const char* allowed) -> std::string {
-      std::string text;
-      std::string problem = want_string(text);
-      if (!problem.empty()) return problem;
-      auto it = choices.find(text);
-      if (it == choices.end()) return "\"" + key + "\" must be " + allowed + " in the job config";
-      target = it->second;
-      return "";
-    };
-    std::string problem;
-    if (key == "ckpt-dir") problem = want_string(o.ckpt_dir);
-    else if (key == "dense-model") problem = want_string(o.dense_model);
-    else if (key == "dense-name") problem = want_string(o.dense_name);
-    else if (key == "export-folder") problem = want_string(o.export_folder);
-    else if (key == "model-name") problem = want_string(o.model_name);
-    else if (key == "sample-inputs") problem = want_string(o.sample_inputs);
-    else if (key == "sample-batch") {
-      if (!value.is_number_unsigned() || value.get<uint64_t>() < 1 || value.get<uint64_t>() > 65536) {
-        return "\"sample-batch\" must be an integer from 1 to 65536 in the job config";
+// Reads a --config file for CLI11: strict JSON (no duplicate keys), one object whose keys are the long option
+// names. Each key becomes a CLI11 config item, which CLI11 then applies through the very option the flag defines:
+// the same check or choice table, and options given on the command line win. Here only the JSON types are
+// checked: flags take true or false, repeatable options a list of strings, the others a string or a number.
+class StrictJsonConfig : public CLI::Config {
+ public:
+  explicit StrictJsonConfig(const CLI::App& app) : app_(app) {}
+
+  std::string to_config(const CLI::App*, bool, bool, std::string) const override { return ""; }  // not used
+
+  std::vector<CLI::ConfigItem> from_config(std::istream& input) const override {
+    const std::string path = app_.get_config_ptr()->as<std::string>();
+    std::string text;
+    text.resize(kMaxConfigBytes + 1);
+    input.read(text.data(), static_cast<std::streamsize>(text.size()));
+    text.resize(static_cast<size_t>(input.gcount()));
+    if (text.size() > kMaxConfigBytes) throw CLI::ConfigError(path + ": the job config is larger than 16 MiB");
+    auto parsed = parse_strict_json(text, path, "job config");
+    if (!parsed) throw CLI::ConfigError(parsed.error().describe());
+    const nlohmann::json& config = parsed.value().value;
+    if (!config.is_object()) throw CLI::ConfigError(path + ": the job config is not a JSON object");
+    std::vector<CLI::ConfigItem> config_items;
+    for (auto entry = config.begin(); entry != config.end(); ++entry) {
+      const std::string& key = entry.key();
+      const nlohmann::json& value = entry.value();
+      auto problem = [&](const std::string& what) { return CLI::ConfigError(path + ": \"" + key + "\" " + what); };
+      const CLI::Option* option = app_.get_option_no_throw("--" + key);
+      if (option == nullptr) throw CLI::ConfigError(path + ": unknown key \"" + key + "\" in the job config");
+      if (!option->get_configurable() || option->get_group().empty() || key == "help" || key == "version") {
+        throw problem("cannot be set in the job config");
       }
-      o.sample_batch = value.get<int>();
-    } else if (key == "outputs") {
-      if (!value.is_array()) return "\"outputs\" must be a list of names in the job config";
-      for (const auto& name : value) {
-        if (!name.is_string()) return "\"outputs\" must be a list of names in the job config";
-        o.outputs.push_back(name.get<std::string>());
+      CLI::ConfigItem item;
+      item.name = key;
+      if (option->get_expected_min() == 0) {  // a flag
+        if (!value.is_boolean()) throw problem("must be true or false in the job config");
+        item.inputs = {value.get<bool>() ? "true" : "false"};
+      } else if (option->get_expected_max() > 1) {  // repeatable
+        if (!value.is_array()) throw problem("must be a list of strings in the job config");
+        for (const auto& element : value) {
+          if (!element.is_string()) throw problem("must be a list of strings in the job config");
+          item.inputs.push_back(element.get<std::string>());
+        }
+        if (item.inputs.empty()) continue;  // an empty list is the default, and CLI11 wants at least one value
+      } else if (value.is_string()) {
+        item.inputs = {value.get<std::string>()};
+      } else if (value.is_number()) {
+        item.inputs = {value.dump()};
+      } else {
+        throw problem("must be a string or a number in the job config");
       }
+      config_items.push_back(std::move(item));
     }
-    else if (key == "export-dir") problem = want_string(o.export_dir);
-    else if (key == "select") problem = want_choice(kSelects, o.select, "latest or best");
-    else if (key == "source") problem = want_choice(kSources, o.source, "recis or hugectr");
-    else if (key == "graph") problem = want_string(o.graph);
-    else if (key == "dense") problem = want_string(o.hugectr_dense);
-    else if (key == "sparse" || key == "table-names") {
-      auto& target = key == "sparse" ? o.sparse : o.table_names;
-      if (!value.is_array()) return "\"" + key + "\" must be a list of strings in the job config";
-      for (const auto& entry : value) {
-        if (!entry.is_string()) return "\"" + key + "\" must be a list of strings in the job config";
-        target.push_back(entry.get<std::string>());
-      }
-    }
-    else if (key == "metric") problem = want_string(o.metric);
-    else if (key == "eval-log") problem = want_string(o.eval_log);
-    else if (key == "larger-is-better" || key == "smaller-is-better") {
-      bool set = false;
-      problem = want_bool(set);
-      if (set) o.metric_order = key == "larger-is-better" ? MetricOrder::kLargerIsBetter : MetricOrder::kSmallerIsBetter;
-    }
-    else if (key == "fg") problem = want_string(o.fg);
-    else if (key == "mc") problem = want_string(o.mc);
-    else if (key == "filter-optimizer") problem = want_bool(o.filter_optimizer);
-    else if (key == "overwrite") problem = want_bool(o.overwrite);
-    else if (key == "dry-run") problem = want_bool(o.dry_run);
-    else if (key == "quiet") problem = want_bool(o.quiet);
-    else if (key == "report") problem = want_string(o.report);
-    else if (key == "progress-interval") {
-      if (!value.is_number() || value.get<double>() < 0 || value.get<double>() > 86400) {
-        return "\"progress-interval\" must be a number of seconds from 0 to 86400 in the job config";
-      }
-      o.progress_interval = value.get<double>();
-    }
-    else if (key == "verbose") problem = want_bool(o.verbose);
-    else if (key == "no-fsync") {
-      bool no_fsync = false;
-      problem = want_bool(no_fsync);
-      o.fsync = !no_fsync;
-    } else if (key == "asset-files") {
-      if (!value.is_array()) return "\"asset-files\" must be a list of file paths in the job config";
-      for (const auto& file : value) {
-        if (!file.is_string()) return "\"asset-files\" must be a list of file paths in the job config";
-        o.asset_files.push_back(file.get<std::string>());
-      }
-    } else if (key == "drop-slot") {
-      if (!value.is_array()) return "\"drop-slot\" must be a list of slot names in the job config";
-      for (const auto& slot : value) {
-        if (!slot.is_string()) return "\"drop-slot\" must be a list of slot names in the job config";
-        o.drop_slots.push_back(slot.get<std::string>());
-      }
-    } else if (key == "buffer-mib") {
-      if (!value.is_number_unsigned()) return "\"buffer-mib\" must be a positive integer in the job config";
-      o.buffer_mib = value.get<size_t>();
-    } else if (key == "format") {
-      problem = want_choice(kFormats, o.format, "safetensors or hdf5");
-    } else if (key == "quantize-embeddings") {
-      problem = want_choice(kQuantizations, o.quantize_int8, "none or int8");
-    } else if (key == "hdf5-transfer") {
-      problem = want_choice(kHdf5Transfers, o.hdf5_collective, "collective or independent");
-    } else if (key == "balance") {
-      problem = want_choice(kBalances, o.balance, "round-robin or size");
-    } else if (key == "copy-method") {
-      problem = want_choice(kCopyMethods, o.copy_method, "auto, kernel or buffered");
-    } else {
-      return "key \"" + key + "\" cannot be set in the job config";
-    }
-    if (!problem.empty()) return problem;
+    return config_items;
   }
-  return "";
-}
+
+ private:
+  static constexpr size_t kMaxConfigBytes = 16u << 20;
+  const CLI::App& app_;
+};
 
 }  // namespace
 
@@ -186,51 +142,227 @@ std::string name_of(const Map& choices, const Value& value) {
   return "";
 }
 
+// The export command's options that are not fields of JobOptions as they stand (JobOptions keeps the result).
+struct FlagValues {
+  std::string config;
+  bool no_fsync = false;
+  bool larger_is_better = false;
+  bool smaller_is_better = false;
+};
+
+// How an option appears in a job config written by job_config_json (run records): its value, or nothing.
+using Recorded = std::function<std::optional<nlohmann::ordered_json>()>;
+template <typename T>
+Recorded always(const T& value) {
+  return [&value] { return nlohmann::ordered_json(value); };
+}
+template <typename T>
+Recorded if_given(const T& value) {  // strings and lists: left out when empty
+  return [&value]() -> std::optional<nlohmann::ordered_json> {
+    if (value.empty()) return std::nullopt;
+    return nlohmann::ordered_json(value);
+  };
+}
+template <typename Map, typename Value>
+Recorded by_name(const Map& choices, const Value& value) {
+  return [&choices, &value] { return nlohmann::ordered_json(name_of(choices, value)); };
+}
+Recorded only_if(std::function<bool()> condition, Recorded record) {
+  return [condition, record]() -> std::optional<nlohmann::ordered_json> {
+    if (!condition()) return std::nullopt;
+    return record();
+  };
+}
+const Recorded kNotRecorded = [] { return std::optional<nlohmann::ordered_json>(); };
+
+// The export command's options, each defined once: the flag with its check and help (which CLI11 also applies to
+// --config keys) and how job_config_json records it. `records` lists the recorded ones in definition order.
+class ExportOptions {
+ public:
+  ExportOptions(CLI::App& app, JobOptions& o, FlagValues& flags) : app_(app), o_(o), f_(flags) { define(); }
+
+  nlohmann::ordered_json job_config() const {
+    nlohmann::ordered_json j = nlohmann::ordered_json::object();
+    for (const auto& [key, record] : records_) {
+      if (auto value = record()) j[key] = std::move(*value);
+    }
+    return j;
+  }
+
+ private:
+  template <typename T>
+  CLI::Option* option(const std::string& flag, T& target, const std::string& help, Recorded record) {
+    records_.emplace_back(flag.substr(2), std::move(record));
+    return app_.add_option(flag, target, help);
+  }
+  CLI::Option* flag(const std::string& names, bool& target, const std::string& help, Recorded record) {
+    const size_t long_name = names.find("--");
+    records_.emplace_back(names.substr(long_name + 2), std::move(record));
+    return app_.add_flag(names, target, help);
+  }
+
+  void define() {
+    JobOptions& o = o_;
+    const auto hugectr = [&o] { return o.source == SourceKind::kHugectr; };
+    const auto recis = [&o] { return o.source == SourceKind::kRecis; };
+    const auto best = [&o] { return o.select == CheckpointSelect::kBest; };
+    const auto dense = [&o] { return !o.dense_model.empty(); };
+    app_.set_version_flag("--version", std::string("recis-convert ") + tool_version());
+    option("--ckpt-dir", o.ckpt_dir,
+           "RecIS checkpoint directory (ckpt_<step>), or its output directory: then the last line of its "
+           "'checkpoint' file names the checkpoint", only_if(recis, always(o.ckpt_dir)))
+        ->option_text("DIR");
+    option("--source", o.source, "What --ckpt-dir (recis, default) or --graph/--dense/--sparse (hugectr) hold",
+           by_name(kSources, o.source))
+        ->transform(one_of(kSources))
+        ->option_text("recis|hugectr");
+    option("--graph", o.graph, "With --source hugectr: the model graph JSON (Model.graph_to_json)",
+           only_if(hugectr, always(o.graph)))
+        ->check(CLI::ExistingFile)
+        ->option_text("FILE");
+    option("--dense", o.hugectr_dense,
+           "With --source hugectr: the dense weights file (<prefix>_dense_<iter>.model); its size is checked "
+           "against the graph", if_given(o.hugectr_dense))
+        ->check(CLI::ExistingFile)
+        ->option_text("FILE");
+    option("--sparse", o.sparse,
+           "With --source hugectr: a sparse model (directory with key/emb_vector[/slot_id], or a legacy file); "
+           "one per embedding, in graph order (repeatable)", only_if(hugectr, always(o.sparse)))
+        ->option_text("PATH");
+    option("--table-names", o.table_names,
+           "With --source hugectr: names of the exported tables, comma-separated (default: the embeddings' tops)",
+           if_given(o.table_names))
+        ->delimiter(',')
+        ->option_text("A,B,...");
+    option("--export-dir", o.export_dir, "Export directory to create (published atomically at the end)",
+           always(o.export_dir))
+        ->option_text("DIR");
+    option("--select", o.select,
+           "Which checkpoint of an output directory: latest (default) or best (by --metric in --eval-log)",
+           by_name(kSelects, o.select))
+        ->transform(one_of(kSelects))
+        ->option_text("latest|best");
+    option("--metric", o.metric, "With --select best: the metric to rank checkpoints by, e.g. auc",
+           only_if(best, always(o.metric)))
+        ->option_text("NAME");
+    auto* larger = flag("--larger-is-better", f_.larger_is_better, "With --select best: larger wins (default)",
+                        only_if([&o, best] { return best() && o.metric_order == MetricOrder::kLargerIsBetter; },
+                                [] { return nlohmann::ordered_json(true); }));
+    flag("--smaller-is-better", f_.smaller_is_better, "With --select best: smaller wins (e.g. a loss)",
+         only_if([&o, best] { return best() && o.metric_order == MetricOrder::kSmallerIsBetter; },
+                 [] { return nlohmann::ordered_json(true); }))
+        ->excludes(larger);
+    option("--eval-log", o.eval_log,
+           std::string("With --select best: evaluation log, one JSON object per line with global_step and "
+                       "metrics; default <ckpt-dir>/") + kDefaultEvalLog,
+           only_if(best, always(o.eval_log)))
+        ->option_text("FILE");
+    option("--format", o.format,
+           "Sparse tables as RecIS safetensors files (default) or as one parallel-HDF5 file OUT/model.h5",
+           by_name(kFormats, o.format))
+        ->transform(one_of(kFormats))
+        ->option_text("safetensors|hdf5");
+    option("--hdf5-transfer", o.hdf5_collective, "MPI-IO mode of the HDF5 writes: collective (default) or independent",
+           only_if([&o] { return o.format == ExportFormat::kHdf5; }, by_name(kHdf5Transfers, o.hdf5_collective)))
+        ->transform(one_of(kHdf5Transfers))
+        ->option_text("collective|independent");
+    flag("--filter-optimizer", o.filter_optimizer,
+         "Drop optimizer state: sparse slots and dense scalars whose name starts with 'sparse_'",
+         always(o.filter_optimizer));
+    option("--drop-slot", o.drop_slots, "Also drop this sparse slot (repeatable), e.g. step_filter",
+           always(o.drop_slots))
+        ->type_name("NAME");
+    option("--quantize-embeddings", o.quantize_int8,
+           "none (default) or int8: embedding rows as uint8 codes + float32 scale and bias per row, the layout "
+           "of torch.ops.quantized.embedding_bag_byte_prepack", by_name(kQuantizations, o.quantize_int8))
+        ->transform(one_of(kQuantizations))
+        ->option_text("none|int8");
+    option("--fg", o.fg, "FG config to ship as fg.json", if_given(o.fg))->check(CLI::ExistingFile)->option_text("FILE");
+    option("--mc", o.mc, "MC config to ship as input_columns.json", if_given(o.mc))
+        ->check(CLI::ExistingFile)
+        ->option_text("FILE");
+    option("--asset-files", o.asset_files,
+           "Extra files to ship in the export under their own names (vocabularies...), comma-separated",
+           if_given(o.asset_files))
+        ->delimiter(',')
+        ->check(CLI::ExistingFile)
+        ->option_text("A,B,...");
+    option("--dense-model", o.dense_model,
+           "Dense architecture as TorchScript (torch.jit.script(model.dense_arch).save(...)): exported frozen "
+           "with the checkpoint's model.pt weights; without it there is no dense export", if_given(o.dense_model))
+        ->check(CLI::ExistingFile)
+        ->option_text("FILE");
+    option("--dense-name", o.dense_name, "Prefix of the dense weights in model.pt, default dense_arch",
+           only_if(dense, always(o.dense_name)))
+        ->option_text("NAME");
+    option("--export-folder", o.export_folder, "Folder of the dense export, default fx_user_model",
+           only_if(dense, always(o.export_folder)))
+        ->option_text("NAME");
+    option("--model-name", o.model_name, "File name (without .pt) of the frozen model, default user_model",
+           only_if(dense, always(o.model_name)))
+        ->option_text("NAME");
+    option("--outputs", o.outputs, "Names of the model outputs, comma-separated (default torch_output_<i>)",
+           only_if(dense, if_given(o.outputs)))
+        ->delimiter(',')
+        ->option_text("A,B,...");
+    option("--sample-inputs", o.sample_inputs,
+           "Sample inputs (safetensors, one tensor per forward argument); default: random, sized from --fg/--mc",
+           only_if(dense, if_given(o.sample_inputs)))
+        ->check(CLI::ExistingFile)
+        ->option_text("FILE");
+    option("--sample-batch", o.sample_batch, "Batch of synthesized sample inputs, default 8",
+           only_if(dense, always(o.sample_batch)))
+        ->check(CLI::Range(1, 65536))
+        ->option_text("N");
+    option("--balance", o.balance, "How files are dealt to ranks: round-robin (default) or size",
+           by_name(kBalances, o.balance))
+        ->transform(one_of(kBalances))
+        ->option_text("round-robin|size");
+    option("--buffer-mib", o.buffer_mib, "Copy buffer per rank in MiB (bounds memory), default 8", always(o.buffer_mib))
+        ->check(CLI::Range(1, 4096))
+        ->option_text("MIB");
+    option("--copy-method", o.copy_method, "auto (copy_file_range, else buffered; default), kernel, or buffered",
+           by_name(kCopyMethods, o.copy_method))
+        ->transform(one_of(kCopyMethods))
+        ->option_text("auto|kernel|buffered");
+    flag("--no-fsync", f_.no_fsync, "Do not fsync exported files before publishing (faster, not crash-safe)",
+         [&o] { return nlohmann::ordered_json(!o.fsync); });
+    flag("--overwrite", o.overwrite, "Replace an existing export directory (swapped in atomically)",
+         always(o.overwrite));
+    flag("--dry-run", o.dry_run, "Check the checkpoint, print the plan and what would be dropped; write nothing",
+         always(o.dry_run));
+    app_.set_config("--config", "", "Job config (JSON): keys are the long option names; flags override it")
+        ->check(CLI::ExistingFile)
+        ->option_text("FILE");
+    app_.config_formatter(std::make_shared<StrictJsonConfig>(app_));
+    app_.allow_config_extras(false);
+    option("--report", o.report,
+           "Also write the run record (options, checkpoint chosen, per-rank work, timings, errors, exit status) "
+           "to FILE, on failure too", kNotRecorded)
+        ->option_text("FILE");
+    option("--progress-interval", o.progress_interval,
+           "Seconds between progress lines (bytes, GiB/s, ETA, files; all ranks), default 5; 0 for none",
+           always(o.progress_interval))
+        ->check(CLI::Range(0.0, 86400.0))
+        ->option_text("SECONDS");
+    option("--debug-fail-at", o.debug_fail_at, "test-only fault injection", kNotRecorded)->group("");  // hidden
+    flag("-q,--quiet", o.quiet, "Only errors and warnings", kNotRecorded);
+    flag("-v,--verbose", o.verbose, "Per-file lines from every rank", kNotRecorded);
+  }
+
+  CLI::App& app_;
+  JobOptions& o_;
+  FlagValues& f_;
+  std::vector<std::pair<std::string, Recorded>> records_;
+};
+
 }  // namespace
 
-nlohmann::ordered_json job_config_json(const JobOptions& o) {
-  nlohmann::ordered_json j;
-  j["source"] = name_of(kSources, o.source);
-  if (o.source == SourceKind::kHugectr) {
-    j["graph"] = o.graph;
-    if (!o.hugectr_dense.empty()) j["dense"] = o.hugectr_dense;
-    j["sparse"] = o.sparse;
-    if (!o.table_names.empty()) j["table-names"] = o.table_names;
-  } else {
-    j["ckpt-dir"] = o.ckpt_dir;
-  }
-  j["export-dir"] = o.export_dir;
-  j["select"] = name_of(kSelects, o.select);
-  if (o.select == CheckpointSelect::kBest) {
-    j["metric"] = o.metric;
-    j[o.metric_order == MetricOrder::kLargerIsBetter ? "larger-is-better" : "smaller-is-better"] = true;
-    j["eval-log"] = o.eval_log;
-  }
-  j["format"] = name_of(kFormats, o.format);
-  if (o.format == ExportFormat::kHdf5) j["hdf5-transfer"] = name_of(kHdf5Transfers, o.hdf5_collective);
-  j["filter-optimizer"] = o.filter_optimizer;
-  j["drop-slot"] = o.drop_slots;
-  j["quantize-embeddings"] = name_of(kQuantizations, o.quantize_int8);
-  if (!o.fg.empty()) j["fg"] = o.fg;
-  if (!o.mc.empty()) j["mc"] = o.mc;
-  if (!o.asset_files.empty()) j["asset-files"] = o.asset_files;
-  if (!o.dense_model.empty()) {
-    j["dense-model"] = o.dense_model;
-    j["dense-name"] = o.dense_name;
-    j["export-folder"] = o.export_folder;
-    j["model-name"] = o.model_name;
-    if (!o.outputs.empty()) j["outputs"] = o.outputs;
-    if (!o.sample_inputs.empty()) j["sample-inputs"] = o.sample_inputs;
-    j["sample-batch"] = o.sample_batch;
-  }
-  j["balance"] = name_of(kBalances, o.balance);
-  j["buffer-mib"] = o.buffer_mib;
-  j["copy-method"] = name_of(kCopyMethods, o.copy_method);
-  j["no-fsync"] = !o.fsync;
-  j["overwrite"] = o.overwrite;
-  j["dry-run"] = o.dry_run;
-  j["progress-interval"] = o.progress_interval;
-  return j;
+nlohmann::ordered_json job_config_json(const JobOptions& options) {
+  CLI::App app;
+  JobOptions o = options;
+  FlagValues flags;
+  return ExportOptions(app, o, flags).job_config();
 }
 
 namespace {
@@ -299,134 +431,11 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
   JobOptions& o = out.options;
   CLI::App app{kDescription, "recis-convert"};
   app.get_formatter()->column_width(34);
-  std::string config_path;
-  bool no_fsync = false;
-  bool larger_is_better = false, smaller_is_better = false;
-  app.set_version_flag("--version", std::string("recis-convert ") + tool_version());
-  app.add_option("--ckpt-dir", o.ckpt_dir,
-                 "RecIS checkpoint directory (ckpt_<step>), or its output directory: then the last line of its "
-                 "'checkpoint' file names the checkpoint")
-      ->option_text("DIR");
-  app.add_option("--source", o.source,
-                 "What --ckpt-dir (recis, default) or --graph/--dense/--sparse (hugectr) hold")
-      ->transform(CLI::CheckedTransformer(kSources, CLI::ignore_case))
-      ->option_text("recis|hugectr");
-  app.add_option("--graph", o.graph, "With --source hugectr: the model graph JSON (Model.graph_to_json)")
-      ->check(CLI::ExistingFile)
-      ->option_text("FILE");
-  app.add_option("--dense", o.hugectr_dense,
-                 "With --source hugectr: the dense weights file (<prefix>_dense_<iter>.model); its size is checked "
-                 "against the graph")
-      ->check(CLI::ExistingFile)
-      ->option_text("FILE");
-  app.add_option("--sparse", o.sparse,
-                 "With --source hugectr: a sparse model (directory with key/emb_vector[/slot_id], or a legacy file); "
-                 "one per embedding, in graph order (repeatable)")
-      ->option_text("PATH");
-  app.add_option("--table-names", o.table_names,
-                 "With --source hugectr: names of the exported tables, comma-separated (default: the embeddings' tops)")
-      ->delimiter(',')
-      ->option_text("A,B,...");
-  app.add_option("--select", o.select,
-                 "Which checkpoint of an output directory: latest (default) or best (by --metric in --eval-log)")
-      ->transform(CLI::CheckedTransformer(kSelects, CLI::ignore_case))
-      ->option_text("latest|best");
-  app.add_option("--metric", o.metric, "With --select best: the metric to rank checkpoints by, e.g. auc")
-      ->option_text("NAME");
-  auto* larger = app.add_flag("--larger-is-better", larger_is_better, "With --select best: larger wins (default)");
-  app.add_flag("--smaller-is-better", smaller_is_better, "With --select best: smaller wins (e.g. a loss)")
-      ->excludes(larger);
-  app.add_option("--eval-log", o.eval_log,
-                 std::string("With --select best: evaluation log, one JSON object per line with global_step and "
-                             "metrics; default <ckpt-dir>/") + kDefaultEvalLog)
-      ->option_text("FILE");
-  app.add_option("--export-dir", o.export_dir, "Export directory to create (published atomically at the end)")
-      ->option_text("DIR");
-  app.add_flag("--filter-optimizer", o.filter_optimizer,
-               "Drop optimizer state: sparse slots and dense scalars whose name starts with 'sparse_'");
-  app.add_option("--drop-slot", o.drop_slots, "Also drop this sparse slot (repeatable), e.g. step_filter")
-      ->type_name("NAME");
-  app.add_option("--fg", o.fg, "FG config to ship as fg.json")->check(CLI::ExistingFile)->option_text("FILE");
-  app.add_option("--mc", o.mc, "MC config to ship as input_columns.json")->check(CLI::ExistingFile)->option_text("FILE");
-  app.add_option("--quantize-embeddings", o.quantize_int8,
-                 "none (default) or int8: embedding rows as uint8 codes + float32 scale and bias per row, the layout "
-                 "of torch.ops.quantized.embedding_bag_byte_prepack")
-      ->transform(CLI::CheckedTransformer(kQuantizations, CLI::ignore_case))
-      ->option_text("none|int8");
-  app.add_option("--asset-files", o.asset_files,
-                 "Extra files to ship in the export under their own names (vocabularies...), comma-separated")
-      ->delimiter(',')
-      ->check(CLI::ExistingFile)
-      ->option_text("A,B,...");
-  app.add_option("--format", o.format,
-                 "Sparse tables as RecIS safetensors files (default) or as one parallel-HDF5 file OUT/model.h5")
-      ->transform(CLI::CheckedTransformer(kFormats, CLI::ignore_case))
-      ->option_text("safetensors|hdf5");
-  app.add_option("--hdf5-transfer", o.hdf5_collective,
-                 "MPI-IO mode of the HDF5 writes: collective (default) or independent")
-      ->transform(CLI::CheckedTransformer(kHdf5Transfers, CLI::ignore_case))
-      ->option_text("collective|independent");
-  app.add_option("--dense-model", o.dense_model,
-                 "Dense architecture as TorchScript (torch.jit.script(model.dense_arch).save(...)): exported frozen "
-                 "with the checkpoint's model.pt weights; without it there is no dense export")
-      ->check(CLI::ExistingFile)
-      ->option_text("FILE");
-  app.add_option("--dense-name", o.dense_name, "Prefix of the dense weights in model.pt, default dense_arch")
-      ->option_text("NAME");
-  app.add_option("--export-folder", o.export_folder, "Folder of the dense export, default fx_user_model")
-      ->option_text("NAME");
-  app.add_option("--model-name", o.model_name, "File name (without .pt) of the frozen model, default user_model")
-      ->option_text("NAME");
-  app.add_option("--outputs", o.outputs, "Names of the model outputs, comma-separated (default torch_output_<i>)")
-      ->delimiter(',')
-      ->option_text("A,B,...");
-  app.add_option("--sample-inputs", o.sample_inputs,
-                 "Sample inputs (safetensors, one tensor per forward argument); default: random, sized from --fg/--mc")
-      ->check(CLI::ExistingFile)
-      ->option_text("FILE");
-  app.add_option("--sample-batch", o.sample_batch, "Batch of synthesized sample inputs, default 8")
-      ->check(CLI::Range(1, 65536))
-      ->option_text("N");
-  app.add_option("--balance", o.balance, "How files are dealt to ranks: round-robin (default) or size")
-      ->transform(CLI::CheckedTransformer(kBalances, CLI::ignore_case))
-      ->option_text("round-robin|size");
-  app.add_option("--buffer-mib", o.buffer_mib, "Copy buffer per rank in MiB (bounds memory), default 8")
-      ->check(CLI::Range(1, 4096))
-      ->option_text("MIB");
-  app.add_option("--copy-method", o.copy_method,
-                 "auto (copy_file_range, else buffered; default), kernel, or buffered")
-      ->transform(CLI::CheckedTransformer(kCopyMethods, CLI::ignore_case))
-      ->option_text("auto|kernel|buffered");
-  app.add_flag("--no-fsync", no_fsync, "Do not fsync exported files before publishing (faster, not crash-safe)");
-  app.add_flag("--overwrite", o.overwrite, "Replace an existing export directory (swapped in atomically)");
-  app.add_flag("--dry-run", o.dry_run, "Check the checkpoint, print the plan and what would be dropped; write nothing");
-  app.add_option("--config", config_path, "Job config (JSON): keys are the long option names; flags override it")
-      ->check(CLI::ExistingFile)
-      ->option_text("FILE");
-  app.add_option("--report", o.report,
-                 "Also write the run record (options, checkpoint chosen, per-rank work, timings, errors, exit status) "
-                 "to FILE, on failure too")
-      ->option_text("FILE");
-  app.add_option("--progress-interval", o.progress_interval,
-                 "Seconds between progress lines (bytes, GiB/s, ETA, files; all ranks), default 5; 0 for none")
-      ->check(CLI::Range(0.0, 86400.0))
-      ->option_text("SECONDS");
-  app.add_option("--debug-fail-at", o.debug_fail_at, "test-only fault injection")->group("");  // hidden
-  app.add_flag("-q,--quiet", o.quiet, "Only errors and warnings");
-  app.add_flag("-v,--verbose", o.verbose, "Per-file lines from every rank");
-
+  FlagValues flags;
+  ExportOptions defined(app, o, flags);
   if (auto exit = parse_or_exit(app, argc, argv, CommandLine::Command::kExport)) return *exit;
-  o.fsync = !no_fsync;
-  if (smaller_is_better) o.metric_order = MetricOrder::kSmallerIsBetter;
-
-  if (!config_path.empty()) {
-    auto text = read_small_file(config_path, 16u << 20);
-    if (!text) return usage(text.error().describe());
-    auto config = parse_strict_json(text.value(), config_path, "job config");
-    if (!config) return usage(config.error().describe());
-    std::string problem = apply_config(config.value().value, app, o);
-    if (!problem.empty()) return usage(config_path + ": " + problem);
-  }
+  o.fsync = !flags.no_fsync;
+  if (flags.smaller_is_better) o.metric_order = MetricOrder::kSmallerIsBetter;
   if (o.source == SourceKind::kHugectr) {
     if (o.graph.empty() || o.sparse.empty()) return usage("--source hugectr needs --graph and --sparse (see --help)");
     if (!o.ckpt_dir.empty() || o.select == CheckpointSelect::kBest || !o.dense_model.empty()) {
@@ -438,7 +447,6 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
     return usage("--ckpt-dir is required (see --help)");
   }
   if (o.export_dir.empty() && !o.dry_run) return usage("--export-dir is required (see --help)");
-  if (o.buffer_mib < 1 || o.buffer_mib > 4096) return usage("--buffer-mib must be between 1 and 4096");
   if (o.quiet && o.verbose) return usage("--quiet and --verbose exclude each other");
   if (!o.report.empty()) {
     const size_t slash = o.report.find_last_of('/');
@@ -451,7 +459,7 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
   if (o.select == CheckpointSelect::kBest) {
     if (o.metric.empty()) return usage("--select best needs --metric NAME (e.g. --metric auc)");
     if (o.eval_log.empty()) o.eval_log = o.ckpt_dir + "/" + kDefaultEvalLog;
-  } else if (!o.metric.empty() || !o.eval_log.empty() || larger_is_better || smaller_is_better) {
+  } else if (!o.metric.empty() || !o.eval_log.empty() || flags.larger_is_better || flags.smaller_is_better) {
     return usage("--metric, --eval-log, --larger-is-better and --smaller-is-better go with --select best");
   }
   if (!o.debug_fail_at.empty()) {
