@@ -117,87 +117,106 @@ json export_hugectr_dense(const HugectrDenseRequest& r) {
     const std::string x = ids.of(l.bottoms[0]);
     const std::string y = l.tops.empty() ? "" : ids.of(l.tops[0]);
     const HugectrShape& in = g.shapes.at(l.bottoms[0]);
-    const std::string& t = l.type;
-    code << "    # " << t << " " << l.tops[0] << "\n";
-    if (t == "ReLU") {
-      code << "    " << y << " = torch.relu(" << x << ")\n";
-    } else if (t == "Sigmoid") {
-      code << "    " << y << " = torch.sigmoid(" << x << ")\n";
-    } else if (t == "Dropout") {
-      code << "    " << y << " = " << x << "\n";
-    } else if (t == "Reshape") {
-      const HugectrShape& out = g.shapes.at(l.tops[0]);
-      code << "    " << y << " = " << x << ".reshape([-1";
-      for (uint64_t d : out) code << ", " << d;
-      code << "])\n";
-    } else if (t == "Concat") {
-      code << "    " << y << " = torch.cat([";
-      for (size_t k = 0; k < l.bottoms.size(); ++k) code << (k ? ", " : "") << ids.of(l.bottoms[k]);
-      code << "], " << l.json.value("axis", 1) << ")\n";
-    } else if (t == "Slice") {
-      const json& ranges = l.json["ranges"];
-      for (size_t k = 0; k < l.tops.size(); ++k) {
-        const uint64_t a = ranges[k][0].get<uint64_t>(), b = ranges[k][1].get<uint64_t>();
-        code << "    " << ids.of(l.tops[k]) << " = " << x << ".narrow(1, " << a << ", " << b - a << ")\n";
+    code << "    # " << l.type_name << " " << l.tops[0] << "\n";
+    switch (l.type) {
+      case HugectrLayerType::kReLU:
+        code << "    " << y << " = torch.relu(" << x << ")\n";
+        break;
+      case HugectrLayerType::kSigmoid:
+        code << "    " << y << " = torch.sigmoid(" << x << ")\n";
+        break;
+      case HugectrLayerType::kDropout:
+        code << "    " << y << " = " << x << "\n";
+        break;
+      case HugectrLayerType::kReshape: {
+        const HugectrShape& out = g.shapes.at(l.tops[0]);
+        code << "    " << y << " = " << x << ".reshape([-1";
+        for (uint64_t d : out) code << ", " << d;
+        code << "])\n";
+        break;
       }
-    } else if (t == "InnerProduct" || t == "FusedInnerProduct") {
-      const std::string fc = "torch.matmul(" + x + ", self." + p[0] + ") + self." + p[1];
-      code << "    " << y << " = " << (t == "FusedInnerProduct" ? "torch.relu(" + fc + ")" : fc) << "\n";
-    } else if (t == "BatchNorm") {
-      const std::string mean = "bn" + std::to_string(batch_norm) + "_mean", var = "bn" + std::to_string(batch_norm) + "_var";
-      for (int k = 0; k < 2; ++k) {
-        const auto& values = stats[2 * batch_norm + static_cast<size_t>(k)];
-        if (values.size() != in[0]) {
-          fail(ExitCode::kBadInput, ntp_path, "BatchNorm " + std::to_string(batch_norm) + " has " +
-                                                  std::to_string(values.size()) + " values, its layer " + l.tops[0] +
-                                                  " has " + std::to_string(in[0]) + " channels");
+      case HugectrLayerType::kConcat:
+        code << "    " << y << " = torch.cat([";
+        for (size_t k = 0; k < l.bottoms.size(); ++k) code << (k ? ", " : "") << ids.of(l.bottoms[k]);
+        code << "], " << l.axis << ")\n";
+        break;
+      case HugectrLayerType::kSlice:
+        for (size_t k = 0; k < l.tops.size(); ++k) {
+          const auto [a, b] = l.ranges[k];
+          code << "    " << ids.of(l.tops[k]) << " = " << x << ".narrow(1, " << a << ", " << b - a << ")\n";
         }
-        module.register_buffer(k == 0 ? mean : var,
-                               torch::from_blob(const_cast<float*>(values.data()), {static_cast<int64_t>(values.size())},
-                                                torch::kFloat).clone());
+        break;
+      case HugectrLayerType::kInnerProduct:
+      case HugectrLayerType::kFusedInnerProduct: {
+        const std::string fc = "torch.matmul(" + x + ", self." + p[0] + ") + self." + p[1];
+        code << "    " << y << " = "
+             << (l.type == HugectrLayerType::kFusedInnerProduct ? "torch.relu(" + fc + ")" : fc) << "\n";
+        break;
       }
-      const double eps = l.json.value("bn_param", json::object()).value("eps", 1e-5);
-      code << "    " << y << " = (" << x << " - self." << mean << ") / torch.sqrt(self." << var << " + " << number(eps)
-           << ") * self." << p[0] << " + self." << p[1] << "\n";
-      ++batch_norm;
-    } else if (t == "MultiCross") {
-      code << "    " << y << " = " << x << "\n";
-      for (size_t k = 0; k + 1 < p.size(); k += 2) {
-        code << "    " << y << " = " << x << " * torch.matmul(" << y << ", self." << p[k] << ".t()) + self." << p[k + 1]
-             << " + " << y << "\n";
+      case HugectrLayerType::kBatchNorm: {
+        const std::string mean = "bn" + std::to_string(batch_norm) + "_mean";
+        const std::string var = "bn" + std::to_string(batch_norm) + "_var";
+        for (int k = 0; k < 2; ++k) {
+          const auto& values = stats[2 * batch_norm + static_cast<size_t>(k)];
+          if (values.size() != in[0]) {
+            fail(ExitCode::kBadInput, ntp_path, "BatchNorm " + std::to_string(batch_norm) + " has " +
+                                                    std::to_string(values.size()) + " values, its layer " + l.tops[0] +
+                                                    " has " + std::to_string(in[0]) + " channels");
+          }
+          module.register_buffer(k == 0 ? mean : var,
+                                 torch::from_blob(const_cast<float*>(values.data()),
+                                                  {static_cast<int64_t>(values.size())}, torch::kFloat)
+                                     .clone());
+        }
+        code << "    " << y << " = (" << x << " - self." << mean << ") / torch.sqrt(self." << var << " + "
+             << number(l.eps) << ") * self." << p[0] << " + self." << p[1] << "\n";
+        ++batch_norm;
+        break;
       }
-    } else if (t == "ElementwiseMultiply" || t == "Add") {
-      code << "    " << y << " = " << x;
-      for (size_t k = 1; k < l.bottoms.size(); ++k) code << (t == "Add" ? " + " : " * ") << ids.of(l.bottoms[k]);
-      code << "\n";
-    } else if (t == "ReduceSum") {
-      code << "    " << y << " = torch.sum(" << x << ", [" << l.json.value("axis", 1) << "], True)\n";
-    } else if (t == "FmOrder2") {
-      const uint64_t dim = l.json["out_dim"].get<uint64_t>();
-      const std::string v = "fm" + std::to_string(temp), s = "fs" + std::to_string(temp++);
-      code << "    " << v << " = " << x << ".reshape([-1, " << in[0] / dim << ", " << dim << "])\n";
-      code << "    " << s << " = torch.sum(" << v << ", [1])\n";
-      code << "    " << y << " = 0.5 * (" << s << " * " << s << " - torch.sum(" << v << " * " << v << ", [1]))\n";
-    } else if (t == "Interaction") {
-      const std::string emb = ids.of(l.bottoms[1]);
-      const int64_t n = static_cast<int64_t>(g.shapes.at(l.bottoms[1])[0]) + 1;
-      const torch::Tensor lower = torch::tril_indices(n, n, -1);  // (i, j), i > j, row-major: HugeCTR's order
-      const std::string rows = "ir" + std::to_string(interaction), cols = "ic" + std::to_string(interaction);
-      module.register_buffer(rows, lower[0].clone());
-      module.register_buffer(cols, lower[1].clone());
-      const std::string all = "iv" + std::to_string(interaction), dots = "id" + std::to_string(interaction);
-      code << "    " << all << " = torch.cat([" << x << ".unsqueeze(1), " << emb << "], 1)\n";
-      code << "    " << dots << " = torch.bmm(" << all << ", " << all << ".transpose(1, 2))\n";
-      code << "    " << y << " = torch.cat([" << x << ", " << dots << "[:, self." << rows << ", self." << cols << "], "
-           << x << ".new_zeros([" << x << ".size(0), 1])], 1)\n";
-      ++interaction;
-    } else if (t == "WeightMultiply") {
-      const json& dims = l.json["weight_dims"];
-      const uint64_t slots = dims[0].get<uint64_t>(), vec = dims[1].get<uint64_t>();
-      code << "    " << y << " = (" << x << ".reshape([-1, " << slots << ", 1]) * self." << p[0] << ".unsqueeze(0))"
-           << ".reshape([-1, " << slots * vec << "])\n";
-    } else {
-      fail(ExitCode::kInternal, r.graph, "no TorchScript for layer type " + t);  // parse_hugectr_graph accepted it
+      case HugectrLayerType::kMultiCross:
+        code << "    " << y << " = " << x << "\n";
+        for (size_t k = 0; k + 1 < p.size(); k += 2) {
+          code << "    " << y << " = " << x << " * torch.matmul(" << y << ", self." << p[k] << ".t()) + self."
+               << p[k + 1] << " + " << y << "\n";
+        }
+        break;
+      case HugectrLayerType::kElementwiseMultiply:
+      case HugectrLayerType::kAdd:
+        code << "    " << y << " = " << x;
+        for (size_t k = 1; k < l.bottoms.size(); ++k) {
+          code << (l.type == HugectrLayerType::kAdd ? " + " : " * ") << ids.of(l.bottoms[k]);
+        }
+        code << "\n";
+        break;
+      case HugectrLayerType::kReduceSum:
+        code << "    " << y << " = torch.sum(" << x << ", [" << l.axis << "], True)\n";
+        break;
+      case HugectrLayerType::kFmOrder2: {
+        const std::string v = "fm" + std::to_string(temp), s = "fs" + std::to_string(temp++);
+        code << "    " << v << " = " << x << ".reshape([-1, " << in[0] / l.out_dim << ", " << l.out_dim << "])\n";
+        code << "    " << s << " = torch.sum(" << v << ", [1])\n";
+        code << "    " << y << " = 0.5 * (" << s << " * " << s << " - torch.sum(" << v << " * " << v << ", [1]))\n";
+        break;
+      }
+      case HugectrLayerType::kInteraction: {
+        const std::string emb = ids.of(l.bottoms[1]);
+        const int64_t n = static_cast<int64_t>(g.shapes.at(l.bottoms[1])[0]) + 1;
+        const torch::Tensor lower = torch::tril_indices(n, n, -1);  // (i, j), i > j, row-major: HugeCTR's order
+        const std::string rows = "ir" + std::to_string(interaction), cols = "ic" + std::to_string(interaction);
+        module.register_buffer(rows, lower[0].clone());
+        module.register_buffer(cols, lower[1].clone());
+        const std::string all = "iv" + std::to_string(interaction), dots = "id" + std::to_string(interaction);
+        code << "    " << all << " = torch.cat([" << x << ".unsqueeze(1), " << emb << "], 1)\n";
+        code << "    " << dots << " = torch.bmm(" << all << ", " << all << ".transpose(1, 2))\n";
+        code << "    " << y << " = torch.cat([" << x << ", " << dots << "[:, self." << rows << ", self." << cols
+             << "], " << x << ".new_zeros([" << x << ".size(0), 1])], 1)\n";
+        ++interaction;
+        break;
+      }
+      case HugectrLayerType::kWeightMultiply:
+        code << "    " << y << " = (" << x << ".reshape([-1, " << l.weight_slots << ", 1]) * self." << p[0]
+             << ".unsqueeze(0)).reshape([-1, " << l.weight_slots * l.weight_vec << "])\n";
+        break;
     }
   }
   code << "    return ";

@@ -58,15 +58,38 @@ class LayerReader {
   std::string path_;
 };
 
-const std::set<std::string> kLosses = {"BinaryCrossEntropyLoss", "CrossEntropyLoss", "MultiCrossEntropyLoss"};
+using Type = HugectrLayerType;
+
+// The graph's spelling of each supported dense layer type: the only place layer types are strings.
+const std::vector<std::pair<std::string, Type>> kLayerTypes = {
+    {"Reshape", Type::kReshape}, {"Concat", Type::kConcat}, {"Slice", Type::kSlice},
+    {"InnerProduct", Type::kInnerProduct}, {"FusedInnerProduct", Type::kFusedInnerProduct}, {"ReLU", Type::kReLU},
+    {"Sigmoid", Type::kSigmoid}, {"Dropout", Type::kDropout}, {"BatchNorm", Type::kBatchNorm},
+    {"MultiCross", Type::kMultiCross}, {"ElementwiseMultiply", Type::kElementwiseMultiply}, {"Add", Type::kAdd},
+    {"ReduceSum", Type::kReduceSum}, {"FmOrder2", Type::kFmOrder2}, {"Interaction", Type::kInteraction},
+    {"WeightMultiply", Type::kWeightMultiply}};
+
+// Loss layers become the head of their input: what the model outputs at inference.
+const std::vector<std::pair<std::string, std::string>> kLossHeads = {
+    {"BinaryCrossEntropyLoss", "sigmoid"}, {"CrossEntropyLoss", "softmax"}, {"MultiCrossEntropyLoss", "sigmoid"}};
+
+template <typename Value>
+const Value* find_named(const std::vector<std::pair<std::string, Value>>& table, const std::string& name) {
+  for (const auto& [spelling, value] : table) {
+    if (spelling == name) return &value;
+  }
+  return nullptr;
+}
 
 }  // namespace
 
 const std::vector<std::string>& supported_hugectr_layers() {
-  static const std::vector<std::string> kSupported = {
-      "Reshape", "Concat", "Slice", "InnerProduct", "FusedInnerProduct", "ReLU", "Sigmoid", "Dropout", "BatchNorm",
-      "MultiCross", "ElementwiseMultiply", "Add", "ReduceSum", "FmOrder2", "Interaction", "WeightMultiply",
-      "BinaryCrossEntropyLoss", "CrossEntropyLoss", "MultiCrossEntropyLoss"};
+  static const std::vector<std::string> kSupported = [] {
+    std::vector<std::string> names;
+    for (const auto& entry : kLayerTypes) names.push_back(entry.first);
+    for (const auto& entry : kLossHeads) names.push_back(entry.first);
+    return names;
+  }();
   return kSupported;
 }
 
@@ -140,7 +163,6 @@ Result<HugectrGraph> parse_hugectr_graph(const std::string& text, const std::str
   }
   if (g.embeddings.empty()) return bad_input(path, "the graph has no sparse embedding after the Data layer");
 
-  const std::set<std::string> supported(supported_hugectr_layers().begin(), supported_hugectr_layers().end());
   uint64_t offset = 0;
   for (; i < layers.size(); ++i) {
     const json& layer = layers[i];
@@ -149,31 +171,33 @@ Result<HugectrGraph> parse_hugectr_graph(const std::string& text, const std::str
     }
     HugectrLayer l;
     l.index = i;
-    l.type = layer["type"].get<std::string>();
+    l.type_name = layer["type"].get<std::string>();
     l.bottoms = names(layer.value("bottom", json()));
     l.tops = names(layer.value("top", json()));
-    l.json = layer;
-    LayerReader reader(path, i, l.type);
-    if (!supported.count(l.type)) {
+    LayerReader reader(path, i, l.type_name);
+    const Type* type = find_named(kLayerTypes, l.type_name);
+    const std::string* loss_head = find_named(kLossHeads, l.type_name);
+    if (type == nullptr && loss_head == nullptr) {
       std::string list;
       for (const auto& s : supported_hugectr_layers()) list += (list.empty() ? "" : ", ") + s;
-      return reader.error("layer type \"" + l.type + "\" is not supported (supported: " + list + ")");
+      return reader.error("layer type \"" + l.type_name + "\" is not supported (supported: " + list + ")");
     }
     if (l.bottoms.empty()) return reader.error("has no bottom");
     std::vector<HugectrShape> in;
     for (const auto& b : l.bottoms) {
       auto it = g.shapes.find(b);
       if (it == g.shapes.end()) {
-        if (kLosses.count(l.type) && &b != &l.bottoms[0]) continue;  // the label
+        if (loss_head != nullptr && &b != &l.bottoms[0]) continue;  // the label
         return reader.error("bottom \"" + b + "\" is not produced by any earlier layer");
       }
       in.push_back(it->second);
     }
-    if (kLosses.count(l.type)) {
+    if (loss_head != nullptr) {
       if (l.tops.size() != 1) return reader.error("needs one top");
-      g.outputs.push_back({l.tops[0], l.bottoms[0], l.type == "CrossEntropyLoss" ? "softmax" : "sigmoid"});
+      g.outputs.push_back({l.tops[0], l.bottoms[0], *loss_head});
       continue;
     }
+    l.type = *type;
     const size_t layer_slot = g.layers.size();
     auto add_weight = [&](const std::string& name, HugectrShape shape) {
       const uint64_t count = elements(shape);
@@ -182,109 +206,152 @@ Result<HugectrGraph> parse_hugectr_graph(const std::string& text, const std::str
     };
     std::vector<HugectrShape> out;
     const HugectrShape& x = in[0];
-    const std::string& t = l.type;
-    if (t == "ReLU" || t == "Sigmoid" || t == "Dropout") {
-      out = {x};
-    } else if (t == "Reshape") {
-      if (layer.contains("selected")) return reader.error("Reshape with \"selected\" is not supported");
-      auto leading = reader.positive(layer, "leading_dim");
-      if (!leading) return leading.error();
-      const uint64_t steps = integer_or(layer, "time_step", 0);
-      const uint64_t n = elements(x);
-      if (steps > 0) {
-        if (n != steps * leading.value()) return reader.error(shape_text(x) + " cannot become [batch, time_step, leading_dim]");
-        out = {{steps, leading.value()}};
-      } else if (n == leading.value()) {
-        out = {{leading.value()}};
-      } else {
-        return reader.error("reshaping " + shape_text(x) + " to leading_dim " + std::to_string(leading.value()) +
-                            " would change the batch dimension; not supported");
-      }
-    } else if (t == "Concat") {
-      const uint64_t axis = integer_or(layer, "axis", 1);
-      if (axis < 1 || axis > x.size()) return reader.error("axis must be 1.." + std::to_string(x.size()));
-      HugectrShape joined = x;
-      joined[axis - 1] = 0;
-      for (const auto& s : in) {
-        for (size_t d = 0; d < s.size(); ++d) {
-          if (s.size() != x.size() || (d != axis - 1 && s[d] != x[d])) {
-            return reader.error("inputs " + shape_text(x) + " and " + shape_text(s) + " cannot be concatenated on axis " +
-                                std::to_string(axis));
+    switch (l.type) {
+      case Type::kReLU:
+      case Type::kSigmoid:
+      case Type::kDropout:
+        out = {x};
+        break;
+      case Type::kReshape: {
+        if (layer.contains("selected")) return reader.error("Reshape with \"selected\" is not supported");
+        auto leading = reader.positive(layer, "leading_dim");
+        if (!leading) return leading.error();
+        const uint64_t steps = integer_or(layer, "time_step", 0);
+        const uint64_t n = elements(x);
+        if (steps > 0) {
+          if (n != steps * leading.value()) {
+            return reader.error(shape_text(x) + " cannot become [batch, time_step, leading_dim]");
           }
+          out = {{steps, leading.value()}};
+        } else if (n == leading.value()) {
+          out = {{leading.value()}};
+        } else {
+          return reader.error("reshaping " + shape_text(x) + " to leading_dim " + std::to_string(leading.value()) +
+                              " would change the batch dimension; not supported");
         }
-        joined[axis - 1] += s[axis - 1];
+        break;
       }
-      out = {joined};
-    } else if (t == "Slice") {
-      if (x.size() != 1) return reader.error("slices 2-D inputs only, not " + shape_text(x));
-      const json ranges = layer.value("ranges", json());
-      if (!ranges.is_array() || ranges.size() != l.tops.size()) return reader.error("needs one [begin, end] range per top");
-      for (const auto& r : ranges) {
-        if (!r.is_array() || r.size() != 2 || !r[0].is_number_unsigned() || !r[1].is_number_unsigned() ||
-            r[0].get<uint64_t>() >= r[1].get<uint64_t>() || r[1].get<uint64_t>() > x[0]) {
-          return reader.error("range " + r.dump() + " is not inside " + shape_text(x));
+      case Type::kConcat: {
+        l.axis = integer_or(layer, "axis", 1);
+        const uint64_t axis = l.axis;
+        if (axis < 1 || axis > x.size()) return reader.error("axis must be 1.." + std::to_string(x.size()));
+        HugectrShape joined = x;
+        joined[axis - 1] = 0;
+        for (const auto& s : in) {
+          for (size_t d = 0; d < s.size(); ++d) {
+            if (s.size() != x.size() || (d != axis - 1 && s[d] != x[d])) {
+              return reader.error("inputs " + shape_text(x) + " and " + shape_text(s) +
+                                  " cannot be concatenated on axis " + std::to_string(axis));
+            }
+          }
+          joined[axis - 1] += s[axis - 1];
         }
-        out.push_back({r[1].get<uint64_t>() - r[0].get<uint64_t>()});
+        out = {joined};
+        break;
       }
-    } else if (t == "InnerProduct" || t == "FusedInnerProduct") {
-      auto outputs = reader.positive(layer.value("fc_param", json::object()), "num_output");
-      if (!outputs) return outputs.error();
-      if (x.empty() || x.size() > 2) return reader.error("needs a 2-D or 3-D input, not " + shape_text(x));
-      add_weight("weight", {x.back(), outputs.value()});
-      add_weight("bias", {1, outputs.value()});
-      HugectrShape y = x;
-      y.back() = outputs.value();
-      out = {y};
-    } else if (t == "BatchNorm") {
-      if (x.size() != 1) return reader.error("needs a 2-D input, not " + shape_text(x));
-      add_weight("gamma", {x[0]});
-      add_weight("beta", {x[0]});
-      ++g.batch_norms;
-      out = {x};
-    } else if (t == "MultiCross") {
-      const json param = layer.value("mc_param", json::object());
-      if (param.value("projection_dim", json(0)) != 0) return reader.error("MultiCross v2 (projection_dim) is not supported");
-      auto count = reader.positive(param, "num_layers");
-      if (!count) return count.error();
-      if (x.size() != 1) return reader.error("needs a 2-D input, not " + shape_text(x));
-      for (uint64_t k = 0; k < count.value(); ++k) {
-        add_weight("w" + std::to_string(k), {1, x[0]});
-        add_weight("b" + std::to_string(k), {1, x[0]});
+      case Type::kSlice: {
+        if (x.size() != 1) return reader.error("slices 2-D inputs only, not " + shape_text(x));
+        const json ranges = layer.value("ranges", json());
+        if (!ranges.is_array() || ranges.size() != l.tops.size()) {
+          return reader.error("needs one [begin, end] range per top");
+        }
+        for (const auto& r : ranges) {
+          if (!r.is_array() || r.size() != 2 || !r[0].is_number_unsigned() || !r[1].is_number_unsigned() ||
+              r[0].get<uint64_t>() >= r[1].get<uint64_t>() || r[1].get<uint64_t>() > x[0]) {
+            return reader.error("range " + r.dump() + " is not inside " + shape_text(x));
+          }
+          l.ranges.emplace_back(r[0].get<uint64_t>(), r[1].get<uint64_t>());
+          out.push_back({r[1].get<uint64_t>() - r[0].get<uint64_t>()});
+        }
+        break;
       }
-      out = {x};
-    } else if (t == "ElementwiseMultiply" || t == "Add") {
-      if (in.size() < 2) return reader.error("needs at least two bottoms");
-      for (const auto& s : in) {
-        if (s != x) return reader.error("inputs " + shape_text(x) + " and " + shape_text(s) + " differ");
+      case Type::kInnerProduct:
+      case Type::kFusedInnerProduct: {
+        auto outputs = reader.positive(layer.value("fc_param", json::object()), "num_output");
+        if (!outputs) return outputs.error();
+        if (x.empty() || x.size() > 2) return reader.error("needs a 2-D or 3-D input, not " + shape_text(x));
+        add_weight("weight", {x.back(), outputs.value()});
+        add_weight("bias", {1, outputs.value()});
+        HugectrShape y = x;
+        y.back() = outputs.value();
+        out = {y};
+        break;
       }
-      out = {x};
-    } else if (t == "ReduceSum") {
-      const uint64_t axis = integer_or(layer, "axis", 1);
-      if (axis < 1 || axis > x.size()) return reader.error("axis must be 1.." + std::to_string(x.size()));
-      HugectrShape y = x;
-      y[axis - 1] = 1;
-      out = {y};
-    } else if (t == "FmOrder2") {
-      auto dim = reader.positive(layer, "out_dim");
-      if (!dim) return dim.error();
-      if (x.size() != 1 || x[0] % dim.value() != 0) return reader.error(shape_text(x) + " is not slots x out_dim");
-      out = {{dim.value()}};
-    } else if (t == "Interaction") {
-      if (in.size() != 2 || in[0].size() != 1 || in[1].size() != 2 || in[1][1] != in[0][0]) {
-        return reader.error("needs a [batch, d] dense input and a [batch, slots, d] embedding input");
+      case Type::kBatchNorm: {
+        if (x.size() != 1) return reader.error("needs a 2-D input, not " + shape_text(x));
+        const json param = layer.value("bn_param", json::object());
+        const json eps = param.is_object() ? param.value("eps", json(1e-5)) : json();
+        if (!eps.is_number() || eps.get<double>() < 0) return reader.error("bn_param.eps must be a number >= 0");
+        l.eps = eps.get<double>();
+        add_weight("gamma", {x[0]});
+        add_weight("beta", {x[0]});
+        ++g.batch_norms;
+        out = {x};
+        break;
       }
-      const uint64_t n = in[1][0] + 1;
-      out = {{in[0][0] + n * (n - 1) / 2 + 1}};  // dense, the lower triangle of dot products, one zero of padding
-    } else if (t == "WeightMultiply") {
-      const json dims = layer.value("weight_dims", json());
-      if (!dims.is_array() || dims.size() != 2 || !dims[0].is_number_unsigned() || !dims[1].is_number_unsigned() ||
-          dims[0].get<uint64_t>() == 0 || dims[1].get<uint64_t>() == 0) {
-        return reader.error("needs weight_dims [slots, vec]");
+      case Type::kMultiCross: {
+        const json param = layer.value("mc_param", json::object());
+        if (param.value("projection_dim", json(0)) != 0) {
+          return reader.error("MultiCross v2 (projection_dim) is not supported");
+        }
+        auto count = reader.positive(param, "num_layers");
+        if (!count) return count.error();
+        if (x.size() != 1) return reader.error("needs a 2-D input, not " + shape_text(x));
+        for (uint64_t k = 0; k < count.value(); ++k) {
+          add_weight("w" + std::to_string(k), {1, x[0]});
+          add_weight("b" + std::to_string(k), {1, x[0]});
+        }
+        out = {x};
+        break;
       }
-      const uint64_t slots = dims[0].get<uint64_t>(), vec = dims[1].get<uint64_t>();
-      if (elements(x) != slots) return reader.error(shape_text(x) + " does not have weight_dims[0] = " + std::to_string(slots) + " values");
-      add_weight("weight", {slots, vec});
-      out = {{slots * vec}};
+      case Type::kElementwiseMultiply:
+      case Type::kAdd:
+        if (in.size() < 2) return reader.error("needs at least two bottoms");
+        for (const auto& s : in) {
+          if (s != x) return reader.error("inputs " + shape_text(x) + " and " + shape_text(s) + " differ");
+        }
+        out = {x};
+        break;
+      case Type::kReduceSum: {
+        l.axis = integer_or(layer, "axis", 1);
+        if (l.axis < 1 || l.axis > x.size()) return reader.error("axis must be 1.." + std::to_string(x.size()));
+        HugectrShape y = x;
+        y[l.axis - 1] = 1;
+        out = {y};
+        break;
+      }
+      case Type::kFmOrder2: {
+        auto dim = reader.positive(layer, "out_dim");
+        if (!dim) return dim.error();
+        if (x.size() != 1 || x[0] % dim.value() != 0) return reader.error(shape_text(x) + " is not slots x out_dim");
+        l.out_dim = dim.value();
+        out = {{dim.value()}};
+        break;
+      }
+      case Type::kInteraction: {
+        if (in.size() != 2 || in[0].size() != 1 || in[1].size() != 2 || in[1][1] != in[0][0]) {
+          return reader.error("needs a [batch, d] dense input and a [batch, slots, d] embedding input");
+        }
+        const uint64_t n = in[1][0] + 1;
+        out = {{in[0][0] + n * (n - 1) / 2 + 1}};  // dense, the lower triangle of dot products, one zero of padding
+        break;
+      }
+      case Type::kWeightMultiply: {
+        const json dims = layer.value("weight_dims", json());
+        if (!dims.is_array() || dims.size() != 2 || !dims[0].is_number_unsigned() || !dims[1].is_number_unsigned() ||
+            dims[0].get<uint64_t>() == 0 || dims[1].get<uint64_t>() == 0) {
+          return reader.error("needs weight_dims [slots, vec]");
+        }
+        l.weight_slots = dims[0].get<uint64_t>();
+        l.weight_vec = dims[1].get<uint64_t>();
+        if (elements(x) != l.weight_slots) {
+          return reader.error(shape_text(x) + " does not have weight_dims[0] = " + std::to_string(l.weight_slots) +
+                              " values");
+        }
+        add_weight("weight", {l.weight_slots, l.weight_vec});
+        out = {{l.weight_slots * l.weight_vec}};
+        break;
+      }
     }
     if (l.tops.size() != out.size()) {
       return reader.error("has " + std::to_string(l.tops.size()) + " tops, expected " + std::to_string(out.size()));

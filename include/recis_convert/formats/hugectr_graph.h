@@ -12,8 +12,8 @@
 
 #include <cstdint>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "recis_convert/common/error.h"
@@ -32,11 +32,24 @@ struct HugectrEmbedding {
   bool localized = false;
 };
 
+// The dense layer types there is TorchScript for. One table in hugectr_graph.cpp maps the graph's spellings to
+// these; the parser and the dense plugin switch on them.
+enum class HugectrLayerType {
+  kReshape, kConcat, kSlice, kInnerProduct, kFusedInnerProduct, kReLU, kSigmoid, kDropout, kBatchNorm, kMultiCross,
+  kElementwiseMultiply, kAdd, kReduceSum, kFmOrder2, kInteraction, kWeightMultiply,
+};
+
 struct HugectrLayer {
-  size_t index = 0;  // in the JSON "layers" list
-  std::string type;
+  size_t index = 0;       // in the JSON "layers" list
+  HugectrLayerType type = HugectrLayerType::kReLU;
+  std::string type_name;  // as the graph spells it
   std::vector<std::string> bottoms, tops;
-  nlohmann::json json;  // the whole layer object, for type-specific parameters
+  // The parameters of its type, read and checked once by the parser (the others keep these defaults):
+  uint64_t axis = 1;                                  // Concat, ReduceSum: 1 = the first after the batch dimension
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;  // Slice: [begin, end) of each top
+  double eps = 1e-5;                                  // BatchNorm: bn_param.eps
+  uint64_t out_dim = 0;                               // FmOrder2
+  uint64_t weight_slots = 0, weight_vec = 0;          // WeightMultiply: weight_dims
 };
 
 struct HugectrWeight {

@@ -35,6 +35,28 @@ std::string with_layer_replaced(std::string graph, const std::string& from, cons
   return graph.replace(at, from.size(), to);
 }
 
+TEST(HugectrGraphTest, LayersCarryTheirTypeAndCheckedParameters) {
+  std::string graph = with_layer_replaced(kDcn, R"({"type": "Dropout", "bottom": "relu2", "top": "dropout2", "rate": 0.5})",
+                                          R"({"type": "BatchNorm", "bottom": "relu2", "top": "dropout2",
+                                              "bn_param": {"factor": 1.0, "eps": 0.001}})");
+  auto parsed = parse_hugectr_graph(graph, "dcn.json");
+  ASSERT_TRUE(parsed) << parsed.error().describe();
+  const auto& layers = parsed.value().layers;
+  ASSERT_EQ(layers.size(), 12u);  // the loss became an output
+  EXPECT_EQ(layers[0].type, HugectrLayerType::kReshape);
+  EXPECT_EQ(layers[1].type, HugectrLayerType::kConcat);
+  EXPECT_EQ(layers[1].axis, 1u);
+  EXPECT_EQ(layers[2].type, HugectrLayerType::kSlice);
+  EXPECT_EQ(layers[2].ranges, (std::vector<std::pair<uint64_t, uint64_t>>{{0, 429}, {0, 429}}));
+  EXPECT_EQ(layers[9].type, HugectrLayerType::kBatchNorm);
+  EXPECT_EQ(layers[9].type_name, "BatchNorm");
+  EXPECT_DOUBLE_EQ(layers[9].eps, 0.001);
+  auto bad_eps = parse_hugectr_graph(with_layer_replaced(graph, "\"eps\": 0.001", "\"eps\": \"small\""), "dcn.json");
+  ASSERT_FALSE(bad_eps);
+  EXPECT_NE(bad_eps.error().message.find("layer 11 (BatchNorm): bn_param.eps"), std::string::npos)
+      << bad_eps.error().message;
+}
+
 TEST(HugectrGraphTest, DcnShapesAndWeightLayout) {
   auto graph = parse_hugectr_graph(kDcn, "dcn.json");
   ASSERT_TRUE(graph) << graph.error().describe();
