@@ -230,11 +230,8 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
     } else {
       final_status = report_failure(reports.error(), report);
     }
-    auto finished_stream = finish_stream_on_root(request, final_status == 0, gathered.files);
+    auto finished_stream = finish_stream_on_root(request, final_status == 0, gathered.files, gathered.owner);
     if (!finished_stream) final_status = report_failure(finished_stream.error(), report);
-    if (source.is_hugectr() && o.format == ExportFormat::kSafetensors) {
-      for (const auto& f : gathered.files) gathered.owner[f.name] = 0;
-    }
     report.set_dropped(gathered.files);
     report.set_stage_seconds("stream", stream_seconds);
     if (final_status == 0) {

@@ -7,7 +7,8 @@ Status prepare_export_on_root(const StreamRequest& r) {
   return create_hugectr_files(*r.source.hugectr, r.staging_dir);
 }
 
-Status finish_stream_on_root(const StreamRequest& r, bool succeeded, std::vector<FileResult>& files) {
+Status finish_stream_on_root(const StreamRequest& r, bool succeeded, std::vector<FileResult>& files,
+                             std::map<std::string, int>& owner) {
   if (!r.source.is_hugectr()) return Ok{};
   if (r.options.format == ExportFormat::kHdf5) {
     if (!r.options.dry_run) remove_unpacked_tables(*r.source.hugectr, r.staging_dir);
@@ -19,6 +20,7 @@ Status finish_stream_on_root(const StreamRequest& r, bool succeeded, std::vector
                                      : hugectr_file_results(*r.source.hugectr, r.staging_dir);
   if (!described) return described.error();
   files = std::move(described).value();
+  for (const auto& f : files) owner[f.name] = 0;
   return Ok{};
 }
 

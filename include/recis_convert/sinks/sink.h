@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <map>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -51,7 +52,9 @@ inline StreamOutcome stream_into_export(const StreamRequest& request, Comm& comm
 }
 
 // Rank 0, after the barrier: removes what only the stream needed (unpacked legacy HugeCTR tables) and, when every
-// rank succeeded, replaces `files` by the files all ranks wrote together (HugeCTR tables), described by rank 0.
-Status finish_stream_on_root(const StreamRequest& request, bool succeeded, std::vector<FileResult>& files);
+// rank succeeded, replaces `files` by the files all ranks wrote together (HugeCTR tables), described by rank 0
+// (and `owner`, file -> rank, says rank 0).
+Status finish_stream_on_root(const StreamRequest& request, bool succeeded, std::vector<FileResult>& files,
+                             std::map<std::string, int>& owner);
 
 }  // namespace recis_convert
