@@ -1,5 +1,6 @@
 #include "recis_convert/formats/hugectr_graph.h"
 
+#include <functional>
 #include <numeric>
 #include <set>
 
@@ -81,6 +82,161 @@ const Value* find_named(const std::vector<std::pair<std::string, Value>>& table,
   return nullptr;
 }
 
+// One dense layer: its parameters (read into `l`), its weights (appended with `add_weight`, in dense-file order)
+// and the shapes of its tops, from its JSON and the shapes of its bottoms. The one place per layer type.
+Result<std::vector<HugectrShape>> read_dense_layer(HugectrLayer& l, const json& layer, const std::vector<HugectrShape>& in,
+                                                   const LayerReader& reader,
+                                                   const std::function<void(const std::string&, HugectrShape)>& add_weight) {
+  std::vector<HugectrShape> out;
+  const HugectrShape& x = in[0];
+  switch (l.type) {
+    case Type::kReLU:
+    case Type::kSigmoid:
+    case Type::kDropout:
+      out = {x};
+      break;
+    case Type::kReshape: {
+      if (layer.contains("selected")) return reader.error("Reshape with \"selected\" is not supported");
+      auto leading = reader.positive(layer, "leading_dim");
+      if (!leading) return leading.error();
+      const uint64_t steps = integer_or(layer, "time_step", 0);
+      const uint64_t n = elements(x);
+      if (steps > 0) {
+        if (n != steps * leading.value()) {
+          return reader.error(shape_text(x) + " cannot become [batch, time_step, leading_dim]");
+        }
+        out = {{steps, leading.value()}};
+      } else if (n == leading.value()) {
+        out = {{leading.value()}};
+      } else {
+        return reader.error("reshaping " + shape_text(x) + " to leading_dim " + std::to_string(leading.value()) +
+                            " would change the batch dimension; not supported");
+      }
+      break;
+    }
+    case Type::kConcat: {
+      l.axis = integer_or(layer, "axis", 1);
+      const uint64_t axis = l.axis;
+      if (axis < 1 || axis > x.size()) return reader.error("axis must be 1.." + std::to_string(x.size()));
+      HugectrShape joined = x;
+      joined[axis - 1] = 0;
+      for (const auto& s : in) {
+        for (size_t d = 0; d < s.size(); ++d) {
+          if (s.size() != x.size() || (d != axis - 1 && s[d] != x[d])) {
+            return reader.error("inputs " + shape_text(x) + " and " + shape_text(s) +
+                                " cannot be concatenated on axis " + std::to_string(axis));
+          }
+        }
+        joined[axis - 1] += s[axis - 1];
+      }
+      out = {joined};
+      break;
+    }
+    case Type::kSlice: {
+      if (x.size() != 1) return reader.error("slices 2-D inputs only, not " + shape_text(x));
+      const json ranges = layer.value("ranges", json());
+      if (!ranges.is_array() || ranges.size() != l.tops.size()) {
+        return reader.error("needs one [begin, end] range per top");
+      }
+      for (const auto& r : ranges) {
+        if (!r.is_array() || r.size() != 2 || !r[0].is_number_unsigned() || !r[1].is_number_unsigned() ||
+            r[0].get<uint64_t>() >= r[1].get<uint64_t>() || r[1].get<uint64_t>() > x[0]) {
+          return reader.error("range " + r.dump() + " is not inside " + shape_text(x));
+        }
+        l.ranges.emplace_back(r[0].get<uint64_t>(), r[1].get<uint64_t>());
+        out.push_back({r[1].get<uint64_t>() - r[0].get<uint64_t>()});
+      }
+      break;
+    }
+    case Type::kInnerProduct:
+    case Type::kFusedInnerProduct: {
+      auto outputs = reader.positive(layer.value("fc_param", json::object()), "num_output");
+      if (!outputs) return outputs.error();
+      if (x.empty() || x.size() > 2) return reader.error("needs a 2-D or 3-D input, not " + shape_text(x));
+      add_weight("weight", {x.back(), outputs.value()});
+      add_weight("bias", {1, outputs.value()});
+      HugectrShape y = x;
+      y.back() = outputs.value();
+      out = {y};
+      break;
+    }
+    case Type::kBatchNorm: {
+      if (x.size() != 1) return reader.error("needs a 2-D input, not " + shape_text(x));
+      const json param = layer.value("bn_param", json::object());
+      const json eps = param.is_object() ? param.value("eps", json(1e-5)) : json();
+      if (!eps.is_number() || eps.get<double>() < 0) return reader.error("bn_param.eps must be a number >= 0");
+      l.eps = eps.get<double>();
+      add_weight("gamma", {x[0]});
+      add_weight("beta", {x[0]});
+      out = {x};
+      break;
+    }
+    case Type::kMultiCross: {
+      const json param = layer.value("mc_param", json::object());
+      if (param.value("projection_dim", json(0)) != 0) {
+        return reader.error("MultiCross v2 (projection_dim) is not supported");
+      }
+      auto count = reader.positive(param, "num_layers");
+      if (!count) return count.error();
+      if (x.size() != 1) return reader.error("needs a 2-D input, not " + shape_text(x));
+      for (uint64_t k = 0; k < count.value(); ++k) {
+        add_weight("w" + std::to_string(k), {1, x[0]});
+        add_weight("b" + std::to_string(k), {1, x[0]});
+      }
+      out = {x};
+      break;
+    }
+    case Type::kElementwiseMultiply:
+    case Type::kAdd:
+      if (in.size() < 2) return reader.error("needs at least two bottoms");
+      for (const auto& s : in) {
+        if (s != x) return reader.error("inputs " + shape_text(x) + " and " + shape_text(s) + " differ");
+      }
+      out = {x};
+      break;
+    case Type::kReduceSum: {
+      l.axis = integer_or(layer, "axis", 1);
+      if (l.axis < 1 || l.axis > x.size()) return reader.error("axis must be 1.." + std::to_string(x.size()));
+      HugectrShape y = x;
+      y[l.axis - 1] = 1;
+      out = {y};
+      break;
+    }
+    case Type::kFmOrder2: {
+      auto dim = reader.positive(layer, "out_dim");
+      if (!dim) return dim.error();
+      if (x.size() != 1 || x[0] % dim.value() != 0) return reader.error(shape_text(x) + " is not slots x out_dim");
+      l.out_dim = dim.value();
+      out = {{dim.value()}};
+      break;
+    }
+    case Type::kInteraction: {
+      if (in.size() != 2 || in[0].size() != 1 || in[1].size() != 2 || in[1][1] != in[0][0]) {
+        return reader.error("needs a [batch, d] dense input and a [batch, slots, d] embedding input");
+      }
+      const uint64_t n = in[1][0] + 1;
+      out = {{in[0][0] + n * (n - 1) / 2 + 1}};  // dense, the lower triangle of dot products, one zero of padding
+      break;
+    }
+    case Type::kWeightMultiply: {
+      const json dims = layer.value("weight_dims", json());
+      if (!dims.is_array() || dims.size() != 2 || !dims[0].is_number_unsigned() || !dims[1].is_number_unsigned() ||
+          dims[0].get<uint64_t>() == 0 || dims[1].get<uint64_t>() == 0) {
+        return reader.error("needs weight_dims [slots, vec]");
+      }
+      l.weight_slots = dims[0].get<uint64_t>();
+      l.weight_vec = dims[1].get<uint64_t>();
+      if (elements(x) != l.weight_slots) {
+        return reader.error(shape_text(x) + " does not have weight_dims[0] = " + std::to_string(l.weight_slots) +
+                            " values");
+      }
+      add_weight("weight", {l.weight_slots, l.weight_vec});
+      out = {{l.weight_slots * l.weight_vec}};
+      break;
+    }
+  }
+  return out;
+}
 }  // namespace
 
 const std::vector<std::string>& supported_hugectr_layers() {
@@ -204,155 +360,10 @@ Result<HugectrGraph> parse_hugectr_graph(const std::string& text, const std::str
       g.weights.push_back({layer_slot, l.tops.empty() ? name : l.tops[0] + "." + name, std::move(shape), offset, count});
       offset += count;
     };
-    std::vector<HugectrShape> out;
-    const HugectrShape& x = in[0];
-    switch (l.type) {
-      case Type::kReLU:
-      case Type::kSigmoid:
-      case Type::kDropout:
-        out = {x};
-        break;
-      case Type::kReshape: {
-        if (layer.contains("selected")) return reader.error("Reshape with \"selected\" is not supported");
-        auto leading = reader.positive(layer, "leading_dim");
-        if (!leading) return leading.error();
-        const uint64_t steps = integer_or(layer, "time_step", 0);
-        const uint64_t n = elements(x);
-        if (steps > 0) {
-          if (n != steps * leading.value()) {
-            return reader.error(shape_text(x) + " cannot become [batch, time_step, leading_dim]");
-          }
-          out = {{steps, leading.value()}};
-        } else if (n == leading.value()) {
-          out = {{leading.value()}};
-        } else {
-          return reader.error("reshaping " + shape_text(x) + " to leading_dim " + std::to_string(leading.value()) +
-                              " would change the batch dimension; not supported");
-        }
-        break;
-      }
-      case Type::kConcat: {
-        l.axis = integer_or(layer, "axis", 1);
-        const uint64_t axis = l.axis;
-        if (axis < 1 || axis > x.size()) return reader.error("axis must be 1.." + std::to_string(x.size()));
-        HugectrShape joined = x;
-        joined[axis - 1] = 0;
-        for (const auto& s : in) {
-          for (size_t d = 0; d < s.size(); ++d) {
-            if (s.size() != x.size() || (d != axis - 1 && s[d] != x[d])) {
-              return reader.error("inputs " + shape_text(x) + " and " + shape_text(s) +
-                                  " cannot be concatenated on axis " + std::to_string(axis));
-            }
-          }
-          joined[axis - 1] += s[axis - 1];
-        }
-        out = {joined};
-        break;
-      }
-      case Type::kSlice: {
-        if (x.size() != 1) return reader.error("slices 2-D inputs only, not " + shape_text(x));
-        const json ranges = layer.value("ranges", json());
-        if (!ranges.is_array() || ranges.size() != l.tops.size()) {
-          return reader.error("needs one [begin, end] range per top");
-        }
-        for (const auto& r : ranges) {
-          if (!r.is_array() || r.size() != 2 || !r[0].is_number_unsigned() || !r[1].is_number_unsigned() ||
-              r[0].get<uint64_t>() >= r[1].get<uint64_t>() || r[1].get<uint64_t>() > x[0]) {
-            return reader.error("range " + r.dump() + " is not inside " + shape_text(x));
-          }
-          l.ranges.emplace_back(r[0].get<uint64_t>(), r[1].get<uint64_t>());
-          out.push_back({r[1].get<uint64_t>() - r[0].get<uint64_t>()});
-        }
-        break;
-      }
-      case Type::kInnerProduct:
-      case Type::kFusedInnerProduct: {
-        auto outputs = reader.positive(layer.value("fc_param", json::object()), "num_output");
-        if (!outputs) return outputs.error();
-        if (x.empty() || x.size() > 2) return reader.error("needs a 2-D or 3-D input, not " + shape_text(x));
-        add_weight("weight", {x.back(), outputs.value()});
-        add_weight("bias", {1, outputs.value()});
-        HugectrShape y = x;
-        y.back() = outputs.value();
-        out = {y};
-        break;
-      }
-      case Type::kBatchNorm: {
-        if (x.size() != 1) return reader.error("needs a 2-D input, not " + shape_text(x));
-        const json param = layer.value("bn_param", json::object());
-        const json eps = param.is_object() ? param.value("eps", json(1e-5)) : json();
-        if (!eps.is_number() || eps.get<double>() < 0) return reader.error("bn_param.eps must be a number >= 0");
-        l.eps = eps.get<double>();
-        add_weight("gamma", {x[0]});
-        add_weight("beta", {x[0]});
-        ++g.batch_norms;
-        out = {x};
-        break;
-      }
-      case Type::kMultiCross: {
-        const json param = layer.value("mc_param", json::object());
-        if (param.value("projection_dim", json(0)) != 0) {
-          return reader.error("MultiCross v2 (projection_dim) is not supported");
-        }
-        auto count = reader.positive(param, "num_layers");
-        if (!count) return count.error();
-        if (x.size() != 1) return reader.error("needs a 2-D input, not " + shape_text(x));
-        for (uint64_t k = 0; k < count.value(); ++k) {
-          add_weight("w" + std::to_string(k), {1, x[0]});
-          add_weight("b" + std::to_string(k), {1, x[0]});
-        }
-        out = {x};
-        break;
-      }
-      case Type::kElementwiseMultiply:
-      case Type::kAdd:
-        if (in.size() < 2) return reader.error("needs at least two bottoms");
-        for (const auto& s : in) {
-          if (s != x) return reader.error("inputs " + shape_text(x) + " and " + shape_text(s) + " differ");
-        }
-        out = {x};
-        break;
-      case Type::kReduceSum: {
-        l.axis = integer_or(layer, "axis", 1);
-        if (l.axis < 1 || l.axis > x.size()) return reader.error("axis must be 1.." + std::to_string(x.size()));
-        HugectrShape y = x;
-        y[l.axis - 1] = 1;
-        out = {y};
-        break;
-      }
-      case Type::kFmOrder2: {
-        auto dim = reader.positive(layer, "out_dim");
-        if (!dim) return dim.error();
-        if (x.size() != 1 || x[0] % dim.value() != 0) return reader.error(shape_text(x) + " is not slots x out_dim");
-        l.out_dim = dim.value();
-        out = {{dim.value()}};
-        break;
-      }
-      case Type::kInteraction: {
-        if (in.size() != 2 || in[0].size() != 1 || in[1].size() != 2 || in[1][1] != in[0][0]) {
-          return reader.error("needs a [batch, d] dense input and a [batch, slots, d] embedding input");
-        }
-        const uint64_t n = in[1][0] + 1;
-        out = {{in[0][0] + n * (n - 1) / 2 + 1}};  // dense, the lower triangle of dot products, one zero of padding
-        break;
-      }
-      case Type::kWeightMultiply: {
-        const json dims = layer.value("weight_dims", json());
-        if (!dims.is_array() || dims.size() != 2 || !dims[0].is_number_unsigned() || !dims[1].is_number_unsigned() ||
-            dims[0].get<uint64_t>() == 0 || dims[1].get<uint64_t>() == 0) {
-          return reader.error("needs weight_dims [slots, vec]");
-        }
-        l.weight_slots = dims[0].get<uint64_t>();
-        l.weight_vec = dims[1].get<uint64_t>();
-        if (elements(x) != l.weight_slots) {
-          return reader.error(shape_text(x) + " does not have weight_dims[0] = " + std::to_string(l.weight_slots) +
-                              " values");
-        }
-        add_weight("weight", {l.weight_slots, l.weight_vec});
-        out = {{l.weight_slots * l.weight_vec}};
-        break;
-      }
-    }
+    auto read = read_dense_layer(l, layer, in, reader, add_weight);
+    if (!read) return read.error();
+    const std::vector<HugectrShape>& out = read.value();
+    if (l.type == Type::kBatchNorm) ++g.batch_norms;
     if (l.tops.size() != out.size()) {
       return reader.error("has " + std::to_string(l.tops.size()) + " tops, expected " + std::to_string(out.size()));
     }
