@@ -11,7 +11,7 @@
 
 #include "recis_convert/common/checksum.h"
 #include "recis_convert/sinks/copy_engine.h"
-#include "recis_convert/sinks/file_plan.h"
+#include "recis_convert/sinks/file_layout.h"
 #include "recis_convert/formats/safetensors.h"
 #include "recis_convert/publish/staging.h"
 
@@ -58,7 +58,7 @@ void BM_PlanFilteredFile(benchmark::State& state) {
   auto header = parse_safetensors_header(json, kLengthPrefixBytes + json.size() + data_bytes, "bench");
   std::vector<bool> keep;
   for (const auto& t : header.value().tensors) keep.push_back(t.name.find(".sparse_") == std::string::npos);
-  for (auto _ : state) benchmark::DoNotOptimize(plan_filtered_file(header.value(), keep));
+  for (auto _ : state) benchmark::DoNotOptimize(lay_out_filtered_file(header.value(), keep));
   state.SetItemsProcessed(state.iterations() * state.range(0));
 }
 BENCHMARK(BM_PlanFilteredFile)->Arg(10)->Arg(1000)->Arg(100000)->Unit(benchmark::kMicrosecond);
@@ -90,7 +90,7 @@ void BM_CopyEngine(benchmark::State& state) {
   }
   const CopyMethod method = state.range(0) == 0 ? CopyMethod::kBuffered : CopyMethod::kKernel;
   CopyEngine engine(static_cast<size_t>(state.range(1)) << 20, method);
-  FilePlan plan;
+  FileLayout plan;
   plan.ranges = {{0, size}};
   for (auto _ : state) {
     int src = ::open(src_path.c_str(), O_RDONLY);

@@ -32,7 +32,7 @@ Result<ExtraFile> copy_asset(const std::string& source, const std::string& dir, 
   if (::fstat(in.get(), &st) != 0 || !S_ISREG(st.st_mode)) return bad_input(source, "the asset is not a regular file");
   FileDescriptor out(::open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666));
   if (out.get() < 0) return output_error(target, std::string("cannot create: ") + std::strerror(errno));
-  FilePlan plan;
+  FileLayout plan;
   plan.ranges.push_back({0, static_cast<uint64_t>(st.st_size)});
   CopyEngine engine(1 << 20, CopyMethod::kAuto);
   auto copied = engine.write(in.get(), source, out.get(), target, plan);

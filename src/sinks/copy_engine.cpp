@@ -138,7 +138,7 @@ Status CopyEngine::rewrite_range(int src_fd, const std::string& src_name, int ds
 }
 
 Result<CopyOutcome> CopyEngine::write(int src_fd, const std::string& src_name, int dst_fd,
-                                      const std::string& dst_name, const FilePlan& plan) {
+                                      const std::string& dst_name, const FileLayout& plan) {
   Checksum checksum;
   CopyOutcome outcome;
   if (!plan.preamble.empty()) {

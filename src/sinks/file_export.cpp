@@ -16,7 +16,7 @@ namespace {
 
 std::string join(const std::string& dir, const std::string& name) { return dir + "/" + name; }
 
-Status write_export(int src_fd, const std::string& src_path, const std::string& dst_path, const FilePlan& plan,
+Status write_export(int src_fd, const std::string& src_path, const std::string& dst_path, const FileLayout& plan,
                     CopyEngine& engine, WritebackQueue* writeback, FileResult& result) {
   // O_EXCL: the staging directory is ours, so an existing file means a plan bug, never something to clobber.
   FileDescriptor dst(::open(dst_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666));
@@ -103,8 +103,8 @@ Result<FileResult> export_data_file(const CheckpointListing& listing, const Data
   // A file is copied byte for byte unless a transform may drop tensors or rewrites rows of this file (a filter
   // that happens to keep everything still rewrites the header, as it always has).
   const bool rewrites_rows = std::any_of(d.rows.begin(), d.rows.end(), [](const auto& rows) { return rows != nullptr; });
-  FilePlan plan = !transforms.drops_anything() && !rewrites_rows ? plan_verbatim_copy(d.header)
-                                                                 : plan_filtered_file(d.header, d.keep, d.rows);
+  FileLayout plan = !transforms.drops_anything() && !rewrites_rows ? lay_out_verbatim_copy(d.header)
+                                                                 : lay_out_filtered_file(d.header, d.keep, d.rows);
   result.kept = plan.kept;
   result.dropped = plan.dropped;
   result.written = !plan.kept.empty();

@@ -155,7 +155,7 @@ Status write_rows(hid_t dataset, DType dtype, const std::vector<uint64_t>& dims,
 
 }  // namespace
 
-Status write_hdf5_export(const std::string& path, const Hdf5Plan& plan, const std::vector<DenseDataset>& dense,
+Status write_hdf5_export(const std::string& path, const Hdf5Layout& plan, const std::vector<DenseDataset>& dense,
                          const CheckpointListing& listing, const Hdf5Attributes& attributes, int rank, int world_size,
                          size_t buffer_bytes, Hdf5Transfer transfer, bool fsync_file,
                          const std::function<void(uint64_t bytes, uint64_t datasets)>& progress) {
@@ -177,7 +177,7 @@ Status write_hdf5_export(const std::string& path, const Hdf5Plan& plan, const st
   auto sparse = create_group(file.get(), "sparse", path);
   if (!sparse) return sparse.error();
   std::map<std::string, Handle> datasets;
-  std::vector<std::pair<const DatasetPlan*, hid_t>> order;
+  std::vector<std::pair<const DatasetLayout*, hid_t>> order;
   for (const auto& table : plan.tables) {
     auto group = create_group(sparse.value().get(), table.child, path);
     if (!group) return group.error();
@@ -225,7 +225,7 @@ Status write_hdf5_export(const std::string& path, const Hdf5Plan& plan, const st
   std::vector<unsigned char> rewritten;  // rows after the row transforms, for datasets they rewrite
   std::map<std::string, std::unique_ptr<FileDescriptor>> open_files;  // closed on every path out
   std::optional<Error> read_failure;
-  uint64_t bytes_done = 0, datasets_done = 0;  // over all ranks: every rank knows the plan and the rounds are in step
+  uint64_t bytes_done = 0, datasets_done = 0;  // over all ranks: every rank knows the layout and the rounds are in step
   for (const auto& [dataset_plan, dataset] : order) {
     const std::vector<WritePiece> mine = dataset_plan->pieces_of(rank);
     const size_t rounds = dataset_plan->rounds(world_size);

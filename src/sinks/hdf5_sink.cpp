@@ -14,13 +14,13 @@
 #include "recis_convert/common/progress.h"
 #include "recis_convert/mpi/job_messages.h"
 #include "recis_convert/sinks/hdf5_export.h"
-#include "recis_convert/sinks/hdf5_plan.h"
+#include "recis_convert/sinks/hdf5_layout.h"
 #include "recis_convert/sinks/sink.h"
 
 namespace recis_convert {
 namespace {
 
-// What each rank tells every other before the HDF5 plan: the tensors it will read, or that it cannot go on.
+// What each rank tells every other before the HDF5 layout: the tensors it will read, or that it cannot go on.
 struct RankTensors {
   bool ok = true;
   std::vector<SourceTensor> tensors;
@@ -107,7 +107,7 @@ Result<std::vector<DenseDataset>> read_dense_datasets(const JobOptions& o, const
 
 // Open MPI 4.1.4's MPI-IO (OMPIO and ROMIO alike) retries forever when the file system fills up during a write,
 // so the space model.h5 needs is checked first, by rank 0, for everyone.
-Status check_free_space(const Hdf5Plan& plan, const std::vector<DenseDataset>& dense, const std::string& staging_dir,
+Status check_free_space(const Hdf5Layout& plan, const std::vector<DenseDataset>& dense, const std::string& staging_dir,
                         const std::string& export_dir) {
   uint64_t needed = 1u << 20;  // HDF5 metadata and headroom
   for (const auto& table : plan.tables) {
@@ -163,7 +163,7 @@ StreamOutcome stream_into_hdf5(const StreamRequest& r, Comm& comm, const Log& lo
     if (out.failure) comm.announce_failure();
     return out;
   }
-  auto plan = plan_hdf5(all, o.buffer_mib << 20, listing.ckpt_dir, r.transforms);
+  auto plan = lay_out_hdf5(all, o.buffer_mib << 20, listing.ckpt_dir, r.transforms);
   if (!plan) {  // the same on every rank; reported once, by rank 0
     if (comm.is_root()) {
       out.failure = plan.error();
@@ -203,11 +203,11 @@ StreamOutcome stream_into_hdf5(const StreamRequest& r, Comm& comm, const Log& lo
             " dense tensors into model.h5 (" + (o.hdf5_collective ? "collective" : "independent") + " MPI-IO)");
   char resolved[PATH_MAX];
   Hdf5Attributes attributes{tool_version(), ::realpath(listing.ckpt_dir.c_str(), resolved) ? resolved : listing.ckpt_dir};
-  // Progress: the rounds are collective, so rank 0 knows how far every rank is from the plan alone.
+  // Progress: the rounds are collective, so rank 0 knows how far every rank is from the layout alone.
   uint64_t total_bytes = 0, total_datasets = 0;
   total_datasets += plan.value().optimizer.size();
   for (const auto& table : plan.value().tables) total_datasets += table.slots.size();
-  auto count = [&](const DatasetPlan& d) {
+  auto count = [&](const DatasetLayout& d) {
     for (const auto& piece : d.pieces) total_bytes += piece.rows * d.source_row_bytes;
   };
   for (const auto& table : plan.value().tables) std::for_each(table.slots.begin(), table.slots.end(), count);

@@ -15,14 +15,14 @@ double progress_interval(const JobOptions& o) { return o.quiet ? 0 : o.progress_
 // (hugectr_export.h); rank 0 describes the finished files after the barrier.
 StreamOutcome stream_hugectr_tables(const StreamRequest& r, Comm& comm, const Log& log) {
   const JobOptions& o = r.options;
-  const HugectrExportPlan& plan = *r.source.hugectr;
+  const HugectrModel& model = *r.source.hugectr;
   StreamOutcome out;
   uint64_t total = 0;
-  for (const auto& t : plan.tables) total += t.source.rows * t.source.row_bytes();
+  for (const auto& t : model.tables) total += t.source.rows * t.source.row_bytes();
   StreamProgress progress(comm, log, progress_interval(o), total,
-                          plan.tables.size() * static_cast<uint64_t>(comm.size()), "table shares");
+                          model.tables.size() * static_cast<uint64_t>(comm.size()), "table shares");
   if (!o.dry_run) {
-    auto written = write_hugectr_rows(plan, r.staging_dir, comm.rank(), comm.size(), o.buffer_mib << 20, o.fsync,
+    auto written = write_hugectr_rows(model, r.staging_dir, comm.rank(), comm.size(), o.buffer_mib << 20, o.fsync,
                                       [&progress, &out](uint64_t n) {
                                         progress.add_bytes(n);
                                         out.shared_bytes += n;

@@ -78,7 +78,7 @@ uint64_t HugectrTableExport::source_bytes() const {
   return n * (source.format == HugectrSparseFormat::kLegacyFile ? source.record_bytes : source.row_bytes());
 }
 
-Result<HugectrExportPlan> plan_hugectr_export(const JobOptions& o, const RowTransformChain& transforms) {
+Result<HugectrModel> describe_hugectr_model(const JobOptions& o, const RowTransformChain& transforms) {
   auto text = read_small_file(o.graph, 64u << 20);
   if (!text) return text.error();
   auto graph = parse_hugectr_graph(text.value(), o.graph);
@@ -101,8 +101,8 @@ Result<HugectrExportPlan> plan_hugectr_export(const JobOptions& o, const RowTran
     auto sized = check_dense_file_size(g, static_cast<uint64_t>(st.st_size), o.hugectr_dense);
     if (!sized) return sized.error();
   }
-  HugectrExportPlan plan;
-  plan.graph_path = o.graph;
+  HugectrModel model;
+  model.graph_path = o.graph;
   std::set<std::string> names;
   for (size_t i = 0; i < g.embeddings.size(); ++i) {
     const HugectrEmbedding& e = g.embeddings[i];
@@ -122,18 +122,18 @@ Result<HugectrExportPlan> plan_hugectr_export(const JobOptions& o, const RowTran
     t.file = file;
     auto laid_out = lay_out(t, transforms);
     if (!laid_out) return laid_out.error();
-    plan.tables.push_back(std::move(t));
+    model.tables.push_back(std::move(t));
   }
-  return plan;
+  return model;
 }
 
-CheckpointListing hugectr_listing(const HugectrExportPlan& plan) {
+CheckpointListing hugectr_listing(const HugectrModel& model) {
   CheckpointListing listing;
-  listing.source = plan.graph_path;
-  const size_t slash = plan.graph_path.find_last_of('/');
-  listing.ckpt_dir = slash == std::string::npos ? "." : plan.graph_path.substr(0, slash);
+  listing.source = model.graph_path;
+  const size_t slash = model.graph_path.find_last_of('/');
+  listing.ckpt_dir = slash == std::string::npos ? "." : model.graph_path.substr(0, slash);
   listing.ckpt_id = "hugectr";
-  for (const auto& t : plan.tables) {
+  for (const auto& t : model.tables) {
     listing.files.push_back({t.file, t.file_bytes()});
     for (size_t i = 0; i < t.tensors.size(); ++i) {
       listing.tensorkey[t.tensors[i].name] = t.name + "@" + t.slots[i].slot + "^" + kHugectrSlice;
@@ -143,16 +143,16 @@ CheckpointListing hugectr_listing(const HugectrExportPlan& plan) {
   return listing;
 }
 
-Status lay_out_hugectr_tables(HugectrExportPlan& plan, const RowTransformChain& transforms) {
-  for (auto& t : plan.tables) {
+Status lay_out_hugectr_tables(HugectrModel& model, const RowTransformChain& transforms) {
+  for (auto& t : model.tables) {
     auto laid_out = lay_out(t, transforms);
     if (!laid_out) return laid_out.error();
   }
   return Ok{};
 }
 
-Status create_hugectr_files(const HugectrExportPlan& plan, const std::string& staging_dir) {
-  for (const auto& t : plan.tables) {
+Status create_hugectr_files(const HugectrModel& model, const std::string& staging_dir) {
+  for (const auto& t : model.tables) {
     const std::string path = staging_dir + "/" + t.file;
     FileDescriptor fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666));
     if (fd.get() < 0) return output_error(path, std::string("cannot create: ") + std::strerror(errno));
@@ -167,11 +167,11 @@ Status create_hugectr_files(const HugectrExportPlan& plan, const std::string& st
   return Ok{};
 }
 
-Status write_hugectr_rows(const HugectrExportPlan& plan, const std::string& staging_dir, int rank, int world_size,
+Status write_hugectr_rows(const HugectrModel& model, const std::string& staging_dir, int rank, int world_size,
                           size_t buffer_bytes, bool fsync, const std::function<void(uint64_t)>& progress) {
   HugectrRows rows;
   std::vector<unsigned char> out;  // rows a transform rewrote
-  for (const auto& t : plan.tables) {
+  for (const auto& t : model.tables) {
     const RowRange mine = rows_of_rank(t.source.rows, world_size, rank);
     if (mine.count == 0) continue;
     const std::string path = staging_dir + "/" + t.file;
@@ -239,9 +239,9 @@ Status unpack_legacy_table(const HugectrSparseTable& table, const std::string& d
   return Ok{};
 }
 
-Result<std::vector<FileResult>> hugectr_file_results(const HugectrExportPlan& plan, const std::string& staging_dir) {
+Result<std::vector<FileResult>> hugectr_file_results(const HugectrModel& model, const std::string& staging_dir) {
   std::vector<FileResult> results;
-  for (const auto& t : plan.tables) {
+  for (const auto& t : model.tables) {
     auto digest = Checksum::of_file(staging_dir + "/" + t.file, ExitCode::kOutput);
     if (!digest) return digest.error();
     if (digest.value().bytes != t.file_bytes()) {
@@ -266,11 +266,11 @@ namespace {
 constexpr const char* kUnpackedPrefix = ".hugectr-unpacked-";
 }  // namespace
 
-Result<HugectrShare> hugectr_share(const HugectrExportPlan& plan, const std::vector<size_t>& mine, int rank,
+Result<HugectrShare> hugectr_share(const HugectrModel& model, const std::vector<size_t>& mine, int rank,
                                    const std::string& staging_dir, bool dry_run, size_t buffer_bytes) {
   HugectrShare share;
   for (size_t i : mine) {
-    const HugectrTableExport& t = plan.tables[i];
+    const HugectrTableExport& t = model.tables[i];
     char resolved[PATH_MAX];
     std::string dir = ::realpath(t.source.path.c_str(), resolved) ? resolved : t.source.path;
     if (t.source.format == HugectrSparseFormat::kLegacyFile) {  // interleaved records: unpacked into plain arrays
@@ -281,7 +281,7 @@ Result<HugectrShare> hugectr_share(const HugectrExportPlan& plan, const std::vec
       }
     }
     // The key, emb_vector and slot_id files of the directory format are plain arrays: each is a source tensor at
-    // offset 0, with the rows as read (the HDF5 plan applies the row transforms).
+    // offset 0, with the rows as read (the HDF5 layout applies the row transforms).
     for (const HugectrSlotExport& slot : t.slots) {
       SourceTensor src;
       src.key = block_key(t.name, slot.slot.c_str());
@@ -304,8 +304,8 @@ Result<HugectrShare> hugectr_share(const HugectrExportPlan& plan, const std::vec
   return share;
 }
 
-void remove_unpacked_tables(const HugectrExportPlan& plan, const std::string& staging_dir) {
-  for (const auto& t : plan.tables) {
+void remove_unpacked_tables(const HugectrModel& model, const std::string& staging_dir) {
+  for (const auto& t : model.tables) {
     if (t.source.format == HugectrSparseFormat::kLegacyFile) remove_tree(staging_dir + "/" + kUnpackedPrefix + t.name);
   }
 }

@@ -9,9 +9,9 @@ namespace recis_convert {
 Result<SourceDescription> discover_source(const JobOptions& o, const RowTransformChain& transforms, const Log& log) {
   SourceDescription source;
   if (o.source == SourceKind::kHugectr) {
-    auto plan = plan_hugectr_export(o, transforms);
-    if (!plan) return plan.error();
-    source.hugectr = std::move(plan).value();
+    auto model = describe_hugectr_model(o, transforms);
+    if (!model) return model.error();
+    source.hugectr = std::move(model).value();
     source.listing = hugectr_listing(*source.hugectr);
     source.selection = "HugeCTR graph " + o.graph + ", " + std::to_string(source.hugectr->tables.size()) +
                        " sparse model(s)";

@@ -10,7 +10,7 @@
 #include "recis_convert/mpi/messages.h"
 #include "recis_convert/sinks/file_export.h"
 #include "recis_convert/sinks/hdf5_export.h"
-#include "recis_convert/sinks/hdf5_plan.h"
+#include "recis_convert/sinks/hdf5_layout.h"
 #include "recis_convert/sources/checkpoint.h"
 #include "recis_convert/sources/hugectr_export.h"
 #include "recis_convert/sources/source.h"
@@ -48,7 +48,7 @@ inline void from_json(const nlohmann::json& j, HugectrTableExport& t) {
   j.at("file").get_to(t.file);
   j.at("source").get_to(t.source);
 }
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(HugectrExportPlan, graph_path, tables)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(HugectrModel, graph_path, tables)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SourceDescription, listing, selection, hugectr)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ManifestFile, name, bytes, checksum)
 

@@ -1,4 +1,4 @@
-// The copy engine: writes a FilePlan (new preamble, then source byte ranges) into an output file with one
+// The copy engine: writes a FileLayout (new preamble, then source byte ranges) into an output file with one
 // buffer of fixed size, whatever the file size, and checksums every output byte on the way.
 //
 // Kernel copy (copy_file_range) moves the bytes without passing them through user space; the checksum then
@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "recis_convert/common/error.h"
-#include "recis_convert/sinks/file_plan.h"
+#include "recis_convert/sinks/file_layout.h"
 
 namespace recis_convert {
 
@@ -33,7 +33,7 @@ class CopyEngine {
   // Read failures and a source shorter than planned are kBadInput naming src_name; write failures
   // (ENOSPC, EIO...) are kOutput naming dst_name.
   Result<CopyOutcome> write(int src_fd, const std::string& src_name, int dst_fd, const std::string& dst_name,
-                            const FilePlan& plan);
+                            const FileLayout& plan);
 
   // Called after every chunk with the number of source bytes it moved (for progress lines); may be empty.
   void set_progress_hook(std::function<void(uint64_t)> hook) { progress_ = std::move(hook); }

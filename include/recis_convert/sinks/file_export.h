@@ -10,7 +10,7 @@
 #include "recis_convert/sinks/copy_engine.h"
 #include "recis_convert/common/error.h"
 #include "recis_convert/formats/safetensors.h"
-#include "recis_convert/sinks/file_plan.h"
+#include "recis_convert/sinks/file_layout.h"
 #include "recis_convert/transforms/row_transform.h"
 #include "recis_convert/sinks/writeback.h"
 

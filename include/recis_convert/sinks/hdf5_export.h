@@ -1,5 +1,5 @@
 // Writes model.h5 with parallel HDF5: every rank opens the file with the MPI-IO driver, creates the same datasets
-// collectively (pre-sized from the Hdf5Plan, contiguous, fill time never), then writes its own pieces in
+// collectively (pre-sized from the Hdf5Layout, contiguous, fill time never), then writes its own pieces in
 // collective rounds (a rank without a piece in a round selects nothing), memory type = file type so the
 // transfer stays collective. HDF5 needs the MPI communicator, so this module includes mpi.h; all other MPI use
 // stays in mpi_world.
@@ -12,7 +12,7 @@
 
 #include "recis_convert/sources/checkpoint.h"
 #include "recis_convert/common/error.h"
-#include "recis_convert/sinks/hdf5_plan.h"
+#include "recis_convert/sinks/hdf5_layout.h"
 
 namespace recis_convert {
 
@@ -33,7 +33,7 @@ enum class Hdf5Transfer { kCollective, kIndependent };
 
 // Collective over all ranks. Read failures of a rank's own pieces do not break the collective sequence: the rank
 // keeps taking part, writing nothing, and reports its error at the end.
-Status write_hdf5_export(const std::string& path, const Hdf5Plan& plan, const std::vector<DenseDataset>& dense,
+Status write_hdf5_export(const std::string& path, const Hdf5Layout& plan, const std::vector<DenseDataset>& dense,
                          const CheckpointListing& listing, const Hdf5Attributes& attributes, int rank, int world_size,
                          size_t buffer_bytes, Hdf5Transfer transfer, bool fsync_file,
                          const std::function<void(uint64_t bytes, uint64_t datasets)>& progress = {});

@@ -46,7 +46,7 @@ struct HugectrTableExport {
   uint64_t source_bytes() const;
 };
 
-struct HugectrExportPlan {
+struct HugectrModel {
   std::string graph_path;
   std::vector<HugectrTableExport> tables;
 };
@@ -54,21 +54,21 @@ struct HugectrExportPlan {
 // Rank 0: reads the graph, matches each --sparse path to its embedding (in graph order), describes and checks
 // every table, checks the --dense file's size against the graph, and lays out the output files. kBadInput/kUsage.
 // The tables' slots go through `transforms` (the same chain on every rank).
-Result<HugectrExportPlan> plan_hugectr_export(const JobOptions& options, const RowTransformChain& transforms);
+Result<HugectrModel> describe_hugectr_model(const JobOptions& options, const RowTransformChain& transforms);
 
-// The plan as the checkpoint listing the metadata stage expects (data files, tensorkey, index blocks).
-CheckpointListing hugectr_listing(const HugectrExportPlan& plan);
+// The model as the checkpoint listing the metadata stage expects (data files, tensorkey, index blocks).
+CheckpointListing hugectr_listing(const HugectrModel& model);
 
-// Lays out every table's slots, tensors and file header from its source (after the plan crossed ranks, where only
+// Lays out every table's slots, tensors and file header from its source (after the model crossed ranks, where only
 // the sources travel: mpi/job_messages.h).
-Status lay_out_hugectr_tables(HugectrExportPlan& plan, const RowTransformChain& transforms);
+Status lay_out_hugectr_tables(HugectrModel& model, const RowTransformChain& transforms);
 
 // Rank 0, before the others start: every output file with its header, at its final size.
-Status create_hugectr_files(const HugectrExportPlan& plan, const std::string& staging_dir);
+Status create_hugectr_files(const HugectrModel& model, const std::string& staging_dir);
 
 // Every rank: its contiguous range of every table's rows, in pieces of about `buffer_bytes`. `progress` gets the
 // source bytes of each piece.
-Status write_hugectr_rows(const HugectrExportPlan& plan, const std::string& staging_dir, int rank, int world_size,
+Status write_hugectr_rows(const HugectrModel& model, const std::string& staging_dir, int rank, int world_size,
                           size_t buffer_bytes, bool fsync, const std::function<void(uint64_t)>& progress);
 
 // --format hdf5 reads tables as plain arrays: a legacy single-file table (interleaved records) is first unpacked
@@ -76,18 +76,18 @@ Status write_hugectr_rows(const HugectrExportPlan& plan, const std::string& stag
 // publishing.
 Status unpack_legacy_table(const HugectrSparseTable& table, const std::string& dir, size_t buffer_bytes);
 
-// --format hdf5: the tables at `mine` (indices into plan.tables), as the source tensors the HDF5 plan takes (one per
+// --format hdf5: the tables at `mine` (indices into model.tables), as the source tensors the HDF5 layout takes (one per
 // exported slot, rows as read) and as the files they stand for in the manifest (after the row transforms). A
 // legacy table is first unpacked (unless `dry_run`) under `staging_dir`; remove_unpacked_tables() removes them.
 struct HugectrShare {
   std::vector<SourceTensor> tensors;
   std::vector<FileResult> results;
 };
-Result<HugectrShare> hugectr_share(const HugectrExportPlan& plan, const std::vector<size_t>& mine, int rank,
+Result<HugectrShare> hugectr_share(const HugectrModel& model, const std::vector<size_t>& mine, int rank,
                                    const std::string& staging_dir, bool dry_run, size_t buffer_bytes);
-void remove_unpacked_tables(const HugectrExportPlan& plan, const std::string& staging_dir);
+void remove_unpacked_tables(const HugectrModel& model, const std::string& staging_dir);
 
 // Rank 0, after every rank finished: the files as FileResults, with their checksums.
-Result<std::vector<FileResult>> hugectr_file_results(const HugectrExportPlan& plan, const std::string& staging_dir);
+Result<std::vector<FileResult>> hugectr_file_results(const HugectrModel& model, const std::string& staging_dir);
 
 }  // namespace recis_convert

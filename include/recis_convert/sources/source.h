@@ -20,7 +20,7 @@ struct SourceDescription {
   // metadata stage describes both sources alike.
   CheckpointListing listing;
   std::string selection;                     // why this input: "latest", the --select best reason, the graph
-  std::optional<HugectrExportPlan> hugectr;  // --source hugectr: the tables and their output files
+  std::optional<HugectrModel> hugectr;  // --source hugectr: the tables and their output files
 
   bool is_hugectr() const { return hugectr.has_value(); }
   std::string kind() const { return is_hugectr() ? "HugeCTR model" : "checkpoint"; }

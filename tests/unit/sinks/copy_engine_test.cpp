@@ -15,7 +15,7 @@ using testing::TempDir;
 class CopyEngineTest : public ::testing::TestWithParam<CopyMethod> {
  protected:
   // Writes `plan` from a source holding `source` bytes; returns the output bytes (or the error text).
-  std::string run(const std::string& source, const FilePlan& plan, size_t buffer, Result<CopyOutcome>* outcome) {
+  std::string run(const std::string& source, const FileLayout& plan, size_t buffer, Result<CopyOutcome>* outcome) {
     testing::write_file(dir_.file("src"), source);
     int src = ::open(dir_.file("src").c_str(), O_RDONLY);
     int dst = ::open(dir_.file("dst").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -30,7 +30,7 @@ class CopyEngineTest : public ::testing::TestWithParam<CopyMethod> {
 
 TEST_P(CopyEngineTest, CopiesPreambleAndRangesThroughASmallBuffer) {
   std::string source = testing::pattern(300000, 5);
-  FilePlan plan;
+  FileLayout plan;
   plan.preamble = "HEADER--";
   plan.ranges = {{0, 10000}, {150000, 100001}, {299999, 1}};
   Result<CopyOutcome> outcome = Error{};
@@ -44,7 +44,7 @@ TEST_P(CopyEngineTest, CopiesPreambleAndRangesThroughASmallBuffer) {
 
 TEST_P(CopyEngineTest, SourceShorterThanPlannedIsBadInput) {
   std::string source = testing::pattern(5000, 1);
-  FilePlan plan;
+  FileLayout plan;
   plan.ranges = {{0, 8000}};
   Result<CopyOutcome> outcome = Error{};
   run(source, plan, 4096, &outcome);
@@ -55,7 +55,7 @@ TEST_P(CopyEngineTest, SourceShorterThanPlannedIsBadInput) {
 }
 
 TEST_P(CopyEngineTest, EmptyPlanWritesNothing) {
-  FilePlan plan;
+  FileLayout plan;
   Result<CopyOutcome> outcome = Error{};
   std::string out = run("abc", plan, 4096, &outcome);
   ASSERT_TRUE(outcome);
@@ -77,7 +77,7 @@ TEST(CopyEngineFailureTest, WriteErrorIsAnOutputErrorNamingTheDestination) {
   int src = ::open(dir.file("src").c_str(), O_RDONLY);
   int dst = ::open("/dev/full", O_WRONLY);
   ASSERT_GE(dst, 0);
-  FilePlan plan;
+  FileLayout plan;
   plan.preamble = "x";
   plan.ranges = {{0, 10000}};
   CopyEngine engine(4096, CopyMethod::kBuffered);

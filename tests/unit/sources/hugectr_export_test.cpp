@@ -49,7 +49,7 @@ TEST(HugectrExportTest, RanksWriteTheirRowRangesIntoOneRecisLayoutFile) {
   o.source = SourceKind::kHugectr;
   o.graph = dir.file("g.json");
   o.sparse = {table};
-  auto plan = plan_hugectr_export(o, RowTransformChain());
+  auto plan = describe_hugectr_model(o, RowTransformChain());
   ASSERT_TRUE(plan) << plan.error().describe();
   ASSERT_EQ(plan.value().tables.size(), 1u);
   const HugectrTableExport& t = plan.value().tables[0];
@@ -76,10 +76,10 @@ TEST(HugectrExportTest, RanksWriteTheirRowRangesIntoOneRecisLayoutFile) {
   EXPECT_EQ(results.value()[0].output_bytes, file.size());
 
   o.sparse = {};  // one model per embedding
-  EXPECT_EQ(plan_hugectr_export(o, RowTransformChain()).error().code, ExitCode::kUsage);
+  EXPECT_EQ(describe_hugectr_model(o, RowTransformChain()).error().code, ExitCode::kUsage);
   o.sparse = {table};
   o.table_names = {"bad/name"};
-  EXPECT_EQ(plan_hugectr_export(o, RowTransformChain()).error().code, ExitCode::kUsage);
+  EXPECT_EQ(describe_hugectr_model(o, RowTransformChain()).error().code, ExitCode::kUsage);
 }
 
 TEST(HugectrExportTest, LegacyTablesUnpackIntoPlainArrays) {

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "recis_convert/sinks/copy_engine.h"
-#include "recis_convert/sinks/file_plan.h"
+#include "recis_convert/sinks/file_layout.h"
 #include "test_files.h"
 
 namespace recis_convert {
@@ -112,7 +112,7 @@ TEST(QuantizeTest, PlanAndEngineWriteQuantizedRowsInChunks) {
   auto embedding = chain.prepare({"t", "embedding", "t.embedding/part_0_1", "src"},
                                  RowLayout::of_tensor(DType::kF32, "F32", {rows, dim}));
   ASSERT_TRUE(embedding) << embedding.error().describe();
-  const FilePlan plan = plan_filtered_file(header.value(), {true, true},
+  const FileLayout plan = lay_out_filtered_file(header.value(), {true, true},
                                            {nullptr, std::make_shared<const SlotRows>(embedding.value())});
   ASSERT_EQ(plan.kept.size(), 2u);
   EXPECT_EQ(plan.kept[1].dtype_spelling, "U8");

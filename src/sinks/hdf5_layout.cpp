@@ -1,4 +1,4 @@
-#include "recis_convert/sinks/hdf5_plan.h"
+#include "recis_convert/sinks/hdf5_layout.h"
 
 #include <algorithm>
 #include <map>
@@ -27,7 +27,7 @@ uint64_t product(const std::vector<uint64_t>& dims, size_t from) {
 }
 
 // Splits `rows` rows starting at `first_row` into pieces of at most max_piece_bytes (at least one row each).
-void add_pieces(DatasetPlan& dataset, const SourceTensor& t, uint64_t first_row, uint64_t rows, uint64_t max_piece_bytes) {
+void add_pieces(DatasetLayout& dataset, const SourceTensor& t, uint64_t first_row, uint64_t rows, uint64_t max_piece_bytes) {
   const uint64_t widest = std::max(dataset.row_bytes, dataset.source_row_bytes);
   const uint64_t per_piece = std::max<uint64_t>(1, widest == 0 ? rows : max_piece_bytes / widest);
   for (uint64_t done = 0; done < rows; done += per_piece) {
@@ -44,13 +44,13 @@ void add_pieces(DatasetPlan& dataset, const SourceTensor& t, uint64_t first_row,
 
 }  // namespace
 
-size_t DatasetPlan::rounds(int world_size) const {
+size_t DatasetLayout::rounds(int world_size) const {
   std::vector<size_t> count(static_cast<size_t>(world_size), 0);
   for (const auto& p : pieces) count[static_cast<size_t>(p.owner)]++;
   return count.empty() ? 0 : *std::max_element(count.begin(), count.end());
 }
 
-std::vector<WritePiece> DatasetPlan::pieces_of(int rank) const {
+std::vector<WritePiece> DatasetLayout::pieces_of(int rank) const {
   std::vector<WritePiece> mine;
   for (const auto& p : pieces) {
     if (p.owner == rank) mine.push_back(p);
@@ -58,9 +58,9 @@ std::vector<WritePiece> DatasetPlan::pieces_of(int rank) const {
   return mine;
 }
 
-Result<Hdf5Plan> plan_hdf5(const std::vector<SourceTensor>& tensors, uint64_t max_piece_bytes, const std::string& ckpt_dir,
+Result<Hdf5Layout> lay_out_hdf5(const std::vector<SourceTensor>& tensors, uint64_t max_piece_bytes, const std::string& ckpt_dir,
                            const RowTransformChain& transforms) {
-  Hdf5Plan plan;
+  Hdf5Layout plan;
   // child -> (slice, part rank) -> slot -> tensor
   std::map<std::string, std::map<std::pair<std::string, int>, std::map<std::string, const SourceTensor*>>> tables;
   std::map<std::string, const SourceTensor*> scalars;
@@ -72,7 +72,7 @@ Result<Hdf5Plan> plan_hdf5(const std::vector<SourceTensor>& tensors, uint64_t ma
     }
   }
   for (const auto& [child, parts] : tables) {
-    TablePlan table;
+    TableLayout table;
     table.child = child;
     std::set<std::string> slot_names;
     for (const auto& [part, slots] : parts) {
@@ -110,7 +110,7 @@ Result<Hdf5Plan> plan_hdf5(const std::vector<SourceTensor>& tensors, uint64_t ma
       table.rows += row.rows;
     }
     for (const auto& name : order) {
-      DatasetPlan dataset;
+      DatasetLayout dataset;
       dataset.path = "/sparse/" + child + "/" + name;
       const SourceTensor* first = parts.begin()->second.at(name);
       const DType source_dtype = *parse_dtype(first->dtype);
@@ -141,7 +141,7 @@ Result<Hdf5Plan> plan_hdf5(const std::vector<SourceTensor>& tensors, uint64_t ma
     plan.tables.push_back(std::move(table));
   }
   for (const auto& [name, t] : scalars) {
-    DatasetPlan dataset;
+    DatasetLayout dataset;
     dataset.path = "/optimizer/" + name;
     dataset.dtype = *parse_dtype(t->dtype);
     dataset.dims = t->shape;

@@ -33,7 +33,7 @@ struct WritePiece {
   uint64_t tensor_offset = 0;  // absolute offset of the source tensor the rows belong to (row numbers in messages)
 };
 
-struct DatasetPlan {
+struct DatasetLayout {
   std::string path;            // "/sparse/user_id/embedding"
   DType dtype = DType::kU8;
   std::vector<uint64_t> dims;  // full dataset shape; for a table slot dims[0] is the table's rows
@@ -50,22 +50,22 @@ struct PartRow {
   uint64_t slice_begin = 0, slice_end = 0, slice_size = 0, first_row = 0, rows = 0;
 };
 
-struct TablePlan {
+struct TableLayout {
   std::string child;
   uint64_t rows = 0;
   uint64_t embedding_dim = 0;
   std::vector<PartRow> parts;
-  std::vector<DatasetPlan> slots;  // id first, then embedding, then the others sorted
+  std::vector<DatasetLayout> slots;  // id first, then embedding, then the others sorted
 };
 
-struct Hdf5Plan {
-  std::vector<TablePlan> tables;             // sorted by child
-  std::vector<DatasetPlan> optimizer;        // sorted by name
+struct Hdf5Layout {
+  std::vector<TableLayout> tables;             // sorted by child
+  std::vector<DatasetLayout> optimizer;        // sorted by name
 };
 
 // `max_piece_bytes` bounds the rows one piece carries (the copy buffer); a single larger row is its own piece.
 // Each table slot's rows go through `transforms` (prepared once per slot, the same on every rank).
-Result<Hdf5Plan> plan_hdf5(const std::vector<SourceTensor>& tensors, uint64_t max_piece_bytes, const std::string& ckpt_dir,
+Result<Hdf5Layout> lay_out_hdf5(const std::vector<SourceTensor>& tensors, uint64_t max_piece_bytes, const std::string& ckpt_dir,
                            const RowTransformChain& transforms = RowTransformChain());
 
 }  // namespace recis_convert

@@ -1,6 +1,6 @@
 #include "message_round_trip.h"
 #include "recis_convert/mpi/job_messages.h"
-#include "recis_convert/sinks/hdf5_plan.h"
+#include "recis_convert/sinks/hdf5_layout.h"
 
 #include <gtest/gtest.h>
 
@@ -32,11 +32,11 @@ std::vector<SourceTensor> two_part_table() {
           sparse("u", "embedding", "00000@32768@65536", 0, {3, 4}, "F32", 1, 500)};
 }
 
-TEST(Hdf5PlanTest, ConcatenatesPartsInSliceOrder) {
-  auto plan = plan_hdf5(two_part_table(), 1 << 20, "ckpt");
+TEST(Hdf5LayoutTest, ConcatenatesPartsInSliceOrder) {
+  auto plan = lay_out_hdf5(two_part_table(), 1 << 20, "ckpt");
   ASSERT_TRUE(plan) << plan.error().describe();
   ASSERT_EQ(plan.value().tables.size(), 1u);
-  const TablePlan& t = plan.value().tables[0];
+  const TableLayout& t = plan.value().tables[0];
   EXPECT_EQ(t.rows, 5u);
   EXPECT_EQ(t.embedding_dim, 4u);
   ASSERT_EQ(t.parts.size(), 2u);
@@ -53,10 +53,10 @@ TEST(Hdf5PlanTest, ConcatenatesPartsInSliceOrder) {
   EXPECT_EQ(t.slots[1].pieces[1].source_offset, 1000u);
 }
 
-TEST(Hdf5PlanTest, PiecesRespectTheBufferAndRoundsCoverTheBusiestRank) {
-  auto plan = plan_hdf5(two_part_table(), 32, "ckpt");  // two 16-byte rows per piece
+TEST(Hdf5LayoutTest, PiecesRespectTheBufferAndRoundsCoverTheBusiestRank) {
+  auto plan = lay_out_hdf5(two_part_table(), 32, "ckpt");  // two 16-byte rows per piece
   ASSERT_TRUE(plan);
-  const DatasetPlan& embedding = plan.value().tables[0].slots[1];
+  const DatasetLayout& embedding = plan.value().tables[0].slots[1];
   ASSERT_EQ(embedding.pieces.size(), 3u);  // 3 rows -> 2 + 1, 2 rows -> 2
   EXPECT_EQ(embedding.pieces[1].rows, 1u);
   EXPECT_EQ(embedding.pieces[1].source_offset, 500u + 32);
@@ -64,30 +64,30 @@ TEST(Hdf5PlanTest, PiecesRespectTheBufferAndRoundsCoverTheBusiestRank) {
   EXPECT_TRUE(embedding.pieces_of(0).empty());
 }
 
-TEST(Hdf5PlanTest, MissingSlotInOnePartIsBadInput) {
+TEST(Hdf5LayoutTest, MissingSlotInOnePartIsBadInput) {
   auto tensors = two_part_table();
   tensors.erase(tensors.begin());  // part 1 loses its embedding
-  auto plan = plan_hdf5(tensors, 1 << 20, "ckpt");
+  auto plan = lay_out_hdf5(tensors, 1 << 20, "ckpt");
   ASSERT_FALSE(plan);
   EXPECT_EQ(plan.error().code, ExitCode::kBadInput);
   EXPECT_NE(plan.error().message.find("has no \"embedding\""), std::string::npos);
 }
 
-TEST(Hdf5PlanTest, RowCountDifferentFromIdIsBadInput) {
+TEST(Hdf5LayoutTest, RowCountDifferentFromIdIsBadInput) {
   auto tensors = two_part_table();
   tensors[0].shape = {7, 4};
-  auto plan = plan_hdf5(tensors, 1 << 20, "ckpt");
+  auto plan = lay_out_hdf5(tensors, 1 << 20, "ckpt");
   ASSERT_FALSE(plan);
   EXPECT_NE(plan.error().message.find("rows of its id"), std::string::npos);
 }
 
-TEST(Hdf5PlanTest, DtypeDisagreementBetweenPartsIsBadInput) {
+TEST(Hdf5LayoutTest, DtypeDisagreementBetweenPartsIsBadInput) {
   auto tensors = two_part_table();
   tensors[0].dtype = "F16";
-  EXPECT_FALSE(plan_hdf5(tensors, 1 << 20, "ckpt"));
+  EXPECT_FALSE(lay_out_hdf5(tensors, 1 << 20, "ckpt"));
 }
 
-TEST(Hdf5PlanTest, OptimizerScalarsAreOnePieceEach) {
+TEST(Hdf5LayoutTest, OptimizerScalarsAreOnePieceEach) {
   SourceTensor step;
   step.key = "sparse_adamw_step^ ";
   step.dtype = "I64";
@@ -97,7 +97,7 @@ TEST(Hdf5PlanTest, OptimizerScalarsAreOnePieceEach) {
   beta.key = "sparse_adamw_beta1^ ";
   beta.dtype = "F32";
   beta.shape = {};
-  auto plan = plan_hdf5({step, beta}, 1 << 20, "ckpt");
+  auto plan = lay_out_hdf5({step, beta}, 1 << 20, "ckpt");
   ASSERT_TRUE(plan);
   ASSERT_EQ(plan.value().optimizer.size(), 2u);
   EXPECT_EQ(plan.value().optimizer[0].path, "/optimizer/sparse_adamw_beta1");  // sorted by name
@@ -105,7 +105,7 @@ TEST(Hdf5PlanTest, OptimizerScalarsAreOnePieceEach) {
   EXPECT_EQ(plan.value().optimizer[1].pieces.size(), 1u);
 }
 
-TEST(Hdf5PlanTest, SummariesSurviveTheMessageRoundTrip) {
+TEST(Hdf5LayoutTest, SummariesSurviveTheMessageRoundTrip) {
   auto back = testing::round_trip(two_part_table());
   ASSERT_TRUE(back);
   ASSERT_EQ(back.value().size(), 4u);

@@ -26,7 +26,7 @@ struct CopyRange {
 };
 
 // What the export of one data file writes: the new preamble (length + header), then the source ranges in order.
-struct FilePlan {
+struct FileLayout {
   std::vector<TensorInfo> kept;     // with offsets in the output file, header order kept
   std::vector<TensorInfo> dropped;  // with offsets in the source file
   std::string preamble;             // u64 length + JSON header + padding
@@ -36,10 +36,10 @@ struct FilePlan {
 
 // Keeps the tensors whose keep[i] is true (i indexes header.tensors), in source header order, back to back.
 // A tensor with rewrites[i] (optional; a kept slot that SlotRows::rewritten) takes that slot's output layout.
-FilePlan plan_filtered_file(const SafetensorsHeader& header, const std::vector<bool>& keep,
+FileLayout lay_out_filtered_file(const SafetensorsHeader& header, const std::vector<bool>& keep,
                             const std::vector<std::shared_ptr<const SlotRows>>& rewrites = {});
 
 // The whole file, unchanged: used when every row transform is the identity (copy mode).
-FilePlan plan_verbatim_copy(const SafetensorsHeader& header);
+FileLayout lay_out_verbatim_copy(const SafetensorsHeader& header);
 
 }  // namespace recis_convert

@@ -1,16 +1,16 @@
-#include "recis_convert/sinks/file_plan.h"
+#include "recis_convert/sinks/file_layout.h"
 
 namespace recis_convert {
 
-uint64_t FilePlan::output_bytes() const {
+uint64_t FileLayout::output_bytes() const {
   uint64_t total = preamble.size();
   for (const auto& range : ranges) total += range.output_length();
   return total;
 }
 
-FilePlan plan_filtered_file(const SafetensorsHeader& header, const std::vector<bool>& keep,
+FileLayout lay_out_filtered_file(const SafetensorsHeader& header, const std::vector<bool>& keep,
                             const std::vector<std::shared_ptr<const SlotRows>>& rewrites) {
-  FilePlan plan;
+  FileLayout plan;
   uint64_t next = 0;
   for (size_t i = 0; i < header.tensors.size(); ++i) {
     const TensorInfo& source = header.tensors[i];
@@ -48,8 +48,8 @@ FilePlan plan_filtered_file(const SafetensorsHeader& header, const std::vector<b
   return plan;
 }
 
-FilePlan plan_verbatim_copy(const SafetensorsHeader& header) {
-  FilePlan plan;
+FileLayout lay_out_verbatim_copy(const SafetensorsHeader& header) {
+  FileLayout plan;
   plan.kept = header.tensors;
   plan.ranges.emplace_back(0, header.file_size);
   return plan;

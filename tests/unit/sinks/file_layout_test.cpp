@@ -1,4 +1,4 @@
-#include "recis_convert/sinks/file_plan.h"
+#include "recis_convert/sinks/file_layout.h"
 
 #include <gtest/gtest.h>
 
@@ -16,12 +16,12 @@ TensorInfo tensor(const std::string& name, uint64_t begin, uint64_t end) {
   return t;
 }
 
-TEST(FilePlanTest, FilteredPlanPacksKeptTensorsAndMergesAdjacentRanges) {
+TEST(FileLayoutTest, FilteredPlanPacksKeptTensorsAndMergesAdjacentRanges) {
   SafetensorsHeader header;
   header.header_bytes = 88;  // data starts at 96
   header.tensors = {tensor("a", 0, 10), tensor("b", 10, 30), tensor("c", 30, 31), tensor("d", 31, 40)};
   header.file_size = 96 + 40;
-  FilePlan plan = plan_filtered_file(header, {true, true, false, true});
+  FileLayout plan = lay_out_filtered_file(header, {true, true, false, true});
   ASSERT_EQ(plan.kept.size(), 3u);
   EXPECT_EQ(plan.kept[1].name, "b");
   EXPECT_EQ(plan.kept[2].begin, 30u);
@@ -37,19 +37,19 @@ TEST(FilePlanTest, FilteredPlanPacksKeptTensorsAndMergesAdjacentRanges) {
   EXPECT_EQ(plan.output_bytes(), plan.preamble.size() + 39);
 }
 
-TEST(FilePlanTest, PlanWithNothingKeptHasNoTensors) {
+TEST(FileLayoutTest, PlanWithNothingKeptHasNoTensors) {
   SafetensorsHeader header;
   header.tensors = {tensor("a", 0, 10)};
-  FilePlan plan = plan_filtered_file(header, {false});
+  FileLayout plan = lay_out_filtered_file(header, {false});
   EXPECT_TRUE(plan.kept.empty());
   EXPECT_TRUE(plan.ranges.empty());
 }
 
-TEST(FilePlanTest, VerbatimPlanCopiesTheWholeFile) {
+TEST(FileLayoutTest, VerbatimPlanCopiesTheWholeFile) {
   SafetensorsHeader header;
   header.file_size = 1234;
   header.tensors = {tensor("a", 0, 10)};
-  FilePlan plan = plan_verbatim_copy(header);
+  FileLayout plan = lay_out_verbatim_copy(header);
   EXPECT_TRUE(plan.preamble.empty());
   ASSERT_EQ(plan.ranges.size(), 1u);
   EXPECT_EQ(plan.ranges[0].length, 1234u);
