@@ -40,10 +40,6 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RankReport, error, results, seconds, shared_b
 
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
 // Stage 1 on rank 0: everything that can fail before any data moves fails here, with one message for all ranks.
 Result<Discovery> discover_on_root(const JobOptions& o, const RowTransformChain& transforms,
                                    std::optional<StagingDir>& staging, const Log& log) {
@@ -64,8 +60,7 @@ Result<Discovery> discover_on_root(const JobOptions& o, const RowTransformChain&
   for (const auto& path : stale) log.warn("removed the staging directory of a dead run: " + path);
   staging.emplace(std::move(created).value());
   discovery.staging_dir = staging->path();
-  std::vector<size_t> none;
-  auto prepared = prepare_export_on_root({o, discovery.source, transforms, none, discovery.staging_dir});
+  auto prepared = prepare_export_on_root(o, discovery.source, discovery.staging_dir);
   if (!prepared) return prepared.error();
   return discovery;
 }

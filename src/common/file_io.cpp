@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <climits>
+#include <cstdlib>
 #include <cstring>
 
 namespace recis_convert {
@@ -61,6 +63,11 @@ Status pwrite_all(int fd, const void* data, size_t size, uint64_t offset, const 
     size -= static_cast<size_t>(n);
   }
   return Ok{};
+}
+
+std::string resolved_path(const std::string& path) {
+  char resolved[PATH_MAX];
+  return ::realpath(path.c_str(), resolved) ? std::string(resolved) : path;
 }
 
 }  // namespace recis_convert

@@ -13,10 +13,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
 // The files a dense export wrote into <staging>/<export-folder>, checksummed for the manifest.
 Result<std::vector<ExtraFile>> describe_dense_files(const DenseOutcome& outcome, const std::string& output_dir,
                                                     const std::string& folder) {

@@ -1,9 +1,9 @@
+#include "recis_convert/common/file_io.h"
 #include "recis_convert/metadata/metadata_stage.h"
 
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <climits>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -78,8 +78,7 @@ Result<ManifestInput> write_export_metadata(const JobOptions& o, const SourceDes
   const CheckpointListing& listing = source.listing;
   ManifestInput manifest;
   manifest.tool_version = tool_version();
-  char resolved[PATH_MAX];
-  manifest.source_checkpoint = ::realpath(listing.ckpt_dir.c_str(), resolved) ? resolved : listing.ckpt_dir;
+  manifest.source_checkpoint = resolved_path(listing.ckpt_dir);
   manifest.ckpt_id = listing.ckpt_id;
   manifest.filter_optimizer = o.filter_optimizer;
   manifest.drop_slots = o.drop_slots;

@@ -6,10 +6,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cerrno>
-#include <climits>
 #include <cstdlib>
 #include <cstring>
 
+#include "recis_convert/common/file_io.h"
 #include "recis_convert/formats/torch_archive.h"
 #include "recis_convert/common/progress.h"
 #include "recis_convert/mpi/job_messages.h"
@@ -201,8 +201,7 @@ StreamOutcome stream_into_hdf5(const StreamRequest& r, Comm& comm, const Log& lo
   }
   log.stage("hdf5: " + std::to_string(plan.value().tables.size()) + " tables, " + std::to_string(dense.size()) +
             " dense tensors into model.h5 (" + (o.hdf5_collective ? "collective" : "independent") + " MPI-IO)");
-  char resolved[PATH_MAX];
-  Hdf5Attributes attributes{tool_version(), ::realpath(listing.ckpt_dir.c_str(), resolved) ? resolved : listing.ckpt_dir};
+  Hdf5Attributes attributes{tool_version(), resolved_path(listing.ckpt_dir)};
   // Progress: the rounds are collective, so rank 0 knows how far every rank is from the layout alone.
   uint64_t total_bytes = 0, total_datasets = 0;
   total_datasets += plan.value().optimizer.size();
@@ -212,7 +211,7 @@ StreamOutcome stream_into_hdf5(const StreamRequest& r, Comm& comm, const Log& lo
   };
   for (const auto& table : plan.value().tables) std::for_each(table.slots.begin(), table.slots.end(), count);
   std::for_each(plan.value().optimizer.begin(), plan.value().optimizer.end(), count);
-  ProgressMeter meter(total_bytes, total_datasets, o.quiet ? 0 : o.progress_interval, Clock::now(), "datasets");
+  ProgressMeter meter(total_bytes, total_datasets, o.progress_seconds(), Clock::now(), "datasets");
   auto progress = [&](uint64_t bytes, uint64_t datasets) {
     if (comm.is_root() && meter.due(Clock::now())) log.stage(meter.line(bytes, datasets, Clock::now()));
   };

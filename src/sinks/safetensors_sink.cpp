@@ -9,8 +9,6 @@ namespace {
 
 constexpr size_t kMaxFilesAwaitingFsync = 32;  // open descriptors per rank while writeback runs behind the copy
 
-double progress_interval(const JobOptions& o) { return o.quiet ? 0 : o.progress_interval; }
-
 // HugeCTR: every rank writes its contiguous range of every table's rows into the files rank 0 created
 // (hugectr_export.h); rank 0 describes the finished files after the barrier.
 StreamOutcome stream_hugectr_tables(const StreamRequest& r, Comm& comm, const Log& log) {
@@ -19,7 +17,7 @@ StreamOutcome stream_hugectr_tables(const StreamRequest& r, Comm& comm, const Lo
   StreamOutcome out;
   uint64_t total = 0;
   for (const auto& t : model.tables) total += t.source.rows * t.source.row_bytes();
-  StreamProgress progress(comm, log, progress_interval(o), total,
+  StreamProgress progress(comm, log, o.progress_seconds(), total,
                           model.tables.size() * static_cast<uint64_t>(comm.size()), "table shares");
   if (!o.dry_run) {
     auto written = write_hugectr_rows(model, r.staging_dir, comm.rank(), comm.size(), o.buffer_mib << 20, o.fsync,
@@ -46,7 +44,7 @@ StreamOutcome stream_checkpoint_files(const StreamRequest& r, Comm& comm, const 
   FileExportSettings settings{r.staging_dir, o.dry_run, o.fsync ? &writeback : nullptr};
   uint64_t total_bytes = 0;
   for (const auto& f : listing.files) total_bytes += f.size;
-  StreamProgress progress(comm, log, progress_interval(o), total_bytes, listing.files.size());
+  StreamProgress progress(comm, log, o.progress_seconds(), total_bytes, listing.files.size());
   engine.set_progress_hook([&progress](uint64_t n) { progress.add_bytes(n); });
   for (size_t index : r.mine) {
     if (comm.peer_failed()) break;  // the export will be discarded: stop streaming

@@ -2,9 +2,9 @@
 
 namespace recis_convert {
 
-Status prepare_export_on_root(const StreamRequest& r) {
-  if (!r.source.is_hugectr() || r.options.format != ExportFormat::kSafetensors || r.options.dry_run) return Ok{};
-  return create_hugectr_files(*r.source.hugectr, r.staging_dir);
+Status prepare_export_on_root(const JobOptions& o, const SourceDescription& source, const std::string& staging_dir) {
+  if (!source.is_hugectr() || o.format != ExportFormat::kSafetensors || o.dry_run) return Ok{};
+  return create_hugectr_files(*source.hugectr, staging_dir);
 }
 
 Status finish_stream_on_root(const StreamRequest& r, bool succeeded, std::vector<FileResult>& files,

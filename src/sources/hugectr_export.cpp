@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <climits>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -271,8 +270,7 @@ Result<HugectrShare> hugectr_share(const HugectrModel& model, const std::vector<
   HugectrShare share;
   for (size_t i : mine) {
     const HugectrTableExport& t = model.tables[i];
-    char resolved[PATH_MAX];
-    std::string dir = ::realpath(t.source.path.c_str(), resolved) ? resolved : t.source.path;
+    std::string dir = resolved_path(t.source.path);
     if (t.source.format == HugectrSparseFormat::kLegacyFile) {  // interleaved records: unpacked into plain arrays
       dir = staging_dir + "/" + kUnpackedPrefix + t.name;
       if (!dry_run) {

@@ -58,6 +58,7 @@ struct JobOptions {
   bool verbose = false;
   std::string report;  // --report FILE: the run record, written on failure too
   double progress_interval = 5;  // seconds between progress lines of rank 0; 0 = none
+  double progress_seconds() const { return quiet ? 0 : progress_interval; }  // what the meters use (0 = none)
   std::string debug_fail_at;  // test-only fault injection (fault_injection.h), hidden from --help
 };
 

@@ -36,6 +36,9 @@ class FileDescriptor {
 bool is_regular_file(const std::string& path, uint64_t* size = nullptr);
 bool is_directory(const std::string& path);
 
+// `path` absolute with symlinks resolved (realpath), or as given when it cannot be resolved.
+std::string resolved_path(const std::string& path);
+
 // Reads `size` bytes at `offset`. A short file is kBadInput naming `file` and `what` ("the header"...).
 Status read_exact(int fd, uint64_t offset, size_t size, void* out, const std::string& file, const std::string& what);
 

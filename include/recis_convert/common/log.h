@@ -2,6 +2,7 @@
 // stderr and are never silenced; --verbose adds per-file lines from every rank.
 #pragma once
 
+#include <chrono>
 #include <string>
 
 namespace recis_convert {
@@ -23,5 +24,6 @@ class Log {
 
 std::string format_bytes(double bytes);      // "1.50 GiB"
 std::string format_seconds(double seconds);  // "12.34 s"
+double seconds_since(std::chrono::steady_clock::time_point start);  // for stage timings
 
 }  // namespace recis_convert

@@ -40,7 +40,8 @@ struct StreamOutcome {
 
 // Rank 0, before any rank streams: what all ranks then write into together (a HugeCTR table's file, created at its
 // final size with its header).
-Status prepare_export_on_root(const StreamRequest& request);
+Status prepare_export_on_root(const JobOptions& options, const SourceDescription& source,
+                              const std::string& staging_dir);
 
 // Every rank: its share of the source into the staging directory.
 StreamOutcome stream_into_safetensors(const StreamRequest& request, Comm& comm, const Log& log);

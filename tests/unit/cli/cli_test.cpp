@@ -2,17 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include "cli/parse_args.h"
 #include "test_files.h"
 
 namespace recis_convert {
 namespace {
 
-CommandLine parse(std::vector<std::string> args) {
-  args.insert(args.begin(), "recis-convert");
-  std::vector<const char*> argv;
-  for (const auto& a : args) argv.push_back(a.c_str());
-  return parse_command_line(static_cast<int>(argv.size()), argv.data());
-}
+using testing::parse;
 
 TEST(CliTest, HelpExitsZeroAndListsOptionsAndExitCodes) {
   auto cl = parse({"--help"});
