@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs one libFuzzer target for SECONDS: scripts/fuzz.sh fuzz_safetensors|fuzz_torch_archive|fuzz_metadata SECONDS
+# Runs one libFuzzer target for SECONDS: scripts/fuzz.sh fuzz_safetensors|fuzz_torch_archive|fuzz_metadata|fuzz_fast_json SECONDS
 # Builds build-fuzz/ with clang (ASan+UBSan+libFuzzer), seeds the corpus from the project's own fixtures, and keeps
 # any crashing input in fuzz/crashes/ (add it to the unit tests as a regression case).
 set -euo pipefail
@@ -26,6 +26,13 @@ case $TARGET in
   fuzz_metadata)
     cp -n "$SEEDS"/ckpt/ckpt_200/index "$SEEDS"/ckpt/ckpt_200/tensorkey.json "$SEEDS"/ckpt/checkpoint "$CORPUS"/
     printf '{"global_step": 100, "auc": 0.7, "loss": 0.5}\n{"global_step": 200, "auc": 0.72}\n' > "$CORPUS"/eval_log ;;
+  fuzz_fast_json)  # the documents themselves: index, tensorkey.json and the data files' header JSON
+    cp -n "$SEEDS"/ckpt/ckpt_200/index "$SEEDS"/ckpt/ckpt_200/tensorkey.json "$CORPUS"/
+    /usr/bin/python3 -c 'import struct,sys
+for i, path in enumerate(sys.argv[2:]):
+    data = open(path, "rb").read()
+    open(f"{sys.argv[1]}/header{i}", "wb").write(data[8:8 + struct.unpack("<Q", data[:8])[0]])' \
+      "$CORPUS" "$SEEDS"/ckpt/ckpt_200/*.safetensors ;;
 esac
 export ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1
 "build-fuzz/fuzz/$TARGET" "$CORPUS" -dict=fuzz/dictionary.txt -max_total_time="$SECONDS_TO_RUN" -rss_limit_mb=2048 \

@@ -19,6 +19,9 @@ PACKAGES=(
   zlib1g-dev
   # xxHash: XXH3-64 checksums of exported files at memory speed (a hand-written hash would be slower and unreviewed)
   libxxhash-dev
+  # simdjson: the checkpoint's index and tensorkey.json (1M blocks: 135 MB) and the data files' headers, parsed
+  # on demand at GB/s into compact types; nlohmann's DOM costs ~250 bytes and several allocations per value
+  libsimdjson-dev
   # fuzzing (libFuzzer) and sanitizer builds: clang and its runtime libraries
   clang libclang-rt-14-dev
   # tests and fixtures only: Debian's python3 with torch, numpy and h5py

@@ -1,6 +1,7 @@
 #include "recis_convert/formats/safetensors.h"
 
 #include "recis_convert/common/file_io.h"
+#include "recis_convert/formats/fast_json.h"
 #include "recis_convert/formats/strict_json.h"
 
 #include <unistd.h>
@@ -155,8 +156,46 @@ Result<uint64_t> check_length_prefix(const unsigned char prefix[8], uint64_t fil
   return n;
 }
 
+namespace {
+
+// The header as the fast reader sees it; nullopt leaves the verdict to the strict reader below.
+std::optional<SafetensorsHeader> recognize_header(std::string_view header_json, size_t capacity, uint64_t file_size) {
+  auto doc = fast_json::read_header(header_json, capacity);
+  if (!doc) return std::nullopt;
+  SafetensorsHeader header;
+  header.header_bytes = header_json.size();
+  header.file_size = file_size;
+  header.tensors.reserve(doc->tensors.size());
+  for (const auto& t : doc->tensors) {
+    auto dtype = parse_dtype(t.dtype);
+    if (!dtype) return std::nullopt;
+    TensorInfo info;
+    info.name = std::string(t.name);
+    info.dtype = *dtype;
+    info.dtype_spelling = std::string(t.dtype);
+    info.shape.assign(doc->dims.begin() + t.first_dim, doc->dims.begin() + t.first_dim + t.rank);
+    info.begin = t.begin;
+    info.end = t.end;
+    header.tensors.push_back(std::move(info));
+  }
+  if (doc->has_metadata) {
+    std::vector<std::pair<std::string, std::string>> metadata;
+    for (const auto& m : doc->metadata) metadata.emplace_back(m.key, m.value);
+    std::sort(metadata.begin(), metadata.end());  // the strict reader's DOM orders object keys
+    header.metadata = std::move(metadata);
+  }
+  return header;
+}
+
+}  // namespace
+
 Result<SafetensorsHeader> parse_safetensors_header(std::string_view header_json, uint64_t file_size,
-                                                   const std::string& file) {
+                                                   const std::string& file, size_t capacity) {
+  if (auto header = recognize_header(header_json, capacity, file_size)) {
+    auto layout = check_layout(header->tensors, file_size - header->data_start(), file);
+    if (!layout) return layout.error();
+    return std::move(*header);
+  }
   auto parsed = parse_strict_json(header_json, file, "header");
   if (!parsed) return parsed.error();
   const json& root = parsed.value().value;
@@ -197,10 +236,10 @@ Result<SafetensorsHeader> read_safetensors_header(int fd, uint64_t file_size, co
   if (!read) return read.error();
   auto n = check_length_prefix(prefix, file_size, file);
   if (!n) return n.error();
-  std::string json(n.value(), '\0');
-  read = read_exact(fd, kLengthPrefixBytes, json.size(), json.data(), file, "the header");
+  std::string json(n.value() + fast_json::kPadding, '\0');  // the padding lets the fast reader parse in place
+  read = read_exact(fd, kLengthPrefixBytes, n.value(), json.data(), file, "the header");
   if (!read) return read.error();
-  return parse_safetensors_header(json, file_size, file);
+  return parse_safetensors_header(std::string_view(json.data(), n.value()), file_size, file, json.size());
 }
 
 std::string serialize_recis_header(const std::vector<TensorInfo>& tensors,

@@ -1,11 +1,15 @@
 #include "recis_convert/formats/strict_json.h"
 
+#include <algorithm>
+
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
 #include <vector>
+
+#include "recis_convert/formats/fast_json.h"
 
 namespace recis_convert {
 
@@ -77,6 +81,11 @@ Result<std::string> read_small_file(const std::string& path, uint64_t max_bytes)
   std::ifstream in(path, std::ios::binary);
   if (!in) return bad_input(path, std::string("cannot open: ") + std::strerror(errno));
   std::string text;
+  in.seekg(0, std::ios::end);
+  const auto size = static_cast<uint64_t>(std::max<std::streamoff>(in.tellg(), 0));
+  in.seekg(0, std::ios::beg);
+  // Room for fast_json's padding, so that big documents are parsed in place (a hint: the file may still grow).
+  if (size <= max_bytes) text.reserve(size + fast_json::kPadding);
   char chunk[65536];
   while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
     text.append(chunk, static_cast<size_t>(in.gcount()));

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "recis_convert/common/file_io.h"
+#include "recis_convert/formats/fast_json.h"
 #include "recis_convert/formats/strict_json.h"
 
 namespace recis_convert {
@@ -32,12 +33,12 @@ bool is_plain_name(const std::string& name) {
   return !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos;
 }
 
-bool is_slice(const std::string& slice) {
+bool is_slice(std::string_view slice) {
   int parts = 0;
   size_t start = 0;
   while (true) {
     size_t at = slice.find('@', start);
-    std::string part = slice.substr(start, at == std::string::npos ? std::string::npos : at - start);
+    std::string_view part = slice.substr(start, at == std::string::npos ? std::string::npos : at - start);
     if (part.empty() || part.size() > 18 || !std::all_of(part.begin(), part.end(), ::isdigit)) return false;
     ++parts;
     if (at == std::string::npos) break;
@@ -54,7 +55,43 @@ Result<std::map<std::string, std::string>> read_tensorkey(const std::string& pat
 
 }  // namespace
 
+namespace {
+
+// The fast readers (fast_json.h) for the common case; nullopt leaves the verdict and the message to the strict
+// readers below.
+std::optional<std::map<std::string, std::string>> recognize_tensorkey(const std::string& text) {
+  auto entries = fast_json::read_string_map(text, text.capacity());
+  if (!entries) return std::nullopt;
+  std::map<std::string, std::string> out;
+  for (const auto& e : *entries) {
+    if (!parse_sparse_key(e.value)) return std::nullopt;
+    out.emplace_hint(out.end(), e.key, e.value);
+  }
+  return out;
+}
+
+std::optional<IndexContents> recognize_index(const std::string& text) {
+  auto doc = fast_json::read_index(text, text.capacity());
+  if (!doc) return std::nullopt;
+  IndexContents index;
+  std::map<uint64_t, std::string> file_of_number;
+  for (const auto& f : doc->files) {
+    if (!is_plain_name(std::string(f.key)) || !file_of_number.emplace(f.value, f.key).second) return std::nullopt;
+    index.files.emplace_back(f.key);
+  }
+  for (const auto& b : doc->blocks) {
+    auto file = file_of_number.find(b.value);
+    if (file == file_of_number.end()) return std::nullopt;
+    index.block_file.emplace_hint(index.block_file.end(), b.key, file->second);
+  }
+  std::sort(index.files.begin(), index.files.end());
+  return index;
+}
+
+}  // namespace
+
 Result<std::map<std::string, std::string>> parse_tensorkey_json(const std::string& text, const std::string& path) {
+  if (auto fast = recognize_tensorkey(text)) return std::move(*fast);
   auto parsed = parse_strict_json(text, path, "tensorkey.json");
   if (!parsed) return parsed.error();
   if (!parsed.value().value.is_object()) return bad_input(path, "not a JSON object");
@@ -69,6 +106,7 @@ Result<std::map<std::string, std::string>> parse_tensorkey_json(const std::strin
 }
 
 Result<IndexContents> parse_index_json(const std::string& text, const std::string& path) {
+  if (auto fast = recognize_index(text)) return std::move(*fast);
   auto parsed = parse_strict_json(text, path, "index");
   if (!parsed) return parsed.error();
   const auto& root = parsed.value().value;
@@ -124,15 +162,15 @@ Result<std::string> latest_checkpoint_id(const std::string& text, const std::str
   return latest;
 }
 
-std::optional<SparseKey> parse_sparse_key(const std::string& logical) {
+std::optional<SparseKey> parse_sparse_key(std::string_view logical) {
   size_t caret = logical.rfind('^');
   if (caret == std::string::npos) return std::nullopt;
-  std::string tensor = logical.substr(0, caret);
-  std::string slice = logical.substr(caret + 1);
+  std::string_view tensor = logical.substr(0, caret);
+  std::string_view slice = logical.substr(caret + 1);
   // Slot names never contain '@' (they are \w+), so the last '@' separates child and slot.
   size_t at = tensor.rfind('@');
   if (at == std::string::npos || at == 0 || at + 1 == tensor.size() || !is_slice(slice)) return std::nullopt;
-  return SparseKey{tensor.substr(0, at), tensor.substr(at + 1), slice};
+  return SparseKey{std::string(tensor.substr(0, at)), std::string(tensor.substr(at + 1)), std::string(slice)};
 }
 
 std::optional<KeyClass> classify_key(const std::string& key, const std::map<std::string, std::string>& tensorkey) {

@@ -57,8 +57,10 @@ struct SafetensorsHeader {
 Result<uint64_t> check_length_prefix(const unsigned char prefix[8], uint64_t file_size, const std::string& file);
 
 // Parses and validates the N header bytes of a file of file_size bytes. `file` is only used in error messages.
+// `capacity`: the bytes readable at header_json.data(); with fast_json::kPadding more than its size, the header
+// is parsed in place rather than copied first.
 Result<SafetensorsHeader> parse_safetensors_header(std::string_view header_json, uint64_t file_size,
-                                                   const std::string& file);
+                                                   const std::string& file, size_t capacity = 0);
 
 // Reads and validates the header of an open file (pread, no seek).
 Result<SafetensorsHeader> read_safetensors_header(int fd, uint64_t file_size, const std::string& file);

@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "recis_convert/common/error.h"
@@ -57,7 +58,7 @@ Result<IndexContents> parse_index_json(const std::string& text, const std::strin
 Result<std::map<std::string, std::string>> parse_tensorkey_json(const std::string& text, const std::string& path);
 
 // Parses a tensorkey.json value. nullopt if it is not "<child>@<slot>^<b>@<e>@<size>".
-std::optional<SparseKey> parse_sparse_key(const std::string& logical);
+std::optional<SparseKey> parse_sparse_key(std::string_view logical);
 
 // How a header key is exported. Sparse keys are the ones in tensorkey.json; dense keys end in "^ " (RecIS's
 // BlockNameEncode with slice " "), e.g. the optimizer scalar "sparse_adamw_step^ ".
