@@ -13,7 +13,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)parse_index_json(text, "index");
   auto tensorkey = parse_tensorkey_json(text, "tensorkey.json");
   if (tensorkey) {
-    for (const auto& [key, logical] : tensorkey.value()) (void)classify_key(key, tensorkey.value());
+    for (const auto& [key, logical] : tensorkey.value()) (void)classify_key(key, logical);
   }
   (void)latest_checkpoint_id(text, "checkpoint");
   (void)parse_sparse_key(text);

@@ -171,16 +171,24 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
   std::optional<StagingDir> staging;  // rank 0 only; removed on every path that does not publish
   const RowTransformChain transforms = make_row_transforms(o.filter_optimizer, o.drop_slots, o.quantize_int8);
 
-  // 1. discover: rank 0 resolves and checks the source and creates the staging directory; every rank learns both
+  // 1. discover: rank 0 resolves and checks the source and creates the staging directory; every rank learns both,
+  // but not the blocks: rank 0 keeps them all, and each other rank gets those of its own files after the plan.
   fault_point("discover");
+  BlockCatalog all_blocks;
   auto discovery = broadcast_result<Discovery>(
-      comm, [&] { return discover_on_root(o, transforms, staging, log); }, "discovery");
+      comm,
+      [&] {
+        auto found = discover_on_root(o, transforms, staging, log);
+        if (found) all_blocks = std::move(found.value().source.listing.blocks);
+        return found;
+      },
+      "discovery");
   auto completed = discovery ? complete_source(discovery.value().source, transforms) : discovery.error();
   if (!completed) {
     if (comm.is_root()) report_failure(completed.error(), report);
     return completed.error().code;
   }
-  const SourceDescription& source = discovery.value().source;
+  SourceDescription& source = discovery.value().source;
   const CheckpointListing& listing = source.listing;
   report.set_checkpoint(listing, o.select == CheckpointSelect::kBest ? "best" : "latest", source.selection);
   std::vector<uint64_t> sizes;
@@ -190,12 +198,28 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
     total_bytes += f.size;
   }
   log.stage(source.kind() + " " + listing.ckpt_dir + ": " + std::to_string(listing.files.size()) + " data files, " +
-            format_bytes(static_cast<double>(total_bytes)) + ", " + std::to_string(listing.tensorkey.size()) +
+            format_bytes(static_cast<double>(total_bytes)) + ", " + std::to_string(all_blocks.sparse_size()) +
             " sparse blocks");
 
-  // 2. plan: the same file -> rank assignment on every rank
-  const std::vector<size_t> mine = files_of_rank(assign_files(sizes, comm.size(), o.balance), comm.rank());
+  // 2. plan: the same file -> rank assignment on every rank; each rank learns the blocks of its files
+  const std::vector<int> assignment = assign_files(sizes, comm.size(), o.balance);
+  const std::vector<size_t> mine = files_of_rank(assignment, comm.rank());
   log_plan(o, source, transforms, comm.size(), log);
+  auto share = scatter_from_root<BlockCatalog>(
+      comm,
+      [&](int rank) {
+        if (rank == 0) return BlockCatalog();  // rank 0 keeps every block
+        std::vector<bool> wanted(listing.files.size(), false);
+        for (size_t file : files_of_rank(assignment, rank)) wanted[file] = true;
+        return all_blocks.of_files(wanted);
+      },
+      "block-share");
+  if (!share) {  // a message this program wrote and cannot read, on one rank: no collective may wait for it
+    Log::error(share.error().describe());
+    comm.abort(static_cast<int>(share.error().code));
+  }
+  source.listing.blocks = comm.is_root() ? std::move(all_blocks) : std::move(share).value();
+  source.listing.blocks_of_all_files = comm.is_root();
 
   // 3. stream: each rank's share through the row transforms into the export format
   const auto stream_start = Clock::now();

@@ -112,7 +112,7 @@ Result<Inspection> inspect_path(const std::string& path) {
     ++out.data_files;
     out.data_bytes += file.size;
     for (const auto& tensor : header.value().tensors) {
-      auto key = classify_key(tensor.name, l.tensorkey);
+      auto key = classify_key(tensor.name, l.blocks);
       if (!key) return bad_input(file_path, "tensor \"" + tensor.name + "\" is neither in tensorkey.json nor dense");
       if (!key->sparse) {
         out.scalars.push_back({key->dense_name, tensor.dtype_spelling, tensor.shape, tensor.nbytes()});

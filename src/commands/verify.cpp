@@ -129,12 +129,12 @@ std::vector<std::string> check_metadata_files(const std::string& export_dir) {
     result.kept = header.value().tensors;
     files.push_back(std::move(result));
   }
-  const auto& tensorkey = listing.value().tensorkey;
+  const BlockCatalog& blocks = listing.value().blocks;
   std::vector<std::string> problems;
   for (const auto& [name, expected] :
        {std::pair<std::string, std::string>{kIndexFile, make_index_json(files)},
-        {kTensorKeyFile, make_tensorkey_json(files, tensorkey)},
-        {kTorchRankFile, make_torch_rank_json(files, tensorkey)}}) {
+        {kTensorKeyFile, make_tensorkey_json(files, blocks)},
+        {kTorchRankFile, make_torch_rank_json(files, blocks)}}) {
     if (read_or_empty(export_dir + "/" + name) != expected) {
       problems.push_back(export_dir + "/" + name + ": does not match the data files' headers");
     }

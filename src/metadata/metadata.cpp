@@ -1,15 +1,13 @@
 #include "recis_convert/metadata/metadata.h"
 
+#include "recis_convert/metadata/json_text.h"
 #include "recis_convert/transforms/quantize.h"
 
 #include <algorithm>
-#include <nlohmann/json.hpp>
 #include <set>
 
 namespace recis_convert {
 namespace {
-
-using json = nlohmann::json;  // std::map objects: keys sorted bytewise, as RecIS's index_info / save_bundle
 
 // First occurrence only, as RecIS's util::string::Replace.
 std::string replace_first(const std::string& text, const std::string& from, const std::string& to) {
@@ -19,69 +17,151 @@ std::string replace_first(const std::string& text, const std::string& from, cons
 
 }  // namespace
 
-std::string make_index_json(const std::vector<FileResult>& exported) {
-  json block_index = json::object();
-  json file_index = json::object();
+namespace {
+
+// The kept tensors of the written files, sorted by name (the key order of nlohmann's std::map objects, which
+// RecIS's files have), each with the number of its file among the written ones.
+struct Kept {
+  std::string_view name;
+  const TensorInfo* tensor;
+  uint64_t file_number;
+};
+std::vector<Kept> kept_by_name(const std::vector<FileResult>& exported) {
+  std::vector<Kept> out;
   uint64_t number = 0;
   for (const auto& file : exported) {
     if (!file.written) continue;
-    file_index[file.name] = number;
-    for (const auto& t : file.kept) block_index[t.name] = number;
+    for (const auto& t : file.kept) out.push_back({t.name, &t, number});
     ++number;
   }
-  json root = json::object();
-  root["block_index"] = std::move(block_index);
-  root["file_index"] = std::move(file_index);
-  return root.dump();
+  std::stable_sort(out.begin(), out.end(), [](const Kept& a, const Kept& b) { return a.name < b.name; });
+  // A name twice would be a key assigned twice in a std::map object, where the last assignment stays. It cannot
+  // happen (every block is in one file), but the output must not depend on it.
+  std::vector<Kept> unique;
+  unique.reserve(out.size());
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (i + 1 == out.size() || out[i + 1].name != out[i].name) unique.push_back(out[i]);
+  }
+  return unique;
 }
 
-std::string make_tensorkey_json(const std::vector<FileResult>& exported,
-                                const std::map<std::string, std::string>& tensorkey) {
-  json root = json::object();
-  for (const auto& file : exported) {
-    if (!file.written) continue;
-    for (const auto& t : file.kept) {
-      auto it = tensorkey.find(t.name);
-      if (it != tensorkey.end()) root[t.name] = it->second;
-    }
-  }
-  return root.dump(4);
+// nlohmann's dump(4) layout: an object's members one per line, indented by four spaces per level.
+void open_member(std::string& out, bool& first, int depth, std::string_view key) {
+  out += first ? "\n" : ",\n";
+  first = false;
+  out.append(static_cast<size_t>(4 * depth), ' ');
+  append_json_string(out, key);
+  out += ": ";
 }
 
-std::string make_torch_rank_json(const std::vector<FileResult>& exported,
-                                 const std::map<std::string, std::string>& tensorkey) {
-  json root = json::object();
-  for (const auto& file : exported) {
-    if (!file.written) continue;
-    for (const auto& t : file.kept) {
-      const bool sparse = tensorkey.count(t.name) > 0;
-      json entry = json::object();
-      entry["name"] = t.name;
-      entry["dtype"] = dtype_torch_name(t.dtype);
-      entry["shape"] = t.shape;
-      if (!sparse) {
-        entry["dense"] = true;
-        entry["dimension"] = 0;
-        entry["is_hashmap"] = false;
-      } else if (t.name.find(".embedding") != std::string::npos) {
-        // RecIS's MergeTorchRankJson test is "contains .embedding", kept as is for RTP compatibility.
-        entry["dense"] = false;
-        entry["dimension"] = t.shape.empty() ? 0 : t.shape.back();
-        entry["hashmap_key"] = replace_first(t.name, ".embedding", ".id");
-        entry["hashmap_key_dtype"] = "int64";
-        entry["hashmap_value"] = t.name;
-        entry["is_hashmap"] = true;
-      } else {
-        continue;  // ids and other slots are not listed (RecIS d5e7a5c)
-      }
-      root[t.name] = std::move(entry);
-    }
+void close_object(std::string& out, bool empty, int depth) {
+  if (empty) {
+    out += "{}";
+    return;
   }
-  return root.dump(4);
+  out += '\n';
+  out.append(static_cast<size_t>(4 * depth), ' ');
+  out += '}';
+}
+
+void append_shape(std::string& out, const std::vector<uint64_t>& shape, int depth) {
+  if (shape.empty()) {
+    out += "[]";
+    return;
+  }
+  out += "[\n";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    out.append(static_cast<size_t>(4 * (depth + 1)), ' ');
+    out += std::to_string(shape[i]);
+    out += i + 1 < shape.size() ? ",\n" : "\n";
+  }
+  out.append(static_cast<size_t>(4 * depth), ' ');
+  out += ']';
+}
+
+}  // namespace
+
+std::string make_index_json(const std::vector<FileResult>& exported) {
+  std::string out = "{\"block_index\":{";
+  bool first = true;
+  for (const Kept& k : kept_by_name(exported)) {
+    if (!first) out += ',';
+    first = false;
+    append_json_string(out, k.name);
+    out += ':' + std::to_string(k.file_number);
+  }
+  out += "},\"file_index\":{";
+  std::vector<std::string_view> names;
+  for (const auto& file : exported) {
+    if (file.written) names.push_back(file.name);
+  }
+  std::vector<std::pair<std::string_view, uint64_t>> files;
+  for (size_t i = 0; i < names.size(); ++i) files.emplace_back(names[i], i);
+  std::sort(files.begin(), files.end());
+  for (size_t i = 0; i < files.size(); ++i) {
+    if (i) out += ',';
+    append_json_string(out, files[i].first);
+    out += ':' + std::to_string(files[i].second);
+  }
+  return out + "}}";
+}
+
+std::string make_tensorkey_json(const std::vector<FileResult>& exported, const BlockCatalog& blocks) {
+  std::string out = "{";
+  bool first = true;
+  for (const Kept& k : kept_by_name(exported)) {
+    auto block = blocks.find(k.name);
+    if (!block || block->logical.empty()) continue;
+    open_member(out, first, 1, k.name);
+    append_json_string(out, block->logical);
+  }
+  if (first) return "{}";
+  close_object(out, false, 0);
+  return out;
+}
+
+std::string make_torch_rank_json(const std::vector<FileResult>& exported, const BlockCatalog& blocks) {
+  std::string out = "{";
+  bool first = true;
+  for (const Kept& k : kept_by_name(exported)) {
+    const TensorInfo& t = *k.tensor;
+    auto block = blocks.find(k.name);
+    const bool sparse = block && !block->logical.empty();
+    // RecIS's MergeTorchRankJson test is "contains .embedding", kept as is for RTP compatibility; ids and other
+    // slots are not listed (RecIS d5e7a5c).
+    if (sparse && t.name.find(".embedding") == std::string::npos) continue;
+    open_member(out, first, 1, t.name);
+    out += '{';
+    bool field_first = true;  // the fields in nlohmann's (sorted) key order
+    open_member(out, field_first, 2, "dense");
+    out += sparse ? "false" : "true";
+    open_member(out, field_first, 2, "dimension");
+    out += std::to_string(sparse && !t.shape.empty() ? t.shape.back() : 0);
+    open_member(out, field_first, 2, "dtype");
+    append_json_string(out, dtype_torch_name(t.dtype));
+    if (sparse) {
+      open_member(out, field_first, 2, "hashmap_key");
+      append_json_string(out, replace_first(t.name, ".embedding", ".id"));
+      open_member(out, field_first, 2, "hashmap_key_dtype");
+      out += "\"int64\"";
+      open_member(out, field_first, 2, "hashmap_value");
+      append_json_string(out, t.name);
+    }
+    open_member(out, field_first, 2, "is_hashmap");
+    out += sparse ? "true" : "false";
+    open_member(out, field_first, 2, "name");
+    append_json_string(out, t.name);
+    open_member(out, field_first, 2, "shape");
+    append_shape(out, t.shape, 2);
+    close_object(out, false, 1);
+  }
+  if (first) return "{}";
+  close_object(out, false, 0);
+  return out;
 }
 
 Result<std::vector<TableSummary>> summarize_tables(const std::vector<FileResult>& all_files,
-                                                   const std::map<std::string, std::string>& tensorkey,
+                                                   const BlockCatalog& blocks,
                                                    const std::string& ckpt_dir, bool int8_rowwise) {
   struct Part {
     bool has_id = false;
@@ -93,7 +173,7 @@ Result<std::vector<TableSummary>> summarize_tables(const std::vector<FileResult>
   std::map<std::string, std::set<std::string>> slots;
   for (const auto& file : all_files) {
     for (const auto& t : file.kept) {
-      auto key = classify_key(t.name, tensorkey);
+      auto key = classify_key(t.name, blocks);
       if (!key || !key->sparse) continue;
       const SparseKey& sk = key->sparse_key;
       Part& part = parts[sk.child][sk.slice];

@@ -16,16 +16,18 @@ namespace {
 // Every block of the index must have been found in its file (each file already checked that its own tensors are
 // indexed there, so equal counts mean equal sets).
 Status check_all_blocks_found(const CheckpointListing& listing, const std::vector<FileResult>& files) {
-  std::set<std::string> seen;
+  std::vector<std::string_view> seen;
   for (const auto& f : files) {
-    for (const auto& t : f.kept) seen.insert(t.name);
-    for (const auto& t : f.dropped) seen.insert(t.name);
+    for (const auto& t : f.kept) seen.push_back(t.name);
+    for (const auto& t : f.dropped) seen.push_back(t.name);
   }
-  for (const auto& [key, file] : listing.block_file) {
-    if (!seen.count(key)) {
-      return bad_input(listing.ckpt_dir + "/" + file,
-                       "has no tensor " + nlohmann::json(key).dump() + ", which the checkpoint's index places there");
-    }
+  std::sort(seen.begin(), seen.end());
+  for (size_t i = 0; i < listing.blocks.size(); ++i) {
+    const BlockCatalog::Block block = listing.blocks[i];
+    if (block.file == BlockCatalog::kNotIndexed || std::binary_search(seen.begin(), seen.end(), block.key)) continue;
+    return bad_input(listing.ckpt_dir + "/" + listing.files[block.file].name,
+                     "has no tensor " + nlohmann::json(std::string(block.key)).dump() +
+                         ", which the checkpoint's index places there");
   }
   return Ok{};
 }
@@ -38,7 +40,7 @@ Result<ExportSummary> summarize_export(const JobOptions& o, const SourceDescript
   std::sort(files.begin(), files.end(), [](const FileResult& a, const FileResult& b) { return a.name < b.name; });
   auto complete = check_all_blocks_found(listing, files);
   if (!complete) return complete.error();
-  auto tables = summarize_tables(files, listing.tensorkey, listing.ckpt_dir, o.quantize_int8);
+  auto tables = summarize_tables(files, listing.blocks, listing.ckpt_dir, o.quantize_int8);
   if (!tables) return tables.error();
   ExportSummary summary;
   summary.tables = std::move(tables).value();
@@ -91,8 +93,8 @@ Result<ManifestInput> write_export_metadata(const JobOptions& o, const SourceDes
   std::vector<std::pair<std::string, std::string>> contents;
   if (o.format == ExportFormat::kSafetensors) {  // with hdf5 there are no safetensors files for these to describe
     contents = {{kIndexFile, make_index_json(summary.files)},
-                {kTensorKeyFile, make_tensorkey_json(summary.files, listing.tensorkey)},
-                {kTorchRankFile, make_torch_rank_json(summary.files, listing.tensorkey)}};
+                {kTensorKeyFile, make_tensorkey_json(summary.files, listing.blocks)},
+                {kTorchRankFile, make_torch_rank_json(summary.files, listing.blocks)}};
   } else {
     auto h5 = describe_written_file(dir + "/model.h5", "model.h5");
     if (!h5) return h5.error();

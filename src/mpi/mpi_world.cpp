@@ -9,6 +9,8 @@ namespace recis_convert {
 namespace {
 constexpr int kFailureNoticeTag = 7001;
 constexpr int kProgressTag = 7002;
+constexpr int kScatterTag = 7003;
+constexpr uint64_t kPiece = 1u << 30;  // MPI counts are int: big messages travel in pieces
 }
 
 struct MpiWorld::Notices {
@@ -30,13 +32,35 @@ std::string MpiWorld::broadcast_from_root(const std::string& text) {
   uint64_t size = is_root() ? text.size() : 0;
   MPI_Bcast(&size, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
   std::string out = is_root() ? text : std::string(size, '\0');
-  // MPI counts are int: send in pieces so listings above 2 GiB would still work.
-  constexpr uint64_t kPiece = 1u << 30;
+  // In pieces, so that messages above 2 GiB would still work.
   for (uint64_t done = 0; done < size; done += kPiece) {
     int count = static_cast<int>(size - done < kPiece ? size - done : kPiece);
     MPI_Bcast(out.data() + done, count, MPI_CHAR, 0, MPI_COMM_WORLD);
   }
   return out;
+}
+
+std::string MpiWorld::scatter_from_root(const std::function<std::string(int rank)>& message_for) {
+  if (is_root()) {
+    for (int peer = 1; peer < size_; ++peer) {
+      const std::string text = message_for(peer);
+      uint64_t size = text.size();
+      MPI_Send(&size, 1, MPI_UINT64_T, peer, kScatterTag, MPI_COMM_WORLD);
+      for (uint64_t done = 0; done < size; done += kPiece) {
+        const int count = static_cast<int>(size - done < kPiece ? size - done : kPiece);
+        MPI_Send(text.data() + done, count, MPI_CHAR, peer, kScatterTag, MPI_COMM_WORLD);
+      }
+    }
+    return message_for(0);
+  }
+  uint64_t size = 0;
+  MPI_Recv(&size, 1, MPI_UINT64_T, 0, kScatterTag, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+  std::string text(size, '\0');
+  for (uint64_t done = 0; done < size; done += kPiece) {
+    const int count = static_cast<int>(size - done < kPiece ? size - done : kPiece);
+    MPI_Recv(text.data() + done, count, MPI_CHAR, 0, kScatterTag, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+  }
+  return text;
 }
 
 void MpiWorld::announce_failure() {

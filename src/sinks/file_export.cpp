@@ -55,16 +55,22 @@ Result<FileDecision> decide_data_file(int fd, const CheckpointListing& listing, 
   FileDecision decision;
   decision.header = std::move(header).value();
   for (const auto& tensor : decision.header.tensors) {
-    const std::string quoted = nlohmann::json(tensor.name).dump();
-    auto indexed = listing.block_file.find(tensor.name);
-    if (indexed == listing.block_file.end()) {
-      return bad_input(path, "tensor " + quoted + " is not in the checkpoint's index");
+    auto quoted = [&tensor] { return nlohmann::json(tensor.name).dump(); };  // built only for a message
+    auto block = listing.blocks.find(tensor.name);
+    if ((!block || block->file == BlockCatalog::kNotIndexed) && !listing.blocks_of_all_files) {
+      return bad_input(path, "tensor " + quoted() + " is not indexed in this file");
     }
-    if (indexed->second != file.name) {
-      return bad_input(path, "tensor " + quoted + " is indexed in " + indexed->second + ", not in this file");
+    if (!block || block->file == BlockCatalog::kNotIndexed) {
+      return bad_input(path, "tensor " + quoted() + " is not in the checkpoint's index");
     }
-    auto key = classify_key(tensor.name, listing.tensorkey);
-    if (!key) return bad_input(path, "tensor " + quoted + " is neither in tensorkey.json nor a dense \"name^ \" key");
+    if (listing.files[block->file].name != file.name) {
+      return bad_input(path, "tensor " + quoted() + " is indexed in " + listing.files[block->file].name +
+                                 ", not in this file");
+    }
+    auto key = classify_key(tensor.name, block->logical);
+    if (!key) {
+      return bad_input(path, "tensor " + quoted() + " is neither in tensorkey.json nor a dense \"name^ \" key");
+    }
     decision.keys.push_back(std::move(*key));
   }
   // Then the row transforms, slot by slot (a sparse tensor holds rows of one slot of one table).

@@ -47,51 +47,54 @@ bool is_slice(std::string_view slice) {
   return parts == 3;
 }
 
-Result<std::map<std::string, std::string>> read_tensorkey(const std::string& path) {
-  auto text = read_small_file(path, kMaxMetadataFileBytes);
-  if (!text) return text.error();
-  return parse_tensorkey_json(text.value(), path);
-}
-
-}  // namespace
-
-namespace {
-
 // The fast readers (fast_json.h) for the common case; nullopt leaves the verdict and the message to the strict
-// readers below.
-std::optional<std::map<std::string, std::string>> recognize_tensorkey(const std::string& text) {
-  auto entries = fast_json::read_string_map(text, text.capacity());
-  if (!entries) return std::nullopt;
-  std::map<std::string, std::string> out;
-  for (const auto& e : *entries) {
-    if (!parse_sparse_key(e.value)) return std::nullopt;
-    out.emplace_hint(out.end(), e.key, e.value);
+// readers (parse_index_json, parse_tensorkey_json). The two documents as lists of views (into their texts, or into the strict readers' maps), before the join.
+struct IndexViews {
+  std::vector<std::string> files;                           // sorted
+  std::vector<std::pair<std::string_view, uint32_t>> blocks;  // key -> position in files
+};
+using TensorkeyViews = std::vector<std::pair<std::string_view, std::string_view>>;
+
+std::optional<IndexViews> recognize_index_views(const std::string& text) {
+  auto doc = fast_json::read_index(text, text.capacity());
+  if (!doc) return std::nullopt;
+  IndexViews out;
+  std::vector<std::pair<uint64_t, std::string_view>> numbers;  // file number -> name
+  for (const auto& f : doc->files) {
+    if (!is_plain_name(std::string(f.key))) return std::nullopt;
+    numbers.emplace_back(f.value, f.key);
+    out.files.emplace_back(f.key);
+  }
+  std::sort(numbers.begin(), numbers.end());
+  for (size_t i = 1; i < numbers.size(); ++i) {
+    if (numbers[i].first == numbers[i - 1].first) return std::nullopt;  // a number given twice
+  }
+  std::sort(out.files.begin(), out.files.end());
+  out.blocks.reserve(doc->blocks.size());
+  for (const auto& b : doc->blocks) {
+    auto n = std::lower_bound(numbers.begin(), numbers.end(), std::pair<uint64_t, std::string_view>{b.value, {}});
+    if (n == numbers.end() || n->first != b.value) return std::nullopt;
+    const auto name = std::lower_bound(out.files.begin(), out.files.end(), n->second);
+    out.blocks.emplace_back(b.key, static_cast<uint32_t>(name - out.files.begin()));
   }
   return out;
 }
 
-std::optional<IndexContents> recognize_index(const std::string& text) {
-  auto doc = fast_json::read_index(text, text.capacity());
-  if (!doc) return std::nullopt;
-  IndexContents index;
-  std::map<uint64_t, std::string> file_of_number;
-  for (const auto& f : doc->files) {
-    if (!is_plain_name(std::string(f.key)) || !file_of_number.emplace(f.value, f.key).second) return std::nullopt;
-    index.files.emplace_back(f.key);
+std::optional<TensorkeyViews> recognize_tensorkey_views(const std::string& text) {
+  auto entries = fast_json::read_string_map(text, text.capacity());
+  if (!entries) return std::nullopt;
+  TensorkeyViews out;
+  out.reserve(entries->size());
+  for (const auto& e : *entries) {
+    if (!parse_sparse_key(e.value)) return std::nullopt;
+    out.emplace_back(e.key, e.value);
   }
-  for (const auto& b : doc->blocks) {
-    auto file = file_of_number.find(b.value);
-    if (file == file_of_number.end()) return std::nullopt;
-    index.block_file.emplace_hint(index.block_file.end(), b.key, file->second);
-  }
-  std::sort(index.files.begin(), index.files.end());
-  return index;
+  return out;
 }
 
 }  // namespace
 
 Result<std::map<std::string, std::string>> parse_tensorkey_json(const std::string& text, const std::string& path) {
-  if (auto fast = recognize_tensorkey(text)) return std::move(*fast);
   auto parsed = parse_strict_json(text, path, "tensorkey.json");
   if (!parsed) return parsed.error();
   if (!parsed.value().value.is_object()) return bad_input(path, "not a JSON object");
@@ -106,7 +109,6 @@ Result<std::map<std::string, std::string>> parse_tensorkey_json(const std::strin
 }
 
 Result<IndexContents> parse_index_json(const std::string& text, const std::string& path) {
-  if (auto fast = recognize_index(text)) return std::move(*fast);
   auto parsed = parse_strict_json(text, path, "index");
   if (!parsed) return parsed.error();
   const auto& root = parsed.value().value;
@@ -135,15 +137,60 @@ Result<IndexContents> parse_index_json(const std::string& text, const std::strin
   return index;
 }
 
-namespace {
-
-Result<IndexContents> read_index(const std::string& path) {
-  auto text = read_small_file(path, kMaxMetadataFileBytes);
-  if (!text) return text.error();
-  return parse_index_json(text.value(), path);
+Result<CheckpointBlocks> parse_checkpoint_blocks(const std::string& index_text, const std::string& index_path,
+                                                 const std::string& tensorkey_text, const std::string& tensorkey_path) {
+  // Each document through its fast reader, or else its strict one (whose maps the views then point into).
+  IndexContents strict_index;
+  std::map<std::string, std::string> strict_tensorkey;
+  auto index = recognize_index_views(index_text);
+  if (!index) {
+    auto parsed = parse_index_json(index_text, index_path);
+    if (!parsed) return parsed.error();
+    strict_index = std::move(parsed).value();
+    index.emplace();
+    index->files = strict_index.files;
+    for (const auto& [key, file] : strict_index.block_file) {
+      const auto name = std::lower_bound(index->files.begin(), index->files.end(), file);
+      index->blocks.emplace_back(key, static_cast<uint32_t>(name - index->files.begin()));
+    }
+  }
+  auto tensorkey = recognize_tensorkey_views(tensorkey_text);
+  if (!tensorkey) {
+    auto parsed = parse_tensorkey_json(tensorkey_text, tensorkey_path);
+    if (!parsed) return parsed.error();
+    strict_tensorkey = std::move(parsed).value();
+    tensorkey.emplace(strict_tensorkey.begin(), strict_tensorkey.end());
+  }
+  // Join by key: every key of either document is one block.
+  auto by_key = [](const auto& a, const auto& b) { return a.first < b.first; };
+  if (!std::is_sorted(index->blocks.begin(), index->blocks.end(), by_key)) {
+    std::sort(index->blocks.begin(), index->blocks.end(), by_key);
+  }
+  if (!std::is_sorted(tensorkey->begin(), tensorkey->end(), by_key)) std::sort(tensorkey->begin(), tensorkey->end(), by_key);
+  BlockCatalog::Builder builder;
+  auto b = index->blocks.begin();
+  auto t = tensorkey->begin();
+  while (b != index->blocks.end() || t != tensorkey->end()) {
+    if (t == tensorkey->end() || (b != index->blocks.end() && b->first < t->first)) {
+      builder.add(b->first, b->second, {});
+      ++b;
+    } else if (b == index->blocks.end() || t->first < b->first) {
+      builder.add(t->first, BlockCatalog::kNotIndexed, t->second);
+      ++t;
+    } else {
+      builder.add(b->first, b->second, t->second);
+      ++b;
+      ++t;
+    }
+  }
+  return CheckpointBlocks{std::move(index->files), std::move(builder).finish()};
 }
 
-}  // namespace
+uint32_t CheckpointListing::file_number(std::string_view name) const {
+  auto it = std::lower_bound(files.begin(), files.end(), name,
+                             [](const DataFile& f, std::string_view n) { return f.name < n; });
+  return it != files.end() && it->name == name ? static_cast<uint32_t>(it - files.begin()) : BlockCatalog::kNotIndexed;
+}
 
 Result<std::string> latest_checkpoint_id(const std::string& text, const std::string& file) {
   std::string latest;
@@ -173,19 +220,23 @@ std::optional<SparseKey> parse_sparse_key(std::string_view logical) {
   return SparseKey{std::string(tensor.substr(0, at)), std::string(tensor.substr(at + 1)), std::string(slice)};
 }
 
-std::optional<KeyClass> classify_key(const std::string& key, const std::map<std::string, std::string>& tensorkey) {
-  auto it = tensorkey.find(key);
-  if (it != tensorkey.end()) {
-    auto sparse = parse_sparse_key(it->second);
+std::optional<KeyClass> classify_key(std::string_view key, const BlockCatalog& blocks) {
+  auto block = blocks.find(key);
+  return classify_key(key, block ? block->logical : std::string_view());
+}
+
+std::optional<KeyClass> classify_key(std::string_view key, std::string_view logical) {
+  if (!logical.empty()) {
+    auto sparse = parse_sparse_key(logical);
     if (!sparse) return std::nullopt;
     KeyClass out;
     out.sparse = true;
     out.sparse_key = *sparse;
     return out;
   }
-  if (key.size() > 2 && ends_with(key, "^ ")) {
+  if (key.size() > 2 && key.substr(key.size() - 2) == "^ ") {
     KeyClass out;
-    out.dense_name = key.substr(0, key.size() - 2);
+    out.dense_name = std::string(key.substr(0, key.size() - 2));
     return out;
   }
   return std::nullopt;
@@ -227,10 +278,14 @@ Result<CheckpointListing> discover_checkpoint(const std::string& ckpt_arg) {
       return bad_input(join(dir, required), "missing: the checkpoint is incomplete");
     }
   }
-  auto index = read_index(join(dir, kIndexFile));
+  const std::string index_path = join(dir, kIndexFile);
+  const std::string tensorkey_path = join(dir, kTensorKeyFile);
+  auto index_text = read_small_file(index_path, kMaxMetadataFileBytes);
+  if (!index_text) return index_text.error();
+  auto tensorkey_text = read_small_file(tensorkey_path, kMaxMetadataFileBytes);
+  if (!tensorkey_text) return tensorkey_text.error();
+  auto index = parse_checkpoint_blocks(index_text.value(), index_path, tensorkey_text.value(), tensorkey_path);
   if (!index) return index.error();
-  auto tensorkey = read_tensorkey(join(dir, kTensorKeyFile));
-  if (!tensorkey) return tensorkey.error();
 
   std::set<std::string> indexed(index.value().files.begin(), index.value().files.end());
   for (const auto& name : index.value().files) {
@@ -245,8 +300,7 @@ Result<CheckpointListing> discover_checkpoint(const std::string& ckpt_arg) {
       return bad_input(join(dir, name), "data file not named by " + join(dir, kIndexFile));
     }
   }
-  listing.tensorkey = std::move(tensorkey).value();
-  listing.block_file = std::move(index.value().block_file);
+  listing.blocks = std::move(index.value().blocks);
   return listing;
 }
 

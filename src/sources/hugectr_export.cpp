@@ -132,13 +132,20 @@ CheckpointListing hugectr_listing(const HugectrModel& model) {
   const size_t slash = model.graph_path.find_last_of('/');
   listing.ckpt_dir = slash == std::string::npos ? "." : model.graph_path.substr(0, slash);
   listing.ckpt_id = "hugectr";
+  std::vector<std::string> logical;  // alive until the catalog is built
   for (const auto& t : model.tables) {
-    listing.files.push_back({t.file, t.file_bytes()});
-    for (size_t i = 0; i < t.tensors.size(); ++i) {
-      listing.tensorkey[t.tensors[i].name] = t.name + "@" + t.slots[i].slot + "^" + kHugectrSlice;
-      listing.block_file[t.tensors[i].name] = t.file;
-    }
+    for (size_t i = 0; i < t.tensors.size(); ++i) logical.push_back(t.name + "@" + t.slots[i].slot + "^" + kHugectrSlice);
   }
+  std::vector<const HugectrTableExport*> by_file;
+  for (const auto& t : model.tables) by_file.push_back(&t);
+  std::sort(by_file.begin(), by_file.end(), [](auto* a, auto* b) { return a->file < b->file; });
+  for (const auto* t : by_file) listing.files.push_back({t->file, t->file_bytes()});
+  BlockCatalog::Builder blocks;
+  size_t next = 0;
+  for (const auto& t : model.tables) {
+    for (size_t i = 0; i < t.tensors.size(); ++i) blocks.add(t.tensors[i].name, listing.file_number(t.file), logical[next++]);
+  }
+  listing.blocks = std::move(blocks).finish();
   return listing;
 }
 

@@ -2,7 +2,8 @@
 //   index           {"block_index":{key->file#},"file_index":{file->file#}}, keys sorted bytewise, compact
 //   tensorkey.json  {part key -> "child@slot^slice"} of exported sparse keys, sorted, 4-space indent
 //   torch_rank_weights_embs_table_multi_shard.json   RTP entries of exported tensors, sorted, 4-space indent
-// All three are nlohmann dumps without a trailing newline, as RecIS writes them.
+// All three are nlohmann dumps without a trailing newline, as RecIS writes them. They are written as text here
+// (metadata/json_text.h), byte for byte what nlohmann's dump gives, without building a tree of a million nodes.
 //
 // Deliberate differences from RecIS:
 // - file numbers follow the sorted file names (RecIS: merge order of the saving ranks), so the export does not
@@ -24,9 +25,9 @@ namespace recis_convert {
 
 // Only results with written == true are part of the export. Results must be sorted by name.
 std::string make_index_json(const std::vector<FileResult>& exported);
-std::string make_tensorkey_json(const std::vector<FileResult>& exported, const std::map<std::string, std::string>& tensorkey);
-std::string make_torch_rank_json(const std::vector<FileResult>& exported,
-                                 const std::map<std::string, std::string>& tensorkey);
+// A kept tensor is sparse when `blocks` has a tensorkey.json name for it.
+std::string make_tensorkey_json(const std::vector<FileResult>& exported, const BlockCatalog& blocks);
+std::string make_torch_rank_json(const std::vector<FileResult>& exported, const BlockCatalog& blocks);
 
 // One exported table (a hashtable child), summed over its parts (slices).
 struct TableSummary {
@@ -43,7 +44,7 @@ struct TableSummary {
 // has an `id`. Errors are kBadInput naming the checkpoint directory.
 // With int8_rowwise, U8 embeddings are quantized rows (quantize.h): dim is the embedding's, without scale and bias.
 Result<std::vector<TableSummary>> summarize_tables(const std::vector<FileResult>& all_files,
-                                                   const std::map<std::string, std::string>& tensorkey,
+                                                   const BlockCatalog& blocks,
                                                    const std::string& ckpt_dir, bool int8_rowwise = false);
 
 }  // namespace recis_convert

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,10 @@ class Comm {
 
   // Every rank receives every rank's text, indexed by rank.
   virtual std::vector<std::string> allgather(const std::string& text) = 0;
+
+  // Each rank receives its own text from rank 0: message_for(r) runs on rank 0 only, once per rank, one rank at a
+  // time (so rank 0 holds one message at a time, not all of them). Rank 0 returns message_for(0).
+  virtual std::string scatter_from_root(const std::function<std::string(int rank)>& message_for) = 0;
 
   // The agreement at the barrier: every rank learns the largest status code of all ranks (0 = fine) and how
   // many ranks failed. Also settles every failure notice (below), so none is left in flight at the end.
@@ -68,6 +73,9 @@ class SerialComm final : public Comm {
   std::string broadcast_from_root(const std::string& text) override { return text; }
   std::vector<std::string> gather_to_root(const std::string& text) override { return {text}; }
   std::vector<std::string> allgather(const std::string& text) override { return {text}; }
+  std::string scatter_from_root(const std::function<std::string(int rank)>& message_for) override {
+    return message_for(0);
+  }
   Agreement agree_on_status(int local_status) override { return {local_status, announced_ ? 1 : 0}; }
   void announce_failure() override { announced_ = true; }
   bool peer_failed() override { return false; }

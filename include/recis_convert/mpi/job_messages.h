@@ -3,6 +3,9 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <string_view>
+
+#include "recis_convert/common/byte_codec.h"
 
 #include "recis_convert/commands/verify.h"
 #include "recis_convert/formats/hugectr_sparse.h"
@@ -30,9 +33,85 @@ inline void from_json(const nlohmann::json& j, TensorInfo& t) {
   j.at("end").get_to(t.end);
 }
 
+// Values of a million entries travel as one binary string each (a CBOR byte string): a tree node per field
+// would cost more than the data.
+namespace job_messages_detail {
+inline nlohmann::json as_binary(const std::string& bytes) {
+  return nlohmann::json::binary(std::vector<uint8_t>(bytes.begin(), bytes.end()));
+}
+inline std::string_view binary_of(const nlohmann::json& j) {
+  const auto& bytes = j.get_binary();  // throws type_error if not binary: a corrupt message
+  return std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+}
+[[noreturn]] inline void undecodable(const char* what, const nlohmann::json& j) {
+  throw nlohmann::json::other_error::create(501, std::string("undecodable ") + what, &j);
+}
+
+inline std::string encode_tensors(const std::vector<TensorInfo>& tensors) {
+  std::string out;
+  ByteWriter w(out);
+  w.u64(tensors.size());
+  for (const auto& t : tensors) {
+    w.text(t.name);
+    w.text(t.dtype_spelling);
+    w.u32(static_cast<uint32_t>(t.shape.size()));
+    for (uint64_t d : t.shape) w.u64(d);
+    w.u64(t.begin);
+    w.u64(t.end);
+  }
+  return out;
+}
+inline bool decode_tensors(std::string_view bytes, std::vector<TensorInfo>& tensors) {
+  ByteReader r(bytes);
+  uint64_t count = 0;
+  if (!r.u64(count) || count > r.remaining()) return false;
+  tensors.resize(count);
+  for (auto& t : tensors) {
+    uint32_t rank = 0;
+    if (!r.text(t.name) || !r.text(t.dtype_spelling) || !r.u32(rank) || rank > r.remaining()) return false;
+    // The dtype travels as its header spelling, which our own reader accepted: it always parses.
+    t.dtype = parse_dtype(t.dtype_spelling).value_or(DType::kU8);
+    t.shape.resize(rank);
+    for (auto& d : t.shape) {
+      if (!r.u64(d)) return false;
+    }
+    if (!r.u64(t.begin) || !r.u64(t.end)) return false;
+  }
+  return r.at_end();
+}
+}  // namespace job_messages_detail
+
+inline void to_json(nlohmann::json& j, const BlockCatalog& blocks) {
+  j = job_messages_detail::as_binary(blocks.encode());
+}
+inline void from_json(const nlohmann::json& j, BlockCatalog& blocks) {
+  auto decoded = BlockCatalog::decode(job_messages_detail::binary_of(j));
+  if (!decoded) job_messages_detail::undecodable("block catalog", j);
+  blocks = std::move(*decoded);
+}
+
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(DataFile, name, size)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(CheckpointListing, source, ckpt_dir, ckpt_id, files, tensorkey, block_file)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FileResult, name, source_bytes, written, output_bytes, checksum, kept, dropped)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(CheckpointListing, source, ckpt_dir, ckpt_id, files, blocks)
+
+inline void to_json(nlohmann::json& j, const FileResult& f) {
+  using job_messages_detail::as_binary;
+  using job_messages_detail::encode_tensors;
+  j = {{"name", f.name},          {"source_bytes", f.source_bytes},           {"written", f.written},
+       {"output_bytes", f.output_bytes}, {"checksum", f.checksum},           {"kept", as_binary(encode_tensors(f.kept))},
+       {"dropped", as_binary(encode_tensors(f.dropped))}};
+}
+inline void from_json(const nlohmann::json& j, FileResult& f) {
+  using job_messages_detail::binary_of;
+  j.at("name").get_to(f.name);
+  j.at("source_bytes").get_to(f.source_bytes);
+  j.at("written").get_to(f.written);
+  j.at("output_bytes").get_to(f.output_bytes);
+  j.at("checksum").get_to(f.checksum);
+  if (!job_messages_detail::decode_tensors(binary_of(j.at("kept")), f.kept) ||
+      !job_messages_detail::decode_tensors(binary_of(j.at("dropped")), f.dropped)) {
+    job_messages_detail::undecodable("tensor list", j);
+  }
+}
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SourceTensor, key, sparse, child, slot, slice, part_rank, dtype, shape, file, offset,
                                    owner)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(HugectrSparseTable, path, format, rows, vec_size, has_slot_id, key_bytes,

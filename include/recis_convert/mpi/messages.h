@@ -1,6 +1,6 @@
-// Messages between ranks as typed values with one encoding: JSON through nlohmann's to_json / from_json, which
-// each message type declares next to its definition (NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE where its fields are
-// plain). The helpers below are the only code that encodes or decodes them. A message that does not decode is a
+// Messages between ranks as typed values with one encoding: CBOR (binary JSON) through nlohmann's to_json /
+// from_json, which each message type declares next to its definition (NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE where
+// its fields are plain; job_messages.h). Big lists travel inside as CBOR byte strings. The helpers below are the only code that encodes or decodes them. A message that does not decode is a
 // bug in this program, reported as an internal error (exit 1), never a crash.
 #pragma once
 
@@ -40,7 +40,7 @@ inline Error corrupt(const char* what, const std::exception& e) {
 template <typename T>
 Result<T> decode(const std::string& text, const char* what) {
   try {
-    auto j = nlohmann::json::parse(text);
+    auto j = nlohmann::json::from_cbor(text);
     if (j.contains("error")) return j.at("error").get<Error>();
     return j.at("value").get<T>();
   } catch (const nlohmann::json::exception& e) {
@@ -48,12 +48,18 @@ Result<T> decode(const std::string& text, const char* what) {
   }
 }
 
+inline std::string cbor(const nlohmann::json& j) {
+  std::string out;
+  nlohmann::json::to_cbor(j, nlohmann::detail::output_adapter<char, std::string>(out));
+  return out;
+}
+
 template <typename T>
-std::string encode(const T& value) { return nlohmann::json{{"value", value}}.dump(); }
+std::string encode(const T& value) { return cbor(nlohmann::json{{"value", value}}); }
 
 template <typename T>
 std::string encode(const Result<T>& result) {
-  return result ? encode<T>(result.value()) : nlohmann::json{{"error", result.error()}}.dump();
+  return result ? encode<T>(result.value()) : cbor(nlohmann::json{{"error", result.error()}});
 }
 }  // namespace messages_detail
 
@@ -71,6 +77,14 @@ Result<T> broadcast_result(Comm& comm, Compute&& compute_on_root, const char* wh
 template <typename T>
 Result<T> broadcast_value(Comm& comm, const T& value_on_root, const char* what) {
   return broadcast_result<T>(comm, [&]() -> Result<T> { return value_on_root; }, what);
+}
+
+// Each rank's own value from rank 0: value_for(rank) runs on rank 0, once per rank, one at a time.
+template <typename T, typename ValueFor>
+Result<T> scatter_from_root(Comm& comm, ValueFor&& value_for, const char* what) {
+  const std::string text =
+      comm.scatter_from_root([&](int rank) { return messages_detail::encode<T>(T(value_for(rank))); });
+  return messages_detail::decode<T>(text, what);
 }
 
 // Every rank's value, indexed by rank: on rank 0 only (empty elsewhere), or on every rank.

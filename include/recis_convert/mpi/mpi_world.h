@@ -21,6 +21,7 @@ class MpiWorld final : public Comm {
   std::string broadcast_from_root(const std::string& text) override;
   std::vector<std::string> gather_to_root(const std::string& text) override;
   std::vector<std::string> allgather(const std::string& text) override;
+  std::string scatter_from_root(const std::function<std::string(int rank)>& message_for) override;
   Agreement agree_on_status(int local_status) override;
   void announce_failure() override;
   bool peer_failed() override;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "recis_convert/common/error.h"
+#include "recis_convert/sources/block_catalog.h"
 
 namespace recis_convert {
 
@@ -36,8 +37,14 @@ struct CheckpointListing {
   std::string ckpt_dir;               // the resolved ckpt_<step> directory
   std::string ckpt_id;                // its base name, e.g. "ckpt_200"
   std::vector<DataFile> files;        // the data files named by index, sorted by name
-  std::map<std::string, std::string> tensorkey;    // part key -> logical name (tensorkey.json)
-  std::map<std::string, std::string> block_file;   // block key -> data file name (index, resolved)
+  // Every block of index and tensorkey.json; BlockCatalog::Block::file indexes `files`. After discovery, a rank
+  // other than 0 holds only the blocks of its own files (export_job.cpp).
+  BlockCatalog blocks;
+  bool blocks_of_all_files = true;  // false on a rank that holds only its share (it cannot tell "not indexed"
+                                    // from "indexed in a file of another rank")
+
+  // The number of the data file `name` in `files`, or BlockCatalog::kNotIndexed.
+  uint32_t file_number(std::string_view name) const;
 };
 
 // Resolves `ckpt_arg` (a ckpt_<step> directory, or its output directory with a `checkpoint` file naming the
@@ -57,16 +64,31 @@ struct IndexContents {
 Result<IndexContents> parse_index_json(const std::string& text, const std::string& path);
 Result<std::map<std::string, std::string>> parse_tensorkey_json(const std::string& text, const std::string& path);
 
+// index and tensorkey.json together, checked as parse_index_json and parse_tensorkey_json check them: the data
+// files the index names (sorted) and the catalog of every block. The texts should have fast_json::kPadding spare
+// capacity (read_small_file leaves it) to be parsed in place.
+struct CheckpointBlocks {
+  std::vector<std::string> files;
+  BlockCatalog blocks;
+  bool blocks_of_all_files = true;  // false on a rank that holds only its share (it cannot tell "not indexed"
+                                    // from "indexed in a file of another rank")
+};
+Result<CheckpointBlocks> parse_checkpoint_blocks(const std::string& index_text, const std::string& index_path,
+                                                 const std::string& tensorkey_text, const std::string& tensorkey_path);
+
 // Parses a tensorkey.json value. nullopt if it is not "<child>@<slot>^<b>@<e>@<size>".
 std::optional<SparseKey> parse_sparse_key(std::string_view logical);
 
-// How a header key is exported. Sparse keys are the ones in tensorkey.json; dense keys end in "^ " (RecIS's
-// BlockNameEncode with slice " "), e.g. the optimizer scalar "sparse_adamw_step^ ".
+// How a header key is exported. Sparse keys are the ones in tensorkey.json (`logical`, their tensorkey.json
+// name, or empty when the key is not there); dense keys end in "^ " (RecIS's BlockNameEncode with slice " "),
+// e.g. the optimizer scalar "sparse_adamw_step^ ".
 struct KeyClass {
   bool sparse = false;
   SparseKey sparse_key;     // when sparse
   std::string dense_name;   // when dense: the key without its "^ " suffix
 };
-std::optional<KeyClass> classify_key(const std::string& key, const std::map<std::string, std::string>& tensorkey);
+std::optional<KeyClass> classify_key(std::string_view key, std::string_view logical);
+// The same, looking the key up in a catalog.
+std::optional<KeyClass> classify_key(std::string_view key, const BlockCatalog& blocks);
 
 }  // namespace recis_convert

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "block_catalogs.h"
+
 namespace recis_convert {
 namespace {
 
@@ -19,10 +21,8 @@ SourceDescription two_file_source() {
   SourceDescription s;
   s.listing.ckpt_dir = "/ckpt/ckpt_1";
   s.listing.files = {{"model-000000-of-000002.safetensors", 100}, {"model-000001-of-000002.safetensors", 200}};
-  s.listing.tensorkey = {{"user.id/part_0_1", "user@id^00000@65536@65536"},
-                         {"user.embedding/part_0_1", "user@embedding^00000@65536@65536"}};
-  s.listing.block_file = {{"user.id/part_0_1", "model-000000-of-000002.safetensors"},
-                          {"user.embedding/part_0_1", "model-000001-of-000002.safetensors"}};
+  s.listing.blocks = testing::catalog_of({{"user.id/part_0_1", 0, "user@id^00000@65536@65536"},
+                                          {"user.embedding/part_0_1", 1, "user@embedding^00000@65536@65536"}});
   return s;
 }
 
@@ -50,7 +50,7 @@ TEST(MetadataStageTest, SummarySortsFilesAndCountsBytes) {
 TEST(MetadataStageTest, ABlockTheIndexPlacesButNoFileHeldIsBadInputNamingTheFile) {
   JobOptions o;
   SourceDescription source = two_file_source();
-  source.listing.block_file["user.step_filter/part_0_1"] = "model-000001-of-000002.safetensors";
+  source.listing.blocks = testing::with_block(source.listing.blocks, "user.step_filter/part_0_1", 1, "");
   auto summary = summarize_export(o, source, results(), Log(0, true, false));
   ASSERT_FALSE(summary);
   EXPECT_EQ(summary.error().code, ExitCode::kBadInput);

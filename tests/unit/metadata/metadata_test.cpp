@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "block_catalogs.h"
+
 namespace recis_convert {
 namespace {
 
@@ -16,13 +18,14 @@ TensorInfo tensor(const std::string& name, const std::string& dtype, std::vector
   return t;
 }
 
-const std::map<std::string, std::string> kTensorKey = {
-    {"user.id/part_0_2", "user@id^00000@32768@65536"},
-    {"user.id/part_1_2", "user@id^32768@65536@65536"},
-    {"user.embedding/part_0_2", "user@embedding^00000@32768@65536"},
-    {"user.embedding/part_1_2", "user@embedding^32768@65536@65536"},
-    {"user.step_filter/part_0_2", "user@step_filter^00000@32768@65536"},
-};
+const BlockCatalog kTensorKey = testing::catalog_of({
+    {"user.id/part_0_2", 0, "user@id^00000@32768@65536"},
+    {"user.id/part_1_2", 2, "user@id^32768@65536@65536"},
+    {"user.embedding/part_0_2", 2, "user@embedding^00000@32768@65536"},
+    {"user.embedding/part_1_2", 2, "user@embedding^32768@65536@65536"},
+    {"user.step_filter/part_0_2", 2, "user@step_filter^00000@32768@65536"},
+    {"sparse_adamw_step^ ", 0, ""},
+});
 
 std::vector<FileResult> files() {
   FileResult a, b, c;
@@ -88,8 +91,8 @@ TEST(MetadataTest, HashmapKeyReplacesOnlyTheFirstEmbedding) {
   FileResult f;
   f.written = true;
   f.kept = {tensor("x.embedding_bags.y.embedding/part_0_1", "F32", {1, 4})};
-  std::map<std::string, std::string> tk = {
-      {"x.embedding_bags.y.embedding/part_0_1", "x.embedding_bags.y@embedding^00000@65536@65536"}};
+  const BlockCatalog tk = testing::catalog_of(
+      {{"x.embedding_bags.y.embedding/part_0_1", 0, "x.embedding_bags.y@embedding^00000@65536@65536"}});
   auto j = nlohmann::json::parse(make_torch_rank_json({f}, tk));
   EXPECT_EQ(j.begin().value().at("hashmap_key"), "x.id_bags.y.embedding/part_0_1");  // RecIS's first-occurrence rule
 }

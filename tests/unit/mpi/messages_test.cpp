@@ -17,6 +17,7 @@ class GarblingComm : public Comm {
   std::string broadcast_from_root(const std::string&) override { return garbage_; }
   std::vector<std::string> gather_to_root(const std::string&) override { return {garbage_}; }
   std::vector<std::string> allgather(const std::string&) override { return {garbage_}; }
+  std::string scatter_from_root(const std::function<std::string(int)>&) override { return garbage_; }
   Agreement agree_on_status(int status) override { return {status, 0}; }
   void announce_failure() override {}
   bool peer_failed() override { return false; }
@@ -44,6 +45,13 @@ TEST(MessagesTest, BroadcastResultCarriesTheErrorWithItsCodeAndFile) {
   ASSERT_FALSE(got);
   EXPECT_EQ(got.error().code, ExitCode::kBadInput);
   EXPECT_EQ(got.error().describe(), "/ckpt/index: is not JSON");
+}
+
+TEST(MessagesTest, ScatterGivesEachRankItsOwnValue) {
+  SerialComm comm;
+  auto got = scatter_from_root<std::string>(comm, [](int rank) { return "rank " + std::to_string(rank); }, "test");
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got.value(), "rank 0");
 }
 
 TEST(MessagesTest, OptionalFieldsTravelAsNullOrValue) {

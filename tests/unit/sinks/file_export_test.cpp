@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "block_catalogs.h"
+
 #include "recis_convert/common/checksum.h"
 #include "recis_convert/transforms/job_transforms.h"
 #include "test_files.h"
@@ -81,7 +83,8 @@ TEST_F(FileExportTest, DryRunWritesNothing) {
 }
 
 TEST_F(FileExportTest, TensorIndexedInAnotherFileIsBadInput) {
-  listing_.block_file["user.embedding/part_0_1"] = "model-000000-of-000002.safetensors";
+  listing_.blocks = testing::with_block(listing_.blocks, "user.embedding/part_0_1", 0,
+                                       std::string(listing_.blocks.find("user.embedding/part_0_1")->logical));
   auto result = run(1, false);
   ASSERT_FALSE(result);
   EXPECT_EQ(result.error().code, ExitCode::kBadInput);
@@ -90,14 +93,15 @@ TEST_F(FileExportTest, TensorIndexedInAnotherFileIsBadInput) {
 }
 
 TEST_F(FileExportTest, TensorMissingFromIndexIsBadInput) {
-  listing_.block_file.erase("user.embedding/part_0_1");
+  listing_.blocks = testing::with_block(listing_.blocks, "user.embedding/part_0_1", BlockCatalog::kNotIndexed,
+                                       std::string(listing_.blocks.find("user.embedding/part_0_1")->logical));
   auto result = run(1, false);
   ASSERT_FALSE(result);
   EXPECT_NE(result.error().message.find("not in the checkpoint's index"), std::string::npos);
 }
 
 TEST_F(FileExportTest, UnclassifiableKeyIsBadInput) {
-  listing_.tensorkey.erase("user.embedding/part_0_1");
+  listing_.blocks = testing::with_block(listing_.blocks, "user.embedding/part_0_1", 1, "");
   auto result = run(1, true);
   ASSERT_FALSE(result);
   EXPECT_NE(result.error().message.find("neither in tensorkey.json"), std::string::npos);

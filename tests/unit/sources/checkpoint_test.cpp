@@ -3,6 +3,8 @@
 #include "recis_convert/sources/checkpoint.h"
 
 #include <gtest/gtest.h>
+
+#include "block_catalogs.h"
 #include <sys/stat.h>
 
 #include "test_files.h"
@@ -42,7 +44,7 @@ TEST(CheckpointTest, ParsesSparseKeys) {
 }
 
 TEST(CheckpointTest, ClassifiesSparseAndDenseKeys) {
-  std::map<std::string, std::string> tensorkey = {{"user.id/part_0_1", "user@id^00000@65536@65536"}};
+  const BlockCatalog tensorkey = testing::catalog_of({{"user.id/part_0_1", 0, "user@id^00000@65536@65536"}});
   auto sparse = classify_key("user.id/part_0_1", tensorkey);
   ASSERT_TRUE(sparse);
   EXPECT_TRUE(sparse->sparse);
@@ -63,8 +65,13 @@ TEST(CheckpointTest, DiscoversACompleteCheckpoint) {
   ASSERT_EQ(listing.value().files.size(), 2u);
   EXPECT_EQ(listing.value().files[0].name, "model-000000-of-000002.safetensors");
   EXPECT_EQ(listing.value().files[1].size, testing::read_file(dir.file("model-000001-of-000002.safetensors")).size());
-  EXPECT_EQ(listing.value().block_file.at("sparse_adamw_step^ "), "model-000000-of-000002.safetensors");
-  EXPECT_EQ(listing.value().tensorkey.size(), 3u);
+  const auto& blocks = listing.value().blocks;
+  ASSERT_TRUE(blocks.find("sparse_adamw_step^ "));
+  EXPECT_EQ(blocks.find("sparse_adamw_step^ ")->file, 0u);
+  EXPECT_TRUE(blocks.find("sparse_adamw_step^ ")->logical.empty());
+  size_t sparse = 0;
+  for (size_t i = 0; i < blocks.size(); ++i) sparse += blocks[i].logical.empty() ? 0 : 1;
+  EXPECT_EQ(sparse, 3u);
 }
 
 TEST(CheckpointTest, FollowsTheCheckpointFileOfAnOutputDirectory) {
@@ -177,8 +184,8 @@ TEST(CheckpointTest, ListingSurvivesTheMessageRoundTrip) {
   EXPECT_EQ(back.value().ckpt_dir, listing.value().ckpt_dir);
   EXPECT_EQ(back.value().files.size(), 2u);
   EXPECT_EQ(back.value().files[1].size, listing.value().files[1].size);
-  EXPECT_EQ(back.value().tensorkey, listing.value().tensorkey);
-  EXPECT_EQ(back.value().block_file, listing.value().block_file);
+  EXPECT_EQ(back.value().blocks.encode(), listing.value().blocks.encode());
+  EXPECT_EQ(back.value().blocks.size(), listing.value().blocks.size());
 }
 
 }  // namespace

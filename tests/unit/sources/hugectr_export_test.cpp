@@ -57,7 +57,7 @@ TEST(HugectrExportTest, RanksWriteTheirRowRangesIntoOneRecisLayoutFile) {
   ASSERT_EQ(t.tensors.size(), 3u);
   EXPECT_EQ(t.tensors[2].name, "user.slot_id/part_0_1");
   const CheckpointListing listing = hugectr_listing(plan.value());
-  EXPECT_EQ(listing.tensorkey.at("user.embedding/part_0_1"), "user@embedding^00000@65536@65536");
+  EXPECT_EQ(listing.blocks.find("user.embedding/part_0_1")->logical, "user@embedding^00000@65536@65536");
   auto again = testing::round_trip(plan.value());
   ASSERT_TRUE(again);
   ASSERT_TRUE(lay_out_hugectr_tables(again.value(), RowTransformChain()));
