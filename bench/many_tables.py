@@ -9,7 +9,9 @@ A checkpoint of T tables is written once to DIR/tables-<T> by scripts/make_fixtu
 million blocks). For each size and run it times, in turn: Python's json.load of index + tensorkey.json (the
 baseline), the filtered export (--filter-optimizer), the copy, and --dry-run at np 2, then `inspect` and `verify`
 (np 2) of the export. Prints seconds, the ratio to the baseline, microseconds per block, and the peak RSS of
-each rank (from /usr/bin/time around every rank). No figure is asserted: speed is measured, never tested.
+each rank (from /usr/bin/time around every rank). No time is asserted: speed is measured, never tested. Memory
+is a property: --check-rss ROOT,OTHER fails (exit 1) if rank 0 of any run peaks above ROOT MiB or another rank
+above OTHER MiB (issue 13's bound is 512,160 at a million blocks).
 """
 import argparse
 import json
@@ -50,7 +52,10 @@ def main():
     parser.add_argument("--np", type=int, default=2)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--json")
+    parser.add_argument("--check-rss", help="ROOT,OTHER: peak RSS bounds in MiB for rank 0 and the other ranks")
     args = parser.parse_args()
+    bounds = [float(x) for x in args.check_rss.split(",")] if args.check_rss else None
+    too_big = []
     os.makedirs(os.path.join(args.dir, "bin"), exist_ok=True)
     binary = shutil.copy2(args.binary, os.path.join(args.dir, "bin", "recis-convert"))
     plugin = os.path.join(os.path.dirname(args.binary), "librecis_dense.so")
@@ -105,9 +110,25 @@ def main():
             rows.append({"blocks": blocks, "tables": tables, "variant": name, "median_seconds": median,
                          "ratio_to_python": median / python, "us_per_block": median / blocks * 1e6,
                          "peak_rss_mib": peaks[name]})
+            for rank, peak in enumerate(peaks[name]):
+                if bounds and peak > bounds[0 if rank == 0 else 1]:
+                    too_big.append(f"{blocks} blocks, {name}: rank {rank} peaked at {peak:.0f} MiB, "
+                                   f"above {bounds[0 if rank == 0 else 1]:.0f} MiB")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=2)
+    # The cost of one more block, between consecutive sizes: flat if the tool scales with the blocks (mpirun's
+    # start-up and other fixed costs cancel out).
+    sizes = sorted({r["blocks"] for r in rows})
+    if len(sizes) > 1:
+        print("\nmarginal microseconds per block between sizes:")
+        for name in dict.fromkeys(r["variant"] for r in rows):
+            at = {r["blocks"]: r["median_seconds"] for r in rows if r["variant"] == name}
+            steps = [f"{(at[b] - at[a]) / (b - a) * 1e6:6.2f}" for a, b in zip(sizes, sizes[1:])]
+            print(f"  {name:10} " + "  ".join(steps))
+    for line in too_big:
+        print("many_tables: " + line, file=sys.stderr)
+    sys.exit(1 if too_big else 0)
 
 
 if __name__ == "__main__":

@@ -88,12 +88,12 @@ struct Gathered {
   std::map<std::string, int> owner;  // file -> the rank that exported it
   bool ok = true;
 };
-Gathered collect_reports(const std::vector<RankReport>& reports, RunReport& report) {
+Gathered collect_reports(std::vector<RankReport>& reports, RunReport& report) {
   Gathered out;
   std::vector<RankWork> ranks;
   std::set<std::string> printed;  // e.g. every rank reports the same interruption: say it once
   for (size_t r = 0; r < reports.size(); ++r) {
-    const RankReport& got = reports[r];
+    RankReport& got = reports[r];
     if (got.error && printed.insert(got.error->describe()).second) {
       const std::string line =
           got.error->describe() + (got.error->code == ExitCode::kInterrupted ? "; nothing was published" : "");
@@ -102,12 +102,13 @@ Gathered collect_reports(const std::vector<RankReport>& reports, RunReport& repo
     }
     RankWork work{static_cast<int>(r), got.results.size(), got.shared_bytes, got.shared_bytes, got.seconds,
                   got.error ? got.error->describe() : ""};
-    for (const auto& f : got.results) {
+    for (auto& f : got.results) {
       out.owner[f.name] = static_cast<int>(r);
-      out.files.push_back(f);
       work.bytes_in += f.source_bytes;
       work.bytes_out += f.written ? f.output_bytes : 0;
+      out.files.push_back(std::move(f));  // a million tensors: moved, not copied
     }
+    got.results.clear();
     ranks.push_back(work);
   }
   report.set_ranks(ranks);
@@ -151,7 +152,7 @@ Status finish_on_root(const JobOptions& o, const SourceDescription& source, Gath
   }
   const ExportSummary& s = summary.value();
   const double seconds = seconds_since(start);
-  log.stage("published " + o.export_dir + ": " + std::to_string(s.files.size()) + " files, " +
+  log.stage("published " + o.export_dir + ": " + std::to_string(manifest.value().files.size()) + " files, " +
             format_bytes(s.bytes_in) + " in, " + format_bytes(s.bytes_out) + " out, " + format_bytes(s.bytes_dropped) +
             " dropped, " + format_seconds(seconds) + ", " + format_bytes(seconds > 0 ? s.bytes_in / seconds : 0) + "/s");
   return Ok{};
@@ -226,6 +227,7 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
   const StreamRequest request{o, source, transforms, mine, discovery.value().staging_dir};
   StreamOutcome streamed = stream_into_export(request, comm, log);
   const double my_seconds = seconds_since(stream_start);
+  if (!comm.is_root()) source.listing.blocks = BlockCatalog();  // done with them: room for the report below
 
   // 4. barrier: every rank agrees on success; rank 0 gathers every result and error
   fault_point("barrier");

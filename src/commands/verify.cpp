@@ -126,7 +126,7 @@ std::vector<std::string> check_metadata_files(const std::string& export_dir) {
     result.name = file.name;
     result.source_bytes = result.output_bytes = file.size;
     result.written = true;
-    result.kept = header.value().tensors;
+    result.kept = std::move(header.value().tensors);
     files.push_back(std::move(result));
   }
   const BlockCatalog& blocks = listing.value().blocks;

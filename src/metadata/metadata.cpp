@@ -20,18 +20,23 @@ std::string replace_first(const std::string& text, const std::string& from, cons
 namespace {
 
 // The kept tensors of the written files, sorted by name (the key order of nlohmann's std::map objects, which
-// RecIS's files have), each with the number of its file among the written ones.
+// RecIS's files have), each with the number of its file among the written ones and its tensorkey.json name,
+// found by walking the catalog alongside (both are in key order: no lookups).
 struct Kept {
   std::string_view name;
   const TensorInfo* tensor;
+  const FileResult* file;
   uint64_t file_number;
+  std::string_view logical;  // empty: not in tensorkey.json (a dense key)
 };
-std::vector<Kept> kept_by_name(const std::vector<FileResult>& exported) {
+// written_only: the files of a safetensors export; all of them for the tables (--format hdf5 writes none).
+std::vector<Kept> kept_by_name(const std::vector<FileResult>& exported, const BlockCatalog* blocks = nullptr,
+                               bool written_only = true) {
   std::vector<Kept> out;
   uint64_t number = 0;
   for (const auto& file : exported) {
-    if (!file.written) continue;
-    for (const auto& t : file.kept) out.push_back({t.name, &t, number});
+    if (written_only && !file.written) continue;
+    for (const auto& t : file.kept) out.push_back({t.name, &t, &file, number, {}});
     ++number;
   }
   std::stable_sort(out.begin(), out.end(), [](const Kept& a, const Kept& b) { return a.name < b.name; });
@@ -41,6 +46,13 @@ std::vector<Kept> kept_by_name(const std::vector<FileResult>& exported) {
   unique.reserve(out.size());
   for (size_t i = 0; i < out.size(); ++i) {
     if (i + 1 == out.size() || out[i + 1].name != out[i].name) unique.push_back(out[i]);
+  }
+  if (blocks) {
+    size_t b = 0;
+    for (Kept& k : unique) {
+      while (b < blocks->size() && (*blocks)[b].key < k.name) ++b;
+      if (b < blocks->size() && (*blocks)[b].key == k.name) k.logical = (*blocks)[b].logical;
+    }
   }
   return unique;
 }
@@ -109,11 +121,10 @@ std::string make_index_json(const std::vector<FileResult>& exported) {
 std::string make_tensorkey_json(const std::vector<FileResult>& exported, const BlockCatalog& blocks) {
   std::string out = "{";
   bool first = true;
-  for (const Kept& k : kept_by_name(exported)) {
-    auto block = blocks.find(k.name);
-    if (!block || block->logical.empty()) continue;
+  for (const Kept& k : kept_by_name(exported, &blocks)) {
+    if (k.logical.empty()) continue;
     open_member(out, first, 1, k.name);
-    append_json_string(out, block->logical);
+    append_json_string(out, k.logical);
   }
   if (first) return "{}";
   close_object(out, false, 0);
@@ -123,10 +134,9 @@ std::string make_tensorkey_json(const std::vector<FileResult>& exported, const B
 std::string make_torch_rank_json(const std::vector<FileResult>& exported, const BlockCatalog& blocks) {
   std::string out = "{";
   bool first = true;
-  for (const Kept& k : kept_by_name(exported)) {
+  for (const Kept& k : kept_by_name(exported, &blocks)) {
     const TensorInfo& t = *k.tensor;
-    auto block = blocks.find(k.name);
-    const bool sparse = block && !block->logical.empty();
+    const bool sparse = !k.logical.empty();
     // RecIS's MergeTorchRankJson test is "contains .embedding", kept as is for RTP compatibility; ids and other
     // slots are not listed (RecIS d5e7a5c).
     if (sparse && t.name.find(".embedding") == std::string::npos) continue;
@@ -171,9 +181,11 @@ Result<std::vector<TableSummary>> summarize_tables(const std::vector<FileResult>
   std::map<std::string, std::map<std::string, Part>> parts;  // child -> slice -> part
   std::map<std::string, TableSummary> tables;
   std::map<std::string, std::set<std::string>> slots;
-  for (const auto& file : all_files) {
-    for (const auto& t : file.kept) {
-      auto key = classify_key(t.name, blocks);
+  for (const Kept& k : kept_by_name(all_files, &blocks, false)) {  // in key order
+    const TensorInfo& t = *k.tensor;
+    const FileResult& file = *k.file;
+    {
+      auto key = classify_key(t.name, k.logical);
       if (!key || !key->sparse) continue;
       const SparseKey& sk = key->sparse_key;
       Part& part = parts[sk.child][sk.slice];

@@ -22,9 +22,11 @@ Status check_all_blocks_found(const CheckpointListing& listing, const std::vecto
     for (const auto& t : f.dropped) seen.push_back(t.name);
   }
   std::sort(seen.begin(), seen.end());
+  auto next_seen = seen.begin();  // both in key order: walk them together
   for (size_t i = 0; i < listing.blocks.size(); ++i) {
     const BlockCatalog::Block block = listing.blocks[i];
-    if (block.file == BlockCatalog::kNotIndexed || std::binary_search(seen.begin(), seen.end(), block.key)) continue;
+    while (next_seen != seen.end() && *next_seen < block.key) ++next_seen;
+    if (block.file == BlockCatalog::kNotIndexed || (next_seen != seen.end() && *next_seen == block.key)) continue;
     return bad_input(listing.ckpt_dir + "/" + listing.files[block.file].name,
                      "has no tensor " + nlohmann::json(std::string(block.key)).dump() +
                          ", which the checkpoint's index places there");
@@ -88,13 +90,24 @@ Result<ManifestInput> write_export_metadata(const JobOptions& o, const SourceDes
   manifest.fg_path = o.fg;
   manifest.mc_path = o.mc;
   manifest.tables = summary.tables;
-  manifest.files = summary.files;
+  manifest.files = std::move(summary.files);  // a million tensors: moved, not copied
 
-  std::vector<std::pair<std::string, std::string>> contents;
+  auto write = [&](const std::string& name, const std::string& content) -> Status {
+    auto written = write_metadata_file(dir, name, content, o.fsync);
+    if (!written) return written.error();
+    manifest.metadata_files.push_back(written.value());
+    return Ok{};
+  };
+  const std::vector<FileResult>& files = manifest.files;
   if (o.format == ExportFormat::kSafetensors) {  // with hdf5 there are no safetensors files for these to describe
-    contents = {{kIndexFile, make_index_json(summary.files)},
-                {kTensorKeyFile, make_tensorkey_json(summary.files, listing.blocks)},
-                {kTorchRankFile, make_torch_rank_json(summary.files, listing.blocks)}};
+    // One at a time: with a million tensors each is about 100 MB.
+    for (const char* name : {kIndexFile, kTensorKeyFile, kTorchRankFile}) {
+      const std::string content = name == kIndexFile       ? make_index_json(files)
+                                  : name == kTensorKeyFile ? make_tensorkey_json(files, listing.blocks)
+                                                           : make_torch_rank_json(files, listing.blocks);
+      auto written = write(name, content);
+      if (!written) return written.error();
+    }
   } else {
     auto h5 = describe_written_file(dir + "/model.h5", "model.h5");
     if (!h5) return h5.error();
@@ -105,12 +118,8 @@ Result<ManifestInput> write_export_metadata(const JobOptions& o, const SourceDes
     if (path.empty()) continue;
     auto text = read_json_config(path, name);
     if (!text) return text.error();
-    contents.emplace_back(name, text.value());
-  }
-  for (const auto& [name, content] : contents) {
-    auto written = write_metadata_file(dir, name, content, o.fsync);
+    auto written = write(name, text.value());
     if (!written) return written.error();
-    manifest.metadata_files.push_back(written.value());
   }
   for (const auto& asset : o.asset_files) {
     auto copied = copy_asset(asset, dir, o.fsync);

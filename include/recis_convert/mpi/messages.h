@@ -87,12 +87,20 @@ Result<T> scatter_from_root(Comm& comm, ValueFor&& value_for, const char* what) 
   return messages_detail::decode<T>(text, what);
 }
 
-// Every rank's value, indexed by rank: on rank 0 only (empty elsewhere), or on every rank.
+// Every rank's value, indexed by rank: on rank 0 only (empty elsewhere), or on every rank. Rank 0 keeps its own
+// value as it is (a million tensors need not be encoded and decoded to stay where they are); each other rank's
+// text is decoded and freed in turn.
 template <typename T>
-Result<std::vector<T>> gather_to_root(Comm& comm, const T& mine, const char* what) {
+Result<std::vector<T>> gather_to_root(Comm& comm, T mine, const char* what) {
   std::vector<T> out;
-  for (const auto& text : comm.gather_to_root(messages_detail::encode<T>(mine))) {
-    auto value = messages_detail::decode<T>(text, what);
+  std::vector<std::string> texts = comm.gather_to_root(comm.is_root() ? std::string() : messages_detail::encode<T>(mine));
+  for (size_t rank = 0; rank < texts.size(); ++rank) {
+    if (rank == 0) {
+      out.push_back(std::move(mine));
+      continue;
+    }
+    auto value = messages_detail::decode<T>(texts[rank], what);
+    std::string().swap(texts[rank]);
     if (!value) return value.error();
     out.push_back(std::move(value).value());
   }

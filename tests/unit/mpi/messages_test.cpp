@@ -8,14 +8,15 @@
 namespace recis_convert {
 namespace {
 
-// A one-rank communicator whose broadcasts and gathers deliver `garbage` instead of what was sent.
+// A one-rank communicator whose broadcasts deliver `garbage` instead of what was sent, and whose gathers deliver
+// it as a second rank's message (rank 0's own value never travels).
 class GarblingComm : public Comm {
  public:
   explicit GarblingComm(std::string garbage) : garbage_(std::move(garbage)) {}
   int rank() const override { return 0; }
   int size() const override { return 1; }
   std::string broadcast_from_root(const std::string&) override { return garbage_; }
-  std::vector<std::string> gather_to_root(const std::string&) override { return {garbage_}; }
+  std::vector<std::string> gather_to_root(const std::string&) override { return {"", garbage_}; }
   std::vector<std::string> allgather(const std::string&) override { return {garbage_}; }
   std::string scatter_from_root(const std::function<std::string(int)>&) override { return garbage_; }
   Agreement agree_on_status(int status) override { return {status, 0}; }
