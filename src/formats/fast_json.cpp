@@ -134,6 +134,20 @@ bool uint_array(od::value& value, std::vector<uint64_t>& out) {
 // The root object of a whole document: on_field for each of its fields, then nothing but whitespace.
 template <typename OnField>
 bool read_root_object(const PaddedText& text, od::parser& parser, OnField&& on_field) {
+  // On-demand parsing does not validate all of the structure it steps over (fuzz_fast_json found a document
+  // whose object ended early without an error), so the whole document is validated first by simdjson's DOM
+  // parser (stages 1 and 2, strict RFC 8259; its tree is freed at once).
+  // Small documents (every data file's header) reuse one parser per thread; a big one gets its own, so that its
+  // buffers are freed rather than kept for the rest of the run.
+  constexpr size_t kReusedParserBytes = 16u << 20;
+  const simdjson::padded_string_view view = text.view();
+  if (view.size() <= kReusedParserBytes) {
+    static thread_local simdjson::dom::parser validator;
+    if (validator.parse(view.data(), view.size(), false).error()) return false;
+  } else {
+    simdjson::dom::parser validator;
+    if (validator.parse(view.data(), view.size(), false).error()) return false;
+  }
   od::document doc;
   if (parser.iterate(text.view()).get(doc)) return false;
   od::object root;

@@ -98,6 +98,31 @@ TEST(FastJsonTest, HeaderTensorsMetadataAndShapes) {
   }
 }
 
+// fuzz_fast_json's first find: on-demand iteration ended this invalid document's object early, without an error.
+TEST(FastJsonTest, InvalidStructureAfterAValueIsLeftToTheStrictReader) {
+  const std::string text =
+      "{\x22""user_em_id.embedding/part_0_3\x22"": \x22""item_id@embeddi691@65536@65536\x22"",\x0a"
+      "    \x22""\xe5""\x95""\x86""\xe5""\x93""\x81""_id.sparseD_adamw_exp_avg_sq/part_0_3\x22"": \x22"
+      "\xe5""\x95""\x86""\xe5""\x93""\x81""_id@sparse_adamw_exp_avg_sq^00000@21846@65536\x22"",\x0a"
+      "    \x22""\xe5""\x95""\x86""\xe5""\x93""\x81""_id.sparse_adamw_exp_avg_sq/part_1_3\x22"": \x22""\xe5"
+      "\x95""\x86""\xe5""\x93""\x81""_id@sparse_adamw_exp_avg_sq^21846@43691@65536\x22"",\x0a""    \x22"
+      "\xe5""\x95""\x86""\xe5""\x93""\x81""_id.sparse_adamw_exp_avg_sq/part_2_3\x22"": \x22""\xe5""\x95"
+      "\x86""\xe5""\x93""\x81""_id@sparse_adamw_exp_avgid.sparse_adamw_exp_avg/part_2_3\x22"":{\x22"
+      "dtype\x22"":\x22""F32\x22"",\x22""shape\x22"":[206,8],\x22""data_offsets\x22"":[0,6592]},\x22"
+      "item_id.sparse_adamw_exp_avg/part_2_3\x22"":{\x22""dtype\x22"":\x22""F16\x22"",\x22""shape\x22"
+      "EEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEE  \x22""item_id.embedding/part_0_3\x22"
+      ": \x22""item_id@embeddi691@65536@65536\x22"",\x0a""    \x22""\xe5""\x95""\x86""\xe5""\x93""\x81"
+      "_id.sparseD_adamw_exp_avg_sq/part_0_3\x22"": \x22""\xe5""\x95""\x86""\xe5""\x93""\x81"
+      "_id@sparse_adamw_exp_avg_sq^00000@21846@65536\x22"",\x0a""    \x22""\xe5""\x95""\x86""\xe5""\x93"
+      "\x81""_id.sparse_adamw_exp_avg_sq/part_1_3\x22"": \x22""\xe5""\x95""\x86""\xe5""\x93""\x81"
+      "_id@sparse_adamw_exp_avg_sq^21846@43691@65536\x22"",\x0a""[10512,10512]},\x22""\xe5""\x95""\x86"
+      "\xe5""\x93""\x81""\xe5""\x95""\x86""\xe5""\x93""\x81""_id.sparse_adamw_exp_avg_sq/part_1_3\x22"
+      ":\x22""F32\x22"",\x22""shape\x22"":[26,4],\x22""data_offsets\x22"":[10512,10928]}} ";
+  EXPECT_FALSE(read_string_map(text, 0));
+  EXPECT_FALSE(read_index(text, 0));
+  EXPECT_FALSE(read_header(text, 0));
+}
+
 TEST(FastJsonTest, UniqueKeysSortsWhenNeeded) {
   std::vector<std::string_view> keys = {"b", "a", "c"};
   EXPECT_TRUE(unique_keys(keys));
