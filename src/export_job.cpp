@@ -1,5 +1,7 @@
 #include "recis_convert/export_job.h"
 
+#include <malloc.h>
+
 #include <chrono>
 #include <map>
 #include <optional>
@@ -30,9 +32,10 @@ struct Discovery {
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Discovery, source, staging_dir)
 
 // What each rank tells rank 0 at the barrier.
+// (Every other rank's file results follow it on their own: PackedFileResults.)
 struct RankReport {
   std::optional<Error> error;
-  std::vector<FileResult> results;
+  std::vector<FileResult> results;  // rank 0's own (its report does not travel)
   double seconds = 0;
   uint64_t shared_bytes = 0;  // see StreamOutcome
 };
@@ -88,7 +91,20 @@ struct Gathered {
   std::map<std::string, int> owner;  // file -> the rank that exported it
   bool ok = true;
 };
-Gathered collect_reports(std::vector<RankReport>& reports, RunReport& report) {
+// Rank 0: which block of `blocks` (every block) each position of each other rank's share is.
+std::vector<std::vector<uint32_t>> share_positions(const BlockCatalog& blocks, const std::vector<int>& owners,
+                                                   int ranks) {
+  std::vector<std::vector<uint32_t>> out(static_cast<size_t>(ranks));
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    const uint32_t file = blocks[i].file;
+    if (file != BlockCatalog::kNotIndexed && owners[file] != 0) out[owners[file]].push_back(static_cast<uint32_t>(i));
+  }
+  return out;
+}
+
+Result<Gathered> collect_reports(std::vector<RankReport>& reports, std::vector<PackedFileResults>& packed,
+                                 RunReport& report, const BlockCatalog& blocks,
+                                 const std::vector<std::vector<uint32_t>>& shares) {
   Gathered out;
   std::vector<RankWork> ranks;
   std::set<std::string> printed;  // e.g. every rank reports the same interruption: say it once
@@ -100,15 +116,24 @@ Gathered collect_reports(std::vector<RankReport>& reports, RunReport& report) {
       Log::error(line);
       report.add_error(line);
     }
-    RankWork work{static_cast<int>(r), got.results.size(), got.shared_bytes, got.shared_bytes, got.seconds,
+    auto results = packed[r].unpack([&](uint32_t i) -> std::optional<std::string_view> {
+      if (i >= shares[r].size()) return std::nullopt;
+      return blocks[shares[r][i]].key;
+    });
+    if (!results) {
+      return Error{ExitCode::kInternal, "", "corrupt rank-report message: the file results of rank " + std::to_string(r)};
+    }
+    packed[r] = PackedFileResults();
+    for (auto& f : got.results) results->push_back(std::move(f));
+    got.results.clear();
+    RankWork work{static_cast<int>(r), results->size(), got.shared_bytes, got.shared_bytes, got.seconds,
                   got.error ? got.error->describe() : ""};
-    for (auto& f : got.results) {
+    for (auto& f : *results) {
       out.owner[f.name] = static_cast<int>(r);
       work.bytes_in += f.source_bytes;
       work.bytes_out += f.written ? f.output_bytes : 0;
       out.files.push_back(std::move(f));  // a million tensors: moved, not copied
     }
-    got.results.clear();
     ranks.push_back(work);
   }
   report.set_ranks(ranks);
@@ -206,7 +231,7 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
   const std::vector<int> assignment = assign_files(sizes, comm.size(), o.balance);
   const std::vector<size_t> mine = files_of_rank(assignment, comm.rank());
   log_plan(o, source, transforms, comm.size(), log);
-  auto share = scatter_from_root<BlockCatalog>(
+  auto share = scatter_encoded_from_root<BlockCatalog>(
       comm,
       [&](int rank) {
         if (rank == 0) return BlockCatalog();  // rank 0 keeps every block
@@ -227,7 +252,10 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
   const StreamRequest request{o, source, transforms, mine, discovery.value().staging_dir};
   StreamOutcome streamed = stream_into_export(request, comm, log);
   const double my_seconds = seconds_since(stream_start);
-  if (!comm.is_root()) source.listing.blocks = BlockCatalog();  // done with them: room for the report below
+  if (!comm.is_root()) {  // done with the blocks: room for the report below
+    source.listing.blocks = BlockCatalog();
+    ::malloc_trim(0);  // and the heap the files' headers left fragmented goes back, not just to malloc
+  }
 
   // 4. barrier: every rank agrees on success; rank 0 gathers every result and error
   fault_point("barrier");
@@ -239,17 +267,23 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
   }
   const int agreed = comm.agree_on_status(streamed.failure ? static_cast<int>(streamed.failure->code) : 0).status;
   auto reports = gather_to_root(
-      comm, RankReport{streamed.failure, std::move(streamed.results), my_seconds, streamed.shared_bytes}, "rank-report");
+      comm,
+      RankReport{streamed.failure, std::move(streamed.results), my_seconds, streamed.shared_bytes}, "rank-report");
+  auto packed = gather_encoded_to_root(comm, std::move(streamed.packed), "file-results");
   const double stream_seconds = seconds_since(stream_start);
 
   // 5. metadata and the dense network, 6. publish: rank 0, once every rank succeeded
   int final_status = agreed;
   if (comm.is_root()) {
     Gathered gathered;
-    if (reports) {
-      gathered = collect_reports(reports.value(), report);
+    auto collected = !reports  ? Result<Gathered>(reports.error())
+                     : !packed ? Result<Gathered>(packed.error())
+                               : collect_reports(reports.value(), packed.value(), report, listing.blocks,
+                                                 share_positions(listing.blocks, assignment, comm.size()));
+    if (collected) {
+      gathered = std::move(collected).value();
     } else {
-      final_status = report_failure(reports.error(), report);
+      final_status = report_failure(collected.error(), report);
     }
     auto finished_stream = finish_stream_on_root(request, final_status == 0, gathered.files, gathered.owner);
     if (!finished_stream) final_status = report_failure(finished_stream.error(), report);

@@ -137,18 +137,20 @@ StreamOutcome stream_into_hdf5(const StreamRequest& r, Comm& comm, const Log& lo
   const CheckpointListing& listing = r.source.listing;
   StreamOutcome out;
   RankTensors mine;
+  std::vector<FileResult> results;
   if (r.source.is_hugectr()) {
     auto share = hugectr_share(*r.source.hugectr, r.mine, comm.rank(), r.staging_dir, o.dry_run, o.buffer_mib << 20);
     if (share) {
       mine.tensors = std::move(share.value().tensors);
-      out.results = std::move(share.value().results);
+      results = std::move(share.value().results);
     } else {
       out.failure = share.error();
     }
   } else {
-    auto summarized = summarize_checkpoint_files(r, comm.rank(), mine.tensors, out.results);
+    auto summarized = summarize_checkpoint_files(r, comm.rank(), mine.tensors, results);
     if (!summarized) out.failure = summarized.error();
   }
+  for (auto& result : results) out.add_result(std::move(result), listing.blocks, comm.is_root());
   // Every rank needs every summary: the HDF5 calls that create datasets are collective and must match exactly.
   mine.ok = !out.failure;
   auto everyone = allgather(comm, mine, "header-summary");

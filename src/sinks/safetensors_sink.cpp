@@ -59,7 +59,7 @@ StreamOutcome stream_checkpoint_files(const StreamRequest& r, Comm& comm, const 
     }
     log.detail(listing.files[index].name + ": kept " + std::to_string(result.value().kept.size()) + ", dropped " +
                std::to_string(result.value().dropped.size()) + " tensors");
-    out.results.push_back(std::move(result).value());
+    out.add_result(std::move(result).value(), listing.blocks, comm.is_root());
     progress.item_done(listing.files[index].size);
   }
   if (!out.failure) {

@@ -18,13 +18,19 @@ size_t BlockCatalog::sparse_size() const {
       std::count_if(entries_.begin(), entries_.end(), [](const Entry& e) { return e.logical_size > 0; }));
 }
 
-std::optional<BlockCatalog::Block> BlockCatalog::find(std::string_view key) const {
+std::optional<size_t> BlockCatalog::find_index(std::string_view key) const {
   const std::string_view text(text_);
   auto it = std::lower_bound(entries_.begin(), entries_.end(), key, [&text](const Entry& e, std::string_view k) {
     return text.substr(e.at, e.key_size) < k;
   });
   if (it == entries_.end() || text.substr(it->at, it->key_size) != key) return std::nullopt;
-  return (*this)[static_cast<size_t>(it - entries_.begin())];
+  return static_cast<size_t>(it - entries_.begin());
+}
+
+std::optional<BlockCatalog::Block> BlockCatalog::find(std::string_view key) const {
+  auto index = find_index(key);
+  if (!index) return std::nullopt;
+  return (*this)[*index];
 }
 
 BlockCatalog BlockCatalog::of_files(const std::vector<bool>& wanted) const {

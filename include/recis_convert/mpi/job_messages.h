@@ -5,7 +5,6 @@
 #include <nlohmann/json.hpp>
 #include <string_view>
 
-#include "recis_convert/common/byte_codec.h"
 
 #include "recis_convert/commands/verify.h"
 #include "recis_convert/formats/hugectr_sparse.h"
@@ -14,6 +13,7 @@
 #include "recis_convert/sinks/file_export.h"
 #include "recis_convert/sinks/hdf5_export.h"
 #include "recis_convert/sinks/hdf5_layout.h"
+#include "recis_convert/sinks/packed_file_results.h"
 #include "recis_convert/sources/checkpoint.h"
 #include "recis_convert/sources/hugectr_export.h"
 #include "recis_convert/sources/source.h"
@@ -47,38 +47,6 @@ inline std::string_view binary_of(const nlohmann::json& j) {
   throw nlohmann::json::other_error::create(501, std::string("undecodable ") + what, &j);
 }
 
-inline std::string encode_tensors(const std::vector<TensorInfo>& tensors) {
-  std::string out;
-  ByteWriter w(out);
-  w.u64(tensors.size());
-  for (const auto& t : tensors) {
-    w.text(t.name);
-    w.text(t.dtype_spelling);
-    w.u32(static_cast<uint32_t>(t.shape.size()));
-    for (uint64_t d : t.shape) w.u64(d);
-    w.u64(t.begin);
-    w.u64(t.end);
-  }
-  return out;
-}
-inline bool decode_tensors(std::string_view bytes, std::vector<TensorInfo>& tensors) {
-  ByteReader r(bytes);
-  uint64_t count = 0;
-  if (!r.u64(count) || count > r.remaining()) return false;
-  tensors.resize(count);
-  for (auto& t : tensors) {
-    uint32_t rank = 0;
-    if (!r.text(t.name) || !r.text(t.dtype_spelling) || !r.u32(rank) || rank > r.remaining()) return false;
-    // The dtype travels as its header spelling, which our own reader accepted: it always parses.
-    t.dtype = parse_dtype(t.dtype_spelling).value_or(DType::kU8);
-    t.shape.resize(rank);
-    for (auto& d : t.shape) {
-      if (!r.u64(d)) return false;
-    }
-    if (!r.u64(t.begin) || !r.u64(t.end)) return false;
-  }
-  return r.at_end();
-}
 }  // namespace job_messages_detail
 
 inline void to_json(nlohmann::json& j, const BlockCatalog& blocks) {
@@ -95,10 +63,9 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(CheckpointListing, source, ckpt_dir, ckpt_id,
 
 inline void to_json(nlohmann::json& j, const FileResult& f) {
   using job_messages_detail::as_binary;
-  using job_messages_detail::encode_tensors;
   j = {{"name", f.name},          {"source_bytes", f.source_bytes},           {"written", f.written},
-       {"output_bytes", f.output_bytes}, {"checksum", f.checksum},           {"kept", as_binary(encode_tensors(f.kept))},
-       {"dropped", as_binary(encode_tensors(f.dropped))}};
+       {"output_bytes", f.output_bytes}, {"checksum", f.checksum},           {"kept", as_binary(pack_tensors(f.kept))},
+       {"dropped", as_binary(pack_tensors(f.dropped))}};
 }
 inline void from_json(const nlohmann::json& j, FileResult& f) {
   using job_messages_detail::binary_of;
@@ -107,8 +74,7 @@ inline void from_json(const nlohmann::json& j, FileResult& f) {
   j.at("written").get_to(f.written);
   j.at("output_bytes").get_to(f.output_bytes);
   j.at("checksum").get_to(f.checksum);
-  if (!job_messages_detail::decode_tensors(binary_of(j.at("kept")), f.kept) ||
-      !job_messages_detail::decode_tensors(binary_of(j.at("dropped")), f.dropped)) {
+  if (!unpack_tensors(binary_of(j.at("kept")), f.kept) || !unpack_tensors(binary_of(j.at("dropped")), f.dropped)) {
     job_messages_detail::undecodable("tensor list", j);
   }
 }

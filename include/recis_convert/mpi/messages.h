@@ -37,10 +37,12 @@ inline Error corrupt(const char* what, const std::exception& e) {
   return Error{ExitCode::kInternal, "", std::string("corrupt ") + what + " message: " + e.what()};
 }
 
+// Takes the text by value: once parsed, it is freed, so that a big message is not held twice.
 template <typename T>
-Result<T> decode(const std::string& text, const char* what) {
+Result<T> decode(std::string text, const char* what) {
   try {
     auto j = nlohmann::json::from_cbor(text);
+    std::string().swap(text);
     if (j.contains("error")) return j.at("error").get<Error>();
     return j.at("value").get<T>();
   } catch (const nlohmann::json::exception& e) {
@@ -82,9 +84,39 @@ Result<T> broadcast_value(Comm& comm, const T& value_on_root, const char* what) 
 // Each rank's own value from rank 0: value_for(rank) runs on rank 0, once per rank, one at a time.
 template <typename T, typename ValueFor>
 Result<T> scatter_from_root(Comm& comm, ValueFor&& value_for, const char* what) {
-  const std::string text =
+  std::string text =
       comm.scatter_from_root([&](int rank) { return messages_detail::encode<T>(T(value_for(rank))); });
-  return messages_detail::decode<T>(text, what);
+  return messages_detail::decode<T>(std::move(text), what);
+}
+
+// The same for a value too big for a tree, whose type has its own binary encoding (T::encode(), T::decode(bytes)
+// giving an optional): the block catalog. Its bytes are the whole message (inside CBOR they would be read back one
+// byte at a time into a growing buffer, twice the catalog's size at its peak).
+template <typename T, typename ValueFor>
+Result<T> scatter_encoded_from_root(Comm& comm, ValueFor&& value_for, const char* what) {
+  std::string text = comm.scatter_from_root([&](int rank) { return T(value_for(rank)).encode(); });
+  auto value = T::decode(text);
+  if (!value) return Error{ExitCode::kInternal, "", std::string("corrupt ") + what + " message"};
+  return std::move(*value);
+}
+
+// gather_to_root for a value with its own binary encoding (as scatter_encoded_from_root): a rank's packed file
+// results.
+template <typename T>
+Result<std::vector<T>> gather_encoded_to_root(Comm& comm, T mine, const char* what) {
+  std::vector<T> out;
+  std::vector<std::string> texts = comm.gather_to_root(comm.is_root() ? std::string() : mine.encode());
+  for (size_t rank = 0; rank < texts.size(); ++rank) {
+    if (rank == 0) {
+      out.push_back(std::move(mine));
+      continue;
+    }
+    auto value = T::decode(texts[rank]);
+    std::string().swap(texts[rank]);
+    if (!value) return Error{ExitCode::kInternal, "", std::string("corrupt ") + what + " message"};
+    out.push_back(std::move(*value));
+  }
+  return out;
 }
 
 // Every rank's value, indexed by rank: on rank 0 only (empty elsewhere), or on every rank. Rank 0 keeps its own
@@ -99,8 +131,7 @@ Result<std::vector<T>> gather_to_root(Comm& comm, T mine, const char* what) {
       out.push_back(std::move(mine));
       continue;
     }
-    auto value = messages_detail::decode<T>(texts[rank], what);
-    std::string().swap(texts[rank]);
+    auto value = messages_detail::decode<T>(std::move(texts[rank]), what);
     if (!value) return value.error();
     out.push_back(std::move(value).value());
   }

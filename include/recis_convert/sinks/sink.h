@@ -19,6 +19,7 @@
 #include "recis_convert/common/log.h"
 #include "recis_convert/mpi/comm.h"
 #include "recis_convert/sinks/file_export.h"
+#include "recis_convert/sinks/packed_file_results.h"
 #include "recis_convert/sources/source.h"
 #include "recis_convert/transforms/row_transform.h"
 
@@ -33,7 +34,13 @@ struct StreamRequest {
 };
 
 struct StreamOutcome {
-  std::vector<FileResult> results;  // the files this rank exported (or would have)
+  // The files this rank exported (or would have). Rank 0 keeps its own as they are; every other rank packs each
+  // as it is done, for the trip to rank 0 (a million tensors would not fit a small rank as TensorInfos).
+  std::vector<FileResult> results;
+  PackedFileResults packed;
+  void add_result(FileResult result, const BlockCatalog& blocks, bool root) {
+    if (root) results.push_back(std::move(result)); else packed.add(result, blocks);
+  }
   std::optional<Error> failure;
   uint64_t shared_bytes = 0;  // bytes written into files shared by all ranks (HugeCTR tables), not in `results`
 };

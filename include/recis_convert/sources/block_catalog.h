@@ -25,8 +25,9 @@ class BlockCatalog {
   bool empty() const { return entries_.empty(); }
   size_t sparse_size() const;  // the blocks with a tensorkey.json name
   Block operator[](size_t i) const;
-  // The block with this key (binary search), or nullopt.
+  // The block with this key (binary search), or nullopt; find_index gives its position.
   std::optional<Block> find(std::string_view key) const;
+  std::optional<size_t> find_index(std::string_view key) const;
 
   // The indexed blocks of the files with wanted[file] (what one rank needs for its share of the files).
   BlockCatalog of_files(const std::vector<bool>& wanted) const;

@@ -55,6 +55,14 @@ TEST(MessagesTest, ScatterGivesEachRankItsOwnValue) {
   EXPECT_EQ(got.value(), "rank 0");
 }
 
+TEST(MessagesTest, ABinaryEncodedValueThatDoesNotDecodeIsAnInternalError) {
+  GarblingComm comm("not a catalog");
+  auto got = scatter_encoded_from_root<BlockCatalog>(comm, [](int) { return BlockCatalog(); }, "block-share");
+  ASSERT_FALSE(got);
+  EXPECT_EQ(got.error().code, ExitCode::kInternal);
+  EXPECT_NE(got.error().message.find("corrupt block-share message"), std::string::npos);
+}
+
 TEST(MessagesTest, OptionalFieldsTravelAsNullOrValue) {
   SerialComm comm;
   std::optional<Error> none, some = output_error("/out", "full");
