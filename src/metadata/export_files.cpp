@@ -56,6 +56,37 @@ Result<ExtraFile> write_metadata_file(const std::string& dir, const std::string&
   return ExtraFile{name, content.size(), Checksum::of(content.data(), content.size())};
 }
 
+MetadataFileOut::MetadataFileOut(const std::string& dir, const std::string& name, bool fsync)
+    : name_(name), path_(dir + "/" + name), fsync_(fsync) {
+  fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  if (fd_ < 0) error_ = output_error(path_, std::string("cannot create: ") + std::strerror(errno));
+}
+
+MetadataFileOut::~MetadataFileOut() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void MetadataFileOut::flush() {
+  if (!error_ && fd_ >= 0) {
+    auto written = write_all(fd_, text_.data(), text_.size(), path_);
+    if (!written) error_ = written.error();
+    checksum_.update(text_.data(), text_.size());
+    bytes_ += text_.size();
+  }
+  text_.clear();
+}
+
+Result<ExtraFile> MetadataFileOut::finish() {
+  flush();
+  if (error_) return *error_;
+  const int fd = fd_;
+  fd_ = -1;
+  if ((fsync_ && ::fsync(fd) != 0) || ::close(fd) != 0) {
+    return output_error(path_, std::string("write failed: ") + std::strerror(errno));
+  }
+  return ExtraFile{name_, bytes_, checksum_.digest()};
+}
+
 Result<std::string> read_json_config(const std::string& path, const char* what) {
   auto text = read_small_file(path, kMaxConfigBytes);
   if (!text) return text.error();

@@ -66,9 +66,10 @@ void open_member(std::string& out, bool& first, int depth, std::string_view key)
   out += ": ";
 }
 
+// Closes an object whose "{" is written: "{}" when it has no member, as nlohmann dumps an empty object.
 void close_object(std::string& out, bool empty, int depth) {
   if (empty) {
-    out += "{}";
+    out += '}';
     return;
   }
   out += '\n';
@@ -93,14 +94,16 @@ void append_shape(std::string& out, const std::vector<uint64_t>& shape, int dept
 
 }  // namespace
 
-std::string make_index_json(const std::vector<FileResult>& exported) {
-  std::string out = "{\"block_index\":{";
+void write_index_json(const std::vector<FileResult>& exported, TextOut& sink) {
+  std::string& out = sink.text();
+  out += "{\"block_index\":{";
   bool first = true;
   for (const Kept& k : kept_by_name(exported)) {
     if (!first) out += ',';
     first = false;
     append_json_string(out, k.name);
     out += ':' + std::to_string(k.file_number);
+    sink.entry_done();
   }
   out += "},\"file_index\":{";
   std::vector<std::string_view> names;
@@ -115,24 +118,27 @@ std::string make_index_json(const std::vector<FileResult>& exported) {
     append_json_string(out, files[i].first);
     out += ':' + std::to_string(files[i].second);
   }
-  return out + "}}";
+  out += "}}";
+  sink.entry_done();
 }
 
-std::string make_tensorkey_json(const std::vector<FileResult>& exported, const BlockCatalog& blocks) {
-  std::string out = "{";
+void write_tensorkey_json(const std::vector<FileResult>& exported, const BlockCatalog& blocks, TextOut& sink) {
+  std::string& out = sink.text();
+  out += '{';
   bool first = true;
   for (const Kept& k : kept_by_name(exported, &blocks)) {
     if (k.logical.empty()) continue;
     open_member(out, first, 1, k.name);
     append_json_string(out, k.logical);
+    sink.entry_done();
   }
-  if (first) return "{}";
-  close_object(out, false, 0);
-  return out;
+  close_object(out, first, 0);  // nothing was flushed if it is empty: "{" is still there
+  sink.entry_done();
 }
 
-std::string make_torch_rank_json(const std::vector<FileResult>& exported, const BlockCatalog& blocks) {
-  std::string out = "{";
+void write_torch_rank_json(const std::vector<FileResult>& exported, const BlockCatalog& blocks, TextOut& sink) {
+  std::string& out = sink.text();
+  out += '{';
   bool first = true;
   for (const Kept& k : kept_by_name(exported, &blocks)) {
     const TensorInfo& t = *k.tensor;
@@ -164,10 +170,28 @@ std::string make_torch_rank_json(const std::vector<FileResult>& exported, const 
     open_member(out, field_first, 2, "shape");
     append_shape(out, t.shape, 2);
     close_object(out, false, 1);
+    sink.entry_done();
   }
-  if (first) return "{}";
-  close_object(out, false, 0);
-  return out;
+  close_object(out, first, 0);
+  sink.entry_done();
+}
+
+std::string make_index_json(const std::vector<FileResult>& exported) {
+  TextOut out;
+  write_index_json(exported, out);
+  return std::move(out.text());
+}
+
+std::string make_tensorkey_json(const std::vector<FileResult>& exported, const BlockCatalog& blocks) {
+  TextOut out;
+  write_tensorkey_json(exported, blocks, out);
+  return std::move(out.text());
+}
+
+std::string make_torch_rank_json(const std::vector<FileResult>& exported, const BlockCatalog& blocks) {
+  TextOut out;
+  write_torch_rank_json(exported, blocks, out);
+  return std::move(out.text());
 }
 
 Result<std::vector<TableSummary>> summarize_tables(const std::vector<FileResult>& all_files,

@@ -100,13 +100,18 @@ Result<ManifestInput> write_export_metadata(const JobOptions& o, const SourceDes
   };
   const std::vector<FileResult>& files = manifest.files;
   if (o.format == ExportFormat::kSafetensors) {  // with hdf5 there are no safetensors files for these to describe
-    // One at a time: with a million tensors each is about 100 MB.
     for (const char* name : {kIndexFile, kTensorKeyFile, kTorchRankFile}) {
-      const std::string content = name == kIndexFile       ? make_index_json(files)
-                                  : name == kTensorKeyFile ? make_tensorkey_json(files, listing.blocks)
-                                                           : make_torch_rank_json(files, listing.blocks);
-      auto written = write(name, content);
+      MetadataFileOut out(dir, name, o.fsync);  // written as it is made: a million entries are ~100 MB
+      if (name == kIndexFile) {
+        write_index_json(files, out);
+      } else if (name == kTensorKeyFile) {
+        write_tensorkey_json(files, listing.blocks, out);
+      } else {
+        write_torch_rank_json(files, listing.blocks, out);
+      }
+      auto written = out.finish();
       if (!written) return written.error();
+      manifest.metadata_files.push_back(written.value());
     }
   } else {
     auto h5 = describe_written_file(dir + "/model.h5", "model.h5");

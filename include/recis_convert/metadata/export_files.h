@@ -2,9 +2,12 @@
 // (size, XXH3-64) for the manifest.
 #pragma once
 
+#include <optional>
 #include <string>
 
+#include "recis_convert/common/checksum.h"
 #include "recis_convert/common/error.h"
+#include "recis_convert/metadata/json_text.h"
 #include "recis_convert/metadata/manifest.h"
 
 namespace recis_convert {
@@ -15,6 +18,26 @@ Result<ExtraFile> describe_written_file(const std::string& path, const std::stri
 // Writes `content` as <dir>/<name> (which must not exist).
 Result<ExtraFile> write_metadata_file(const std::string& dir, const std::string& name, const std::string& content,
                                       bool fsync);
+
+// A metadata file written as its text is made (json_text.h), checksummed on the way. finish() describes it,
+// or gives the first write error naming the file.
+class MetadataFileOut final : public TextOut {
+ public:
+  MetadataFileOut(const std::string& dir, const std::string& name, bool fsync);
+  ~MetadataFileOut() override;
+  MetadataFileOut(const MetadataFileOut&) = delete;
+  MetadataFileOut& operator=(const MetadataFileOut&) = delete;
+  Result<ExtraFile> finish();
+
+ private:
+  void flush() override;
+  std::string name_, path_;
+  bool fsync_;
+  int fd_ = -1;
+  uint64_t bytes_ = 0;
+  Checksum checksum_;
+  std::optional<Error> error_;
+};
 
 // Copies an --asset-files file into `dir` under its own name, checksummed on the way.
 Result<ExtraFile> copy_asset(const std::string& source, const std::string& dir, bool fsync);

@@ -19,13 +19,18 @@
 
 #include "recis_convert/sources/checkpoint.h"
 #include "recis_convert/common/error.h"
+#include "recis_convert/metadata/json_text.h"
 #include "recis_convert/sinks/file_export.h"
 
 namespace recis_convert {
 
-// Only results with written == true are part of the export. Results must be sorted by name.
+// Only results with written == true are part of the export. Results must be sorted by name. A kept tensor is
+// sparse when `blocks` has a tensorkey.json name for it. Each is written into a TextOut (json_text.h) as it is
+// made; make_* return the whole text.
+void write_index_json(const std::vector<FileResult>& exported, TextOut& out);
+void write_tensorkey_json(const std::vector<FileResult>& exported, const BlockCatalog& blocks, TextOut& out);
+void write_torch_rank_json(const std::vector<FileResult>& exported, const BlockCatalog& blocks, TextOut& out);
 std::string make_index_json(const std::vector<FileResult>& exported);
-// A kept tensor is sparse when `blocks` has a tensorkey.json name for it.
 std::string make_tensorkey_json(const std::vector<FileResult>& exported, const BlockCatalog& blocks);
 std::string make_torch_rank_json(const std::vector<FileResult>& exported, const BlockCatalog& blocks);
 

@@ -57,3 +57,38 @@ TEST(ExportFilesTest, ConfigsMustBeStrictJsonObjects) {
 
 }  // namespace
 }  // namespace recis_convert
+
+namespace recis_convert {
+namespace {
+
+TEST(MetadataFileOutTest, WritesAsItGoesAndDescribesTheWholeFile) {
+  testing::TempDir dir;
+  MetadataFileOut out(dir.path(), "big.json", false);
+  std::string expected;
+  for (int i = 0; i < 300000; ++i) {  // several MiB: flushed many times
+    const std::string entry = "\"key" + std::to_string(i) + "\": " + std::to_string(i) + ",\n";
+    out.text() += entry;
+    expected += entry;
+    out.entry_done();
+  }
+  auto described = out.finish();
+  ASSERT_TRUE(described) << described.error().describe();
+  EXPECT_EQ(described.value().name, "big.json");
+  EXPECT_EQ(described.value().bytes, expected.size());
+  EXPECT_EQ(described.value().checksum, Checksum::of(expected.data(), expected.size()));
+  EXPECT_EQ(testing::read_file(dir.file("big.json")), expected);
+}
+
+TEST(MetadataFileOutTest, AnExistingFileIsAnOutputErrorNamingIt) {
+  testing::TempDir dir;
+  testing::write_file(dir.file("index"), "x");
+  MetadataFileOut out(dir.path(), "index", false);
+  out.text() += "{}";
+  auto described = out.finish();
+  ASSERT_FALSE(described);
+  EXPECT_EQ(described.error().code, ExitCode::kOutput);
+  EXPECT_EQ(described.error().file, dir.file("index"));
+}
+
+}  // namespace
+}  // namespace recis_convert
