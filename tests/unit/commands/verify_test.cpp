@@ -3,7 +3,13 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <fcntl.h>
+
 #include "recis_convert/common/checksum.h"
+#include "recis_convert/common/file_io.h"
+#include "recis_convert/formats/safetensors.h"
+#include "recis_convert/metadata/metadata.h"
+#include "recis_convert/sources/checkpoint.h"
 #include "test_files.h"
 
 namespace recis_convert {
@@ -53,6 +59,50 @@ TEST(VerifyTest, RejectsManifestsThatPointOutsideOrLackChecksums) {
   }
   testing::TempDir empty;
   EXPECT_FALSE(read_manifest_files(empty.path()));
+}
+
+}  // namespace
+}  // namespace recis_convert
+
+namespace recis_convert {
+namespace {
+
+// index, tensorkey.json and the torch_rank json of a small checkpoint, regenerated from its own headers as an
+// export would have them; then changed by one byte at the end, or cut short.
+TEST(VerifyTest, MetadataFilesAreComparedWithTheHeadersToTheLastByte) {
+  testing::TempDir dir;
+  testing::write_small_checkpoint(dir.path());
+  testing::write_file(dir.file("torch_rank_weights_embs_table_multi_shard.json"), "");
+  ASSERT_FALSE(check_metadata_files(dir.path()).empty());  // an empty torch_rank json does not match
+  // What the check expects, taken from its own writer: make the files equal to it.
+  auto listing = discover_checkpoint(dir.path());
+  ASSERT_TRUE(listing);
+  std::vector<FileResult> files;
+  for (const auto& file : listing.value().files) {
+    FileDescriptor fd(::open(dir.file(file.name).c_str(), O_RDONLY | O_CLOEXEC));
+    auto header = read_safetensors_header(fd.get(), file.size, file.name);
+    ASSERT_TRUE(header);
+    FileResult result;
+    result.name = file.name;
+    result.written = true;
+    result.kept = header.value().tensors;
+    files.push_back(result);
+  }
+  const std::string index = make_index_json(files);
+  testing::write_file(dir.file("index"), index);
+  testing::write_file(dir.file("tensorkey.json"), make_tensorkey_json(files, listing.value().blocks));
+  testing::write_file(dir.file("torch_rank_weights_embs_table_multi_shard.json"),
+                      make_torch_rank_json(files, listing.value().blocks));
+  EXPECT_TRUE(check_metadata_files(dir.path()).empty());
+
+  testing::write_file(dir.file("torch_rank_weights_embs_table_multi_shard.json"),
+                      make_torch_rank_json(files, listing.value().blocks) + " ");
+  auto problems = check_metadata_files(dir.path());
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].find("torch_rank_weights_embs_table_multi_shard.json: does not match"), std::string::npos);
+  testing::write_file(dir.file("torch_rank_weights_embs_table_multi_shard.json"),
+                      make_torch_rank_json(files, listing.value().blocks).substr(1));
+  EXPECT_EQ(check_metadata_files(dir.path()).size(), 1u);
 }
 
 }  // namespace
