@@ -152,13 +152,7 @@ std::vector<std::string> check_metadata_files(const std::string& export_dir) {
   std::vector<std::string> problems;
   for (const char* name : {kIndexFile, kTensorKeyFile, kTorchRankFile}) {
     FileComparingOut expected(export_dir + "/" + name);  // compared as it is made: each is ~100 MB at 1M blocks
-    if (name == kIndexFile) {
-      write_index_json(files, expected);
-    } else if (name == kTensorKeyFile) {
-      write_tensorkey_json(files, blocks, expected);
-    } else {
-      write_torch_rank_json(files, blocks, expected);
-    }
+    write_recis_metadata_file(name, files, blocks, expected);
     if (!expected.same()) problems.push_back(export_dir + "/" + name + ": does not match the data files' headers");
   }
   return problems;

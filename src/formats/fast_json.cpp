@@ -92,15 +92,20 @@ bool keys_of_entries_unique(const std::vector<Entry>& entries) {
   return unique_keys(keys);
 }
 
+// A field of a string-to-string object, kept if its value is a plain string.
+bool add_string_entry(std::vector<StringEntry>& out, std::string_view key, od::value& value, const PaddedText& text) {
+  auto s = plain_string(value, text);
+  if (!s) return false;
+  out.push_back({key, *s});
+  return true;
+}
+
 std::optional<std::vector<StringEntry>> string_object(od::value& value, const PaddedText& text) {
   od::object object;
   if (value.get_object().get(object)) return std::nullopt;
   std::vector<StringEntry> out;
   const bool ok = for_each_field(object, text, [&](std::string_view key, od::value& v) {
-    auto s = plain_string(v, text);
-    if (!s) return false;
-    out.push_back({key, *s});
-    return true;
+    return add_string_entry(out, key, v, text);
   });
   if (!ok || !keys_of_entries_unique(out)) return std::nullopt;
   return out;
@@ -169,10 +174,7 @@ std::optional<std::vector<StringEntry>> read_string_map(std::string_view text, s
   od::parser parser;
   std::vector<StringEntry> out;
   const bool ok = read_root_object(padded, parser, [&](std::string_view key, od::value& value) {
-    auto s = plain_string(value, padded);
-    if (!s) return false;
-    out.push_back({key, *s});
-    return true;
+    return add_string_entry(out, key, value, padded);
   });
   if (!ok || !keys_of_entries_unique(out)) return std::nullopt;
   return out;

@@ -176,6 +176,17 @@ void write_torch_rank_json(const std::vector<FileResult>& exported, const BlockC
   sink.entry_done();
 }
 
+void write_recis_metadata_file(std::string_view name, const std::vector<FileResult>& exported,
+                               const BlockCatalog& blocks, TextOut& out) {
+  if (name == kIndexFile) {
+    write_index_json(exported, out);
+  } else if (name == kTensorKeyFile) {
+    write_tensorkey_json(exported, blocks, out);
+  } else {
+    write_torch_rank_json(exported, blocks, out);
+  }
+}
+
 std::string make_index_json(const std::vector<FileResult>& exported) {
   TextOut out;
   write_index_json(exported, out);

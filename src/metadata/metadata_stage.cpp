@@ -102,13 +102,7 @@ Result<ManifestInput> write_export_metadata(const JobOptions& o, const SourceDes
   if (o.format == ExportFormat::kSafetensors) {  // with hdf5 there are no safetensors files for these to describe
     for (const char* name : {kIndexFile, kTensorKeyFile, kTorchRankFile}) {
       MetadataFileOut out(dir, name, o.fsync);  // written as it is made: a million entries are ~100 MB
-      if (name == kIndexFile) {
-        write_index_json(files, out);
-      } else if (name == kTensorKeyFile) {
-        write_tensorkey_json(files, listing.blocks, out);
-      } else {
-        write_torch_rank_json(files, listing.blocks, out);
-      }
+      write_recis_metadata_file(name, files, listing.blocks, out);
       auto written = out.finish();
       if (!written) return written.error();
       manifest.metadata_files.push_back(written.value());

@@ -30,6 +30,9 @@ namespace recis_convert {
 void write_index_json(const std::vector<FileResult>& exported, TextOut& out);
 void write_tensorkey_json(const std::vector<FileResult>& exported, const BlockCatalog& blocks, TextOut& out);
 void write_torch_rank_json(const std::vector<FileResult>& exported, const BlockCatalog& blocks, TextOut& out);
+// The one of the three named `name` (kIndexFile, kTensorKeyFile or kTorchRankFile).
+void write_recis_metadata_file(std::string_view name, const std::vector<FileResult>& exported,
+                               const BlockCatalog& blocks, TextOut& out);
 std::string make_index_json(const std::vector<FileResult>& exported);
 std::string make_tensorkey_json(const std::vector<FileResult>& exported, const BlockCatalog& blocks);
 std::string make_torch_rank_json(const std::vector<FileResult>& exported, const BlockCatalog& blocks);

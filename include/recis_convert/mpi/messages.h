@@ -81,17 +81,10 @@ Result<T> broadcast_value(Comm& comm, const T& value_on_root, const char* what) 
   return broadcast_result<T>(comm, [&]() -> Result<T> { return value_on_root; }, what);
 }
 
-// Each rank's own value from rank 0: value_for(rank) runs on rank 0, once per rank, one at a time.
-template <typename T, typename ValueFor>
-Result<T> scatter_from_root(Comm& comm, ValueFor&& value_for, const char* what) {
-  std::string text =
-      comm.scatter_from_root([&](int rank) { return messages_detail::encode<T>(T(value_for(rank))); });
-  return messages_detail::decode<T>(std::move(text), what);
-}
-
-// The same for a value too big for a tree, whose type has its own binary encoding (T::encode(), T::decode(bytes)
-// giving an optional): the block catalog. Its bytes are the whole message (inside CBOR they would be read back one
-// byte at a time into a growing buffer, twice the catalog's size at its peak).
+// Each rank's own value from rank 0 (value_for(rank) runs on rank 0, once per rank, one at a time), for a value
+// too big for a tree, whose type has its own binary encoding (T::encode(), T::decode(bytes) giving an optional):
+// the block catalog. Its bytes are the whole message (inside CBOR they would be read back one byte at a time into
+// a growing buffer, twice the catalog's size at its peak).
 template <typename T, typename ValueFor>
 Result<T> scatter_encoded_from_root(Comm& comm, ValueFor&& value_for, const char* what) {
   std::string text = comm.scatter_from_root([&](int rank) { return T(value_for(rank)).encode(); });

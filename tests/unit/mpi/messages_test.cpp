@@ -50,9 +50,18 @@ TEST(MessagesTest, BroadcastResultCarriesTheErrorWithItsCodeAndFile) {
 
 TEST(MessagesTest, ScatterGivesEachRankItsOwnValue) {
   SerialComm comm;
-  auto got = scatter_from_root<std::string>(comm, [](int rank) { return "rank " + std::to_string(rank); }, "test");
+  auto got = scatter_encoded_from_root<BlockCatalog>(
+      comm,
+      [](int rank) {
+        const std::string key = "rank " + std::to_string(rank);  // the builder reads it at finish()
+        BlockCatalog::Builder blocks;
+        blocks.add(key, 0, "");
+        return std::move(blocks).finish();
+      },
+      "test");
   ASSERT_TRUE(got);
-  EXPECT_EQ(got.value(), "rank 0");
+  ASSERT_EQ(got.value().size(), 1u);
+  EXPECT_EQ(got.value()[0].key, "rank 0");
 }
 
 TEST(MessagesTest, ABinaryEncodedValueThatDoesNotDecodeIsAnInternalError) {
