@@ -143,8 +143,10 @@ Result<Gathered> collect_reports(std::vector<RankReport>& reports, std::vector<P
 // Stages 5 (metadata and the dense network) and 6 (publish) on rank 0, once every rank succeeded.
 Status finish_on_root(const JobOptions& o, const SourceDescription& source, Gathered gathered, StagingDir* staging,
                       const Log& log, Clock::time_point start, RunReport& report) {
+  const auto summary_start = Clock::now();
   auto summary = summarize_export(o, source, std::move(gathered.files), log);
   if (!summary) return summary.error();
+  report.set_stage_seconds("summarize", seconds_since(summary_start));
   if (o.dry_run) {
     log_dry_run(o, summary.value(), gathered.owner, log);
     return Ok{};
@@ -226,18 +228,21 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
   log.stage(source.kind() + " " + listing.ckpt_dir + ": " + std::to_string(listing.files.size()) + " data files, " +
             format_bytes(static_cast<double>(total_bytes)) + ", " + std::to_string(all_blocks.sparse_size()) +
             " sparse blocks");
+  report.set_stage_seconds("discover", seconds_since(start));
 
   // 2. plan: the same file -> rank assignment on every rank; each rank learns the blocks of its files
+  const auto plan_start = Clock::now();
   const std::vector<int> assignment = assign_files(sizes, comm.size(), o.balance);
   const std::vector<size_t> mine = files_of_rank(assignment, comm.rank());
   log_plan(o, source, transforms, comm.size(), log);
   auto share = scatter_encoded_from_root<BlockCatalog>(
       comm,
       [&](int rank) {
-        if (rank == 0) return BlockCatalog();  // rank 0 keeps every block
-        std::vector<bool> wanted(listing.files.size(), false);
-        for (size_t file : files_of_rank(assignment, rank)) wanted[file] = true;
-        return all_blocks.of_files(wanted);
+        std::vector<bool> wanted(listing.files.size(), false);  // rank 0 keeps every block: it is sent none
+        if (rank != 0) {
+          for (size_t file : files_of_rank(assignment, rank)) wanted[file] = true;
+        }
+        return all_blocks.encode_of_files(wanted);
       },
       "block-share");
   if (!share) {  // a message this program wrote and cannot read, on one rank: no collective may wait for it
@@ -246,6 +251,7 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
   }
   source.listing.blocks = comm.is_root() ? std::move(all_blocks) : std::move(share).value();
   source.listing.blocks_of_all_files = comm.is_root();
+  report.set_stage_seconds("plan", seconds_since(plan_start));
 
   // 3. stream: each rank's share through the row transforms into the export format
   const auto stream_start = Clock::now();
@@ -285,10 +291,12 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
     } else {
       final_status = report_failure(collected.error(), report);
     }
+    report.set_stage_seconds("collect", seconds_since(stream_start) - stream_seconds);
     auto finished_stream = finish_stream_on_root(request, final_status == 0, gathered.files, gathered.owner);
     if (!finished_stream) final_status = report_failure(finished_stream.error(), report);
     report.set_dropped(gathered.files);
     report.set_stage_seconds("stream", stream_seconds);
+
     if (final_status == 0) {
       log.stage("streamed " + std::to_string(gathered.files.size()) + " files in " + format_seconds(stream_seconds));
       auto finished = finish_on_root(o, source, std::move(gathered), staging ? &*staging : nullptr, log, start, report);

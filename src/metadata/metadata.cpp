@@ -1,10 +1,12 @@
 #include "recis_convert/metadata/metadata.h"
 
 #include "recis_convert/metadata/json_text.h"
+#include "recis_convert/metadata/key_order.h"
 #include "recis_convert/transforms/quantize.h"
 
 #include <algorithm>
 #include <set>
+#include <unordered_map>
 
 namespace recis_convert {
 namespace {
@@ -18,44 +20,6 @@ std::string replace_first(const std::string& text, const std::string& from, cons
 }  // namespace
 
 namespace {
-
-// The kept tensors of the written files, sorted by name (the key order of nlohmann's std::map objects, which
-// RecIS's files have), each with the number of its file among the written ones and its tensorkey.json name,
-// found by walking the catalog alongside (both are in key order: no lookups).
-struct Kept {
-  std::string_view name;
-  const TensorInfo* tensor;
-  const FileResult* file;
-  uint64_t file_number;
-  std::string_view logical;  // empty: not in tensorkey.json (a dense key)
-};
-// written_only: the files of a safetensors export; all of them for the tables (--format hdf5 writes none).
-std::vector<Kept> kept_by_name(const std::vector<FileResult>& exported, const BlockCatalog* blocks = nullptr,
-                               bool written_only = true) {
-  std::vector<Kept> out;
-  uint64_t number = 0;
-  for (const auto& file : exported) {
-    if (written_only && !file.written) continue;
-    for (const auto& t : file.kept) out.push_back({t.name, &t, &file, number, {}});
-    ++number;
-  }
-  std::stable_sort(out.begin(), out.end(), [](const Kept& a, const Kept& b) { return a.name < b.name; });
-  // A name twice would be a key assigned twice in a std::map object, where the last assignment stays. It cannot
-  // happen (every block is in one file), but the output must not depend on it.
-  std::vector<Kept> unique;
-  unique.reserve(out.size());
-  for (size_t i = 0; i < out.size(); ++i) {
-    if (i + 1 == out.size() || out[i + 1].name != out[i].name) unique.push_back(out[i]);
-  }
-  if (blocks) {
-    size_t b = 0;
-    for (Kept& k : unique) {
-      while (b < blocks->size() && (*blocks)[b].key < k.name) ++b;
-      if (b < blocks->size() && (*blocks)[b].key == k.name) k.logical = (*blocks)[b].logical;
-    }
-  }
-  return unique;
-}
 
 // nlohmann's dump(4) layout: an object's members one per line, indented by four spaces per level.
 void open_member(std::string& out, bool& first, int depth, std::string_view key) {
@@ -94,14 +58,15 @@ void append_shape(std::string& out, const std::vector<uint64_t>& shape, int dept
 
 }  // namespace
 
-void write_index_json(const std::vector<FileResult>& exported, TextOut& sink) {
+void write_index_json(const std::vector<FileResult>& exported, const std::vector<KeptTensor>& kept, TextOut& sink) {
   std::string& out = sink.text();
   out += "{\"block_index\":{";
   bool first = true;
-  for (const Kept& k : kept_by_name(exported)) {
+  for (const KeptTensor& k : kept) {
+    if (!k.file->written) continue;
     if (!first) out += ',';
     first = false;
-    append_json_string(out, k.name);
+    append_json_string(out, k.tensor->name);
     out += ':' + std::to_string(k.file_number);
     sink.entry_done();
   }
@@ -122,13 +87,13 @@ void write_index_json(const std::vector<FileResult>& exported, TextOut& sink) {
   sink.entry_done();
 }
 
-void write_tensorkey_json(const std::vector<FileResult>& exported, const BlockCatalog& blocks, TextOut& sink) {
+void write_tensorkey_json(const std::vector<KeptTensor>& kept, TextOut& sink) {
   std::string& out = sink.text();
   out += '{';
   bool first = true;
-  for (const Kept& k : kept_by_name(exported, &blocks)) {
-    if (k.logical.empty()) continue;
-    open_member(out, first, 1, k.name);
+  for (const KeptTensor& k : kept) {
+    if (!k.file->written || k.logical.empty()) continue;
+    open_member(out, first, 1, k.tensor->name);
     append_json_string(out, k.logical);
     sink.entry_done();
   }
@@ -136,11 +101,12 @@ void write_tensorkey_json(const std::vector<FileResult>& exported, const BlockCa
   sink.entry_done();
 }
 
-void write_torch_rank_json(const std::vector<FileResult>& exported, const BlockCatalog& blocks, TextOut& sink) {
+void write_torch_rank_json(const std::vector<KeptTensor>& kept, TextOut& sink) {
   std::string& out = sink.text();
   out += '{';
   bool first = true;
-  for (const Kept& k : kept_by_name(exported, &blocks)) {
+  for (const KeptTensor& k : kept) {
+    if (!k.file->written) continue;
     const TensorInfo& t = *k.tensor;
     const bool sparse = !k.logical.empty();
     // RecIS's MergeTorchRankJson test is "contains .embedding", kept as is for RTP compatibility; ids and other
@@ -177,98 +143,115 @@ void write_torch_rank_json(const std::vector<FileResult>& exported, const BlockC
 }
 
 void write_recis_metadata_file(std::string_view name, const std::vector<FileResult>& exported,
-                               const BlockCatalog& blocks, TextOut& out) {
+                               const std::vector<KeptTensor>& kept, TextOut& out) {
   if (name == kIndexFile) {
-    write_index_json(exported, out);
+    write_index_json(exported, kept, out);
   } else if (name == kTensorKeyFile) {
-    write_tensorkey_json(exported, blocks, out);
+    write_tensorkey_json(kept, out);
   } else {
-    write_torch_rank_json(exported, blocks, out);
+    write_torch_rank_json(kept, out);
   }
+}
+
+std::string make_recis_metadata_file(std::string_view name, const std::vector<FileResult>& exported,
+                                     const BlockCatalog& blocks) {
+  TextOut out;
+  write_recis_metadata_file(name, exported, kept_in_key_order(exported, blocks), out);
+  return std::move(out.text());
 }
 
 std::string make_index_json(const std::vector<FileResult>& exported) {
-  TextOut out;
-  write_index_json(exported, out);
-  return std::move(out.text());
+  return make_recis_metadata_file(kIndexFile, exported, BlockCatalog());
 }
 
 std::string make_tensorkey_json(const std::vector<FileResult>& exported, const BlockCatalog& blocks) {
-  TextOut out;
-  write_tensorkey_json(exported, blocks, out);
-  return std::move(out.text());
+  return make_recis_metadata_file(kTensorKeyFile, exported, blocks);
 }
 
 std::string make_torch_rank_json(const std::vector<FileResult>& exported, const BlockCatalog& blocks) {
-  TextOut out;
-  write_torch_rank_json(exported, blocks, out);
-  return std::move(out.text());
+  return make_recis_metadata_file(kTorchRankFile, exported, blocks);
 }
 
-Result<std::vector<TableSummary>> summarize_tables(const std::vector<FileResult>& all_files,
-                                                   const BlockCatalog& blocks,
-                                                   const std::string& ckpt_dir, bool int8_rowwise) {
+Result<std::vector<TableSummary>> summarize_tables(const std::vector<KeptTensor>& kept, const std::string& ckpt_dir,
+                                                   bool int8_rowwise) {
+  // Hash maps of views (into the catalog and the tensors), not maps of strings: a table has one part per source
+  // rank and slice, and a million parts must not cost a string and a tree node each. Sorted once at the end.
   struct Part {
     bool has_id = false;
     uint64_t id_rows = 0;
-    std::vector<std::pair<std::string, uint64_t>> slot_rows;  // (part key, rows)
+    std::vector<std::pair<std::string_view, uint64_t>> slot_rows;  // (part key, rows)
   };
-  std::map<std::string, std::map<std::string, Part>> parts;  // child -> slice -> part
-  std::map<std::string, TableSummary> tables;
-  std::map<std::string, std::set<std::string>> slots;
-  for (const Kept& k : kept_by_name(all_files, &blocks, false)) {  // in key order
+  struct Table {
+    TableSummary summary;
+    std::vector<std::string_view> slots;  // as met; few per table
+    std::unordered_map<std::string_view, Part> parts;  // by slice
+  };
+  std::unordered_map<std::string_view, Table> tables;  // by child
+  for (const KeptTensor& k : kept) {  // in key order, so the first bad tensor is the same on every run
+    auto key = parse_sparse_key_view(k.logical);
+    if (!key) continue;  // a dense key (classify_key: sparse keys are the ones with a valid tensorkey.json name)
     const TensorInfo& t = *k.tensor;
-    const FileResult& file = *k.file;
-    {
-      auto key = classify_key(t.name, k.logical);
-      if (!key || !key->sparse) continue;
-      const SparseKey& sk = key->sparse_key;
-      Part& part = parts[sk.child][sk.slice];
-      TableSummary& table = tables[sk.child];
-      table.child = sk.child;
-      slots[sk.child].insert(sk.slot);
-      const uint64_t rows = t.shape.empty() ? 0 : t.shape[0];
-      if (sk.slot == "id") {
-        if (t.shape.size() != 1) {
-          return bad_input(ckpt_dir + "/" + file.name, "id tensor \"" + t.name + "\" is not one-dimensional");
-        }
-        part.has_id = true;
-        part.id_rows = rows;
-        table.rows += rows;
-      } else {
-        part.slot_rows.emplace_back(t.name, rows);
-        if (sk.slot == "embedding") {
-          table.dim = t.shape.empty() ? 0 : t.shape.back();
-          table.dtype = t.dtype_spelling;
-          if (int8_rowwise && t.dtype == DType::kU8 && table.dim >= kInt8RowwiseExtraBytes) {
-            table.dim -= kInt8RowwiseExtraBytes;
-            table.quantization = "int8_rowwise";
-          }
+    Table& table = tables[key->child];
+    if (table.summary.child.empty()) table.summary.child = std::string(key->child);
+    if (std::find(table.slots.begin(), table.slots.end(), key->slot) == table.slots.end()) {
+      table.slots.push_back(key->slot);
+    }
+    Part& part = table.parts[key->slice];
+    const uint64_t rows = t.shape.empty() ? 0 : t.shape[0];
+    if (key->slot == "id") {
+      if (t.shape.size() != 1) {
+        return bad_input(ckpt_dir + "/" + k.file->name, "id tensor \"" + t.name + "\" is not one-dimensional");
+      }
+      part.has_id = true;
+      part.id_rows = rows;
+      table.summary.rows += rows;
+    } else {
+      part.slot_rows.emplace_back(t.name, rows);
+      if (key->slot == "embedding") {
+        table.summary.dim = t.shape.empty() ? 0 : t.shape.back();
+        table.summary.dtype = t.dtype_spelling;
+        if (int8_rowwise && t.dtype == DType::kU8 && table.summary.dim >= kInt8RowwiseExtraBytes) {
+          table.summary.dim -= kInt8RowwiseExtraBytes;
+          table.summary.quantization = "int8_rowwise";
         }
       }
     }
   }
-  for (const auto& [child, by_slice] : parts) {
-    for (const auto& [slice, part] : by_slice) {
-      if (!part.has_id) {
-        return bad_input(ckpt_dir, "table \"" + child + "\" part " + slice + " has slots but no id tensor");
-      }
-      for (const auto& [name, rows] : part.slot_rows) {
-        if (rows != part.id_rows) {
-          return bad_input(ckpt_dir, "tensor \"" + name + "\" has " + std::to_string(rows) + " rows but its id has " +
-                                         std::to_string(part.id_rows));
-        }
-      }
-      tables[child].parts += 1;
-    }
-  }
+  std::vector<std::pair<std::string_view, Table*>> by_child;
+  for (auto& [child, table] : tables) by_child.emplace_back(child, &table);
+  std::sort(by_child.begin(), by_child.end());
   std::vector<TableSummary> out;
-  for (auto& [child, table] : tables) {
-    for (const char* first : {"id", "embedding"}) {
-      if (slots[child].erase(first)) table.slots.push_back(first);
+  out.reserve(by_child.size());
+  for (auto& [child, table] : by_child) {
+    std::vector<std::pair<std::string_view, const Part*>> by_slice;  // checked in order: the same error every run
+    for (const auto& [slice, part] : table->parts) by_slice.emplace_back(slice, &part);
+    std::sort(by_slice.begin(), by_slice.end());
+    for (const auto& [slice, part] : by_slice) {
+      if (!part->has_id) {
+        return bad_input(ckpt_dir, "table \"" + std::string(child) + "\" part " + std::string(slice) +
+                                       " has slots but no id tensor");
+      }
+      for (const auto& [name, rows] : part->slot_rows) {
+        if (rows != part->id_rows) {
+          return bad_input(ckpt_dir, "tensor \"" + std::string(name) + "\" has " + std::to_string(rows) +
+                                         " rows but its id has " + std::to_string(part->id_rows));
+        }
+      }
     }
-    table.slots.insert(table.slots.end(), slots[child].begin(), slots[child].end());
-    out.push_back(std::move(table));
+    TableSummary& summary = table->summary;
+    summary.parts = by_slice.size();
+    std::vector<std::string_view> others;  // id, embedding, then the others sorted
+    for (const char* first : {"id", "embedding"}) {
+      if (std::find(table->slots.begin(), table->slots.end(), first) != table->slots.end()) {
+        summary.slots.push_back(first);
+      }
+    }
+    for (std::string_view slot : table->slots) {
+      if (slot != "id" && slot != "embedding") others.push_back(slot);
+    }
+    std::sort(others.begin(), others.end());
+    summary.slots.insert(summary.slots.end(), others.begin(), others.end());
+    out.push_back(std::move(summary));
   }
   return out;
 }

@@ -11,47 +11,29 @@
 #include "recis_convert/metadata/export_files.h"
 
 namespace recis_convert {
-namespace {
-
-// Every block of the index must have been found in its file (each file already checked that its own tensors are
-// indexed there, so equal counts mean equal sets).
-Status check_all_blocks_found(const CheckpointListing& listing, const std::vector<FileResult>& files) {
-  std::vector<std::string_view> seen;
-  for (const auto& f : files) {
-    for (const auto& t : f.kept) seen.push_back(t.name);
-    for (const auto& t : f.dropped) seen.push_back(t.name);
-  }
-  std::sort(seen.begin(), seen.end());
-  auto next_seen = seen.begin();  // both in key order: walk them together
-  for (size_t i = 0; i < listing.blocks.size(); ++i) {
-    const BlockCatalog::Block block = listing.blocks[i];
-    while (next_seen != seen.end() && *next_seen < block.key) ++next_seen;
-    if (block.file == BlockCatalog::kNotIndexed || (next_seen != seen.end() && *next_seen == block.key)) continue;
-    return bad_input(listing.ckpt_dir + "/" + listing.files[block.file].name,
-                     "has no tensor " + nlohmann::json(std::string(block.key)).dump() +
-                         ", which the checkpoint's index places there");
-  }
-  return Ok{};
-}
-
-}  // namespace
 
 Result<ExportSummary> summarize_export(const JobOptions& o, const SourceDescription& source,
                                        std::vector<FileResult> files, const Log& log) {
   const CheckpointListing& listing = source.listing;
   std::sort(files.begin(), files.end(), [](const FileResult& a, const FileResult& b) { return a.name < b.name; });
-  auto complete = check_all_blocks_found(listing, files);
-  if (!complete) return complete.error();
-  auto tables = summarize_tables(files, listing.blocks, listing.ckpt_dir, o.quantize_int8);
-  if (!tables) return tables.error();
+  KeyOrder order = order_by_key(files, listing.blocks);
+  if (order.missing_block) {  // each file checked that its tensors are indexed there: equal sets, once none is missing
+    const BlockCatalog::Block block = listing.blocks[*order.missing_block];
+    return bad_input(listing.ckpt_dir + "/" + listing.files[block.file].name,
+                     "has no tensor " + nlohmann::json(std::string(block.key)).dump() +
+                         ", which the checkpoint's index places there");
+  }
   ExportSummary summary;
+  summary.kept = std::move(order.kept);
+  auto tables = summarize_tables(summary.kept, listing.ckpt_dir, o.quantize_int8);
+  if (!tables) return tables.error();
   summary.tables = std::move(tables).value();
   for (const auto& f : files) {
     summary.bytes_in += f.source_bytes;
     summary.bytes_out += f.written ? f.output_bytes : 0;
     for (const auto& t : f.dropped) summary.bytes_dropped += t.nbytes();
   }
-  summary.files = std::move(files);
+  summary.files = std::move(files);  // summary.kept points into its elements, which a move keeps where they are
   if (o.filter_optimizer && summary.bytes_dropped == 0) {
     log.warn("--filter-optimizer found no optimizer state (no slot or scalar named sparse_*) in " + listing.ckpt_dir);
   }
@@ -90,7 +72,7 @@ Result<ManifestInput> write_export_metadata(const JobOptions& o, const SourceDes
   manifest.fg_path = o.fg;
   manifest.mc_path = o.mc;
   manifest.tables = summary.tables;
-  manifest.files = std::move(summary.files);  // a million tensors: moved, not copied
+  manifest.files = std::move(summary.files);  // a million tensors: moved, not copied (summary.kept stays valid)
 
   auto write = [&](const std::string& name, const std::string& content) -> Status {
     auto written = write_metadata_file(dir, name, content, o.fsync);
@@ -102,7 +84,7 @@ Result<ManifestInput> write_export_metadata(const JobOptions& o, const SourceDes
   if (o.format == ExportFormat::kSafetensors) {  // with hdf5 there are no safetensors files for these to describe
     for (const char* name : {kIndexFile, kTensorKeyFile, kTorchRankFile}) {
       MetadataFileOut out(dir, name, o.fsync);  // written as it is made: a million entries are ~100 MB
-      write_recis_metadata_file(name, files, listing.blocks, out);
+      write_recis_metadata_file(name, files, summary.kept, out);
       auto written = out.finish();
       if (!written) return written.error();
       manifest.metadata_files.push_back(written.value());

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include <xxhash.h>
+
 #include "recis_convert/common/byte_codec.h"
 
 namespace recis_convert {
@@ -18,13 +20,29 @@ size_t BlockCatalog::sparse_size() const {
       std::count_if(entries_.begin(), entries_.end(), [](const Entry& e) { return e.logical_size > 0; }));
 }
 
+void BlockCatalog::build_lookup() {
+  size_t capacity = 16;
+  while (capacity < 2 * entries_.size()) capacity *= 2;
+  lookup_.assign(capacity, 0);
+  for (size_t i = 0; i < entries_.size(); ++i) {
+    const uint64_t hash = XXH3_64bits(text_.data() + entries_[i].at, entries_[i].key_size);
+    size_t slot = hash & (capacity - 1);
+    while (lookup_[slot] != 0) slot = (slot + 1) & (capacity - 1);
+    lookup_[slot] = (hash & 0xffffffff00000000ull) | (i + 1);
+  }
+}
+
 std::optional<size_t> BlockCatalog::find_index(std::string_view key) const {
-  const std::string_view text(text_);
-  auto it = std::lower_bound(entries_.begin(), entries_.end(), key, [&text](const Entry& e, std::string_view k) {
-    return text.substr(e.at, e.key_size) < k;
-  });
-  if (it == entries_.end() || text.substr(it->at, it->key_size) != key) return std::nullopt;
-  return static_cast<size_t>(it - entries_.begin());
+  if (lookup_.empty()) return std::nullopt;
+  const uint64_t hash = XXH3_64bits(key.data(), key.size());
+  const size_t mask = lookup_.size() - 1;
+  for (size_t slot = hash & mask; lookup_[slot] != 0; slot = (slot + 1) & mask) {
+    const uint64_t value = lookup_[slot];
+    if ((value ^ hash) >> 32 != 0) continue;
+    const size_t i = static_cast<size_t>(value & 0xffffffffu) - 1;
+    if (key_of(entries_[i]) == key) return i;
+  }
+  return std::nullopt;
 }
 
 std::optional<BlockCatalog::Block> BlockCatalog::find(std::string_view key) const {
@@ -36,27 +54,41 @@ std::optional<BlockCatalog::Block> BlockCatalog::find(std::string_view key) cons
 BlockCatalog BlockCatalog::of_files(const std::vector<bool>& wanted) const {
   BlockCatalog out;
   for (const Entry& e : entries_) {
-    if (e.file == kNotIndexed || e.file >= wanted.size() || !wanted[e.file]) continue;
+    if (!this->wanted(e, &wanted)) continue;
     Entry copy = e;
     copy.at = out.text_.size();
     out.text_.append(text_, e.at, e.key_size + e.logical_size);
     out.entries_.push_back(copy);  // stays sorted: a subsequence of a sorted list
   }
+  out.build_lookup();
   return out;
 }
 
-std::string BlockCatalog::encode() const {
-  std::string out;
-  out.reserve(16 + entries_.size() * 12 + text_.size());
-  ByteWriter w(out);
-  w.u64(entries_.size());
+std::string BlockCatalog::encode() const { return encode(nullptr); }
+
+std::string BlockCatalog::encode_of_files(const std::vector<bool>& wanted) const { return encode(&wanted); }
+
+std::string BlockCatalog::encode(const std::vector<bool>* wanted) const {
+  uint64_t count = 0, text_size = 0;
   for (const Entry& e : entries_) {
+    if (!this->wanted(e, wanted)) continue;
+    ++count;
+    text_size += uint64_t{e.key_size} + e.logical_size;
+  }
+  std::string out;
+  out.reserve(16 + count * 12 + text_size);
+  ByteWriter w(out);
+  w.u64(count);
+  for (const Entry& e : entries_) {
+    if (!this->wanted(e, wanted)) continue;
     w.u32(e.key_size);
     w.u32(e.logical_size);
     w.u32(e.file);
   }
-  w.u64(text_.size());
-  out += text_;
+  w.u64(text_size);
+  for (const Entry& e : entries_) {
+    if (this->wanted(e, wanted)) out.append(text_, e.at, e.key_size + e.logical_size);
+  }
   return out;
 }
 
@@ -74,6 +106,7 @@ std::optional<BlockCatalog> BlockCatalog::decode(std::string_view bytes) {
   }
   uint64_t text_size = 0;
   if (!in.u64(text_size) || text_size != at || !in.raw(out.text_, text_size) || !in.at_end()) return std::nullopt;
+  out.build_lookup();
   return out;
 }
 
@@ -95,6 +128,7 @@ BlockCatalog BlockCatalog::Builder::finish() && {
     out.text_.append(p.key).append(p.logical);
   }
   pending_.clear();
+  out.build_lookup();
   return out;
 }
 

@@ -210,6 +210,12 @@ Result<std::string> latest_checkpoint_id(const std::string& text, const std::str
 }
 
 std::optional<SparseKey> parse_sparse_key(std::string_view logical) {
+  auto key = parse_sparse_key_view(logical);
+  if (!key) return std::nullopt;
+  return SparseKey{std::string(key->child), std::string(key->slot), std::string(key->slice)};
+}
+
+std::optional<SparseKeyView> parse_sparse_key_view(std::string_view logical) {
   size_t caret = logical.rfind('^');
   if (caret == std::string::npos) return std::nullopt;
   std::string_view tensor = logical.substr(0, caret);
@@ -217,7 +223,7 @@ std::optional<SparseKey> parse_sparse_key(std::string_view logical) {
   // Slot names never contain '@' (they are \w+), so the last '@' separates child and slot.
   size_t at = tensor.rfind('@');
   if (at == std::string::npos || at == 0 || at + 1 == tensor.size() || !is_slice(slice)) return std::nullopt;
-  return SparseKey{std::string(tensor.substr(0, at)), std::string(tensor.substr(at + 1)), std::string(slice)};
+  return SparseKeyView{tensor.substr(0, at), tensor.substr(at + 1), slice};
 }
 
 std::optional<KeyClass> classify_key(std::string_view key, const BlockCatalog& blocks) {

@@ -20,19 +20,22 @@
 #include "recis_convert/sources/checkpoint.h"
 #include "recis_convert/common/error.h"
 #include "recis_convert/metadata/json_text.h"
+#include "recis_convert/metadata/key_order.h"
 #include "recis_convert/sinks/file_export.h"
 
 namespace recis_convert {
 
-// Only results with written == true are part of the export. Results must be sorted by name. A kept tensor is
-// sparse when `blocks` has a tensorkey.json name for it. Each is written into a TextOut (json_text.h) as it is
-// made; make_* return the whole text.
-void write_index_json(const std::vector<FileResult>& exported, TextOut& out);
-void write_tensorkey_json(const std::vector<FileResult>& exported, const BlockCatalog& blocks, TextOut& out);
-void write_torch_rank_json(const std::vector<FileResult>& exported, const BlockCatalog& blocks, TextOut& out);
+// Only results with written == true are part of the export. Results must be sorted by name; `kept` is their
+// kept tensors in key order (key_order.h), each sparse when it has a tensorkey.json name. Each file is written
+// into a TextOut (json_text.h) as it is made; make_* return the whole text.
+void write_index_json(const std::vector<FileResult>& exported, const std::vector<KeptTensor>& kept, TextOut& out);
+void write_tensorkey_json(const std::vector<KeptTensor>& kept, TextOut& out);
+void write_torch_rank_json(const std::vector<KeptTensor>& kept, TextOut& out);
 // The one of the three named `name` (kIndexFile, kTensorKeyFile or kTorchRankFile).
 void write_recis_metadata_file(std::string_view name, const std::vector<FileResult>& exported,
-                               const BlockCatalog& blocks, TextOut& out);
+                               const std::vector<KeptTensor>& kept, TextOut& out);
+std::string make_recis_metadata_file(std::string_view name, const std::vector<FileResult>& exported,
+                                     const BlockCatalog& blocks);
 std::string make_index_json(const std::vector<FileResult>& exported);
 std::string make_tensorkey_json(const std::vector<FileResult>& exported, const BlockCatalog& blocks);
 std::string make_torch_rank_json(const std::vector<FileResult>& exported, const BlockCatalog& blocks);
@@ -51,8 +54,8 @@ struct TableSummary {
 // Checks the tables across all files: every slot of a part has as many rows as the part's `id`, and every part
 // has an `id`. Errors are kBadInput naming the checkpoint directory.
 // With int8_rowwise, U8 embeddings are quantized rows (quantize.h): dim is the embedding's, without scale and bias.
-Result<std::vector<TableSummary>> summarize_tables(const std::vector<FileResult>& all_files,
-                                                   const BlockCatalog& blocks,
-                                                   const std::string& ckpt_dir, bool int8_rowwise = false);
+// `kept`: the kept tensors of every file, written or not (key_order.h).
+Result<std::vector<TableSummary>> summarize_tables(const std::vector<KeptTensor>& kept, const std::string& ckpt_dir,
+                                                   bool int8_rowwise = false);
 
 }  // namespace recis_convert

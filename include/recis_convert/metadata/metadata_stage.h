@@ -11,6 +11,7 @@
 #include "recis_convert/cli/cli.h"
 #include "recis_convert/common/error.h"
 #include "recis_convert/common/log.h"
+#include "recis_convert/metadata/key_order.h"
 #include "recis_convert/metadata/manifest.h"
 #include "recis_convert/metadata/metadata.h"
 #include "recis_convert/metadata/run_report.h"
@@ -19,9 +20,16 @@
 
 namespace recis_convert {
 
-// Every file of the export, checked together.
+// Every file of the export, checked together. Moved, never copied: `kept` points into `files`.
 struct ExportSummary {
+  ExportSummary() = default;
+  ExportSummary(ExportSummary&&) = default;
+  ExportSummary& operator=(ExportSummary&&) = default;
+  ExportSummary(const ExportSummary&) = delete;
+  ExportSummary& operator=(const ExportSummary&) = delete;
+
   std::vector<FileResult> files;    // sorted by name
+  std::vector<KeptTensor> kept;     // their kept tensors in key order, pointing into `files`' elements
   std::vector<TableSummary> tables;
   uint64_t bytes_in = 0;            // source bytes of all data files
   uint64_t bytes_out = 0;           // bytes written into data files (model.h5's size once described)

@@ -81,13 +81,14 @@ Result<T> broadcast_value(Comm& comm, const T& value_on_root, const char* what) 
   return broadcast_result<T>(comm, [&]() -> Result<T> { return value_on_root; }, what);
 }
 
-// Each rank's own value from rank 0 (value_for(rank) runs on rank 0, once per rank, one at a time), for a value
-// too big for a tree, whose type has its own binary encoding (T::encode(), T::decode(bytes) giving an optional):
-// the block catalog. Its bytes are the whole message (inside CBOR they would be read back one byte at a time into
-// a growing buffer, twice the catalog's size at its peak).
-template <typename T, typename ValueFor>
-Result<T> scatter_encoded_from_root(Comm& comm, ValueFor&& value_for, const char* what) {
-  std::string text = comm.scatter_from_root([&](int rank) { return T(value_for(rank)).encode(); });
+// Each rank's own value from rank 0, for a value too big for a tree, whose type has its own binary encoding
+// (T::decode(bytes) giving an optional): the block catalog. encoded_for(rank) runs on rank 0, once per rank, one
+// at a time, and gives the bytes of that rank's value (so a share need not be made to be encoded). The bytes are
+// the whole message (inside CBOR they would be read back one byte at a time into a growing buffer, twice the
+// catalog's size at its peak).
+template <typename T, typename EncodedFor>
+Result<T> scatter_encoded_from_root(Comm& comm, EncodedFor&& encoded_for, const char* what) {
+  std::string text = comm.scatter_from_root([&](int rank) { return std::string(encoded_for(rank)); });
   auto value = T::decode(text);
   if (!value) return Error{ExitCode::kInternal, "", std::string("corrupt ") + what + " message"};
   return std::move(*value);

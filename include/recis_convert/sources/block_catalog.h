@@ -25,7 +25,8 @@ class BlockCatalog {
   bool empty() const { return entries_.empty(); }
   size_t sparse_size() const;  // the blocks with a tensorkey.json name
   Block operator[](size_t i) const;
-  // The block with this key (binary search), or nullopt; find_index gives its position.
+  // The block with this key, or nullopt; find_index gives its position. A hash lookup, not a binary search: with
+  // a million blocks a search's cache misses made it the largest cost of deciding a file's tensors.
   std::optional<Block> find(std::string_view key) const;
   std::optional<size_t> find_index(std::string_view key) const;
 
@@ -33,7 +34,9 @@ class BlockCatalog {
   BlockCatalog of_files(const std::vector<bool>& wanted) const;
 
   // One binary encoding, for the messages between ranks (mpi/job_messages.h). decode: nullopt if malformed.
+  // encode_of_files(wanted) is of_files(wanted).encode() without making the share.
   std::string encode() const;
+  std::string encode_of_files(const std::vector<bool>& wanted) const;
   static std::optional<BlockCatalog> decode(std::string_view bytes);
 
   // Blocks are added in any order, each key at most once (the JSON readers reject duplicate keys); finish() sorts.
@@ -58,8 +61,18 @@ class BlockCatalog {
     uint32_t logical_size = 0;
     uint32_t file = kNotIndexed;
   };
+  std::string_view key_of(const Entry& e) const { return std::string_view(text_).substr(e.at, e.key_size); }
+  bool wanted(const Entry& e, const std::vector<bool>* wanted) const {
+    return !wanted || (e.file != kNotIndexed && e.file < wanted->size() && (*wanted)[e.file]);
+  }
+  std::string encode(const std::vector<bool>* wanted) const;  // nullptr: every block
+  void build_lookup();  // after entries_ and text_ are final
+
   std::string text_;
   std::vector<Entry> entries_;  // sorted by key
+  // Open addressing, linear probing, at most half full: each slot is 0 (empty) or the key hash's upper 32 bits
+  // and position + 1, so a probe rarely touches a key's text unless it is the one. 8 bytes per slot.
+  std::vector<uint64_t> lookup_;
 };
 
 }  // namespace recis_convert

@@ -78,6 +78,11 @@ Result<CheckpointBlocks> parse_checkpoint_blocks(const std::string& index_text, 
 
 // Parses a tensorkey.json value. nullopt if it is not "<child>@<slot>^<b>@<e>@<size>".
 std::optional<SparseKey> parse_sparse_key(std::string_view logical);
+// The same, as views into `logical`: no copies where a million keys are read.
+struct SparseKeyView {
+  std::string_view child, slot, slice;
+};
+std::optional<SparseKeyView> parse_sparse_key_view(std::string_view logical);
 
 // How a header key is exported. Sparse keys are the ones in tensorkey.json (`logical`, their tensorkey.json
 // name, or empty when the key is not there); dense keys end in "^ " (RecIS's BlockNameEncode with slice " "),

@@ -45,6 +45,13 @@ TEST(MetadataStageTest, SummarySortsFilesAndCountsBytes) {
   EXPECT_EQ(summary.value().bytes_dropped, 8u);
   ASSERT_EQ(summary.value().tables.size(), 1u);
   EXPECT_EQ(summary.value().tables[0].rows, 3u);
+  // The kept tensors in key order, pointing into the summary's own files after every move on the way out.
+  const ExportSummary moved = std::move(summary).value();
+  ASSERT_EQ(moved.kept.size(), 2u);
+  EXPECT_EQ(moved.kept[0].tensor, &moved.files[1].kept[0]);
+  EXPECT_EQ(moved.kept[0].logical, "user@embedding^00000@65536@65536");
+  EXPECT_EQ(moved.kept[1].tensor->name, "user.id/part_0_1");
+  EXPECT_EQ(moved.kept[1].file, &moved.files[0]);
 }
 
 TEST(MetadataStageTest, ABlockTheIndexPlacesButNoFileHeldIsBadInputNamingTheFile) {

@@ -56,7 +56,7 @@ TEST(MessagesTest, ScatterGivesEachRankItsOwnValue) {
         const std::string key = "rank " + std::to_string(rank);  // the builder reads it at finish()
         BlockCatalog::Builder blocks;
         blocks.add(key, 0, "");
-        return std::move(blocks).finish();
+        return std::move(blocks).finish().encode();
       },
       "test");
   ASSERT_TRUE(got);
@@ -66,7 +66,8 @@ TEST(MessagesTest, ScatterGivesEachRankItsOwnValue) {
 
 TEST(MessagesTest, ABinaryEncodedValueThatDoesNotDecodeIsAnInternalError) {
   GarblingComm comm("not a catalog");
-  auto got = scatter_encoded_from_root<BlockCatalog>(comm, [](int) { return BlockCatalog(); }, "block-share");
+  auto got = scatter_encoded_from_root<BlockCatalog>(comm, [](int) { return BlockCatalog().encode(); },
+                                                     "block-share");
   ASSERT_FALSE(got);
   EXPECT_EQ(got.error().code, ExitCode::kInternal);
   EXPECT_NE(got.error().message.find("corrupt block-share message"), std::string::npos);
