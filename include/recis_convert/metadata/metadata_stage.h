@@ -29,7 +29,8 @@ struct ExportSummary {
   ExportSummary& operator=(const ExportSummary&) = delete;
 
   std::vector<FileResult> files;    // sorted by name
-  std::vector<KeptTensor> kept;     // their kept tensors in key order, pointing into `files`' elements
+  std::vector<KeptTensor> kept;     // their kept tensors in key order, pointing into `files`' elements and
+                                    // (KeptTensor::logical) into the source's catalog, which must outlive this
   std::vector<TableSummary> tables;
   uint64_t bytes_in = 0;            // source bytes of all data files
   uint64_t bytes_out = 0;           // bytes written into data files (model.h5's size once described)

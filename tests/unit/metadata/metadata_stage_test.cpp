@@ -37,7 +37,8 @@ std::vector<FileResult> results() {
 
 TEST(MetadataStageTest, SummarySortsFilesAndCountsBytes) {
   JobOptions o;
-  auto summary = summarize_export(o, two_file_source(), results(), Log(0, true, false));
+  const SourceDescription source = two_file_source();  // the summary's logical names point into its catalog
+  auto summary = summarize_export(o, source, results(), Log(0, true, false));
   ASSERT_TRUE(summary) << summary.error().describe();
   EXPECT_EQ(summary.value().files[0].name, "model-000000-of-000002.safetensors");
   EXPECT_EQ(summary.value().bytes_in, 300u);
