@@ -97,7 +97,9 @@ Status write_u64_attribute(hid_t object, const char* name, uint64_t value, const
 }
 
 Result<Handle> create_group(hid_t parent, const std::string& name, const std::string& path) {
-  Handle group(H5Gcreate2(parent, name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
+  Handle gcpl(H5Pcreate(H5P_GROUP_CREATE), H5Pclose);
+  H5Pset_obj_track_times(gcpl.get(), false);  // no timestamps: the same export is the same bytes, run after run
+  Handle group(H5Gcreate2(parent, name.c_str(), H5P_DEFAULT, gcpl.get(), H5P_DEFAULT), H5Gclose);
   if (!group.ok()) return output_error(path, "cannot create group " + name);
   return group;
 }
@@ -111,6 +113,7 @@ Result<Handle> create_dataset(hid_t file, const std::string& name, DType dtype, 
   Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
   H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_NEVER);  // every byte is written; do not write fill values first
   H5Pset_layout(dcpl.get(), H5D_CONTIGUOUS);          // no chunks: sidesteps ROMIO's chunked-dataset bugs
+  H5Pset_obj_track_times(dcpl.get(), false);          // no timestamps (as for groups)
   Handle dataset(H5Dcreate2(file, name.c_str(), type.get(), space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
                  H5Dclose);
   if (!dataset.ok()) return output_error(path, "cannot create dataset " + name);
