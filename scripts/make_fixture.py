@@ -120,6 +120,17 @@ def many_tables(count):
     return [(f"feature_{t:05d}", "F32", 8, 800, []) for t in range(count)]
 
 
+def parse_table(spec, first):
+    """--table NAME:DTYPE:DIM:ROWS"""
+    try:
+        name, dtype, dim, rows = spec.split(":")
+        if dtype not in ITEMSIZE or int(dim) < 1 or int(rows) < 0:
+            raise ValueError(spec)
+    except ValueError:
+        sys.exit(f"make_fixture.py: --table {spec}: expected NAME:DTYPE:DIM:ROWS, e.g. wide:F64:6:200")
+    return (name, dtype, int(dim), int(rows), ["step_filter"] if first else [])
+
+
 def write_checkpoint(ckpt_dir, ranks, parallel, optimizer, scale, seed, table_specs=None):
     os.makedirs(ckpt_dir)
     rng = np.random.default_rng(seed)
@@ -279,14 +290,20 @@ def main():
     parser.add_argument("--tables", type=int, default=0,
                         help="write N generated tables feature_00000... (F32, dim 8, 800 rows per scale unit) "
                              "instead of the five example tables, e.g. 4000 with --ranks 64 for a million blocks")
+    parser.add_argument("--table", action="append", default=[], metavar="NAME:DTYPE:DIM:ROWS",
+                        help="write this table (repeatable) instead of the five example tables, e.g. "
+                             "wide:F64:6:200; ROWS per scale unit; the first one also gets a step_filter slot")
     args = parser.parse_args()
     if os.path.exists(args.out):
         sys.exit(f"make_fixture.py: {args.out} already exists")
     os.makedirs(args.out)
     steps = [s for s in args.steps.split(",") if s]
+    table_specs = many_tables(args.tables) if args.tables else None
+    if args.table:
+        table_specs = [parse_table(spec, first=(n == 0)) for n, spec in enumerate(args.table)]
     for i, step in enumerate(steps):
         write_checkpoint(os.path.join(args.out, f"ckpt_{step}"), args.ranks, args.parallel, args.optimizer,
-                         args.scale, args.seed + i, many_tables(args.tables) if args.tables else None)
+                         args.scale, args.seed + i, table_specs)
     with open(os.path.join(args.out, "checkpoint"), "w") as f:
         f.write("".join(f"ckpt_{s}\n" for s in steps))
     write_dense_arch(os.path.join(args.out, "dense_arch.pt"), args.seed)

@@ -38,8 +38,9 @@ struct RankReport {
   std::vector<FileResult> results;  // rank 0's own (its report does not travel)
   double seconds = 0;
   uint64_t shared_bytes = 0;  // see StreamOutcome
+  QuantizationLedger quantization;  // the tables this rank converted, with their error so far
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RankReport, error, results, seconds, shared_bytes)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RankReport, error, results, seconds, shared_bytes, quantization)
 
 using Clock = std::chrono::steady_clock;
 
@@ -89,6 +90,7 @@ void log_plan(const JobOptions& o, const SourceDescription& source, const RowTra
 struct Gathered {
   std::vector<FileResult> files;
   std::map<std::string, int> owner;  // file -> the rank that exported it
+  QuantizationLedger quantization;   // every rank's, merged (exactly: the order does not matter)
   bool ok = true;
 };
 // Rank 0: which block of `blocks` (every block) each position of each other rank's share is.
@@ -124,6 +126,7 @@ Result<Gathered> collect_reports(std::vector<RankReport>& reports, std::vector<P
       return Error{ExitCode::kInternal, "", "corrupt rank-report message: the file results of rank " + std::to_string(r)};
     }
     packed[r] = PackedFileResults();
+    out.quantization.add(got.quantization);
     for (auto& f : got.results) results->push_back(std::move(f));
     got.results.clear();
     RankWork work{static_cast<int>(r), results->size(), got.shared_bytes, got.shared_bytes, got.seconds,
@@ -140,11 +143,20 @@ Result<Gathered> collect_reports(std::vector<RankReport>& reports, std::vector<P
   return out;
 }
 
+// One line per table converted to a serving dtype: what it cost in accuracy (also in manifest.json).
+void log_quantization(const ExportSummary& s, const Log& log) {
+  for (const auto& [table, converted] : s.quantization.tables) {
+    log.stage("quantized " + nlohmann::json(table).dump() + " " + converted.source_dtype() + " dim " +
+              std::to_string(converted.dim) + " -> " + quantization_name(converted.dtype) + ", " +
+              std::to_string(converted.error.rows) + " rows: " + describe(converted.error.figures()));
+  }
+}
+
 // Stages 5 (metadata and the dense network) and 6 (publish) on rank 0, once every rank succeeded.
 Status finish_on_root(const JobOptions& o, const SourceDescription& source, Gathered gathered, StagingDir* staging,
                       const Log& log, Clock::time_point start, RunReport& report) {
   const auto summary_start = Clock::now();
-  auto summary = summarize_export(o, source, std::move(gathered.files), log);
+  auto summary = summarize_export(o, source, std::move(gathered.files), std::move(gathered.quantization), log);
   if (!summary) return summary.error();
   report.set_stage_seconds("summarize", seconds_since(summary_start));
   if (o.dry_run) {
@@ -178,6 +190,7 @@ Status finish_on_root(const JobOptions& o, const SourceDescription& source, Gath
     log.warn("removed the staging directory of a dead run: " + path);
   }
   const ExportSummary& s = summary.value();
+  log_quantization(s, log);
   const double seconds = seconds_since(start);
   log.stage("published " + o.export_dir + ": " + std::to_string(manifest.value().files.size()) + " files, " +
             format_bytes(s.bytes_in) + " in, " + format_bytes(s.bytes_out) + " out, " + format_bytes(s.bytes_dropped) +
@@ -197,7 +210,9 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
   const auto start = Clock::now();
   Log log(comm.rank(), o.quiet, o.verbose);
   std::optional<StagingDir> staging;  // rank 0 only; removed on every path that does not publish
-  const RowTransformChain transforms = make_row_transforms(o.filter_optimizer, o.drop_slots, o.quantize_int8);
+  QuantizationLedger quantization;  // filled as this rank converts rows; travels to rank 0 in its report
+  const RowTransformChain transforms =
+      make_row_transforms(o.filter_optimizer, o.drop_slots, o.embedding_dtypes, &quantization);
 
   // 1. discover: rank 0 resolves and checks the source and creates the staging directory; every rank learns both,
   // but not the blocks: rank 0 keeps them all, and each other rank gets those of its own files after the plan.
@@ -274,7 +289,8 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
   const int agreed = comm.agree_on_status(streamed.failure ? static_cast<int>(streamed.failure->code) : 0).status;
   auto reports = gather_to_root(
       comm,
-      RankReport{streamed.failure, std::move(streamed.results), my_seconds, streamed.shared_bytes}, "rank-report");
+      RankReport{streamed.failure, std::move(streamed.results), my_seconds, streamed.shared_bytes, quantization},
+      "rank-report");
   auto packed = gather_encoded_to_root(comm, std::move(streamed.packed), "file-results");
   const double stream_seconds = seconds_since(stream_start);
 

@@ -35,7 +35,9 @@ const char* kDescription =
 const std::map<std::string, Balance> kBalances = {{"round-robin", Balance::kRoundRobin}, {"size", Balance::kSize}};
 const std::map<std::string, ExportFormat> kFormats = {{"safetensors", ExportFormat::kSafetensors},
                                                       {"hdf5", ExportFormat::kHdf5}};
-const std::map<std::string, bool> kQuantizations = {{"none", false}, {"int8", true}};
+const std::map<std::string, ServingDType> kServingDTypes = {
+    {"none", ServingDType::kNone}, {"fp16", ServingDType::kFp16}, {"bf16", ServingDType::kBf16},
+    {"int8", ServingDType::kInt8}, {"int4", ServingDType::kInt4}, {"int2", ServingDType::kInt2}};
 const std::map<std::string, bool> kHdf5Transfers = {{"collective", true}, {"independent", false}};
 const std::map<std::string, SourceKind> kSources = {{"recis", SourceKind::kRecis}, {"hugectr", SourceKind::kHugectr}};
 const std::map<std::string, CheckpointSelect> kSelects = {{"latest", CheckpointSelect::kLatest},
@@ -212,11 +214,16 @@ class ExportOptions {
     option("--drop-slot", o.drop_slots, "Also drop this sparse slot (repeatable), e.g. step_filter",
            always(o.drop_slots))
         ->type_name("NAME");
-    option("--quantize-embeddings", o.quantize_int8,
-           "none (default) or int8: embedding rows as uint8 codes + float32 scale and bias per row, the layout "
-           "of torch.ops.quantized.embedding_bag_byte_prepack", by_name(kQuantizations, o.quantize_int8))
-        ->transform(one_of(kQuantizations))
-        ->option_text("none|int8");
+    option("--quantize-embeddings", o.embedding_dtypes.all,
+           "Serving dtype of every table's embedding rows, in PyTorch's layouts: none (default), fp16, bf16, or "
+           "row-wise int8 / int4 / int2 (torch.ops.quantized.embedding_bag_{byte,4bit,2bit}_prepack)",
+           by_name(kServingDTypes, o.embedding_dtypes.all))
+        ->transform(one_of(kServingDTypes))
+        ->option_text("none|fp16|bf16|int8|int4|int2");
+    option("--quantize-table", o.quantize_tables,
+           "TABLE=DTYPE: this table's serving dtype instead of --quantize-embeddings' (repeatable; DTYPE may be none)",
+           always(o.quantize_tables))
+        ->type_name("TABLE=DTYPE");
     option("--fg", o.fg, "FG config to ship as fg.json", if_given(o.fg))->check(CLI::ExistingFile)->option_text("FILE");
     option("--mc", o.mc, "MC config to ship as input_columns.json", if_given(o.mc))
         ->check(CLI::ExistingFile)
@@ -421,6 +428,18 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
       return usage("--asset-files: \"" + name + "\" would clash with a file the export itself writes");
     }
     if (!asset_names.insert(name).second) return usage("--asset-files: two assets are named \"" + name + "\"");
+  }
+  std::sort(o.quantize_tables.begin(), o.quantize_tables.end());
+  o.quantize_tables.erase(std::unique(o.quantize_tables.begin(), o.quantize_tables.end()), o.quantize_tables.end());
+  for (const auto& entry : o.quantize_tables) {
+    const size_t equals = entry.rfind('=');
+    const std::string table = equals == std::string::npos ? "" : entry.substr(0, equals);
+    const auto dtype = equals == std::string::npos ? std::nullopt : parse_serving_dtype(entry.substr(equals + 1));
+    if (table.empty() || !dtype) {
+      return usage("--quantize-table \"" + entry + "\": expected TABLE=DTYPE with DTYPE one of none|fp16|bf16|int8|int4|int2");
+    }
+    auto [it, added] = o.embedding_dtypes.tables.emplace(table, *dtype);
+    if (!added && it->second != *dtype) return usage("--quantize-table gives table \"" + table + "\" two dtypes");
   }
   // A set, not a sequence: the same job spelled in another order gives the same manifest.
   std::sort(o.drop_slots.begin(), o.drop_slots.end());

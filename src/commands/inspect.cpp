@@ -15,6 +15,7 @@
 #include "recis_convert/formats/safetensors.h"
 #include "recis_convert/formats/strict_json.h"
 #include "recis_convert/formats/torch_archive.h"
+#include "recis_convert/transforms/quantization_error.h"
 
 namespace recis_convert {
 namespace {
@@ -64,6 +65,26 @@ Result<Inspection> inspect_hdf5_export(const std::string& path, Inspection out) 
     out.data_bytes = static_cast<uint64_t>(st.st_size);
   }
   return out;
+}
+
+// An export's tables converted to a serving dtype, with what it cost (manifest.json), a line each, as the closing
+// summary of the export printed them.
+std::string quantized_tables_text(const nlohmann::json& manifest) {
+  if (!manifest.is_object() || !manifest.contains("tables") || !manifest["tables"].is_object()) return "";
+  std::string out;
+  for (const auto& [child, t] : manifest["tables"].items()) {
+    if (!t.is_object() || !t.contains("quantization_error")) continue;
+    const nlohmann::json& e = t["quantization_error"];
+    QuantizationFigures f;
+    f.max_abs = e.value("max_abs", 0.0);
+    f.mean_abs = e.value("mean_abs", 0.0);
+    f.rmse = e.value("rmse", 0.0);
+    f.max_row_rel_l2 = e.value("max_row_rel_l2", 0.0);
+    out += "    " + child + ": " + t.value("source_dtype", std::string("?")) + " dim " +
+           std::to_string(t.value("dim", uint64_t{0})) + " -> " + t.value("quantization", std::string("?")) + ", " +
+           describe(f) + "\n";
+  }
+  return out.empty() ? out : "  quantized tables (error against the source rows):\n" + out;
 }
 
 // id, embedding, then the other slots by name (as manifest.json lists them).
@@ -175,6 +196,7 @@ std::string inspection_text(const Inspection& in) {
                   static_cast<unsigned long long>(t.parts));
     s << line << slots << "\n";
   }
+  s << quantized_tables_text(in.manifest);
   if (!in.scalars.empty()) {
     s << "  dense tensors in the data files: " << in.scalars.size() << "\n";
     for (const auto& t : in.scalars) s << "    " << t.name << " " << t.dtype << " " << shape_text(t.shape) << "\n";

@@ -139,6 +139,7 @@ std::optional<DType> parse_dtype(std::string_view spelling) {
 }
 
 uint32_t dtype_bits(DType dtype) { return row_of(dtype).bits; }
+std::string dtype_spelling(DType dtype) { return row_of(dtype).spelling; }
 std::string dtype_torch_name(DType dtype) { return row_of(dtype).torch_name; }
 
 Result<uint64_t> check_length_prefix(const unsigned char prefix[8], uint64_t file_size, const std::string& file) {

@@ -28,15 +28,27 @@ std::map<std::string, DroppedCount> dropped_by_slot(const std::vector<FileResult
   return out;
 }
 
+namespace {
+// A serving dtype as the manifest names it: null for none (as before there was a choice), else its
+// quantization_name.
+nlohmann::ordered_json serving_dtype_json(ServingDType dtype) {
+  if (dtype == ServingDType::kNone) return nullptr;
+  return quantization_name(dtype);
+}
+}  // namespace
+
 std::string make_manifest_json(const ManifestInput& input) {
   using ordered_json = nlohmann::ordered_json;
+  ordered_json quantize_tables = ordered_json::object();
+  for (const auto& [table, dtype] : input.embedding_dtypes.tables) quantize_tables[table] = serving_dtype_json(dtype);
   ordered_json root;
   root["manifest_version"] = 1;
   root["tool"] = {{"name", "recis-convert"}, {"version", input.tool_version}};
   root["source"] = {{"checkpoint", input.source_checkpoint}, {"ckpt_id", input.ckpt_id}};
   root["options"] = {{"filter_optimizer", input.filter_optimizer},
                      {"drop_slots", input.drop_slots},
-                     {"quantize_embeddings", input.quantize_int8 ? ordered_json("int8_rowwise") : ordered_json()},
+                     {"quantize_embeddings", serving_dtype_json(input.embedding_dtypes.all)},
+                     {"quantize_tables", quantize_tables},
                      {"fg", input.fg_path.empty() ? ordered_json() : ordered_json(input.fg_path)},
                      {"mc", input.mc_path.empty() ? ordered_json() : ordered_json(input.mc_path)}};
 
@@ -82,6 +94,15 @@ std::string make_manifest_json(const ManifestInput& input) {
   for (const auto& t : input.tables) {
     tables[t.child] = {{"rows", t.rows}, {"dim", t.dim}, {"dtype", t.dtype}, {"slots", t.slots}, {"parts", t.parts}};
     if (!t.quantization.empty()) tables[t.child]["quantization"] = t.quantization;
+    auto converted = input.quantization.tables.find(t.child);
+    if (converted != input.quantization.tables.end()) {
+      const QuantizationFigures f = converted->second.error.figures();
+      tables[t.child]["source_dtype"] = converted->second.source_dtype();
+      tables[t.child]["quantization_error"] = {{"max_abs", f.max_abs},
+                                               {"mean_abs", f.mean_abs},
+                                               {"rmse", f.rmse},
+                                               {"max_row_rel_l2", f.max_row_rel_l2}};
+    }
   }
   root["tables"] = std::move(tables);
   root["dense_tensors"] = std::move(dense);

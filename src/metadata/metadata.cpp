@@ -2,7 +2,6 @@
 
 #include "recis_convert/metadata/json_text.h"
 #include "recis_convert/metadata/key_order.h"
-#include "recis_convert/transforms/quantize.h"
 
 #include <algorithm>
 #include <set>
@@ -173,7 +172,7 @@ std::string make_torch_rank_json(const std::vector<FileResult>& exported, const 
 }
 
 Result<std::vector<TableSummary>> summarize_tables(const std::vector<KeptTensor>& kept, const std::string& ckpt_dir,
-                                                   bool int8_rowwise) {
+                                                   const EmbeddingDTypes& dtypes) {
   // Hash maps of views (into the catalog and the tensors), not maps of strings: a table has one part per source
   // rank and slice, and a million parts must not cost a string and a tree node each. Sorted once at the end.
   struct Part {
@@ -210,9 +209,10 @@ Result<std::vector<TableSummary>> summarize_tables(const std::vector<KeptTensor>
       if (key->slot == "embedding") {
         table.summary.dim = t.shape.empty() ? 0 : t.shape.back();
         table.summary.dtype = t.dtype_spelling;
-        if (int8_rowwise && t.dtype == DType::kU8 && table.summary.dim >= kInt8RowwiseExtraBytes) {
-          table.summary.dim -= kInt8RowwiseExtraBytes;
-          table.summary.quantization = "int8_rowwise";
+        const ServingDType serving = dtypes.of(table.summary.child);
+        if (serving != ServingDType::kNone) {
+          table.summary.dim = original_dim(serving, table.summary.dim);
+          table.summary.quantization = quantization_name(serving);
         }
       }
     }

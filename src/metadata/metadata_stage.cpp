@@ -13,7 +13,8 @@
 namespace recis_convert {
 
 Result<ExportSummary> summarize_export(const JobOptions& o, const SourceDescription& source,
-                                       std::vector<FileResult> files, const Log& log) {
+                                       std::vector<FileResult> files, QuantizationLedger quantization,
+                                       const Log& log) {
   const CheckpointListing& listing = source.listing;
   std::sort(files.begin(), files.end(), [](const FileResult& a, const FileResult& b) { return a.name < b.name; });
   KeyOrder order = order_by_key(files, listing.blocks);
@@ -25,7 +26,7 @@ Result<ExportSummary> summarize_export(const JobOptions& o, const SourceDescript
   }
   ExportSummary summary;
   summary.kept = std::move(order.kept);
-  auto tables = summarize_tables(summary.kept, listing.ckpt_dir, o.quantize_int8);
+  auto tables = summarize_tables(summary.kept, listing.ckpt_dir, o.embedding_dtypes);
   if (!tables) return tables.error();
   summary.tables = std::move(tables).value();
   for (const auto& f : files) {
@@ -33,6 +34,7 @@ Result<ExportSummary> summarize_export(const JobOptions& o, const SourceDescript
     summary.bytes_out += f.written ? f.output_bytes : 0;
     for (const auto& t : f.dropped) summary.bytes_dropped += t.nbytes();
   }
+  summary.quantization = std::move(quantization);
   summary.files = std::move(files);  // summary.kept points into its elements, which a move keeps where they are
   if (o.filter_optimizer && summary.bytes_dropped == 0) {
     log.warn("--filter-optimizer found no optimizer state (no slot or scalar named sparse_*) in " + listing.ckpt_dir);
@@ -68,7 +70,8 @@ Result<ManifestInput> write_export_metadata(const JobOptions& o, const SourceDes
   manifest.ckpt_id = listing.ckpt_id;
   manifest.filter_optimizer = o.filter_optimizer;
   manifest.drop_slots = o.drop_slots;
-  manifest.quantize_int8 = o.quantize_int8;
+  manifest.embedding_dtypes = o.embedding_dtypes;
+  manifest.quantization = summary.quantization;
   manifest.fg_path = o.fg;
   manifest.mc_path = o.mc;
   manifest.tables = summary.tables;

@@ -2,9 +2,48 @@
 
 #include <sys/stat.h>
 
+#include <nlohmann/json.hpp>
+#include <set>
+
 #include "recis_convert/sources/checkpoint_selection.h"
 
 namespace recis_convert {
+namespace {
+
+// Every table an option names (--quantize-table) must be one the source has: a typo would otherwise export the
+// table unconverted without a word.
+Status check_named_tables(const JobOptions& o, const SourceDescription& source) {
+  if (o.embedding_dtypes.tables.empty()) return Ok{};
+  const std::vector<std::string> tables = source_table_names(source);
+  const std::set<std::string> known(tables.begin(), tables.end());
+  for (const auto& [table, dtype] : o.embedding_dtypes.tables) {
+    if (known.count(table)) continue;
+    std::string listed;
+    constexpr size_t kListed = 20;  // a model may have thousands
+    for (size_t i = 0; i < tables.size() && i < kListed; ++i) {
+      listed += (i ? ", " : "") + nlohmann::json(tables[i]).dump();
+    }
+    if (tables.size() > kListed) listed += " and " + std::to_string(tables.size() - kListed) + " more";
+    return Error{ExitCode::kUsage, "",
+                 "--quantize-table " + nlohmann::json(table).dump() + ": the " + source.kind() +
+                     " has no such table; it has " + (tables.empty() ? std::string("none") : listed)};
+  }
+  return Ok{};
+}
+
+}  // namespace
+
+std::vector<std::string> source_table_names(const SourceDescription& source) {
+  std::set<std::string> names;
+  if (source.hugectr) {
+    for (const auto& t : source.hugectr->tables) names.insert(t.name);
+  } else {
+    for (size_t i = 0; i < source.listing.blocks.size(); ++i) {
+      if (auto key = parse_sparse_key_view(source.listing.blocks[i].logical)) names.emplace(key->child);
+    }
+  }
+  return std::vector<std::string>(names.begin(), names.end());
+}
 
 Result<SourceDescription> discover_source(const JobOptions& o, const RowTransformChain& transforms, const Log& log) {
   SourceDescription source;
@@ -15,6 +54,8 @@ Result<SourceDescription> discover_source(const JobOptions& o, const RowTransfor
     source.listing = hugectr_listing(*source.hugectr);
     source.selection = "HugeCTR graph " + o.graph + ", " + std::to_string(source.hugectr->tables.size()) +
                        " sparse model(s)";
+    auto named = check_named_tables(o, source);
+    if (!named) return named.error();
     return source;
   }
   std::string ckpt_arg = o.ckpt_dir;
@@ -34,6 +75,8 @@ Result<SourceDescription> discover_source(const JobOptions& o, const RowTransfor
     source.selection =
         given ? "named by --ckpt-dir" : "the latest, named last in " + o.ckpt_dir + "/" + kCheckpointListFile;
   }
+  auto named = check_named_tables(o, source);
+  if (!named) return named.error();
   return source;
 }
 

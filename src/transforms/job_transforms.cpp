@@ -9,11 +9,11 @@
 namespace recis_convert {
 
 RowTransformChain make_row_transforms(bool filter_optimizer, const std::vector<std::string>& drop_slots,
-                                      bool quantize_int8) {
+                                      const EmbeddingDTypes& embedding_dtypes, QuantizationLedger* quantization) {
   RowTransformChain chain;
   chain.add(std::make_unique<OptimizerSlotFilter>(filter_optimizer,
                                                   std::set<std::string>(drop_slots.begin(), drop_slots.end())));
-  if (quantize_int8) chain.add(std::make_unique<Int8RowwiseQuantizer>());
+  if (embedding_dtypes.any()) chain.add(std::make_unique<EmbeddingQuantizer>(embedding_dtypes, quantization));
   return chain;
 }
 

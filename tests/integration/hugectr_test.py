@@ -219,57 +219,62 @@ def case_hdf5(args):
     print("ok: HDF5 exports of dcn (legacy table), wdl, deepfm, dlrm equal the source tables")
 
 
-def case_int8(args):
-    """--quantize-embeddings int8 for HugeCTR models into both formats: every table's rows equal PyTorch's
-    embedding_bag_byte_prepack of the source vectors, the same bytes in the safetensors file and in model.h5;
-    ids and slot ids unchanged; --drop-slot slot_id drops the slot ids in both formats."""
+def case_dtypes(args):
+    """Every serving dtype for HugeCTR models into both formats: every table's rows equal PyTorch's conversion of
+    the source vectors (serving_dtype_test.pytorch_encoding), the same bytes in the safetensors file and in
+    model.h5, the manifest's error figures equal Python's; ids unchanged; --drop-slot slot_id drops the slot ids."""
     import h5py
-    import torch
-    parent = fresh(args.work, "int8")
+    from serving_dtype_test import DTYPES, error_figures, pytorch_encoding
+    parent = fresh(args.work, "dtypes")
     compared = 0
-    for model in MODELS:
+    jobs = (("dcn", "int4"), ("dcn", "int8"), ("wdl", "bf16"), ("deepfm", "int2"), ("dlrm", "fp16"))  # wdl: a dim 1
+    for model, dtype in jobs:
         with open(os.path.join(args.fixture, model, f"{model}.json")) as f:
             graph = json.load(f)
         embeddings = [layer for layer in graph["layers"] if "Embedding" in layer["type"]]
         sparse = sorted(glob.glob(os.path.join(args.fixture, model, f"{model}*_sparse_0.model")))
-        files, h5_out = os.path.join(parent, model), os.path.join(parent, f"{model}_h5")
+        files, h5_out = os.path.join(parent, f"{model}_{dtype}"), os.path.join(parent, f"{model}_{dtype}_h5")
         # no --dense: the network does not depend on the tables' dtype, and loading libtorch 16 times is the cost
-        job = model_args(args.fixture, model, dense=False) + ["--quantize-embeddings", "int8", "--drop-slot", "slot_id"]
-        expect_success(mpirun(args.binary, args.np, job + ["--export-dir", files]), f"{model} int8")
+        job = model_args(args.fixture, model, dense=False) + ["--quantize-embeddings", dtype, "--drop-slot", "slot_id"]
+        expect_success(mpirun(args.binary, args.np, job + ["--export-dir", files]), f"{model} {dtype}")
         expect_success(mpirun(args.binary, args.np, job + ["--export-dir", h5_out, "--format", "hdf5"]),
-                       f"{model} int8 hdf5")
+                       f"{model} {dtype} hdf5")
+        name, stored_dtype, width = DTYPES[dtype]
         with open(os.path.join(files, "manifest.json")) as f:
             manifest = json.load(f)
         with h5py.File(os.path.join(h5_out, "model.h5"), "r") as h5:
             for i, (embedding, path) in enumerate(zip(embeddings, sparse)):
                 table = embedding["top"]
                 keys, vectors, _ = source_rows(graph, path, embedding)
-                theirs = torch.ops.quantized.embedding_bag_byte_prepack(torch.from_numpy(vectors.copy())).numpy()
+                theirs, restored = pytorch_encoding(dtype, vectors)
                 header, _, data = read_safetensors(
                     os.path.join(files, f"model-{i:06d}-of-{len(embeddings):06d}.safetensors"))
                 entry = header[f"{table}.embedding/part_0_1"]
-                check(entry["dtype"] == "U8" and entry["shape"] == [len(keys), vectors.shape[1] + 8], f"{table}: {entry}")
+                check(entry["dtype"] == stored_dtype and entry["shape"] == [len(keys), width(vectors.shape[1])],
+                      f"{table}: {entry}")
                 begin, end = entry["data_offsets"]
-                check(data[begin:end] == theirs.tobytes(), f"{model} {table}: safetensors rows differ from prepack")
+                check(data[begin:end] == theirs.tobytes(), f"{model} {table}: safetensors rows differ from PyTorch's {dtype}")
                 begin, end = header[f"{table}.id/part_0_1"]["data_offsets"]
                 check(np.array_equal(np.frombuffer(data[begin:end], "<i8"), keys), f"{model} {table}: ids differ")
                 check(f"{table}.slot_id/part_0_1" not in header, f"{model} {table}: slot_id was not dropped")
                 group = h5["sparse"][table]
                 check(group["embedding"][:].tobytes() == theirs.tobytes(), f"{model} {table}: model.h5 rows differ")
-                check(group["embedding"].attrs["quantization"] == "int8_rowwise", f"{model} {table}: attribute")
+                check(group["embedding"].attrs["quantization"] == name, f"{model} {table}: attribute")
                 check(np.array_equal(group["id"][:], keys), f"{model} {table}: /id differs")
                 check("slot_id" not in group, f"{model} {table}: /slot_id was not dropped")
                 t = manifest["tables"][table]
-                check((t["dtype"], t["dim"], t.get("quantization")) == ("U8", vectors.shape[1], "int8_rowwise"),
-                      f"manifest: {t}")
+                check((t["dtype"], t["dim"], t.get("quantization"), t.get("source_dtype")) ==
+                      (stored_dtype, vectors.shape[1], name, "F32"), f"manifest: {t}")
+                check(t["quantization_error"] == error_figures(vectors, restored),
+                      f"{model} {table}: error figures {t['quantization_error']}")
                 compared += len(keys)
         for out in (files, h5_out):
             expect_success(mpirun(args.binary, args.np, ["verify", out]), f"verify {out}")
-    check_clean_parent(parent, [m + suffix for m in MODELS for suffix in ("", "_h5")])
-    print(f"ok: {compared} HugeCTR rows as int8 in safetensors and model.h5 equal embedding_bag_byte_prepack")
+    check_clean_parent(parent, [f"{m}_{d}{suffix}" for m, d in jobs for suffix in ("", "_h5")])
+    print(f"ok: {compared} HugeCTR rows in every serving dtype, safetensors and model.h5, equal PyTorch's")
 
 
-CASES = {"export": case_export, "cross_n": case_cross_n, "bad": case_bad, "hdf5": case_hdf5, "int8": case_int8}
+CASES = {"export": case_export, "cross_n": case_cross_n, "bad": case_bad, "hdf5": case_hdf5, "dtypes": case_dtypes}
 
 
 if __name__ == "__main__":

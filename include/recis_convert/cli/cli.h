@@ -9,6 +9,7 @@
 #include "recis_convert/sources/checkpoint_selection.h"
 #include "recis_convert/sinks/copy_engine.h"
 #include "recis_convert/plan/rank_assignment.h"
+#include "recis_convert/transforms/serving_dtype.h"
 
 namespace recis_convert {
 
@@ -36,7 +37,10 @@ struct JobOptions {
   std::string eval_log;  // default <ckpt-dir>/train_eval_result_v2.txt
   bool filter_optimizer = false;
   std::vector<std::string> drop_slots;
-  bool quantize_int8 = false;  // --quantize-embeddings int8
+  // --quantize-embeddings (embedding_dtypes.all) and --quantize-table TABLE=DTYPE (as given, sorted: the job
+  // config records these; parse_command_line checks them into embedding_dtypes.tables)
+  EmbeddingDTypes embedding_dtypes;
+  std::vector<std::string> quantize_tables;
   std::string fg;  // path of fg.json to ship, "" for none
   std::string mc;  // path of the mc config to ship as input_columns.json, "" for none
   std::vector<std::string> asset_files;  // copied into the export under their own names (TorchEasyRec's assets)

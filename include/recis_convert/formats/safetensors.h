@@ -29,6 +29,8 @@ enum class DType {
 // The dtype for a header spelling ("F32", "BOOL", RecIS's "bool"...), or nullopt if unknown.
 std::optional<DType> parse_dtype(std::string_view spelling);
 uint32_t dtype_bits(DType dtype);
+// The safetensors header spelling ("F32", "U8"...).
+std::string dtype_spelling(DType dtype);
 // Lower-case torch name as RecIS writes it in the torch_rank json ("float32", "bfloat16"...), "" if torch has none.
 std::string dtype_torch_name(DType dtype);
 

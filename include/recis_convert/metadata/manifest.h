@@ -10,6 +10,7 @@
 #include "recis_convert/sources/checkpoint.h"
 #include "recis_convert/sinks/file_export.h"
 #include "recis_convert/metadata/metadata.h"
+#include "recis_convert/transforms/quantization_error.h"
 
 namespace recis_convert {
 
@@ -25,7 +26,8 @@ struct ManifestInput {
   std::string ckpt_id;
   bool filter_optimizer = false;
   std::vector<std::string> drop_slots;
-  bool quantize_int8 = false;
+  EmbeddingDTypes embedding_dtypes;
+  QuantizationLedger quantization;  // every converted table and its error, merged over the ranks
   std::string fg_path;  // "" when not given
   std::string mc_path;
   std::vector<FileResult> files;   // all data files, sorted by name (written or not)

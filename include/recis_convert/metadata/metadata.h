@@ -22,6 +22,7 @@
 #include "recis_convert/metadata/json_text.h"
 #include "recis_convert/metadata/key_order.h"
 #include "recis_convert/sinks/file_export.h"
+#include "recis_convert/transforms/serving_dtype.h"
 
 namespace recis_convert {
 
@@ -48,14 +49,14 @@ struct TableSummary {
   std::string dtype;            // dtype of `embedding`, "" if not exported
   std::vector<std::string> slots;  // exported slots: id, embedding, then the others sorted
   uint64_t parts = 0;
-  std::string quantization;     // "int8_rowwise" when the embedding rows are quantized, "" otherwise
+  std::string quantization;     // the serving dtype's quantization_name ("fp16", "int4_rowwise"...), "" if none
 };
 
 // Checks the tables across all files: every slot of a part has as many rows as the part's `id`, and every part
 // has an `id`. Errors are kBadInput naming the checkpoint directory.
-// With int8_rowwise, U8 embeddings are quantized rows (quantize.h): dim is the embedding's, without scale and bias.
+// A table converted to a serving dtype (`dtypes`) has the dim of its source rows, not of the stored ones.
 // `kept`: the kept tensors of every file, written or not (key_order.h).
 Result<std::vector<TableSummary>> summarize_tables(const std::vector<KeptTensor>& kept, const std::string& ckpt_dir,
-                                                   bool int8_rowwise = false);
+                                                   const EmbeddingDTypes& dtypes = {});
 
 }  // namespace recis_convert

@@ -35,12 +35,14 @@ struct ExportSummary {
   uint64_t bytes_in = 0;            // source bytes of all data files
   uint64_t bytes_out = 0;           // bytes written into data files (model.h5's size once described)
   uint64_t bytes_dropped = 0;       // bytes of the tensors the row transforms dropped
+  QuantizationLedger quantization;  // the tables converted to a serving dtype, with their error (all ranks)
 };
 
 // Every block of the index was found in its file, and the tables' parts agree (summarize_tables). Warns when
-// --filter-optimizer found nothing to drop.
+// --filter-optimizer found nothing to drop. `quantization`: what every rank converted, merged.
 Result<ExportSummary> summarize_export(const JobOptions& options, const SourceDescription& source,
-                                       std::vector<FileResult> files, const Log& log);
+                                       std::vector<FileResult> files, QuantizationLedger quantization,
+                                       const Log& log);
 
 // --dry-run: what each file would become, and the totals.
 void log_dry_run(const JobOptions& options, const ExportSummary& summary, const std::map<std::string, int>& owner,

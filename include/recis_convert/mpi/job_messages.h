@@ -17,6 +17,7 @@
 #include "recis_convert/sources/checkpoint.h"
 #include "recis_convert/sources/hugectr_export.h"
 #include "recis_convert/sources/source.h"
+#include "recis_convert/transforms/quantization_error.h"
 
 namespace recis_convert {
 
@@ -106,5 +107,20 @@ inline void from_json(const nlohmann::json& j, DenseDataset& d) {
   j.at("dtype").get_to(d.dtype);
   j.at("shape").get_to(d.shape);
 }
+
+// A converted table's error travels as its exact sums' digits, so that rank 0's merge is exact too.
+inline void to_json(nlohmann::json& j, const ExactSum& sum) {
+  const ExactSum::Digits d = sum.digits();
+  j = {{"lowest", d.lowest}, {"digits", d.digits}};
+}
+inline void from_json(const nlohmann::json& j, ExactSum& sum) {
+  ExactSum::Digits d;
+  j.at("lowest").get_to(d.lowest);
+  j.at("digits").get_to(d.digits);
+  if (!sum.set_digits(d)) job_messages_detail::undecodable("exact sum", j);
+}
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(QuantizationError, rows, elements, abs_sum, squared_sum, max_abs, max_row_rel_l2)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(TableQuantization, dtype, dim, source_dtypes, error)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(QuantizationLedger, tables)
 
 }  // namespace recis_convert

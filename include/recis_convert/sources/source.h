@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "recis_convert/cli/cli.h"
 #include "recis_convert/common/error.h"
@@ -27,9 +28,14 @@ struct SourceDescription {
 };
 
 // Rank 0: resolves and checks the input (--select best, the checkpoint's index and tensorkey.json, or the
-// HugeCTR graph and tables). Errors are kBadInput / kUsage naming the file.
+// HugeCTR graph and tables), and that every table an option names exists. Errors are kBadInput / kUsage naming the
+// file.
 Result<SourceDescription> discover_source(const JobOptions& options, const RowTransformChain& transforms,
                                           const Log& log);
+
+// The source's table names, sorted: a RecIS checkpoint's hashtable children (tensorkey.json), HugeCTR's tables.
+// Needs every block (rank 0 after discovery).
+std::vector<std::string> source_table_names(const SourceDescription& source);
 
 // Every rank, after the broadcast: what does not travel (the HugeCTR tables' layouts through `transforms`).
 Status complete_source(SourceDescription& source, const RowTransformChain& transforms);

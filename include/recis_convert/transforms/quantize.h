@@ -1,41 +1,33 @@
-// --quantize-embeddings int8: row-wise 8-bit quantization of the `embedding` slot, in the layout of PyTorch's
-// quantized::embedding_bag_byte_prepack (fbgemm's "fused 8-bit rowwise"), so that
-// torch.ops.quantized.embedding_bag_byte_rowwise_offsets can serve the exported table directly. Each row of dim
-// values becomes dim uint8 codes followed by a float32 scale and a float32 bias (little-endian), and
-//   value ~= code * scale + bias,  bias = min(row),  scale = (max(row) - min(row)) / 255.
-// The arithmetic is fbgemm's reference (FloatToFused8BitRowwiseQuantizedSBFloat): inverse scale
-// 255 / (range + 1e-8), codes rounded with lrintf (to nearest, ties to even), all in float32.
+// --quantize-embeddings / --quantize-table: every table's `embedding` rows into its serving dtype
+// (serving_dtype.h: fp16, bf16, int8, int4, int2, PyTorch's layouts), and the error that cost, per table, into a
+// QuantizationLedger. Other slots pass unchanged. The rows are read as float32 first (embedding_codecs.h).
 #pragma once
 
-#include <cstddef>
 #include <cstdint>
 
-#include "recis_convert/formats/safetensors.h"
+#include "recis_convert/transforms/quantization_error.h"
 #include "recis_convert/transforms/row_transform.h"
+#include "recis_convert/transforms/serving_dtype.h"
 
 namespace recis_convert {
 
-inline constexpr uint64_t kInt8RowwiseExtraBytes = 2 * sizeof(float);  // scale and bias after the codes
-
-// Element types the quantizer reads (converted to float32 first, exactly for F16 and BF16).
-bool can_quantize(DType dtype);
-
-// Converts n elements of `dtype` (little-endian, as in the file) to float32.
-void to_float32(DType dtype, const unsigned char* in, size_t n, float* out);
-
-// Quantizes one row of `dim` floats into dim + 8 bytes. False (nothing meaningful written) if a value is not
-// finite: such a row has no scale.
-bool quantize_row_int8(const float* row, size_t dim, unsigned char* out);
-
-// The row transform: every `embedding` slot's rows [dim] of F32, F16, BF16 or F64 become U8 rows [dim + 8] with
-// encoding "int8_rowwise". Another embedding layout is bad input; other slots pass unchanged.
-class Int8RowwiseQuantizer : public RowTransform {
+class EmbeddingQuantizer : public RowTransform {
  public:
+  // `ledger` receives every converted table and its error; it must outlive the transform. May be null (no report).
+  EmbeddingQuantizer(EmbeddingDTypes dtypes, QuantizationLedger* ledger)
+      : dtypes_(std::move(dtypes)), ledger_(ledger) {}
+
   bool is_identity() const override { return false; }
-  bool rewrites(const SlotRef& slot) const override { return slot.slot == "embedding"; }
+  bool rewrites(const SlotRef& slot) const override;
+  // Needs 2-D rows of F32, F16, BF16 or F64 with a dim the dtype allows; else bad input naming the table.
   Result<RowLayout> rewritten_layout(const SlotRef& slot, const RowLayout& in) const override;
+  // A row with a NaN or infinity, or a value the dtype cannot hold, is bad input naming the table and the row.
   Status rewrite(const SlotRef& slot, const RowLayout& from, const RowLayout& to, const unsigned char* in,
                  uint64_t rows, uint64_t first_row, unsigned char* out) const override;
+
+ private:
+  EmbeddingDTypes dtypes_;
+  QuantizationLedger* ledger_;
 };
 
 }  // namespace recis_convert

@@ -8,7 +8,7 @@
 // rewrites is copied byte for byte (copy_file_range where the sink can).
 //
 // Transforms in chain order (make_row_transforms in export_job.cpp): the optimizer-slot filter (slot_filter.h),
-// then int8 quantization of `embedding` rows (quantize.h).
+// then the serving dtype of `embedding` rows (quantize.h).
 #pragma once
 
 #include <cstdint>
@@ -26,7 +26,8 @@ struct RowLayout {
   DType dtype = DType::kF32;
   std::string dtype_spelling;       // as a safetensors header spells it
   std::vector<uint64_t> row_shape;  // the dimensions of one row (a tensor's shape without its first dimension)
-  std::string encoding;             // "" for plain values; "int8_rowwise": uint8 codes, float32 scale and bias
+  std::string encoding;             // "" as read; else the serving dtype the rows were converted to
+                                    // (quantization_name: "fp16", "int8_rowwise"...)
 
   uint64_t row_bytes() const;
   // The shape of a tensor of `rows` such rows.

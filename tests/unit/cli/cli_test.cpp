@@ -68,7 +68,29 @@ TEST(CliTest, ChoicesIgnoreCase) {
   ASSERT_EQ(cl.action, CommandLine::Action::kRun) << cl.message;
   EXPECT_EQ(cl.options.format, ExportFormat::kHdf5);
   EXPECT_FALSE(cl.options.hdf5_collective);
-  EXPECT_TRUE(cl.options.quantize_int8);
+  EXPECT_EQ(cl.options.embedding_dtypes.all, ServingDType::kInt8);
+}
+
+TEST(CliTest, QuantizeTableOverridesAreCheckedAndRecordedSorted) {
+  auto cl = parse({"--ckpt-dir", "/c", "--export-dir", "/o", "--quantize-embeddings", "int4", "--quantize-table",
+                   "user=FP16", "--quantize-table", "item=none", "--quantize-table", "user=FP16"});
+  ASSERT_EQ(cl.action, CommandLine::Action::kRun) << cl.message;
+  EXPECT_EQ(cl.options.embedding_dtypes.all, ServingDType::kInt4);
+  EXPECT_EQ(cl.options.embedding_dtypes.of("user"), ServingDType::kFp16);
+  EXPECT_EQ(cl.options.embedding_dtypes.of("item"), ServingDType::kNone);
+  EXPECT_EQ(cl.options.quantize_tables, (std::vector<std::string>{"item=none", "user=FP16"}));
+  const auto config = job_config_json(cl.options);
+  EXPECT_EQ(config["quantize-embeddings"], "int4");
+  EXPECT_EQ(config["quantize-table"], nlohmann::ordered_json({"item=none", "user=FP16"}));
+  for (const char* bad : {"user", "=int8", "user=int3", "user="}) {
+    auto refused = parse({"--ckpt-dir", "/c", "--export-dir", "/o", "--quantize-table", bad});
+    EXPECT_EQ(refused.exit_code, 2) << bad;
+    EXPECT_NE(refused.message.find("TABLE=DTYPE"), std::string::npos) << refused.message;
+  }
+  auto twice = parse({"--ckpt-dir", "/c", "--export-dir", "/o", "--quantize-table", "a=int8", "--quantize-table",
+                      "a=int4"});
+  EXPECT_EQ(twice.exit_code, 2);
+  EXPECT_NE(twice.message.find("two dtypes"), std::string::npos) << twice.message;
 }
 
 TEST(CliTest, SelectBestOptions) {

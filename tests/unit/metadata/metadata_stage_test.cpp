@@ -38,7 +38,7 @@ std::vector<FileResult> results() {
 TEST(MetadataStageTest, SummarySortsFilesAndCountsBytes) {
   JobOptions o;
   const SourceDescription source = two_file_source();  // the summary's logical names point into its catalog
-  auto summary = summarize_export(o, source, results(), Log(0, true, false));
+  auto summary = summarize_export(o, source, results(), {}, Log(0, true, false));
   ASSERT_TRUE(summary) << summary.error().describe();
   EXPECT_EQ(summary.value().files[0].name, "model-000000-of-000002.safetensors");
   EXPECT_EQ(summary.value().bytes_in, 300u);
@@ -59,7 +59,7 @@ TEST(MetadataStageTest, ABlockTheIndexPlacesButNoFileHeldIsBadInputNamingTheFile
   JobOptions o;
   SourceDescription source = two_file_source();
   source.listing.blocks = testing::with_block(source.listing.blocks, "user.step_filter/part_0_1", 1, "");
-  auto summary = summarize_export(o, source, results(), Log(0, true, false));
+  auto summary = summarize_export(o, source, results(), {}, Log(0, true, false));
   ASSERT_FALSE(summary);
   EXPECT_EQ(summary.error().code, ExitCode::kBadInput);
   EXPECT_EQ(summary.error().file, "/ckpt/ckpt_1/model-000001-of-000002.safetensors");

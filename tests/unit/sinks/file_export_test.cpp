@@ -24,7 +24,7 @@ class FileExportTest : public ::testing::Test {
     listing_ = listing.value();
   }
   Result<FileResult> run(size_t file, bool drop_optimizer, bool dry_run = false) {
-    const RowTransformChain transforms = make_row_transforms(drop_optimizer, {}, false);
+    const RowTransformChain transforms = make_row_transforms(drop_optimizer, {}, EmbeddingDTypes{});
     CopyEngine engine(4096, CopyMethod::kAuto);
     return export_data_file(listing_, listing_.files[file], transforms, engine, {out_.path(), dry_run, nullptr});
   }
@@ -65,7 +65,7 @@ TEST_F(FileExportTest, FileWithNothingKeptIsNotWritten) {
   testing::write_file(source_.file("model-000001-of-000002.safetensors"),
                       testing::recis_file({{"user.sparse_adamw_exp_avg/part_0_1", "F32", {3, 2}, testing::pattern(24, 4)},
                                            {"user.embedding/part_0_1", "F32", {3, 0}, ""}}));
-  const RowTransformChain filter = make_row_transforms(true, {"embedding"}, false);
+  const RowTransformChain filter = make_row_transforms(true, {"embedding"}, EmbeddingDTypes{});
   CopyEngine engine(4096, CopyMethod::kAuto);
   auto listing = discover_checkpoint(source_.path());
   ASSERT_TRUE(listing);

@@ -16,7 +16,7 @@ TEST(SourceTest, ACheckpointNamedByCkptDirIsDescribedAsSuch) {
   testing::write_small_checkpoint(dir.path());
   JobOptions o;
   o.ckpt_dir = dir.path();
-  auto source = discover_source(o, make_row_transforms(false, {}, false), Log(0, true, false));
+  auto source = discover_source(o, make_row_transforms(false, {}, EmbeddingDTypes{}), Log(0, true, false));
   ASSERT_TRUE(source) << source.error().describe();
   EXPECT_FALSE(source.value().is_hugectr());
   EXPECT_EQ(source.value().kind(), "checkpoint");

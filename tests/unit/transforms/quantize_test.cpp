@@ -12,83 +12,122 @@
 
 #include "recis_convert/sinks/copy_engine.h"
 #include "recis_convert/sinks/file_layout.h"
+#include "recis_convert/transforms/embedding_codecs.h"
 #include "test_files.h"
 
 namespace recis_convert {
 namespace {
 
-struct ScaleBias {
-  float scale, bias;
-};
+const SlotRef kEmbedding{"t", "embedding", "t.embedding/part_0_1", "src"};
 
-ScaleBias scale_bias_of(const std::vector<unsigned char>& out, size_t dim) {
-  ScaleBias sb;
-  std::memcpy(&sb, out.data() + dim, sizeof sb);
-  return sb;
+RowTransformChain quantizing(EmbeddingDTypes dtypes, QuantizationLedger* ledger = nullptr) {
+  RowTransformChain chain;
+  chain.add(std::make_unique<EmbeddingQuantizer>(std::move(dtypes), ledger));
+  return chain;
 }
 
-TEST(QuantizeTest, RowWiseCodesScaleAndBias) {
-  const float row[] = {-1.0f, 0.0f, 1.0f};
-  std::vector<unsigned char> out(3 + 8);
-  ASSERT_TRUE(quantize_row_int8(row, 3, out.data()));
-  // inverse scale 255 / (2 + 1e-8) = 127.5 in float; 127.5 rounds to even: 128
-  EXPECT_EQ(out[0], 0);
-  EXPECT_EQ(out[1], 128);
-  EXPECT_EQ(out[2], 255);
-  EXPECT_EQ(scale_bias_of(out, 3).scale, 2.0f / 255.0f);
-  EXPECT_EQ(scale_bias_of(out, 3).bias, -1.0f);
+EmbeddingDTypes every_table(ServingDType dtype) {
+  EmbeddingDTypes d;
+  d.all = dtype;
+  return d;
 }
 
-TEST(QuantizeTest, ConstantRowHasZeroScaleAndExactBias) {
-  const float row[] = {0.25f, 0.25f};
-  std::vector<unsigned char> out(2 + 8);
-  ASSERT_TRUE(quantize_row_int8(row, 2, out.data()));
-  EXPECT_EQ(out[0], 0);
-  EXPECT_EQ(out[1], 0);
-  EXPECT_EQ(scale_bias_of(out, 2).scale, 0.0f);
-  EXPECT_EQ(scale_bias_of(out, 2).bias, 0.25f);
-}
-
-TEST(QuantizeTest, DequantizationErrorIsWithinHalfAStep) {
-  std::vector<float> row(64);
-  for (size_t i = 0; i < row.size(); ++i) row[i] = std::sin(static_cast<float>(i)) * 3.0f;
-  std::vector<unsigned char> out(row.size() + 8);
-  ASSERT_TRUE(quantize_row_int8(row.data(), row.size(), out.data()));
-  const ScaleBias sb = scale_bias_of(out, row.size());
-  for (size_t i = 0; i < row.size(); ++i) {
-    EXPECT_LE(std::fabs(out[i] * sb.scale + sb.bias - row[i]), sb.scale * 0.5f + 1e-6f) << i;
+TEST(QuantizeTest, EachDtypeHasPyTorchsRowLayout) {
+  const RowLayout f32 = RowLayout::of_tensor(DType::kF32, "F32", {10, 8});
+  const struct {
+    ServingDType dtype;
+    const char* spelling;
+    uint64_t width;
+    const char* encoding;
+  } cases[] = {{ServingDType::kFp16, "F16", 8, "fp16"},        {ServingDType::kBf16, "BF16", 8, "bf16"},
+               {ServingDType::kInt8, "U8", 16, "int8_rowwise"}, {ServingDType::kInt4, "U8", 8, "int4_rowwise"},
+               {ServingDType::kInt2, "U8", 6, "int2_rowwise"}};
+  for (const auto& c : cases) {
+    auto rows = quantizing(every_table(c.dtype)).prepare(kEmbedding, f32);
+    ASSERT_TRUE(rows) << rows.error().describe();
+    EXPECT_TRUE(rows.value().rewritten());
+    EXPECT_EQ(rows.value().output().dtype_spelling, c.spelling);
+    EXPECT_EQ(rows.value().output().row_shape, std::vector<uint64_t>{c.width});
+    EXPECT_EQ(rows.value().output().encoding, c.encoding);
   }
+  // other slots pass unchanged
+  auto ids = quantizing(every_table(ServingDType::kInt4)).prepare({"t", "id", "t.id/part_0_1", "src"},
+                                                                  RowLayout::of_tensor(DType::kI64, "I64", {10}));
+  ASSERT_TRUE(ids);
+  EXPECT_FALSE(ids.value().rewritten());
 }
 
-TEST(QuantizeTest, NonFiniteRowsAreRefused) {
-  std::vector<unsigned char> out(2 + 8);
-  const float nan_row[] = {1.0f, std::numeric_limits<float>::quiet_NaN()};
-  const float nan_first[] = {std::numeric_limits<float>::quiet_NaN(), 1.0f};
-  const float inf_row[] = {1.0f, std::numeric_limits<float>::infinity()};
-  EXPECT_FALSE(quantize_row_int8(nan_row, 2, out.data()));
-  EXPECT_FALSE(quantize_row_int8(nan_first, 2, out.data()));
-  EXPECT_FALSE(quantize_row_int8(inf_row, 2, out.data()));
+TEST(QuantizeTest, ATableOverrideAppliesToThatTableOnly) {
+  EmbeddingDTypes d = every_table(ServingDType::kInt8);
+  d.tables["t"] = ServingDType::kNone;
+  d.tables["u"] = ServingDType::kFp16;
+  const RowLayout f32 = RowLayout::of_tensor(DType::kF32, "F32", {10, 8});
+  auto t = quantizing(d).prepare(kEmbedding, f32);
+  ASSERT_TRUE(t);
+  EXPECT_FALSE(t.value().rewritten());
+  auto u = quantizing(d).prepare({"u", "embedding", "u.embedding/part_0_1", "src"}, f32);
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u.value().output().encoding, "fp16");
+  auto v = quantizing(d).prepare({"v", "embedding", "v.embedding/part_0_1", "src"}, f32);
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v.value().output().encoding, "int8_rowwise");
 }
 
-TEST(QuantizeTest, ConvertsHalfBfloatAndDoubleExactly) {
-  const unsigned char f16[] = {0x00, 0x3C, 0x00, 0xC0, 0x01, 0x00, 0x00, 0x7C};  // 1, -2, 2^-24, inf
-  float out[4];
-  to_float32(DType::kF16, f16, 4, out);
-  EXPECT_EQ(out[0], 1.0f);
-  EXPECT_EQ(out[1], -2.0f);
-  EXPECT_EQ(out[2], std::ldexp(1.0f, -24));
-  EXPECT_TRUE(std::isinf(out[3]));
-  const unsigned char bf16[] = {0x80, 0x3F, 0x40, 0xC0};  // 1, -3
-  to_float32(DType::kBF16, bf16, 2, out);
-  EXPECT_EQ(out[0], 1.0f);
-  EXPECT_EQ(out[1], -3.0f);
-  double d = 0.5;
-  unsigned char f64[8];
-  std::memcpy(f64, &d, 8);
-  to_float32(DType::kF64, f64, 1, out);
-  EXPECT_EQ(out[0], 0.5f);
-  EXPECT_FALSE(can_quantize(DType::kI64));
-  EXPECT_FALSE(can_quantize(DType::kU8));
+TEST(QuantizeTest, ADimTheDtypeCannotPackIsBadInputNamingTableAndDim) {
+  auto rows = quantizing(every_table(ServingDType::kInt2)).prepare(kEmbedding,
+                                                                   RowLayout::of_tensor(DType::kF32, "F32", {3, 6}));
+  ASSERT_FALSE(rows);
+  EXPECT_EQ(rows.error().code, ExitCode::kBadInput);
+  EXPECT_EQ(rows.error().file, "src");
+  EXPECT_NE(rows.error().message.find("table \"t\""), std::string::npos) << rows.error().message;
+  EXPECT_NE(rows.error().message.find("dim 6: int2 needs a dim divisible by 4"), std::string::npos)
+      << rows.error().message;
+  auto ints = quantizing(every_table(ServingDType::kFp16)).prepare(kEmbedding,
+                                                                   RowLayout::of_tensor(DType::kI64, "I64", {3, 4}));
+  ASSERT_FALSE(ints);
+  EXPECT_NE(ints.error().message.find("cannot become fp16"), std::string::npos) << ints.error().message;
+}
+
+TEST(QuantizeTest, ABadRowIsBadInputNamingTableAndRow) {
+  const float rows[] = {1, 2, 3, 4, 1, std::numeric_limits<float>::quiet_NaN(), 0, 0, 70000, 0, 0, 0};
+  const RowTransformChain chain = quantizing(every_table(ServingDType::kFp16));  // outlives the SlotRows
+  auto prepared = chain.prepare(kEmbedding, RowLayout::of_tensor(DType::kF32, "F32", {3, 4}));
+  ASSERT_TRUE(prepared);
+  std::vector<unsigned char> out;
+  auto nan = prepared.value().apply(reinterpret_cast<const unsigned char*>(rows), 3, 40, out);
+  ASSERT_FALSE(nan);
+  EXPECT_EQ(nan.error().code, ExitCode::kBadInput);
+  EXPECT_EQ(nan.error().message,
+            "table \"t\", tensor \"t.embedding/part_0_1\" row 41 holds a NaN or infinite value: it cannot be "
+            "converted to fp16");
+  auto big = prepared.value().apply(reinterpret_cast<const unsigned char*>(rows + 8), 1, 7, out);
+  ASSERT_FALSE(big);
+  EXPECT_NE(big.error().message.find("row 7 holds values that fp16 cannot represent"), std::string::npos)
+      << big.error().message;
+}
+
+TEST(QuantizeTest, TheLedgerMeasuresEveryConvertedRow) {
+  QuantizationLedger ledger;
+  const RowTransformChain chain = quantizing(every_table(ServingDType::kInt2), &ledger);
+  auto prepared = chain.prepare(kEmbedding, RowLayout::of_tensor(DType::kF32, "F32", {2, 4}));
+  ASSERT_TRUE(prepared);
+  ASSERT_EQ(ledger.tables.count("t"), 1u);  // noted when the layout was decided, before any row
+  EXPECT_EQ(ledger.tables["t"].source_dtype(), "F32");
+  EXPECT_EQ(ledger.tables["t"].dim, 4u);
+  const float rows[] = {-1, 0, 1, 2, 0, 0.1f, 0.2f, 0.3f};
+  std::vector<unsigned char> out;
+  ASSERT_TRUE(prepared.value().apply(reinterpret_cast<const unsigned char*>(rows), 2, 0, out));
+  const QuantizationError& e = ledger.tables["t"].error;
+  EXPECT_EQ(e.rows, 2u);
+  EXPECT_EQ(e.elements, 8u);
+  QuantizationError expected;  // the same rows decoded as PyTorch's unpack would
+  std::vector<float> back(4);
+  for (int r = 0; r < 2; ++r) {
+    decode_row(ServingDType::kInt2, out.data() + r * 5, 4, back.data());
+    expected.add_row(rows + r * 4, back.data(), 4);
+  }
+  EXPECT_TRUE(e.abs_sum == expected.abs_sum);
+  EXPECT_GT(e.figures().max_abs, 0.0);
 }
 
 TEST(QuantizeTest, PlanAndEngineWriteQuantizedRowsInChunks) {
@@ -107,8 +146,7 @@ TEST(QuantizeTest, PlanAndEngineWriteQuantizedRowsInChunks) {
   ::fstat(src, &st);
   auto header = read_safetensors_header(src, static_cast<uint64_t>(st.st_size), "src");
   ASSERT_TRUE(header) << header.error().describe();
-  RowTransformChain chain;
-  chain.add(std::make_unique<Int8RowwiseQuantizer>());
+  RowTransformChain chain = quantizing(every_table(ServingDType::kInt8));
   auto embedding = chain.prepare({"t", "embedding", "t.embedding/part_0_1", "src"},
                                  RowLayout::of_tensor(DType::kF32, "F32", {rows, dim}));
   ASSERT_TRUE(embedding) << embedding.error().describe();
@@ -132,7 +170,7 @@ TEST(QuantizeTest, PlanAndEngineWriteQuantizedRowsInChunks) {
     EXPECT_EQ(out.substr(data, ids.size()), ids);
     std::vector<unsigned char> want(dim + 8);
     for (uint64_t r = 0; r < rows; ++r) {
-      ASSERT_TRUE(quantize_row_int8(values.data() + r * dim, dim, want.data()));
+      ASSERT_EQ(encode_row(ServingDType::kInt8, values.data() + r * dim, dim, want.data()), EncodeVerdict::kOk);
       ASSERT_EQ(out.compare(data + ids.size() + r * (dim + 8), dim + 8,
                             std::string(want.begin(), want.end())), 0) << "row " << r;
     }

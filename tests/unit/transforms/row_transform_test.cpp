@@ -7,10 +7,12 @@
 #include <vector>
 
 #include "recis_convert/transforms/job_transforms.h"
-#include "recis_convert/transforms/quantize.h"
+#include "recis_convert/transforms/embedding_codecs.h"
 
 namespace recis_convert {
 namespace {
+
+const EmbeddingDTypes kInt8Everywhere{ServingDType::kInt8, {}};
 
 const RowLayout kF32Rows = RowLayout::of_tensor(DType::kF32, "F32", {5, 3});
 
@@ -34,7 +36,7 @@ TEST(RowTransformTest, AnEmptyChainKeepsAndPassesEverything) {
 }
 
 TEST(RowTransformTest, TheFilterDropsBeforeTheQuantizerIsAsked) {
-  const RowTransformChain chain = make_row_transforms(true, {"embedding"}, true);
+  const RowTransformChain chain = make_row_transforms(true, {"embedding"}, kInt8Everywhere);
   EXPECT_FALSE(chain.is_identity());
   EXPECT_TRUE(chain.drops_anything());
   EXPECT_FALSE(chain.keeps_dense("sparse_adamw_step"));
@@ -49,7 +51,7 @@ TEST(RowTransformTest, TheFilterDropsBeforeTheQuantizerIsAsked) {
 }
 
 TEST(RowTransformTest, QuantizedEmbeddingRowsTakeTheInt8Layout) {
-  const RowTransformChain chain = make_row_transforms(true, {}, true);
+  const RowTransformChain chain = make_row_transforms(true, {}, kInt8Everywhere);
   auto ids = chain.prepare(slot("id"), RowLayout::of_tensor(DType::kI64, "I64", {5}));
   ASSERT_TRUE(ids);
   EXPECT_FALSE(ids.value().rewritten());
@@ -59,7 +61,7 @@ TEST(RowTransformTest, QuantizedEmbeddingRowsTakeTheInt8Layout) {
   const RowLayout& out = rows.value().output();
   EXPECT_EQ(out.dtype, DType::kU8);
   EXPECT_EQ(out.dtype_spelling, "U8");
-  EXPECT_EQ(out.row_shape, (std::vector<uint64_t>{3 + kInt8RowwiseExtraBytes}));
+  EXPECT_EQ(out.row_shape, (std::vector<uint64_t>{3 + 8}));  // codes, float32 scale and bias
   EXPECT_EQ(out.encoding, "int8_rowwise");
 
   const float values[] = {-1.0f, 0.0f, 1.0f, 2.0f, 2.0f, 2.0f};
@@ -68,18 +70,18 @@ TEST(RowTransformTest, QuantizedEmbeddingRowsTakeTheInt8Layout) {
   ASSERT_EQ(bytes.size(), 2 * out.row_bytes());
   std::vector<unsigned char> want(out.row_bytes());
   for (int r = 0; r < 2; ++r) {
-    ASSERT_TRUE(quantize_row_int8(values + 3 * r, 3, want.data()));
+    ASSERT_EQ(encode_row(ServingDType::kInt8, values + 3 * r, 3, want.data()), EncodeVerdict::kOk);
     EXPECT_EQ(std::memcmp(bytes.data() + r * out.row_bytes(), want.data(), want.size()), 0) << "row " << r;
   }
 }
 
 TEST(RowTransformTest, QuantizerErrorsNameTheFileTensorAndRow) {
-  const RowTransformChain chain = make_row_transforms(false, {}, true);
+  const RowTransformChain chain = make_row_transforms(false, {}, kInt8Everywhere);
   auto wrong = chain.prepare(slot("embedding"), RowLayout::of_tensor(DType::kI64, "I64", {5, 3}));
   ASSERT_FALSE(wrong);
   EXPECT_EQ(wrong.error().code, ExitCode::kBadInput);
   EXPECT_EQ(wrong.error().file, "file.safetensors");
-  EXPECT_NE(wrong.error().message.find("\"user.embedding/part_0_1\" (I64, 2-D) cannot be quantized"), std::string::npos)
+  EXPECT_NE(wrong.error().message.find("\"user.embedding/part_0_1\"), I64 2-D, cannot become int8"), std::string::npos)
       << wrong.error().message;
 
   auto rows = chain.prepare(slot("embedding"), kF32Rows);

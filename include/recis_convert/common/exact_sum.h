@@ -1,0 +1,39 @@
+// An exact sum of non-negative doubles: a fixed-point integer wide enough for every double (about 2200 bits, in
+// 32-bit digits), so adding is exact and the order of additions, and how the sum was split over ranks, cannot
+// change a bit of the result. value() rounds the exact sum once, to nearest (ties to even), as Python's
+// math.fsum does. Used for the quantization error figures, which must not depend on the number of ranks.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+namespace recis_convert {
+
+class ExactSum {
+ public:
+  // v must be finite and >= 0 (others are ignored: the callers add absolute values and squares).
+  void add(double v);
+  void add(const ExactSum& other);
+  // The exact sum rounded to the nearest double.
+  double value() const;
+  bool operator==(const ExactSum& other) const;
+
+  // The digits from the lowest non-zero one, and its index (one encoding, for messages between ranks).
+  struct Digits {
+    uint32_t lowest = 0;
+    std::vector<uint32_t> digits;
+  };
+  Digits digits() const;
+  // False when the digits do not fit (a malformed message).
+  bool set_digits(const Digits& d);
+
+ private:
+  static constexpr int kDigits = 70;  // 2240 bits: a double's 2098 bit positions and headroom for 2^64 addends
+  void normalize() const;             // carries every digit down to 32 bits
+
+  mutable std::array<uint64_t, kDigits> digit_{};  // digit i weighs 2^(32 i - 1074)
+  mutable uint32_t pending_ = 0;                     // additions since the last normalize
+};
+
+}  // namespace recis_convert
