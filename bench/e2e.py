@@ -7,7 +7,8 @@ Generates (once per size, reused) a checkpoint with scripts/make_fixture.py in D
 of unequal size, AdamW slots (filtering drops about 58% of the bytes). Then, for each run, times in turn: `cp` of
 the data files into a fresh directory (the baseline); `cp` followed by `sync` (the disk's limit for a durable
 copy: recis-convert fsyncs every file unless --no-fsync); recis-convert copy mode and --filter-optimizer at np 1
-and 2, with and without --no-fsync; --balance size; optionally --format hdf5; and a load-and-resave filter in
+and 2, with and without --no-fsync; --balance size; optionally --format hdf5 and int4 / fp16 embeddings
+(--quantize); and a load-and-resave filter in
 Python/numpy (the peer a user would otherwise run). Prints medians, GiB/s, the ratios to cp and to cp + sync, and
 the peak RSS of each rank (from /usr/bin/time run around every rank).
 """
@@ -66,6 +67,9 @@ def main():
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument("--hdf5", action="store_true", help="also time --format hdf5")
+    parser.add_argument("--quantize", action="store_true",
+                        help="also time the filtered export at np 2 with int4 and fp16 embeddings, and print their "
+                             "ratio to the unquantized one")
     args = parser.parse_args()
 
     if args.scale is None:
@@ -119,6 +123,14 @@ def main():
                 variants.append((f"hdf5 {label} np={np_}", lambda np_=np_, extra=extra: run_converter(
                     args.binary, np_, ckpt, out, rss_dir, extra + ["--format", "hdf5"])))
 
+    quantized = []
+    if args.quantize:
+        for dtype in ("int4", "fp16"):
+            name = f"filter np=2 {dtype}"
+            quantized.append(name)
+            variants.append((name, lambda dtype=dtype: run_converter(
+                args.binary, 2, ckpt, out, rss_dir, ["--filter-optimizer", "--quantize-embeddings", dtype])))
+
     times = {name: [] for name, _ in variants}
     rss = {name: [] for name, _ in variants}
     for run in range(args.runs):
@@ -145,6 +157,11 @@ def main():
         print(f"{name:32} {median:9.2f} {row['gib_per_second']:7.2f} {row['speed_vs_cp']:6.2f} "
               f"{row['speed_vs_cp_sync']:10.2f}  "
               + ", ".join(f"{p:.0f}" for p in peaks))
+    if quantized:
+        plain = statistics.median(times["filter np=2"])
+        print()
+        for name in quantized:
+            print(f"{name}: {statistics.median(times[name]) / plain:.2f}x the time of the unquantized filter np=2")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"bytes": total, "files": len(files), "runs": args.runs, "dir": args.dir, "results": rows}, f, indent=2)

@@ -72,16 +72,33 @@ Result<Discovery> discover_on_root(const JobOptions& o, const RowTransformChain&
 void log_plan(const JobOptions& o, const SourceDescription& source, const RowTransformChain& transforms, int ranks,
               const Log& log) {
   const size_t files = source.listing.files.size();
+  std::string dtypes;  // "embeddings as int4 (item_id: fp16)"
+  if (o.embedding_dtypes.any()) {
+    dtypes = "embeddings as " + option_name(o.embedding_dtypes.all);
+    std::string overrides;
+    for (const auto& [table, dtype] : o.embedding_dtypes.tables) {
+      overrides += (overrides.empty() ? " (" : ", ") + table + ": " + option_name(dtype);
+    }
+    dtypes += overrides.empty() ? "" : overrides + ")";
+  }
   if (source.is_hugectr()) {
     log.stage("plan: the rows of " + std::to_string(files) + " HugeCTR table(s) split over " + std::to_string(ranks) +
-              " ranks, one RecIS-layout file per table" + (o.dry_run ? " (dry run)" : ""));
+              " ranks, one RecIS-layout file per table" + (dtypes.empty() ? "" : ", " + dtypes) +
+              (o.dry_run ? " (dry run)" : ""));
     return;
   }
-  std::string mode = o.format == ExportFormat::kHdf5 ? "into model.h5" : "";
-  if (!transforms.drops_anything() && o.format != ExportFormat::kHdf5) mode = "copying byte for byte";
-  if (transforms.drops_anything()) mode += mode.empty() ? "filtering:" : ", filtering:";
-  if (o.filter_optimizer) mode += " optimizer state";
-  for (const auto& slot : o.drop_slots) mode += " " + slot;
+  std::vector<std::string> what;  // e.g. "into model.h5", "filtering: optimizer state", "embeddings as int4"
+  if (o.format == ExportFormat::kHdf5) what.push_back("into model.h5");
+  if (transforms.is_identity() && o.format != ExportFormat::kHdf5) what.push_back("copying byte for byte");
+  if (transforms.drops_anything()) {
+    std::string filtering = "filtering:";
+    if (o.filter_optimizer) filtering += " optimizer state";
+    for (const auto& slot : o.drop_slots) filtering += " " + slot;
+    what.push_back(filtering);
+  }
+  if (!dtypes.empty()) what.push_back(dtypes);
+  std::string mode;
+  for (const auto& w : what) mode += (mode.empty() ? "" : ", ") + w;
   log.stage("plan: " + std::to_string(files) + " files over " + std::to_string(ranks) + " ranks (" +
             balance_name(o.balance) + "), " + mode + (o.dry_run ? " (dry run)" : ""));
 }

@@ -21,22 +21,6 @@ void ExactSum::normalize() const {
   pending_ = 0;  // the headroom above a double's top bit holds any carry of 2^64 addends
 }
 
-void ExactSum::add(double v) {
-  if (!(v > 0) || !std::isfinite(v)) return;
-  uint64_t bits;
-  std::memcpy(&bits, &v, sizeof bits);
-  const uint64_t exponent = bits >> 52;  // sign is 0
-  const uint64_t mantissa = (bits & ((uint64_t{1} << 52) - 1)) | (exponent ? uint64_t{1} << 52 : 0);
-  const uint64_t position = exponent ? exponent - 1 : 0;  // of the mantissa's bit 0, counted from 2^-1074
-  const Wide shifted = static_cast<Wide>(mantissa) << (position % kDigitBits);
-  const size_t at = position / kDigitBits;
-  // Each digit grows by less than 2^32 per addition: 2^31 additions fit in 64 bits before a carry is needed.
-  digit_[at] += static_cast<uint64_t>(shifted) & kDigitMask;
-  digit_[at + 1] += static_cast<uint64_t>(shifted >> kDigitBits) & kDigitMask;
-  digit_[at + 2] += static_cast<uint64_t>(shifted >> (2 * kDigitBits));
-  if (++pending_ == (1u << 31)) normalize();
-}
-
 void ExactSum::add(const ExactSum& other) {
   normalize();
   other.normalize();

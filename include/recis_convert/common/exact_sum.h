@@ -6,14 +6,31 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
+#include <limits>
 #include <vector>
 
 namespace recis_convert {
 
 class ExactSum {
  public:
-  // v must be finite and >= 0 (others are ignored: the callers add absolute values and squares).
-  void add(double v);
+  // v must be finite and >= 0 (others are ignored: the callers add absolute values and squares). Inline: it runs
+  // twice per converted row.
+  void add(double v) {
+    if (!(v > 0) || !(v <= std::numeric_limits<double>::max())) return;
+    uint64_t bits;
+    std::memcpy(&bits, &v, sizeof bits);
+    const uint64_t exponent = bits >> 52;  // sign is 0
+    const uint64_t mantissa = (bits & ((uint64_t{1} << 52) - 1)) | (exponent ? uint64_t{1} << 52 : 0);
+    const uint64_t position = exponent ? exponent - 1 : 0;  // of the mantissa's bit 0, counted from 2^-1074
+    const size_t at = position / 32;
+    const unsigned shift = position % 32;
+    // Each digit grows by less than 2^32 per addition: 2^31 additions fit in 64 bits before a carry is needed.
+    digit_[at] += (mantissa << shift) & 0xFFFFFFFFu;
+    digit_[at + 1] += (mantissa >> (32 - shift)) & 0xFFFFFFFFu;  // shift < 32: at most 53 + 31 bits in all
+    digit_[at + 2] += shift ? mantissa >> (64 - shift) : 0;
+    if (++pending_ == (1u << 31)) normalize();
+  }
   void add(const ExactSum& other);
   // The exact sum rounded to the nearest double.
   double value() const;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <random>
 #include <vector>
 
 namespace recis_convert {
@@ -83,6 +84,48 @@ TEST(EmbeddingCodecsTest, HalfRoundsToNearestEvenAndOverflowsToInfinity) {
     const uint16_t bits = static_cast<uint16_t>(h);
     if ((bits & 0x7C00) == 0x7C00 && (bits & 0x03FF) != 0) continue;  // NaNs
     ASSERT_EQ(float_to_half(half_to_float(bits)), bits) << h;
+  }
+}
+
+// IEEE round-to-nearest-even to binary16, transcribed bit by bit: the reference for the fast float_to_half.
+uint16_t reference_half(float value) {
+  uint32_t bits;
+  std::memcpy(&bits, &value, sizeof bits);
+  const uint16_t sign = static_cast<uint16_t>((bits >> 16) & 0x8000u);
+  const uint32_t magnitude = bits & 0x7FFFFFFFu;
+  if (magnitude > 0x7F800000u) return sign | 0x7E00u;   // NaN
+  if (magnitude >= 0x47800000u) return sign | 0x7C00u;  // >= 2^16: infinity
+  const uint32_t exponent = magnitude >> 23;
+  uint32_t mantissa = magnitude & 0x7FFFFFu, half, rest, halfway;
+  if (exponent >= 113) {  // a normal half: 13 mantissa bits go
+    half = (exponent - 112) << 10 | mantissa >> 13;
+    rest = mantissa & 0x1FFFu;
+    halfway = 0x1000u;
+  } else {  // a subnormal half counts units of 2^-24
+    if (exponent < 102) return sign;
+    mantissa |= 0x800000u;
+    const uint32_t shift = 126 - exponent;
+    half = mantissa >> shift;
+    rest = mantissa & ((1u << shift) - 1);
+    halfway = 1u << (shift - 1);
+  }
+  if (rest > halfway || (rest == halfway && (half & 1u))) ++half;
+  return static_cast<uint16_t>(sign | half);
+}
+
+TEST(EmbeddingCodecsTest, HalfAgreesWithTheBitByBitReference) {
+  std::mt19937 rng(11);
+  auto check = [](uint32_t bits) {
+    float f;
+    std::memcpy(&f, &bits, sizeof f);
+    ASSERT_EQ(float_to_half(f), reference_half(f)) << std::hex << bits;
+  };
+  for (int i = 0; i < (1 << 22); ++i) check(rng());
+  // every float from 2^-26 to 2^17 at the bits where rounding decides: around each half's halfway points
+  for (uint32_t e = 100; e <= 144; ++e) {
+    for (uint32_t m = 0; m < (1u << 23); m += 0xFFF) {
+      for (uint32_t d : {0u, 1u, 0xFFFu, 0x1000u, 0x1001u}) check((e << 23) | ((m + d) & 0x7FFFFFu));
+    }
   }
 }
 
