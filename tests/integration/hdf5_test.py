@@ -5,9 +5,8 @@
     hdf5_test.py --binary BIN --fixture OUTPUT_DIR --work DIR CASE [--np N]
 
 Cases: export (np given: every table, slot and part against the source, dense datasets against model.pt, filter
-mode drops optimizer slots), cross_n (np 1-4 hold identical data), bad (a failure publishes nothing), int8
-(--quantize-embeddings int8: every embedding row, by id, equals PyTorch's embedding_bag_byte_prepack of the source
-row and the row of the safetensors int8 export).
+mode drops optimizer slots), cross_n (np 1-4 write identical files), bad (a failure publishes nothing). The serving
+dtypes in model.h5 are tested in serving_dtype_test.py.
 """
 import json
 import os
@@ -20,7 +19,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from export_test import (run_cases, CheckFailed, check, check_clean_parent, data_files, expect_failure, expect_success,  # noqa: E402
+from export_test import (run_cases, check, check_clean_parent, data_files, expect_failure, expect_success,  # noqa: E402
                          fresh, latest_checkpoint, mpirun, read_safetensors, tree_digest)
 
 NUMPY = {"F32": "<f4", "F64": "<f8", "F16": "<f2", "BF16": "<u2", "I64": "<i8"}
@@ -152,83 +151,7 @@ def case_bad(args):
     check(tree_digest(root) == before, "the source was modified")
 
 
-def as_float32(array):
-    """Source rows as float32; BF16 arrives as its uint16 bits."""
-    if array.dtype.str == "<u2":
-        return torch.from_numpy(array.view(np.int16).copy()).view(torch.bfloat16).float().numpy()
-    return array.astype(np.float32)
-
-
-def source_rows_by_id(slots):
-    """id -> float32 embedding row of one table of the source checkpoint."""
-    by_part = lambda p: (p[0], p[1])  # noqa: E731
-    rows = {}
-    for (_, _, ids), (_, _, emb) in zip(sorted(slots["id"], key=by_part), sorted(slots["embedding"], key=by_part)):
-        values = as_float32(emb)
-        rows.update({int(i): values[n] for n, i in enumerate(ids)})
-    return rows
-
-
-def case_int8(args):
-    ckpt = latest_checkpoint(args.fixture)
-    parent = fresh(args.work, "h5_int8")
-    out, files = os.path.join(parent, "export"), os.path.join(parent, "files")
-    common = ["--filter-optimizer", "--quantize-embeddings", "int8", "--buffer-mib", "1"]
-    expect_success(export(args, args.np, out, common), "hdf5 int8 export")
-    expect_success(mpirun(args.binary, args.np, ["--ckpt-dir", args.fixture, "--export-dir", files] + common),
-                   "safetensors int8 export")
-    # the safetensors int8 export's rows by id, read independently
-    with open(os.path.join(files, "tensorkey.json"), encoding="utf-8") as f:
-        tensorkey = json.load(f)
-    exported, tensors = {}, {}  # an id and its embedding may lie in different files
-    for name in data_files(files):
-        header, _, data = read_safetensors(os.path.join(files, name))
-        for key, entry in header.items():
-            if key == "__metadata__" or key not in tensorkey:
-                continue
-            begin, end = entry["data_offsets"]
-            tensor, slice_ = tensorkey[key].rsplit("^", 1)
-            part = key.rsplit("/", 1)[1]
-            tensors[(tensor.rsplit("@", 1)[0], slice_, part, tensor.rsplit("@", 1)[1])] = (entry, data[begin:end])
-    for (child, slice_, part, slot), (entry, raw) in tensors.items():
-        if slot != "embedding":
-            continue
-        ids = np.frombuffer(tensors[(child, slice_, part, "id")][1], dtype="<i8")
-        rows = np.frombuffer(raw, dtype=np.uint8).reshape(entry["shape"])
-        exported.setdefault(child, {}).update({int(i): rows[n].tobytes() for n, i in enumerate(ids)})
-    tables, _ = source_tables(ckpt)
-    compared = 0
-    with h5py.File(os.path.join(out, "model.h5"), "r") as f:
-        for child, slots in tables.items():
-            group = f["sparse"][child]
-            source = slots["embedding"][0][2]
-            dim = source.shape[1]
-            dataset = group["embedding"]
-            check(dataset.dtype == np.uint8 and dataset.shape == (group["id"].shape[0], dim + 8),
-                  f"{child}: embedding is {dataset.dtype} {dataset.shape}, expected uint8 [rows, {dim} + 8]")
-            check(dataset.attrs["quantization"] == "int8_rowwise", f"{child}: quantization attribute")
-            check(int(group.attrs["embedding_dim"]) == dim, f"{child}: embedding_dim is {group.attrs['embedding_dim']}")
-            if dataset.shape[0] == 0:
-                continue
-            by_id = source_rows_by_id(slots)
-            ids = group["id"][:]
-            weight = torch.from_numpy(np.stack([by_id[int(i)] for i in ids]))
-            theirs = torch.ops.quantized.embedding_bag_byte_prepack(weight).numpy()
-            ours = dataset[:]
-            for n, i in enumerate(ids):
-                check(ours[n].tobytes() == theirs[n].tobytes(), f"{child}: id {int(i)} differs from embedding_bag_byte_prepack")
-                check(ours[n].tobytes() == exported[child][int(i)], f"{child}: id {int(i)} differs from the safetensors export")
-            compared += len(ids)
-    with open(os.path.join(out, "manifest.json")) as f:
-        manifest = json.load(f)
-    for child, table in manifest["tables"].items():
-        check(table.get("quantization") == "int8_rowwise" and table["dtype"] == "U8", f"{child}: {table}")
-    check(compared > 0, "no rows compared")
-    expect_success(mpirun(args.binary, args.np, ["verify", out]), "verify the int8 model.h5 export")
-    print(f"ok: {compared} int8 rows in model.h5 equal embedding_bag_byte_prepack and the safetensors export, by id")
-
-
-CASES = {"export": case_export, "cross_n": case_cross_n, "bad": case_bad, "int8": case_int8}
+CASES = {"export": case_export, "cross_n": case_cross_n, "bad": case_bad}
 
 
 if __name__ == "__main__":
