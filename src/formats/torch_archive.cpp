@@ -509,7 +509,7 @@ uint64_t TorchTensor::numel() const {
   return n;
 }
 
-Result<TorchStateDict> read_torch_state_dict(const std::string& path) {
+Result<TorchStateDict> read_torch_state_dict(const std::string& path, NonTensorEntries others) {
   FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return bad_input(path, std::string("cannot open: ") + std::strerror(errno));
   struct stat st {};
@@ -557,6 +557,9 @@ Result<TorchStateDict> read_torch_state_dict(const std::string& path) {
     state.storages.emplace(key, storage);
   }
   for (const auto& [key, value] : root.value()->dict) {
+    if (others == NonTensorEntries::kSkip && (key->kind != Value::Kind::kString || value->kind != Value::Kind::kTensor)) {
+      continue;
+    }
     if (key->kind != Value::Kind::kString) return bad_input(path, "state dict has a key that is not a string");
     if (value->kind != Value::Kind::kTensor) {
       return bad_input(path, "state dict entry \"" + key->text + "\" is a " + kind_name(value->kind) + ", not a tensor");

@@ -128,6 +128,37 @@ def main():
         data[entries_offset(good, entries)] ^= 0xff
         f.write(bytes(data))
 
+    write_global_step_checkpoints(os.path.join(out, "global_step"))
+
+
+def write_global_step_checkpoints(out):
+    """Checkpoint directories holding the global step in each of the places RecIS keeps it (global_step.h)."""
+    def ckpt(*parts):
+        path = os.path.join(out, *parts)
+        os.makedirs(path)
+        return path
+
+    # model.pt: user by the current name (which wins over its legacy buffer), item by the legacy buffer only;
+    # cate from extra.pt, which also holds the dense optimizer's nested state
+    every = ckpt("every", "ckpt_300")
+    torch.save(collections.OrderedDict([
+        ("dense_arch.w", torch.randn(2, 2)),
+        ("user@filter_global_step", torch.tensor(250)),
+        ("model.user._hashtable._filter_hook_impl._global_step", torch.tensor(1)),
+        ("model.item._hashtable._filter_hook_impl._global_step", torch.tensor(240, dtype=torch.int32))]),
+        os.path.join(every, "model.pt"))
+    torch.save({"global_step": torch.tensor(299), "train_epoch": torch.tensor(2),
+                "recis.dense.optim.": {"state": {0: {"step": torch.tensor(3.0)}},
+                                       "param_groups": [{"lr": 0.1, "params": [0]}]}},
+               os.path.join(every, "extra.pt"))
+    ckpt("by_name", "ckpt_500")  # nothing but the directory's name
+    ckpt("nowhere", "latest")    # no record at all
+    bad = ckpt("not_an_integer", "ckpt_7")
+    torch.save({"user@filter_global_step": torch.tensor([1.5])}, os.path.join(bad, "model.pt"))
+    unreadable = ckpt("unreadable_extra", "ckpt_9")
+    with open(os.path.join(unreadable, "extra.pt"), "wb") as f:
+        f.write(b"not a zip archive")
+
 
 def entries_offset(blob, entries):
     """Offset of the first byte of the storage data/0 in the archive bytes."""

@@ -49,8 +49,14 @@ struct TorchStateDict {
   ZipIndex zip;
 };
 
-// Reads model.pt-like files: the pickled object must be a dict/OrderedDict from str to tensors.
-Result<TorchStateDict> read_torch_state_dict(const std::string& path);
+// What to do with a top-level entry that is not a tensor: refuse it (a state dict, model.pt), or leave it out
+// (extra.pt, which also holds the dense optimizer's and the dataset's state).
+enum class NonTensorEntries { kRefuse, kSkip };
+
+// Reads model.pt-like files: the pickled object must be a dict/OrderedDict from str to tensors (with kSkip, its
+// other entries are read, checked by the same pickle rules, and left out).
+Result<TorchStateDict> read_torch_state_dict(const std::string& path,
+                                             NonTensorEntries others = NonTensorEntries::kRefuse);
 
 // The tensor's elements, contiguous and row-major (views and strides resolved), little-endian.
 Result<std::string> read_tensor_data(const TorchStateDict& state, const TorchTensor& tensor);

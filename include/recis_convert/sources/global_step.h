@@ -1,0 +1,35 @@
+// The global step of each table: the clock of step-based eviction (a row is stale when the table's global step
+// minus its `step_filter` value is large) and of delta exports. RecIS records it in several places over its
+// versions; each table takes the first that exists (recis-checkpoint.md §15):
+//   1. model.pt's `<table>@filter_global_step` (the filter hook's step, upstream RecIS)
+//   2. model.pt's legacy buffer `<...>.<table>._hashtable._filter_hook_impl._global_step` (RecIS v1.1)
+//   3. extra.pt's `global_step` (the trainer's step)
+//   4. the `<step>` of the checkpoint's directory name `ckpt_<step>`
+// The log, the manifest and the run record say which one was used, per table.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "recis_convert/common/error.h"
+
+namespace recis_convert {
+
+struct GlobalStep {
+  int64_t step = 0;
+  std::string source;  // e.g. "model.pt user_id@filter_global_step", "extra.pt global_step", "ckpt_200"
+};
+
+struct GlobalSteps {
+  std::map<std::string, GlobalStep> tables;  // by table
+  std::vector<std::string> warnings;         // e.g. an extra.pt that could not be read, so a later record was used
+};
+
+// Reads model.pt and extra.pt of `ckpt_dir` (those that exist) once. A record that exists but is not an integer
+// scalar tensor is bad input naming the file and key; no record at all for a table is bad input naming it.
+Result<GlobalSteps> resolve_global_steps(const std::string& ckpt_dir, const std::string& ckpt_id,
+                                         const std::vector<std::string>& tables);
+
+}  // namespace recis_convert
