@@ -111,24 +111,25 @@ Result<bool> CopyEngine::copy_range_kernel(int src_fd, const std::string& src_na
   return true;
 }
 
-// Reads whole rows (as many as fit in the buffer, at least one), rewrites them with the slot's row transforms
-// (row_transform.h), writes the result.
+// Reads whole rows, rewrites them with the slot's row transforms (row_transform.h), writes the result. The rows
+// read and the rows rewritten share the one buffer (as many as fit, at least one), so memory stays the buffer.
 Status CopyEngine::rewrite_range(int src_fd, const std::string& src_name, int dst_fd, const std::string& dst_name,
                                  const CopyRange& range, Checksum& checksum) {
   const SlotRows& slot = *range.rewrite;
-  const uint64_t in_row = slot.source().row_bytes();
-  const uint64_t rows_per_chunk = std::max<uint64_t>(1, buffer_.size() / std::max<uint64_t>(in_row, 1));
-  if (buffer_.size() < in_row) buffer_.resize(in_row);  // a single row wider than the buffer
-  std::vector<unsigned char> rewritten;
+  const uint64_t in_row = slot.source().row_bytes(), out_row = slot.output().row_bytes();
+  const uint64_t rows_per_chunk = std::max<uint64_t>(1, buffer_.size() / std::max<uint64_t>(in_row + out_row, 1));
+  if (buffer_.size() < in_row + out_row) buffer_.resize(in_row + out_row);  // a single row wider than the buffer
+  unsigned char* const read_into = reinterpret_cast<unsigned char*>(buffer_.data());
+  unsigned char* const rewritten = read_into + rows_per_chunk * in_row;
   for (uint64_t first = 0; first < range.rows; first += rows_per_chunk) {
     const uint64_t rows = std::min(rows_per_chunk, range.rows - first);
     auto read = read_exact(src_fd, range.offset + first * in_row, rows * in_row, buffer_.data(), src_name,
                            "tensor \"" + slot.slot().tensor + "\"");
     if (!read) return read.error();
-    auto done = slot.apply(reinterpret_cast<const unsigned char*>(buffer_.data()), rows, first, rewritten);
+    auto done = slot.apply(read_into, rows, first, rewritten);
     if (!done) return done.error();
-    checksum.update(rewritten.data(), rewritten.size());
-    auto written = write_all(dst_fd, rewritten.data(), rewritten.size(), dst_name);
+    checksum.update(rewritten, rows * out_row);
+    auto written = write_all(dst_fd, rewritten, rows * out_row, dst_name);
     if (!written) return written.error();
     if (progress_) progress_(rows * in_row);
     fault_point("stream");

@@ -225,7 +225,6 @@ Status write_hdf5_export(const std::string& path, const Hdf5Layout& plan, const 
 
   // Data: every dataset in plan order, in collective rounds.
   std::vector<char> buffer(std::max<size_t>(buffer_bytes, 1));
-  std::vector<unsigned char> rewritten;  // rows after the row transforms, for datasets they rewrite
   std::map<std::string, std::unique_ptr<FileDescriptor>> open_files;  // closed on every path out
   std::optional<Error> read_failure;
   uint64_t bytes_done = 0, datasets_done = 0;  // over all ranks: every rank knows the layout and the rounds are in step
@@ -247,7 +246,8 @@ Status write_hdf5_export(const std::string& path, const Hdf5Layout& plan, const 
       const char* data = buffer.data();
       if (piece) {
         const uint64_t bytes = piece->rows * dataset_plan->source_row_bytes;
-        if (buffer.size() < bytes) buffer.resize(bytes);  // a single row wider than the buffer
+        const uint64_t room = bytes + (dataset_plan->rewrite ? piece->rows * dataset_plan->row_bytes : 0);
+        if (buffer.size() < room) buffer.resize(room);  // a single row wider than the buffer
         auto& source_fd = open_files[piece->file];
         // an absolute name (HugeCTR tables) as it is, else a data file of the checkpoint
         const std::string source = piece->file[0] == '/' ? piece->file : listing.ckpt_dir + "/" + piece->file;
@@ -258,9 +258,11 @@ Status write_hdf5_export(const std::string& path, const Hdf5Layout& plan, const 
         if (read && dataset_plan->rewrite) {
           // the piece's first row within its source tensor, for messages: pieces advance from the tensor's start
           const uint64_t first = (piece->source_offset - piece->tensor_offset) / dataset_plan->source_row_bytes;
+          // the rewritten rows go after the source rows, in the same buffer (the pieces are planned for both)
+          unsigned char* rewritten = reinterpret_cast<unsigned char*>(buffer.data()) + bytes;
           read = dataset_plan->rewrite->apply(reinterpret_cast<const unsigned char*>(buffer.data()), piece->rows,
                                               first, rewritten);
-          data = reinterpret_cast<const char*>(rewritten.data());
+          data = reinterpret_cast<const char*>(rewritten);
         }
         if (!read) {
           read_failure = read.error();

@@ -26,9 +26,11 @@ uint64_t product(const std::vector<uint64_t>& dims, size_t from) {
   return n;
 }
 
-// Splits `rows` rows starting at `first_row` into pieces of at most max_piece_bytes (at least one row each).
+// Splits `rows` rows starting at `first_row` into pieces of at most max_piece_bytes (at least one row each). A
+// rewritten row needs room for its source and its output at once (both in the one buffer).
 void add_pieces(DatasetLayout& dataset, const SourceTensor& t, uint64_t first_row, uint64_t rows, uint64_t max_piece_bytes) {
-  const uint64_t widest = std::max(dataset.row_bytes, dataset.source_row_bytes);
+  const uint64_t widest = dataset.rewrite ? dataset.row_bytes + dataset.source_row_bytes
+                                          : std::max(dataset.row_bytes, dataset.source_row_bytes);
   const uint64_t per_piece = std::max<uint64_t>(1, widest == 0 ? rows : max_piece_bytes / widest);
   for (uint64_t done = 0; done < rows; done += per_piece) {
     WritePiece piece;

@@ -185,7 +185,11 @@ Status write_hugectr_rows(const HugectrModel& model, const std::string& staging_
     if (fd.get() < 0) return output_error(path, std::string("cannot open: ") + std::strerror(errno));
     const uint64_t data = t.preamble.size();
     const uint64_t row_bytes = t.source.row_bytes();
-    const uint64_t piece = std::max<uint64_t>(1, buffer_bytes / row_bytes);
+    uint64_t rewritten_row = 0;  // the widest rewritten slot's output row: it needs room beside the rows read
+    for (const auto& slot : t.slots) {
+      if (slot.rows->rewritten()) rewritten_row = std::max(rewritten_row, slot.rows->output().row_bytes());
+    }
+    const uint64_t piece = std::max<uint64_t>(1, buffer_bytes / (row_bytes + rewritten_row));
     HugectrRowReader reader(t.source);
     for (uint64_t first = mine.first; first < mine.first + mine.count; first += piece) {
       const uint64_t n = std::min(piece, mine.first + mine.count - first);

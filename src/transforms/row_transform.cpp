@@ -34,15 +34,20 @@ Status RowTransform::rewrite(const SlotRef&, const RowLayout&, const RowLayout&,
 
 Status SlotRows::apply(const unsigned char* in, uint64_t rows, uint64_t first_row,
                        std::vector<unsigned char>& out) const {
+  out.resize(rows * output().row_bytes());
+  return apply(in, rows, first_row, out.data());
+}
+
+Status SlotRows::apply(const unsigned char* in, uint64_t rows, uint64_t first_row, unsigned char* out) const {
   std::vector<unsigned char> between;  // only when more than one transform rewrites the slot
   const unsigned char* from = in;
   for (size_t i = 0; i < steps_.size(); ++i) {
     const Step& step = steps_[i];
     const bool last = i + 1 == steps_.size();
     std::vector<unsigned char> scratch;
-    std::vector<unsigned char>& to = last ? out : scratch;
-    to.resize(rows * step.to.row_bytes());
-    auto done = step.transform->rewrite(slot_, step.from, step.to, from, rows, first_row, to.data());
+    if (!last) scratch.resize(rows * step.to.row_bytes());
+    unsigned char* to = last ? out : scratch.data();
+    auto done = step.transform->rewrite(slot_, step.from, step.to, from, rows, first_row, to);
     if (!done) return done;
     if (!last) {
       between.swap(scratch);

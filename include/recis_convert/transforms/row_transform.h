@@ -78,6 +78,9 @@ class SlotRows {
 
   // Rewrites `rows` source rows into output rows (out resized to rows * output().row_bytes()).
   Status apply(const unsigned char* in, uint64_t rows, uint64_t first_row, std::vector<unsigned char>& out) const;
+  // The same into `out`, which has room for rows * output().row_bytes() (e.g. the rest of the buffer the rows
+  // were read into, so that rewriting needs no memory besides that buffer).
+  Status apply(const unsigned char* in, uint64_t rows, uint64_t first_row, unsigned char* out) const;
 
  private:
   friend class RowTransformChain;
