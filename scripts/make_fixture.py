@@ -16,7 +16,9 @@ What a RecIS save does and this script reproduces:
   (random) order; blocks per rank are [child@id, child@slot...] per table, then on rank 0 the dense optimizer
   scalars; block k goes to writer k % parallel; a writer with no block writes no file (so numbers have gaps);
 - headers: compact JSON, keys in block order, "dtype, shape, data_offsets", 1..8 spaces of padding;
-- sparse keys "child.slot/part_r_R", dense keys "name^ ", tensorkey values "child@slot^begin@end@65536".
+- sparse keys "child.slot/part_r_R", dense keys "name^ ", tensorkey values "child@slot^begin@end@65536";
+- a `step_filter` slot (int64 [N, 1]) holds each row's last update step, in [0, <step>]; extra.pt's global_step is
+  the checkpoint's <step>.
 
 Needs Debian's /usr/bin/python3 with python3-numpy and python3-torch (torch only for model.pt & co).
 """
@@ -131,7 +133,7 @@ def parse_table(spec, first):
     return (name, dtype, int(dim), int(rows), ["step_filter"] if first else [])
 
 
-def write_checkpoint(ckpt_dir, ranks, parallel, optimizer, scale, seed, table_specs=None):
+def write_checkpoint(ckpt_dir, ranks, parallel, optimizer, scale, seed, table_specs=None, global_step=200):
     os.makedirs(ckpt_dir)
     rng = np.random.default_rng(seed)
     opt_slots, opt_scalars = OPTIMIZERS[optimizer]
@@ -158,7 +160,11 @@ def write_checkpoint(ckpt_dir, ranks, parallel, optimizer, scale, seed, table_sp
                 else:
                     shape, sdtype = [n, dim], dtype
                 key = f"{child}.{slot}{part}"
-                blocks.append(Block(key, sdtype, shape, random_values(rng, sdtype, shape)))
+                if slot == "step_filter":  # the step of each row's last update, as RecIS's filter hook keeps it
+                    data = rng.integers(0, global_step + 1, n, dtype=np.int64).astype("<i8").tobytes()
+                else:
+                    data = random_values(rng, sdtype, shape)
+                blocks.append(Block(key, sdtype, shape, data))
                 tensorkey[key] = f"{child}@{slot}^{logical}"
                 if ".embedding" in key:
                     torch_rank[key] = {"dense": False, "dimension": shape[-1], "dtype": TORCH_NAME[sdtype],
@@ -189,7 +195,7 @@ def write_checkpoint(ckpt_dir, ranks, parallel, optimizer, scale, seed, table_sp
     dump("index", {"block_index": index_blocks, "file_index": index_files},
          separators=(",", ":"), ensure_ascii=False, sort_keys=True)
     dump("tensorkey.json", tensorkey, indent=4, ensure_ascii=False, sort_keys=True)
-    write_dense(ckpt_dir, ranks, torch_rank, seed)
+    write_dense(ckpt_dir, ranks, torch_rank, seed, global_step)
 
 
 TORCH_NAME = {"F32": "float32", "F64": "float64", "F16": "float16", "BF16": "bfloat16", "I64": "int64"}
@@ -229,7 +235,7 @@ def single_arch_class():
     return SingleArch
 
 
-def write_dense(ckpt_dir, ranks, torch_rank, seed):
+def write_dense(ckpt_dir, ranks, torch_rank, seed, global_step):
     import torch
 
     torch.manual_seed(seed)
@@ -250,7 +256,8 @@ def write_dense(ckpt_dir, ranks, torch_rank, seed):
         bn.num_batches_tracked.fill_(200)
     state = model.state_dict()  # an OrderedDict with full module-path keys
     torch.save(state, os.path.join(ckpt_dir, "model.pt"))
-    torch.save({"global_step": torch.tensor(200), "train_epoch": torch.tensor(1)}, os.path.join(ckpt_dir, "extra.pt"))
+    torch.save({"global_step": torch.tensor(global_step), "train_epoch": torch.tensor(1)},
+               os.path.join(ckpt_dir, "extra.pt"))
     for rank in range(ranks):
         torch.save({"train_io": {"offset": rank * 100}}, os.path.join(ckpt_dir, f"io_state_{rank}.pt"))
     with open(os.path.join(ckpt_dir, "io_state_count"), "w") as f:
@@ -303,7 +310,7 @@ def main():
         table_specs = [parse_table(spec, first=(n == 0)) for n, spec in enumerate(args.table)]
     for i, step in enumerate(steps):
         write_checkpoint(os.path.join(args.out, f"ckpt_{step}"), args.ranks, args.parallel, args.optimizer,
-                         args.scale, args.seed + i, table_specs)
+                         args.scale, args.seed + i, table_specs, global_step=int(step))
     with open(os.path.join(args.out, "checkpoint"), "w") as f:
         f.write("".join(f"ckpt_{s}\n" for s in steps))
     write_dense_arch(os.path.join(args.out, "dense_arch.pt"), args.seed)
