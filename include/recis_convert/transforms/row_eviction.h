@@ -27,4 +27,13 @@ float l2_norm(const float* row, size_t dim);
 // --evict-l2-below: a row stays iff its norm is not below the threshold.
 inline bool kept_by_norm(const float* row, size_t dim, float threshold) { return !(l2_norm(row, dim) < threshold); }
 
+// The decisions for `n` rows of a part from its step_filter column (int64 [n, 1], little-endian, as in the file):
+// keep[i] is 1 or 0. Returns how many stay.
+uint64_t decide_by_step(const unsigned char* step_filter, uint64_t n, int64_t global_step, uint64_t steps,
+                        unsigned char* keep);
+
+// Moves the kept rows of `n` rows of `row_bytes` each to the front of `rows`, in order (in place: any slot of the
+// part, whatever its layout). Returns how many stay.
+uint64_t compact_rows(unsigned char* rows, uint64_t row_bytes, const unsigned char* keep, uint64_t n);
+
 }  // namespace recis_convert

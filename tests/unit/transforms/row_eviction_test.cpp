@@ -4,6 +4,8 @@
 
 #include <cstdint>
 #include <limits>
+#include <string>
+#include <vector>
 
 namespace recis_convert {
 namespace {
@@ -30,6 +32,19 @@ TEST(RowEvictionTest, NormIsFloat32InElementOrder) {
   const float zeros[] = {0.0f, 0.0f};
   EXPECT_FALSE(kept_by_norm(zeros, 2, 1e-30f));
   EXPECT_TRUE(kept_by_norm(zeros, 2, 0.0f));
+}
+
+TEST(RowEvictionTest, StepFilterColumnDecidesAndRowsCompactInOrder) {
+  const int64_t steps[] = {100, 40, 90, 89, 200};
+  unsigned char keep[5];
+  EXPECT_EQ(decide_by_step(reinterpret_cast<const unsigned char*>(steps), 5, 100, 10, keep), 3u);
+  EXPECT_EQ(std::vector<unsigned char>(keep, keep + 5), (std::vector<unsigned char>{1, 0, 1, 0, 1}));
+  // three-byte rows "a0a", "b1b", ...: the kept ones move to the front, in order
+  std::string rows = "a0ab1bc2cd3de4e";
+  EXPECT_EQ(compact_rows(reinterpret_cast<unsigned char*>(rows.data()), 3, keep, 5), 3u);
+  EXPECT_EQ(rows.substr(0, 9), "a0ac2ce4e");
+  unsigned char none[2] = {0, 0};
+  EXPECT_EQ(compact_rows(reinterpret_cast<unsigned char*>(rows.data()), 3, none, 2), 0u);
 }
 
 TEST(RowEvictionTest, RulesSayWhetherAnyIsSet) {
