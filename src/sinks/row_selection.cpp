@@ -1,0 +1,103 @@
+#include "recis_convert/sinks/row_selection.h"
+
+#include <fcntl.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "recis_convert/transforms/embedding_codecs.h"
+#include "recis_convert/transforms/row_eviction.h"
+
+namespace recis_convert {
+namespace {
+
+uint64_t row_bytes(const DecisionColumn& c) { return c.row_elements * dtype_bits(c.dtype) / 8; }
+
+Result<std::unique_ptr<FileDescriptor>> open_column(const DecisionColumn& c) {
+  auto fd = std::make_unique<FileDescriptor>(::open(c.path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd->get() < 0) return bad_input(c.path, std::string("cannot open: ") + std::strerror(errno));
+  return fd;
+}
+
+}  // namespace
+
+uint64_t PartDecision::rows() const {
+  return step_filter ? step_filter->rows : embedding ? embedding->rows : 0;
+}
+
+Result<RowSelector> RowSelector::open(const PartDecision& decision) {
+  RowSelector s;
+  s.decision_ = decision;
+  s.rows_ = decision.rows();
+  uint64_t widest = 1;
+  if (decision.step_filter) {
+    const DecisionColumn& c = *decision.step_filter;
+    if (c.dtype != DType::kI64 || c.row_elements != 1) {
+      return bad_input(c.path, "step_filter tensor \"" + c.tensor + "\" is not int64 [N, 1]");
+    }
+    auto fd = open_column(c);
+    if (!fd) return fd.error();
+    s.step_filter_file_ = std::move(fd).value();
+    widest = std::max(widest, row_bytes(c));
+  }
+  if (decision.embedding) {
+    const DecisionColumn& c = *decision.embedding;
+    if (!can_quantize(c.dtype)) {
+      return bad_input(c.path, "embedding tensor \"" + c.tensor + "\" is not floating point: it has no L2 norm");
+    }
+    if (decision.step_filter && c.rows != decision.step_filter->rows) {
+      return bad_input(decision.step_filter->path, "step_filter tensor \"" + decision.step_filter->tensor + "\" has " +
+                                                       std::to_string(decision.step_filter->rows) +
+                                                       " rows but its embedding has " + std::to_string(c.rows));
+    }
+    auto fd = open_column(c);
+    if (!fd) return fd.error();
+    s.embedding_file_ = std::move(fd).value();
+    widest = std::max(widest, row_bytes(c));
+  }
+  s.chunk_rows_ = std::max<uint64_t>(1, kChunkBytes / widest);
+  return s;
+}
+
+Status RowSelector::read_rows(const DecisionColumn& column, const FileDescriptor& fd, uint64_t first, uint64_t n) {
+  const uint64_t bytes = row_bytes(column);
+  column_.resize(n * bytes);
+  return read_exact(fd.get(), column.offset + first * bytes, n * bytes, column_.data(), column.path,
+                    "tensor \"" + column.tensor + "\"");
+}
+
+Result<uint64_t> RowSelector::decide(uint64_t first, uint64_t n, unsigned char* keep) {
+  std::fill(keep, keep + n, 1);
+  if (decision_.step_filter) {
+    auto read = read_rows(*decision_.step_filter, *step_filter_file_, first, n);
+    if (!read) return read.error();
+    decide_by_step(column_.data(), n, decision_.global_step, decision_.older_than, keep);
+  }
+  if (decision_.embedding) {
+    const DecisionColumn& c = *decision_.embedding;
+    auto read = read_rows(c, *embedding_file_, first, n);
+    if (!read) return read.error();
+    values_.resize(c.row_elements);
+    for (uint64_t i = 0; i < n; ++i) {
+      to_float32(c.dtype, column_.data() + i * row_bytes(c), c.row_elements, values_.data());
+      keep[i] &= kept_by_norm(values_.data(), c.row_elements, decision_.l2_below) ? 1 : 0;
+    }
+  }
+  uint64_t kept = 0;
+  for (uint64_t i = 0; i < n; ++i) kept += keep[i];
+  return kept;
+}
+
+Result<uint64_t> RowSelector::count_kept() {
+  std::vector<unsigned char> keep(chunk_rows_);
+  uint64_t kept = 0;
+  for (uint64_t first = 0; first < rows_; first += chunk_rows_) {
+    auto decided = decide(first, std::min(chunk_rows_, rows_ - first), keep.data());
+    if (!decided) return decided.error();
+    kept += decided.value();
+  }
+  return kept;
+}
+
+}  // namespace recis_convert

@@ -1,0 +1,93 @@
+#include "recis_convert/sinks/row_selection.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "recis_convert/transforms/row_eviction.h"
+#include "test_files.h"
+
+namespace recis_convert {
+namespace {
+
+template <typename T>
+std::string bytes_of(const std::vector<T>& values) {
+  return std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(T));
+}
+
+TEST(RowSelectionTest, StepFilterColumnDecidesChunkByChunk) {
+  testing::TempDir dir;
+  const uint64_t rows = 300000;  // more than one chunk of 131072 rows
+  std::vector<int64_t> steps(rows);
+  uint64_t expected = 0;
+  for (uint64_t i = 0; i < rows; ++i) {
+    steps[i] = static_cast<int64_t>((i * 7919) % 1001);
+    expected += kept_by_step(1000, steps[i], 250) ? 1 : 0;
+  }
+  testing::write_file(dir.file("a"), std::string(16, 'x') + bytes_of(steps));  // the column at offset 16
+  PartDecision d;
+  d.step_filter = DecisionColumn{dir.file("a"), "t.step_filter/part_0_1", 16, rows, DType::kI64, 1};
+  d.global_step = 1000;
+  d.older_than = 250;
+  auto selector = RowSelector::open(d);
+  ASSERT_TRUE(selector) << selector.error().describe();
+  EXPECT_EQ(selector.value().chunk_rows(), 131072u);
+  auto kept = selector.value().count_kept();
+  ASSERT_TRUE(kept) << kept.error().describe();
+  EXPECT_EQ(kept.value(), expected);
+  std::vector<unsigned char> keep(10);
+  auto some = selector.value().decide(5, 10, keep.data());
+  ASSERT_TRUE(some);
+  for (uint64_t i = 0; i < 10; ++i) EXPECT_EQ(keep[i], kept_by_step(1000, steps[5 + i], 250) ? 1 : 0) << i;
+}
+
+TEST(RowSelectionTest, BothRulesMustKeepARowAndTheColumnsMayLieInTwoFiles) {
+  testing::TempDir dir;
+  const std::vector<int64_t> steps = {100, 10, 100, 10};
+  const std::vector<float> embedding = {3, 4, 0.1f, 0, 3, 4, 0, 0.2f};  // norms 5, 0.1, 5, 0.2
+  testing::write_file(dir.file("steps"), bytes_of(steps));
+  testing::write_file(dir.file("rows"), std::string(8, '\0') + bytes_of(embedding));
+  PartDecision d;
+  d.step_filter = DecisionColumn{dir.file("steps"), "t.step_filter/part_0_1", 0, 4, DType::kI64, 1};
+  d.global_step = 100;
+  d.older_than = 50;
+  d.embedding = DecisionColumn{dir.file("rows"), "t.embedding/part_0_1", 8, 4, DType::kF32, 2};
+  d.l2_below = 1.0f;
+  auto selector = RowSelector::open(d);
+  ASSERT_TRUE(selector) << selector.error().describe();
+  std::vector<unsigned char> keep(4);
+  auto kept = selector.value().decide(0, 4, keep.data());
+  ASSERT_TRUE(kept);
+  EXPECT_EQ(kept.value(), 2u);
+  EXPECT_EQ(keep, (std::vector<unsigned char>{1, 0, 1, 0}));  // row 1 is old and small, row 3 old
+}
+
+TEST(RowSelectionTest, ColumnsThatDisagreeOrAreNotRowsOfTheirKindAreBadInput) {
+  testing::TempDir dir;
+  testing::write_file(dir.file("a"), std::string(64, '\0'));
+  PartDecision d;
+  d.step_filter = DecisionColumn{dir.file("a"), "t.step_filter/part_0_1", 0, 4, DType::kI64, 1};
+  d.embedding = DecisionColumn{dir.file("a"), "t.embedding/part_0_1", 32, 3, DType::kF32, 2};
+  auto mismatch = RowSelector::open(d);
+  ASSERT_FALSE(mismatch);
+  EXPECT_EQ(mismatch.error().code, ExitCode::kBadInput);
+  EXPECT_NE(mismatch.error().message.find("\"t.step_filter/part_0_1\" has 4 rows but its embedding has 3"),
+            std::string::npos)
+      << mismatch.error().message;
+  d.embedding.reset();
+  d.step_filter->dtype = DType::kF32;
+  EXPECT_FALSE(RowSelector::open(d));
+  d.step_filter->dtype = DType::kI64;
+  d.step_filter->rows = 100;  // past the file's end: the read says so
+  auto selector = RowSelector::open(d);
+  ASSERT_TRUE(selector);
+  auto short_read = selector.value().count_kept();
+  ASSERT_FALSE(short_read);
+  EXPECT_EQ(short_read.error().code, ExitCode::kBadInput);
+}
+
+}  // namespace
+}  // namespace recis_convert
