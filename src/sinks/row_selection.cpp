@@ -22,6 +22,28 @@ Result<std::unique_ptr<FileDescriptor>> open_column(const DecisionColumn& c) {
 
 }  // namespace
 
+std::vector<LocatedColumn> decision_columns_in(const SafetensorsHeader& header, const std::vector<KeyClass>& keys,
+                                               const std::string& path, bool by_step, bool by_norm) {
+  std::vector<LocatedColumn> out;
+  for (size_t i = 0; i < keys.size() && i < header.tensors.size(); ++i) {
+    const KeyClass& key = keys[i];
+    if (!key.sparse) continue;
+    const std::string& slot = key.sparse_key.slot;
+    if (!((by_step && slot == "step_filter") || (by_norm && slot == "embedding"))) continue;
+    const TensorInfo& t = header.tensors[i];
+    const size_t slash = t.name.rfind('/');
+    LocatedColumn c;
+    c.part = PartId{key.sparse_key.child, slash == std::string::npos ? std::string() : t.name.substr(slash + 1)};
+    c.slot = slot;
+    uint64_t elements = 1;
+    for (size_t d = 1; d < t.shape.size(); ++d) elements *= t.shape[d];
+    c.column = DecisionColumn{path, t.name, header.data_start() + t.begin, t.shape.empty() ? 0 : t.shape[0], t.dtype,
+                              elements};
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
 uint64_t PartDecision::rows() const {
   return step_filter ? step_filter->rows : embedding ? embedding->rows : 0;
 }

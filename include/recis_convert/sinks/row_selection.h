@@ -13,6 +13,7 @@
 #include "recis_convert/common/error.h"
 #include "recis_convert/common/file_io.h"
 #include "recis_convert/formats/safetensors.h"
+#include "recis_convert/sources/checkpoint.h"
 
 namespace recis_convert {
 
@@ -36,6 +37,27 @@ struct PartDecision {
   bool decides() const { return step_filter.has_value() || embedding.has_value(); }
   uint64_t rows() const;  // the part's rows (every column has them; checked by RowSelector::open)
 };
+
+// One part of a table: the table and RecIS's part suffix ("part_0_3", which fixes its slice).
+struct PartId {
+  std::string table;
+  std::string part;
+  bool operator<(const PartId& o) const { return table != o.table ? table < o.table : part < o.part; }
+  bool operator==(const PartId& o) const { return table == o.table && part == o.part; }
+};
+
+// A decision column found in a data file, and whose part it decides.
+struct LocatedColumn {
+  PartId part;
+  std::string slot;  // "step_filter" or "embedding"
+  DecisionColumn column;
+};
+
+// The decision columns of one data file, from its checked header and its keys classified as decide_data_file
+// classifies them (keys[i] for header.tensors[i]): every step_filter slot when `by_step`, every embedding slot
+// when `by_norm`. In header order.
+std::vector<LocatedColumn> decision_columns_in(const SafetensorsHeader& header, const std::vector<KeyClass>& keys,
+                                               const std::string& path, bool by_step, bool by_norm);
 
 class RowSelector {
  public:

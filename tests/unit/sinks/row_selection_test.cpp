@@ -1,5 +1,6 @@
 #include "recis_convert/sinks/row_selection.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -87,6 +88,34 @@ TEST(RowSelectionTest, ColumnsThatDisagreeOrAreNotRowsOfTheirKindAreBadInput) {
   auto short_read = selector.value().count_kept();
   ASSERT_FALSE(short_read);
   EXPECT_EQ(short_read.error().code, ExitCode::kBadInput);
+}
+
+TEST(RowSelectionTest, DecisionColumnsAreFoundInAFileWithTheirPartsAndOffsets) {
+  const std::string ids(3 * 8, '\1'), steps(3 * 8, '\2'), rows(3 * 2 * 4, '\3');
+  const std::string file = testing::recis_file({{"t.id/part_1_2", "I64", {3}, ids},
+                                                {"t.step_filter/part_1_2", "I64", {3, 1}, steps},
+                                                {"u.embedding/part_0_2", "F32", {3, 2}, rows},
+                                                {"sparse_adamw_step^ ", "I64", {1}, std::string(8, '\0')}});
+  testing::TempDir dir;
+  testing::write_file(dir.file("f"), file);
+  FileDescriptor fd(::open(dir.file("f").c_str(), O_RDONLY));
+  auto header = read_safetensors_header(fd.get(), file.size(), dir.file("f"));
+  ASSERT_TRUE(header) << header.error().describe();
+  std::vector<KeyClass> keys;
+  for (const char* logical : {"t@id^32768@65536@65536", "t@step_filter^32768@65536@65536",
+                              "u@embedding^00000@32768@65536", ""}) {
+    keys.push_back(*classify_key(header.value().tensors[keys.size()].name, logical));
+  }
+  auto by_step = decision_columns_in(header.value(), keys, dir.file("f"), true, false);
+  ASSERT_EQ(by_step.size(), 1u);
+  EXPECT_EQ(by_step[0].part, (PartId{"t", "part_1_2"}));
+  EXPECT_EQ(by_step[0].column.rows, 3u);
+  EXPECT_EQ(file.substr(by_step[0].column.offset, steps.size()), steps);  // the offset is absolute
+  auto both = decision_columns_in(header.value(), keys, dir.file("f"), true, true);
+  ASSERT_EQ(both.size(), 2u);
+  EXPECT_EQ(both[1].slot, "embedding");
+  EXPECT_EQ(both[1].column.row_elements, 2u);
+  EXPECT_EQ(file.substr(both[1].column.offset, rows.size()), rows);
 }
 
 }  // namespace
