@@ -44,10 +44,6 @@ std::vector<LocatedColumn> decision_columns_in(const SafetensorsHeader& header, 
   return out;
 }
 
-uint64_t PartDecision::rows() const {
-  return step_filter ? step_filter->rows : embedding ? embedding->rows : 0;
-}
-
 Result<RowSelector> RowSelector::open(const PartDecision& decision) {
   RowSelector s;
   s.decision_ = decision;

@@ -10,6 +10,7 @@
 #include "recis_convert/formats/hugectr_sparse.h"
 #include "recis_convert/formats/safetensors.h"
 #include "recis_convert/mpi/messages.h"
+#include "recis_convert/plan/eviction_plan.h"
 #include "recis_convert/sinks/file_export.h"
 #include "recis_convert/sinks/hdf5_export.h"
 #include "recis_convert/sinks/hdf5_layout.h"
@@ -122,5 +123,26 @@ inline void from_json(const nlohmann::json& j, ExactSum& sum) {
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(QuantizationError, rows, elements, abs_sum, squared_sum, max_abs, max_row_rel_l2)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(TableQuantization, dtype, dim, source_dtypes, error)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(QuantizationLedger, tables)
+
+// Eviction (plan/eviction_plan.h): the decision columns each rank finds, and the parts rank 0 plans from them.
+// The dtype travels as its header spelling, as for TensorInfo.
+inline void to_json(nlohmann::json& j, const DecisionColumn& c) {
+  j = {{"path", c.path},           {"tensor", c.tensor},          {"offset", c.offset},
+       {"rows", c.rows},           {"dtype", dtype_spelling(c.dtype)}, {"row_elements", c.row_elements}};
+}
+inline void from_json(const nlohmann::json& j, DecisionColumn& c) {
+  j.at("path").get_to(c.path);
+  j.at("tensor").get_to(c.tensor);
+  j.at("offset").get_to(c.offset);
+  j.at("rows").get_to(c.rows);
+  auto dtype = parse_dtype(j.at("dtype").get<std::string>());
+  if (!dtype) job_messages_detail::undecodable("dtype", j);
+  c.dtype = *dtype;
+  j.at("row_elements").get_to(c.row_elements);
+}
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PartId, table, part)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LocatedColumn, part, slot, column)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PartDecision, step_filter, global_step, older_than, embedding, l2_below)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PlannedPart, part, decision, counter)
 
 }  // namespace recis_convert

@@ -13,45 +13,10 @@
 #include "recis_convert/common/error.h"
 #include "recis_convert/common/file_io.h"
 #include "recis_convert/formats/safetensors.h"
+#include "recis_convert/plan/eviction_plan.h"
 #include "recis_convert/sources/checkpoint.h"
 
 namespace recis_convert {
-
-// A tensor's rows inside a data file.
-struct DecisionColumn {
-  std::string path;              // the data file
-  std::string tensor;            // its key, for messages
-  uint64_t offset = 0;           // absolute offset of its first row in the file
-  uint64_t rows = 0;
-  DType dtype = DType::kI64;
-  uint64_t row_elements = 1;     // 1 for step_filter ([N, 1]), the dim for embedding
-};
-
-struct PartDecision {
-  std::optional<DecisionColumn> step_filter;  // with --evict-older-than (tables that have the slot)
-  int64_t global_step = 0;
-  uint64_t older_than = 0;
-  std::optional<DecisionColumn> embedding;    // with --evict-l2-below
-  float l2_below = 0;
-
-  bool decides() const { return step_filter.has_value() || embedding.has_value(); }
-  uint64_t rows() const;  // the part's rows (every column has them; checked by RowSelector::open)
-};
-
-// One part of a table: the table and RecIS's part suffix ("part_0_3", which fixes its slice).
-struct PartId {
-  std::string table;
-  std::string part;
-  bool operator<(const PartId& o) const { return table != o.table ? table < o.table : part < o.part; }
-  bool operator==(const PartId& o) const { return table == o.table && part == o.part; }
-};
-
-// A decision column found in a data file, and whose part it decides.
-struct LocatedColumn {
-  PartId part;
-  std::string slot;  // "step_filter" or "embedding"
-  DecisionColumn column;
-};
 
 // The decision columns of one data file, from its checked header and its keys classified as decide_data_file
 // classifies them (keys[i] for header.tensors[i]): every step_filter slot when `by_step`, every embedding slot

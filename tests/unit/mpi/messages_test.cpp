@@ -116,5 +116,40 @@ TEST(MessagesTest, TensorInfoKeepsItsSpellingAndDtype) {
   EXPECT_EQ(back.value().end, 11u);
 }
 
+TEST(MessagesTest, PlannedPartsKeepTheirOptionalColumns) {
+  SerialComm comm;
+  PlannedPart p;
+  p.part = PartId{"user", "part_1_3"};
+  p.decision.embedding = DecisionColumn{"/c/f", "user.embedding/part_1_3", 128, 10, DType::kBF16, 16};
+  p.decision.l2_below = 0.25f;
+  p.counter = 2;
+  auto back = broadcast_value(comm, std::vector<PlannedPart>{p}, "test");
+  ASSERT_TRUE(back) << back.error().describe();
+  ASSERT_EQ(back.value().size(), 1u);
+  const PlannedPart& q = back.value()[0];
+  EXPECT_EQ(q.part, p.part);
+  EXPECT_FALSE(q.decision.step_filter);
+  ASSERT_TRUE(q.decision.embedding);
+  EXPECT_EQ(q.decision.embedding->dtype, DType::kBF16);
+  EXPECT_EQ(q.decision.embedding->offset, 128u);
+  EXPECT_EQ(q.decision.l2_below, 0.25f);
+  EXPECT_EQ(q.counter, 2);
+}
+
+TEST(MessagesTest, AQuantizationLedgerTravelsExactly) {
+  SerialComm comm;
+  QuantizationLedger ledger;
+  ledger.note_table("user", ServingDType::kInt4, 8, "F32");
+  const float x[] = {1, 2, 3, 4}, y[] = {1.1f, 2, 3, 4.5f};
+  ledger.tables["user"].error.add_row(x, y, 4);
+  auto back = broadcast_value(comm, ledger, "test");
+  ASSERT_TRUE(back) << back.error().describe();
+  const TableQuantization& t = back.value().tables.at("user");
+  EXPECT_EQ(t.dtype, ServingDType::kInt4);
+  EXPECT_EQ(t.source_dtype(), "F32");
+  EXPECT_TRUE(t.error.abs_sum == ledger.tables["user"].error.abs_sum);
+  EXPECT_EQ(t.error.figures().rmse, ledger.tables["user"].error.figures().rmse);
+}
+
 }  // namespace
 }  // namespace recis_convert

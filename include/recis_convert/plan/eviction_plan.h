@@ -1,0 +1,71 @@
+// Which rows each part keeps is decided once per part, by one rank, before any row moves: rank 0 plans it from
+// the decision columns every rank found in its own files' headers (sinks/row_selection.h:
+// decision_columns_in). Pure: unit-tested without MPI, the same plan whatever order the columns arrive in.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "recis_convert/formats/safetensors.h"
+#include "recis_convert/transforms/row_eviction.h"
+
+namespace recis_convert {
+
+// A tensor's rows inside a data file.
+struct DecisionColumn {
+  std::string path;              // the data file
+  std::string tensor;            // its key, for messages
+  uint64_t offset = 0;           // absolute offset of its first row in the file
+  uint64_t rows = 0;
+  DType dtype = DType::kI64;
+  uint64_t row_elements = 1;     // 1 for step_filter ([N, 1]), the dim for embedding
+};
+
+struct PartDecision {
+  std::optional<DecisionColumn> step_filter;  // with --evict-older-than (tables that have the slot)
+  int64_t global_step = 0;
+  uint64_t older_than = 0;
+  std::optional<DecisionColumn> embedding;    // with --evict-l2-below
+  float l2_below = 0;
+
+  bool decides() const { return step_filter.has_value() || embedding.has_value(); }
+  uint64_t rows() const;  // the part's rows (every column has them; checked by RowSelector::open)
+};
+
+// One part of a table: the table and RecIS's part suffix ("part_0_3", which fixes its slice).
+struct PartId {
+  std::string table;
+  std::string part;
+  bool operator<(const PartId& o) const { return table != o.table ? table < o.table : part < o.part; }
+  bool operator==(const PartId& o) const { return table == o.table && part == o.part; }
+};
+
+// A decision column found in a data file, and whose part it decides.
+struct LocatedColumn {
+  PartId part;
+  std::string slot;  // "step_filter" or "embedding"
+  DecisionColumn column;
+};
+
+struct EvictionSettings {
+  EvictionRules rules;
+  std::map<std::string, int64_t> global_steps;  // per table that has a step_filter slot (global_step.h)
+};
+
+struct PlannedPart {
+  PartId part;
+  PartDecision decision;
+  int counter = 0;  // the rank that counts the part's kept rows: the owner of the file of its step_filter column,
+                    // else of its embedding column
+};
+
+// One PlannedPart per part that a rule applies to, sorted by part. A part no rule applies to (under
+// --evict-older-than alone, a table without step_filter or without a global step) is absent: exported whole.
+// `owner_of_file`: data file path -> the rank that exports it.
+std::vector<PlannedPart> plan_eviction(const std::vector<LocatedColumn>& columns, const EvictionSettings& settings,
+                                       const std::map<std::string, int>& owner_of_file);
+
+}  // namespace recis_convert
