@@ -3,6 +3,7 @@
 #include <malloc.h>
 
 #include <chrono>
+#include <cstdio>
 #include <map>
 #include <optional>
 #include <set>
@@ -17,7 +18,9 @@
 #include "recis_convert/mpi/job_messages.h"
 #include "recis_convert/plan/rank_assignment.h"
 #include "recis_convert/publish/staging.h"
+#include "recis_convert/sinks/eviction_stage.h"
 #include "recis_convert/sinks/sink.h"
+#include "recis_convert/sources/global_step.h"
 #include "recis_convert/sources/source.h"
 #include "recis_convert/transforms/job_transforms.h"
 
@@ -28,8 +31,9 @@ namespace {
 struct Discovery {
   SourceDescription source;
   std::string staging_dir;  // empty in a dry run
+  std::map<std::string, GlobalStep> global_steps;  // with --evict-older-than: per table with a step_filter slot
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Discovery, source, staging_dir)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Discovery, source, staging_dir, global_steps)
 
 // What each rank tells rank 0 at the barrier.
 // (Every other rank's file results follow it on their own: PackedFileResults.)
@@ -44,6 +48,38 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RankReport, error, results, seconds, shared_b
 
 using Clock = std::chrono::steady_clock;
 
+// --evict-older-than's clock: the global step of each table that has a step_filter slot (global_step.h), each
+// logged with where it came from. Tables without the slot are exported whole, with a warning; none at all is bad
+// input.
+Result<std::map<std::string, GlobalStep>> eviction_clock(const SourceDescription& source, const Log& log) {
+  const CheckpointListing& listing = source.listing;
+  std::set<std::string> all, with_step_filter;
+  for (size_t i = 0; i < listing.blocks.size(); ++i) {
+    auto key = parse_sparse_key_view(listing.blocks[i].logical);
+    if (!key) continue;
+    all.emplace(key->child);
+    if (key->slot == "step_filter") with_step_filter.emplace(key->child);
+  }
+  if (with_step_filter.empty()) {
+    return bad_input(listing.ckpt_dir, "--evict-older-than: no table has a step_filter slot (RecIS's "
+                                       "GlobalStepFilterHook records each row's last update step there)");
+  }
+  std::string whole;
+  for (const auto& table : all) {
+    if (!with_step_filter.count(table)) whole += (whole.empty() ? "" : ", ") + nlohmann::json(table).dump();
+  }
+  if (!whole.empty()) log.warn("--evict-older-than: no step_filter slot, so exported whole: " + whole);
+  auto steps = resolve_global_steps(listing.ckpt_dir, listing.ckpt_id,
+                                    std::vector<std::string>(with_step_filter.begin(), with_step_filter.end()));
+  if (!steps) return steps.error();
+  for (const auto& warning : steps.value().warnings) log.warn(warning);
+  for (const auto& [table, step] : steps.value().tables) {
+    log.stage("global step of " + nlohmann::json(table).dump() + ": " + std::to_string(step.step) + " (" +
+              step.source + ")");
+  }
+  return std::move(steps).value().tables;
+}
+
 // Stage 1 on rank 0: everything that can fail before any data moves fails here, with one message for all ranks.
 Result<Discovery> discover_on_root(const JobOptions& o, const RowTransformChain& transforms,
                                    std::optional<StagingDir>& staging, const Log& log) {
@@ -54,7 +90,12 @@ Result<Discovery> discover_on_root(const JobOptions& o, const RowTransformChain&
     auto config = read_json_config(path, what);
     if (!config) return config.error();
   }
-  Discovery discovery{std::move(source).value(), ""};
+  Discovery discovery{std::move(source).value(), "", {}};
+  if (o.eviction.older_than) {
+    auto steps = eviction_clock(discovery.source, log);
+    if (!steps) return steps.error();
+    discovery.global_steps = std::move(steps).value();
+  }
   if (o.dry_run) return discovery;
   auto apart = check_apart_from_source(o.export_dir, discovery.source.listing.ckpt_dir);
   if (!apart) return apart.error();
@@ -89,7 +130,9 @@ void log_plan(const JobOptions& o, const SourceDescription& source, const RowTra
   }
   std::vector<std::string> what;  // e.g. "into model.h5", "filtering: optimizer state", "embeddings as int4"
   if (o.format == ExportFormat::kHdf5) what.push_back("into model.h5");
-  if (transforms.is_identity() && o.format != ExportFormat::kHdf5) what.push_back("copying byte for byte");
+  if (transforms.is_identity() && !o.eviction.any() && o.format != ExportFormat::kHdf5) {
+    what.push_back("copying byte for byte");
+  }
   if (transforms.drops_anything()) {
     std::string filtering = "filtering:";
     if (o.filter_optimizer) filtering += " optimizer state";
@@ -97,10 +140,31 @@ void log_plan(const JobOptions& o, const SourceDescription& source, const RowTra
     what.push_back(filtering);
   }
   if (!dtypes.empty()) what.push_back(dtypes);
+  if (o.eviction.any()) what.push_back("evicting stale rows");
   std::string mode;
   for (const auto& w : what) mode += (mode.empty() ? "" : ", ") + w;
   log.stage("plan: " + std::to_string(files) + " files over " + std::to_string(ranks) + " ranks (" +
             balance_name(o.balance) + "), " + mode + (o.dry_run ? " (dry run)" : ""));
+}
+
+// Rank 0: per table, how many rows the eviction rules leave out (what --dry-run reports before anything is written).
+void log_evictions(const JobOptions& o, const EvictionCounts& counts,
+                   const std::map<std::string, GlobalStep>& global_steps, const Log& log) {
+  for (const auto& [table, t] : counts.tables) {
+    std::string rules;
+    auto step = global_steps.find(table);
+    if (o.eviction.older_than && step != global_steps.end()) {
+      rules = "last updated more than " + std::to_string(*o.eviction.older_than) + " steps before " +
+              std::to_string(step->second.step) + " (" + step->second.source + ")";
+    }
+    if (o.eviction.l2_below) {
+      char threshold[32];
+      std::snprintf(threshold, sizeof threshold, "%g", static_cast<double>(*o.eviction.l2_below));
+      rules += (rules.empty() ? "" : ", or ") + std::string("L2 norm below ") + threshold;
+    }
+    log.stage(std::string(o.dry_run ? "dry run: " : "") + "evict " + std::to_string(t.evicted) + " of " +
+              std::to_string(t.rows) + " rows of " + nlohmann::json(table).dump() + ": " + rules);
+  }
 }
 
 // Rank 0 at the barrier: every rank's results and errors (each error said once), into the run record.
@@ -284,6 +348,19 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
   source.listing.blocks = comm.is_root() ? std::move(all_blocks) : std::move(share).value();
   source.listing.blocks_of_all_files = comm.is_root();
   report.set_stage_seconds("plan", seconds_since(plan_start));
+
+  // 2b. with --evict-*: which rows of each part stay (counted now; applied by the write pass, to come)
+  if (o.eviction.any()) {
+    const auto select_start = Clock::now();
+    auto counted = count_evictions(o, source.listing, mine, assignment, discovery.value().global_steps, comm);
+    if (!counted) {
+      if (comm.is_root()) report_failure(counted.error(), report);
+      if (staging) staging->discard();
+      return counted.error().code;
+    }
+    if (comm.is_root()) log_evictions(o, counted.value(), discovery.value().global_steps, log);
+    report.set_stage_seconds("select", seconds_since(select_start));
+  }
 
   // 3. stream: each rank's share through the row transforms into the export format
   const auto stream_start = Clock::now();

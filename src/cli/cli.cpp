@@ -5,8 +5,10 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <functional>
 #include <memory>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -87,6 +89,8 @@ std::string name_of(const Map& choices, const Value& value) {
 // The export command's options that are not fields of JobOptions as they stand (JobOptions keeps the result).
 struct FlagValues {
   std::string config;
+  uint64_t evict_older_than = 0;  // JobOptions::eviction, when given
+  float evict_l2_below = 0;
   bool no_fsync = false;
   bool larger_is_better = false;
   bool smaller_is_better = false;
@@ -224,6 +228,33 @@ class ExportOptions {
            "TABLE=DTYPE: this table's serving dtype instead of --quantize-embeddings' (repeatable; DTYPE may be none)",
            always(o.quantize_tables))
         ->type_name("TABLE=DTYPE");
+    option("--evict-older-than", f_.evict_older_than,
+           "Leave out the rows of a table with a step_filter slot whose last update is more than STEPS before the "
+           "table's global step (a row exactly STEPS old stays); for now with --dry-run only, which counts them",
+           only_if([&o] { return o.eviction.older_than.has_value(); },
+                   [&o] { return nlohmann::ordered_json(o.eviction.older_than.value_or(0)); }))
+        ->check(CLI::Validator(
+            [](std::string& v) -> std::string {
+              return !v.empty() && v.find_first_not_of("0123456789") == std::string::npos
+                         ? std::string()
+                         : "\"" + v + "\" is not a whole number of steps (0 or more)";
+            },
+            "STEPS"))
+        ->option_text("STEPS");
+    option("--evict-l2-below", f_.evict_l2_below,
+           "Leave out the rows whose embedding's L2 norm (float32) is below T; for now with --dry-run only",
+           only_if([&o] { return o.eviction.l2_below.has_value(); },
+                   [&o] { return nlohmann::ordered_json(o.eviction.l2_below.value_or(0.0f)); }))
+        ->check(CLI::Validator(
+            [](std::string& v) -> std::string {
+              char* end = nullptr;
+              const double t = std::strtod(v.c_str(), &end);
+              return !v.empty() && *end == '\0' && t >= 0 && t <= std::numeric_limits<float>::max()
+                         ? std::string()
+                         : "\"" + v + "\" is not a norm (a number, 0 or more)";
+            },
+            "T"))
+        ->option_text("T");
     option("--fg", o.fg, "FG config to ship as fg.json", if_given(o.fg))->check(CLI::ExistingFile)->option_text("FILE");
     option("--mc", o.mc, "MC config to ship as input_columns.json", if_given(o.mc))
         ->check(CLI::ExistingFile)
@@ -382,6 +413,13 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
   ExportOptions defined(app, o, flags);
   if (auto exit = parse_or_exit(app, argc, argv, CommandLine::Command::kExport)) return *exit;
   o.fsync = !flags.no_fsync;
+  if (app.get_option("--evict-older-than")->count() > 0) o.eviction.older_than = flags.evict_older_than;
+  if (app.get_option("--evict-l2-below")->count() > 0) o.eviction.l2_below = flags.evict_l2_below;
+  if (o.eviction.any()) {
+    // Issue 15 in progress: the rows each rule evicts are counted (--dry-run); writing them is the next step.
+    if (!o.dry_run) return usage("--evict-older-than and --evict-l2-below work only with --dry-run for now");
+    if (o.source == SourceKind::kHugectr) return usage("--evict-* does not take --source hugectr yet");
+  }
   if (flags.smaller_is_better) o.metric_order = MetricOrder::kSmallerIsBetter;
   if (o.source == SourceKind::kHugectr) {
     if (o.graph.empty() || o.sparse.empty()) return usage("--source hugectr needs --graph and --sparse (see --help)");

@@ -9,6 +9,7 @@
 #include "recis_convert/sources/checkpoint_selection.h"
 #include "recis_convert/sinks/copy_engine.h"
 #include "recis_convert/plan/rank_assignment.h"
+#include "recis_convert/transforms/row_eviction.h"
 #include "recis_convert/transforms/serving_dtype.h"
 
 namespace recis_convert {
@@ -41,6 +42,7 @@ struct JobOptions {
   // config records these; parse_command_line checks them into embedding_dtypes.tables)
   EmbeddingDTypes embedding_dtypes;
   std::vector<std::string> quantize_tables;
+  EvictionRules eviction;  // --evict-older-than, --evict-l2-below
   std::string fg;  // path of fg.json to ship, "" for none
   std::string mc;  // path of the mc config to ship as input_columns.json, "" for none
   std::vector<std::string> asset_files;  // copied into the export under their own names (TorchEasyRec's assets)

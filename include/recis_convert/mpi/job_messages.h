@@ -11,6 +11,8 @@
 #include "recis_convert/formats/safetensors.h"
 #include "recis_convert/mpi/messages.h"
 #include "recis_convert/plan/eviction_plan.h"
+#include "recis_convert/sinks/eviction_stage.h"
+#include "recis_convert/sources/global_step.h"
 #include "recis_convert/sinks/file_export.h"
 #include "recis_convert/sinks/hdf5_export.h"
 #include "recis_convert/sinks/hdf5_layout.h"
@@ -144,5 +146,9 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PartId, table, part)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LocatedColumn, part, slot, column)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PartDecision, step_filter, global_step, older_than, embedding, l2_below)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PlannedPart, part, decision, counter)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(GlobalStep, step, source)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PartCount, part, rows, kept)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RankColumns, error, columns)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RankCounts, error, counts)
 
 }  // namespace recis_convert

@@ -94,6 +94,14 @@ Result<T> scatter_encoded_from_root(Comm& comm, EncodedFor&& encoded_for, const 
   return std::move(*value);
 }
 
+// Each rank's own value or error from rank 0: value_for(rank) runs on rank 0, once per rank, and gives a
+// Result<T> (an error reaches that rank as its result).
+template <typename T, typename ValueFor>
+Result<T> scatter_from_root(Comm& comm, ValueFor&& value_for, const char* what) {
+  std::string text = comm.scatter_from_root([&](int rank) { return messages_detail::encode<T>(Result<T>(value_for(rank))); });
+  return messages_detail::decode<T>(std::move(text), what);
+}
+
 // gather_to_root for a value with its own binary encoding (as scatter_encoded_from_root): a rank's packed file
 // results.
 template <typename T>

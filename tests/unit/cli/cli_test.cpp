@@ -93,6 +93,23 @@ TEST(CliTest, QuantizeTableOverridesAreCheckedAndRecordedSorted) {
   EXPECT_NE(twice.message.find("two dtypes"), std::string::npos) << twice.message;
 }
 
+TEST(CliTest, EvictionRulesAreOptionalAndDryRunOnlyForNow) {
+  auto none = parse({"--ckpt-dir", "/c", "--export-dir", "/o"});
+  ASSERT_EQ(none.action, CommandLine::Action::kRun) << none.message;
+  EXPECT_FALSE(none.options.eviction.any());
+  auto cl = parse({"--ckpt-dir", "/c", "--dry-run", "--evict-older-than", "0", "--evict-l2-below", "0.5"});
+  ASSERT_EQ(cl.action, CommandLine::Action::kRun) << cl.message;
+  EXPECT_EQ(cl.options.eviction.older_than, std::optional<uint64_t>(0));
+  EXPECT_EQ(cl.options.eviction.l2_below, std::optional<float>(0.5f));
+  const auto config = job_config_json(cl.options);
+  EXPECT_EQ(config["evict-older-than"], 0);
+  EXPECT_EQ(config["evict-l2-below"], 0.5);
+  EXPECT_FALSE(job_config_json(none.options).contains("evict-older-than"));
+  EXPECT_EQ(parse({"--ckpt-dir", "/c", "--export-dir", "/o", "--evict-older-than", "5"}).exit_code, 2);
+  EXPECT_EQ(parse({"--ckpt-dir", "/c", "--dry-run", "--evict-older-than", "-5"}).exit_code, 2);
+  EXPECT_EQ(parse({"--ckpt-dir", "/c", "--dry-run", "--evict-l2-below", "-1"}).exit_code, 2);
+}
+
 TEST(CliTest, SelectBestOptions) {
   auto cl = parse({"--ckpt-dir", "/c", "--export-dir", "/o", "--select", "best", "--metric", "loss",
                    "--smaller-is-better"});

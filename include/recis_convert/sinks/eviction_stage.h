@@ -1,0 +1,58 @@
+// With --evict-older-than / --evict-l2-below, between the plan and the stream: which rows of each part stay.
+//   1. every rank finds the decision columns (step_filter, embedding) in its own data files' headers;
+//   2. rank 0 plans one decision per part (plan/eviction_plan.h) and sends each rank the parts it counts;
+//   3. each part's kept rows are counted by one rank, reading only its decision columns (RowSelector);
+//   4. rank 0 gathers the counts.
+// Every rank learns whether it all succeeded, so none waits on a failed one. (The write pass, which applies the
+// decisions to every slot of a part, is the next step of the eviction issue; until then, --dry-run reports.)
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "recis_convert/cli/cli.h"
+#include "recis_convert/common/error.h"
+#include "recis_convert/mpi/comm.h"
+#include "recis_convert/plan/eviction_plan.h"
+#include "recis_convert/sources/checkpoint.h"
+#include "recis_convert/sources/global_step.h"
+
+namespace recis_convert {
+
+struct PartCount {
+  PartId part;
+  uint64_t rows = 0;
+  uint64_t kept = 0;
+};
+
+// What one rank found or counted, or why it could not.
+struct RankColumns {
+  std::optional<Error> error;
+  std::vector<LocatedColumn> columns;
+};
+struct RankCounts {
+  std::optional<Error> error;
+  std::vector<PartCount> counts;
+};
+
+// Per table, summed over its parts (rank 0).
+struct TableEviction {
+  uint64_t rows = 0;     // of the parts a rule applies to
+  uint64_t evicted = 0;
+};
+
+struct EvictionCounts {
+  std::vector<PartCount> parts;                 // sorted by part (rank 0; empty elsewhere)
+  std::map<std::string, TableEviction> tables;  // rank 0
+};
+
+// Every rank, collectively. `mine`: this rank's data files (indices into listing.files); `owners`: each file's rank;
+// `global_steps`: rank 0's, per table with a step_filter slot (unused elsewhere).
+Result<EvictionCounts> count_evictions(const JobOptions& options, const CheckpointListing& listing,
+                                       const std::vector<size_t>& mine, const std::vector<int>& owners,
+                                       const std::map<std::string, GlobalStep>& global_steps, Comm& comm);
+
+}  // namespace recis_convert

@@ -1,0 +1,134 @@
+#include "recis_convert/sinks/eviction_stage.h"
+
+#include <fcntl.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "recis_convert/common/file_io.h"
+#include "recis_convert/mpi/job_messages.h"
+#include "recis_convert/sinks/row_selection.h"
+
+namespace recis_convert {
+namespace {
+
+// Step 1 on one rank: the decision columns of its files, from their checked headers.
+RankColumns find_columns(const JobOptions& o, const CheckpointListing& listing, const std::vector<size_t>& mine) {
+  RankColumns out;
+  for (size_t index : mine) {
+    const DataFile& file = listing.files[index];
+    const std::string path = listing.ckpt_dir + "/" + file.name;
+    FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd.get() < 0) {
+      out.error = bad_input(path, std::string("cannot open: ") + std::strerror(errno));
+      return out;
+    }
+    auto header = read_safetensors_header(fd.get(), file.size, path);
+    if (!header) {
+      out.error = header.error();
+      return out;
+    }
+    std::vector<KeyClass> keys;
+    for (const TensorInfo& t : header.value().tensors) {
+      auto key = classify_key(t.name, listing.blocks);
+      keys.push_back(key ? std::move(*key) : KeyClass{});  // unclassifiable keys fail the stream with their message
+    }
+    auto found = decision_columns_in(header.value(), keys, path, o.eviction.older_than.has_value(),
+                                     o.eviction.l2_below.has_value());
+    for (auto& c : found) out.columns.push_back(std::move(c));
+  }
+  return out;
+}
+
+// Step 3 on one rank: the kept rows of the parts it counts.
+RankCounts count_parts(const std::vector<PlannedPart>& parts) {
+  RankCounts out;
+  for (const PlannedPart& p : parts) {
+    auto selector = RowSelector::open(p.decision);
+    if (!selector) {
+      out.error = selector.error();
+      return out;
+    }
+    auto kept = selector.value().count_kept();
+    if (!kept) {
+      out.error = kept.error();
+      return out;
+    }
+    out.counts.push_back(PartCount{p.part, selector.value().rows(), kept.value()});
+  }
+  return out;
+}
+
+// Rank 0: the first error any rank reported, in rank order (the same message whatever the timing).
+template <typename T>
+std::optional<Error> first_error(const std::vector<T>& reports) {
+  for (const auto& r : reports) {
+    if (r.error) return r.error;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Result<EvictionCounts> count_evictions(const JobOptions& o, const CheckpointListing& listing,
+                                       const std::vector<size_t>& mine, const std::vector<int>& owners,
+                                       const std::map<std::string, GlobalStep>& global_steps, Comm& comm) {
+  // 1. find
+  auto found = gather_to_root(comm, find_columns(o, listing, mine), "decision-columns");
+  // 2. plan, and each rank's share of the counting (or the error, to every rank)
+  std::vector<std::vector<PlannedPart>> shares;
+  std::optional<Error> failure;
+  if (comm.is_root()) {
+    failure = !found ? std::optional<Error>(found.error()) : first_error(found.value());
+    if (!failure) {
+      std::vector<LocatedColumn> columns;
+      for (auto& report : found.value()) {
+        for (auto& c : report.columns) columns.push_back(std::move(c));
+      }
+      std::map<std::string, int> owner_of_file;
+      for (size_t f = 0; f < listing.files.size(); ++f) {
+        owner_of_file[listing.ckpt_dir + "/" + listing.files[f].name] = owners[f];
+      }
+      EvictionSettings settings;
+      settings.rules = o.eviction;
+      for (const auto& [table, step] : global_steps) settings.global_steps[table] = step.step;
+      shares.resize(static_cast<size_t>(comm.size()));
+      for (auto& part : plan_eviction(columns, settings, owner_of_file)) {
+        shares[static_cast<size_t>(part.counter)].push_back(std::move(part));
+      }
+    }
+  }
+  auto share = scatter_from_root<std::vector<PlannedPart>>(
+      comm,
+      [&](int rank) -> Result<std::vector<PlannedPart>> {
+        if (failure) return *failure;
+        return std::move(shares[static_cast<size_t>(rank)]);
+      },
+      "eviction-plan");
+  if (!share) return share.error();  // every rank has the same error
+  // 3. count, 4. gather; every rank learns the verdict
+  auto counted = gather_to_root(comm, count_parts(share.value()), "eviction-counts");
+  EvictionCounts out;
+  auto verdict = broadcast_result<Ok>(
+      comm,
+      [&]() -> Result<Ok> {
+        if (!counted) return counted.error();
+        if (auto error = first_error(counted.value())) return *error;
+        for (auto& report : counted.value()) {
+          for (auto& c : report.counts) out.parts.push_back(std::move(c));
+        }
+        std::sort(out.parts.begin(), out.parts.end(), [](const PartCount& a, const PartCount& b) { return a.part < b.part; });
+        for (const PartCount& c : out.parts) {
+          TableEviction& t = out.tables[c.part.table];
+          t.rows += c.rows;
+          t.evicted += c.rows - c.kept;
+        }
+        return Ok{};
+      },
+      "eviction-verdict");
+  if (!verdict) return verdict.error();
+  return out;
+}
+
+}  // namespace recis_convert

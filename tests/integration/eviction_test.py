@@ -1,0 +1,115 @@
+#!/usr/bin/python3
+"""Integration tests of row eviction (--evict-older-than, --evict-l2-below). Issue 15 is in progress: the rows
+each rule evicts are counted and reported by --dry-run; writing the evicted export comes next.
+
+    eviction_test.py --binary BIN --fixture OUTPUT_DIR --work DIR CASE [--np N]
+
+Cases:
+  dry_run   the per-table counts equal an independent count in Python (step rule at its boundary, L2 rule in
+            float32, both together), identical at np 1, 2 and 3
+  clock     the global step's fallback chain: extra.pt, then ckpt_<step>; a checkpoint with no step_filter slot
+            at all is exit 3; without --dry-run the options are refused for now (exit 2)
+"""
+import os
+import re
+import shutil
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from export_test import check, expect_failure, fresh, latest_checkpoint, mpirun, run_cases  # noqa: E402
+from serving_dtype_test import as_float32, make_fixture, tensors_by_part  # noqa: E402
+
+LINE = re.compile(r'evict (\d+) of (\d+) rows of "([^"]+)"')
+
+
+def reported(result):
+    """table -> (evicted, rows) from the tool's dry-run lines."""
+    return {m.group(3): (int(m.group(1)), int(m.group(2))) for m in LINE.finditer(result.stderr + result.stdout)}
+
+
+def expected_counts(ckpt, global_step, older_than=None, l2_below=None):
+    """table -> (evicted, rows), counted here from the checkpoint's own bytes."""
+    parts = tensors_by_part(ckpt)
+    out = {}
+    for (table, slice_, part, slot), (entry, raw) in parts.items():
+        if slot != "embedding":
+            continue
+        rows = entry["shape"][0]
+        keep = np.ones(rows, dtype=bool)
+        step_filter = parts.get((table, slice_, part, "step_filter"))
+        if older_than is not None and step_filter is None and l2_below is None:
+            continue  # no rule applies to this table: it is exported whole and not reported
+        if older_than is not None and step_filter is not None:
+            steps = np.frombuffer(step_filter[1], dtype="<i8")
+            keep &= (global_step - steps) <= older_than
+        if l2_below is not None:
+            x = as_float32(raw, entry["dtype"], entry["shape"])
+            norms = np.sqrt(np.add.accumulate(x * x, axis=1)[:, -1]) if rows else np.zeros(0, np.float32)
+            keep &= ~(norms < np.float32(l2_below))
+        evicted, total = out.get(table, (0, 0))
+        out[table] = (evicted + int((~keep).sum()), total + rows)
+    return out
+
+
+def dry_run(args, np_, source, extra):
+    return mpirun(args.binary, np_, ["--ckpt-dir", source, "--dry-run"] + extra)
+
+
+def case_dry_run(args):
+    ckpt = latest_checkpoint(args.fixture)
+    global_step = int(os.path.basename(ckpt).split("_")[1])
+    for extra, rules in ((["--evict-older-than", "100"], {"older_than": 100}),
+                         (["--evict-older-than", "0"], {"older_than": 0}),
+                         (["--evict-l2-below", "2.5"], {"l2_below": 2.5}),
+                         (["--evict-older-than", "60", "--evict-l2-below", "1.5"], {"older_than": 60, "l2_below": 1.5})):
+        want = expected_counts(ckpt, global_step, **rules)
+        got = {}
+        for np_ in (1, 2, 3):
+            result = dry_run(args, np_, args.fixture, extra)
+            check(result.returncode == 0, f"{extra} at np {np_}: exit {result.returncode}\n{result.stderr}")
+            got[np_] = reported(result)
+        check(got[1] == want, f"{extra}: reported {got[1]}, counted here {want}")
+        check(got[2] == got[1] and got[3] == got[1], f"{extra}: np 2 or 3 report otherwise: {got}")
+        print(f"ok: {' '.join(extra)}: {want}")
+    # the boundary: a row exactly STEPS old stays
+    steps = np.concatenate([np.frombuffer(raw, dtype="<i8") for (t, _, _, slot), (_, raw) in
+                            tensors_by_part(ckpt).items() if slot == "step_filter"])
+    age = global_step - int(np.median(steps))
+    at = expected_counts(ckpt, global_step, older_than=age)
+    below = expected_counts(ckpt, global_step, older_than=age - 1)
+    check(sum(e for e, _ in below.values()) > sum(e for e, _ in at.values()), "no row sits at the boundary")
+    check(reported(dry_run(args, args.np, args.fixture, ["--evict-older-than", str(age)])) == at,
+          "rows exactly STEPS old must stay")
+
+
+def case_clock(args):
+    root = os.path.join(fresh(args.work, "clock"), "output")
+    shutil.copytree(args.fixture, root)
+    ckpt = latest_checkpoint(root)
+    result = dry_run(args, args.np, root, ["--evict-older-than", "50"])
+    said = result.stdout + result.stderr
+    check('global step of "user_id": 200 (extra.pt global_step)' in said, f"the step should come from extra.pt:\n{said}")
+    check('no step_filter slot, so exported whole: "cate_ids"' in said, "tables without step_filter")
+    os.remove(os.path.join(ckpt, "extra.pt"))
+    result = dry_run(args, args.np, root, ["--evict-older-than", "50"])
+    said = result.stdout + result.stderr
+    check('global step of "user_id": 200 (ckpt_200)' in said and result.returncode == 0,
+          f"the step should come from ckpt_200:\n{said}")
+    # no step_filter anywhere: generated tables have none
+    plain = make_fixture(args.work, "no_step_filter", "--tables", "3")
+    expect_failure(dry_run(args, args.np, plain, ["--evict-older-than", "50"]), 3,
+                   "--evict-older-than: no table has a step_filter slot", "no step_filter")
+    # not yet written: refused without --dry-run
+    result = mpirun(args.binary, args.np, ["--ckpt-dir", root, "--export-dir", os.path.join(args.work, "out"),
+                                           "--evict-older-than", "50"])
+    expect_failure(result, 2, "work only with --dry-run for now", "eviction without --dry-run")
+    check(not os.path.exists(os.path.join(args.work, "out")), "an export was made")
+    print("ok: the global step from extra.pt, then ckpt_<step>; no step_filter is exit 3")
+
+
+CASES = {"dry_run": case_dry_run, "clock": case_clock}
+
+if __name__ == "__main__":
+    sys.exit(run_cases(CASES))
