@@ -68,7 +68,7 @@ Result<std::map<std::string, GlobalStep>> eviction_clock(const SourceDescription
   for (const auto& table : all) {
     if (!with_step_filter.count(table)) whole += (whole.empty() ? "" : ", ") + nlohmann::json(table).dump();
   }
-  if (!whole.empty()) log.warn("--evict-older-than: no step_filter slot, so exported whole: " + whole);
+  if (!whole.empty()) log.warn("--evict-older-than does not apply to the tables without a step_filter slot: " + whole);
   auto steps = resolve_global_steps(listing.ckpt_dir, listing.ckpt_id,
                                     std::vector<std::string>(with_step_filter.begin(), with_step_filter.end()));
   if (!steps) return steps.error();
@@ -350,6 +350,7 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
   report.set_stage_seconds("plan", seconds_since(plan_start));
 
   // 2b. with --evict-*: which rows of each part stay (counted now; applied by the write pass, to come)
+  EvictionCounts evictions;
   if (o.eviction.any()) {
     const auto select_start = Clock::now();
     auto counted = count_evictions(o, source.listing, mine, assignment, discovery.value().global_steps, comm);
@@ -358,13 +359,15 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
       if (staging) staging->discard();
       return counted.error().code;
     }
-    if (comm.is_root()) log_evictions(o, counted.value(), discovery.value().global_steps, log);
+    evictions = std::move(counted).value();
+    if (comm.is_root()) log_evictions(o, evictions, discovery.value().global_steps, log);
     report.set_stage_seconds("select", seconds_since(select_start));
   }
 
   // 3. stream: each rank's share through the row transforms into the export format
   const auto stream_start = Clock::now();
-  const StreamRequest request{o, source, transforms, mine, discovery.value().staging_dir};
+  const StreamRequest request{o, source, transforms, mine, discovery.value().staging_dir,
+                              o.eviction.any() ? &evictions.selections : nullptr};
   StreamOutcome streamed = stream_into_export(request, comm, log);
   const double my_seconds = seconds_since(stream_start);
   if (!comm.is_root()) {  // done with the blocks: room for the report below

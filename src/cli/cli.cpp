@@ -230,7 +230,7 @@ class ExportOptions {
         ->type_name("TABLE=DTYPE");
     option("--evict-older-than", f_.evict_older_than,
            "Leave out the rows of a table with a step_filter slot whose last update is more than STEPS before the "
-           "table's global step (a row exactly STEPS old stays); for now with --dry-run only, which counts them",
+           "table's global step (a row exactly STEPS old stays); every slot of the row goes; --dry-run counts them",
            only_if([&o] { return o.eviction.older_than.has_value(); },
                    [&o] { return nlohmann::ordered_json(o.eviction.older_than.value_or(0)); }))
         ->check(CLI::Validator(
@@ -242,7 +242,7 @@ class ExportOptions {
             "STEPS"))
         ->option_text("STEPS");
     option("--evict-l2-below", f_.evict_l2_below,
-           "Leave out the rows whose embedding's L2 norm (float32) is below T; for now with --dry-run only",
+           "Leave out the rows whose embedding's L2 norm (float32) is below T; every slot of the row goes",
            only_if([&o] { return o.eviction.l2_below.has_value(); },
                    [&o] { return nlohmann::ordered_json(o.eviction.l2_below.value_or(0.0f)); }))
         ->check(CLI::Validator(
@@ -416,8 +416,10 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
   if (app.get_option("--evict-older-than")->count() > 0) o.eviction.older_than = flags.evict_older_than;
   if (app.get_option("--evict-l2-below")->count() > 0) o.eviction.l2_below = flags.evict_l2_below;
   if (o.eviction.any()) {
-    // Issue 15 in progress: the rows each rule evicts are counted (--dry-run); writing them is the next step.
-    if (!o.dry_run) return usage("--evict-older-than and --evict-l2-below work only with --dry-run for now");
+    // Issue 15 in progress: RecIS checkpoints into safetensors files first.
+    if (o.format == ExportFormat::kHdf5 && !o.dry_run) {
+      return usage("--evict-older-than and --evict-l2-below do not take --format hdf5 yet");
+    }
     if (o.source == SourceKind::kHugectr) return usage("--evict-* does not take --source hugectr yet");
   }
   if (flags.smaller_is_better) o.metric_order = MetricOrder::kSmallerIsBetter;

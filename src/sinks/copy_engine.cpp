@@ -13,6 +13,8 @@
 #include "recis_convert/common/checksum.h"
 #include "recis_convert/common/fault_injection.h"
 #include "recis_convert/common/file_io.h"
+#include "recis_convert/sinks/row_selection.h"
+#include "recis_convert/transforms/row_eviction.h"
 #include "recis_convert/common/interrupt.h"
 
 namespace recis_convert {
@@ -111,25 +113,46 @@ Result<bool> CopyEngine::copy_range_kernel(int src_fd, const std::string& src_na
   return true;
 }
 
-// Reads whole rows, rewrites them with the slot's row transforms (row_transform.h), writes the result. The rows
-// read and the rows rewritten share the one buffer (as many as fit, at least one), so memory stays the buffer.
+// Reads whole rows and writes the ones the part's eviction decision keeps (all without one), rewritten by the
+// slot's row transforms when there are any (row_transform.h). The rows read and the rows rewritten share the one
+// buffer (as many as fit, at least one), so memory stays the buffer and a chunk of the decision columns.
 Status CopyEngine::rewrite_range(int src_fd, const std::string& src_name, int dst_fd, const std::string& dst_name,
                                  const CopyRange& range, Checksum& checksum) {
-  const SlotRows& slot = *range.rewrite;
-  const uint64_t in_row = slot.source().row_bytes(), out_row = slot.output().row_bytes();
-  const uint64_t rows_per_chunk = std::max<uint64_t>(1, buffer_.size() / std::max<uint64_t>(in_row + out_row, 1));
-  if (buffer_.size() < in_row + out_row) buffer_.resize(in_row + out_row);  // a single row wider than the buffer
+  const uint64_t in_row = range.source_row_bytes(), out_row = range.output_row_bytes();
+  const uint64_t room = in_row + (range.rewrite ? out_row : 0);
+  std::optional<RowSelector> selector;
+  if (range.selection) {
+    auto opened = RowSelector::open(range.selection->decision);
+    if (!opened) return opened.error();
+    selector.emplace(std::move(opened).value());
+  }
+  uint64_t rows_per_chunk = std::max<uint64_t>(1, buffer_.size() / std::max<uint64_t>(room, 1));
+  if (selector) rows_per_chunk = std::min(rows_per_chunk, selector->chunk_rows());
+  if (buffer_.size() < room) buffer_.resize(room);  // a single row wider than the buffer
   unsigned char* const read_into = reinterpret_cast<unsigned char*>(buffer_.data());
   unsigned char* const rewritten = read_into + rows_per_chunk * in_row;
+  std::vector<unsigned char> keep(selector ? rows_per_chunk : 0);
+  const std::string what = range.rewrite ? "tensor \"" + range.rewrite->slot().tensor + "\""
+                                         : "part " + range.selection->part.table + "/" + range.selection->part.part;
   for (uint64_t first = 0; first < range.rows; first += rows_per_chunk) {
     const uint64_t rows = std::min(rows_per_chunk, range.rows - first);
-    auto read = read_exact(src_fd, range.offset + first * in_row, rows * in_row, buffer_.data(), src_name,
-                           "tensor \"" + slot.slot().tensor + "\"");
+    auto read = read_exact(src_fd, range.offset + first * in_row, rows * in_row, buffer_.data(), src_name, what);
     if (!read) return read.error();
-    auto done = slot.apply(read_into, rows, first, rewritten);
-    if (!done) return done.error();
-    checksum.update(rewritten, rows * out_row);
-    auto written = write_all(dst_fd, rewritten, rows * out_row, dst_name);
+    uint64_t kept = rows;
+    if (selector) {
+      auto decided = selector->decide(first, rows, keep.data());
+      if (!decided) return decided.error();
+      kept = compact_rows(read_into, in_row, keep.data(), rows);
+    }
+    const unsigned char* out = read_into;
+    if (range.rewrite) {
+      // after eviction, a message's row number is the first of the chunk's source rows
+      auto done = range.rewrite->apply(read_into, kept, first, rewritten);
+      if (!done) return done.error();
+      out = rewritten;
+    }
+    checksum.update(out, kept * out_row);
+    auto written = write_all(dst_fd, out, kept * out_row, dst_name);
     if (!written) return written.error();
     if (progress_) progress_(rows * in_row);
     fault_point("stream");
@@ -148,7 +171,7 @@ Result<CopyOutcome> CopyEngine::write(int src_fd, const std::string& src_name, i
     if (!written) return written.error();
   }
   for (const CopyRange& range : plan.ranges) {
-    if (range.rewrite) {
+    if (range.by_rows()) {
       auto rewritten = rewrite_range(src_fd, src_name, dst_fd, dst_name, range, checksum);
       if (!rewritten) return rewritten.error();
       continue;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <set>
 
 #include "recis_convert/common/file_io.h"
 #include "recis_convert/mpi/job_messages.h"
@@ -78,6 +79,7 @@ Result<EvictionCounts> count_evictions(const JobOptions& o, const CheckpointList
   auto found = gather_to_root(comm, find_columns(o, listing, mine), "decision-columns");
   // 2. plan, and each rank's share of the counting (or the error, to every rank)
   std::vector<std::vector<PlannedPart>> shares;
+  std::map<PartId, PartDecision> planned;  // rank 0: every part's decision, for the routing in step 4
   std::optional<Error> failure;
   if (comm.is_root()) {
     failure = !found ? std::optional<Error>(found.error()) : first_error(found.value());
@@ -95,6 +97,7 @@ Result<EvictionCounts> count_evictions(const JobOptions& o, const CheckpointList
       for (const auto& [table, step] : global_steps) settings.global_steps[table] = step.step;
       shares.resize(static_cast<size_t>(comm.size()));
       for (auto& part : plan_eviction(columns, settings, owner_of_file)) {
+        planned.emplace(part.part, part.decision);
         shares[static_cast<size_t>(part.counter)].push_back(std::move(part));
       }
     }
@@ -128,6 +131,36 @@ Result<EvictionCounts> count_evictions(const JobOptions& o, const CheckpointList
       },
       "eviction-verdict");
   if (!verdict) return verdict.error();
+  // 4. each rank's selections: the parts with a slot in one of its files (rank 0 knows every block's file)
+  std::vector<std::vector<PartSelection>> routed;
+  if (comm.is_root()) {
+    std::map<PartId, const PartCount*> counts;
+    for (const PartCount& c : out.parts) counts.emplace(c.part, &c);
+    std::vector<std::set<PartId>> parts_of(static_cast<size_t>(comm.size()));
+    for (size_t i = 0; i < listing.blocks.size(); ++i) {
+      const BlockCatalog::Block block = listing.blocks[i];
+      auto key = parse_sparse_key_view(block.logical);
+      if (!key || block.file == BlockCatalog::kNotIndexed) continue;
+      const size_t slash = block.key.rfind('/');
+      PartId part{std::string(key->child), std::string(block.key.substr(slash + 1))};
+      if (counts.count(part)) parts_of[static_cast<size_t>(owners[block.file])].insert(std::move(part));
+    }
+    routed.resize(parts_of.size());
+    for (size_t rank = 0; rank < parts_of.size(); ++rank) {
+      for (const PartId& part : parts_of[rank]) {
+        const PartCount& c = *counts.at(part);
+        routed[rank].push_back(PartSelection{part, planned.at(part), c.rows, c.kept});
+      }
+    }
+  }
+  auto mine_selected = scatter_from_root<std::vector<PartSelection>>(
+      comm, [&](int rank) -> Result<std::vector<PartSelection>> { return std::move(routed[static_cast<size_t>(rank)]); },
+      "eviction-selections");
+  if (!mine_selected) return mine_selected.error();
+  for (auto& selection : mine_selected.value()) {
+    PartId part = selection.part;
+    out.selections.emplace(std::move(part), std::make_shared<const PartSelection>(std::move(selection)));
+  }
   return out;
 }
 

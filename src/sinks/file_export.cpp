@@ -42,7 +42,7 @@ Status write_export(int src_fd, const std::string& src_path, const std::string& 
 }  // namespace
 
 Result<FileDecision> decide_data_file(int fd, const CheckpointListing& listing, const DataFile& file,
-                                      const RowTransformChain& transforms) {
+                                      const RowTransformChain& transforms, const PartSelections* selections) {
   const std::string path = join(listing.ckpt_dir, file.name);
   struct stat st {};
   if (::fstat(fd, &st) != 0) return bad_input(path, std::string("cannot stat: ") + std::strerror(errno));
@@ -77,10 +77,26 @@ Result<FileDecision> decide_data_file(int fd, const CheckpointListing& listing, 
   for (size_t i = 0; i < decision.keys.size(); ++i) {
     const KeyClass& key = decision.keys[i];
     const TensorInfo& tensor = decision.header.tensors[i];
+    decision.selections.push_back(nullptr);
     if (!key.sparse) {
       decision.keep.push_back(transforms.keeps_dense(key.dense_name));
       decision.rows.push_back(nullptr);
       continue;
+    }
+    if (selections) {
+      const size_t slash = tensor.name.rfind('/');
+      auto selected = selections->find(PartId{key.sparse_key.child, tensor.name.substr(slash + 1)});
+      if (selected != selections->end()) {
+        const PartSelection& part = *selected->second;
+        const uint64_t rows = tensor.shape.empty() ? 0 : tensor.shape[0];
+        if (rows != part.rows) {
+          const DecisionColumn& by = part.decision.step_filter ? *part.decision.step_filter : *part.decision.embedding;
+          return bad_input(path, "tensor " + nlohmann::json(tensor.name).dump() + " has " + std::to_string(rows) +
+                                     " rows but its part's " + nlohmann::json(by.tensor).dump() + " has " +
+                                     std::to_string(part.rows));
+        }
+        decision.selections.back() = selected->second;
+      }
     }
     auto rows = transforms.prepare({key.sparse_key.child, key.sparse_key.slot, tensor.name, path},
                                    RowLayout::of_tensor(tensor.dtype, tensor.dtype_spelling, tensor.shape));
@@ -99,7 +115,7 @@ Result<FileResult> export_data_file(const CheckpointListing& listing, const Data
   const std::string src_path = join(listing.ckpt_dir, file.name);
   FileDescriptor src(::open(src_path.c_str(), O_RDONLY | O_CLOEXEC));
   if (src.get() < 0) return bad_input(src_path, std::string("cannot open: ") + std::strerror(errno));
-  auto decision = decide_data_file(src.get(), listing, file, transforms);
+  auto decision = decide_data_file(src.get(), listing, file, transforms, settings.selections);
   if (!decision) return decision.error();
 
   FileResult result;
@@ -108,9 +124,12 @@ Result<FileResult> export_data_file(const CheckpointListing& listing, const Data
   const FileDecision& d = decision.value();
   // A file is copied byte for byte unless a transform may drop tensors or rewrites rows of this file (a filter
   // that happens to keep everything still rewrites the header, as it always has).
-  const bool rewrites_rows = std::any_of(d.rows.begin(), d.rows.end(), [](const auto& rows) { return rows != nullptr; });
-  FileLayout plan = !transforms.drops_anything() && !rewrites_rows ? lay_out_verbatim_copy(d.header)
-                                                                 : lay_out_filtered_file(d.header, d.keep, d.rows);
+  auto any = [](const auto& per_tensor) {
+    return std::any_of(per_tensor.begin(), per_tensor.end(), [](const auto& p) { return p != nullptr; });
+  };
+  FileLayout plan = !transforms.drops_anything() && !any(d.rows) && !any(d.selections)
+                        ? lay_out_verbatim_copy(d.header)
+                        : lay_out_filtered_file(d.header, d.keep, d.rows, d.selections);
   result.kept = plan.kept;
   result.dropped = plan.dropped;
   result.written = !plan.kept.empty();

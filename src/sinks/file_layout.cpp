@@ -9,7 +9,8 @@ uint64_t FileLayout::output_bytes() const {
 }
 
 FileLayout lay_out_filtered_file(const SafetensorsHeader& header, const std::vector<bool>& keep,
-                            const std::vector<std::shared_ptr<const SlotRows>>& rewrites) {
+                                 const std::vector<std::shared_ptr<const SlotRows>>& rewrites,
+                                 const std::vector<std::shared_ptr<const PartSelection>>& selections) {
   FileLayout plan;
   uint64_t next = 0;
   for (size_t i = 0; i < header.tensors.size(); ++i) {
@@ -21,23 +22,27 @@ FileLayout lay_out_filtered_file(const SafetensorsHeader& header, const std::vec
     TensorInfo out = source;
     out.begin = next;
     const uint64_t offset = header.data_start() + source.begin;
-    if (i < rewrites.size() && rewrites[i]) {
-      const RowLayout& layout = rewrites[i]->output();
+    const auto& rewrite = i < rewrites.size() ? rewrites[i] : nullptr;
+    const auto& selection = i < selections.size() ? selections[i] : nullptr;
+    if (rewrite || selection) {  // row by row: rewritten, or only the kept rows, or both
       const uint64_t rows = source.shape.at(0);
+      const uint64_t written = selection ? selection->kept : rows;
+      RowLayout layout = rewrite ? rewrite->output()
+                                 : RowLayout::of_tensor(source.dtype, source.dtype_spelling, source.shape);
       out.dtype = layout.dtype;
       out.dtype_spelling = layout.dtype_spelling;
-      out.shape = layout.tensor_shape(rows);
-      out.end = next + rows * layout.row_bytes();
+      out.shape = layout.tensor_shape(written);
+      out.end = next + written * layout.row_bytes();
       next = out.end;
       plan.kept.push_back(out);
-      if (rows > 0) plan.ranges.emplace_back(offset, source.nbytes(), rewrites[i], rows);
+      if (rows > 0) plan.ranges.emplace_back(offset, source.nbytes(), rewrite, rows, selection);
       continue;
     }
     out.end = next + source.nbytes();
     next = out.end;
     plan.kept.push_back(out);
     if (source.nbytes() == 0) continue;
-    if (!plan.ranges.empty() && !plan.ranges.back().rewrite &&
+    if (!plan.ranges.empty() && !plan.ranges.back().by_rows() &&
         plan.ranges.back().offset + plan.ranges.back().length == offset) {
       plan.ranges.back().length += source.nbytes();
     } else {

@@ -41,7 +41,7 @@ StreamOutcome stream_checkpoint_files(const StreamRequest& r, Comm& comm, const 
   StreamOutcome out;
   CopyEngine engine(o.buffer_mib << 20, o.copy_method);
   WritebackQueue writeback(kMaxFilesAwaitingFsync);
-  FileExportSettings settings{r.staging_dir, o.dry_run, o.fsync ? &writeback : nullptr};
+  FileExportSettings settings{r.staging_dir, o.dry_run, o.fsync ? &writeback : nullptr, r.selections};
   uint64_t total_bytes = 0;
   for (const auto& f : listing.files) total_bytes += f.size;
   StreamProgress progress(comm, log, o.progress_seconds(), total_bytes, listing.files.size());

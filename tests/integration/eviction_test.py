@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""Integration tests of row eviction (--evict-older-than, --evict-l2-below). Issue 15 is in progress: the rows
-each rule evicts are counted and reported by --dry-run; writing the evicted export comes next.
+"""Integration tests of row eviction (--evict-older-than, --evict-l2-below), RecIS checkpoints into safetensors
+files (issue 15 in progress: HDF5, HugeCTR and --reshard come next).
 
     eviction_test.py --binary BIN --fixture OUTPUT_DIR --work DIR CASE [--np N]
 
@@ -8,7 +8,9 @@ Cases:
   dry_run   the per-table counts equal an independent count in Python (step rule at its boundary, L2 rule in
             float32, both together), identical at np 1, 2 and 3
   clock     the global step's fallback chain: extra.pt, then ckpt_<step>; a checkpoint with no step_filter slot
-            at all is exit 3; without --dry-run the options are refused for now (exit 2)
+            at all is exit 3; --format hdf5 is refused for now (exit 2)
+  export    every exported row by id: kept iff the rules say so, each slot equal to the source; the same files
+            at np 1, 2 and 3; verify passes; with int8 embeddings the kept rows are PyTorch's
 """
 import os
 import re
@@ -18,7 +20,8 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from export_test import check, expect_failure, fresh, latest_checkpoint, mpirun, run_cases  # noqa: E402
+from export_test import (check, expect_failure, expect_success, fresh, latest_checkpoint, mpirun,  # noqa: E402
+                         run_cases, tree_digest)
 from serving_dtype_test import as_float32, make_fixture, tensors_by_part  # noqa: E402
 
 LINE = re.compile(r'evict (\d+) of (\d+) rows of "([^"]+)"')
@@ -91,7 +94,7 @@ def case_clock(args):
     result = dry_run(args, args.np, root, ["--evict-older-than", "50"])
     said = result.stdout + result.stderr
     check('global step of "user_id": 200 (extra.pt global_step)' in said, f"the step should come from extra.pt:\n{said}")
-    check('no step_filter slot, so exported whole: "cate_ids"' in said, "tables without step_filter")
+    check('does not apply to the tables without a step_filter slot: "cate_ids"' in said, "tables without step_filter")
     os.remove(os.path.join(ckpt, "extra.pt"))
     result = dry_run(args, args.np, root, ["--evict-older-than", "50"])
     said = result.stdout + result.stderr
@@ -101,15 +104,90 @@ def case_clock(args):
     plain = make_fixture(args.work, "no_step_filter", "--tables", "3")
     expect_failure(dry_run(args, args.np, plain, ["--evict-older-than", "50"]), 3,
                    "--evict-older-than: no table has a step_filter slot", "no step_filter")
-    # not yet written: refused without --dry-run
+    # not written into model.h5 yet: refused
     result = mpirun(args.binary, args.np, ["--ckpt-dir", root, "--export-dir", os.path.join(args.work, "out"),
-                                           "--evict-older-than", "50"])
-    expect_failure(result, 2, "work only with --dry-run for now", "eviction without --dry-run")
+                                           "--evict-older-than", "50", "--format", "hdf5"])
+    expect_failure(result, 2, "do not take --format hdf5 yet", "eviction into model.h5")
     check(not os.path.exists(os.path.join(args.work, "out")), "an export was made")
     print("ok: the global step from extra.pt, then ckpt_<step>; no step_filter is exit 3")
 
 
-CASES = {"dry_run": case_dry_run, "clock": case_clock}
+def rows_by_id(directory):
+    """table -> slot -> {id: row bytes}, from any RecIS-layout directory."""
+    parts = tensors_by_part(directory)
+    out = {}
+    for (table, slice_, part, slot), (entry, raw) in parts.items():
+        ids = np.frombuffer(parts[(table, slice_, part, "id")][1], dtype="<i8")
+        width = len(raw) // len(ids) if len(ids) else 0
+        out.setdefault(table, {}).setdefault(slot, {}).update(
+            {int(i): raw[n * width:(n + 1) * width] for n, i in enumerate(ids)})
+    return out
+
+
+def kept_ids(ckpt, global_step, older_than=None, l2_below=None):
+    """table -> the set of ids the rules keep, decided here from the source's own bytes."""
+    parts = tensors_by_part(ckpt)
+    out = {}
+    for (table, slice_, part, slot), (entry, raw) in parts.items():
+        if slot != "embedding":
+            continue
+        ids = np.frombuffer(parts[(table, slice_, part, "id")][1], dtype="<i8")
+        keep = np.ones(len(ids), dtype=bool)
+        step_filter = parts.get((table, slice_, part, "step_filter"))
+        if older_than is not None and step_filter is not None:
+            keep &= (global_step - np.frombuffer(step_filter[1], dtype="<i8")) <= older_than
+        if l2_below is not None and len(ids):
+            x = as_float32(raw, entry["dtype"], entry["shape"])
+            keep &= ~(np.sqrt(np.add.accumulate(x * x, axis=1)[:, -1]) < np.float32(l2_below))
+        out.setdefault(table, set()).update(int(i) for i in ids[keep])
+    return out
+
+
+def case_export(args):
+    """Every exported row by id: kept iff the rules say so, every slot's bytes the source's, rows in source order
+    within their part; identical files at np 1, 2 and 3; with quantization the embedding is PyTorch's int8."""
+    ckpt = latest_checkpoint(args.fixture)
+    global_step = int(os.path.basename(ckpt).split("_")[1])
+    source = rows_by_id(ckpt)
+    for extra, rules in ((["--evict-older-than", "100"], {"older_than": 100}),
+                         (["--evict-older-than", "60", "--evict-l2-below", "1.5", "--filter-optimizer"],
+                          {"older_than": 60, "l2_below": 1.5})):
+        want = kept_ids(ckpt, global_step, **rules)
+        digests = {}
+        for np_ in (1, 2, 3):
+            parent = fresh(args.work, f"export_np{np_}")
+            out = os.path.join(parent, "export")
+            expect_success(mpirun(args.binary, np_, ["--ckpt-dir", args.fixture, "--export-dir", out] + extra),
+                           f"{extra} at np {np_}")
+            digests[np_] = tree_digest(out, skip=("run_record.json",))
+        check(digests[2] == digests[1] and digests[3] == digests[1], f"{extra}: np 2 or 3 differ from np 1")
+        got = rows_by_id(out)
+        for table, slots in got.items():
+            check(set(slots["id"]) == want[table], f"{extra} {table}: {len(slots['id'])} ids kept, "
+                                                   f"the rules keep {len(want[table])}")
+            for slot, rows in slots.items():
+                check(set(rows) == want[table], f"{extra} {table}.{slot}: not the kept ids")
+                for i, row in rows.items():
+                    check(row == source[table][slot][i], f"{extra} {table}.{slot}: id {i} differs from the source")
+        expect_success(mpirun(args.binary, args.np, ["verify", out]), f"verify {extra}")
+        kept = sum(len(v) for v in want.values())
+        print(f"ok: {' '.join(extra)}: {kept} rows kept, each slot equal to the source by id, same files at np 1-3")
+    # with int8 embeddings: the kept rows, quantized as PyTorch does
+    out = os.path.join(fresh(args.work, "int8"), "export")
+    expect_success(mpirun(args.binary, args.np, ["--ckpt-dir", args.fixture, "--export-dir", out,
+                                                 "--evict-older-than", "100", "--quantize-embeddings", "int8"]),
+                   "eviction with int8")
+    import torch
+    want = kept_ids(ckpt, global_step, older_than=100)
+    got = rows_by_id(out)
+    for i in sorted(want["user_id"])[:50]:
+        row = as_float32(source["user_id"]["embedding"][i], "F32", [1, 8])
+        theirs = torch.ops.quantized.embedding_bag_byte_prepack(torch.from_numpy(row.copy())).numpy().tobytes()
+        check(got["user_id"]["embedding"][i] == theirs, f"user_id id {i}: not PyTorch's int8 of the source row")
+    print("ok: eviction with int8 embeddings")
+
+
+CASES = {"dry_run": case_dry_run, "clock": case_clock, "export": case_export}
 
 if __name__ == "__main__":
     sys.exit(run_cases(CASES))

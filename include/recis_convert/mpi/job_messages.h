@@ -148,6 +148,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PartDecision, step_filter, global_step, older
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PlannedPart, part, decision, counter)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(GlobalStep, step, source)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PartCount, part, rows, kept)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PartSelection, part, decision, rows, kept)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RankColumns, error, columns)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RankCounts, error, counts)
 

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -61,6 +62,17 @@ struct PlannedPart {
   int counter = 0;  // the rank that counts the part's kept rows: the owner of the file of its step_filter column,
                     // else of its embedding column
 };
+
+// A planned part with its counts: what a rank writing any slot of the part needs.
+struct PartSelection {
+  PartId part;
+  PartDecision decision;
+  uint64_t rows = 0;  // the part's rows in the source
+  uint64_t kept = 0;  // the rows that stay
+};
+
+// The selections a rank needs: those of the parts whose slots lie in its data files.
+using PartSelections = std::map<PartId, std::shared_ptr<const PartSelection>>;
 
 // One PlannedPart per part that a rule applies to, sorted by part. A part no rule applies to (under
 // --evict-older-than alone, a table without step_filter or without a global step) is absent: exported whole.

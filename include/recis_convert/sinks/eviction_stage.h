@@ -2,9 +2,9 @@
 //   1. every rank finds the decision columns (step_filter, embedding) in its own data files' headers;
 //   2. rank 0 plans one decision per part (plan/eviction_plan.h) and sends each rank the parts it counts;
 //   3. each part's kept rows are counted by one rank, reading only its decision columns (RowSelector);
-//   4. rank 0 gathers the counts.
-// Every rank learns whether it all succeeded, so none waits on a failed one. (The write pass, which applies the
-// decisions to every slot of a part, is the next step of the eviction issue; until then, --dry-run reports.)
+//   4. rank 0 gathers the counts and sends each rank the selections of the parts whose slots lie in its files,
+//      for the write pass (file_export.h: each slot of a part keeps the same rows).
+// Every rank learns whether it all succeeded, so none waits on a failed one.
 #pragma once
 
 #include <cstdint>
@@ -47,6 +47,7 @@ struct TableEviction {
 struct EvictionCounts {
   std::vector<PartCount> parts;                 // sorted by part (rank 0; empty elsewhere)
   std::map<std::string, TableEviction> tables;  // rank 0
+  PartSelections selections;                    // every rank: the selected parts with a slot in its files
 };
 
 // Every rank, collectively. `mine`: this rank's data files (indices into listing.files); `owners`: each file's rank;

@@ -10,6 +10,7 @@
 #include "recis_convert/sinks/copy_engine.h"
 #include "recis_convert/common/error.h"
 #include "recis_convert/formats/safetensors.h"
+#include "recis_convert/plan/eviction_plan.h"
 #include "recis_convert/sinks/file_layout.h"
 #include "recis_convert/transforms/row_transform.h"
 #include "recis_convert/sinks/writeback.h"
@@ -30,6 +31,7 @@ struct FileExportSettings {
   std::string staging_dir;             // where the exported file is created
   bool dry_run = false;                // read and plan only, write nothing
   WritebackQueue* writeback = nullptr; // takes each written file for a later fsync; nullptr: close without fsync
+  const PartSelections* selections = nullptr;  // with --evict-*: the parts whose rows are selected
 };
 
 // A data file's checked header and the decision of the row transforms for each of its tensors (both export
@@ -39,13 +41,17 @@ struct FileDecision {
   std::vector<KeyClass> keys;  // per header tensor
   std::vector<bool> keep;      // per header tensor
   std::vector<std::shared_ptr<const SlotRows>> rows;  // per header tensor: kept rows a transform rewrites, or null
+  std::vector<std::shared_ptr<const PartSelection>> selections;  // per header tensor: its part's eviction, or null
 };
 
 // Reads the header of an open data file and decides each tensor. Every header key must be a block of this very
 // file in the checkpoint's index, and must be classifiable (in tensorkey.json, or a dense "name^ " key); anything
 // else means index, tensorkey.json and the data disagree, which is reported as bad input.
+// With `selections`, a sparse tensor of a selected part keeps only the part's kept rows; its rows must be the part's
+// (else bad input naming the tensor and the part).
 Result<FileDecision> decide_data_file(int fd, const CheckpointListing& listing, const DataFile& file,
-                                      const RowTransformChain& transforms);
+                                      const RowTransformChain& transforms,
+                                      const PartSelections* selections = nullptr);
 
 // Every header key must be a block of this very file in the checkpoint's index, and must be classifiable
 // (in tensorkey.json, or a dense "name^ " key); anything else means index, tensorkey.json and the data

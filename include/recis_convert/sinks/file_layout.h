@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "recis_convert/formats/safetensors.h"
+#include "recis_convert/plan/eviction_plan.h"
 #include "recis_convert/transforms/row_transform.h"
 
 namespace recis_convert {
@@ -16,13 +17,22 @@ namespace recis_convert {
 // transforms that rewrite their slot.
 struct CopyRange {
   CopyRange(uint64_t offset_, uint64_t length_, std::shared_ptr<const SlotRows> rewrite_ = nullptr,
-            uint64_t rows_ = 0)
-      : offset(offset_), length(length_), rewrite(std::move(rewrite_)), rows(rows_) {}
+            uint64_t rows_ = 0, std::shared_ptr<const PartSelection> selection_ = nullptr)
+      : offset(offset_), length(length_), rewrite(std::move(rewrite_)), rows(rows_), selection(std::move(selection_)) {}
   uint64_t offset;
   uint64_t length;
   std::shared_ptr<const SlotRows> rewrite;
-  uint64_t rows;  // with rewrite
-  uint64_t output_length() const { return rewrite ? rows * rewrite->output().row_bytes() : length; }
+  uint64_t rows;  // with rewrite or selection: the source rows
+  // With selection (eviction): only the rows the part's decision keeps are written, in order.
+  std::shared_ptr<const PartSelection> selection;
+
+  bool by_rows() const { return rewrite || selection; }
+  uint64_t source_row_bytes() const { return rows ? length / rows : 0; }
+  uint64_t output_row_bytes() const { return rewrite ? rewrite->output().row_bytes() : source_row_bytes(); }
+  uint64_t output_length() const {
+    if (!by_rows()) return length;
+    return (selection ? selection->kept : rows) * output_row_bytes();
+  }
 };
 
 // What the export of one data file writes: the new preamble (length + header), then the source ranges in order.
@@ -35,9 +45,11 @@ struct FileLayout {
 };
 
 // Keeps the tensors whose keep[i] is true (i indexes header.tensors), in source header order, back to back.
-// A tensor with rewrites[i] (optional; a kept slot that SlotRows::rewritten) takes that slot's output layout.
+// A tensor with rewrites[i] (optional; a kept slot that SlotRows::rewritten) takes that slot's output layout; one
+// with selections[i] (optional; its part's eviction decision) keeps selection->kept of its rows.
 FileLayout lay_out_filtered_file(const SafetensorsHeader& header, const std::vector<bool>& keep,
-                            const std::vector<std::shared_ptr<const SlotRows>>& rewrites = {});
+                                 const std::vector<std::shared_ptr<const SlotRows>>& rewrites = {},
+                                 const std::vector<std::shared_ptr<const PartSelection>>& selections = {});
 
 // The whole file, unchanged: used when every row transform is the identity (copy mode).
 FileLayout lay_out_verbatim_copy(const SafetensorsHeader& header);

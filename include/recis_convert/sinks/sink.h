@@ -31,6 +31,7 @@ struct StreamRequest {
   const RowTransformChain& transforms;
   const std::vector<size_t>& mine;  // this rank's data files, indices into source.listing.files
   std::string staging_dir;          // empty in a dry run
+  const PartSelections* selections = nullptr;  // with --evict-*: this rank's parts whose rows are selected
 };
 
 struct StreamOutcome {
