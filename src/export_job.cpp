@@ -234,11 +234,13 @@ void log_quantization(const ExportSummary& s, const Log& log) {
 }
 
 // Stages 5 (metadata and the dense network) and 6 (publish) on rank 0, once every rank succeeded.
-Status finish_on_root(const JobOptions& o, const SourceDescription& source, Gathered gathered, StagingDir* staging,
-                      const Log& log, Clock::time_point start, RunReport& report) {
+Status finish_on_root(const JobOptions& o, const SourceDescription& source, Gathered gathered,
+                      std::map<std::string, TableEvictionRecord> evictions, StagingDir* staging, const Log& log,
+                      Clock::time_point start, RunReport& report) {
   const auto summary_start = Clock::now();
   auto summary = summarize_export(o, source, std::move(gathered.files), std::move(gathered.quantization), log);
   if (!summary) return summary.error();
+  summary.value().evictions = std::move(evictions);
   report.set_stage_seconds("summarize", seconds_since(summary_start));
   if (o.dry_run) {
     log_dry_run(o, summary.value(), gathered.owner, log);
@@ -272,6 +274,20 @@ Status finish_on_root(const JobOptions& o, const SourceDescription& source, Gath
   }
   const ExportSummary& s = summary.value();
   log_quantization(s, log);
+  if (!s.evictions.empty()) {  // the bytes a row of each table weighs in the export, from a tensor of each slot
+    std::map<std::string, std::map<std::string, uint64_t>> row_bytes;  // table -> slot -> bytes
+    for (const KeptTensor& k : s.kept) {
+      auto key = parse_sparse_key_view(k.logical);
+      if (!key || k.tensor->shape.empty() || k.tensor->shape[0] == 0) continue;
+      row_bytes[std::string(key->child)][std::string(key->slot)] = k.tensor->nbytes() / k.tensor->shape[0];
+    }
+    for (const auto& [table, e] : s.evictions) {
+      uint64_t per_row = 0;
+      for (const auto& [slot, bytes] : row_bytes[table]) per_row += bytes;
+      log.stage("evicted " + std::to_string(e.evicted_rows) + " rows of " + nlohmann::json(table).dump() + " (" +
+                format_bytes(static_cast<double>(e.evicted_rows * per_row)) + ")");
+    }
+  }
   const double seconds = seconds_since(start);
   log.stage("published " + o.export_dir + ": " + std::to_string(manifest.value().files.size()) + " files, " +
             format_bytes(s.bytes_in) + " in, " + format_bytes(s.bytes_out) + " out, " + format_bytes(s.bytes_dropped) +
@@ -412,7 +428,16 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
 
     if (final_status == 0) {
       log.stage("streamed " + std::to_string(gathered.files.size()) + " files in " + format_seconds(stream_seconds));
-      auto finished = finish_on_root(o, source, std::move(gathered), staging ? &*staging : nullptr, log, start, report);
+      std::map<std::string, TableEvictionRecord> evicted;
+      for (const auto& [table, t] : evictions.tables) {
+        auto step = discovery.value().global_steps.find(table);
+        evicted[table] = TableEvictionRecord{
+            t.evicted, o.eviction.older_than && step != discovery.value().global_steps.end()
+                           ? std::optional<GlobalStep>(step->second)
+                           : std::nullopt};
+      }
+      auto finished = finish_on_root(o, source, std::move(gathered), std::move(evicted),
+                                     staging ? &*staging : nullptr, log, start, report);
       if (!finished) final_status = report_failure(finished.error(), report);
     }
     if (staging) staging->discard();  // no-op after a successful publish

@@ -49,6 +49,10 @@ std::string make_manifest_json(const ManifestInput& input) {
                      {"drop_slots", input.drop_slots},
                      {"quantize_embeddings", serving_dtype_json(input.embedding_dtypes.all)},
                      {"quantize_tables", quantize_tables},
+                     {"evict_older_than", input.eviction.older_than ? ordered_json(*input.eviction.older_than)
+                                                                    : ordered_json()},
+                     {"evict_l2_below", input.eviction.l2_below ? ordered_json(*input.eviction.l2_below)
+                                                                : ordered_json()},
                      {"fg", input.fg_path.empty() ? ordered_json() : ordered_json(input.fg_path)},
                      {"mc", input.mc_path.empty() ? ordered_json() : ordered_json(input.mc_path)}};
 
@@ -94,6 +98,14 @@ std::string make_manifest_json(const ManifestInput& input) {
   for (const auto& t : input.tables) {
     tables[t.child] = {{"rows", t.rows}, {"dim", t.dim}, {"dtype", t.dtype}, {"slots", t.slots}, {"parts", t.parts}};
     if (!t.quantization.empty()) tables[t.child]["quantization"] = t.quantization;
+    auto evicted = input.evictions.find(t.child);
+    if (evicted != input.evictions.end()) {
+      tables[t.child]["evicted_rows"] = evicted->second.evicted_rows;
+      if (evicted->second.global_step) {
+        tables[t.child]["global_step"] = {{"step", evicted->second.global_step->step},
+                                          {"from", evicted->second.global_step->source}};
+      }
+    }
     auto converted = input.quantization.tables.find(t.child);
     if (converted != input.quantization.tables.end()) {
       const QuantizationFigures f = converted->second.error.figures();

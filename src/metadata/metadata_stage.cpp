@@ -72,6 +72,8 @@ Result<ManifestInput> write_export_metadata(const JobOptions& o, const SourceDes
   manifest.drop_slots = o.drop_slots;
   manifest.embedding_dtypes = o.embedding_dtypes;
   manifest.quantization = summary.quantization;
+  manifest.eviction = o.eviction;
+  manifest.evictions = summary.evictions;
   manifest.fg_path = o.fg;
   manifest.mc_path = o.mc;
   manifest.tables = summary.tables;

@@ -10,8 +10,10 @@ Cases:
   clock     the global step's fallback chain: extra.pt, then ckpt_<step>; a checkpoint with no step_filter slot
             at all is exit 3; --format hdf5 is refused for now (exit 2)
   export    every exported row by id: kept iff the rules say so, each slot equal to the source; the same files
-            at np 1, 2 and 3; verify passes; with int8 embeddings the kept rows are PyTorch's
+            at np 1, 2 and 3; verify passes; the manifest's evicted rows and global step; with int8 embeddings the
+            kept rows are PyTorch's
 """
+import json
 import os
 import re
 import shutil
@@ -170,6 +172,16 @@ def case_export(args):
                 for i, row in rows.items():
                     check(row == source[table][slot][i], f"{extra} {table}.{slot}: id {i} differs from the source")
         expect_success(mpirun(args.binary, args.np, ["verify", out]), f"verify {extra}")
+        with open(os.path.join(out, "manifest.json")) as f:
+            manifest = json.load(f)
+        counts = expected_counts(ckpt, global_step, **rules)
+        for table, (evicted, rows) in counts.items():
+            entry = manifest["tables"][table]
+            check(entry.get("evicted_rows") == evicted and entry["rows"] == rows - evicted,
+                  f"{extra} manifest {table}: {entry}, expected {evicted} of {rows} evicted")
+        check(manifest["tables"]["user_id"].get("global_step") == {"step": global_step, "from": "extra.pt global_step"},
+              f"{extra}: global step in the manifest: {manifest['tables']['user_id']}")
+        check(manifest["options"]["evict_older_than"] == rules["older_than"], f"options {manifest['options']}")
         kept = sum(len(v) for v in want.values())
         print(f"ok: {' '.join(extra)}: {kept} rows kept, each slot equal to the source by id, same files at np 1-3")
     # with int8 embeddings: the kept rows, quantized as PyTorch does

@@ -4,13 +4,16 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "recis_convert/sources/checkpoint.h"
 #include "recis_convert/sinks/file_export.h"
 #include "recis_convert/metadata/metadata.h"
+#include "recis_convert/sources/global_step.h"
 #include "recis_convert/transforms/quantization_error.h"
+#include "recis_convert/transforms/row_eviction.h"
 
 namespace recis_convert {
 
@@ -18,6 +21,12 @@ struct ExtraFile {
   std::string name;  // path inside the export, e.g. "index"
   uint64_t bytes = 0;
   uint64_t checksum = 0;
+};
+
+// What eviction did to one table (--evict-older-than, --evict-l2-below).
+struct TableEvictionRecord {
+  uint64_t evicted_rows = 0;
+  std::optional<GlobalStep> global_step;  // the clock of --evict-older-than, if it applied to the table
 };
 
 struct ManifestInput {
@@ -28,6 +37,8 @@ struct ManifestInput {
   std::vector<std::string> drop_slots;
   EmbeddingDTypes embedding_dtypes;
   QuantizationLedger quantization;  // every converted table and its error, merged over the ranks
+  EvictionRules eviction;
+  std::map<std::string, TableEvictionRecord> evictions;  // per table a rule applied to
   std::string fg_path;  // "" when not given
   std::string mc_path;
   std::vector<FileResult> files;   // all data files, sorted by name (written or not)

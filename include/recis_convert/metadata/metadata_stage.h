@@ -36,6 +36,7 @@ struct ExportSummary {
   uint64_t bytes_out = 0;           // bytes written into data files (model.h5's size once described)
   uint64_t bytes_dropped = 0;       // bytes of the tensors the row transforms dropped
   QuantizationLedger quantization;  // the tables converted to a serving dtype, with their error (all ranks)
+  std::map<std::string, TableEvictionRecord> evictions;  // the tables an eviction rule applied to
 };
 
 // Every block of the index was found in its file, and the tables' parts agree (summarize_tables). Warns when
