@@ -34,27 +34,32 @@ def reported(result):
     return {m.group(3): (int(m.group(1)), int(m.group(2))) for m in LINE.finditer(result.stderr + result.stdout)}
 
 
-def expected_counts(ckpt, global_step, older_than=None, l2_below=None):
-    """table -> (evicted, rows), counted here from the checkpoint's own bytes."""
+def part_decisions(ckpt, global_step, older_than=None, l2_below=None):
+    """(table, ids, keep, applies) per part of the checkpoint, decided here from its own bytes: keep[i] for each row,
+    and whether any rule applies to the part at all (a table without step_filter under the step rule alone)."""
     parts = tensors_by_part(ckpt)
-    out = {}
     for (table, slice_, part, slot), (entry, raw) in parts.items():
         if slot != "embedding":
             continue
-        rows = entry["shape"][0]
-        keep = np.ones(rows, dtype=bool)
+        ids = np.frombuffer(parts[(table, slice_, part, "id")][1], dtype="<i8")
+        keep = np.ones(len(ids), dtype=bool)
         step_filter = parts.get((table, slice_, part, "step_filter"))
-        if older_than is not None and step_filter is None and l2_below is None:
-            continue  # no rule applies to this table: it is exported whole and not reported
         if older_than is not None and step_filter is not None:
-            steps = np.frombuffer(step_filter[1], dtype="<i8")
-            keep &= (global_step - steps) <= older_than
-        if l2_below is not None:
+            keep &= (global_step - np.frombuffer(step_filter[1], dtype="<i8")) <= older_than
+        if l2_below is not None and len(ids):
             x = as_float32(raw, entry["dtype"], entry["shape"])
-            norms = np.sqrt(np.add.accumulate(x * x, axis=1)[:, -1]) if rows else np.zeros(0, np.float32)
-            keep &= ~(norms < np.float32(l2_below))
-        evicted, total = out.get(table, (0, 0))
-        out[table] = (evicted + int((~keep).sum()), total + rows)
+            keep &= ~(np.sqrt(np.add.accumulate(x * x, axis=1)[:, -1]) < np.float32(l2_below))
+        applies = l2_below is not None or (older_than is not None and step_filter is not None)
+        yield table, ids, keep, applies
+
+
+def expected_counts(ckpt, global_step, older_than=None, l2_below=None):
+    """table -> (evicted, rows) over the parts a rule applies to, as --dry-run reports them."""
+    out = {}
+    for table, ids, keep, applies in part_decisions(ckpt, global_step, older_than, l2_below):
+        if applies:
+            evicted, total = out.get(table, (0, 0))
+            out[table] = (evicted + int((~keep).sum()), total + len(ids))
     return out
 
 
@@ -127,20 +132,9 @@ def rows_by_id(directory):
 
 
 def kept_ids(ckpt, global_step, older_than=None, l2_below=None):
-    """table -> the set of ids the rules keep, decided here from the source's own bytes."""
-    parts = tensors_by_part(ckpt)
+    """table -> the set of ids the rules keep."""
     out = {}
-    for (table, slice_, part, slot), (entry, raw) in parts.items():
-        if slot != "embedding":
-            continue
-        ids = np.frombuffer(parts[(table, slice_, part, "id")][1], dtype="<i8")
-        keep = np.ones(len(ids), dtype=bool)
-        step_filter = parts.get((table, slice_, part, "step_filter"))
-        if older_than is not None and step_filter is not None:
-            keep &= (global_step - np.frombuffer(step_filter[1], dtype="<i8")) <= older_than
-        if l2_below is not None and len(ids):
-            x = as_float32(raw, entry["dtype"], entry["shape"])
-            keep &= ~(np.sqrt(np.add.accumulate(x * x, axis=1)[:, -1]) < np.float32(l2_below))
+    for table, ids, keep, _ in part_decisions(ckpt, global_step, older_than, l2_below):
         out.setdefault(table, set()).update(int(i) for i in ids[keep])
     return out
 
