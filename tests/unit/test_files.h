@@ -38,6 +38,12 @@ struct FakeTensor {
 // A RecIS-style file: compact header with dtype/shape/data_offsets, padded with 1..8 spaces, data back to back.
 std::string recis_file(const std::vector<FakeTensor>& tensors);
 
+// The bytes of `values` as they lie in memory (little-endian here), e.g. a tensor's data or a raw column.
+template <typename T>
+std::string raw_bytes(const std::vector<T>& values) {
+  return std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(T));
+}
+
 // `n` bytes of a recognisable pattern starting at `seed`.
 std::string pattern(size_t n, unsigned seed);
 

@@ -13,10 +13,6 @@
 namespace recis_convert {
 namespace {
 
-template <typename T>
-std::string raw(const std::vector<T>& values) {
-  return std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(T));
-}
 
 // A v3.1+ table directory of `rows` keys with vec floats each (value = row * 10 + column).
 std::string write_directory(const testing::TempDir& dir, const std::string& name, uint64_t rows, uint64_t vec,
@@ -31,9 +27,9 @@ std::string write_directory(const testing::TempDir& dir, const std::string& name
     for (uint64_t c = 0; c < vec; ++c) vectors.push_back(static_cast<float>(r * 10 + c));
     slot_ids.push_back(r % 3);
   }
-  testing::write_file(path + "/key", raw(keys));
-  testing::write_file(path + "/emb_vector", raw(vectors));
-  if (slots) testing::write_file(path + "/slot_id", raw(slot_ids));
+  testing::write_file(path + "/key", testing::raw_bytes(keys));
+  testing::write_file(path + "/emb_vector", testing::raw_bytes(vectors));
+  if (slots) testing::write_file(path + "/slot_id", testing::raw_bytes(slot_ids));
   return path;
 }
 

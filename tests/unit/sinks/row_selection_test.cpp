@@ -14,10 +14,6 @@
 namespace recis_convert {
 namespace {
 
-template <typename T>
-std::string bytes_of(const std::vector<T>& values) {
-  return std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(T));
-}
 
 TEST(RowSelectionTest, StepFilterColumnDecidesChunkByChunk) {
   testing::TempDir dir;
@@ -28,7 +24,7 @@ TEST(RowSelectionTest, StepFilterColumnDecidesChunkByChunk) {
     steps[i] = static_cast<int64_t>((i * 7919) % 1001);
     expected += kept_by_step(1000, steps[i], 250) ? 1 : 0;
   }
-  testing::write_file(dir.file("a"), std::string(16, 'x') + bytes_of(steps));  // the column at offset 16
+  testing::write_file(dir.file("a"), std::string(16, 'x') + testing::raw_bytes(steps));  // the column at offset 16
   PartDecision d;
   d.step_filter = DecisionColumn{dir.file("a"), "t.step_filter/part_0_1", 16, rows, DType::kI64, 1};
   d.global_step = 1000;
@@ -49,8 +45,8 @@ TEST(RowSelectionTest, BothRulesMustKeepARowAndTheColumnsMayLieInTwoFiles) {
   testing::TempDir dir;
   const std::vector<int64_t> steps = {100, 10, 100, 10};
   const std::vector<float> embedding = {3, 4, 0.1f, 0, 3, 4, 0, 0.2f};  // norms 5, 0.1, 5, 0.2
-  testing::write_file(dir.file("steps"), bytes_of(steps));
-  testing::write_file(dir.file("rows"), std::string(8, '\0') + bytes_of(embedding));
+  testing::write_file(dir.file("steps"), testing::raw_bytes(steps));
+  testing::write_file(dir.file("rows"), std::string(8, '\0') + testing::raw_bytes(embedding));
   PartDecision d;
   d.step_filter = DecisionColumn{dir.file("steps"), "t.step_filter/part_0_1", 0, 4, DType::kI64, 1};
   d.global_step = 100;

@@ -14,10 +14,6 @@
 namespace recis_convert {
 namespace {
 
-template <typename T>
-std::string raw(const std::vector<T>& values) {
-  return std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(T));
-}
 
 TEST(HugectrExportTest, RanksWriteTheirRowRangesIntoOneRecisLayoutFile) {
   testing::TempDir dir;
@@ -41,9 +37,9 @@ TEST(HugectrExportTest, RanksWriteTheirRowRangesIntoOneRecisLayoutFile) {
     vectors.push_back(-static_cast<float>(r));
     slots.push_back(static_cast<uint64_t>(r % 3));
   }
-  testing::write_file(table + "/key", raw(keys));
-  testing::write_file(table + "/emb_vector", raw(vectors));
-  testing::write_file(table + "/slot_id", raw(slots));
+  testing::write_file(table + "/key", testing::raw_bytes(keys));
+  testing::write_file(table + "/emb_vector", testing::raw_bytes(vectors));
+  testing::write_file(table + "/slot_id", testing::raw_bytes(slots));
 
   JobOptions o;
   o.source = SourceKind::kHugectr;
@@ -72,7 +68,7 @@ TEST(HugectrExportTest, RanksWriteTheirRowRangesIntoOneRecisLayoutFile) {
   auto results = hugectr_file_results(plan.value(), staging);
   ASSERT_TRUE(results) << results.error().describe();
   const std::string file = testing::read_file(staging + "/" + t.file);
-  EXPECT_EQ(file, t.preamble + raw(keys) + raw(vectors) + raw(slots));
+  EXPECT_EQ(file, t.preamble + testing::raw_bytes(keys) + testing::raw_bytes(vectors) + testing::raw_bytes(slots));
   EXPECT_EQ(results.value()[0].output_bytes, file.size());
 
   o.sparse = {};  // one model per embedding
