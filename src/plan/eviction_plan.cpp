@@ -2,6 +2,11 @@
 
 namespace recis_convert {
 
+PartId part_of_key(std::string_view table, std::string_view key) {
+  const size_t slash = key.rfind('/');
+  return PartId{std::string(table), slash == std::string_view::npos ? std::string() : std::string(key.substr(slash + 1))};
+}
+
 uint64_t PartDecision::rows() const {
   return step_filter ? step_filter->rows : embedding ? embedding->rows : 0;
 }

@@ -141,8 +141,7 @@ Result<EvictionCounts> count_evictions(const JobOptions& o, const CheckpointList
       const BlockCatalog::Block block = listing.blocks[i];
       auto key = parse_sparse_key_view(block.logical);
       if (!key || block.file == BlockCatalog::kNotIndexed) continue;
-      const size_t slash = block.key.rfind('/');
-      PartId part{std::string(key->child), std::string(block.key.substr(slash + 1))};
+      PartId part = part_of_key(key->child, block.key);
       if (counts.count(part)) parts_of[static_cast<size_t>(owners[block.file])].insert(std::move(part));
     }
     routed.resize(parts_of.size());

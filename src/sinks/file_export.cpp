@@ -84,8 +84,7 @@ Result<FileDecision> decide_data_file(int fd, const CheckpointListing& listing, 
       continue;
     }
     if (selections) {
-      const size_t slash = tensor.name.rfind('/');
-      auto selected = selections->find(PartId{key.sparse_key.child, tensor.name.substr(slash + 1)});
+      auto selected = selections->find(part_of_key(key.sparse_key.child, tensor.name));
       if (selected != selections->end()) {
         const PartSelection& part = *selected->second;
         const uint64_t rows = tensor.shape.empty() ? 0 : tensor.shape[0];

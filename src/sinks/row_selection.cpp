@@ -31,9 +31,8 @@ std::vector<LocatedColumn> decision_columns_in(const SafetensorsHeader& header, 
     const std::string& slot = key.sparse_key.slot;
     if (!((by_step && slot == "step_filter") || (by_norm && slot == "embedding"))) continue;
     const TensorInfo& t = header.tensors[i];
-    const size_t slash = t.name.rfind('/');
     LocatedColumn c;
-    c.part = PartId{key.sparse_key.child, slash == std::string::npos ? std::string() : t.name.substr(slash + 1)};
+    c.part = part_of_key(key.sparse_key.child, t.name);
     c.slot = slot;
     uint64_t elements = 1;
     for (size_t d = 1; d < t.shape.size(); ++d) elements *= t.shape[d];

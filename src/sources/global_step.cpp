@@ -1,10 +1,9 @@
 #include "recis_convert/sources/global_step.h"
 
-#include <sys/stat.h>
-
 #include <cstring>
 #include <optional>
 
+#include "recis_convert/common/file_io.h"
 #include "recis_convert/formats/torch_archive.h"
 
 namespace recis_convert {
@@ -12,11 +11,6 @@ namespace {
 
 constexpr const char* kFilterStepSuffix = "@filter_global_step";
 constexpr const char* kLegacyStepSuffix = "._hashtable._filter_hook_impl._global_step";
-
-bool exists(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0;
-}
 
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -59,7 +53,7 @@ Result<GlobalSteps> resolve_global_steps(const std::string& ckpt_dir, const std:
   // model.pt: each table's own step, under either name
   std::map<std::string, GlobalStep> from_model;
   const std::string model = ckpt_dir + "/model.pt";
-  if (exists(model)) {
+  if (is_regular_file(model)) {
     auto state = read_torch_state_dict(model);
     if (!state) return state.error();
     std::map<std::string, GlobalStep> legacy;
@@ -80,7 +74,7 @@ Result<GlobalSteps> resolve_global_steps(const std::string& ckpt_dir, const std:
   const std::string extra = ckpt_dir + "/extra.pt";
   bool extra_needed = false;
   for (const auto& table : tables) extra_needed = extra_needed || !from_model.count(table);
-  if (extra_needed && exists(extra)) {
+  if (extra_needed && is_regular_file(extra)) {
     auto state = read_torch_state_dict(extra, NonTensorEntries::kSkip);
     if (!state) {
       out.warnings.push_back("the global step in extra.pt could not be read (" + state.error().describe() + ")");

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "recis_convert/formats/safetensors.h"
@@ -43,6 +44,9 @@ struct PartId {
   bool operator<(const PartId& o) const { return table != o.table ? table < o.table : part < o.part; }
   bool operator==(const PartId& o) const { return table == o.table && part == o.part; }
 };
+
+// The part a sparse tensor belongs to: its table and the suffix of its key "child.slot/part_r_R".
+PartId part_of_key(std::string_view table, std::string_view key);
 
 // A decision column found in a data file, and whose part it decides.
 struct LocatedColumn {
