@@ -7,9 +7,9 @@
 #include <cctype>
 #include <cstdlib>
 #include <functional>
-#include <memory>
 #include <limits>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <nlohmann/json.hpp>

@@ -13,9 +13,9 @@
 #include "recis_convert/common/checksum.h"
 #include "recis_convert/common/fault_injection.h"
 #include "recis_convert/common/file_io.h"
+#include "recis_convert/common/interrupt.h"
 #include "recis_convert/sinks/row_selection.h"
 #include "recis_convert/transforms/row_eviction.h"
-#include "recis_convert/common/interrupt.h"
 
 namespace recis_convert {
 namespace {
