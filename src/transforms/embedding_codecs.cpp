@@ -84,8 +84,21 @@ MinMax min_max(const float* row, size_t dim) {
   return m;
 }
 
-// lrintf (to nearest, ties to even, in the default rounding mode) into an int, which vectorizes (cvtps2dq).
-inline int round_to_int(float v) { return __builtin_irintf(v); }
+// lrintf: to nearest, ties to even, in the default rounding mode, as PyTorch rounds. The values are codes within
+// [0, 255] or a little outside, so an int holds them. GCC's int-returning builtin vectorizes (cvtps2dq), about 20%
+// faster than lrintf's long on this loop; clang has no such builtin, so it gets lrintf.
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_irintf)
+#define RECIS_HAS_IRINTF 1
+#endif
+#endif
+inline int round_to_int(float v) {
+#ifdef RECIS_HAS_IRINTF
+  return __builtin_irintf(v);
+#else
+  return static_cast<int>(std::lrintf(v));
+#endif
+}
 
 bool all_finite(const float* row, size_t dim) {
   bool finite = true;
