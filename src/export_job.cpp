@@ -130,7 +130,7 @@ void log_plan(const JobOptions& o, const SourceDescription& source, const RowTra
   }
   std::vector<std::string> what;  // e.g. "into model.h5", "filtering: optimizer state", "embeddings as int4"
   if (o.format == ExportFormat::kHdf5) what.push_back("into model.h5");
-  if (transforms.is_identity() && !o.eviction.any() && o.format != ExportFormat::kHdf5) {
+  if (transforms.is_identity() && !o.eviction.any() && o.reshard == 0 && o.format != ExportFormat::kHdf5) {
     what.push_back("copying byte for byte");
   }
   if (transforms.drops_anything()) {
@@ -141,6 +141,7 @@ void log_plan(const JobOptions& o, const SourceDescription& source, const RowTra
   }
   if (!dtypes.empty()) what.push_back(dtypes);
   if (o.eviction.any()) what.push_back("evicting stale rows");
+  if (o.reshard != 0) what.push_back("resharding every table into " + std::to_string(o.reshard) + " parts");
   std::string mode;
   for (const auto& w : what) mode += (mode.empty() ? "" : ", ") + w;
   log.stage("plan: " + std::to_string(files) + " files over " + std::to_string(ranks) + " ranks (" +
@@ -380,10 +381,30 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
     report.set_stage_seconds("select", seconds_since(select_start));
   }
 
+  // 2c. with --reshard: where every kept row goes (rank 0 creates the output files)
+  std::optional<ReshardStage> reshard;
+  if (o.reshard != 0) {
+    const auto reshard_start = Clock::now();
+    auto planned = plan_resharding(o, source.listing, mine, assignment, transforms,
+                                   o.eviction.any() ? &evictions : nullptr, discovery.value().staging_dir, comm);
+    if (!planned) {
+      if (comm.is_root()) report_failure(planned.error(), report);
+      if (staging) staging->discard();
+      return planned.error().code;
+    }
+    reshard = std::move(planned).value();
+    report.set_stage_seconds("reshard", seconds_since(reshard_start));
+  }
+
   // 3. stream: each rank's share through the row transforms into the export format
   const auto stream_start = Clock::now();
-  const StreamRequest request{o, source, transforms, mine, discovery.value().staging_dir,
-                              o.eviction.any() ? &evictions.selections : nullptr};
+  const StreamRequest request{o,
+                              source,
+                              transforms,
+                              mine,
+                              discovery.value().staging_dir,
+                              o.eviction.any() ? &evictions.selections : nullptr,
+                              reshard ? &*reshard : nullptr};
   StreamOutcome streamed = stream_into_export(request, comm, log);
   const double my_seconds = seconds_since(stream_start);
   if (!comm.is_root()) {  // done with the blocks: room for the report below
@@ -421,13 +442,21 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
       final_status = report_failure(collected.error(), report);
     }
     report.set_stage_seconds("collect", seconds_since(stream_start) - stream_seconds);
+    const size_t streamed_files = gathered.files.size();  // source files (HugeCTR: none; its tables come below)
     auto finished_stream = finish_stream_on_root(request, final_status == 0, gathered.files, gathered.owner);
     if (!finished_stream) final_status = report_failure(finished_stream.error(), report);
+    if (reshard && final_status == 0) {  // the metadata describes the output files, not the source's
+      source.listing.files.clear();
+      for (const auto& f : gathered.files) source.listing.files.push_back(DataFile{f.name, f.output_bytes});
+      source.listing.blocks = reshard_catalog(*reshard->layout);
+      source.listing.blocks_of_all_files = true;
+    }
     report.set_dropped(gathered.files);
     report.set_stage_seconds("stream", stream_seconds);
 
     if (final_status == 0) {
-      log.stage("streamed " + std::to_string(gathered.files.size()) + " files in " + format_seconds(stream_seconds));
+      log.stage("streamed " + std::to_string(reshard ? streamed_files : gathered.files.size()) + " files in " +
+                format_seconds(stream_seconds));
       std::map<std::string, TableEvictionRecord> evicted;
       for (const auto& [table, t] : evictions.tables) {
         auto step = discovery.value().global_steps.find(table);

@@ -255,6 +255,12 @@ class ExportOptions {
             },
             "T"))
         ->option_text("T");
+    option("--reshard", o.reshard,
+           "Write every table as M parts, part m holding the ids with id % 65536 in RecIS's gen_slice(m, M), and "
+           "output file m holding part m of every table (dense tensors in file 0)",
+           only_if([&o] { return o.reshard != 0; }, always(o.reshard)))
+        ->check(CLI::Range(1, 65536))
+        ->option_text("M");
     option("--fg", o.fg, "FG config to ship as fg.json", if_given(o.fg))->check(CLI::ExistingFile)->option_text("FILE");
     option("--mc", o.mc, "MC config to ship as input_columns.json", if_given(o.mc))
         ->check(CLI::ExistingFile)
@@ -421,6 +427,10 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
       return usage("--evict-older-than and --evict-l2-below do not take --format hdf5 yet");
     }
     if (o.source == SourceKind::kHugectr) return usage("--evict-* does not take --source hugectr yet");
+  }
+  if (o.reshard != 0) {  // issue 15 in progress: RecIS checkpoints into safetensors files first
+    if (o.format == ExportFormat::kHdf5) return usage("--reshard does not take --format hdf5 yet");
+    if (o.source == SourceKind::kHugectr) return usage("--reshard does not take --source hugectr yet");
   }
   if (flags.smaller_is_better) o.metric_order = MetricOrder::kSmallerIsBetter;
   if (o.source == SourceKind::kHugectr) {

@@ -1,6 +1,8 @@
 #include "recis_convert/common/file_io.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <climits>
@@ -68,6 +70,18 @@ Status pwrite_all(int fd, const void* data, size_t size, uint64_t offset, const 
 std::string resolved_path(const std::string& path) {
   char resolved[PATH_MAX];
   return ::realpath(path.c_str(), resolved) ? std::string(resolved) : path;
+}
+
+Status create_sized_file(const std::string& path, const std::string& preamble, uint64_t size) {
+  FileDescriptor fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666));
+  if (fd.get() < 0) return output_error(path, std::string("cannot create: ") + std::strerror(errno));
+  auto written = write_all(fd.get(), preamble.data(), preamble.size(), path);
+  if (!written) return written;
+  int rc = ::posix_fallocate(fd.get(), 0, static_cast<off_t>(size));
+  if (rc == EOPNOTSUPP || rc == EINVAL) rc = ::ftruncate(fd.get(), static_cast<off_t>(size)) == 0 ? 0 : errno;
+  if (rc != 0) return output_error(path, std::string("cannot size the file: ") + std::strerror(rc));
+  if (::close(fd.release()) != 0) return output_error(path, std::string("close failed: ") + std::strerror(errno));
+  return Ok{};
 }
 
 }  // namespace recis_convert

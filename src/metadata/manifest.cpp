@@ -53,6 +53,7 @@ std::string make_manifest_json(const ManifestInput& input) {
                                                                     : ordered_json()},
                      {"evict_l2_below", input.eviction.l2_below ? ordered_json(*input.eviction.l2_below)
                                                                 : ordered_json()},
+                     {"reshard", input.reshard ? ordered_json(input.reshard) : ordered_json()},
                      {"fg", input.fg_path.empty() ? ordered_json() : ordered_json(input.fg_path)},
                      {"mc", input.mc_path.empty() ? ordered_json() : ordered_json(input.mc_path)}};
 

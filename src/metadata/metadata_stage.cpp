@@ -74,6 +74,7 @@ Result<ManifestInput> write_export_metadata(const JobOptions& o, const SourceDes
   manifest.quantization = summary.quantization;
   manifest.eviction = o.eviction;
   manifest.evictions = summary.evictions;
+  manifest.reshard = o.reshard;
   manifest.fg_path = o.fg;
   manifest.mc_path = o.mc;
   manifest.tables = summary.tables;

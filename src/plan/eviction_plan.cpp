@@ -1,5 +1,7 @@
 #include "recis_convert/plan/eviction_plan.h"
 
+#include <nlohmann/json.hpp>
+
 namespace recis_convert {
 
 PartId part_of_key(std::string_view table, std::string_view key) {
@@ -9,6 +11,22 @@ PartId part_of_key(std::string_view table, std::string_view key) {
 
 uint64_t PartDecision::rows() const {
   return step_filter ? step_filter->rows : embedding ? embedding->rows : 0;
+}
+
+Status check_decision_rows(const std::vector<LocatedColumn>& columns) {
+  std::map<PartId, const DecisionColumn*> ids;
+  for (const LocatedColumn& c : columns) {
+    if (c.slot == "id") ids.emplace(c.part, &c.column);
+  }
+  for (const LocatedColumn& c : columns) {
+    auto id = ids.find(c.part);
+    if (c.slot == "id" || id == ids.end() || id->second->rows == c.column.rows) continue;
+    return bad_input(c.column.path, "tensor " + nlohmann::json(c.column.tensor).dump() + " has " +
+                                        std::to_string(c.column.rows) + " rows but its part's " +
+                                        nlohmann::json(id->second->tensor).dump() + " has " +
+                                        std::to_string(id->second->rows));
+  }
+  return Ok{};
 }
 
 std::vector<PlannedPart> plan_eviction(const std::vector<LocatedColumn>& columns, const EvictionSettings& settings,

@@ -92,11 +92,13 @@ Result<EvictionCounts> count_evictions(const JobOptions& o, const CheckpointList
       for (size_t f = 0; f < listing.files.size(); ++f) {
         owner_of_file[listing.ckpt_dir + "/" + listing.files[f].name] = owners[f];
       }
+      auto checked = check_decision_rows(columns);
+      if (!checked) failure = checked.error();
       EvictionSettings settings;
       settings.rules = o.eviction;
       for (const auto& [table, step] : global_steps) settings.global_steps[table] = step.step;
       shares.resize(static_cast<size_t>(comm.size()));
-      for (auto& part : plan_eviction(columns, settings, owner_of_file)) {
+      for (auto& part : failure ? std::vector<PlannedPart>{} : plan_eviction(columns, settings, owner_of_file)) {
         planned.emplace(part.part, part.decision);
         shares[static_cast<size_t>(part.counter)].push_back(std::move(part));
       }

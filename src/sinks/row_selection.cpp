@@ -29,7 +29,9 @@ std::vector<LocatedColumn> decision_columns_in(const SafetensorsHeader& header, 
     const KeyClass& key = keys[i];
     if (!key.sparse) continue;
     const std::string& slot = key.sparse_key.slot;
-    if (!((by_step && slot == "step_filter") || (by_norm && slot == "embedding"))) continue;
+    if (!((by_step && slot == "step_filter") || (by_norm && slot == "embedding") || ((by_step || by_norm) && slot == "id"))) {
+      continue;
+    }
     const TensorInfo& t = header.tensors[i];
     LocatedColumn c;
     c.part = part_of_key(key.sparse_key.child, t.name);

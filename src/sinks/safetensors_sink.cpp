@@ -34,6 +34,38 @@ StreamOutcome stream_hugectr_tables(const StreamRequest& r, Comm& comm, const Lo
   return out;
 }
 
+// --reshard: each rank sends the rows of its files' tensors to the output files rank 0 created (reshard_writer.h);
+// its results are the source files' (bytes read, tensors dropped); rank 0 describes the output files.
+StreamOutcome stream_resharded_rows(const StreamRequest& r, Comm& comm, const Log& log) {
+  const JobOptions& o = r.options;
+  const CheckpointListing& listing = r.source.listing;
+  StreamOutcome out;
+  ReshardWriter writer(o.buffer_mib << 20, r.staging_dir, r.reshard->share);
+  uint64_t total_bytes = 0;
+  for (const auto& f : listing.files) total_bytes += f.size;
+  StreamProgress progress(comm, log, o.progress_seconds(), total_bytes, listing.files.size());
+  writer.set_progress_hook([&progress](uint64_t n) { progress.add_bytes(n); });
+  for (size_t index : r.mine) {
+    if (comm.peer_failed()) break;
+    if (auto stop = interruption()) {
+      out.failure = *stop;
+      break;
+    }
+    auto result = writer.write_file(listing, listing.files[index], r.transforms, r.selections, o.dry_run);
+    if (!result) {
+      out.failure = result.error();
+      break;
+    }
+    out.add_result(std::move(result).value(), listing.blocks, comm.is_root());
+    progress.item_done(listing.files[index].size);
+  }
+  auto closed = writer.finish();  // rank 0 fsyncs the output files after the barrier, whoever wrote into them
+  if (!out.failure && !closed) out.failure = closed.error();
+  if (out.failure) comm.announce_failure();
+  progress.finish();
+  return out;
+}
+
 // A RecIS checkpoint: each rank copies or filters its files.
 StreamOutcome stream_checkpoint_files(const StreamRequest& r, Comm& comm, const Log& log) {
   const JobOptions& o = r.options;
@@ -74,8 +106,8 @@ StreamOutcome stream_checkpoint_files(const StreamRequest& r, Comm& comm, const 
 }  // namespace
 
 StreamOutcome stream_into_safetensors(const StreamRequest& request, Comm& comm, const Log& log) {
-  return request.source.is_hugectr() ? stream_hugectr_tables(request, comm, log)
-                                     : stream_checkpoint_files(request, comm, log);
+  if (request.source.is_hugectr()) return stream_hugectr_tables(request, comm, log);
+  return request.reshard ? stream_resharded_rows(request, comm, log) : stream_checkpoint_files(request, comm, log);
 }
 
 }  // namespace recis_convert

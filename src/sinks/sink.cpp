@@ -9,6 +9,16 @@ Status prepare_export_on_root(const JobOptions& o, const SourceDescription& sour
 
 Status finish_stream_on_root(const StreamRequest& r, bool succeeded, std::vector<FileResult>& files,
                              std::map<std::string, int>& owner) {
+  if (r.reshard && r.reshard->layout) {
+    if (!succeeded) return Ok{};
+    auto described = describe_resharded_files(*r.reshard->layout, r.staging_dir, r.options.fsync, r.options.dry_run,
+                                              std::move(files));
+    if (!described) return described.error();
+    files = std::move(described).value();
+    owner.clear();
+    for (const auto& f : files) owner[f.name] = 0;
+    return Ok{};
+  }
   if (!r.source.is_hugectr()) return Ok{};
   if (r.options.format == ExportFormat::kHdf5) {
     if (!r.options.dry_run) remove_unpacked_tables(*r.source.hugectr, r.staging_dir);

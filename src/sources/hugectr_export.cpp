@@ -159,16 +159,8 @@ Status lay_out_hugectr_tables(HugectrModel& model, const RowTransformChain& tran
 
 Status create_hugectr_files(const HugectrModel& model, const std::string& staging_dir) {
   for (const auto& t : model.tables) {
-    const std::string path = staging_dir + "/" + t.file;
-    FileDescriptor fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666));
-    if (fd.get() < 0) return output_error(path, std::string("cannot create: ") + std::strerror(errno));
-    auto written = write_all(fd.get(), t.preamble.data(), t.preamble.size(), path);
-    if (!written) return written;
-    // Sized up front: the other ranks' pwrites land inside the file, and a short disk fails here, early.
-    int rc = ::posix_fallocate(fd.get(), 0, static_cast<off_t>(t.file_bytes()));
-    if (rc == EOPNOTSUPP || rc == EINVAL) rc = ::ftruncate(fd.get(), static_cast<off_t>(t.file_bytes())) == 0 ? 0 : errno;
-    if (rc != 0) return output_error(path, std::string("cannot size the file: ") + std::strerror(rc));
-    if (::close(fd.release()) != 0) return output_error(path, std::string("close failed: ") + std::strerror(errno));
+    auto created = create_sized_file(staging_dir + "/" + t.file, t.preamble, t.file_bytes());
+    if (!created) return created;
   }
   return Ok{};
 }

@@ -35,7 +35,7 @@ def reported(result):
 
 
 def part_decisions(ckpt, global_step, older_than=None, l2_below=None):
-    """(table, ids, keep, applies) per part of the checkpoint, decided here from its own bytes: keep[i] for each row,
+    """(table, part, ids, keep, applies) per part of the checkpoint, decided here from its own bytes: keep[i] for each row,
     and whether any rule applies to the part at all (a table without step_filter under the step rule alone)."""
     parts = tensors_by_part(ckpt)
     for (table, slice_, part, slot), (entry, raw) in parts.items():
@@ -50,13 +50,13 @@ def part_decisions(ckpt, global_step, older_than=None, l2_below=None):
             x = as_float32(raw, entry["dtype"], entry["shape"])
             keep &= ~(np.sqrt(np.add.accumulate(x * x, axis=1)[:, -1]) < np.float32(l2_below))
         applies = l2_below is not None or (older_than is not None and step_filter is not None)
-        yield table, ids, keep, applies
+        yield table, part, ids, keep, applies
 
 
 def expected_counts(ckpt, global_step, older_than=None, l2_below=None):
     """table -> (evicted, rows) over the parts a rule applies to, as --dry-run reports them."""
     out = {}
-    for table, ids, keep, applies in part_decisions(ckpt, global_step, older_than, l2_below):
+    for table, _, ids, keep, applies in part_decisions(ckpt, global_step, older_than, l2_below):
         if applies:
             evicted, total = out.get(table, (0, 0))
             out[table] = (evicted + int((~keep).sum()), total + len(ids))
@@ -134,7 +134,7 @@ def rows_by_id(directory):
 def kept_ids(ckpt, global_step, older_than=None, l2_below=None):
     """table -> the set of ids the rules keep."""
     out = {}
-    for table, ids, keep, _ in part_decisions(ckpt, global_step, older_than, l2_below):
+    for table, _, ids, keep, _ in part_decisions(ckpt, global_step, older_than, l2_below):
         out.setdefault(table, set()).update(int(i) for i in ids[keep])
     return out
 

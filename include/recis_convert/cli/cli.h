@@ -43,6 +43,7 @@ struct JobOptions {
   EmbeddingDTypes embedding_dtypes;
   std::vector<std::string> quantize_tables;
   EvictionRules eviction;  // --evict-older-than, --evict-l2-below
+  uint32_t reshard = 0;    // --reshard M: every table as M parts (plan/reshard_plan.h); 0 keeps the source's parts
   std::string fg;  // path of fg.json to ship, "" for none
   std::string mc;  // path of the mc config to ship as input_columns.json, "" for none
   std::vector<std::string> asset_files;  // copied into the export under their own names (TorchEasyRec's assets)

@@ -48,4 +48,8 @@ Status write_all(int fd, const void* data, size_t size, const std::string& file)
 // Writes all of `data` at `offset` (pwrite; the file position is unchanged), failures as write_all.
 Status pwrite_all(int fd, const void* data, size_t size, uint64_t offset, const std::string& file);
 
+// A new file (O_EXCL: never one that exists) holding `preamble`, sized to `size` bytes up front: other ranks then
+// pwrite inside it, and a short disk fails here, early. Failures are kOutput.
+Status create_sized_file(const std::string& path, const std::string& preamble, uint64_t size);
+
 }  // namespace recis_convert

@@ -39,6 +39,7 @@ struct ManifestInput {
   QuantizationLedger quantization;  // every converted table and its error, merged over the ranks
   EvictionRules eviction;
   std::map<std::string, TableEvictionRecord> evictions;  // per table a rule applied to
+  uint32_t reshard = 0;  // --reshard M; 0: the source's parts
   std::string fg_path;  // "" when not given
   std::string mc_path;
   std::vector<FileResult> files;   // all data files, sorted by name (written or not)

@@ -17,6 +17,7 @@
 #include "recis_convert/sinks/hdf5_export.h"
 #include "recis_convert/sinks/hdf5_layout.h"
 #include "recis_convert/sinks/packed_file_results.h"
+#include "recis_convert/sinks/reshard_stage.h"
 #include "recis_convert/sources/checkpoint.h"
 #include "recis_convert/sources/hugectr_export.h"
 #include "recis_convert/sources/source.h"
@@ -151,5 +152,27 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PartCount, part, rows, kept)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PartSelection, part, decision, rows, kept)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RankColumns, error, columns)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RankCounts, error, counts)
+
+// Resharding (plan/reshard_plan.h): what each rank counted in its files, and the placements rank 0 sends back.
+inline void to_json(nlohmann::json& j, const RowLayout& l) {
+  j = {{"dtype", l.dtype_spelling}, {"row_shape", l.row_shape}, {"encoding", l.encoding}};
+}
+inline void from_json(const nlohmann::json& j, RowLayout& l) {
+  j.at("dtype").get_to(l.dtype_spelling);
+  auto dtype = parse_dtype(l.dtype_spelling);
+  if (!dtype) job_messages_detail::undecodable("dtype", j);
+  l.dtype = *dtype;
+  j.at("row_shape").get_to(l.row_shape);
+  j.at("encoding").get_to(l.encoding);
+}
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(TargetRows, target, rows)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PartTargets, part, ids, targets)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(KeptSlot, part, slot, tensor, file, rows, output)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(KeptDense, tensor, file)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ReshardInput, count, parts, slots, dense)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RankReshardCounts, error, found)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Placement, target, offset)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(TensorPlacement, tensor, ids, targets)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ReshardShare, count, sparse, dense)
 
 }  // namespace recis_convert

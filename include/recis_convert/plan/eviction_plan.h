@@ -51,7 +51,7 @@ PartId part_of_key(std::string_view table, std::string_view key);
 // A decision column found in a data file, and whose part it decides.
 struct LocatedColumn {
   PartId part;
-  std::string slot;  // "step_filter" or "embedding"
+  std::string slot;  // "step_filter" or "embedding", or "id" (the rows the others must have)
   DecisionColumn column;
 };
 
@@ -77,6 +77,11 @@ struct PartSelection {
 
 // The selections a rank needs: those of the parts whose slots lie in its data files.
 using PartSelections = std::map<PartId, std::shared_ptr<const PartSelection>>;
+
+// Every step_filter and embedding column has as many rows as its part's id column, if that was found: else
+// kBadInput naming the column's file, its tensor and the id's (the part is in both names). Checked in the order
+// given, so the same message whatever the timing.
+Status check_decision_rows(const std::vector<LocatedColumn>& columns);
 
 // One PlannedPart per part that a rule applies to, sorted by part. A part no rule applies to (under
 // --evict-older-than alone, a table without step_filter or without a global step) is absent: exported whole.

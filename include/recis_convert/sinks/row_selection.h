@@ -20,7 +20,8 @@ namespace recis_convert {
 
 // The decision columns of one data file, from its checked header and its keys classified as decide_data_file
 // classifies them (keys[i] for header.tensors[i]): every step_filter slot when `by_step`, every embedding slot
-// when `by_norm`. In header order.
+// when `by_norm`, and with either every id slot (check_decision_rows compares the others' rows with it). In header
+// order.
 std::vector<LocatedColumn> decision_columns_in(const SafetensorsHeader& header, const std::vector<KeyClass>& keys,
                                                const std::string& path, bool by_step, bool by_norm);
 

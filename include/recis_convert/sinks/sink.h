@@ -9,7 +9,6 @@
 
 #include <cstdint>
 #include <map>
-#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,6 +19,7 @@
 #include "recis_convert/mpi/comm.h"
 #include "recis_convert/sinks/file_export.h"
 #include "recis_convert/sinks/packed_file_results.h"
+#include "recis_convert/sinks/reshard_stage.h"
 #include "recis_convert/sources/source.h"
 #include "recis_convert/transforms/row_transform.h"
 
@@ -32,6 +32,7 @@ struct StreamRequest {
   const std::vector<size_t>& mine;  // this rank's data files, indices into source.listing.files
   std::string staging_dir;          // empty in a dry run
   const PartSelections* selections = nullptr;  // with --evict-*: this rank's parts whose rows are selected
+  const ReshardStage* reshard = nullptr;       // with --reshard: this rank's placements (and rank 0's plan)
 };
 
 struct StreamOutcome {
@@ -61,8 +62,8 @@ inline StreamOutcome stream_into_export(const StreamRequest& request, Comm& comm
 }
 
 // Rank 0, after the barrier: removes what only the stream needed (unpacked legacy HugeCTR tables) and, when every
-// rank succeeded, replaces `files` by the files all ranks wrote together (HugeCTR tables), described by rank 0
-// (and `owner`, file -> rank, says rank 0).
+// rank succeeded, replaces `files` by the files all ranks wrote together (HugeCTR tables, resharded files),
+// described by rank 0 (and `owner`, file -> rank, says rank 0).
 Status finish_stream_on_root(const StreamRequest& request, bool succeeded, std::vector<FileResult>& files,
                              std::map<std::string, int>& owner);
 

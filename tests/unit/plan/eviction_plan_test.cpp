@@ -64,5 +64,18 @@ TEST(EvictionPlanTest, BothRulesJoinAPartsColumnsAndNormAloneCoversEveryTable) {
   }
 }
 
+TEST(EvictionPlanTest, ADecisionColumnWithOtherRowsThanItsIdIsBadInputNamingThePart) {
+  std::vector<LocatedColumn> found = columns();
+  EXPECT_TRUE(check_decision_rows(found));  // no id column found: nothing to compare
+  found.push_back(column("user", "part_1_2", "id", "/c/c"));
+  EXPECT_TRUE(check_decision_rows(found));  // equal rows
+  found.back().column.rows = 9;
+  auto bad = check_decision_rows(found);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, ExitCode::kBadInput);
+  EXPECT_EQ(bad.error().describe(), "/c/b: tensor \"user.step_filter/part_1_2\" has 10 rows but its part's "
+                                    "\"user.id/part_1_2\" has 9");
+}
+
 }  // namespace
 }  // namespace recis_convert

@@ -103,15 +103,16 @@ TEST(RowSelectionTest, DecisionColumnsAreFoundInAFileWithTheirPartsAndOffsets) {
     keys.push_back(*classify_key(header.value().tensors[keys.size()].name, logical));
   }
   auto by_step = decision_columns_in(header.value(), keys, dir.file("f"), true, false);
-  ASSERT_EQ(by_step.size(), 1u);
-  EXPECT_EQ(by_step[0].part, (PartId{"t", "part_1_2"}));
-  EXPECT_EQ(by_step[0].column.rows, 3u);
-  EXPECT_EQ(file.substr(by_step[0].column.offset, steps.size()), steps);  // the offset is absolute
+  ASSERT_EQ(by_step.size(), 2u);  // the id too: the rows the step_filter must have
+  EXPECT_EQ(by_step[0].slot, "id");
+  EXPECT_EQ(by_step[1].part, (PartId{"t", "part_1_2"}));
+  EXPECT_EQ(by_step[1].column.rows, 3u);
+  EXPECT_EQ(file.substr(by_step[1].column.offset, steps.size()), steps);  // the offset is absolute
   auto both = decision_columns_in(header.value(), keys, dir.file("f"), true, true);
-  ASSERT_EQ(both.size(), 2u);
-  EXPECT_EQ(both[1].slot, "embedding");
-  EXPECT_EQ(both[1].column.row_elements, 2u);
-  EXPECT_EQ(file.substr(both[1].column.offset, rows.size()), rows);
+  ASSERT_EQ(both.size(), 3u);
+  EXPECT_EQ(both[2].slot, "embedding");
+  EXPECT_EQ(both[2].column.row_elements, 2u);
+  EXPECT_EQ(file.substr(both[2].column.offset, rows.size()), rows);
 }
 
 }  // namespace

@@ -1,0 +1,74 @@
+// --reshard M, the write pass on one rank: each kept tensor of its data files goes, row by row, to the output files
+// rank 0 created (sinks/reshard_stage.h), at the offsets the plan fixed (plan/reshard_plan.h). A chunk of rows is
+// read with the matching chunk of the part's ids, the evicted rows left out, the rest rewritten by the row
+// transforms, grouped by target part (a counting sort, stable: rows keep their order) and written with one pwrite
+// per target. Memory is the one buffer, whatever the table's size.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "recis_convert/common/error.h"
+#include "recis_convert/common/file_io.h"
+#include "recis_convert/plan/reshard_plan.h"
+#include "recis_convert/sinks/file_export.h"
+#include "recis_convert/sources/checkpoint.h"
+#include "recis_convert/transforms/row_transform.h"
+
+namespace recis_convert {
+
+// What one rank writes: the placements of the tensors in its files (a part of the layout rank 0 planned).
+struct ReshardShare {
+  uint32_t count = 1;
+  std::map<std::string, TensorPlacement> sparse;  // by source key
+  std::map<std::string, uint64_t> dense;          // source key -> absolute offset in file 0
+};
+
+// The output files, opened for writing as rows arrive (at most a few hundred at a time: M may be large).
+class ReshardOutputFiles {
+ public:
+  ReshardOutputFiles(std::string staging_dir, uint32_t count) : dir_(std::move(staging_dir)), count_(count) {}
+  Result<int> fd(uint32_t target);
+  Status close_all();
+  std::string path(uint32_t target) const;
+
+ private:
+  static constexpr size_t kMaxOpen = 256;
+  std::string dir_;
+  uint32_t count_;
+  std::map<uint32_t, std::unique_ptr<FileDescriptor>> open_;
+};
+
+class ReshardWriter {
+ public:
+  ReshardWriter(size_t buffer_bytes, const std::string& staging_dir, const ReshardShare& share)
+      : buffer_(std::max<size_t>(buffer_bytes, 4096)), files_(staging_dir, share.count), share_(share) {}
+
+  // The kept tensors of one data file, decided as for any export (decide_data_file), into the output files.
+  // Returns the file's result: its source bytes and dropped tensors (the output files are described by rank 0).
+  // With `dry_run`, decides only.
+  Result<FileResult> write_file(const CheckpointListing& listing, const DataFile& file,
+                                const RowTransformChain& transforms, const PartSelections* selections, bool dry_run);
+  Status finish() { return files_.close_all(); }
+
+  // Called after every chunk with the source bytes it read (for progress lines); may be empty.
+  void set_progress_hook(std::function<void(uint64_t)> hook) { progress_ = std::move(hook); }
+
+ private:
+  Status write_sparse(int src_fd, const std::string& src_path, const TensorInfo& tensor, uint64_t data_start,
+                      const TensorPlacement& placement, const SlotRows* rewrite,
+                      const std::shared_ptr<const PartSelection>& selection);
+  Status write_dense(int src_fd, const std::string& src_path, const TensorInfo& tensor, uint64_t data_start,
+                     uint64_t offset);
+
+  std::vector<char> buffer_;
+  ReshardOutputFiles files_;
+  const ReshardShare& share_;
+  std::function<void(uint64_t)> progress_;
+};
+
+}  // namespace recis_convert

@@ -1,0 +1,207 @@
+#include "recis_convert/sinks/reshard_stage.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "recis_convert/common/checksum.h"
+#include "recis_convert/common/file_io.h"
+#include "recis_convert/mpi/job_messages.h"
+#include "recis_convert/plan/slices.h"
+#include "recis_convert/sinks/row_selection.h"
+
+namespace recis_convert {
+namespace {
+
+// The kept rows of one part bound for each target, from its id tensor (and its eviction decision, if any).
+Result<std::vector<TargetRows>> count_targets(const DecisionColumn& ids, const PartSelection* selection,
+                                              uint32_t count) {
+  FileDescriptor fd(::open(ids.path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return bad_input(ids.path, std::string("cannot open: ") + std::strerror(errno));
+  std::optional<RowSelector> selector;
+  if (selection) {
+    auto opened = RowSelector::open(selection->decision);
+    if (!opened) return opened.error();
+    selector.emplace(std::move(opened).value());
+  }
+  constexpr uint64_t kChunkRows = (1u << 20) / sizeof(int64_t);
+  const uint64_t chunk = selector ? std::min(kChunkRows, selector->chunk_rows()) : kChunkRows;
+  std::vector<int64_t> id(std::min(chunk, std::max<uint64_t>(ids.rows, 1)));
+  std::vector<unsigned char> keep(selector ? id.size() : 0);
+  std::map<uint32_t, uint64_t> rows_of;
+  for (uint64_t first = 0; first < ids.rows; first += id.size()) {
+    const uint64_t n = std::min<uint64_t>(id.size(), ids.rows - first);
+    auto read = read_exact(fd.get(), ids.offset + first * sizeof(int64_t), n * sizeof(int64_t), id.data(), ids.path,
+                           "tensor " + nlohmann::json(ids.tensor).dump());
+    if (!read) return read.error();
+    if (selector) {
+      auto decided = selector->decide(first, n, keep.data());
+      if (!decided) return decided.error();
+    }
+    for (uint64_t r = 0; r < n; ++r) {
+      if (!selector || keep[r]) ++rows_of[part_of_id(id[r], count)];
+    }
+  }
+  std::vector<TargetRows> out;
+  for (const auto& [target, rows] : rows_of) out.push_back(TargetRows{target, rows});
+  return out;
+}
+
+// Step 1 on one rank: its files' kept tensors, and the targets of the parts whose ids it holds.
+RankReshardCounts count_rank(const JobOptions& o, const CheckpointListing& listing, const std::vector<size_t>& mine,
+                             const RowTransformChain& transforms, const PartSelections* selections) {
+  RankReshardCounts out;
+  auto fail = [&out](Error e) {
+    out.error = std::move(e);
+    return std::move(out);
+  };
+  for (size_t index : mine) {
+    const DataFile& file = listing.files[index];
+    const std::string path = listing.ckpt_dir + "/" + file.name;
+    FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd.get() < 0) return fail(bad_input(path, std::string("cannot open: ") + std::strerror(errno)));
+    auto decided = decide_data_file(fd.get(), listing, file, transforms, selections);
+    if (!decided) return fail(decided.error());
+    const FileDecision& d = decided.value();
+    for (size_t i = 0; i < d.header.tensors.size(); ++i) {
+      const TensorInfo& t = d.header.tensors[i];
+      if (!d.keep[i]) continue;
+      if (!d.keys[i].sparse) {
+        out.found.dense.push_back(KeptDense{t, path});
+        continue;
+      }
+      const SparseKey& key = d.keys[i].sparse_key;
+      KeptSlot slot{part_of_key(key.child, t.name), key.slot, t.name, path, t.shape.empty() ? 0 : t.shape[0],
+                    d.rows[i] ? d.rows[i]->output() : RowLayout::of_tensor(t.dtype, t.dtype_spelling, t.shape)};
+      if (key.slot == "id") {
+        if (t.dtype != DType::kI64 || t.shape.size() != 1) {
+          return fail(bad_input(path, "id tensor " + nlohmann::json(t.name).dump() + " is not int64 [N]"));
+        }
+        DecisionColumn ids{path, t.name, d.header.data_start() + t.begin, t.shape[0], DType::kI64, 1};
+        auto targets = count_targets(ids, d.selections[i].get(), o.reshard);
+        if (!targets) return fail(targets.error());
+        out.found.parts.push_back(PartTargets{slot.part, ids, std::move(targets).value()});
+      }
+      out.found.slots.push_back(std::move(slot));
+    }
+  }
+  return out;
+}
+
+template <typename T>
+std::optional<Error> first_error(const std::vector<T>& reports) {
+  for (const auto& r : reports) {
+    if (r.error) return r.error;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Result<ReshardStage> plan_resharding(const JobOptions& o, const CheckpointListing& listing,
+                                     const std::vector<size_t>& mine, const std::vector<int>& owners,
+                                     const RowTransformChain& transforms, const EvictionCounts* evictions,
+                                     const std::string& staging_dir, Comm& comm) {
+  const PartSelections* selections = evictions ? &evictions->selections : nullptr;
+  auto counted = gather_to_root(comm, count_rank(o, listing, mine, transforms, selections), "reshard-counts");
+  ReshardStage stage;
+  std::vector<ReshardShare> shares;
+  std::optional<Error> failure;
+  if (comm.is_root()) {
+    failure = !counted ? std::optional<Error>(counted.error()) : first_error(counted.value());
+    ReshardInput input;
+    if (!failure) {
+      input.count = o.reshard;
+      for (auto& report : counted.value()) {
+        for (auto& p : report.found.parts) input.parts.push_back(std::move(p));
+        for (auto& s : report.found.slots) input.slots.push_back(std::move(s));
+        for (auto& d : report.found.dense) input.dense.push_back(std::move(d));
+      }
+      std::map<PartId, uint64_t> kept_rows;
+      if (evictions) {
+        for (const PartCount& c : evictions->parts) kept_rows[c.part] = c.kept;
+      }
+      auto planned = plan_reshard(input, kept_rows, listing.ckpt_dir);
+      if (!planned) {
+        failure = planned.error();
+      } else {
+        stage.layout = std::move(planned).value();
+      }
+    }
+    if (!failure && !staging_dir.empty()) {
+      for (const ReshardFile& f : stage.layout->files) {
+        auto created = create_sized_file(staging_dir + "/" + f.name, f.preamble, f.bytes());
+        if (!created) {
+          failure = created.error();
+          break;
+        }
+      }
+    }
+    if (!failure) {  // each rank's share: the tensors of the files it streams
+      std::map<std::string, int> owner_of_file;
+      for (size_t f = 0; f < listing.files.size(); ++f) {
+        owner_of_file[listing.ckpt_dir + "/" + listing.files[f].name] = owners[f];
+      }
+      shares.resize(static_cast<size_t>(comm.size()));
+      for (auto& share : shares) share.count = o.reshard;
+      for (const KeptSlot& s : input.slots) {
+        shares[static_cast<size_t>(owner_of_file.at(s.file))].sparse.emplace(s.tensor, stage.layout->sparse.at(s.tensor));
+      }
+      for (const KeptDense& d : input.dense) {
+        shares[static_cast<size_t>(owner_of_file.at(d.file))].dense.emplace(d.tensor.name,
+                                                                            stage.layout->dense.at(d.tensor.name));
+      }
+    }
+  }
+  auto share = scatter_from_root<ReshardShare>(
+      comm,
+      [&](int rank) -> Result<ReshardShare> {
+        if (failure) return *failure;
+        return std::move(shares[static_cast<size_t>(rank)]);
+      },
+      "reshard-plan");
+  if (!share) return share.error();  // every rank has the same error
+  stage.share = std::move(share).value();
+  return stage;
+}
+
+Result<std::vector<FileResult>> describe_resharded_files(const ReshardLayout& layout, const std::string& staging_dir,
+                                                         bool fsync, bool dry_run, std::vector<FileResult> sources) {
+  std::vector<FileResult> out;
+  for (const ReshardFile& f : layout.files) {
+    FileResult r;
+    r.name = f.name;
+    r.written = true;
+    r.output_bytes = f.bytes();
+    r.kept = f.tensors;
+    if (!dry_run) {
+      const std::string path = staging_dir + "/" + f.name;
+      if (fsync) {  // any descriptor's fsync makes the file's pages durable, whichever rank wrote them
+        FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+        if (fd.get() < 0 || ::fsync(fd.get()) != 0) {
+          return output_error(path, std::string("fsync failed: ") + std::strerror(errno));
+        }
+      }
+      auto digest = Checksum::of_file(path, ExitCode::kOutput);
+      if (!digest) return digest.error();
+      if (digest.value().bytes != f.bytes()) {
+        return output_error(path, "has " + std::to_string(digest.value().bytes) + " bytes, expected " +
+                                      std::to_string(f.bytes()));
+      }
+      r.checksum = digest.value().checksum;
+    }
+    out.push_back(std::move(r));
+  }
+  for (auto& s : sources) {  // the totals (bytes in, dropped tensors) belong to no one output file: file 0 has them
+    out.front().source_bytes += s.source_bytes;
+    for (auto& t : s.dropped) out.front().dropped.push_back(std::move(t));
+  }
+  return out;
+}
+
+}  // namespace recis_convert

@@ -1,0 +1,208 @@
+#include "recis_convert/sinks/reshard_writer.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "recis_convert/common/fault_injection.h"
+#include "recis_convert/common/interrupt.h"
+#include "recis_convert/plan/slices.h"
+#include "recis_convert/sinks/row_selection.h"
+#include "recis_convert/transforms/row_eviction.h"
+
+namespace recis_convert {
+
+std::string ReshardOutputFiles::path(uint32_t target) const { return dir_ + "/" + reshard_file_name(target, count_); }
+
+Result<int> ReshardOutputFiles::fd(uint32_t target) {
+  auto open = open_.find(target);
+  if (open != open_.end()) return open->second->get();
+  if (open_.size() >= kMaxOpen) {
+    auto closed = close_all();
+    if (!closed) return closed.error();
+  }
+  const std::string name = path(target);
+  auto fd = std::make_unique<FileDescriptor>(::open(name.c_str(), O_WRONLY | O_CLOEXEC));
+  if (fd->get() < 0) return output_error(name, std::string("cannot open: ") + std::strerror(errno));
+  const int raw = fd->get();
+  open_.emplace(target, std::move(fd));
+  return raw;
+}
+
+Status ReshardOutputFiles::close_all() {
+  Status status = Ok{};
+  for (auto& [target, fd] : open_) {
+    if (::close(fd->release()) != 0 && status) {
+      status = output_error(path(target), std::string("close failed: ") + std::strerror(errno));
+    }
+  }
+  open_.clear();
+  return status;
+}
+
+Result<FileResult> ReshardWriter::write_file(const CheckpointListing& listing, const DataFile& file,
+                                             const RowTransformChain& transforms, const PartSelections* selections,
+                                             bool dry_run) {
+  const std::string path = listing.ckpt_dir + "/" + file.name;
+  FileDescriptor src(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (src.get() < 0) return bad_input(path, std::string("cannot open: ") + std::strerror(errno));
+  auto decided = decide_data_file(src.get(), listing, file, transforms, selections);
+  if (!decided) return decided.error();
+  const FileDecision& d = decided.value();
+  FileResult result;
+  result.name = file.name;
+  result.source_bytes = file.size;
+  for (size_t i = 0; i < d.header.tensors.size(); ++i) {
+    const TensorInfo& tensor = d.header.tensors[i];
+    if (!d.keep[i]) {
+      result.dropped.push_back(tensor);
+      continue;
+    }
+    if (dry_run) continue;
+    const auto internal = [&](const char* what) {
+      return Error{ExitCode::kInternal, path, std::string("the reshard plan has no ") + what + " for tensor " +
+                                                  nlohmann::json(tensor.name).dump()};
+    };
+    if (!d.keys[i].sparse) {
+      auto offset = share_.dense.find(tensor.name);
+      if (offset == share_.dense.end()) return internal("offset");
+      auto written = write_dense(src.get(), path, tensor, d.header.data_start(), offset->second);
+      if (!written) return written.error();
+      continue;
+    }
+    auto placement = share_.sparse.find(tensor.name);
+    if (placement == share_.sparse.end()) return internal("placement");
+    auto written = write_sparse(src.get(), path, tensor, d.header.data_start(), placement->second, d.rows[i].get(),
+                                d.selections[i]);
+    if (!written) return written.error();
+  }
+  return result;
+}
+
+Status ReshardWriter::write_dense(int src_fd, const std::string& src_path, const TensorInfo& tensor,
+                                  uint64_t data_start, uint64_t offset) {
+  auto dst = files_.fd(0);
+  if (!dst) return dst.error();
+  const std::string what = "tensor " + nlohmann::json(tensor.name).dump();
+  for (uint64_t done = 0; done < tensor.nbytes();) {
+    const uint64_t n = std::min<uint64_t>(buffer_.size(), tensor.nbytes() - done);
+    auto read = read_exact(src_fd, data_start + tensor.begin + done, n, buffer_.data(), src_path, what);
+    if (!read) return read;
+    auto written = pwrite_all(dst.value(), buffer_.data(), n, offset + done, files_.path(0));
+    if (!written) return written;
+    done += n;
+    if (progress_) progress_(n);
+  }
+  return Ok{};
+}
+
+// Rows in chunks: the source rows, the part's ids beside them; evicted rows out (both compacted alike); the rest
+// rewritten; then grouped by target and written at each target's cursor. The buffer holds, per row of a chunk,
+// the source row, its rewritten form and its grouped copy; the ids are a small vector of their own.
+Status ReshardWriter::write_sparse(int src_fd, const std::string& src_path, const TensorInfo& tensor,
+                                   uint64_t data_start, const TensorPlacement& placement, const SlotRows* rewrite,
+                                   const std::shared_ptr<const PartSelection>& selection) {
+  const uint64_t rows = tensor.shape.empty() ? 0 : tensor.shape[0];
+  if (rows == 0) return Ok{};
+  const uint64_t in_row = tensor.nbytes() / rows;
+  const uint64_t out_row = rewrite ? rewrite->output().row_bytes() : in_row;
+  const uint64_t room = in_row + (rewrite ? out_row : 0) + out_row;
+  const DecisionColumn& ids = placement.ids;
+  if (ids.rows != rows || ids.dtype != DType::kI64 || ids.row_elements != 1) {
+    return bad_input(src_path, "tensor " + nlohmann::json(tensor.name).dump() + " has " + std::to_string(rows) +
+                                   " rows but its part's " + nlohmann::json(ids.tensor).dump() + " has " +
+                                   std::to_string(ids.rows));
+  }
+  FileDescriptor ids_fd(::open(ids.path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (ids_fd.get() < 0) return bad_input(ids.path, std::string("cannot open: ") + std::strerror(errno));
+  std::optional<RowSelector> selector;
+  if (selection) {
+    auto opened = RowSelector::open(selection->decision);
+    if (!opened) return opened.error();
+    selector.emplace(std::move(opened).value());
+  }
+  constexpr uint64_t kIdChunkRows = (1u << 20) / sizeof(int64_t);
+  uint64_t chunk = std::max<uint64_t>(1, buffer_.size() / room);
+  chunk = std::min(chunk, selector ? selector->chunk_rows() : kIdChunkRows);
+  chunk = std::min(chunk, kIdChunkRows);
+  if (buffer_.size() < chunk * room) buffer_.resize(chunk * room);  // a single row wider than the buffer
+  unsigned char* const read_into = reinterpret_cast<unsigned char*>(buffer_.data());
+  unsigned char* const rewritten = read_into + chunk * in_row;
+  unsigned char* const grouped = rewritten + (rewrite ? chunk * out_row : 0);
+  std::vector<int64_t> id(chunk);
+  std::vector<unsigned char> keep(selector ? chunk : 0);
+  // Each target's cursor (absolute offset of its next row) and, per chunk, its rows and their start in `grouped`.
+  const std::vector<Placement>& targets = placement.targets;
+  std::vector<uint64_t> cursor, count(targets.size()), start(targets.size());
+  for (const Placement& p : targets) cursor.push_back(p.offset);
+  std::vector<uint32_t> slot_of(chunk);  // a row's index into `targets`
+  const std::string what = "tensor " + nlohmann::json(tensor.name).dump();
+  for (uint64_t first = 0; first < rows; first += chunk) {
+    const uint64_t n = std::min(chunk, rows - first);
+    auto read = read_exact(src_fd, data_start + tensor.begin + first * in_row, n * in_row, read_into, src_path, what);
+    if (!read) return read;
+    auto read_ids = read_exact(ids_fd.get(), ids.offset + first * sizeof(int64_t), n * sizeof(int64_t), id.data(),
+                               ids.path, "tensor " + nlohmann::json(ids.tensor).dump());
+    if (!read_ids) return read_ids;
+    uint64_t kept = n;
+    if (selector) {
+      auto decided = selector->decide(first, n, keep.data());
+      if (!decided) return decided.error();
+      kept = compact_rows(read_into, in_row, keep.data(), n);
+      compact_rows(reinterpret_cast<unsigned char*>(id.data()), sizeof(int64_t), keep.data(), n);
+    }
+    const unsigned char* out = read_into;
+    if (rewrite) {
+      auto done = rewrite->apply(read_into, kept, first, rewritten);
+      if (!done) return done;
+      out = rewritten;
+    }
+    std::fill(count.begin(), count.end(), 0);
+    for (uint64_t r = 0; r < kept; ++r) {
+      const uint32_t target = part_of_id(id[r], share_.count);
+      auto at = std::lower_bound(targets.begin(), targets.end(), target,
+                                 [](const Placement& p, uint32_t t) { return p.target < t; });
+      if (at == targets.end() || at->target != target) {  // the ids changed since they were counted
+        return bad_input(ids.path, "tensor " + nlohmann::json(ids.tensor).dump() + " row " + std::to_string(first + r) +
+                                       " has an id the count pass did not see there: the file changed during the run");
+      }
+      slot_of[r] = static_cast<uint32_t>(at - targets.begin());
+      ++count[slot_of[r]];
+    }
+    const unsigned char* from = out;
+    if (std::count_if(count.begin(), count.end(), [](uint64_t c) { return c > 0; }) > 1) {
+      uint64_t next = 0;
+      for (size_t t = 0; t < targets.size(); ++t) {
+        start[t] = next;
+        next += count[t];
+      }
+      std::vector<uint64_t> fill = start;
+      for (uint64_t r = 0; r < kept; ++r) {
+        std::memcpy(grouped + fill[slot_of[r]]++ * out_row, out + r * out_row, out_row);
+      }
+      from = grouped;
+    } else {
+      std::fill(start.begin(), start.end(), 0);
+    }
+    for (size_t t = 0; t < targets.size(); ++t) {
+      if (count[t] == 0) continue;
+      auto dst = files_.fd(targets[t].target);
+      if (!dst) return dst.error();
+      auto written = pwrite_all(dst.value(), from + start[t] * out_row, count[t] * out_row, cursor[t],
+                                files_.path(targets[t].target));
+      if (!written) return written;
+      cursor[t] += count[t] * out_row;
+    }
+    if (progress_) progress_(n * in_row);
+    fault_point("stream");
+    if (auto stop = interruption()) return *stop;
+  }
+  return Ok{};
+}
+
+}  // namespace recis_convert
