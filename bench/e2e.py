@@ -1,14 +1,16 @@
 #!/usr/bin/python3
 """End-to-end benchmark: recis-convert against `cp` of the same data files, timed alternately in one run.
 
-    bench/e2e.py --dir /var/tmp/recis-bench [--size-gib 2] [--runs 3] [--hdf5] [--json out.json]
+    bench/e2e.py --dir /var/tmp/recis-bench [--size-gib 2] [--runs 3] [--hdf5] [--quantize] [--rows] [--json F]
 
 Generates (once per size, reused) a checkpoint with scripts/make_fixture.py in DIR/source-<scale>: 64 data files
 of unequal size, AdamW slots (filtering drops about 58% of the bytes). Then, for each run, times in turn: `cp` of
 the data files into a fresh directory (the baseline); `cp` followed by `sync` (the disk's limit for a durable
 copy: recis-convert fsyncs every file unless --no-fsync); recis-convert copy mode and --filter-optimizer at np 1
 and 2, with and without --no-fsync; --balance size; optionally --format hdf5 and int4 / fp16 embeddings
-(--quantize); and a load-and-resave filter in
+(--quantize); the row-level exports (--rows, on a second checkpoint whose every table has a step_filter slot:
+eviction keeping about half the rows, --reshard 7, and both, against the filtered export of that checkpoint);
+and a load-and-resave filter in
 Python/numpy (the peer a user would otherwise run). Prints medians, GiB/s, the ratios to cp and to cp + sync, and
 the peak RSS of each rank (from /usr/bin/time run around every rank).
 """
@@ -70,6 +72,10 @@ def main():
     parser.add_argument("--quantize", action="store_true",
                         help="also time the filtered export at np 2 with int4 and fp16 embeddings, and print their "
                              "ratio to the unquantized one")
+    parser.add_argument("--rows", action="store_true",
+                        help="also time, at np 2, eviction that keeps about half the rows (--evict-older-than 100 of "
+                             "200 steps), --reshard 7 and both, and print their ratio to the filtered export")
+    parser.add_argument("--only", help="time only the variants whose name contains this (and cp, the baseline)")
     args = parser.parse_args()
 
     if args.scale is None:
@@ -80,6 +86,14 @@ def main():
         subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "scripts", "make_fixture.py"), source, "--steps", "200",
                         "--ranks", "4", "--parallel", "16", "--scale", str(args.scale)], check=True)
     ckpt = os.path.join(source, "ckpt_200")
+    if args.rows:  # the same tables, each with a step_filter slot (uniform in [0, 200]: half are 100 steps old)
+        rows_source = source + "-step-filter"
+        if not os.path.exists(rows_source):
+            print(f"e2e: generating a checkpoint at scale {args.scale} in {rows_source} ...", flush=True)
+            subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "scripts", "make_fixture.py"), rows_source,
+                            "--steps", "200", "--ranks", "4", "--parallel", "16", "--scale", str(args.scale),
+                            "--step-filter-everywhere"], check=True)
+        rows_ckpt = os.path.join(rows_source, "ckpt_200")
     files = data_files(ckpt)
     total = sum(os.path.getsize(f) for f in files)
     print(f"e2e: {len(files)} data files, {total / 2**30:.2f} GiB, {args.runs} runs, dir {args.dir}", flush=True)
@@ -131,6 +145,18 @@ def main():
             variants.append((name, lambda dtype=dtype: run_converter(
                 args.binary, 2, ckpt, out, rss_dir, ["--filter-optimizer", "--quantize-embeddings", dtype])))
 
+    row_level = []
+    if args.rows:
+        for name, extra in (("rows: filter np=2", []),
+                            ("rows: evict half np=2", ["--evict-older-than", "100"]),
+                            ("rows: reshard 7 np=2", ["--reshard", "7"]),
+                            ("rows: evict half + reshard 7 np=2", ["--evict-older-than", "100", "--reshard", "7"])):
+            row_level.append(name)
+            variants.append((name, lambda extra=extra: run_converter(
+                args.binary, 2, rows_ckpt, out, rss_dir, ["--filter-optimizer"] + extra)))
+
+    if args.only:
+        variants = [(n, fn) for n, fn in variants if n in ("cp", "cp + sync") or args.only in n]
     times = {name: [] for name, _ in variants}
     rss = {name: [] for name, _ in variants}
     for run in range(args.runs):
@@ -162,6 +188,11 @@ def main():
         print()
         for name in quantized:
             print(f"{name}: {statistics.median(times[name]) / plain:.2f}x the time of the unquantized filter np=2")
+    if row_level:
+        plain = statistics.median(times[row_level[0]])
+        print()
+        for name in row_level[1:]:
+            print(f"{name}: {statistics.median(times[name]) / plain:.2f}x the time of {row_level[0]}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"bytes": total, "files": len(files), "runs": args.runs, "dir": args.dir, "results": rows}, f, indent=2)

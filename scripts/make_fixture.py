@@ -300,6 +300,8 @@ def main():
     parser.add_argument("--table", action="append", default=[], metavar="NAME:DTYPE:DIM:ROWS",
                         help="write this table (repeatable) instead of the five example tables, e.g. "
                              "wide:F64:6:200; ROWS per scale unit; the first one also gets a step_filter slot")
+    parser.add_argument("--step-filter-everywhere", action="store_true",
+                        help="give every table a step_filter slot, not just the first (row-level benchmarks)")
     args = parser.parse_args()
     if os.path.exists(args.out):
         sys.exit(f"make_fixture.py: {args.out} already exists")
@@ -308,6 +310,9 @@ def main():
     table_specs = many_tables(args.tables) if args.tables else None
     if args.table:
         table_specs = [parse_table(spec, first=(n == 0)) for n, spec in enumerate(args.table)]
+    if args.step_filter_everywhere:
+        table_specs = [(name, dtype, dim, rows, sorted(set(slots) | {"step_filter"}))
+                       for name, dtype, dim, rows, slots in (table_specs or TABLES)]
     for i, step in enumerate(steps):
         write_checkpoint(os.path.join(args.out, f"ckpt_{step}"), args.ranks, args.parallel, args.optimizer,
                          args.scale, args.seed + i, table_specs, global_step=int(step))

@@ -15,6 +15,13 @@ uint32_t part_of_id(int64_t id, uint32_t count, uint32_t size) {
   return position < boundary ? position / (base + 1) : longer + (position - boundary) / base;
 }
 
+PartOfIdTable::PartOfIdTable(uint32_t count) : count_(count), parts_(kSliceSize) {
+  for (uint32_t m = 0; m < count; ++m) {
+    const Slice slice = gen_slice(m, count);
+    for (uint32_t r = slice.begin; r < slice.end; ++r) parts_[r] = static_cast<uint16_t>(m);
+  }
+}
+
 std::string slice_string(const Slice& slice) {
   const std::string size = std::to_string(slice.size);
   auto padded = [&size](uint32_t v) {

@@ -20,7 +20,7 @@ namespace {
 
 // The kept rows of one part bound for each target, from its id tensor (and its eviction decision, if any).
 Result<std::vector<TargetRows>> count_targets(const DecisionColumn& ids, const PartSelection* selection,
-                                              uint32_t count) {
+                                              const PartOfIdTable& part_of) {
   FileDescriptor fd(::open(ids.path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return bad_input(ids.path, std::string("cannot open: ") + std::strerror(errno));
   std::optional<RowSelector> selector;
@@ -33,7 +33,7 @@ Result<std::vector<TargetRows>> count_targets(const DecisionColumn& ids, const P
   const uint64_t chunk = selector ? std::min(kChunkRows, selector->chunk_rows()) : kChunkRows;
   std::vector<int64_t> id(std::min(chunk, std::max<uint64_t>(ids.rows, 1)));
   std::vector<unsigned char> keep(selector ? id.size() : 0);
-  std::map<uint32_t, uint64_t> rows_of;
+  std::vector<uint64_t> rows_of(part_of.count(), 0);
   for (uint64_t first = 0; first < ids.rows; first += id.size()) {
     const uint64_t n = std::min<uint64_t>(id.size(), ids.rows - first);
     auto read = read_exact(fd.get(), ids.offset + first * sizeof(int64_t), n * sizeof(int64_t), id.data(), ids.path,
@@ -43,12 +43,16 @@ Result<std::vector<TargetRows>> count_targets(const DecisionColumn& ids, const P
       auto decided = selector->decide(first, n, keep.data());
       if (!decided) return decided.error();
     }
-    for (uint64_t r = 0; r < n; ++r) {
-      if (!selector || keep[r]) ++rows_of[part_of_id(id[r], count)];
+    if (selector) {
+      for (uint64_t r = 0; r < n; ++r) rows_of[part_of(id[r])] += keep[r];
+    } else {
+      for (uint64_t r = 0; r < n; ++r) ++rows_of[part_of(id[r])];
     }
   }
   std::vector<TargetRows> out;
-  for (const auto& [target, rows] : rows_of) out.push_back(TargetRows{target, rows});
+  for (uint32_t target = 0; target < rows_of.size(); ++target) {
+    if (rows_of[target] > 0) out.push_back(TargetRows{target, rows_of[target]});
+  }
   return out;
 }
 
@@ -56,6 +60,7 @@ Result<std::vector<TargetRows>> count_targets(const DecisionColumn& ids, const P
 RankReshardCounts count_rank(const JobOptions& o, const CheckpointListing& listing, const std::vector<size_t>& mine,
                              const RowTransformChain& transforms, const PartSelections* selections) {
   RankReshardCounts out;
+  const PartOfIdTable part_of(o.reshard);
   auto fail = [&out](Error e) {
     out.error = std::move(e);
     return std::move(out);
@@ -83,7 +88,7 @@ RankReshardCounts count_rank(const JobOptions& o, const CheckpointListing& listi
           return fail(bad_input(path, "id tensor " + nlohmann::json(t.name).dump() + " is not int64 [N]"));
         }
         DecisionColumn ids{path, t.name, d.header.data_start() + t.begin, t.shape[0], DType::kI64, 1};
-        auto targets = count_targets(ids, d.selections[i].get(), o.reshard);
+        auto targets = count_targets(ids, d.selections[i].get(), part_of);
         if (!targets) return fail(targets.error());
         out.found.parts.push_back(PartTargets{slot.part, ids, std::move(targets).value()});
       }

@@ -16,6 +16,32 @@
 #include "recis_convert/transforms/row_eviction.h"
 
 namespace recis_convert {
+namespace {
+
+// Copies row r of `rows` to grouped[fill[slot_of[r]]++], in row order (a stable counting sort's scatter). The
+// common row sizes get a memcpy of constant size, which compiles to a few moves instead of a call per row.
+template <size_t kBytes>
+void group_fixed(const unsigned char* rows, const uint32_t* slot_of, uint64_t n, uint64_t* fill,
+                 unsigned char* grouped) {
+  for (uint64_t r = 0; r < n; ++r) std::memcpy(grouped + fill[slot_of[r]]++ * kBytes, rows + r * kBytes, kBytes);
+}
+
+void group_rows(const unsigned char* rows, uint64_t row_bytes, const uint32_t* slot_of, uint64_t n, uint64_t* fill,
+                unsigned char* grouped) {
+  switch (row_bytes) {
+    case 4: return group_fixed<4>(rows, slot_of, n, fill, grouped);
+    case 8: return group_fixed<8>(rows, slot_of, n, fill, grouped);
+    case 16: return group_fixed<16>(rows, slot_of, n, fill, grouped);
+    case 32: return group_fixed<32>(rows, slot_of, n, fill, grouped);
+    case 64: return group_fixed<64>(rows, slot_of, n, fill, grouped);
+    default:
+      for (uint64_t r = 0; r < n; ++r) {
+        std::memcpy(grouped + fill[slot_of[r]]++ * row_bytes, rows + r * row_bytes, row_bytes);
+      }
+  }
+}
+
+}  // namespace
 
 std::string ReshardOutputFiles::path(uint32_t target) const { return dir_ + "/" + reshard_file_name(target, count_); }
 
@@ -140,7 +166,18 @@ Status ReshardWriter::write_sparse(int src_fd, const std::string& src_path, cons
   const std::vector<Placement>& targets = placement.targets;
   std::vector<uint64_t> cursor, count(targets.size()), start(targets.size());
   for (const Placement& p : targets) cursor.push_back(p.offset);
+  std::vector<uint64_t> started = cursor;  // where the writes not yet handed to writeback_ begin, per target
+  constexpr uint64_t kWritebackBytes = 32u << 20;
+  uint64_t unstarted = 0;
   std::vector<uint32_t> slot_of(chunk);  // a row's index into `targets`
+  for (size_t t = 0; t < targets.size(); ++t) index_of_target_[targets[t].target] = static_cast<uint32_t>(t);
+  struct Reset {  // the lookup is the writer's, for every tensor: left clean on every path out
+    std::vector<uint32_t>& index;
+    const std::vector<Placement>& targets;
+    ~Reset() {
+      for (const Placement& p : targets) index[p.target] = kNoIndex;
+    }
+  } reset{index_of_target_, targets};
   const std::string what = "tensor " + nlohmann::json(tensor.name).dump();
   for (uint64_t first = 0; first < rows; first += chunk) {
     const uint64_t n = std::min(chunk, rows - first);
@@ -164,15 +201,13 @@ Status ReshardWriter::write_sparse(int src_fd, const std::string& src_path, cons
     }
     std::fill(count.begin(), count.end(), 0);
     for (uint64_t r = 0; r < kept; ++r) {
-      const uint32_t target = part_of_id(id[r], share_.count);
-      auto at = std::lower_bound(targets.begin(), targets.end(), target,
-                                 [](const Placement& p, uint32_t t) { return p.target < t; });
-      if (at == targets.end() || at->target != target) {  // the ids changed since they were counted
+      const uint32_t index = index_of_target_[part_of_(id[r])];
+      if (index == kNoIndex) {  // the ids changed since they were counted
         return bad_input(ids.path, "tensor " + nlohmann::json(ids.tensor).dump() + " row " + std::to_string(first + r) +
                                        " has an id the count pass did not see there: the file changed during the run");
       }
-      slot_of[r] = static_cast<uint32_t>(at - targets.begin());
-      ++count[slot_of[r]];
+      slot_of[r] = index;
+      ++count[index];
     }
     const unsigned char* from = out;
     if (std::count_if(count.begin(), count.end(), [](uint64_t c) { return c > 0; }) > 1) {
@@ -182,9 +217,7 @@ Status ReshardWriter::write_sparse(int src_fd, const std::string& src_path, cons
         next += count[t];
       }
       std::vector<uint64_t> fill = start;
-      for (uint64_t r = 0; r < kept; ++r) {
-        std::memcpy(grouped + fill[slot_of[r]]++ * out_row, out + r * out_row, out_row);
-      }
+      group_rows(out, out_row, slot_of.data(), kept, fill.data(), grouped);
       from = grouped;
     } else {
       std::fill(start.begin(), start.end(), 0);
@@ -197,6 +230,14 @@ Status ReshardWriter::write_sparse(int src_fd, const std::string& src_path, cons
                                 files_.path(targets[t].target));
       if (!written) return written;
       cursor[t] += count[t] * out_row;
+      unstarted += count[t] * out_row;
+    }
+    if (writeback_ && (unstarted >= kWritebackBytes || first + n == rows)) {
+      for (size_t t = 0; t < targets.size(); ++t) {
+        if (cursor[t] > started[t]) writeback_->start(files_.path(targets[t].target), started[t], cursor[t] - started[t]);
+        started[t] = cursor[t];
+      }
+      unstarted = 0;
     }
     if (progress_) progress_(n * in_row);
     fault_point("stream");

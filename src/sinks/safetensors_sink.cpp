@@ -40,7 +40,7 @@ StreamOutcome stream_resharded_rows(const StreamRequest& r, Comm& comm, const Lo
   const JobOptions& o = r.options;
   const CheckpointListing& listing = r.source.listing;
   StreamOutcome out;
-  ReshardWriter writer(o.buffer_mib << 20, r.staging_dir, r.reshard->share);
+  ReshardWriter writer(o.buffer_mib << 20, r.staging_dir, r.reshard->share, o.fsync);
   uint64_t total_bytes = 0;
   for (const auto& f : listing.files) total_bytes += f.size;
   StreamProgress progress(comm, log, o.progress_seconds(), total_bytes, listing.files.size());

@@ -1,5 +1,6 @@
 #include "recis_convert/sinks/writeback.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -84,6 +85,45 @@ Status WritebackQueue::flush_all() {
   changed_.wait(lock, [this] { return queue_.empty() && !busy_; });
   if (failure_) return *failure_;
   return Ok{};
+}
+
+WritebackStarter::WritebackStarter() : worker_([this] { run(); }) {}
+
+WritebackStarter::~WritebackStarter() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  changed_.notify_all();
+  worker_.join();
+}
+
+void WritebackStarter::start(const std::string& path, uint64_t offset, uint64_t length) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    constexpr size_t kMaxQueued = 1024;  // beyond that the disk is behind anyway: a range is skipped, not waited on
+    if (queue_.size() >= kMaxQueued) return;
+    queue_.push_back(Range{path, offset, length});
+  }
+  changed_.notify_one();
+}
+
+void WritebackStarter::run() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  for (;;) {
+    changed_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    if (stopping_) return;  // the final fsync writes whatever was not started
+    Range range = std::move(queue_.front());
+    queue_.pop_front();
+    lock.unlock();
+    const int fd = ::open(range.path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      ::sync_file_range(fd, static_cast<off64_t>(range.offset), static_cast<off64_t>(range.length),
+                        SYNC_FILE_RANGE_WRITE);
+      ::close(fd);
+    }
+    lock.lock();
+  }
 }
 
 }  // namespace recis_convert

@@ -15,7 +15,9 @@
 #include "recis_convert/common/error.h"
 #include "recis_convert/common/file_io.h"
 #include "recis_convert/plan/reshard_plan.h"
+#include "recis_convert/plan/slices.h"
 #include "recis_convert/sinks/file_export.h"
+#include "recis_convert/sinks/writeback.h"
 #include "recis_convert/sources/checkpoint.h"
 #include "recis_convert/transforms/row_transform.h"
 
@@ -45,8 +47,16 @@ class ReshardOutputFiles {
 
 class ReshardWriter {
  public:
-  ReshardWriter(size_t buffer_bytes, const std::string& staging_dir, const ReshardShare& share)
-      : buffer_(std::max<size_t>(buffer_bytes, 4096)), files_(staging_dir, share.count), share_(share) {}
+  // `start_writeback`: start the disk writes of what it wrote as it goes (the export is fsynced after the barrier).
+  ReshardWriter(size_t buffer_bytes, const std::string& staging_dir, const ReshardShare& share,
+                bool start_writeback = false)
+      : buffer_(std::max<size_t>(buffer_bytes, 4096)),
+        files_(staging_dir, share.count),
+        share_(share),
+        part_of_(share.count),
+        index_of_target_(share.count, kNoIndex) {
+    if (start_writeback) writeback_ = std::make_unique<WritebackStarter>();
+  }
 
   // The kept tensors of one data file, decided as for any export (decide_data_file), into the output files.
   // Returns the file's result: its source bytes and dropped tensors (the output files are described by rank 0).
@@ -65,9 +75,13 @@ class ReshardWriter {
   Status write_dense(int src_fd, const std::string& src_path, const TensorInfo& tensor, uint64_t data_start,
                      uint64_t offset);
 
+  static constexpr uint32_t kNoIndex = UINT32_MAX;
   std::vector<char> buffer_;
   ReshardOutputFiles files_;
   const ReshardShare& share_;
+  PartOfIdTable part_of_;
+  std::vector<uint32_t> index_of_target_;  // target -> its index in the current tensor's placement, or kNoIndex
+  std::unique_ptr<WritebackStarter> writeback_;
   std::function<void(uint64_t)> progress_;
 };
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <cstdint>
 #include <cstddef>
 #include <deque>
 #include <mutex>
@@ -46,6 +47,33 @@ class WritebackQueue {
   bool stopping_ = false;
   std::optional<Error> failure_;
   std::thread worker_;  // last: started once the members above exist
+};
+
+// For files that several ranks write into (a resharded export): no rank can fsync one before all have written, so
+// the fsync comes after the barrier. Starting the disk writes of each range as it is written (sync_file_range
+// SYNC_FILE_RANGE_WRITE, on a background thread: it can block while the device queue is full) leaves that fsync
+// little to wait for. Best effort: a failure here is not reported (the final fsync reports it).
+class WritebackStarter {
+ public:
+  WritebackStarter();
+  ~WritebackStarter();  // waits for the thread
+  WritebackStarter(const WritebackStarter&) = delete;
+  WritebackStarter& operator=(const WritebackStarter&) = delete;
+
+  void start(const std::string& path, uint64_t offset, uint64_t length);
+
+ private:
+  struct Range {
+    std::string path;
+    uint64_t offset, length;
+  };
+  void run();
+
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<Range> queue_;
+  bool stopping_ = false;
+  std::thread worker_;  // last
 };
 
 }  // namespace recis_convert

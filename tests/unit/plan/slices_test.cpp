@@ -47,5 +47,14 @@ TEST(SlicesTest, ParseAcceptsOnlyRecISsForm) {
   }
 }
 
+TEST(SlicesTest, ThePartTableAgreesWithPartOfIdForEveryResidue) {
+  for (uint32_t count : {1u, 3u, 7u, 4096u, 65535u, 65536u}) {
+    const PartOfIdTable table(count);
+    for (int64_t id = 0; id < kSliceSize; ++id) ASSERT_EQ(table(id), part_of_id(id, count)) << count << " " << id;
+    EXPECT_EQ(table(-1), part_of_id(-1, count));
+    EXPECT_EQ(table(INT64_MIN + 5), part_of_id(INT64_MIN + 5, count));
+  }
+}
+
 }  // namespace
 }  // namespace recis_convert

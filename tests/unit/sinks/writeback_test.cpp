@@ -66,5 +66,18 @@ TEST(WritebackTest, FsyncFailureNamesTheFile) {
   EXPECT_FALSE(is_open(later));
 }
 
+TEST(WritebackStarterTest, StartsRangesWithoutChangingTheFileAndIgnoresWhatItCannotOpen) {
+  testing::TempDir dir;
+  const std::string content(1 << 16, 'x');
+  testing::write_file(dir.file("shared"), content);
+  {
+    WritebackStarter starter;
+    starter.start(dir.file("shared"), 0, 4096);
+    starter.start(dir.file("shared"), 4096, content.size() - 4096);
+    starter.start(dir.file("missing"), 0, 10);  // best effort: the final fsync reports failures
+  }  // the destructor stops the thread, whatever is still queued
+  EXPECT_EQ(testing::read_file(dir.file("shared")), content);
+}
+
 }  // namespace
 }  // namespace recis_convert
