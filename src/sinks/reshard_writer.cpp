@@ -43,7 +43,7 @@ void group_rows(const unsigned char* rows, uint64_t row_bytes, const uint32_t* s
 
 }  // namespace
 
-std::string ReshardOutputFiles::path(uint32_t target) const { return dir_ + "/" + reshard_file_name(target, count_); }
+std::string ReshardOutputFiles::path(uint32_t target) const { return path_of_(target); }
 
 Result<int> ReshardOutputFiles::fd(uint32_t target) {
   auto open = open_.find(target);
@@ -69,6 +69,53 @@ Status ReshardOutputFiles::close_all() {
   }
   open_.clear();
   return status;
+}
+
+RowRouter::RowRouter(const std::vector<Placement>& targets, ReshardOutputFiles& files, WritebackStarter* writeback)
+    : targets_(targets), files_(files), writeback_(writeback), count_(targets.size()), start_(targets.size()) {
+  for (const Placement& p : targets) cursor_.push_back(p.offset);
+  started_ = cursor_;
+}
+
+Status RowRouter::write(const unsigned char* rows, uint64_t row_bytes, const uint32_t* index, uint64_t n,
+                        unsigned char* scratch) {
+  std::fill(count_.begin(), count_.end(), 0);
+  for (uint64_t r = 0; r < n; ++r) ++count_[index[r]];
+  const unsigned char* from = rows;
+  if (std::count_if(count_.begin(), count_.end(), [](uint64_t c) { return c > 0; }) > 1) {
+    uint64_t next = 0;
+    for (size_t t = 0; t < targets_.size(); ++t) {
+      start_[t] = next;
+      next += count_[t];
+    }
+    fill_ = start_;
+    group_rows(rows, row_bytes, index, n, fill_.data(), scratch);
+    from = scratch;
+  } else {
+    std::fill(start_.begin(), start_.end(), 0);
+  }
+  for (size_t t = 0; t < targets_.size(); ++t) {
+    if (count_[t] == 0) continue;
+    auto dst = files_.fd(targets_[t].target);
+    if (!dst) return dst.error();
+    auto written = pwrite_all(dst.value(), from + start_[t] * row_bytes, count_[t] * row_bytes, cursor_[t],
+                              files_.path(targets_[t].target));
+    if (!written) return written;
+    cursor_[t] += count_[t] * row_bytes;
+    unstarted_ += count_[t] * row_bytes;
+  }
+  if (unstarted_ >= kWritebackBytes) finish();
+  return Ok{};
+}
+
+void RowRouter::finish() {
+  if (writeback_) {
+    for (size_t t = 0; t < targets_.size(); ++t) {
+      if (cursor_[t] > started_[t]) writeback_->start(files_.path(targets_[t].target), started_[t], cursor_[t] - started_[t]);
+    }
+  }
+  started_ = cursor_;
+  unstarted_ = 0;
 }
 
 Result<FileResult> ReshardWriter::write_file(const CheckpointListing& listing, const DataFile& file,
@@ -162,13 +209,8 @@ Status ReshardWriter::write_sparse(int src_fd, const std::string& src_path, cons
   unsigned char* const grouped = rewritten + (rewrite ? chunk * out_row : 0);
   std::vector<int64_t> id(chunk);
   std::vector<unsigned char> keep(selector ? chunk : 0);
-  // Each target's cursor (absolute offset of its next row) and, per chunk, its rows and their start in `grouped`.
   const std::vector<Placement>& targets = placement.targets;
-  std::vector<uint64_t> cursor, count(targets.size()), start(targets.size());
-  for (const Placement& p : targets) cursor.push_back(p.offset);
-  std::vector<uint64_t> started = cursor;  // where the writes not yet handed to writeback_ begin, per target
-  constexpr uint64_t kWritebackBytes = 32u << 20;
-  uint64_t unstarted = 0;
+  RowRouter router(targets, files_, writeback_.get());
   std::vector<uint32_t> slot_of(chunk);  // a row's index into `targets`
   for (size_t t = 0; t < targets.size(); ++t) index_of_target_[targets[t].target] = static_cast<uint32_t>(t);
   struct Reset {  // the lookup is the writer's, for every tensor: left clean on every path out
@@ -199,7 +241,6 @@ Status ReshardWriter::write_sparse(int src_fd, const std::string& src_path, cons
       if (!done) return done;
       out = rewritten;
     }
-    std::fill(count.begin(), count.end(), 0);
     for (uint64_t r = 0; r < kept; ++r) {
       const uint32_t index = index_of_target_[part_of_(id[r])];
       if (index == kNoIndex) {  // the ids changed since they were counted
@@ -207,42 +248,14 @@ Status ReshardWriter::write_sparse(int src_fd, const std::string& src_path, cons
                                        " has an id the count pass did not see there: the file changed during the run");
       }
       slot_of[r] = index;
-      ++count[index];
     }
-    const unsigned char* from = out;
-    if (std::count_if(count.begin(), count.end(), [](uint64_t c) { return c > 0; }) > 1) {
-      uint64_t next = 0;
-      for (size_t t = 0; t < targets.size(); ++t) {
-        start[t] = next;
-        next += count[t];
-      }
-      std::vector<uint64_t> fill = start;
-      group_rows(out, out_row, slot_of.data(), kept, fill.data(), grouped);
-      from = grouped;
-    } else {
-      std::fill(start.begin(), start.end(), 0);
-    }
-    for (size_t t = 0; t < targets.size(); ++t) {
-      if (count[t] == 0) continue;
-      auto dst = files_.fd(targets[t].target);
-      if (!dst) return dst.error();
-      auto written = pwrite_all(dst.value(), from + start[t] * out_row, count[t] * out_row, cursor[t],
-                                files_.path(targets[t].target));
-      if (!written) return written;
-      cursor[t] += count[t] * out_row;
-      unstarted += count[t] * out_row;
-    }
-    if (writeback_ && (unstarted >= kWritebackBytes || first + n == rows)) {
-      for (size_t t = 0; t < targets.size(); ++t) {
-        if (cursor[t] > started[t]) writeback_->start(files_.path(targets[t].target), started[t], cursor[t] - started[t]);
-        started[t] = cursor[t];
-      }
-      unstarted = 0;
-    }
+    auto routed = router.write(out, out_row, slot_of.data(), kept, grouped);
+    if (!routed) return routed;
     if (progress_) progress_(n * in_row);
     fault_point("stream");
     if (auto stop = interruption()) return *stop;
   }
+  router.finish();
   return Ok{};
 }
 

@@ -33,16 +33,42 @@ struct ReshardShare {
 // The output files, opened for writing as rows arrive (at most a few hundred at a time: M may be large).
 class ReshardOutputFiles {
  public:
-  ReshardOutputFiles(std::string staging_dir, uint32_t count) : dir_(std::move(staging_dir)), count_(count) {}
+  // `path_of(target)`: the file of each target.
+  explicit ReshardOutputFiles(std::function<std::string(uint32_t)> path_of) : path_of_(std::move(path_of)) {}
+  // The files model-<m>-of-<count> in `staging_dir`.
+  ReshardOutputFiles(const std::string& staging_dir, uint32_t count)
+      : path_of_([staging_dir, count](uint32_t m) { return staging_dir + "/" + reshard_file_name(m, count); }) {}
   Result<int> fd(uint32_t target);
   Status close_all();
   std::string path(uint32_t target) const;
 
  private:
   static constexpr size_t kMaxOpen = 256;
-  std::string dir_;
-  uint32_t count_;
+  std::function<std::string(uint32_t)> path_of_;
   std::map<uint32_t, std::unique_ptr<FileDescriptor>> open_;
+};
+
+// The rows of one source tensor on their way to their targets (Placement: where its first row for each goes).
+// Each write() takes a chunk of rows with each row's target as an index into the placements, groups them by
+// target in `scratch` (a stable counting sort: rows keep their order) and writes each group with one pwrite at
+// that target's cursor. With a WritebackStarter, every 32 MiB written is handed to it.
+class RowRouter {
+ public:
+  RowRouter(const std::vector<Placement>& targets, ReshardOutputFiles& files, WritebackStarter* writeback);
+  // `scratch` has room for n rows.
+  Status write(const unsigned char* rows, uint64_t row_bytes, const uint32_t* index, uint64_t n,
+               unsigned char* scratch);
+  // Hands what is written and not yet started to the WritebackStarter.
+  void finish();
+
+ private:
+  static constexpr uint64_t kWritebackBytes = 32u << 20;
+  const std::vector<Placement>& targets_;
+  ReshardOutputFiles& files_;
+  WritebackStarter* writeback_;
+  std::vector<uint64_t> cursor_, started_;      // per target: the next row's offset, the first not yet started
+  std::vector<uint64_t> count_, start_, fill_;  // per target, in the current chunk
+  uint64_t unstarted_ = 0;
 };
 
 class ReshardWriter {

@@ -1,0 +1,64 @@
+// HugeCTR tables row by row, with --evict-l2-below and/or --reshard M. A table's rows are split over the ranks in
+// contiguous ranges, as for any HugeCTR export (hugectr_export.h); each range counts as one source part, and the
+// ranges in rank order are the table's row order, so the files do not depend on N.
+//   1. every rank counts, for each table, the rows of its range that stay (L2 norm of the embedding, in float32)
+//      and, with --reshard, how many of them go to each target part (by key: HugeCTR's key is the id);
+//   2. rank 0 lays out the output: with --reshard the M files of plan/reshard_plan.h; without, each table's own
+//      file with its kept rows (the kept rows of lower ranks first); it creates the files and sends each rank the
+//      offsets of its ranges' rows;
+//   3. every rank reads its ranges again, leaves out the evicted rows, rewrites the rest (serving dtypes) and
+//      pwrites them, grouped by target.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "recis_convert/cli/cli.h"
+#include "recis_convert/common/error.h"
+#include "recis_convert/mpi/comm.h"
+#include "recis_convert/plan/reshard_plan.h"
+#include "recis_convert/sinks/eviction_stage.h"
+#include "recis_convert/sources/hugectr_export.h"
+
+namespace recis_convert {
+
+// One rank's range of one table, counted.
+struct HugectrRangeCount {
+  uint64_t table = 0;  // index into HugectrModel::tables
+  uint64_t rows = 0;   // the range's rows
+  uint64_t kept = 0;
+  std::vector<TargetRows> targets;  // with --reshard
+};
+struct RankHugectrCounts {
+  std::optional<Error> error;
+  std::vector<HugectrRangeCount> ranges;
+};
+
+// Where the kept rows of one of this rank's ranges go, per exported slot (HugectrTableExport::slots): the
+// absolute offset of its first row in each target file, in target order.
+struct HugectrRangePlacement {
+  uint64_t table = 0;
+  std::vector<std::vector<Placement>> slots;
+};
+
+struct HugectrRowPlan {
+  std::vector<HugectrRangePlacement> mine;      // every rank
+  std::optional<ReshardLayout> layout;          // rank 0, with --reshard
+  std::map<std::string, TableEviction> tables;  // rank 0, with --evict-l2-below: rows and evicted rows per table
+};
+
+// Every rank, collectively. Rank 0 resizes `model`'s tables to their kept rows (without --reshard) and creates the
+// output files in `staging_dir` (not in a dry run, when it is empty).
+Result<HugectrRowPlan> plan_hugectr_rows(const JobOptions& options, HugectrModel& model,
+                                         const std::string& staging_dir, Comm& comm);
+
+// Every rank: the kept rows of its ranges into the files. `progress` gets the source bytes of each piece.
+Status write_hugectr_kept_rows(const JobOptions& options, const HugectrModel& model, const HugectrRowPlan& plan,
+                               const std::string& staging_dir, int rank, int world_size,
+                               const std::function<void(uint64_t)>& progress);
+
+}  // namespace recis_convert
