@@ -366,9 +366,9 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
   source.listing.blocks_of_all_files = comm.is_root();
   report.set_stage_seconds("plan", seconds_since(plan_start));
 
-  // 2b. with --evict-*: which rows of each part stay (counted now; applied by the write pass, to come)
+  // 2b. with --evict-*: which rows of each part stay (counted now; applied by the write pass)
   EvictionCounts evictions;
-  if (o.eviction.any()) {
+  if (o.eviction.any() && !source.is_hugectr()) {
     const auto select_start = Clock::now();
     auto counted = count_evictions(o, source.listing, mine, assignment, discovery.value().global_steps, comm);
     if (!counted) {
@@ -383,7 +383,24 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
 
   // 2c. with --reshard: where every kept row goes (rank 0 creates the output files)
   std::optional<ReshardStage> reshard;
-  if (o.reshard != 0) {
+  std::optional<HugectrRowPlan> hugectr_rows;  // HugeCTR: eviction and resharding in one stage
+  if (source.is_hugectr() && (o.eviction.any() || o.reshard != 0)) {
+    const auto rows_start = Clock::now();
+    auto planned = plan_hugectr_rows(o, *source.hugectr, discovery.value().staging_dir, comm);
+    if (!planned) {
+      if (comm.is_root()) report_failure(planned.error(), report);
+      if (staging) staging->discard();
+      return planned.error().code;
+    }
+    hugectr_rows = std::move(planned).value();
+    evictions.tables = hugectr_rows->tables;
+    if (comm.is_root() && o.eviction.any()) log_evictions(o, evictions, discovery.value().global_steps, log);
+    if (hugectr_rows->layout) {
+      reshard.emplace();
+      reshard->layout = std::move(hugectr_rows->layout);
+    }
+    report.set_stage_seconds("select", seconds_since(rows_start));
+  } else if (o.reshard != 0) {
     const auto reshard_start = Clock::now();
     auto planned = plan_resharding(o, source.listing, mine, assignment, transforms,
                                    o.eviction.any() ? &evictions : nullptr, discovery.value().staging_dir, comm);
@@ -404,7 +421,8 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
                               mine,
                               discovery.value().staging_dir,
                               o.eviction.any() ? &evictions.selections : nullptr,
-                              reshard ? &*reshard : nullptr};
+                              reshard ? &*reshard : nullptr,
+                              hugectr_rows ? &*hugectr_rows : nullptr};
   StreamOutcome streamed = stream_into_export(request, comm, log);
   const double my_seconds = seconds_since(stream_start);
   if (!comm.is_root()) {  // done with the blocks: room for the report below

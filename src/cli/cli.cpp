@@ -422,16 +422,13 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
   if (app.get_option("--evict-older-than")->count() > 0) o.eviction.older_than = flags.evict_older_than;
   if (app.get_option("--evict-l2-below")->count() > 0) o.eviction.l2_below = flags.evict_l2_below;
   if (o.eviction.any()) {
-    // Issue 15 in progress: RecIS checkpoints into safetensors files first.
-    if (o.format == ExportFormat::kHdf5 && !o.dry_run) {
+    // Issue 15 in progress: not into model.h5 yet (a RecIS checkpoint's --dry-run counts)
+    if (o.format == ExportFormat::kHdf5 && (!o.dry_run || o.source == SourceKind::kHugectr)) {
       return usage("--evict-older-than and --evict-l2-below do not take --format hdf5 yet");
     }
-    if (o.source == SourceKind::kHugectr) return usage("--evict-* does not take --source hugectr yet");
   }
-  if (o.reshard != 0) {  // issue 15 in progress: RecIS checkpoints into safetensors files first
-    if (o.format == ExportFormat::kHdf5) return usage("--reshard does not take --format hdf5 yet");
-    if (o.source == SourceKind::kHugectr) return usage("--reshard does not take --source hugectr yet");
-  }
+  // issue 15 in progress: not into model.h5 yet
+  if (o.reshard != 0 && o.format == ExportFormat::kHdf5) return usage("--reshard does not take --format hdf5 yet");
   if (flags.smaller_is_better) o.metric_order = MetricOrder::kSmallerIsBetter;
   if (o.source == SourceKind::kHugectr) {
     if (o.graph.empty() || o.sparse.empty()) return usage("--source hugectr needs --graph and --sparse (see --help)");

@@ -20,11 +20,14 @@ StreamOutcome stream_hugectr_tables(const StreamRequest& r, Comm& comm, const Lo
   StreamProgress progress(comm, log, o.progress_seconds(), total,
                           model.tables.size() * static_cast<uint64_t>(comm.size()), "table shares");
   if (!o.dry_run) {
-    auto written = write_hugectr_rows(model, r.staging_dir, comm.rank(), comm.size(), o.buffer_mib << 20, o.fsync,
-                                      [&progress, &out](uint64_t n) {
-                                        progress.add_bytes(n);
-                                        out.shared_bytes += n;
-                                      });
+    auto count = [&progress, &out](uint64_t n) {
+      progress.add_bytes(n);
+      out.shared_bytes += n;
+    };
+    auto written = r.hugectr_rows ? write_hugectr_kept_rows(o, model, *r.hugectr_rows, r.staging_dir, comm.rank(),
+                                                            comm.size(), count)
+                                  : write_hugectr_rows(model, r.staging_dir, comm.rank(), comm.size(),
+                                                       o.buffer_mib << 20, o.fsync, count);
     if (!written) {
       out.failure = written.error();
       comm.announce_failure();

@@ -4,6 +4,7 @@ namespace recis_convert {
 
 Status prepare_export_on_root(const JobOptions& o, const SourceDescription& source, const std::string& staging_dir) {
   if (!source.is_hugectr() || o.format != ExportFormat::kSafetensors || o.dry_run) return Ok{};
+  if (o.eviction.any() || o.reshard) return Ok{};  // sized once the kept rows are counted (hugectr_row_stage.h)
   return create_hugectr_files(*source.hugectr, staging_dir);
 }
 
@@ -15,6 +16,9 @@ Status finish_stream_on_root(const StreamRequest& r, bool succeeded, std::vector
                                               std::move(files));
     if (!described) return described.error();
     files = std::move(described).value();
+    if (r.source.is_hugectr()) {  // its ranks stream no files of their own: the source is its tables
+      for (const auto& t : r.source.hugectr->tables) files.front().source_bytes += t.source_bytes();
+    }
     owner.clear();
     for (const auto& f : files) owner[f.name] = 0;
     return Ok{};

@@ -157,6 +157,18 @@ Status lay_out_hugectr_tables(HugectrModel& model, const RowTransformChain& tran
   return Ok{};
 }
 
+void resize_hugectr_table(HugectrTableExport& t, uint64_t rows) {
+  uint64_t next = 0;
+  for (size_t k = 0; k < t.slots.size(); ++k) {
+    const RowLayout& out = t.slots[k].rows->output();
+    t.tensors[k].shape = out.tensor_shape(rows);
+    t.tensors[k].begin = next;
+    t.tensors[k].end = next + rows * out.row_bytes();
+    next = t.tensors[k].end;
+  }
+  t.preamble = serialize_recis_header(t.tensors, std::nullopt);
+}
+
 Status create_hugectr_files(const HugectrModel& model, const std::string& staging_dir) {
   for (const auto& t : model.tables) {
     auto created = create_sized_file(staging_dir + "/" + t.file, t.preamble, t.file_bytes());

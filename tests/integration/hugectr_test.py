@@ -274,7 +274,74 @@ def case_dtypes(args):
     print(f"ok: {compared} HugeCTR rows in every serving dtype, safetensors and model.h5, equal PyTorch's")
 
 
-CASES = {"export": case_export, "cross_n": case_cross_n, "bad": case_bad, "hdf5": case_hdf5, "dtypes": case_dtypes}
+def case_rows(args):
+    """--evict-l2-below and --reshard on HugeCTR tables (the key is the id): every kept row by key, kept iff its
+    float32 L2 norm is not below the threshold, in the part its key's slice says, in source row order; the same
+    files at np 1, 2 and 3; --evict-older-than alone is exit 3 (HugeCTR has no step_filter)."""
+    from reshard_test import part_of_id
+    parent = fresh(args.work, "rows")
+    for model in ("dcn", "dlrm"):  # a legacy single-file table with 4-byte keys; a localized one, with slot ids
+        check_rows(args, parent, model, part_of_id)
+    result = mpirun(args.binary, args.np, model_args(args.fixture, "wdl", dense=False) +
+                    ["--export-dir", os.path.join(parent, "stale"), "--evict-older-than", "10"])
+    expect_failure(result, 3, "no table has a step_filter slot", "--evict-older-than on HugeCTR")
+
+
+def check_rows(args, parent, model, part_of_id):
+    with open(os.path.join(args.fixture, model, f"{model}.json")) as f:
+        graph = json.load(f)
+    embeddings = [layer for layer in graph["layers"] if "Embedding" in layer["type"]]
+    sparse = sorted(glob.glob(os.path.join(args.fixture, model, f"{model}*_sparse_0.model")))
+    sources = {e["top"]: source_rows(graph, path, e) for e, path in zip(embeddings, sparse)}
+    norms = {t: np.sqrt(np.add.accumulate(v * v, axis=1)[:, -1]) for t, (_, v, _) in sources.items()}
+    threshold = float(np.median(np.concatenate(list(norms.values()))))
+    for options, count in ((["--evict-l2-below", repr(threshold)], None),
+                           (["--reshard", "3"], 3),
+                           (["--evict-l2-below", repr(threshold), "--reshard", "3"], 3)):
+        digests = {}
+        for np_ in (1, 2, 3):
+            out = os.path.join(parent, f"{model}_{len(digests)}_{'_'.join(options)}")
+            expect_success(mpirun(args.binary, np_, model_args(args.fixture, model, dense=False) +
+                                  ["--export-dir", out] + options), f"{model} {options} np={np_}")
+            digests[np_] = tree_digest(out, skip=("run_record.json",))
+        check(digests[1] == digests[2] == digests[3], f"{options}: exports differ between np 1, 2 and 3")
+        with open(os.path.join(out, "tensorkey.json")) as f:
+            tensorkey = json.load(f)
+        names = sorted(n for n in os.listdir(out) if n.endswith(".safetensors"))
+        got = {}  # table -> part -> slot -> array
+        for name in names:
+            header, _, data = read_safetensors(os.path.join(out, name))
+            for key, entry in header.items():
+                table, slot = tensorkey[key].split("^")[0].rsplit("@", 1)
+                begin, end = entry["data_offsets"]
+                dtype = {"I64": "<i8", "F32": "<f4", "U64": "<u8"}[entry["dtype"]]
+                got.setdefault(table, {}).setdefault(key.rsplit("/", 1)[1], {})[slot] = \
+                    np.frombuffer(data[begin:end], dtype).reshape(entry["shape"])
+        for table, (keys, vectors, slots) in sources.items():
+            keep = ~(norms[table] < np.float32(threshold)) if "--evict-l2-below" in options else np.ones(len(keys), bool)
+            parts = range(count) if count else [None]
+            for m in parts:
+                part = f"part_{m}_{count}" if count else "part_0_1"
+                want = keep & (np.array([part_of_id(k, count) == m for k in keys], bool) if count else True)
+                exported = got[table][part]
+                check(np.array_equal(exported["id"], keys[want]), f"{options} {table} {part}: ids")
+                check(exported["embedding"].tobytes() == vectors[want].tobytes(), f"{options} {table} {part}: rows")
+                if slots is not None:
+                    check(np.array_equal(exported["slot_id"], slots[want]), f"{options} {table} {part}: slot ids")
+        with open(os.path.join(out, "manifest.json")) as f:
+            manifest = json.load(f)
+        for table, (keys, _, _) in sources.items():
+            entry = manifest["tables"][table]
+            if "--evict-l2-below" in options:
+                evicted = int((norms[table] < np.float32(threshold)).sum())
+                check(entry.get("evicted_rows") == evicted and entry["rows"] == len(keys) - evicted,
+                      f"{options} manifest {table}: {entry}, {evicted} evicted")
+            check(entry["parts"] == (count or 1), f"{options} manifest {table}: {entry}")
+        expect_success(mpirun(args.binary, args.np, ["verify", out]), f"verify {options}")
+        print(f"ok: {model} {' '.join(options)}: every kept row by key in its part, same files at np 1-3")
+
+
+CASES = {"rows": case_rows, "export": case_export, "cross_n": case_cross_n, "bad": case_bad, "hdf5": case_hdf5, "dtypes": case_dtypes}
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@
 #include "recis_convert/sinks/hdf5_export.h"
 #include "recis_convert/sinks/hdf5_layout.h"
 #include "recis_convert/sinks/packed_file_results.h"
+#include "recis_convert/sinks/hugectr_row_stage.h"
 #include "recis_convert/sinks/reshard_stage.h"
 #include "recis_convert/sources/checkpoint.h"
 #include "recis_convert/sources/hugectr_export.h"
@@ -174,5 +175,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RankReshardCounts, error, found)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Placement, target, offset)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(TensorPlacement, tensor, ids, targets)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ReshardShare, count, sparse, dense)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(HugectrRangeCount, table, rows, kept, targets)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RankHugectrCounts, error, ranges)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(HugectrRangePlacement, table, slots)
 
 }  // namespace recis_convert

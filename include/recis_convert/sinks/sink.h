@@ -19,6 +19,7 @@
 #include "recis_convert/mpi/comm.h"
 #include "recis_convert/sinks/file_export.h"
 #include "recis_convert/sinks/packed_file_results.h"
+#include "recis_convert/sinks/hugectr_row_stage.h"
 #include "recis_convert/sinks/reshard_stage.h"
 #include "recis_convert/sources/source.h"
 #include "recis_convert/transforms/row_transform.h"
@@ -33,6 +34,7 @@ struct StreamRequest {
   std::string staging_dir;          // empty in a dry run
   const PartSelections* selections = nullptr;  // with --evict-*: this rank's parts whose rows are selected
   const ReshardStage* reshard = nullptr;       // with --reshard: this rank's placements (and rank 0's plan)
+  const HugectrRowPlan* hugectr_rows = nullptr;  // HugeCTR with --evict-l2-below or --reshard: where rows go
 };
 
 struct StreamOutcome {

@@ -63,6 +63,9 @@ CheckpointListing hugectr_listing(const HugectrModel& model);
 // the sources travel: mpi/job_messages.h).
 Status lay_out_hugectr_tables(HugectrModel& model, const RowTransformChain& transforms);
 
+// Rank 0 after eviction: the table's tensors and header for `rows` rows (its slots stay as laid out).
+void resize_hugectr_table(HugectrTableExport& table, uint64_t rows);
+
 // Rank 0, before the others start: every output file with its header, at its final size.
 Status create_hugectr_files(const HugectrModel& model, const std::string& staging_dir);
 

@@ -1,0 +1,256 @@
+#include "recis_convert/sinks/hugectr_row_stage.h"
+
+#include <algorithm>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "recis_convert/common/file_io.h"
+#include "recis_convert/common/interrupt.h"
+#include "recis_convert/formats/hugectr_sparse.h"
+#include "recis_convert/mpi/job_messages.h"
+#include "recis_convert/plan/slices.h"
+#include "recis_convert/sinks/reshard_writer.h"
+#include "recis_convert/transforms/row_eviction.h"
+
+namespace recis_convert {
+namespace {
+
+// Rows per piece of a table: a MiB of source rows for counting; the write pass sizes its own from the buffer.
+uint64_t rows_per_piece(const HugectrSparseTable& t, uint64_t bytes) {
+  return std::max<uint64_t>(1, bytes / std::max<uint64_t>(t.row_bytes(), 1));
+}
+
+// keep[r] for the n rows just read: the L2 rule, or every row without it.
+void decide(const JobOptions& o, const HugectrRows& rows, uint64_t n, uint64_t vec, std::vector<unsigned char>& keep) {
+  keep.assign(n, 1);
+  if (!o.eviction.l2_below) return;
+  for (uint64_t r = 0; r < n; ++r) keep[r] = kept_by_norm(rows.vectors.data() + r * vec, vec, *o.eviction.l2_below);
+}
+
+// The pseudo part of rank r's range (RecIS's "part_r_R" form: plan_reshard orders source parts by it, which for
+// contiguous ranges in rank order is the table's row order).
+std::string range_part(int rank, int world_size) {
+  return "part_" + std::to_string(rank) + "_" + std::to_string(world_size);
+}
+
+RankHugectrCounts count_ranges(const JobOptions& o, const HugectrModel& model, int rank, int world_size) {
+  RankHugectrCounts out;
+  std::optional<PartOfIdTable> part_of;
+  if (o.reshard) part_of.emplace(o.reshard);
+  HugectrRows rows;
+  std::vector<unsigned char> keep;
+  for (uint64_t i = 0; i < model.tables.size(); ++i) {
+    const HugectrSparseTable& t = model.tables[i].source;
+    const RowRange range = rows_of_rank(t.rows, world_size, rank);
+    HugectrRangeCount count{i, range.count, 0, {}};
+    std::vector<uint64_t> per_target(o.reshard, 0);
+    HugectrRowReader reader(t);
+    const uint64_t piece = rows_per_piece(t, 1u << 20);
+    for (uint64_t first = range.first; first < range.first + range.count; first += piece) {
+      const uint64_t n = std::min(piece, range.first + range.count - first);
+      auto read = reader.read(first, n, rows);
+      if (!read) {
+        out.error = read.error();
+        return out;
+      }
+      decide(o, rows, n, t.vec_size, keep);
+      for (uint64_t r = 0; r < n; ++r) {
+        count.kept += keep[r];
+        if (part_of && keep[r]) ++per_target[(*part_of)(rows.keys[r])];
+      }
+    }
+    for (uint32_t m = 0; m < per_target.size(); ++m) {
+      if (per_target[m]) count.targets.push_back(TargetRows{m, per_target[m]});
+    }
+    out.ranges.push_back(std::move(count));
+  }
+  return out;
+}
+
+// Rank 0 with --reshard: the M files, and each rank's placements (ranks[r][table] per slot).
+Result<ReshardLayout> plan_resharded(const JobOptions& o, const HugectrModel& model,
+                                     const std::vector<RankHugectrCounts>& counts,
+                                     std::vector<std::vector<HugectrRangePlacement>>& ranks) {
+  const int world_size = static_cast<int>(counts.size());
+  ReshardInput input;
+  input.count = o.reshard;
+  std::map<PartId, uint64_t> kept;
+  auto key = [&](const HugectrTableExport& t, size_t k, int rank) {
+    return t.name + "." + t.slots[k].slot + "/" + range_part(rank, world_size);
+  };
+  for (int r = 0; r < world_size; ++r) {
+    for (const HugectrRangeCount& c : counts[static_cast<size_t>(r)].ranges) {
+      const HugectrTableExport& t = model.tables[c.table];
+      const PartId part{t.name, range_part(r, world_size)};
+      input.parts.push_back(PartTargets{part, DecisionColumn{t.source.path, t.name + ".id/" + part.part, 0, c.rows},
+                                        c.targets});
+      kept[part] = c.kept;
+      for (size_t k = 0; k < t.slots.size(); ++k) {
+        input.slots.push_back(KeptSlot{part, t.slots[k].slot, key(t, k, r), t.source.path, c.rows,
+                                       t.slots[k].rows->output()});
+      }
+    }
+  }
+  auto layout = plan_reshard(input, kept, model.graph_path);
+  if (!layout) return layout.error();
+  ranks.assign(static_cast<size_t>(world_size), {});
+  for (int r = 0; r < world_size; ++r) {
+    for (const HugectrRangeCount& c : counts[static_cast<size_t>(r)].ranges) {
+      const HugectrTableExport& t = model.tables[c.table];
+      HugectrRangePlacement placed{c.table, {}};
+      for (size_t k = 0; k < t.slots.size(); ++k) placed.slots.push_back(layout.value().sparse.at(key(t, k, r)).targets);
+      ranks[static_cast<size_t>(r)].push_back(std::move(placed));
+    }
+  }
+  return layout;
+}
+
+// Rank 0 without --reshard: each table's file sized to its kept rows, each rank's rows after those of lower ranks.
+void plan_in_place(HugectrModel& model, const std::vector<RankHugectrCounts>& counts,
+                   std::vector<std::vector<HugectrRangePlacement>>& ranks) {
+  ranks.assign(counts.size(), {});
+  for (uint64_t i = 0; i < model.tables.size(); ++i) {
+    HugectrTableExport& t = model.tables[i];
+    uint64_t total = 0;
+    for (const auto& rank : counts) total += rank.ranges[i].kept;
+    resize_hugectr_table(t, total);
+    uint64_t before = 0;
+    for (size_t r = 0; r < counts.size(); ++r) {
+      HugectrRangePlacement placed{i, {}};
+      for (size_t k = 0; k < t.slots.size(); ++k) {
+        const uint64_t offset = t.preamble.size() + t.tensors[k].begin + before * t.slots[k].rows->output().row_bytes();
+        placed.slots.push_back({Placement{static_cast<uint32_t>(i), offset}});
+      }
+      ranks[r].push_back(std::move(placed));
+      before += counts[r].ranges[i].kept;
+    }
+  }
+}
+
+}  // namespace
+
+Result<HugectrRowPlan> plan_hugectr_rows(const JobOptions& o, HugectrModel& model, const std::string& staging_dir,
+                                         Comm& comm) {
+  auto counted = gather_to_root(comm, count_ranges(o, model, comm.rank(), comm.size()), "hugectr-row-counts");
+  HugectrRowPlan plan;
+  std::vector<std::vector<HugectrRangePlacement>> ranks;
+  std::optional<Error> failure;
+  if (comm.is_root()) {
+    if (!counted) failure = counted.error();
+    for (size_t r = 0; !failure && r < counted.value().size(); ++r) {
+      if (counted.value()[r].error) failure = counted.value()[r].error;
+    }
+    if (!failure && o.eviction.l2_below) {
+      for (uint64_t i = 0; i < model.tables.size(); ++i) {
+        TableEviction& e = plan.tables[model.tables[i].name];
+        e.rows = model.tables[i].source.rows;
+        for (const auto& rank : counted.value()) e.evicted += rank.ranges[i].rows - rank.ranges[i].kept;
+      }
+    }
+    if (!failure && o.reshard) {
+      auto layout = plan_resharded(o, model, counted.value(), ranks);
+      if (!layout) {
+        failure = layout.error();
+      } else {
+        plan.layout = std::move(layout).value();
+      }
+      for (size_t m = 0; !failure && !staging_dir.empty() && m < plan.layout->files.size(); ++m) {
+        const ReshardFile& f = plan.layout->files[m];
+        auto created = create_sized_file(staging_dir + "/" + f.name, f.preamble, f.bytes());
+        if (!created) failure = created.error();
+      }
+    } else if (!failure) {
+      plan_in_place(model, counted.value(), ranks);
+      if (!staging_dir.empty()) {
+        auto created = create_hugectr_files(model, staging_dir);
+        if (!created) failure = created.error();
+      }
+    }
+  }
+  auto mine = scatter_from_root<std::vector<HugectrRangePlacement>>(
+      comm,
+      [&](int rank) -> Result<std::vector<HugectrRangePlacement>> {
+        if (failure) return *failure;
+        return std::move(ranks[static_cast<size_t>(rank)]);
+      },
+      "hugectr-row-plan");
+  if (!mine) return mine.error();
+  plan.mine = std::move(mine).value();
+  return plan;
+}
+
+Status write_hugectr_kept_rows(const JobOptions& o, const HugectrModel& model, const HugectrRowPlan& plan,
+                               const std::string& staging_dir, int rank, int world_size,
+                               const std::function<void(uint64_t)>& progress) {
+  ReshardOutputFiles files([&](uint32_t target) {
+    return staging_dir + "/" + (o.reshard ? reshard_file_name(target, o.reshard) : model.tables[target].file);
+  });
+  std::unique_ptr<WritebackStarter> writeback;
+  if (o.fsync) writeback = std::make_unique<WritebackStarter>();
+  std::optional<PartOfIdTable> part_of;
+  if (o.reshard) part_of.emplace(o.reshard);
+  std::vector<uint32_t> index_of_target(o.reshard, UINT32_MAX);
+  HugectrRows rows;
+  std::vector<unsigned char> keep, rewritten, scratch;
+  std::vector<uint32_t> index;
+  const uint64_t buffer = o.buffer_mib << 20;
+  for (const HugectrRangePlacement& placed : plan.mine) {
+    const HugectrTableExport& t = model.tables[placed.table];
+    const RowRange range = rows_of_rank(t.source.rows, world_size, rank);
+    if (range.count == 0) continue;
+    uint64_t widest = 0;  // the widest output row: rewritten and grouped copies need room beside the rows read
+    for (const auto& slot : t.slots) widest = std::max(widest, slot.rows->output().row_bytes());
+    const uint64_t piece = std::max<uint64_t>(1, buffer / (t.source.row_bytes() + 2 * widest));
+    std::vector<std::unique_ptr<RowRouter>> routers;
+    for (const auto& targets : placed.slots) routers.push_back(std::make_unique<RowRouter>(targets, files, writeback.get()));
+    for (const Placement& p : placed.slots.front()) {
+      if (o.reshard) index_of_target[p.target] = static_cast<uint32_t>(&p - placed.slots.front().data());
+    }
+    HugectrRowReader reader(t.source);
+    const uint64_t vec = t.source.vec_size;
+    for (uint64_t first = range.first; first < range.first + range.count; first += piece) {
+      const uint64_t n = std::min(piece, range.first + range.count - first);
+      auto read = reader.read(first, n, rows);
+      if (!read) return read;
+      decide(o, rows, n, vec, keep);
+      const uint64_t kept = compact_rows(reinterpret_cast<unsigned char*>(rows.keys.data()), 8, keep.data(), n);
+      compact_rows(reinterpret_cast<unsigned char*>(rows.vectors.data()), vec * 4, keep.data(), n);
+      if (t.source.has_slot_id) compact_rows(reinterpret_cast<unsigned char*>(rows.slot_ids.data()), 8, keep.data(), n);
+      index.assign(kept, 0);
+      if (part_of) {
+        for (uint64_t r = 0; r < kept; ++r) {
+          index[r] = index_of_target[(*part_of)(rows.keys[r])];
+          if (index[r] == UINT32_MAX) {
+            return bad_input(t.source.path, "row " + std::to_string(first + r) + " has a key the count pass did not "
+                                            "see there: the file changed during the run");
+          }
+        }
+      }
+      for (size_t k = 0; k < t.slots.size(); ++k) {
+        const HugectrSlotExport& slot = t.slots[k];
+        const unsigned char* values =
+            slot.slot == "id"          ? reinterpret_cast<const unsigned char*>(rows.keys.data())
+            : slot.slot == "embedding" ? reinterpret_cast<const unsigned char*>(rows.vectors.data())
+                                       : reinterpret_cast<const unsigned char*>(rows.slot_ids.data());
+        const uint64_t out_row = slot.rows->output().row_bytes();
+        if (slot.rows->rewritten()) {
+          auto done = slot.rows->apply(values, kept, first, rewritten);
+          if (!done) return done;
+          values = rewritten.data();
+        }
+        scratch.resize(kept * out_row);
+        auto written = routers[k]->write(values, out_row, index.data(), kept, scratch.data());
+        if (!written) return written;
+      }
+      if (progress) progress(n * t.source.row_bytes());
+      if (auto stop = interruption()) return *stop;
+    }
+    for (auto& router : routers) router->finish();
+    for (const Placement& p : placed.slots.front()) {
+      if (o.reshard) index_of_target[p.target] = UINT32_MAX;
+    }
+  }
+  return files.close_all();
+}
+
+}  // namespace recis_convert

@@ -1,0 +1,125 @@
+#include "recis_convert/sinks/hugectr_row_stage.h"
+
+#include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <string>
+#include <vector>
+
+#include "recis_convert/common/file_io.h"
+#include "recis_convert/formats/safetensors.h"
+#include "test_files.h"
+
+namespace recis_convert {
+namespace {
+
+// One localized table of 11 rows: key r * 10000, vector [r, -r] (L2 norm r * sqrt(2)), slot id r % 3.
+class HugectrRowStageTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    testing::write_file(dir_.file("g.json"), R"({"layers": [
+      {"type": "Data", "dense": {"top": "dense", "dense_dim": 2}, "sparse": [{"top": "d", "slot_num": 3}]},
+      {"type": "LocalizedSlotSparseEmbeddingHash", "bottom": "d", "top": "user",
+       "sparse_embedding_hparam": {"embedding_vec_size": 2}},
+      {"type": "Reshape", "bottom": "user", "top": "r", "leading_dim": 6},
+      {"type": "Concat", "bottom": ["r", "dense"], "top": "c"},
+      {"type": "InnerProduct", "bottom": "c", "top": "fc", "fc_param": {"num_output": 1}},
+      {"type": "BinaryCrossEntropyLoss", "bottom": ["fc", "label"], "top": "loss"}]})");
+    const std::string table = dir_.file("user.model");
+    ::mkdir(table.c_str(), 0777);
+    ::mkdir(dir_.file("staging").c_str(), 0777);
+    std::vector<int64_t> keys;
+    std::vector<float> vectors;
+    std::vector<uint64_t> slots;
+    for (int r = 0; r < 11; ++r) {
+      keys.push_back(r * 10000);
+      vectors.push_back(static_cast<float>(r));
+      vectors.push_back(-static_cast<float>(r));
+      slots.push_back(static_cast<uint64_t>(r % 3));
+    }
+    testing::write_file(table + "/key", testing::raw_bytes(keys));
+    testing::write_file(table + "/emb_vector", testing::raw_bytes(vectors));
+    testing::write_file(table + "/slot_id", testing::raw_bytes(slots));
+    o_.source = SourceKind::kHugectr;
+    o_.graph = dir_.file("g.json");
+    o_.sparse = {table};
+    o_.buffer_mib = 1;
+    o_.fsync = false;
+  }
+
+  // Plans on one rank and writes as `ranks` ranks would (each its range), into the staging directory.
+  HugectrRowPlan run() {
+    auto model = describe_hugectr_model(o_, RowTransformChain());
+    EXPECT_TRUE(model) << model.error().describe();
+    model_ = std::move(model).value();
+    SerialComm comm;
+    auto plan = plan_hugectr_rows(o_, model_, dir_.file("staging"), comm);
+    EXPECT_TRUE(plan) << plan.error().describe();
+    auto written = write_hugectr_kept_rows(o_, model_, plan.value(), dir_.file("staging"), 0, 1, {});
+    EXPECT_TRUE(written) << written.error().describe();
+    return std::move(plan).value();
+  }
+
+  // The file's tensors as (name, bytes), in header order.
+  std::vector<std::pair<std::string, std::string>> tensors_of(const std::string& name) {
+    const std::string path = dir_.file("staging/" + name);
+    const std::string bytes = testing::read_file(path);
+    FileDescriptor fd(::open(path.c_str(), O_RDONLY));
+    auto header = read_safetensors_header(fd.get(), bytes.size(), path);
+    EXPECT_TRUE(header) << header.error().describe();
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const TensorInfo& t : header.value().tensors) {
+      out.emplace_back(t.name, bytes.substr(header.value().data_start() + t.begin, t.nbytes()));
+    }
+    return out;
+  }
+
+  static std::string rows_of(const std::vector<int>& rows, const char* what) {
+    std::vector<int64_t> keys;
+    std::vector<float> vectors;
+    std::vector<uint64_t> slots;
+    for (int r : rows) {
+      keys.push_back(r * 10000);
+      vectors.push_back(static_cast<float>(r));
+      vectors.push_back(-static_cast<float>(r));
+      slots.push_back(static_cast<uint64_t>(r % 3));
+    }
+    const std::string w(what);
+    return w == "id" ? testing::raw_bytes(keys) : w == "embedding" ? testing::raw_bytes(vectors) : testing::raw_bytes(slots);
+  }
+
+  testing::TempDir dir_;
+  JobOptions o_;
+  HugectrModel model_;
+};
+
+TEST_F(HugectrRowStageTest, EvictionKeepsTheRowsWhoseNormIsNotBelowTheThreshold) {
+  o_.eviction.l2_below = 4.0f;  // 2 * sqrt(2) < 4 <= 3 * sqrt(2)
+  HugectrRowPlan plan = run();
+  EXPECT_EQ(plan.tables.at("user").evicted, 3u);
+  EXPECT_EQ(plan.tables.at("user").rows, 11u);
+  const std::vector<int> kept = {3, 4, 5, 6, 7, 8, 9, 10};
+  auto tensors = tensors_of("model-000000-of-000001.safetensors");
+  ASSERT_EQ(tensors.size(), 3u);
+  EXPECT_EQ(tensors[0], (std::pair<std::string, std::string>{"user.id/part_0_1", rows_of(kept, "id")}));
+  EXPECT_EQ(tensors[1].second, rows_of(kept, "embedding"));
+  EXPECT_EQ(tensors[2].second, rows_of(kept, "slot_id"));
+}
+
+TEST_F(HugectrRowStageTest, ReshardSendsEachKeyToItsSliceInRowOrder) {
+  o_.eviction.l2_below = 4.0f;
+  o_.reshard = 2;  // residues of 40000, 50000, 60000 and 100000 lie in [32768, 65536)
+  HugectrRowPlan plan = run();
+  ASSERT_TRUE(plan.layout);
+  auto first = tensors_of("model-000000-of-000002.safetensors");
+  ASSERT_EQ(first.size(), 3u);
+  EXPECT_EQ(first[0], (std::pair<std::string, std::string>{"user.embedding/part_0_2", rows_of({3, 7, 8, 9}, "embedding")}));
+  EXPECT_EQ(first[1].second, rows_of({3, 7, 8, 9}, "id"));
+  auto second = tensors_of("model-000001-of-000002.safetensors");
+  EXPECT_EQ(second[1], (std::pair<std::string, std::string>{"user.id/part_1_2", rows_of({4, 5, 6, 10}, "id")}));
+  EXPECT_EQ(second[2].second, rows_of({4, 5, 6, 10}, "slot_id"));
+}
+
+}  // namespace
+}  // namespace recis_convert
