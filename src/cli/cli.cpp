@@ -422,9 +422,9 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
   if (app.get_option("--evict-older-than")->count() > 0) o.eviction.older_than = flags.evict_older_than;
   if (app.get_option("--evict-l2-below")->count() > 0) o.eviction.l2_below = flags.evict_l2_below;
   if (o.eviction.any()) {
-    // Issue 15 in progress: not into model.h5 yet (a RecIS checkpoint's --dry-run counts)
-    if (o.format == ExportFormat::kHdf5 && (!o.dry_run || o.source == SourceKind::kHugectr)) {
-      return usage("--evict-older-than and --evict-l2-below do not take --format hdf5 yet");
+    // Issue 15 in progress: HugeCTR tables not into model.h5 yet
+    if (o.format == ExportFormat::kHdf5 && o.source == SourceKind::kHugectr) {
+      return usage("--evict-l2-below does not take --source hugectr with --format hdf5 yet");
     }
   }
   // issue 15 in progress: not into model.h5 yet

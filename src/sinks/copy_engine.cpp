@@ -120,12 +120,9 @@ Status CopyEngine::rewrite_range(int src_fd, const std::string& src_name, int ds
                                  const CopyRange& range, Checksum& checksum) {
   const uint64_t in_row = range.source_row_bytes(), out_row = range.output_row_bytes();
   const uint64_t room = in_row + (range.rewrite ? out_row : 0);
-  std::optional<RowSelector> selector;
-  if (range.selection) {
-    auto opened = RowSelector::open(range.selection->decision);
-    if (!opened) return opened.error();
-    selector.emplace(std::move(opened).value());
-  }
+  auto opened = RowSelector::open_if(range.selection.get());
+  if (!opened) return opened.error();
+  std::optional<RowSelector> selector = std::move(opened).value();
   uint64_t rows_per_chunk = std::max<uint64_t>(1, buffer_.size() / std::max<uint64_t>(room, 1));
   if (selector) rows_per_chunk = std::min(rows_per_chunk, selector->chunk_rows());
   if (buffer_.size() < room) buffer_.resize(room);  // a single row wider than the buffer

@@ -61,15 +61,6 @@ RankCounts count_parts(const std::vector<PlannedPart>& parts) {
   return out;
 }
 
-// Rank 0: the first error any rank reported, in rank order (the same message whatever the timing).
-template <typename T>
-std::optional<Error> first_error(const std::vector<T>& reports) {
-  for (const auto& r : reports) {
-    if (r.error) return r.error;
-  }
-  return std::nullopt;
-}
-
 }  // namespace
 
 Result<EvictionCounts> count_evictions(const JobOptions& o, const CheckpointListing& listing,
@@ -82,7 +73,7 @@ Result<EvictionCounts> count_evictions(const JobOptions& o, const CheckpointList
   std::map<PartId, PartDecision> planned;  // rank 0: every part's decision, for the routing in step 4
   std::optional<Error> failure;
   if (comm.is_root()) {
-    failure = !found ? std::optional<Error>(found.error()) : first_error(found.value());
+    failure = first_error(found);
     if (!failure) {
       std::vector<LocatedColumn> columns;
       for (auto& report : found.value()) {
@@ -118,8 +109,7 @@ Result<EvictionCounts> count_evictions(const JobOptions& o, const CheckpointList
   auto verdict = broadcast_result<Ok>(
       comm,
       [&]() -> Result<Ok> {
-        if (!counted) return counted.error();
-        if (auto error = first_error(counted.value())) return *error;
+        if (auto error = first_error(counted)) return *error;
         for (auto& report : counted.value()) {
           for (auto& c : report.counts) out.parts.push_back(std::move(c));
         }

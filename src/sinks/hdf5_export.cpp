@@ -1,18 +1,21 @@
 #include "recis_convert/sinks/hdf5_export.h"
 
-#include "recis_convert/common/fault_injection.h"
-#include "recis_convert/common/file_io.h"
-
 #include <fcntl.h>
 #include <hdf5.h>
 #include <mpi.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <map>
 #include <memory>
 #include <optional>
+
+#include "recis_convert/common/fault_injection.h"
+#include "recis_convert/common/file_io.h"
+#include "recis_convert/sinks/row_selection.h"
+#include "recis_convert/transforms/row_eviction.h"
 
 namespace recis_convert {
 namespace {
@@ -156,11 +159,57 @@ Status write_rows(hid_t dataset, DType dtype, const std::vector<uint64_t>& dims,
   return Ok{};
 }
 
+
+// A selected tensor's rows as its pieces take them: the next source row to read, and its part's decisions.
+struct SelectedTensor {
+  uint64_t next = 0;
+  std::optional<RowSelector> selector;
+};
+
+// The next piece->rows kept rows of a selected tensor into `out` (room for that many source rows): source rows
+// are read from where the previous piece stopped, at most as many as are still wanted at a time, and the evicted
+// ones compacted away. `first` becomes the first source row read (for messages).
+Status read_selected_rows(int fd, const std::string& source, const WritePiece& piece, uint64_t row_bytes,
+                          const PieceSelections& selections, std::map<std::pair<std::string, uint64_t>, SelectedTensor>& cursors,
+                          unsigned char* out, uint64_t& first) {
+  const auto key = std::make_pair(piece.file, piece.tensor_offset);
+  auto selection = selections.find(key);
+  if (selection == selections.end()) {
+    return Error{ExitCode::kInternal, source, "no eviction decision for the tensor at byte " + std::to_string(piece.tensor_offset)};
+  }
+  SelectedTensor& tensor = cursors[key];
+  if (!tensor.selector) {
+    auto opened = RowSelector::open(selection->second->decision);
+    if (!opened) return opened.error();
+    tensor.selector.emplace(std::move(opened).value());
+  }
+  first = tensor.next;
+  std::vector<unsigned char> keep;
+  uint64_t have = 0;
+  while (have < piece.rows) {
+    const uint64_t left = selection->second->rows - tensor.next;
+    const uint64_t want = std::min({piece.rows - have, tensor.selector->chunk_rows(), left});
+    if (want == 0) {
+      return bad_input(source, "the part " + selection->second->part.table + "/" + selection->second->part.part +
+                                   " kept fewer rows than counted: the file changed during the run");
+    }
+    auto read = read_exact(fd, piece.tensor_offset + tensor.next * row_bytes, want * row_bytes, out + have * row_bytes,
+                           source, "rows of the part " + selection->second->part.part);
+    if (!read) return read;
+    keep.resize(want);
+    auto decided = tensor.selector->decide(tensor.next, want, keep.data());
+    if (!decided) return decided.error();
+    have += compact_rows(out + have * row_bytes, row_bytes, keep.data(), want);
+    tensor.next += want;
+  }
+  return Ok{};
+}
+
 }  // namespace
 
 Status write_hdf5_export(const std::string& path, const Hdf5Layout& plan, const std::vector<DenseDataset>& dense,
                          const CheckpointListing& listing, const Hdf5Attributes& attributes, int rank, int world_size,
-                         size_t buffer_bytes, Hdf5Transfer transfer, bool fsync_file,
+                         size_t buffer_bytes, Hdf5Transfer transfer, bool fsync_file, const PieceSelections& selections,
                          const std::function<void(uint64_t bytes, uint64_t datasets)>& progress) {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors become Error values, not stack dumps on stderr
   Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
@@ -227,6 +276,7 @@ Status write_hdf5_export(const std::string& path, const Hdf5Layout& plan, const 
   std::vector<char> buffer(std::max<size_t>(buffer_bytes, 1));
   std::map<std::string, std::unique_ptr<FileDescriptor>> open_files;  // closed on every path out
   std::optional<Error> read_failure;
+  std::map<std::pair<std::string, uint64_t>, SelectedTensor> cursors;  // selected tensors being read, by piece key
   uint64_t bytes_done = 0, datasets_done = 0;  // over all ranks: every rank knows the layout and the rounds are in step
   for (const auto& [dataset_plan, dataset] : order) {
     const std::vector<WritePiece> mine = dataset_plan->pieces_of(rank);
@@ -253,11 +303,14 @@ Status write_hdf5_export(const std::string& path, const Hdf5Layout& plan, const 
         const std::string source = piece->file[0] == '/' ? piece->file : listing.ckpt_dir + "/" + piece->file;
         if (!source_fd) source_fd = std::make_unique<FileDescriptor>(::open(source.c_str(), O_RDONLY | O_CLOEXEC));
         const int fd = source_fd->get();
+        uint64_t first = (piece->source_offset - piece->tensor_offset) / dataset_plan->source_row_bytes;
         auto read = fd < 0 ? Status(bad_input(source, std::string("cannot open: ") + std::strerror(errno)))
-                           : read_exact(fd, piece->source_offset, bytes, buffer.data(), source, dataset_plan->path + " rows");
+                    : piece->selected
+                        ? read_selected_rows(fd, source, *piece, dataset_plan->source_row_bytes, selections, cursors,
+                                             reinterpret_cast<unsigned char*>(buffer.data()), first)
+                        : read_exact(fd, piece->source_offset, bytes, buffer.data(), source, dataset_plan->path + " rows");
         if (read && dataset_plan->rewrite) {
-          // the piece's first row within its source tensor, for messages: pieces advance from the tensor's start
-          const uint64_t first = (piece->source_offset - piece->tensor_offset) / dataset_plan->source_row_bytes;
+          // `first`: the piece's first row within its source tensor, for messages
           // the rewritten rows go after the source rows, in the same buffer (the pieces are planned for both)
           unsigned char* rewritten = reinterpret_cast<unsigned char*>(buffer.data()) + bytes;
           read = dataset_plan->rewrite->apply(reinterpret_cast<const unsigned char*>(buffer.data()), piece->rows,

@@ -40,6 +40,7 @@ void add_pieces(DatasetLayout& dataset, const SourceTensor& t, uint64_t first_ro
     piece.tensor_offset = t.offset;
     piece.first_row = first_row + done;
     piece.rows = std::min(per_piece, rows - done);
+    piece.selected = t.kept_rows >= 0;
     dataset.pieces.push_back(piece);
   }
 }
@@ -96,14 +97,14 @@ Result<Hdf5Layout> lay_out_hdf5(const std::vector<SourceTensor>& tensors, uint64
       row.slice_end = bounds.at(1);
       row.slice_size = bounds.at(2);
       row.first_row = table.rows;
-      row.rows = id->second->shape.empty() ? 0 : id->second->shape[0];
+      row.rows = id->second->exported_rows();
       for (const auto& name : order) {
         auto it = slots.find(name);
         if (it == slots.end()) {
           return bad_input(ckpt_dir, "table \"" + child + "\" part " + part.first + " has no \"" + name +
                                          "\" although other parts have it");
         }
-        if (it->second->shape.empty() || it->second->shape[0] != row.rows) {
+        if (it->second->shape.empty() || it->second->exported_rows() != row.rows) {
           return bad_input(ckpt_dir, "tensor \"" + it->second->key + "\" does not have the " +
                                          std::to_string(row.rows) + " rows of its id");
         }

@@ -32,14 +32,14 @@ using Clock = std::chrono::steady_clock;
 // A RecIS checkpoint's files at `mine`: each header read and decided once, its kept tensors summarized for the
 // plan, and the file described for the manifest as exported (after the row transforms).
 Status summarize_checkpoint_files(const StreamRequest& r, int rank, std::vector<SourceTensor>& tensors,
-                                  std::vector<FileResult>& results) {
+                                  std::vector<FileResult>& results, PieceSelections& selections) {
   const CheckpointListing& listing = r.source.listing;
   for (size_t index : r.mine) {
     const DataFile& file = listing.files[index];
     const std::string path = listing.ckpt_dir + "/" + file.name;
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return bad_input(path, std::string("cannot open: ") + std::strerror(errno));
-    auto decision = decide_data_file(fd, listing, file, r.transforms);
+    auto decision = decide_data_file(fd, listing, file, r.transforms, r.selections);
     ::close(fd);
     if (!decision) return decision.error();
     FileResult result;
@@ -53,12 +53,16 @@ Status summarize_checkpoint_files(const StreamRequest& r, int rank, std::vector<
         continue;
       }
       const auto& rewrite = decision.value().rows[i];
-      TensorInfo kept = t;  // as exported, for the manifest (model.h5 holds the rows after the row transforms)
-      if (rewrite) {
-        kept.dtype = rewrite->output().dtype;
-        kept.dtype_spelling = rewrite->output().dtype_spelling;
-        kept.shape = rewrite->output().tensor_shape(t.shape.at(0));
-        kept.end = kept.begin + t.shape.at(0) * rewrite->output().row_bytes();
+      const auto& selection = decision.value().selections[i];
+      // as exported, for the manifest (model.h5 holds the rows that stay, after the row transforms)
+      TensorInfo kept = t;
+      if (rewrite || selection) {
+        const RowLayout out = rewrite ? rewrite->output() : RowLayout::of_tensor(t.dtype, t.dtype_spelling, t.shape);
+        const uint64_t rows = selection ? selection->kept : t.shape.at(0);
+        kept.dtype = out.dtype;
+        kept.dtype_spelling = out.dtype_spelling;
+        kept.shape = out.tensor_shape(rows);
+        kept.end = kept.begin + rows * out.row_bytes();
       }
       result.kept.push_back(std::move(kept));
       const KeyClass& key = decision.value().keys[i];
@@ -75,6 +79,11 @@ Status summarize_checkpoint_files(const StreamRequest& r, int rank, std::vector<
       s.file = file.name;
       s.offset = header.data_start() + t.begin;
       s.owner = rank;
+      if (selection) {
+        s.kept_rows = static_cast<int64_t>(selection->kept);
+        // an empty tensor has no pieces, and may share its offset with the next tensor: not registered
+        if (t.nbytes() > 0) selections.emplace(std::make_pair(s.file, s.offset), selection);
+      }
       tensors.push_back(std::move(s));
     }
     results.push_back(std::move(result));
@@ -138,6 +147,7 @@ StreamOutcome stream_into_hdf5(const StreamRequest& r, Comm& comm, const Log& lo
   StreamOutcome out;
   RankTensors mine;
   std::vector<FileResult> results;
+  PieceSelections selections;  // with --evict-*: the decisions of this rank's selected tensors
   if (r.source.is_hugectr()) {
     auto share = hugectr_share(*r.source.hugectr, r.mine, comm.rank(), r.staging_dir, o.dry_run, o.buffer_mib << 20);
     if (share) {
@@ -147,7 +157,7 @@ StreamOutcome stream_into_hdf5(const StreamRequest& r, Comm& comm, const Log& lo
       out.failure = share.error();
     }
   } else {
-    auto summarized = summarize_checkpoint_files(r, comm.rank(), mine.tensors, results);
+    auto summarized = summarize_checkpoint_files(r, comm.rank(), mine.tensors, results, selections);
     if (!summarized) out.failure = summarized.error();
   }
   for (auto& result : results) out.add_result(std::move(result), listing.blocks, comm.is_root());
@@ -220,7 +230,7 @@ StreamOutcome stream_into_hdf5(const StreamRequest& r, Comm& comm, const Log& lo
   auto written = write_hdf5_export(r.staging_dir + "/model.h5", plan.value(), dense, listing, attributes, comm.rank(),
                                    comm.size(), o.buffer_mib << 20,
                                    o.hdf5_collective ? Hdf5Transfer::kCollective : Hdf5Transfer::kIndependent, o.fsync,
-                                   progress);
+                                   selections, progress);
   if (!written) {
     out.failure = written.error();
     comm.announce_failure();

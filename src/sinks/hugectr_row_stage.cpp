@@ -136,10 +136,7 @@ Result<HugectrRowPlan> plan_hugectr_rows(const JobOptions& o, HugectrModel& mode
   std::vector<std::vector<HugectrRangePlacement>> ranks;
   std::optional<Error> failure;
   if (comm.is_root()) {
-    if (!counted) failure = counted.error();
-    for (size_t r = 0; !failure && r < counted.value().size(); ++r) {
-      if (counted.value()[r].error) failure = counted.value()[r].error;
-    }
+    failure = first_error(counted);
     if (!failure && o.eviction.l2_below) {
       for (uint64_t i = 0; i < model.tables.size(); ++i) {
         TableEviction& e = plan.tables[model.tables[i].name];

@@ -23,12 +23,9 @@ Result<std::vector<TargetRows>> count_targets(const DecisionColumn& ids, const P
                                               const PartOfIdTable& part_of) {
   FileDescriptor fd(::open(ids.path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return bad_input(ids.path, std::string("cannot open: ") + std::strerror(errno));
-  std::optional<RowSelector> selector;
-  if (selection) {
-    auto opened = RowSelector::open(selection->decision);
-    if (!opened) return opened.error();
-    selector.emplace(std::move(opened).value());
-  }
+  auto opened = RowSelector::open_if(selection);
+  if (!opened) return opened.error();
+  std::optional<RowSelector> selector = std::move(opened).value();
   constexpr uint64_t kChunkRows = (1u << 20) / sizeof(int64_t);
   const uint64_t chunk = selector ? std::min(kChunkRows, selector->chunk_rows()) : kChunkRows;
   std::vector<int64_t> id(std::min(chunk, std::max<uint64_t>(ids.rows, 1)));
@@ -98,14 +95,6 @@ RankReshardCounts count_rank(const JobOptions& o, const CheckpointListing& listi
   return out;
 }
 
-template <typename T>
-std::optional<Error> first_error(const std::vector<T>& reports) {
-  for (const auto& r : reports) {
-    if (r.error) return r.error;
-  }
-  return std::nullopt;
-}
-
 }  // namespace
 
 Result<ReshardStage> plan_resharding(const JobOptions& o, const CheckpointListing& listing,
@@ -118,7 +107,7 @@ Result<ReshardStage> plan_resharding(const JobOptions& o, const CheckpointListin
   std::vector<ReshardShare> shares;
   std::optional<Error> failure;
   if (comm.is_root()) {
-    failure = !counted ? std::optional<Error>(counted.error()) : first_error(counted.value());
+    failure = first_error(counted);
     ReshardInput input;
     if (!failure) {
       input.count = o.reshard;

@@ -193,12 +193,9 @@ Status ReshardWriter::write_sparse(int src_fd, const std::string& src_path, cons
   }
   FileDescriptor ids_fd(::open(ids.path.c_str(), O_RDONLY | O_CLOEXEC));
   if (ids_fd.get() < 0) return bad_input(ids.path, std::string("cannot open: ") + std::strerror(errno));
-  std::optional<RowSelector> selector;
-  if (selection) {
-    auto opened = RowSelector::open(selection->decision);
-    if (!opened) return opened.error();
-    selector.emplace(std::move(opened).value());
-  }
+  auto opened = RowSelector::open_if(selection.get());
+  if (!opened) return opened.error();
+  std::optional<RowSelector> selector = std::move(opened).value();
   constexpr uint64_t kIdChunkRows = (1u << 20) / sizeof(int64_t);
   uint64_t chunk = std::max<uint64_t>(1, buffer_.size() / room);
   chunk = std::min(chunk, selector ? selector->chunk_rows() : kIdChunkRows);

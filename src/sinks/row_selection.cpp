@@ -79,6 +79,13 @@ Result<RowSelector> RowSelector::open(const PartDecision& decision) {
   return s;
 }
 
+Result<std::optional<RowSelector>> RowSelector::open_if(const PartSelection* selection) {
+  if (!selection) return std::optional<RowSelector>();
+  auto opened = open(selection->decision);
+  if (!opened) return opened.error();
+  return std::optional<RowSelector>(std::move(opened).value());
+}
+
 Status RowSelector::read_rows(const DecisionColumn& column, const FileDescriptor& fd, uint64_t first, uint64_t n) {
   const uint64_t bytes = row_bytes(column);
   column_.resize(n * bytes);

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""Integration tests of row eviction (--evict-older-than, --evict-l2-below), RecIS checkpoints into safetensors
-files (issue 15 in progress: HDF5, HugeCTR and --reshard come next).
+"""Integration tests of row eviction (--evict-older-than, --evict-l2-below) of RecIS checkpoints, into safetensors
+files and model.h5 (HugeCTR's are in hugectr_test.py, resharding in reshard_test.py).
 
     eviction_test.py --binary BIN --fixture OUTPUT_DIR --work DIR CASE [--np N]
 
@@ -8,10 +8,11 @@ Cases:
   dry_run   the per-table counts equal an independent count in Python (step rule at its boundary, L2 rule in
             float32, both together), identical at np 1, 2 and 3
   clock     the global step's fallback chain: extra.pt, then ckpt_<step>; a checkpoint with no step_filter slot
-            at all is exit 3; --format hdf5 is refused for now (exit 2)
+            at all is exit 3
   export    every exported row by id: kept iff the rules say so, each slot equal to the source; the same files
             at np 1, 2 and 3; verify passes; the manifest's evicted rows and global step; with int8 embeddings the
             kept rows are PyTorch's
+  hdf5      into model.h5: the kept rows of every dataset by id, the parts dataset's counts, np 1 and 3 identical
 """
 import json
 import os
@@ -111,11 +112,6 @@ def case_clock(args):
     plain = make_fixture(args.work, "no_step_filter", "--tables", "3")
     expect_failure(dry_run(args, args.np, plain, ["--evict-older-than", "50"]), 3,
                    "--evict-older-than: no table has a step_filter slot", "no step_filter")
-    # not written into model.h5 yet: refused
-    result = mpirun(args.binary, args.np, ["--ckpt-dir", root, "--export-dir", os.path.join(args.work, "out"),
-                                           "--evict-older-than", "50", "--format", "hdf5"])
-    expect_failure(result, 2, "do not take --format hdf5 yet", "eviction into model.h5")
-    check(not os.path.exists(os.path.join(args.work, "out")), "an export was made")
     print("ok: the global step from extra.pt, then ckpt_<step>; no step_filter is exit 3")
 
 
@@ -193,7 +189,47 @@ def case_export(args):
     print("ok: eviction with int8 embeddings")
 
 
-CASES = {"dry_run": case_dry_run, "clock": case_clock, "export": case_export}
+def case_hdf5(args):
+    """Eviction into model.h5: every dataset holds the kept rows only, each equal to the source by id; the parts
+    dataset counts the kept rows of each part; the same file at np 1 and 3."""
+    import h5py
+    ckpt = latest_checkpoint(args.fixture)
+    global_step = int(os.path.basename(ckpt).split("_")[1])
+    source = rows_by_id(ckpt)
+    rules = {"older_than": 100, "l2_below": 1.5}
+    options = ["--evict-older-than", "100", "--evict-l2-below", "1.5", "--format", "hdf5"]
+    digests = {}
+    for np_ in (1, 3):
+        out = os.path.join(fresh(args.work, f"hdf5_np{np_}"), "export")
+        expect_success(mpirun(args.binary, np_, ["--ckpt-dir", args.fixture, "--export-dir", out] + options),
+                       f"{options} at np {np_}")
+        digests[np_] = tree_digest(out, skip=("run_record.json",))
+    check(digests[1] == digests[3], "model.h5 differs between np 1 and 3")
+    want = kept_ids(ckpt, global_step, **rules)
+    kept_per_part = {}
+    for table, part, ids, keep, _ in part_decisions(ckpt, global_step, **rules):
+        kept_per_part.setdefault(table, []).append((part, int(keep.sum())))
+    with h5py.File(os.path.join(out, "model.h5"), "r") as f:
+        for table, group in f["sparse"].items():
+            ids = group["id"][:]
+            check(set(int(i) for i in ids) == want[table] and len(ids) == len(want[table]),
+                  f"hdf5 {table}: {len(ids)} ids, the rules keep {len(want[table])}")
+            for slot in source[table]:
+                if slot == "id":
+                    continue
+                rows = group[slot][:]
+                for n, i in enumerate(ids):
+                    check(rows[n].tobytes() == source[table][slot][int(i)], f"hdf5 {table}.{slot}: id {i} differs")
+            parts = group["parts"][:]
+            counts = sorted(c for _, c in kept_per_part[table])
+            check(sorted(int(p[4]) for p in parts) == counts and int(parts[:, 4].sum()) == len(ids),
+                  f"hdf5 {table}: parts {parts.tolist()}, kept per part {counts}")
+    expect_success(mpirun(args.binary, args.np, ["verify", out]), "verify hdf5")
+    print(f"ok: eviction into model.h5: {sum(len(v) for v in want.values())} rows kept, equal to the source by id, "
+          "parts count them, same file at np 1 and 3")
+
+
+CASES = {"dry_run": case_dry_run, "clock": case_clock, "export": case_export, "hdf5": case_hdf5}
 
 if __name__ == "__main__":
     sys.exit(run_cases(CASES))

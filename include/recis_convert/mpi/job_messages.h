@@ -85,7 +85,7 @@ inline void from_json(const nlohmann::json& j, FileResult& f) {
   }
 }
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SourceTensor, key, sparse, child, slot, slice, part_rank, dtype, shape, file, offset,
-                                   owner)
+                                   owner, kept_rows)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(HugectrSparseTable, path, format, rows, vec_size, has_slot_id, key_bytes,
                                    record_bytes)
 

@@ -140,6 +140,17 @@ Result<std::vector<T>> gather_to_root(Comm& comm, T mine, const char* what) {
   return out;
 }
 
+// Rank 0, on what it gathered: the failure to gather, else the first error any rank reported (its `error`
+// member), in rank order, so the message is the same whatever the timing.
+template <typename T>
+std::optional<Error> first_error(const Result<std::vector<T>>& gathered) {
+  if (!gathered) return gathered.error();
+  for (const auto& report : gathered.value()) {
+    if (report.error) return report.error;
+  }
+  return std::nullopt;
+}
+
 template <typename T>
 Result<std::vector<T>> allgather(Comm& comm, const T& mine, const char* what) {
   std::vector<T> out;

@@ -6,7 +6,8 @@
 //   /sparse/<child>/<slot>        [N, ...], rows in the order of `id`, after the row transforms (an int8 embedding
 //                                 is uint8 [N, dim + 8] with attribute quantization = "int8_rowwise")
 //   /sparse/<child>/parts         int64 [P, 5]: slice begin, slice end, slice size, first row, rows; parts ordered by
-//                                 slice and then source rank, so a reader can rebuild RecIS's shards
+//                                 slice and then source rank, so a reader can rebuild RecIS's shards (with eviction,
+//                                 the rows that stay)
 //   /optimizer/<name>             dense optimizer scalars of the checkpoint, when not filtered
 //   /dense/<name>                 model.pt tensors (written by rank 0)
 #pragma once
@@ -31,6 +32,9 @@ struct WritePiece {
   uint64_t first_row = 0;      // in the dataset
   uint64_t rows = 0;
   uint64_t tensor_offset = 0;  // absolute offset of the source tensor the rows belong to (row numbers in messages)
+  // The tensor's part has an eviction decision: `rows` counts kept rows, which the owner picks as it reads the
+  // tensor's pieces in order (source_offset is then unknown in advance and unused).
+  bool selected = false;
 };
 
 struct DatasetLayout {

@@ -30,6 +30,8 @@ class RowSelector {
   // Checks the columns (int64 [N, 1] step_filter; a float embedding; equal row counts: else bad input naming the
   // part's tensor) and opens their files.
   static Result<RowSelector> open(const PartDecision& decision);
+  // The selector of a part with an eviction decision, or none for a part without (selection null): every row.
+  static Result<std::optional<RowSelector>> open_if(const PartSelection* selection);
 
   uint64_t rows() const { return rows_; }
   // How many rows one decide() may cover: the columns' chunks stay within 1 MiB each.

@@ -32,6 +32,28 @@ std::vector<SourceTensor> two_part_table() {
           sparse("u", "embedding", "00000@32768@65536", 0, {3, 4}, "F32", 1, 500)};
 }
 
+TEST(Hdf5LayoutTest, AnEvictedPartHoldsItsKeptRowsInSelectedPieces) {
+  std::vector<SourceTensor> tensors = two_part_table();
+  for (SourceTensor& t : tensors) {
+    if (t.part_rank == 0) t.kept_rows = 1;  // part 0 keeps one of its three rows
+  }
+  auto plan = lay_out_hdf5(tensors, 1 << 20, "ckpt");
+  ASSERT_TRUE(plan) << plan.error().describe();
+  const TableLayout& t = plan.value().tables[0];
+  EXPECT_EQ(t.rows, 3u);
+  EXPECT_EQ(t.parts[0].rows, 1u);
+  EXPECT_EQ(t.parts[1].first_row, 1u);
+  const std::vector<WritePiece>& pieces = t.slots[1].pieces;  // embedding
+  ASSERT_EQ(pieces.size(), 2u);
+  EXPECT_TRUE(pieces[0].selected);
+  EXPECT_EQ(pieces[0].rows, 1u);
+  EXPECT_FALSE(pieces[1].selected);
+  EXPECT_EQ(t.slots[1].dims, (std::vector<uint64_t>{3, 4}));
+  auto back = testing::round_trip(tensors);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back.value()[2].kept_rows, 1);
+}
+
 TEST(Hdf5LayoutTest, ConcatenatesPartsInSliceOrder) {
   auto plan = lay_out_hdf5(two_part_table(), 1 << 20, "ckpt");
   ASSERT_TRUE(plan) << plan.error().describe();
