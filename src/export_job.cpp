@@ -402,8 +402,10 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
     report.set_stage_seconds("select", seconds_since(rows_start));
   } else if (o.reshard != 0) {
     const auto reshard_start = Clock::now();
+    // into model.h5 the plan places rows; there are no output files to create
+    const std::string files_dir = o.format == ExportFormat::kHdf5 ? std::string() : discovery.value().staging_dir;
     auto planned = plan_resharding(o, source.listing, mine, assignment, transforms,
-                                   o.eviction.any() ? &evictions : nullptr, discovery.value().staging_dir, comm);
+                                   o.eviction.any() ? &evictions : nullptr, files_dir, comm);
     if (!planned) {
       if (comm.is_root()) report_failure(planned.error(), report);
       if (staging) staging->discard();
@@ -463,7 +465,7 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
     const size_t streamed_files = gathered.files.size();  // source files (HugeCTR: none; its tables come below)
     auto finished_stream = finish_stream_on_root(request, final_status == 0, gathered.files, gathered.owner);
     if (!finished_stream) final_status = report_failure(finished_stream.error(), report);
-    if (reshard && final_status == 0) {  // the metadata describes the output files, not the source's
+    if (reshard && final_status == 0 && o.format == ExportFormat::kSafetensors) {  // the output files, not the source's
       source.listing.files.clear();
       for (const auto& f : gathered.files) source.listing.files.push_back(DataFile{f.name, f.output_bytes});
       source.listing.blocks = reshard_catalog(*reshard->layout);

@@ -427,8 +427,10 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
       return usage("--evict-l2-below does not take --source hugectr with --format hdf5 yet");
     }
   }
-  // issue 15 in progress: not into model.h5 yet
-  if (o.reshard != 0 && o.format == ExportFormat::kHdf5) return usage("--reshard does not take --format hdf5 yet");
+  // issue 15 in progress: HugeCTR tables not into model.h5 yet
+  if (o.reshard != 0 && o.format == ExportFormat::kHdf5 && o.source == SourceKind::kHugectr) {
+    return usage("--reshard does not take --source hugectr with --format hdf5 yet");
+  }
   if (flags.smaller_is_better) o.metric_order = MetricOrder::kSmallerIsBetter;
   if (o.source == SourceKind::kHugectr) {
     if (o.graph.empty() || o.sparse.empty()) return usage("--source hugectr needs --graph and --sparse (see --help)");

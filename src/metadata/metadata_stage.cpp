@@ -29,6 +29,9 @@ Result<ExportSummary> summarize_export(const JobOptions& o, const SourceDescript
   auto tables = summarize_tables(summary.kept, listing.ckpt_dir, o.embedding_dtypes);
   if (!tables) return tables.error();
   summary.tables = std::move(tables).value();
+  if (o.reshard != 0) {  // model.h5 describes the source's parts by its tensors; it holds the M target parts
+    for (auto& table : summary.tables) table.parts = o.reshard;
+  }
   for (const auto& f : files) {
     summary.bytes_in += f.source_bytes;
     summary.bytes_out += f.written ? f.output_bytes : 0;

@@ -123,6 +123,7 @@ Result<ReshardLayout> plan_reshard(const ReshardInput& input, const std::map<Par
 
   ReshardLayout layout;
   layout.count = M;
+  layout.rows = rows_of;
   layout.files.resize(M);
   std::vector<std::unordered_map<std::string, uint64_t>> begin_of(M);  // per file: output key -> data offset
   for (uint32_t m = 0; m < M; ++m) {
@@ -168,8 +169,8 @@ Result<ReshardLayout> plan_reshard(const ReshardInput& input, const std::map<Par
     const uint64_t row_bytes = s.output.row_bytes();
     for (const TargetRows& t : p.targets) {
       const uint64_t begin = begin_of[t.target].at(output_key(s.part.table, s.slot, t.target, M));
-      placed.targets.push_back(Placement{t.target, layout.files[t.target].preamble.size() + begin +
-                                                       first_row[s.part][t.target] * row_bytes});
+      const uint64_t row = first_row[s.part][t.target];
+      placed.targets.push_back(Placement{t.target, layout.files[t.target].preamble.size() + begin + row * row_bytes, row});
     }
     layout.sparse.emplace(s.tensor, std::move(placed));
   }

@@ -14,6 +14,8 @@
 
 #include "recis_convert/common/fault_injection.h"
 #include "recis_convert/common/file_io.h"
+#include "recis_convert/plan/slices.h"
+#include "recis_convert/sinks/reshard_writer.h"
 #include "recis_convert/sinks/row_selection.h"
 #include "recis_convert/transforms/row_eviction.h"
 
@@ -126,12 +128,17 @@ Result<Handle> create_dataset(hid_t file, const std::string& name, DType dtype, 
 }
 
 // Writes `rows` rows from `data` at `first_row` (rows == 0: take part selecting nothing). One collective call.
-Status write_rows(hid_t dataset, DType dtype, const std::vector<uint64_t>& dims, uint64_t first_row, uint64_t rows,
-                  const char* data, hid_t dxpl, const std::string& path, const std::string& name) {
+// Rows into a dataset: `runs` of (first row, rows) in the file, taken in order from `data`, which holds them back
+// to back; no run (or no rows) selects nothing, which a rank does in a collective round it has no piece in.
+Status write_row_runs(hid_t dataset, DType dtype, const std::vector<uint64_t>& dims,
+                      const std::vector<std::pair<uint64_t, uint64_t>>& runs, const char* data, hid_t dxpl,
+                      const std::string& path, const std::string& name) {
   Handle type = hdf5_type(dtype);
   Handle file_space(H5Dget_space(dataset), H5Sclose);
   std::vector<hsize_t> start(dims.size(), 0), count(dims.begin(), dims.end());
   Handle memory_space(-1, H5Sclose);
+  uint64_t rows = 0;
+  for (const auto& run : runs) rows += run.second;
   if (dims.empty()) {  // a scalar: all or nothing
     memory_space = Handle(H5Screate(H5S_SCALAR), H5Sclose);
     if (rows == 0) {
@@ -139,16 +146,15 @@ Status write_rows(hid_t dataset, DType dtype, const std::vector<uint64_t>& dims,
       H5Sselect_none(memory_space.get());
     }
   } else {
-    if (rows == 0) {
-      H5Sselect_none(file_space.get());
-      count[0] = 0;
-    } else {
-      start[0] = first_row;
-      count[0] = rows;
-      H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr);
+    H5Sselect_none(file_space.get());
+    for (const auto& [first, n] : runs) {
+      if (n == 0) continue;
+      start[0] = first;
+      count[0] = n;
+      H5Sselect_hyperslab(file_space.get(), H5S_SELECT_OR, start.data(), nullptr, count.data(), nullptr);
     }
-    std::vector<hsize_t> mem_dims = count;
-    if (rows == 0) mem_dims[0] = 1;  // a valid extent; the selection below is empty anyway
+    std::vector<hsize_t> mem_dims(dims.begin(), dims.end());
+    mem_dims[0] = rows == 0 ? 1 : rows;  // a valid extent; the selection below is empty anyway
     memory_space = Handle(H5Screate_simple(static_cast<int>(mem_dims.size()), mem_dims.data(), nullptr), H5Sclose);
     if (rows == 0) H5Sselect_none(memory_space.get());
   }
@@ -159,6 +165,12 @@ Status write_rows(hid_t dataset, DType dtype, const std::vector<uint64_t>& dims,
   return Ok{};
 }
 
+Status write_rows(hid_t dataset, DType dtype, const std::vector<uint64_t>& dims, uint64_t first_row, uint64_t rows,
+                  const char* data, hid_t dxpl, const std::string& path, const std::string& name) {
+  std::vector<std::pair<uint64_t, uint64_t>> runs;
+  if (rows > 0) runs.emplace_back(first_row, rows);
+  return write_row_runs(dataset, dtype, dims, runs, data, dxpl, path, name);
+}
 
 // A selected tensor's rows as its pieces take them: the next source row to read, and its part's decisions.
 struct SelectedTensor {
@@ -205,11 +217,98 @@ Status read_selected_rows(int fd, const std::string& source, const WritePiece& p
   return Ok{};
 }
 
+// --reshard: a routed tensor's state across its pieces: its part's selector (with eviction), and how many rows it
+// has written into each of its targets so far.
+struct RoutedTensor {
+  std::optional<RowSelector> selector;
+  std::vector<uint64_t> written;  // per placement target
+};
+
+// One routed piece: its source rows read with the matching ids, the evicted ones left out, the rest rewritten and
+// grouped by target part in `buffer`; `runs` gets the dataset rows each group goes to, and `data` the grouped rows.
+Status route_piece(int fd, const std::string& source, const WritePiece& piece, const DatasetLayout& plan,
+                   const PieceSelections& selections, const ReshardShare& reshard, const PartOfIdTable& part_of,
+                   std::map<std::string, RoutedTensor>& routed, std::map<std::string, std::unique_ptr<FileDescriptor>>& files,
+                   std::vector<char>& buffer, std::vector<std::pair<uint64_t, uint64_t>>& runs, const char*& data) {
+  const uint64_t in_row = plan.source_row_bytes, out_row = plan.row_bytes, n = piece.rows;
+  const uint64_t first = (piece.source_offset - piece.tensor_offset) / in_row;
+  auto placement = reshard.sparse.find(piece.tensor);
+  if (placement == reshard.sparse.end()) {
+    return Error{ExitCode::kInternal, source, "the reshard plan has no placement for tensor " + piece.tensor};
+  }
+  const TensorPlacement& place = placement->second;
+  if (buffer.size() < n * (in_row + 2 * out_row)) buffer.resize(n * (in_row + 2 * out_row));
+  unsigned char* const rows = reinterpret_cast<unsigned char*>(buffer.data());
+  unsigned char* const rewritten = rows + n * in_row;
+  unsigned char* const grouped = rewritten + n * out_row;
+  auto read = read_exact(fd, piece.source_offset, n * in_row, rows, source, plan.path + " rows");
+  if (!read) return read;
+  auto& ids_fd = files[place.ids.path];
+  if (!ids_fd) ids_fd = std::make_unique<FileDescriptor>(::open(place.ids.path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (ids_fd->get() < 0) return bad_input(place.ids.path, std::string("cannot open: ") + std::strerror(errno));
+  std::vector<int64_t> ids(n);
+  read = read_exact(ids_fd->get(), place.ids.offset + first * sizeof(int64_t), n * sizeof(int64_t), ids.data(),
+                    place.ids.path, "tensor \"" + place.ids.tensor + "\"");
+  if (!read) return read;
+  RoutedTensor& state = routed[piece.tensor];
+  if (state.written.empty()) state.written.assign(place.targets.size(), 0);
+  uint64_t kept = n;
+  auto selection = selections.find(std::make_pair(piece.file, piece.tensor_offset));
+  if (selection != selections.end()) {
+    if (!state.selector) {
+      auto opened = RowSelector::open(selection->second->decision);
+      if (!opened) return opened.error();
+      state.selector.emplace(std::move(opened).value());
+    }
+    std::vector<unsigned char> keep(n);
+    for (uint64_t done = 0; done < n;) {
+      const uint64_t m = std::min(n - done, state.selector->chunk_rows());
+      auto decided = state.selector->decide(first + done, m, keep.data() + done);
+      if (!decided) return decided.error();
+      done += m;
+    }
+    kept = compact_rows(rows, in_row, keep.data(), n);
+    compact_rows(reinterpret_cast<unsigned char*>(ids.data()), sizeof(int64_t), keep.data(), n);
+  }
+  const unsigned char* out = rows;
+  if (plan.rewrite) {
+    auto done = plan.rewrite->apply(rows, kept, first, rewritten);
+    if (!done) return done;
+    out = rewritten;
+  }
+  std::vector<uint32_t> index(kept);
+  std::vector<uint64_t> count(place.targets.size(), 0);
+  for (uint64_t r = 0; r < kept; ++r) {
+    const uint32_t target = part_of(ids[r]);
+    auto at = std::lower_bound(place.targets.begin(), place.targets.end(), target,
+                               [](const Placement& p, uint32_t t) { return p.target < t; });
+    if (at == place.targets.end() || at->target != target) {
+      return bad_input(place.ids.path, "tensor \"" + place.ids.tensor + "\" row " + std::to_string(first + r) +
+                                           " has an id the count pass did not see there: the file changed during the run");
+    }
+    index[r] = static_cast<uint32_t>(at - place.targets.begin());
+    ++count[index[r]];
+  }
+  std::vector<uint64_t> fill(place.targets.size(), 0);
+  for (size_t t = 0, next = 0; t < place.targets.size(); ++t) {
+    fill[t] = next;
+    next += count[t];
+    if (count[t] == 0) continue;
+    const Placement& p = place.targets[t];
+    runs.emplace_back(plan.target_first_row.at(p.target) + p.row + state.written[t], count[t]);
+    state.written[t] += count[t];
+  }
+  group_rows(out, out_row, index.data(), kept, fill.data(), grouped);
+  data = reinterpret_cast<const char*>(grouped);
+  return Ok{};
+}
+
 }  // namespace
 
 Status write_hdf5_export(const std::string& path, const Hdf5Layout& plan, const std::vector<DenseDataset>& dense,
                          const CheckpointListing& listing, const Hdf5Attributes& attributes, int rank, int world_size,
                          size_t buffer_bytes, Hdf5Transfer transfer, bool fsync_file, const PieceSelections& selections,
+                         const ReshardShare* reshard,
                          const std::function<void(uint64_t bytes, uint64_t datasets)>& progress) {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors become Error values, not stack dumps on stderr
   Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
@@ -277,6 +376,9 @@ Status write_hdf5_export(const std::string& path, const Hdf5Layout& plan, const 
   std::map<std::string, std::unique_ptr<FileDescriptor>> open_files;  // closed on every path out
   std::optional<Error> read_failure;
   std::map<std::pair<std::string, uint64_t>, SelectedTensor> cursors;  // selected tensors being read, by piece key
+  std::map<std::string, RoutedTensor> routed;  // --reshard: the tensors being routed, by key
+  std::optional<PartOfIdTable> part_of;
+  if (reshard) part_of.emplace(reshard->count);
   uint64_t bytes_done = 0, datasets_done = 0;  // over all ranks: every rank knows the layout and the rounds are in step
   for (const auto& [dataset_plan, dataset] : order) {
     const std::vector<WritePiece> mine = dataset_plan->pieces_of(rank);
@@ -294,7 +396,20 @@ Status write_hdf5_export(const std::string& path, const Hdf5Layout& plan, const 
       const WritePiece* piece = round < mine.size() && !read_failure ? &mine[round] : nullptr;
       uint64_t rows = 0;
       const char* data = buffer.data();
-      if (piece) {
+      std::vector<std::pair<uint64_t, uint64_t>> runs;  // a routed piece's rows: one run per target part
+      if (piece && piece->routed) {
+        auto& source_fd = open_files[piece->file];
+        const std::string source = piece->file[0] == '/' ? piece->file : listing.ckpt_dir + "/" + piece->file;
+        if (!source_fd) source_fd = std::make_unique<FileDescriptor>(::open(source.c_str(), O_RDONLY | O_CLOEXEC));
+        auto done = source_fd->get() < 0
+                        ? Status(bad_input(source, std::string("cannot open: ") + std::strerror(errno)))
+                        : route_piece(source_fd->get(), source, *piece, *dataset_plan, selections, *reshard, *part_of,
+                                      routed, open_files, buffer, runs, data);
+        if (!done) {
+          read_failure = done.error();
+          runs.clear();
+        }
+      } else if (piece) {
         const uint64_t bytes = piece->rows * dataset_plan->source_row_bytes;
         const uint64_t room = bytes + (dataset_plan->rewrite ? piece->rows * dataset_plan->row_bytes : 0);
         if (buffer.size() < room) buffer.resize(room);  // a single row wider than the buffer
@@ -323,8 +438,11 @@ Status write_hdf5_export(const std::string& path, const Hdf5Layout& plan, const 
           rows = piece->rows;
         }
       }
-      auto written = write_rows(dataset, dataset_plan->dtype, dataset_plan->dims, piece ? piece->first_row : 0, rows,
-                                data, dxpl.get(), path, dataset_plan->path);
+      if (!piece || !piece->routed) {
+        if (rows > 0) runs.emplace_back(piece->first_row, rows);
+      }
+      auto written = write_row_runs(dataset, dataset_plan->dtype, dataset_plan->dims, runs, data, dxpl.get(), path,
+                                    dataset_plan->path);
       if (!written) return written;
       bytes_done += round_bytes[round];
       if (progress) progress(bytes_done, datasets_done);

@@ -5,6 +5,8 @@
 #include <set>
 #include <tuple>
 
+#include "recis_convert/plan/slices.h"
+
 namespace recis_convert {
 namespace {
 
@@ -28,9 +30,11 @@ uint64_t product(const std::vector<uint64_t>& dims, size_t from) {
 
 // Splits `rows` rows starting at `first_row` into pieces of at most max_piece_bytes (at least one row each). A
 // rewritten row needs room for its source and its output at once (both in the one buffer).
-void add_pieces(DatasetLayout& dataset, const SourceTensor& t, uint64_t first_row, uint64_t rows, uint64_t max_piece_bytes) {
-  const uint64_t widest = dataset.rewrite ? dataset.row_bytes + dataset.source_row_bytes
-                                          : std::max(dataset.row_bytes, dataset.source_row_bytes);
+void add_pieces(DatasetLayout& dataset, const SourceTensor& t, uint64_t first_row, uint64_t rows, uint64_t max_piece_bytes,
+                bool routed = false) {
+  uint64_t widest = dataset.rewrite ? dataset.row_bytes + dataset.source_row_bytes
+                                    : std::max(dataset.row_bytes, dataset.source_row_bytes);
+  if (routed) widest = dataset.source_row_bytes + 2 * dataset.row_bytes;  // read, rewritten, grouped by target
   const uint64_t per_piece = std::max<uint64_t>(1, widest == 0 ? rows : max_piece_bytes / widest);
   for (uint64_t done = 0; done < rows; done += per_piece) {
     WritePiece piece;
@@ -40,7 +44,9 @@ void add_pieces(DatasetLayout& dataset, const SourceTensor& t, uint64_t first_ro
     piece.tensor_offset = t.offset;
     piece.first_row = first_row + done;
     piece.rows = std::min(per_piece, rows - done);
-    piece.selected = t.kept_rows >= 0;
+    piece.selected = !routed && t.kept_rows >= 0;  // a routed piece picks its kept rows itself
+    piece.routed = routed;
+    if (routed) piece.tensor = t.key;
     dataset.pieces.push_back(piece);
   }
 }
@@ -62,7 +68,8 @@ std::vector<WritePiece> DatasetLayout::pieces_of(int rank) const {
 }
 
 Result<Hdf5Layout> lay_out_hdf5(const std::vector<SourceTensor>& tensors, uint64_t max_piece_bytes, const std::string& ckpt_dir,
-                           const RowTransformChain& transforms) {
+                           const RowTransformChain& transforms,
+                           const std::map<std::string, std::vector<uint64_t>>* target_rows) {
   Hdf5Layout plan;
   // child -> (slice, part rank) -> slot -> tensor
   std::map<std::string, std::map<std::pair<std::string, int>, std::map<std::string, const SourceTensor*>>> tables;
@@ -112,8 +119,24 @@ Result<Hdf5Layout> lay_out_hdf5(const std::vector<SourceTensor>& tensors, uint64
       table.parts.push_back(row);
       table.rows += row.rows;
     }
+    std::vector<PartRow> source_parts = table.parts;  // where each source part's rows are read from
+    std::vector<uint64_t> target_first_row;
+    if (target_rows) {  // the M target parts replace the source's
+      auto rows = target_rows->find(child);
+      if (rows == target_rows->end()) return bad_input(ckpt_dir, "table \"" + child + "\" is not in the reshard plan");
+      const uint32_t count = static_cast<uint32_t>(rows->second.size());
+      table.parts.clear();
+      table.rows = 0;
+      for (uint32_t m = 0; m < count; ++m) {
+        const Slice slice = gen_slice(m, count);
+        table.parts.push_back(PartRow{slice.begin, slice.end, slice.size, table.rows, rows->second[m]});
+        target_first_row.push_back(table.rows);
+        table.rows += rows->second[m];
+      }
+    }
     for (const auto& name : order) {
       DatasetLayout dataset;
+      dataset.target_first_row = target_first_row;
       dataset.path = "/sparse/" + child + "/" + name;
       const SourceTensor* first = parts.begin()->second.at(name);
       const DType source_dtype = *parse_dtype(first->dtype);
@@ -135,7 +158,11 @@ Result<Hdf5Layout> lay_out_hdf5(const std::vector<SourceTensor>& tensors, uint64
             !std::equal(t->shape.begin() + 1, t->shape.end(), first->shape.begin() + 1, first->shape.end())) {
           return bad_input(ckpt_dir, "tensor \"" + t->key + "\" differs in dtype or row shape from \"" + first->key + "\"");
         }
-        add_pieces(dataset, *t, table.parts[p].first_row, table.parts[p].rows, max_piece_bytes);
+        if (target_rows) {  // every source row is read and routed
+          add_pieces(dataset, *t, 0, t->shape.empty() ? 0 : t->shape[0], max_piece_bytes, true);
+        } else {
+          add_pieces(dataset, *t, source_parts[p].first_row, source_parts[p].rows, max_piece_bytes);
+        }
         ++p;
       }
       if (name == "embedding") table.embedding_dim = first->shape.size() > 1 ? first->shape.back() : 0;
@@ -150,7 +177,12 @@ Result<Hdf5Layout> lay_out_hdf5(const std::vector<SourceTensor>& tensors, uint64
     dataset.dims = t->shape;
     dataset.row_bytes = product(t->shape, 0) * dtype_bits(dataset.dtype) / 8;  // the whole tensor, one piece
     dataset.source_row_bytes = dataset.row_bytes;
-    dataset.pieces.push_back({t->owner, t->file, t->offset, 0, 1});
+    WritePiece piece;
+    piece.owner = t->owner;
+    piece.file = t->file;
+    piece.source_offset = t->offset;
+    piece.rows = 1;
+    dataset.pieces.push_back(std::move(piece));
     plan.optimizer.push_back(std::move(dataset));
   }
   return plan;

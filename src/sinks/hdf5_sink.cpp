@@ -175,7 +175,8 @@ StreamOutcome stream_into_hdf5(const StreamRequest& r, Comm& comm, const Log& lo
     if (out.failure) comm.announce_failure();
     return out;
   }
-  auto plan = lay_out_hdf5(all, o.buffer_mib << 20, listing.ckpt_dir, r.transforms);
+  auto plan = lay_out_hdf5(all, o.buffer_mib << 20, listing.ckpt_dir, r.transforms,
+                          r.reshard ? &r.reshard->share.table_rows : nullptr);
   if (!plan) {  // the same on every rank; reported once, by rank 0
     if (comm.is_root()) {
       out.failure = plan.error();
@@ -230,7 +231,7 @@ StreamOutcome stream_into_hdf5(const StreamRequest& r, Comm& comm, const Log& lo
   auto written = write_hdf5_export(r.staging_dir + "/model.h5", plan.value(), dense, listing, attributes, comm.rank(),
                                    comm.size(), o.buffer_mib << 20,
                                    o.hdf5_collective ? Hdf5Transfer::kCollective : Hdf5Transfer::kIndependent, o.fsync,
-                                   selections, progress);
+                                   selections, r.reshard ? &r.reshard->share : nullptr, progress);
   if (!written) {
     out.failure = written.error();
     comm.announce_failure();

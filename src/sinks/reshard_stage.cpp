@@ -142,7 +142,10 @@ Result<ReshardStage> plan_resharding(const JobOptions& o, const CheckpointListin
         owner_of_file[listing.ckpt_dir + "/" + listing.files[f].name] = owners[f];
       }
       shares.resize(static_cast<size_t>(comm.size()));
-      for (auto& share : shares) share.count = o.reshard;
+      for (auto& share : shares) {
+        share.count = o.reshard;
+        if (o.format == ExportFormat::kHdf5) share.table_rows = stage.layout->rows;  // every rank sizes model.h5
+      }
       for (const KeptSlot& s : input.slots) {
         shares[static_cast<size_t>(owner_of_file.at(s.file))].sparse.emplace(s.tensor, stage.layout->sparse.at(s.tensor));
       }

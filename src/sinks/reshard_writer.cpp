@@ -26,6 +26,8 @@ void group_fixed(const unsigned char* rows, const uint32_t* slot_of, uint64_t n,
   for (uint64_t r = 0; r < n; ++r) std::memcpy(grouped + fill[slot_of[r]]++ * kBytes, rows + r * kBytes, kBytes);
 }
 
+}  // namespace
+
 void group_rows(const unsigned char* rows, uint64_t row_bytes, const uint32_t* slot_of, uint64_t n, uint64_t* fill,
                 unsigned char* grouped) {
   switch (row_bytes) {
@@ -41,7 +43,6 @@ void group_rows(const unsigned char* rows, uint64_t row_bytes, const uint32_t* s
   }
 }
 
-}  // namespace
 
 std::string ReshardOutputFiles::path(uint32_t target) const { return path_of_(target); }
 

@@ -10,7 +10,7 @@ Status prepare_export_on_root(const JobOptions& o, const SourceDescription& sour
 
 Status finish_stream_on_root(const StreamRequest& r, bool succeeded, std::vector<FileResult>& files,
                              std::map<std::string, int>& owner) {
-  if (r.reshard && r.reshard->layout) {
+  if (r.reshard && r.reshard->layout && r.options.format == ExportFormat::kSafetensors) {
     if (!succeeded) return Ok{};
     auto described = describe_resharded_files(*r.reshard->layout, r.staging_dir, r.options.fsync, r.options.dry_run,
                                               std::move(files));

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""Integration tests of --reshard M, RecIS checkpoints into safetensors files (issue 15 in progress: HDF5 and
-HugeCTR come next).
+"""Integration tests of --reshard M of RecIS checkpoints, into safetensors files and model.h5 (HugeCTR's are in
+hugectr_test.py).
 
     reshard_test.py --binary BIN --fixture OUTPUT_DIR --work DIR CASE [--np N]
 
@@ -10,8 +10,9 @@ Cases:
             (source parts in slice order, then their row order), every slot's row equal to the source's by id; the
             same files at np 1, 2 and 3; verify passes; the manifest counts M parts
   combined  --reshard 7 with eviction and int8 embeddings: the kept ids only, each in its part, PyTorch's int8
-  bad       --format hdf5 and --source hugectr are refused for now (exit 2), as are M = 0 and 65537; a step_filter
-            tensor whose rows differ from its part's id is exit 3 naming the part; nothing is published
+  bad       M = 0 and 65537 are refused (exit 2); a step_filter tensor whose rows differ from its part's id is
+            exit 3 naming the part; nothing is published
+  hdf5      into model.h5, with and without eviction: the M parts in order, the parts dataset, rows by id
 """
 import json
 import os
@@ -197,8 +198,7 @@ def shrink_tensor(path, key, rows):
 
 def case_bad(args):
     out = os.path.join(args.work, "out")
-    for options, text in ((["--reshard", "3", "--format", "hdf5"], "--reshard does not take --format hdf5 yet"),
-                          (["--reshard", "0"], "--reshard"),
+    for options, text in ((["--reshard", "0"], "--reshard"),
                           (["--reshard", "65537"], "--reshard")):
         expect_failure(export(args, args.np, out, options), 2, text, " ".join(options))
         check(not os.path.exists(out), f"{options}: an export was made")
@@ -219,10 +219,53 @@ def case_bad(args):
         expect_failure(result, 3, part, " ".join(options) + " with a short step_filter")
         check("user_id" in result.stderr, f"{options}: the error does not name the table:\n{result.stderr}")
         check(not os.path.exists(out), f"{options}: an export was made")
-    print("ok: hdf5, M = 0 and 65537 refused; a short step_filter is exit 3 naming the part; nothing published")
+    print("ok: M = 0 and 65537 refused; a short step_filter is exit 3 naming the part; nothing published")
 
 
-CASES = {"layout": case_layout, "combined": case_combined, "bad": case_bad}
+def case_hdf5(args):
+    """--reshard into model.h5: each table's datasets hold the M parts in order, each part's ids in the order the
+    safetensors export has them, every slot equal to the source by id; the parts dataset describes the M parts;
+    the same file at np 1 and 3."""
+    os.environ.pop("OMPI_COMM_WORLD_SIZE", None)  # Debian's h5py would pick its MPI build under mpirun
+    import h5py
+    ckpt = latest_checkpoint(args.fixture)
+    global_step = int(os.path.basename(ckpt).split("_")[1])
+    source = rows_by_id(ckpt)
+    for count, extra, rules in ((3, [], None), (5, ["--evict-older-than", "100", "--filter-optimizer"], 100)):
+        options = ["--reshard", str(count), "--format", "hdf5"] + extra
+        digests = {}
+        for np_ in (1, 3):
+            out = os.path.join(fresh(args.work, f"hdf5_m{count}_np{np_}"), "export")
+            expect_success(export(args, np_, out, options), f"{options} at np {np_}")
+            digests[np_] = tree_digest(out, skip=("run_record.json",))
+        check(digests[1] == digests[3], f"{options}: model.h5 differs between np 1 and 3")
+        keep_of = None
+        if rules is not None:
+            keep_of = {(t, p): keep for t, p, _, keep, _ in part_decisions(ckpt, global_step, older_than=rules)}
+        want = expected_order(ckpt, count, keep_of)
+        with h5py.File(os.path.join(out, "model.h5"), "r") as f:
+            for table, group in f["sparse"].items():
+                ids = [int(i) for i in group["id"][:]]
+                check(ids == [i for part in want[table] for i in part], f"{options} {table}: ids not in part order")
+                first = 0
+                parts = group["parts"][:].tolist()
+                check(len(parts) == count, f"{options} {table}: {len(parts)} parts")
+                for m, row in enumerate(parts):
+                    begin, end = gen_slice(m, count)
+                    check(row == [begin, end, SLICE_SIZE, first, len(want[table][m])],
+                          f"{options} {table}: part {m} is {row}")
+                    first += len(want[table][m])
+                for slot in group:
+                    if slot in ("id", "parts"):
+                        continue
+                    rows = group[slot][:]
+                    for n, i in enumerate(ids):
+                        check(rows[n].tobytes() == source[table][slot][i], f"{options} {table}.{slot}: id {i} differs")
+        expect_success(mpirun(args.binary, args.np, ["verify", out]), f"verify {options}")
+        print(f"ok: {' '.join(options)}: every part in order in model.h5, rows equal by id, same file at np 1 and 3")
+
+
+CASES = {"layout": case_layout, "combined": case_combined, "bad": case_bad, "hdf5": case_hdf5}
 
 if __name__ == "__main__":
     sys.exit(run_cases(CASES))

@@ -65,10 +65,12 @@ struct ReshardInput {
   std::vector<KeptDense> dense;
 };
 
-// Where one source tensor's rows for one target start: the absolute byte offset in the target's file.
+// Where one source tensor's rows for one target start: the absolute byte offset in the target's file, and the
+// row's index within the target part (model.h5 places rows by index).
 struct Placement {
   uint32_t target = 0;
   uint64_t offset = 0;
+  uint64_t row = 0;
 };
 
 // What a writer of one source tensor needs.
@@ -91,6 +93,7 @@ struct ReshardLayout {
   std::map<std::string, TensorPlacement> sparse;  // by source key
   std::map<std::string, uint64_t> dense;          // source key -> absolute offset in file 0
   std::map<std::string, std::string> logical;     // output key -> tensorkey.json name ("t@slot^00000@21846@65536")
+  std::map<std::string, std::vector<uint64_t>> rows;  // table -> its rows in each target part
 };
 
 // Checks that the counts and the slots agree (every part of a table has the same slots, with one output layout;

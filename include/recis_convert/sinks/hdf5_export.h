@@ -16,6 +16,7 @@
 #include "recis_convert/common/error.h"
 #include "recis_convert/plan/eviction_plan.h"
 #include "recis_convert/sinks/hdf5_layout.h"
+#include "recis_convert/sinks/reshard_writer.h"
 
 namespace recis_convert {
 
@@ -38,11 +39,13 @@ enum class Hdf5Transfer { kCollective, kIndependent };
 // (file, tensor_offset) as the pieces name them.
 using PieceSelections = std::map<std::pair<std::string, uint64_t>, std::shared_ptr<const PartSelection>>;
 
-// Collective over all ranks. Read failures of a rank's own pieces do not break the collective sequence: the rank
+// Collective over all ranks. With `reshard`, the routed pieces' rows go where its placements say (each round a
+// union of row runs, one per target part). Read failures of a rank's own pieces do not break the collective sequence: the rank
 // keeps taking part, writing nothing, and reports its error at the end.
 Status write_hdf5_export(const std::string& path, const Hdf5Layout& plan, const std::vector<DenseDataset>& dense,
                          const CheckpointListing& listing, const Hdf5Attributes& attributes, int rank, int world_size,
                          size_t buffer_bytes, Hdf5Transfer transfer, bool fsync_file, const PieceSelections& selections,
+                         const ReshardShare* reshard,
                          const std::function<void(uint64_t bytes, uint64_t datasets)>& progress = {});
 
 }  // namespace recis_convert

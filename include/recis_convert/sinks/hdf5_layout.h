@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,6 +36,10 @@ struct WritePiece {
   // The tensor's part has an eviction decision: `rows` counts kept rows, which the owner picks as it reads the
   // tensor's pieces in order (source_offset is then unknown in advance and unused).
   bool selected = false;
+  // --reshard: the piece is `rows` source rows of tensor `tensor` from source_offset, which its owner routes to
+  // their target parts (each a run of rows where that part's placement says); first_row is unused.
+  bool routed = false;
+  std::string tensor;
 };
 
 struct DatasetLayout {
@@ -45,6 +50,7 @@ struct DatasetLayout {
   uint64_t source_row_bytes = 0;  // bytes of one row as read (differs from row_bytes when rows are rewritten)
   std::shared_ptr<const SlotRows> rewrite;  // the row transforms that rewrite these rows, or null: copied as read
   std::vector<WritePiece> pieces;
+  std::vector<uint64_t> target_first_row;  // --reshard: the dataset row where each target part begins
   // Collective rounds: every rank calls H5Dwrite this many times (selecting nothing once out of pieces).
   size_t rounds(int world_size) const;
   std::vector<WritePiece> pieces_of(int rank) const;
@@ -69,7 +75,10 @@ struct Hdf5Layout {
 
 // `max_piece_bytes` bounds the rows one piece carries (the copy buffer); a single larger row is its own piece.
 // Each table slot's rows go through `transforms` (prepared once per slot, the same on every rank).
+// `target_rows` (--reshard M): per table, its kept rows in each of the M target parts; the datasets then hold the
+// parts in target order, and `parts` describes the M parts.
 Result<Hdf5Layout> lay_out_hdf5(const std::vector<SourceTensor>& tensors, uint64_t max_piece_bytes, const std::string& ckpt_dir,
-                           const RowTransformChain& transforms = RowTransformChain());
+                           const RowTransformChain& transforms = RowTransformChain(),
+                           const std::map<std::string, std::vector<uint64_t>>* target_rows = nullptr);
 
 }  // namespace recis_convert

@@ -28,6 +28,7 @@ struct ReshardShare {
   uint32_t count = 1;
   std::map<std::string, TensorPlacement> sparse;  // by source key
   std::map<std::string, uint64_t> dense;          // source key -> absolute offset in file 0
+  std::map<std::string, std::vector<uint64_t>> table_rows;  // every table's rows per target part (model.h5's size)
 };
 
 // The output files, opened for writing as rows arrive (at most a few hundred at a time: M may be large).
@@ -47,6 +48,11 @@ class ReshardOutputFiles {
   std::function<std::string(uint32_t)> path_of_;
   std::map<uint32_t, std::unique_ptr<FileDescriptor>> open_;
 };
+
+// Copies row r of `rows` (n rows of row_bytes) to grouped[fill[slot_of[r]]++]: the scatter of a stable counting
+// sort, `fill` holding each group's first row. Rows keep their order within a group.
+void group_rows(const unsigned char* rows, uint64_t row_bytes, const uint32_t* slot_of, uint64_t n, uint64_t* fill,
+                unsigned char* grouped);
 
 // The rows of one source tensor on their way to their targets (Placement: where its first row for each goes).
 // Each write() takes a chunk of rows with each row's target as an index into the placements, groups them by

@@ -134,11 +134,13 @@ TEST(ReshardPlanTest, TheCatalogPlacesEveryOutputBlock) {
 TEST(ReshardPlanTest, ShareAndCountsSurviveTheirMessages) {
   auto layout = plan_reshard(two_parts_into_three(), {}, "/c");
   ASSERT_TRUE(layout);
-  ReshardShare share{3, layout.value().sparse, layout.value().dense};
+  ReshardShare share{3, layout.value().sparse, layout.value().dense, layout.value().rows};
   auto back = testing::round_trip(share);
   ASSERT_TRUE(back) << back.error().describe();
   EXPECT_EQ(back.value().sparse.at("t.id/part_1_2").targets[1].offset,
             share.sparse.at("t.id/part_1_2").targets[1].offset);
+  EXPECT_EQ(back.value().sparse.at("t.id/part_1_2").targets[0].row, 1u);  // after part_0_2's row in target 1
+  EXPECT_EQ(back.value().table_rows.at("t"), (std::vector<uint64_t>{3, 2, 4}));
   RankReshardCounts counts{std::nullopt, two_parts_into_three()};
   auto counted = testing::round_trip(counts);
   ASSERT_TRUE(counted);
