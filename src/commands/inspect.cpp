@@ -87,6 +87,23 @@ std::string quantized_tables_text(const nlohmann::json& manifest) {
   return out.empty() ? out : "  quantized tables (error against the source rows):\n" + out;
 }
 
+// An export's tables that eviction rules thinned (manifest.json), a line each: the rows left out, and the global
+// step the step rule measured against.
+std::string evicted_tables_text(const nlohmann::json& manifest) {
+  if (!manifest.is_object() || !manifest.contains("tables") || !manifest["tables"].is_object()) return "";
+  std::string out;
+  for (const auto& [child, t] : manifest["tables"].items()) {
+    if (!t.is_object() || !t.contains("evicted_rows")) continue;
+    out += "    " + child + ": " + t["evicted_rows"].dump() + " rows left out";
+    if (t.contains("global_step") && t["global_step"].is_object()) {
+      out += ", global step " + t["global_step"].value("step", nlohmann::json()).dump() + " (" +
+             t["global_step"].value("from", std::string("?")) + ")";
+    }
+    out += "\n";
+  }
+  return out.empty() ? out : "  evicted rows:\n" + out;
+}
+
 // id, embedding, then the other slots by name (as manifest.json lists them).
 std::vector<std::string> ordered_slots(const InspectedTable& table) {
   std::vector<std::string> out;
@@ -197,6 +214,7 @@ std::string inspection_text(const Inspection& in) {
     s << line << slots << "\n";
   }
   s << quantized_tables_text(in.manifest);
+  s << evicted_tables_text(in.manifest);
   if (!in.scalars.empty()) {
     s << "  dense tensors in the data files: " << in.scalars.size() << "\n";
     for (const auto& t : in.scalars) s << "    " << t.name << " " << t.dtype << " " << shape_text(t.shape) << "\n";

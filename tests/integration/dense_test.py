@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from export_test import (run_cases, REPO_ROOT, CheckFailed, check, check_clean_parent, expect_failure, expect_success,  # noqa: E402
+from export_test import (run_cases, REPO_ROOT, check, check_clean_parent, expect_failure, expect_success,  # noqa: E402
                          fresh, latest_checkpoint, mpirun, read_safetensors, tree_digest)
 
 FG = os.path.join(REPO_ROOT, "configs", "example-fg.json")

@@ -18,6 +18,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 
 import numpy as np
@@ -172,6 +173,10 @@ def case_export(args):
         check(manifest["tables"]["user_id"].get("global_step") == {"step": global_step, "from": "extra.pt global_step"},
               f"{extra}: global step in the manifest: {manifest['tables']['user_id']}")
         check(manifest["options"]["evict_older_than"] == rules["older_than"], f"options {manifest['options']}")
+        shown = subprocess.run([args.binary, "inspect", out], capture_output=True, text=True, timeout=120).stdout
+        evicted = counts["user_id"][0]
+        check(f"user_id: {evicted} rows left out, global step {global_step} (extra.pt global_step)" in shown,
+              f"inspect does not show the eviction:\n{shown}")
         kept = sum(len(v) for v in want.values())
         print(f"ok: {' '.join(extra)}: {kept} rows kept, each slot equal to the source by id, same files at np 1-3")
     # with int8 embeddings: the kept rows, quantized as PyTorch does

@@ -546,13 +546,13 @@ def case_quantize(args):
         break
     result = mpirun(args.binary, args.np, ["--ckpt-dir", bad, "--export-dir", os.path.join(bad_parent, "out"),
                                            "--quantize-embeddings", "int8"])
-    expect_failure(result, 3, f"row 1 holds a NaN or infinite value", "NaN embedding")
+    expect_failure(result, 3, "row 1 holds a NaN or infinite value", "NaN embedding")
     check_clean_parent(bad_parent, ["ckpt_1"])
     # Until issue 12, int8 with --format hdf5 was refused (exit 2). It now quantizes in the row-transform chain for
     # every sink (integration_hdf5_int8 checks the rows), so the same bad row must stop the HDF5 export just as well.
     result = mpirun(args.binary, args.np, ["--ckpt-dir", bad, "--export-dir", os.path.join(bad_parent, "h5"),
                                            "--quantize-embeddings", "int8", "--format", "hdf5"])
-    expect_failure(result, 3, f"row 1 holds a NaN or infinite value", "NaN embedding, hdf5")
+    expect_failure(result, 3, "row 1 holds a NaN or infinite value", "NaN embedding, hdf5")
     check_clean_parent(bad_parent, ["ckpt_1"])
 
 
