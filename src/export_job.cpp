@@ -384,7 +384,7 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
   // 2c. with --reshard: where every kept row goes (rank 0 creates the output files)
   std::optional<ReshardStage> reshard;
   std::optional<HugectrRowPlan> hugectr_rows;  // HugeCTR: eviction and resharding in one stage
-  if (source.is_hugectr() && (o.eviction.any() || o.reshard != 0)) {
+  if (source.is_hugectr() && (o.eviction.any() || o.reshard != 0) && o.format == ExportFormat::kSafetensors) {
     const auto rows_start = Clock::now();
     auto planned = plan_hugectr_rows(o, *source.hugectr, discovery.value().staging_dir, comm);
     if (!planned) {
@@ -400,7 +400,7 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
       reshard->layout = std::move(hugectr_rows->layout);
     }
     report.set_stage_seconds("select", seconds_since(rows_start));
-  } else if (o.reshard != 0) {
+  } else if (o.reshard != 0 && !source.is_hugectr()) {  // (HugeCTR tables into model.h5: planned in the stream)
     const auto reshard_start = Clock::now();
     // into model.h5 the plan places rows; there are no output files to create
     const std::string files_dir = o.format == ExportFormat::kHdf5 ? std::string() : discovery.value().staging_dir;
@@ -427,6 +427,10 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
                               hugectr_rows ? &*hugectr_rows : nullptr};
   StreamOutcome streamed = stream_into_export(request, comm, log);
   const double my_seconds = seconds_since(stream_start);
+  if (comm.is_root() && !streamed.evictions.empty()) {  // HugeCTR tables into model.h5: counted in the stream
+    evictions.tables = streamed.evictions;
+    log_evictions(o, evictions, discovery.value().global_steps, log);
+  }
   if (!comm.is_root()) {  // done with the blocks: room for the report below
     source.listing.blocks = BlockCatalog();
     ::malloc_trim(0);  // and the heap the files' headers left fragmented goes back, not just to malloc

@@ -421,16 +421,6 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
   o.fsync = !flags.no_fsync;
   if (app.get_option("--evict-older-than")->count() > 0) o.eviction.older_than = flags.evict_older_than;
   if (app.get_option("--evict-l2-below")->count() > 0) o.eviction.l2_below = flags.evict_l2_below;
-  if (o.eviction.any()) {
-    // Issue 15 in progress: HugeCTR tables not into model.h5 yet
-    if (o.format == ExportFormat::kHdf5 && o.source == SourceKind::kHugectr) {
-      return usage("--evict-l2-below does not take --source hugectr with --format hdf5 yet");
-    }
-  }
-  // issue 15 in progress: HugeCTR tables not into model.h5 yet
-  if (o.reshard != 0 && o.format == ExportFormat::kHdf5 && o.source == SourceKind::kHugectr) {
-    return usage("--reshard does not take --source hugectr with --format hdf5 yet");
-  }
   if (flags.smaller_is_better) o.metric_order = MetricOrder::kSmallerIsBetter;
   if (o.source == SourceKind::kHugectr) {
     if (o.graph.empty() || o.sparse.empty()) return usage("--source hugectr needs --graph and --sparse (see --help)");

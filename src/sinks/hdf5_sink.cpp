@@ -24,8 +24,9 @@ namespace {
 struct RankTensors {
   bool ok = true;
   std::vector<SourceTensor> tensors;
+  std::vector<HugectrRangeCount> hugectr_counts;  // HugeCTR with --evict-l2-below or --reshard: its tables, whole
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RankTensors, ok, tensors)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RankTensors, ok, tensors, hugectr_counts)
 
 using Clock = std::chrono::steady_clock;
 
@@ -137,6 +138,78 @@ Status check_free_space(const Hdf5Layout& plan, const std::vector<DenseDataset>&
   return Ok{};
 }
 
+// HugeCTR tables with --evict-l2-below or --reshard, on the rank that reads them: each table is one part
+// (part_0_1), counted whole. Its tensors get their kept rows, the eviction decision goes into `selections` (the
+// L2 norm of the embedding file's rows), and the file results the manifest describes take the kept rows.
+Status count_hugectr_share(const JobOptions& o, const HugectrModel& model, const std::vector<size_t>& mine,
+                           RankTensors& tensors, std::vector<FileResult>& results, PieceSelections& selections) {
+  std::vector<std::pair<uint64_t, RowRange>> ranges;
+  for (size_t i : mine) ranges.emplace_back(i, RowRange{0, model.tables[i].source.rows});
+  RankHugectrCounts counted = count_hugectr_rows(o, model, ranges);
+  if (counted.error) return *counted.error;
+  for (const HugectrRangeCount& c : counted.ranges) {
+    const HugectrTableExport& t = model.tables[c.table];
+    if (o.eviction.l2_below) {
+      auto embedding = std::find_if(tensors.tensors.begin(), tensors.tensors.end(), [&](const SourceTensor& s) {
+        return s.child == t.name && s.slot == "embedding";
+      });
+      if (embedding == tensors.tensors.end()) continue;  // no embedding exported: nothing to measure (not reached)
+      auto selection = std::make_shared<PartSelection>();
+      selection->part = PartId{t.name, "part_0_1"};
+      selection->decision.embedding =
+          DecisionColumn{embedding->file, embedding->key, 0, c.rows, DType::kF32, t.source.vec_size};
+      selection->decision.l2_below = *o.eviction.l2_below;
+      selection->rows = c.rows;
+      selection->kept = c.kept;
+      for (SourceTensor& s : tensors.tensors) {
+        if (s.child != t.name) continue;
+        s.kept_rows = static_cast<int64_t>(c.kept);
+        if (c.rows > 0) selections.emplace(std::make_pair(s.file, s.offset), selection);
+      }
+      for (FileResult& result : results) {
+        if (result.name != t.file) continue;
+        HugectrTableExport kept = t;
+        resize_hugectr_table(kept, c.kept);
+        result.kept = kept.tensors;
+      }
+    }
+    tensors.hugectr_counts.push_back(c);
+  }
+  return Ok{};
+}
+
+// --reshard of HugeCTR tables into model.h5, on every rank alike: the placements of every table's slots, from the
+// counts every rank sent (each table one source part, its key file the ids).
+Result<ReshardShare> plan_hugectr_hdf5_reshard(const JobOptions& o, const HugectrModel& model,
+                                               const std::vector<SourceTensor>& all,
+                                               const std::vector<HugectrRangeCount>& counts) {
+  ReshardInput input;
+  input.count = o.reshard;
+  std::map<PartId, uint64_t> kept;
+  for (const HugectrRangeCount& c : counts) {
+    const HugectrTableExport& t = model.tables[c.table];
+    const PartId part{t.name, "part_0_1"};
+    kept[part] = c.kept;
+    for (const SourceTensor& s : all) {
+      if (s.child != t.name) continue;
+      if (s.slot == "id") input.parts.push_back(PartTargets{part, DecisionColumn{s.file, s.key, 0, c.rows}, c.targets});
+    }
+    for (const HugectrSlotExport& slot : t.slots) {
+      const std::string key = t.name + "." + slot.slot + "/part_0_1";
+      auto s = std::find_if(all.begin(), all.end(), [&](const SourceTensor& x) { return x.key == key; });
+      if (s == all.end()) continue;
+      input.slots.push_back(KeptSlot{part, slot.slot, key, s->file, c.rows, slot.rows->output()});
+    }
+  }
+  auto layout = plan_reshard(input, kept, model.graph_path);
+  if (!layout) return layout.error();
+  ReshardShare share;
+  share.count = o.reshard;
+  share.sparse = std::move(layout.value().sparse);
+  share.table_rows = std::move(layout.value().rows);
+  return share;
+}
+
 }  // namespace
 
 // Every rank checks its files' headers (or HugeCTR tables), all ranks exchange the summaries, compute the same
@@ -153,6 +226,10 @@ StreamOutcome stream_into_hdf5(const StreamRequest& r, Comm& comm, const Log& lo
     if (share) {
       mine.tensors = std::move(share.value().tensors);
       results = std::move(share.value().results);
+      if (o.eviction.l2_below || o.reshard) {
+        auto counted = count_hugectr_share(o, *r.source.hugectr, r.mine, mine, results, selections);
+        if (!counted) out.failure = counted.error();
+      }
     } else {
       out.failure = share.error();
     }
@@ -165,18 +242,40 @@ StreamOutcome stream_into_hdf5(const StreamRequest& r, Comm& comm, const Log& lo
   mine.ok = !out.failure;
   auto everyone = allgather(comm, mine, "header-summary");
   std::vector<SourceTensor> all;
+  std::vector<HugectrRangeCount> hugectr_counts;
   bool everyone_ok = everyone.ok();
   if (!everyone && !out.failure) out.failure = everyone.error();
   for (const auto& rank : everyone ? everyone.value() : std::vector<RankTensors>{}) {
     everyone_ok = everyone_ok && rank.ok;
     all.insert(all.end(), rank.tensors.begin(), rank.tensors.end());
+    hugectr_counts.insert(hugectr_counts.end(), rank.hugectr_counts.begin(), rank.hugectr_counts.end());
   }
   if (!everyone_ok) {
     if (out.failure) comm.announce_failure();
     return out;
   }
+  if (comm.is_root() && r.source.is_hugectr() && o.eviction.l2_below) {
+    for (const HugectrRangeCount& c : hugectr_counts) {
+      out.evictions[r.source.hugectr->tables[c.table].name] = TableEviction{c.rows, c.rows - c.kept};
+    }
+  }
+  // --reshard: a RecIS checkpoint's placements came with the request; HugeCTR tables are planned here, alike on
+  // every rank, from the counts just exchanged
+  std::optional<ReshardShare> hugectr_reshard;
+  if (r.source.is_hugectr() && o.reshard) {
+    auto planned = plan_hugectr_hdf5_reshard(o, *r.source.hugectr, all, hugectr_counts);
+    if (!planned) {
+      if (comm.is_root()) {
+        out.failure = planned.error();
+        comm.announce_failure();
+      }
+      return out;
+    }
+    hugectr_reshard = std::move(planned).value();
+  }
+  const ReshardShare* reshard = hugectr_reshard ? &*hugectr_reshard : r.reshard ? &r.reshard->share : nullptr;
   auto plan = lay_out_hdf5(all, o.buffer_mib << 20, listing.ckpt_dir, r.transforms,
-                          r.reshard ? &r.reshard->share.table_rows : nullptr);
+                          reshard ? &reshard->table_rows : nullptr);
   if (!plan) {  // the same on every rank; reported once, by rank 0
     if (comm.is_root()) {
       out.failure = plan.error();
@@ -231,7 +330,7 @@ StreamOutcome stream_into_hdf5(const StreamRequest& r, Comm& comm, const Log& lo
   auto written = write_hdf5_export(r.staging_dir + "/model.h5", plan.value(), dense, listing, attributes, comm.rank(),
                                    comm.size(), o.buffer_mib << 20,
                                    o.hdf5_collective ? Hdf5Transfer::kCollective : Hdf5Transfer::kIndependent, o.fsync,
-                                   selections, r.reshard ? &r.reshard->share : nullptr, progress);
+                                   selections, reshard, progress);
   if (!written) {
     out.failure = written.error();
     comm.announce_failure();

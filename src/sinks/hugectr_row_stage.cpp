@@ -33,40 +33,6 @@ std::string range_part(int rank, int world_size) {
   return "part_" + std::to_string(rank) + "_" + std::to_string(world_size);
 }
 
-RankHugectrCounts count_ranges(const JobOptions& o, const HugectrModel& model, int rank, int world_size) {
-  RankHugectrCounts out;
-  std::optional<PartOfIdTable> part_of;
-  if (o.reshard) part_of.emplace(o.reshard);
-  HugectrRows rows;
-  std::vector<unsigned char> keep;
-  for (uint64_t i = 0; i < model.tables.size(); ++i) {
-    const HugectrSparseTable& t = model.tables[i].source;
-    const RowRange range = rows_of_rank(t.rows, world_size, rank);
-    HugectrRangeCount count{i, range.count, 0, {}};
-    std::vector<uint64_t> per_target(o.reshard, 0);
-    HugectrRowReader reader(t);
-    const uint64_t piece = rows_per_piece(t, 1u << 20);
-    for (uint64_t first = range.first; first < range.first + range.count; first += piece) {
-      const uint64_t n = std::min(piece, range.first + range.count - first);
-      auto read = reader.read(first, n, rows);
-      if (!read) {
-        out.error = read.error();
-        return out;
-      }
-      decide(o, rows, n, t.vec_size, keep);
-      for (uint64_t r = 0; r < n; ++r) {
-        count.kept += keep[r];
-        if (part_of && keep[r]) ++per_target[(*part_of)(rows.keys[r])];
-      }
-    }
-    for (uint32_t m = 0; m < per_target.size(); ++m) {
-      if (per_target[m]) count.targets.push_back(TargetRows{m, per_target[m]});
-    }
-    out.ranges.push_back(std::move(count));
-  }
-  return out;
-}
-
 // Rank 0 with --reshard: the M files, and each rank's placements (ranks[r][table] per slot).
 Result<ReshardLayout> plan_resharded(const JobOptions& o, const HugectrModel& model,
                                      const std::vector<RankHugectrCounts>& counts,
@@ -129,9 +95,47 @@ void plan_in_place(HugectrModel& model, const std::vector<RankHugectrCounts>& co
 
 }  // namespace
 
+RankHugectrCounts count_hugectr_rows(const JobOptions& o, const HugectrModel& model,
+                                     const std::vector<std::pair<uint64_t, RowRange>>& ranges) {
+  RankHugectrCounts out;
+  std::optional<PartOfIdTable> part_of;
+  if (o.reshard) part_of.emplace(o.reshard);
+  HugectrRows rows;
+  std::vector<unsigned char> keep;
+  for (const auto& [i, range] : ranges) {
+    const HugectrSparseTable& t = model.tables[i].source;
+    HugectrRangeCount count{i, range.count, 0, {}};
+    std::vector<uint64_t> per_target(o.reshard, 0);
+    HugectrRowReader reader(t);
+    const uint64_t piece = rows_per_piece(t, 1u << 20);
+    for (uint64_t first = range.first; first < range.first + range.count; first += piece) {
+      const uint64_t n = std::min(piece, range.first + range.count - first);
+      auto read = reader.read(first, n, rows);
+      if (!read) {
+        out.error = read.error();
+        return out;
+      }
+      decide(o, rows, n, t.vec_size, keep);
+      for (uint64_t r = 0; r < n; ++r) {
+        count.kept += keep[r];
+        if (part_of && keep[r]) ++per_target[(*part_of)(rows.keys[r])];
+      }
+    }
+    for (uint32_t m = 0; m < per_target.size(); ++m) {
+      if (per_target[m]) count.targets.push_back(TargetRows{m, per_target[m]});
+    }
+    out.ranges.push_back(std::move(count));
+  }
+  return out;
+}
+
 Result<HugectrRowPlan> plan_hugectr_rows(const JobOptions& o, HugectrModel& model, const std::string& staging_dir,
                                          Comm& comm) {
-  auto counted = gather_to_root(comm, count_ranges(o, model, comm.rank(), comm.size()), "hugectr-row-counts");
+  std::vector<std::pair<uint64_t, RowRange>> ranges;
+  for (uint64_t i = 0; i < model.tables.size(); ++i) {
+    ranges.emplace_back(i, rows_of_rank(model.tables[i].source.rows, comm.size(), comm.rank()));
+  }
+  auto counted = gather_to_root(comm, count_hugectr_rows(o, model, ranges), "hugectr-row-counts");
   HugectrRowPlan plan;
   std::vector<std::vector<HugectrRangePlacement>> ranks;
   std::optional<Error> failure;

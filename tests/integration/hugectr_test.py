@@ -282,9 +282,56 @@ def case_rows(args):
     parent = fresh(args.work, "rows")
     for model in ("dcn", "dlrm"):  # a legacy single-file table with 4-byte keys; a localized one, with slot ids
         check_rows(args, parent, model, part_of_id)
+    for model in ("dcn", "dlrm"):
+        check_rows_hdf5(args, parent, model, part_of_id)
     result = mpirun(args.binary, args.np, model_args(args.fixture, "wdl", dense=False) +
                     ["--export-dir", os.path.join(parent, "stale"), "--evict-older-than", "10"])
     expect_failure(result, 3, "no table has a step_filter slot", "--evict-older-than on HugeCTR")
+
+
+def check_rows_hdf5(args, parent, model, part_of_id):
+    """The same rules into model.h5: the kept rows in source order, or with --reshard the parts one after the
+    other, each in source order; the parts dataset; np 1 and 3 identical."""
+    import h5py
+    with open(os.path.join(args.fixture, model, f"{model}.json")) as f:
+        graph = json.load(f)
+    embeddings = [layer for layer in graph["layers"] if "Embedding" in layer["type"]]
+    sparse = sorted(glob.glob(os.path.join(args.fixture, model, f"{model}*_sparse_0.model")))
+    sources = {e["top"]: source_rows(graph, path, e) for e, path in zip(embeddings, sparse)}
+    norms = {t: np.sqrt(np.add.accumulate(v * v, axis=1)[:, -1]) for t, (_, v, _) in sources.items()}
+    threshold = float(np.median(np.concatenate(list(norms.values()))))
+    for options, count in ((["--evict-l2-below", repr(threshold)], None),
+                           (["--evict-l2-below", repr(threshold), "--reshard", "3"], 3)):
+        digests = {}
+        for np_ in (1, 3):
+            out = os.path.join(parent, f"h5_{model}_{np_}_{'_'.join(options)}")
+            expect_success(mpirun(args.binary, np_, model_args(args.fixture, model, dense=False) +
+                                  ["--export-dir", out, "--format", "hdf5"] + options), f"{model} {options} np={np_}")
+            digests[np_] = tree_digest(out, skip=("run_record.json",))
+        check(digests[1] == digests[3], f"{model} {options}: model.h5 differs between np 1 and 3")
+        with h5py.File(os.path.join(out, "model.h5"), "r") as h5:
+            for table, (keys, vectors, slots) in sources.items():
+                keep = ~(norms[table] < np.float32(threshold))
+                order = [np.flatnonzero(keep)] if not count else \
+                    [np.flatnonzero(keep & np.array([part_of_id(k, count) == m for k in keys], bool))
+                     for m in range(count)]
+                rows = np.concatenate(order)
+                group = h5["sparse"][table]
+                check(np.array_equal(group["id"][:], keys[rows]), f"{model} {options} {table}: ids")
+                check(group["embedding"][:].tobytes() == vectors[rows].tobytes(), f"{model} {options} {table}: rows")
+                if slots is not None:
+                    check(np.array_equal(group["slot_id"][:], slots[rows]), f"{model} {options} {table}: slot ids")
+                parts = group["parts"][:].tolist()
+                check([p[4] for p in parts] == [len(o) for o in order], f"{model} {options} {table}: parts {parts}")
+        with open(os.path.join(out, "manifest.json")) as f:
+            manifest = json.load(f)
+        for table, (keys, _, _) in sources.items():
+            evicted = int((norms[table] < np.float32(threshold)).sum())
+            entry = manifest["tables"][table]
+            check(entry.get("evicted_rows") == evicted and entry["rows"] == len(keys) - evicted and
+                  entry["parts"] == (count or 1), f"{model} {options} manifest {table}: {entry}")
+        expect_success(mpirun(args.binary, args.np, ["verify", out]), f"verify {model} {options}")
+        print(f"ok: {model} {' '.join(options)} into model.h5: the kept rows by key, in part order, np 1 and 3 identical")
 
 
 def check_rows(args, parent, model, part_of_id):

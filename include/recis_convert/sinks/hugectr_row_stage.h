@@ -22,6 +22,7 @@
 #include "recis_convert/mpi/comm.h"
 #include "recis_convert/plan/reshard_plan.h"
 #include "recis_convert/sinks/eviction_stage.h"
+#include "recis_convert/formats/hugectr_sparse.h"
 #include "recis_convert/sources/hugectr_export.h"
 
 namespace recis_convert {
@@ -51,7 +52,11 @@ struct HugectrRowPlan {
   std::map<std::string, TableEviction> tables;  // rank 0, with --evict-l2-below: rows and evicted rows per table
 };
 
-// Every rank, collectively. Rank 0 resizes `model`'s tables to their kept rows (without --reshard) and creates the
+// One rank: the kept rows (and, with --reshard, their targets) of each (table index, row range) given.
+RankHugectrCounts count_hugectr_rows(const JobOptions& options, const HugectrModel& model,
+                                     const std::vector<std::pair<uint64_t, RowRange>>& ranges);
+
+// Every rank, collectively (safetensors exports). Rank 0 resizes `model`'s tables to their kept rows (without --reshard) and creates the
 // output files in `staging_dir` (not in a dry run, when it is empty).
 Result<HugectrRowPlan> plan_hugectr_rows(const JobOptions& options, HugectrModel& model,
                                          const std::string& staging_dir, Comm& comm);

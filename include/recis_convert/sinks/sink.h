@@ -47,6 +47,9 @@ struct StreamOutcome {
   }
   std::optional<Error> failure;
   uint64_t shared_bytes = 0;  // bytes written into files shared by all ranks (HugeCTR tables), not in `results`
+  // Rank 0, HugeCTR tables into model.h5 with --evict-l2-below: each table's rows and evicted rows, counted in the
+  // stream (a safetensors export counts them before it: hugectr_row_stage.h).
+  std::map<std::string, TableEviction> evictions;
 };
 
 // Rank 0, before any rank streams: what all ranks then write into together (a HugeCTR table's file, created at its

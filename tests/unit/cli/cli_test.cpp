@@ -107,13 +107,7 @@ TEST(CliTest, EvictionRulesAreOptionalAndChecked) {
   EXPECT_FALSE(job_config_json(none.options).contains("evict-older-than"));
   EXPECT_EQ(parse({"--ckpt-dir", "/c", "--export-dir", "/o", "--evict-older-than", "5", "--format", "hdf5"}).exit_code,
             0);
-  EXPECT_EQ(parse({"--source", "hugectr", "--graph", "/g", "--sparse", "/s", "--export-dir", "/o", "--evict-l2-below",
-                   "1", "--format", "hdf5"}).exit_code,
-            2);  // not yet
   EXPECT_EQ(parse({"--ckpt-dir", "/c", "--export-dir", "/o", "--reshard", "3", "--format", "hdf5"}).exit_code, 0);
-  EXPECT_EQ(parse({"--source", "hugectr", "--graph", "/g", "--sparse", "/s", "--export-dir", "/o", "--reshard", "3",
-                   "--format", "hdf5"}).exit_code,
-            2);  // not yet
   EXPECT_EQ(parse({"--ckpt-dir", "/c", "--export-dir", "/o", "--reshard", "0"}).exit_code, 2);
   EXPECT_EQ(parse({"--ckpt-dir", "/c", "--export-dir", "/o", "--reshard", "65536"}).options.reshard, 65536u);
   EXPECT_EQ(parse({"--ckpt-dir", "/c", "--export-dir", "/o", "--evict-older-than", "5"}).exit_code, 0);
