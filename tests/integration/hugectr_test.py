@@ -289,17 +289,23 @@ def case_rows(args):
     expect_failure(result, 3, "no table has a step_filter slot", "--evict-older-than on HugeCTR")
 
 
+def rows_and_norms(fixture, model):
+    """Per table of a model: its source rows, each row's float32 L2 norm (summed in element order, as the tool
+    does), and a threshold that evicts about half of all rows (the median norm)."""
+    with open(os.path.join(fixture, model, f"{model}.json")) as f:
+        graph = json.load(f)
+    embeddings = [layer for layer in graph["layers"] if "Embedding" in layer["type"]]
+    sparse = sorted(glob.glob(os.path.join(fixture, model, f"{model}*_sparse_0.model")))
+    sources = {e["top"]: source_rows(graph, path, e) for e, path in zip(embeddings, sparse)}
+    norms = {t: np.sqrt(np.add.accumulate(v * v, axis=1)[:, -1]) for t, (_, v, _) in sources.items()}
+    return sources, norms, float(np.median(np.concatenate(list(norms.values()))))
+
+
 def check_rows_hdf5(args, parent, model, part_of_id):
     """The same rules into model.h5: the kept rows in source order, or with --reshard the parts one after the
     other, each in source order; the parts dataset; np 1 and 3 identical."""
     import h5py
-    with open(os.path.join(args.fixture, model, f"{model}.json")) as f:
-        graph = json.load(f)
-    embeddings = [layer for layer in graph["layers"] if "Embedding" in layer["type"]]
-    sparse = sorted(glob.glob(os.path.join(args.fixture, model, f"{model}*_sparse_0.model")))
-    sources = {e["top"]: source_rows(graph, path, e) for e, path in zip(embeddings, sparse)}
-    norms = {t: np.sqrt(np.add.accumulate(v * v, axis=1)[:, -1]) for t, (_, v, _) in sources.items()}
-    threshold = float(np.median(np.concatenate(list(norms.values()))))
+    sources, norms, threshold = rows_and_norms(args.fixture, model)
     for options, count in ((["--evict-l2-below", repr(threshold)], None),
                            (["--evict-l2-below", repr(threshold), "--reshard", "3"], 3)):
         digests = {}
@@ -335,13 +341,7 @@ def check_rows_hdf5(args, parent, model, part_of_id):
 
 
 def check_rows(args, parent, model, part_of_id):
-    with open(os.path.join(args.fixture, model, f"{model}.json")) as f:
-        graph = json.load(f)
-    embeddings = [layer for layer in graph["layers"] if "Embedding" in layer["type"]]
-    sparse = sorted(glob.glob(os.path.join(args.fixture, model, f"{model}*_sparse_0.model")))
-    sources = {e["top"]: source_rows(graph, path, e) for e, path in zip(embeddings, sparse)}
-    norms = {t: np.sqrt(np.add.accumulate(v * v, axis=1)[:, -1]) for t, (_, v, _) in sources.items()}
-    threshold = float(np.median(np.concatenate(list(norms.values()))))
+    sources, norms, threshold = rows_and_norms(args.fixture, model)
     for options, count in ((["--evict-l2-below", repr(threshold)], None),
                            (["--reshard", "3"], 3),
                            (["--evict-l2-below", repr(threshold), "--reshard", "3"], 3)):

@@ -83,4 +83,28 @@ void write_small_checkpoint(const std::string& dir) {
              "    \"user.sparse_adamw_exp_avg/part_0_1\": \"user@sparse_adamw_exp_avg^00000@65536@65536\"\n}");
 }
 
+std::string write_localized_hugectr_model(const std::string& dir, const std::vector<int64_t>& keys) {
+  write_file(dir + "/g.json", R"({"layers": [
+    {"type": "Data", "dense": {"top": "dense", "dense_dim": 2}, "sparse": [{"top": "d", "slot_num": 3}]},
+    {"type": "LocalizedSlotSparseEmbeddingHash", "bottom": "d", "top": "user",
+     "sparse_embedding_hparam": {"embedding_vec_size": 2}},
+    {"type": "Reshape", "bottom": "user", "top": "r", "leading_dim": 6},
+    {"type": "Concat", "bottom": ["r", "dense"], "top": "c"},
+    {"type": "InnerProduct", "bottom": "c", "top": "fc", "fc_param": {"num_output": 1}},
+    {"type": "BinaryCrossEntropyLoss", "bottom": ["fc", "label"], "top": "loss"}]})");
+  const std::string table = dir + "/user.model";
+  ::mkdir(table.c_str(), 0777);
+  std::vector<float> vectors;
+  std::vector<uint64_t> slots;
+  for (size_t r = 0; r < keys.size(); ++r) {
+    vectors.push_back(static_cast<float>(r));
+    vectors.push_back(-static_cast<float>(r));
+    slots.push_back(r % 3);
+  }
+  write_file(table + "/key", raw_bytes(keys));
+  write_file(table + "/emb_vector", raw_bytes(vectors));
+  write_file(table + "/slot_id", raw_bytes(slots));
+  return table;
+}
+
 }  // namespace recis_convert::testing

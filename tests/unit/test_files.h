@@ -51,4 +51,9 @@ std::string pattern(size_t n, unsigned seed);
 // dense scalar "sparse_adamw_step^ ", with index and tensorkey.json.
 void write_small_checkpoint(const std::string& dir);
 
+// A HugeCTR model in `dir`: g.json with one localized table "user" of 3 slots and vector size 2, and its sparse
+// model user.model/ (key, emb_vector, slot_id) holding row r as keys[r], vector [r, -r] and slot id r % 3.
+// Returns the sparse model's path.
+std::string write_localized_hugectr_model(const std::string& dir, const std::vector<int64_t>& keys);
+
 }  // namespace recis_convert::testing

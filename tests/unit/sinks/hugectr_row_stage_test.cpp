@@ -18,29 +18,10 @@ namespace {
 class HugectrRowStageTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    testing::write_file(dir_.file("g.json"), R"({"layers": [
-      {"type": "Data", "dense": {"top": "dense", "dense_dim": 2}, "sparse": [{"top": "d", "slot_num": 3}]},
-      {"type": "LocalizedSlotSparseEmbeddingHash", "bottom": "d", "top": "user",
-       "sparse_embedding_hparam": {"embedding_vec_size": 2}},
-      {"type": "Reshape", "bottom": "user", "top": "r", "leading_dim": 6},
-      {"type": "Concat", "bottom": ["r", "dense"], "top": "c"},
-      {"type": "InnerProduct", "bottom": "c", "top": "fc", "fc_param": {"num_output": 1}},
-      {"type": "BinaryCrossEntropyLoss", "bottom": ["fc", "label"], "top": "loss"}]})");
-    const std::string table = dir_.file("user.model");
-    ::mkdir(table.c_str(), 0777);
-    ::mkdir(dir_.file("staging").c_str(), 0777);
     std::vector<int64_t> keys;
-    std::vector<float> vectors;
-    std::vector<uint64_t> slots;
-    for (int r = 0; r < 11; ++r) {
-      keys.push_back(r * 10000);
-      vectors.push_back(static_cast<float>(r));
-      vectors.push_back(-static_cast<float>(r));
-      slots.push_back(static_cast<uint64_t>(r % 3));
-    }
-    testing::write_file(table + "/key", testing::raw_bytes(keys));
-    testing::write_file(table + "/emb_vector", testing::raw_bytes(vectors));
-    testing::write_file(table + "/slot_id", testing::raw_bytes(slots));
+    for (int r = 0; r < 11; ++r) keys.push_back(r * 10000);
+    const std::string table = testing::write_localized_hugectr_model(dir_.path(), keys);
+    ::mkdir(dir_.file("staging").c_str(), 0777);
     o_.source = SourceKind::kHugectr;
     o_.graph = dir_.file("g.json");
     o_.sparse = {table};

@@ -17,17 +17,7 @@ namespace {
 
 TEST(HugectrExportTest, RanksWriteTheirRowRangesIntoOneRecisLayoutFile) {
   testing::TempDir dir;
-  // graph: one localized table of 3 slots x 2 floats; 11 rows
-  testing::write_file(dir.file("g.json"), R"({"layers": [
-    {"type": "Data", "dense": {"top": "dense", "dense_dim": 2}, "sparse": [{"top": "d", "slot_num": 3}]},
-    {"type": "LocalizedSlotSparseEmbeddingHash", "bottom": "d", "top": "user",
-     "sparse_embedding_hparam": {"embedding_vec_size": 2}},
-    {"type": "Reshape", "bottom": "user", "top": "r", "leading_dim": 6},
-    {"type": "Concat", "bottom": ["r", "dense"], "top": "c"},
-    {"type": "InnerProduct", "bottom": "c", "top": "fc", "fc_param": {"num_output": 1}},
-    {"type": "BinaryCrossEntropyLoss", "bottom": ["fc", "label"], "top": "loss"}]})");
-  const std::string table = dir.file("user.model");
-  ::mkdir(table.c_str(), 0777);
+  // one localized table of 3 slots x 2 floats; 11 rows
   std::vector<int64_t> keys;
   std::vector<float> vectors;
   std::vector<uint64_t> slots;
@@ -37,9 +27,7 @@ TEST(HugectrExportTest, RanksWriteTheirRowRangesIntoOneRecisLayoutFile) {
     vectors.push_back(-static_cast<float>(r));
     slots.push_back(static_cast<uint64_t>(r % 3));
   }
-  testing::write_file(table + "/key", testing::raw_bytes(keys));
-  testing::write_file(table + "/emb_vector", testing::raw_bytes(vectors));
-  testing::write_file(table + "/slot_id", testing::raw_bytes(slots));
+  const std::string table = testing::write_localized_hugectr_model(dir.path(), keys);
 
   JobOptions o;
   o.source = SourceKind::kHugectr;
