@@ -332,6 +332,7 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
   SourceDescription& source = discovery.value().source;
   const CheckpointListing& listing = source.listing;
   report.set_checkpoint(listing, o.select == CheckpointSelect::kBest ? "best" : "latest", source.selection);
+  if (o.eviction.older_than) report.set_global_steps(discovery.value().global_steps);
   std::vector<uint64_t> sizes;
   uint64_t total_bytes = 0;
   for (const auto& f : listing.files) {

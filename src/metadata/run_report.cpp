@@ -75,6 +75,12 @@ void RunReport::set_dropped(const std::vector<FileResult>& files) {
   record_["dropped_by_slot"] = std::move(by_slot);
 }
 
+void RunReport::set_global_steps(const std::map<std::string, GlobalStep>& steps) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
+  for (const auto& [table, step] : steps) out[table] = {{"step", step.step}, {"from", step.source}};
+  record_["global_steps"] = std::move(out);
+}
+
 void RunReport::add_error(const std::string& line) { errors_.push_back(line); }
 
 std::string RunReport::to_json(ExitCode status, bool published) const {

@@ -173,6 +173,10 @@ def case_export(args):
         check(manifest["tables"]["user_id"].get("global_step") == {"step": global_step, "from": "extra.pt global_step"},
               f"{extra}: global step in the manifest: {manifest['tables']['user_id']}")
         check(manifest["options"]["evict_older_than"] == rules["older_than"], f"options {manifest['options']}")
+        with open(os.path.join(out, "run_record.json")) as f:
+            steps = json.load(f).get("global_steps", {})
+        check(steps.get("user_id") == {"step": global_step, "from": "extra.pt global_step"},
+              f"{extra}: global steps in the run record: {steps}")
         shown = subprocess.run([args.binary, "inspect", out], capture_output=True, text=True, timeout=120).stdout
         evicted = counts["user_id"][0]
         check(f"user_id: {evicted} rows left out, global step {global_step} (extra.pt global_step)" in shown,

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "recis_convert/cli/cli.h"
 #include "recis_convert/common/error.h"
 #include "recis_convert/sinks/file_export.h"
+#include "recis_convert/sources/global_step.h"
 
 namespace recis_convert {
 
@@ -32,6 +34,8 @@ class RunReport {
   void set_stage_seconds(const std::string& stage, double seconds);
   void set_ranks(const std::vector<RankWork>& ranks);
   void set_dropped(const std::vector<FileResult>& files);
+  // --evict-older-than: each table's global step and where it came from (global_step.h).
+  void set_global_steps(const std::map<std::string, GlobalStep>& steps);
   void add_error(const std::string& line);
 
   // The record as pretty-printed JSON with a trailing newline. `published` says whether the export is in place.

@@ -38,6 +38,7 @@ TEST(RunReportTest, RecordsWhatTheRunDid) {
                   tensor("sparse_adamw_step^ ", 8)};
   report.set_dropped({file});
   report.set_stage_seconds("stream", 0.5);
+  report.set_global_steps({{"user", GlobalStep{200, "extra.pt global_step"}}});
   report.add_error("/ckpt/ckpt_200/f: bad");
 
   auto j = nlohmann::json::parse(report.to_json(ExitCode::kBadInput, false));
@@ -55,6 +56,8 @@ TEST(RunReportTest, RecordsWhatTheRunDid) {
   EXPECT_EQ(j["dropped_by_slot"]["exp_avg"]["tensors"], 2);
   EXPECT_EQ(j["dropped_by_slot"]["sparse_adamw_step"]["bytes"], 8);
   EXPECT_EQ(j["seconds"]["stream"], 0.5);
+  EXPECT_EQ(j["global_steps"]["user"]["step"], 200);
+  EXPECT_EQ(j["global_steps"]["user"]["from"], "extra.pt global_step");
   EXPECT_EQ(j["errors"][0], "/ckpt/ckpt_200/f: bad");
   EXPECT_TRUE(j.contains("started_at") && j.contains("finished_at"));
 }
