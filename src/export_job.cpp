@@ -123,8 +123,12 @@ void log_plan(const JobOptions& o, const SourceDescription& source, const RowTra
     dtypes += overrides.empty() ? "" : overrides + ")";
   }
   if (source.is_hugectr()) {
+    const std::string layout = o.reshard != 0
+                                   ? std::to_string(o.reshard) + " RecIS-layout files, part m of every table in file m"
+                                   : "one RecIS-layout file per table";
     log.stage("plan: the rows of " + std::to_string(files) + " HugeCTR table(s) split over " + std::to_string(ranks) +
-              " ranks, one RecIS-layout file per table" + (dtypes.empty() ? "" : ", " + dtypes) +
+              " ranks, " + (o.format == ExportFormat::kHdf5 ? "into model.h5" : layout) +
+              (dtypes.empty() ? "" : ", " + dtypes) + (o.eviction.any() ? ", evicting rows" : "") +
               (o.dry_run ? " (dry run)" : ""));
     return;
   }

@@ -182,12 +182,14 @@ struct SelectedTensor {
 // are read from where the previous piece stopped, at most as many as are still wanted at a time, and the evicted
 // ones compacted away. `first` becomes the first source row read (for messages).
 Status read_selected_rows(int fd, const std::string& source, const WritePiece& piece, uint64_t row_bytes,
-                          const PieceSelections& selections, std::map<std::pair<std::string, uint64_t>, SelectedTensor>& cursors,
+                          const PieceSelections& selections,
+                          std::map<std::pair<std::string, uint64_t>, SelectedTensor>& cursors,
                           unsigned char* out, uint64_t& first) {
   const auto key = std::make_pair(piece.file, piece.tensor_offset);
   auto selection = selections.find(key);
   if (selection == selections.end()) {
-    return Error{ExitCode::kInternal, source, "no eviction decision for the tensor at byte " + std::to_string(piece.tensor_offset)};
+    return Error{ExitCode::kInternal, source,
+                 "no eviction decision for the tensor at byte " + std::to_string(piece.tensor_offset)};
   }
   SelectedTensor& tensor = cursors[key];
   if (!tensor.selector) {

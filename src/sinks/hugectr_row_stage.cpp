@@ -203,7 +203,9 @@ Status write_hugectr_kept_rows(const JobOptions& o, const HugectrModel& model, c
     for (const auto& slot : t.slots) widest = std::max(widest, slot.rows->output().row_bytes());
     const uint64_t piece = std::max<uint64_t>(1, buffer / (t.source.row_bytes() + 2 * widest));
     std::vector<std::unique_ptr<RowRouter>> routers;
-    for (const auto& targets : placed.slots) routers.push_back(std::make_unique<RowRouter>(targets, files, writeback.get()));
+    for (const auto& targets : placed.slots) {
+      routers.push_back(std::make_unique<RowRouter>(targets, files, writeback.get()));
+    }
     for (const Placement& p : placed.slots.front()) {
       if (o.reshard) index_of_target[p.target] = static_cast<uint32_t>(&p - placed.slots.front().data());
     }

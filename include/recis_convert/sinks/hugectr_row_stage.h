@@ -56,8 +56,8 @@ struct HugectrRowPlan {
 RankHugectrCounts count_hugectr_rows(const JobOptions& options, const HugectrModel& model,
                                      const std::vector<std::pair<uint64_t, RowRange>>& ranges);
 
-// Every rank, collectively (safetensors exports). Rank 0 resizes `model`'s tables to their kept rows (without --reshard) and creates the
-// output files in `staging_dir` (not in a dry run, when it is empty).
+// Every rank, collectively (safetensors exports). Rank 0 resizes `model`'s tables to their kept rows (without
+// --reshard) and creates the output files in `staging_dir` (not in a dry run, when it is empty).
 Result<HugectrRowPlan> plan_hugectr_rows(const JobOptions& options, HugectrModel& model,
                                          const std::string& staging_dir, Comm& comm);
 
