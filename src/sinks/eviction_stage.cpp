@@ -95,13 +95,7 @@ Result<EvictionCounts> count_evictions(const JobOptions& o, const CheckpointList
       }
     }
   }
-  auto share = scatter_from_root<std::vector<PlannedPart>>(
-      comm,
-      [&](int rank) -> Result<std::vector<PlannedPart>> {
-        if (failure) return *failure;
-        return std::move(shares[static_cast<size_t>(rank)]);
-      },
-      "eviction-plan");
+  auto share = scatter_plan_from_root(comm, failure, shares, "eviction-plan");
   if (!share) return share.error();  // every rank has the same error
   // 3. count, 4. gather; every rank learns the verdict
   auto counted = gather_to_root(comm, count_parts(share.value()), "eviction-counts");

@@ -168,13 +168,7 @@ Result<HugectrRowPlan> plan_hugectr_rows(const JobOptions& o, HugectrModel& mode
       }
     }
   }
-  auto mine = scatter_from_root<std::vector<HugectrRangePlacement>>(
-      comm,
-      [&](int rank) -> Result<std::vector<HugectrRangePlacement>> {
-        if (failure) return *failure;
-        return std::move(ranks[static_cast<size_t>(rank)]);
-      },
-      "hugectr-row-plan");
+  auto mine = scatter_plan_from_root(comm, failure, ranks, "hugectr-row-plan");
   if (!mine) return mine.error();
   plan.mine = std::move(mine).value();
   return plan;

@@ -39,8 +39,6 @@ Result<std::vector<TargetRows>> count_targets(const DecisionColumn& ids, const P
     if (selector) {
       auto decided = selector->decide(first, n, keep.data());
       if (!decided) return decided.error();
-    }
-    if (selector) {
       for (uint64_t r = 0; r < n; ++r) rows_of[part_of(id[r])] += keep[r];
     } else {
       for (uint64_t r = 0; r < n; ++r) ++rows_of[part_of(id[r])];
@@ -155,13 +153,7 @@ Result<ReshardStage> plan_resharding(const JobOptions& o, const CheckpointListin
       }
     }
   }
-  auto share = scatter_from_root<ReshardShare>(
-      comm,
-      [&](int rank) -> Result<ReshardShare> {
-        if (failure) return *failure;
-        return std::move(shares[static_cast<size_t>(rank)]);
-      },
-      "reshard-plan");
+  auto share = scatter_plan_from_root(comm, failure, shares, "reshard-plan");
   if (!share) return share.error();  // every rank has the same error
   stage.share = std::move(share).value();
   return stage;

@@ -102,6 +102,20 @@ Result<T> scatter_from_root(Comm& comm, ValueFor&& value_for, const char* what) 
   return messages_detail::decode<T>(std::move(text), what);
 }
 
+// A plan's scatter: each rank receives its share of what rank 0 planned (`shares`, indexed by rank, moved out), or,
+// when the planning failed on rank 0, that `failure`, on every rank alike.
+template <typename T>
+Result<T> scatter_plan_from_root(Comm& comm, const std::optional<Error>& failure, std::vector<T>& shares,
+                                 const char* what) {
+  return scatter_from_root<T>(
+      comm,
+      [&](int rank) -> Result<T> {
+        if (failure) return *failure;
+        return std::move(shares[static_cast<size_t>(rank)]);
+      },
+      what);
+}
+
 // gather_to_root for a value with its own binary encoding (as scatter_encoded_from_root): a rank's packed file
 // results.
 template <typename T>
