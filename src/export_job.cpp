@@ -371,16 +371,19 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
   source.listing.blocks_of_all_files = comm.is_root();
   report.set_stage_seconds("plan", seconds_since(plan_start));
 
+  // A stage between the plan and the stream failed, alike on every rank: rank 0 says it once, nothing is published.
+  auto stop_before_stream = [&](const Error& error) {
+    if (comm.is_root()) report_failure(error, report);
+    if (staging) staging->discard();
+    return error.code;
+  };
+
   // 2b. with --evict-*: which rows of each part stay (counted now; applied by the write pass)
   EvictionCounts evictions;
   if (o.eviction.any() && !source.is_hugectr()) {
     const auto select_start = Clock::now();
     auto counted = count_evictions(o, source.listing, mine, assignment, discovery.value().global_steps, comm);
-    if (!counted) {
-      if (comm.is_root()) report_failure(counted.error(), report);
-      if (staging) staging->discard();
-      return counted.error().code;
-    }
+    if (!counted) return stop_before_stream(counted.error());
     evictions = std::move(counted).value();
     if (comm.is_root()) log_evictions(o, evictions, discovery.value().global_steps, log);
     report.set_stage_seconds("select", seconds_since(select_start));
@@ -392,11 +395,7 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
   if (source.is_hugectr() && (o.eviction.any() || o.reshard != 0) && o.format == ExportFormat::kSafetensors) {
     const auto rows_start = Clock::now();
     auto planned = plan_hugectr_rows(o, *source.hugectr, discovery.value().staging_dir, comm);
-    if (!planned) {
-      if (comm.is_root()) report_failure(planned.error(), report);
-      if (staging) staging->discard();
-      return planned.error().code;
-    }
+    if (!planned) return stop_before_stream(planned.error());
     hugectr_rows = std::move(planned).value();
     evictions.tables = hugectr_rows->tables;
     if (comm.is_root() && o.eviction.any()) log_evictions(o, evictions, discovery.value().global_steps, log);
@@ -411,11 +410,7 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
     const std::string files_dir = o.format == ExportFormat::kHdf5 ? std::string() : discovery.value().staging_dir;
     auto planned = plan_resharding(o, source.listing, mine, assignment, transforms,
                                    o.eviction.any() ? &evictions : nullptr, files_dir, comm);
-    if (!planned) {
-      if (comm.is_root()) report_failure(planned.error(), report);
-      if (staging) staging->discard();
-      return planned.error().code;
-    }
+    if (!planned) return stop_before_stream(planned.error());
     reshard = std::move(planned).value();
     report.set_stage_seconds("reshard", seconds_since(reshard_start));
   }
