@@ -133,14 +133,49 @@ def parse_table(spec, first):
     return (name, dtype, int(dim), int(rows), ["step_filter"] if first else [])
 
 
-def write_checkpoint(ckpt_dir, ranks, parallel, optimizer, scale, seed, table_specs=None, global_step=200):
+UPDATED_SHARE = 0.1  # --training-run: the share of a part's rows that training updates between two checkpoints
+NEW_SHARE = 0.05     # ... and the share of new ids it adds to the part
+
+
+def trained_part(rng, previous, begin, end, prev_step, step, slot_layout):
+    """--training-run: one part of a table `step - prev_step` steps after `previous` (ids, rows per slot): about
+    UPDATED_SHARE of the rows get new values in every slot and a step_filter in (prev_step, step]; about NEW_SHARE
+    new ids (in the part's slice, not yet in it) are appended with such rows. Every other row keeps its bytes."""
+    ids, rows = previous
+    n = len(ids)
+    updated = np.flatnonzero(rng.random(n) < UPDATED_SHARE)
+    count = max(1, int(n * NEW_SHARE))
+    fresh = rng.integers(0, 1 << 24, count, dtype=np.int64) * SLICE_SIZE + rng.integers(begin, end, count,
+                                                                                       dtype=np.int64)
+    fresh = np.unique(fresh[~np.isin(fresh, ids)]) if n else np.zeros(0, dtype=np.int64)  # an empty part stays so
+    rng.shuffle(fresh)  # hash-map order
+    out_rows = {}
+    for slot, (sdtype, row_shape) in slot_layout.items():
+        data = rows[slot].copy()
+        changed = len(updated) + len(fresh)
+        if slot == "step_filter":
+            values = rng.integers(prev_step + 1, step + 1, changed, dtype=np.int64).astype("<i8").tobytes()
+        else:
+            values = random_values(rng, sdtype, [changed] + row_shape)
+        values = np.frombuffer(values, dtype=np.uint8).reshape(changed, ITEMSIZE[sdtype] * row_shape[0])
+        data[updated] = values[:len(updated)]
+        out_rows[slot] = np.concatenate([data, values[len(updated):]])
+    return np.concatenate([ids, fresh]), out_rows
+
+
+def write_checkpoint(ckpt_dir, ranks, parallel, optimizer, scale, seed, table_specs=None, global_step=200,
+                     previous=None):
+    """Writes one checkpoint and returns its sparse rows {(child, rank): (ids, {slot: uint8 rows})}. With
+    `previous` (that of the checkpoint at step previous["step"]), the rows are those after more training
+    (trained_part) rather than new ones."""
     os.makedirs(ckpt_dir)
     rng = np.random.default_rng(seed)
     opt_slots, opt_scalars = OPTIMIZERS[optimizer]
     tables = []
     for child, dtype, dim, rows, extra in table_specs or TABLES:
-        ids = table_ids(rng, rows * scale)
+        ids = table_ids(rng, rows * scale) if previous is None else np.zeros(0, dtype=np.int64)
         tables.append((child, dtype, dim, ids, ids % SLICE_SIZE, ["embedding"] + extra + opt_slots))
+    state = {"step": global_step}
 
     index_blocks, index_files, tensorkey, torch_rank = {}, {}, {}, {}
     file_number = 0
@@ -149,27 +184,37 @@ def write_checkpoint(ckpt_dir, ranks, parallel, optimizer, scale, seed, table_sp
         part = f"/part_{rank}_{ranks}"
         blocks = []
         for child, dtype, dim, ids, hashed, slots in tables:
-            mine = ids[(hashed >= begin) & (hashed < end)]
+            layout = {slot: ("I64", [1]) if slot == "step_filter" else (dtype, [dim]) for slot in slots}
+            trained = None
+            if previous is not None:
+                trained = trained_part(rng, previous[(child, rank)], begin, end, previous["step"], global_step,
+                                       layout)
+                mine = trained[0]
+            else:
+                mine = ids[(hashed >= begin) & (hashed < end)]
             n = len(mine)
             logical = slice_string(rank, ranks)
             blocks.append(Block(f"{child}.id{part}", "I64", [n], mine.astype("<i8").tobytes()))
             tensorkey[f"{child}.id{part}"] = f"{child}@id^{logical}"
+            part_rows = {}
             for slot in slots:
-                if slot == "step_filter":
-                    shape, sdtype = [n, 1], "I64"
-                else:
-                    shape, sdtype = [n, dim], dtype
+                sdtype, row_shape = layout[slot]
+                shape = [n] + row_shape
                 key = f"{child}.{slot}{part}"
-                if slot == "step_filter":  # the step of each row's last update, as RecIS's filter hook keeps it
+                if trained is not None:
+                    data = trained[1][slot].tobytes()
+                elif slot == "step_filter":  # the step of each row's last update, as RecIS's filter hook keeps it
                     data = rng.integers(0, global_step + 1, n, dtype=np.int64).astype("<i8").tobytes()
                 else:
                     data = random_values(rng, sdtype, shape)
+                part_rows[slot] = np.frombuffer(data, dtype=np.uint8).reshape(n, ITEMSIZE[sdtype] * row_shape[0])
                 blocks.append(Block(key, sdtype, shape, data))
                 tensorkey[key] = f"{child}@{slot}^{logical}"
                 if ".embedding" in key:
                     torch_rank[key] = {"dense": False, "dimension": shape[-1], "dtype": TORCH_NAME[sdtype],
                                        "hashmap_key": key.replace(".embedding", ".id", 1), "hashmap_key_dtype": "int64",
                                        "hashmap_value": key, "is_hashmap": True, "name": key, "shape": shape}
+            state[(child, rank)] = (mine, part_rows)
         if rank == 0:
             for name, sdtype, shape in opt_scalars:
                 blocks.append(Block(name + "^ ", sdtype, shape, random_values(rng, sdtype, shape)))
@@ -196,6 +241,7 @@ def write_checkpoint(ckpt_dir, ranks, parallel, optimizer, scale, seed, table_sp
          separators=(",", ":"), ensure_ascii=False, sort_keys=True)
     dump("tensorkey.json", tensorkey, indent=4, ensure_ascii=False, sort_keys=True)
     write_dense(ckpt_dir, ranks, torch_rank, seed, global_step)
+    return state
 
 
 TORCH_NAME = {"F32": "float32", "F64": "float64", "F16": "float16", "BF16": "bfloat16", "I64": "int64"}
@@ -302,6 +348,10 @@ def main():
                              "wide:F64:6:200; ROWS per scale unit; the first one also gets a step_filter slot")
     parser.add_argument("--step-filter-everywhere", action="store_true",
                         help="give every table a step_filter slot, not just the first (row-level benchmarks)")
+    parser.add_argument("--training-run", action="store_true",
+                        help="one training run: each checkpoint after the first updates about 10%% of each part's "
+                             "rows (new values in every slot, step_filter after the previous step) and adds about 5%% "
+                             "new ids; the other rows keep their bytes (delta exports and merge)")
     args = parser.parse_args()
     if os.path.exists(args.out):
         sys.exit(f"make_fixture.py: {args.out} already exists")
@@ -313,9 +363,11 @@ def main():
     if args.step_filter_everywhere:
         table_specs = [(name, dtype, dim, rows, sorted(set(slots) | {"step_filter"}))
                        for name, dtype, dim, rows, slots in (table_specs or TABLES)]
+    state = None
     for i, step in enumerate(steps):
-        write_checkpoint(os.path.join(args.out, f"ckpt_{step}"), args.ranks, args.parallel, args.optimizer,
-                         args.scale, args.seed + i, table_specs, global_step=int(step))
+        state = write_checkpoint(os.path.join(args.out, f"ckpt_{step}"), args.ranks, args.parallel, args.optimizer,
+                                 args.scale, args.seed + i, table_specs, global_step=int(step),
+                                 previous=state if args.training_run else None)
     with open(os.path.join(args.out, "checkpoint"), "w") as f:
         f.write("".join(f"ckpt_{s}\n" for s in steps))
     write_dense_arch(os.path.join(args.out, "dense_arch.pt"), args.seed)
