@@ -12,6 +12,7 @@
 #include "recis_convert/common/interrupt.h"
 #include "recis_convert/common/log.h"
 #include "recis_convert/dense/dense_stage.h"
+#include "recis_convert/metadata/delta_base.h"
 #include "recis_convert/metadata/export_files.h"
 #include "recis_convert/metadata/metadata_stage.h"
 #include "recis_convert/metadata/run_report.h"
@@ -31,9 +32,10 @@ namespace {
 struct Discovery {
   SourceDescription source;
   std::string staging_dir;  // empty in a dry run
-  std::map<std::string, GlobalStep> global_steps;  // with --evict-older-than: per table with a step_filter slot
+  ExportClock clock;        // RecIS: the global step of each table with a step_filter slot, and the export's step
+  std::optional<int64_t> delta_base;  // --delta-since, resolved: the delta holds the rows updated after it
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Discovery, source, staging_dir, global_steps)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Discovery, source, staging_dir, clock, delta_base)
 
 // What each rank tells rank 0 at the barrier.
 // (Every other rank's file results follow it on their own: PackedFileResults.)
@@ -48,36 +50,68 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RankReport, error, results, seconds, shared_b
 
 using Clock = std::chrono::steady_clock;
 
-// --evict-older-than's clock: the global step of each table that has a step_filter slot (global_step.h), each
-// logged with where it came from. Tables without the slot are exported whole, with a warning; none at all is bad
-// input.
-Result<std::map<std::string, GlobalStep>> eviction_clock(const SourceDescription& source, const Log& log) {
+// The export's clock (global_step.h): the global step of each table that has a step_filter slot, and the export's
+// step. --evict-older-than and --delta-since need it: each table's step is logged with where it came from, the
+// tables without the slot are exported whole, with a warning, and a step that cannot be resolved is an error
+// (for --evict-older-than, so is a checkpoint where no table has the slot). Otherwise the clock only gives the
+// manifest its "step", which stays null when nothing records one.
+Result<ExportClock> resolve_clock(const JobOptions& o, const SourceDescription& source, const Log& log) {
   const CheckpointListing& listing = source.listing;
   std::set<std::string> all, with_step_filter;
+  std::string_view last;  // blocks come in key order, so a table's come together: one set insert per table
   for (size_t i = 0; i < listing.blocks.size(); ++i) {
     auto key = parse_sparse_key_view(listing.blocks[i].logical);
     if (!key) continue;
-    all.emplace(key->child);
+    if (key->child != last) all.emplace(key->child);
+    last = key->child;
     if (key->slot == "step_filter") with_step_filter.emplace(key->child);
   }
-  if (with_step_filter.empty()) {
+  if (o.eviction.older_than && with_step_filter.empty()) {
     return bad_input(listing.ckpt_dir, "--evict-older-than: no table has a step_filter slot (RecIS's "
                                        "GlobalStepFilterHook records each row's last update step there)");
   }
+  if (source.is_hugectr()) return ExportClock{};  // no global step either (the CLI refuses --delta-since)
   std::string whole;
   for (const auto& table : all) {
     if (!with_step_filter.count(table)) whole += (whole.empty() ? "" : ", ") + nlohmann::json(table).dump();
   }
-  if (!whole.empty()) log.warn("--evict-older-than does not apply to the tables without a step_filter slot: " + whole);
+  if (!whole.empty() && o.eviction.older_than) {
+    log.warn("--evict-older-than does not apply to the tables without a step_filter slot: " + whole);
+  }
+  if (!whole.empty() && o.is_delta()) {
+    log.warn("--delta-since: the tables without a step_filter slot are exported whole (\"delta\": \"full\" in "
+             "the manifest): " + whole);
+  }
+  const bool needed = o.eviction.older_than || o.is_delta();
   auto steps = resolve_global_steps(listing.ckpt_dir, listing.ckpt_id,
                                     std::vector<std::string>(with_step_filter.begin(), with_step_filter.end()));
-  if (!steps) return steps.error();
+  if (!steps && needed) return steps.error();
+  if (!steps) return ExportClock{};
   for (const auto& warning : steps.value().warnings) log.warn(warning);
-  for (const auto& [table, step] : steps.value().tables) {
-    log.stage("global step of " + nlohmann::json(table).dump() + ": " + std::to_string(step.step) + " (" +
-              step.source + ")");
+  ExportClock clock = export_clock(std::move(steps).value());
+  if (needed) {
+    for (const auto& [table, step] : clock.tables) {
+      log.stage("global step of " + nlohmann::json(table).dump() + ": " + std::to_string(step.step) + " (" +
+                step.source + ")");
+    }
   }
-  return std::move(steps).value().tables;
+  if (!clock.step && o.is_delta()) {
+    return bad_input(listing.ckpt_dir, "--delta-since: the checkpoint has no global step (extra.pt has no "
+                                       "global_step and \"" + listing.ckpt_id + "\" is not named ckpt_<step>)");
+  }
+  return clock;
+}
+
+// --delta-since's base step (delta_base.h), checked against the checkpoint's step: a delta cannot go back in time.
+Status check_delta(const JobOptions& o, int64_t base, const GlobalStep& step, const Log& log) {
+  if (base >= step.step) {
+    return usage_error("--delta-since " + o.delta_since + ": the delta would hold the rows updated after step " +
+                       std::to_string(base) + ", but the checkpoint is at step " + std::to_string(step.step) + " (" +
+                       step.source + "); a delta's base must be an earlier step");
+  }
+  log.stage("delta: the rows updated after step " + std::to_string(base) + ", up to step " +
+            std::to_string(step.step) + " (" + step.source + ")");
+  return Ok{};
 }
 
 // Stage 1 on rank 0: everything that can fail before any data moves fails here, with one message for all ranks.
@@ -90,11 +124,18 @@ Result<Discovery> discover_on_root(const JobOptions& o, const RowTransformChain&
     auto config = read_json_config(path, what);
     if (!config) return config.error();
   }
-  Discovery discovery{std::move(source).value(), "", {}};
-  if (o.eviction.older_than) {
-    auto steps = eviction_clock(discovery.source, log);
-    if (!steps) return steps.error();
-    discovery.global_steps = std::move(steps).value();
+  Discovery discovery{std::move(source).value(), "", {}, std::nullopt};
+  if (o.is_delta()) {
+    auto base = resolve_delta_base(o.delta_since);
+    if (!base) return base.error();
+    discovery.delta_base = base.value();
+  }
+  auto clock = resolve_clock(o, discovery.source, log);
+  if (!clock) return clock.error();
+  discovery.clock = std::move(clock).value();
+  if (discovery.delta_base) {
+    auto checked = check_delta(o, *discovery.delta_base, *discovery.clock.step, log);
+    if (!checked) return checked.error();
   }
   if (o.dry_run) return discovery;
   auto apart = check_apart_from_source(o.export_dir, discovery.source.listing.ckpt_dir);
@@ -134,7 +175,7 @@ void log_plan(const JobOptions& o, const SourceDescription& source, const RowTra
   }
   std::vector<std::string> what;  // e.g. "into model.h5", "filtering: optimizer state", "embeddings as int4"
   if (o.format == ExportFormat::kHdf5) what.push_back("into model.h5");
-  if (transforms.is_identity() && !o.eviction.any() && o.reshard == 0 && o.format != ExportFormat::kHdf5) {
+  if (transforms.is_identity() && !o.selects_rows() && o.reshard == 0 && o.format != ExportFormat::kHdf5) {
     what.push_back("copying byte for byte");
   }
   if (transforms.drops_anything()) {
@@ -144,6 +185,7 @@ void log_plan(const JobOptions& o, const SourceDescription& source, const RowTra
     what.push_back(filtering);
   }
   if (!dtypes.empty()) what.push_back(dtypes);
+  if (o.is_delta()) what.push_back("a delta: the changed rows only");
   if (o.eviction.any()) what.push_back("evicting stale rows");
   if (o.reshard != 0) what.push_back("resharding every table into " + std::to_string(o.reshard) + " parts");
   std::string mode;
@@ -153,8 +195,10 @@ void log_plan(const JobOptions& o, const SourceDescription& source, const RowTra
 }
 
 // Rank 0: per table, how many rows the eviction rules leave out (what --dry-run reports before anything is written).
+// With --delta-since, the rows it exports: those changed after the base and not evicted.
 void log_evictions(const JobOptions& o, const EvictionCounts& counts,
-                   const std::map<std::string, GlobalStep>& global_steps, const Log& log) {
+                   const std::map<std::string, GlobalStep>& global_steps, std::optional<int64_t> delta_base,
+                   const Log& log) {
   for (const auto& [table, t] : counts.tables) {
     std::string rules;
     auto step = global_steps.find(table);
@@ -167,8 +211,15 @@ void log_evictions(const JobOptions& o, const EvictionCounts& counts,
       std::snprintf(threshold, sizeof threshold, "%g", static_cast<double>(*o.eviction.l2_below));
       rules += (rules.empty() ? "" : ", or ") + std::string("L2 norm below ") + threshold;
     }
-    log.stage(std::string(o.dry_run ? "dry run: " : "") + "evict " + std::to_string(t.evicted) + " of " +
-              std::to_string(t.rows) + " rows of " + nlohmann::json(table).dump() + ": " + rules);
+    const std::string prefix = o.dry_run ? "dry run: " : "";
+    if (delta_base) {
+      log.stage(prefix + "delta: " + std::to_string(t.rows - t.evicted) + " of " + std::to_string(t.rows) +
+                " rows of " + nlohmann::json(table).dump() + " updated after step " + std::to_string(*delta_base) +
+                (rules.empty() ? "" : " and not evicted (" + rules + ")"));
+      continue;
+    }
+    log.stage(prefix + "evict " + std::to_string(t.evicted) + " of " + std::to_string(t.rows) + " rows of " +
+              nlohmann::json(table).dump() + ": " + rules);
   }
 }
 
@@ -240,12 +291,15 @@ void log_quantization(const ExportSummary& s, const Log& log) {
 
 // Stages 5 (metadata and the dense network) and 6 (publish) on rank 0, once every rank succeeded.
 Status finish_on_root(const JobOptions& o, const SourceDescription& source, Gathered gathered,
-                      std::map<std::string, TableEvictionRecord> evictions, StagingDir* staging, const Log& log,
+                      std::map<std::string, TableEvictionRecord> evictions, const ExportClock& clock,
+                      std::optional<int64_t> delta_base, StagingDir* staging, const Log& log,
                       Clock::time_point start, RunReport& report) {
   const auto summary_start = Clock::now();
   auto summary = summarize_export(o, source, std::move(gathered.files), std::move(gathered.quantization), log);
   if (!summary) return summary.error();
   summary.value().evictions = std::move(evictions);
+  summary.value().clock = clock;
+  summary.value().delta_base = delta_base;
   report.set_stage_seconds("summarize", seconds_since(summary_start));
   if (o.dry_run) {
     log_dry_run(o, summary.value(), gathered.owner, log);
@@ -336,7 +390,7 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
   SourceDescription& source = discovery.value().source;
   const CheckpointListing& listing = source.listing;
   report.set_checkpoint(listing, o.select == CheckpointSelect::kBest ? "best" : "latest", source.selection);
-  if (o.eviction.older_than) report.set_global_steps(discovery.value().global_steps);
+  if (o.eviction.older_than || o.is_delta()) report.set_global_steps(discovery.value().clock.tables);
   std::vector<uint64_t> sizes;
   uint64_t total_bytes = 0;
   for (const auto& f : listing.files) {
@@ -380,12 +434,18 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
 
   // 2b. with --evict-*: which rows of each part stay (counted now; applied by the write pass)
   EvictionCounts evictions;
-  if (o.eviction.any() && !source.is_hugectr()) {
+  const ExportClock& clock = discovery.value().clock;
+  const std::optional<int64_t> delta_base = discovery.value().delta_base;
+  if (o.selects_rows() && !source.is_hugectr()) {
     const auto select_start = Clock::now();
-    auto counted = count_evictions(o, source.listing, mine, assignment, discovery.value().global_steps, comm);
+    EvictionSettings settings;
+    settings.rules = o.eviction;
+    for (const auto& [table, step] : clock.tables) settings.global_steps[table] = step.step;
+    settings.changed_after = delta_base;
+    auto counted = count_evictions(settings, source.listing, mine, assignment, comm);
     if (!counted) return stop_before_stream(counted.error());
     evictions = std::move(counted).value();
-    if (comm.is_root()) log_evictions(o, evictions, discovery.value().global_steps, log);
+    if (comm.is_root()) log_evictions(o, evictions, clock.tables, delta_base, log);
     report.set_stage_seconds("select", seconds_since(select_start));
   }
 
@@ -398,7 +458,7 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
     if (!planned) return stop_before_stream(planned.error());
     hugectr_rows = std::move(planned).value();
     evictions.tables = hugectr_rows->tables;
-    if (comm.is_root() && o.eviction.any()) log_evictions(o, evictions, discovery.value().global_steps, log);
+    if (comm.is_root() && o.eviction.any()) log_evictions(o, evictions, clock.tables, delta_base, log);
     if (hugectr_rows->layout) {
       reshard.emplace();
       reshard->layout = std::move(hugectr_rows->layout);
@@ -409,7 +469,7 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
     // into model.h5 the plan places rows; there are no output files to create
     const std::string files_dir = o.format == ExportFormat::kHdf5 ? std::string() : discovery.value().staging_dir;
     auto planned = plan_resharding(o, source.listing, mine, assignment, transforms,
-                                   o.eviction.any() ? &evictions : nullptr, files_dir, comm);
+                                   o.selects_rows() ? &evictions : nullptr, files_dir, comm);
     if (!planned) return stop_before_stream(planned.error());
     reshard = std::move(planned).value();
     report.set_stage_seconds("reshard", seconds_since(reshard_start));
@@ -422,14 +482,14 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
                               transforms,
                               mine,
                               discovery.value().staging_dir,
-                              o.eviction.any() ? &evictions.selections : nullptr,
+                              o.selects_rows() ? &evictions.selections : nullptr,
                               reshard ? &*reshard : nullptr,
                               hugectr_rows ? &*hugectr_rows : nullptr};
   StreamOutcome streamed = stream_into_export(request, comm, log);
   const double my_seconds = seconds_since(stream_start);
   if (comm.is_root() && !streamed.evictions.empty()) {  // HugeCTR tables into model.h5: counted in the stream
     evictions.tables = streamed.evictions;
-    log_evictions(o, evictions, discovery.value().global_steps, log);
+    log_evictions(o, evictions, clock.tables, delta_base, log);
   }
   if (!comm.is_root()) {  // done with the blocks: room for the report below
     source.listing.blocks = BlockCatalog();
@@ -481,15 +541,14 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
     if (final_status == 0) {
       log.stage("streamed " + std::to_string(reshard ? streamed_files : gathered.files.size()) + " files in " +
                 format_seconds(stream_seconds));
-      std::map<std::string, TableEvictionRecord> evicted;
-      for (const auto& [table, t] : evictions.tables) {
-        auto step = discovery.value().global_steps.find(table);
+      std::map<std::string, TableEvictionRecord> evicted;  // a delta's rows left out are not all evicted ones
+      for (const auto& [table, t] : delta_base ? std::map<std::string, TableEviction>() : evictions.tables) {
+        auto step = clock.tables.find(table);
         evicted[table] = TableEvictionRecord{
-            t.evicted, o.eviction.older_than && step != discovery.value().global_steps.end()
-                           ? std::optional<GlobalStep>(step->second)
-                           : std::nullopt};
+            t.evicted, o.eviction.older_than && step != clock.tables.end() ? std::optional<GlobalStep>(step->second)
+                                                                           : std::nullopt};
       }
-      auto finished = finish_on_root(o, source, std::move(gathered), std::move(evicted),
+      auto finished = finish_on_root(o, source, std::move(gathered), std::move(evicted), clock, delta_base,
                                      staging ? &*staging : nullptr, log, start, report);
       if (!finished) final_status = report_failure(finished.error(), report);
     }

@@ -255,6 +255,11 @@ class ExportOptions {
             },
             "T"))
         ->option_text("T");
+    option("--delta-since", o.delta_since,
+           "A delta export: only the rows of each table with a step_filter slot that were updated after STEP, or "
+           "after the step of the export BASE_EXPORT (its manifest's \"step\"); tables without the slot go whole",
+           if_given(o.delta_since))
+        ->option_text("STEP|BASE_EXPORT");
     option("--reshard", o.reshard,
            "Write every table as M parts, part m holding the ids with id % 65536 in RecIS's gen_slice(m, M), and "
            "output file m holding part m of every table (dense tensors in file 0)",
@@ -433,6 +438,9 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
     return usage("--ckpt-dir is required (see --help)");
   }
   if (o.export_dir.empty() && !o.dry_run) return usage("--export-dir is required (see --help)");
+  if (o.source == SourceKind::kHugectr && o.is_delta()) {
+    return usage("--delta-since needs the step_filter slots of a RecIS checkpoint; a HugeCTR model has none");
+  }
   if (o.quiet && o.verbose) return usage("--quiet and --verbose exclude each other");
   if (!o.report.empty()) {
     const size_t slash = o.report.find_last_of('/');

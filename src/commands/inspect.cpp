@@ -104,6 +104,25 @@ std::string evicted_tables_text(const nlohmann::json& manifest) {
   return out.empty() ? out : "  evicted rows:\n" + out;
 }
 
+// An export's kind and step (manifest.json): "full export at step 200", or what a delta holds and which tables
+// it carries whole. Empty for exports made before the manifest recorded them.
+std::string export_kind_text(const nlohmann::json& manifest) {
+  if (!manifest.is_object() || !manifest.contains("kind")) return "";
+  const nlohmann::json step = manifest.value("step", nlohmann::json());
+  if (manifest["kind"] != "delta") {
+    return "  full export" + (step.is_number_integer() ? " at step " + step.dump() : std::string(", step unknown")) +
+           "\n";
+  }
+  std::string whole;
+  if (manifest.contains("tables") && manifest["tables"].is_object()) {
+    for (const auto& [child, t] : manifest["tables"].items()) {
+      if (t.is_object() && t.value("delta", std::string()) == "full") whole += (whole.empty() ? "" : ", ") + child;
+    }
+  }
+  return "  delta: the rows updated after step " + manifest.value("base_step", nlohmann::json()).dump() +
+         ", up to step " + step.dump() + "\n" + (whole.empty() ? "" : "    whole (no step_filter): " + whole + "\n");
+}
+
 // id, embedding, then the other slots by name (as manifest.json lists them).
 std::vector<std::string> ordered_slots(const InspectedTable& table) {
   std::vector<std::string> out;
@@ -197,6 +216,7 @@ std::string inspection_text(const Inspection& in) {
       << in.manifest["source"].value("checkpoint", std::string("?")) << ", options " << in.manifest["options"].dump()
       << "\n";
   }
+  s << export_kind_text(in.manifest);
   s << "  tables: " << in.tables.size() << "\n";
   char line[512];
   std::snprintf(line, sizeof line, "    %-24s %12s %6s %6s %6s  %s\n", "table", "rows", "dim", "dtype", "parts",

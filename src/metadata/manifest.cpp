@@ -45,6 +45,9 @@ std::string make_manifest_json(const ManifestInput& input) {
   root["manifest_version"] = 1;
   root["tool"] = {{"name", "recis-convert"}, {"version", input.tool_version}};
   root["source"] = {{"checkpoint", input.source_checkpoint}, {"ckpt_id", input.ckpt_id}};
+  root["kind"] = input.delta_base ? "delta" : "full";
+  if (input.delta_base) root["base_step"] = *input.delta_base;
+  root["step"] = input.clock.step ? ordered_json(input.clock.step->step) : ordered_json();
   root["options"] = {{"filter_optimizer", input.filter_optimizer},
                      {"drop_slots", input.drop_slots},
                      {"quantize_embeddings", serving_dtype_json(input.embedding_dtypes.all)},
@@ -54,6 +57,7 @@ std::string make_manifest_json(const ManifestInput& input) {
                      {"evict_l2_below", input.eviction.l2_below ? ordered_json(*input.eviction.l2_below)
                                                                 : ordered_json()},
                      {"reshard", input.reshard ? ordered_json(input.reshard) : ordered_json()},
+                     {"delta_since", input.delta_base ? ordered_json(*input.delta_base) : ordered_json()},
                      {"fg", input.fg_path.empty() ? ordered_json() : ordered_json(input.fg_path)},
                      {"mc", input.mc_path.empty() ? ordered_json() : ordered_json(input.mc_path)}};
 
@@ -106,6 +110,12 @@ std::string make_manifest_json(const ManifestInput& input) {
         tables[t.child]["global_step"] = {{"step", evicted->second.global_step->step},
                                           {"from", evicted->second.global_step->source}};
       }
+    }
+    if (input.delta_base) {
+      auto step = input.clock.tables.find(t.child);
+      const bool changed = step != input.clock.tables.end();
+      tables[t.child]["delta"] = changed ? "changed" : "full";
+      if (changed) tables[t.child]["global_step"] = {{"step", step->second.step}, {"from", step->second.source}};
     }
     auto converted = input.quantization.tables.find(t.child);
     if (converted != input.quantization.tables.end()) {

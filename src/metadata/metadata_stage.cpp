@@ -77,6 +77,8 @@ Result<ManifestInput> write_export_metadata(const JobOptions& o, const SourceDes
   manifest.quantization = summary.quantization;
   manifest.eviction = o.eviction;
   manifest.evictions = summary.evictions;
+  manifest.clock = summary.clock;
+  manifest.delta_base = summary.delta_base;
   manifest.reshard = o.reshard;
   manifest.fg_path = o.fg;
   manifest.mc_path = o.mc;

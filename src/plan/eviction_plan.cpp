@@ -33,13 +33,17 @@ std::vector<PlannedPart> plan_eviction(const std::vector<LocatedColumn>& columns
                                        const std::map<std::string, int>& owner_of_file) {
   std::map<PartId, PartDecision> decisions;
   for (const LocatedColumn& c : columns) {
-    if (c.slot == "step_filter" && settings.rules.older_than) {
+    if (c.slot == "step_filter" && settings.by_step()) {
       auto step = settings.global_steps.find(c.part.table);
-      if (step == settings.global_steps.end()) continue;
+      const bool by_age = settings.rules.older_than && step != settings.global_steps.end();
+      if (!by_age && !settings.changed_after) continue;
       PartDecision& d = decisions[c.part];
       d.step_filter = c.column;
-      d.global_step = step->second;
-      d.older_than = *settings.rules.older_than;
+      if (by_age) {
+        d.global_step = step->second;
+        d.older_than = *settings.rules.older_than;
+      }
+      d.changed_after = settings.changed_after;
     } else if (c.slot == "embedding" && settings.rules.l2_below) {
       PartDecision& d = decisions[c.part];
       d.embedding = c.column;

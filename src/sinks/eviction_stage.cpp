@@ -15,7 +15,8 @@ namespace recis_convert {
 namespace {
 
 // Step 1 on one rank: the decision columns of its files, from their checked headers.
-RankColumns find_columns(const JobOptions& o, const CheckpointListing& listing, const std::vector<size_t>& mine) {
+RankColumns find_columns(const EvictionSettings& settings, const CheckpointListing& listing,
+                         const std::vector<size_t>& mine) {
   RankColumns out;
   for (size_t index : mine) {
     const DataFile& file = listing.files[index];
@@ -35,8 +36,7 @@ RankColumns find_columns(const JobOptions& o, const CheckpointListing& listing, 
       auto key = classify_key(t.name, listing.blocks);
       keys.push_back(key ? std::move(*key) : KeyClass{});  // unclassifiable keys fail the stream with their message
     }
-    auto found = decision_columns_in(header.value(), keys, path, o.eviction.older_than.has_value(),
-                                     o.eviction.l2_below.has_value());
+    auto found = decision_columns_in(header.value(), keys, path, settings.by_step(), settings.by_norm());
     for (auto& c : found) out.columns.push_back(std::move(c));
   }
   return out;
@@ -63,11 +63,11 @@ RankCounts count_parts(const std::vector<PlannedPart>& parts) {
 
 }  // namespace
 
-Result<EvictionCounts> count_evictions(const JobOptions& o, const CheckpointListing& listing,
+Result<EvictionCounts> count_evictions(const EvictionSettings& settings, const CheckpointListing& listing,
                                        const std::vector<size_t>& mine, const std::vector<int>& owners,
-                                       const std::map<std::string, GlobalStep>& global_steps, Comm& comm) {
+                                       Comm& comm) {
   // 1. find
-  auto found = gather_to_root(comm, find_columns(o, listing, mine), "decision-columns");
+  auto found = gather_to_root(comm, find_columns(settings, listing, mine), "decision-columns");
   // 2. plan, and each rank's share of the counting (or the error, to every rank)
   std::vector<std::vector<PlannedPart>> shares;
   std::map<PartId, PartDecision> planned;  // rank 0: every part's decision, for the routing in step 4
@@ -85,9 +85,6 @@ Result<EvictionCounts> count_evictions(const JobOptions& o, const CheckpointList
       }
       auto checked = check_decision_rows(columns);
       if (!checked) failure = checked.error();
-      EvictionSettings settings;
-      settings.rules = o.eviction;
-      for (const auto& [table, step] : global_steps) settings.global_steps[table] = step.step;
       shares.resize(static_cast<size_t>(comm.size()));
       for (auto& part : failure ? std::vector<PlannedPart>{} : plan_eviction(columns, settings, owner_of_file)) {
         planned.emplace(part.part, part.decision);

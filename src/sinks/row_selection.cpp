@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "recis_convert/transforms/embedding_codecs.h"
+#include "recis_convert/transforms/row_delta.h"
 #include "recis_convert/transforms/row_eviction.h"
 
 namespace recis_convert {
@@ -98,7 +99,8 @@ Result<uint64_t> RowSelector::decide(uint64_t first, uint64_t n, unsigned char* 
   if (decision_.step_filter) {
     auto read = read_rows(*decision_.step_filter, *step_filter_file_, first, n);
     if (!read) return read.error();
-    decide_by_step(column_.data(), n, decision_.global_step, decision_.older_than, keep);
+    if (decision_.older_than) decide_by_step(column_.data(), n, decision_.global_step, *decision_.older_than, keep);
+    if (decision_.changed_after) decide_by_change(column_.data(), n, *decision_.changed_after, keep);
   }
   if (decision_.embedding) {
     const DecisionColumn& c = *decision_.embedding;

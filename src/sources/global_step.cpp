@@ -53,7 +53,7 @@ Result<GlobalSteps> resolve_global_steps(const std::string& ckpt_dir, const std:
   // model.pt: each table's own step, under either name
   std::map<std::string, GlobalStep> from_model;
   const std::string model = ckpt_dir + "/model.pt";
-  if (is_regular_file(model)) {
+  if (!tables.empty() && is_regular_file(model)) {
     auto state = read_torch_state_dict(model);
     if (!state) return state.error();
     std::map<std::string, GlobalStep> legacy;
@@ -72,9 +72,7 @@ Result<GlobalSteps> resolve_global_steps(const std::string& ckpt_dir, const std:
   // extra.pt: the trainer's step, for the tables model.pt says nothing about
   std::optional<GlobalStep> from_extra;
   const std::string extra = ckpt_dir + "/extra.pt";
-  bool extra_needed = false;
-  for (const auto& table : tables) extra_needed = extra_needed || !from_model.count(table);
-  if (extra_needed && is_regular_file(extra)) {
+  if (is_regular_file(extra)) {
     auto state = read_torch_state_dict(extra, NonTensorEntries::kSkip);
     if (!state) {
       out.warnings.push_back("the global step in extra.pt could not be read (" + state.error().describe() + ")");
@@ -88,6 +86,11 @@ Result<GlobalSteps> resolve_global_steps(const std::string& ckpt_dir, const std:
     }
   }
   const std::optional<int64_t> from_name = step_of_ckpt_id(ckpt_id);
+  if (from_extra) {
+    out.checkpoint = from_extra;
+  } else if (from_name) {
+    out.checkpoint = GlobalStep{*from_name, ckpt_id};
+  }
   for (const auto& table : tables) {
     auto model_step = from_model.find(table);
     if (model_step != from_model.end()) {
@@ -102,6 +105,16 @@ Result<GlobalSteps> resolve_global_steps(const std::string& ckpt_dir, const std:
                                      "global_step, and \"" + ckpt_id + "\" is not named ckpt_<step>");
     }
   }
+  return out;
+}
+
+ExportClock export_clock(GlobalSteps steps) {
+  ExportClock out;
+  out.tables = std::move(steps.tables);
+  for (const auto& [table, step] : out.tables) {
+    if (!out.step || step.step > out.step->step) out.step = step;
+  }
+  if (!out.step) out.step = std::move(steps.checkpoint);
   return out;
 }
 

@@ -43,6 +43,8 @@ struct JobOptions {
   EmbeddingDTypes embedding_dtypes;
   std::vector<std::string> quantize_tables;
   EvictionRules eviction;  // --evict-older-than, --evict-l2-below
+  // --delta-since STEP|BASE_EXPORT, as given ("": a full export); rank 0 resolves it (metadata/delta_base.h)
+  std::string delta_since;
   uint32_t reshard = 0;    // --reshard M: every table as M parts (plan/reshard_plan.h); 0 keeps the source's parts
   std::string fg;  // path of fg.json to ship, "" for none
   std::string mc;  // path of the mc config to ship as input_columns.json, "" for none
@@ -66,6 +68,9 @@ struct JobOptions {
   std::string report;  // --report FILE: the run record, written on failure too
   double progress_interval = 5;  // seconds between progress lines of rank 0; 0 = none
   double progress_seconds() const { return quiet ? 0 : progress_interval; }  // what the meters use (0 = none)
+  bool is_delta() const { return !delta_since.empty(); }
+  // Whether some rows of a table may stay out of the export: eviction, or a delta's unchanged rows.
+  bool selects_rows() const { return eviction.any() || is_delta(); }
   std::string debug_fail_at;  // test-only fault injection (fault_injection.h), hidden from --help
 };
 

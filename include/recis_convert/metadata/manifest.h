@@ -39,6 +39,10 @@ struct ManifestInput {
   QuantizationLedger quantization;  // every converted table and its error, merged over the ranks
   EvictionRules eviction;
   std::map<std::string, TableEvictionRecord> evictions;  // per table a rule applied to
+  // "kind" and "step": a full export, or with delta_base a delta of the rows updated after it. A delta's tables
+  // with a step (clock.tables: those with step_filter) hold the changed rows; the others are whole.
+  ExportClock clock;
+  std::optional<int64_t> delta_base;
   uint32_t reshard = 0;  // --reshard M; 0: the source's parts
   std::string fg_path;  // "" when not given
   std::string mc_path;

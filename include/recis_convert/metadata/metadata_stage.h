@@ -37,6 +37,8 @@ struct ExportSummary {
   uint64_t bytes_dropped = 0;       // bytes of the tensors the row transforms dropped
   QuantizationLedger quantization;  // the tables converted to a serving dtype, with their error (all ranks)
   std::map<std::string, TableEvictionRecord> evictions;  // the tables an eviction rule applied to
+  ExportClock clock;                    // the export's step, and each step_filter table's
+  std::optional<int64_t> delta_base;    // --delta-since: a delta of the rows updated after this step
 };
 
 // Every block of the index was found in its file, and the tables' parts agree (summarize_tables). Warns when

@@ -27,9 +27,10 @@ struct DecisionColumn {
 };
 
 struct PartDecision {
-  std::optional<DecisionColumn> step_filter;  // with --evict-older-than (tables that have the slot)
+  std::optional<DecisionColumn> step_filter;  // with --evict-older-than or --delta-since (tables that have the slot)
   int64_t global_step = 0;
-  uint64_t older_than = 0;
+  std::optional<uint64_t> older_than;         // --evict-older-than, where the table has a global step
+  std::optional<int64_t> changed_after;       // --delta-since: only the rows updated after this step stay
   std::optional<DecisionColumn> embedding;    // with --evict-l2-below
   float l2_below = 0;
 
@@ -58,6 +59,11 @@ struct LocatedColumn {
 struct EvictionSettings {
   EvictionRules rules;
   std::map<std::string, int64_t> global_steps;  // per table that has a step_filter slot (global_step.h)
+  std::optional<int64_t> changed_after;         // --delta-since's base step (row_delta.h)
+
+  bool by_step() const { return rules.older_than.has_value() || changed_after.has_value(); }
+  bool by_norm() const { return rules.l2_below.has_value(); }
+  bool any() const { return by_step() || by_norm(); }
 };
 
 struct PlannedPart {
@@ -84,7 +90,8 @@ using PartSelections = std::map<PartId, std::shared_ptr<const PartSelection>>;
 Status check_decision_rows(const std::vector<LocatedColumn>& columns);
 
 // One PlannedPart per part that a rule applies to, sorted by part. A part no rule applies to (under
-// --evict-older-than alone, a table without step_filter or without a global step) is absent: exported whole.
+// --evict-older-than or --delta-since alone, a table without step_filter; under --evict-older-than, one without a
+// global step) is absent: exported whole.
 // `owner_of_file`: data file path -> the rank that exports it.
 std::vector<PlannedPart> plan_eviction(const std::vector<LocatedColumn>& columns, const EvictionSettings& settings,
                                        const std::map<std::string, int>& owner_of_file);

@@ -1,4 +1,5 @@
-// With --evict-older-than / --evict-l2-below, between the plan and the stream: which rows of each part stay.
+// With --evict-older-than / --evict-l2-below / --delta-since, between the plan and the stream: which rows of each
+// part stay.
 //   1. every rank finds the decision columns (step_filter, embedding) in its own data files' headers;
 //   2. rank 0 plans one decision per part (plan/eviction_plan.h) and sends each rank the parts it counts;
 //   3. each part's kept rows are counted by one rank, reading only its decision columns (RowSelector);
@@ -51,9 +52,8 @@ struct EvictionCounts {
 };
 
 // Every rank, collectively. `mine`: this rank's data files (indices into listing.files); `owners`: each file's rank;
-// `global_steps`: rank 0's, per table with a step_filter slot (unused elsewhere).
-Result<EvictionCounts> count_evictions(const JobOptions& options, const CheckpointListing& listing,
-                                       const std::vector<size_t>& mine, const std::vector<int>& owners,
-                                       const std::map<std::string, GlobalStep>& global_steps, Comm& comm);
+// `settings`: the rules, and on rank 0 each step_filter table's global step (unused elsewhere).
+Result<EvictionCounts> count_evictions(const EvictionSettings& settings, const CheckpointListing& listing,
+                                       const std::vector<size_t>& mine, const std::vector<int>& owners, Comm& comm);
 
 }  // namespace recis_convert

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,12 +25,23 @@ struct GlobalStep {
 
 struct GlobalSteps {
   std::map<std::string, GlobalStep> tables;  // by table
+  std::optional<GlobalStep> checkpoint;      // the checkpoint's own step: extra.pt's, else ckpt_<step>'s
   std::vector<std::string> warnings;         // e.g. an extra.pt that could not be read, so a later record was used
 };
 
-// Reads model.pt and extra.pt of `ckpt_dir` (those that exist) once. A record that exists but is not an integer
-// scalar tensor is bad input naming the file and key; no record at all for a table is bad input naming it.
+// Reads model.pt (when a table is asked for) and extra.pt of `ckpt_dir` (those that exist) once. A record that
+// exists but is not an integer scalar tensor is bad input naming the file and key; no record at all for a table
+// is bad input naming it.
 Result<GlobalSteps> resolve_global_steps(const std::string& ckpt_dir, const std::string& ckpt_id,
                                          const std::vector<std::string>& tables);
+
+// The clock of an export: the global step of each table with a step_filter slot, and the export's own step (its
+// manifest's "step", what a later delta starts after): the largest of those tables' steps, since every row's
+// step_filter is at most its table's step, else the checkpoint's own step. Unknown when nothing records one.
+struct ExportClock {
+  std::map<std::string, GlobalStep> tables;
+  std::optional<GlobalStep> step;
+};
+ExportClock export_clock(GlobalSteps steps);
 
 }  // namespace recis_convert

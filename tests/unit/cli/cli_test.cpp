@@ -115,6 +115,22 @@ TEST(CliTest, EvictionRulesAreOptionalAndChecked) {
   EXPECT_EQ(parse({"--ckpt-dir", "/c", "--dry-run", "--evict-l2-below", "-1"}).exit_code, 2);
 }
 
+TEST(CliTest, ADeltaIsRecordedAsGivenAndNeedsARecisCheckpoint) {
+  auto full = parse({"--ckpt-dir", "/c", "--export-dir", "/o"});
+  EXPECT_FALSE(full.options.is_delta());
+  EXPECT_FALSE(full.options.selects_rows());
+  EXPECT_FALSE(job_config_json(full.options).contains("delta-since"));
+  auto delta = parse({"--ckpt-dir", "/c", "--export-dir", "/o", "--delta-since", "/exports/base"});
+  ASSERT_EQ(delta.action, CommandLine::Action::kRun) << delta.message;
+  EXPECT_EQ(delta.options.delta_since, "/exports/base");  // rank 0 resolves it (delta_base.h)
+  EXPECT_TRUE(delta.options.selects_rows());
+  EXPECT_EQ(job_config_json(delta.options)["delta-since"], "/exports/base");
+  auto hugectr = parse({"--source", "hugectr", "--graph", "/proc/self/status", "--sparse", "/", "--export-dir", "/o",
+                        "--delta-since", "100"});
+  EXPECT_EQ(hugectr.exit_code, 2);
+  EXPECT_NE(hugectr.message.find("HugeCTR model has none"), std::string::npos) << hugectr.message;
+}
+
 TEST(CliTest, SelectBestOptions) {
   auto cl = parse({"--ckpt-dir", "/c", "--export-dir", "/o", "--select", "best", "--metric", "loss",
                    "--smaller-is-better"});

@@ -53,6 +53,31 @@ TEST(ManifestTest, DescribesFilesTablesAndDroppedBytes) {
   EXPECT_EQ(j.at("totals").at("dropped_by_slot").at("sparse_adamw_exp_avg").at("bytes"), 600);
   EXPECT_EQ(j.at("totals").at("dropped_by_slot").at("sparse_adamw_step").at("tensors"), 1);
   EXPECT_EQ(j.at("metadata_files")[0].at("name"), "index");
+  EXPECT_EQ(j.at("kind"), "full");
+  EXPECT_TRUE(j.at("step").is_null());  // nothing recorded one
+  EXPECT_FALSE(j.contains("base_step"));
+  EXPECT_FALSE(j.at("tables").at("user").contains("delta"));
+}
+
+TEST(ManifestTest, ADeltaSaysItsBaseAndWhichTablesItCarriesWhole) {
+  ManifestInput input;
+  input.tables = {{"user", 3, 8, "F32", {"id", "embedding", "step_filter"}, 1, ""},
+                  {"item", 5, 4, "F32", {"id", "embedding"}, 1, ""}};
+  input.clock.tables = {{"user", GlobalStep{200, "extra.pt global_step"}}};
+  input.clock.step = GlobalStep{200, "extra.pt global_step"};
+  auto full = nlohmann::json::parse(make_manifest_json(input));
+  EXPECT_EQ(full.at("kind"), "full");
+  EXPECT_EQ(full.at("step"), 200);
+  input.delta_base = 100;
+  auto j = nlohmann::json::parse(make_manifest_json(input));
+  EXPECT_EQ(j.at("kind"), "delta");
+  EXPECT_EQ(j.at("base_step"), 100);
+  EXPECT_EQ(j.at("step"), 200);
+  EXPECT_EQ(j.at("options").at("delta_since"), 100);
+  EXPECT_EQ(j.at("tables").at("user").at("delta"), "changed");
+  EXPECT_EQ(j.at("tables").at("user").at("global_step").at("step"), 200);
+  EXPECT_EQ(j.at("tables").at("item").at("delta"), "full");
+  EXPECT_FALSE(j.at("tables").at("item").contains("global_step"));
 }
 
 }  // namespace

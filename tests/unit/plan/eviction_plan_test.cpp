@@ -37,6 +37,22 @@ TEST(EvictionPlanTest, StepEvictionDecidesThePartsOfTablesWithAStepFilter) {
   EXPECT_EQ(plan[1].counter, 1);
 }
 
+TEST(EvictionPlanTest, ADeltaDecidesEveryPartWithAStepFilterWhateverItsClock) {
+  EvictionSettings s;
+  s.changed_after = 100;
+  auto plan = plan_eviction(columns(), s, kOwners);  // no global steps: a delta does not need them
+  ASSERT_EQ(plan.size(), 2u);                         // item has no step_filter: exported whole
+  EXPECT_EQ(plan[0].decision.changed_after, std::optional<int64_t>(100));
+  EXPECT_FALSE(plan[0].decision.older_than);
+  s.rules.older_than = 50;
+  s.global_steps = {{"user", 5000}};
+  plan = plan_eviction(columns(), s, kOwners);
+  ASSERT_EQ(plan.size(), 2u);
+  EXPECT_EQ(plan[1].decision.older_than, std::optional<uint64_t>(50));
+  EXPECT_EQ(plan[1].decision.changed_after, std::optional<int64_t>(100));
+  EXPECT_EQ(plan[1].decision.global_step, 5000);
+}
+
 TEST(EvictionPlanTest, BothRulesJoinAPartsColumnsAndNormAloneCoversEveryTable) {
   EvictionSettings s;
   s.rules.older_than = 100;

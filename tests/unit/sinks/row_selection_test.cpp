@@ -62,6 +62,26 @@ TEST(RowSelectionTest, BothRulesMustKeepARowAndTheColumnsMayLieInTwoFiles) {
   EXPECT_EQ(keep, (std::vector<unsigned char>{1, 0, 1, 0}));  // row 1 is old and small, row 3 old
 }
 
+TEST(RowSelectionTest, ADeltaKeepsTheRowsUpdatedAfterItsBaseAndNotEvicted) {
+  testing::TempDir dir;
+  const std::vector<int64_t> steps = {100, 101, 150, 30, 200};
+  testing::write_file(dir.file("steps"), testing::raw_bytes(steps));
+  PartDecision d;
+  d.step_filter = DecisionColumn{dir.file("steps"), "t.step_filter/part_0_1", 0, 5, DType::kI64, 1};
+  d.changed_after = 100;
+  auto selector = RowSelector::open(d);
+  ASSERT_TRUE(selector) << selector.error().describe();
+  std::vector<unsigned char> keep(5);
+  EXPECT_EQ(selector.value().decide(0, 5, keep.data()).value(), 3u);
+  EXPECT_EQ(keep, (std::vector<unsigned char>{0, 1, 1, 0, 1}));
+  d.global_step = 200;
+  d.older_than = 60;  // and evict what is more than 60 steps old: 101
+  auto both = RowSelector::open(d);
+  ASSERT_TRUE(both);
+  EXPECT_EQ(both.value().decide(0, 5, keep.data()).value(), 2u);
+  EXPECT_EQ(keep, (std::vector<unsigned char>{0, 0, 1, 0, 1}));
+}
+
 TEST(RowSelectionTest, ColumnsThatDisagreeOrAreNotRowsOfTheirKindAreBadInput) {
   testing::TempDir dir;
   testing::write_file(dir.file("a"), std::string(64, '\0'));

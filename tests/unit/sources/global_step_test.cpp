@@ -20,6 +20,25 @@ TEST(GlobalStepTest, EachTableTakesTheFirstRecordThatExists) {
   EXPECT_EQ(t.at("cate").step, 299);  // extra.pt, read past the optimizer's nested state
   EXPECT_EQ(t.at("cate").source, "extra.pt global_step");
   EXPECT_TRUE(steps.value().warnings.empty());
+  EXPECT_EQ(steps.value().checkpoint->step, 299);  // the checkpoint's own: extra.pt's
+  // the export's step: the latest of the step_filter tables' clocks
+  const ExportClock clock = export_clock(steps.value());
+  EXPECT_EQ(clock.step->step, 299);
+  EXPECT_EQ(clock.tables.size(), 3u);
+}
+
+TEST(GlobalStepTest, WithoutTablesTheExportStepIsTheCheckpointsOwn) {
+  auto steps = resolve_global_steps(ckpt("every/ckpt_300"), "ckpt_300", {});
+  ASSERT_TRUE(steps) << steps.error().describe();
+  const ExportClock clock = export_clock(steps.value());
+  EXPECT_TRUE(clock.tables.empty());
+  EXPECT_EQ(clock.step->step, 299);
+  EXPECT_EQ(clock.step->source, "extra.pt global_step");
+  auto by_name = resolve_global_steps(ckpt("by_name/ckpt_500"), "ckpt_500", {});
+  EXPECT_EQ(export_clock(by_name.value()).step->source, "ckpt_500");
+  auto nowhere = resolve_global_steps(ckpt("nowhere/latest"), "latest", {});
+  ASSERT_TRUE(nowhere);
+  EXPECT_FALSE(export_clock(nowhere.value()).step);
 }
 
 TEST(GlobalStepTest, TheDirectoryNameIsTheLastResort) {

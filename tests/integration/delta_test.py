@@ -1,0 +1,191 @@
+#!/usr/bin/python3
+"""Integration tests of delta exports (--delta-since), on one training run written by make_fixture.py
+--training-run: ckpt_100, then ckpt_150 and ckpt_200, each updating about a tenth of every part's rows (new values
+in every slot, a later step_filter) and adding new ids. Only user_id has a step_filter slot; the other tables are
+exported whole in a delta.
+
+    delta_test.py --binary BIN --fixture OUTPUT_DIR --work DIR CASE [--np N]
+
+Cases:
+  delta     the delta of ckpt_200 since 100 (a step, and the full export of ckpt_100 as BASE_EXPORT) holds exactly
+            the rows with step_filter > 100, every slot equal to the source by id; the other tables whole; the
+            manifest's kind, base_step, step and per-table delta; verify passes; the same files at np 1 and 3
+  combined  with --filter-optimizer, --reshard 3 and int8 embeddings, and with eviction; into model.h5
+  refusals  a delta that goes back in time (exit 2), a base without a step or not an export (exit 3), HugeCTR
+            (exit 2): one error line, nothing published
+"""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from eviction_test import rows_by_id  # noqa: E402
+from export_test import (check, expect_failure, expect_success, fresh, mpirun, run_cases,  # noqa: E402
+                         tree_digest)
+from serving_dtype_test import as_float32, tensors_by_part  # noqa: E402
+
+WHOLE = ("item_id", "cate_ids", "empty_table", "商品_id")  # the tables without step_filter
+
+
+def changed_ids(ckpt, base_step):
+    """user_id's ids whose step_filter is above base_step, from the checkpoint's own bytes."""
+    parts = tensors_by_part(ckpt)
+    out = set()
+    for (table, slice_, part, slot), (_, raw) in parts.items():
+        if table == "user_id" and slot == "step_filter":
+            ids = np.frombuffer(parts[(table, slice_, part, "id")][1], dtype="<i8")
+            steps = np.frombuffer(raw, dtype="<i8")
+            out.update(int(i) for i in ids[steps > base_step])
+    return out
+
+
+def export(args, np_, name, ckpt, extra):
+    out = os.path.join(fresh(args.work, name), "export")
+    expect_success(mpirun(args.binary, np_, ["--ckpt-dir", ckpt, "--export-dir", out] + extra), f"{name}: {extra}")
+    return out
+
+
+def manifest_of(out):
+    with open(os.path.join(out, "manifest.json")) as f:
+        return json.load(f)
+
+
+def check_rows(what, got, source, want_ids, slots=None):
+    """Every table of `got` (table -> slot -> {id: bytes}): user_id holds exactly want_ids, the other tables every
+    source row; each row of each slot equal to the source's by id (except the slots in `slots`, left to the caller)."""
+    for table, by_slot in source.items():
+        expected = want_ids if table == "user_id" else set(by_slot["id"])
+        check(table in got or not expected, f"{what}: table {table} missing")
+        for slot, rows in got.get(table, {}).items():
+            check(set(rows) == expected, f"{what} {table}.{slot}: {len(rows)} ids, expected {len(expected)}")
+            if slots is not None and slot not in slots:
+                continue
+            for i, row in rows.items():
+                check(row == by_slot[slot][i], f"{what} {table}.{slot}: id {i} differs from the source")
+
+
+def case_delta(args):
+    ckpt100, ckpt200 = (os.path.join(args.fixture, f"ckpt_{s}") for s in (100, 200))
+    base = export(args, args.np, "base", ckpt100, [])
+    manifest = manifest_of(base)
+    check(manifest["kind"] == "full" and manifest["step"] == 100 and "base_step" not in manifest,
+          f"a full export's kind and step: {manifest.get('kind')}, {manifest.get('step')}")
+    want = changed_ids(ckpt200, 100)
+    check(0 < len(want) < len(rows_by_id(ckpt200)["user_id"]["id"]), f"the fixture changed {len(want)} rows")
+    source = rows_by_id(ckpt200)
+    digests = {}
+    for np_, since in ((1, "100"), (3, "100"), (2, base)):
+        out = export(args, np_, f"delta_np{np_}", ckpt200, ["--delta-since", since])
+        digests[np_] = tree_digest(out, skip=("run_record.json",))
+        check_rows(f"delta since {since} np {np_}", rows_by_id(out), source, want)
+        manifest = manifest_of(out)
+        check(manifest["kind"] == "delta" and manifest["base_step"] == 100 and manifest["step"] == 200,
+              f"delta manifest: kind {manifest['kind']}, base_step {manifest.get('base_step')}, step {manifest['step']}")
+        check(manifest["options"]["delta_since"] == 100, f"options: {manifest['options']}")
+        user = manifest["tables"]["user_id"]
+        check(user["delta"] == "changed" and user["rows"] == len(want) and "evicted_rows" not in user,
+              f"user_id in the manifest: {user}")
+        check(user["global_step"] == {"step": 200, "from": "extra.pt global_step"}, f"user_id's step: {user}")
+        for table in WHOLE:
+            check(manifest["tables"][table]["delta"] == "full", f"{table}: {manifest['tables'][table]}")
+    check(digests[1] == digests[3] == digests[2], "the delta differs between np 1, 2 and 3 (or step and base)")
+    expect_success(mpirun(args.binary, args.np, ["verify", out]), "verify the delta")
+    shown = subprocess.run([args.binary, "inspect", out], capture_output=True, text=True, timeout=120).stdout
+    check("delta: the rows updated after step 100, up to step 200" in shown, f"inspect on a delta:\n{shown}")
+    # a chain: the delta of ckpt_200 since the delta of ckpt_150 holds the rows updated after 150
+    delta150 = export(args, args.np, "delta150", os.path.join(args.fixture, "ckpt_150"), ["--delta-since", base])
+    out = export(args, args.np, "delta200", ckpt200, ["--delta-since", delta150])
+    check_rows("delta since the delta at 150", rows_by_id(out), source, changed_ids(ckpt200, 150))
+    check(manifest_of(out)["base_step"] == 150, "the base of a delta on a delta is the latter's step")
+    print(f"ok: delta of ckpt_200 since 100: {len(want)} changed rows of user_id by id, other tables whole, "
+          "same files at np 1-3 and from the base export; a chain from 150")
+
+
+def case_combined(args):
+    import h5py
+    import torch
+    ckpt = os.path.join(args.fixture, "ckpt_200")
+    source = rows_by_id(ckpt)
+    want = changed_ids(ckpt, 100)
+    # --filter-optimizer, --reshard 3 and int8 embeddings: the changed rows in their target parts
+    options = ["--delta-since", "100", "--filter-optimizer", "--reshard", "3", "--quantize-embeddings", "int8"]
+    digests = {}
+    for np_ in (1, 3):
+        out = export(args, np_, f"combined_np{np_}", ckpt, options)
+        digests[np_] = tree_digest(out, skip=("run_record.json",))
+    check(digests[1] == digests[3], f"{options}: np 1 and 3 differ")
+    got = rows_by_id(out)
+    check(all(not slot.startswith("sparse_") for t in got.values() for slot in t), "optimizer slots left in")
+    check_rows(" ".join(options), got, source, want, slots=("id", "step_filter"))
+    for i in sorted(want)[:40]:
+        row = as_float32(source["user_id"]["embedding"][i], "F32", [1, 8])
+        theirs = torch.ops.quantized.embedding_bag_byte_prepack(torch.from_numpy(row.copy())).numpy().tobytes()
+        check(got["user_id"]["embedding"][i] == theirs, f"user_id id {i}: not PyTorch's int8 of the source row")
+    for (table, slice_, part, slot), (entry, raw) in tensors_by_part(out).items():
+        if slot == "id":
+            begin, end, _ = (int(x) for x in slice_.split("@"))
+            ids = np.frombuffer(raw, dtype="<i8")
+            check(((ids % 65536 >= begin) & (ids % 65536 < end)).all(), f"{table} {part}: an id outside {slice_}")
+    print(f"ok: {' '.join(options)}: the changed rows in their target parts, int8 as PyTorch's, np 1 and 3 alike")
+    # with eviction: the changed rows that the rule keeps
+    out = export(args, args.np, "evicting", ckpt, ["--delta-since", "100", "--evict-older-than", "60"])
+    parts = tensors_by_part(ckpt)
+    kept = set()
+    for (table, slice_, part, slot), (_, raw) in parts.items():
+        if table == "user_id" and slot == "step_filter":
+            ids = np.frombuffer(parts[(table, slice_, part, "id")][1], dtype="<i8")
+            steps = np.frombuffer(raw, dtype="<i8")
+            kept.update(int(i) for i in ids[(steps > 100) & (200 - steps <= 60)])
+    check(kept < want, "the eviction rule should leave out some changed rows")
+    check_rows("delta with eviction", rows_by_id(out), source, kept)
+    print(f"ok: delta with --evict-older-than 60: {len(kept)} of {len(want)} changed rows")
+    # into model.h5: the same rows by id
+    digests = {}
+    for np_ in (1, 3):
+        out = export(args, np_, f"hdf5_np{np_}", ckpt, ["--delta-since", "100", "--format", "hdf5"])
+        digests[np_] = tree_digest(out, skip=("run_record.json",))
+    check(digests[1] == digests[3], "model.h5 of a delta differs between np 1 and 3")
+    with h5py.File(os.path.join(out, "model.h5"), "r") as f:
+        for table, group in f["sparse"].items():
+            ids = [int(i) for i in group["id"][:]]
+            expected = want if table == "user_id" else set(source[table]["id"])
+            check(set(ids) == expected and len(ids) == len(expected), f"hdf5 {table}: {len(ids)} ids")
+            for slot in source[table]:
+                rows = group[slot][:]
+                for n, i in enumerate(ids):
+                    check(rows[n].tobytes() == source[table][slot][i], f"hdf5 {table}.{slot}: id {i} differs")
+    check(manifest_of(out)["kind"] == "delta", "model.h5 delta manifest")
+    print("ok: a delta into model.h5, np 1 and 3 alike")
+
+
+def case_refusals(args):
+    ckpt = os.path.join(args.fixture, "ckpt_200")
+    parent = fresh(args.work, "refusals")
+    out = os.path.join(parent, "export")
+    for since, code, text in (("200", 2, "a delta's base must be an earlier step"),
+                              ("250", 2, "the checkpoint is at step 200"),
+                              ("/no/such/export", 2, "neither a step"),
+                              (args.fixture, 3, "not an export directory")):
+        expect_failure(mpirun(args.binary, args.np, ["--ckpt-dir", ckpt, "--export-dir", out, "--delta-since", since]),
+                       code, text, f"--delta-since {since}")
+        check(os.listdir(parent) == [], f"--delta-since {since}: {os.listdir(parent)} left behind")
+    stepless = os.path.join(fresh(args.work, "stepless"), "export")
+    os.makedirs(stepless)
+    with open(os.path.join(stepless, "manifest.json"), "w") as f:
+        json.dump({"manifest_version": 1}, f)
+    expect_failure(mpirun(args.binary, args.np, ["--ckpt-dir", ckpt, "--export-dir", out, "--delta-since", stepless]),
+                   3, 'has no "step"', "a base without a step")
+    # refused on the command line, before any file is read (these exist, but are no HugeCTR model)
+    result = mpirun(args.binary, 1, ["--source", "hugectr", "--graph", os.path.abspath(__file__), "--sparse", ckpt,
+                                     "--export-dir", out, "--delta-since", "100"])
+    check(result.returncode == 2 and "HugeCTR model has none" in result.stderr, f"HugeCTR delta: {result.stderr}")
+    print("ok: refusals")
+
+
+CASES = {"delta": case_delta, "combined": case_combined, "refusals": case_refusals}
+
+if __name__ == "__main__":
+    sys.exit(run_cases(CASES))
