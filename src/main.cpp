@@ -8,6 +8,7 @@
 #include "recis_convert/cli/cli.h"
 #include "recis_convert/common/fault_injection.h"
 #include "recis_convert/commands/inspect.h"
+#include "recis_convert/commands/merge.h"
 #include "recis_convert/common/interrupt.h"
 #include "recis_convert/mpi/launch_check.h"
 #include "recis_convert/common/log.h"
@@ -61,8 +62,16 @@ int main(int argc, char** argv) {
   set_fault_rank(world.rank());
   ExitCode code = ExitCode::kInternal;
   try {
-    code = command.command == CommandLine::Command::kVerify ? run_verify(command.verify, world)
-                                                            : run_export(command.options, world);
+    switch (command.command) {
+      case CommandLine::Command::kVerify:
+        code = run_verify(command.verify, world);
+        break;
+      case CommandLine::Command::kMerge:
+        code = run_merge(command.merge, world);
+        break;
+      default:
+        code = run_export(command.options, world);
+    }
   } catch (const std::exception& e) {
     // Only a bug (or std::bad_alloc) gets here: errors are values. Other ranks may be waiting in a collective,
     // so end the whole job; the staging directory was already removed while unwinding.

@@ -30,7 +30,8 @@ const char* kDescription =
     "Run under MPI (mpirun -np N recis-convert ...): data files are split over the ranks, streamed through an\n"
     "optional optimizer-slot filter into a staging directory, and published atomically by rank 0.\n"
     "Also: recis-convert inspect PATH [--json]   (what a checkpoint or export holds; see inspect --help)\n"
-    "      recis-convert verify OUT                (does an export match its manifest; see verify --help)\n\n"
+    "      recis-convert verify OUT                (does an export match its manifest; see verify --help)\n"
+    "      recis-convert merge BASE DELTA... --export-dir OUT   (apply delta exports; see merge --help)\n\n"
     "Exit codes: 0 success, 1 internal error, 2 usage, 3 bad or incomplete input, 4 output error\n"
     "(export exists, permission, disk full), 5 interrupted.";
 
@@ -411,11 +412,45 @@ CommandLine parse_verify(int argc, const char* const* argv) {
   return out;
 }
 
+CommandLine parse_merge(int argc, const char* const* argv) {
+  CommandLine out;
+  out.command = CommandLine::Command::kMerge;
+  MergeOptions& o = out.merge;
+  CLI::App app{"recis-convert merge: the full export a serving system holds after applying delta exports\n"
+               "(--delta-since) to a full export, in order. A delta row replaces the row of the same id in every\n"
+               "slot; a new id is appended to the part whose slice holds id % 65536. The base's files and parts are\n"
+               "kept; the dense export, fg and mc come from the newest export that has them. Run under MPI: the\n"
+               "base's files are split over the ranks; the result is the same whatever their number.\n\n"
+               "Exit codes: 0 success, 1 internal error, 2 usage, 3 bad input (a delta out of order or onto the\n"
+               "wrong base, another serving dtype), 4 output error, 5 interrupted.",
+               "recis-convert merge"};
+  app.get_formatter()->column_width(34);
+  app.add_option("base", o.base, "The full export the deltas apply to")->required()->check(CLI::ExistingDirectory);
+  app.add_option("deltas", o.deltas, "Delta exports, in the order they apply")
+      ->required()
+      ->check(CLI::ExistingDirectory)
+      ->option_text("DELTA ...");
+  app.add_option("--export-dir", o.export_dir, "Export directory to create (published atomically at the end)")
+      ->required()
+      ->option_text("DIR");
+  app.add_option("--buffer-mib", o.buffer_mib, "Copy buffer per rank in MiB (bounds memory), default 8")
+      ->check(CLI::Range(1, 4096))
+      ->option_text("MIB");
+  bool no_fsync = false;
+  app.add_flag("--no-fsync", no_fsync, "Do not fsync exported files before publishing (faster, not crash-safe)");
+  app.add_flag("--overwrite", o.overwrite, "Replace an existing export directory (swapped in atomically)");
+  app.add_flag("-q,--quiet", o.quiet, "Only errors and warnings");
+  if (auto exit = parse_or_exit(app, argc, argv, CommandLine::Command::kMerge)) return *exit;
+  o.fsync = !no_fsync;
+  return out;
+}
+
 }  // namespace
 
 CommandLine parse_command_line(int argc, const char* const* argv) {
   if (argc >= 2 && std::string(argv[1]) == "inspect") return parse_inspect(argc - 1, argv + 1);
   if (argc >= 2 && std::string(argv[1]) == "verify") return parse_verify(argc - 1, argv + 1);
+  if (argc >= 2 && std::string(argv[1]) == "merge") return parse_merge(argc - 1, argv + 1);
   CommandLine out;
   JobOptions& o = out.options;
   CLI::App app{kDescription, "recis-convert"};

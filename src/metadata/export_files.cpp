@@ -24,12 +24,22 @@ Result<ExtraFile> describe_written_file(const std::string& path, const std::stri
 }
 
 Result<ExtraFile> copy_asset(const std::string& source, const std::string& dir, bool fsync) {
-  const std::string name = source.substr(source.find_last_of('/') + 1);
+  return copy_file_into(source, dir, source.substr(source.find_last_of('/') + 1), fsync);
+}
+
+Result<ExtraFile> copy_file_into(const std::string& source, const std::string& dir, const std::string& name,
+                                 bool fsync) {
   const std::string target = dir + "/" + name;
   FileDescriptor in(::open(source.c_str(), O_RDONLY | O_CLOEXEC));
-  if (in.get() < 0) return bad_input(source, std::string("cannot open the asset: ") + std::strerror(errno));
+  if (in.get() < 0) return bad_input(source, std::string("cannot open: ") + std::strerror(errno));
   struct stat st {};
-  if (::fstat(in.get(), &st) != 0 || !S_ISREG(st.st_mode)) return bad_input(source, "the asset is not a regular file");
+  if (::fstat(in.get(), &st) != 0 || !S_ISREG(st.st_mode)) return bad_input(source, "is not a regular file");
+  for (size_t slash = name.find('/'); slash != std::string::npos; slash = name.find('/', slash + 1)) {
+    const std::string folder = dir + "/" + name.substr(0, slash);  // e.g. the dense export's folder
+    if (::mkdir(folder.c_str(), 0777) != 0 && errno != EEXIST) {
+      return output_error(folder, std::string("cannot create: ") + std::strerror(errno));
+    }
+  }
   FileDescriptor out(::open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666));
   if (out.get() < 0) return output_error(target, std::string("cannot create: ") + std::strerror(errno));
   FileLayout plan;

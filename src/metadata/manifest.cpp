@@ -48,6 +48,7 @@ std::string make_manifest_json(const ManifestInput& input) {
   root["kind"] = input.delta_base ? "delta" : "full";
   if (input.delta_base) root["base_step"] = *input.delta_base;
   root["step"] = input.clock.step ? ordered_json(input.clock.step->step) : ordered_json();
+  if (!input.merged_from.empty()) root["merged_from"] = input.merged_from;
   root["options"] = {{"filter_optimizer", input.filter_optimizer},
                      {"drop_slots", input.drop_slots},
                      {"quantize_embeddings", serving_dtype_json(input.embedding_dtypes.all)},

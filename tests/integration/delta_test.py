@@ -13,6 +13,10 @@ Cases:
   combined  with --filter-optimizer, --reshard 3 and int8 embeddings, and with eviction; into model.h5
   refusals  a delta that goes back in time (exit 2), a base without a step or not an export (exit 3), HugeCTR
             (exit 2): one error line, nothing published
+  merge     merge(full(100), delta(200 since 100)) equals full(200) by id in every table and slot, with the
+            filter, int8 and --reshard, and as a chain 100 -> 150 -> 200; np 1 and 3 alike; verify passes
+  merge_refusals  deltas out of order, onto the wrong base, of another dtype: exit 3; a broken delta publishes
+            nothing
 """
 import json
 import os
@@ -185,7 +189,94 @@ def case_refusals(args):
     print("ok: refusals")
 
 
-CASES = {"delta": case_delta, "combined": case_combined, "refusals": case_refusals}
+def merge(args, np_, name, base, deltas, extra=()):
+    out = os.path.join(fresh(args.work, name), "export")
+    expect_success(mpirun(args.binary, np_, ["merge", base] + list(deltas) + ["--export-dir", out] + list(extra)),
+                   f"merge {name}")
+    return out
+
+
+def check_same_rows(what, got_dir, want_dir):
+    """Every table and slot of the two exports holds the same ids with the same bytes, in the same parts."""
+    got, want = rows_by_id(got_dir), rows_by_id(want_dir)
+    check(set(got) == set(want), f"{what}: tables {sorted(got)} against {sorted(want)}")
+    for table, slots in want.items():
+        check(set(got[table]) == set(slots), f"{what} {table}: slots {sorted(got[table])} against {sorted(slots)}")
+        for slot, rows in slots.items():
+            check(got[table][slot] == rows, f"{what} {table}.{slot}: the rows differ by id")
+    parts = {k: len(v[1]) for k, v in tensors_by_part(got_dir).items()}
+    check(parts == {k: len(v[1]) for k, v in tensors_by_part(want_dir).items()}, f"{what}: other parts or sizes")
+
+
+def case_merge(args):
+    """merge(full(100), delta(200 since 100)) is full(200) row for row by id, in every table and slot, with the
+    options the exports share; also as a chain 100 -> 150 -> 200; the same files at np 1 and 3."""
+    ckpt = {s: os.path.join(args.fixture, f"ckpt_{s}") for s in (100, 150, 200)}
+    for options in ([], ["--filter-optimizer"], ["--filter-optimizer", "--quantize-embeddings", "int8"],
+                    ["--reshard", "3"]):
+        label = " ".join(options) or "copy"
+        tag = str(abs(hash(label)))
+        base = export(args, args.np, f"m{tag}_base", ckpt[100], options)
+        delta = export(args, args.np, f"m{tag}_delta", ckpt[200], options + ["--delta-since", base])
+        full = export(args, args.np, f"m{tag}_full", ckpt[200], options)
+        digests = {}
+        for np_ in (1, 3):
+            out = merge(args, np_, f"m{tag}_np{np_}", base, [delta])
+            digests[np_] = tree_digest(out, skip=("run_record.json", "manifest.json"))
+        check(digests[1] == digests[3], f"{label}: the merge differs between np 1 and 3")
+        check_same_rows(f"merge ({label})", out, full)
+        manifest, want = manifest_of(out), manifest_of(full)
+        check(manifest["kind"] == "full" and manifest["step"] == 200, f"{label}: kind {manifest['kind']}")
+        # the error figures are an export's measure of its own conversion: a merge, whose rows several exports
+        # quantized, does not claim them
+        measured = ("source_dtype", "quantization_error")
+        want_tables = {t: {k: v for k, v in e.items() if k not in measured} for t, e in want["tables"].items()}
+        check(manifest["tables"] == want_tables, f"{label}: tables {manifest['tables']} against {want_tables}")
+        check(manifest["merged_from"] == [os.path.realpath(base), os.path.realpath(delta)], "merged_from")
+        expect_success(mpirun(args.binary, args.np, ["verify", out]), f"verify the merge ({label})")
+        print(f"ok: merge of full(100) and delta(200 since 100) is full(200) by id ({label}), np 1 and 3 alike")
+    base = export(args, args.np, "chain_base", ckpt[100], [])
+    d150 = export(args, args.np, "chain_150", ckpt[150], ["--delta-since", base])
+    d200 = export(args, args.np, "chain_200", ckpt[200], ["--delta-since", d150])
+    out = merge(args, args.np, "chain", base, [d150, d200])
+    check_same_rows("merge of a chain", out, export(args, args.np, "chain_full", ckpt[200], []))
+    print("ok: merge of a chain 100 -> 150 -> 200 is full(200) by id")
+
+
+def case_merge_refusals(args):
+    """Deltas out of order, onto the wrong base, or of another serving dtype are exit 3 naming the delta; a delta
+    whose data went missing mid-run publishes nothing."""
+    ckpt = {s: os.path.join(args.fixture, f"ckpt_{s}") for s in (100, 150, 200)}
+    base = export(args, args.np, "r_base", ckpt[100], [])
+    base150 = export(args, args.np, "r_base150", ckpt[150], [])
+    d150 = export(args, args.np, "r_150", ckpt[150], ["--delta-since", base])
+    d200 = export(args, args.np, "r_200", ckpt[200], ["--delta-since", d150])
+    d200_int8 = export(args, args.np, "r_200_int8", ckpt[200], ["--delta-since", "150", "--quantize-embeddings", "int8"])
+    parent = fresh(args.work, "r_out")
+    out = os.path.join(parent, "export")
+    for deltas, text in (([d200, d150], "the updates in between would be lost"),
+                         ([d200], "the updates in between would be lost"),
+                         ([d150, d150], "deltas go in order"),
+                         ([d150, d200_int8], "a merge needs the same serving dtype per table"),
+                         ([base150], "is a full export, not a delta")):
+        expect_failure(mpirun(args.binary, args.np, ["merge", base] + deltas + ["--export-dir", out]), 3, text,
+                       f"merge {[os.path.basename(os.path.dirname(d)) for d in deltas]}")
+        check(os.listdir(parent) == [], f"a refused merge left {os.listdir(parent)}")
+    # a delta's data file cut short: found while writing, nothing published
+    broken = os.path.join(fresh(args.work, "r_broken"), "export")
+    subprocess.run(["cp", "-r", d150, broken], check=True)
+    victim = sorted(n for n in os.listdir(broken) if n.endswith(".safetensors"))[0]
+    with open(os.path.join(broken, victim), "r+b") as f:
+        f.truncate(os.path.getsize(os.path.join(broken, victim)) - 8)
+    result = mpirun(args.binary, args.np, ["merge", base, broken, "--export-dir", out])
+    check(result.returncode == 3 and victim in result.stderr, f"a truncated delta: exit {result.returncode}\n"
+                                                            f"{result.stderr}")
+    check(os.listdir(parent) == [], f"a failed merge left {os.listdir(parent)}")
+    print("ok: merge refusals, and a broken delta publishes nothing")
+
+
+CASES = {"delta": case_delta, "combined": case_combined, "refusals": case_refusals, "merge": case_merge,
+         "merge_refusals": case_merge_refusals}
 
 if __name__ == "__main__":
     sys.exit(run_cases(CASES))

@@ -86,14 +86,26 @@ struct VerifyOptions {
   bool quiet = false;
 };
 
+// `recis-convert merge BASE DELTA [DELTA ...] --export-dir OUT` (commands/merge.h).
+struct MergeOptions {
+  std::string base;
+  std::vector<std::string> deltas;  // in the order they apply
+  std::string export_dir;
+  size_t buffer_mib = 8;
+  bool fsync = true;
+  bool overwrite = false;
+  bool quiet = false;
+};
+
 struct CommandLine {
   enum class Action { kRun, kExit } action = Action::kRun;
-  enum class Command { kExport, kInspect, kVerify } command = Command::kExport;
+  enum class Command { kExport, kInspect, kVerify, kMerge } command = Command::kExport;
   int exit_code = 0;     // for kExit: 0 after --help/--version, 2 after a usage error
   std::string message;   // for kExit: help/version text (stdout) or the usage error (stderr)
   JobOptions options;    // for kRun of kExport
   InspectOptions inspect;  // for kRun of kInspect
   VerifyOptions verify;    // for kRun of kVerify
+  MergeOptions merge;      // for kRun of kMerge
 };
 
 // Parses argv; a --config JSON file supplies options not given as flags (flags win). Never exits the process.

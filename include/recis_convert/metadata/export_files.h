@@ -41,6 +41,10 @@ class MetadataFileOut final : public TextOut {
 
 // Copies an --asset-files file into `dir` under its own name, checksummed on the way.
 Result<ExtraFile> copy_asset(const std::string& source, const std::string& dir, bool fsync);
+// Copies `source` to <dir>/<name>, creating the folders `name` names, checksummed on the way (merge carries the
+// dense export, fg.json and assets of an export this way).
+Result<ExtraFile> copy_file_into(const std::string& source, const std::string& dir, const std::string& name,
+                                 bool fsync);
 
 // fg.json and the mc config are shipped byte for byte, after checking they are JSON objects (strict: no duplicate
 // keys). Errors are kBadInput naming the file.

@@ -43,6 +43,7 @@ struct ManifestInput {
   // with a step (clock.tables: those with step_filter) hold the changed rows; the others are whole.
   ExportClock clock;
   std::optional<int64_t> delta_base;
+  std::vector<std::string> merged_from;  // merge: the base export, then the deltas (commands/merge.h)
   uint32_t reshard = 0;  // --reshard M; 0: the source's parts
   std::string fg_path;  // "" when not given
   std::string mc_path;

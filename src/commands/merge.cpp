@@ -1,0 +1,226 @@
+#include "recis_convert/commands/merge.h"
+
+#include <chrono>
+#include <optional>
+#include <set>
+
+#include "recis_convert/common/interrupt.h"
+#include "recis_convert/common/log.h"
+#include "recis_convert/metadata/export_files.h"
+#include "recis_convert/metadata/metadata_stage.h"
+#include "recis_convert/metadata/run_report.h"
+#include "recis_convert/mpi/job_messages.h"
+#include "recis_convert/plan/merge_chain.h"
+#include "recis_convert/plan/rank_assignment.h"
+#include "recis_convert/publish/staging.h"
+#include "recis_convert/sinks/merge_writer.h"
+#include "recis_convert/sources/delta_rows.h"
+#include "recis_convert/sources/export_manifest.h"
+
+namespace recis_convert {
+namespace {
+
+// What rank 0 tells every rank after reading the exports.
+struct MergeInputs {
+  CheckpointListing base;
+  std::vector<CheckpointListing> deltas;
+  std::string staging_dir;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(MergeInputs, base, deltas, staging_dir)
+
+// What each rank tells rank 0 at the barrier.
+struct MergeReport {
+  std::optional<Error> error;
+  std::vector<FileResult> results;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(MergeReport, error, results)
+
+using Clock = std::chrono::steady_clock;
+
+// The content options the base was exported with (its manifest's "options"), which the merged export shares:
+// they shape its metadata (the tables' serving dtypes and dims) and its manifest.
+JobOptions options_of(const ExportManifest& base, const MergeOptions& m) {
+  JobOptions o;
+  o.export_dir = m.export_dir;
+  o.overwrite = m.overwrite;
+  o.fsync = m.fsync;
+  o.quiet = m.quiet;
+  o.buffer_mib = m.buffer_mib;
+  const nlohmann::json& options = base.options;
+  auto serving = [](const nlohmann::json& name) {
+    for (ServingDType d : {ServingDType::kFp16, ServingDType::kBf16, ServingDType::kInt8, ServingDType::kInt4,
+                           ServingDType::kInt2}) {
+      if (name.is_string() && name.get<std::string>() == quantization_name(d)) return d;
+    }
+    return ServingDType::kNone;
+  };
+  o.filter_optimizer = options.value("filter_optimizer", false);
+  if (options.contains("drop_slots") && options["drop_slots"].is_array()) {
+    o.drop_slots = options["drop_slots"].get<std::vector<std::string>>();
+  }
+  if (options.contains("quantize_embeddings")) o.embedding_dtypes.all = serving(options["quantize_embeddings"]);
+  if (options.contains("quantize_tables") && options["quantize_tables"].is_object()) {
+    for (const auto& [table, dtype] : options["quantize_tables"].items()) o.embedding_dtypes.tables[table] = serving(dtype);
+  }
+  if (options.contains("reshard") && options["reshard"].is_number_unsigned()) {
+    o.reshard = options["reshard"].get<uint32_t>();
+  }
+  return o;
+}
+
+// Rank 0, stage 1: the manifests, the chain, the exports' indexes, the staging directory.
+Result<MergeInputs> read_inputs(const MergeOptions& m, std::vector<ExportManifest>& manifests,
+                                std::optional<StagingDir>& staging, int64_t& step, const Log& log) {
+  auto base_manifest = read_export_manifest(m.base);
+  if (!base_manifest) return base_manifest.error();
+  manifests.push_back(std::move(base_manifest).value());
+  std::vector<ExportManifest> deltas;
+  for (const auto& dir : m.deltas) {
+    auto delta = read_export_manifest(dir);
+    if (!delta) return delta.error();
+    deltas.push_back(std::move(delta).value());
+  }
+  auto checked = check_merge_chain(manifests[0], deltas);
+  if (!checked) return checked.error();
+  step = checked.value();
+  for (auto& d : deltas) manifests.push_back(std::move(d));
+  MergeInputs inputs;
+  auto base = discover_checkpoint(m.base);
+  if (!base) return base.error();
+  inputs.base = std::move(base).value();
+  for (const auto& dir : m.deltas) {
+    auto delta = discover_checkpoint(dir);
+    if (!delta) return delta.error();
+    inputs.deltas.push_back(std::move(delta).value());
+  }
+  for (const ExportManifest& e : manifests) {  // --overwrite must not replace an input
+    auto apart = check_apart_from_source(m.export_dir, e.dir);
+    if (!apart) return apart.error();
+  }
+  std::vector<std::string> stale;
+  auto created = StagingDir::create(m.export_dir, m.overwrite, &stale);
+  if (!created) return created.error();
+  for (const auto& path : stale) log.warn("removed the staging directory of a dead run: " + path);
+  staging.emplace(std::move(created).value());
+  inputs.staging_dir = staging->path();
+  log.stage("merge: " + m.base + " (step " + std::to_string(*manifests[0].step) + ") and " +
+            std::to_string(m.deltas.size()) + " delta(s) up to step " + std::to_string(step) + ": " +
+            std::to_string(inputs.base.files.size()) + " data files");
+  return inputs;
+}
+
+// Rank 0, stage 4: metadata, the carried files, the manifest; then publish.
+Status finish_merge(const MergeOptions& m, const std::vector<ExportManifest>& manifests, int64_t step,
+                    const CheckpointListing& base, std::vector<FileResult> files, StagingDir& staging,
+                    RunReport& report, const Log& log) {
+  const JobOptions o = options_of(manifests[0], m);
+  SourceDescription source;
+  source.listing = base;
+  auto summary = summarize_export(o, source, std::move(files), QuantizationLedger(), log);
+  if (!summary) return summary.error();
+  summary.value().clock.step = GlobalStep{step, "merge of " + std::to_string(manifests.size() - 1) + " delta(s)"};
+  auto manifest = write_export_metadata(o, source, summary.value(), staging.path());
+  if (!manifest) return manifest.error();
+  // the dense export, fg, mc and assets: each file from the newest export that has it
+  std::set<std::string> carried;
+  for (auto e = manifests.rbegin(); e != manifests.rend(); ++e) {
+    for (const CarriedFile& f : e->carried) {
+      if (!carried.insert(f.name).second) continue;
+      auto copied = copy_file_into(e->dir + "/" + f.name, staging.path(), f.name, m.fsync);
+      if (!copied) return copied.error();
+      (f.asset ? manifest.value().asset_files : manifest.value().metadata_files).push_back(copied.value());
+    }
+  }
+  for (const auto& e : manifests) manifest.value().merged_from.push_back(resolved_path(e.dir));
+  auto written = write_manifest_and_record(o, manifest.value(), staging.path(), report);
+  if (!written) return written.error();
+  if (auto stop = interruption()) return *stop;
+  auto published = staging.publish(m.overwrite);
+  if (!published) return published.error();
+  const ExportSummary& s = summary.value();
+  log.stage("published " + m.export_dir + ": " + std::to_string(manifest.value().files.size()) + " data files, " +
+            std::to_string(s.tables.size()) + " tables at step " + std::to_string(step) + ", " +
+            format_bytes(static_cast<double>(s.bytes_out)) + " out");
+  return Ok{};
+}
+
+}  // namespace
+
+ExitCode run_merge(const MergeOptions& m, Comm& comm) {
+  const auto start = Clock::now();
+  Log log(comm.rank(), m.quiet, false);
+  JobOptions recorded;  // the run record's options: what this run was asked
+  recorded.export_dir = m.export_dir;
+  RunReport report(recorded, comm.host(), comm.size());
+  std::optional<StagingDir> staging;  // rank 0 only; removed on every path that does not publish
+  std::vector<ExportManifest> manifests;  // rank 0: the base's, then the deltas'
+  int64_t step = 0;
+
+  // 1. the exports, on rank 0
+  auto inputs = broadcast_result<MergeInputs>(
+      comm, [&] { return read_inputs(m, manifests, staging, step, log); }, "merge-inputs");
+  if (!inputs) {
+    if (comm.is_root()) Log::error(inputs.error().describe());
+    return inputs.error().code;
+  }
+  const CheckpointListing& base = inputs.value().base;
+
+  // 2. the deltas' rows by id, 3. this rank's files merged
+  MergeReport mine;
+  auto deltas = DeltaRows::read(inputs.value().deltas);
+  if (!deltas) {
+    mine.error = deltas.error();
+  } else {
+    if (comm.is_root()) {
+      log.stage("deltas: " + std::to_string(deltas.value().id_count()) + " ids to apply");
+    }
+    std::vector<uint64_t> sizes;
+    for (const auto& f : base.files) sizes.push_back(f.size);
+    MergeWriter writer(base, deltas.value(),
+                       MergeSettings{inputs.value().staging_dir, m.buffer_mib << 20, m.fsync});
+    for (size_t file : files_of_rank(assign_files(sizes, comm.size(), Balance::kRoundRobin), comm.rank())) {
+      if (auto stop = interruption()) {
+        mine.error = *stop;
+        break;
+      }
+      auto merged = writer.write(file);
+      if (!merged) {
+        mine.error = merged.error();
+        comm.announce_failure();
+        break;
+      }
+      mine.results.push_back(std::move(merged).value());
+    }
+  }
+
+  // 4. barrier; rank 0 finishes
+  const int agreed = comm.agree_on_status(mine.error ? static_cast<int>(mine.error->code) : 0).status;
+  auto gathered = gather_to_root(comm, mine, "merge-report");
+  int status = agreed;
+  if (comm.is_root()) {
+    std::vector<FileResult> files;
+    std::set<std::string> printed;
+    if (!gathered) {
+      Log::error(gathered.error().describe());
+      status = static_cast<int>(gathered.error().code);
+    } else {
+      for (auto& r : gathered.value()) {
+        if (r.error && printed.insert(r.error->describe()).second) Log::error(r.error->describe());
+        for (auto& f : r.results) files.push_back(std::move(f));
+      }
+    }
+    if (status == 0) {
+      auto finished = finish_merge(m, manifests, step, base, std::move(files), *staging, report, log);
+      if (!finished) {
+        Log::error(finished.error().describe());
+        status = static_cast<int>(finished.error().code);
+      }
+    }
+    if (staging) staging->discard();  // no-op after a successful publish
+    if (status == 0) log.stage("merged in " + format_seconds(std::chrono::duration<double>(Clock::now() - start).count()));
+  }
+  auto verdict = broadcast_value(comm, status, "verdict");
+  return static_cast<ExitCode>(verdict ? verdict.value() : static_cast<int>(ExitCode::kInternal));
+}
+
+}  // namespace recis_convert

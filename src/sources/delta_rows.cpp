@@ -1,0 +1,111 @@
+#include "recis_convert/sources/delta_rows.h"
+
+#include <fcntl.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "recis_convert/common/file_io.h"
+
+namespace recis_convert {
+namespace {
+
+constexpr uint64_t kIdChunk = 131072;  // ids read at a time (1 MiB)
+
+}  // namespace
+
+uint64_t RowColumn::row_bytes() const {
+  uint64_t elements = 1;
+  for (size_t d = 1; d < tensor.shape.size(); ++d) elements *= tensor.shape[d];
+  return elements * dtype_bits(tensor.dtype) / 8;
+}
+
+Result<DeltaRows> DeltaRows::read(const std::vector<CheckpointListing>& deltas) {
+  DeltaRows out;
+  for (const CheckpointListing& delta : deltas) {
+    std::map<std::pair<std::string, std::string>, Part> parts;  // (table, part suffix): key order
+    for (const DataFile& file : delta.files) {
+      const std::string path = delta.ckpt_dir + "/" + file.name;
+      FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+      if (fd.get() < 0) return bad_input(path, std::string("cannot open: ") + std::strerror(errno));
+      auto header = read_safetensors_header(fd.get(), file.size, path);
+      if (!header) return header.error();
+      for (const TensorInfo& t : header.value().tensors) {
+        auto key = classify_key(t.name, delta.blocks);
+        if (!key) return bad_input(path, "tensor " + nlohmann::json(t.name).dump() + " is not indexed in its export");
+        RowColumn column{path, t.name, t, header.value().data_start() + t.begin};
+        if (!key->sparse) {
+          out.dense_[t.name] = std::move(column);  // a later delta's replaces an earlier one's
+          continue;
+        }
+        const std::string suffix = t.name.substr(t.name.rfind('/') + 1);
+        Part& part = parts[{key->sparse_key.child, suffix}];
+        part.table = key->sparse_key.child;
+        part.slots[key->sparse_key.slot] = std::move(column);
+      }
+    }
+    for (auto& [name, part] : parts) {
+      auto id = part.slots.find("id");
+      if (id == part.slots.end()) {
+        return bad_input(delta.ckpt_dir, "part " + nlohmann::json(part.table + "/" + name.second).dump() +
+                                             " has no id tensor");
+      }
+      for (const auto& [slot, column] : part.slots) {
+        if (column.rows() != id->second.rows()) {
+          return bad_input(column.path, "tensor " + nlohmann::json(column.key).dump() + " has " +
+                                            std::to_string(column.rows()) + " rows but its part's id has " +
+                                            std::to_string(id->second.rows()));
+        }
+      }
+      if (id->second.tensor.dtype != DType::kI64) {
+        return bad_input(id->second.path, "id tensor " + nlohmann::json(id->second.key).dump() + " is not int64");
+      }
+      const uint32_t index = static_cast<uint32_t>(out.parts_.size());
+      Table& table = out.tables_[part.table];
+      std::vector<int64_t> ids;
+      FileDescriptor fd(::open(id->second.path.c_str(), O_RDONLY | O_CLOEXEC));
+      if (fd.get() < 0) return bad_input(id->second.path, std::string("cannot open: ") + std::strerror(errno));
+      for (uint64_t first = 0; first < id->second.rows(); first += kIdChunk) {
+        const uint64_t n = std::min(kIdChunk, id->second.rows() - first);
+        ids.resize(n);
+        auto read = read_exact(fd.get(), id->second.offset + first * 8, n * 8, ids.data(), id->second.path,
+                               "tensor " + nlohmann::json(id->second.key).dump());
+        if (!read) return read.error();
+        for (uint64_t r = 0; r < n; ++r) {
+          auto [at, added] = table.rows.insert_or_assign(ids[r], Location{index, first + r});
+          if (added) table.order.push_back(ids[r]);
+        }
+      }
+      out.parts_.push_back(std::move(part));
+    }
+  }
+  return out;
+}
+
+const DeltaRows::Location* DeltaRows::find(const std::string& table, int64_t id) const {
+  auto t = tables_.find(table);
+  if (t == tables_.end()) return nullptr;
+  auto row = t->second.rows.find(id);
+  return row == t->second.rows.end() ? nullptr : &row->second;
+}
+
+const std::vector<int64_t>& DeltaRows::ids_in_order(const std::string& table) const {
+  static const std::vector<int64_t> kNone;
+  auto t = tables_.find(table);
+  return t == tables_.end() ? kNone : t->second.order;
+}
+
+const RowColumn* DeltaRows::dense(const std::string& key) const {
+  auto d = dense_.find(key);
+  return d == dense_.end() ? nullptr : &d->second;
+}
+
+uint64_t DeltaRows::id_count() const {
+  uint64_t n = 0;
+  for (const auto& [name, t] : tables_) n += t.order.size();
+  return n;
+}
+
+}  // namespace recis_convert
