@@ -439,9 +439,21 @@ CommandLine parse_merge(int argc, const char* const* argv) {
   bool no_fsync = false;
   app.add_flag("--no-fsync", no_fsync, "Do not fsync exported files before publishing (faster, not crash-safe)");
   app.add_flag("--overwrite", o.overwrite, "Replace an existing export directory (swapped in atomically)");
+  uint64_t older_than = 0;
+  auto* evict = app.add_option("--evict-older-than", older_than,
+                               "Leave out the rows of a table with a step_filter slot last updated more than STEPS "
+                               "before the merged step (the last delta's), as the export option does")
+                    ->check(CLI::NonNegativeNumber)
+                    ->option_text("STEPS");
   app.add_flag("-q,--quiet", o.quiet, "Only errors and warnings");
+  app.add_option("--debug-fail-at", o.debug_fail_at, "test-only fault injection")->group("");  // hidden
   if (auto exit = parse_or_exit(app, argc, argv, CommandLine::Command::kMerge)) return *exit;
   o.fsync = !no_fsync;
+  if (evict->count() > 0) o.older_than = older_than;
+  if (!o.debug_fail_at.empty()) {
+    auto armed = arm_fault(o.debug_fail_at);
+    if (!armed) return usage(armed.error().message);
+  }
   return out;
 }
 

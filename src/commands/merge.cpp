@@ -4,6 +4,7 @@
 #include <optional>
 #include <set>
 
+#include "recis_convert/common/fault_injection.h"
 #include "recis_convert/common/interrupt.h"
 #include "recis_convert/common/log.h"
 #include "recis_convert/metadata/export_files.h"
@@ -25,15 +26,17 @@ struct MergeInputs {
   CheckpointListing base;
   std::vector<CheckpointListing> deltas;
   std::string staging_dir;
+  int64_t step = 0;  // the merged step: the last delta's
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(MergeInputs, base, deltas, staging_dir)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(MergeInputs, base, deltas, staging_dir, step)
 
 // What each rank tells rank 0 at the barrier.
 struct MergeReport {
   std::optional<Error> error;
   std::vector<FileResult> results;
+  std::map<std::string, uint64_t> evicted;  // --evict-older-than: rows left out per table, of the parts it counted
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(MergeReport, error, results)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(MergeReport, error, results, evicted)
 
 using Clock = std::chrono::steady_clock;
 
@@ -65,6 +68,7 @@ JobOptions options_of(const ExportManifest& base, const MergeOptions& m) {
   if (options.contains("reshard") && options["reshard"].is_number_unsigned()) {
     o.reshard = options["reshard"].get<uint32_t>();
   }
+  o.eviction.older_than = m.older_than;  // the rule this merge applied, not the base's
   return o;
 }
 
@@ -103,6 +107,7 @@ Result<MergeInputs> read_inputs(const MergeOptions& m, std::vector<ExportManifes
   for (const auto& path : stale) log.warn("removed the staging directory of a dead run: " + path);
   staging.emplace(std::move(created).value());
   inputs.staging_dir = staging->path();
+  inputs.step = step;
   log.stage("merge: " + m.base + " (step " + std::to_string(*manifests[0].step) + ") and " +
             std::to_string(m.deltas.size()) + " delta(s) up to step " + std::to_string(step) + ": " +
             std::to_string(inputs.base.files.size()) + " data files");
@@ -111,14 +116,21 @@ Result<MergeInputs> read_inputs(const MergeOptions& m, std::vector<ExportManifes
 
 // Rank 0, stage 4: metadata, the carried files, the manifest; then publish.
 Status finish_merge(const MergeOptions& m, const std::vector<ExportManifest>& manifests, int64_t step,
-                    const CheckpointListing& base, std::vector<FileResult> files, StagingDir& staging,
-                    RunReport& report, const Log& log) {
+                    const CheckpointListing& base, std::vector<FileResult> files,
+                    const std::map<std::string, uint64_t>& evicted, StagingDir& staging, RunReport& report,
+                    const Log& log) {
   const JobOptions o = options_of(manifests[0], m);
   SourceDescription source;
   source.listing = base;
   auto summary = summarize_export(o, source, std::move(files), QuantizationLedger(), log);
   if (!summary) return summary.error();
-  summary.value().clock.step = GlobalStep{step, "merge of " + std::to_string(manifests.size() - 1) + " delta(s)"};
+  const GlobalStep merged{step, "merge of " + std::to_string(manifests.size() - 1) + " delta(s)"};
+  summary.value().clock.step = merged;
+  for (const auto& [table, rows] : evicted) {
+    summary.value().evictions[table] = TableEvictionRecord{rows, merged};
+    log.stage("evicted " + std::to_string(rows) + " rows of " + nlohmann::json(table).dump() +
+              ": last updated more than " + std::to_string(*m.older_than) + " steps before " + std::to_string(step));
+  }
   auto manifest = write_export_metadata(o, source, summary.value(), staging.path());
   if (!manifest) return manifest.error();
   // the dense export, fg, mc and assets: each file from the newest export that has it
@@ -134,6 +146,7 @@ Status finish_merge(const MergeOptions& m, const std::vector<ExportManifest>& ma
   for (const auto& e : manifests) manifest.value().merged_from.push_back(resolved_path(e.dir));
   auto written = write_manifest_and_record(o, manifest.value(), staging.path(), report);
   if (!written) return written.error();
+  fault_point("publish");
   if (auto stop = interruption()) return *stop;
   auto published = staging.publish(m.overwrite);
   if (!published) return published.error();
@@ -176,8 +189,13 @@ ExitCode run_merge(const MergeOptions& m, Comm& comm) {
     }
     std::vector<uint64_t> sizes;
     for (const auto& f : base.files) sizes.push_back(f.size);
-    MergeWriter writer(base, deltas.value(),
-                       MergeSettings{inputs.value().staging_dir, m.buffer_mib << 20, m.fsync});
+    MergeSettings settings;
+    settings.staging_dir = inputs.value().staging_dir;
+    settings.buffer_bytes = m.buffer_mib << 20;
+    settings.fsync = m.fsync;
+    settings.older_than = m.older_than;
+    settings.global_step = inputs.value().step;
+    MergeWriter writer(base, deltas.value(), settings);
     for (size_t file : files_of_rank(assign_files(sizes, comm.size(), Balance::kRoundRobin), comm.rank())) {
       if (auto stop = interruption()) {
         mine.error = *stop;
@@ -190,7 +208,9 @@ ExitCode run_merge(const MergeOptions& m, Comm& comm) {
         break;
       }
       mine.results.push_back(std::move(merged).value());
+      fault_point("merge");
     }
+    mine.evicted = writer.evicted();
   }
 
   // 4. barrier; rank 0 finishes
@@ -199,6 +219,7 @@ ExitCode run_merge(const MergeOptions& m, Comm& comm) {
   int status = agreed;
   if (comm.is_root()) {
     std::vector<FileResult> files;
+    std::map<std::string, uint64_t> evicted;
     std::set<std::string> printed;
     if (!gathered) {
       Log::error(gathered.error().describe());
@@ -207,10 +228,11 @@ ExitCode run_merge(const MergeOptions& m, Comm& comm) {
       for (auto& r : gathered.value()) {
         if (r.error && printed.insert(r.error->describe()).second) Log::error(r.error->describe());
         for (auto& f : r.results) files.push_back(std::move(f));
+        for (const auto& [table, rows] : r.evicted) evicted[table] += rows;
       }
     }
     if (status == 0) {
-      auto finished = finish_merge(m, manifests, step, base, std::move(files), *staging, report, log);
+      auto finished = finish_merge(m, manifests, step, base, std::move(files), evicted, *staging, report, log);
       if (!finished) {
         Log::error(finished.error().describe());
         status = static_cast<int>(finished.error().code);

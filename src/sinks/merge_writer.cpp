@@ -12,6 +12,7 @@
 #include "recis_convert/common/checksum.h"
 #include "recis_convert/common/file_io.h"
 #include "recis_convert/plan/slices.h"
+#include "recis_convert/transforms/row_eviction.h"
 
 namespace recis_convert {
 namespace {
@@ -71,8 +72,23 @@ Result<const MergeWriter::PartGain*> MergeWriter::gain_of(const std::string& tab
   if (!slice) return bad_input(base_.ckpt_dir, "part " + quoted(key) + " has no slice RecIS writes");
   auto fd = opened(column.path);
   if (!fd) return fd.error();
+  PartGain gain;
+  std::optional<RowColumn> steps;  // with --evict-older-than, where the table has a step_filter slot
+  const std::string steps_key = table + ".step_filter/" + suffix;
+  if (settings_.older_than && base_.blocks.find(steps_key)) {
+    auto found = base_column(steps_key);
+    if (!found) return found.error();
+    if (found.value().tensor.dtype != DType::kI64 || found.value().row_bytes() != 8 ||
+        found.value().rows() != column.rows()) {
+      return bad_input(found.value().path, "step_filter tensor " + quoted(steps_key) + " is not int64 [" +
+                                               std::to_string(column.rows()) + ", 1] like its part's id");
+    }
+    steps = std::move(found).value();
+    gain.evicting = true;
+  }
   std::unordered_set<int64_t> present;  // the deltas' ids this part has: at most the deltas' ids
   std::vector<int64_t> chunk;
+  std::vector<unsigned char> keep;
   for (uint64_t first = 0; first < column.rows(); first += kIdChunk) {
     const uint64_t n = std::min(kIdChunk, column.rows() - first);
     chunk.resize(n);
@@ -82,13 +98,65 @@ Result<const MergeWriter::PartGain*> MergeWriter::gain_of(const std::string& tab
     for (int64_t id : chunk) {
       if (deltas_.find(table, id)) present.insert(id);
     }
+    if (!steps) {
+      gain.kept_rows += n;
+      continue;
+    }
+    keep.resize(n);
+    auto decided = decide_rows(table, *steps, chunk.data(), first, n, keep.data());
+    if (!decided) return decided.error();
+    for (unsigned char k : keep) gain.kept_rows += k;
   }
-  PartGain gain;
+  gain.evicted = column.rows() - gain.kept_rows;
   for (int64_t id : deltas_.ids_in_order(table)) {
     const uint64_t residue = static_cast<uint64_t>(id) % slice->size;
-    if (residue >= slice->begin && residue < slice->end && !present.count(id)) gain.new_ids.push_back(id);
+    if (residue < slice->begin || residue >= slice->end || present.count(id)) continue;
+    if (steps) {
+      auto step = delta_step(table, *deltas_.find(table, id));
+      if (!step) return step.error();
+      if (!kept_by_step(settings_.global_step, step.value(), *settings_.older_than)) {
+        ++gain.evicted;
+        continue;
+      }
+    }
+    gain.new_ids.push_back(id);
   }
   return &gains_.emplace(key, std::move(gain)).first->second;
+}
+
+Result<int64_t> MergeWriter::delta_step(const std::string& table, const DeltaRows::Location& at) {
+  const DeltaRows::Part& part = deltas_.part(at.part);
+  auto column = part.slots.find("step_filter");
+  if (column == part.slots.end()) {
+    return bad_input(part.slots.at("id").path, "the part of " + quoted(part.slots.at("id").key) +
+                                                   " has no step_filter, which the base's " + quoted(table) + " has");
+  }
+  int64_t step = 0;
+  auto fd = opened(column->second.path);
+  if (!fd) return fd.error();
+  auto read = read_exact(fd.value(), column->second.offset + at.row * 8, 8, &step, column->second.path,
+                         "tensor " + quoted(column->second.key) + " row " + std::to_string(at.row));
+  if (!read) return read.error();
+  return step;
+}
+
+Status MergeWriter::decide_rows(const std::string& table, const RowColumn& steps, const int64_t* ids, uint64_t first,
+                                uint64_t n, unsigned char* keep) {
+  std::vector<int64_t> values(n);
+  auto fd = opened(steps.path);
+  if (!fd) return fd.error();
+  auto read = read_exact(fd.value(), steps.offset + first * 8, n * 8, values.data(), steps.path,
+                         "tensor " + quoted(steps.key));
+  if (!read) return read;
+  for (uint64_t r = 0; r < n; ++r) {
+    if (const DeltaRows::Location* at = deltas_.find(table, ids[r])) {
+      auto step = delta_step(table, *at);
+      if (!step) return step.error();
+      values[r] = step.value();
+    }
+    keep[r] = kept_by_step(settings_.global_step, values[r], *settings_.older_than) ? 1 : 0;
+  }
+  return Ok{};
 }
 
 Status MergeWriter::append(int out, const std::string& out_path, const char* data, size_t size, Checksum& checksum) {
@@ -124,7 +192,14 @@ Status MergeWriter::write_sparse(int in, const RowColumn& column, const std::str
   if (buffer_.size() < row_bytes) buffer_.resize(row_bytes);
   auto ids_fd = opened(ids.path);
   if (!ids_fd) return ids_fd.error();
+  std::optional<RowColumn> steps;  // evicting: the part's step_filter, to decide each chunk again
+  if (gain.evicting) {
+    auto found = base_column(table + ".step_filter/" + ids.key.substr(ids.key.rfind('/') + 1));
+    if (!found) return found.error();
+    steps = std::move(found).value();
+  }
   std::vector<int64_t> chunk_ids;
+  std::vector<unsigned char> keep;
   // the base's rows, each replaced by the newest delta's row of its id
   for (uint64_t first = 0; first < column.rows(); first += chunk_rows) {
     const uint64_t n = std::min(chunk_rows, column.rows() - first);
@@ -141,7 +216,14 @@ Status MergeWriter::write_sparse(int in, const RowColumn& column, const std::str
       auto replaced = read_delta_row(slot, *at, row_bytes, buffer_.data() + r * row_bytes);
       if (!replaced) return replaced;
     }
-    auto written = append(out, out_path, buffer_.data(), n * row_bytes, checksum);
+    uint64_t kept = n;
+    if (steps) {
+      keep.resize(n);
+      auto decided = decide_rows(table, *steps, chunk_ids.data(), first, n, keep.data());
+      if (!decided) return decided;
+      kept = compact_rows(reinterpret_cast<unsigned char*>(buffer_.data()), row_bytes, keep.data(), n);
+    }
+    auto written = append(out, out_path, buffer_.data(), kept * row_bytes, checksum);
     if (!written) return written;
   }
   // then the ids the part gains, in order
@@ -191,7 +273,8 @@ Result<FileResult> MergeWriter::write(size_t index) {
       if (!gain) return gain.error();
       p.gain = gain.value();
       if (out.shape.empty()) return bad_input(path, "sparse tensor " + quoted(t.name) + " has no rows");
-      out.shape[0] += p.gain->new_ids.size();
+      out.shape[0] = p.gain->kept_rows + p.gain->new_ids.size();
+      if (p.slot == "id" && p.gain->evicting) evicted_[p.table] += p.gain->evicted;  // once: the id is in one file
     } else if (const RowColumn* newer = deltas_.dense(t.name)) {
       p.source = *newer;
       out = newer->tensor;

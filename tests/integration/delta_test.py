@@ -27,6 +27,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from eviction_test import rows_by_id  # noqa: E402
+from fault_test import wait_for_killed_processes  # noqa: E402
 from export_test import (check, expect_failure, expect_success, fresh, mpirun, run_cases,  # noqa: E402
                          tree_digest)
 from serving_dtype_test import as_float32, tensors_by_part  # noqa: E402
@@ -241,6 +242,14 @@ def case_merge(args):
     out = merge(args, args.np, "chain", base, [d150, d200])
     check_same_rows("merge of a chain", out, export(args, args.np, "chain_full", ckpt[200], []))
     print("ok: merge of a chain 100 -> 150 -> 200 is full(200) by id")
+    # --evict-older-than on the merge drops what the same rule drops from full(200)
+    out = merge(args, 3, "chain_evicting", base, [d150, d200], ["--evict-older-than", "60"])
+    full = export(args, args.np, "chain_full_evicting", ckpt[200], ["--evict-older-than", "60"])
+    check_same_rows("merge --evict-older-than 60", out, full)
+    got, want = manifest_of(out)["tables"]["user_id"], manifest_of(full)["tables"]["user_id"]
+    check(got["evicted_rows"] == want["evicted_rows"] > 0 and "evicted_rows" not in manifest_of(out)["tables"]["item_id"],
+          f"evicted rows: {got} against {want}")
+    print(f"ok: merge --evict-older-than 60 is full(200) --evict-older-than 60 by id ({got['evicted_rows']} evicted)")
 
 
 def case_merge_refusals(args):
@@ -272,7 +281,18 @@ def case_merge_refusals(args):
     check(result.returncode == 3 and victim in result.stderr, f"a truncated delta: exit {result.returncode}\n"
                                                             f"{result.stderr}")
     check(os.listdir(parent) == [], f"a failed merge left {os.listdir(parent)}")
-    print("ok: merge refusals, and a broken delta publishes nothing")
+    # a rank killed mid-merge, or rank 0 just before publishing: nothing published, the rerun succeeds and cleans up
+    for stage, rank in (("merge", 1), ("publish", 0)):
+        parent = fresh(args.work, f"r_kill_{stage}")
+        out = os.path.join(parent, "export")
+        command = ["merge", base, d150, d200, "--export-dir", out]
+        result = mpirun(args.binary, 2, command + ["--debug-fail-at", f"{stage}@{rank}"])
+        check(result.returncode != 0 and not os.path.exists(out), f"kill at {stage}@{rank}: exit "
+                                                                   f"{result.returncode}, published {os.path.exists(out)}")
+        wait_for_killed_processes(parent)
+        expect_success(mpirun(args.binary, 2, command), f"merge after a kill at {stage}@{rank}")
+        check(os.listdir(parent) == ["export"], f"after the rerun: {os.listdir(parent)}")
+    print("ok: merge refusals; a broken delta or a killed merge publishes nothing")
 
 
 CASES = {"delta": case_delta, "combined": case_combined, "refusals": case_refusals, "merge": case_merge,

@@ -95,6 +95,8 @@ struct MergeOptions {
   bool fsync = true;
   bool overwrite = false;
   bool quiet = false;
+  std::optional<uint64_t> older_than;  // --evict-older-than STEPS, against the merged step
+  std::string debug_fail_at;  // test-only fault injection (fault_injection.h), hidden from --help
 };
 
 struct CommandLine {

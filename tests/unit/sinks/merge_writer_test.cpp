@@ -53,7 +53,11 @@ TEST(MergeWriterTest, DeltaRowsReplaceTheirIdsAndNewIdsJoinTheirSlicesPart) {
   auto deltas = DeltaRows::read({delta.value()});
   ASSERT_TRUE(deltas) << deltas.error().describe();
   EXPECT_EQ(deltas.value().id_count(), 4u);
-  MergeWriter writer(base.value(), deltas.value(), MergeSettings{out_dir.path(), 16, false});  // 16 B: row by row
+  MergeSettings settings;
+  settings.staging_dir = out_dir.path();
+  settings.buffer_bytes = 16;  // row by row
+  settings.fsync = false;
+  MergeWriter writer(base.value(), deltas.value(), settings);
   for (size_t f = 0; f < 2; ++f) {
     auto written = writer.write(f);
     ASSERT_TRUE(written) << written.error().describe();
@@ -94,7 +98,10 @@ TEST(MergeWriterTest, ADeltaRowOfAnotherWidthIsBadInputNamingTheTensor) {
   auto base = discover_checkpoint(base_dir.path());
   auto deltas = DeltaRows::read({discover_checkpoint(delta_dir.path()).value()});
   ASSERT_TRUE(base && deltas);
-  MergeWriter writer(base.value(), deltas.value(), MergeSettings{out_dir.path(), 1 << 20, false});
+  MergeSettings settings;
+  settings.staging_dir = out_dir.path();
+  settings.fsync = false;
+  MergeWriter writer(base.value(), deltas.value(), settings);
   auto written = writer.write(0);
   ASSERT_FALSE(written);
   EXPECT_EQ(written.error().code, ExitCode::kBadInput);
