@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """End-to-end benchmark: recis-convert against `cp` of the same data files, timed alternately in one run.
 
-    bench/e2e.py --dir /var/tmp/recis-bench [--size-gib 2] [--runs 3] [--hdf5] [--quantize] [--rows] [--json F]
+    bench/e2e.py --dir /var/tmp/recis-bench [--size-gib 2] [--runs 3] [--hdf5] [--quantize] [--rows] [--deltas]
+                 [--json F]
 
 Generates (once per size, reused) a checkpoint with scripts/make_fixture.py in DIR/source-<scale>: 64 data files
 of unequal size, AdamW slots (filtering drops about 58% of the bytes). Then, for each run, times in turn: `cp` of
@@ -10,7 +11,9 @@ copy: recis-convert fsyncs every file unless --no-fsync); recis-convert copy mod
 and 2, with and without --no-fsync; --balance size; optionally --format hdf5 and int4 / fp16 embeddings
 (--quantize); the row-level exports (--rows, on a second checkpoint whose every table has a step_filter slot:
 eviction keeping about half the rows, --reshard 7, and both, against the filtered export of that checkpoint);
-and a load-and-resave filter in
+deltas (--deltas, on a training run whose second checkpoint changed 5% of the rows: the delta since the first
+and the merge of the first's export with it, against the filtered export of the second); and a load-and-resave
+filter in
 Python/numpy (the peer a user would otherwise run). Prints medians, GiB/s, the ratios to cp and to cp + sync, and
 the peak RSS of each rank (from /usr/bin/time run around every rank).
 """
@@ -75,6 +78,10 @@ def main():
     parser.add_argument("--rows", action="store_true",
                         help="also time, at np 2, eviction that keeps about half the rows (--evict-older-than 100 of "
                              "200 steps), --reshard 7 and both, and print their ratio to the filtered export")
+    parser.add_argument("--deltas", action="store_true",
+                        help="also time, at np 2, on one training run whose second checkpoint changed 5%% of the rows "
+                             "(4%% updated, 1%% new), the filtered export, the delta since the first checkpoint, and "
+                             "the merge of the first's export with that delta, with their ratios to the filtered export")
     parser.add_argument("--only", help="time only the variants whose name contains this (and cp, the baseline)")
     args = parser.parse_args()
 
@@ -94,6 +101,14 @@ def main():
                             "--steps", "200", "--ranks", "4", "--parallel", "16", "--scale", str(args.scale),
                             "--step-filter-everywhere"], check=True)
         rows_ckpt = os.path.join(rows_source, "ckpt_200")
+    if args.deltas:  # one training run: ckpt_100, then ckpt_200 with 5% of the rows changed
+        delta_source = source + "-training"
+        if not os.path.exists(delta_source):
+            print(f"e2e: generating a training run at scale {args.scale} in {delta_source} ...", flush=True)
+            subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "scripts", "make_fixture.py"), delta_source,
+                            "--steps", "100,200", "--ranks", "4", "--parallel", "16", "--scale", str(args.scale),
+                            "--step-filter-everywhere", "--training-run", "--updated-share", "0.04",
+                            "--new-share", "0.01"], check=True)
     files = data_files(ckpt)
     total = sum(os.path.getsize(f) for f in files)
     print(f"e2e: {len(files)} data files, {total / 2**30:.2f} GiB, {args.runs} runs, dir {args.dir}", flush=True)
@@ -155,6 +170,33 @@ def main():
             variants.append((name, lambda extra=extra: run_converter(
                 args.binary, 2, rows_ckpt, out, rss_dir, ["--filter-optimizer"] + extra)))
 
+    delta_level = []
+    if args.deltas:
+        # the base (the first checkpoint's filtered export) and the delta a merge applies, made once
+        base, delta = os.path.join(args.dir, "delta-base"), os.path.join(args.dir, "delta-200")
+        for path, ckpt_, extra in ((base, "ckpt_100", []), (delta, "ckpt_200", ["--delta-since", "100"])):
+            shutil.rmtree(path, ignore_errors=True)
+            run_converter(args.binary, 2, os.path.join(delta_source, ckpt_), path, rss_dir, ["--filter-optimizer"] + extra)
+        training_ckpt = os.path.join(delta_source, "ckpt_200")
+
+        def merge():
+            wrapper = ["sh", "-c", f'exec /usr/bin/time -f %M -o "{rss_dir}/rss.$OMPI_COMM_WORLD_RANK" "$0" "$@"',
+                       args.binary]
+            env = dict(os.environ, OMPI_MCA_btl_vader_single_copy_mechanism="none")
+            seconds = timed(mpirun_prefix(2) + wrapper + ["merge", base, delta, "--export-dir", out, "--quiet"], env)
+            peaks = []
+            for rank in range(2):
+                with open(os.path.join(rss_dir, f"rss.{rank}")) as f:
+                    peaks.append(int(f.read().split()[-1]) / 1024.0)
+            return seconds, peaks
+
+        for name, extra in (("deltas: filter np=2", []), ("deltas: delta since 100 np=2", ["--delta-since", "100"])):
+            delta_level.append(name)
+            variants.append((name, lambda extra=extra: run_converter(
+                args.binary, 2, training_ckpt, out, rss_dir, ["--filter-optimizer"] + extra)))
+        delta_level.append("deltas: merge np=2")
+        variants.append(("deltas: merge np=2", merge))
+
     if args.only:
         variants = [(n, fn) for n, fn in variants if n in ("cp", "cp + sync") or args.only in n]
     times = {name: [] for name, _ in variants}
@@ -193,6 +235,11 @@ def main():
         print()
         for name in row_level[1:]:
             print(f"{name}: {statistics.median(times[name]) / plain:.2f}x the time of {row_level[0]}")
+    if delta_level:
+        plain = statistics.median(times[delta_level[0]])
+        print()
+        for name in delta_level[1:]:
+            print(f"{name}: {statistics.median(times[name]) / plain:.2f}x the time of {delta_level[0]}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"bytes": total, "files": len(files), "runs": args.runs, "dir": args.dir, "results": rows}, f, indent=2)

@@ -133,18 +133,14 @@ def parse_table(spec, first):
     return (name, dtype, int(dim), int(rows), ["step_filter"] if first else [])
 
 
-UPDATED_SHARE = 0.1  # --training-run: the share of a part's rows that training updates between two checkpoints
-NEW_SHARE = 0.05     # ... and the share of new ids it adds to the part
-
-
-def trained_part(rng, previous, begin, end, prev_step, step, slot_layout):
+def trained_part(rng, previous, begin, end, prev_step, step, slot_layout, shares):
     """--training-run: one part of a table `step - prev_step` steps after `previous` (ids, rows per slot): about
-    UPDATED_SHARE of the rows get new values in every slot and a step_filter in (prev_step, step]; about NEW_SHARE
-    new ids (in the part's slice, not yet in it) are appended with such rows. Every other row keeps its bytes."""
+    shares[0] of the rows get new values in every slot and a step_filter in (prev_step, step]; about shares[1] as
+    many new ids (in the part's slice, not yet in it) are appended with such rows. Every other row keeps its bytes."""
     ids, rows = previous
     n = len(ids)
-    updated = np.flatnonzero(rng.random(n) < UPDATED_SHARE)
-    count = max(1, int(n * NEW_SHARE))
+    updated = np.flatnonzero(rng.random(n) < shares[0])
+    count = max(1, int(n * shares[1]))
     fresh = rng.integers(0, 1 << 24, count, dtype=np.int64) * SLICE_SIZE + rng.integers(begin, end, count,
                                                                                        dtype=np.int64)
     fresh = np.unique(fresh[~np.isin(fresh, ids)]) if n else np.zeros(0, dtype=np.int64)  # an empty part stays so
@@ -164,7 +160,7 @@ def trained_part(rng, previous, begin, end, prev_step, step, slot_layout):
 
 
 def write_checkpoint(ckpt_dir, ranks, parallel, optimizer, scale, seed, table_specs=None, global_step=200,
-                     previous=None):
+                     previous=None, shares=(0.1, 0.05)):
     """Writes one checkpoint and returns its sparse rows {(child, rank): (ids, {slot: uint8 rows})}. With
     `previous` (that of the checkpoint at step previous["step"]), the rows are those after more training
     (trained_part) rather than new ones."""
@@ -188,7 +184,7 @@ def write_checkpoint(ckpt_dir, ranks, parallel, optimizer, scale, seed, table_sp
             trained = None
             if previous is not None:
                 trained = trained_part(rng, previous[(child, rank)], begin, end, previous["step"], global_step,
-                                       layout)
+                                       layout, shares)
                 mine = trained[0]
             else:
                 mine = ids[(hashed >= begin) & (hashed < end)]
@@ -349,9 +345,13 @@ def main():
     parser.add_argument("--step-filter-everywhere", action="store_true",
                         help="give every table a step_filter slot, not just the first (row-level benchmarks)")
     parser.add_argument("--training-run", action="store_true",
-                        help="one training run: each checkpoint after the first updates about 10%% of each part's "
-                             "rows (new values in every slot, step_filter after the previous step) and adds about 5%% "
-                             "new ids; the other rows keep their bytes (delta exports and merge)")
+                        help="one training run: each checkpoint after the first updates a share of each part's rows "
+                             "(new values in every slot, step_filter after the previous step) and adds new ids; the "
+                             "other rows keep their bytes (delta exports and merge)")
+    parser.add_argument("--updated-share", type=float, default=0.1,
+                        help="--training-run: the share of rows updated per checkpoint, default 0.1")
+    parser.add_argument("--new-share", type=float, default=0.05,
+                        help="--training-run: new ids per checkpoint, as a share of a part's rows, default 0.05")
     args = parser.parse_args()
     if os.path.exists(args.out):
         sys.exit(f"make_fixture.py: {args.out} already exists")
@@ -367,7 +367,8 @@ def main():
     for i, step in enumerate(steps):
         state = write_checkpoint(os.path.join(args.out, f"ckpt_{step}"), args.ranks, args.parallel, args.optimizer,
                                  args.scale, args.seed + i, table_specs, global_step=int(step),
-                                 previous=state if args.training_run else None)
+                                 previous=state if args.training_run else None,
+                                 shares=(args.updated_share, args.new_share))
     with open(os.path.join(args.out, "checkpoint"), "w") as f:
         f.write("".join(f"ckpt_{s}\n" for s in steps))
     write_dense_arch(os.path.join(args.out, "dense_arch.pt"), args.seed)

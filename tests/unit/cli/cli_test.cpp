@@ -131,6 +131,26 @@ TEST(CliTest, ADeltaIsRecordedAsGivenAndNeedsARecisCheckpoint) {
   EXPECT_NE(hugectr.message.find("HugeCTR model has none"), std::string::npos) << hugectr.message;
 }
 
+TEST(CliTest, MergeTakesABaseDeltasInOrderAndAnExportDir) {
+  auto cl = parse({"merge", "/", "/proc", "/sys", "--export-dir", "/o", "--evict-older-than", "60", "--no-fsync"});
+  ASSERT_EQ(cl.action, CommandLine::Action::kRun) << cl.message;
+  EXPECT_EQ(cl.command, CommandLine::Command::kMerge);
+  EXPECT_EQ(cl.merge.base, "/");
+  EXPECT_EQ(cl.merge.deltas, (std::vector<std::string>{"/proc", "/sys"}));
+  EXPECT_EQ(cl.merge.export_dir, "/o");
+  EXPECT_EQ(cl.merge.older_than, std::optional<uint64_t>(60));
+  EXPECT_FALSE(cl.merge.fsync);
+  EXPECT_FALSE(parse({"merge", "/", "/proc", "--export-dir", "/o"}).merge.older_than);
+  EXPECT_EQ(parse({"merge", "/", "--export-dir", "/o"}).exit_code, 2);             // no delta
+  EXPECT_EQ(parse({"merge", "/", "/proc"}).exit_code, 2);                          // no --export-dir
+  EXPECT_EQ(parse({"merge", "/", "/no/such", "--export-dir", "/o"}).exit_code, 2);  // not a directory
+  EXPECT_EQ(parse({"merge", "/", "/proc", "--export-dir", "/o", "--evict-older-than", "-1"}).exit_code, 2);
+  auto help = parse({"merge", "--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.message.find("Exit codes"), std::string::npos);
+  EXPECT_NE(parse({"--help"}).message.find("recis-convert merge BASE DELTA"), std::string::npos);
+}
+
 TEST(CliTest, SelectBestOptions) {
   auto cl = parse({"--ckpt-dir", "/c", "--export-dir", "/o", "--select", "best", "--metric", "loss",
                    "--smaller-is-better"});
