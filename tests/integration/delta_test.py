@@ -28,11 +28,13 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from eviction_test import rows_by_id  # noqa: E402
 from fault_test import wait_for_killed_processes  # noqa: E402
-from export_test import (check, expect_failure, expect_success, fresh, mpirun, run_cases,  # noqa: E402
-                         tree_digest)
+from export_test import (REPO_ROOT, check, expect_failure, expect_success, fresh, mpirun,  # noqa: E402
+                         run_cases, tree_digest)
 from serving_dtype_test import as_float32, tensors_by_part  # noqa: E402
 
 WHOLE = ("item_id", "cate_ids", "empty_table", "商品_id")  # the tables without step_filter
+FG = os.path.join(REPO_ROOT, "configs", "example-fg.json")
+MC = os.path.join(REPO_ROOT, "configs", "example-mc.json")
 
 
 def changed_ids(ckpt, base_step):
@@ -242,6 +244,20 @@ def case_merge(args):
     out = merge(args, args.np, "chain", base, [d150, d200])
     check_same_rows("merge of a chain", out, export(args, args.np, "chain_full", ckpt[200], []))
     print("ok: merge of a chain 100 -> 150 -> 200 is full(200) by id")
+    # the dense export and fg.json come from the newest export that has them
+    dense = ["--dense-model", os.path.join(args.fixture, "dense_arch.pt"), "--fg", FG, "--mc", MC,
+             "--outputs", "ctr,cvr"]
+    base = export(args, args.np, "dense_base", ckpt[100], dense)
+    delta = export(args, args.np, "dense_delta", ckpt[200], dense + ["--delta-since", base])
+    out = merge(args, args.np, "dense", base, [delta])
+    carried = [n for n in tree_digest(delta) if n.startswith("fx_user_model/") or n.endswith(".json") and n in (
+        "fg.json", "input_columns.json")]
+    check(len(carried) >= 2 and all(tree_digest(out)[n] == tree_digest(delta)[n] for n in carried),
+          f"the merge should carry the delta's {carried}")
+    check(tree_digest(out)["fx_user_model/user_model.pt"] != tree_digest(base)["fx_user_model/user_model.pt"],
+          "the dense network should be the delta's, not the base's")
+    expect_success(mpirun(args.binary, args.np, ["verify", out]), "verify a merge with a dense export")
+    print(f"ok: merge carries the newest dense export, fg and mc ({len(carried)} files), verify re-scores it")
     # --evict-older-than on the merge drops what the same rule drops from full(200)
     out = merge(args, 3, "chain_evicting", base, [d150, d200], ["--evict-older-than", "60"])
     full = export(args, args.np, "chain_full_evicting", ckpt[200], ["--evict-older-than", "60"])
