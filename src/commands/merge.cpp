@@ -39,6 +39,7 @@ struct MergeReport {
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(MergeReport, error, results, evicted)
 
 using Clock = std::chrono::steady_clock;
+constexpr size_t kMaxFilesAwaitingFsync = 32;  // open descriptors per rank while writeback runs behind the writes
 
 // The content options the base was exported with (its manifest's "options"), which the merged export shares:
 // they shape its metadata (the tables' serving dtypes and dims) and its manifest.
@@ -122,7 +123,9 @@ Status finish_merge(const MergeOptions& m, const std::vector<ExportManifest>& ma
   const JobOptions o = options_of(manifests[0], m);
   SourceDescription source;
   source.listing = base;
-  auto summary = summarize_export(o, source, std::move(files), QuantizationLedger(), log);
+  JobOptions summarized = o;
+  summarized.filter_optimizer = false;  // the base's filter had its say (and its warning) when it was exported
+  auto summary = summarize_export(summarized, source, std::move(files), QuantizationLedger(), log);
   if (!summary) return summary.error();
   const GlobalStep merged{step, "merge of " + std::to_string(manifests.size() - 1) + " delta(s)"};
   summary.value().clock.step = merged;
@@ -189,10 +192,11 @@ ExitCode run_merge(const MergeOptions& m, Comm& comm) {
     }
     std::vector<uint64_t> sizes;
     for (const auto& f : base.files) sizes.push_back(f.size);
+    WritebackQueue writeback(kMaxFilesAwaitingFsync);
     MergeSettings settings;
     settings.staging_dir = inputs.value().staging_dir;
     settings.buffer_bytes = m.buffer_mib << 20;
-    settings.fsync = m.fsync;
+    settings.writeback = m.fsync ? &writeback : nullptr;
     settings.older_than = m.older_than;
     settings.global_step = inputs.value().step;
     MergeWriter writer(base, deltas.value(), settings);
@@ -211,6 +215,10 @@ ExitCode run_merge(const MergeOptions& m, Comm& comm) {
       fault_point("merge");
     }
     mine.evicted = writer.evicted();
+    if (!mine.error) {
+      auto synced = writeback.flush_all();
+      if (!synced) mine.error = synced.error();
+    }
   }
 
   // 4. barrier; rank 0 finishes

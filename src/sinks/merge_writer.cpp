@@ -7,7 +7,6 @@
 #include <cerrno>
 #include <cstring>
 #include <nlohmann/json.hpp>
-#include <unordered_set>
 
 #include "recis_convert/common/checksum.h"
 #include "recis_convert/common/file_io.h"
@@ -73,9 +72,8 @@ Result<const MergeWriter::PartGain*> MergeWriter::gain_of(const std::string& tab
   auto fd = opened(column.path);
   if (!fd) return fd.error();
   PartGain gain;
-  std::optional<RowColumn> steps;  // with --evict-older-than, where the table has a step_filter slot
   const std::string steps_key = table + ".step_filter/" + suffix;
-  if (settings_.older_than && base_.blocks.find(steps_key)) {
+  if (settings_.older_than && base_.blocks.find(steps_key)) {  // eviction applies where the table has the slot
     auto found = base_column(steps_key);
     if (!found) return found.error();
     if (found.value().tensor.dtype != DType::kI64 || found.value().row_bytes() != 8 ||
@@ -83,10 +81,15 @@ Result<const MergeWriter::PartGain*> MergeWriter::gain_of(const std::string& tab
       return bad_input(found.value().path, "step_filter tensor " + quoted(steps_key) + " is not int64 [" +
                                                std::to_string(column.rows()) + ", 1] like its part's id");
     }
-    steps = std::move(found).value();
-    gain.evicting = true;
+    gain.steps = std::move(found).value();
   }
-  std::unordered_set<int64_t> present;  // the deltas' ids this part has: at most the deltas' ids
+  const std::optional<uint32_t> in_deltas = deltas_.table_index(table);
+  std::vector<bool>* in_base = nullptr;
+  if (in_deltas) {
+    if (in_base_.size() <= *in_deltas) in_base_.resize(*in_deltas + 1);
+    in_base = &in_base_[*in_deltas];
+    in_base->resize(deltas_.ids_in_order(table).size());
+  }
   std::vector<int64_t> chunk;
   std::vector<unsigned char> keep;
   for (uint64_t first = 0; first < column.rows(); first += kIdChunk) {
@@ -95,67 +98,67 @@ Result<const MergeWriter::PartGain*> MergeWriter::gain_of(const std::string& tab
     auto read = read_exact(fd.value(), column.offset + first * 8, n * 8, chunk.data(), column.path,
                            "tensor " + quoted(key));
     if (!read) return read.error();
-    for (int64_t id : chunk) {
-      if (deltas_.find(table, id)) present.insert(id);
+    const size_t chunk_replaced = gain.replaced.size();
+    constexpr uint64_t kAhead = 16;  // lookups in flight
+    for (uint64_t r = 0; in_deltas && r < n; ++r) {
+      if (r + kAhead < n) deltas_.prefetch(*in_deltas, chunk[r + kAhead]);
+      if (const DeltaRows::Location* at = deltas_.find(*in_deltas, chunk[r])) {
+        gain.replaced.push_back(Replacement{first + r, *at});
+        (*in_base)[deltas_.ordinal(*in_deltas, at)] = true;
+      }
     }
-    if (!steps) {
+    if (!gain.steps) {
       gain.kept_rows += n;
       continue;
     }
     keep.resize(n);
-    auto decided = decide_rows(table, *steps, chunk.data(), first, n, keep.data());
+    auto decided = decide_rows(gain, gain.replaced.data() + chunk_replaced, gain.replaced.data() + gain.replaced.size(),
+                               first, n, keep.data());
     if (!decided) return decided.error();
     for (unsigned char k : keep) gain.kept_rows += k;
   }
   gain.evicted = column.rows() - gain.kept_rows;
-  for (int64_t id : deltas_.ids_in_order(table)) {
-    const uint64_t residue = static_cast<uint64_t>(id) % slice->size;
-    if (residue < slice->begin || residue >= slice->end || present.count(id)) continue;
-    if (steps) {
-      auto step = delta_step(table, *deltas_.find(table, id));
-      if (!step) return step.error();
-      if (!kept_by_step(settings_.global_step, step.value(), *settings_.older_than)) {
-        ++gain.evicted;
-        continue;
-      }
+  const std::vector<int64_t>& delta_ids = deltas_.ids_in_order(table);
+  for (size_t i = 0; i < delta_ids.size(); ++i) {
+    const uint64_t residue = static_cast<uint64_t>(delta_ids[i]) % slice->size;
+    if (residue >= slice->begin && residue < slice->end && !(*in_base)[i]) {
+      gain.added.push_back(*deltas_.find(*in_deltas, delta_ids[i]));
     }
-    gain.new_ids.push_back(id);
+  }
+  if (gain.steps && !gain.added.empty()) {  // the new ids eviction keeps, by their delta's step_filter
+    std::vector<int64_t> steps(gain.added.size());
+    std::vector<Fetch> fetches;
+    for (size_t i = 0; i < gain.added.size(); ++i) {
+      fetches.push_back(Fetch{gain.added[i], reinterpret_cast<char*>(&steps[i])});
+    }
+    auto fetched = fetch_rows("step_filter", fetches, 8);
+    if (!fetched) return fetched.error();
+    size_t kept = 0;
+    for (size_t i = 0; i < gain.added.size(); ++i) {
+      if (kept_by_step(settings_.global_step, steps[i], *settings_.older_than)) gain.added[kept++] = gain.added[i];
+    }
+    gain.evicted += gain.added.size() - kept;
+    gain.added.resize(kept);
   }
   return &gains_.emplace(key, std::move(gain)).first->second;
 }
 
-Result<int64_t> MergeWriter::delta_step(const std::string& table, const DeltaRows::Location& at) {
-  const DeltaRows::Part& part = deltas_.part(at.part);
-  auto column = part.slots.find("step_filter");
-  if (column == part.slots.end()) {
-    return bad_input(part.slots.at("id").path, "the part of " + quoted(part.slots.at("id").key) +
-                                                   " has no step_filter, which the base's " + quoted(table) + " has");
-  }
-  int64_t step = 0;
-  auto fd = opened(column->second.path);
-  if (!fd) return fd.error();
-  auto read = read_exact(fd.value(), column->second.offset + at.row * 8, 8, &step, column->second.path,
-                         "tensor " + quoted(column->second.key) + " row " + std::to_string(at.row));
-  if (!read) return read.error();
-  return step;
-}
-
-Status MergeWriter::decide_rows(const std::string& table, const RowColumn& steps, const int64_t* ids, uint64_t first,
-                                uint64_t n, unsigned char* keep) {
+Status MergeWriter::decide_rows(const PartGain& gain, const Replacement* replaced, const Replacement* replaced_end,
+                                uint64_t first, uint64_t n, unsigned char* keep) {
+  const RowColumn& steps = *gain.steps;
   std::vector<int64_t> values(n);
   auto fd = opened(steps.path);
   if (!fd) return fd.error();
   auto read = read_exact(fd.value(), steps.offset + first * 8, n * 8, values.data(), steps.path,
                          "tensor " + quoted(steps.key));
   if (!read) return read;
-  for (uint64_t r = 0; r < n; ++r) {
-    if (const DeltaRows::Location* at = deltas_.find(table, ids[r])) {
-      auto step = delta_step(table, *at);
-      if (!step) return step.error();
-      values[r] = step.value();
-    }
-    keep[r] = kept_by_step(settings_.global_step, values[r], *settings_.older_than) ? 1 : 0;
+  std::vector<Fetch> fetches;  // a replaced row's step is its delta's
+  for (; replaced != replaced_end && replaced->row < first + n; ++replaced) {
+    fetches.push_back(Fetch{replaced->at, reinterpret_cast<char*>(&values[replaced->row - first])});
   }
+  auto fetched = fetch_rows("step_filter", fetches, 8);
+  if (!fetched) return fetched;
+  for (uint64_t r = 0; r < n; ++r) keep[r] = kept_by_step(settings_.global_step, values[r], *settings_.older_than);
   return Ok{};
 }
 
@@ -164,76 +167,79 @@ Status MergeWriter::append(int out, const std::string& out_path, const char* dat
   return write_all(out, data, size, out_path);
 }
 
-Status MergeWriter::read_delta_row(const std::string& slot, const DeltaRows::Location& at, uint64_t row_bytes,
-                                   char* into) {
-  const DeltaRows::Part& part = deltas_.part(at.part);
-  auto column = part.slots.find(slot);
-  if (column == part.slots.end()) {
-    return bad_input(part.slots.at("id").path, "the part of " + quoted(part.slots.at("id").key) + " has no slot " +
-                                                   quoted(slot) + ", which the base exports");
+Status MergeWriter::fetch_rows(const std::string& slot, const std::vector<Fetch>& fetches, uint64_t row_bytes) {
+  const uint64_t max_run = std::max<uint64_t>(1, (1u << 20) / row_bytes);
+  for (size_t i = 0; i < fetches.size();) {
+    const DeltaRows::Location& head = fetches[i].at;
+    size_t j = i + 1;
+    while (j < fetches.size() && j - i < max_run && fetches[j].at.part == head.part &&
+           fetches[j].at.row == head.row + (j - i)) {
+      ++j;
+    }
+    const DeltaRows::Part& part = deltas_.part(head.part);
+    auto column = part.slots.find(slot);
+    if (column == part.slots.end()) {
+      return bad_input(part.slots.at("id").path, "the part of " + quoted(part.slots.at("id").key) + " has no slot " +
+                                                     quoted(slot) + ", which the base exports");
+    }
+    const RowColumn& c = column->second;
+    if (c.row_bytes() != row_bytes) {
+      return bad_input(c.path, "tensor " + quoted(c.key) + " has rows of " + std::to_string(c.row_bytes()) +
+                                   " bytes, the base's have " + std::to_string(row_bytes));
+    }
+    auto fd = opened(c.path);
+    if (!fd) return fd.error();
+    run_.resize((j - i) * row_bytes);
+    auto read = read_exact(fd.value(), c.offset + head.row * row_bytes, run_.size(), run_.data(), c.path,
+                           "tensor " + quoted(c.key) + " rows " + std::to_string(head.row) + ".." +
+                               std::to_string(head.row + (j - i)));
+    if (!read) return read;
+    for (size_t k = i; k < j; ++k) std::memcpy(fetches[k].into, run_.data() + (k - i) * row_bytes, row_bytes);
+    i = j;
   }
-  if (column->second.row_bytes() != row_bytes) {
-    return bad_input(column->second.path, "tensor " + quoted(column->second.key) + " has rows of " +
-                                              std::to_string(column->second.row_bytes()) +
-                                              " bytes, the base's have " + std::to_string(row_bytes));
-  }
-  auto fd = opened(column->second.path);
-  if (!fd) return fd.error();
-  return read_exact(fd.value(), column->second.offset + at.row * row_bytes, row_bytes, into, column->second.path,
-                    "tensor " + quoted(column->second.key) + " row " + std::to_string(at.row));
+  return Ok{};
 }
 
-Status MergeWriter::write_sparse(int in, const RowColumn& column, const std::string& table, const std::string& slot,
-                                 const RowColumn& ids, const PartGain& gain, int out, const std::string& out_path,
-                                 Checksum& checksum) {
+Status MergeWriter::write_sparse(int in, const RowColumn& column, const std::string& slot, const PartGain& gain,
+                                 int out, const std::string& out_path, Checksum& checksum) {
   const uint64_t row_bytes = column.row_bytes();
   if (row_bytes == 0) return Ok{};
   const uint64_t chunk_rows = std::max<uint64_t>(1, std::min<uint64_t>(buffer_.size() / row_bytes, kIdChunk));
   if (buffer_.size() < row_bytes) buffer_.resize(row_bytes);
-  auto ids_fd = opened(ids.path);
-  if (!ids_fd) return ids_fd.error();
-  std::optional<RowColumn> steps;  // evicting: the part's step_filter, to decide each chunk again
-  if (gain.evicting) {
-    auto found = base_column(table + ".step_filter/" + ids.key.substr(ids.key.rfind('/') + 1));
-    if (!found) return found.error();
-    steps = std::move(found).value();
-  }
-  std::vector<int64_t> chunk_ids;
   std::vector<unsigned char> keep;
-  // the base's rows, each replaced by the newest delta's row of its id
+  std::vector<Fetch> fetches;
+  const Replacement* replaced = gain.replaced.data();
+  const Replacement* const replaced_end = replaced + gain.replaced.size();
+  // the base's rows, each the newest delta's row where a delta has its id
   for (uint64_t first = 0; first < column.rows(); first += chunk_rows) {
     const uint64_t n = std::min(chunk_rows, column.rows() - first);
     auto read = read_exact(in, column.offset + first * row_bytes, n * row_bytes, buffer_.data(), column.path,
                            "tensor " + quoted(column.key));
     if (!read) return read;
-    chunk_ids.resize(n);
-    read = read_exact(ids_fd.value(), ids.offset + first * 8, n * 8, chunk_ids.data(), ids.path,
-                      "tensor " + quoted(ids.key));
-    if (!read) return read;
-    for (uint64_t r = 0; r < n; ++r) {
-      const DeltaRows::Location* at = deltas_.find(table, chunk_ids[r]);
-      if (!at) continue;
-      auto replaced = read_delta_row(slot, *at, row_bytes, buffer_.data() + r * row_bytes);
-      if (!replaced) return replaced;
+    const Replacement* const chunk_replaced = replaced;
+    fetches.clear();
+    for (; replaced != replaced_end && replaced->row < first + n; ++replaced) {
+      fetches.push_back(Fetch{replaced->at, buffer_.data() + (replaced->row - first) * row_bytes});
     }
+    auto fetched = fetch_rows(slot, fetches, row_bytes);
+    if (!fetched) return fetched;
     uint64_t kept = n;
-    if (steps) {
+    if (gain.steps) {
       keep.resize(n);
-      auto decided = decide_rows(table, *steps, chunk_ids.data(), first, n, keep.data());
+      auto decided = decide_rows(gain, chunk_replaced, replaced_end, first, n, keep.data());
       if (!decided) return decided;
       kept = compact_rows(reinterpret_cast<unsigned char*>(buffer_.data()), row_bytes, keep.data(), n);
     }
     auto written = append(out, out_path, buffer_.data(), kept * row_bytes, checksum);
     if (!written) return written;
   }
-  // then the ids the part gains, in order
-  for (uint64_t first = 0; first < gain.new_ids.size(); first += chunk_rows) {
-    const uint64_t n = std::min<uint64_t>(chunk_rows, gain.new_ids.size() - first);
-    for (uint64_t r = 0; r < n; ++r) {
-      auto read = read_delta_row(slot, *deltas_.find(table, gain.new_ids[first + r]), row_bytes,
-                                 buffer_.data() + r * row_bytes);
-      if (!read) return read;
-    }
+  // then the rows the part gains, in order
+  for (uint64_t first = 0; first < gain.added.size(); first += chunk_rows) {
+    const uint64_t n = std::min<uint64_t>(chunk_rows, gain.added.size() - first);
+    fetches.clear();
+    for (uint64_t r = 0; r < n; ++r) fetches.push_back(Fetch{gain.added[first + r], buffer_.data() + r * row_bytes});
+    auto fetched = fetch_rows(slot, fetches, row_bytes);
+    if (!fetched) return fetched;
     auto written = append(out, out_path, buffer_.data(), n * row_bytes, checksum);
     if (!written) return written;
   }
@@ -273,8 +279,8 @@ Result<FileResult> MergeWriter::write(size_t index) {
       if (!gain) return gain.error();
       p.gain = gain.value();
       if (out.shape.empty()) return bad_input(path, "sparse tensor " + quoted(t.name) + " has no rows");
-      out.shape[0] = p.gain->kept_rows + p.gain->new_ids.size();
-      if (p.slot == "id" && p.gain->evicting) evicted_[p.table] += p.gain->evicted;  // once: the id is in one file
+      out.shape[0] = p.gain->kept_rows + p.gain->added.size();
+      if (p.slot == "id" && p.gain->steps) evicted_[p.table] += p.gain->evicted;  // once: the id is in one file
     } else if (const RowColumn* newer = deltas_.dense(t.name)) {
       p.source = *newer;
       out = newer->tensor;
@@ -297,10 +303,7 @@ Result<FileResult> MergeWriter::write(size_t index) {
   if (!written) return written.error();
   for (const Planned& p : planned) {
     if (p.gain) {
-      auto ids = base_column(p.table + ".id/" + p.suffix);
-      if (!ids) return ids.error();
-      auto sparse = write_sparse(in.value(), p.source, p.table, p.slot, ids.value(), *p.gain, out.get(), out_path,
-                                 checksum);
+      auto sparse = write_sparse(in.value(), p.source, p.slot, *p.gain, out.get(), out_path, checksum);
       if (!sparse) return sparse.error();
       continue;
     }
@@ -316,8 +319,9 @@ Result<FileResult> MergeWriter::write(size_t index) {
       done += n;
     }
   }
-  if (settings_.fsync && ::fsync(out.get()) != 0) {
-    return output_error(out_path, std::string("fsync: ") + std::strerror(errno));
+  if (settings_.writeback) {  // fsynced on the queue's thread while the next file is written
+    auto queued = settings_.writeback->add(out.release(), out_path);
+    if (!queued) return queued.error();
   }
   result.written = true;
   result.output_bytes = preamble.size() + next;

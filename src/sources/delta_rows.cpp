@@ -46,6 +46,16 @@ Result<DeltaRows> DeltaRows::read(const std::vector<CheckpointListing>& deltas) 
         part.slots[key->sparse_key.slot] = std::move(column);
       }
     }
+    std::map<std::string, uint64_t> rows;  // per table: at most this many new ids (reserved at once)
+    for (const auto& [name, part] : parts) {
+      auto id = part.slots.find("id");
+      if (id != part.slots.end()) rows[part.table] += id->second.rows();
+    }
+    for (const auto& [table, n] : rows) {
+      auto [named, added] = out.table_index_.emplace(table, static_cast<uint32_t>(out.tables_.size()));
+      if (added) out.tables_.emplace_back();
+      out.tables_[named->second].rows.reserve(out.tables_[named->second].rows.size() + n);
+    }
     for (auto& [name, part] : parts) {
       auto id = part.slots.find("id");
       if (id == part.slots.end()) {
@@ -63,7 +73,9 @@ Result<DeltaRows> DeltaRows::read(const std::vector<CheckpointListing>& deltas) 
         return bad_input(id->second.path, "id tensor " + nlohmann::json(id->second.key).dump() + " is not int64");
       }
       const uint32_t index = static_cast<uint32_t>(out.parts_.size());
-      Table& table = out.tables_[part.table];
+      auto [named, added] = out.table_index_.emplace(part.table, static_cast<uint32_t>(out.tables_.size()));
+      if (added) out.tables_.emplace_back();
+      Table& table = out.tables_[named->second];
       std::vector<int64_t> ids;
       FileDescriptor fd(::open(id->second.path.c_str(), O_RDONLY | O_CLOEXEC));
       if (fd.get() < 0) return bad_input(id->second.path, std::string("cannot open: ") + std::strerror(errno));
@@ -74,8 +86,12 @@ Result<DeltaRows> DeltaRows::read(const std::vector<CheckpointListing>& deltas) 
                                "tensor " + nlohmann::json(id->second.key).dump());
         if (!read) return read.error();
         for (uint64_t r = 0; r < n; ++r) {
-          auto [at, added] = table.rows.insert_or_assign(ids[r], Location{index, first + r});
-          if (added) table.order.push_back(ids[r]);
+          auto [at, is_new] = table.rows.insert(ids[r], Location{index, first + r});
+          if (is_new) {
+            table.order.push_back(ids[r]);
+          } else {
+            *at = Location{index, first + r};  // a later delta's row replaces an earlier one's
+          }
         }
       }
       out.parts_.push_back(std::move(part));
@@ -84,17 +100,70 @@ Result<DeltaRows> DeltaRows::read(const std::vector<CheckpointListing>& deltas) 
   return out;
 }
 
+uint64_t DeltaRows::IdTable::hash(int64_t id) {  // murmur3's finalizer: ids are often multiples of a stride
+  uint64_t x = static_cast<uint64_t>(id);
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdULL;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ULL;
+  return x ^ (x >> 33);
+}
+
+void DeltaRows::IdTable::reserve(size_t ids) {
+  locations_.reserve(ids);
+  while (slots_.size() < 2 * ids) grow();
+}
+
+void DeltaRows::IdTable::grow() {
+  std::vector<Slot> slots(std::max<size_t>(16, slots_.size() * 2));
+  const size_t mask = slots.size() - 1;
+  for (const Slot& s : slots_) {
+    if (s.index == 0) continue;
+    size_t at = hash(s.key) & mask;
+    while (slots[at].index != 0) at = (at + 1) & mask;
+    slots[at] = s;
+  }
+  slots_ = std::move(slots);
+}
+
+std::pair<DeltaRows::Location*, bool> DeltaRows::IdTable::insert(int64_t id, Location at) {
+  if ((locations_.size() + 1) * 2 > slots_.size()) grow();
+  const size_t mask = slots_.size() - 1;
+  size_t i = hash(id) & mask;
+  for (; slots_[i].index != 0; i = (i + 1) & mask) {
+    if (slots_[i].key == id) return {&locations_[slots_[i].index - 1], false};
+  }
+  locations_.push_back(at);
+  slots_[i] = Slot{id, static_cast<uint32_t>(locations_.size())};
+  return {&locations_.back(), true};
+}
+
+const DeltaRows::Location* DeltaRows::IdTable::find(int64_t id) const {
+  if (slots_.empty()) return nullptr;
+  const size_t mask = slots_.size() - 1;
+  for (size_t i = hash(id) & mask; slots_[i].index != 0; i = (i + 1) & mask) {
+    if (slots_[i].key == id) return &locations_[slots_[i].index - 1];
+  }
+  return nullptr;
+}
+
+std::optional<uint32_t> DeltaRows::table_index(const std::string& table) const {
+  auto t = table_index_.find(table);
+  if (t == table_index_.end()) return std::nullopt;
+  return t->second;
+}
+
+const DeltaRows::Location* DeltaRows::find(uint32_t table, int64_t id) const { return tables_[table].rows.find(id); }
+
 const DeltaRows::Location* DeltaRows::find(const std::string& table, int64_t id) const {
-  auto t = tables_.find(table);
-  if (t == tables_.end()) return nullptr;
-  auto row = t->second.rows.find(id);
-  return row == t->second.rows.end() ? nullptr : &row->second;
+  auto t = table_index(table);
+  return t ? find(*t, id) : nullptr;
 }
 
 const std::vector<int64_t>& DeltaRows::ids_in_order(const std::string& table) const {
   static const std::vector<int64_t> kNone;
-  auto t = tables_.find(table);
-  return t == tables_.end() ? kNone : t->second.order;
+  auto t = table_index(table);
+  return t ? tables_[*t].order : kNone;
 }
 
 const RowColumn* DeltaRows::dense(const std::string& key) const {
@@ -104,7 +173,7 @@ const RowColumn* DeltaRows::dense(const std::string& key) const {
 
 uint64_t DeltaRows::id_count() const {
   uint64_t n = 0;
-  for (const auto& [name, t] : tables_) n += t.order.size();
+  for (const auto& t : tables_) n += t.order.size();
   return n;
 }
 

@@ -6,8 +6,10 @@
 //   - with --evict-older-than, a row of a table with a step_filter slot whose merged last update is more than
 //     STEPS before the merged step is left out of every slot (transforms/row_eviction.h), as an export would.
 // The output header is computed before any row moves, from the base header and the parts' new ids, so the file
-// is written front to back with one buffer, and checksummed as it goes. Memory: the buffer, a MiB of ids, and
-// per part the ids it gains.
+// is written front to back with one buffer, and checksummed as it goes. A part's ids are looked up once, not
+// once per slot: each part keeps which of its rows the deltas replace and which rows it gains, and the delta rows
+// of a chunk are read in runs of consecutive rows (a delta keeps its base's row order, so they mostly are).
+// Memory: the buffer, a MiB of ids, and per part the delta rows it takes.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +23,7 @@
 #include "recis_convert/common/file_io.h"
 #include "recis_convert/sinks/file_export.h"
 #include "recis_convert/sources/checkpoint.h"
+#include "recis_convert/sinks/writeback.h"
 #include "recis_convert/sources/delta_rows.h"
 
 namespace recis_convert {
@@ -28,7 +31,7 @@ namespace recis_convert {
 struct MergeSettings {
   std::string staging_dir;
   size_t buffer_bytes = 8u << 20;
-  bool fsync = true;
+  WritebackQueue* writeback = nullptr;  // takes each written file for a later fsync; nullptr: close without fsync
   std::optional<uint64_t> older_than;  // --evict-older-than
   int64_t global_step = 0;             // the merged step, the clock of older_than
 };
@@ -44,31 +47,44 @@ class MergeWriter {
   const std::map<std::string, uint64_t>& evicted() const { return evicted_; }
 
  private:
-  struct PartGain {  // what a base part gains: the deltas' ids in its slice that it does not have, in order
-    std::vector<int64_t> new_ids;
+  struct Replacement {  // a base row that a delta row replaces
+    uint64_t row = 0;
+    DeltaRows::Location at;
+  };
+  struct PartGain {  // what the deltas do to a base part
+    std::vector<Replacement> replaced;          // in row order
+    std::vector<DeltaRows::Location> added;     // the new ids' rows, in order (those eviction keeps)
+    std::optional<RowColumn> steps;             // evicting: the part's step_filter
     uint64_t kept_rows = 0;  // of its own rows (all of them unless evicting)
-    bool evicting = false;   // --evict-older-than applies: the table has a step_filter slot
     uint64_t evicted = 0;    // its own rows and new ids left out
   };
+  // A delta row to copy into `into`.
+  struct Fetch {
+    DeltaRows::Location at;
+    char* into = nullptr;
+  };
   Result<const PartGain*> gain_of(const std::string& table, const std::string& suffix, std::string_view slice);
-  // --evict-older-than: keep[r] for `n` base rows of a part from `first` (their ids given), each by its newest
-  // step_filter (the delta's where one has the id); 0 when the row goes.
-  Status decide_rows(const std::string& table, const RowColumn& steps, const int64_t* ids, uint64_t first,
-                     uint64_t n, unsigned char* keep);
-  Result<int64_t> delta_step(const std::string& table, const DeltaRows::Location& at);
+  // --evict-older-than: keep[r] for the `n` base rows of a part from `first`, each by its newest step_filter (the
+  // delta's where one replaces the row); `replaced` from the first replacement at or after `first`.
+  Status decide_rows(const PartGain& gain, const Replacement* replaced, const Replacement* replaced_end,
+                     uint64_t first, uint64_t n, unsigned char* keep);
+  // Copies the delta rows of `slot`, reading runs of consecutive rows of one delta part at a time.
+  Status fetch_rows(const std::string& slot, const std::vector<Fetch>& fetches, uint64_t row_bytes);
   Result<RowColumn> base_column(const std::string& key);
-  Status write_sparse(int in, const RowColumn& column, const std::string& table, const std::string& slot,
-                      const RowColumn& ids, const PartGain& gain, int out, const std::string& out_path,
-                      class Checksum& checksum);
+  Status write_sparse(int in, const RowColumn& column, const std::string& slot, const PartGain& gain, int out,
+                      const std::string& out_path, class Checksum& checksum);
   Status append(int out, const std::string& out_path, const char* data, size_t size, class Checksum& checksum);
-  Status read_delta_row(const std::string& slot, const DeltaRows::Location& at, uint64_t row_bytes, char* into);
   Result<int> opened(const std::string& path);  // a source file (base or delta), opened once
 
   const CheckpointListing& base_;
   const DeltaRows& deltas_;
   MergeSettings settings_;
   std::vector<char> buffer_;
+  std::vector<char> run_;  // a run of delta rows
   std::map<std::string, PartGain> gains_;  // by the part's id key
+  // Per table of the deltas, whether the base has each delta id (by its ordinal): an id's slice names the one
+  // part that can have it, so the scan of that part settles it.
+  std::vector<std::vector<bool>> in_base_;
   std::map<std::string, uint64_t> evicted_;
   std::map<uint32_t, SafetensorsHeader> headers_;  // base files whose headers were read for their id tensors
   std::map<std::string, std::unique_ptr<FileDescriptor>> files_;  // by path

@@ -1,13 +1,14 @@
 // The rows of the deltas a merge applies, by id (commands/merge.h): for every table, where the newest delta row
 // of each id lies, and the ids in order of first appearance (delta order, then each delta's parts in key order,
 // then row order), which is the order new ids are appended in. Every rank builds it alike from the deltas'
-// headers and id tensors: its memory follows the deltas' ids, not the base's size.
+// headers and id tensors: its memory follows the deltas' ids (about 40 bytes each), not the base's size.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <string>
-#include <unordered_map>
+#include <optional>
+#include <utility>
 #include <vector>
 
 #include "recis_convert/common/error.h"
@@ -41,7 +42,15 @@ class DeltaRows {
   // disagree with its id's row count, is bad input naming the file and tensor.
   static Result<DeltaRows> read(const std::vector<CheckpointListing>& deltas);
 
+  // A table's ids (an index into DeltaRows' tables, stable once read), so that a merge looks up one part's ids
+  // without a string compare per row; nullopt for a table no delta has.
+  std::optional<uint32_t> table_index(const std::string& table) const;
+  const Location* find(uint32_t table, int64_t id) const;
   const Location* find(const std::string& table, int64_t id) const;
+  // Starts loading where find(table, id) will look (a merge looks up every base row: most are cache misses).
+  void prefetch(uint32_t table, int64_t id) const { tables_[table].rows.prefetch(id); }
+  // The position of a found id in ids_in_order(table).
+  size_t ordinal(uint32_t table, const Location* at) const { return static_cast<size_t>(at - tables_[table].rows.data()); }
   const std::vector<int64_t>& ids_in_order(const std::string& table) const;  // empty for a table no delta has
   const Part& part(uint32_t index) const { return parts_[index]; }
   // A dense tensor ("name^ ") of the newest delta that has it, or nullptr.
@@ -49,12 +58,37 @@ class DeltaRows {
   uint64_t id_count() const;
 
  private:
+  // Open addressing with linear probing, at most half full: a merge looks up every base row's id, and a
+  // std::unordered_map's node per id made that the largest cost (and 64 bytes per id).
+  class IdTable {
+   public:
+    // The location of `id`, added (with `at`) if new; second: whether it was added.
+    std::pair<Location*, bool> insert(int64_t id, Location at);
+    void reserve(size_t ids);  // room for this many ids without growing
+    const Location* find(int64_t id) const;
+    void prefetch(int64_t id) const {
+      if (!slots_.empty()) __builtin_prefetch(&slots_[hash(id) & (slots_.size() - 1)]);
+    }
+    size_t size() const { return locations_.size(); }
+    const Location* data() const { return locations_.data(); }  // in order of insertion
+
+   private:
+    struct Slot {
+      int64_t key = 0;
+      uint32_t index = 0;  // 0: empty, else index + 1 into locations_
+    };
+    static uint64_t hash(int64_t id);
+    void grow();
+    std::vector<Slot> slots_;  // key and index side by side: one cache miss per probe
+    std::vector<Location> locations_;
+  };
   struct Table {
-    std::unordered_map<int64_t, Location> rows;
+    IdTable rows;
     std::vector<int64_t> order;
   };
   std::vector<Part> parts_;
-  std::map<std::string, Table> tables_;
+  std::vector<Table> tables_;
+  std::map<std::string, uint32_t> table_index_;
   std::map<std::string, RowColumn> dense_;
 };
 

@@ -56,7 +56,6 @@ TEST(MergeWriterTest, DeltaRowsReplaceTheirIdsAndNewIdsJoinTheirSlicesPart) {
   MergeSettings settings;
   settings.staging_dir = out_dir.path();
   settings.buffer_bytes = 16;  // row by row
-  settings.fsync = false;
   MergeWriter writer(base.value(), deltas.value(), settings);
   for (size_t f = 0; f < 2; ++f) {
     auto written = writer.write(f);
@@ -100,7 +99,6 @@ TEST(MergeWriterTest, ADeltaRowOfAnotherWidthIsBadInputNamingTheTensor) {
   ASSERT_TRUE(base && deltas);
   MergeSettings settings;
   settings.staging_dir = out_dir.path();
-  settings.fsync = false;
   MergeWriter writer(base.value(), deltas.value(), settings);
   auto written = writer.write(0);
   ASSERT_FALSE(written);
