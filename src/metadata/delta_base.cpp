@@ -1,7 +1,7 @@
 #include "recis_convert/metadata/delta_base.h"
 
 #include "recis_convert/common/file_io.h"
-#include "recis_convert/formats/strict_json.h"
+#include "recis_convert/sources/export_manifest.h"
 
 namespace recis_convert {
 
@@ -13,13 +13,10 @@ Result<int64_t> resolve_delta_base(const std::string& since) {
   if (!is_directory(since)) {
     return usage_error("--delta-since " + since + ": neither a step (a whole number) nor an export directory");
   }
-  const std::string path = since + "/manifest.json";
-  if (!is_regular_file(path)) return bad_input(since, "--delta-since: not an export directory (it has no manifest.json)");
-  auto text = read_small_file(path, 1ull << 30);
-  if (!text) return text.error();
-  auto manifest = parse_strict_json(text.value(), path, "manifest");
+  auto manifest = read_manifest_json(since);
   if (!manifest) return manifest.error();
-  const nlohmann::json& root = manifest.value().value;
+  const nlohmann::json& root = manifest.value();
+  const std::string path = since + "/manifest.json";
   const auto step = root.is_object() ? root.find("step") : root.end();
   if (!root.is_object() || step == root.end() || !step->is_number_integer() || step->get<int64_t>() < 0) {
     return bad_input(path, "has no \"step\" (a whole number), so it cannot be the base of a delta: it was made "

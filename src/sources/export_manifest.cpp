@@ -17,14 +17,21 @@ std::optional<int64_t> whole_number(const nlohmann::json& root, const char* key)
 
 }  // namespace
 
-Result<ExportManifest> read_export_manifest(const std::string& dir) {
+Result<nlohmann::json> read_manifest_json(const std::string& dir) {
   const std::string path = dir + "/manifest.json";
   if (!is_regular_file(path)) return bad_input(dir, "not an export directory (it has no manifest.json)");
   auto text = read_small_file(path, 1ull << 30);
   if (!text) return text.error();
   auto parsed = parse_strict_json(text.value(), path, "manifest");
   if (!parsed) return parsed.error();
-  const nlohmann::json& root = parsed.value().value;
+  return std::move(parsed).value().value;
+}
+
+Result<ExportManifest> read_export_manifest(const std::string& dir) {
+  const std::string path = dir + "/manifest.json";
+  auto parsed = read_manifest_json(dir);
+  if (!parsed) return parsed.error();
+  const nlohmann::json& root = parsed.value();
   ExportManifest out;
   out.dir = dir;
   try {

@@ -37,16 +37,21 @@ FG = os.path.join(REPO_ROOT, "configs", "example-fg.json")
 MC = os.path.join(REPO_ROOT, "configs", "example-mc.json")
 
 
-def changed_ids(ckpt, base_step):
-    """user_id's ids whose step_filter is above base_step, from the checkpoint's own bytes."""
+def user_id_steps(ckpt):
+    """user_id's ids and their step_filter, from the checkpoint's own bytes."""
     parts = tensors_by_part(ckpt)
-    out = set()
+    ids, steps = [], []
     for (table, slice_, part, slot), (_, raw) in parts.items():
         if table == "user_id" and slot == "step_filter":
-            ids = np.frombuffer(parts[(table, slice_, part, "id")][1], dtype="<i8")
-            steps = np.frombuffer(raw, dtype="<i8")
-            out.update(int(i) for i in ids[steps > base_step])
-    return out
+            ids.append(np.frombuffer(parts[(table, slice_, part, "id")][1], dtype="<i8"))
+            steps.append(np.frombuffer(raw, dtype="<i8"))
+    return np.concatenate(ids), np.concatenate(steps)
+
+
+def changed_ids(ckpt, base_step):
+    """user_id's ids whose step_filter is above base_step."""
+    ids, steps = user_id_steps(ckpt)
+    return set(int(i) for i in ids[steps > base_step])
 
 
 def export(args, np_, name, ckpt, extra):
@@ -139,13 +144,8 @@ def case_combined(args):
     print(f"ok: {' '.join(options)}: the changed rows in their target parts, int8 as PyTorch's, np 1 and 3 alike")
     # with eviction: the changed rows that the rule keeps
     out = export(args, args.np, "evicting", ckpt, ["--delta-since", "100", "--evict-older-than", "60"])
-    parts = tensors_by_part(ckpt)
-    kept = set()
-    for (table, slice_, part, slot), (_, raw) in parts.items():
-        if table == "user_id" and slot == "step_filter":
-            ids = np.frombuffer(parts[(table, slice_, part, "id")][1], dtype="<i8")
-            steps = np.frombuffer(raw, dtype="<i8")
-            kept.update(int(i) for i in ids[(steps > 100) & (200 - steps <= 60)])
+    ids, steps = user_id_steps(ckpt)
+    kept = set(int(i) for i in ids[(steps > 100) & (200 - steps <= 60)])
     check(kept < want, "the eviction rule should leave out some changed rows")
     check_rows("delta with eviction", rows_by_id(out), source, kept)
     print(f"ok: delta with --evict-older-than 60: {len(kept)} of {len(want)} changed rows")

@@ -36,6 +36,10 @@ struct ExportManifest {
   std::vector<CarriedFile> carried;
 };
 
+// `dir`/manifest.json, parsed strictly. No manifest: bad input "not an export directory"; a malformed one: bad
+// input naming it.
+Result<nlohmann::json> read_manifest_json(const std::string& dir);
+
 // Reads `dir`/manifest.json. A missing or malformed manifest, or one without the fields above (an export made
 // before they were recorded), is bad input naming it.
 Result<ExportManifest> read_export_manifest(const std::string& dir);
