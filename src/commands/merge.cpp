@@ -119,7 +119,7 @@ Result<MergeInputs> read_inputs(const MergeOptions& m, std::vector<ExportManifes
 Status finish_merge(const MergeOptions& m, const std::vector<ExportManifest>& manifests, int64_t step,
                     const CheckpointListing& base, std::vector<FileResult> files,
                     const std::map<std::string, uint64_t>& evicted, StagingDir& staging, RunReport& report,
-                    const Log& log) {
+                    Clock::time_point start, const Log& log) {
   const JobOptions o = options_of(manifests[0], m);
   SourceDescription source;
   source.listing = base;
@@ -147,6 +147,7 @@ Status finish_merge(const MergeOptions& m, const std::vector<ExportManifest>& ma
     }
   }
   for (const auto& e : manifests) manifest.value().merged_from.push_back(resolved_path(e.dir));
+  report.set_stage_seconds("total", std::chrono::duration<double>(Clock::now() - start).count());
   auto written = write_manifest_and_record(o, manifest.value(), staging.path(), report);
   if (!written) return written.error();
   fault_point("publish");
@@ -165,9 +166,7 @@ Status finish_merge(const MergeOptions& m, const std::vector<ExportManifest>& ma
 ExitCode run_merge(const MergeOptions& m, Comm& comm) {
   const auto start = Clock::now();
   Log log(comm.rank(), m.quiet, false);
-  JobOptions recorded;  // the run record's options: what this run was asked
-  recorded.export_dir = m.export_dir;
-  RunReport report(recorded, comm.host(), comm.size());
+  RunReport report(m, comm.host(), comm.size());
   std::optional<StagingDir> staging;  // rank 0 only; removed on every path that does not publish
   std::vector<ExportManifest> manifests;  // rank 0: the base's, then the deltas'
   int64_t step = 0;
@@ -180,6 +179,7 @@ ExitCode run_merge(const MergeOptions& m, Comm& comm) {
     return inputs.error().code;
   }
   const CheckpointListing& base = inputs.value().base;
+  report.set_checkpoint(base, "merge", "the base export; deltas: " + std::to_string(inputs.value().deltas.size()));
 
   // 2. the deltas' rows by id, 3. this rank's files merged
   MergeReport mine;
@@ -240,7 +240,8 @@ ExitCode run_merge(const MergeOptions& m, Comm& comm) {
       }
     }
     if (status == 0) {
-      auto finished = finish_merge(m, manifests, step, base, std::move(files), evicted, *staging, report, log);
+      auto finished =
+          finish_merge(m, manifests, step, base, std::move(files), evicted, *staging, report, start, log);
       if (!finished) {
         Log::error(finished.error().describe());
         status = static_cast<int>(finished.error().code);

@@ -48,6 +48,19 @@ RunReport::RunReport(const JobOptions& options, const std::string& host, int ran
   record_["dropped_by_slot"] = nlohmann::ordered_json::object();
 }
 
+RunReport::RunReport(const MergeOptions& options, const std::string& host, int ranks)
+    : RunReport(JobOptions(), host, ranks) {
+  nlohmann::ordered_json merge = {{"command", "merge"},
+                                  {"base", options.base},
+                                  {"deltas", options.deltas},
+                                  {"export-dir", options.export_dir},
+                                  {"buffer-mib", options.buffer_mib},
+                                  {"no-fsync", !options.fsync},
+                                  {"overwrite", options.overwrite}};
+  if (options.older_than) merge["evict-older-than"] = *options.older_than;
+  record_["options"] = std::move(merge);
+}
+
 void RunReport::set_checkpoint(const CheckpointListing& listing, const std::string& selected_by,
                                const std::string& reason) {
   record_["checkpoint"] = {{"dir", listing.ckpt_dir}, {"id", listing.ckpt_id}, {"selected_by", selected_by},

@@ -29,6 +29,8 @@ struct RankWork {
 class RunReport {
  public:
   RunReport(const JobOptions& options, const std::string& host, int ranks);
+  // `recis-convert merge`: its own command line in place of an export's options.
+  RunReport(const MergeOptions& options, const std::string& host, int ranks);
 
   void set_checkpoint(const CheckpointListing& listing, const std::string& selected_by, const std::string& reason);
   void set_stage_seconds(const std::string& stage, double seconds);
