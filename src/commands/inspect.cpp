@@ -110,8 +110,14 @@ std::string export_kind_text(const nlohmann::json& manifest) {
   if (!manifest.is_object() || !manifest.contains("kind")) return "";
   const nlohmann::json step = manifest.value("step", nlohmann::json());
   if (manifest["kind"] != "delta") {
+    std::string merged;  // a merge's inputs: the base, then the deltas
+    const nlohmann::json inputs = manifest.value("merged_from", nlohmann::json());
+    if (inputs.is_array() && !inputs.empty() && inputs[0].is_string()) {
+      merged = ", merged from " + inputs[0].get<std::string>() + " and " + std::to_string(inputs.size() - 1) +
+               " delta(s)";
+    }
     return "  full export" + (step.is_number_integer() ? " at step " + step.dump() : std::string(", step unknown")) +
-           "\n";
+           merged + "\n";
   }
   std::string whole;
   if (manifest.contains("tables") && manifest["tables"].is_object()) {

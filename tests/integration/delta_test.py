@@ -243,6 +243,9 @@ def case_merge(args):
     d200 = export(args, args.np, "chain_200", ckpt[200], ["--delta-since", d150])
     out = merge(args, args.np, "chain", base, [d150, d200])
     check_same_rows("merge of a chain", out, export(args, args.np, "chain_full", ckpt[200], []))
+    shown = subprocess.run([args.binary, "inspect", out], capture_output=True, text=True, timeout=120).stdout
+    check(f"full export at step 200, merged from {os.path.realpath(base)} and 2 delta(s)" in shown,
+          f"inspect on a merge:\n{shown}")
     print("ok: merge of a chain 100 -> 150 -> 200 is full(200) by id")
     # the dense export and fg.json come from the newest export that has them
     dense = ["--dense-model", os.path.join(args.fixture, "dense_arch.pt"), "--fg", FG, "--mc", MC,
