@@ -1,0 +1,79 @@
+#include "recis_convert/sources/delta_rows.h"
+
+#include <gtest/gtest.h>
+
+#include "test_files.h"
+
+namespace recis_convert {
+namespace {
+
+// A delta export of table "user" in one part: `ids`, an embedding [n, 2] F32, and a dense scalar.
+void write_delta(const std::string& dir, const std::vector<int64_t>& ids, int64_t scalar) {
+  std::vector<float> rows(ids.size() * 2, 1.0f);
+  testing::write_file(dir + "/model-000000-of-000001.safetensors",
+                      testing::recis_file({{"user.id/part_0_1", "I64", {ids.size()}, testing::raw_bytes(ids)},
+                                           {"user.embedding/part_0_1", "F32", {ids.size(), 2}, testing::raw_bytes(rows)},
+                                           {"sparse_adamw_step^ ", "I64", {1}, testing::raw_bytes(std::vector<int64_t>{scalar})}}));
+  testing::write_file(dir + "/index",
+                      "{\"block_index\":{\"sparse_adamw_step^ \":0,\"user.embedding/part_0_1\":0,\"user.id/part_0_1\":0},"
+                      "\"file_index\":{\"model-000000-of-000001.safetensors\":0}}");
+  testing::write_file(dir + "/tensorkey.json",
+                      "{\"user.embedding/part_0_1\": \"user@embedding^00000@65536@65536\","
+                      "\"user.id/part_0_1\": \"user@id^00000@65536@65536\"}");
+}
+
+TEST(DeltaRowsTest, TheNewestDeltaHasTheRowAndIdsKeepTheirFirstPlace) {
+  testing::TempDir first, second;
+  write_delta(first.path(), {7, 3, 9}, 1);
+  write_delta(second.path(), {3, 11}, 2);
+  auto deltas = DeltaRows::read({discover_checkpoint(first.path()).value(), discover_checkpoint(second.path()).value()});
+  ASSERT_TRUE(deltas) << deltas.error().describe();
+  const DeltaRows& d = deltas.value();
+  EXPECT_EQ(d.ids_in_order("user"), (std::vector<int64_t>{7, 3, 9, 11}));
+  EXPECT_EQ(d.id_count(), 4u);
+  const DeltaRows::Location* three = d.find("user", 3);
+  ASSERT_NE(three, nullptr);
+  EXPECT_EQ(d.part(three->part).slots.at("id").path, second.file("model-000000-of-000001.safetensors"));
+  EXPECT_EQ(three->row, 0u);
+  EXPECT_EQ(d.find("user", 9)->row, 2u);
+  EXPECT_EQ(d.find("user", 4), nullptr);
+  EXPECT_EQ(d.find("item", 3), nullptr);
+  EXPECT_TRUE(d.ids_in_order("item").empty());
+  const uint32_t user = *d.table_index("user");
+  EXPECT_EQ(d.ordinal(user, d.find(user, 11)), 3u);  // its place in ids_in_order
+  ASSERT_NE(d.dense("sparse_adamw_step^ "), nullptr);
+  EXPECT_EQ(d.dense("sparse_adamw_step^ ")->path, second.file("model-000000-of-000001.safetensors"));
+}
+
+TEST(DeltaRowsTest, ManyIdsGrowTheTableWithoutLosingAny) {
+  testing::TempDir dir;
+  std::vector<int64_t> ids;
+  for (int64_t i = 0; i < 5000; ++i) ids.push_back(i * 65536);  // one residue: a weak hash would cluster them
+  write_delta(dir.path(), ids, 1);
+  auto deltas = DeltaRows::read({discover_checkpoint(dir.path()).value()});
+  ASSERT_TRUE(deltas) << deltas.error().describe();
+  for (int64_t i = 0; i < 5000; ++i) {
+    const DeltaRows::Location* at = deltas.value().find("user", i * 65536);
+    ASSERT_NE(at, nullptr) << i;
+    EXPECT_EQ(at->row, static_cast<uint64_t>(i));
+  }
+  EXPECT_EQ(deltas.value().find("user", 1), nullptr);
+}
+
+TEST(DeltaRowsTest, ASlotWhoseRowsDisagreeWithItsIdIsBadInput) {
+  testing::TempDir dir;
+  write_delta(dir.path(), {1, 2}, 1);
+  testing::write_file(dir.file("model-000000-of-000001.safetensors"),
+                      testing::recis_file({{"user.id/part_0_1", "I64", {2}, testing::raw_bytes(std::vector<int64_t>{1, 2})},
+                                           {"user.embedding/part_0_1", "F32", {3, 2}, std::string(24, '\0')},
+                                           {"sparse_adamw_step^ ", "I64", {1}, std::string(8, '\0')}}));
+  auto deltas = DeltaRows::read({discover_checkpoint(dir.path()).value()});
+  ASSERT_FALSE(deltas);
+  EXPECT_EQ(deltas.error().code, ExitCode::kBadInput);
+  EXPECT_NE(deltas.error().describe().find("\"user.embedding/part_0_1\" has 3 rows but its part's id has 2"),
+            std::string::npos)
+      << deltas.error().describe();
+}
+
+}  // namespace
+}  // namespace recis_convert
