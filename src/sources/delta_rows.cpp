@@ -111,26 +111,24 @@ uint64_t DeltaRows::IdTable::hash(int64_t id) {  // murmur3's finalizer: ids are
 
 void DeltaRows::IdTable::reserve(size_t ids) {
   locations_.reserve(ids);
-  while (slots_.size() < 2 * ids) grow();
+  if (slots_.size() < 2 * ids) rehash(2 * ids);
 }
 
-void DeltaRows::IdTable::grow() {
-  std::vector<Slot> slots(std::max<size_t>(16, slots_.size() * 2));
-  const size_t mask = slots.size() - 1;
-  for (const Slot& s : slots_) {
+void DeltaRows::IdTable::rehash(size_t capacity) {
+  std::vector<Slot> old = std::move(slots_);
+  slots_.assign(capacity, Slot{});
+  for (const Slot& s : old) {
     if (s.index == 0) continue;
-    size_t at = hash(s.key) & mask;
-    while (slots[at].index != 0) at = (at + 1) & mask;
-    slots[at] = s;
+    size_t at = home(s.key);
+    while (slots_[at].index != 0) at = next(at);
+    slots_[at] = s;
   }
-  slots_ = std::move(slots);
 }
 
 std::pair<DeltaRows::Location*, bool> DeltaRows::IdTable::insert(int64_t id, Location at) {
-  if ((locations_.size() + 1) * 2 > slots_.size()) grow();
-  const size_t mask = slots_.size() - 1;
-  size_t i = hash(id) & mask;
-  for (; slots_[i].index != 0; i = (i + 1) & mask) {
+  if ((locations_.size() + 1) * 2 > slots_.size()) rehash(std::max<size_t>(16, slots_.size() * 2));
+  size_t i = home(id);
+  for (; slots_[i].index != 0; i = next(i)) {
     if (slots_[i].key == id) return {&locations_[slots_[i].index - 1], false};
   }
   locations_.push_back(at);
@@ -140,8 +138,7 @@ std::pair<DeltaRows::Location*, bool> DeltaRows::IdTable::insert(int64_t id, Loc
 
 const DeltaRows::Location* DeltaRows::IdTable::find(int64_t id) const {
   if (slots_.empty()) return nullptr;
-  const size_t mask = slots_.size() - 1;
-  for (size_t i = hash(id) & mask; slots_[i].index != 0; i = (i + 1) & mask) {
+  for (size_t i = home(id); slots_[i].index != 0; i = next(i)) {
     if (slots_[i].key == id) return &locations_[slots_[i].index - 1];
   }
   return nullptr;

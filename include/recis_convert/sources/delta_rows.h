@@ -67,7 +67,7 @@ class DeltaRows {
     void reserve(size_t ids);  // room for this many ids without growing
     const Location* find(int64_t id) const;
     void prefetch(int64_t id) const {
-      if (!slots_.empty()) __builtin_prefetch(&slots_[hash(id) & (slots_.size() - 1)]);
+      if (!slots_.empty()) __builtin_prefetch(&slots_[home(id)]);
     }
     size_t size() const { return locations_.size(); }
     const Location* data() const { return locations_.data(); }  // in order of insertion
@@ -78,7 +78,13 @@ class DeltaRows {
       uint32_t index = 0;  // 0: empty, else index + 1 into locations_
     };
     static uint64_t hash(int64_t id);
-    void grow();
+    // The first slot to probe: the hash scaled to the capacity (multiply-shift), so the capacity need not be a
+    // power of two and a reserved table is exactly twice its ids (a power of two cost up to 4x).
+    size_t home(int64_t id) const {  // exact for up to 2^32 slots (2^31 ids)
+      return static_cast<size_t>(((hash(id) >> 32) * slots_.size()) >> 32);
+    }
+    size_t next(size_t i) const { return i + 1 == slots_.size() ? 0 : i + 1; }
+    void rehash(size_t capacity);
     std::vector<Slot> slots_;  // key and index side by side: one cache miss per probe
     std::vector<Location> locations_;
   };
