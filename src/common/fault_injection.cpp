@@ -22,7 +22,8 @@ struct ArmedFault {
 ArmedFault g_fault;
 int g_rank = 0;
 
-const std::set<std::string> kStages = {"discover", "stream", "barrier", "hdf5", "metadata", "dense", "publish", "merge"};
+const std::set<std::string> kStages = {"discover", "stream", "barrier", "hdf5",
+                                       "metadata", "dense",  "publish", "merge"};
 
 }  // namespace
 

@@ -5,7 +5,6 @@
 namespace recis_convert {
 namespace {
 
-std::string quoted(const std::string& s) { return nlohmann::json(s).dump(); }
 
 std::string quantization_text(const std::string& q) { return q.empty() ? "unquantized" : q; }
 
@@ -32,15 +31,15 @@ Result<int64_t> check_merge_chain(const ExportManifest& base, const std::vector<
     for (const auto& [table, t] : d.tables) {
       auto in_base = base.tables.find(table);
       if (in_base == base.tables.end()) {
-        return bad_input(d.dir, "has table " + quoted(table) + ", which the base export does not");
+        return bad_input(d.dir, "has table " + quoted_name(table) + ", which the base export does not");
       }
       if (in_base->second.slots != t.slots) {
-        return bad_input(d.dir, "exports other slots of table " + quoted(table) + " than the base (" +
+        return bad_input(d.dir, "exports other slots of table " + quoted_name(table) + " than the base (" +
                                     nlohmann::json(t.slots).dump() + " against " +
                                     nlohmann::json(in_base->second.slots).dump() + ")");
       }
       if (in_base->second.quantization != t.quantization) {
-        return bad_input(d.dir, "table " + quoted(table) + " is " + quantization_text(t.quantization) +
+        return bad_input(d.dir, "table " + quoted_name(table) + " is " + quantization_text(t.quantization) +
                                     ", the base's " + quantization_text(in_base->second.quantization) +
                                     ": a merge needs the same serving dtype per table");
       }

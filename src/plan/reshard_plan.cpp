@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <nlohmann/json.hpp>
 #include <set>
 #include <tuple>
 #include <unordered_map>
@@ -11,8 +10,6 @@
 
 namespace recis_convert {
 namespace {
-
-std::string quoted(const std::string& text) { return nlohmann::json(text).dump(); }
 
 // Source parts in slice order: "part_r_R" by the first id residue of gen_slice(r, R). A suffix that is not of
 // that form (RecIS writes no other) sorts after, by name.
@@ -66,17 +63,17 @@ Result<ReshardLayout> plan_reshard(const ReshardInput& input, const std::map<Par
   for (const KeptSlot& s : input.slots) {
     auto part = part_of.find(s.part);
     if (part == part_of.end()) {
-      return bad_input(s.file, "tensor " + quoted(s.tensor) + " has no id tensor in its part " + s.part.part);
+      return bad_input(s.file, "tensor " + quoted_name(s.tensor) + " has no id tensor in its part " + s.part.part);
     }
     const DecisionColumn& ids = part->second->ids;
     if (s.rows != ids.rows) {
-      return bad_input(s.file, "tensor " + quoted(s.tensor) + " has " + std::to_string(s.rows) + " rows but its part's " +
-                                   quoted(ids.tensor) + " has " + std::to_string(ids.rows));
+      return bad_input(s.file, "tensor " + quoted_name(s.tensor) + " has " + std::to_string(s.rows) + " rows but its part's " +
+                                   quoted_name(ids.tensor) + " has " + std::to_string(ids.rows));
     }
     auto [slot, added] = tables[s.part.table].slots.emplace(s.slot, s.output);
     if (!added && !same_layout(slot->second, s.output)) {
-      return bad_input(s.file, "tensor " + quoted(s.tensor) + " has rows of " + layout_text(s.output) +
-                                   ", but another part of table " + quoted(s.part.table) + " has " +
+      return bad_input(s.file, "tensor " + quoted_name(s.tensor) + " has rows of " + layout_text(s.output) +
+                                   ", but another part of table " + quoted_name(s.part.table) + " has " +
                                    layout_text(slot->second));
     }
     slots_of[s.part].insert(s.slot);
@@ -85,7 +82,7 @@ Result<ReshardLayout> plan_reshard(const ReshardInput& input, const std::map<Par
     for (const PartTargets* p : table.parts) {
       for (const auto& [slot, layout] : table.slots) {
         if (!slots_of[p->part].count(slot)) {
-          return bad_input(ckpt_dir, "table " + quoted(name) + " part " + p->part.part + " has no " + slot +
+          return bad_input(ckpt_dir, "table " + quoted_name(name) + " part " + p->part.part + " has no " + slot +
                                          " tensor, which its other parts have");
         }
       }
@@ -93,12 +90,12 @@ Result<ReshardLayout> plan_reshard(const ReshardInput& input, const std::map<Par
       const uint64_t expected = kept == kept_rows.end() ? p->ids.rows : kept->second;
       uint64_t routed = 0;
       for (const TargetRows& t : p->targets) {
-        if (t.target >= M) return bad_input(p->ids.path, "internal: a row of " + quoted(p->ids.tensor) + " went to part " +
+        if (t.target >= M) return bad_input(p->ids.path, "internal: a row of " + quoted_name(p->ids.tensor) + " went to part " +
                                                                std::to_string(t.target) + " of " + std::to_string(M));
         routed += t.rows;
       }
       if (routed != expected) {
-        return bad_input(p->ids.path, "tensor " + quoted(p->ids.tensor) + " routed " + std::to_string(routed) +
+        return bad_input(p->ids.path, "tensor " + quoted_name(p->ids.tensor) + " routed " + std::to_string(routed) +
                                           " rows, but its part keeps " + std::to_string(expected));
       }
     }

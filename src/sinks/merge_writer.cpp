@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <nlohmann/json.hpp>
 
 #include "recis_convert/common/checksum.h"
 #include "recis_convert/common/file_io.h"
@@ -17,8 +16,6 @@ namespace recis_convert {
 namespace {
 
 constexpr uint64_t kIdChunk = 131072;  // ids read at a time (1 MiB)
-
-std::string quoted(const std::string& s) { return nlohmann::json(s).dump(); }
 
 }  // namespace
 
@@ -40,7 +37,7 @@ Result<int> MergeWriter::opened(const std::string& path) {
 Result<RowColumn> MergeWriter::base_column(const std::string& key) {
   auto block = base_.blocks.find(key);
   if (!block || block->file == BlockCatalog::kNotIndexed) {
-    return bad_input(base_.ckpt_dir, "has no tensor " + quoted(key) + " in its index");
+    return bad_input(base_.ckpt_dir, "has no tensor " + quoted_name(key) + " in its index");
   }
   const DataFile& file = base_.files[block->file];
   const std::string path = base_.ckpt_dir + "/" + file.name;
@@ -55,7 +52,7 @@ Result<RowColumn> MergeWriter::base_column(const std::string& key) {
   for (const TensorInfo& t : header->second.tensors) {
     if (t.name == key) return RowColumn{path, key, t, header->second.data_start() + t.begin};
   }
-  return bad_input(path, "has no tensor " + quoted(key) + ", which the index places there");
+  return bad_input(path, "has no tensor " + quoted_name(key) + ", which the index places there");
 }
 
 Result<const MergeWriter::PartGain*> MergeWriter::gain_of(const std::string& table, const std::string& suffix,
@@ -66,9 +63,9 @@ Result<const MergeWriter::PartGain*> MergeWriter::gain_of(const std::string& tab
   auto ids = base_column(key);
   if (!ids) return ids.error();
   const RowColumn& column = ids.value();
-  if (column.tensor.dtype != DType::kI64) return bad_input(column.path, "id tensor " + quoted(key) + " is not int64");
+  if (column.tensor.dtype != DType::kI64) return bad_input(column.path, "id tensor " + quoted_name(key) + " is not int64");
   auto slice = parse_slice(slice_text);
-  if (!slice) return bad_input(base_.ckpt_dir, "part " + quoted(key) + " has no slice RecIS writes");
+  if (!slice) return bad_input(base_.ckpt_dir, "part " + quoted_name(key) + " has no slice RecIS writes");
   auto fd = opened(column.path);
   if (!fd) return fd.error();
   PartGain gain;
@@ -78,7 +75,7 @@ Result<const MergeWriter::PartGain*> MergeWriter::gain_of(const std::string& tab
     if (!found) return found.error();
     if (found.value().tensor.dtype != DType::kI64 || found.value().row_bytes() != 8 ||
         found.value().rows() != column.rows()) {
-      return bad_input(found.value().path, "step_filter tensor " + quoted(steps_key) + " is not int64 [" +
+      return bad_input(found.value().path, "step_filter tensor " + quoted_name(steps_key) + " is not int64 [" +
                                                std::to_string(column.rows()) + ", 1] like its part's id");
     }
     gain.steps = std::move(found).value();
@@ -96,7 +93,7 @@ Result<const MergeWriter::PartGain*> MergeWriter::gain_of(const std::string& tab
     const uint64_t n = std::min(kIdChunk, column.rows() - first);
     chunk.resize(n);
     auto read = read_exact(fd.value(), column.offset + first * 8, n * 8, chunk.data(), column.path,
-                           "tensor " + quoted(key));
+                           "tensor " + quoted_name(key));
     if (!read) return read.error();
     const size_t chunk_replaced = gain.replaced.size();
     constexpr uint64_t kAhead = 16;  // lookups in flight
@@ -150,7 +147,7 @@ Status MergeWriter::decide_rows(const PartGain& gain, const Replacement* replace
   auto fd = opened(steps.path);
   if (!fd) return fd.error();
   auto read = read_exact(fd.value(), steps.offset + first * 8, n * 8, values.data(), steps.path,
-                         "tensor " + quoted(steps.key));
+                         "tensor " + quoted_name(steps.key));
   if (!read) return read;
   std::vector<Fetch> fetches;  // a replaced row's step is its delta's
   for (; replaced != replaced_end && replaced->row < first + n; ++replaced) {
@@ -179,19 +176,19 @@ Status MergeWriter::fetch_rows(const std::string& slot, const std::vector<Fetch>
     const DeltaRows::Part& part = deltas_.part(head.part);
     auto column = part.slots.find(slot);
     if (column == part.slots.end()) {
-      return bad_input(part.slots.at("id").path, "the part of " + quoted(part.slots.at("id").key) + " has no slot " +
-                                                     quoted(slot) + ", which the base exports");
+      return bad_input(part.slots.at("id").path, "the part of " + quoted_name(part.slots.at("id").key) + " has no slot " +
+                                                     quoted_name(slot) + ", which the base exports");
     }
     const RowColumn& c = column->second;
     if (c.row_bytes() != row_bytes) {
-      return bad_input(c.path, "tensor " + quoted(c.key) + " has rows of " + std::to_string(c.row_bytes()) +
+      return bad_input(c.path, "tensor " + quoted_name(c.key) + " has rows of " + std::to_string(c.row_bytes()) +
                                    " bytes, the base's have " + std::to_string(row_bytes));
     }
     auto fd = opened(c.path);
     if (!fd) return fd.error();
     run_.resize((j - i) * row_bytes);
     auto read = read_exact(fd.value(), c.offset + head.row * row_bytes, run_.size(), run_.data(), c.path,
-                           "tensor " + quoted(c.key) + " rows " + std::to_string(head.row) + ".." +
+                           "tensor " + quoted_name(c.key) + " rows " + std::to_string(head.row) + ".." +
                                std::to_string(head.row + (j - i)));
     if (!read) return read;
     for (size_t k = i; k < j; ++k) std::memcpy(fetches[k].into, run_.data() + (k - i) * row_bytes, row_bytes);
@@ -214,7 +211,7 @@ Status MergeWriter::write_sparse(int in, const RowColumn& column, const std::str
   for (uint64_t first = 0; first < column.rows(); first += chunk_rows) {
     const uint64_t n = std::min(chunk_rows, column.rows() - first);
     auto read = read_exact(in, column.offset + first * row_bytes, n * row_bytes, buffer_.data(), column.path,
-                           "tensor " + quoted(column.key));
+                           "tensor " + quoted_name(column.key));
     if (!read) return read;
     const Replacement* const chunk_replaced = replaced;
     fetches.clear();
@@ -268,7 +265,7 @@ Result<FileResult> MergeWriter::write(size_t index) {
   uint64_t next = 0;
   for (const TensorInfo& t : h.tensors) {
     auto key = classify_key(t.name, base_.blocks);
-    if (!key) return bad_input(path, "tensor " + quoted(t.name) + " is not indexed in this file");
+    if (!key) return bad_input(path, "tensor " + quoted_name(t.name) + " is not indexed in this file");
     Planned p{RowColumn{path, t.name, t, h.data_start() + t.begin}, "", "", "", nullptr};
     TensorInfo out = t;
     if (key->sparse) {
@@ -278,7 +275,7 @@ Result<FileResult> MergeWriter::write(size_t index) {
       auto gain = gain_of(p.table, p.suffix, key->sparse_key.slice);
       if (!gain) return gain.error();
       p.gain = gain.value();
-      if (out.shape.empty()) return bad_input(path, "sparse tensor " + quoted(t.name) + " has no rows");
+      if (out.shape.empty()) return bad_input(path, "sparse tensor " + quoted_name(t.name) + " has no rows");
       out.shape[0] = p.gain->kept_rows + p.gain->added.size();
       if (p.slot == "id" && p.gain->steps) evicted_[p.table] += p.gain->evicted;  // once: the id is in one file
     } else if (const RowColumn* newer = deltas_.dense(t.name)) {
@@ -312,7 +309,7 @@ Result<FileResult> MergeWriter::write(size_t index) {
     for (uint64_t done = 0; done < p.source.tensor.nbytes();) {
       const uint64_t n = std::min<uint64_t>(buffer_.size(), p.source.tensor.nbytes() - done);
       auto read = read_exact(fd.value(), p.source.offset + done, n, buffer_.data(), p.source.path,
-                             "tensor " + quoted(p.source.key));
+                             "tensor " + quoted_name(p.source.key));
       if (!read) return read.error();
       auto copied = append(out.get(), out_path, buffer_.data(), n, checksum);
       if (!copied) return copied.error();

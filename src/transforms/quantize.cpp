@@ -1,16 +1,10 @@
 #include "recis_convert/transforms/quantize.h"
 
-#include <nlohmann/json.hpp>
 #include <vector>
 
 #include "recis_convert/transforms/embedding_codecs.h"
 
 namespace recis_convert {
-namespace {
-
-std::string quoted(const std::string& s) { return nlohmann::json(s).dump(); }
-
-}  // namespace
 
 bool EmbeddingQuantizer::rewrites(const SlotRef& slot) const {
   return slot.slot == "embedding" && dtypes_.of(slot.table) != ServingDType::kNone;
@@ -18,7 +12,7 @@ bool EmbeddingQuantizer::rewrites(const SlotRef& slot) const {
 
 Result<RowLayout> EmbeddingQuantizer::rewritten_layout(const SlotRef& slot, const RowLayout& in) const {
   const ServingDType dtype = dtypes_.of(slot.table);
-  const std::string what = "table " + quoted(slot.table) + " (embedding tensor " + quoted(slot.tensor) + ")";
+  const std::string what = "table " + quoted_name(slot.table) + " (embedding tensor " + quoted_name(slot.tensor) + ")";
   if (in.row_shape.size() != 1 || !can_quantize(in.dtype) || !in.encoding.empty()) {
     return bad_input(slot.file, what + ", " + in.dtype_spelling + " " + std::to_string(in.row_shape.size() + 1) +
                                     "-D, cannot become " + option_name(dtype) +
@@ -49,7 +43,7 @@ Status EmbeddingQuantizer::rewrite(const SlotRef& slot, const RowLayout& from, c
     to_float32(from.dtype, in + r * in_row, dim, row.data());
     const EncodeVerdict verdict = encode_row(dtype, row.data(), dim, out + r * out_row);
     if (verdict != EncodeVerdict::kOk) {
-      const std::string where = "table " + quoted(slot.table) + ", tensor " + quoted(slot.tensor) + " row " +
+      const std::string where = "table " + quoted_name(slot.table) + ", tensor " + quoted_name(slot.tensor) + " row " +
                                 std::to_string(first_row + r);
       return bad_input(slot.file, verdict == EncodeVerdict::kNotFinite
                                       ? where + " holds a NaN or infinite value: it cannot be converted to " +

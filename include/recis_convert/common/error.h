@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 
@@ -34,6 +35,9 @@ inline Error output_error(std::string file, std::string message) {
   return Error{ExitCode::kOutput, std::move(file), std::move(message)};
 }
 inline Error usage_error(std::string message) { return Error{ExitCode::kUsage, "", std::move(message)}; }
+
+// A name as messages quote it: a JSON string, so quotes, control characters and non-ASCII names stay readable.
+std::string quoted_name(std::string_view name);
 
 // A value or an Error. Small on purpose: check with ok() (or bool), then value() or error().
 template <typename T>

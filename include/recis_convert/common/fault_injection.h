@@ -1,8 +1,8 @@
 // Test-only fault injection, so that tests can make a chosen rank fail at a chosen point of the pipeline:
 //   --debug-fail-at STAGE@RANK[:ACTION]     (hidden from --help)
 // STAGE is one of discover, stream (after the first buffer of the first file), barrier (before the agreement),
-// hdf5 (mid-write), metadata, dense, publish (just before the rename), merge (after a rank's first merged file). ACTION is kill (SIGKILL, the default),
-// term (SIGTERM to this process, as Slurm would send), stall (wait up to 60 s, or until a signal arrives,
+// hdf5 (mid-write), metadata, dense, publish (just before the rename), merge (after a rank's first merged file).
+// ACTION is kill (SIGKILL, the default), term (SIGTERM to this process, as Slurm would send), stall (wait up to 60 s, or until a signal arrives,
 // so a test can signal the job at a known point), or pause (wait 3 s, then go on, so a test can change the
 // source mid-run). A no-op unless the flag is given.
 #pragma once

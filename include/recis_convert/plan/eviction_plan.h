@@ -63,7 +63,6 @@ struct EvictionSettings {
 
   bool by_step() const { return rules.older_than.has_value() || changed_after.has_value(); }
   bool by_norm() const { return rules.l2_below.has_value(); }
-  bool any() const { return by_step() || by_norm(); }
 };
 
 struct PlannedPart {
