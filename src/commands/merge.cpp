@@ -75,7 +75,7 @@ JobOptions options_of(const ExportManifest& base, const MergeOptions& m) {
 
 // Rank 0, stage 1: the manifests, the chain, the exports' indexes, the staging directory.
 Result<MergeInputs> read_inputs(const MergeOptions& m, std::vector<ExportManifest>& manifests,
-                                std::optional<StagingDir>& staging, int64_t& step, const Log& log) {
+                                std::optional<StagingDir>& staging, const Log& log) {
   auto base_manifest = read_export_manifest(m.base);
   if (!base_manifest) return base_manifest.error();
   manifests.push_back(std::move(base_manifest).value());
@@ -87,9 +87,9 @@ Result<MergeInputs> read_inputs(const MergeOptions& m, std::vector<ExportManifes
   }
   auto checked = check_merge_chain(manifests[0], deltas);
   if (!checked) return checked.error();
-  step = checked.value();
   for (auto& d : deltas) manifests.push_back(std::move(d));
   MergeInputs inputs;
+  inputs.step = checked.value();
   auto base = discover_checkpoint(m.base);
   if (!base) return base.error();
   inputs.base = std::move(base).value();
@@ -108,9 +108,8 @@ Result<MergeInputs> read_inputs(const MergeOptions& m, std::vector<ExportManifes
   for (const auto& path : stale) log.warn("removed the staging directory of a dead run: " + path);
   staging.emplace(std::move(created).value());
   inputs.staging_dir = staging->path();
-  inputs.step = step;
   log.stage("merge: " + m.base + " (step " + std::to_string(*manifests[0].step) + ") and " +
-            std::to_string(m.deltas.size()) + " delta(s) up to step " + std::to_string(step) + ": " +
+            std::to_string(m.deltas.size()) + " delta(s) up to step " + std::to_string(inputs.step) + ": " +
             std::to_string(inputs.base.files.size()) + " data files");
   return inputs;
 }
@@ -169,11 +168,10 @@ ExitCode run_merge(const MergeOptions& m, Comm& comm) {
   RunReport report(m, comm.host(), comm.size());
   std::optional<StagingDir> staging;  // rank 0 only; removed on every path that does not publish
   std::vector<ExportManifest> manifests;  // rank 0: the base's, then the deltas'
-  int64_t step = 0;
 
   // 1. the exports, on rank 0
   auto inputs = broadcast_result<MergeInputs>(
-      comm, [&] { return read_inputs(m, manifests, staging, step, log); }, "merge-inputs");
+      comm, [&] { return read_inputs(m, manifests, staging, log); }, "merge-inputs");
   if (!inputs) {
     if (comm.is_root()) Log::error(inputs.error().describe());
     return inputs.error().code;
@@ -241,7 +239,8 @@ ExitCode run_merge(const MergeOptions& m, Comm& comm) {
     }
     if (status == 0) {
       auto finished =
-          finish_merge(m, manifests, step, base, std::move(files), evicted, *staging, report, start, log);
+          finish_merge(m, manifests, inputs.value().step, base, std::move(files), evicted, *staging, report, start,
+                       log);
       if (!finished) {
         Log::error(finished.error().describe());
         status = static_cast<int>(finished.error().code);

@@ -15,14 +15,13 @@ Result<int64_t> resolve_delta_base(const std::string& since) {
   }
   auto manifest = read_manifest_json(since);
   if (!manifest) return manifest.error();
-  const nlohmann::json& root = manifest.value();
-  const std::string path = since + "/manifest.json";
-  const auto step = root.is_object() ? root.find("step") : root.end();
-  if (!root.is_object() || step == root.end() || !step->is_number_integer() || step->get<int64_t>() < 0) {
-    return bad_input(path, "has no \"step\" (a whole number), so it cannot be the base of a delta: it was made "
-                           "before exports recorded their step, or from a checkpoint without a global step");
+  const std::optional<int64_t> step = whole_number_field(manifest.value(), "step");
+  if (!step) {
+    return bad_input(since + "/manifest.json",
+                     "has no \"step\" (a whole number), so it cannot be the base of a delta: it was made "
+                     "before exports recorded their step, or from a checkpoint without a global step");
   }
-  return step->get<int64_t>();
+  return *step;
 }
 
 }  // namespace recis_convert

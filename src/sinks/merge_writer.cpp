@@ -39,20 +39,25 @@ Result<RowColumn> MergeWriter::base_column(const std::string& key) {
   if (!block || block->file == BlockCatalog::kNotIndexed) {
     return bad_input(base_.ckpt_dir, "has no tensor " + quoted_name(key) + " in its index");
   }
-  const DataFile& file = base_.files[block->file];
-  const std::string path = base_.ckpt_dir + "/" + file.name;
-  auto header = headers_.find(block->file);
-  if (header == headers_.end()) {
-    auto fd = opened(path);
-    if (!fd) return fd.error();
-    auto read = read_safetensors_header(fd.value(), file.size, path);
-    if (!read) return read.error();
-    header = headers_.emplace(block->file, std::move(read).value()).first;
-  }
-  for (const TensorInfo& t : header->second.tensors) {
-    if (t.name == key) return RowColumn{path, key, t, header->second.data_start() + t.begin};
+  const std::string path = base_.ckpt_dir + "/" + base_.files[block->file].name;
+  auto header = header_of(block->file);
+  if (!header) return header.error();
+  for (const TensorInfo& t : header.value()->tensors) {
+    if (t.name == key) return RowColumn{path, key, t, header.value()->data_start() + t.begin};
   }
   return bad_input(path, "has no tensor " + quoted_name(key) + ", which the index places there");
+}
+
+Result<const SafetensorsHeader*> MergeWriter::header_of(uint32_t file) {
+  auto header = headers_.find(file);
+  if (header != headers_.end()) return &header->second;
+  const DataFile& data = base_.files[file];
+  const std::string path = base_.ckpt_dir + "/" + data.name;
+  auto fd = opened(path);
+  if (!fd) return fd.error();
+  auto read = read_safetensors_header(fd.value(), data.size, path);
+  if (!read) return read.error();
+  return &headers_.emplace(file, std::move(read).value()).first->second;
 }
 
 Result<const MergeWriter::PartGain*> MergeWriter::gain_of(const std::string& table, const std::string& suffix,
@@ -248,9 +253,9 @@ Result<FileResult> MergeWriter::write(size_t index) {
   const std::string path = base_.ckpt_dir + "/" + file.name;
   auto in = opened(path);
   if (!in) return in.error();
-  auto header = read_safetensors_header(in.value(), file.size, path);
+  auto header = header_of(static_cast<uint32_t>(index));
   if (!header) return header.error();
-  const SafetensorsHeader& h = header.value();
+  const SafetensorsHeader& h = *header.value();
 
   // 1. the output header: each sparse tensor gains its part's new rows; a dense one is the newest delta's
   struct Planned {

@@ -7,15 +7,12 @@
 #include "recis_convert/sources/checkpoint.h"
 
 namespace recis_convert {
-namespace {
-
-std::optional<int64_t> whole_number(const nlohmann::json& root, const char* key) {
-  const auto found = root.find(key);
-  if (found == root.end() || !found->is_number_integer() || found->get<int64_t>() < 0) return std::nullopt;
+std::optional<int64_t> whole_number_field(const nlohmann::json& manifest, const char* key) {
+  if (!manifest.is_object()) return std::nullopt;
+  const auto found = manifest.find(key);
+  if (found == manifest.end() || !found->is_number_integer() || found->get<int64_t>() < 0) return std::nullopt;
   return found->get<int64_t>();
 }
-
-}  // namespace
 
 Result<nlohmann::json> read_manifest_json(const std::string& dir) {
   const std::string path = dir + "/manifest.json";
@@ -38,8 +35,8 @@ Result<ExportManifest> read_export_manifest(const std::string& dir) {
     const std::string kind = root.at("kind").get<std::string>();
     if (kind != "full" && kind != "delta") return bad_input(path, "has an unknown \"kind\" \"" + kind + "\"");
     out.delta = kind == "delta";
-    out.step = whole_number(root, "step");
-    out.base_step = whole_number(root, "base_step");
+    out.step = whole_number_field(root, "step");
+    out.base_step = whole_number_field(root, "base_step");
     if (out.delta && (!out.step || !out.base_step)) {
       return bad_input(path, "is a delta without a whole-number \"step\" and \"base_step\"");
     }

@@ -71,6 +71,8 @@ class MergeWriter {
   // Copies the delta rows of `slot`, reading runs of consecutive rows of one delta part at a time.
   Status fetch_rows(const std::string& slot, const std::vector<Fetch>& fetches, uint64_t row_bytes);
   Result<RowColumn> base_column(const std::string& key);
+  // A base file's header, read once (a file's header serves its own write and the id columns others look up).
+  Result<const SafetensorsHeader*> header_of(uint32_t file);
   Status write_sparse(int in, const RowColumn& column, const std::string& slot, const PartGain& gain, int out,
                       const std::string& out_path, class Checksum& checksum);
   Status append(int out, const std::string& out_path, const char* data, size_t size, class Checksum& checksum);
@@ -86,7 +88,7 @@ class MergeWriter {
   // part that can have it, so the scan of that part settles it.
   std::vector<std::vector<bool>> in_base_;
   std::map<std::string, uint64_t> evicted_;
-  std::map<uint32_t, SafetensorsHeader> headers_;  // base files whose headers were read for their id tensors
+  std::map<uint32_t, SafetensorsHeader> headers_;  // base files whose headers were read
   std::map<std::string, std::unique_ptr<FileDescriptor>> files_;  // by path
 };
 

@@ -36,6 +36,9 @@ struct ExportManifest {
   std::vector<CarriedFile> carried;
 };
 
+// A manifest field that must be a whole number ("step", "base_step"); nullopt when absent or anything else.
+std::optional<int64_t> whole_number_field(const nlohmann::json& manifest, const char* key);
+
 // `dir`/manifest.json, parsed strictly. No manifest: bad input "not an export directory"; a malformed one: bad
 // input naming it.
 Result<nlohmann::json> read_manifest_json(const std::string& dir);
