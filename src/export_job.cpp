@@ -143,7 +143,7 @@ Result<Discovery> discover_on_root(const JobOptions& o, const RowTransformChain&
   std::vector<std::string> stale;
   auto created = StagingDir::create(o.export_dir, o.overwrite, &stale);
   if (!created) return created.error();
-  for (const auto& path : stale) log.warn("removed the staging directory of a dead run: " + path);
+  warn_removed_stale(stale, log);
   staging.emplace(std::move(created).value());
   discovery.staging_dir = staging->path();
   auto prepared = prepare_export_on_root(o, discovery.source, discovery.staging_dir);
@@ -328,9 +328,7 @@ Status finish_on_root(const JobOptions& o, const SourceDescription& source, Gath
   if (auto stop = interruption()) return *stop;
   auto published = staging->publish(o.overwrite);
   if (!published) return published.error();
-  for (const auto& path : StagingDir::remove_stale(o.export_dir)) {
-    log.warn("removed the staging directory of a dead run: " + path);
-  }
+  warn_removed_stale(StagingDir::remove_stale(o.export_dir), log);
   const ExportSummary& s = summary.value();
   log_quantization(s, log);
   if (!s.evictions.empty()) {  // the bytes a row of each table weighs in the export, from a tensor of each slot

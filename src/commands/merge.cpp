@@ -105,7 +105,7 @@ Result<MergeInputs> read_inputs(const MergeOptions& m, std::vector<ExportManifes
   std::vector<std::string> stale;
   auto created = StagingDir::create(m.export_dir, m.overwrite, &stale);
   if (!created) return created.error();
-  for (const auto& path : stale) log.warn("removed the staging directory of a dead run: " + path);
+  warn_removed_stale(stale, log);
   staging.emplace(std::move(created).value());
   inputs.staging_dir = staging->path();
   log.stage("merge: " + m.base + " (step " + std::to_string(*manifests[0].step) + ") and " +
@@ -153,6 +153,7 @@ Status finish_merge(const MergeOptions& m, const std::vector<ExportManifest>& ma
   if (auto stop = interruption()) return *stop;
   auto published = staging.publish(m.overwrite);
   if (!published) return published.error();
+  warn_removed_stale(StagingDir::remove_stale(m.export_dir), log);  // ranks of a killed merge may outlive mpirun
   const ExportSummary& s = summary.value();
   log.stage("published " + m.export_dir + ": " + std::to_string(manifest.value().files.size()) + " data files, " +
             std::to_string(s.tables.size()) + " tables at step " + std::to_string(step) + ", " +

@@ -190,4 +190,8 @@ Status check_apart_from_source(const std::string& export_dir, const std::string&
   return Ok{};
 }
 
+void warn_removed_stale(const std::vector<std::string>& paths, const Log& log) {
+  for (const auto& path : paths) log.warn("removed the staging directory of a dead run: " + path);
+}
+
 }  // namespace recis_convert

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "recis_convert/common/error.h"
+#include "recis_convert/common/log.h"
 
 namespace recis_convert {
 
@@ -54,5 +55,9 @@ Status check_apart_from_source(const std::string& export_dir, const std::string&
 
 // Recursively removes a directory tree without following symlinks. Returns false if anything remained.
 bool remove_tree(const std::string& path);
+
+// Says, as a warning, which staging directories of dead runs were removed (create's `removed_stale`, or
+// remove_stale's result after publishing).
+void warn_removed_stale(const std::vector<std::string>& paths, const Log& log);
 
 }  // namespace recis_convert
