@@ -1,6 +1,6 @@
 // Google Benchmark micro-benchmarks of the hot pieces: header parsing and validation, filter planning, the copy
 // engine (buffered vs copy_file_range, buffer sizes), checksum throughput, and embedding rows into each serving
-// dtype (with the error measurement the export does on the way).
+// dtype (with the error measurement the export does on the way), and the row decisions of eviction and deltas.
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -15,9 +15,12 @@
 #include "recis_convert/common/checksum.h"
 #include "recis_convert/sinks/copy_engine.h"
 #include "recis_convert/sinks/file_layout.h"
+#include "recis_convert/sinks/kept_row_bitmap.h"
 #include "recis_convert/formats/safetensors.h"
 #include "recis_convert/publish/staging.h"
 #include "recis_convert/transforms/quantize.h"
+#include "recis_convert/transforms/row_delta.h"
+#include "recis_convert/transforms/row_eviction.h"
 
 namespace recis_convert {
 namespace {
@@ -143,6 +146,73 @@ void BM_ServingDType(benchmark::State& state) {
 BENCHMARK(BM_ServingDType)
     ->DenseRange(static_cast<int>(ServingDType::kFp16), static_cast<int>(ServingDType::kInt2))
     ->Unit(benchmark::kMicrosecond);
+
+// Rows per second of the delta's decision (decide_by_change) and of compacting the kept rows, over one chunk of a
+// step_filter column in which 5% of the rows changed. Arg 0: decide only; arg 1: decide, then compact 32-byte rows.
+void BM_DeltaRows(benchmark::State& state) {
+  constexpr uint64_t kRows = 1 << 17, kRowBytes = 32;
+  std::vector<int64_t> steps(kRows);
+  for (uint64_t i = 0; i < kRows; ++i) steps[i] = (i * 2654435761u) % 100 < 5 ? 200 : 100;
+  std::vector<unsigned char> keep(kRows), rows(kRows * kRowBytes);
+  for (auto _ : state) {
+    std::fill(keep.begin(), keep.end(), 1);
+    uint64_t kept = decide_by_change(reinterpret_cast<const unsigned char*>(steps.data()), kRows, 100, keep.data());
+    if (state.range(0)) kept = compact_rows(rows.data(), kRowBytes, keep.data(), kRows);
+    benchmark::DoNotOptimize(kept);
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(kRows));
+}
+BENCHMARK(BM_DeltaRows)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
+
+// Rows per second of the kept-row bitmap (sinks/kept_row_bitmap.h), 5% of rows kept: recording a chunk's
+// decisions (the count pass), and reading them back as kept-row offsets (the write pass, once per slot).
+std::vector<unsigned char> five_percent_kept(uint64_t rows) {
+  std::vector<unsigned char> keep(rows);
+  for (uint64_t i = 0; i < rows; ++i) keep[i] = (i * 2654435761u) % 100 < 5 ? 1 : 0;
+  return keep;
+}
+
+void BM_KeptRowBitmapRecord(benchmark::State& state) {
+  constexpr uint64_t kRows = 1 << 17;
+  const auto keep = five_percent_kept(kRows);
+  const std::string path = "/tmp/recis-bench-bits." + std::to_string(::getpid());
+  {
+    auto writer = KeptRowBitmapWriter::create(path);
+    if (!writer) {
+      state.SkipWithError(writer.error().describe().c_str());
+      return;
+    }
+    for (auto _ : state) {
+      auto appended = writer.value().append(keep.data(), kRows);
+      if (!appended) state.SkipWithError(appended.error().describe().c_str());
+    }
+    (void)writer.value().finish();
+  }
+  ::unlink(path.c_str());
+  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(kRows));
+}
+BENCHMARK(BM_KeptRowBitmapRecord)->Unit(benchmark::kMicrosecond);
+
+void BM_KeptRowBitmapReadKept(benchmark::State& state) {
+  constexpr uint64_t kRows = 1 << 17;
+  const auto keep = five_percent_kept(kRows);
+  const std::string path = "/tmp/recis-bench-bits." + std::to_string(::getpid());
+  auto writer = KeptRowBitmapWriter::create(path);
+  if (!writer || !writer.value().append(keep.data(), kRows) || !writer.value().finish()) {
+    state.SkipWithError("cannot write the bitmap");
+    return;
+  }
+  auto reader = KeptRowBitmapReader::open(path, kRows);
+  std::vector<uint32_t> kept;
+  for (auto _ : state) {
+    auto read = reader.value().read_kept(3, kRows - 3, kept);
+    if (!read) state.SkipWithError(read.error().describe().c_str());
+    benchmark::DoNotOptimize(kept.data());
+  }
+  ::unlink(path.c_str());
+  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(kRows));
+}
+BENCHMARK(BM_KeptRowBitmapReadKept)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace recis_convert

@@ -440,7 +440,7 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
     settings.rules = o.eviction;
     for (const auto& [table, step] : clock.tables) settings.global_steps[table] = step.step;
     settings.changed_after = delta_base;
-    auto counted = count_evictions(settings, source.listing, mine, assignment, comm);
+    auto counted = count_evictions(settings, source.listing, mine, assignment, discovery.value().staging_dir, comm);
     if (!counted) return stop_before_stream(counted.error());
     evictions = std::move(counted).value();
     if (comm.is_root()) log_evictions(o, evictions, clock.tables, delta_base, log);
@@ -535,6 +535,10 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
     }
     report.set_dropped(gathered.files);
     report.set_stage_seconds("stream", stream_seconds);
+    // every rank has streamed: the count pass's bitmaps are not part of the export
+    if (final_status == 0 && !evictions.kept_rows_dir.empty() && !remove_tree(evictions.kept_rows_dir)) {
+      final_status = report_failure(output_error(evictions.kept_rows_dir, "cannot remove the kept-row bitmaps"), report);
+    }
 
     if (final_status == 0) {
       log.stage("streamed " + std::to_string(reshard ? streamed_files : gathered.files.size()) + " files in " +

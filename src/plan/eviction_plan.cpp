@@ -55,7 +55,7 @@ std::vector<PlannedPart> plan_eviction(const std::vector<LocatedColumn>& columns
   for (auto& [part, decision] : decisions) {
     const DecisionColumn& first = decision.step_filter ? *decision.step_filter : *decision.embedding;
     auto owner = owner_of_file.find(first.path);
-    out.push_back(PlannedPart{part, std::move(decision), owner == owner_of_file.end() ? 0 : owner->second});
+    out.push_back(PlannedPart{part, std::move(decision), owner == owner_of_file.end() ? 0 : owner->second, {}});
   }
   return out;
 }

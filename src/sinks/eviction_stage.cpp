@@ -1,6 +1,7 @@
 #include "recis_convert/sinks/eviction_stage.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -51,7 +52,16 @@ RankCounts count_parts(const std::vector<PlannedPart>& parts) {
       out.error = selector.error();
       return out;
     }
-    auto kept = selector.value().count_kept();
+    std::optional<KeptRowBitmapWriter> record;
+    if (!p.kept_rows_file.empty()) {
+      auto created = KeptRowBitmapWriter::create(p.kept_rows_file);
+      if (!created) {
+        out.error = created.error();
+        return out;
+      }
+      record.emplace(std::move(created).value());
+    }
+    auto kept = selector.value().count_kept(record ? &*record : nullptr);
     if (!kept) {
       out.error = kept.error();
       return out;
@@ -65,15 +75,20 @@ RankCounts count_parts(const std::vector<PlannedPart>& parts) {
 
 Result<EvictionCounts> count_evictions(const EvictionSettings& settings, const CheckpointListing& listing,
                                        const std::vector<size_t>& mine, const std::vector<int>& owners,
-                                       Comm& comm) {
+                                       const std::string& staging_dir, Comm& comm) {
   // 1. find
   auto found = gather_to_root(comm, find_columns(settings, listing, mine), "decision-columns");
   // 2. plan, and each rank's share of the counting (or the error, to every rank)
   std::vector<std::vector<PlannedPart>> shares;
-  std::map<PartId, PartDecision> planned;  // rank 0: every part's decision, for the routing in step 4
+  std::map<PartId, PlannedPart> planned;  // rank 0: every part's decision and bitmap, for the routing in step 4
   std::optional<Error> failure;
+  EvictionCounts out;
+  out.kept_rows_dir = kept_row_bitmap_dir(staging_dir);
   if (comm.is_root()) {
     failure = first_error(found);
+    if (!failure && !out.kept_rows_dir.empty() && ::mkdir(out.kept_rows_dir.c_str(), 0755) != 0) {
+      failure = output_error(out.kept_rows_dir, std::string("cannot create: ") + std::strerror(errno));
+    }
     if (!failure) {
       std::vector<LocatedColumn> columns;
       for (auto& report : found.value()) {
@@ -86,8 +101,10 @@ Result<EvictionCounts> count_evictions(const EvictionSettings& settings, const C
       auto checked = check_decision_rows(columns);
       if (!checked) failure = checked.error();
       shares.resize(static_cast<size_t>(comm.size()));
+      size_t ordinal = 0;
       for (auto& part : failure ? std::vector<PlannedPart>{} : plan_eviction(columns, settings, owner_of_file)) {
-        planned.emplace(part.part, part.decision);
+        if (!out.kept_rows_dir.empty()) part.kept_rows_file = out.kept_rows_dir + "/" + std::to_string(ordinal++);
+        planned.emplace(part.part, part);
         shares[static_cast<size_t>(part.counter)].push_back(std::move(part));
       }
     }
@@ -96,7 +113,6 @@ Result<EvictionCounts> count_evictions(const EvictionSettings& settings, const C
   if (!share) return share.error();  // every rank has the same error
   // 3. count, 4. gather; every rank learns the verdict
   auto counted = gather_to_root(comm, count_parts(share.value()), "eviction-counts");
-  EvictionCounts out;
   auto verdict = broadcast_result<Ok>(
       comm,
       [&]() -> Result<Ok> {
@@ -131,7 +147,8 @@ Result<EvictionCounts> count_evictions(const EvictionSettings& settings, const C
     for (size_t rank = 0; rank < parts_of.size(); ++rank) {
       for (const PartId& part : parts_of[rank]) {
         const PartCount& c = *counts.at(part);
-        routed[rank].push_back(PartSelection{part, planned.at(part), c.rows, c.kept});
+        const PlannedPart& p = planned.at(part);
+        routed[rank].push_back(PartSelection{part, p.decision, c.rows, c.kept, p.kept_rows_file});
       }
     }
   }

@@ -193,7 +193,7 @@ Status read_selected_rows(int fd, const std::string& source, const WritePiece& p
   }
   SelectedTensor& tensor = cursors[key];
   if (!tensor.selector) {
-    auto opened = RowSelector::open(selection->second->decision);
+    auto opened = RowSelector::open(*selection->second);
     if (!opened) return opened.error();
     tensor.selector.emplace(std::move(opened).value());
   }
@@ -258,7 +258,7 @@ Status route_piece(int fd, const std::string& source, const WritePiece& piece, c
   auto selection = selections.find(std::make_pair(piece.file, piece.tensor_offset));
   if (selection != selections.end()) {
     if (!state.selector) {
-      auto opened = RowSelector::open(selection->second->decision);
+      auto opened = RowSelector::open(*selection->second);
       if (!opened) return opened.error();
       state.selector.emplace(std::move(opened).value());
     }

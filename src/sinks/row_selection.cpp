@@ -80,9 +80,22 @@ Result<RowSelector> RowSelector::open(const PartDecision& decision) {
   return s;
 }
 
+Result<RowSelector> RowSelector::open(const PartSelection& selection) {
+  if (selection.kept_rows_file.empty()) return open(selection.decision);
+  auto recorded = KeptRowBitmapReader::open(selection.kept_rows_file, selection.rows);
+  if (!recorded) return recorded.error();
+  RowSelector s;
+  s.decision_ = selection.decision;
+  s.rows_ = selection.rows;
+  s.recorded_.emplace(std::move(recorded).value());
+  s.chunk_rows_ = kChunkBytes / sizeof(int64_t);  // the chunks of a step_filter column: the rows read beside
+                                                   // them stay cache-sized
+  return s;
+}
+
 Result<std::optional<RowSelector>> RowSelector::open_if(const PartSelection* selection) {
   if (!selection) return std::optional<RowSelector>();
-  auto opened = open(selection->decision);
+  auto opened = open(*selection);
   if (!opened) return opened.error();
   return std::optional<RowSelector>(std::move(opened).value());
 }
@@ -95,6 +108,7 @@ Status RowSelector::read_rows(const DecisionColumn& column, const FileDescriptor
 }
 
 Result<uint64_t> RowSelector::decide(uint64_t first, uint64_t n, unsigned char* keep) {
+  if (recorded_) return recorded_->read(first, n, keep);
   std::fill(keep, keep + n, 1);
   if (decision_.step_filter) {
     auto read = read_rows(*decision_.step_filter, *step_filter_file_, first, n);
@@ -117,13 +131,34 @@ Result<uint64_t> RowSelector::decide(uint64_t first, uint64_t n, unsigned char* 
   return kept;
 }
 
-Result<uint64_t> RowSelector::count_kept() {
+Status RowSelector::kept_rows(uint64_t first, uint64_t n, std::vector<uint32_t>& kept) {
+  if (recorded_) return recorded_->read_kept(first, n, kept);
+  keep_.resize(n);
+  auto decided = decide(first, n, keep_.data());
+  if (!decided) return decided.error();
+  kept.clear();
+  for (uint64_t i = 0; i < n; ++i) {
+    if (keep_[i]) kept.push_back(static_cast<uint32_t>(i));
+  }
+  return Ok{};
+}
+
+Result<uint64_t> RowSelector::count_kept(KeptRowBitmapWriter* record) {
   std::vector<unsigned char> keep(chunk_rows_);
   uint64_t kept = 0;
   for (uint64_t first = 0; first < rows_; first += chunk_rows_) {
-    auto decided = decide(first, std::min(chunk_rows_, rows_ - first), keep.data());
+    const uint64_t n = std::min(chunk_rows_, rows_ - first);
+    auto decided = decide(first, n, keep.data());
     if (!decided) return decided.error();
     kept += decided.value();
+    if (record) {
+      auto appended = record->append(keep.data(), n);
+      if (!appended) return appended.error();
+    }
+  }
+  if (record) {
+    auto finished = record->finish();
+    if (!finished) return finished.error();
   }
   return kept;
 }

@@ -24,12 +24,28 @@ uint64_t decide_by_step(const unsigned char* step_filter, uint64_t n, int64_t gl
   return kept;
 }
 
+// Moves each run of kept rows with one memmove, and skips dropped rows eight at a time: a delta keeps few rows, an
+// eviction most, and a call per row cost more than the copying in both.
 uint64_t compact_rows(unsigned char* rows, uint64_t row_bytes, const unsigned char* keep, uint64_t n) {
-  uint64_t kept = 0;
-  for (uint64_t i = 0; i < n; ++i) {
-    if (!keep[i]) continue;
-    if (kept != i) std::memmove(rows + kept * row_bytes, rows + i * row_bytes, row_bytes);
-    ++kept;
+  uint64_t kept = 0, i = 0;
+  while (i < n) {
+    if (i + 8 <= n) {
+      uint64_t eight;
+      std::memcpy(&eight, keep + i, sizeof eight);
+      if (eight == 0) {
+        i += 8;
+        continue;
+      }
+    }
+    if (!keep[i]) {
+      ++i;
+      continue;
+    }
+    uint64_t end = i + 1;
+    while (end < n && keep[end]) ++end;
+    if (kept != i) std::memmove(rows + kept * row_bytes, rows + i * row_bytes, (end - i) * row_bytes);
+    kept += end - i;
+    i = end;
   }
   return kept;
 }

@@ -92,6 +92,8 @@ def case_delta(args):
     for np_, since in ((1, "100"), (3, "100"), (2, base)):
         out = export(args, np_, f"delta_np{np_}", ckpt200, ["--delta-since", since])
         digests[np_] = tree_digest(out, skip=("run_record.json",))
+        hidden = [n for n in os.listdir(out) if n.startswith(".")]
+        check(hidden == [], f"delta np {np_}: the export holds {hidden} (the count pass's bitmaps are scratch)")
         check_rows(f"delta since {since} np {np_}", rows_by_id(out), source, want)
         manifest = manifest_of(out)
         check(manifest["kind"] == "delta" and manifest["base_step"] == 100 and manifest["step"] == 200,
@@ -128,6 +130,8 @@ def case_combined(args):
     for np_ in (1, 3):
         out = export(args, np_, f"combined_np{np_}", ckpt, options)
         digests[np_] = tree_digest(out, skip=("run_record.json",))
+        hidden = [n for n in os.listdir(out) if n.startswith(".")]
+        check(hidden == [], f"delta np {np_}: the export holds {hidden} (the count pass's bitmaps are scratch)")
     check(digests[1] == digests[3], f"{options}: np 1 and 3 differ")
     got = rows_by_id(out)
     check(all(not slot.startswith("sparse_") for t in got.values() for slot in t), "optimizer slots left in")
@@ -154,6 +158,8 @@ def case_combined(args):
     for np_ in (1, 3):
         out = export(args, np_, f"hdf5_np{np_}", ckpt, ["--delta-since", "100", "--format", "hdf5"])
         digests[np_] = tree_digest(out, skip=("run_record.json",))
+        hidden = [n for n in os.listdir(out) if n.startswith(".")]
+        check(hidden == [], f"delta np {np_}: the export holds {hidden} (the count pass's bitmaps are scratch)")
     check(digests[1] == digests[3], "model.h5 of a delta differs between np 1 and 3")
     with h5py.File(os.path.join(out, "model.h5"), "r") as f:
         for table, group in f["sparse"].items():

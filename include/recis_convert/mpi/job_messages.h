@@ -148,11 +148,11 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PartId, table, part)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LocatedColumn, part, slot, column)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PartDecision, step_filter, global_step, older_than, changed_after, embedding,
                                    l2_below)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PlannedPart, part, decision, counter)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PlannedPart, part, decision, counter, kept_rows_file)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(GlobalStep, step, source)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ExportClock, tables, step)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PartCount, part, rows, kept)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PartSelection, part, decision, rows, kept)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PartSelection, part, decision, rows, kept, kept_rows_file)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RankColumns, error, columns)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RankCounts, error, counts)
 

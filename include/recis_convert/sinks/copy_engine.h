@@ -50,6 +50,8 @@ class CopyEngine {
                                  CopyRange range, class Checksum& checksum);
 
   std::vector<char> buffer_;
+  std::vector<uint32_t> kept_rows_;  // a chunk's kept rows (rewrite_range); kept across ranges, so its memory is
+                                     // allocated once, not mapped and faulted in again per slot
   bool use_kernel_;
   std::function<void(uint64_t)> progress_;
 };

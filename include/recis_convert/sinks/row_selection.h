@@ -1,7 +1,8 @@
-// Which rows of a part stay, read from the part's decision columns (its `step_filter` for --evict-older-than,
-// its `embedding` for --evict-l2-below) a chunk at a time. The count pass uses it to size every exported slot of
-// the part; the write pass uses it again beside each slot's rows, so no rank ever holds a part's decisions whole:
-// memory is one chunk of each column, whatever the part's size. A row stays when every rule given keeps it.
+// Which rows of a part stay, read from the part's decision columns (its `step_filter` for --evict-older-than and
+// --delta-since, its `embedding` for --evict-l2-below) a chunk at a time. The count pass uses it to size every
+// exported slot of the part, and records its decisions as a bitmap (kept_row_bitmap.h); the write pass reads that
+// beside each slot's rows. No rank ever holds a part's decisions whole: memory is one chunk of each column,
+// whatever the part's size. A row stays when every rule given keeps it.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +15,7 @@
 #include "recis_convert/common/file_io.h"
 #include "recis_convert/formats/safetensors.h"
 #include "recis_convert/plan/eviction_plan.h"
+#include "recis_convert/sinks/kept_row_bitmap.h"
 #include "recis_convert/sources/checkpoint.h"
 
 namespace recis_convert {
@@ -30,6 +32,9 @@ class RowSelector {
   // Checks the columns (int64 [N, 1] step_filter; a float embedding; equal row counts: else bad input naming the
   // part's tensor) and opens their files.
   static Result<RowSelector> open(const PartDecision& decision);
+  // The write pass's selector of a counted part: from its bitmap when the count pass recorded one, else from its
+  // decision columns.
+  static Result<RowSelector> open(const PartSelection& selection);
   // The selector of a part with an eviction decision, or none for a part without (selection null): every row.
   static Result<std::optional<RowSelector>> open_if(const PartSelection* selection);
 
@@ -38,19 +43,23 @@ class RowSelector {
   uint64_t chunk_rows() const { return chunk_rows_; }
   // keep[i] for rows [first, first + n), n <= chunk_rows(); returns how many stay.
   Result<uint64_t> decide(uint64_t first, uint64_t n, unsigned char* keep);
-  // The rows that stay in the whole part.
-  Result<uint64_t> count_kept();
+  // The kept rows of [first, first + n), n <= chunk_rows(), as offsets from `first` in ascending order.
+  Status kept_rows(uint64_t first, uint64_t n, std::vector<uint32_t>& kept);
+  // The rows that stay in the whole part; with `record`, every row's decision is appended to it too.
+  Result<uint64_t> count_kept(KeptRowBitmapWriter* record = nullptr);
 
  private:
   static constexpr uint64_t kChunkBytes = 1u << 20;
   Status read_rows(const DecisionColumn& column, const FileDescriptor& fd, uint64_t first, uint64_t n);
 
   PartDecision decision_;
+  std::optional<KeptRowBitmapReader> recorded_;  // the count pass's decisions, read instead of the columns
   uint64_t rows_ = 0;
   uint64_t chunk_rows_ = 1;
   std::unique_ptr<FileDescriptor> step_filter_file_, embedding_file_;
   std::vector<unsigned char> column_;  // one chunk of one column, as in the file
   std::vector<float> values_;          // an embedding chunk as float32
+  std::vector<unsigned char> keep_;    // kept_rows' decisions, without a recorded bitmap
 };
 
 }  // namespace recis_convert

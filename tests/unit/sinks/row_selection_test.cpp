@@ -41,6 +41,36 @@ TEST(RowSelectionTest, StepFilterColumnDecidesChunkByChunk) {
   for (uint64_t i = 0; i < 10; ++i) EXPECT_EQ(keep[i], kept_by_step(1000, steps[5 + i], 250) ? 1 : 0) << i;
 }
 
+TEST(RowSelectionTest, TheCountPassRecordsItsDecisionsForTheWritePass) {
+  testing::TempDir dir;
+  const uint64_t rows = 200000;
+  std::vector<int64_t> steps(rows);
+  for (uint64_t i = 0; i < rows; ++i) steps[i] = static_cast<int64_t>((i * 7919) % 300);
+  testing::write_file(dir.file("a"), testing::raw_bytes(steps));
+  PartSelection selection;
+  selection.decision.step_filter = DecisionColumn{dir.file("a"), "t.step_filter/part_0_1", 0, rows, DType::kI64, 1};
+  selection.decision.changed_after = 250;
+  auto counter = RowSelector::open(selection.decision);
+  ASSERT_TRUE(counter);
+  auto record = KeptRowBitmapWriter::create(dir.file("bits"));
+  ASSERT_TRUE(record);
+  auto kept = counter.value().count_kept(&record.value());
+  ASSERT_TRUE(kept) << kept.error().describe();
+  selection.rows = rows;
+  selection.kept = kept.value();
+  selection.kept_rows_file = dir.file("bits");
+  testing::write_file(dir.file("a"), "");  // the write pass no longer reads the column
+  auto writer = RowSelector::open(selection);
+  ASSERT_TRUE(writer) << writer.error().describe();
+  std::vector<unsigned char> keep(1000);
+  auto some = writer.value().decide(150001, 1000, keep.data());
+  ASSERT_TRUE(some) << some.error().describe();
+  for (uint64_t i = 0; i < 1000; ++i) EXPECT_EQ(keep[i], steps[150001 + i] > 250 ? 1 : 0) << i;
+  auto recounted = writer.value().count_kept();
+  ASSERT_TRUE(recounted);
+  EXPECT_EQ(recounted.value(), selection.kept);
+}
+
 TEST(RowSelectionTest, BothRulesMustKeepARowAndTheColumnsMayLieInTwoFiles) {
   testing::TempDir dir;
   const std::vector<int64_t> steps = {100, 10, 100, 10};

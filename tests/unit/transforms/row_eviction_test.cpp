@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -45,6 +47,24 @@ TEST(RowEvictionTest, StepFilterColumnDecidesAndRowsCompactInOrder) {
   EXPECT_EQ(rows.substr(0, 9), "a0ac2ce4e");
   unsigned char none[2] = {0, 0};
   EXPECT_EQ(compact_rows(reinterpret_cast<unsigned char*>(rows.data()), 3, none, 2), 0u);
+}
+
+TEST(RowEvictionTest, CompactingRunsAndSkippedWordsKeepsTheRowsInOrder) {
+  // sparse (a delta), dense (an eviction) and mixed decisions, with runs across the eight-row words
+  for (unsigned density : {3u, 50u, 97u}) {
+    const uint64_t n = 1003, width = 5;
+    std::vector<unsigned char> keep(n), rows(n * width);
+    std::vector<unsigned char> expected;
+    for (uint64_t i = 0; i < n; ++i) {
+      keep[i] = (i * 2654435761u) % 100 < density || (i >= 400 && i < 420) ? 1 : 0;
+      for (uint64_t b = 0; b < width; ++b) rows[i * width + b] = static_cast<unsigned char>(i * 7 + b);
+      if (keep[i]) expected.insert(expected.end(), rows.begin() + static_cast<long>(i * width),
+                                   rows.begin() + static_cast<long>((i + 1) * width));
+    }
+    const uint64_t kept = compact_rows(rows.data(), width, keep.data(), n);
+    ASSERT_EQ(kept * width, expected.size()) << density;
+    EXPECT_TRUE(std::equal(expected.begin(), expected.end(), rows.begin())) << density;
+  }
 }
 
 TEST(RowEvictionTest, RulesSayWhetherAnyIsSet) {
