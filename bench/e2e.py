@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """End-to-end benchmark: recis-convert against `cp` of the same data files, timed alternately in one run.
 
-    bench/e2e.py --dir /var/tmp/recis-bench [--size-gib 2] [--runs 3] [--hdf5] [--quantize] [--rows] [--deltas]
-                 [--json F]
+    bench/e2e.py --dir /var/tmp/recis-bench [--size-gib 2] [--runs 3] [--hdf5] [--quantize] [--rows]
+                 [--deltas [--delta-rows narrow|wide]] [--json F]
 
 Generates (once per size, reused) a checkpoint with scripts/make_fixture.py in DIR/source-<scale>: 64 data files
 of unequal size, AdamW slots (filtering drops about 58% of the bytes). Then, for each run, times in turn: `cp` of
@@ -12,8 +12,10 @@ and 2, with and without --no-fsync; --balance size; optionally --format hdf5 and
 (--quantize); the row-level exports (--rows, on a second checkpoint whose every table has a step_filter slot:
 eviction keeping about half the rows, --reshard 7, and both, against the filtered export of that checkpoint);
 deltas (--deltas, on a training run whose second checkpoint changed 5% of the rows: the delta since the first
-and the merge of the first's export with it, against the filtered export of the second); and a load-and-resave
-filter in
+and the merge of the first's export with it, against the filtered export of the second, in wall time and in the
+run record's in-process time, since mpirun's start-up is most of a small delta's wall time; --delta-rows wide
+uses two float tables of dim 64 and 128 instead of the default checkpoint's dim 4-16 tables); and a
+load-and-resave filter in
 Python/numpy (the peer a user would otherwise run). Prints medians, GiB/s, the ratios to cp and to cp + sync, and
 the peak RSS of each rank (from /usr/bin/time run around every rank).
 """
@@ -82,6 +84,8 @@ def main():
                         help="also time, at np 2, on one training run whose second checkpoint changed 5%% of the rows "
                              "(4%% updated, 1%% new), the filtered export, the delta since the first checkpoint, and "
                              "the merge of the first's export with that delta, with their ratios to the filtered export")
+    parser.add_argument("--delta-rows", choices=("narrow", "wide"), default="narrow",
+                        help="--deltas: the default checkpoint's tables (dim 4-16), or float tables of dim 64 and 128")
     parser.add_argument("--only", help="time only the variants whose name contains this (and cp, the baseline)")
     args = parser.parse_args()
 
@@ -102,13 +106,18 @@ def main():
                             "--step-filter-everywhere"], check=True)
         rows_ckpt = os.path.join(rows_source, "ckpt_200")
     if args.deltas:  # one training run: ckpt_100, then ckpt_200 with 5% of the rows changed
-        delta_source = source + "-training"
+        delta_source = source + "-training" + ("-wide" if args.delta_rows == "wide" else "")
+        if args.delta_rows == "wide":  # AdamW: id, step_filter and three float slots; a third of the bytes each
+            rows = round(args.size_gib * 2**30 / 3 / (16 + 3 * 4 * 64))
+            shape = ["--optimizer", "adamw", "--table", f"user_id:F32:64:{2 * rows}", "--table",
+                     f"item_id:F32:128:{rows // 2}"]
+        else:
+            shape = ["--scale", str(args.scale)]
         if not os.path.exists(delta_source):
-            print(f"e2e: generating a training run at scale {args.scale} in {delta_source} ...", flush=True)
+            print(f"e2e: generating a training run ({args.delta_rows} rows) in {delta_source} ...", flush=True)
             subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "scripts", "make_fixture.py"), delta_source,
-                            "--steps", "100,200", "--ranks", "4", "--parallel", "16", "--scale", str(args.scale),
-                            "--step-filter-everywhere", "--training-run", "--updated-share", "0.04",
-                            "--new-share", "0.01"], check=True)
+                            "--steps", "100,200", "--ranks", "4", "--parallel", "16", "--step-filter-everywhere",
+                            "--training-run", "--updated-share", "0.04", "--new-share", "0.01"] + shape, check=True)
     files = data_files(ckpt)
     total = sum(os.path.getsize(f) for f in files)
     print(f"e2e: {len(files)} data files, {total / 2**30:.2f} GiB, {args.runs} runs, dir {args.dir}", flush=True)
@@ -171,6 +180,16 @@ def main():
                 args.binary, 2, rows_ckpt, out, rss_dir, ["--filter-optimizer"] + extra)))
 
     delta_level = []
+    in_process = {}  # variant -> the run record's total seconds per run (deltas)
+
+    def recorded(name, fn):  # runs fn, then keeps the in-process time its run record says
+        def run():
+            result = fn()
+            with open(os.path.join(out, "run_record.json")) as f:
+                in_process.setdefault(name, []).append(json.load(f)["seconds"]["total"])
+            return result
+        return run
+
     if args.deltas:
         # the base (the first checkpoint's filtered export) and the delta a merge applies, made once
         base, delta = os.path.join(args.dir, "delta-base"), os.path.join(args.dir, "delta-200")
@@ -192,10 +211,10 @@ def main():
 
         for name, extra in (("deltas: filter np=2", []), ("deltas: delta since 100 np=2", ["--delta-since", "100"])):
             delta_level.append(name)
-            variants.append((name, lambda extra=extra: run_converter(
-                args.binary, 2, training_ckpt, out, rss_dir, ["--filter-optimizer"] + extra)))
+            variants.append((name, recorded(name, lambda extra=extra: run_converter(
+                args.binary, 2, training_ckpt, out, rss_dir, ["--filter-optimizer"] + extra))))
         delta_level.append("deltas: merge np=2")
-        variants.append(("deltas: merge np=2", merge))
+        variants.append(("deltas: merge np=2", recorded("deltas: merge np=2", merge)))
 
     if args.only:
         variants = [(n, fn) for n, fn in variants if n in ("cp", "cp + sync") or args.only in n]
@@ -221,6 +240,8 @@ def main():
         row = {"variant": name, "median_seconds": median, "all_seconds": times[name],
                "gib_per_second": total / 2**30 / median, "speed_vs_cp": base / median,
                "speed_vs_cp_sync": base_sync / median, "peak_rss_mib": peaks}
+        if name in in_process:
+            row["in_process_seconds"] = in_process[name]
         rows.append(row)
         print(f"{name:32} {median:9.2f} {row['gib_per_second']:7.2f} {row['speed_vs_cp']:6.2f} "
               f"{row['speed_vs_cp_sync']:10.2f}  "
@@ -238,8 +259,11 @@ def main():
     if delta_level:
         plain = statistics.median(times[delta_level[0]])
         print()
+        plain_in = statistics.median(in_process[delta_level[0]])
         for name in delta_level[1:]:
-            print(f"{name}: {statistics.median(times[name]) / plain:.2f}x the time of {delta_level[0]}")
+            print(f"{name}: {statistics.median(times[name]) / plain:.2f}x the time of {delta_level[0]}; in process "
+                  f"(run record) {statistics.median(in_process[name]):.3f} s against {plain_in:.3f} s, "
+                  f"{statistics.median(in_process[name]) / plain_in:.2f}x")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"bytes": total, "files": len(files), "runs": args.runs, "dir": args.dir, "results": rows}, f, indent=2)
