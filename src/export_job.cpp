@@ -18,6 +18,7 @@
 #include "recis_convert/metadata/run_report.h"
 #include "recis_convert/mpi/job_messages.h"
 #include "recis_convert/plan/rank_assignment.h"
+#include "recis_convert/publish/serving_root.h"
 #include "recis_convert/publish/staging.h"
 #include "recis_convert/sinks/eviction_stage.h"
 #include "recis_convert/sinks/sink.h"
@@ -31,11 +32,12 @@ namespace {
 // What rank 0 tells every rank after discovery.
 struct Discovery {
   SourceDescription source;
+  std::string export_dir;   // where the export is published: --export-dir, or --publish-root's ROOT/<version>
   std::string staging_dir;  // empty in a dry run
   ExportClock clock;        // RecIS: the global step of each table with a step_filter slot, and the export's step
   std::optional<int64_t> delta_base;  // --delta-since, resolved: the delta holds the rows updated after it
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Discovery, source, staging_dir, clock, delta_base)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Discovery, source, export_dir, staging_dir, clock, delta_base)
 
 // What each rank tells rank 0 at the barrier.
 // (Every other rank's file results follow it on their own: PackedFileResults.)
@@ -124,7 +126,18 @@ Result<Discovery> discover_on_root(const JobOptions& o, const RowTransformChain&
     auto config = read_json_config(path, what);
     if (!config) return config.error();
   }
-  Discovery discovery{std::move(source).value(), "", {}, std::nullopt};
+  Discovery discovery{std::move(source).value(), o.export_dir, "", {}, std::nullopt};
+  if (!o.publish_root.empty()) {  // the version: --version-name, else the checkpoint's id
+    const std::string& id = discovery.source.listing.ckpt_id;
+    const std::string version = o.version_name.empty() ? id : o.version_name;
+    auto named = check_version_name(version);
+    if (!named) return usage_error("--publish-root: the checkpoint id " + named.error().message + "; give --version-name");
+    if (!o.dry_run) {
+      auto root = ensure_publish_root(o.publish_root);
+      if (!root) return root.error();
+    }
+    discovery.export_dir = o.publish_root + "/" + version;
+  }
   if (o.is_delta()) {
     auto base = resolve_delta_base(o.delta_since);
     if (!base) return base.error();
@@ -138,10 +151,10 @@ Result<Discovery> discover_on_root(const JobOptions& o, const RowTransformChain&
     if (!checked) return checked.error();
   }
   if (o.dry_run) return discovery;
-  auto apart = check_apart_from_source(o.export_dir, discovery.source.listing.ckpt_dir);
+  auto apart = check_apart_from_source(discovery.export_dir, discovery.source.listing.ckpt_dir);
   if (!apart) return apart.error();
   std::vector<std::string> stale;
-  auto created = StagingDir::create(o.export_dir, o.overwrite, &stale);
+  auto created = StagingDir::create(discovery.export_dir, o.overwrite, &stale);
   if (!created) return created.error();
   warn_removed_stale(stale, log);
   staging.emplace(std::move(created).value());
@@ -290,7 +303,8 @@ void log_quantization(const ExportSummary& s, const Log& log) {
 }
 
 // Stages 5 (metadata and the dense network) and 6 (publish) on rank 0, once every rank succeeded.
-Status finish_on_root(const JobOptions& o, const SourceDescription& source, Gathered gathered,
+Status finish_on_root(const JobOptions& o, const std::string& export_dir, const SourceDescription& source,
+                      Gathered gathered,
                       std::map<std::string, TableEvictionRecord> evictions, const ExportClock& clock,
                       std::optional<int64_t> delta_base, StagingDir* staging, const Log& log,
                       Clock::time_point start, RunReport& report) {
@@ -302,7 +316,7 @@ Status finish_on_root(const JobOptions& o, const SourceDescription& source, Gath
   summary.value().delta_base = delta_base;
   report.set_stage_seconds("summarize", seconds_since(summary_start));
   if (o.dry_run) {
-    log_dry_run(o, summary.value(), gathered.owner, log);
+    log_dry_run(o, export_dir, summary.value(), gathered.owner, log);
     return Ok{};
   }
   fault_point("metadata");
@@ -328,7 +342,7 @@ Status finish_on_root(const JobOptions& o, const SourceDescription& source, Gath
   if (auto stop = interruption()) return *stop;
   auto published = staging->publish(o.overwrite);
   if (!published) return published.error();
-  warn_removed_stale(StagingDir::remove_stale(o.export_dir), log);
+  warn_removed_stale(StagingDir::remove_stale(export_dir), log);
   const ExportSummary& s = summary.value();
   log_quantization(s, log);
   if (!s.evictions.empty()) {  // the bytes a row of each table weighs in the export, from a tensor of each slot
@@ -346,9 +360,21 @@ Status finish_on_root(const JobOptions& o, const SourceDescription& source, Gath
     }
   }
   const double seconds = seconds_since(start);
-  log.stage("published " + o.export_dir + ": " + std::to_string(manifest.value().files.size()) + " files, " +
+  log.stage("published " + export_dir + ": " + std::to_string(manifest.value().files.size()) + " files, " +
             format_bytes(s.bytes_in) + " in, " + format_bytes(s.bytes_out) + " out, " + format_bytes(s.bytes_dropped) +
             " dropped, " + format_seconds(seconds) + ", " + format_bytes(seconds > 0 ? s.bytes_in / seconds : 0) + "/s");
+  if (!o.publish_root.empty()) {  // the new version in the serving root: versions.json, current, --keep
+    VersionRecord version;
+    version.version = export_dir.substr(o.publish_root.size() + 1);
+    if (clock.step) version.step = clock.step->step;
+    version.published_at = utc_now();
+    version.checkpoint = resolved_path(source.listing.ckpt_dir);
+    measure_version(export_dir, version);
+    auto recorded = record_published_version(o.publish_root, std::move(version), o.keep ? std::optional<uint64_t>(o.keep) : std::nullopt, log);
+    if (!recorded) return recorded.error();
+    log.stage(o.publish_root + "/" + kCurrentLink + " -> " + recorded.value().current + " (" +
+              std::to_string(recorded.value().versions.size()) + " versions)");
+  }
   return Ok{};
 }
 
@@ -550,7 +576,7 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
             t.evicted, o.eviction.older_than && step != clock.tables.end() ? std::optional<GlobalStep>(step->second)
                                                                            : std::nullopt};
       }
-      auto finished = finish_on_root(o, source, std::move(gathered), std::move(evicted), clock, delta_base,
+      auto finished = finish_on_root(o, discovery.value().export_dir, source, std::move(gathered), std::move(evicted), clock, delta_base,
                                      staging ? &*staging : nullptr, log, start, report);
       if (!finished) final_status = report_failure(finished.error(), report);
     }

@@ -16,6 +16,7 @@
 
 #include "recis_convert/sources/checkpoint.h"
 #include "recis_convert/common/fault_injection.h"
+#include "recis_convert/publish/serving_root.h"
 #include "recis_convert/cli/json_config.h"
 
 #ifndef RECIS_CONVERT_VERSION
@@ -182,8 +183,24 @@ class ExportOptions {
         ->delimiter(',')
         ->option_text("A,B,...");
     option("--export-dir", o.export_dir, "Export directory to create (published atomically at the end)",
-           always(o.export_dir))
+           if_given(o.export_dir))
         ->option_text("DIR");
+    const auto versioned = [&o] { return !o.publish_root.empty(); };
+    option("--publish-root", o.publish_root,
+           "Instead of --export-dir: a versioned serving root. Publishes ROOT/<version>, then repoints the symlink "
+           "ROOT/current to the newest version and updates ROOT/versions.json",
+           if_given(o.publish_root))
+        ->option_text("ROOT");
+    option("--version-name", o.version_name,
+           "With --publish-root: the version's directory name (default: the checkpoint id, e.g. ckpt_2000)",
+           only_if(versioned, if_given(o.version_name)))
+        ->option_text("NAME");
+    option("--keep", o.keep,
+           "With --publish-root: keep the newest K versions (by step) and remove older ones this tool published; "
+           "never the current one",
+           only_if([&o] { return o.keep > 0; }, always(o.keep)))
+        ->check(CLI::Range(uint64_t{1}, uint64_t{1000000}))
+        ->option_text("K");
     option("--select", o.select,
            "Which checkpoint of an output directory: latest (default) or best (by --metric in --eval-log)",
            by_name(kSelects, o.select))
@@ -484,7 +501,27 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
   } else if (o.ckpt_dir.empty()) {
     return usage("--ckpt-dir is required (see --help)");
   }
-  if (o.export_dir.empty() && !o.dry_run) return usage("--export-dir is required (see --help)");
+  if (!o.export_dir.empty() && !o.publish_root.empty()) {
+    return usage("--export-dir and --publish-root exclude each other: the version directory is ROOT/<version>");
+  }
+  if (o.export_dir.empty() && o.publish_root.empty() && !o.dry_run) {
+    return usage("--export-dir (or --publish-root) is required (see --help)");
+  }
+  if (o.publish_root.empty() && (!o.version_name.empty() || o.keep > 0)) {
+    return usage("--version-name and --keep go with --publish-root");
+  }
+  if (!o.publish_root.empty()) {
+    if (o.is_delta()) {
+      return usage("--publish-root publishes full exports for serving to load whole; a delta goes to --export-dir");
+    }
+    if (o.source == SourceKind::kHugectr && o.version_name.empty()) {
+      return usage("--publish-root with --source hugectr needs --version-name: a HugeCTR model has no checkpoint id");
+    }
+    if (!o.version_name.empty()) {
+      auto named = check_version_name(o.version_name);
+      if (!named) return usage("--version-name " + named.error().message);
+    }
+  }
   if (o.source == SourceKind::kHugectr && o.is_delta()) {
     return usage("--delta-since needs the step_filter slots of a RecIS checkpoint; a HugeCTR model has none");
   }

@@ -45,11 +45,11 @@ Result<ExportSummary> summarize_export(const JobOptions& o, const SourceDescript
   return summary;
 }
 
-void log_dry_run(const JobOptions& o, const ExportSummary& summary, const std::map<std::string, int>& owner,
-                 const Log& log) {
+void log_dry_run(const JobOptions& o, const std::string& export_dir, const ExportSummary& summary,
+                 const std::map<std::string, int>& owner, const Log& log) {
   struct stat st {};
-  if (!o.export_dir.empty() && ::lstat(o.export_dir.c_str(), &st) == 0 && !o.overwrite) {
-    log.warn(o.export_dir + " exists: a real run would stop with exit code 4 unless --overwrite is given");
+  if (!export_dir.empty() && ::lstat(export_dir.c_str(), &st) == 0 && !o.overwrite) {
+    log.warn(export_dir + " exists: a real run would stop with exit code 4 unless --overwrite is given");
   }
   for (const auto& f : summary.files) {
     uint64_t dropped = 0;

@@ -11,7 +11,6 @@
 #include "recis_convert/metadata/manifest.h"
 
 namespace recis_convert {
-namespace {
 
 std::string utc_now() {
   std::time_t now = std::time(nullptr);
@@ -21,6 +20,8 @@ std::string utc_now() {
   std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return text;
 }
+
+namespace {
 
 const char* status_name(ExitCode code) {
   switch (code) {

@@ -43,7 +43,9 @@ bool exists(const std::string& path) {
   return ::lstat(path.c_str(), &st) == 0;
 }
 
-Status fsync_dir(const std::string& dir) {
+}  // namespace
+
+Status fsync_directory(const std::string& dir) {
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return output_error(dir, "cannot open to fsync: " + errno_text());
   int rc = ::fsync(fd);
@@ -53,6 +55,8 @@ Status fsync_dir(const std::string& dir) {
   if (rc != 0 && err != EINVAL && err != ENOTSUP) return output_error(dir, std::string("fsync failed: ") + std::strerror(err));
   return Ok{};
 }
+
+namespace {
 
 // "<prefix><host>.<pid>": true if it was made on this host by a process that no longer exists.
 bool is_stale(const std::string& name, const std::string& prefix, const std::string& host) {
@@ -139,11 +143,11 @@ void StagingDir::discard() {
 Status StagingDir::publish(bool overwrite) {
   const SplitPath where = split(export_dir_);
   // The entries of the staging directory must be durable before the rename makes them visible as the export.
-  auto synced_staging = fsync_dir(path_);
+  auto synced_staging = fsync_directory(path_);
   if (!synced_staging) return synced_staging;
   if (::renameat2(AT_FDCWD, path_.c_str(), AT_FDCWD, export_dir_.c_str(), RENAME_NOREPLACE) == 0) {
     active_ = false;
-    return fsync_dir(where.parent);
+    return fsync_directory(where.parent);
   }
   if (errno == EEXIST || errno == ENOTEMPTY) {
     if (!overwrite) return output_error(export_dir_, "already exists (use --overwrite to replace it)");
@@ -152,7 +156,7 @@ Status StagingDir::publish(bool overwrite) {
       return output_error(export_dir_, "cannot swap in the new export: " + errno_text());
     }
     // path_ now holds the previous export; the destructor/discard removes it.
-    auto synced = fsync_dir(where.parent);
+    auto synced = fsync_directory(where.parent);
     discard();
     return synced;
   }
@@ -171,11 +175,11 @@ Status StagingDir::publish(bool overwrite) {
       }
       active_ = false;
       remove_tree(old);
-      return fsync_dir(where.parent);
+      return fsync_directory(where.parent);
     }
     if (::rename(path_.c_str(), export_dir_.c_str()) != 0) return output_error(export_dir_, "cannot publish: " + errno_text());
     active_ = false;
-    return fsync_dir(where.parent);
+    return fsync_directory(where.parent);
   }
   return output_error(export_dir_, "cannot publish: " + errno_text());
 }

@@ -31,6 +31,12 @@ struct JobOptions {
   bool hdf5_collective = true;  // --hdf5-transfer collective|independent
   std::string ckpt_dir;
   std::string export_dir;
+  // --publish-root ROOT instead of --export-dir (publish/serving_root.h): ROOT/<version> is published, the version
+  // being --version-name or the checkpoint id; then ROOT/current and ROOT/versions.json follow, and with --keep K
+  // (0: all) only the newest K versions stay
+  std::string publish_root;
+  std::string version_name;
+  uint64_t keep = 0;
   // --select best: the ckpt_<step> of --ckpt-dir (an output directory) with the best --metric in --eval-log
   CheckpointSelect select = CheckpointSelect::kLatest;
   std::string metric;

@@ -47,9 +47,9 @@ Result<ExportSummary> summarize_export(const JobOptions& options, const SourceDe
                                        std::vector<FileResult> files, QuantizationLedger quantization,
                                        const Log& log);
 
-// --dry-run: what each file would become, and the totals.
-void log_dry_run(const JobOptions& options, const ExportSummary& summary, const std::map<std::string, int>& owner,
-                 const Log& log);
+// --dry-run: what each file would become, and the totals; `export_dir`: where a real run would publish.
+void log_dry_run(const JobOptions& options, const std::string& export_dir, const ExportSummary& summary,
+                 const std::map<std::string, int>& owner, const Log& log);
 
 // The metadata files in `dir`: index, tensorkey.json and the torch_rank json for safetensors (model.h5 described
 // for hdf5), fg.json, input_columns.json, the --asset-files. Returns the manifest's input so far.

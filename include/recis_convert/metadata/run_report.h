@@ -52,4 +52,7 @@ class RunReport {
 // half a report. Errors are kOutput naming the path.
 Status write_report_file(const std::string& path, const std::string& text);
 
+// The time now, UTC, as ISO 8601 ("2026-12-03T16:40:25Z"): the run record's and versions.json's times.
+std::string utc_now();
+
 }  // namespace recis_convert

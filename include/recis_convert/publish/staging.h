@@ -32,6 +32,7 @@ class StagingDir {
   ~StagingDir();
 
   const std::string& path() const { return path_; }
+  const std::string& export_dir() const { return export_dir_; }  // where publish() puts it
 
   // Moves the staging directory to the export location and fsyncs the parent. Without overwrite an existing
   // export is an error (checked atomically with renameat2 RENAME_NOREPLACE). With overwrite the new export is
@@ -52,6 +53,9 @@ class StagingDir {
 // --overwrite on the source itself, or on a directory holding it, would delete the source: refused (kOutput) when
 // both exist and `export_dir` is `source_dir` or one of its ancestors.
 Status check_apart_from_source(const std::string& export_dir, const std::string& source_dir);
+
+// fsyncs a directory (its entries' renames made durable); file systems that cannot are not an error.
+Status fsync_directory(const std::string& dir);
 
 // Recursively removes a directory tree without following symlinks. Returns false if anything remained.
 bool remove_tree(const std::string& path);

@@ -131,6 +131,33 @@ TEST(CliTest, ADeltaIsRecordedAsGivenAndNeedsARecisCheckpoint) {
   EXPECT_NE(hugectr.message.find("HugeCTR model has none"), std::string::npos) << hugectr.message;
 }
 
+TEST(CliTest, APublishRootTakesTheExportDirsPlaceWithAVersionNameAndKeep) {
+  auto root = parse({"--ckpt-dir", "/c", "--publish-root", "/serve", "--keep", "3", "--version-name", "nightly"});
+  ASSERT_EQ(root.action, CommandLine::Action::kRun) << root.message;
+  EXPECT_EQ(root.options.publish_root, "/serve");
+  EXPECT_EQ(root.options.keep, 3u);
+  EXPECT_EQ(root.options.version_name, "nightly");
+  const auto config = job_config_json(root.options);
+  EXPECT_EQ(config["publish-root"], "/serve");
+  EXPECT_EQ(config["keep"], 3);
+  EXPECT_FALSE(config.contains("export-dir"));
+  EXPECT_FALSE(job_config_json(parse({"--ckpt-dir", "/c", "--export-dir", "/o"}).options).contains("keep"));
+  const std::vector<std::pair<std::vector<std::string>, std::string>> refused = {
+      {{"--ckpt-dir", "/c", "--publish-root", "/serve", "--export-dir", "/o"}, "exclude each other"},
+      {{"--ckpt-dir", "/c"}, "--export-dir (or --publish-root) is required"},
+      {{"--ckpt-dir", "/c", "--export-dir", "/o", "--keep", "2"}, "go with --publish-root"},
+      {{"--ckpt-dir", "/c", "--publish-root", "/serve", "--delta-since", "100"}, "a delta goes to --export-dir"},
+      {{"--ckpt-dir", "/c", "--publish-root", "/serve", "--version-name", ".hidden"}, "cannot name a version"},
+      {{"--source", "hugectr", "--graph", "/proc/self/status", "--sparse", "/", "--publish-root", "/serve"},
+       "needs --version-name"}};
+  for (const auto& [args, text] : refused) {
+    auto parsed = parse(args);
+    EXPECT_EQ(parsed.exit_code, 2) << text;
+    EXPECT_NE(parsed.message.find(text), std::string::npos) << parsed.message;
+  }
+  EXPECT_EQ(parse({"--ckpt-dir", "/c", "--publish-root", "/serve", "--keep", "0"}).exit_code, 2);
+}
+
 TEST(CliTest, MergeTakesABaseDeltasInOrderAndAnExportDir) {
   auto cl = parse({"merge", "/", "/proc", "/sys", "--export-dir", "/o", "--evict-older-than", "60", "--no-fsync"});
   ASSERT_EQ(cl.action, CommandLine::Action::kRun) << cl.message;
