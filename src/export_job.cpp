@@ -18,6 +18,7 @@
 #include "recis_convert/metadata/run_report.h"
 #include "recis_convert/mpi/job_messages.h"
 #include "recis_convert/plan/rank_assignment.h"
+#include "recis_convert/publish/resume_journal.h"
 #include "recis_convert/publish/serving_root.h"
 #include "recis_convert/publish/staging.h"
 #include "recis_convert/sinks/eviction_stage.h"
@@ -47,8 +48,9 @@ struct RankReport {
   double seconds = 0;
   uint64_t shared_bytes = 0;  // see StreamOutcome
   QuantizationLedger quantization;  // the tables this rank converted, with their error so far
+  ResumeSavings resumed;             // --resume: what this rank adopted instead of exporting
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RankReport, error, results, seconds, shared_bytes, quantization)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RankReport, error, results, seconds, shared_bytes, quantization, resumed)
 
 using Clock = std::chrono::steady_clock;
 
@@ -118,7 +120,7 @@ Status check_delta(const JobOptions& o, int64_t base, const GlobalStep& step, co
 
 // Stage 1 on rank 0: everything that can fail before any data moves fails here, with one message for all ranks.
 Result<Discovery> discover_on_root(const JobOptions& o, const RowTransformChain& transforms,
-                                   std::optional<StagingDir>& staging, const Log& log) {
+                                   std::optional<StagingDir>& staging, ResumeState& resume, const Log& log) {
   auto source = discover_source(o, transforms, log);
   if (!source) return source.error();
   for (const auto& [path, what] : {std::pair{o.fg, "fg config"}, std::pair{o.mc, "mc config"}}) {
@@ -154,11 +156,20 @@ Result<Discovery> discover_on_root(const JobOptions& o, const RowTransformChain&
   auto apart = check_apart_from_source(discovery.export_dir, discovery.source.listing.ckpt_dir);
   if (!apart) return apart.error();
   std::vector<std::string> stale;
-  auto created = StagingDir::create(discovery.export_dir, o.overwrite, &stale);
+  bool existed = false;
+  auto created = o.resume ? StagingDir::create_resumable(discovery.export_dir, o.overwrite, &stale, &existed)
+                          : StagingDir::create(discovery.export_dir, o.overwrite, &stale);
   if (!created) return created.error();
   warn_removed_stale(stale, log);
   staging.emplace(std::move(created).value());
   discovery.staging_dir = staging->path();
+  if (o.resume) {  // adopt what an interrupted run with the same options and source journaled, or start afresh
+    auto fingerprint = run_fingerprint(job_config_json(o), discovery.source.listing);
+    if (!fingerprint) return fingerprint.error();
+    auto opened = open_resume_journal(staging->path(), fingerprint.value(), existed, log);
+    if (!opened) return opened.error();
+    resume = std::move(opened).value();
+  }
   auto prepared = prepare_export_on_root(o, discovery.source, discovery.staging_dir);
   if (!prepared) return prepared.error();
   return discovery;
@@ -241,6 +252,7 @@ struct Gathered {
   std::vector<FileResult> files;
   std::map<std::string, int> owner;  // file -> the rank that exported it
   QuantizationLedger quantization;   // every rank's, merged (exactly: the order does not matter)
+  ResumeSavings resumed;             // every rank's, summed in rank order
   bool ok = true;
 };
 // Rank 0: which block of `blocks` (every block) each position of each other rank's share is.
@@ -277,6 +289,9 @@ Result<Gathered> collect_reports(std::vector<RankReport>& reports, std::vector<P
     }
     packed[r] = PackedFileResults();
     out.quantization.add(got.quantization);
+    out.resumed.files += got.resumed.files;
+    out.resumed.bytes += got.resumed.bytes;
+    out.resumed.seconds += got.resumed.seconds;
     for (auto& f : got.results) results->push_back(std::move(f));
     got.results.clear();
     RankWork work{static_cast<int>(r), results->size(), got.shared_bytes, got.shared_bytes, got.seconds,
@@ -291,6 +306,15 @@ Result<Gathered> collect_reports(std::vector<RankReport>& reports, std::vector<P
   }
   report.set_ranks(ranks);
   return out;
+}
+
+// --resume: the files adopted from an interrupted run, said once and recorded in the run record.
+void report_resumed(const ResumeSavings& resumed, RunReport& report, const Log& log) {
+  report.set_resumed(resumed.files, resumed.bytes, resumed.seconds);
+  if (resumed.files == 0) return;
+  log.stage("--resume: adopted " + std::to_string(resumed.files) + " files (" +
+            format_bytes(static_cast<double>(resumed.bytes)) + ") of the interrupted run, which took it " +
+            format_seconds(resumed.seconds) + " to export them");
 }
 
 // One line per table converted to a serving dtype: what it cost in accuracy (also in manifest.json).
@@ -340,6 +364,9 @@ Status finish_on_root(const JobOptions& o, const std::string& export_dir, const 
 
   fault_point("publish");
   if (auto stop = interruption()) return *stop;
+  if (o.resume && !remove_tree(staging->path() + "/" + kJournalDir)) {  // the journal is not part of the export
+    return output_error(staging->path() + "/" + kJournalDir, "cannot remove the --resume journal");
+  }
   auto published = staging->publish(o.overwrite);
   if (!published) return published.error();
   warn_removed_stale(StagingDir::remove_stale(export_dir), log);
@@ -389,7 +416,8 @@ int report_failure(const Error& error, RunReport& report) {
 ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
   const auto start = Clock::now();
   Log log(comm.rank(), o.quiet, o.verbose);
-  std::optional<StagingDir> staging;  // rank 0 only; removed on every path that does not publish
+  std::optional<StagingDir> staging;  // rank 0 only; removed on every path that does not publish (but --resume's)
+  ResumeState resume;                 // rank 0 with --resume: the journal's lock, held to the end
   QuantizationLedger quantization;  // filled as this rank converts rows; travels to rank 0 in its report
   const RowTransformChain transforms =
       make_row_transforms(o.filter_optimizer, o.drop_slots, o.embedding_dtypes, &quantization);
@@ -401,7 +429,7 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
   auto discovery = broadcast_result<Discovery>(
       comm,
       [&] {
-        auto found = discover_on_root(o, transforms, staging, log);
+        auto found = discover_on_root(o, transforms, staging, resume, log);
         if (found) all_blocks = std::move(found.value().source.listing.blocks);
         return found;
       },
@@ -531,7 +559,8 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
   const int agreed = comm.agree_on_status(streamed.failure ? static_cast<int>(streamed.failure->code) : 0).status;
   auto reports = gather_to_root(
       comm,
-      RankReport{streamed.failure, std::move(streamed.results), my_seconds, streamed.shared_bytes, quantization},
+      RankReport{streamed.failure, std::move(streamed.results), my_seconds, streamed.shared_bytes, quantization,
+                 streamed.resumed},
       "rank-report");
   auto packed = gather_encoded_to_root(comm, std::move(streamed.packed), "file-results");
   const double stream_seconds = seconds_since(stream_start);
@@ -546,6 +575,7 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
                                                  share_positions(listing.blocks, assignment, comm.size()));
     if (collected) {
       gathered = std::move(collected).value();
+      if (o.resume) report_resumed(gathered.resumed, report, log);
     } else {
       final_status = report_failure(collected.error(), report);
     }
@@ -580,7 +610,10 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
                                      staging ? &*staging : nullptr, log, start, report);
       if (!finished) final_status = report_failure(finished.error(), report);
     }
-    if (staging) staging->discard();  // no-op after a successful publish
+    if (staging && final_status != 0 && staging->resumable()) {
+      log.warn("--resume: kept " + staging->path() + "; the same command with --resume goes on from it");
+    }
+    if (staging) staging->discard();  // no-op after a successful publish, and for --resume's staging directory
   }
   // Everyone exits with rank 0's verdict, so mpirun's status is the job's status.
   auto verdict = broadcast_value(comm, final_status, "verdict");
@@ -595,7 +628,7 @@ ExitCode run_export(const JobOptions& o, Comm& comm) {
   const ExitCode status = export_checkpoint(o, comm, report);
   if (comm.is_root() && !o.report.empty()) {
     report.set_stage_seconds("total", seconds_since(start));
-    auto written = write_report_file(o.report, report.to_json(status, status == ExitCode::kOk && !o.dry_run));
+    auto written = write_file_atomically(o.report, report.to_json(status, status == ExitCode::kOk && !o.dry_run));
     // The export's outcome stands either way; the report is about it, not part of it.
     if (!written) Log(comm.rank(), o.quiet, o.verbose).warn(written.error().describe());
   }

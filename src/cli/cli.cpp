@@ -336,6 +336,10 @@ class ExportOptions {
          [&o] { return nlohmann::ordered_json(!o.fsync); });
     flag("--overwrite", o.overwrite, "Replace an existing export directory (swapped in atomically)",
          always(o.overwrite));
+    flag("--resume", o.resume,
+         "Keep the staging directory when interrupted, and go on from it: a later --resume run with the same options "
+         "and source adopts the files it journaled (after checking them) and does only the rest",
+         always(o.resume));
     flag("--dry-run", o.dry_run, "Check the checkpoint, print the plan and what would be dropped; write nothing",
          always(o.dry_run));
     app_.set_config("--config", "", "Job config (JSON): keys are the long option names; flags override it")
@@ -500,6 +504,18 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
     return usage("--graph, --dense, --sparse and --table-names go with --source hugectr");
   } else if (o.ckpt_dir.empty()) {
     return usage("--ckpt-dir is required (see --help)");
+  }
+  if (o.resume) {
+    std::string not_with;
+    if (o.source == SourceKind::kHugectr) not_with = "--source hugectr";
+    else if (o.format == ExportFormat::kHdf5) not_with = "--format hdf5";
+    else if (o.reshard != 0) not_with = "--reshard";
+    else if (o.embedding_dtypes.any() || !o.quantize_tables.empty()) not_with = "serving dtypes";
+    else if (o.dry_run) not_with = "--dry-run";
+    if (!not_with.empty()) {
+      return usage("--resume journals whole data files, one per rank; it does not combine with " + not_with +
+                   " (their files are written by several ranks, or their error sums by every file)");
+    }
   }
   if (!o.export_dir.empty() && !o.publish_root.empty()) {
     return usage("--export-dir and --publish-root exclude each other: the version directory is ROOT/<version>");

@@ -17,12 +17,15 @@ struct ArmedFault {
   int rank = 0;
   std::string action = "kill";
   bool fired = false;
+  bool any_rank = false;
+  int nth = 1;     // fire at this arrival at the stage
+  int reached = 0;
 };
 
 ArmedFault g_fault;
 int g_rank = 0;
 
-const std::set<std::string> kStages = {"discover", "stream", "barrier", "hdf5",
+const std::set<std::string> kStages = {"discover", "stream", "file",    "barrier", "hdf5",
                                        "metadata", "dense",  "publish", "merge"};
 
 }  // namespace
@@ -39,12 +42,23 @@ Status arm_fault(const std::string& spec) {
     fault.action = rest.substr(colon + 1);
     rest = rest.substr(0, colon);
   }
+  const size_t star = fault.stage.find('*');
+  if (star != std::string::npos) {
+    try {
+      fault.nth = std::stoi(fault.stage.substr(star + 1));
+    } catch (...) {
+      fault.nth = 0;
+    }
+    if (fault.nth < 1) return usage_error("--debug-fail-at: \"" + fault.stage + "\" wants STAGE*N with N >= 1");
+    fault.stage = fault.stage.substr(0, star);
+  }
   if (!kStages.count(fault.stage)) return usage_error("--debug-fail-at: unknown stage \"" + fault.stage + "\"");
   if (fault.action != "kill" && fault.action != "term" && fault.action != "stall" && fault.action != "pause") {
     return usage_error("--debug-fail-at: action must be kill, term, stall or pause");
   }
   try {
-    fault.rank = std::stoi(rest);
+    fault.any_rank = rest == "*";
+    fault.rank = fault.any_rank ? 0 : std::stoi(rest);
   } catch (...) {
     return usage_error("--debug-fail-at: \"" + rest + "\" is not a rank");
   }
@@ -55,7 +69,8 @@ Status arm_fault(const std::string& spec) {
 void set_fault_rank(int rank) { g_rank = rank; }
 
 void fault_point(const char* stage) {
-  if (!g_fault.armed || g_fault.fired || g_fault.rank != g_rank || g_fault.stage != stage) return;
+  if (!g_fault.armed || g_fault.fired || (!g_fault.any_rank && g_fault.rank != g_rank) || g_fault.stage != stage) return;
+  if (++g_fault.reached < g_fault.nth) return;
   g_fault.fired = true;
   std::fprintf(stderr, "recis-convert: [test] fault at %s on rank %d: %s\n", stage, g_rank, g_fault.action.c_str());
   std::fflush(stderr);

@@ -68,6 +68,10 @@ void RunReport::set_checkpoint(const CheckpointListing& listing, const std::stri
                            {"reason", reason}};
 }
 
+void RunReport::set_resumed(uint64_t files, uint64_t bytes, double seconds) {
+  record_["resume"] = {{"adopted_files", files}, {"adopted_bytes", bytes}, {"seconds_saved", seconds}};
+}
+
 void RunReport::set_stage_seconds(const std::string& stage, double seconds) { record_["seconds"][stage] = seconds; }
 
 void RunReport::set_ranks(const std::vector<RankWork>& ranks) {
@@ -107,15 +111,15 @@ std::string RunReport::to_json(ExitCode status, bool published) const {
   return out.dump(2) + "\n";
 }
 
-Status write_report_file(const std::string& path, const std::string& text) {
+Status write_file_atomically(const std::string& path, const std::string& text) {
   const std::string temporary = path + ".tmp." + std::to_string(::getpid());
   FileDescriptor fd(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666));
-  if (fd.get() < 0) return output_error(path, std::string("cannot write the report: ") + std::strerror(errno));
+  if (fd.get() < 0) return output_error(path, std::string("cannot write: ") + std::strerror(errno));
   auto written = write_all(fd.get(), text.data(), text.size(), temporary);
   if (written && ::fsync(fd.get()) != 0) written = output_error(temporary, std::string("fsync failed: ") + std::strerror(errno));
   if (written && ::close(fd.release()) != 0) written = output_error(temporary, std::string("close failed: ") + std::strerror(errno));
   if (written && ::rename(temporary.c_str(), path.c_str()) != 0) {
-    written = output_error(path, std::string("cannot write the report: ") + std::strerror(errno));
+    written = output_error(path, std::string("cannot write: ") + std::strerror(errno));
   }
   if (!written) ::unlink(temporary.c_str());
   return written;

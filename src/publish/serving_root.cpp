@@ -217,7 +217,7 @@ Result<VersionsFile> record_published_version(const std::string& root, VersionRe
                list.end());
     log.stage("--keep: removed " + dir);
   }
-  auto written = write_report_file(root + "/" + kVersionsFile, versions_json(plan.after));
+  auto written = write_file_atomically(root + "/" + kVersionsFile, versions_json(plan.after));
   if (!written) return written.error();
   auto synced = fsync_directory(root);
   if (!synced) return synced.error();

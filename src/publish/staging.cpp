@@ -86,6 +86,42 @@ bool remove_tree(const std::string& path) {
 
 Result<StagingDir> StagingDir::create(const std::string& export_dir, bool overwrite,
                                       std::vector<std::string>* removed_stale) {
+  auto checked = check_export_location(export_dir, overwrite);
+  if (!checked) return checked.error();
+  const SplitPath where = split(export_dir);
+  for (auto& stale : remove_stale(export_dir)) {
+    if (removed_stale) removed_stale->push_back(std::move(stale));
+  }
+  const std::string host = host_name();
+  const std::string prefix = "." + where.base + kStagingTag;
+  const std::string path = where.parent + "/" + prefix + host + "." + std::to_string(::getpid());
+  if (::mkdir(path.c_str(), 0777) != 0) {
+    return output_error(path, "cannot create the staging directory: " + errno_text());
+  }
+  return StagingDir(export_dir, path);
+}
+
+Result<StagingDir> StagingDir::create_resumable(const std::string& export_dir, bool overwrite,
+                                                std::vector<std::string>* removed_stale, bool* existed) {
+  auto checked = check_export_location(export_dir, overwrite);
+  if (!checked) return checked.error();
+  const SplitPath where = split(export_dir);
+  for (auto& stale : remove_stale(export_dir)) {
+    if (removed_stale) removed_stale->push_back(std::move(stale));
+  }
+  const std::string path = where.parent + "/." + where.base + kStagingTag + "resume";
+  struct stat st {};
+  *existed = ::lstat(path.c_str(), &st) == 0;
+  if (*existed && !S_ISDIR(st.st_mode)) return output_error(path, "exists and is not a staging directory");
+  if (!*existed && ::mkdir(path.c_str(), 0777) != 0) {
+    return output_error(path, "cannot create the staging directory: " + errno_text());
+  }
+  StagingDir staging(export_dir, path);
+  staging.resumable_ = true;
+  return staging;
+}
+
+Status StagingDir::check_export_location(const std::string& export_dir, bool overwrite) {
   const SplitPath where = split(export_dir);
   if (where.base.empty() || where.base == "." || where.base == ".." || where.base == "/") {
     return output_error(export_dir, "not a usable export directory name");
@@ -98,17 +134,7 @@ Result<StagingDir> StagingDir::create(const std::string& export_dir, bool overwr
     if (!overwrite) return output_error(export_dir, "already exists (use --overwrite to replace it)");
     if (!S_ISDIR(st.st_mode)) return output_error(export_dir, "exists and is not a directory");
   }
-
-  for (auto& stale : remove_stale(export_dir)) {
-    if (removed_stale) removed_stale->push_back(std::move(stale));
-  }
-  const std::string host = host_name();
-  const std::string prefix = "." + where.base + kStagingTag;
-  const std::string path = where.parent + "/" + prefix + host + "." + std::to_string(::getpid());
-  if (::mkdir(path.c_str(), 0777) != 0) {
-    return output_error(path, "cannot create the staging directory: " + errno_text());
-  }
-  return StagingDir(export_dir, path);
+  return Ok{};
 }
 
 std::vector<std::string> StagingDir::remove_stale(const std::string& export_dir) {
@@ -129,14 +155,17 @@ std::vector<std::string> StagingDir::remove_stale(const std::string& export_dir)
 }
 
 StagingDir::StagingDir(StagingDir&& other) noexcept
-    : export_dir_(std::move(other.export_dir_)), path_(std::move(other.path_)), active_(other.active_) {
+    : export_dir_(std::move(other.export_dir_)),
+      path_(std::move(other.path_)),
+      active_(other.active_),
+      resumable_(other.resumable_) {
   other.active_ = false;
 }
 
 StagingDir::~StagingDir() { discard(); }
 
 void StagingDir::discard() {
-  if (active_) remove_tree(path_);
+  if (active_ && !resumable_) remove_tree(path_);
   active_ = false;
 }
 

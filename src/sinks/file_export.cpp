@@ -17,25 +17,32 @@ namespace {
 std::string join(const std::string& dir, const std::string& name) { return dir + "/" + name; }
 
 Status write_export(int src_fd, const std::string& src_path, const std::string& dst_path, const FileLayout& plan,
-                    CopyEngine& engine, WritebackQueue* writeback, FileResult& result) {
+                    CopyEngine& engine, const FileExportSettings& settings, FileResult& result) {
   // O_EXCL: the staging directory is ours, so an existing file means a plan bug, never something to clobber.
   FileDescriptor dst(::open(dst_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666));
   if (dst.get() < 0) return output_error(dst_path, std::string("cannot create: ") + std::strerror(errno));
   auto outcome = engine.write(src_fd, src_path, dst.get(), dst_path, plan);
   Status status = Ok{};
+  if (outcome) {
+    result.output_bytes = outcome.value().bytes_written;
+    result.checksum = outcome.value().checksum;
+  }
+  std::function<Status()> then;
+  if (settings.once_durable) then = [done = settings.once_durable, finished = result] { return done(finished); };
   if (!outcome) {
     status = outcome.error();
-  } else if (writeback) {
-    status = writeback->add(dst.release(), dst_path);  // fsynced later, so the copy never waits for the disk
+  } else if (settings.writeback) {
+    // fsynced later, so the copy never waits for the disk
+    status = settings.writeback->add(dst.release(), dst_path, std::move(then));
   } else if (::close(dst.release()) != 0) {
     status = output_error(dst_path, std::string("close failed: ") + std::strerror(errno));
+  } else if (then) {
+    status = then();
   }
   if (!status) {
     ::unlink(dst_path.c_str());
     return status;
   }
-  result.output_bytes = outcome.value().bytes_written;
-  result.checksum = outcome.value().checksum;
   return Ok{};
 }
 
@@ -137,8 +144,8 @@ Result<FileResult> export_data_file(const CheckpointListing& listing, const Data
     result.output_bytes = plan.output_bytes();
     return result;
   }
-  auto written = write_export(src.get(), src_path, join(settings.staging_dir, file.name), plan, engine,
-                              settings.writeback, result);
+  auto written = write_export(src.get(), src_path, join(settings.staging_dir, file.name), plan, engine, settings,
+                              result);
   if (!written) return written.error();
   return result;
 }

@@ -1,3 +1,6 @@
+#include <chrono>
+
+#include "recis_convert/common/fault_injection.h"
 #include "recis_convert/common/interrupt.h"
 #include "recis_convert/sinks/copy_engine.h"
 #include "recis_convert/sinks/sink.h"
@@ -76,7 +79,8 @@ StreamOutcome stream_checkpoint_files(const StreamRequest& r, Comm& comm, const 
   StreamOutcome out;
   CopyEngine engine(o.buffer_mib << 20, o.copy_method);
   WritebackQueue writeback(kMaxFilesAwaitingFsync);
-  FileExportSettings settings{r.staging_dir, o.dry_run, o.fsync ? &writeback : nullptr, r.selections};
+  FileExportSettings settings{r.staging_dir, o.dry_run, o.fsync ? &writeback : nullptr, r.selections, nullptr};
+  const bool resume = o.resume && !o.dry_run;
   uint64_t total_bytes = 0;
   for (const auto& f : listing.files) total_bytes += f.size;
   StreamProgress progress(comm, log, o.progress_seconds(), total_bytes, listing.files.size());
@@ -87,19 +91,38 @@ StreamOutcome stream_checkpoint_files(const StreamRequest& r, Comm& comm, const 
       out.failure = *stop;
       break;
     }
-    auto result = export_data_file(listing, listing.files[index], r.transforms, engine, settings);
+    const DataFile& file = listing.files[index];
+    if (resume) {  // a file an interrupted run finished, checked, instead of exporting it again
+      if (auto adopted = adopt_journaled_file(r.staging_dir, listing.ckpt_dir, file, log)) {
+        ++out.resumed.files;
+        out.resumed.bytes += adopted->result.output_bytes;
+        out.resumed.seconds += adopted->seconds;
+        out.add_result(std::move(adopted->result), listing.blocks, comm.is_root());
+        progress.item_done(file.size);
+        continue;
+      }
+      const auto started = std::chrono::steady_clock::now();
+      settings.once_durable = [&r, &listing, started](const FileResult& done) {
+        const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
+        return journal_file(r.staging_dir, listing.ckpt_dir, done, took.count());
+      };
+    }
+    auto result = export_data_file(listing, file, r.transforms, engine, settings);
     if (!result) {
       out.failure = result.error();
       break;
     }
-    log.detail(listing.files[index].name + ": kept " + std::to_string(result.value().kept.size()) + ", dropped " +
+    log.detail(file.name + ": kept " + std::to_string(result.value().kept.size()) + ", dropped " +
                std::to_string(result.value().dropped.size()) + " tensors");
     out.add_result(std::move(result).value(), listing.blocks, comm.is_root());
-    progress.item_done(listing.files[index].size);
+    progress.item_done(file.size);
+    fault_point("file");
   }
-  if (!out.failure) {
-    auto synced = writeback.flush_all();  // every file of this rank is durable before it reports success
-    if (!synced) out.failure = synced.error();
+  // Every file of this rank is durable before it reports success. An interrupted --resume run also waits for the
+  // files already written, so that they are journaled and the next run adopts them.
+  if (!out.failure || resume) {
+    auto synced = writeback.flush_all();
+    if (!synced && !out.failure) out.failure = synced.error();
   }
   if (out.failure) comm.announce_failure();  // agree_on_status counts announcers: every failing rank announces
   progress.finish();

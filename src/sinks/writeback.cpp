@@ -60,6 +60,7 @@ void WritebackQueue::run() {
       ::close(next.fd);  // the export is lost anyway: just release the descriptor
     } else {
       done = fsync_and_close(next.fd, next.path);
+      if (done && next.then) done = next.then();
     }
     lock.lock();
     busy_ = false;
@@ -68,14 +69,14 @@ void WritebackQueue::run() {
   }
 }
 
-Status WritebackQueue::add(int fd, const std::string& path) {
+Status WritebackQueue::add(int fd, const std::string& path, std::function<Status()> then) {
   std::unique_lock<std::mutex> lock(mutex_);
   changed_.wait(lock, [this] { return queue_.size() < max_pending_ || failure_; });
   if (failure_) {
     ::close(fd);
     return *failure_;
   }
-  queue_.push_back({fd, path});
+  queue_.push_back({fd, path, std::move(then)});
   changed_.notify_all();
   return Ok{};
 }

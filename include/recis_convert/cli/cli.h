@@ -68,6 +68,7 @@ struct JobOptions {
   CopyMethod copy_method = CopyMethod::kAuto;
   bool fsync = true;
   bool overwrite = false;
+  bool resume = false;  // --resume (publish/resume_journal.h): keep the staging directory when interrupted, adopt it
   bool dry_run = false;
   bool quiet = false;
   bool verbose = false;

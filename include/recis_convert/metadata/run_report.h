@@ -36,6 +36,8 @@ class RunReport {
   void set_stage_seconds(const std::string& stage, double seconds);
   void set_ranks(const std::vector<RankWork>& ranks);
   void set_dropped(const std::vector<FileResult>& files);
+  // --resume: what the run adopted from an interrupted one ("resume": files, bytes, seconds saved).
+  void set_resumed(uint64_t files, uint64_t bytes, double seconds);
   // --evict-older-than: each table's global step and where it came from (global_step.h).
   void set_global_steps(const std::map<std::string, GlobalStep>& steps);
   void add_error(const std::string& line);
@@ -49,8 +51,8 @@ class RunReport {
 };
 
 // Writes `text` to `path` atomically (a temporary file next to it, fsynced, then renamed): a reader never sees
-// half a report. Errors are kOutput naming the path.
-Status write_report_file(const std::string& path, const std::string& text);
+// half a file (run records, versions.json, --resume journal entries). Errors are kOutput naming the path.
+Status write_file_atomically(const std::string& path, const std::string& text);
 
 // The time now, UTC, as ISO 8601 ("2026-12-03T16:40:25Z"): the run record's and versions.json's times.
 std::string utc_now();

@@ -11,6 +11,7 @@
 #include "recis_convert/formats/safetensors.h"
 #include "recis_convert/mpi/messages.h"
 #include "recis_convert/plan/eviction_plan.h"
+#include "recis_convert/publish/resume_journal.h"
 #include "recis_convert/sinks/eviction_stage.h"
 #include "recis_convert/sources/global_step.h"
 #include "recis_convert/sinks/file_export.h"
@@ -154,6 +155,9 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ExportClock, tables, step)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PartCount, part, rows, kept)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PartSelection, part, decision, rows, kept, kept_rows_file)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RankColumns, error, columns)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ResumeSavings, files, bytes, seconds)
+// A --resume journal entry is stored in the messages' own encoding (CBOR): its tensor lists are binary.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(JournalEntry, result, source_size, source_mtime_ns, source_header, seconds)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RankCounts, error, counts)
 
 // Resharding (plan/reshard_plan.h): what each rank counted in its files, and the placements rank 0 sends back.

@@ -21,6 +21,10 @@ class StagingDir {
   // directories of dead runs on this host, and creates a fresh staging directory. Errors are kOutput.
   // `removed_stale` receives the paths of stale directories removed.
   static Result<StagingDir> create(const std::string& export_dir, bool overwrite, std::vector<std::string>* removed_stale);
+  // --resume (resume_journal.h): the staging directory has the fixed name "<parent>/.<export-name>.recis-staging.resume",
+  // is reused when it exists (`existed`), and is kept, not removed, when the run does not publish.
+  static Result<StagingDir> create_resumable(const std::string& export_dir, bool overwrite,
+                                             std::vector<std::string>* removed_stale, bool* existed);
 
   // Removes the staging directories of dead runs next to `export_dir` (made on this host by a process that no
   // longer exists). Also called after publishing: processes of a killed job can outlive mpirun by a moment.
@@ -39,15 +43,19 @@ class StagingDir {
   // swapped in (RENAME_EXCHANGE) and only then is the old one removed.
   Status publish(bool overwrite);
 
-  // Removes the staging directory now (also done by the destructor unless published).
+  // Removes the staging directory now (also done by the destructor unless published); a resumable one stays.
   void discard();
+  bool resumable() const { return resumable_; }
 
  private:
   StagingDir(std::string export_dir, std::string path) : export_dir_(std::move(export_dir)), path_(std::move(path)) {}
+  // The parent exists; the export directory does not, unless overwrite (and then it is a directory).
+  static Status check_export_location(const std::string& export_dir, bool overwrite);
 
   std::string export_dir_;
   std::string path_;
   bool active_ = true;
+  bool resumable_ = false;
 };
 
 // --overwrite on the source itself, or on a directory holding it, would delete the source: refused (kOutput) when

@@ -17,6 +17,7 @@
 #include "recis_convert/common/error.h"
 #include "recis_convert/common/log.h"
 #include "recis_convert/mpi/comm.h"
+#include "recis_convert/publish/resume_journal.h"
 #include "recis_convert/sinks/file_export.h"
 #include "recis_convert/sinks/packed_file_results.h"
 #include "recis_convert/sinks/hugectr_row_stage.h"
@@ -47,6 +48,7 @@ struct StreamOutcome {
   }
   std::optional<Error> failure;
   uint64_t shared_bytes = 0;  // bytes written into files shared by all ranks (HugeCTR tables), not in `results`
+  ResumeSavings resumed;      // --resume: the files adopted from the journal instead of exported
   // Rank 0, HugeCTR tables into model.h5 with --evict-l2-below: each table's rows and evicted rows, counted in the
   // stream (a safetensors export counts them before it: hugectr_row_stage.h).
   std::map<std::string, TableEviction> evictions;

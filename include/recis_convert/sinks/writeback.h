@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstddef>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -26,8 +27,10 @@ class WritebackQueue {
   WritebackQueue& operator=(const WritebackQueue&) = delete;
 
   // Takes ownership of `fd` (a fully written file). Returns the first fsync failure seen so far (kOutput,
-  // naming the file that failed), so a rank stops copying soon after the disk fails.
-  Status add(int fd, const std::string& path);
+  // naming the file that failed), so a rank stops copying soon after the disk fails. `then`, if given, runs on the
+  // queue's thread once the file is fsynced and closed (--resume journals the file there: durable before it
+  // counts as done); its failure counts as the file's.
+  Status add(int fd, const std::string& path, std::function<Status()> then = nullptr);
 
   // Waits until every queued file is fsynced and closed; the first failure, if any.
   Status flush_all();
@@ -36,6 +39,7 @@ class WritebackQueue {
   struct Pending {
     int fd;
     std::string path;
+    std::function<Status()> then;
   };
   void run();
 

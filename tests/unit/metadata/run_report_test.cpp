@@ -65,8 +65,8 @@ TEST(RunReportTest, RecordsWhatTheRunDid) {
 TEST(RunReportTest, WritesAtomically) {
   testing::TempDir dir;
   const std::string path = dir.file("report.json");
-  ASSERT_TRUE(write_report_file(path, "first\n"));
-  ASSERT_TRUE(write_report_file(path, "second\n"));  // replaces
+  ASSERT_TRUE(write_file_atomically(path, "first\n"));
+  ASSERT_TRUE(write_file_atomically(path, "second\n"));  // replaces
   EXPECT_EQ(testing::read_file(path), "second\n");
   std::vector<std::string> entries;
   if (DIR* d = ::opendir(dir.path().c_str())) {
@@ -76,7 +76,7 @@ TEST(RunReportTest, WritesAtomically) {
     ::closedir(d);
   }
   EXPECT_EQ(entries, std::vector<std::string>{"report.json"});  // no temporary left
-  auto failed = write_report_file(dir.file("missing/report.json"), "x");
+  auto failed = write_file_atomically(dir.file("missing/report.json"), "x");
   ASSERT_FALSE(failed);
   EXPECT_EQ(failed.error().code, ExitCode::kOutput);
   EXPECT_EQ(failed.error().file, dir.file("missing/report.json"));

@@ -1,0 +1,85 @@
+// --resume: a run that is interrupted (a Slurm time limit, a preemption, a failing rank, SIGKILL) keeps its staging
+// directory, and the next --resume run with the same options and the same source does only what is left.
+//
+// The staging directory of a --resume run has a fixed name, ".<export-name>.recis-staging.resume", so the next run
+// finds it on any node; a lock on its journal's `lock` file (fcntl: across the nodes of a shared file system) keeps
+// two live runs out of it. Its journal, ".recis-journal/", holds
+//   run.json       what the run is: the options that shape the export and the source (every data file's size and
+//                  modification time, and the checksums of `index` and `tensorkey.json`);
+//   files/<name>   one entry per finished output file: its result (as the manifest needs it), its size and
+//                  checksum, its source file's size, modification time and header checksum, and the seconds it took.
+// An entry is written (to a temporary name, fsynced, renamed) only once its output file is fsynced: a journaled
+// file is durable. The next run trusts nothing it has not checked: run.json must match (else a fresh start, with a
+// line saying why); each entry's output must have its size and checksum and its source the same header (else that
+// file is redone). The journal is removed before the export is published.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "recis_convert/common/error.h"
+#include "recis_convert/common/file_io.h"
+#include "recis_convert/common/log.h"
+#include "recis_convert/sinks/file_export.h"
+#include "recis_convert/sources/checkpoint.h"
+
+namespace recis_convert {
+
+inline constexpr const char* kJournalDir = ".recis-journal";
+
+// What run.json records. Two runs may share a staging directory when their fingerprints are equal.
+struct RunFingerprint {
+  nlohmann::json options;  // the job config without the options that do not change the export's bytes
+  nlohmann::json source;   // checkpoint dir, data files (name, size, mtime), index and tensorkey.json checksums
+};
+
+// From the job config (cli.h job_config_json) and the listing: reads the data files' sizes and times and the
+// checksums of `index` and `tensorkey.json` (kBadInput naming a file that cannot be read).
+Result<RunFingerprint> run_fingerprint(const nlohmann::json& job_config, const CheckpointListing& listing);
+
+// Why `previous` cannot be resumed as `now` ("" when it can): the first option or source file that differs.
+std::string why_not_resumable(const RunFingerprint& previous, const RunFingerprint& now);
+
+// A journaled output file.
+struct JournalEntry {
+  FileResult result;
+  uint64_t source_size = 0;
+  int64_t source_mtime_ns = 0;
+  uint64_t source_header = 0;  // XXH3-64 of the source file's length prefix and header
+  double seconds = 0;          // how long its export took: what adopting it saves
+};
+
+// Rank 0, on a --resume staging directory (`existed`: found, not just made). Takes the lock (kOutput if another
+// live run holds it), then either adopts what the journal lists (removing every other entry of the directory: a
+// file cut off mid-write, metadata of the last run) or, when run.json is missing or differs, empties the directory
+// and starts afresh (saying why). Returns the lock, held until the process exits, and the entries adopted so far
+// (each rank still checks its own files' entries).
+struct ResumeState {
+  std::unique_ptr<FileDescriptor> lock;
+  uint64_t journaled = 0;
+};
+Result<ResumeState> open_resume_journal(const std::string& staging_dir, const RunFingerprint& fingerprint, bool existed,
+                                        const Log& log);
+
+// What adopting journaled files saved a rank (summed on rank 0 for the run record).
+struct ResumeSavings {
+  uint64_t files = 0;
+  uint64_t bytes = 0;   // output bytes adopted
+  double seconds = 0;   // what exporting them took the interrupted run
+};
+
+// Every rank, for each of its files: the file's entry if the output and the source check out; none if there is no
+// entry, or (after removing the entry and the output, and saying why) if something does not match.
+std::optional<JournalEntry> adopt_journaled_file(const std::string& staging_dir, const std::string& ckpt_dir,
+                                                 const DataFile& file, const Log& log);
+
+// Every rank, once a file's output is fsynced: its entry, durable. The source's size, time and header are read now.
+Status journal_file(const std::string& staging_dir, const std::string& ckpt_dir, const FileResult& result,
+                    double seconds);
+
+}  // namespace recis_convert

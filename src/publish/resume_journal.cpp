@@ -1,0 +1,236 @@
+#include "recis_convert/publish/resume_journal.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "recis_convert/common/checksum.h"
+#include "recis_convert/metadata/run_report.h"
+#include "recis_convert/mpi/job_messages.h"
+#include "recis_convert/publish/staging.h"
+
+namespace recis_convert {
+namespace {
+
+// The job config keys that do not change the export's bytes: how the work is run, reported and made durable.
+const char* const kVolatileOptions[] = {"resume",   "report",      "progress-interval", "quiet",   "verbose",
+                                        "buffer-mib", "copy-method", "balance",           "no-fsync", "overwrite"};
+
+std::string errno_text() { return std::strerror(errno); }
+std::string journal(const std::string& staging) { return staging + "/" + kJournalDir; }
+std::string entries(const std::string& staging) { return journal(staging) + "/files"; }
+
+Result<std::string> read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return bad_input(path, "cannot read: " + errno_text());
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// XXH3-64 of a safetensors file's length prefix and header (at most its first 8 + N bytes, a MiB at a time).
+Result<uint64_t> header_checksum(const std::string& path) {
+  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return bad_input(path, "cannot open: " + errno_text());
+  unsigned char prefix[8];
+  auto read = read_exact(fd.get(), 0, sizeof prefix, prefix, path, "the header length");
+  if (!read) return read.error();
+  uint64_t length = 0;
+  std::memcpy(&length, prefix, sizeof length);
+  Checksum checksum;
+  checksum.update(prefix, sizeof prefix);
+  std::vector<unsigned char> chunk(1 << 20);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return bad_input(path, "cannot stat: " + errno_text());
+  length = std::min<uint64_t>(length, static_cast<uint64_t>(st.st_size) - std::min<uint64_t>(8, st.st_size));
+  for (uint64_t done = 0; done < length;) {
+    const uint64_t n = std::min<uint64_t>(chunk.size(), length - done);
+    read = read_exact(fd.get(), 8 + done, n, chunk.data(), path, "the header");
+    if (!read) return read.error();
+    checksum.update(chunk.data(), n);
+    done += n;
+  }
+  return checksum.digest();
+}
+
+struct FileStamp {
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+};
+Result<FileStamp> stamp_of(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return bad_input(path, "cannot stat: " + errno_text());
+  return FileStamp{static_cast<uint64_t>(st.st_size),
+                   static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
+}
+
+std::vector<std::string> names_in(const std::string& dir) {
+  std::vector<std::string> out;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      const std::string name = e->d_name;
+      if (name != "." && name != "..") out.push_back(name);
+    }
+    ::closedir(d);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Removes everything in `dir` but the entries `keep` names.
+Status empty_directory(const std::string& dir, const std::vector<std::string>& keep) {
+  for (const std::string& name : names_in(dir)) {
+    if (std::find(keep.begin(), keep.end(), name) != keep.end()) continue;
+    if (!remove_tree(dir + "/" + name)) return output_error(dir + "/" + name, "cannot remove it from the staging directory");
+  }
+  return Ok{};
+}
+
+}  // namespace
+
+Result<RunFingerprint> run_fingerprint(const nlohmann::json& job_config, const CheckpointListing& listing) {
+  RunFingerprint f;
+  f.options = job_config;
+  for (const char* key : kVolatileOptions) f.options.erase(key);
+  f.source["checkpoint"] = resolved_path(listing.ckpt_dir);
+  for (const char* name : {"index", "tensorkey.json"}) {
+    const std::string path = listing.ckpt_dir + "/" + name;
+    auto digest = Checksum::of_file(path, ExitCode::kBadInput);
+    f.source[name] = digest ? Checksum::hex(digest.value().checksum) : "absent";
+  }
+  nlohmann::json files = nlohmann::json::array();
+  for (const DataFile& file : listing.files) {
+    auto stamp = stamp_of(listing.ckpt_dir + "/" + file.name);
+    if (!stamp) return stamp.error();
+    files.push_back({{"name", file.name}, {"size", stamp.value().size}, {"mtime_ns", stamp.value().mtime_ns}});
+  }
+  f.source["files"] = std::move(files);
+  return f;
+}
+
+std::string why_not_resumable(const RunFingerprint& previous, const RunFingerprint& now) {
+  for (const auto& [key, value] : now.options.items()) {
+    if (!previous.options.contains(key) || previous.options[key] != value) return "option " + key + " differs";
+  }
+  for (const auto& [key, value] : previous.options.items()) {
+    if (!now.options.contains(key)) return "option " + key + " differs";
+  }
+  if (previous.source.value("checkpoint", "") != now.source.value("checkpoint", "")) return "another checkpoint";
+  for (const char* name : {"index", "tensorkey.json"}) {
+    if (previous.source.value(name, "") != now.source.value(name, "")) return std::string("the checkpoint's ") + name + " changed";
+  }
+  const auto& was = previous.source["files"];
+  const auto& is = now.source["files"];
+  if (!was.is_array() || was.size() != is.size()) return "the checkpoint's data files changed";
+  for (size_t i = 0; i < is.size(); ++i) {
+    if (was[i] != is[i]) return "data file " + is[i].value("name", "?") + " changed (size or modification time)";
+  }
+  return "";
+}
+
+Result<ResumeState> open_resume_journal(const std::string& staging_dir, const RunFingerprint& fingerprint, bool existed,
+                                        const Log& log) {
+  ResumeState state;
+  const std::string dir = journal(staging_dir);
+  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return output_error(dir, "cannot create: " + errno_text());
+  const std::string lock_path = dir + "/lock";
+  state.lock = std::make_unique<FileDescriptor>(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  if (state.lock->get() < 0) return output_error(lock_path, "cannot open: " + errno_text());
+  struct flock lock {};
+  lock.l_type = F_WRLCK;
+  lock.l_whence = SEEK_SET;
+  if (::fcntl(state.lock->get(), F_SETLK, &lock) != 0) {
+    if (errno == EACCES || errno == EAGAIN) {
+      return output_error(staging_dir, "another --resume run of this export is running (it holds " + lock_path + ")");
+    }
+    log.warn(lock_path + ": cannot lock (" + errno_text() + "); going on without the lock");
+  }
+  std::string why;
+  if (existed) {
+    auto text = read_text(dir + "/run.json");
+    auto previous = text ? nlohmann::json::parse(text.value(), nullptr, false) : nlohmann::json();
+    if (!text || previous.is_discarded() || !previous.is_object()) {
+      why = "its run.json is missing or unreadable";
+    } else {
+      why = why_not_resumable(RunFingerprint{previous.value("options", nlohmann::json::object()),
+                                             previous.value("source", nlohmann::json::object())},
+                              fingerprint);
+    }
+  }
+  if (!existed || !why.empty()) {
+    if (!why.empty()) log.stage("--resume: a fresh start in " + staging_dir + ": " + why);
+    auto emptied = empty_directory(staging_dir, {kJournalDir});
+    if (!emptied) return emptied.error();
+    if (!remove_tree(entries(staging_dir))) return output_error(entries(staging_dir), "cannot remove the old entries");
+    if (::mkdir(entries(staging_dir).c_str(), 0755) != 0) return output_error(entries(staging_dir), "cannot create: " + errno_text());
+    nlohmann::json run = {{"options", fingerprint.options}, {"source", fingerprint.source}};
+    auto written = write_file_atomically(dir + "/run.json", run.dump(2) + "\n");
+    if (!written) return written.error();
+    auto synced = fsync_directory(dir);
+    if (!synced) return synced.error();
+    return state;
+  }
+  // adopt: keep the journal and the files it lists; an output without an entry was cut off, metadata is redone
+  std::vector<std::string> keep = {kJournalDir};
+  for (const std::string& name : names_in(entries(staging_dir))) {
+    if (name.find(".tmp.") != std::string::npos) continue;  // an entry cut off before its rename
+    keep.push_back(name);
+    ++state.journaled;
+  }
+  auto emptied = empty_directory(staging_dir, keep);
+  if (!emptied) return emptied.error();
+  log.stage("--resume: " + staging_dir + " holds " + std::to_string(state.journaled) +
+            " journaled files of an interrupted run with the same options and source; each is checked before it is "
+            "adopted");
+  return state;
+}
+
+std::optional<JournalEntry> adopt_journaled_file(const std::string& staging_dir, const std::string& ckpt_dir,
+                                                 const DataFile& file, const Log& log) {
+  const std::string entry_path = entries(staging_dir) + "/" + file.name;
+  const std::string output = staging_dir + "/" + file.name;
+  auto text = read_text(entry_path);
+  if (!text) return std::nullopt;
+  auto redo = [&](const std::string& why) -> std::optional<JournalEntry> {
+    log.stage("--resume: " + file.name + " is redone: " + why);
+    ::unlink(entry_path.c_str());
+    ::unlink(output.c_str());
+    return std::nullopt;
+  };
+  auto decoded = messages_detail::decode<JournalEntry>(std::move(text).value(), "journal entry");
+  if (!decoded || decoded.value().result.name != file.name) return redo("its journal entry is unreadable");
+  std::optional<JournalEntry> entry = std::move(decoded).value();
+  const std::string source = ckpt_dir + "/" + file.name;
+  auto stamp = stamp_of(source);
+  auto header = header_checksum(source);
+  if (!stamp || stamp.value().size != entry->source_size || stamp.value().mtime_ns != entry->source_mtime_ns ||
+      !header || header.value() != entry->source_header) {
+    return redo("its source changed since it was exported");
+  }
+  if (!entry->result.written) return entry;  // every tensor dropped: no output file
+  auto digest = Checksum::of_file(output, ExitCode::kOutput);
+  if (!digest || digest.value().bytes != entry->result.output_bytes || digest.value().checksum != entry->result.checksum) {
+    return redo("the staged file's size or checksum is not the journaled one");
+  }
+  return entry;
+}
+
+Status journal_file(const std::string& staging_dir, const std::string& ckpt_dir, const FileResult& result,
+                    double seconds) {
+  const std::string source = ckpt_dir + "/" + result.name;
+  auto stamp = stamp_of(source);
+  if (!stamp) return stamp.error();
+  auto header = header_checksum(source);
+  if (!header) return header.error();
+  JournalEntry entry{result, stamp.value().size, stamp.value().mtime_ns, header.value(), seconds};
+  return write_file_atomically(entries(staging_dir) + "/" + result.name, messages_detail::encode(entry));
+}
+
+}  // namespace recis_convert

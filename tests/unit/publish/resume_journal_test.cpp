@@ -1,0 +1,139 @@
+#include "recis_convert/publish/resume_journal.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+
+#include "recis_convert/common/checksum.h"
+#include "recis_convert/publish/staging.h"
+#include "recis_convert/sinks/copy_engine.h"
+#include "recis_convert/transforms/job_transforms.h"
+#include "test_files.h"
+
+namespace recis_convert {
+namespace {
+
+using testing::path_exists;
+using testing::TempDir;
+
+class ResumeJournalTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    testing::write_small_checkpoint(source_.path());
+    auto listing = discover_checkpoint(source_.path());
+    ASSERT_TRUE(listing) << listing.error().describe();
+    listing_ = listing.value();
+    staging_ = out_.file("staging");
+    ::mkdir(staging_.c_str(), 0755);
+  }
+  // Exports data file `file` into the staging directory and journals it, as a --resume run does.
+  FileResult export_and_journal(size_t file) {
+    const RowTransformChain transforms = make_row_transforms(true, {}, EmbeddingDTypes{});
+    CopyEngine engine(4096, CopyMethod::kAuto);
+    FileExportSettings settings{staging_, false, nullptr, nullptr};
+    settings.once_durable = [this](const FileResult& done) { return journal_file(staging_, listing_.ckpt_dir, done, 1.5); };
+    auto result = export_data_file(listing_, listing_.files[file], transforms, engine, settings);
+    EXPECT_TRUE(result) << result.error().describe();
+    return result ? result.value() : FileResult{};
+  }
+  RunFingerprint fingerprint(const std::string& filter = "true") {
+    auto f = run_fingerprint(nlohmann::json::parse("{\"filter-optimizer\": " + filter + ", \"report\": \"/r\"}"), listing_);
+    EXPECT_TRUE(f) << f.error().describe();
+    return f ? f.value() : RunFingerprint{};
+  }
+  TempDir source_, out_;
+  CheckpointListing listing_;
+  std::string staging_;
+  Log log_{0, true, false};
+};
+
+TEST_F(ResumeJournalTest, TheFingerprintIgnoresHowTheWorkIsRunAndSaysWhatChanged) {
+  const RunFingerprint first = fingerprint();
+  EXPECT_FALSE(first.options.contains("report"));
+  EXPECT_EQ(why_not_resumable(first, fingerprint()), "");
+  EXPECT_EQ(why_not_resumable(first, fingerprint("false")), "option filter-optimizer differs");
+  const std::string data = listing_.ckpt_dir + "/" + listing_.files[0].name;
+  struct timeval times[2] = {{1000, 0}, {1000, 0}};
+  ASSERT_EQ(::utimes(data.c_str(), times), 0);
+  EXPECT_NE(why_not_resumable(first, fingerprint()).find(listing_.files[0].name + " changed"), std::string::npos);
+}
+
+TEST_F(ResumeJournalTest, AJournaledFileIsAdoptedOnlyWhileItAndItsSourceCheckOut) {
+  ASSERT_TRUE(open_resume_journal(staging_, fingerprint(), false, log_));
+  const FileResult done = export_and_journal(0);
+  ASSERT_TRUE(done.written);
+  auto adopted = adopt_journaled_file(staging_, listing_.ckpt_dir, listing_.files[0], log_);
+  ASSERT_TRUE(adopted);
+  EXPECT_EQ(adopted->result.checksum, done.checksum);
+  EXPECT_EQ(adopted->result.kept.size(), done.kept.size());
+  EXPECT_EQ(adopted->seconds, 1.5);
+  EXPECT_FALSE(adopt_journaled_file(staging_, listing_.ckpt_dir, listing_.files[1], log_));  // never journaled
+
+  // a staged file that differs from its entry is redone: entry and file removed
+  const std::string output = staging_ + "/" + listing_.files[0].name;
+  std::string bytes = testing::read_file(output);
+  bytes.back() ^= 1;
+  testing::write_file(output, bytes);
+  EXPECT_FALSE(adopt_journaled_file(staging_, listing_.ckpt_dir, listing_.files[0], log_));
+  EXPECT_FALSE(path_exists(output));
+
+  // a source whose header changed since: redone too
+  export_and_journal(0);
+  const std::string source = listing_.ckpt_dir + "/" + listing_.files[0].name;
+  std::string original = testing::read_file(source);
+  std::string changed = original;
+  changed[10] = changed[10] == 'x' ? 'y' : 'x';  // inside the header's JSON: same size
+  struct stat st {};
+  ::stat(source.c_str(), &st);
+  testing::write_file(source, changed);
+  struct timespec times[2] = {st.st_atim, st.st_mtim};
+  ::utimensat(AT_FDCWD, source.c_str(), times, 0);  // same size and time: only the header says it changed
+  EXPECT_FALSE(adopt_journaled_file(staging_, listing_.ckpt_dir, listing_.files[0], log_));
+  testing::write_file(source, original);
+}
+
+TEST_F(ResumeJournalTest, OpeningAdoptsTheJournaledFilesAndClearsTheRestOrStartsAfresh) {
+  auto fresh = open_resume_journal(staging_, fingerprint(), false, log_);
+  ASSERT_TRUE(fresh) << fresh.error().describe();
+  EXPECT_EQ(fresh.value().journaled, 0u);
+  export_and_journal(0);
+  testing::write_file(staging_ + "/" + listing_.files[1].name, "cut off mid-write");  // no entry
+  testing::write_file(staging_ + "/index", "metadata of the last run");
+  fresh.value().lock.reset();  // the interrupted run is gone
+  auto adopted = open_resume_journal(staging_, fingerprint(), true, log_);
+  ASSERT_TRUE(adopted) << adopted.error().describe();
+  EXPECT_EQ(adopted.value().journaled, 1u);
+  EXPECT_TRUE(path_exists(staging_ + "/" + listing_.files[0].name));
+  EXPECT_FALSE(path_exists(staging_ + "/" + listing_.files[1].name));
+  EXPECT_FALSE(path_exists(staging_ + "/index"));
+  adopted.value().lock.reset();
+  // other options: a fresh start, nothing kept but the journal's folder
+  auto other = open_resume_journal(staging_, fingerprint("false"), true, log_);
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other.value().journaled, 0u);
+  EXPECT_FALSE(path_exists(staging_ + "/" + listing_.files[0].name));
+  EXPECT_FALSE(adopt_journaled_file(staging_, listing_.ckpt_dir, listing_.files[0], log_));
+}
+
+TEST_F(ResumeJournalTest, TheResumableStagingDirectoryHasAFixedNameAndOutlivesAFailure) {
+  const std::string out = out_.file("export");
+  bool existed = true;
+  {
+    auto staging = StagingDir::create_resumable(out, false, nullptr, &existed);
+    ASSERT_TRUE(staging) << staging.error().describe();
+    EXPECT_FALSE(existed);
+    EXPECT_EQ(staging.value().path(), out_.file(".export.recis-staging.resume"));
+    staging.value().discard();
+  }
+  EXPECT_TRUE(path_exists(out_.file(".export.recis-staging.resume")));
+  auto again = StagingDir::create_resumable(out, false, nullptr, &existed);
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(existed);
+  EXPECT_TRUE(StagingDir::remove_stale(out).empty());  // not a dead run's directory: kept for the next --resume
+  ASSERT_TRUE(again.value().publish(false));
+  EXPECT_TRUE(path_exists(out));
+}
+
+}  // namespace
+}  // namespace recis_convert
