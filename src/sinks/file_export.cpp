@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -21,14 +22,18 @@ Status write_export(int src_fd, const std::string& src_path, const std::string& 
   // O_EXCL: the staging directory is ours, so an existing file means a plan bug, never something to clobber.
   FileDescriptor dst(::open(dst_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666));
   if (dst.get() < 0) return output_error(dst_path, std::string("cannot create: ") + std::strerror(errno));
+  const auto started = std::chrono::steady_clock::now();
   auto outcome = engine.write(src_fd, src_path, dst.get(), dst_path, plan);
+  const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
   Status status = Ok{};
   if (outcome) {
     result.output_bytes = outcome.value().bytes_written;
     result.checksum = outcome.value().checksum;
   }
   std::function<Status()> then;
-  if (settings.once_durable) then = [done = settings.once_durable, finished = result] { return done(finished); };
+  if (settings.once_durable) {
+    then = [done = settings.once_durable, finished = result, seconds = took.count()] { return done(finished, seconds); };
+  }
   if (!outcome) {
     status = outcome.error();
   } else if (settings.writeback) {

@@ -1,5 +1,3 @@
-#include <chrono>
-
 #include "recis_convert/common/fault_injection.h"
 #include "recis_convert/common/interrupt.h"
 #include "recis_convert/sinks/copy_engine.h"
@@ -101,10 +99,8 @@ StreamOutcome stream_checkpoint_files(const StreamRequest& r, Comm& comm, const 
         progress.item_done(file.size);
         continue;
       }
-      const auto started = std::chrono::steady_clock::now();
-      settings.once_durable = [&r, &listing, started](const FileResult& done) {
-        const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
-        return journal_file(r.staging_dir, listing.ckpt_dir, done, took.count());
+      settings.once_durable = [&r, &listing](const FileResult& done, double seconds) {
+        return journal_file(r.staging_dir, listing.ckpt_dir, done, seconds);
       };
     }
     auto result = export_data_file(listing, file, r.transforms, engine, settings);

@@ -33,9 +33,10 @@ struct FileExportSettings {
   bool dry_run = false;                // read and plan only, write nothing
   WritebackQueue* writeback = nullptr; // takes each written file for a later fsync; nullptr: close without fsync
   const PartSelections* selections = nullptr;  // with --evict-*: the parts whose rows are selected
-  // --resume: called with each written file's result once the file is durable (fsynced, or closed without fsync),
-  // on the writeback queue's thread (publish/resume_journal.h journals it); its failure is the file's.
-  std::function<Status(const FileResult&)> once_durable = nullptr;
+  // --resume: called with each written file's result and the seconds its writing took, once the file is durable
+  // (fsynced, or closed without fsync), on the writeback queue's thread (publish/resume_journal.h journals it);
+  // its failure is the file's.
+  std::function<Status(const FileResult&, double)> once_durable = nullptr;
 };
 
 // A data file's checked header and the decision of the row transforms for each of its tensors (both export

@@ -32,7 +32,9 @@ class ResumeJournalTest : public ::testing::Test {
     const RowTransformChain transforms = make_row_transforms(true, {}, EmbeddingDTypes{});
     CopyEngine engine(4096, CopyMethod::kAuto);
     FileExportSettings settings{staging_, false, nullptr, nullptr};
-    settings.once_durable = [this](const FileResult& done) { return journal_file(staging_, listing_.ckpt_dir, done, 1.5); };
+    settings.once_durable = [this](const FileResult& done, double) {
+      return journal_file(staging_, listing_.ckpt_dir, done, 1.5);
+    };
     auto result = export_data_file(listing_, listing_.files[file], transforms, engine, settings);
     EXPECT_TRUE(result) << result.error().describe();
     return result ? result.value() : FileResult{};
