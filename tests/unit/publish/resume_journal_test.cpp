@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "recis_convert/common/checksum.h"
 #include "recis_convert/publish/staging.h"
@@ -116,6 +118,25 @@ TEST_F(ResumeJournalTest, OpeningAdoptsTheJournaledFilesAndClearsTheRestOrStarts
   EXPECT_EQ(other.value().journaled, 0u);
   EXPECT_FALSE(path_exists(staging_ + "/" + listing_.files[0].name));
   EXPECT_FALSE(adopt_journaled_file(staging_, listing_.ckpt_dir, listing_.files[0], log_));
+}
+
+TEST_F(ResumeJournalTest, ASecondLiveRunIsKeptOutByTheLock) {
+  auto first = open_resume_journal(staging_, fingerprint(), false, log_);
+  ASSERT_TRUE(first) << first.error().describe();
+  // fcntl locks belong to a process: the second run is a child process
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto second = open_resume_journal(staging_, fingerprint(), true, Log(0, true, false));
+    const bool refused = !second && second.error().code == ExitCode::kOutput &&
+                         second.error().describe().find("another --resume run") != std::string::npos;
+    ::_exit(refused ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the second run was not refused";
+  first.value().lock.reset();  // the first run ends: the next one gets in
+  EXPECT_TRUE(open_resume_journal(staging_, fingerprint(), true, log_));
 }
 
 TEST_F(ResumeJournalTest, TheResumableStagingDirectoryHasAFixedNameAndOutlivesAFailure) {
