@@ -130,11 +130,10 @@ VersionPlan plan_versions(VersionsFile before, VersionRecord added, std::optiona
 Result<VersionsFile> read_versions_file(const std::string& root) {
   const std::string path = root + "/" + kVersionsFile;
   VersionsFile out;
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0 && errno == ENOENT) return out;  // a root nothing was published to yet
   std::ifstream in(path);
-  if (!in) {
-    if (errno == ENOENT) return out;
-    return output_error(path, "cannot read: " + errno_text());
-  }
+  if (!in) return output_error(path, "cannot read: " + errno_text());
   std::stringstream text;
   text << in.rdbuf();
   auto j = nlohmann::json::parse(text.str(), nullptr, false);
