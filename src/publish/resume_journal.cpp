@@ -8,10 +8,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "recis_convert/common/checksum.h"
+#include "recis_convert/formats/strict_json.h"
 #include "recis_convert/metadata/run_report.h"
 #include "recis_convert/mpi/job_messages.h"
 #include "recis_convert/publish/staging.h"
@@ -27,13 +26,8 @@ std::string errno_text() { return std::strerror(errno); }
 std::string journal(const std::string& staging) { return staging + "/" + kJournalDir; }
 std::string entries(const std::string& staging) { return journal(staging) + "/files"; }
 
-Result<std::string> read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return bad_input(path, "cannot read: " + errno_text());
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+// run.json and each entry (whose tensor lists grow with the file's tensors) stay far below this
+constexpr uint64_t kMaxJournalFileBytes = 1ull << 30;
 
 // XXH3-64 of a safetensors file's length prefix and header (at most its first 8 + N bytes, a MiB at a time).
 Result<uint64_t> header_checksum(const std::string& path) {
@@ -126,8 +120,8 @@ std::string why_not_resumable(const RunFingerprint& previous, const RunFingerpri
   for (const char* name : {"index", "tensorkey.json"}) {
     if (previous.source.value(name, "") != now.source.value(name, "")) return std::string("the checkpoint's ") + name + " changed";
   }
-  const auto& was = previous.source["files"];
-  const auto& is = now.source["files"];
+  const nlohmann::json was = previous.source.value("files", nlohmann::json());  // run.json may lack it: not read
+  const nlohmann::json& is = now.source.at("files");                              // through a missing key
   if (!was.is_array() || was.size() != is.size()) return "the checkpoint's data files changed";
   for (size_t i = 0; i < is.size(); ++i) {
     if (was[i] != is[i]) return "data file " + is[i].value("name", "?") + " changed (size or modification time)";
@@ -154,7 +148,7 @@ Result<ResumeState> open_resume_journal(const std::string& staging_dir, const Ru
   }
   std::string why;
   if (existed) {
-    auto text = read_text(dir + "/run.json");
+    auto text = read_small_file(dir + "/run.json", kMaxJournalFileBytes);
     auto previous = text ? nlohmann::json::parse(text.value(), nullptr, false) : nlohmann::json();
     if (!text || previous.is_discarded() || !previous.is_object()) {
       why = "its run.json is missing or unreadable";
@@ -196,7 +190,7 @@ std::optional<JournalEntry> adopt_journaled_file(const std::string& staging_dir,
                                                  const DataFile& file, const Log& log) {
   const std::string entry_path = entries(staging_dir) + "/" + file.name;
   const std::string output = staging_dir + "/" + file.name;
-  auto text = read_text(entry_path);
+  auto text = read_small_file(entry_path, kMaxJournalFileBytes);
   if (!text) return std::nullopt;
   auto redo = [&](const std::string& why) -> std::optional<JournalEntry> {
     log.stage("--resume: " + file.name + " is redone: " + why);

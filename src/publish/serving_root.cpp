@@ -9,19 +9,20 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "recis_convert/common/file_io.h"
+#include "recis_convert/formats/strict_json.h"
 #include "recis_convert/metadata/run_report.h"
 #include "recis_convert/publish/staging.h"
+#include "recis_convert/sources/export_manifest.h"
 
 namespace recis_convert {
 namespace {
 
 constexpr const char* kLockFile = ".recis-lock";
+constexpr uint64_t kMaxVersionsFileBytes = 64ull << 20;  // a few hundred bytes per version
 
 std::string errno_text() { return std::strerror(errno); }
 
@@ -41,12 +42,10 @@ Age age_of(const VersionRecord& v, size_t index) { return Age{v.step.has_value()
 
 // Whether ROOT/<version>/manifest.json says recis-convert wrote it: only such a version may be removed.
 bool written_by_this_tool(const std::string& dir) {
-  std::ifstream in(dir + "/manifest.json");
-  if (!in) return false;
-  auto manifest = nlohmann::json::parse(in, nullptr, false);
-  if (manifest.is_discarded() || !manifest.is_object()) return false;
-  auto tool = manifest.find("tool");
-  return tool != manifest.end() && tool->is_object() && tool->value("name", "") == "recis-convert";
+  auto manifest = read_manifest_json(dir);
+  if (!manifest || !manifest.value().is_object()) return false;
+  auto tool = manifest.value().find("tool");
+  return tool != manifest.value().end() && tool->is_object() && tool->value("name", "") == "recis-convert";
 }
 
 // An exclusive lock on ROOT/.recis-lock, released when the descriptor closes.
@@ -132,11 +131,9 @@ Result<VersionsFile> read_versions_file(const std::string& root) {
   VersionsFile out;
   struct stat st {};
   if (::lstat(path.c_str(), &st) != 0 && errno == ENOENT) return out;  // a root nothing was published to yet
-  std::ifstream in(path);
-  if (!in) return output_error(path, "cannot read: " + errno_text());
-  std::stringstream text;
-  text << in.rdbuf();
-  auto j = nlohmann::json::parse(text.str(), nullptr, false);
+  auto text = read_small_file(path, kMaxVersionsFileBytes);
+  if (!text) return output_error(path, text.error().message);
+  auto j = nlohmann::json::parse(text.value(), nullptr, false);
   auto bad = [&path](const std::string& what) { return output_error(path, "not a versions file this tool wrote: " + what); };
   if (j.is_discarded() || !j.is_object()) return bad("not a JSON object");
   auto versions = j.find("versions");
@@ -145,10 +142,10 @@ Result<VersionsFile> read_versions_file(const std::string& root) {
     if (!v.is_object() || !v.contains("version") || !v["version"].is_string()) return bad("a version without a name");
     VersionRecord r;
     r.version = v["version"].get<std::string>();
-    if (v.contains("step") && v["step"].is_number_integer()) r.step = v["step"].get<int64_t>();
+    r.step = whole_number_field(v, "step");
     r.published_at = v.value("published_at", "");
-    r.bytes = v.contains("bytes") && v["bytes"].is_number_unsigned() ? v["bytes"].get<uint64_t>() : 0;
-    r.files = v.contains("files") && v["files"].is_number_unsigned() ? v["files"].get<uint64_t>() : 0;
+    r.bytes = static_cast<uint64_t>(whole_number_field(v, "bytes").value_or(0));
+    r.files = static_cast<uint64_t>(whole_number_field(v, "files").value_or(0));
     r.checkpoint = v.value("checkpoint", "");
     out.versions.push_back(std::move(r));
   }

@@ -86,12 +86,9 @@ bool remove_tree(const std::string& path) {
 
 Result<StagingDir> StagingDir::create(const std::string& export_dir, bool overwrite,
                                       std::vector<std::string>* removed_stale) {
-  auto checked = check_export_location(export_dir, overwrite);
-  if (!checked) return checked.error();
+  auto prepared = prepare_export_location(export_dir, overwrite, removed_stale);
+  if (!prepared) return prepared.error();
   const SplitPath where = split(export_dir);
-  for (auto& stale : remove_stale(export_dir)) {
-    if (removed_stale) removed_stale->push_back(std::move(stale));
-  }
   const std::string host = host_name();
   const std::string prefix = "." + where.base + kStagingTag;
   const std::string path = where.parent + "/" + prefix + host + "." + std::to_string(::getpid());
@@ -103,12 +100,9 @@ Result<StagingDir> StagingDir::create(const std::string& export_dir, bool overwr
 
 Result<StagingDir> StagingDir::create_resumable(const std::string& export_dir, bool overwrite,
                                                 std::vector<std::string>* removed_stale, bool* existed) {
-  auto checked = check_export_location(export_dir, overwrite);
-  if (!checked) return checked.error();
+  auto prepared = prepare_export_location(export_dir, overwrite, removed_stale);
+  if (!prepared) return prepared.error();
   const SplitPath where = split(export_dir);
-  for (auto& stale : remove_stale(export_dir)) {
-    if (removed_stale) removed_stale->push_back(std::move(stale));
-  }
   const std::string path = where.parent + "/." + where.base + kStagingTag + "resume";
   struct stat st {};
   *existed = ::lstat(path.c_str(), &st) == 0;
@@ -121,7 +115,8 @@ Result<StagingDir> StagingDir::create_resumable(const std::string& export_dir, b
   return staging;
 }
 
-Status StagingDir::check_export_location(const std::string& export_dir, bool overwrite) {
+Status StagingDir::prepare_export_location(const std::string& export_dir, bool overwrite,
+                                           std::vector<std::string>* removed_stale) {
   const SplitPath where = split(export_dir);
   if (where.base.empty() || where.base == "." || where.base == ".." || where.base == "/") {
     return output_error(export_dir, "not a usable export directory name");
@@ -133,6 +128,9 @@ Status StagingDir::check_export_location(const std::string& export_dir, bool ove
   if (::lstat(export_dir.c_str(), &st) == 0) {
     if (!overwrite) return output_error(export_dir, "already exists (use --overwrite to replace it)");
     if (!S_ISDIR(st.st_mode)) return output_error(export_dir, "exists and is not a directory");
+  }
+  for (auto& stale : remove_stale(export_dir)) {
+    if (removed_stale) removed_stale->push_back(std::move(stale));
   }
   return Ok{};
 }

@@ -79,6 +79,11 @@ StreamOutcome stream_checkpoint_files(const StreamRequest& r, Comm& comm, const 
   WritebackQueue writeback(kMaxFilesAwaitingFsync);
   FileExportSettings settings{r.staging_dir, o.dry_run, o.fsync ? &writeback : nullptr, r.selections, nullptr};
   const bool resume = o.resume && !o.dry_run;
+  if (resume) {  // each written file is journaled once durable, so that a next --resume run can adopt it
+    settings.once_durable = [&r, &listing](const FileResult& done, double seconds) {
+      return journal_file(r.staging_dir, listing.ckpt_dir, done, seconds);
+    };
+  }
   uint64_t total_bytes = 0;
   for (const auto& f : listing.files) total_bytes += f.size;
   StreamProgress progress(comm, log, o.progress_seconds(), total_bytes, listing.files.size());
@@ -99,9 +104,6 @@ StreamOutcome stream_checkpoint_files(const StreamRequest& r, Comm& comm, const 
         progress.item_done(file.size);
         continue;
       }
-      settings.once_durable = [&r, &listing](const FileResult& done, double seconds) {
-        return journal_file(r.staging_dir, listing.ckpt_dir, done, seconds);
-      };
     }
     auto result = export_data_file(listing, file, r.transforms, engine, settings);
     if (!result) {

@@ -49,8 +49,10 @@ class StagingDir {
 
  private:
   StagingDir(std::string export_dir, std::string path) : export_dir_(std::move(export_dir)), path_(std::move(path)) {}
-  // The parent exists; the export directory does not, unless overwrite (and then it is a directory).
-  static Status check_export_location(const std::string& export_dir, bool overwrite);
+  // Both creations start here: the parent exists; the export directory does not, unless overwrite (and then it is
+  // a directory); the staging directories of dead runs next to it are removed (into `removed_stale`).
+  static Status prepare_export_location(const std::string& export_dir, bool overwrite,
+                                        std::vector<std::string>* removed_stale);
 
   std::string export_dir_;
   std::string path_;

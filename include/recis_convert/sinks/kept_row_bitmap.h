@@ -22,16 +22,15 @@ class KeptRowBitmapWriter {
   static Result<KeptRowBitmapWriter> create(const std::string& path);
   // The next n rows' decisions (keep[i] is 0 or 1).
   Status append(const unsigned char* keep, uint64_t n);
-  // Writes what is pending and closes the file; `rows` appended in all.
+  // Writes what is pending and closes the file.
   Status finish();
-  uint64_t rows() const { return rows_; }
 
  private:
   static constexpr size_t kFlushBytes = size_t{64} << 10;
   std::string path_;
   std::unique_ptr<FileDescriptor> fd_;
   std::vector<unsigned char> bytes_;  // whole bytes not yet written, then the partial last one
-  uint64_t rows_ = 0;
+  uint64_t rows_ = 0;  // appended so far
 };
 
 class KeptRowBitmapReader {
