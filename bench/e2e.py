@@ -86,6 +86,10 @@ def main():
                              "the merge of the first's export with that delta, with their ratios to the filtered export")
     parser.add_argument("--delta-rows", choices=("narrow", "wide"), default="narrow",
                         help="--deltas: the default checkpoint's tables (dim 4-16), or float tables of dim 64 and 128")
+    parser.add_argument("--split", action="store_true",
+                        help="also time, at np 2, a checkpoint of the same size where one file holds 80%% of the "
+                             "bytes, in whole files (--chunk-mib 0) and in pieces (the default), copy and filter; "
+                             "prints the in-process times and the largest rank's bytes over the mean")
     parser.add_argument("--only", help="time only the variants whose name contains this (and cp, the baseline)")
     args = parser.parse_args()
 
@@ -118,6 +122,17 @@ def main():
             subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "scripts", "make_fixture.py"), delta_source,
                             "--steps", "100,200", "--ranks", "4", "--parallel", "16", "--step-filter-everywhere",
                             "--training-run", "--updated-share", "0.04", "--new-share", "0.01"] + shape, check=True)
+    if args.split:  # four files, one of them 80% of the bytes: a huge table, each table in a file of its own
+        split_source = source + "-one-huge-file"
+        rows = round(args.size_gib * 2**30 * 0.8 / (16 + 3 * 4 * 64))
+        small = round(args.size_gib * 2**30 * 0.2 / 3 / 200)
+        if not os.path.exists(split_source):
+            print(f"e2e: generating a checkpoint with one huge file in {split_source} ...", flush=True)
+            subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "scripts", "make_fixture.py"), split_source,
+                            "--steps", "200", "--ranks", "1", "--parallel", "4", "--writer-per-table",
+                            "--table", f"big:F32:64:{rows}", "--table", f"a:F32:16:{small}",
+                            "--table", f"b:F16:16:{2 * small}", "--table", f"c:BF16:32:{small}"], check=True)
+        split_ckpt = os.path.join(split_source, "ckpt_200")
     files = data_files(ckpt)
     total = sum(os.path.getsize(f) for f in files)
     print(f"e2e: {len(files)} data files, {total / 2**30:.2f} GiB, {args.runs} runs, dir {args.dir}", flush=True)
@@ -155,11 +170,41 @@ def main():
             return seconds, [int(f.read().split()[-1]) / 1024.0]
 
     variants.append(("load-and-resave filter (python)", load_and_resave))
+    in_process = {}  # variant -> the run record's total seconds per run
+    balance = {}     # variant -> the largest rank's bytes read over the mean, per run
+
+    def recorded(name, fn):  # runs fn, then keeps the in-process time its run record says
+        def run():
+            result = fn()
+            with open(os.path.join(out, "run_record.json")) as f:
+                record = json.load(f)
+            in_process.setdefault(name, []).append(record["seconds"]["total"])
+            read = [r["bytes_in"] for r in record["per_rank"]]
+            balance.setdefault(name, []).append(max(read) / (sum(read) / len(read)))
+            return result
+        return run
+
+    hdf5_level = []
     if args.hdf5:
         for np_ in (1, 2):
             for label, extra in (("copy", []), ("filter", ["--filter-optimizer"])):
-                variants.append((f"hdf5 {label} np={np_}", lambda np_=np_, extra=extra: run_converter(
-                    args.binary, np_, ckpt, out, rss_dir, extra + ["--format", "hdf5"])))
+                name = f"hdf5 {label} np={np_}"
+                if np_ == 2:
+                    hdf5_level.append((name, f"{label} np=2"))
+                    variants = [(n, recorded(n, fn) if n == f"{label} np=2" else fn) for n, fn in variants]
+                variants.append((name, recorded(name, lambda np_=np_, extra=extra: run_converter(
+                    args.binary, np_, ckpt, out, rss_dir, extra + ["--format", "hdf5"]))))
+
+    split_level = []
+    if args.split:
+        for label, extra in (("copy", []), ("filter", ["--filter-optimizer"])):
+            pair = []
+            for how, chunk in (("whole files", "0"), ("pieces", "64")):
+                name = f"split: {label} np=2, {how}"
+                pair.append(name)
+                variants.append((name, recorded(name, lambda extra=extra, chunk=chunk: run_converter(
+                    args.binary, 2, split_ckpt, out, rss_dir, extra + ["--chunk-mib", chunk]))))
+            split_level.append(pair)
 
     quantized = []
     if args.quantize:
@@ -180,16 +225,6 @@ def main():
                 args.binary, 2, rows_ckpt, out, rss_dir, ["--filter-optimizer"] + extra)))
 
     delta_level = []
-    in_process = {}  # variant -> the run record's total seconds per run (deltas)
-
-    def recorded(name, fn):  # runs fn, then keeps the in-process time its run record says
-        def run():
-            result = fn()
-            with open(os.path.join(out, "run_record.json")) as f:
-                in_process.setdefault(name, []).append(json.load(f)["seconds"]["total"])
-            return result
-        return run
-
     if args.deltas:
         # the base (the first checkpoint's filtered export) and the delta a merge applies, made once
         base, delta = os.path.join(args.dir, "delta-base"), os.path.join(args.dir, "delta-200")
@@ -264,6 +299,20 @@ def main():
             print(f"{name}: {statistics.median(times[name]) / plain:.2f}x the time of {delta_level[0]}; in process "
                   f"(run record) {statistics.median(in_process[name]):.3f} s against {plain_in:.3f} s, "
                   f"{statistics.median(in_process[name]) / plain_in:.2f}x")
+    if hdf5_level:
+        print()
+        for name, safetensors in hdf5_level:
+            print(f"{name}: {statistics.median(times[safetensors]) / statistics.median(times[name]):.2f}x the speed of "
+                  f"{safetensors}; in process (run record) {statistics.median(in_process[name]):.3f} s against "
+                  f"{statistics.median(in_process[safetensors]):.3f} s, "
+                  f"{statistics.median(in_process[safetensors]) / statistics.median(in_process[name]):.2f}x the speed")
+    if split_level:
+        print()
+        for whole, pieces in split_level:
+            print(f"{pieces}: {statistics.median(times[pieces]):.2f} s against {statistics.median(times[whole]):.2f} s "
+                  f"in whole files; in process {statistics.median(in_process[pieces]):.3f} s against "
+                  f"{statistics.median(in_process[whole]):.3f} s; the largest rank's bytes read / the mean: "
+                  f"{statistics.median(balance[pieces]):.2f} against {statistics.median(balance[whole]):.2f}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"bytes": total, "files": len(files), "runs": args.runs, "dir": args.dir, "results": rows}, f, indent=2)

@@ -96,7 +96,7 @@ void BM_CopyEngine(benchmark::State& state) {
     ::close(fd);
   }
   const CopyMethod method = state.range(0) == 0 ? CopyMethod::kBuffered : CopyMethod::kKernel;
-  CopyEngine engine(static_cast<size_t>(state.range(1)) << 20, method);
+  CopyEngine engine(static_cast<size_t>(state.range(1)) << 20, method, 64u << 20);
   FileLayout plan;
   plan.ranges = {{0, size}};
   for (auto _ : state) {

@@ -160,10 +160,11 @@ def trained_part(rng, previous, begin, end, prev_step, step, slot_layout, shares
 
 
 def write_checkpoint(ckpt_dir, ranks, parallel, optimizer, scale, seed, table_specs=None, global_step=200,
-                     previous=None, shares=(0.1, 0.05)):
+                     previous=None, shares=(0.1, 0.05), writer_per_table=False):
     """Writes one checkpoint and returns its sparse rows {(child, rank): (ids, {slot: uint8 rows})}. With
     `previous` (that of the checkpoint at step previous["step"]), the rows are those after more training
-    (trained_part) rather than new ones."""
+    (trained_part) rather than new ones. With writer_per_table, every block of table t goes to writer t % parallel
+    (not block k to writer k % parallel as RecIS deals them): one writer then holds a huge table whole."""
     os.makedirs(ckpt_dir)
     rng = np.random.default_rng(seed)
     opt_slots, opt_scalars = OPTIMIZERS[optimizer]
@@ -179,7 +180,8 @@ def write_checkpoint(ckpt_dir, ranks, parallel, optimizer, scale, seed, table_sp
         begin, end = gen_slice(rank, ranks)
         part = f"/part_{rank}_{ranks}"
         blocks = []
-        for child, dtype, dim, ids, hashed, slots in tables:
+        table_of_block = []  # for writer_per_table
+        for table_number, (child, dtype, dim, ids, hashed, slots) in enumerate(tables):
             layout = {slot: ("I64", [1]) if slot == "step_filter" else (dtype, [dim]) for slot in slots}
             trained = None
             if previous is not None:
@@ -191,6 +193,7 @@ def write_checkpoint(ckpt_dir, ranks, parallel, optimizer, scale, seed, table_sp
             n = len(mine)
             logical = slice_string(rank, ranks)
             blocks.append(Block(f"{child}.id{part}", "I64", [n], mine.astype("<i8").tobytes()))
+            table_of_block.append(table_number)
             tensorkey[f"{child}.id{part}"] = f"{child}@id^{logical}"
             part_rows = {}
             for slot in slots:
@@ -205,6 +208,7 @@ def write_checkpoint(ckpt_dir, ranks, parallel, optimizer, scale, seed, table_sp
                     data = random_values(rng, sdtype, shape)
                 part_rows[slot] = np.frombuffer(data, dtype=np.uint8).reshape(n, ITEMSIZE[sdtype] * row_shape[0])
                 blocks.append(Block(key, sdtype, shape, data))
+                table_of_block.append(table_number)
                 tensorkey[key] = f"{child}@{slot}^{logical}"
                 if ".embedding" in key:
                     torch_rank[key] = {"dense": False, "dimension": shape[-1], "dtype": TORCH_NAME[sdtype],
@@ -214,11 +218,12 @@ def write_checkpoint(ckpt_dir, ranks, parallel, optimizer, scale, seed, table_sp
         if rank == 0:
             for name, sdtype, shape in opt_scalars:
                 blocks.append(Block(name + "^ ", sdtype, shape, random_values(rng, sdtype, shape)))
+                table_of_block.append(len(tables))
                 torch_rank[name + "^ "] = {"dense": True, "dimension": 0, "dtype": TORCH_NAME[sdtype],
                                            "is_hashmap": False, "name": name + "^ ", "shape": shape}
         writers = [[] for _ in range(parallel)]
         for k, block in enumerate(blocks):
-            writers[k % parallel].append(block)
+            writers[(table_of_block[k] if writer_per_table else k) % parallel].append(block)
         for thread, writer_blocks in enumerate(writers):
             if not writer_blocks:
                 continue  # RecIS writes no file for an empty writer
@@ -352,6 +357,9 @@ def main():
                         help="--training-run: the share of rows updated per checkpoint, default 0.1")
     parser.add_argument("--new-share", type=float, default=0.05,
                         help="--training-run: new ids per checkpoint, as a share of a part's rows, default 0.05")
+    parser.add_argument("--writer-per-table", action="store_true",
+                        help="every block of table t to writer t %% parallel (RecIS deals block k to writer k %% "
+                             "parallel): with a huge table, one file holds most bytes (work split below the file)")
     args = parser.parse_args()
     if os.path.exists(args.out):
         sys.exit(f"make_fixture.py: {args.out} already exists")
@@ -368,7 +376,7 @@ def main():
         state = write_checkpoint(os.path.join(args.out, f"ckpt_{step}"), args.ranks, args.parallel, args.optimizer,
                                  args.scale, args.seed + i, table_specs, global_step=int(step),
                                  previous=state if args.training_run else None,
-                                 shares=(args.updated_share, args.new_share))
+                                 shares=(args.updated_share, args.new_share), writer_per_table=args.writer_per_table)
     with open(os.path.join(args.out, "checkpoint"), "w") as f:
         f.write("".join(f"ckpt_{s}\n" for s in steps))
     write_dense_arch(os.path.join(args.out, "dense_arch.pt"), args.seed)

@@ -14,14 +14,17 @@
 #include "recis_convert/dense/dense_stage.h"
 #include "recis_convert/metadata/delta_base.h"
 #include "recis_convert/metadata/export_files.h"
+#include "recis_convert/common/checksum.h"
 #include "recis_convert/metadata/metadata_stage.h"
 #include "recis_convert/metadata/run_report.h"
 #include "recis_convert/mpi/job_messages.h"
+#include "recis_convert/plan/piece_plan.h"
 #include "recis_convert/plan/rank_assignment.h"
 #include "recis_convert/publish/resume_journal.h"
 #include "recis_convert/publish/serving_root.h"
 #include "recis_convert/publish/staging.h"
 #include "recis_convert/sinks/eviction_stage.h"
+#include "recis_convert/sinks/shared_file_checksums.h"
 #include "recis_convert/sinks/sink.h"
 #include "recis_convert/sources/global_step.h"
 #include "recis_convert/sources/source.h"
@@ -49,8 +52,9 @@ struct RankReport {
   uint64_t shared_bytes = 0;  // see StreamOutcome
   QuantizationLedger quantization;  // the tables this rank converted, with their error so far
   ResumeSavings resumed;             // --resume: what this rank adopted instead of exporting
+  std::vector<PieceResult> pieces;   // the pieces of split files it wrote
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RankReport, error, results, seconds, shared_bytes, quantization, resumed)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RankReport, error, results, seconds, shared_bytes, quantization, resumed, pieces)
 
 using Clock = std::chrono::steady_clock;
 
@@ -218,6 +222,23 @@ void log_plan(const JobOptions& o, const SourceDescription& source, const RowTra
             balance_name(o.balance) + "), " + mode + (o.dry_run ? " (dry run)" : ""));
 }
 
+// Whether a file too large for one rank's fair share is split into pieces that several ranks write (piece_plan.h):
+// a RecIS checkpoint's files into safetensors, whose output layout follows from the input header alone. Not where
+// a file's output depends on rows another pass decides (eviction, a delta: their kept rows are counted per part),
+// is routed elsewhere (--reshard), goes into model.h5, or is journaled whole (--resume).
+bool splits_files(const JobOptions& o, const SourceDescription& source) {
+  return !source.is_hugectr() && o.format == ExportFormat::kSafetensors && o.reshard == 0 && !o.selects_rows() &&
+         !o.resume;
+}
+
+void log_split_files(const WorkPlan& work, const CheckpointListing& listing, const Log& log) {
+  for (size_t f = 0; f < listing.files.size(); ++f) {
+    if (!work.split(f)) continue;
+    log.stage("plan: " + listing.files[f].name + " (" + format_bytes(static_cast<double>(listing.files[f].size)) +
+              ") is split into " + std::to_string(work.pieces[f]) + " pieces of --chunk-mib over the ranks");
+  }
+}
+
 // Rank 0: per table, how many rows the eviction rules leave out (what --dry-run reports before anything is written).
 // With --delta-since, the rows it exports: those changed after the base and not evicted.
 void log_evictions(const JobOptions& o, const EvictionCounts& counts,
@@ -250,26 +271,62 @@ void log_evictions(const JobOptions& o, const EvictionCounts& counts,
 // Rank 0 at the barrier: every rank's results and errors (each error said once), into the run record.
 struct Gathered {
   std::vector<FileResult> files;
+  SharedFileDigests shared;          // the files every rank wrote into (shared_file_checksums.h)
   std::map<std::string, int> owner;  // file -> the rank that exported it
   QuantizationLedger quantization;   // every rank's, merged (exactly: the order does not matter)
   ResumeSavings resumed;             // every rank's, summed in rank order
   bool ok = true;
 };
+// Which files' blocks `rank` gets (rank 0 keeps every block: it is sent none).
+std::vector<bool> files_shared_with(const WorkPlan& work, int rank) {
+  return rank == 0 ? std::vector<bool>(work.owners.size(), false) : work.files_of_rank(rank);
+}
+
 // Rank 0: which block of `blocks` (every block) each position of each other rank's share is.
-std::vector<std::vector<uint32_t>> share_positions(const BlockCatalog& blocks, const std::vector<int>& owners,
-                                                   int ranks) {
+std::vector<std::vector<uint32_t>> share_positions(const BlockCatalog& blocks, const WorkPlan& work, int ranks) {
   std::vector<std::vector<uint32_t>> out(static_cast<size_t>(ranks));
-  for (size_t i = 0; i < blocks.size(); ++i) {
-    const uint32_t file = blocks[i].file;
-    if (file != BlockCatalog::kNotIndexed && owners[file] != 0) out[owners[file]].push_back(static_cast<uint32_t>(i));
+  for (int rank = 1; rank < ranks; ++rank) {
+    const std::vector<bool> wanted = files_shared_with(work, rank);
+    for (size_t i = 0; i < blocks.size(); ++i) {
+      const uint32_t file = blocks[i].file;
+      if (file != BlockCatalog::kNotIndexed && wanted[file]) out[static_cast<size_t>(rank)].push_back(static_cast<uint32_t>(i));
+    }
   }
   return out;
 }
 
+// Rank 0: each split file's checksum, joined from its pieces' in order (checksum.h). Every piece of the output must
+// be there once, in order.
+Status join_piece_checksums(std::vector<FileResult>& files, std::map<std::string, std::vector<PieceResult>>& pieces,
+                            uint64_t piece_bytes) {
+  for (FileResult& f : files) {
+    auto found = pieces.find(f.name);
+    if (found == pieces.end() || !f.written) continue;
+    std::vector<PieceResult>& parts = found->second;
+    std::sort(parts.begin(), parts.end(), [](const PieceResult& a, const PieceResult& b) { return a.piece < b.piece; });
+    std::vector<uint64_t> checksums;
+    for (const PieceResult& p : parts) {
+      if (p.first_checksum_piece != checksums.size() && !p.checksums.empty()) break;
+      checksums.insert(checksums.end(), p.checksums.begin(), p.checksums.end());
+    }
+    if (checksums.size() != PieceChecksum::count(f.output_bytes, piece_bytes)) {
+      return Error{ExitCode::kInternal, f.name, "the pieces' checksums do not cover the file"};
+    }
+    f.checksum = PieceChecksum::combine(checksums);
+  }
+  return Ok{};
+}
+
 Result<Gathered> collect_reports(std::vector<RankReport>& reports, std::vector<PackedFileResults>& packed,
-                                 RunReport& report, const BlockCatalog& blocks,
-                                 const std::vector<std::vector<uint32_t>>& shares) {
+                                 RunReport& report, const BlockCatalog& blocks, const WorkPlan& work,
+                                 const CheckpointListing& listing, uint64_t piece_bytes, bool dry_run) {
   Gathered out;
+  const auto shares = share_positions(blocks, work, static_cast<int>(reports.size()));
+  std::map<std::string, std::vector<PieceResult>> pieces;  // split file -> its pieces' results
+  std::set<std::string> split;
+  for (size_t f = 0; f < listing.files.size(); ++f) {
+    if (work.split(f)) split.insert(listing.files[f].name);
+  }
   std::vector<RankWork> ranks;
   std::set<std::string> printed;  // e.g. every rank reports the same interruption: say it once
   for (size_t r = 0; r < reports.size(); ++r) {
@@ -294,17 +351,28 @@ Result<Gathered> collect_reports(std::vector<RankReport>& reports, std::vector<P
     out.resumed.seconds += got.resumed.seconds;
     for (auto& f : got.results) results->push_back(std::move(f));
     got.results.clear();
-    RankWork work{static_cast<int>(r), results->size(), got.shared_bytes, got.shared_bytes, got.seconds,
-                  got.error ? got.error->describe() : ""};
+    RankWork rank_work{static_cast<int>(r), results->size(), got.shared_bytes, got.shared_bytes, got.seconds,
+                       got.error ? got.error->describe() : ""};
     for (auto& f : *results) {
       out.owner[f.name] = static_cast<int>(r);
-      work.bytes_in += f.source_bytes;
-      work.bytes_out += f.written ? f.output_bytes : 0;
+      if (!split.count(f.name)) {  // a split file's bytes are its pieces', each its writer's
+        rank_work.bytes_in += f.source_bytes;
+        rank_work.bytes_out += f.written ? f.output_bytes : 0;
+      }
       out.files.push_back(std::move(f));  // a million tensors: moved, not copied
     }
-    ranks.push_back(work);
+    for (auto& p : got.pieces) {
+      rank_work.bytes_in += p.bytes_in;
+      rank_work.bytes_out += p.bytes_out;
+      pieces[p.file].push_back(std::move(p));
+    }
+    ranks.push_back(rank_work);
   }
   report.set_ranks(ranks);
+  if (!dry_run) {
+    auto joined = join_piece_checksums(out.files, pieces, piece_bytes);
+    if (!joined) return joined.error();
+  }
   return out;
 }
 
@@ -338,6 +406,7 @@ Status finish_on_root(const JobOptions& o, const std::string& export_dir, const 
   summary.value().evictions = std::move(evictions);
   summary.value().clock = clock;
   summary.value().delta_base = delta_base;
+  summary.value().shared = std::move(gathered.shared);
   report.set_stage_seconds("summarize", seconds_since(summary_start));
   if (o.dry_run) {
     log_dry_run(o, export_dir, summary.value(), gathered.owner, log);
@@ -454,21 +523,17 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
             " sparse blocks");
   report.set_stage_seconds("discover", seconds_since(start));
 
-  // 2. plan: the same file -> rank assignment on every rank; each rank learns the blocks of its files
+  // 2. plan: the same work plan on every rank (whole files, and pieces of the files too large for one rank's fair
+  // share); each rank learns the blocks of the files it reads
   const auto plan_start = Clock::now();
-  const std::vector<int> assignment = assign_files(sizes, comm.size(), o.balance);
-  const std::vector<size_t> mine = files_of_rank(assignment, comm.rank());
+  const WorkPlan work = plan_work(sizes, comm.size(), o.balance, splits_files(o, source) ? o.piece_bytes() : 0);
+  const std::vector<int>& assignment = work.owners;
+  const std::vector<size_t> mine = work.whole_files_of_rank(comm.rank());
+  const std::vector<WorkItem> my_pieces = work.pieces_of_rank(comm.rank());
   log_plan(o, source, transforms, comm.size(), log);
+  log_split_files(work, listing, log);
   auto share = scatter_encoded_from_root<BlockCatalog>(
-      comm,
-      [&](int rank) {
-        std::vector<bool> wanted(listing.files.size(), false);  // rank 0 keeps every block: it is sent none
-        if (rank != 0) {
-          for (size_t file : files_of_rank(assignment, rank)) wanted[file] = true;
-        }
-        return all_blocks.encode_of_files(wanted);
-      },
-      "block-share");
+      comm, [&](int rank) { return all_blocks.encode_of_files(files_shared_with(work, rank)); }, "block-share");
   if (!share) {  // a message this program wrote and cannot read, on one rank: no collective may wait for it
     Log::error(share.error().describe());
     comm.abort(static_cast<int>(share.error().code));
@@ -529,10 +594,14 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
 
   // 3. stream: each rank's share through the row transforms into the export format
   const auto stream_start = Clock::now();
+  uint64_t work_items = 0;
+  for (const auto& items : work.items) work_items += items.size();
   const StreamRequest request{o,
                               source,
                               transforms,
                               mine,
+                              my_pieces,
+                              work_items,
                               discovery.value().staging_dir,
                               o.selects_rows() ? &evictions.selections : nullptr,
                               reshard ? &*reshard : nullptr,
@@ -560,10 +629,20 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
   auto reports = gather_to_root(
       comm,
       RankReport{streamed.failure, std::move(streamed.results), my_seconds, streamed.shared_bytes, quantization,
-                 streamed.resumed},
+                 streamed.resumed, std::move(streamed.pieces)},
       "rank-report");
   auto packed = gather_encoded_to_root(comm, std::move(streamed.packed), "file-results");
   const double stream_seconds = seconds_since(stream_start);
+  // 4b. the files every rank wrote into together: every rank checksums a share of their pieces
+  Result<SharedFileDigests> shared = SharedFileDigests{};
+  double checksum_seconds = 0;
+  if (agreed == 0) {
+    const auto checksum_start = Clock::now();
+    shared = checksum_shared_files(comm, comm.is_root() ? shared_output_files(request) : std::vector<std::string>{},
+                                   discovery.value().staging_dir, o.piece_bytes());
+    checksum_seconds = seconds_since(checksum_start);
+    report.set_stage_seconds("checksum", checksum_seconds);
+  }
 
   // 5. metadata and the dense network, 6. publish: rank 0, once every rank succeeded
   int final_status = agreed;
@@ -571,17 +650,20 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
     Gathered gathered;
     auto collected = !reports  ? Result<Gathered>(reports.error())
                      : !packed ? Result<Gathered>(packed.error())
-                               : collect_reports(reports.value(), packed.value(), report, listing.blocks,
-                                                 share_positions(listing.blocks, assignment, comm.size()));
+                               : collect_reports(reports.value(), packed.value(), report, listing.blocks, work,
+                                                 listing, o.piece_bytes(), o.dry_run);
+    if (collected && !shared) collected = shared.error();
     if (collected) {
       gathered = std::move(collected).value();
+      gathered.shared = std::move(shared).value();
       if (o.resume) report_resumed(gathered.resumed, report, log);
     } else {
       final_status = report_failure(collected.error(), report);
     }
-    report.set_stage_seconds("collect", seconds_since(stream_start) - stream_seconds);
+    report.set_stage_seconds("collect", seconds_since(stream_start) - stream_seconds - checksum_seconds);
     const size_t streamed_files = gathered.files.size();  // source files (HugeCTR: none; its tables come below)
-    auto finished_stream = finish_stream_on_root(request, final_status == 0, gathered.files, gathered.owner);
+    auto finished_stream =
+        finish_stream_on_root(request, final_status == 0, gathered.files, gathered.owner, gathered.shared);
     if (!finished_stream) final_status = report_failure(finished_stream.error(), report);
     if (reshard && final_status == 0 && o.format == ExportFormat::kSafetensors) {  // the output files, not the source's
       source.listing.files.clear();

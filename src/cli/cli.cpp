@@ -328,6 +328,12 @@ class ExportOptions {
     option("--buffer-mib", o.buffer_mib, "Copy buffer per rank in MiB (bounds memory), default 8", always(o.buffer_mib))
         ->check(CLI::Range(1, 4096))
         ->option_text("MIB");
+    option("--chunk-mib", o.chunk_mib,
+           "Piece size in MiB: a file larger than a rank's fair share is split into pieces written by several "
+           "ranks, and checksums are taken per piece (manifest.json says so); 0: whole files only, default 64",
+           always(o.chunk_mib))
+        ->check(CLI::Range(0, 1 << 20))
+        ->option_text("MIB");
     option("--copy-method", o.copy_method, "auto (copy_file_range, else buffered; default), kernel, or buffered",
            by_name(kCopyMethods, o.copy_method))
         ->transform(one_of(kCopyMethods))
@@ -456,6 +462,10 @@ CommandLine parse_merge(int argc, const char* const* argv) {
       ->option_text("DIR");
   app.add_option("--buffer-mib", o.buffer_mib, "Copy buffer per rank in MiB (bounds memory), default 8")
       ->check(CLI::Range(1, 4096))
+      ->option_text("MIB");
+  app.add_option("--chunk-mib", o.chunk_mib,
+                 "Checksums per piece of this many MiB, as the export's option; 0: whole files, default 64")
+      ->check(CLI::Range(0, 1 << 20))
       ->option_text("MIB");
   bool no_fsync = false;
   app.add_flag("--no-fsync", no_fsync, "Do not fsync exported files before publishing (faster, not crash-safe)");

@@ -50,6 +50,7 @@ JobOptions options_of(const ExportManifest& base, const MergeOptions& m) {
   o.fsync = m.fsync;
   o.quiet = m.quiet;
   o.buffer_mib = m.buffer_mib;
+  o.chunk_mib = m.chunk_mib;
   const nlohmann::json& options = base.options;
   auto serving = [](const nlohmann::json& name) {
     for (ServingDType d : {ServingDType::kFp16, ServingDType::kBf16, ServingDType::kInt8, ServingDType::kInt4,
@@ -195,6 +196,7 @@ ExitCode run_merge(const MergeOptions& m, Comm& comm) {
     MergeSettings settings;
     settings.staging_dir = inputs.value().staging_dir;
     settings.buffer_bytes = m.buffer_mib << 20;
+    settings.piece_bytes = m.piece_bytes();
     settings.writeback = m.fsync ? &writeback : nullptr;
     settings.older_than = m.older_than;
     settings.global_step = inputs.value().step;

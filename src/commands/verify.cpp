@@ -18,6 +18,7 @@
 #include "recis_convert/common/file_io.h"
 #include "recis_convert/common/interrupt.h"
 #include "recis_convert/common/log.h"
+#include "recis_convert/metadata/manifest.h"
 #include "recis_convert/metadata/metadata.h"
 #include "recis_convert/mpi/job_messages.h"
 #include "recis_convert/plan/rank_assignment.h"
@@ -83,13 +84,24 @@ Result<std::vector<ManifestFile>> read_manifest_files(const std::string& export_
   if (!manifest) return manifest.error();
   std::vector<ManifestFile> files;
   try {
+    const nlohmann::json& root = manifest.value().value;
+    const uint64_t piece_bytes = root.contains("checksum_piece_bytes") ? root.at("checksum_piece_bytes").get<uint64_t>() : 0;
     for (const char* list : {"data_files", "metadata_files", "asset_files"}) {
       if (std::string(list) == "asset_files" && !manifest.value().value.contains(list)) continue;  // older manifests
       for (const auto& entry : manifest.value().value.at(list)) {
         ManifestFile f;
         f.name = entry.at("name").get<std::string>();
         f.bytes = entry.at("bytes").get<uint64_t>();
-        const std::string hex = entry.at("xxh3_64").get<std::string>();
+        // A file of more than one piece has its pieces' checksum (manifest_version 2), any other its own; the
+        // key says which, and must be the one its size calls for.
+        // (A metadata file may have a whole-file checksum whatever its size.)
+        f.piece_bytes = entry.contains("xxh3_64_pieces") ? piece_bytes : 0;
+        const char* key = checksum_key(f.bytes, f.piece_bytes);
+        const bool whole_allowed = std::string(list) != "data_files" || PieceChecksum::count(f.bytes, piece_bytes) == 1;
+        if (!entry.contains(key) || (f.piece_bytes == 0 && !whole_allowed)) {
+          return bad_input(path, "\"" + f.name + "\" has no valid " + checksum_key(f.bytes, piece_bytes) + " checksum");
+        }
+        const std::string hex = entry.at(key).get<std::string>();
         if (hex.size() != 16 || hex.find_first_not_of("0123456789abcdef") != std::string::npos) {
           return bad_input(path, "\"" + f.name + "\" has no valid xxh3_64 checksum");
         }
@@ -108,7 +120,7 @@ Result<std::vector<ManifestFile>> read_manifest_files(const std::string& export_
 
 std::vector<std::string> check_manifest_file(const std::string& export_dir, const ManifestFile& file) {
   const std::string path = export_dir + "/" + file.name;
-  auto digest = Checksum::of_file(path, ExitCode::kBadInput);
+  auto digest = Checksum::of_file(path, ExitCode::kBadInput, file.piece_bytes);
   if (!digest) return {digest.error().describe()};
   if (digest.value().bytes != file.bytes) {
     return {path + ": " + std::to_string(digest.value().bytes) + " bytes, manifest.json says " + std::to_string(file.bytes)};

@@ -17,10 +17,10 @@ namespace {
 constexpr uint64_t kMaxConfigBytes = 64u << 20;  // fg.json / mc configs
 }
 
-Result<ExtraFile> describe_written_file(const std::string& path, const std::string& name) {
-  auto digest = Checksum::of_file(path, ExitCode::kOutput);
+Result<ExtraFile> describe_written_file(const std::string& path, const std::string& name, uint64_t piece_bytes) {
+  auto digest = Checksum::of_file(path, ExitCode::kOutput, piece_bytes);
   if (!digest) return digest.error();
-  return ExtraFile{name, digest.value().bytes, digest.value().checksum};
+  return ExtraFile{name, digest.value().bytes, digest.value().checksum, piece_bytes != 0};
 }
 
 Result<ExtraFile> copy_asset(const std::string& source, const std::string& dir, bool fsync) {
@@ -44,7 +44,7 @@ Result<ExtraFile> copy_file_into(const std::string& source, const std::string& d
   if (out.get() < 0) return output_error(target, std::string("cannot create: ") + std::strerror(errno));
   FileLayout plan;
   plan.ranges.push_back({0, static_cast<uint64_t>(st.st_size)});
-  CopyEngine engine(1 << 20, CopyMethod::kAuto);
+  CopyEngine engine(1 << 20, CopyMethod::kAuto, 0);  // small files: a whole-file checksum
   auto copied = engine.write(in.get(), source, out.get(), target, plan);
   if (!copied) return copied.error();
   if ((fsync && ::fsync(out.get()) != 0) || ::close(out.release()) != 0) {

@@ -37,12 +37,17 @@ nlohmann::ordered_json serving_dtype_json(ServingDType dtype) {
 }
 }  // namespace
 
+const char* checksum_key(uint64_t bytes, uint64_t piece_bytes) {
+  return PieceChecksum::count(bytes, piece_bytes) > 1 ? "xxh3_64_pieces" : "xxh3_64";
+}
+
 std::string make_manifest_json(const ManifestInput& input) {
   using ordered_json = nlohmann::ordered_json;
   ordered_json quantize_tables = ordered_json::object();
   for (const auto& [table, dtype] : input.embedding_dtypes.tables) quantize_tables[table] = serving_dtype_json(dtype);
   ordered_json root;
-  root["manifest_version"] = 1;
+  // 2: a file of more than one piece has "xxh3_64_pieces" (checksum.h) instead of "xxh3_64"
+  root["manifest_version"] = 2;
   root["tool"] = {{"name", "recis-convert"}, {"version", input.tool_version}};
   root["source"] = {{"checkpoint", input.source_checkpoint}, {"ckpt_id", input.ckpt_id}};
   root["kind"] = input.delta_base ? "delta" : "full";
@@ -77,7 +82,7 @@ std::string make_manifest_json(const ManifestInput& input) {
       continue;
     }
     bytes_out += f.output_bytes;
-    files.push_back({{"name", f.name}, {"bytes", f.output_bytes}, {"xxh3_64", Checksum::hex(f.checksum)},
+    files.push_back({{"name", f.name}, {"bytes", f.output_bytes}, {checksum_key(f.output_bytes, input.checksum_piece_bytes), Checksum::hex(f.checksum)},
                      {"tensors", f.kept.size()}});
     for (const auto& t : f.kept) {
       if (t.name.size() > 2 && t.name.compare(t.name.size() - 2, 2, "^ ") == 0) {
@@ -86,17 +91,18 @@ std::string make_manifest_json(const ManifestInput& input) {
       }
     }
   }
+  root["checksum_piece_bytes"] = input.checksum_piece_bytes;
   root["data_files"] = std::move(files);
   root["data_files_not_written"] = skipped;  // every tensor dropped
 
   ordered_json metadata = ordered_json::array();
   for (const auto& m : input.metadata_files) {
-    metadata.push_back({{"name", m.name}, {"bytes", m.bytes}, {"xxh3_64", Checksum::hex(m.checksum)}});
+    metadata.push_back({{"name", m.name}, {"bytes", m.bytes}, {checksum_key(m.bytes, m.in_pieces ? input.checksum_piece_bytes : 0), Checksum::hex(m.checksum)}});
   }
   root["metadata_files"] = std::move(metadata);
   ordered_json assets = ordered_json::array();
   for (const auto& a : input.asset_files) {
-    assets.push_back({{"name", a.name}, {"bytes", a.bytes}, {"xxh3_64", Checksum::hex(a.checksum)}});
+    assets.push_back({{"name", a.name}, {"bytes", a.bytes}, {checksum_key(a.bytes, a.in_pieces ? input.checksum_piece_bytes : 0), Checksum::hex(a.checksum)}});
   }
   root["asset_files"] = std::move(assets);
 

@@ -69,6 +69,7 @@ Result<ManifestInput> write_export_metadata(const JobOptions& o, const SourceDes
   const CheckpointListing& listing = source.listing;
   ManifestInput manifest;
   manifest.tool_version = tool_version();
+  manifest.checksum_piece_bytes = o.piece_bytes();
   manifest.source_checkpoint = resolved_path(listing.ckpt_dir);
   manifest.ckpt_id = listing.ckpt_id;
   manifest.filter_optimizer = o.filter_optimizer;
@@ -101,10 +102,10 @@ Result<ManifestInput> write_export_metadata(const JobOptions& o, const SourceDes
       manifest.metadata_files.push_back(written.value());
     }
   } else {
-    auto h5 = describe_written_file(dir + "/model.h5", "model.h5");
-    if (!h5) return h5.error();
-    manifest.metadata_files.push_back(h5.value());
-    summary.bytes_out = h5.value().bytes;  // the data files' bytes went into model.h5
+    auto h5 = summary.shared.find("model.h5");  // checksummed by every rank (shared_file_checksums.h)
+    if (h5 == summary.shared.end()) return Error{ExitCode::kInternal, dir + "/model.h5", "was not checksummed"};
+    manifest.metadata_files.push_back(ExtraFile{"model.h5", h5->second.bytes, h5->second.checksum, true});
+    summary.bytes_out = h5->second.bytes;  // the data files' bytes went into model.h5
   }
   for (const auto& [path, name] : {std::pair{o.fg, "fg.json"}, std::pair{o.mc, "input_columns.json"}}) {
     if (path.empty()) continue;

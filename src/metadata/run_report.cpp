@@ -56,6 +56,7 @@ RunReport::RunReport(const MergeOptions& options, const std::string& host, int r
                                   {"deltas", options.deltas},
                                   {"export-dir", options.export_dir},
                                   {"buffer-mib", options.buffer_mib},
+                                  {"chunk-mib", options.chunk_mib},
                                   {"no-fsync", !options.fsync},
                                   {"overwrite", options.overwrite}};
   if (options.older_than) merge["evict-older-than"] = *options.older_than;

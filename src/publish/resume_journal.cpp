@@ -96,7 +96,7 @@ Result<RunFingerprint> run_fingerprint(const nlohmann::json& job_config, const C
   f.source["checkpoint"] = resolved_path(listing.ckpt_dir);
   for (const char* name : {"index", "tensorkey.json"}) {
     const std::string path = listing.ckpt_dir + "/" + name;
-    auto digest = Checksum::of_file(path, ExitCode::kBadInput);
+    auto digest = Checksum::of_file(path, ExitCode::kBadInput, 0);
     f.source[name] = digest ? Checksum::hex(digest.value().checksum) : "absent";
   }
   nlohmann::json files = nlohmann::json::array();
@@ -187,7 +187,7 @@ Result<ResumeState> open_resume_journal(const std::string& staging_dir, const Ru
 }
 
 std::optional<JournalEntry> adopt_journaled_file(const std::string& staging_dir, const std::string& ckpt_dir,
-                                                 const DataFile& file, const Log& log) {
+                                                 const DataFile& file, uint64_t piece_bytes, const Log& log) {
   const std::string entry_path = entries(staging_dir) + "/" + file.name;
   const std::string output = staging_dir + "/" + file.name;
   auto text = read_small_file(entry_path, kMaxJournalFileBytes);
@@ -209,7 +209,7 @@ std::optional<JournalEntry> adopt_journaled_file(const std::string& staging_dir,
     return redo("its source changed since it was exported");
   }
   if (!entry->result.written) return entry;  // every tensor dropped: no output file
-  auto digest = Checksum::of_file(output, ExitCode::kOutput);
+  auto digest = Checksum::of_file(output, ExitCode::kOutput, piece_bytes);
   if (!digest || digest.value().bytes != entry->result.output_bytes || digest.value().checksum != entry->result.checksum) {
     return redo("the staged file's size or checksum is not the journaled one");
   }

@@ -29,24 +29,23 @@ Error read_error(const std::string& src_name, uint64_t offset, int err) {
 
 }  // namespace
 
-CopyEngine::CopyEngine(size_t buffer_bytes, CopyMethod method)
-    : buffer_(std::max<size_t>(buffer_bytes, 4096)), use_kernel_(method != CopyMethod::kBuffered) {}
+CopyEngine::CopyEngine(size_t buffer_bytes, CopyMethod method, uint64_t piece_bytes)
+    : buffer_(std::max<size_t>(buffer_bytes, 4096)), use_kernel_(method != CopyMethod::kBuffered),
+      piece_bytes_(piece_bytes) {}
 
-Status CopyEngine::copy_range_buffered(int src_fd, const std::string& src_name, int dst_fd,
-                                       const std::string& dst_name, CopyRange range, Checksum& checksum) {
-  uint64_t offset = range.offset;
-  uint64_t left = range.length;
+Status CopyEngine::copy_range_buffered(int src_fd, const std::string& src_name, uint64_t offset, uint64_t length,
+                                       OutputCursor& out) {
+  uint64_t left = length;
   while (left > 0) {
     size_t want = static_cast<size_t>(std::min<uint64_t>(left, buffer_.size()));
     ssize_t got = ::pread(src_fd, buffer_.data(), want, static_cast<off_t>(offset));
     if (got < 0 && errno == EINTR) continue;
     if (got <= 0) return read_error(src_name, offset, got < 0 ? errno : 0);
-    checksum.update(buffer_.data(), static_cast<size_t>(got));
-    auto written = write_all(dst_fd, buffer_.data(), static_cast<size_t>(got), dst_name);
+    auto written = out.write(buffer_.data(), static_cast<size_t>(got));
     if (!written) return written.error();
     offset += static_cast<uint64_t>(got);
     left -= static_cast<uint64_t>(got);
-    if (progress_) progress_(static_cast<uint64_t>(got));
+    moved(static_cast<uint64_t>(got));
     fault_point("stream");
     if (auto stop = interruption()) return *stop;  // within one buffer of a signal
   }
@@ -56,7 +55,7 @@ Status CopyEngine::copy_range_buffered(int src_fd, const std::string& src_name, 
 // Checksums [offset, offset + length) of the source, which the kernel copy has just pulled into the page cache,
 // in windows small enough to stay in the L2 cache between the pread and the hash (8 MiB windows were slower).
 static Status hash_copied_range(int src_fd, const std::string& src_name, uint64_t offset, uint64_t length, char* window,
-                         size_t window_size, Checksum& checksum) {
+                         size_t window_size, PieceChecksum& checksum) {
   while (length > 0) {
     size_t want = static_cast<size_t>(std::min<uint64_t>(length, window_size));
     ssize_t got = ::pread(src_fd, window, want, static_cast<off_t>(offset));
@@ -69,42 +68,44 @@ static Status hash_copied_range(int src_fd, const std::string& src_name, uint64_
   return Ok{};
 }
 
-// Returns false (and copies nothing) when the kernel refuses copy_file_range for these files at offset 0 of the
-// range; the caller then falls back to the buffered loop.
+// Returns false (and copies nothing) when the kernel refuses copy_file_range for these files at the first chunk;
+// the caller then falls back to the buffered loop.
 //
 // The checksum of chunk k runs on a helper thread while the kernel copies chunk k+1, so a rank with a spare core
 // pays for the re-read only once per range, not once per chunk. At most one hash is in flight; it is always
 // joined before this function returns (std::async's future joins in its destructor on the error paths too).
-Result<bool> CopyEngine::copy_range_kernel(int src_fd, const std::string& src_name, int dst_fd,
-                                           const std::string& dst_name, CopyRange range, Checksum& checksum) {
+Result<bool> CopyEngine::copy_range_kernel(int src_fd, const std::string& src_name, uint64_t offset, uint64_t length,
+                                           OutputCursor& out) {
   constexpr size_t kHashWindow = size_t{1} << 20;
   const size_t window = std::min(buffer_.size(), kHashWindow);
   std::future<Status> hashing;
   auto finish_hashing = [&hashing]() -> Status { return hashing.valid() ? hashing.get() : Status(Ok{}); };
 
-  uint64_t offset = range.offset;
-  uint64_t left = range.length;
+  const uint64_t start = offset;
+  uint64_t left = length;
   while (left > 0) {
     size_t chunk = static_cast<size_t>(std::min<uint64_t>(left, buffer_.size()));
     loff_t in = static_cast<loff_t>(offset);
-    ssize_t n = ::copy_file_range(src_fd, &in, dst_fd, nullptr, chunk, 0);
+    loff_t at = static_cast<loff_t>(out.offset);
+    ssize_t n = ::copy_file_range(src_fd, &in, out.fd, &at, chunk, 0);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && offset == range.offset &&
+    if (n < 0 && offset == start &&
         (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP || errno == EBADF)) {
       return false;
     }
     if (n < 0 && (errno == ENOSPC || errno == EDQUOT || errno == EFBIG)) {
-      return output_error(dst_name, "write failed: " + errno_text(errno));
+      return output_error(out.name, "write failed: " + errno_text(errno));
     }
     if (n < 0) return read_error(src_name, offset, errno);
     if (n == 0) return read_error(src_name, offset, 0);
     auto hashed = finish_hashing();
     if (!hashed) return hashed.error();
     hashing = std::async(std::launch::async, hash_copied_range, src_fd, std::cref(src_name), offset,
-                         static_cast<uint64_t>(n), buffer_.data(), window, std::ref(checksum));
+                         static_cast<uint64_t>(n), buffer_.data(), window, std::ref(out.checksum));
     offset += static_cast<uint64_t>(n);
+    out.offset += static_cast<uint64_t>(n);
     left -= static_cast<uint64_t>(n);
-    if (progress_) progress_(static_cast<uint64_t>(n));
+    moved(static_cast<uint64_t>(n));
     fault_point("stream");
     if (auto stop = interruption()) return *stop;  // within one buffer of a signal
   }
@@ -144,11 +145,15 @@ static Status read_kept_rows(int fd, uint64_t offset, uint64_t row_bytes, const 
 }
 
 // Reads the rows the part's eviction or delta decision keeps (all without one) and writes them, rewritten by the
-// slot's row transforms when there are any (row_transform.h). The rows read and the rows rewritten share the one
-// buffer (as many as fit, at least one), so memory stays the buffer and a chunk of the decision columns.
-Status CopyEngine::rewrite_range(int src_fd, const std::string& src_name, int dst_fd, const std::string& dst_name,
-                                 const CopyRange& range, Checksum& checksum) {
+// slot's row transforms when there are any (row_transform.h); only the output bytes [begin, end) of the range, a
+// piece's share (the rows across its ends are made whole and cut). The rows read and the rows rewritten share the
+// one buffer (as many as fit, at least one), so memory stays the buffer and a chunk of the decision columns.
+Status CopyEngine::rewrite_range(int src_fd, const std::string& src_name, const CopyRange& range, uint64_t begin,
+                                 uint64_t end, OutputCursor& out) {
   const uint64_t in_row = range.source_row_bytes(), out_row = range.output_row_bytes();
+  if (range.selection && (begin != 0 || end != range.output_length())) {  // the plan never splits these
+    return Error{ExitCode::kInternal, src_name, "a range of selected rows cannot be written in pieces"};
+  }
   const uint64_t room = in_row + (range.rewrite ? out_row : 0);
   auto opened = RowSelector::open_if(range.selection.get());
   if (!opened) return opened.error();
@@ -160,8 +165,12 @@ Status CopyEngine::rewrite_range(int src_fd, const std::string& src_name, int ds
   unsigned char* const rewritten = read_into + rows_per_chunk * in_row;
   const std::string what = range.rewrite ? "tensor \"" + range.rewrite->slot().tensor + "\""
                                          : "part " + range.selection->part.table + "/" + range.selection->part.part;
-  for (uint64_t first = 0; first < range.rows; first += rows_per_chunk) {
-    const uint64_t rows = std::min(rows_per_chunk, range.rows - first);
+  // the source rows whose output meets [begin, end) (with a selection: all of them)
+  const uint64_t first_row = selector ? 0 : begin / out_row;
+  const uint64_t end_row = selector ? range.rows : std::min(range.rows, (end + out_row - 1) / out_row);
+  uint64_t out_at = first_row * out_row;  // where the chunk's first output row lands in the range's output
+  for (uint64_t first = first_row; first < end_row; first += rows_per_chunk) {
+    const uint64_t rows = std::min(rows_per_chunk, end_row - first);
     uint64_t kept = rows;
     if (selector) {  // decided first: only the kept rows are read
       auto decided = selector->kept_rows(first, rows, kept_rows_);
@@ -173,50 +182,86 @@ Status CopyEngine::rewrite_range(int src_fd, const std::string& src_name, int ds
       auto read = read_exact(src_fd, range.offset + first * in_row, rows * in_row, read_into, src_name, what);
       if (!read) return read.error();
     }
-    const unsigned char* out = read_into;
+    const unsigned char* bytes = read_into;
     if (range.rewrite) {
       // after eviction, a message's row number is the first of the chunk's source rows
-      auto done = range.rewrite->apply(read_into, kept, first, rewritten);
+      Status done = Ok{};
+      if (first * out_row < begin) {  // a row across the window's start: its head is the previous piece's
+        done = range.rewrite->apply(read_into, 1, first, rewritten, RowVisit::kAgain);
+        if (done && kept > 1) done = range.rewrite->apply(read_into + in_row, kept - 1, first + 1, rewritten + out_row);
+      } else {
+        done = range.rewrite->apply(read_into, kept, first, rewritten);
+      }
       if (!done) return done.error();
-      out = rewritten;
+      bytes = rewritten;
     }
-    checksum.update(out, kept * out_row);
-    auto written = write_all(dst_fd, out, kept * out_row, dst_name);
+    const uint64_t from = std::max(begin, out_at), to = std::min(end, out_at + kept * out_row);
+    auto written = out.write(bytes + (from - out_at), static_cast<size_t>(to - from));
     if (!written) return written.error();
-    if (progress_) progress_(rows * in_row);
+    out_at += kept * out_row;
+    moved(rows * in_row);
     fault_point("stream");
     if (auto stop = interruption()) return *stop;
   }
   return Ok{};
 }
 
-Result<CopyOutcome> CopyEngine::write(int src_fd, const std::string& src_name, int dst_fd,
-                                      const std::string& dst_name, const FileLayout& plan) {
-  Checksum checksum;
-  CopyOutcome outcome;
-  if (!plan.preamble.empty()) {
-    checksum.update(plan.preamble.data(), plan.preamble.size());
-    auto written = write_all(dst_fd, plan.preamble.data(), plan.preamble.size(), dst_name);
+Status CopyEngine::OutputCursor::write(const void* data, size_t size) {
+  checksum.update(data, size);
+  auto written = pwrite_all(fd, data, size, offset, name);
+  if (!written) return written;
+  offset += size;
+  return Ok{};
+}
+
+Result<std::vector<uint64_t>> CopyEngine::write_window(int src_fd, const std::string& src_name, int dst_fd,
+                                                       const std::string& dst_name, const FileLayout& plan,
+                                                       uint64_t begin, uint64_t end) {
+  PieceChecksum checksum(piece_bytes_);
+  OutputCursor out{dst_fd, dst_name, begin, checksum};
+  // Each part of the output (the preamble, then each range) that meets [begin, end), from where they meet.
+  uint64_t at = 0;  // the part's first output byte
+  auto meets = [&](uint64_t length, uint64_t& from, uint64_t& to) {
+    const uint64_t lo = std::max(begin, at), hi = std::min(end, at + length);
+    from = lo - at;
+    to = hi > lo ? hi - at : from;
+    at += length;
+    return from < to;
+  };
+  uint64_t from = 0, to = 0;
+  if (meets(plan.preamble.size(), from, to)) {
+    auto written = out.write(plan.preamble.data() + from, static_cast<size_t>(to - from));
     if (!written) return written.error();
   }
   for (const CopyRange& range : plan.ranges) {
+    if (!meets(range.output_length(), from, to)) continue;
     if (range.by_rows()) {
-      auto rewritten = rewrite_range(src_fd, src_name, dst_fd, dst_name, range, checksum);
+      auto rewritten = rewrite_range(src_fd, src_name, range, from, to, out);
       if (!rewritten) return rewritten.error();
       continue;
     }
     if (use_kernel_) {
-      auto copied = copy_range_kernel(src_fd, src_name, dst_fd, dst_name, range, checksum);
+      auto copied = copy_range_kernel(src_fd, src_name, range.offset + from, to - from, out);
       if (!copied) return copied.error();
       if (copied.value()) continue;
       use_kernel_ = false;  // refused by this kernel or filesystem: buffered from now on
     }
-    auto copied = copy_range_buffered(src_fd, src_name, dst_fd, dst_name, range, checksum);
+    auto copied = copy_range_buffered(src_fd, src_name, range.offset + from, to - from, out);
     if (!copied) return copied.error();
   }
-  outcome.bytes_written = plan.output_bytes();
-  outcome.checksum = checksum.digest();
-  return outcome;
+  if (out.offset != std::max(begin, std::min(end, plan.output_bytes()))) {
+    return Error{ExitCode::kInternal, dst_name, "wrote up to byte " + std::to_string(out.offset) + ", not " +
+                                                    std::to_string(std::min(end, plan.output_bytes()))};
+  }
+  return checksum.pieces();
+}
+
+Result<CopyOutcome> CopyEngine::write(int src_fd, const std::string& src_name, int dst_fd,
+                                      const std::string& dst_name, const FileLayout& plan) {
+  const uint64_t bytes = plan.output_bytes();
+  auto pieces = write_window(src_fd, src_name, dst_fd, dst_name, plan, 0, bytes);
+  if (!pieces) return pieces.error();
+  return CopyOutcome{bytes, PieceChecksum::combine(pieces.value())};
 }
 
 }  // namespace recis_convert

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "recis_convert/common/file_io.h"
+#include "recis_convert/plan/piece_plan.h"
 
 namespace recis_convert {
 namespace {
@@ -120,39 +121,88 @@ Result<FileDecision> decide_data_file(int fd, const CheckpointListing& listing, 
   return decision;
 }
 
-Result<FileResult> export_data_file(const CheckpointListing& listing, const DataFile& file,
-                                    const RowTransformChain& transforms, CopyEngine& engine,
-                                    const FileExportSettings& settings) {
-  const std::string src_path = join(listing.ckpt_dir, file.name);
-  FileDescriptor src(::open(src_path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (src.get() < 0) return bad_input(src_path, std::string("cannot open: ") + std::strerror(errno));
-  auto decision = decide_data_file(src.get(), listing, file, transforms, settings.selections);
-  if (!decision) return decision.error();
+namespace {
 
-  FileResult result;
-  result.name = file.name;
-  result.source_bytes = file.size;
+// A data file opened, decided and laid out: what a whole file's export and a piece's share.
+struct PlannedFile {
+  std::string src_path;
+  FileDescriptor src{-1};
+  FileLayout layout;
+  FileResult result;  // without bytes and checksum yet
+};
+
+Result<PlannedFile> plan_data_file(const CheckpointListing& listing, const DataFile& file,
+                                   const RowTransformChain& transforms, const FileExportSettings& settings) {
+  Result<PlannedFile> out = PlannedFile{};
+  PlannedFile& p = out.value();
+  p.src_path = join(listing.ckpt_dir, file.name);
+  p.src = FileDescriptor(::open(p.src_path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (p.src.get() < 0) return bad_input(p.src_path, std::string("cannot open: ") + std::strerror(errno));
+  auto decision = decide_data_file(p.src.get(), listing, file, transforms, settings.selections);
+  if (!decision) return decision.error();
+  p.result.name = file.name;
+  p.result.source_bytes = file.size;
   const FileDecision& d = decision.value();
   // A file is copied byte for byte unless a transform may drop tensors or rewrites rows of this file (a filter
   // that happens to keep everything still rewrites the header, as it always has).
   auto any = [](const auto& per_tensor) {
-    return std::any_of(per_tensor.begin(), per_tensor.end(), [](const auto& p) { return p != nullptr; });
+    return std::any_of(per_tensor.begin(), per_tensor.end(), [](const auto& x) { return x != nullptr; });
   };
-  FileLayout plan = !transforms.drops_anything() && !any(d.rows) && !any(d.selections)
-                        ? lay_out_verbatim_copy(d.header)
-                        : lay_out_filtered_file(d.header, d.keep, d.rows, d.selections);
-  result.kept = plan.kept;
-  result.dropped = plan.dropped;
-  result.written = !plan.kept.empty();
-  if (!result.written) return result;
-  if (settings.dry_run) {
-    result.output_bytes = plan.output_bytes();
-    return result;
-  }
-  auto written = write_export(src.get(), src_path, join(settings.staging_dir, file.name), plan, engine, settings,
-                              result);
+  p.layout = !transforms.drops_anything() && !any(d.rows) && !any(d.selections)
+                 ? lay_out_verbatim_copy(d.header)
+                 : lay_out_filtered_file(d.header, d.keep, d.rows, d.selections);
+  p.result.kept = p.layout.kept;
+  p.result.dropped = p.layout.dropped;
+  p.result.written = !p.layout.kept.empty();
+  p.result.output_bytes = p.result.written ? p.layout.output_bytes() : 0;
+  return out;
+}
+
+}  // namespace
+
+Result<FileResult> export_data_file(const CheckpointListing& listing, const DataFile& file,
+                                    const RowTransformChain& transforms, CopyEngine& engine,
+                                    const FileExportSettings& settings) {
+  auto planned = plan_data_file(listing, file, transforms, settings);
+  if (!planned) return planned.error();
+  PlannedFile& p = planned.value();
+  if (!p.result.written || settings.dry_run) return std::move(p.result);
+  auto written = write_export(p.src.get(), p.src_path, join(settings.staging_dir, file.name), p.layout, engine,
+                              settings, p.result);
   if (!written) return written.error();
-  return result;
+  return std::move(p.result);
+}
+
+Result<PieceOutcome> export_data_file_piece(const CheckpointListing& listing, const DataFile& file, uint32_t piece,
+                                            uint32_t pieces, const RowTransformChain& transforms, CopyEngine& engine,
+                                            const FileExportSettings& settings) {
+  auto planned = plan_data_file(listing, file, transforms, settings);
+  if (!planned) return planned.error();
+  PlannedFile& p = planned.value();
+  PieceOutcome out;
+  out.piece.file = file.name;
+  out.piece.piece = piece;
+  if (piece == 0) out.file = p.result;
+  const uint64_t piece_bytes = engine.piece_bytes();
+  const ByteWindow window = piece_window(p.result.output_bytes, piece_bytes, piece, pieces);
+  out.piece.first_checksum_piece = window.begin / piece_bytes;
+  if (!p.result.written || settings.dry_run || window.begin == window.end) return out;
+  const std::string dst_path = join(settings.staging_dir, file.name);
+  // Not O_EXCL: every piece's writer opens the one output file, in any order (the staging directory is ours).
+  FileDescriptor dst(::open(dst_path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0666));
+  if (dst.get() < 0) return output_error(dst_path, std::string("cannot create: ") + std::strerror(errno));
+  const uint64_t moved_before = engine.source_bytes_moved();
+  auto written = engine.write_window(p.src.get(), p.src_path, dst.get(), dst_path, p.layout, window.begin, window.end);
+  if (!written) return written.error();
+  out.piece.checksums = std::move(written).value();
+  out.piece.bytes_in = engine.source_bytes_moved() - moved_before;
+  out.piece.bytes_out = window.end - window.begin;
+  Status closed = settings.writeback ? settings.writeback->add(dst.release(), dst_path)
+                  : ::close(dst.release()) != 0
+                      ? Status(output_error(dst_path, std::string("close failed: ") + std::strerror(errno)))
+                      : Status(Ok{});
+  if (!closed) return closed.error();
+  return out;
 }
 
 }  // namespace recis_convert

@@ -164,7 +164,7 @@ Status MergeWriter::decide_rows(const PartGain& gain, const Replacement* replace
   return Ok{};
 }
 
-Status MergeWriter::append(int out, const std::string& out_path, const char* data, size_t size, Checksum& checksum) {
+Status MergeWriter::append(int out, const std::string& out_path, const char* data, size_t size, PieceChecksum& checksum) {
   checksum.update(data, size);
   return write_all(out, data, size, out_path);
 }
@@ -203,7 +203,7 @@ Status MergeWriter::fetch_rows(const std::string& slot, const std::vector<Fetch>
 }
 
 Status MergeWriter::write_sparse(int in, const RowColumn& column, const std::string& slot, const PartGain& gain,
-                                 int out, const std::string& out_path, Checksum& checksum) {
+                                 int out, const std::string& out_path, PieceChecksum& checksum) {
   const uint64_t row_bytes = column.row_bytes();
   if (row_bytes == 0) return Ok{};
   const uint64_t chunk_rows = std::max<uint64_t>(1, std::min<uint64_t>(buffer_.size() / row_bytes, kIdChunk));
@@ -300,7 +300,7 @@ Result<FileResult> MergeWriter::write(size_t index) {
   const std::string out_path = settings_.staging_dir + "/" + file.name;
   FileDescriptor out(::open(out_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
   if (out.get() < 0) return output_error(out_path, std::string("cannot create: ") + std::strerror(errno));
-  Checksum checksum;
+  PieceChecksum checksum(settings_.piece_bytes);
   auto written = append(out.get(), out_path, preamble.data(), preamble.size(), checksum);
   if (!written) return written.error();
   for (const Planned& p : planned) {

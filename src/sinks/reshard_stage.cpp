@@ -160,6 +160,7 @@ Result<ReshardStage> plan_resharding(const JobOptions& o, const CheckpointListin
 }
 
 Result<std::vector<FileResult>> describe_resharded_files(const ReshardLayout& layout, const std::string& staging_dir,
+                                                         const std::map<std::string, FileDigest>& digests,
                                                          bool fsync, bool dry_run, std::vector<FileResult> sources) {
   std::vector<FileResult> out;
   for (const ReshardFile& f : layout.files) {
@@ -176,13 +177,13 @@ Result<std::vector<FileResult>> describe_resharded_files(const ReshardLayout& la
           return output_error(path, std::string("fsync failed: ") + std::strerror(errno));
         }
       }
-      auto digest = Checksum::of_file(path, ExitCode::kOutput);
-      if (!digest) return digest.error();
-      if (digest.value().bytes != f.bytes()) {
-        return output_error(path, "has " + std::to_string(digest.value().bytes) + " bytes, expected " +
+      auto digest = digests.find(f.name);
+      if (digest == digests.end()) return Error{ExitCode::kInternal, path, "was not checksummed"};
+      if (digest->second.bytes != f.bytes()) {
+        return output_error(path, "has " + std::to_string(digest->second.bytes) + " bytes, expected " +
                                       std::to_string(f.bytes()));
       }
-      r.checksum = digest.value().checksum;
+      r.checksum = digest->second.checksum;
     }
     out.push_back(std::move(r));
   }

@@ -70,12 +70,12 @@ StreamOutcome stream_resharded_rows(const StreamRequest& r, Comm& comm, const Lo
   return out;
 }
 
-// A RecIS checkpoint: each rank copies or filters its files.
+// A RecIS checkpoint: each rank copies or filters its files, then writes its pieces of the files split among ranks.
 StreamOutcome stream_checkpoint_files(const StreamRequest& r, Comm& comm, const Log& log) {
   const JobOptions& o = r.options;
   const CheckpointListing& listing = r.source.listing;
   StreamOutcome out;
-  CopyEngine engine(o.buffer_mib << 20, o.copy_method);
+  CopyEngine engine(o.buffer_mib << 20, o.copy_method, o.piece_bytes());
   WritebackQueue writeback(kMaxFilesAwaitingFsync);
   FileExportSettings settings{r.staging_dir, o.dry_run, o.fsync ? &writeback : nullptr, r.selections, nullptr};
   const bool resume = o.resume && !o.dry_run;
@@ -86,7 +86,8 @@ StreamOutcome stream_checkpoint_files(const StreamRequest& r, Comm& comm, const 
   }
   uint64_t total_bytes = 0;
   for (const auto& f : listing.files) total_bytes += f.size;
-  StreamProgress progress(comm, log, o.progress_seconds(), total_bytes, listing.files.size());
+  StreamProgress progress(comm, log, o.progress_seconds(), total_bytes, r.work_items,
+                          r.work_items == listing.files.size() ? "files" : "files and pieces");
   engine.set_progress_hook([&progress](uint64_t n) { progress.add_bytes(n); });
   for (size_t index : r.mine) {
     if (comm.peer_failed()) break;  // the export will be discarded: stop streaming
@@ -96,7 +97,7 @@ StreamOutcome stream_checkpoint_files(const StreamRequest& r, Comm& comm, const 
     }
     const DataFile& file = listing.files[index];
     if (resume) {  // a file an interrupted run finished, checked, instead of exporting it again
-      if (auto adopted = adopt_journaled_file(r.staging_dir, listing.ckpt_dir, file, log)) {
+      if (auto adopted = adopt_journaled_file(r.staging_dir, listing.ckpt_dir, file, o.piece_bytes(), log)) {
         ++out.resumed.files;
         out.resumed.bytes += adopted->result.output_bytes;
         out.resumed.seconds += adopted->seconds;
@@ -115,6 +116,24 @@ StreamOutcome stream_checkpoint_files(const StreamRequest& r, Comm& comm, const 
     out.add_result(std::move(result).value(), listing.blocks, comm.is_root());
     progress.item_done(file.size);
     fault_point("file");
+  }
+  for (const WorkItem& item : out.failure ? std::vector<WorkItem>{} : r.pieces) {  // the pieces of split files
+    if (comm.peer_failed()) break;
+    if (auto stop = interruption()) {
+      out.failure = *stop;
+      break;
+    }
+    const DataFile& file = listing.files[item.file];
+    auto done = export_data_file_piece(listing, file, item.piece, item.pieces, r.transforms, engine, settings);
+    if (!done) {
+      out.failure = done.error();
+      break;
+    }
+    log.detail(file.name + ": piece " + std::to_string(item.piece + 1) + " of " + std::to_string(item.pieces) + ", " +
+               std::to_string(done.value().piece.bytes_out) + " bytes");
+    if (done.value().file) out.add_result(std::move(*done.value().file), listing.blocks, comm.is_root());
+    out.pieces.push_back(std::move(done.value().piece));
+    progress.item_done(file.size / item.pieces);
   }
   // Every file of this rank is durable before it reports success. An interrupted --resume run also waits for the
   // files already written, so that they are journaled and the next run adopts them.

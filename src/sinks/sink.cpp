@@ -9,10 +9,10 @@ Status prepare_export_on_root(const JobOptions& o, const SourceDescription& sour
 }
 
 Status finish_stream_on_root(const StreamRequest& r, bool succeeded, std::vector<FileResult>& files,
-                             std::map<std::string, int>& owner) {
+                             std::map<std::string, int>& owner, const std::map<std::string, FileDigest>& shared) {
   if (r.reshard && r.reshard->layout && r.options.format == ExportFormat::kSafetensors) {
     if (!succeeded) return Ok{};
-    auto described = describe_resharded_files(*r.reshard->layout, r.staging_dir, r.options.fsync, r.options.dry_run,
+    auto described = describe_resharded_files(*r.reshard->layout, r.staging_dir, shared, r.options.fsync, r.options.dry_run,
                                               std::move(files));
     if (!described) return described.error();
     files = std::move(described).value();
@@ -31,7 +31,7 @@ Status finish_stream_on_root(const StreamRequest& r, bool succeeded, std::vector
   if (!succeeded) return Ok{};
   // every rank wrote part of every file: rank 0 describes the finished files
   auto described = r.options.dry_run ? Result<std::vector<FileResult>>(std::vector<FileResult>{})
-                                     : hugectr_file_results(*r.source.hugectr, r.staging_dir);
+                                     : hugectr_file_results(*r.source.hugectr, r.staging_dir, shared);
   if (!described) return described.error();
   files = std::move(described).value();
   for (const auto& f : files) owner[f.name] = 0;

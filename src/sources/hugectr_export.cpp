@@ -253,21 +253,23 @@ Status unpack_legacy_table(const HugectrSparseTable& table, const std::string& d
   return Ok{};
 }
 
-Result<std::vector<FileResult>> hugectr_file_results(const HugectrModel& model, const std::string& staging_dir) {
+Result<std::vector<FileResult>> hugectr_file_results(const HugectrModel& model, const std::string& staging_dir,
+                                                     const std::map<std::string, FileDigest>& digests) {
   std::vector<FileResult> results;
   for (const auto& t : model.tables) {
-    auto digest = Checksum::of_file(staging_dir + "/" + t.file, ExitCode::kOutput);
-    if (!digest) return digest.error();
-    if (digest.value().bytes != t.file_bytes()) {
-      return output_error(staging_dir + "/" + t.file, "has " + std::to_string(digest.value().bytes) + " bytes, expected " +
+    auto found = digests.find(t.file);
+    if (found == digests.end()) return Error{ExitCode::kInternal, staging_dir + "/" + t.file, "was not checksummed"};
+    const FileDigest& digest = found->second;
+    if (digest.bytes != t.file_bytes()) {
+      return output_error(staging_dir + "/" + t.file, "has " + std::to_string(digest.bytes) + " bytes, expected " +
                                                           std::to_string(t.file_bytes()));
     }
     FileResult r;
     r.name = t.file;
     r.source_bytes = t.source_bytes();
     r.written = true;
-    r.output_bytes = digest.value().bytes;
-    r.checksum = digest.value().checksum;
+    r.output_bytes = digest.bytes;
+    r.checksum = digest.checksum;
     r.kept = t.tensors;
     results.push_back(std::move(r));
   }

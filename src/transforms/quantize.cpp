@@ -33,11 +33,11 @@ Result<RowLayout> EmbeddingQuantizer::rewritten_layout(const SlotRef& slot, cons
 
 Status EmbeddingQuantizer::rewrite(const SlotRef& slot, const RowLayout& from, const RowLayout& to,
                                    const unsigned char* in, uint64_t rows, uint64_t first_row,
-                                   unsigned char* out) const {
+                                   unsigned char* out, RowVisit visit) const {
   const ServingDType dtype = dtypes_.of(slot.table);
   const uint64_t dim = from.row_shape[0];
   const uint64_t in_row = from.row_bytes(), out_row = to.row_bytes();
-  QuantizationError* error = ledger_ ? &ledger_->tables[slot.table].error : nullptr;
+  QuantizationError* error = ledger_ && visit == RowVisit::kFirst ? &ledger_->tables[slot.table].error : nullptr;
   std::vector<float> row(dim), restored(dim);
   for (uint64_t r = 0; r < rows; ++r) {
     to_float32(from.dtype, in + r * in_row, dim, row.data());

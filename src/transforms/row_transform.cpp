@@ -28,7 +28,7 @@ bool RowTransform::keeps_dense(const std::string&) const { return true; }
 bool RowTransform::rewrites(const SlotRef&) const { return false; }
 Result<RowLayout> RowTransform::rewritten_layout(const SlotRef&, const RowLayout& in) const { return in; }
 Status RowTransform::rewrite(const SlotRef&, const RowLayout&, const RowLayout&, const unsigned char*, uint64_t,
-                             uint64_t, unsigned char*) const {
+                             uint64_t, unsigned char*, RowVisit) const {
   return Error{ExitCode::kInternal, "", "a row transform that rewrites nothing was asked to rewrite rows"};
 }
 
@@ -38,7 +38,8 @@ Status SlotRows::apply(const unsigned char* in, uint64_t rows, uint64_t first_ro
   return apply(in, rows, first_row, out.data());
 }
 
-Status SlotRows::apply(const unsigned char* in, uint64_t rows, uint64_t first_row, unsigned char* out) const {
+Status SlotRows::apply(const unsigned char* in, uint64_t rows, uint64_t first_row, unsigned char* out,
+                       RowVisit visit) const {
   std::vector<unsigned char> between;  // only when more than one transform rewrites the slot
   const unsigned char* from = in;
   for (size_t i = 0; i < steps_.size(); ++i) {
@@ -47,7 +48,7 @@ Status SlotRows::apply(const unsigned char* in, uint64_t rows, uint64_t first_ro
     std::vector<unsigned char> scratch;
     if (!last) scratch.resize(rows * step.to.row_bytes());
     unsigned char* to = last ? out : scratch.data();
-    auto done = step.transform->rewrite(slot_, step.from, step.to, from, rows, first_row, to);
+    auto done = step.transform->rewrite(slot_, step.from, step.to, from, rows, first_row, to, visit);
     if (!done) return done;
     if (!last) {
       between.swap(scratch);

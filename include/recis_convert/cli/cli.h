@@ -20,6 +20,8 @@ enum class SourceKind { kRecis, kHugectr };
 
 inline constexpr const char* kDefaultEvalLog = "train_eval_result_v2.txt";  // TorchEasyRec's name, in --ckpt-dir
 
+constexpr size_t kDefaultChunkMib = 64;  // --chunk-mib
+
 struct JobOptions {
   SourceKind source = SourceKind::kRecis;
   // --source hugectr (hugectr_export.h): the graph JSON, the dense weights, one sparse model per embedding
@@ -65,6 +67,10 @@ struct JobOptions {
   int sample_batch = 8;
   Balance balance = Balance::kRoundRobin;
   size_t buffer_mib = 8;
+  // --chunk-mib: a file longer than a rank's fair share is split into pieces of this size, written by several
+  // ranks; and every file's checksum is taken in pieces of it (checksum.h). 0: whole files, whole-file checksums.
+  size_t chunk_mib = kDefaultChunkMib;
+  uint64_t piece_bytes() const { return static_cast<uint64_t>(chunk_mib) << 20; }
   CopyMethod copy_method = CopyMethod::kAuto;
   bool fsync = true;
   bool overwrite = false;
@@ -99,6 +105,8 @@ struct MergeOptions {
   std::vector<std::string> deltas;  // in the order they apply
   std::string export_dir;
   size_t buffer_mib = 8;
+  size_t chunk_mib = kDefaultChunkMib;  // the piece of the checksums (as the export's --chunk-mib)
+  uint64_t piece_bytes() const { return static_cast<uint64_t>(chunk_mib) << 20; }
   bool fsync = true;
   bool overwrite = false;
   bool quiet = false;

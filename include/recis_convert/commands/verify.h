@@ -19,6 +19,7 @@ struct ManifestFile {
   std::string name;  // relative to the export directory
   uint64_t bytes = 0;
   uint64_t checksum = 0;
+  uint64_t piece_bytes = 0;  // the checksum's pieces: the manifest's checksum_piece_bytes for "xxh3_64_pieces"
 };
 
 // The data and metadata files manifest.json lists (kBadInput if it is missing or not a recis-convert manifest).

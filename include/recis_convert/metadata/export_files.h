@@ -13,7 +13,8 @@
 namespace recis_convert {
 
 // Size and checksum of a file already written (read back with a fixed buffer); `name` is its path in the export.
-Result<ExtraFile> describe_written_file(const std::string& path, const std::string& name);
+// piece_bytes: the checksum's pieces (checksum.h); 0 for a whole-file checksum.
+Result<ExtraFile> describe_written_file(const std::string& path, const std::string& name, uint64_t piece_bytes = 0);
 
 // Writes `content` as <dir>/<name> (which must not exist).
 Result<ExtraFile> write_metadata_file(const std::string& dir, const std::string& name, const std::string& content,

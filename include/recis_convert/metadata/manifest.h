@@ -21,6 +21,7 @@ struct ExtraFile {
   std::string name;  // path inside the export, e.g. "index"
   uint64_t bytes = 0;
   uint64_t checksum = 0;
+  bool in_pieces = false;  // checksummed in the export's pieces (model.h5), not whole
 };
 
 // What eviction did to one table (--evict-older-than, --evict-l2-below).
@@ -47,6 +48,9 @@ struct ManifestInput {
   uint32_t reshard = 0;  // --reshard M; 0: the source's parts
   std::string fg_path;  // "" when not given
   std::string mc_path;
+  // The pieces of the checksums (checksum.h; --chunk-mib), of the data files and of the ExtraFiles in_pieces.
+  // manifest.json lists a file of more than one piece with "xxh3_64_pieces", any other with "xxh3_64".
+  uint64_t checksum_piece_bytes = 0;
   std::vector<FileResult> files;   // all data files, sorted by name (written or not)
   std::vector<ExtraFile> metadata_files;
   std::vector<ExtraFile> asset_files;  // --asset-files, copied as they are
@@ -59,6 +63,10 @@ struct DroppedCount {
   uint64_t bytes = 0;
 };
 std::map<std::string, DroppedCount> dropped_by_slot(const std::vector<FileResult>& files);
+
+// The key of a file's checksum in manifest.json: "xxh3_64_pieces" for a file of more than one piece of
+// piece_bytes (the XXH3-64 of its pieces' XXH3-64s, checksum.h), else "xxh3_64" (the file's own XXH3-64).
+const char* checksum_key(uint64_t bytes, uint64_t piece_bytes);
 
 // Pretty-printed JSON with a trailing newline.
 std::string make_manifest_json(const ManifestInput& input);

@@ -39,6 +39,7 @@ struct ExportSummary {
   std::map<std::string, TableEvictionRecord> evictions;  // the tables an eviction rule applied to
   ExportClock clock;                    // the export's step, and each step_filter table's
   std::optional<int64_t> delta_base;    // --delta-since: a delta of the rows updated after this step
+  std::map<std::string, FileDigest> shared;  // the files every rank wrote into (model.h5), checksummed by all
 };
 
 // Every block of the index was found in its file, and the tables' parts agree (summarize_tables). Warns when

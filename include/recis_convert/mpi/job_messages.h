@@ -85,6 +85,7 @@ inline void from_json(const nlohmann::json& j, FileResult& f) {
     job_messages_detail::undecodable("tensor list", j);
   }
 }
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PieceResult, file, piece, first_checksum_piece, checksums, bytes_in, bytes_out)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SourceTensor, key, sparse, child, slot, slice, part_rank, dtype, shape, file, offset,
                                    owner, kept_rows)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(HugectrSparseTable, path, format, rows, vec_size, has_slot_id, key_bytes,
@@ -102,7 +103,7 @@ inline void from_json(const nlohmann::json& j, HugectrTableExport& t) {
 }
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(HugectrModel, graph_path, tables)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SourceDescription, listing, selection, hugectr)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ManifestFile, name, bytes, checksum)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ManifestFile, name, bytes, checksum, piece_bytes)
 
 // The /dense datasets every rank must create; their bytes stay on rank 0, which writes them.
 inline void to_json(nlohmann::json& j, const DenseDataset& d) {

@@ -74,9 +74,10 @@ struct ResumeSavings {
 };
 
 // Every rank, for each of its files: the file's entry if the output and the source check out; none if there is no
-// entry, or (after removing the entry and the output, and saying why) if something does not match.
+// entry, or (after removing the entry and the output, and saying why) if something does not match. piece_bytes: the
+// checksum's pieces (the run's --chunk-mib, which its fingerprint holds).
 std::optional<JournalEntry> adopt_journaled_file(const std::string& staging_dir, const std::string& ckpt_dir,
-                                                 const DataFile& file, const Log& log);
+                                                 const DataFile& file, uint64_t piece_bytes, const Log& log);
 
 // Every rank, once a file's output is fsynced: its entry, durable. The source's size, time and header are read now.
 Status journal_file(const std::string& staging_dir, const std::string& ckpt_dir, const FileResult& result,

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "recis_convert/common/checksum.h"
 #include "recis_convert/common/error.h"
 #include "recis_convert/sinks/file_layout.h"
 
@@ -22,12 +23,13 @@ enum class CopyMethod { kAuto, kKernel, kBuffered };
 
 struct CopyOutcome {
   uint64_t bytes_written = 0;
-  uint64_t checksum = 0;  // XXH3-64 of the whole output file
+  uint64_t checksum = 0;  // of the whole output file, in pieces (checksum.h)
 };
 
 class CopyEngine {
  public:
-  CopyEngine(size_t buffer_bytes, CopyMethod method);
+  // piece_bytes: the checksum's pieces (checksum.h; the export's --chunk-mib)
+  CopyEngine(size_t buffer_bytes, CopyMethod method, uint64_t piece_bytes);
 
   // Writes plan.preamble then every plan range of src_fd to dst_fd (an empty file open for writing).
   // Read failures and a source shorter than planned are kBadInput naming src_name; write failures
@@ -35,24 +37,50 @@ class CopyEngine {
   Result<CopyOutcome> write(int src_fd, const std::string& src_name, int dst_fd, const std::string& dst_name,
                             const FileLayout& plan);
 
+  // Writes only the output bytes [begin, end) of the plan, at their offsets in dst_fd: one rank's piece of a file
+  // that several ranks write (piece_plan.h). `begin` is a multiple of the piece size; returns the checksums of the
+  // pieces from begin / piece_bytes on (PieceChecksum), errors as write().
+  Result<std::vector<uint64_t>> write_window(int src_fd, const std::string& src_name, int dst_fd,
+                                             const std::string& dst_name, const FileLayout& plan, uint64_t begin,
+                                             uint64_t end);
+
   // Called after every chunk with the number of source bytes it moved (for progress lines); may be empty.
   void set_progress_hook(std::function<void(uint64_t)> hook) { progress_ = std::move(hook); }
 
   // Whether the last write used copy_file_range (for the run record and tests).
   bool kernel_copy_active() const { return use_kernel_; }
 
+  uint64_t piece_bytes() const { return piece_bytes_; }
+  // Source bytes moved so far, over every write (the preambles aside): a piece's bytes read.
+  uint64_t source_bytes_moved() const { return moved_; }
+
  private:
-  Status copy_range_buffered(int src_fd, const std::string& src_name, int dst_fd, const std::string& dst_name,
-                             CopyRange range, class Checksum& checksum);
-  Status rewrite_range(int src_fd, const std::string& src_name, int dst_fd, const std::string& dst_name,
-                       const CopyRange& range, class Checksum& checksum);
-  Result<bool> copy_range_kernel(int src_fd, const std::string& src_name, int dst_fd, const std::string& dst_name,
-                                 CopyRange range, class Checksum& checksum);
+  // Where the next output byte goes (pwrite: several ranks may write one file), checksummed on the way.
+  struct OutputCursor {
+    int fd;
+    const std::string& name;
+    uint64_t offset;
+    PieceChecksum& checksum;
+    Status write(const void* data, size_t size);
+  };
+  Status copy_range_buffered(int src_fd, const std::string& src_name, uint64_t offset, uint64_t length,
+                             OutputCursor& out);
+  Result<bool> copy_range_kernel(int src_fd, const std::string& src_name, uint64_t offset, uint64_t length,
+                                 OutputCursor& out);
+  // Output bytes [begin, end) of the range (relative to its first output byte).
+  Status rewrite_range(int src_fd, const std::string& src_name, const CopyRange& range, uint64_t begin, uint64_t end,
+                       OutputCursor& out);
 
   std::vector<char> buffer_;
   std::vector<uint32_t> kept_rows_;  // a chunk's kept rows (rewrite_range); kept across ranges, so its memory is
                                      // allocated once, not mapped and faulted in again per slot
   bool use_kernel_;
+  uint64_t piece_bytes_;
+  uint64_t moved_ = 0;
+  void moved(uint64_t n) {
+    moved_ += n;
+    if (progress_) progress_(n);
+  }
   std::function<void(uint64_t)> progress_;
 };
 

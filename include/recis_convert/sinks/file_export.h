@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,17 @@ struct FileResult {
   uint64_t checksum = 0;            // XXH3-64 of the exported file
   std::vector<TensorInfo> kept;     // offsets as in the exported file
   std::vector<TensorInfo> dropped;  // offsets as in the source file
+};
+
+// What the writer of one piece of a split file did (piece_plan.h): the checksums of the output's pieces it wrote,
+// from `first_checksum_piece` on (rank 0 joins every writer's in order: the file's checksum), and its bytes.
+struct PieceResult {
+  std::string file;
+  uint32_t piece = 0;
+  uint64_t first_checksum_piece = 0;
+  std::vector<uint64_t> checksums;
+  uint64_t bytes_in = 0;   // source bytes read (the header aside)
+  uint64_t bytes_out = 0;  // output bytes written
 };
 
 struct FileExportSettings {
@@ -58,11 +70,21 @@ Result<FileDecision> decide_data_file(int fd, const CheckpointListing& listing, 
                                       const RowTransformChain& transforms,
                                       const PartSelections* selections = nullptr);
 
-// Every header key must be a block of this very file in the checkpoint's index, and must be classifiable
-// (in tensorkey.json, or a dense "name^ " key); anything else means index, tensorkey.json and the data
-// disagree, which is reported as bad input.
+// Exports one data file whole (decided by decide_data_file).
 Result<FileResult> export_data_file(const CheckpointListing& listing, const DataFile& file,
                                     const RowTransformChain& transforms, CopyEngine& engine,
                                     const FileExportSettings& settings);
+
+// Piece `piece` of the `pieces` a large file is split into (piece_plan.h): decides the file as export_data_file
+// does, then writes the piece's window of the output (piece_window) into the output file, which every piece's
+// writer opens (creating it if first) and writes at its own offsets. The writer of piece 0 also gives the file's
+// FileResult, its checksum left for rank 0 to join from every PieceResult.
+struct PieceOutcome {
+  std::optional<FileResult> file;  // piece 0 only
+  PieceResult piece;
+};
+Result<PieceOutcome> export_data_file_piece(const CheckpointListing& listing, const DataFile& file, uint32_t piece,
+                                            uint32_t pieces, const RowTransformChain& transforms, CopyEngine& engine,
+                                            const FileExportSettings& settings);
 
 }  // namespace recis_convert

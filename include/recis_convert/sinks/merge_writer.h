@@ -31,6 +31,7 @@ namespace recis_convert {
 struct MergeSettings {
   std::string staging_dir;
   size_t buffer_bytes = 8u << 20;
+  uint64_t piece_bytes = 0;  // the checksums' pieces (checksum.h)
   WritebackQueue* writeback = nullptr;  // takes each written file for a later fsync; nullptr: close without fsync
   std::optional<uint64_t> older_than;  // --evict-older-than
   int64_t global_step = 0;             // the merged step, the clock of older_than
@@ -74,8 +75,8 @@ class MergeWriter {
   // A base file's header, read once (a file's header serves its own write and the id columns others look up).
   Result<const SafetensorsHeader*> header_of(uint32_t file);
   Status write_sparse(int in, const RowColumn& column, const std::string& slot, const PartGain& gain, int out,
-                      const std::string& out_path, class Checksum& checksum);
-  Status append(int out, const std::string& out_path, const char* data, size_t size, class Checksum& checksum);
+                      const std::string& out_path, class PieceChecksum& checksum);
+  Status append(int out, const std::string& out_path, const char* data, size_t size, class PieceChecksum& checksum);
   Result<int> opened(const std::string& path);  // a source file (base or delta), opened once
 
   const CheckpointListing& base_;

@@ -7,11 +7,13 @@
 // Every rank learns whether it all succeeded, so none waits on a failed one.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "recis_convert/cli/cli.h"
+#include "recis_convert/common/checksum.h"
 #include "recis_convert/common/error.h"
 #include "recis_convert/mpi/comm.h"
 #include "recis_convert/plan/reshard_plan.h"
@@ -46,6 +48,7 @@ Result<ReshardStage> plan_resharding(const JobOptions& options, const Checkpoint
 // with `fsync`). `sources`: every rank's results for the source files (their bytes and dropped tensors); the output
 // files have no source of their own, so file 0's result carries the source totals.
 Result<std::vector<FileResult>> describe_resharded_files(const ReshardLayout& layout, const std::string& staging_dir,
+                                                         const std::map<std::string, FileDigest>& digests,
                                                          bool fsync, bool dry_run, std::vector<FileResult> sources);
 
 }  // namespace recis_convert

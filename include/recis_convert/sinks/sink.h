@@ -14,9 +14,11 @@
 #include <vector>
 
 #include "recis_convert/cli/cli.h"
+#include "recis_convert/common/checksum.h"
 #include "recis_convert/common/error.h"
 #include "recis_convert/common/log.h"
 #include "recis_convert/mpi/comm.h"
+#include "recis_convert/plan/piece_plan.h"
 #include "recis_convert/publish/resume_journal.h"
 #include "recis_convert/sinks/file_export.h"
 #include "recis_convert/sinks/packed_file_results.h"
@@ -31,7 +33,9 @@ struct StreamRequest {
   const JobOptions& options;
   const SourceDescription& source;
   const RowTransformChain& transforms;
-  const std::vector<size_t>& mine;  // this rank's data files, indices into source.listing.files
+  const std::vector<size_t>& mine;  // this rank's whole data files, indices into source.listing.files
+  const std::vector<WorkItem>& pieces;  // this rank's pieces of the files split among ranks (piece_plan.h)
+  uint64_t work_items;                  // whole files and pieces over every rank (for progress lines)
   std::string staging_dir;          // empty in a dry run
   const PartSelections* selections = nullptr;  // with --evict-*: this rank's parts whose rows are selected
   const ReshardStage* reshard = nullptr;       // with --reshard: this rank's placements (and rank 0's plan)
@@ -49,6 +53,7 @@ struct StreamOutcome {
   std::optional<Error> failure;
   uint64_t shared_bytes = 0;  // bytes written into files shared by all ranks (HugeCTR tables), not in `results`
   ResumeSavings resumed;      // --resume: the files adopted from the journal instead of exported
+  std::vector<PieceResult> pieces;  // the pieces of split files this rank wrote (their files' results: piece 0's)
   // Rank 0, HugeCTR tables into model.h5 with --evict-l2-below: each table's rows and evicted rows, counted in the
   // stream (a safetensors export counts them before it: hugectr_row_stage.h).
   std::map<std::string, TableEviction> evictions;
@@ -71,7 +76,8 @@ inline StreamOutcome stream_into_export(const StreamRequest& request, Comm& comm
 // Rank 0, after the barrier: removes what only the stream needed (unpacked legacy HugeCTR tables) and, when every
 // rank succeeded, replaces `files` by the files all ranks wrote together (HugeCTR tables, resharded files),
 // described by rank 0 (and `owner`, file -> rank, says rank 0).
+// `shared`: those files' sizes and checksums (shared_file_checksums.h).
 Status finish_stream_on_root(const StreamRequest& request, bool succeeded, std::vector<FileResult>& files,
-                             std::map<std::string, int>& owner);
+                             std::map<std::string, int>& owner, const std::map<std::string, FileDigest>& shared);
 
 }  // namespace recis_convert

@@ -10,12 +10,14 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "recis_convert/sources/checkpoint.h"
 #include "recis_convert/cli/cli.h"
+#include "recis_convert/common/checksum.h"
 #include "recis_convert/common/error.h"
 #include "recis_convert/sinks/file_export.h"
 #include "recis_convert/formats/hugectr_sparse.h"
@@ -91,6 +93,7 @@ Result<HugectrShare> hugectr_share(const HugectrModel& model, const std::vector<
 void remove_unpacked_tables(const HugectrModel& model, const std::string& staging_dir);
 
 // Rank 0, after every rank finished: the files as FileResults, with their checksums.
-Result<std::vector<FileResult>> hugectr_file_results(const HugectrModel& model, const std::string& staging_dir);
+Result<std::vector<FileResult>> hugectr_file_results(const HugectrModel& model, const std::string& staging_dir,
+                                                     const std::map<std::string, FileDigest>& digests);
 
 }  // namespace recis_convert

@@ -23,7 +23,7 @@ class EmbeddingQuantizer : public RowTransform {
   Result<RowLayout> rewritten_layout(const SlotRef& slot, const RowLayout& in) const override;
   // A row with a NaN or infinity, or a value the dtype cannot hold, is bad input naming the table and the row.
   Status rewrite(const SlotRef& slot, const RowLayout& from, const RowLayout& to, const unsigned char* in,
-                 uint64_t rows, uint64_t first_row, unsigned char* out) const override;
+                 uint64_t rows, uint64_t first_row, unsigned char* out, RowVisit visit) const override;
 
  private:
   EmbeddingDTypes dtypes_;

@@ -44,6 +44,11 @@ struct SlotRef {
   std::string file;    // the source file, for messages
 };
 
+// Whether rows are rewritten for the first time, or again: the first row of a piece of a split file, whose head
+// the previous piece's writer rewrote too (piece_plan.h). Rows rewritten again give the same bytes and are not
+// measured again (a quantization's error counts each row once, whatever the split).
+enum class RowVisit { kFirst, kAgain };
+
 class RowTransform {
  public:
   virtual ~RowTransform() = default;
@@ -63,7 +68,7 @@ class RowTransform {
   // Rewrites `rows` rows from `in` (layout `from`) into `out` (layout `to`, room for rows * to.row_bytes()).
   // `first_row` is the index of in's first row in its tensor, for messages.
   virtual Status rewrite(const SlotRef& slot, const RowLayout& from, const RowLayout& to, const unsigned char* in,
-                         uint64_t rows, uint64_t first_row, unsigned char* out) const;
+                         uint64_t rows, uint64_t first_row, unsigned char* out, RowVisit visit) const;
 };
 
 // One slot's rows through the chain, checked once by RowTransformChain::prepare: kept or not, the layout before
@@ -80,7 +85,8 @@ class SlotRows {
   Status apply(const unsigned char* in, uint64_t rows, uint64_t first_row, std::vector<unsigned char>& out) const;
   // The same into `out`, which has room for rows * output().row_bytes() (e.g. the rest of the buffer the rows
   // were read into, so that rewriting needs no memory besides that buffer).
-  Status apply(const unsigned char* in, uint64_t rows, uint64_t first_row, unsigned char* out) const;
+  Status apply(const unsigned char* in, uint64_t rows, uint64_t first_row, unsigned char* out,
+               RowVisit visit = RowVisit::kFirst) const;
 
  private:
   friend class RowTransformChain;

@@ -46,6 +46,34 @@ TEST(VerifyTest, ChecksEveryListedFile) {
   EXPECT_NE(problems[0].find("stray: not in manifest.json"), std::string::npos);
 }
 
+// A file of more than one piece is listed with its pieces' checksum, which verify checks in the manifest's pieces;
+// the key must be the one the size calls for.
+TEST(VerifyTest, ChecksAFileInPiecesByTheManifestsPieceSize) {
+  testing::TempDir dir;
+  const std::string data = testing::pattern(2500, 7);
+  testing::write_file(dir.file("big.safetensors"), data);
+  PieceChecksum pieces(1000);
+  pieces.update(data.data(), data.size());
+  auto manifest = [&](const std::string& key, uint64_t piece_bytes) {
+    return R"({"checksum_piece_bytes": )" + std::to_string(piece_bytes) + R"(, "data_files": [{"name": "big.safetensors", "bytes": 2500, ")" +
+           key + R"(": ")" + Checksum::hex(pieces.digest()) + R"("}], "metadata_files": []})";
+  };
+  testing::write_file(dir.file("manifest.json"), manifest("xxh3_64_pieces", 1000));
+  auto files = read_manifest_files(dir.path());
+  ASSERT_TRUE(files) << files.error().describe();
+  EXPECT_EQ(files.value()[0].piece_bytes, 1000u);
+  EXPECT_TRUE(check_manifest_file(dir.path(), files.value()[0]).empty());
+  testing::write_file(dir.file("manifest.json"), manifest("xxh3_64_pieces", 500));  // other pieces, other checksum
+  files = read_manifest_files(dir.path());
+  ASSERT_TRUE(files);
+  EXPECT_EQ(check_manifest_file(dir.path(), files.value()[0]).size(), 1u);
+  for (const auto& [key, piece_bytes] : {std::pair{"xxh3_64", 1000}, std::pair{"xxh3_64_pieces", 4096},
+                                         std::pair{"xxh3_64_pieces", 0}}) {  // the key its size does not call for
+    testing::write_file(dir.file("manifest.json"), manifest(key, piece_bytes));
+    EXPECT_FALSE(read_manifest_files(dir.path())) << key << " " << piece_bytes;
+  }
+}
+
 TEST(VerifyTest, RejectsManifestsThatPointOutsideOrLackChecksums) {
   testing::TempDir dir;
   for (const auto& bad : {manifest_with("../etc/passwd", 1, "0000000000000000"),

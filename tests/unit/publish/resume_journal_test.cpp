@@ -32,7 +32,7 @@ class ResumeJournalTest : public ::testing::Test {
   // Exports data file `file` into the staging directory and journals it, as a --resume run does.
   FileResult export_and_journal(size_t file) {
     const RowTransformChain transforms = make_row_transforms(true, {}, EmbeddingDTypes{});
-    CopyEngine engine(4096, CopyMethod::kAuto);
+    CopyEngine engine(4096, CopyMethod::kAuto, 0);
     FileExportSettings settings{staging_, false, nullptr, nullptr};
     settings.once_durable = [this](const FileResult& done, double) {
       return journal_file(staging_, listing_.ckpt_dir, done, 1.5);
@@ -67,19 +67,19 @@ TEST_F(ResumeJournalTest, AJournaledFileIsAdoptedOnlyWhileItAndItsSourceCheckOut
   ASSERT_TRUE(open_resume_journal(staging_, fingerprint(), false, log_));
   const FileResult done = export_and_journal(0);
   ASSERT_TRUE(done.written);
-  auto adopted = adopt_journaled_file(staging_, listing_.ckpt_dir, listing_.files[0], log_);
+  auto adopted = adopt_journaled_file(staging_, listing_.ckpt_dir, listing_.files[0], 0, log_);
   ASSERT_TRUE(adopted);
   EXPECT_EQ(adopted->result.checksum, done.checksum);
   EXPECT_EQ(adopted->result.kept.size(), done.kept.size());
   EXPECT_EQ(adopted->seconds, 1.5);
-  EXPECT_FALSE(adopt_journaled_file(staging_, listing_.ckpt_dir, listing_.files[1], log_));  // never journaled
+  EXPECT_FALSE(adopt_journaled_file(staging_, listing_.ckpt_dir, listing_.files[1], 0, log_));  // never journaled
 
   // a staged file that differs from its entry is redone: entry and file removed
   const std::string output = staging_ + "/" + listing_.files[0].name;
   std::string bytes = testing::read_file(output);
   bytes.back() ^= 1;
   testing::write_file(output, bytes);
-  EXPECT_FALSE(adopt_journaled_file(staging_, listing_.ckpt_dir, listing_.files[0], log_));
+  EXPECT_FALSE(adopt_journaled_file(staging_, listing_.ckpt_dir, listing_.files[0], 0, log_));
   EXPECT_FALSE(path_exists(output));
 
   // a source whose header changed since: redone too
@@ -93,7 +93,7 @@ TEST_F(ResumeJournalTest, AJournaledFileIsAdoptedOnlyWhileItAndItsSourceCheckOut
   testing::write_file(source, changed);
   struct timespec times[2] = {st.st_atim, st.st_mtim};
   ::utimensat(AT_FDCWD, source.c_str(), times, 0);  // same size and time: only the header says it changed
-  EXPECT_FALSE(adopt_journaled_file(staging_, listing_.ckpt_dir, listing_.files[0], log_));
+  EXPECT_FALSE(adopt_journaled_file(staging_, listing_.ckpt_dir, listing_.files[0], 0, log_));
   testing::write_file(source, original);
 }
 
@@ -117,7 +117,7 @@ TEST_F(ResumeJournalTest, OpeningAdoptsTheJournaledFilesAndClearsTheRestOrStarts
   ASSERT_TRUE(other);
   EXPECT_EQ(other.value().journaled, 0u);
   EXPECT_FALSE(path_exists(staging_ + "/" + listing_.files[0].name));
-  EXPECT_FALSE(adopt_journaled_file(staging_, listing_.ckpt_dir, listing_.files[0], log_));
+  EXPECT_FALSE(adopt_journaled_file(staging_, listing_.ckpt_dir, listing_.files[0], 0, log_));
 }
 
 TEST_F(ResumeJournalTest, ASecondLiveRunIsKeptOutByTheLock) {

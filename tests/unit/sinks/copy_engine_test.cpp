@@ -19,7 +19,7 @@ class CopyEngineTest : public ::testing::TestWithParam<CopyMethod> {
     testing::write_file(dir_.file("src"), source);
     int src = ::open(dir_.file("src").c_str(), O_RDONLY);
     int dst = ::open(dir_.file("dst").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    CopyEngine engine(buffer, GetParam());
+    CopyEngine engine(buffer, GetParam(), 0);
     *outcome = engine.write(src, "src", dst, "dst", plan);
     ::close(src);
     ::close(dst);
@@ -80,7 +80,7 @@ TEST(CopyEngineFailureTest, WriteErrorIsAnOutputErrorNamingTheDestination) {
   FileLayout plan;
   plan.preamble = "x";
   plan.ranges = {{0, 10000}};
-  CopyEngine engine(4096, CopyMethod::kBuffered);
+  CopyEngine engine(4096, CopyMethod::kBuffered, 0);
   auto outcome = engine.write(src, "src", dst, "/dev/full", plan);
   ::close(src);
   ::close(dst);

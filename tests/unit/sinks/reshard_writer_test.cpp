@@ -4,6 +4,7 @@
 
 #include "recis_convert/common/checksum.h"
 #include "recis_convert/sinks/reshard_stage.h"
+#include "recis_convert/sinks/shared_file_checksums.h"
 #include "recis_convert/transforms/job_transforms.h"
 #include "test_files.h"
 
@@ -61,7 +62,12 @@ class ReshardWriterTest : public ::testing::Test {
     }
     auto finished = writer.finish();
     if (!finished) return finished.error();
-    return describe_resharded_files(*stage.value().layout, out_.path(), false, false, std::move(sources));
+    std::vector<std::string> names;
+    for (const ReshardFile& f : stage.value().layout->files) names.push_back(f.name);
+    auto digests = checksum_shared_files(comm, names, out_.path(), 0);
+    if (!digests) return digests.error();
+    return describe_resharded_files(*stage.value().layout, out_.path(), digests.value(), false, false,
+                                    std::move(sources));
   }
 
   TempDir source_, out_;

@@ -2,6 +2,9 @@
 #include "recis_convert/mpi/job_messages.h"
 #include "recis_convert/sources/hugectr_export.h"
 
+#include "recis_convert/mpi/comm.h"
+#include "recis_convert/sinks/shared_file_checksums.h"
+
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -53,7 +56,11 @@ TEST(HugectrExportTest, RanksWriteTheirRowRangesIntoOneRecisLayoutFile) {
   for (int rank = 2; rank >= 0; --rank) {  // three ranks, in any order, tiny pieces
     ASSERT_TRUE(write_hugectr_rows(again.value(), staging, rank, 3, 40, false, {}));
   }
-  auto results = hugectr_file_results(plan.value(), staging);
+  SerialComm comm;
+  auto digests = checksum_shared_files(comm, {t.file}, staging, 16);  // pieces of 16 bytes
+  ASSERT_TRUE(digests);
+  EXPECT_EQ(digests.value().at(t.file).checksum, Checksum::of_file(staging + "/" + t.file, ExitCode::kOutput, 16).value().checksum);
+  auto results = hugectr_file_results(plan.value(), staging, digests.value());
   ASSERT_TRUE(results) << results.error().describe();
   const std::string file = testing::read_file(staging + "/" + t.file);
   EXPECT_EQ(file, t.preamble + testing::raw_bytes(keys) + testing::raw_bytes(vectors) + testing::raw_bytes(slots));

@@ -160,7 +160,7 @@ TEST(QuantizeTest, PlanAndEngineWriteQuantizedRowsInChunks) {
 
   for (CopyMethod method : {CopyMethod::kKernel, CopyMethod::kBuffered}) {
     int dst = ::open(dir.file("dst").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    CopyEngine engine(4096, method);
+    CopyEngine engine(4096, method, 0);
     auto outcome = engine.write(src, "src", dst, "dst", plan);
     ::close(dst);
     ASSERT_TRUE(outcome) << outcome.error().describe();
