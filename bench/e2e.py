@@ -302,6 +302,8 @@ def main():
     if hdf5_level:
         print()
         for name, safetensors in hdf5_level:
+            if name not in times or safetensors not in times:
+                continue  # left out by --only
             print(f"{name}: {statistics.median(times[safetensors]) / statistics.median(times[name]):.2f}x the speed of "
                   f"{safetensors}; in process (run record) {statistics.median(in_process[name]):.3f} s against "
                   f"{statistics.median(in_process[safetensors]):.3f} s, "

@@ -42,7 +42,9 @@ const std::map<std::string, ExportFormat> kFormats = {{"safetensors", ExportForm
 const std::map<std::string, ServingDType> kServingDTypes = {
     {"none", ServingDType::kNone}, {"fp16", ServingDType::kFp16}, {"bf16", ServingDType::kBf16},
     {"int8", ServingDType::kInt8}, {"int4", ServingDType::kInt4}, {"int2", ServingDType::kInt2}};
-const std::map<std::string, bool> kHdf5Transfers = {{"collective", true}, {"independent", false}};
+const std::map<std::string, Hdf5Transfer> kHdf5Transfers = {{"auto", Hdf5Transfer::kAuto},
+                                                             {"collective", Hdf5Transfer::kCollective},
+                                                             {"independent", Hdf5Transfer::kIndependent}};
 const std::map<std::string, SourceKind> kSources = {{"recis", SourceKind::kRecis}, {"hugectr", SourceKind::kHugectr}};
 const std::map<std::string, CheckpointSelect> kSelects = {{"latest", CheckpointSelect::kLatest},
                                                           {"best", CheckpointSelect::kBest}};
@@ -226,10 +228,12 @@ class ExportOptions {
            by_name(kFormats, o.format))
         ->transform(one_of(kFormats))
         ->option_text("safetensors|hdf5");
-    option("--hdf5-transfer", o.hdf5_collective, "MPI-IO mode of the HDF5 writes: collective (default) or independent",
-           only_if([&o] { return o.format == ExportFormat::kHdf5; }, by_name(kHdf5Transfers, o.hdf5_collective)))
+    option("--hdf5-transfer", o.hdf5_transfer,
+           "MPI-IO mode of the HDF5 writes: auto (default: independent on local file systems, collective on others), "
+           "collective or independent",
+           only_if([&o] { return o.format == ExportFormat::kHdf5; }, by_name(kHdf5Transfers, o.hdf5_transfer)))
         ->transform(one_of(kHdf5Transfers))
-        ->option_text("collective|independent");
+        ->option_text("auto|collective|independent");
     flag("--filter-optimizer", o.filter_optimizer,
          "Drop optimizer state: sparse slots and dense scalars whose name starts with 'sparse_'",
          always(o.filter_optimizer));

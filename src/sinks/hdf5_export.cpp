@@ -1,12 +1,14 @@
 #include "recis_convert/sinks/hdf5_export.h"
 
 #include <fcntl.h>
+#include <sys/vfs.h>
 #include <hdf5.h>
 #include <mpi.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -307,9 +309,32 @@ Status route_piece(int fd, const std::string& source, const WritePiece& piece, c
 
 }  // namespace
 
+Hdf5TransferChoice transfer_for_filesystem(int64_t f_type) {
+  // linux/magic.h
+  static const std::map<int64_t, const char*> kLocal = {
+      {0x01021994, "tmpfs"}, {0xEF53, "ext4"},       {0x58465342, "XFS"},  {0x9123683E, "btrfs"},
+      {0x2FC12FC1, "ZFS"},   {0x794C7630, "overlayfs"}, {0xF2F52010, "F2FS"}};
+  auto local = kLocal.find(f_type);
+  if (local != kLocal.end()) {
+    return {false, std::string(local->second) + " is a local file system: independent MPI-IO (each rank's piece is "
+                                                "one contiguous write; collective buffering would copy it once more)"};
+  }
+  char hex[32];
+  std::snprintf(hex, sizeof hex, "0x%llx", static_cast<unsigned long long>(f_type));
+  return {true, std::string("file system type ") + hex + " is not known to be local: collective MPI-IO"};
+}
+
+Hdf5TransferChoice choose_hdf5_transfer(Hdf5Transfer asked, const std::string& dir) {
+  if (asked == Hdf5Transfer::kCollective) return {true, "--hdf5-transfer collective"};
+  if (asked == Hdf5Transfer::kIndependent) return {false, "--hdf5-transfer independent"};
+  struct statfs fs {};
+  if (::statfs(dir.c_str(), &fs) != 0) return {true, "the file system type is unknown: collective MPI-IO"};
+  return transfer_for_filesystem(static_cast<int64_t>(fs.f_type));
+}
+
 Status write_hdf5_export(const std::string& path, const Hdf5Layout& plan, const std::vector<DenseDataset>& dense,
                          const CheckpointListing& listing, const Hdf5Attributes& attributes, int rank, int world_size,
-                         size_t buffer_bytes, Hdf5Transfer transfer, bool fsync_file, const PieceSelections& selections,
+                         size_t buffer_bytes, bool collective, bool fsync_file, const PieceSelections& selections,
                          const ReshardShare* reshard,
                          const std::function<void(uint64_t bytes, uint64_t datasets)>& progress) {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors become Error values, not stack dumps on stderr
@@ -319,7 +344,7 @@ Status write_hdf5_export(const std::string& path, const Hdf5Layout& plan, const 
   Handle file(H5Fcreate(path.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, fapl.get()), H5Fclose);
   if (!file.ok()) return output_error(path, "cannot create the HDF5 file");
   Handle dxpl(H5Pcreate(H5P_DATASET_XFER), H5Pclose);
-  H5Pset_dxpl_mpio(dxpl.get(), transfer == Hdf5Transfer::kCollective ? H5FD_MPIO_COLLECTIVE : H5FD_MPIO_INDEPENDENT);
+  H5Pset_dxpl_mpio(dxpl.get(), collective ? H5FD_MPIO_COLLECTIVE : H5FD_MPIO_INDEPENDENT);
 
   // Structure and attributes: collective, identical arguments on every rank (all derived from the same plan).
   for (const auto& [name, value] : {std::pair{"tool_version", attributes.tool_version},

@@ -311,8 +311,15 @@ StreamOutcome stream_into_hdf5(const StreamRequest& r, Comm& comm, const Log& lo
     }
     return out;
   }
+  // Rank 0 chooses the MPI-IO mode for every rank: collective and independent writes must not mix.
+  const Hdf5TransferChoice chosen = choose_hdf5_transfer(o.hdf5_transfer, r.staging_dir);
+  auto collective = broadcast_value(comm, chosen.collective, "hdf5-transfer");
+  if (!collective) {  // a message this program wrote and cannot read: no collective may wait for this rank
+    Log::error(collective.error().describe());
+    comm.abort(static_cast<int>(collective.error().code));
+  }
   log.stage("hdf5: " + std::to_string(plan.value().tables.size()) + " tables, " + std::to_string(dense.size()) +
-            " dense tensors into model.h5 (" + (o.hdf5_collective ? "collective" : "independent") + " MPI-IO)");
+            " dense tensors into model.h5 (" + chosen.why + ")");
   Hdf5Attributes attributes{tool_version(), resolved_path(listing.ckpt_dir)};
   // Progress: the rounds are collective, so rank 0 knows how far every rank is from the layout alone.
   uint64_t total_bytes = 0, total_datasets = 0;
@@ -329,7 +336,7 @@ StreamOutcome stream_into_hdf5(const StreamRequest& r, Comm& comm, const Log& lo
   };
   auto written = write_hdf5_export(r.staging_dir + "/model.h5", plan.value(), dense, listing, attributes, comm.rank(),
                                    comm.size(), o.buffer_mib << 20,
-                                   o.hdf5_collective ? Hdf5Transfer::kCollective : Hdf5Transfer::kIndependent, o.fsync,
+                                   collective.value(), o.fsync,
                                    selections, reshard, progress);
   if (!written) {
     out.failure = written.error();

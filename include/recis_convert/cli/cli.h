@@ -22,6 +22,9 @@ inline constexpr const char* kDefaultEvalLog = "train_eval_result_v2.txt";  // T
 
 constexpr size_t kDefaultChunkMib = 64;  // --chunk-mib
 
+// MPI-IO mode of the HDF5 data writes; auto chooses by the file system (sinks/hdf5_export.h).
+enum class Hdf5Transfer { kAuto, kCollective, kIndependent };
+
 struct JobOptions {
   SourceKind source = SourceKind::kRecis;
   // --source hugectr (hugectr_export.h): the graph JSON, the dense weights, one sparse model per embedding
@@ -30,7 +33,7 @@ struct JobOptions {
   std::vector<std::string> sparse;
   std::vector<std::string> table_names;
   ExportFormat format = ExportFormat::kSafetensors;
-  bool hdf5_collective = true;  // --hdf5-transfer collective|independent
+  Hdf5Transfer hdf5_transfer = Hdf5Transfer::kAuto;  // --hdf5-transfer auto|collective|independent
   std::string ckpt_dir;
   std::string export_dir;
   // --publish-root ROOT instead of --export-dir (publish/serving_root.h): ROOT/<version> is published, the version

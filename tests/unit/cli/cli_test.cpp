@@ -67,7 +67,7 @@ TEST(CliTest, ChoicesIgnoreCase) {
                    "--quantize-embeddings", "INT8"});
   ASSERT_EQ(cl.action, CommandLine::Action::kRun) << cl.message;
   EXPECT_EQ(cl.options.format, ExportFormat::kHdf5);
-  EXPECT_FALSE(cl.options.hdf5_collective);
+  EXPECT_EQ(cl.options.hdf5_transfer, Hdf5Transfer::kIndependent);
   EXPECT_EQ(cl.options.embedding_dtypes.all, ServingDType::kInt8);
 }
 
