@@ -53,8 +53,10 @@ struct RankReport {
   QuantizationLedger quantization;  // the tables this rank converted, with their error so far
   ResumeSavings resumed;             // --resume: what this rank adopted instead of exporting
   std::vector<PieceResult> pieces;   // the pieces of split files it wrote
+  std::optional<PieceBytes> piece_bytes;  // model.h5: what it read and wrote, by its pieces
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RankReport, error, results, seconds, shared_bytes, quantization, resumed, pieces)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RankReport, error, results, seconds, shared_bytes, quantization, resumed, pieces,
+                                   piece_bytes)
 
 using Clock = std::chrono::steady_clock;
 
@@ -366,6 +368,10 @@ Result<Gathered> collect_reports(std::vector<RankReport>& reports, std::vector<P
       rank_work.bytes_out += p.bytes_out;
       pieces[p.file].push_back(std::move(p));
     }
+    if (got.piece_bytes) {  // model.h5: a rank's pieces need not be its files'
+      rank_work.bytes_in = got.piece_bytes->read;
+      rank_work.bytes_out = got.piece_bytes->written;
+    }
     ranks.push_back(rank_work);
   }
   report.set_ranks(ranks);
@@ -629,7 +635,7 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
   auto reports = gather_to_root(
       comm,
       RankReport{streamed.failure, std::move(streamed.results), my_seconds, streamed.shared_bytes, quantization,
-                 streamed.resumed, std::move(streamed.pieces)},
+                 streamed.resumed, std::move(streamed.pieces), streamed.piece_bytes},
       "rank-report");
   auto packed = gather_encoded_to_root(comm, std::move(streamed.packed), "file-results");
   const double stream_seconds = seconds_since(stream_start);

@@ -188,4 +188,51 @@ Result<Hdf5Layout> lay_out_hdf5(const std::vector<SourceTensor>& tensors, uint64
   return plan;
 }
 
+namespace {
+
+template <typename Layout, typename Visit>  // Layout: Hdf5Layout, const or not
+void for_each_dataset(Layout& plan, Visit&& visit) {
+  for (auto& table : plan.tables) {
+    for (auto& slot : table.slots) visit(slot);
+  }
+  for (auto& scalar : plan.optimizer) visit(scalar);
+}
+
+}  // namespace
+
+void spread_large_files(Hdf5Layout& plan, const std::set<std::string>& large, int world_size) {
+  if (large.empty() || world_size <= 1) return;
+  std::vector<uint64_t> load(static_cast<size_t>(world_size), 0);
+  auto spreads = [&](const WritePiece& p) { return !p.selected && !p.routed && large.count(p.file) > 0; };
+  for_each_dataset(plan, [&](DatasetLayout& d) {  // first what stays where it is
+    for (const WritePiece& p : d.pieces) {
+      if (!spreads(p)) load[static_cast<size_t>(p.owner)] += p.rows * d.source_row_bytes;
+    }
+  });
+  std::vector<std::pair<WritePiece*, uint64_t>> spread;  // largest first (stable: plan order among equals)
+  for_each_dataset(plan, [&](DatasetLayout& d) {
+    for (WritePiece& p : d.pieces) {
+      if (spreads(p)) spread.emplace_back(&p, p.rows * d.source_row_bytes);
+    }
+  });
+  std::stable_sort(spread.begin(), spread.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  for (auto& [piece, bytes] : spread) {
+    const size_t rank = static_cast<size_t>(std::min_element(load.begin(), load.end()) - load.begin());
+    piece->owner = static_cast<int>(rank);
+    load[rank] += bytes;
+  }
+}
+
+PieceBytes bytes_of_rank(const Hdf5Layout& plan, int rank) {
+  PieceBytes out;
+  for_each_dataset(plan, [&](const DatasetLayout& d) {
+    for (const WritePiece& p : d.pieces) {
+      if (p.owner != rank) continue;
+      out.read += p.rows * d.source_row_bytes;
+      out.written += p.rows * d.row_bytes;
+    }
+  });
+  return out;
+}
+
 }  // namespace recis_convert

@@ -8,11 +8,13 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <set>
 
 #include "recis_convert/common/file_io.h"
 #include "recis_convert/formats/torch_archive.h"
 #include "recis_convert/common/progress.h"
 #include "recis_convert/mpi/job_messages.h"
+#include "recis_convert/plan/piece_plan.h"
 #include "recis_convert/sinks/hdf5_export.h"
 #include "recis_convert/sinks/hdf5_layout.h"
 #include "recis_convert/sinks/sink.h"
@@ -283,6 +285,21 @@ StreamOutcome stream_into_hdf5(const StreamRequest& r, Comm& comm, const Log& lo
     }
     return out;
   }
+  if (!r.source.is_hugectr()) {  // a data file too large for one rank: its pieces go to every rank (piece_plan.h)
+    std::vector<uint64_t> sizes;
+    for (const auto& f : listing.files) sizes.push_back(f.size);
+    const WorkPlan work = plan_work(sizes, comm.size(), o.balance, o.piece_bytes());
+    std::set<std::string> large;
+    for (size_t f = 0; f < listing.files.size(); ++f) {
+      if (work.split(f)) large.insert(listing.files[f].name);
+    }
+    spread_large_files(plan.value(), large, comm.size());
+    if (comm.is_root() && !large.empty()) {
+      log.stage("hdf5: the rows of " + std::to_string(large.size()) + " file(s) larger than a rank's share are "
+                "written by every rank");
+    }
+  }
+  out.piece_bytes = bytes_of_rank(plan.value(), comm.rank());
   // Dense tensors: rank 0 reads model.pt and tells everyone the datasets to create.
   std::vector<DenseDataset> dense;
   auto dense_list = broadcast_result<std::vector<DenseDataset>>(

@@ -11,6 +11,8 @@ Cases:
   identical  copy, filter and int8 exports at np 1, 2, 3 and 4 are byte-identical, manifest included; the huge
              file's manifest checksum is the XXH3-64 of its 1 MiB pieces' XXH3-64s (computed here); verify passes,
              and fails on one byte changed in the middle of a piece
+  hdf5       --format hdf5 at np 4: the huge file's rows are spread over every rank (largest rank's bytes read at
+             most 1.15x the mean, above 2.5x in whole files); model.h5 is identical at np 4, 1 and 3
 """
 import json
 import os
@@ -98,7 +100,28 @@ def case_identical(args):
                                                           f"{result.stderr}")
 
 
-CASES = {"balance": case_balance, "identical": case_identical}
+def case_hdf5(args):
+    """--format hdf5: the huge file's rows are written by every rank; model.h5 is the same whatever N."""
+    _, _, whole = export(args, 4, "hdf5_whole", ["--format", "hdf5", "--chunk-mib", "0"])
+    before = largest_over_mean(whole, "bytes_in")
+    check(before > 2.5, f"hdf5, whole files: the largest rank read {before:.2f}x the mean")
+    reference = None
+    for np_ in (4, 1, 3):
+        out, result, split = export(args, np_, f"hdf5_np{np_}", ["--format", "hdf5", "--chunk-mib", "1", "--buffer-mib", "1"])
+        digest = tree_digest(out, skip=("run_record.json",))
+        if reference is None:
+            check("written by every rank" in result.stdout, f"no spread logged:\n{result.stdout}")
+            after = largest_over_mean(split, "bytes_in")
+            check(after <= 1.15, f"hdf5: the largest rank read {after:.2f}x the mean (whole files: {before:.2f}x): "
+                                 f"{[r['bytes_in'] for r in split['per_rank']]}")
+            print(f"hdf5: largest rank's bytes read / mean: {before:.2f} whole files, {after:.2f} spread")
+            reference = digest
+        else:
+            check(digest == reference, f"hdf5: the export at np {np_} differs from np 4's")
+    expect_success(mpirun(args.binary, 2, ["verify", out]), "hdf5: verify")
+
+
+CASES = {"balance": case_balance, "identical": case_identical, "hdf5": case_hdf5}
 
 if __name__ == "__main__":
     sys.exit(run_cases(CASES))

@@ -85,6 +85,7 @@ inline void from_json(const nlohmann::json& j, FileResult& f) {
     job_messages_detail::undecodable("tensor list", j);
   }
 }
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PieceBytes, read, written)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PieceResult, file, piece, first_checksum_piece, checksums, bytes_in, bytes_out)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SourceTensor, key, sparse, child, slot, slice, part_rank, dtype, shape, file, offset,
                                    owner, kept_rows)

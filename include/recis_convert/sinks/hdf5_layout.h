@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -72,6 +73,19 @@ struct Hdf5Layout {
   std::vector<TableLayout> tables;             // sorted by child
   std::vector<DatasetLayout> optimizer;        // sorted by name
 };
+
+// The pieces of the files in `large` (a file too large for one rank's fair share: piece_plan.h) go to the ranks
+// with the fewest bytes to read so far, largest first, instead of all to the file's owner; the others stay with
+// their owners (as do the pieces of selected or routed rows, which their owner reads in order). Every rank gets the
+// same result from the same plan.
+void spread_large_files(Hdf5Layout& plan, const std::set<std::string>& large, int world_size);
+
+// The bytes `rank` reads and writes for its pieces.
+struct PieceBytes {
+  uint64_t read = 0;
+  uint64_t written = 0;
+};
+PieceBytes bytes_of_rank(const Hdf5Layout& plan, int rank);
 
 // `max_piece_bytes` bounds the rows one piece carries (the copy buffer); a single larger row is its own piece.
 // Each table slot's rows go through `transforms` (prepared once per slot, the same on every rank).

@@ -21,6 +21,7 @@
 #include "recis_convert/plan/piece_plan.h"
 #include "recis_convert/publish/resume_journal.h"
 #include "recis_convert/sinks/file_export.h"
+#include "recis_convert/sinks/hdf5_layout.h"
 #include "recis_convert/sinks/packed_file_results.h"
 #include "recis_convert/sinks/hugectr_row_stage.h"
 #include "recis_convert/sinks/reshard_stage.h"
@@ -54,6 +55,8 @@ struct StreamOutcome {
   uint64_t shared_bytes = 0;  // bytes written into files shared by all ranks (HugeCTR tables), not in `results`
   ResumeSavings resumed;      // --resume: the files adopted from the journal instead of exported
   std::vector<PieceResult> pieces;  // the pieces of split files this rank wrote (their files' results: piece 0's)
+  // model.h5: the bytes this rank read and wrote, by its pieces (which need not be its files': spread_large_files)
+  std::optional<PieceBytes> piece_bytes;
   // Rank 0, HugeCTR tables into model.h5 with --evict-l2-below: each table's rows and evicted rows, counted in the
   // stream (a safetensors export counts them before it: hugectr_row_stage.h).
   std::map<std::string, TableEviction> evictions;

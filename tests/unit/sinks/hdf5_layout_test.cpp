@@ -138,3 +138,52 @@ TEST(Hdf5LayoutTest, SummariesSurviveTheMessageRoundTrip) {
 
 }  // namespace
 }  // namespace recis_convert
+
+namespace recis_convert {
+namespace {
+
+// A huge file's pieces go to every rank, largest first to the least loaded; other files' pieces and selected
+// pieces stay with their owners; bytes_of_rank adds up what each rank then reads.
+TEST(Hdf5LayoutSpreadTest, AHugeFilesPiecesGoToEveryRank) {
+  Hdf5Layout plan;
+  plan.tables.emplace_back();
+  DatasetLayout d;
+  d.source_row_bytes = 2;
+  d.row_bytes = 1;
+  for (int i = 0; i < 10; ++i) {
+    WritePiece p;
+    p.file = "big";
+    p.rows = 100;
+    d.pieces.push_back(p);
+  }
+  WritePiece small;
+  small.owner = 1;
+  small.file = "small";
+  small.rows = 100;
+  d.pieces.push_back(small);
+  WritePiece selected;
+  selected.file = "big";
+  selected.rows = 50;
+  selected.selected = true;
+  d.pieces.push_back(selected);
+  plan.tables[0].slots.push_back(d);
+  spread_large_files(plan, {"big"}, 3);
+  const auto& pieces = plan.tables[0].slots[0].pieces;
+  EXPECT_EQ(pieces[10].owner, 1);  // another file's
+  EXPECT_EQ(pieces[11].owner, 0);  // selected rows are read in order by their owner
+  uint64_t least = UINT64_MAX, most = 0, total = 0;
+  for (int rank = 0; rank < 3; ++rank) {
+    const PieceBytes b = bytes_of_rank(plan, rank);
+    EXPECT_EQ(b.written * 2, b.read);
+    least = std::min(least, b.read);
+    most = std::max(most, b.read);
+    total += b.read;
+  }
+  EXPECT_EQ(total, (10 * 100 + 100 + 50) * 2u);
+  EXPECT_LE(most - least, 200u);  // one piece
+  spread_large_files(plan, {}, 3);  // nothing large: nothing moves
+  EXPECT_EQ(plan.tables[0].slots[0].pieces[10].owner, 1);
+}
+
+}  // namespace
+}  // namespace recis_convert
