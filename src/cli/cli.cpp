@@ -432,7 +432,7 @@ CommandLine parse_verify(int argc, const char* const* argv) {
   CommandLine out;
   out.command = CommandLine::Command::kVerify;
   CLI::App app{"recis-convert verify: whether an export is what its manifest.json says, before a serving system\n"
-               "loads it: every file's size and XXH3-64 checksum (files split over the ranks under mpirun), no file\n"
+               "loads it: every file's size and checksum (their pieces shared among the ranks under mpirun), no file\n"
                "missing or extra, index / tensorkey.json / the torch_rank json regenerated from the data files, and\n"
                "the frozen dense model re-scoring its sample_io.safetensors within 1e-6. Lists every problem.\n\n"
                "Exit codes: 0 the export is intact, 2 usage, 3 problems found (or no manifest), 5 interrupted.",

@@ -21,7 +21,7 @@
 #include "recis_convert/metadata/manifest.h"
 #include "recis_convert/metadata/metadata.h"
 #include "recis_convert/mpi/job_messages.h"
-#include "recis_convert/plan/rank_assignment.h"
+#include "recis_convert/plan/piece_plan.h"
 #include "recis_convert/formats/safetensors.h"
 #include "recis_convert/formats/strict_json.h"
 
@@ -85,7 +85,8 @@ Result<std::vector<ManifestFile>> read_manifest_files(const std::string& export_
   std::vector<ManifestFile> files;
   try {
     const nlohmann::json& root = manifest.value().value;
-    const uint64_t piece_bytes = root.contains("checksum_piece_bytes") ? root.at("checksum_piece_bytes").get<uint64_t>() : 0;
+    const uint64_t piece_bytes =
+        root.contains("checksum_piece_bytes") ? root.at("checksum_piece_bytes").get<uint64_t>() : 0;
     for (const char* list : {"data_files", "metadata_files", "asset_files"}) {
       if (std::string(list) == "asset_files" && !manifest.value().value.contains(list)) continue;  // older manifests
       for (const auto& entry : manifest.value().value.at(list)) {
@@ -116,20 +117,6 @@ Result<std::vector<ManifestFile>> read_manifest_files(const std::string& export_
     return bad_input(path, std::string("not a recis-convert manifest: ") + e.what());
   }
   return files;
-}
-
-std::vector<std::string> check_manifest_file(const std::string& export_dir, const ManifestFile& file) {
-  const std::string path = export_dir + "/" + file.name;
-  auto digest = Checksum::of_file(path, ExitCode::kBadInput, file.piece_bytes);
-  if (!digest) return {digest.error().describe()};
-  if (digest.value().bytes != file.bytes) {
-    return {path + ": " + std::to_string(digest.value().bytes) + " bytes, manifest.json says " + std::to_string(file.bytes)};
-  }
-  if (digest.value().checksum != file.checksum) {
-    return {path + ": checksum " + Checksum::hex(digest.value().checksum) + ", manifest.json says " +
-            Checksum::hex(file.checksum)};
-  }
-  return {};
 }
 
 std::vector<std::string> check_unlisted_files(const std::string& export_dir, const std::vector<ManifestFile>& files) {
@@ -171,6 +158,90 @@ std::vector<std::string> check_metadata_files(const std::string& export_dir) {
   return problems;
 }
 
+namespace {
+
+// What one rank read of the listed files: the checksums of its share of their pieces, in order (0 where a piece
+// could not be read), the files it could not read, and why.
+struct PieceShare {
+  std::vector<uint64_t> pieces;
+  std::vector<uint64_t> unreadable;  // indices into the manifest's files
+  std::vector<std::string> problems;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PieceShare, pieces, unreadable, problems)
+
+// The pieces a file's checksum is taken in (a whole-file checksum: one).
+uint64_t piece_count(const ManifestFile& f) { return f.piece_bytes ? PieceChecksum::count(f.bytes, f.piece_bytes) : 1; }
+
+// Every rank checksums a contiguous share of all the files' pieces (piece_plan.h), so that one huge file does not
+// leave the other ranks idle; `interrupted` is set if a signal came.
+PieceShare read_share(const std::string& dir, const std::vector<ManifestFile>& files, int ranks, int rank,
+                      bool& interrupted) {
+  std::vector<uint64_t> counts;
+  for (const auto& f : files) counts.push_back(piece_count(f));
+  PieceShare share;
+  for (const PieceSpan& span : share_of_pieces(counts, ranks, rank)) {
+    if (interruption()) interrupted = true;
+    const ManifestFile& f = files[span.file];
+    auto read = interrupted ? Result<std::vector<uint64_t>>(std::vector<uint64_t>{})
+                            : checksum_file_pieces(dir + "/" + f.name, f.piece_bytes, span.first, span.count,
+                                                   ExitCode::kBadInput);
+    if (read && read.value().size() == span.count) {
+      share.pieces.insert(share.pieces.end(), read.value().begin(), read.value().end());
+      continue;
+    }
+    share.pieces.insert(share.pieces.end(), span.count, 0);
+    share.unreadable.push_back(span.file);
+    if (!read) share.problems.push_back(read.error().describe());  // a short file: its size is checked on rank 0
+  }
+  return share;
+}
+
+// Rank 0: each file's size, and its checksum joined from every rank's pieces, against the manifest.
+std::vector<std::string> compare_checksums(const std::string& dir, const std::vector<ManifestFile>& files,
+                                           std::vector<PieceShare>& shares) {
+  std::vector<std::string> problems;
+  std::set<uint64_t> unreadable;
+  std::set<std::string> said;
+  std::vector<uint64_t> all;  // every rank's share in rank order: every piece in file order
+  for (auto& share : shares) {
+    unreadable.insert(share.unreadable.begin(), share.unreadable.end());
+    for (auto& p : share.problems) {
+      if (said.insert(p).second) problems.push_back(std::move(p));  // a missing file, once
+    }
+    all.insert(all.end(), share.pieces.begin(), share.pieces.end());
+  }
+  size_t at = 0;
+  for (size_t i = 0; i < files.size(); ++i) {
+    const ManifestFile& f = files[i];
+    const std::string path = dir + "/" + f.name;
+    const uint64_t count = piece_count(f);
+    const std::vector<uint64_t> pieces(all.begin() + static_cast<ptrdiff_t>(std::min(at, all.size())),
+                                       all.begin() + static_cast<ptrdiff_t>(std::min(at + count, all.size())));
+    at += count;
+    uint64_t size = 0;
+    if (!is_regular_file(path, &size)) continue;  // said by the rank that could not read it
+    if (size != f.bytes) {
+      problems.push_back(path + ": " + std::to_string(size) + " bytes, manifest.json says " + std::to_string(f.bytes));
+      continue;
+    }
+    if (unreadable.count(i) || pieces.size() != count) continue;
+    const uint64_t checksum = PieceChecksum::combine(pieces);
+    if (checksum != f.checksum) {
+      problems.push_back(path + ": checksum " + Checksum::hex(checksum) + ", manifest.json says " +
+                         Checksum::hex(f.checksum));
+    }
+  }
+  return problems;
+}
+
+}  // namespace
+
+std::vector<std::string> check_manifest_file(const std::string& export_dir, const ManifestFile& file) {
+  bool interrupted = false;
+  std::vector<PieceShare> shares{read_share(export_dir, {file}, 1, 0, interrupted)};
+  return compare_checksums(export_dir, {file}, shares);
+}
+
 ExitCode run_verify(const VerifyOptions& o, Comm& world) {
   Log log(world.rank(), o.quiet, false);
   // 1. the manifest, read once on rank 0
@@ -181,21 +252,12 @@ ExitCode run_verify(const VerifyOptions& o, Comm& world) {
     return listed.error().code;
   }
   const std::vector<ManifestFile>& files = listed.value();
-  std::vector<uint64_t> sizes;
-  for (const auto& f : files) sizes.push_back(f.bytes);
 
-  // 2. checksums, the files split by size over the ranks
-  std::vector<std::string> problems;
+  // 2. checksums: every rank reads a share of the files' pieces
   bool interrupted = false;
-  for (size_t index : files_of_rank(assign_files(sizes, world.size(), Balance::kSize), world.rank())) {
-    if (interruption()) {
-      interrupted = true;
-      break;
-    }
-    for (auto& p : check_manifest_file(o.export_dir, files[index])) problems.push_back(std::move(p));
-  }
+  PieceShare share = read_share(o.export_dir, files, world.size(), world.rank(), interrupted);
   const int agreed = world.agree_on_status(interrupted ? static_cast<int>(ExitCode::kInterrupted) : 0).status;
-  const auto gathered = gather_to_root(world, problems, "verify-problems");
+  auto gathered = gather_to_root(world, std::move(share), "verify-pieces");
 
   // 3. rank 0: the rest, then every problem
   int status = agreed;
@@ -203,8 +265,7 @@ ExitCode run_verify(const VerifyOptions& o, Comm& world) {
     Log::error(gathered.error().describe());
     status = static_cast<int>(gathered.error().code);
   } else if (world.is_root() && status == 0) {
-    std::vector<std::string> all;
-    for (const auto& rank_problems : gathered.value()) all.insert(all.end(), rank_problems.begin(), rank_problems.end());
+    std::vector<std::string> all = compare_checksums(o.export_dir, files, gathered.value());
     for (auto& p : check_unlisted_files(o.export_dir, files)) all.push_back(std::move(p));
     for (auto& p : check_metadata_files(o.export_dir)) all.push_back(std::move(p));
     uint64_t bytes = 0;

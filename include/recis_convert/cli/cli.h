@@ -96,7 +96,8 @@ struct InspectOptions {
   bool json = false;
 };
 
-// `recis-convert verify OUT`: whether an export matches its manifest (under mpirun, files split over ranks).
+// `recis-convert verify OUT`: whether an export matches its manifest (under mpirun, the files' pieces shared among
+// the ranks).
 struct VerifyOptions {
   std::string export_dir;
   bool quiet = false;

@@ -1,5 +1,5 @@
 // `recis-convert verify OUT`: whether a published export is what its manifest.json says, before a serving system
-// loads it. Every file's size and XXH3-64 checksum (the files split over the ranks), no file missing or extra,
+// loads it. Every file's size and checksum (the files' pieces shared among the ranks), no file missing or extra,
 // index / tensorkey.json / the torch_rank json regenerated from the data files' headers byte for byte, and the
 // frozen dense model re-scoring sample_io.safetensors within 1e-6 (through the libtorch plugin, on rank 0).
 // Every problem is reported, not just the first; exit 0 only if there is none (else 3).
@@ -25,7 +25,8 @@ struct ManifestFile {
 // The data and metadata files manifest.json lists (kBadInput if it is missing or not a recis-convert manifest).
 Result<std::vector<ManifestFile>> read_manifest_files(const std::string& export_dir);
 
-// Each returns its problems as "file: what is wrong" lines; empty means fine.
+// Each returns its problems as "file: what is wrong" lines; empty means fine. check_manifest_file checks one file's
+// size and checksum on one rank (run_verify shares the pieces of every file among the ranks).
 std::vector<std::string> check_manifest_file(const std::string& export_dir, const ManifestFile& file);
 std::vector<std::string> check_unlisted_files(const std::string& export_dir, const std::vector<ManifestFile>& files);
 std::vector<std::string> check_metadata_files(const std::string& export_dir);  // no-op for an HDF5 export
