@@ -227,10 +227,9 @@ void log_plan(const JobOptions& o, const SourceDescription& source, const RowTra
 // Whether a file too large for one rank's fair share is split into pieces that several ranks write (piece_plan.h):
 // a RecIS checkpoint's files into safetensors, whose output layout follows from the input header alone. Not where
 // a file's output depends on rows another pass decides (eviction, a delta: their kept rows are counted per part),
-// is routed elsewhere (--reshard), goes into model.h5, or is journaled whole (--resume).
+// is routed elsewhere (--reshard), or goes into model.h5 (which spreads its own write pieces: hdf5_layout.h).
 bool splits_files(const JobOptions& o, const SourceDescription& source) {
-  return !source.is_hugectr() && o.format == ExportFormat::kSafetensors && o.reshard == 0 && !o.selects_rows() &&
-         !o.resume;
+  return !source.is_hugectr() && o.format == ExportFormat::kSafetensors && o.reshard == 0 && !o.selects_rows();
 }
 
 void log_split_files(const WorkPlan& work, const CheckpointListing& listing, const Log& log) {
@@ -281,7 +280,7 @@ struct Gathered {
 };
 // Which files' blocks `rank` gets (rank 0 keeps every block: it is sent none).
 std::vector<bool> files_shared_with(const WorkPlan& work, int rank) {
-  return rank == 0 ? std::vector<bool>(work.owners.size(), false) : work.files_of_rank(rank);
+  return rank == 0 ? std::vector<bool>(work.owners.size(), false) : work.files_read_by(rank);
 }
 
 // Rank 0: which block of `blocks` (every block) each position of each other rank's share is.
@@ -321,7 +320,7 @@ Status join_piece_checksums(std::vector<FileResult>& files, std::map<std::string
 
 Result<Gathered> collect_reports(std::vector<RankReport>& reports, std::vector<PackedFileResults>& packed,
                                  RunReport& report, const BlockCatalog& blocks, const WorkPlan& work,
-                                 const CheckpointListing& listing, uint64_t piece_bytes, bool dry_run) {
+                                 const CheckpointListing& listing, uint64_t piece_bytes, bool join_checksums) {
   Gathered out;
   const auto shares = share_positions(blocks, work, static_cast<int>(reports.size()));
   std::map<std::string, std::vector<PieceResult>> pieces;  // split file -> its pieces' results
@@ -349,6 +348,7 @@ Result<Gathered> collect_reports(std::vector<RankReport>& reports, std::vector<P
     packed[r] = PackedFileResults();
     out.quantization.add(got.quantization);
     out.resumed.files += got.resumed.files;
+    out.resumed.pieces += got.resumed.pieces;
     out.resumed.bytes += got.resumed.bytes;
     out.resumed.seconds += got.resumed.seconds;
     for (auto& f : got.results) results->push_back(std::move(f));
@@ -375,7 +375,7 @@ Result<Gathered> collect_reports(std::vector<RankReport>& reports, std::vector<P
     ranks.push_back(rank_work);
   }
   report.set_ranks(ranks);
-  if (!dry_run) {
+  if (join_checksums) {  // a real run in which every rank succeeded: every piece is there
     auto joined = join_piece_checksums(out.files, pieces, piece_bytes);
     if (!joined) return joined.error();
   }
@@ -384,9 +384,10 @@ Result<Gathered> collect_reports(std::vector<RankReport>& reports, std::vector<P
 
 // --resume: the files adopted from an interrupted run, said once and recorded in the run record.
 void report_resumed(const ResumeSavings& resumed, RunReport& report, const Log& log) {
-  report.set_resumed(resumed.files, resumed.bytes, resumed.seconds);
-  if (resumed.files == 0) return;
-  log.stage("--resume: adopted " + std::to_string(resumed.files) + " files (" +
+  report.set_resumed(resumed.files, resumed.pieces, resumed.bytes, resumed.seconds);
+  if (resumed.files == 0 && resumed.pieces == 0) return;
+  log.stage("--resume: adopted " + std::to_string(resumed.files) + " files" +
+            (resumed.pieces ? " and " + std::to_string(resumed.pieces) + " pieces of split files" : "") + " (" +
             format_bytes(static_cast<double>(resumed.bytes)) + ") of the interrupted run, which took it " +
             format_seconds(resumed.seconds) + " to export them");
 }
@@ -657,7 +658,7 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
     auto collected = !reports  ? Result<Gathered>(reports.error())
                      : !packed ? Result<Gathered>(packed.error())
                                : collect_reports(reports.value(), packed.value(), report, listing.blocks, work,
-                                                 listing, o.piece_bytes(), o.dry_run);
+                                                 listing, o.piece_bytes(), !o.dry_run && agreed == 0);
     if (collected && !shared) collected = shared.error();
     if (collected) {
       gathered = std::move(collected).value();

@@ -25,8 +25,8 @@ struct ArmedFault {
 ArmedFault g_fault;
 int g_rank = 0;
 
-const std::set<std::string> kStages = {"discover", "stream", "file",    "barrier", "hdf5",
-                                       "metadata", "dense",  "publish", "merge"};
+const std::set<std::string> kStages = {"discover", "stream",  "file",    "piece", "barrier", "hdf5",
+                                       "metadata", "dense",   "publish", "merge"};
 
 }  // namespace
 

@@ -16,6 +16,12 @@ void Log::detail(const std::string& line) const {
   std::fflush(stdout);
 }
 
+void Log::event(const std::string& line) const {
+  if (quiet_) return;
+  std::fprintf(stdout, "recis-convert: %s\n", line.c_str());
+  std::fflush(stdout);
+}
+
 void Log::warn(const std::string& line) const {
   if (rank_ != 0) return;
   std::fprintf(stderr, "recis-convert: warning: %s\n", line.c_str());

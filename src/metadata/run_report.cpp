@@ -69,8 +69,9 @@ void RunReport::set_checkpoint(const CheckpointListing& listing, const std::stri
                            {"reason", reason}};
 }
 
-void RunReport::set_resumed(uint64_t files, uint64_t bytes, double seconds) {
-  record_["resume"] = {{"adopted_files", files}, {"adopted_bytes", bytes}, {"seconds_saved", seconds}};
+void RunReport::set_resumed(uint64_t files, uint64_t pieces, uint64_t bytes, double seconds) {
+  record_["resume"] = {{"adopted_files", files}, {"adopted_pieces", pieces}, {"adopted_bytes", bytes},
+                       {"seconds_saved", seconds}};
 }
 
 void RunReport::set_stage_seconds(const std::string& stage, double seconds) { record_["seconds"][stage] = seconds; }

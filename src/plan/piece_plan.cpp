@@ -90,7 +90,7 @@ WorkPlan plan_work(const std::vector<uint64_t>& file_sizes, int ranks, Balance b
   return plan;
 }
 
-std::vector<bool> WorkPlan::files_of_rank(int rank) const {
+std::vector<bool> WorkPlan::files_read_by(int rank) const {
   std::vector<bool> out(owners.size(), false);
   for (const WorkItem& item : items[static_cast<size_t>(rank)]) out[item.file] = true;
   return out;

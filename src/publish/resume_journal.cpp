@@ -25,6 +25,17 @@ const char* const kVolatileOptions[] = {"resume",   "report",      "progress-int
 std::string errno_text() { return std::strerror(errno); }
 std::string journal(const std::string& staging) { return staging + "/" + kJournalDir; }
 std::string entries(const std::string& staging) { return journal(staging) + "/files"; }
+std::string piece_entry(const std::string& file, uint32_t piece, uint32_t pieces) {
+  return file + ".piece-" + std::to_string(piece) + "-of-" + std::to_string(pieces);
+}
+// The output file an entry is about: its own name, or a piece's file.
+std::string output_of_entry(const std::string& entry) {
+  const size_t at = entry.rfind(".piece-");
+  return at == std::string::npos ? entry : entry.substr(0, at);
+}
+
+// Whether the source of a journaled output is as it was when journaled.
+bool source_unchanged(const std::string& source, const JournalEntry& entry);
 
 // run.json and each entry (whose tensor lists grow with the file's tensors) stay far below this
 constexpr uint64_t kMaxJournalFileBytes = 1ull << 30;
@@ -175,13 +186,13 @@ Result<ResumeState> open_resume_journal(const std::string& staging_dir, const Ru
   std::vector<std::string> keep = {kJournalDir};
   for (const std::string& name : names_in(entries(staging_dir))) {
     if (name.find(".tmp.") != std::string::npos) continue;  // an entry cut off before its rename
-    keep.push_back(name);
+    keep.push_back(output_of_entry(name));  // a split file stays for the pieces journaled
     ++state.journaled;
   }
   auto emptied = empty_directory(staging_dir, keep);
   if (!emptied) return emptied.error();
   log.stage("--resume: " + staging_dir + " holds " + std::to_string(state.journaled) +
-            " journaled files of an interrupted run with the same options and source; each is checked before it is "
+            " journaled files and pieces of an interrupted run with the same options and source; each is checked before it is "
             "adopted");
   return state;
 }
@@ -193,7 +204,7 @@ std::optional<JournalEntry> adopt_journaled_file(const std::string& staging_dir,
   auto text = read_small_file(entry_path, kMaxJournalFileBytes);
   if (!text) return std::nullopt;
   auto redo = [&](const std::string& why) -> std::optional<JournalEntry> {
-    log.stage("--resume: " + file.name + " is redone: " + why);
+    log.event("--resume: " + file.name + " is redone: " + why);
     ::unlink(entry_path.c_str());
     ::unlink(output.c_str());
     return std::nullopt;
@@ -201,13 +212,8 @@ std::optional<JournalEntry> adopt_journaled_file(const std::string& staging_dir,
   auto decoded = messages_detail::decode<JournalEntry>(std::move(text).value(), "journal entry");
   if (!decoded || decoded.value().result.name != file.name) return redo("its journal entry is unreadable");
   std::optional<JournalEntry> entry = std::move(decoded).value();
-  const std::string source = ckpt_dir + "/" + file.name;
-  auto stamp = stamp_of(source);
-  auto header = header_checksum(source);
-  if (!stamp || stamp.value().size != entry->source_size || stamp.value().mtime_ns != entry->source_mtime_ns ||
-      !header || header.value() != entry->source_header) {
-    return redo("its source changed since it was exported");
-  }
+  if (entry->piece) return redo("its journal entry is a piece's");
+  if (!source_unchanged(ckpt_dir + "/" + file.name, *entry)) return redo("its source changed since it was exported");
   if (!entry->result.written) return entry;  // every tensor dropped: no output file
   auto digest = Checksum::of_file(output, ExitCode::kOutput, piece_bytes);
   if (!digest || digest.value().bytes != entry->result.output_bytes || digest.value().checksum != entry->result.checksum) {
@@ -216,15 +222,73 @@ std::optional<JournalEntry> adopt_journaled_file(const std::string& staging_dir,
   return entry;
 }
 
-Status journal_file(const std::string& staging_dir, const std::string& ckpt_dir, const FileResult& result,
-                    double seconds) {
-  const std::string source = ckpt_dir + "/" + result.name;
+namespace {
+
+bool source_unchanged(const std::string& source, const JournalEntry& entry) {
+  auto stamp = stamp_of(source);
+  auto header = header_checksum(source);
+  return stamp && stamp.value().size == entry.source_size && stamp.value().mtime_ns == entry.source_mtime_ns &&
+         header && header.value() == entry.source_header;
+}
+
+// An entry of an output of `source` (its size, time and header read now), written atomically.
+Status write_entry(const std::string& path, const std::string& source, JournalEntry entry) {
   auto stamp = stamp_of(source);
   if (!stamp) return stamp.error();
   auto header = header_checksum(source);
   if (!header) return header.error();
-  JournalEntry entry{result, stamp.value().size, stamp.value().mtime_ns, header.value(), seconds};
-  return write_file_atomically(entries(staging_dir) + "/" + result.name, messages_detail::encode(entry));
+  entry.source_size = stamp.value().size;
+  entry.source_mtime_ns = stamp.value().mtime_ns;
+  entry.source_header = header.value();
+  return write_file_atomically(path, messages_detail::encode(entry));
+}
+
+}  // namespace
+
+Status journal_file(const std::string& staging_dir, const std::string& ckpt_dir, const FileResult& result,
+                    double seconds) {
+  JournalEntry entry;
+  entry.result = result;
+  entry.seconds = seconds;
+  return write_entry(entries(staging_dir) + "/" + result.name, ckpt_dir + "/" + result.name, std::move(entry));
+}
+
+Status journal_piece(const std::string& staging_dir, const std::string& ckpt_dir, const PieceOutcome& done,
+                     double seconds) {
+  JournalEntry entry;
+  if (done.file) entry.result = *done.file;
+  entry.result.name = done.piece.file;
+  entry.piece = done.piece;
+  entry.seconds = seconds;
+  return write_entry(entries(staging_dir) + "/" + piece_entry(done.piece.file, done.piece.piece, done.piece.pieces),
+                     ckpt_dir + "/" + done.piece.file, std::move(entry));
+}
+
+std::optional<JournalEntry> adopt_journaled_piece(const std::string& staging_dir, const std::string& ckpt_dir,
+                                                  const DataFile& file, uint32_t piece, uint32_t pieces,
+                                                  uint64_t piece_bytes, const Log& log) {
+  const std::string entry_path = entries(staging_dir) + "/" + piece_entry(file.name, piece, pieces);
+  auto text = read_small_file(entry_path, kMaxJournalFileBytes);
+  if (!text) return std::nullopt;
+  auto redo = [&](const std::string& why) -> std::optional<JournalEntry> {
+    log.event("--resume: piece " + std::to_string(piece + 1) + " of " + std::to_string(pieces) + " of " + file.name +
+              " is redone: " + why);
+    ::unlink(entry_path.c_str());
+    return std::nullopt;
+  };
+  auto decoded = messages_detail::decode<JournalEntry>(std::move(text).value(), "journal entry");
+  if (!decoded || !decoded.value().piece || decoded.value().piece->file != file.name ||
+      decoded.value().piece->piece != piece) {
+    return redo("its journal entry is unreadable");
+  }
+  std::optional<JournalEntry> entry = std::move(decoded).value();
+  if (!source_unchanged(ckpt_dir + "/" + file.name, *entry)) return redo("its source changed since it was exported");
+  const PieceResult& p = *entry->piece;
+  if (p.checksums.empty()) return entry;  // nothing of the output was this piece's
+  auto read = checksum_file_pieces(staging_dir + "/" + file.name, piece_bytes, p.first_checksum_piece,
+                                   p.checksums.size(), ExitCode::kOutput);
+  if (!read || read.value() != p.checksums) return redo("the staged bytes are not the journaled ones");
+  return entry;
 }
 
 }  // namespace recis_convert

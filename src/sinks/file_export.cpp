@@ -182,6 +182,7 @@ Result<PieceOutcome> export_data_file_piece(const CheckpointListing& listing, co
   PieceOutcome out;
   out.piece.file = file.name;
   out.piece.piece = piece;
+  out.piece.pieces = pieces;
   if (piece == 0) out.file = p.result;
   const uint64_t piece_bytes = engine.piece_bytes();
   const ByteWindow window = piece_window(p.result.output_bytes, piece_bytes, piece, pieces);
@@ -192,15 +193,22 @@ Result<PieceOutcome> export_data_file_piece(const CheckpointListing& listing, co
   FileDescriptor dst(::open(dst_path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0666));
   if (dst.get() < 0) return output_error(dst_path, std::string("cannot create: ") + std::strerror(errno));
   const uint64_t moved_before = engine.source_bytes_moved();
+  const auto started = std::chrono::steady_clock::now();
   auto written = engine.write_window(p.src.get(), p.src_path, dst.get(), dst_path, p.layout, window.begin, window.end);
   if (!written) return written.error();
+  const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
   out.piece.checksums = std::move(written).value();
   out.piece.bytes_in = engine.source_bytes_moved() - moved_before;
   out.piece.bytes_out = window.end - window.begin;
-  Status closed = settings.writeback ? settings.writeback->add(dst.release(), dst_path)
+  std::function<Status()> then;
+  if (settings.piece_durable) {
+    then = [done = settings.piece_durable, finished = out, seconds = took.count()] { return done(finished, seconds); };
+  }
+  Status closed = settings.writeback ? settings.writeback->add(dst.release(), dst_path, std::move(then))
                   : ::close(dst.release()) != 0
                       ? Status(output_error(dst_path, std::string("close failed: ") + std::strerror(errno)))
-                      : Status(Ok{});
+                  : then ? then()
+                         : Status(Ok{});
   if (!closed) return closed.error();
   return out;
 }

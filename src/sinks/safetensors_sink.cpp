@@ -79,9 +79,12 @@ StreamOutcome stream_checkpoint_files(const StreamRequest& r, Comm& comm, const 
   WritebackQueue writeback(kMaxFilesAwaitingFsync);
   FileExportSettings settings{r.staging_dir, o.dry_run, o.fsync ? &writeback : nullptr, r.selections, nullptr};
   const bool resume = o.resume && !o.dry_run;
-  if (resume) {  // each written file is journaled once durable, so that a next --resume run can adopt it
+  if (resume) {  // each written file and piece is journaled once durable, so that a next --resume run can adopt it
     settings.once_durable = [&r, &listing](const FileResult& done, double seconds) {
       return journal_file(r.staging_dir, listing.ckpt_dir, done, seconds);
+    };
+    settings.piece_durable = [&r, &listing](const PieceOutcome& done, double seconds) {
+      return journal_piece(r.staging_dir, listing.ckpt_dir, done, seconds);
     };
   }
   uint64_t total_bytes = 0;
@@ -105,6 +108,7 @@ StreamOutcome stream_checkpoint_files(const StreamRequest& r, Comm& comm, const 
         progress.item_done(file.size);
         continue;
       }
+      ::unlink((r.staging_dir + "/" + file.name).c_str());  // a split file's pieces, journaled when it was split
     }
     auto result = export_data_file(listing, file, r.transforms, engine, settings);
     if (!result) {
@@ -124,6 +128,18 @@ StreamOutcome stream_checkpoint_files(const StreamRequest& r, Comm& comm, const 
       break;
     }
     const DataFile& file = listing.files[item.file];
+    if (resume) {  // a piece an interrupted run finished, checked, instead of writing it again
+      if (auto adopted = adopt_journaled_piece(r.staging_dir, listing.ckpt_dir, file, item.piece, item.pieces,
+                                               o.piece_bytes(), log)) {
+        ++out.resumed.pieces;
+        out.resumed.bytes += adopted->piece->bytes_out;
+        out.resumed.seconds += adopted->seconds;
+        if (item.piece == 0) out.add_result(std::move(adopted->result), listing.blocks, comm.is_root());
+        out.pieces.push_back(std::move(*adopted->piece));
+        progress.item_done(file.size / item.pieces);
+        continue;
+      }
+    }
     auto done = export_data_file_piece(listing, file, item.piece, item.pieces, r.transforms, engine, settings);
     if (!done) {
       out.failure = done.error();
@@ -134,6 +150,7 @@ StreamOutcome stream_checkpoint_files(const StreamRequest& r, Comm& comm, const 
     if (done.value().file) out.add_result(std::move(*done.value().file), listing.blocks, comm.is_root());
     out.pieces.push_back(std::move(done.value().piece));
     progress.item_done(file.size / item.pieces);
+    fault_point("piece");
   }
   // Every file of this rank is durable before it reports success. An interrupted --resume run also waits for the
   // files already written, so that they are journaled and the next run adopts them.

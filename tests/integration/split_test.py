@@ -13,6 +13,8 @@ Cases:
              and fails on one byte changed in the middle of a piece
   hdf5       --format hdf5 at np 4: the huge file's rows are spread over every rank (largest rank's bytes read at
              most 1.15x the mean, above 2.5x in whole files); model.h5 is identical at np 4, 1 and 3
+  resume     --resume journals pieces: interrupted after 5 pieces per rank, one journaled piece corrupted, resumed
+             at np 3: the others adopted, that one redone, the export identical to an uninterrupted one
 """
 import json
 import os
@@ -121,7 +123,41 @@ def case_hdf5(args):
     expect_success(mpirun(args.binary, 2, ["verify", out]), "hdf5: verify")
 
 
-CASES = {"balance": case_balance, "identical": case_identical, "hdf5": case_hdf5}
+STAGING = ".export.recis-staging.resume"
+
+
+def case_resume(args):
+    """--resume journals each piece: SIGTERM to every rank after its 5th piece, one journaled piece corrupted on
+    disk, then the next --resume run at np 3 adopts the others, redoes it and the rest: identical to an
+    uninterrupted export."""
+    reference, _, _ = export(args, 2, "uninterrupted", ["--chunk-mib", "1"])
+    reference = tree_digest(reference, skip=("run_record.json",))
+    parent = fresh(args.work, "interrupted")
+    out = os.path.join(parent, "export")
+    flags = ["--ckpt-dir", latest(args), "--export-dir", out, "--chunk-mib", "1", "--resume"]
+    result = mpirun(args.binary, 2, flags + ["--debug-fail-at", "piece*5@*:term"])
+    check(result.returncode == 5, f"the interrupted run: exit {result.returncode}\n{result.stderr}")
+    entries = os.path.join(parent, STAGING, ".recis-journal", "files")
+    pieces = sorted(n for n in os.listdir(entries) if ".piece-" in n and ".tmp." not in n)
+    check(len(pieces) >= 2, f"journaled pieces: {pieces}")  # a rank stops early once the other stopped
+    big, victim = pieces[0].split(".piece-")[0], int(pieces[-1].split(".piece-")[1].split("-of-")[0])
+    with open(os.path.join(parent, STAGING, big), "r+b") as f:  # copy mode: piece k is output MiB k
+        f.seek(victim * MIB + 100)
+        byte = f.read(1)
+        f.seek(-1, 1)
+        f.write(bytes([byte[0] ^ 0x01]))
+    result = mpirun(args.binary, 3, flags)
+    expect_success(result, "the resumed run")
+    check(f"piece {victim + 1} of 16 of {big} is redone: the staged bytes" in result.stdout,
+          f"no redo line for piece {victim}:\n{result.stdout}")
+    check(tree_digest(out, skip=("run_record.json",)) == reference, "the resumed export differs")
+    with open(os.path.join(out, "run_record.json")) as f:
+        record = json.load(f)["resume"]
+    check(record["adopted_pieces"] == len(pieces) - 1, f"adopted {record}, journaled {len(pieces)} pieces")
+    print(f"resume: {len(pieces)} pieces journaled, {record['adopted_pieces']} adopted at np 3, one redone")
+
+
+CASES = {"balance": case_balance, "identical": case_identical, "hdf5": case_hdf5, "resume": case_resume}
 
 if __name__ == "__main__":
     sys.exit(run_cases(CASES))

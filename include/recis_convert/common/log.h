@@ -13,6 +13,7 @@ class Log {
 
   void stage(const std::string& line) const;   // rank 0 only
   void detail(const std::string& line) const;  // every rank, --verbose only
+  void event(const std::string& line) const;   // every rank, unless quiet: what one rank found (e.g. a redo)
   void warn(const std::string& line) const;    // rank 0 only, always
   static void error(const std::string& line);  // the caller decides which rank prints
 

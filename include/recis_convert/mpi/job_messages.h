@@ -86,7 +86,7 @@ inline void from_json(const nlohmann::json& j, FileResult& f) {
   }
 }
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PieceBytes, read, written)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PieceResult, file, piece, first_checksum_piece, checksums, bytes_in, bytes_out)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PieceResult, file, piece, pieces, first_checksum_piece, checksums, bytes_in, bytes_out)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SourceTensor, key, sparse, child, slot, slice, part_rank, dtype, shape, file, offset,
                                    owner, kept_rows)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(HugectrSparseTable, path, format, rows, vec_size, has_slot_id, key_bytes,
@@ -157,9 +157,9 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ExportClock, tables, step)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PartCount, part, rows, kept)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PartSelection, part, decision, rows, kept, kept_rows_file)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RankColumns, error, columns)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ResumeSavings, files, bytes, seconds)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ResumeSavings, files, pieces, bytes, seconds)
 // A --resume journal entry is stored in the messages' own encoding (CBOR): its tensor lists are binary.
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(JournalEntry, result, source_size, source_mtime_ns, source_header, seconds)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(JournalEntry, result, piece, source_size, source_mtime_ns, source_header, seconds)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RankCounts, error, counts)
 
 // Resharding (plan/reshard_plan.h): what each rank counted in its files, and the placements rank 0 sends back.

@@ -28,7 +28,7 @@ struct WorkPlan {
   std::vector<uint32_t> pieces;              // per file: 1, or the pieces it is split into
   bool split(size_t file) const { return pieces[file] > 1; }
   // Whether `rank` reads file f (exports it or a piece of it): the files whose blocks it needs.
-  std::vector<bool> files_of_rank(int rank) const;
+  std::vector<bool> files_read_by(int rank) const;
   // The whole files of `rank` (indices into the listing, in order) and the pieces it writes.
   std::vector<size_t> whole_files_of_rank(int rank) const;
   std::vector<WorkItem> pieces_of_rank(int rank) const;

@@ -7,7 +7,10 @@
 //   run.json       what the run is: the options that shape the export and the source (every data file's size and
 //                  modification time, and the checksums of `index` and `tensorkey.json`);
 //   files/<name>   one entry per finished output file: its result (as the manifest needs it), its size and
-//                  checksum, its source file's size, modification time and header checksum, and the seconds it took.
+//                  checksum, its source file's size, modification time and header checksum, and the seconds it took;
+//   files/<name>.piece-<k>-of-<n>   one per finished piece of a file split among ranks (piece_plan.h): the same,
+//                  with the piece's result (the checksums of its share of the output) instead of the file's size
+//                  and checksum (and, for piece 0, the file's result).
 // An entry is written (to a temporary name, fsynced, renamed) only once its output file is fsynced: a journaled
 // file is durable. The next run trusts nothing it has not checked: run.json must match (else a fresh start, with a
 // line saying why); each entry's output must have its size and checksum and its source the same header (else that
@@ -45,9 +48,10 @@ Result<RunFingerprint> run_fingerprint(const nlohmann::json& job_config, const C
 // Why `previous` cannot be resumed as `now` ("" when it can): the first option or source file that differs.
 std::string why_not_resumable(const RunFingerprint& previous, const RunFingerprint& now);
 
-// A journaled output file.
+// A journaled output file, or piece of one.
 struct JournalEntry {
-  FileResult result;
+  FileResult result;  // a piece other than 0: its name only
+  std::optional<PieceResult> piece;
   uint64_t source_size = 0;
   int64_t source_mtime_ns = 0;
   uint64_t source_header = 0;  // XXH3-64 of the source file's length prefix and header
@@ -69,6 +73,7 @@ Result<ResumeState> open_resume_journal(const std::string& staging_dir, const Ru
 // What adopting journaled files saved a rank (summed on rank 0 for the run record).
 struct ResumeSavings {
   uint64_t files = 0;
+  uint64_t pieces = 0;  // of files split among ranks
   uint64_t bytes = 0;   // output bytes adopted
   double seconds = 0;   // what exporting them took the interrupted run
 };
@@ -82,5 +87,14 @@ std::optional<JournalEntry> adopt_journaled_file(const std::string& staging_dir,
 // Every rank, once a file's output is fsynced: its entry, durable. The source's size, time and header are read now.
 Status journal_file(const std::string& staging_dir, const std::string& ckpt_dir, const FileResult& result,
                     double seconds);
+
+// The same for piece `piece` of `pieces` of a split file: adopted if its entry is there, the source unchanged and
+// the output's pieces in the piece's share have the journaled checksums (else its entry is removed, and the piece
+// is written again over the same bytes: the output file is shared, so it stays).
+std::optional<JournalEntry> adopt_journaled_piece(const std::string& staging_dir, const std::string& ckpt_dir,
+                                                  const DataFile& file, uint32_t piece, uint32_t pieces,
+                                                  uint64_t piece_bytes, const Log& log);
+Status journal_piece(const std::string& staging_dir, const std::string& ckpt_dir, const PieceOutcome& done,
+                     double seconds);
 
 }  // namespace recis_convert

@@ -34,6 +34,7 @@ struct FileResult {
 struct PieceResult {
   std::string file;
   uint32_t piece = 0;
+  uint32_t pieces = 0;  // the file is split into
   uint64_t first_checksum_piece = 0;
   std::vector<uint64_t> checksums;
   uint64_t bytes_in = 0;   // source bytes read (the header aside)
@@ -49,6 +50,8 @@ struct FileExportSettings {
   // (fsynced, or closed without fsync), on the writeback queue's thread (publish/resume_journal.h journals it);
   // its failure is the file's.
   std::function<Status(const FileResult&, double)> once_durable = nullptr;
+  // The same for each written piece of a split file (export_data_file_piece).
+  std::function<Status(const struct PieceOutcome&, double)> piece_durable = nullptr;
 };
 
 // A data file's checked header and the decision of the row transforms for each of its tensors (both export

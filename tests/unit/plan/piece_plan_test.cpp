@@ -84,7 +84,7 @@ TEST(WorkPlanTest, OneHugeFileIsSplitSoThatNoRankCarriesIt) {
         if (item.piece == 0) {
           EXPECT_EQ(split.owners[0], rank);
         }
-        EXPECT_TRUE(split.files_of_rank(rank)[0]);
+        EXPECT_TRUE(split.files_read_by(rank)[0]);
       }
     }
     EXPECT_EQ(seen.size(), 50u);
