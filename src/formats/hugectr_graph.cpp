@@ -61,14 +61,38 @@ class LayerReader {
 
 using Type = HugectrLayerType;
 
-// The graph's spelling of each supported dense layer type: the only place layer types are strings.
-const std::vector<std::pair<std::string, Type>> kLayerTypes = {
-    {"Reshape", Type::kReshape}, {"Concat", Type::kConcat}, {"Slice", Type::kSlice},
-    {"InnerProduct", Type::kInnerProduct}, {"FusedInnerProduct", Type::kFusedInnerProduct}, {"ReLU", Type::kReLU},
-    {"Sigmoid", Type::kSigmoid}, {"Dropout", Type::kDropout}, {"BatchNorm", Type::kBatchNorm},
-    {"MultiCross", Type::kMultiCross}, {"ElementwiseMultiply", Type::kElementwiseMultiply}, {"Add", Type::kAdd},
-    {"ReduceSum", Type::kReduceSum}, {"FmOrder2", Type::kFmOrder2}, {"Interaction", Type::kInteraction},
-    {"WeightMultiply", Type::kWeightMultiply}};
+// The graph's spelling of each supported dense layer type: the only place layer types are strings. The notes are
+// README's (hugectr_layers_markdown), so the list there and in the error message cannot drift from this table.
+struct LayerTypeEntry {
+  std::string spelling;
+  Type type;
+  const char* note;
+};
+const std::vector<LayerTypeEntry> kLayerTypeTable = {
+    {"Reshape", Type::kReshape, "`leading_dim`, `time_step`; the batch dimension stays"},
+    {"Concat", Type::kConcat, "`axis` (default 1)"},
+    {"Slice", Type::kSlice, "`ranges` of a 2-D input, one top each"},
+    {"InnerProduct", Type::kInnerProduct, "2-D or 3-D input; weight `[in, out]`, bias `[1, out]`"},
+    {"FusedInnerProduct", Type::kFusedInnerProduct, "an InnerProduct with its ReLU"},
+    {"ReLU", Type::kReLU, ""},
+    {"Sigmoid", Type::kSigmoid, ""},
+    {"Dropout", Type::kDropout, "identity at inference"},
+    {"BatchNorm", Type::kBatchNorm, "inference form; gamma, beta from the dense file, running statistics from "
+                                    "`<dense>.ntp.json`"},
+    {"MultiCross", Type::kMultiCross, "DCN v1 (not v2's `projection_dim`); w, b per layer"},
+    {"ElementwiseMultiply", Type::kElementwiseMultiply, ""},
+    {"Add", Type::kAdd, ""},
+    {"ReduceSum", Type::kReduceSum, "keeps the reduced dimension, as HugeCTR does"},
+    {"FmOrder2", Type::kFmOrder2, ""},
+    {"Interaction", Type::kInteraction, "DLRM: dense, the lower triangle of dot products in row order, one zero of "
+                                        "padding, as HugeCTR's kernel writes it"},
+    {"WeightMultiply", Type::kWeightMultiply, "W `weight_dims`"}};
+
+const std::vector<std::pair<std::string, Type>> kLayerTypes = [] {
+  std::vector<std::pair<std::string, Type>> out;
+  for (const auto& entry : kLayerTypeTable) out.emplace_back(entry.spelling, entry.type);
+  return out;
+}();
 
 // Loss layers become the head of their input: what the model outputs at inference.
 const std::vector<std::pair<std::string, std::string>> kLossHeads = {
@@ -238,6 +262,15 @@ Result<std::vector<HugectrShape>> read_dense_layer(HugectrLayer& l, const json& 
   return out;
 }
 }  // namespace
+
+std::string hugectr_layers_markdown() {
+  std::string out = "| layer | |\n|---|---|\n";
+  for (const auto& entry : kLayerTypeTable) {
+    out += "| " + entry.spelling + " |" + (*entry.note ? std::string(" ") + entry.note + " " : std::string(" ")) + "|\n";
+  }
+  for (const auto& [loss, head] : kLossHeads) out += "| " + loss + " | the model's output: " + head + " of its input |\n";
+  return out;
+}
 
 const std::vector<std::string>& supported_hugectr_layers() {
   static const std::vector<std::string> kSupported = [] {

@@ -85,6 +85,9 @@ Result<HugectrGraph> parse_hugectr_graph(const std::string& text, const std::str
 // The dense weights file must hold exactly the graph's weights: it has no header, so this is its only check.
 Status check_dense_file_size(const HugectrGraph& graph, uint64_t file_bytes, const std::string& path);
 
+// The supported layer types, as the error for another type lists them; and as README's table (with a note each),
+// which a unit test keeps equal to this.
 const std::vector<std::string>& supported_hugectr_layers();
+std::string hugectr_layers_markdown();
 
 }  // namespace recis_convert

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
 #include <string>
 
 namespace recis_convert {
@@ -156,6 +158,30 @@ TEST(HugectrGraphTest, LegacyKeyType) {
   auto graph = parse_hugectr_graph(legacy, "g.json");
   ASSERT_TRUE(graph) << graph.error().describe();
   EXPECT_EQ(graph.value().legacy_key_bytes, 4u);
+}
+
+}  // namespace
+}  // namespace recis_convert
+
+namespace recis_convert {
+namespace {
+
+// README's table of supported layers is the code's table: a layer added to one is added to the other (this test
+// prints the block to paste).
+TEST(HugectrGraphTest, ReadmesLayerTableIsTheCodes) {
+  std::ifstream in(std::string(RECIS_SOURCE_DIR) + "/README.md");
+  ASSERT_TRUE(in) << "README.md not found";
+  const std::string readme((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string begin = "<!-- hugectr-layers:", end = "<!-- end hugectr-layers -->";
+  const size_t from = readme.find(begin), to = readme.find(end);
+  ASSERT_NE(from, std::string::npos);
+  ASSERT_NE(to, std::string::npos);
+  const size_t body = readme.find('\n', from) + 1;
+  const std::string expected = hugectr_layers_markdown();
+  EXPECT_EQ(readme.substr(body, to - body), expected) << "README.md's block should be:\n" << expected;
+  for (const auto& layer : supported_hugectr_layers()) {
+    EXPECT_NE(expected.find("| " + layer + " |"), std::string::npos) << layer;
+  }
 }
 
 }  // namespace
