@@ -77,6 +77,20 @@ void BM_Checksum(benchmark::State& state) {
 }
 BENCHMARK(BM_Checksum)->Arg(1 << 20)->Arg(8 << 20);
 
+// The manifest's checksum in pieces (checksum.h) of 64 MiB data in 1 MiB updates, pieces of arg MiB (0: one piece):
+// against BM_Checksum, what cutting a stream into pieces costs.
+void BM_PieceChecksum(benchmark::State& state) {
+  const size_t total = size_t{64} << 20, update = size_t{1} << 20;
+  std::string data(total, 'x');
+  for (auto _ : state) {
+    PieceChecksum checksum(static_cast<uint64_t>(state.range(0)) << 20);
+    for (size_t at = 0; at < total; at += update) checksum.update(data.data() + at, update);
+    benchmark::DoNotOptimize(checksum.digest());
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(total));
+}
+BENCHMARK(BM_PieceChecksum)->Arg(0)->Arg(1)->Arg(64)->Unit(benchmark::kMillisecond);
+
 // Copies a 256 MiB file (page cache warm; $RECIS_BENCH_COPY_MIB overrides the size) in /dev/shm or
 // $RECIS_BENCH_DIR; args: method, buffer MiB.
 void BM_CopyEngine(benchmark::State& state) {
