@@ -283,15 +283,20 @@ std::vector<bool> files_shared_with(const WorkPlan& work, int rank) {
   return rank == 0 ? std::vector<bool>(work.owners.size(), false) : work.files_read_by(rank);
 }
 
-// Rank 0: which block of `blocks` (every block) each position of each other rank's share is.
+// Rank 0: which block of `blocks` (every block) each position of each other rank's share is. One pass over the
+// blocks (a million of them), each to the ranks that read its file.
 std::vector<std::vector<uint32_t>> share_positions(const BlockCatalog& blocks, const WorkPlan& work, int ranks) {
-  std::vector<std::vector<uint32_t>> out(static_cast<size_t>(ranks));
+  std::vector<std::vector<int>> readers(work.owners.size());  // per file, the ranks other than 0 that read it
   for (int rank = 1; rank < ranks; ++rank) {
-    const std::vector<bool> wanted = files_shared_with(work, rank);
-    for (size_t i = 0; i < blocks.size(); ++i) {
-      const uint32_t file = blocks[i].file;
-      if (file != BlockCatalog::kNotIndexed && wanted[file]) out[static_cast<size_t>(rank)].push_back(static_cast<uint32_t>(i));
+    for (const WorkItem& item : work.items[static_cast<size_t>(rank)]) {
+      if (readers[item.file].empty() || readers[item.file].back() != rank) readers[item.file].push_back(rank);
     }
+  }
+  std::vector<std::vector<uint32_t>> out(static_cast<size_t>(ranks));
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    const uint32_t file = blocks[i].file;
+    if (file == BlockCatalog::kNotIndexed) continue;
+    for (int rank : readers[file]) out[static_cast<size_t>(rank)].push_back(static_cast<uint32_t>(i));
   }
   return out;
 }
@@ -320,14 +325,10 @@ Status join_piece_checksums(std::vector<FileResult>& files, std::map<std::string
 
 Result<Gathered> collect_reports(std::vector<RankReport>& reports, std::vector<PackedFileResults>& packed,
                                  RunReport& report, const BlockCatalog& blocks, const WorkPlan& work,
-                                 const CheckpointListing& listing, uint64_t piece_bytes, bool join_checksums) {
+                                 uint64_t piece_bytes, bool join_checksums) {
   Gathered out;
   const auto shares = share_positions(blocks, work, static_cast<int>(reports.size()));
   std::map<std::string, std::vector<PieceResult>> pieces;  // split file -> its pieces' results
-  std::set<std::string> split;
-  for (size_t f = 0; f < listing.files.size(); ++f) {
-    if (work.split(f)) split.insert(listing.files[f].name);
-  }
   std::vector<RankWork> ranks;
   std::set<std::string> printed;  // e.g. every rank reports the same interruption: say it once
   for (size_t r = 0; r < reports.size(); ++r) {
@@ -355,6 +356,8 @@ Result<Gathered> collect_reports(std::vector<RankReport>& reports, std::vector<P
     got.results.clear();
     RankWork rank_work{static_cast<int>(r), results->size(), got.shared_bytes, got.shared_bytes, got.seconds,
                        got.error ? got.error->describe() : ""};
+    std::set<std::string> split;  // the files whose piece 0 this rank wrote: it reports them too
+    for (const auto& p : got.pieces) split.insert(p.file);
     for (auto& f : *results) {
       out.owner[f.name] = static_cast<int>(r);
       if (!split.count(f.name)) {  // a split file's bytes are its pieces', each its writer's
@@ -658,7 +661,7 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
     auto collected = !reports  ? Result<Gathered>(reports.error())
                      : !packed ? Result<Gathered>(packed.error())
                                : collect_reports(reports.value(), packed.value(), report, listing.blocks, work,
-                                                 listing, o.piece_bytes(), !o.dry_run && agreed == 0);
+                                                 o.piece_bytes(), !o.dry_run && agreed == 0);
     if (collected && !shared) collected = shared.error();
     if (collected) {
       gathered = std::move(collected).value();
