@@ -18,6 +18,15 @@ namespace {
 
 std::string join(const std::string& dir, const std::string& name) { return dir + "/" + name; }
 
+// A written output's descriptor, handed to the writeback queue (fsynced later, so the copy never waits for the
+// disk; `then` runs once it is durable) or closed now (then `then` at once).
+Status hand_over(const FileExportSettings& settings, FileDescriptor& dst, const std::string& dst_path,
+                 std::function<Status()> then) {
+  if (settings.writeback) return settings.writeback->add(dst.release(), dst_path, std::move(then));
+  if (::close(dst.release()) != 0) return output_error(dst_path, std::string("close failed: ") + std::strerror(errno));
+  return then ? then() : Status(Ok{});
+}
+
 Status write_export(int src_fd, const std::string& src_path, const std::string& dst_path, const FileLayout& plan,
                     CopyEngine& engine, const FileExportSettings& settings, FileResult& result) {
   // O_EXCL: the staging directory is ours, so an existing file means a plan bug, never something to clobber.
@@ -26,7 +35,6 @@ Status write_export(int src_fd, const std::string& src_path, const std::string& 
   const auto started = std::chrono::steady_clock::now();
   auto outcome = engine.write(src_fd, src_path, dst.get(), dst_path, plan);
   const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
-  Status status = Ok{};
   if (outcome) {
     result.output_bytes = outcome.value().bytes_written;
     result.checksum = outcome.value().checksum;
@@ -35,16 +43,7 @@ Status write_export(int src_fd, const std::string& src_path, const std::string& 
   if (settings.once_durable) {
     then = [done = settings.once_durable, finished = result, seconds = took.count()] { return done(finished, seconds); };
   }
-  if (!outcome) {
-    status = outcome.error();
-  } else if (settings.writeback) {
-    // fsynced later, so the copy never waits for the disk
-    status = settings.writeback->add(dst.release(), dst_path, std::move(then));
-  } else if (::close(dst.release()) != 0) {
-    status = output_error(dst_path, std::string("close failed: ") + std::strerror(errno));
-  } else if (then) {
-    status = then();
-  }
+  Status status = outcome ? hand_over(settings, dst, dst_path, std::move(then)) : Status(outcome.error());
   if (!status) {
     ::unlink(dst_path.c_str());
     return status;
@@ -204,12 +203,8 @@ Result<PieceOutcome> export_data_file_piece(const CheckpointListing& listing, co
   if (settings.piece_durable) {
     then = [done = settings.piece_durable, finished = out, seconds = took.count()] { return done(finished, seconds); };
   }
-  Status closed = settings.writeback ? settings.writeback->add(dst.release(), dst_path, std::move(then))
-                  : ::close(dst.release()) != 0
-                      ? Status(output_error(dst_path, std::string("close failed: ") + std::strerror(errno)))
-                  : then ? then()
-                         : Status(Ok{});
-  if (!closed) return closed.error();
+  auto handed = hand_over(settings, dst, dst_path, std::move(then));
+  if (!handed) return handed.error();
   return out;
 }
 
