@@ -88,11 +88,12 @@ const std::vector<LayerTypeEntry> kLayerTypeTable = {
                                         "padding, as HugeCTR's kernel writes it"},
     {"WeightMultiply", Type::kWeightMultiply, "W `weight_dims`"}};
 
-const std::vector<std::pair<std::string, Type>> kLayerTypes = [] {
-  std::vector<std::pair<std::string, Type>> out;
-  for (const auto& entry : kLayerTypeTable) out.emplace_back(entry.spelling, entry.type);
-  return out;
-}();
+const Type* layer_type_named(const std::string& name) {
+  for (const auto& entry : kLayerTypeTable) {
+    if (entry.spelling == name) return &entry.type;
+  }
+  return nullptr;
+}
 
 // Loss layers become the head of their input: what the model outputs at inference.
 const std::vector<std::pair<std::string, std::string>> kLossHeads = {
@@ -275,7 +276,7 @@ std::string hugectr_layers_markdown() {
 const std::vector<std::string>& supported_hugectr_layers() {
   static const std::vector<std::string> kSupported = [] {
     std::vector<std::string> names;
-    for (const auto& entry : kLayerTypes) names.push_back(entry.first);
+    for (const auto& entry : kLayerTypeTable) names.push_back(entry.spelling);
     for (const auto& entry : kLossHeads) names.push_back(entry.first);
     return names;
   }();
@@ -364,7 +365,7 @@ Result<HugectrGraph> parse_hugectr_graph(const std::string& text, const std::str
     l.bottoms = names(layer.value("bottom", json()));
     l.tops = names(layer.value("top", json()));
     LayerReader reader(path, i, l.type_name);
-    const Type* type = find_named(kLayerTypes, l.type_name);
+    const Type* type = layer_type_named(l.type_name);
     const std::string* loss_head = find_named(kLossHeads, l.type_name);
     if (type == nullptr && loss_head == nullptr) {
       std::string list;
