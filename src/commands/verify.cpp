@@ -21,7 +21,7 @@
 #include "recis_convert/metadata/manifest.h"
 #include "recis_convert/metadata/metadata.h"
 #include "recis_convert/mpi/job_messages.h"
-#include "recis_convert/plan/piece_plan.h"
+#include "recis_convert/sinks/shared_file_checksums.h"
 #include "recis_convert/formats/safetensors.h"
 #include "recis_convert/formats/strict_json.h"
 
@@ -160,74 +160,35 @@ std::vector<std::string> check_metadata_files(const std::string& export_dir) {
 
 namespace {
 
-// What one rank read of the listed files: the checksums of its share of their pieces, in order (0 where a piece
-// could not be read), the files it could not read, and why.
-struct PieceShare {
-  std::vector<uint64_t> pieces;
-  std::vector<uint64_t> unreadable;  // indices into the manifest's files
-  std::vector<std::string> problems;
-};
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PieceShare, pieces, unreadable, problems)
-
-// The pieces a file's checksum is taken in (a whole-file checksum: one).
-uint64_t piece_count(const ManifestFile& f) { return f.piece_bytes ? PieceChecksum::count(f.bytes, f.piece_bytes) : 1; }
-
-// Every rank checksums a contiguous share of all the files' pieces (piece_plan.h), so that one huge file does not
-// leave the other ranks idle; `interrupted` is set if a signal came.
-PieceShare read_share(const std::string& dir, const std::vector<ManifestFile>& files, int ranks, int rank,
-                      bool& interrupted) {
-  std::vector<uint64_t> counts;
-  for (const auto& f : files) counts.push_back(piece_count(f));
-  PieceShare share;
-  for (const PieceSpan& span : share_of_pieces(counts, ranks, rank)) {
-    if (interruption()) interrupted = true;
-    const ManifestFile& f = files[span.file];
-    auto read = interrupted ? Result<std::vector<uint64_t>>(std::vector<uint64_t>{})
-                            : checksum_file_pieces(dir + "/" + f.name, f.piece_bytes, span.first, span.count,
-                                                   ExitCode::kBadInput);
-    if (read && read.value().size() == span.count) {
-      share.pieces.insert(share.pieces.end(), read.value().begin(), read.value().end());
-      continue;
-    }
-    share.pieces.insert(share.pieces.end(), span.count, 0);
-    share.unreadable.push_back(span.file);
-    if (!read) share.problems.push_back(read.error().describe());  // a short file: its size is checked on rank 0
-  }
-  return share;
+std::vector<PiecedFile> pieced_files(const std::string& dir, const std::vector<ManifestFile>& files) {
+  std::vector<PiecedFile> out;
+  for (const auto& f : files) out.push_back(PiecedFile{dir + "/" + f.name, f.bytes, f.piece_bytes});
+  return out;
 }
 
 // Rank 0: each file's size, and its checksum joined from every rank's pieces, against the manifest.
 std::vector<std::string> compare_checksums(const std::string& dir, const std::vector<ManifestFile>& files,
-                                           std::vector<PieceShare>& shares) {
+                                           const std::vector<PieceShare>& shares) {
   std::vector<std::string> problems;
-  std::set<uint64_t> unreadable;
   std::set<std::string> said;
-  std::vector<uint64_t> all;  // every rank's share in rank order: every piece in file order
-  for (auto& share : shares) {
-    unreadable.insert(share.unreadable.begin(), share.unreadable.end());
-    for (auto& p : share.problems) {
-      if (said.insert(p).second) problems.push_back(std::move(p));  // a missing file, once
+  for (const auto& share : shares) {
+    for (const auto& e : share.errors) {
+      if (said.insert(e.describe()).second) problems.push_back(e.describe());  // a missing file, once
     }
-    all.insert(all.end(), share.pieces.begin(), share.pieces.end());
   }
-  size_t at = 0;
+  const auto checksums = join_piece_shares(pieced_files(dir, files), shares);
   for (size_t i = 0; i < files.size(); ++i) {
     const ManifestFile& f = files[i];
     const std::string path = dir + "/" + f.name;
-    const uint64_t count = piece_count(f);
-    const std::vector<uint64_t> pieces(all.begin() + static_cast<ptrdiff_t>(std::min(at, all.size())),
-                                       all.begin() + static_cast<ptrdiff_t>(std::min(at + count, all.size())));
-    at += count;
     uint64_t size = 0;
     if (!is_regular_file(path, &size)) continue;  // said by the rank that could not read it
     if (size != f.bytes) {
       problems.push_back(path + ": " + std::to_string(size) + " bytes, manifest.json says " + std::to_string(f.bytes));
       continue;
     }
-    if (unreadable.count(i) || pieces.size() != count) continue;
-    const uint64_t checksum = PieceChecksum::combine(pieces);
-    if (checksum != f.checksum) {
-      problems.push_back(path + ": checksum " + Checksum::hex(checksum) + ", manifest.json says " +
+    if (!checksums[i]) continue;
+    if (*checksums[i] != f.checksum) {
+      problems.push_back(path + ": checksum " + Checksum::hex(*checksums[i]) + ", manifest.json says " +
                          Checksum::hex(f.checksum));
     }
   }
@@ -237,9 +198,7 @@ std::vector<std::string> compare_checksums(const std::string& dir, const std::ve
 }  // namespace
 
 std::vector<std::string> check_manifest_file(const std::string& export_dir, const ManifestFile& file) {
-  bool interrupted = false;
-  std::vector<PieceShare> shares{read_share(export_dir, {file}, 1, 0, interrupted)};
-  return compare_checksums(export_dir, {file}, shares);
+  return compare_checksums(export_dir, {file}, {read_piece_share(pieced_files(export_dir, {file}), 1, 0)});
 }
 
 ExitCode run_verify(const VerifyOptions& o, Comm& world) {
@@ -254,9 +213,8 @@ ExitCode run_verify(const VerifyOptions& o, Comm& world) {
   const std::vector<ManifestFile>& files = listed.value();
 
   // 2. checksums: every rank reads a share of the files' pieces
-  bool interrupted = false;
-  PieceShare share = read_share(o.export_dir, files, world.size(), world.rank(), interrupted);
-  const int agreed = world.agree_on_status(interrupted ? static_cast<int>(ExitCode::kInterrupted) : 0).status;
+  PieceShare share = read_piece_share(pieced_files(o.export_dir, files), world.size(), world.rank());
+  const int agreed = world.agree_on_status(share.interrupted() ? static_cast<int>(ExitCode::kInterrupted) : 0).status;
   auto gathered = gather_to_root(world, std::move(share), "verify-pieces");
 
   // 3. rank 0: the rest, then every problem

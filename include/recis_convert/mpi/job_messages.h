@@ -20,6 +20,7 @@
 #include "recis_convert/sinks/packed_file_results.h"
 #include "recis_convert/sinks/hugectr_row_stage.h"
 #include "recis_convert/sinks/reshard_stage.h"
+#include "recis_convert/sinks/shared_file_checksums.h"
 #include "recis_convert/sources/checkpoint.h"
 #include "recis_convert/sources/hugectr_export.h"
 #include "recis_convert/sources/source.h"
@@ -86,6 +87,7 @@ inline void from_json(const nlohmann::json& j, FileResult& f) {
   }
 }
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PieceBytes, read, written)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PieceShare, pieces, unreadable, errors)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PieceResult, file, piece, pieces, first_checksum_piece, checksums, bytes_in, bytes_out)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SourceTensor, key, sparse, child, slot, slice, part_rank, dtype, shape, file, offset,
                                    owner, kept_rows)

@@ -1,10 +1,12 @@
 // The files every rank wrote into together (model.h5, a resharded file, a HugeCTR table's file) are checksummed
 // after the barrier by every rank at once, each reading a contiguous share of their pieces (checksum.h,
-// piece_plan.h), instead of rank 0 reading them all back alone: at N ranks, 1/N of the bytes each.
+// piece_plan.h), instead of rank 0 reading them all back alone: at N ranks, 1/N of the bytes each. `verify` checks
+// an export's files with the same two steps (read_piece_share on every rank, join_piece_shares on rank 0).
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,6 +18,30 @@
 namespace recis_convert {
 
 using SharedFileDigests = std::map<std::string, FileDigest>;  // by file name in the staging directory
+
+// A file to checksum in pieces of piece_bytes (0: the whole file is one piece); `bytes` gives its pieces' count.
+struct PiecedFile {
+  std::string path;
+  uint64_t bytes = 0;
+  uint64_t piece_bytes = 0;
+};
+
+// What one rank read: the checksums of its share of the files' pieces, in order (0 for a piece it could not read),
+// the files it could not read or found short (indices), and why it could not read them. A signal stops the reading between spans, as an error
+// (kInterrupted).
+struct PieceShare {
+  std::vector<uint64_t> pieces;
+  std::vector<uint64_t> unreadable;
+  std::vector<Error> errors;
+  bool interrupted() const;
+};
+
+// Every rank: its contiguous share of all the files' pieces (share_of_pieces), read and checksummed.
+PieceShare read_piece_share(const std::vector<PiecedFile>& files, int ranks, int rank);
+// Rank 0: each file's checksum, joined from every rank's share (in rank order); none for a file a rank could not
+// read, or whose pieces are not all there.
+std::vector<std::optional<uint64_t>> join_piece_shares(const std::vector<PiecedFile>& files,
+                                                       const std::vector<PieceShare>& shares);
 
 // Rank 0: the names of the files all ranks of this stream wrote into together (none for a dry run, or when each
 // file is one rank's).
