@@ -3,11 +3,10 @@
 // the dense weights file (B.2.5: float32, the trainable layers' weights in layer order, no header). Pure: the
 // TorchScript network is built from this description by the dense plugin.
 //
-// Supported dense layers: Reshape, Concat, Slice, InnerProduct, FusedInnerProduct (with its ReLU), ReLU, Sigmoid,
-// Dropout (identity at inference), BatchNorm (inference form; running statistics from <dense>.ntp.json),
-// MultiCross (DCN v1), ElementwiseMultiply, Add, ReduceSum, FmOrder2, Interaction (DLRM), WeightMultiply; and the
-// losses, replaced by their heads (BinaryCrossEntropyLoss and MultiCrossEntropyLoss -> sigmoid, CrossEntropyLoss
-// -> softmax). Any other type is an error that names it and lists these.
+// The supported dense layers are every type hugectr2onnx converts (the table in hugectr_layers.cpp, also README's);
+// each layer's shapes, weight order and computation follow hugectr2onnx's hugectr_loader.py and graph_builder.py.
+// The losses are replaced by their heads (BinaryCrossEntropyLoss and MultiCrossEntropyLoss -> sigmoid,
+// CrossEntropyLoss -> softmax), one output each. Any other type is an error that names it and lists these.
 #pragma once
 
 #include <cstdint>
@@ -20,7 +19,15 @@
 
 namespace recis_convert {
 
-using HugectrShape = std::vector<uint64_t>;  // dimensions after the batch dimension
+using HugectrShape = std::vector<uint64_t>;
+
+// A tensor of the graph: [batch x rows_per_sample, dims...]. rows_per_sample is 1 but for the tensors of DIN's
+// attention, where FusedReshapeConcat, Scale (axis 1) and Reshape put one row per history item: [batch x T, d].
+struct HugectrTensor {
+  uint64_t rows_per_sample = 1;
+  HugectrShape dims;  // after the leading dimension
+  bool operator==(const HugectrTensor& o) const { return rows_per_sample == o.rows_per_sample && dims == o.dims; }
+};
 
 struct HugectrEmbedding {
   std::string type;    // DistributedSlotSparseEmbeddingHash or LocalizedSlotSparseEmbeddingHash
@@ -32,11 +39,21 @@ struct HugectrEmbedding {
   bool localized = false;
 };
 
-// The dense layer types there is TorchScript for. One table in hugectr_graph.cpp maps the graph's spellings to
+// The dense layer types there is TorchScript for. One table in hugectr_layers.cpp maps the graph's spellings to
 // these; the parser and the dense plugin switch on them.
 enum class HugectrLayerType {
   kReshape, kConcat, kSlice, kInnerProduct, kFusedInnerProduct, kReLU, kSigmoid, kDropout, kBatchNorm, kMultiCross,
-  kElementwiseMultiply, kAdd, kReduceSum, kFmOrder2, kInteraction, kWeightMultiply,
+  kElementwiseMultiply, kAdd, kReduceSum, kFmOrder2, kInteraction, kWeightMultiply, kELU, kFusedReshapeConcat,
+  kLayerNorm, kMLP, kMatrixMultiply, kMultiHeadAttention, kPReLUDice, kReduceMean, kScale, kSequenceMask, kSoftmax,
+  kSub,
+};
+
+// One fully-connected stage of an MLP layer. Its weight and bias are in the dense file even without use_bias, as
+// hugectr2onnx reads them.
+struct HugectrMlpStage {
+  uint64_t outputs = 0;
+  bool relu = true;
+  bool bias = true;
 };
 
 struct HugectrLayer {
@@ -45,11 +62,19 @@ struct HugectrLayer {
   std::string type_name;  // as the graph spells it
   std::vector<std::string> bottoms, tops;
   // The parameters of its type, read and checked once by the parser (the others keep these defaults):
-  uint64_t axis = 1;                                  // Concat, ReduceSum: 1 = the first after the batch dimension
-  std::vector<std::pair<uint64_t, uint64_t>> ranges;  // Slice: [begin, end) of each top
-  double eps = 1e-5;                                  // BatchNorm: bn_param.eps
+  uint64_t axis = 1;                                  // Concat, ReduceSum, ReduceMean: 1 = the first after the
+                                                      // batch dimension
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;  // Slice: [begin, end) of the last dimension, one per top
+  double eps = 1e-5;                                  // BatchNorm, LayerNorm, PReLU_Dice
+  double alpha = 1.0;                                 // ELU, PReLU_Dice
   uint64_t out_dim = 0;                               // FmOrder2
   uint64_t weight_slots = 0, weight_vec = 0;          // WeightMultiply: weight_dims
+  std::vector<uint64_t> selected;                     // Reshape: the slots it keeps, in order (empty: all)
+  std::vector<HugectrMlpStage> mlp;                   // MLP
+  uint64_t heads = 1;                                 // MultiHeadAttention: num_attention_heads
+  uint64_t factor = 1;                                // Scale: each value (axis 0) or row (axis 1) this many times
+  bool scale_rows = false;                            // Scale: axis 1
+  uint64_t sequence_from = 0, sequence_to = 0;        // SequenceMask: max_sequence_len_from, _to
 };
 
 struct HugectrWeight {
@@ -67,11 +92,11 @@ struct HugectrOutput {
 };
 
 struct HugectrGraph {
-  std::string dense_input;  // the Data layer's dense top
+  std::string dense_input;  // the Data layer's dense top; the network has no dense input when dense_dim is 0
   uint64_t dense_dim = 0;
   std::vector<HugectrEmbedding> embeddings;
   std::vector<HugectrLayer> layers;             // dense layers in order, losses excluded
-  std::map<std::string, HugectrShape> shapes;   // every tensor by name
+  std::map<std::string, HugectrTensor> tensors;  // every tensor by name
   std::vector<HugectrWeight> weights;           // in dense-file order
   uint64_t weight_floats = 0;
   std::vector<HugectrOutput> outputs;

@@ -68,9 +68,9 @@ TEST(HugectrGraphTest, DcnShapesAndWeightLayout) {
   EXPECT_EQ(g.embeddings[0].top, "sparse_embedding1");
   EXPECT_EQ(g.embeddings[0].slot_num, 26u);
   EXPECT_EQ(g.embeddings[0].vec_size, 16u);
-  EXPECT_EQ(g.shapes.at("concat1"), (HugectrShape{429}));
-  EXPECT_EQ(g.shapes.at("concat2"), (HugectrShape{1024 + 429}));
-  EXPECT_EQ(g.shapes.at("fc3"), (HugectrShape{1}));
+  EXPECT_EQ(g.tensors.at("concat1").dims, (HugectrShape{429}));
+  EXPECT_EQ(g.tensors.at("concat2").dims, (HugectrShape{1024 + 429}));
+  EXPECT_EQ(g.tensors.at("fc3").dims, (HugectrShape{1}));
   ASSERT_EQ(g.outputs.size(), 1u);
   EXPECT_EQ(g.outputs[0].input, "fc3");
   EXPECT_EQ(g.outputs[0].head, "sigmoid");
@@ -111,7 +111,7 @@ TEST(HugectrGraphTest, DlrmInteractionAndBatchNorm) {
   EXPECT_TRUE(graph.value().embeddings[0].localized);
   EXPECT_EQ(graph.value().embeddings[0].combiner, "mean");
   // 27 vectors of 8: 8 dense + 27*26/2 dot products + 1 zero of padding
-  EXPECT_EQ(graph.value().shapes.at("inter"), (HugectrShape{8 + 351 + 1}));
+  EXPECT_EQ(graph.value().tensors.at("inter").dims, (HugectrShape{8 + 351 + 1}));
   EXPECT_EQ(graph.value().batch_norms, 1u);
   EXPECT_EQ(graph.value().outputs[0].head, "softmax");
 }
@@ -127,8 +127,10 @@ TEST(HugectrGraphTest, BadGraphsAreErrorsNamingTheLayer) {
       {with_layer_replaced(kDcn, R"("bottom": "fc1", "top": "relu1")", R"("bottom": "fc9", "top": "relu1")"),
        "bottom \"fc9\" is not produced by any earlier layer"},
       {with_layer_replaced(kDcn, R"("ranges": [[0,429],[0,429]])", R"("ranges": [[0,429],[0,430]])"),
-       "is not inside [batch, 429]"},
-      {with_layer_replaced(kDcn, R"("leading_dim": 416)", R"("leading_dim": 16)"), "would change the batch dimension"},
+       "is not inside the last dimension of [batch, 429]"},
+      {with_layer_replaced(kDcn, R"("leading_dim": 416)", R"("leading_dim": 15)"), "would not keep whole samples"},
+      {with_layer_replaced(kDcn, R"("leading_dim": 416)", R"("leading_dim": 16)"),
+       "bottoms [batch x 26, 16] and [batch, 13] have different leading dimensions"},
       {with_layer_replaced(kDcn, R"("mc_param": {"num_layers": 6})", R"("mc_param": {"num_layers": 6, "projection_dim": 4})"),
        "MultiCross v2"},
       {with_layer_replaced(kDcn, R"("fc_param": {"num_output": 1})", R"("fc_param": {"num_output": 0})"),
@@ -137,7 +139,7 @@ TEST(HugectrGraphTest, BadGraphsAreErrorsNamingTheLayer) {
                            R"({"type": "Sigmoid", "bottom": "fc3", "top": "out"})"),
        "no loss layer"},
       {with_layer_replaced(kDcn, R"("embedding_vec_size": 16)", R"("embedding_vec_size": 15)"),
-       "reshaping [batch, 26, 15] to leading_dim 416"},
+       "reshaping [batch, 26, 15] (390 values per sample) to leading_dim 416"},
       {with_layer_replaced(kDcn, R"("bottom": ["dropout2", "multicross1"])", R"("bottom": ["dropout2", "sparse_embedding1"])"),
        "cannot be concatenated"},
       {"{\"layers\": []}", "no \"layers\""},
