@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""HugeCTR models in (issue 8): sparse tables exported in the RecIS layout, row for row, at any N; the dense network
-as TorchScript against an independent numpy reference; bad models fail with code 3 and publish nothing. Fixtures
-come from scripts/make_hugectr_fixture.py.
+"""HugeCTR models in (issues 8, 18): sparse tables exported in the RecIS layout, row for row, at any N; the dense
+network as TorchScript against an independent numpy reference, for the issue-8 models and for models shaped like
+hugectr2onnx's test suite; bad models fail with code 3 and publish nothing. Fixtures come from
+scripts/make_hugectr_fixture.py.
 
     hugectr_test.py CASE --binary BIN --fixture DIR --work DIR [--np N]
 """
@@ -18,6 +19,7 @@ from export_test import (run_cases, check, check_clean_parent, expect_failure, e
                          mpirun, read_safetensors, tree_digest)
 
 MODELS = ("dcn", "wdl", "deepfm", "dlrm")
+HUGECTR2ONNX_MODELS = ("din", "bst", "mmoe", "ncf", "gmf", "neumf", "dlrm_mlp")  # issue 18
 
 
 def model_args(fixture, model, sparse=None, dense=True):
@@ -77,21 +79,30 @@ def check_tables(out, fixture, model):
 
 
 def check_network(out, fixture, model):
-    """The exported TorchScript against the fixture's independent numpy forward pass (atol 1e-5)."""
+    """The exported TorchScript against the fixture's independent numpy forward pass (atol 1e-5), on the fixture's
+    batch and on its first sample alone; one output per loss layer, named after its top, in graph order."""
     import torch
     reference = np.load(os.path.join(fixture, model, "reference.npz"))
     with open(os.path.join(fixture, model, f"{model}.json")) as f:
         graph = json.load(f)
     module = torch.jit.load(os.path.join(out, "fx_user_model", "user_model.pt"))
-    inputs = [torch.from_numpy(reference["dense"])]
-    inputs += [torch.from_numpy(reference[layer["top"]]) for layer in graph["layers"] if "Embedding" in layer["type"]]
-    got = module(*inputs).detach().numpy()
-    diff = float(np.abs(got - reference["out:loss"]).max())
-    check(got.shape == reference["out:loss"].shape and diff <= 1e-5, f"{model}: TorchScript differs from the numpy "
-                                                                       f"reference by {diff}")
+    names = (["dense"] if graph["layers"][0]["dense"]["dense_dim"] > 0 else []) + \
+        [layer["top"] for layer in graph["layers"] if "Embedding" in layer["type"]]
+    losses = [layer["top"] for layer in graph["layers"] if layer["type"].endswith("Loss")]
+    worst = 0.0
+    for prefix, rows in (("out", slice(None)), ("out1", slice(0, 1))):
+        got = module(*[torch.from_numpy(reference[name][rows]) for name in names])
+        got = [t.detach().numpy() for t in (got if isinstance(got, tuple) else (got,))]
+        check(len(got) == len(losses), f"{model}: {len(got)} outputs, {len(losses)} loss layers")
+        for loss, value in zip(losses, got):
+            want = reference[f"{prefix}:{loss}"]
+            diff = float(np.abs(value - want).max()) if value.shape == want.shape else float("inf")
+            check(diff <= 1e-5, f"{model} {loss} ({prefix}): TorchScript differs from the numpy reference by {diff}")
+            worst = max(worst, diff)
     with open(os.path.join(out, "fx_user_model", "output_info.json")) as f:
-        check(json.load(f)["OutputNodes"][0]["OutputNodeName"] == "loss", "output name is not the loss layer's top")
-    return diff
+        nodes = [node["OutputNodeName"] for node in json.load(f)["OutputNodes"]]
+    check(nodes == losses, f"{model}: output names {nodes}, the loss layers' tops are {losses}")
+    return worst
 
 
 def case_export(args):
@@ -117,6 +128,30 @@ def case_export(args):
         print(f"ok: {model} np={args.np}: every row equals the source, network within {diff:.1e} of the reference, "
               "verify passes")
     check_clean_parent(parent, list(MODELS))
+
+
+def case_models(args):
+    """The models of hugectr2onnx's test suite (DIN, BST, MMoE, NCF, GMF, NeuMF, DLRM with MLP) at np 1 and 3:
+    identical files, every row of every table equals the source, the network matches the numpy reference on the
+    batch and on one sample, verify re-scores it."""
+    parent = fresh(args.work, "models")
+    deviations = {}
+    for model in HUGECTR2ONNX_MODELS:
+        digests = {}
+        for np_ in (1, 3):
+            out = os.path.join(parent, f"{model}_{np_}")
+            expect_success(mpirun(args.binary, np_, model_args(args.fixture, model) + ["--export-dir", out]),
+                           f"{model} np={np_}")
+            digests[np_] = tree_digest(out, skip=("run_record.json",))
+        check(digests[1] == digests[3], f"{model}: exports differ between np 1 and 3")
+        check_tables(out, args.fixture, model)
+        deviations[model] = check_network(out, args.fixture, model)
+        result = mpirun(args.binary, 3, ["verify", out])
+        expect_success(result, f"verify {model}")
+        check("re-scored" in result.stdout, f"verify did not re-score {model}'s network: {result.stdout}")
+    check_clean_parent(parent, [f"{m}_{n}" for m in HUGECTR2ONNX_MODELS for n in (1, 3)])
+    print("ok: np 1 and 3 identical, rows equal the source, verify passes; largest deviation from the reference: " +
+          ", ".join(f"{m} {d:.1e}" for m, d in deviations.items()))
 
 
 def case_cross_n(args):
@@ -388,7 +423,7 @@ def check_rows(args, parent, model, part_of_id):
         print(f"ok: {model} {' '.join(options)}: every kept row by key in its part, same files at np 1-3")
 
 
-CASES = {"rows": case_rows, "export": case_export, "cross_n": case_cross_n, "bad": case_bad, "hdf5": case_hdf5, "dtypes": case_dtypes}
+CASES = {"rows": case_rows, "export": case_export, "models": case_models, "cross_n": case_cross_n, "bad": case_bad, "hdf5": case_hdf5, "dtypes": case_dtypes}
 
 
 if __name__ == "__main__":
