@@ -220,8 +220,38 @@ def case_bad(args):
                                                                                                  "wdl0_sparse_0.model")])
                     + ["--export-dir", out])
     expect_failure(result, 2, "2 embedding(s) but 1 --sparse", "too few --sparse")
+
+    # The new layers' checks, on BST (MultiHeadAttention, LayerNorm, SequenceMask): the real binary says which layer.
+    model = "bst"
+    shutil.copytree(os.path.join(args.fixture, model), os.path.join(parent, model))
+    dense = os.path.join(parent, model, f"{model}_dense_0.model")
+    with open(dense, "rb") as f:
+        original = f.read()
+    with open(dense, "wb") as f:
+        f.write(original[:-8])
+    result = mpirun(args.binary, args.np, model_args(args_fixture, model) + ["--export-dir", out])
+    expect_failure(result, 3, "8 bytes short", "bst dense file two floats short")
+    check_clean_parent(parent, ["dlrm", model])
+    with open(dense, "wb") as f:
+        f.write(original)
+    graph_path = os.path.join(parent, model, f"{model}.json")
+    with open(graph_path) as f:
+        pristine = json.load(f)
+    for what, damage, text in (
+            ("a bottom no earlier layer makes",
+             lambda layers: layers[-1].update(bottom="no_such_top"), '"no_such_top"'),
+            ("MultiHeadAttention heads not dividing the hidden size",
+             lambda layers: next(l for l in layers if l["type"] == "MultiHeadAttention").update(num_attention_heads=5),
+             "(MultiHeadAttention)")):
+        graph = json.loads(json.dumps(pristine))
+        damage(graph["layers"])
+        with open(graph_path, "w") as f:
+            json.dump(graph, f)
+        result = mpirun(args.binary, args.np, model_args(args_fixture, model) + ["--export-dir", out])
+        expect_failure(result, 3, text, f"bst: {what}")
+        check_clean_parent(parent, ["dlrm", model])
     print("ok: dense a float short / long, emb_vector short, no .ntp.json, GRU layer -> 3; missing --sparse -> 2; "
-          "nothing published")
+          "bst: dense short, unknown bottom, MultiHeadAttention heads -> 3 naming the layer; nothing published")
 
 
 def case_hdf5(args):
