@@ -101,6 +101,16 @@ def fc(bottom, top, n):
     return layer("InnerProduct", bottom, top, fc_param={"num_output": n})
 
 
+def dice_tower(bottom, widths):
+    """DIN's and BST's head: InnerProduct + PReLU_Dice per width, then one logit and the loss."""
+    layers = []
+    for i, width in enumerate(widths, 1):
+        layers += [fc(bottom, f"fc_{i}", width),
+                   layer("PReLU_Dice", f"fc_{i}", f"dice_{i}", prelu_dice_param={"alpha": 0.2, "eps": 1e-8})]
+        bottom = f"dice_{i}"
+    return layers + [fc(bottom, "fc_out", 1), layer("BinaryCrossEntropyLoss", ["fc_out", "label"], "loss")]
+
+
 def hugectr2onnx_test_models():
     """Graphs shaped like hugectr2onnx's test models (train_scripts/*.py), at a smaller size."""
     T = 4  # history length (DIN, BST)
@@ -129,12 +139,7 @@ def hugectr2onnx_test_models():
            layer("Reshape", "reduce_item_his", "reshape_reduce_item_his", leading_dim=8, time_step=0),
            layer("Reshape", "sparse_embedding_user", "reshape_user", leading_dim=4, time_step=0),
            layer("Concat", ["reshape_user", "reshape_reduce_item_his", "reduce_ih", "item2"], "concat_din_i", axis=1),
-           fc("concat_din_i", "fc_din_i1", 12),
-           layer("PReLU_Dice", "fc_din_i1", "dice_1", prelu_dice_param={"alpha": 0.2, "eps": 1e-8}),
-           fc("dice_1", "fc_din_i2", 6),
-           layer("PReLU_Dice", "fc_din_i2", "dice_2", prelu_dice_param={"alpha": 0.2, "eps": 1e-8}),
-           fc("dice_2", "fc3", 1),
-           layer("BinaryCrossEntropyLoss", ["fc3", "label"], "loss")]
+           *dice_tower("concat_din_i", (12, 6))]
     # BST; with two branches hugectr2onnx's test model lacks, so that MatrixMultiply (3-D and 4-D) and the masked
     # Softmax are exercised too: attention pooling of the encoder output, and a feature of the mask itself
     bst = [data_layer(1, [("UserID", 1), ("GoodID", T), ("Target_Good", 1), ("CateID", T), ("Target_Cate", 1)]),
@@ -165,12 +170,7 @@ def hugectr2onnx_test_models():
            layer("Reshape", "sparse_embedding_item_cate", "reshape_item_cate", leading_dim=4, time_step=0),
            layer("Concat", ["reshape_attention_out", "reshape_pooled", "reshape_user", "reshape_item_good",
                             "reshape_item_cate", "reshape_mask"], "dnn_input", axis=1),
-           fc("dnn_input", "fc_bst_i1", 16),
-           layer("PReLU_Dice", "fc_bst_i1", "dice_1", prelu_dice_param={"alpha": 0.2, "eps": 1e-8}),
-           fc("dice_1", "fc_bst_i2", 8),
-           layer("PReLU_Dice", "fc_bst_i2", "dice_2", prelu_dice_param={"alpha": 0.2, "eps": 1e-8}),
-           fc("dice_2", "fc_bst_i4", 1),
-           layer("BinaryCrossEntropyLoss", ["fc_bst_i4", "label"], "loss")]
+           *dice_tower("dnn_input", (16, 8))]
     mmoe = [data_layer(0, [("data", 4)], labels=("50k_label", "married_label")),
             embedding("data", "embedding", 4, localized=True),
             layer("Reshape", "embedding", "reshape_embedding", leading_dim=16, time_step=0),
