@@ -25,9 +25,10 @@ import numpy as np
 B = 5  # sample batch
 
 
-def data_layer(dense_dim, sparse, labels=("label",)):
-    label = ({"top": labels[0], "label_dim": 1} if len(labels) == 1
-             else {"top": list(labels), "label_dim": [1] * len(labels)})
+def data_layer(dense_dim, sparse, labels=("label",), label_dims=None):
+    label_dims = label_dims or [1] * len(labels)
+    label = ({"top": labels[0], "label_dim": label_dims[0]} if len(labels) == 1
+             else {"top": list(labels), "label_dim": list(label_dims)})
     return {"type": "Data", "label": label, "dense": {"top": "dense", "dense_dim": dense_dim},
             "sparse": [{"top": top, "nnz_per_slot": [1] * slots, "is_fixed_length": True, "slot_num": slots}
                        for top, slots in sparse]}
@@ -222,7 +223,17 @@ def hugectr2onnx_test_models():
                                                                 "biases": [True, False, True],
                                                                 "activations": ["Relu", "Relu", "None"]}),
                 layer("BinaryCrossEntropyLoss", ["mlp2", "label"], "loss")]
-    return {"din": din, "bst": bst, "mmoe": mmoe, "ncf": ncf, "gmf": gmf, "neumf": neumf, "dlrm_mlp": dlrm_mlp}
+    # not one of hugectr2onnx's test models: the two loss types none of them uses, as two heads of one network
+    losses = [data_layer(2, [("data", 2)], labels=("click", "tags"), label_dims=(1, 3)),
+              embedding("data", "sparse_embedding1", 4),
+              layer("Reshape", "sparse_embedding1", "reshape1", leading_dim=8, time_step=0),
+              layer("Concat", ["reshape1", "dense"], "concat1", axis=1), fc("concat1", "fc1", 8),
+              layer("ReLU", "fc1", "relu1"), layer("Slice", "relu1", ["click_in", "tags_in"], ranges=[[0, 8], [0, 8]]),
+              fc("click_in", "click_logits", 2), fc("tags_in", "tags_logits", 3),
+              layer("CrossEntropyLoss", ["click_logits", "click"], "click_loss"),
+              layer("MultiCrossEntropyLoss", ["tags_logits", "tags"], "tags_loss", target_weight_vec=[0.5, 0.3, 0.2])]
+    return {"din": din, "bst": bst, "mmoe": mmoe, "ncf": ncf, "gmf": gmf, "neumf": neumf, "dlrm_mlp": dlrm_mlp,
+            "losses": losses}
 
 
 # --- an independent numpy implementation of the layers ----------------------------------------------------------
