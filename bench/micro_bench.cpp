@@ -91,45 +91,75 @@ void BM_PieceChecksum(benchmark::State& state) {
 }
 BENCHMARK(BM_PieceChecksum)->Arg(0)->Arg(1)->Arg(64)->Unit(benchmark::kMillisecond);
 
-// Copies a 256 MiB file (page cache warm; $RECIS_BENCH_COPY_MIB overrides the size) in /dev/shm or
-// $RECIS_BENCH_DIR; args: method, buffer MiB.
-void BM_CopyEngine(benchmark::State& state) {
-  const char* dir_env = std::getenv("RECIS_BENCH_DIR");
-  const std::string dir = std::string(dir_env ? dir_env : "/dev/shm") + "/recis-bench-copy";
-  remove_tree(dir);
-  ::mkdir(dir.c_str(), 0755);
-  const std::string src_path = dir + "/src", dst_path = dir + "/dst";
-  const char* size_env = std::getenv("RECIS_BENCH_COPY_MIB");
-  const size_t size = static_cast<size_t>(size_env ? std::atoi(size_env) : 256) << 20;
-  {
+// The copy benchmarks copy one 256 MiB file (page cache warm; $RECIS_BENCH_COPY_MIB overrides the size) in
+// /dev/shm or $RECIS_BENCH_DIR. BM_PlainCopyLoop is their baseline: read + write through one window of the same
+// size with no checksum, the least a user-space copy can do.
+struct CopyBenchFiles {
+  std::string dir, src, dst;
+  size_t size;
+  CopyBenchFiles() {
+    const char* dir_env = std::getenv("RECIS_BENCH_DIR");
+    dir = std::string(dir_env ? dir_env : "/dev/shm") + "/recis-bench-copy";
+    src = dir + "/src";
+    dst = dir + "/dst";
+    const char* size_env = std::getenv("RECIS_BENCH_COPY_MIB");
+    size = static_cast<size_t>(size_env ? std::atoi(size_env) : 256) << 20;
+    remove_tree(dir);
+    ::mkdir(dir.c_str(), 0755);
     std::string chunk(1 << 20, 'r');
-    int fd = ::open(src_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int fd = ::open(src.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     for (size_t i = 0; i < size / chunk.size(); ++i) {
-      if (::write(fd, chunk.data(), chunk.size()) < 0) state.SkipWithError("cannot write the source");
+      if (::write(fd, chunk.data(), chunk.size()) < 0) break;
     }
     ::close(fd);
   }
-  const CopyMethod method = state.range(0) == 0 ? CopyMethod::kBuffered : CopyMethod::kKernel;
-  CopyEngine engine(static_cast<size_t>(state.range(1)) << 20, method, 64u << 20);
+  ~CopyBenchFiles() { remove_tree(dir); }
+};
+
+// Args: the CopyPath (0 kernel-windows, 1 kernel-extents, 2 buffered), the window KiB; the buffer is 8 MiB.
+void BM_CopyEngine(benchmark::State& state) {
+  CopyBenchFiles files;
+  const auto path = static_cast<CopyPath>(state.range(0));
+  CopyEngine engine(size_t{8} << 20, path, 64u << 20, static_cast<size_t>(state.range(1)) << 10);
   FileLayout plan;
-  plan.ranges = {{0, size}};
+  plan.ranges = {{0, files.size}};
   for (auto _ : state) {
-    int src = ::open(src_path.c_str(), O_RDONLY);
-    int dst = ::open(dst_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    auto outcome = engine.write(src, src_path, dst, dst_path, plan);
+    int src = ::open(files.src.c_str(), O_RDONLY);
+    int dst = ::open(files.dst.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    auto outcome = engine.write(src, files.src, dst, files.dst, plan);
     if (!outcome) state.SkipWithError(outcome.error().message.c_str());
     ::close(src);
     ::close(dst);
   }
-  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(size));
-  state.SetLabel(method == CopyMethod::kBuffered ? "buffered" : "copy_file_range");
-  remove_tree(dir);
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(files.size));
+  state.SetLabel(copy_path_name(engine.path()));
 }
 BENCHMARK(BM_CopyEngine)
-    ->ArgsProduct({{0, 1}, {1, 8, 64}})
-    ->ArgNames({"kernel", "buffer_mib"})
+    ->ArgsProduct({{0, 1, 2}, {256, 1024}})
+    ->ArgNames({"path", "window_kib"})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
+
+// Arg: the window KiB.
+void BM_PlainCopyLoop(benchmark::State& state) {
+  CopyBenchFiles files;
+  std::vector<char> window(static_cast<size_t>(state.range(0)) << 10);
+  for (auto _ : state) {
+    int src = ::open(files.src.c_str(), O_RDONLY);
+    int dst = ::open(files.dst.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    for (size_t at = 0; at < files.size; at += window.size()) {
+      if (::pread(src, window.data(), window.size(), static_cast<off_t>(at)) <= 0 ||
+          ::pwrite(dst, window.data(), window.size(), static_cast<off_t>(at)) <= 0) {
+        state.SkipWithError("plain copy failed");
+        break;
+      }
+    }
+    ::close(src);
+    ::close(dst);
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(files.size));
+}
+BENCHMARK(BM_PlainCopyLoop)->Arg(256)->Arg(1024)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // Rows per second of one serving dtype at dim 64: float32 rows in, stored rows out, through the transform the
 // export uses (conversion, then decoding and the error sums). Arg: the ServingDType.

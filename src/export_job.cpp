@@ -54,9 +54,10 @@ struct RankReport {
   ResumeSavings resumed;             // --resume: what this rank adopted instead of exporting
   std::vector<PieceResult> pieces;   // the pieces of split files it wrote
   std::optional<PieceBytes> piece_bytes;  // model.h5: what it read and wrote, by its pieces
+  std::string copy_path, copy_why;        // see StreamOutcome
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RankReport, error, results, seconds, shared_bytes, quantization, resumed, pieces,
-                                   piece_bytes)
+                                   piece_bytes, copy_path, copy_why)
 
 using Clock = std::chrono::steady_clock;
 
@@ -355,7 +356,7 @@ Result<Gathered> collect_reports(std::vector<RankReport>& reports, std::vector<P
     for (auto& f : got.results) results->push_back(std::move(f));
     got.results.clear();
     RankWork rank_work{static_cast<int>(r), results->size(), got.shared_bytes, got.shared_bytes, got.seconds,
-                       got.error ? got.error->describe() : ""};
+                       got.error ? got.error->describe() : "", got.copy_path};
     std::set<std::string> split;  // the files whose piece 0 this rank wrote: it reports them too
     for (const auto& p : got.pieces) split.insert(p.file);
     for (auto& f : *results) {
@@ -378,6 +379,7 @@ Result<Gathered> collect_reports(std::vector<RankReport>& reports, std::vector<P
     ranks.push_back(rank_work);
   }
   report.set_ranks(ranks);
+  if (!reports.empty() && !reports[0].copy_path.empty()) report.set_copy(reports[0].copy_path, reports[0].copy_why);
   if (join_checksums) {  // a real run in which every rank succeeded: every piece is there
     auto joined = join_piece_checksums(out.files, pieces, piece_bytes);
     if (!joined) return joined.error();
@@ -639,7 +641,8 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
   auto reports = gather_to_root(
       comm,
       RankReport{streamed.failure, std::move(streamed.results), my_seconds, streamed.shared_bytes, quantization,
-                 streamed.resumed, std::move(streamed.pieces), streamed.piece_bytes},
+                 streamed.resumed, std::move(streamed.pieces), streamed.piece_bytes, streamed.copy_path,
+                 streamed.copy_why},
       "rank-report");
   auto packed = gather_encoded_to_root(comm, std::move(streamed.packed), "file-results");
   const double stream_seconds = seconds_since(stream_start);

@@ -338,7 +338,10 @@ class ExportOptions {
            always(o.chunk_mib))
         ->check(CLI::Range(0, 1 << 20))
         ->option_text("MIB");
-    option("--copy-method", o.copy_method, "auto (copy_file_range, else buffered; default), kernel, or buffered",
+    option("--copy-method", o.copy_method, "How unchanged bytes are copied and hashed. auto (default): by the file systems: copy_file_range "
+           "sharing extents on one XFS or btrfs, in cache-sized windows on one other file system, a read/write loop "
+           "between two; kernel: copy_file_range even between file systems; buffered: the read/write loop. The "
+           "run record says which path and why",
            by_name(kCopyMethods, o.copy_method))
         ->transform(one_of(kCopyMethods))
         ->option_text("auto|kernel|buffered");

@@ -44,7 +44,7 @@ Result<ExtraFile> copy_file_into(const std::string& source, const std::string& d
   if (out.get() < 0) return output_error(target, std::string("cannot create: ") + std::strerror(errno));
   FileLayout plan;
   plan.ranges.push_back({0, static_cast<uint64_t>(st.st_size)});
-  CopyEngine engine(1 << 20, CopyMethod::kAuto, 0);  // small files: a whole-file checksum
+  CopyEngine engine(1 << 20, CopyPath::kKernelWindows, 0);  // small files: a whole-file checksum
   auto copied = engine.write(in.get(), source, out.get(), target, plan);
   if (!copied) return copied.error();
   if ((fsync && ::fsync(out.get()) != 0) || ::close(out.release()) != 0) {

@@ -81,10 +81,15 @@ void RunReport::set_ranks(const std::vector<RankWork>& ranks) {
   for (const auto& r : ranks) {
     nlohmann::ordered_json rank{{"rank", r.rank},         {"files", r.files},     {"bytes_in", r.bytes_in},
                                 {"bytes_out", r.bytes_out}, {"seconds", r.seconds}};
+    if (!r.copy_path.empty()) rank["copy_path"] = r.copy_path;
     if (!r.error.empty()) rank["error"] = r.error;
     out.push_back(std::move(rank));
   }
   record_["per_rank"] = std::move(out);
+}
+
+void RunReport::set_copy(const std::string& path, const std::string& why) {
+  record_["copy"] = {{"path", path}, {"why", why}};
 }
 
 void RunReport::set_dropped(const std::vector<FileResult>& files) {

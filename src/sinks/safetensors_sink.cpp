@@ -75,7 +75,9 @@ StreamOutcome stream_checkpoint_files(const StreamRequest& r, Comm& comm, const 
   const JobOptions& o = r.options;
   const CheckpointListing& listing = r.source.listing;
   StreamOutcome out;
-  CopyEngine engine(o.buffer_mib << 20, o.copy_method, o.piece_bytes());
+  const CopyChoice copy = choose_copy_path_for(o.copy_method, listing.ckpt_dir,
+                                              r.staging_dir.empty() ? listing.ckpt_dir : r.staging_dir);
+  CopyEngine engine(o.buffer_mib << 20, copy.path, o.piece_bytes());
   WritebackQueue writeback(kMaxFilesAwaitingFsync);
   FileExportSettings settings{r.staging_dir, o.dry_run, o.fsync ? &writeback : nullptr, r.selections, nullptr};
   const bool resume = o.resume && !o.dry_run;
@@ -160,6 +162,12 @@ StreamOutcome stream_checkpoint_files(const StreamRequest& r, Comm& comm, const 
   }
   if (out.failure) comm.announce_failure();  // agree_on_status counts announcers: every failing rank announces
   progress.finish();
+  out.copy_path = copy_path_name(engine.path());
+  out.copy_why = copy.why;
+  if (!engine.fallback().empty()) {
+    out.copy_why += "; then " + engine.fallback() + ", so buffered";
+    log.detail("copy: " + out.copy_why);
+  }
   return out;
 }
 

@@ -24,6 +24,7 @@ struct RankWork {
   uint64_t bytes_out = 0;
   double seconds = 0;
   std::string error;  // "" if the rank succeeded
+  std::string copy_path;  // the copy engine's path (copy_choice.h); "" where no file was copied
 };
 
 class RunReport {
@@ -35,6 +36,8 @@ class RunReport {
   void set_checkpoint(const CheckpointListing& listing, const std::string& selected_by, const std::string& reason);
   void set_stage_seconds(const std::string& stage, double seconds);
   void set_ranks(const std::vector<RankWork>& ranks);
+  // How rank 0's copy engine moved the unchanged bytes and why ("copy": path, why); each rank's path is in per_rank.
+  void set_copy(const std::string& path, const std::string& why);
   void set_dropped(const std::vector<FileResult>& files);
   // --resume: what the run adopted from an interrupted one ("resume": files, bytes, seconds saved).
   void set_resumed(uint64_t files, uint64_t pieces, uint64_t bytes, double seconds);

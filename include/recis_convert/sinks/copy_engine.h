@@ -1,11 +1,15 @@
 // The copy engine: writes a FileLayout (new preamble, then source byte ranges) into an output file with one
 // buffer of fixed size, whatever the file size, and checksums every output byte on the way.
 //
-// Kernel copy (copy_file_range) moves the bytes without passing them through user space; the checksum then
-// re-reads each chunk of the source from the page cache, on a helper thread, while the kernel copies the next
-// chunk (one hash in flight at a time, so memory stays one buffer). When the kernel refuses
-// (EXDEV, EINVAL, ENOSYS, EOPNOTSUPP: other filesystems, old kernels), the engine falls back to a buffered
-// pread/write loop for the rest of the run.
+// Bytes that pass unchanged take the path copy_choice.h chooses per file system; each is hashed while it is in the
+// CPU cache, so the checksum adds no pass over memory (issue 19):
+// - kernel-windows: copy_file_range in cache-sized windows; a TrailingHasher re-reads each window just copied;
+// - kernel-extents: copy_file_range in buffer-sized chunks (extents are shared, not copied); the source is
+//   hashed alongside;
+// - buffered: pread a window, hash it, pwrite it.
+// When the kernel refuses copy_file_range (EXDEV, EINVAL, ENOSYS, EOPNOTSUPP: other file systems, old kernels),
+// the engine falls back to buffered for the rest of the run and says why (fallback()). Rows that a transform
+// rewrites or a selection drops are read by rows into the buffer, whatever the path.
 #pragma once
 
 #include <cstdint>
@@ -15,11 +19,10 @@
 
 #include "recis_convert/common/checksum.h"
 #include "recis_convert/common/error.h"
+#include "recis_convert/sinks/copy_choice.h"
 #include "recis_convert/sinks/file_layout.h"
 
 namespace recis_convert {
-
-enum class CopyMethod { kAuto, kKernel, kBuffered };
 
 struct CopyOutcome {
   uint64_t bytes_written = 0;
@@ -28,8 +31,13 @@ struct CopyOutcome {
 
 class CopyEngine {
  public:
-  // piece_bytes: the checksum's pieces (checksum.h; the export's --chunk-mib)
-  CopyEngine(size_t buffer_bytes, CopyMethod method, uint64_t piece_bytes);
+  // piece_bytes: the checksum's pieces (checksum.h; the export's --chunk-mib). window_bytes: the cache-sized
+  // window of the kernel-windows and buffered paths (at most the buffer).
+  CopyEngine(size_t buffer_bytes, CopyPath path, uint64_t piece_bytes, size_t window_bytes = cache_window_bytes());
+
+  // This core's L2 cache, within [256 KiB, 2 MiB] (1 MiB where the system does not say): a window that stays in
+  // cache from its read to its hash and its write.
+  static size_t cache_window_bytes();
 
   // Writes plan.preamble then every plan range of src_fd to dst_fd (an empty file open for writing).
   // Read failures and a source shorter than planned are kBadInput naming src_name; write failures
@@ -47,8 +55,10 @@ class CopyEngine {
   // Called after every chunk with the number of source bytes it moved (for progress lines); may be empty.
   void set_progress_hook(std::function<void(uint64_t)> hook) { progress_ = std::move(hook); }
 
-  // Whether the last write used copy_file_range (for the run record and tests).
-  bool kernel_copy_active() const { return use_kernel_; }
+  // The path the engine takes now: the constructor's until the kernel refuses copy_file_range, buffered after.
+  CopyPath path() const { return path_; }
+  // Why the engine left the kernel path ("" while it has not): "copy_file_range refused (ERRNO TEXT)".
+  const std::string& fallback() const { return fallback_; }
 
   uint64_t piece_bytes() const { return piece_bytes_; }
   // Source bytes moved so far, over every write (the preambles aside): a piece's bytes read.
@@ -65,6 +75,7 @@ class CopyEngine {
   };
   Status copy_range_buffered(int src_fd, const std::string& src_name, uint64_t offset, uint64_t length,
                              OutputCursor& out);
+  // Returns false (and copies nothing) when the kernel refuses copy_file_range for these files.
   Result<bool> copy_range_kernel(int src_fd, const std::string& src_name, uint64_t offset, uint64_t length,
                                  OutputCursor& out);
   // Output bytes [begin, end) of the range (relative to its first output byte).
@@ -74,7 +85,9 @@ class CopyEngine {
   std::vector<char> buffer_;
   std::vector<uint32_t> kept_rows_;  // a chunk's kept rows (rewrite_range); kept across ranges, so its memory is
                                      // allocated once, not mapped and faulted in again per slot
-  bool use_kernel_;
+  CopyPath path_;
+  std::string fallback_;
+  size_t window_;
   uint64_t piece_bytes_;
   uint64_t moved_ = 0;
   void moved(uint64_t n) {

@@ -60,6 +60,9 @@ struct StreamOutcome {
   // Rank 0, HugeCTR tables into model.h5 with --evict-l2-below: each table's rows and evicted rows, counted in the
   // stream (a safetensors export counts them before it: hugectr_row_stage.h).
   std::map<std::string, TableEviction> evictions;
+  // RecIS files: the copy engine's path at the end of the stream (copy_choice.h) and why: the choice, and the
+  // fallback if the kernel refused copy_file_range. Empty where no file was copied.
+  std::string copy_path, copy_why;
 };
 
 // Rank 0, before any rank streams: what all ranks then write into together (a HugeCTR table's file, created at its

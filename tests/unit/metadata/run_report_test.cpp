@@ -32,7 +32,8 @@ TEST(RunReportTest, RecordsWhatTheRunDid) {
   listing.ckpt_dir = "/ckpt/ckpt_200";
   listing.ckpt_id = "ckpt_200";
   report.set_checkpoint(listing, "latest", "the latest");
-  report.set_ranks({{0, 2, 100, 40, 0.5, ""}, {1, 1, 50, 0, 0.25, "/ckpt/ckpt_200/f: bad"}});
+  report.set_ranks({{0, 2, 100, 40, 0.5, "", "kernel-windows"}, {1, 1, 50, 0, 0.25, "/ckpt/ckpt_200/f: bad", ""}});
+  report.set_copy("kernel-windows", "source and export on one tmpfs file system");
   FileResult file;
   file.dropped = {tensor("user.exp_avg/part_0_1", 30), tensor("user.exp_avg/part_1_1", 10),
                   tensor("sparse_adamw_step^ ", 8)};
@@ -52,6 +53,10 @@ TEST(RunReportTest, RecordsWhatTheRunDid) {
   EXPECT_EQ(j["checkpoint"]["id"], "ckpt_200");
   EXPECT_EQ(j["per_rank"][1]["error"], "/ckpt/ckpt_200/f: bad");
   EXPECT_FALSE(j["per_rank"][0].contains("error"));
+  EXPECT_EQ(j["per_rank"][0]["copy_path"], "kernel-windows");
+  EXPECT_FALSE(j["per_rank"][1].contains("copy_path"));
+  EXPECT_EQ(j["copy"]["path"], "kernel-windows");
+  EXPECT_EQ(j["copy"]["why"], "source and export on one tmpfs file system");
   EXPECT_EQ(j["dropped_by_slot"]["exp_avg"]["bytes"], 40);
   EXPECT_EQ(j["dropped_by_slot"]["exp_avg"]["tensors"], 2);
   EXPECT_EQ(j["dropped_by_slot"]["sparse_adamw_step"]["bytes"], 8);

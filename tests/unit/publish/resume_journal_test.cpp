@@ -32,7 +32,7 @@ class ResumeJournalTest : public ::testing::Test {
   // Exports data file `file` into the staging directory and journals it, as a --resume run does.
   FileResult export_and_journal(size_t file) {
     const RowTransformChain transforms = make_row_transforms(true, {}, EmbeddingDTypes{});
-    CopyEngine engine(4096, CopyMethod::kAuto, 0);
+    CopyEngine engine(4096, CopyPath::kKernelWindows, 0);
     FileExportSettings settings{staging_, false, nullptr, nullptr};
     settings.once_durable = [this](const FileResult& done, double) {
       return journal_file(staging_, listing_.ckpt_dir, done, 1.5);

@@ -25,7 +25,7 @@ class FileExportTest : public ::testing::Test {
   }
   Result<FileResult> run(size_t file, bool drop_optimizer, bool dry_run = false) {
     const RowTransformChain transforms = make_row_transforms(drop_optimizer, {}, EmbeddingDTypes{});
-    CopyEngine engine(4096, CopyMethod::kAuto, 0);
+    CopyEngine engine(4096, CopyPath::kKernelWindows, 0);
     return export_data_file(listing_, listing_.files[file], transforms, engine, {out_.path(), dry_run, nullptr});
   }
   TempDir source_, out_;
@@ -66,7 +66,7 @@ TEST_F(FileExportTest, FileWithNothingKeptIsNotWritten) {
                       testing::recis_file({{"user.sparse_adamw_exp_avg/part_0_1", "F32", {3, 2}, testing::pattern(24, 4)},
                                            {"user.embedding/part_0_1", "F32", {3, 0}, ""}}));
   const RowTransformChain filter = make_row_transforms(true, {"embedding"}, EmbeddingDTypes{});
-  CopyEngine engine(4096, CopyMethod::kAuto, 0);
+  CopyEngine engine(4096, CopyPath::kKernelWindows, 0);
   auto listing = discover_checkpoint(source_.path());
   ASSERT_TRUE(listing);
   auto result = export_data_file(listing.value(), listing.value().files[1], filter, engine, {out_.path(), false, nullptr});

@@ -158,9 +158,9 @@ TEST(QuantizeTest, PlanAndEngineWriteQuantizedRowsInChunks) {
   ASSERT_EQ(plan.ranges.size(), 2u);  // never merged with the copied id range
   ASSERT_TRUE(plan.ranges[1].rewrite != nullptr);
 
-  for (CopyMethod method : {CopyMethod::kKernel, CopyMethod::kBuffered}) {
+  for (CopyPath path : {CopyPath::kKernelWindows, CopyPath::kBuffered}) {
     int dst = ::open(dir.file("dst").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    CopyEngine engine(4096, method, 0);
+    CopyEngine engine(4096, path, 0);
     auto outcome = engine.write(src, "src", dst, "dst", plan);
     ::close(dst);
     ASSERT_TRUE(outcome) << outcome.error().describe();
