@@ -2,7 +2,8 @@
 """End-to-end benchmark: recis-convert against `cp` of the same data files, timed alternately in one run.
 
     bench/e2e.py --dir /var/tmp/recis-bench [--size-gib 2] [--runs 3] [--hdf5] [--quantize] [--rows]
-                 [--deltas [--delta-rows narrow|wide]] [--json F]
+                 [--deltas [--delta-rows narrow|wide]] [--before OLD_BINARY] [--bind-to core|none]
+                 [--prime | --settle SECONDS] [--only TEXT] [--json F]
 
 Generates (once per size, reused) a checkpoint with scripts/make_fixture.py in DIR/source-<scale>: 64 data files
 of unequal size, AdamW slots (filtering drops about 58% of the bytes). Then, for each run, times in turn: `cp` of
@@ -16,7 +17,8 @@ and the merge of the first's export with it, against the filtered export of the 
 run record's in-process time, since mpirun's start-up is most of a small delta's wall time; --delta-rows wide
 uses two float tables of dim 64 and 128 instead of the default checkpoint's dim 4-16 tables); and a
 load-and-resave filter in
-Python/numpy (the peer a user would otherwise run). Prints medians, GiB/s, the ratios to cp and to cp + sync, and
+Python/numpy (the peer a user would otherwise run); with --before, another build's copy and filter at np 1 (a
+change's before and after, in one run). Prints medians, GiB/s, the ratios to cp and to cp + sync, and
 the peak RSS of each rank (from /usr/bin/time run around every rank).
 """
 import argparse
@@ -90,9 +92,23 @@ def main():
                         help="also time, at np 2, a checkpoint of the same size where one file holds 80%% of the "
                              "bytes, in whole files (--chunk-mib 0) and in pieces (the default), copy and filter; "
                              "prints the in-process times and the largest rank's bytes over the mean")
+    parser.add_argument("--before", metavar="BINARY",
+                        help="also time this build (e.g. of the commit before a change) at np 1, as \"before: ...\", "
+                             "alternating with the rest in the same run")
+    parser.add_argument("--settle", type=float, default=0, metavar="SECONDS",
+                        help="wait this long before each timed variant, so that every variant starts from the same "
+                             "free memory (see below; 6 is enough on this VM)")
+    parser.add_argument("--prime", action="store_true",
+                        help="before each timed variant, copy the data files into DIR and remove them: every variant "
+                             "then writes into memory freed a moment before (see --settle)")
+    parser.add_argument("--bind-to", choices=("core", "none"),
+                        help="mpirun's binding of the converter's ranks (default: mpirun's, one core per rank; none "
+                             "leaves a rank the second CPU its hashing thread uses)")
     parser.add_argument("--only", help="time only the variants whose name contains this (and cp, the baseline)")
     args = parser.parse_args()
 
+    if args.bind_to:  # mpirun --bind-to, for every mpirun below (they inherit this environment)
+        os.environ["OMPI_MCA_hwloc_base_binding_policy"] = args.bind_to
     if args.scale is None:
         args.scale = max(1, round(args.size_gib * 2**20 / KIB_PER_SCALE_UNIT))
     source = os.path.join(args.dir, f"source-{args.scale}")
@@ -140,6 +156,8 @@ def main():
     # Time a private copy of the binary, so a rebuild during the run cannot disturb it.
     os.makedirs(os.path.join(args.dir, "bin"), exist_ok=True)
     args.binary = shutil.copy2(args.binary, os.path.join(args.dir, "bin", "recis-convert"))
+    if args.before:
+        args.before = shutil.copy2(args.before, os.path.join(args.dir, "bin", "recis-convert-before"))
 
     out = os.path.join(args.dir, "out")
     rss_dir = os.path.join(args.dir, "rss")
@@ -159,6 +177,9 @@ def main():
             variants.append((f"{label} np={np}", lambda np=np, extra=extra: run_converter(args.binary, np, ckpt, out, rss_dir, extra)))
             variants.append((f"{label} np={np} --no-fsync",
                              lambda np=np, extra=extra: run_converter(args.binary, np, ckpt, out, rss_dir, extra + ["--no-fsync"])))
+    for label, extra in (("copy", []), ("filter", ["--filter-optimizer"])) if args.before else ():
+        variants.append((f"before: {label} np=1",
+                         lambda extra=extra: run_converter(args.before, 1, ckpt, out, rss_dir, extra)))
     variants.append(("filter np=2 --balance size",
                      lambda: run_converter(args.binary, 2, ckpt, out, rss_dir, ["--filter-optimizer", "--balance", "size"])))
 
@@ -259,6 +280,17 @@ def main():
         for name, fn in variants:
             shutil.rmtree(out, ignore_errors=True)
             subprocess.run(["sync"])
+            # A VM that reports freed pages to its host (virtio-balloon free page reporting) takes them back a
+            # moment after they are freed, and writing into them again faults each one in from the host: in
+            # /dev/shm, a 4 GiB cp takes 0.9 s right after the previous variant's output was removed and 4.3 s
+            # some seconds later. --settle lets every variant start after the host has taken them.
+            # --prime is the other way to an equal start: every variant right after memory of its size was freed.
+            time.sleep(args.settle)
+            if args.prime:
+                scratch = os.path.join(args.dir, "prime")
+                os.makedirs(scratch, exist_ok=True)
+                subprocess.run(["cp"] + files + [scratch], check=True)
+                shutil.rmtree(scratch)
             seconds, peak = fn()
             times[name].append(seconds)
             rss[name].append(peak)
