@@ -135,7 +135,7 @@ void BM_CopyEngine(benchmark::State& state) {
   state.SetLabel(copy_path_name(engine.path()));
 }
 BENCHMARK(BM_CopyEngine)
-    ->ArgsProduct({{0, 1, 2}, {256, 1024}})
+    ->ArgsProduct({{0, 1, 2}, {256, 1024, 8192}})
     ->ArgNames({"path", "window_kib"})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
