@@ -1,11 +1,8 @@
 #include "recis_convert/sinks/trailing_hasher.h"
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 
+#include "recis_convert/common/file_io.h"
 #include "recis_convert/common/interrupt.h"
 
 namespace recis_convert {
@@ -60,16 +57,14 @@ void TrailingHasher::run() {
       result_ = *stop;
       return;
     }
-    const uint64_t at = offset_ + done;
-    const ssize_t got = ::pread(fd_, window_, static_cast<size_t>(want), static_cast<off_t>(at));
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) {
-      result_ = bad_input(name_, got == 0 ? "file ended at byte " + std::to_string(at) + ": it shrank while being read"
-                                          : "read failed at byte " + std::to_string(at) + ": " + std::strerror(errno));
+    // the same read, and the same error, as the copy engine's inline hash of a short range
+    auto read = read_exact(fd_, offset_ + done, static_cast<size_t>(want), window_, name_, "the copied bytes");
+    if (!read) {
+      result_ = read.error();
       return;
     }
-    checksum_.update(window_, static_cast<size_t>(got));
-    done += static_cast<uint64_t>(got);
+    checksum_.update(window_, static_cast<size_t>(want));
+    done += want;
   }
 }
 

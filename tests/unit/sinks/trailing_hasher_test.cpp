@@ -55,7 +55,7 @@ TEST_F(TrailingHasherTest, ASourceShorterThanTheRangeIsBadInputNamingIt) {
   ASSERT_FALSE(done);
   EXPECT_EQ(done.error().code, ExitCode::kBadInput);
   EXPECT_EQ(done.error().file, "src");
-  EXPECT_NE(done.error().message.find("file ended at byte 100000"), std::string::npos) << done.error().message;
+  EXPECT_NE(done.error().message.find("the file ends at byte 100000"), std::string::npos) << done.error().message;
 }
 
 TEST_F(TrailingHasherTest, AnAbandonedHasherStopsAndJoins) {
