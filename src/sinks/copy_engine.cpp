@@ -61,10 +61,11 @@ Status CopyEngine::copy_range_buffered(int src_fd, const std::string& src_name, 
 }
 
 // kernel-windows: the kernel copies a window, the TrailingHasher reads the same window back from the cache on the
-// other core. (Measured on 2 GiB in tmpfs, best of 8: hashing each 8 MiB chunk after the copy, from memory, 1.3x
-// the time of a bare copy_file_range; trailing 1 MiB windows 1.06x.) kernel-extents: the kernel shares extents,
-// so chunks are buffer-sized and the hasher reads the source at its own pace. A range of at most two windows is
-// hashed on this thread, after its copy: a thread per tiny tensor would cost more than it saves.
+// other core. (A prototype on 2 GiB in tmpfs, best of 8: hashing each 8 MiB chunk after the copy 1.3x the time of
+// a bare copy_file_range, trailing 1 MiB windows 1.06x; end to end, the two were within this VM's noise: README,
+// "Performance".) kernel-extents: the kernel shares extents, so chunks are buffer-sized and the hasher reads the
+// source at its own pace. A range of at most two windows is hashed on this thread, after its copy: a thread per
+// tiny tensor would cost more than it saves.
 Result<bool> CopyEngine::copy_range_kernel(int src_fd, const std::string& src_name, uint64_t offset, uint64_t length,
                                            OutputCursor& out) {
   const bool extents = path_ == CopyPath::kKernelExtents;
