@@ -108,11 +108,20 @@ def case_slurm(args):
     check(result.returncode == 0, f"sbatch script, local run: exit {result.returncode}\n{result.stderr}")
     check("mpirun -np 2" in result.stderr and "exit 0" in result.stderr, f"the script does not log its command: "
                                                                           f"{result.stderr}")
+    check("OMPI_MCA_pml=ob1 mpirun" in result.stderr, f"a job on one node does not get ob1: {result.stderr}")
     check_copy_export(out, latest_checkpoint(args.fixture))
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    # a messaging layer the environment names is kept (here an MTL list, as a site would set)
+    result = subprocess.run(command, capture_output=True, text=True, env=dict(env, OMPI_MCA_mtl="^ofi,psm,psm2"),
+                            timeout=600)
     check(result.returncode == 4 and "already exists" in result.stderr,
           f"the script does not pass recis-convert's exit code on: {result.returncode}\n{result.stderr}")
-    print("ok: sbatch script: bash -n, #SBATCH placement, local run, exit codes passed on")
+    check("OMPI_MCA_pml" not in result.stderr, f"the script overrides the environment's OMPI_MCA_mtl: {result.stderr}")
+    # a job on two nodes is left to Open MPI's choice
+    result = subprocess.run(["bash", SBATCH, "--help"], capture_output=True, text=True,
+                            env=dict(env, SLURM_JOB_NUM_NODES="2"), timeout=600)
+    check(result.returncode == 0 and "OMPI_MCA_pml" not in result.stderr,
+          f"a job on two nodes gets a messaging layer: {result.returncode}\n{result.stderr}")
+    print("ok: sbatch script: bash -n, #SBATCH placement, local run, exit codes passed on, ob1 on one node only")
 
     # srun -n 2 without --mpi=pmix: each task is a world of one
     split = dict(env, SLURM_JOB_ID="77", SLURM_STEP_ID="0", SLURM_STEP_NUM_TASKS="2", SLURM_NTASKS="2",
