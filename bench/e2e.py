@@ -8,7 +8,9 @@
 Generates (once per size, reused) a checkpoint with scripts/make_fixture.py in DIR/source-<scale>: 64 data files
 of unequal size, AdamW slots (filtering drops about 58% of the bytes). Then, for each run, times in turn: `cp` of
 the data files into a fresh directory (the baseline); `cp` followed by `sync` (the disk's limit for a durable
-copy: recis-convert fsyncs every file unless --no-fsync); recis-convert copy mode and --filter-optimizer at np 1
+copy: recis-convert fsyncs every file unless --no-fsync); the converter's start-up (an export of a checkpoint of a
+few KiB at np 1: mpirun, MPI_Init, MPI_Finalize; Open MPI settings come from the environment, e.g.
+OMPI_MCA_pml=ob1, and are printed); recis-convert copy mode and --filter-optimizer at np 1
 and 2, with and without --no-fsync; --balance size; optionally --format hdf5 and int4 / fp16 embeddings
 (--quantize); the row-level exports (--rows, on a second checkpoint whose every table has a step_filter slot:
 eviction keeping about half the rows, --reshard 7, and both, against the filtered export of that checkpoint);
@@ -33,6 +35,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 KIB_PER_SCALE_UNIT = 111.3  # make_fixture.py: data-file KiB per --scale unit (10000 -> 1.06 GiB)
+STARTUP = "start-up np=1 (tiny export)"  # the variant that times the converter's fixed cost
 
 
 def data_files(ckpt):
@@ -149,9 +152,19 @@ def main():
                             "--table", f"big:F32:64:{rows}", "--table", f"a:F32:16:{small}",
                             "--table", f"b:F16:16:{2 * small}", "--table", f"c:BF16:32:{small}"], check=True)
         split_ckpt = os.path.join(split_source, "ckpt_200")
+    # The converter's fixed cost, to tell it from the copy: mpirun, MPI_Init and MPI_Finalize, and an export of a
+    # checkpoint of a few KiB.
+    tiny_source = os.path.join(args.dir, "source-tiny")
+    if not os.path.exists(tiny_source):
+        subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "scripts", "make_fixture.py"), tiny_source, "--steps",
+                        "200", "--scale", "1"], check=True, stdout=subprocess.DEVNULL)
+    tiny_ckpt = os.path.join(tiny_source, "ckpt_200")
+    tiny_bytes = sum(os.path.getsize(f) for f in data_files(tiny_ckpt))
     files = data_files(ckpt)
     total = sum(os.path.getsize(f) for f in files)
     print(f"e2e: {len(files)} data files, {total / 2**30:.2f} GiB, {args.runs} runs, dir {args.dir}", flush=True)
+    mca = " ".join(f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith("OMPI_MCA_"))
+    print(f"e2e: Open MPI settings from the environment: {mca or 'none'}", flush=True)
 
     # Time a private copy of the binary, so a rebuild during the run cannot disturb it.
     os.makedirs(os.path.join(args.dir, "bin"), exist_ok=True)
@@ -171,7 +184,9 @@ def main():
         os.makedirs(out)
         return timed(["sh", "-c", 'cp "$@" && sync', "sh"] + files + [out]), []
 
-    variants = [("cp", cp), ("cp + sync", cp_sync)]
+    variants = [("cp", cp), ("cp + sync", cp_sync),
+                (STARTUP, lambda: run_converter(args.binary, 1, tiny_ckpt, out, rss_dir, []))]
+    always = [name for name, _ in variants]
     for np in (1, 2):
         for label, extra in (("copy", []), ("filter", ["--filter-optimizer"])):
             variants.append((f"{label} np={np}", lambda np=np, extra=extra: run_converter(args.binary, np, ckpt, out, rss_dir, extra)))
@@ -273,7 +288,7 @@ def main():
         variants.append(("deltas: merge np=2", recorded("deltas: merge np=2", merge)))
 
     if args.only:
-        variants = [(n, fn) for n, fn in variants if n in ("cp", "cp + sync") or args.only in n]
+        variants = [(n, fn) for n, fn in variants if n in always or args.only in n]
     times = {name: [] for name, _ in variants}
     rss = {name: [] for name, _ in variants}
     for run in range(args.runs):
@@ -305,7 +320,8 @@ def main():
         median = statistics.median(times[name])
         peaks = [max(r[i] for r in rss[name]) for i in range(len(rss[name][0]))] if rss[name][0] else []
         row = {"variant": name, "median_seconds": median, "all_seconds": times[name],
-               "gib_per_second": total / 2**30 / median, "speed_vs_cp": base / median,
+               "gib_per_second": (tiny_bytes if name == STARTUP else total) / 2**30 / median,
+               "speed_vs_cp": base / median,
                "speed_vs_cp_sync": base_sync / median, "peak_rss_mib": peaks}
         if name in in_process:
             row["in_process_seconds"] = in_process[name]
@@ -313,6 +329,13 @@ def main():
         print(f"{name:32} {median:9.2f} {row['gib_per_second']:7.2f} {row['speed_vs_cp']:6.2f} "
               f"{row['speed_vs_cp_sync']:10.2f}  "
               + ", ".join(f"{p:.0f}" for p in peaks))
+    startup = statistics.median(times[STARTUP])
+    print(f"\nstart-up (an export of {tiny_bytes / 1024:.0f} KiB at np 1): "
+          f"{startup:.2f} s, {startup / base:.2f}x cp's time alone")
+    for name in ("copy np=1", "filter np=1"):
+        if name in times:
+            rest = statistics.median(times[name]) - startup
+            print(f"{name} less start-up: {rest:.2f} s, {rest / base:.2f}x cp, {rest / base_sync:.2f}x cp + sync")
     if quantized:
         plain = statistics.median(times["filter np=2"])
         print()
