@@ -13,6 +13,7 @@
 #include "recis_convert/common/fault_injection.h"
 #include "recis_convert/common/file_io.h"
 #include "recis_convert/common/interrupt.h"
+#include "recis_convert/sinks/parallel_piece_hasher.h"
 #include "recis_convert/sinks/row_selection.h"
 #include "recis_convert/sinks/trailing_hasher.h"
 #include "recis_convert/transforms/row_eviction.h"
@@ -63,11 +64,13 @@ Status CopyEngine::copy_range_buffered(int src_fd, const std::string& src_name, 
 // kernel-windows: the kernel copies a window, the TrailingHasher reads the same window back from the cache on the
 // other core. (A prototype on 2 GiB in tmpfs, best of 8: hashing each 8 MiB chunk after the copy 1.3x the time of
 // a bare copy_file_range, trailing 1 MiB windows 1.06x; end to end, the two were within this VM's noise: README,
-// "Performance".) kernel-extents: the kernel shares extents, so chunks are buffer-sized and the hasher reads the
-// source at its own pace. A range of at most two windows is hashed on this thread, after its copy: a thread per
-// tiny tensor would cost more than it saves.
+// "Performance".) kernel-extents: the kernel shares extents, so chunks are buffer-sized, and the hashing, all the
+// cost there is, reads the source at its own pace: whole pieces on helper threads and then on this one too once
+// the copy is done (ParallelPieceHasher), or one TrailingHasher thread where the range holds no whole piece. A
+// range of at most two windows is hashed on this thread, after its copy: a thread per tiny tensor would cost more
+// than it saves.
 Result<bool> CopyEngine::copy_range_kernel(int src_fd, const std::string& src_name, uint64_t offset, uint64_t length,
-                                           OutputCursor& out) {
+                                           OutputCursor& out, bool hash) {
   const bool extents = path_ == CopyPath::kKernelExtents;
   const size_t step = extents ? buffer_.size() : window_;
   const bool inline_hash = length <= 2 * static_cast<uint64_t>(window_);
@@ -90,11 +93,11 @@ Result<bool> CopyEngine::copy_range_kernel(int src_fd, const std::string& src_na
     }
     if (n < 0) return read_error(src_name, offset, errno);
     if (n == 0) return read_error(src_name, offset, 0);
-    if (inline_hash) {
+    if (inline_hash && hash) {
       auto read = read_exact(src_fd, offset, static_cast<uint64_t>(n), buffer_.data(), src_name, "the copied bytes");
       if (!read) return read.error();
       out.checksum.update(buffer_.data(), static_cast<size_t>(n));
-    } else {
+    } else if (hash) {
       if (!hasher) hasher.emplace(src_fd, src_name, start, length, buffer_.data(), window_, out.checksum, !extents);
       hasher->copied(offset + static_cast<uint64_t>(n) - start);
     }
@@ -212,42 +215,78 @@ Status CopyEngine::OutputCursor::write(const void* data, size_t size) {
   return Ok{};
 }
 
+Result<std::optional<std::vector<uint64_t>>> CopyEngine::write_window_by_extents(
+    int src_fd, const std::string& src_name, int dst_fd, const std::string& dst_name, const FileLayout& plan,
+    uint64_t begin, uint64_t end) {
+  // The helpers hash while this thread copies (a reflink takes moments; a server-side copy may not), and the
+  // copy leaves the buffer alone, so it is all theirs until finish(), when this thread hashes too.
+  ParallelPieceHasher hasher(src_fd, src_name, plan, begin, end, piece_bytes_, buffer_.data(), buffer_.size(),
+                             hashing_helpers_);
+  PieceChecksum unused(piece_bytes_);  // the pieces are the hasher's
+  OutputCursor out{dst_fd, dst_name, begin, unused};
+  const PartSpan preamble = part_span(0, plan.preamble.size(), begin, end);
+  if (!preamble.empty()) {
+    const size_t size = static_cast<size_t>(preamble.to - preamble.from);
+    auto written = pwrite_all(dst_fd, plan.preamble.data() + preamble.from, size, out.offset, dst_name);
+    if (!written) return written.error();
+    out.offset += size;
+  }
+  uint64_t at = plan.preamble.size();  // the range's first output byte
+  for (const CopyRange& range : plan.ranges) {
+    const PartSpan span = part_span(at, range.length, begin, end);
+    at += range.length;
+    if (span.empty()) continue;
+    auto copied = copy_range_kernel(src_fd, src_name, range.offset + span.from, span.to - span.from, out, false);
+    if (!copied) return copied.error();
+    if (!copied.value()) {
+      path_ = CopyPath::kBuffered;  // refused by this kernel or file system: buffered from now on
+      return std::optional<std::vector<uint64_t>>{};
+    }
+  }
+  auto pieces = hasher.finish();
+  if (!pieces) return pieces.error();
+  return std::optional<std::vector<uint64_t>>(std::move(pieces).value());
+}
+
 Result<std::vector<uint64_t>> CopyEngine::write_window(int src_fd, const std::string& src_name, int dst_fd,
                                                        const std::string& dst_name, const FileLayout& plan,
                                                        uint64_t begin, uint64_t end) {
+  const uint64_t last = std::max(begin, std::min(end, plan.output_bytes()));
+  if (path_ == CopyPath::kKernelExtents && piece_bytes_ != 0 && PieceChecksum::count(last - begin, piece_bytes_) > 1 &&
+      ParallelPieceHasher::hashable_from_source(plan, begin, last)) {
+    auto written = write_window_by_extents(src_fd, src_name, dst_fd, dst_name, plan, begin, last);
+    if (!written) return written.error();
+    if (written.value()) return *std::move(written).value();
+    // the kernel refused: the window is written again below, buffered
+  }
   PieceChecksum checksum(piece_bytes_);
   OutputCursor out{dst_fd, dst_name, begin, checksum};
   // Each part of the output (the preamble, then each range) that meets [begin, end), from where they meet.
-  uint64_t at = 0;  // the part's first output byte
-  auto meets = [&](uint64_t length, uint64_t& from, uint64_t& to) {
-    const uint64_t lo = std::max(begin, at), hi = std::min(end, at + length);
-    from = lo - at;
-    to = hi > lo ? hi - at : from;
-    at += length;
-    return from < to;
-  };
-  uint64_t from = 0, to = 0;
-  if (meets(plan.preamble.size(), from, to)) {
-    auto written = out.write(plan.preamble.data() + from, static_cast<size_t>(to - from));
+  const PartSpan preamble = part_span(0, plan.preamble.size(), begin, end);
+  if (!preamble.empty()) {
+    auto written = out.write(plan.preamble.data() + preamble.from, static_cast<size_t>(preamble.to - preamble.from));
     if (!written) return written.error();
   }
+  uint64_t at = plan.preamble.size();  // the range's first output byte
   for (const CopyRange& range : plan.ranges) {
-    if (!meets(range.output_length(), from, to)) continue;
+    const PartSpan span = part_span(at, range.output_length(), begin, end);
+    at += range.output_length();
+    if (span.empty()) continue;
     if (range.by_rows()) {
-      auto rewritten = rewrite_range(src_fd, src_name, range, from, to, out);
+      auto rewritten = rewrite_range(src_fd, src_name, range, span.from, span.to, out);
       if (!rewritten) return rewritten.error();
       continue;
     }
     if (path_ != CopyPath::kBuffered) {
-      auto copied = copy_range_kernel(src_fd, src_name, range.offset + from, to - from, out);
+      auto copied = copy_range_kernel(src_fd, src_name, range.offset + span.from, span.to - span.from, out);
       if (!copied) return copied.error();
       if (copied.value()) continue;
       path_ = CopyPath::kBuffered;  // refused by this kernel or file system: buffered from now on
     }
-    auto copied = copy_range_buffered(src_fd, src_name, range.offset + from, to - from, out);
+    auto copied = copy_range_buffered(src_fd, src_name, range.offset + span.from, span.to - span.from, out);
     if (!copied) return copied.error();
   }
-  if (out.offset != std::max(begin, std::min(end, plan.output_bytes()))) {
+  if (out.offset != last) {
     return Error{ExitCode::kInternal, dst_name, "wrote up to byte " + std::to_string(out.offset) + ", not " +
                                                     std::to_string(std::min(end, plan.output_bytes()))};
   }

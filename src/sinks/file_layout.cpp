@@ -1,6 +1,13 @@
 #include "recis_convert/sinks/file_layout.h"
 
+#include <algorithm>
+
 namespace recis_convert {
+
+PartSpan part_span(uint64_t part_begin, uint64_t length, uint64_t begin, uint64_t end) {
+  const uint64_t lo = std::max(begin, part_begin), hi = std::min(end, part_begin + length);
+  return hi > lo ? PartSpan{lo - part_begin, hi - part_begin} : PartSpan{};
+}
 
 uint64_t FileLayout::output_bytes() const {
   uint64_t total = preamble.size();

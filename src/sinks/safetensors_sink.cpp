@@ -78,6 +78,7 @@ StreamOutcome stream_checkpoint_files(const StreamRequest& r, Comm& comm, const 
   const CopyChoice copy = choose_copy_path_for(o.copy_method, listing.ckpt_dir,
                                               r.staging_dir.empty() ? listing.ckpt_dir : r.staging_dir);
   CopyEngine engine(o.buffer_mib << 20, copy.path, o.piece_bytes());
+  engine.set_hashing_cpus(usable_cpus());
   WritebackQueue writeback(kMaxFilesAwaitingFsync);
   FileExportSettings settings{r.staging_dir, o.dry_run, o.fsync ? &writeback : nullptr, r.selections, nullptr};
   const bool resume = o.resume && !o.dry_run;

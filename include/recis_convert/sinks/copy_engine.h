@@ -5,7 +5,7 @@
 // CPU cache, so the checksum adds no pass over memory (issue 19):
 // - kernel-windows: copy_file_range in cache-sized windows; a TrailingHasher re-reads each window just copied;
 // - kernel-extents: copy_file_range in buffer-sized chunks (extents are shared, not copied); the source is
-//   hashed alongside;
+//   hashed alongside, whole pieces side by side on the rank's CPUs (ParallelPieceHasher);
 // - buffered: pread a window, hash it, pwrite it.
 // When the kernel refuses copy_file_range (EXDEV, EINVAL, ENOSYS, EOPNOTSUPP: other file systems, old kernels),
 // the engine falls back to buffered for the rest of the run and says why (fallback()). Rows that a transform
@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,10 @@ class CopyEngine {
                                              const std::string& dst_name, const FileLayout& plan, uint64_t begin,
                                              uint64_t end);
 
+  // The CPUs that hash the source on the kernel-extents path (usable_cpus()): one thread each, the copying one
+  // among them once its copy is done; one CPU still gets a hashing thread beside the copy. Default 1.
+  void set_hashing_cpus(unsigned cpus) { hashing_helpers_ = cpus > 1 ? cpus - 1 : 1; }
+
   // Called after every chunk with the number of source bytes it moved (for progress lines); may be empty.
   void set_progress_hook(std::function<void(uint64_t)> hook) { progress_ = std::move(hook); }
 
@@ -75,9 +80,17 @@ class CopyEngine {
   };
   Status copy_range_buffered(int src_fd, const std::string& src_name, uint64_t offset, uint64_t length,
                              OutputCursor& out);
-  // Returns false (and copies nothing) when the kernel refuses copy_file_range for these files.
+  // Returns false (and copies nothing) when the kernel refuses copy_file_range for these files. With `hash`
+  // false the bytes are left to a ParallelPieceHasher and the cursor's checksum is not touched.
   Result<bool> copy_range_kernel(int src_fd, const std::string& src_name, uint64_t offset, uint64_t length,
-                                 OutputCursor& out);
+                                 OutputCursor& out, bool hash = true);
+  // The kernel-extents path of write_window() for a window of two pieces or more, all preamble and unchanged
+  // ranges: copies it, and hashes its pieces on the rank's CPUs meanwhile. Returns no value (having written
+  // nothing that counts) when the kernel refuses copy_file_range; the caller then goes on buffered.
+  Result<std::optional<std::vector<uint64_t>>> write_window_by_extents(int src_fd, const std::string& src_name,
+                                                                       int dst_fd, const std::string& dst_name,
+                                                                       const FileLayout& plan, uint64_t begin,
+                                                                       uint64_t end);
   // Output bytes [begin, end) of the range (relative to its first output byte).
   Status rewrite_range(int src_fd, const std::string& src_name, const CopyRange& range, uint64_t begin, uint64_t end,
                        OutputCursor& out);
@@ -89,6 +102,7 @@ class CopyEngine {
   std::string fallback_;
   size_t window_;
   uint64_t piece_bytes_;
+  unsigned hashing_helpers_ = 1;
   uint64_t moved_ = 0;
   void moved(uint64_t n) {
     moved_ += n;

@@ -44,6 +44,14 @@ struct FileLayout {
   uint64_t output_bytes() const;
 };
 
+// The bytes of an output part (the preamble, a range) at [part_begin, part_begin + length) that lie in the output
+// window [begin, end), counted from the part's first byte: [from, to), none when from == to.
+struct PartSpan {
+  uint64_t from = 0, to = 0;
+  bool empty() const { return from >= to; }
+};
+PartSpan part_span(uint64_t part_begin, uint64_t length, uint64_t begin, uint64_t end);
+
 // Keeps the tensors whose keep[i] is true (i indexes header.tensors), in source header order, back to back.
 // A tensor with rewrites[i] (optional; a kept slot that SlotRows::rewritten) takes that slot's output layout; one
 // with selections[i] (optional; its part's eviction decision) keeps selection->kept of its rows.

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <utility>
 #include <vector>
 
 #include "recis_convert/common/checksum.h"
@@ -98,6 +99,32 @@ TEST_P(CopyEngineTest, PiecesOfAWindowChecksumAsTheWholeFile) {
   EXPECT_EQ(PieceChecksum::combine(pieces), whole.digest());
 }
 
+TEST_P(CopyEngineTest, HashingOnSeveralCpusGivesTheSameChecksum) {
+  // ranges of several whole pieces: on kernel-extents, hashed by pieces on helper threads
+  const std::string source = testing::pattern(300000, 11);
+  FileLayout plan;
+  plan.preamble = std::string(777, 'p');
+  plan.ranges = {{5, 150000}, {160000, 3000}, {170000, 129000}};
+  const uint64_t piece = 20000;
+  std::string expected = plan.preamble + source.substr(5, 150000) + source.substr(160000, 3000) +
+                         source.substr(170000, 129000);
+  PieceChecksum whole(piece);
+  whole.update(expected.data(), expected.size());
+  for (unsigned cpus : {1, 2, 4}) {
+    testing::write_file(dir_.file("src"), source);
+    int src = ::open(dir_.file("src").c_str(), O_RDONLY);
+    int dst = ::open(dir_.file("dst").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    CopyEngine engine(16384, GetParam(), piece, 4096);
+    engine.set_hashing_cpus(cpus);
+    auto outcome = engine.write(src, "src", dst, "dst", plan);
+    ::close(src);
+    ::close(dst);
+    ASSERT_TRUE(outcome) << outcome.error().describe();
+    EXPECT_EQ(testing::read_file(dir_.file("dst")), expected) << cpus;
+    EXPECT_EQ(outcome.value().checksum, whole.digest()) << cpus;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Paths, CopyEngineTest,
                          ::testing::Values(CopyPath::kKernelWindows, CopyPath::kKernelExtents, CopyPath::kBuffered),
                          [](const ::testing::TestParamInfo<CopyPath>& param_info) {
@@ -107,24 +134,31 @@ INSTANTIATE_TEST_SUITE_P(Paths, CopyEngineTest,
                          });
 
 TEST(CopyEngineFallbackTest, ARefusedKernelCopyFallsBackToBufferedAndSaysWhy) {
-  // copy_file_range refuses an output opened with O_APPEND (EBADF), as it refuses other file systems (EXDEV)
-  TempDir dir;
-  const std::string source = testing::pattern(50000, 3);
-  testing::write_file(dir.file("src"), source);
-  int src = ::open(dir.file("src").c_str(), O_RDONLY);
-  int dst = ::open(dir.file("dst").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
-  FileLayout plan;
-  plan.ranges = {{0, 50000}};
-  CopyEngine engine(16384, CopyPath::kKernelWindows, 0, 4096);
-  EXPECT_TRUE(engine.fallback().empty());
-  auto outcome = engine.write(src, "src", dst, "dst", plan);
-  ::close(src);
-  ::close(dst);
-  ASSERT_TRUE(outcome) << outcome.error().describe();
-  EXPECT_EQ(testing::read_file(dir.file("dst")), source);
-  EXPECT_EQ(outcome.value().checksum, Checksum::of(source.data(), source.size()));
-  EXPECT_EQ(engine.path(), CopyPath::kBuffered);
-  EXPECT_NE(engine.fallback().find("copy_file_range refused"), std::string::npos) << engine.fallback();
+  // copy_file_range refuses an output opened with O_APPEND (EBADF), as it refuses other file systems (EXDEV);
+  // kernel-extents with pieces takes its parallel hashing path (several pieces) and must fall back from it too
+  for (auto [path, piece] : {std::pair<CopyPath, uint64_t>{CopyPath::kKernelWindows, 0},
+                             std::pair<CopyPath, uint64_t>{CopyPath::kKernelExtents, 8192}}) {
+    TempDir dir;
+    const std::string source = testing::pattern(50000, 3);
+    testing::write_file(dir.file("src"), source);
+    int src = ::open(dir.file("src").c_str(), O_RDONLY);
+    int dst = ::open(dir.file("dst").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
+    FileLayout plan;
+    plan.ranges = {{0, 50000}};
+    CopyEngine engine(16384, path, piece, 4096);
+    engine.set_hashing_cpus(2);
+    EXPECT_TRUE(engine.fallback().empty());
+    auto outcome = engine.write(src, "src", dst, "dst", plan);
+    ::close(src);
+    ::close(dst);
+    ASSERT_TRUE(outcome) << outcome.error().describe();
+    EXPECT_EQ(testing::read_file(dir.file("dst")), source) << copy_path_name(path);
+    PieceChecksum expected(piece);
+    expected.update(source.data(), source.size());
+    EXPECT_EQ(outcome.value().checksum, expected.digest()) << copy_path_name(path);
+    EXPECT_EQ(engine.path(), CopyPath::kBuffered);
+    EXPECT_NE(engine.fallback().find("copy_file_range refused"), std::string::npos) << engine.fallback();
+  }
 }
 
 TEST(CopyEngineFailureTest, WriteErrorIsAnOutputErrorNamingTheDestination) {
