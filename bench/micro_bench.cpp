@@ -121,6 +121,7 @@ void BM_CopyEngine(benchmark::State& state) {
   CopyBenchFiles files;
   const auto path = static_cast<CopyPath>(state.range(0));
   CopyEngine engine(size_t{8} << 20, path, 64u << 20, static_cast<size_t>(state.range(1)) << 10);
+  engine.set_hashing_cpus(usable_cpus());  // as the export sets it: kernel-extents hashes pieces on each CPU
   FileLayout plan;
   plan.ranges = {{0, files.size}};
   for (auto _ : state) {
