@@ -20,7 +20,7 @@ enum class CopyMethod { kAuto, kKernel, kBuffered };  // --copy-method
 
 enum class CopyPath {
   kKernelWindows,  // copy_file_range in cache-sized windows, each hashed just after on a helper thread
-  kKernelExtents,  // copy_file_range in buffer-sized chunks, the source hashed alongside at its own pace
+  kKernelExtents,  // copy_file_range in buffer-sized chunks; the source hashed alongside, by pieces on each CPU
   kBuffered,       // pread a window, hash it, pwrite it: one thread, the window in cache throughout
 };
 
