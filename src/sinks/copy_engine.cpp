@@ -65,10 +65,10 @@ Status CopyEngine::copy_range_buffered(int src_fd, const std::string& src_name, 
 // other core. (A prototype on 2 GiB in tmpfs, best of 8: hashing each 8 MiB chunk after the copy 1.3x the time of
 // a bare copy_file_range, trailing 1 MiB windows 1.06x; end to end, the two were within this VM's noise: README,
 // "Performance".) kernel-extents: the kernel shares extents, so chunks are buffer-sized, and the hashing, all the
-// cost there is, reads the source at its own pace: whole pieces on helper threads and then on this one too once
-// the copy is done (ParallelPieceHasher), or one TrailingHasher thread where the range holds no whole piece. A
-// range of at most two windows is hashed on this thread, after its copy: a thread per tiny tensor would cost more
-// than it saves.
+// cost there is, reads the source at its own pace: a window of several pieces is hashed by pieces on helper
+// threads and on this one once the copy is done (write_window_by_extents, with `hash` false here); one of a
+// single piece, or with rows rewritten, by one TrailingHasher thread. A range of at most two windows is hashed
+// on this thread, after its copy: a thread per tiny tensor would cost more than it saves.
 Result<bool> CopyEngine::copy_range_kernel(int src_fd, const std::string& src_name, uint64_t offset, uint64_t length,
                                            OutputCursor& out, bool hash) {
   const bool extents = path_ == CopyPath::kKernelExtents;
