@@ -73,7 +73,7 @@ Result<bool> CopyEngine::copy_range_kernel(int src_fd, const std::string& src_na
                                            OutputCursor& out, bool hash) {
   const bool extents = path_ == CopyPath::kKernelExtents;
   const size_t step = extents ? buffer_.size() : window_;
-  const bool inline_hash = length <= 2 * static_cast<uint64_t>(window_);
+  const bool inline_hash = hash && length <= 2 * static_cast<uint64_t>(window_);
   std::optional<TrailingHasher> hasher;
   const uint64_t start = offset;
   uint64_t left = length;
@@ -93,7 +93,7 @@ Result<bool> CopyEngine::copy_range_kernel(int src_fd, const std::string& src_na
     }
     if (n < 0) return read_error(src_name, offset, errno);
     if (n == 0) return read_error(src_name, offset, 0);
-    if (inline_hash && hash) {
+    if (inline_hash) {
       auto read = read_exact(src_fd, offset, static_cast<uint64_t>(n), buffer_.data(), src_name, "the copied bytes");
       if (!read) return read.error();
       out.checksum.update(buffer_.data(), static_cast<size_t>(n));
@@ -287,8 +287,8 @@ Result<std::vector<uint64_t>> CopyEngine::write_window(int src_fd, const std::st
     if (!copied) return copied.error();
   }
   if (out.offset != last) {
-    return Error{ExitCode::kInternal, dst_name, "wrote up to byte " + std::to_string(out.offset) + ", not " +
-                                                    std::to_string(std::min(end, plan.output_bytes()))};
+    return Error{ExitCode::kInternal, dst_name,
+                 "wrote up to byte " + std::to_string(out.offset) + ", not " + std::to_string(last)};
   }
   return checksum.pieces();
 }

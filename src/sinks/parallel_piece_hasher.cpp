@@ -11,9 +11,8 @@ namespace recis_convert {
 bool ParallelPieceHasher::hashable_from_source(const FileLayout& plan, uint64_t begin, uint64_t end) {
   uint64_t at = plan.preamble.size();
   for (const CopyRange& range : plan.ranges) {
-    const uint64_t length = range.output_length();
-    if (range.by_rows() && at < end && at + length > begin) return false;
-    at += length;
+    if (range.by_rows() && !part_span(at, range.output_length(), begin, end).empty()) return false;
+    at += range.output_length();
   }
   return true;
 }
