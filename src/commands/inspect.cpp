@@ -168,8 +168,9 @@ Result<Inspection> inspect_path(const std::string& path) {
   std::map<std::string, InspectedTable> tables;
   for (const auto& file : l.files) {
     const std::string file_path = l.ckpt_dir + "/" + file.name;
-    FileDescriptor fd(::open(file_path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (fd.get() < 0) return bad_input(file_path, std::string("cannot open: ") + std::strerror(errno));
+    auto opened = open_input_file(file_path);
+    if (!opened) return opened.error();
+    FileDescriptor fd = std::move(opened).value();
     auto header = read_safetensors_header(fd.get(), file.size, file_path);
     if (!header) return header.error();
     ++out.data_files;

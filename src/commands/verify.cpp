@@ -136,8 +136,9 @@ std::vector<std::string> check_metadata_files(const std::string& export_dir) {
   std::vector<FileResult> files;
   for (const auto& file : listing.value().files) {
     const std::string path = export_dir + "/" + file.name;
-    FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (fd.get() < 0) return {path + ": cannot open: " + std::strerror(errno)};
+    auto opened = open_input_file(path);
+    if (!opened) return {opened.error().describe()};
+    FileDescriptor fd = std::move(opened).value();
     auto header = read_safetensors_header(fd.get(), file.size, path);
     if (!header) return {header.error().describe()};
     FileResult result;

@@ -38,8 +38,9 @@ std::string Checksum::hex(uint64_t digest) {
 }
 
 Result<FileDigest> Checksum::of_file(const std::string& path, ExitCode on_error, uint64_t piece_bytes) {
-  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) return Error{on_error, path, std::string("cannot read: ") + std::strerror(errno)};
+  auto opened = open_input_file(path);
+  if (!opened) return Error{on_error, path, opened.error().message};
+  FileDescriptor fd = std::move(opened).value();
   PieceChecksum checksum(piece_bytes);
   std::vector<char> buffer(1 << 20);
   FileDigest out;
@@ -94,8 +95,9 @@ uint64_t PieceChecksum::count(uint64_t bytes, uint64_t piece_bytes) {
 
 Result<std::vector<uint64_t>> checksum_file_pieces(const std::string& path, uint64_t piece_bytes, uint64_t first,
                                                    uint64_t count, ExitCode on_error) {
-  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) return Error{on_error, path, std::string("cannot read: ") + std::strerror(errno)};
+  auto opened = open_input_file(path);
+  if (!opened) return Error{on_error, path, opened.error().message};
+  FileDescriptor fd = std::move(opened).value();
   const uint64_t span = piece_bytes != 0 ? piece_bytes : UINT64_MAX;  // 0: the whole file is piece 0
   std::vector<char> buffer(static_cast<size_t>(std::min<uint64_t>(span, 1 << 20)));
   std::vector<uint64_t> out;

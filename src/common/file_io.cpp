@@ -8,6 +8,7 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 
 namespace recis_convert {
 
@@ -28,6 +29,61 @@ Status read_exact(int fd, uint64_t offset, size_t size, void* out, const std::st
     done += static_cast<size_t>(n);
   }
   return Ok{};
+}
+
+namespace {
+
+const char* type_name(mode_t mode) {
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISDIR(mode)) return "a directory";
+  return "not a regular file";
+}
+
+int64_t nanoseconds(const struct timespec& t) { return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec; }
+
+}  // namespace
+
+Result<FileStamp> stamp_of(int fd, const std::string& path) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return bad_input(path, std::string("cannot stat: ") + std::strerror(errno));
+  return FileStamp{static_cast<uint64_t>(st.st_size), nanoseconds(st.st_mtim), nanoseconds(st.st_ctim)};
+}
+
+Status check_unchanged(const FileStamp& before, const FileStamp& now, const std::string& path) {
+  if (before.size != now.size) {
+    return bad_input(path, "file changed as we read it: its size went from " + std::to_string(before.size) + " to " +
+                               std::to_string(now.size) + " bytes");
+  }
+  if (before.mtime_ns != now.mtime_ns || before.ctime_ns != now.ctime_ns) {
+    return bad_input(path, std::string("file changed as we read it: its ") +
+                               (before.mtime_ns != now.mtime_ns ? "modification" : "change") +
+                               " time moved (rewritten in place?)");
+  }
+  return Ok{};
+}
+
+std::string file_type_problem(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || S_ISREG(st.st_mode)) return "";
+  return std::string("is ") + type_name(st.st_mode) + ", not a regular file";
+}
+
+Result<FileDescriptor> open_input_file(const std::string& path) {
+  const std::string problem = file_type_problem(path);
+  if (!problem.empty()) return bad_input(path, problem);
+  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  if (fd.get() < 0) return bad_input(path, std::string("cannot open: ") + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return bad_input(path, std::string("cannot stat: ") + std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) return bad_input(path, std::string("is ") + type_name(st.st_mode) + ", not a regular file");
+  const int flags = ::fcntl(fd.get(), F_GETFL);
+  if (flags < 0 || ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK) != 0) {
+    return bad_input(path, std::string("cannot clear O_NONBLOCK: ") + std::strerror(errno));
+  }
+  return Result<FileDescriptor>(std::move(fd));
 }
 
 bool is_regular_file(const std::string& path, uint64_t* size) {

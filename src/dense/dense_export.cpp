@@ -108,7 +108,7 @@ std::map<std::string, int64_t> feature_widths(const json& fg, const std::string&
 std::vector<torch::Tensor> sample_inputs(const std::vector<std::string>& names, const DenseRequest& r) {
   std::vector<torch::Tensor> inputs;
   if (!r.sample_inputs.empty()) {
-    FileDescriptor fd(::open(r.sample_inputs.c_str(), O_RDONLY | O_CLOEXEC));  // closed however fail() exits
+    FileDescriptor fd = value_or_fail(open_input_file(r.sample_inputs));  // closed however fail() exits
     const SafetensorsHeader header = open_safetensors(fd, r.sample_inputs);
     for (const auto& name : names) {
       inputs.push_back(read_named_tensor(fd.get(), header, name, r.sample_inputs, "for the forward argument of that name"));
@@ -142,13 +142,7 @@ std::vector<torch::Tensor> sample_inputs(const std::vector<std::string>& names, 
 
 json export_dense(const DenseRequest& r) {
   const auto start = std::chrono::steady_clock::now();
-  torch::jit::Module module;
-  try {
-    module = torch::jit::load(r.dense_model);
-  } catch (const c10::Error& e) {
-    std::string what = e.what_without_backtrace();
-    fail(ExitCode::kBadInput, r.dense_model, "is not a TorchScript file: " + what.substr(0, what.find('\n')));
-  }
+  torch::jit::Module module = load_torchscript(r.dense_model);
   std::vector<std::string> warnings = load_weights(module, r);
   const std::vector<std::string> names = forward_argument_names(module);
   const std::vector<torch::Tensor> inputs = sample_inputs(names, r);
@@ -160,15 +154,9 @@ json export_dense(const DenseRequest& r) {
 // verify: re-scores sample_io.safetensors ("input.<arg>" in forward order, "output.<name>") with the exported
 // frozen module; every output must match within 1e-6.
 json verify_dense(const std::string& model_path, const std::string& sample_io) {
-  torch::jit::Module module;
-  try {
-    module = torch::jit::load(model_path);
-  } catch (const c10::Error& e) {
-    std::string what = e.what_without_backtrace();
-    fail(ExitCode::kBadInput, model_path, "is not a TorchScript file: " + what.substr(0, what.find('\n')));
-  }
+  torch::jit::Module module = load_torchscript(model_path);
   module.eval();
-  FileDescriptor fd(::open(sample_io.c_str(), O_RDONLY | O_CLOEXEC));
+  FileDescriptor fd = value_or_fail(open_input_file(sample_io));
   const SafetensorsHeader header = open_safetensors(fd, sample_io);
   std::vector<torch::Tensor> inputs;
   for (const auto& name : forward_argument_names(module)) {

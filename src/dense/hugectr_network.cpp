@@ -57,8 +57,7 @@ json export_hugectr_dense(const HugectrDenseRequest& r) {
   const auto start = std::chrono::steady_clock::now();
   const HugectrGraph g = value_or_fail(parse_hugectr_graph(read_text(r.graph), r.graph));
   // the weights, all of them: a dense network is small next to its tables
-  FileDescriptor fd(::open(r.dense.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) fail(ExitCode::kBadInput, r.dense, "cannot open");
+  FileDescriptor fd = value_or_fail(open_input_file(r.dense));
   struct stat st {};
   ::fstat(fd.get(), &st);
   value_or_fail(Result<Ok>(check_dense_file_size(g, static_cast<uint64_t>(st.st_size), r.dense)));

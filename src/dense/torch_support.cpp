@@ -71,6 +71,18 @@ std::string shape_text(c10::IntArrayRef sizes) {
   return out + "]";
 }
 
+torch::jit::Module load_torchscript(const std::string& path) {
+  // torch::jit::load would block on a FIFO: only a regular file is opened.
+  const std::string problem = file_type_problem(path);
+  if (!problem.empty()) fail(ExitCode::kBadInput, path, problem);
+  try {
+    return torch::jit::load(path);
+  } catch (const c10::Error& e) {
+    std::string what = e.what_without_backtrace();
+    fail(ExitCode::kBadInput, path, "is not a TorchScript file: " + what.substr(0, what.find('\n')));
+  }
+}
+
 std::string read_text(const std::string& path) {
   return value_or_fail(read_small_file(path, 64u << 20));
 }
@@ -103,7 +115,6 @@ torch::Tensor read_named_tensor(int fd, const SafetensorsHeader& header, const s
 }
 
 SafetensorsHeader open_safetensors(FileDescriptor& fd, const std::string& path) {
-  if (fd.get() < 0) fail(ExitCode::kBadInput, path, "cannot open");
   struct stat st {};
   ::fstat(fd.get(), &st);
   return value_or_fail(read_safetensors_header(fd.get(), static_cast<uint64_t>(st.st_size), path));

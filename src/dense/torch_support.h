@@ -37,6 +37,8 @@ std::string torch_dtype_name(torch::ScalarType type);
 DType dtype_of(torch::ScalarType type);
 std::string shape_text(c10::IntArrayRef sizes);
 std::string read_text(const std::string& path);
+// A TorchScript file (a regular file only); anything else fails as bad input naming it.
+torch::jit::Module load_torchscript(const std::string& path);
 void write_text(const std::string& path, const std::string& text);
 
 std::vector<std::string> forward_argument_names(torch::jit::Module& module);

@@ -35,9 +35,9 @@ std::string bytes_text(uint64_t n) { return std::to_string(n) + " bytes"; }
 bool fits(uint64_t rows, uint64_t width) { return width == 0 || rows <= std::numeric_limits<uint64_t>::max() / width; }
 
 Status read_file_rows(const std::string& path, uint64_t first, uint64_t count, uint64_t row_bytes, void* out) {
-  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) return bad_input(path, std::string("cannot open: ") + std::strerror(errno));
-  return read_exact(fd.get(), first * row_bytes, static_cast<size_t>(count * row_bytes), out, path,
+  auto fd = open_input_file(path);
+  if (!fd) return fd.error();
+  return read_exact(fd.value().get(), first * row_bytes, static_cast<size_t>(count * row_bytes), out, path,
                     "rows " + std::to_string(first) + ".." + std::to_string(first + count));
 }
 

@@ -4,11 +4,13 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <set>
 #include <sstream>
 #include <vector>
 
+#include <unistd.h>
+
+#include "recis_convert/common/file_io.h"
 #include "recis_convert/formats/fast_json.h"
 
 namespace recis_convert {
@@ -78,20 +80,24 @@ Result<StrictJson> parse_strict_json(std::string_view text, const std::string& f
 }
 
 Result<std::string> read_small_file(const std::string& path, uint64_t max_bytes) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return bad_input(path, std::string("cannot open: ") + std::strerror(errno));
+  auto fd = open_input_file(path);
+  if (!fd) return fd.error();
+  auto stamp = stamp_of(fd.value().get(), path);
+  if (!stamp) return stamp.error();
+  // Refused by its size before a byte is read: a 1 GiB tensorkey.json is not read whole to find out.
+  if (stamp.value().size > max_bytes) return bad_input(path, "larger than " + std::to_string(max_bytes) + " bytes");
   std::string text;
-  in.seekg(0, std::ios::end);
-  const auto size = static_cast<uint64_t>(std::max<std::streamoff>(in.tellg(), 0));
-  in.seekg(0, std::ios::beg);
-  // Room for fast_json's padding, so that big documents are parsed in place (a hint: the file may still grow).
-  if (size <= max_bytes) text.reserve(size + fast_json::kPadding);
+  // Room for fast_json's padding, so that big documents are parsed in place.
+  text.reserve(stamp.value().size + fast_json::kPadding);
   char chunk[65536];
-  while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
-    text.append(chunk, static_cast<size_t>(in.gcount()));
+  while (true) {
+    const ssize_t n = ::read(fd.value().get(), chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return bad_input(path, std::string("read error: ") + std::strerror(errno));
+    if (n == 0) break;
+    text.append(chunk, static_cast<size_t>(n));
     if (text.size() > max_bytes) return bad_input(path, "larger than " + std::to_string(max_bytes) + " bytes");
   }
-  if (in.bad()) return bad_input(path, "read error");
   return text;
 }
 

@@ -510,8 +510,9 @@ uint64_t TorchTensor::numel() const {
 }
 
 Result<TorchStateDict> read_torch_state_dict(const std::string& path, NonTensorEntries others) {
-  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) return bad_input(path, std::string("cannot open: ") + std::strerror(errno));
+  auto opened = open_input_file(path);
+  if (!opened) return opened.error();
+  FileDescriptor fd = std::move(opened).value();
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return bad_input(path, std::string("cannot stat: ") + std::strerror(errno));
   auto zip = read_zip_index(fd.get(), static_cast<uint64_t>(st.st_size), path);
@@ -580,8 +581,9 @@ Result<TorchStateDict> read_torch_state_dict(const std::string& path, NonTensorE
 
 Result<std::string> read_tensor_data(const TorchStateDict& state, const TorchTensor& tensor) {
   const TorchStorage& storage = state.storages.at(tensor.storage_key);
-  FileDescriptor fd(::open(state.path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) return bad_input(state.path, std::string("cannot open: ") + std::strerror(errno));
+  auto opened = open_input_file(state.path);
+  if (!opened) return opened.error();
+  FileDescriptor fd = std::move(opened).value();
   auto bytes = read_zip_entry(fd.get(), state.zip, storage.entry, kMaxStorageBytes);
   if (!bytes) return bytes.error();
   const size_t item = dtype_bits(tensor.dtype) / 8;

@@ -30,10 +30,11 @@ Result<ExtraFile> copy_asset(const std::string& source, const std::string& dir, 
 Result<ExtraFile> copy_file_into(const std::string& source, const std::string& dir, const std::string& name,
                                  bool fsync) {
   const std::string target = dir + "/" + name;
-  FileDescriptor in(::open(source.c_str(), O_RDONLY | O_CLOEXEC));
-  if (in.get() < 0) return bad_input(source, std::string("cannot open: ") + std::strerror(errno));
-  struct stat st {};
-  if (::fstat(in.get(), &st) != 0 || !S_ISREG(st.st_mode)) return bad_input(source, "is not a regular file");
+  auto opened = open_input_file(source);
+  if (!opened) return opened.error();
+  FileDescriptor in = std::move(opened).value();
+  auto before = stamp_of(in.get(), source);
+  if (!before) return before.error();
   for (size_t slash = name.find('/'); slash != std::string::npos; slash = name.find('/', slash + 1)) {
     const std::string folder = dir + "/" + name.substr(0, slash);  // e.g. the dense export's folder
     if (::mkdir(folder.c_str(), 0777) != 0 && errno != EEXIST) {
@@ -43,10 +44,14 @@ Result<ExtraFile> copy_file_into(const std::string& source, const std::string& d
   FileDescriptor out(::open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666));
   if (out.get() < 0) return output_error(target, std::string("cannot create: ") + std::strerror(errno));
   FileLayout plan;
-  plan.ranges.push_back({0, static_cast<uint64_t>(st.st_size)});
+  plan.ranges.push_back({0, before.value().size});
   CopyEngine engine(1 << 20, CopyPath::kKernelWindows, 0);  // small files: a whole-file checksum
   auto copied = engine.write(in.get(), source, out.get(), target, plan);
   if (!copied) return copied.error();
+  auto after = stamp_of(in.get(), source);
+  if (!after) return after.error();
+  auto unchanged = check_unchanged(before.value(), after.value(), source);
+  if (!unchanged) return unchanged.error();
   if ((fsync && ::fsync(out.get()) != 0) || ::close(out.release()) != 0) {
     return output_error(target, std::string("cannot finish writing: ") + std::strerror(errno));
   }

@@ -42,8 +42,9 @@ constexpr uint64_t kMaxJournalFileBytes = 1ull << 30;
 
 // XXH3-64 of a safetensors file's length prefix and header (at most its first 8 + N bytes, a MiB at a time).
 Result<uint64_t> header_checksum(const std::string& path) {
-  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) return bad_input(path, "cannot open: " + errno_text());
+  auto opened = open_input_file(path);
+  if (!opened) return opened.error();
+  FileDescriptor fd = std::move(opened).value();
   unsigned char prefix[8];
   auto read = read_exact(fd.get(), 0, sizeof prefix, prefix, path, "the header length");
   if (!read) return read.error();

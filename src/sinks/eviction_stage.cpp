@@ -22,11 +22,12 @@ RankColumns find_columns(const EvictionSettings& settings, const CheckpointListi
   for (size_t index : mine) {
     const DataFile& file = listing.files[index];
     const std::string path = listing.ckpt_dir + "/" + file.name;
-    FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (fd.get() < 0) {
-      out.error = bad_input(path, std::string("cannot open: ") + std::strerror(errno));
+    auto opened = open_input_file(path);
+    if (!opened) {
+      out.error = opened.error();
       return out;
     }
+    FileDescriptor fd = std::move(opened).value();
     auto header = read_safetensors_header(fd.get(), file.size, path);
     if (!header) {
       out.error = header.error();

@@ -135,8 +135,9 @@ Result<PlannedFile> plan_data_file(const CheckpointListing& listing, const DataF
   Result<PlannedFile> out = PlannedFile{};
   PlannedFile& p = out.value();
   p.src_path = join(listing.ckpt_dir, file.name);
-  p.src = FileDescriptor(::open(p.src_path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (p.src.get() < 0) return bad_input(p.src_path, std::string("cannot open: ") + std::strerror(errno));
+  auto opened = open_input_file(p.src_path);
+  if (!opened) return opened.error();
+  p.src = std::move(opened).value();
   auto decision = decide_data_file(p.src.get(), listing, file, transforms, settings.selections);
   if (!decision) return decision.error();
   p.result.name = file.name;

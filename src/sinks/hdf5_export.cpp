@@ -24,6 +24,22 @@
 namespace recis_convert {
 namespace {
 
+using OpenFiles = std::map<std::string, std::unique_ptr<FileDescriptor>>;
+
+// The descriptor of the input `path`, opened on its first use and kept in `files`.
+Result<int> opened_input(OpenFiles& files, const std::string& path) {
+  auto& fd = files[path];
+  if (!fd) {
+    auto input = open_input_file(path);
+    if (!input) {
+      files.erase(path);
+      return input.error();
+    }
+    fd = std::make_unique<FileDescriptor>(std::move(input).value());
+  }
+  return fd->get();
+}
+
 // Closes an HDF5 identifier with the right H5*close.
 class Handle {
  public:
@@ -232,7 +248,7 @@ struct RoutedTensor {
 // grouped by target part in `buffer`; `runs` gets the dataset rows each group goes to, and `data` the grouped rows.
 Status route_piece(int fd, const std::string& source, const WritePiece& piece, const DatasetLayout& plan,
                    const PieceSelections& selections, const ReshardShare& reshard, const PartOfIdTable& part_of,
-                   std::map<std::string, RoutedTensor>& routed, std::map<std::string, std::unique_ptr<FileDescriptor>>& files,
+                   std::map<std::string, RoutedTensor>& routed, OpenFiles& files,
                    std::vector<char>& buffer, std::vector<std::pair<uint64_t, uint64_t>>& runs, const char*& data) {
   const uint64_t in_row = plan.source_row_bytes, out_row = plan.row_bytes, n = piece.rows;
   const uint64_t first = (piece.source_offset - piece.tensor_offset) / in_row;
@@ -247,11 +263,10 @@ Status route_piece(int fd, const std::string& source, const WritePiece& piece, c
   unsigned char* const grouped = rewritten + n * out_row;
   auto read = read_exact(fd, piece.source_offset, n * in_row, rows, source, plan.path + " rows");
   if (!read) return read;
-  auto& ids_fd = files[place.ids.path];
-  if (!ids_fd) ids_fd = std::make_unique<FileDescriptor>(::open(place.ids.path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (ids_fd->get() < 0) return bad_input(place.ids.path, std::string("cannot open: ") + std::strerror(errno));
+  auto ids_fd = opened_input(files, place.ids.path);
+  if (!ids_fd) return ids_fd.error();
   std::vector<int64_t> ids(n);
-  read = read_exact(ids_fd->get(), place.ids.offset + first * sizeof(int64_t), n * sizeof(int64_t), ids.data(),
+  read = read_exact(ids_fd.value(), place.ids.offset + first * sizeof(int64_t), n * sizeof(int64_t), ids.data(),
                     place.ids.path, "tensor \"" + place.ids.tensor + "\"");
   if (!read) return read;
   RoutedTensor& state = routed[piece.tensor];
@@ -400,7 +415,7 @@ Status write_hdf5_export(const std::string& path, const Hdf5Layout& plan, const 
 
   // Data: every dataset in plan order, in collective rounds.
   std::vector<char> buffer(std::max<size_t>(buffer_bytes, 1));
-  std::map<std::string, std::unique_ptr<FileDescriptor>> open_files;  // closed on every path out
+  OpenFiles open_files;  // closed on every path out
   std::optional<Error> read_failure;
   std::map<std::pair<std::string, uint64_t>, SelectedTensor> cursors;  // selected tensors being read, by piece key
   std::map<std::string, RoutedTensor> routed;  // --reshard: the tensors being routed, by key
@@ -425,12 +440,10 @@ Status write_hdf5_export(const std::string& path, const Hdf5Layout& plan, const 
       const char* data = buffer.data();
       std::vector<std::pair<uint64_t, uint64_t>> runs;  // a routed piece's rows: one run per target part
       if (piece && piece->routed) {
-        auto& source_fd = open_files[piece->file];
         const std::string source = piece->file[0] == '/' ? piece->file : listing.ckpt_dir + "/" + piece->file;
-        if (!source_fd) source_fd = std::make_unique<FileDescriptor>(::open(source.c_str(), O_RDONLY | O_CLOEXEC));
-        auto done = source_fd->get() < 0
-                        ? Status(bad_input(source, std::string("cannot open: ") + std::strerror(errno)))
-                        : route_piece(source_fd->get(), source, *piece, *dataset_plan, selections, *reshard, *part_of,
+        auto source_fd = opened_input(open_files, source);
+        auto done = !source_fd ? Status(source_fd.error())
+                        : route_piece(source_fd.value(), source, *piece, *dataset_plan, selections, *reshard, *part_of,
                                       routed, open_files, buffer, runs, data);
         if (!done) {
           read_failure = done.error();
@@ -440,13 +453,12 @@ Status write_hdf5_export(const std::string& path, const Hdf5Layout& plan, const 
         const uint64_t bytes = piece->rows * dataset_plan->source_row_bytes;
         const uint64_t room = bytes + (dataset_plan->rewrite ? piece->rows * dataset_plan->row_bytes : 0);
         if (buffer.size() < room) buffer.resize(room);  // a single row wider than the buffer
-        auto& source_fd = open_files[piece->file];
         // an absolute name (HugeCTR tables) as it is, else a data file of the checkpoint
         const std::string source = piece->file[0] == '/' ? piece->file : listing.ckpt_dir + "/" + piece->file;
-        if (!source_fd) source_fd = std::make_unique<FileDescriptor>(::open(source.c_str(), O_RDONLY | O_CLOEXEC));
-        const int fd = source_fd->get();
+        auto source_fd = opened_input(open_files, source);
+        const int fd = source_fd ? source_fd.value() : -1;
         uint64_t first = (piece->source_offset - piece->tensor_offset) / dataset_plan->source_row_bytes;
-        auto read = fd < 0 ? Status(bad_input(source, std::string("cannot open: ") + std::strerror(errno)))
+        auto read = !source_fd ? Status(source_fd.error())
                     : piece->selected
                         ? read_selected_rows(fd, source, *piece, dataset_plan->source_row_bytes, selections, cursors,
                                              reinterpret_cast<unsigned char*>(buffer.data()), first)

@@ -40,10 +40,9 @@ Status summarize_checkpoint_files(const StreamRequest& r, int rank, std::vector<
   for (size_t index : r.mine) {
     const DataFile& file = listing.files[index];
     const std::string path = listing.ckpt_dir + "/" + file.name;
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return bad_input(path, std::string("cannot open: ") + std::strerror(errno));
-    auto decision = decide_data_file(fd, listing, file, r.transforms, r.selections);
-    ::close(fd);
+    auto fd = open_input_file(path);
+    if (!fd) return fd.error();
+    auto decision = decide_data_file(fd.value().get(), listing, file, r.transforms, r.selections);
     if (!decision) return decision.error();
     FileResult result;
     result.name = file.name;

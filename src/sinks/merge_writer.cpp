@@ -25,11 +25,12 @@ MergeWriter::MergeWriter(const CheckpointListing& base, const DeltaRows& deltas,
 Result<int> MergeWriter::opened(const std::string& path) {
   auto& fd = files_[path];
   if (!fd) {
-    fd = std::make_unique<FileDescriptor>(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (fd->get() < 0) {
+    auto input = open_input_file(path);
+    if (!input) {
       files_.erase(path);
-      return bad_input(path, std::string("cannot open: ") + std::strerror(errno));
+      return input.error();
     }
+    fd = std::make_unique<FileDescriptor>(std::move(input).value());
   }
   return fd->get();
 }

@@ -21,8 +21,9 @@ namespace {
 // The kept rows of one part bound for each target, from its id tensor (and its eviction decision, if any).
 Result<std::vector<TargetRows>> count_targets(const DecisionColumn& ids, const PartSelection* selection,
                                               const PartOfIdTable& part_of) {
-  FileDescriptor fd(::open(ids.path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) return bad_input(ids.path, std::string("cannot open: ") + std::strerror(errno));
+  auto opened_ids = open_input_file(ids.path);
+  if (!opened_ids) return opened_ids.error();
+  FileDescriptor fd = std::move(opened_ids).value();
   auto opened = RowSelector::open_if(selection);
   if (!opened) return opened.error();
   std::optional<RowSelector> selector = std::move(opened).value();
@@ -63,8 +64,9 @@ RankReshardCounts count_rank(const JobOptions& o, const CheckpointListing& listi
   for (size_t index : mine) {
     const DataFile& file = listing.files[index];
     const std::string path = listing.ckpt_dir + "/" + file.name;
-    FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (fd.get() < 0) return fail(bad_input(path, std::string("cannot open: ") + std::strerror(errno)));
+    auto opened = open_input_file(path);
+    if (!opened) return fail(opened.error());
+    FileDescriptor fd = std::move(opened).value();
     auto decided = decide_data_file(fd.get(), listing, file, transforms, selections);
     if (!decided) return fail(decided.error());
     const FileDecision& d = decided.value();

@@ -123,8 +123,9 @@ Result<FileResult> ReshardWriter::write_file(const CheckpointListing& listing, c
                                              const RowTransformChain& transforms, const PartSelections* selections,
                                              bool dry_run) {
   const std::string path = listing.ckpt_dir + "/" + file.name;
-  FileDescriptor src(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (src.get() < 0) return bad_input(path, std::string("cannot open: ") + std::strerror(errno));
+  auto opened = open_input_file(path);
+  if (!opened) return opened.error();
+  FileDescriptor src = std::move(opened).value();
   auto decided = decide_data_file(src.get(), listing, file, transforms, selections);
   if (!decided) return decided.error();
   const FileDecision& d = decided.value();
@@ -192,8 +193,9 @@ Status ReshardWriter::write_sparse(int src_fd, const std::string& src_path, cons
                                    " rows but its part's " + nlohmann::json(ids.tensor).dump() + " has " +
                                    std::to_string(ids.rows));
   }
-  FileDescriptor ids_fd(::open(ids.path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (ids_fd.get() < 0) return bad_input(ids.path, std::string("cannot open: ") + std::strerror(errno));
+  auto opened_ids = open_input_file(ids.path);
+  if (!opened_ids) return opened_ids.error();
+  FileDescriptor ids_fd = std::move(opened_ids).value();
   auto opened = RowSelector::open_if(selection.get());
   if (!opened) return opened.error();
   std::optional<RowSelector> selector = std::move(opened).value();

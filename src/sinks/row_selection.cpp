@@ -16,9 +16,9 @@ namespace {
 uint64_t row_bytes(const DecisionColumn& c) { return c.row_elements * dtype_bits(c.dtype) / 8; }
 
 Result<std::unique_ptr<FileDescriptor>> open_column(const DecisionColumn& c) {
-  auto fd = std::make_unique<FileDescriptor>(::open(c.path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd->get() < 0) return bad_input(c.path, std::string("cannot open: ") + std::strerror(errno));
-  return fd;
+  auto opened = open_input_file(c.path);
+  if (!opened) return opened.error();
+  return std::make_unique<FileDescriptor>(std::move(opened).value());
 }
 
 }  // namespace

@@ -28,8 +28,9 @@ Result<DeltaRows> DeltaRows::read(const std::vector<CheckpointListing>& deltas) 
     std::map<std::pair<std::string, std::string>, Part> parts;  // (table, part suffix): key order
     for (const DataFile& file : delta.files) {
       const std::string path = delta.ckpt_dir + "/" + file.name;
-      FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-      if (fd.get() < 0) return bad_input(path, std::string("cannot open: ") + std::strerror(errno));
+      auto opened = open_input_file(path);
+      if (!opened) return opened.error();
+      FileDescriptor fd = std::move(opened).value();
       auto header = read_safetensors_header(fd.get(), file.size, path);
       if (!header) return header.error();
       for (const TensorInfo& t : header.value().tensors) {
@@ -77,8 +78,9 @@ Result<DeltaRows> DeltaRows::read(const std::vector<CheckpointListing>& deltas) 
       if (added) out.tables_.emplace_back();
       Table& table = out.tables_[named->second];
       std::vector<int64_t> ids;
-      FileDescriptor fd(::open(id->second.path.c_str(), O_RDONLY | O_CLOEXEC));
-      if (fd.get() < 0) return bad_input(id->second.path, std::string("cannot open: ") + std::strerror(errno));
+      auto opened = open_input_file(id->second.path);
+      if (!opened) return opened.error();
+      FileDescriptor fd = std::move(opened).value();
       for (uint64_t first = 0; first < id->second.rows(); first += kIdChunk) {
         const uint64_t n = std::min(kIdChunk, id->second.rows() - first);
         ids.resize(n);

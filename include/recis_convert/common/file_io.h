@@ -40,6 +40,34 @@ class FileDescriptor {
   int fd_;
 };
 
+// What a file looked like at one stat: "changed while being read" compares two of these, as tar does. A rewrite in
+// place keeps the size but moves the modification and change times.
+struct FileStamp {
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+  int64_t ctime_ns = 0;
+  bool operator==(const FileStamp& other) const {
+    return size == other.size && mtime_ns == other.mtime_ns && ctime_ns == other.ctime_ns;
+  }
+  bool operator!=(const FileStamp& other) const { return !(*this == other); }
+};
+
+// The stamp of an open file. A failing fstat is kBadInput naming `path`.
+Result<FileStamp> stamp_of(int fd, const std::string& path);
+
+// kBadInput naming `path` when `now` is not `before` (what changed, from what to what), as tar's "file changed as
+// we read it".
+Status check_unchanged(const FileStamp& before, const FileStamp& now, const std::string& path);
+
+// What a path is when it is not a regular file ("a FIFO", "a directory"...), for messages; "" for a regular file.
+std::string file_type_problem(const std::string& path);
+
+// Opens an input file for reading. Only a regular file is an input: a FIFO, socket, device or directory is refused
+// by type before it is opened (stat), and again after (fstat: the name may have been swapped meanwhile). The open is
+// O_NONBLOCK, cleared afterwards, so that a FIFO put in place between the two cannot block it. kBadInput naming
+// `path`.
+Result<FileDescriptor> open_input_file(const std::string& path);
+
 // Whether `path` (symlinks followed) is a regular file, with its size in `size` if given; or a directory.
 bool is_regular_file(const std::string& path, uint64_t* size = nullptr);
 bool is_directory(const std::string& path);
