@@ -19,11 +19,17 @@ namespace {
 constexpr uint64_t kMaxPickleBytes = 256ull << 20;
 constexpr uint64_t kMaxStorageBytes = 16ull << 30;
 constexpr size_t kMaxStackItems = 10'000'000;
+// Every value the pickle builds (a tensor costs about 25: its storage tuple, size and stride tuples, ints...), so
+// 1M is 40,000 tensors, far beyond a dense network and its optimizer state, and caps the reader at ~400 MiB.
+constexpr size_t kMaxPickleValues = 1'000'000;
 
 // --- the values a state-dict pickle can build ------------------------------------------------------------------
 
+// Values are owned flat by the unpickler's arena and point to each other with plain pointers. So nothing is
+// ever freed or walked recursively: a list nested 200,000 deep (EMPTY_LIST/APPEND) or one that holds itself
+// (memo) costs one arena slot per value and no stack, and no nesting-depth limit is needed.
 struct Value;
-using ValuePtr = std::shared_ptr<Value>;
+using ValuePtr = Value*;
 
 struct Value {
   enum class Kind { kNone, kBool, kInt, kFloat, kString, kTuple, kList, kDict, kGlobal, kStorage, kTensor };
@@ -38,12 +44,6 @@ struct Value {
   TorchStorage storage;
   TorchTensor tensor;
 };
-
-ValuePtr make(Value::Kind kind) {
-  auto v = std::make_shared<Value>();
-  v->kind = kind;
-  return v;
-}
 
 const char* kind_name(Value::Kind kind) {
   switch (kind) {
@@ -85,6 +85,9 @@ class Unpickler {
 
   Result<ValuePtr> run() {
     while (true) {
+      if (arena_.size() > kMaxPickleValues) {
+        return fail("pickle builds more than " + std::to_string(kMaxPickleValues) + " values");
+      }
       if (pos_ >= bytes_.size()) return fail("pickle ends without STOP");
       op_at_ = pos_;
       const unsigned char op = static_cast<unsigned char>(bytes_[pos_++]);
@@ -99,6 +102,12 @@ class Unpickler {
   }
 
  private:
+  ValuePtr make(Value::Kind kind) {
+    arena_.push_back(std::make_unique<Value>());
+    arena_.back()->kind = kind;
+    return arena_.back().get();
+  }
+
   Error fail(const std::string& what) const {
     return bad_input(file_, "data.pkl offset " + std::to_string(op_at_) + ": " + what);
   }
@@ -479,6 +488,7 @@ class Unpickler {
   std::string file_;
   size_t pos_ = 0;
   size_t op_at_ = 0;
+  std::vector<std::unique_ptr<Value>> arena_;  // owns every value; the rest point into it
   std::vector<ValuePtr> stack_;
   std::vector<size_t> marks_;
   std::unordered_map<uint64_t, ValuePtr> memo_;

@@ -116,6 +116,13 @@ def main():
     pickle_archive("builtins_eval", b"\x80\x02cbuiltins\neval\nX\x01\x00\x00\x001\x85R.")
     pickle_archive("unknown_opcode", b"\x80\x02}I1\n.")  # 'I' (text INT) is not in the subset
     pickle_archive("not_a_dict", b"\x80\x02]q\x00.")
+    # {"x": [[[...]]]} nested 200,000 deep (EMPTY_LIST pushes, APPEND folds): freeing it recursively overflowed the
+    # stack; and {"x": L} where L holds itself (memo), which reference counting would never free
+    depth = 200_000
+    pickle_archive("deep_nesting", b"\x80\x02}(X\x01\x00\x00\x00x" + b"]" * depth + b"a" * (depth - 1) + b"u.")
+    pickle_archive("self_cycle", b"\x80\x02}(X\x01\x00\x00\x00x]q\x00h\x00au.")
+    # 1.2M values (None) in one list: more than the reader builds for any state dict
+    pickle_archive("too_many_values", b"\x80\x02}(X\x01\x00\x00\x00x](" + b"N" * 1_200_000 + b"eu.")
     good = open(os.path.join(out, "one_entry.pt"), "rb").read()
     with open(os.path.join(out, "truncated.pt"), "wb") as f:
         f.write(good[: len(good) // 2])

@@ -91,6 +91,24 @@ TEST(TorchArchiveTest, NonDictObjectIsRefused) {
   EXPECT_NE(error_of("not_a_dict.pt").find("is a list, not a state dict"), std::string::npos);
 }
 
+TEST(TorchArchiveTest, DeepNestingIsRefusedWithoutRecursion) {
+  // model.pt: the entry is not a tensor; extra.pt: it is left out. Neither may overflow the stack freeing it.
+  EXPECT_NE(error_of("deep_nesting.pt").find("entry \"x\" is a list, not a tensor"), std::string::npos);
+  auto skipped = read_torch_state_dict(testing::torch_fixture("deep_nesting.pt"), NonTensorEntries::kSkip);
+  ASSERT_TRUE(skipped) << skipped.error().describe();
+  EXPECT_TRUE(skipped.value().tensors.empty());
+}
+
+TEST(TorchArchiveTest, ListHoldingItselfIsReadAndFreed) {
+  auto skipped = read_torch_state_dict(testing::torch_fixture("self_cycle.pt"), NonTensorEntries::kSkip);
+  ASSERT_TRUE(skipped) << skipped.error().describe();  // LeakSanitizer checks that it is freed
+  EXPECT_TRUE(skipped.value().tensors.empty());
+}
+
+TEST(TorchArchiveTest, TooManyValuesAreRefused) {
+  EXPECT_NE(error_of("too_many_values.pt").find("pickle builds more than 1000000 values"), std::string::npos);
+}
+
 TEST(TorchArchiveTest, TruncatedArchiveIsRefused) { EXPECT_NE(error_of("truncated.pt"), "OK"); }
 
 TEST(TorchArchiveTest, MissingStorageIsRefused) {
