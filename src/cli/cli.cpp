@@ -16,6 +16,7 @@
 
 #include "recis_convert/sources/checkpoint.h"
 #include "recis_convert/common/fault_injection.h"
+#include "recis_convert/common/file_io.h"
 #include "recis_convert/publish/serving_root.h"
 #include "recis_convert/cli/json_config.h"
 
@@ -67,6 +68,28 @@ CLI::Validator one_of(const std::map<std::string, Value>& choices) {
       },
       allowed);
 }
+
+// Every option's value and every argument: not empty, since no option gives "" a meaning (an unset $BASE in
+// `--delta-since "$BASE"` must not turn a delta into a full export), and UTF-8, since paths and names are recorded
+// in JSON (the run record, the manifest, versions.json).
+const CLI::Validator kPlainValue(
+    [](std::string& value) -> std::string {
+      if (value.empty()) return "an empty value is not allowed";
+      if (!is_valid_utf8(value)) return quoted_name(value) + " is not valid UTF-8";
+      return "";
+    },
+    "");
+
+// An input file option: it must exist and be a regular file. A FIFO would block the reader forever, a directory or
+// device is no input; refused here, before anything opens it (the readers refuse it again by type).
+const CLI::Validator kInputFile(
+    [](std::string& path) -> std::string {
+      struct stat st {};
+      if (::stat(path.c_str(), &st) != 0) return "file does not exist: " + path;
+      const std::string problem = file_type_problem(path);
+      return problem.empty() ? "" : path + " " + problem;
+    },
+    "FILE");
 
 CommandLine usage(std::string message) {
   CommandLine out;
@@ -143,7 +166,7 @@ class ExportOptions {
   template <typename T>
   CLI::Option* option(const std::string& flag, T& target, const std::string& help, Recorded record) {
     records_.emplace_back(flag.substr(2), std::move(record));
-    return app_.add_option(flag, target, help);
+    return app_.add_option(flag, target, help)->check(kPlainValue);
   }
   CLI::Option* flag(const std::string& names, bool& target, const std::string& help, Recorded record) {
     const size_t long_name = names.find("--");
@@ -168,12 +191,12 @@ class ExportOptions {
         ->option_text("recis|hugectr");
     option("--graph", o.graph, "With --source hugectr: the model graph JSON (Model.graph_to_json)",
            only_if(hugectr, always(o.graph)))
-        ->check(CLI::ExistingFile)
+        ->check(kInputFile)
         ->option_text("FILE");
     option("--dense", o.hugectr_dense,
            "With --source hugectr: the dense weights file (<prefix>_dense_<iter>.model); its size is checked "
            "against the graph", if_given(o.hugectr_dense))
-        ->check(CLI::ExistingFile)
+        ->check(kInputFile)
         ->option_text("FILE");
     option("--sparse", o.sparse,
            "With --source hugectr: a sparse model (directory with key/emb_vector[/slot_id], or a legacy file); "
@@ -288,20 +311,20 @@ class ExportOptions {
            only_if([&o] { return o.reshard != 0; }, always(o.reshard)))
         ->check(CLI::Range(1, 65536))
         ->option_text("M");
-    option("--fg", o.fg, "FG config to ship as fg.json", if_given(o.fg))->check(CLI::ExistingFile)->option_text("FILE");
+    option("--fg", o.fg, "FG config to ship as fg.json", if_given(o.fg))->check(kInputFile)->option_text("FILE");
     option("--mc", o.mc, "MC config to ship as input_columns.json", if_given(o.mc))
-        ->check(CLI::ExistingFile)
+        ->check(kInputFile)
         ->option_text("FILE");
     option("--asset-files", o.asset_files,
            "Extra files to ship in the export under their own names (vocabularies...), comma-separated",
            if_given(o.asset_files))
         ->delimiter(',')
-        ->check(CLI::ExistingFile)
+        ->check(kInputFile)
         ->option_text("A,B,...");
     option("--dense-model", o.dense_model,
            "Dense architecture as TorchScript (torch.jit.script(model.dense_arch).save(...)): exported frozen "
            "with the checkpoint's model.pt weights; without it there is no dense export", if_given(o.dense_model))
-        ->check(CLI::ExistingFile)
+        ->check(kInputFile)
         ->option_text("FILE");
     option("--dense-name", o.dense_name, "Prefix of the dense weights in model.pt, default dense_arch",
            only_if(dense, always(o.dense_name)))
@@ -319,7 +342,7 @@ class ExportOptions {
     option("--sample-inputs", o.sample_inputs,
            "Sample inputs (safetensors, one tensor per forward argument); default: random, sized from --fg/--mc",
            only_if(dense, if_given(o.sample_inputs)))
-        ->check(CLI::ExistingFile)
+        ->check(kInputFile)
         ->option_text("FILE");
     option("--sample-batch", o.sample_batch, "Batch of synthesized sample inputs, default 8",
            only_if(dense, always(o.sample_batch)))
@@ -356,7 +379,8 @@ class ExportOptions {
     flag("--dry-run", o.dry_run, "Check the checkpoint, print the plan and what would be dropped; write nothing",
          always(o.dry_run));
     app_.set_config("--config", "", "Job config (JSON): keys are the long option names; flags override it")
-        ->check(CLI::ExistingFile)
+        ->check(kPlainValue)
+        ->check(kInputFile)
         ->option_text("FILE");
     app_.config_formatter(std::make_shared<StrictJsonConfig>(app_));
     app_.allow_config_extras(false);
@@ -425,7 +449,10 @@ CommandLine parse_inspect(int argc, const char* const* argv) {
                "files, and the dense tensors of model.pt. Reads headers only; needs no MPI.\n\n"
                "Exit codes: 0 success, 2 usage, 3 unreadable or invalid input.",
                "recis-convert inspect"};
-  app.add_option("path", out.inspect.path, "Checkpoint, output directory or export")->required()->option_text("PATH");
+  app.add_option("path", out.inspect.path, "Checkpoint, output directory or export")
+      ->required()
+      ->check(kPlainValue)
+      ->option_text("PATH");
   app.add_flag("--json", out.inspect.json, "Print JSON instead of text");
   if (auto exit = parse_or_exit(app, argc, argv, CommandLine::Command::kInspect)) return *exit;
   return out;
@@ -440,7 +467,10 @@ CommandLine parse_verify(int argc, const char* const* argv) {
                "the frozen dense model re-scoring its sample_io.safetensors within 1e-6. Lists every problem.\n\n"
                "Exit codes: 0 the export is intact, 2 usage, 3 problems found (or no manifest), 5 interrupted.",
                "recis-convert verify"};
-  app.add_option("export_dir", out.verify.export_dir, "Export directory")->required()->option_text("OUT");
+  app.add_option("export_dir", out.verify.export_dir, "Export directory")
+      ->required()
+      ->check(kPlainValue)
+      ->option_text("OUT");
   app.add_flag("-q,--quiet", out.verify.quiet, "Only problems");
   if (auto exit = parse_or_exit(app, argc, argv, CommandLine::Command::kVerify)) return *exit;
   return out;
@@ -459,13 +489,18 @@ CommandLine parse_merge(int argc, const char* const* argv) {
                "wrong base, another serving dtype), 4 output error, 5 interrupted.",
                "recis-convert merge"};
   app.get_formatter()->column_width(34);
-  app.add_option("base", o.base, "The full export the deltas apply to")->required()->check(CLI::ExistingDirectory);
+  app.add_option("base", o.base, "The full export the deltas apply to")
+      ->required()
+      ->check(kPlainValue)
+      ->check(CLI::ExistingDirectory);
   app.add_option("deltas", o.deltas, "Delta exports, in the order they apply")
       ->required()
+      ->check(kPlainValue)
       ->check(CLI::ExistingDirectory)
       ->option_text("DELTA ...");
   app.add_option("--export-dir", o.export_dir, "Export directory to create (published atomically at the end)")
       ->required()
+      ->check(kPlainValue)
       ->option_text("DIR");
   app.add_option("--buffer-mib", o.buffer_mib, "Copy buffer per rank in MiB (bounds memory), default 8")
       ->check(CLI::Range(1, 4096))

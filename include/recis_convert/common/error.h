@@ -36,8 +36,13 @@ inline Error output_error(std::string file, std::string message) {
 }
 inline Error usage_error(std::string message) { return Error{ExitCode::kUsage, "", std::move(message)}; }
 
-// A name as messages quote it: a JSON string, so quotes, control characters and non-ASCII names stay readable.
+// A name as messages quote it: a JSON string, so quotes, control characters and non-ASCII names stay readable
+// (bytes that are not UTF-8 become U+FFFD: a message about a bad name must not fail itself).
 std::string quoted_name(std::string_view name);
+
+// Whether `text` is well-formed UTF-8 (no overlong forms, surrogates or code points past U+10FFFF). Every name the
+// tool records in JSON (paths, tables, assets, versions) must be: JSON text is UTF-8.
+bool is_valid_utf8(std::string_view text);
 
 // A value or an Error. Small on purpose: check with ok() (or bool), then value() or error().
 template <typename T>

@@ -1,6 +1,7 @@
 #include "recis_convert/cli/cli.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include "cli/parse_args.h"
 #include "test_files.h"
@@ -212,6 +213,45 @@ TEST(CliTest, JobConfigJsonIsAConfigForTheSameJob) {
   EXPECT_EQ(second.options.buffer_mib, 3u);
   EXPECT_FALSE(second.options.fsync);
   EXPECT_EQ(second.options.eval_log, "/l");
+}
+
+// A cron job's unset variable (`--delta-since "$BASE"`) must not turn into a full export: no option takes "".
+TEST(CliTest, EmptyValuesAreUsageErrors) {
+  for (const char* option : {"--delta-since", "--report", "--version-name", "--export-dir", "--ckpt-dir", "--fg",
+                             "--dense-name", "--drop-slot", "--config"}) {
+    auto cl = parse({"--ckpt-dir", "/c", "--export-dir", "/o", option, ""});
+    EXPECT_EQ(cl.exit_code, 2) << option;
+    EXPECT_NE(cl.message.find("an empty value is not allowed"), std::string::npos) << option << ": " << cl.message;
+  }
+  EXPECT_EQ(parse({"merge", "/", "", "--export-dir", "/o"}).exit_code, 2);
+  EXPECT_EQ(parse({"verify", ""}).exit_code, 2);
+  EXPECT_EQ(parse({"inspect", ""}).exit_code, 2);
+  testing::TempDir dir;
+  testing::write_file(dir.file("job.json"), R"({"ckpt-dir": "/c", "export-dir": "/o", "delta-since": ""})");
+  EXPECT_EQ(parse({"--config", dir.file("job.json")}).exit_code, 2);
+}
+
+// Paths and names are recorded in JSON (run record, manifest, versions.json), which is UTF-8.
+TEST(CliTest, ValuesThatAreNotUtf8AreUsageErrors) {
+  for (const char* option : {"--ckpt-dir", "--export-dir", "--publish-root", "--table-names", "--report"}) {
+    auto cl = parse({"--ckpt-dir", "/c", "--export-dir", "/o", option, "/tmp/us\xFF" "er"});
+    EXPECT_EQ(cl.exit_code, 2) << option;
+    EXPECT_NE(cl.message.find("is not valid UTF-8"), std::string::npos) << option << ": " << cl.message;
+  }
+}
+
+TEST(CliTest, InputFilesMustBeRegularFiles) {
+  testing::TempDir dir;
+  const std::string fifo = dir.file("fifo");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  testing::write_file(dir.file("arch.pt"), "");
+  for (const char* option : {"--fg", "--mc", "--asset-files", "--config", "--dense-model", "--sample-inputs"}) {
+    auto cl = parse({"--ckpt-dir", "/c", "--export-dir", "/o", "--dense-model", dir.file("arch.pt"), option, fifo});
+    EXPECT_EQ(cl.exit_code, 2) << option;
+    EXPECT_NE(cl.message.find(fifo + " is a FIFO, not a regular file"), std::string::npos) << option << ": " << cl.message;
+  }
+  EXPECT_EQ(parse({"--source", "hugectr", "--graph", fifo, "--sparse", "/s", "--export-dir", "/o"}).exit_code, 2);
+  EXPECT_EQ(parse({"--ckpt-dir", "/c", "--export-dir", "/o", "--fg", dir.path()}).exit_code, 2);
 }
 
 }  // namespace
