@@ -8,10 +8,12 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <tuple>
 
 #include "recis_convert/common/file_io.h"
 #include "recis_convert/formats/fast_json.h"
 #include "recis_convert/formats/strict_json.h"
+#include "recis_convert/plan/slices.h"
 
 namespace recis_convert {
 namespace {
@@ -183,7 +185,72 @@ Result<CheckpointBlocks> parse_checkpoint_blocks(const std::string& index_text, 
       ++t;
     }
   }
-  return CheckpointBlocks{std::move(index->files), std::move(builder).finish()};
+  CheckpointBlocks out{std::move(index->files), std::move(builder).finish()};
+  auto slices = check_tensorkey_slices(out.blocks, tensorkey_path);
+  if (!slices) return slices.error();
+  return out;
+}
+
+Status check_tensorkey_slices(const BlockCatalog& blocks, const std::string& tensorkey_path) {
+  struct Part {
+    std::string_view child, slot, key;
+    Slice slice;
+  };
+  std::vector<Part> parts;
+  parts.reserve(blocks.sparse_size());
+  auto entry_error = [&tensorkey_path](std::string_view key, std::string_view logical, const std::string& what) {
+    return bad_input(tensorkey_path, "entry " + quoted_name(key) + ": " + quoted_name(logical) + " " + what);
+  };
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    const BlockCatalog::Block block = blocks[i];
+    if (block.logical.empty()) continue;
+    const auto name = parse_sparse_key_view(block.logical);  // checked by the readers: never nullopt here
+    if (!name) return entry_error(block.key, block.logical, "is not of the form \"child@slot^b@e@size\"");
+    if (block.file == BlockCatalog::kNotIndexed) return entry_error(block.key, block.logical, "has no block in index");
+    // RecIS's part key of that table's slot: "<child>.<slot>/part_<r>_<R>"
+    const std::string prefix = std::string(name->child) + "." + std::string(name->slot) + "/part_";
+    const std::string_view rest = block.key.substr(std::min(prefix.size(), block.key.size()));
+    const size_t underscore = rest.find('_');
+    const auto digits = [](std::string_view s) {
+      return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+    };
+    if (block.key.compare(0, prefix.size(), prefix) != 0 || underscore == std::string_view::npos ||
+        !digits(rest.substr(0, underscore)) || !digits(rest.substr(underscore + 1))) {
+      return entry_error(block.key, block.logical,
+                         "names table " + quoted_name(name->child) + " slot " + quoted_name(name->slot) +
+                             ", but the key is not that slot's part key " + quoted_name(prefix + "<r>_<R>"));
+    }
+    const auto slice = parse_slice(name->slice);
+    if (!slice || slice->size != kSliceSize || slice->begin == slice->end) {
+      return entry_error(block.key, block.logical,
+                         "has slice " + quoted_name(name->slice) + "; RecIS writes <begin>@<end>@65536 with begin < end");
+    }
+    parts.push_back({name->child, name->slot, block.key, *slice});
+  }
+  std::sort(parts.begin(), parts.end(), [](const Part& a, const Part& b) {
+    return std::tie(a.child, a.slot, a.slice.begin) < std::tie(b.child, b.slot, b.slice.begin);
+  });
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const Part& p = parts[i];
+    const bool first = i == 0 || parts[i - 1].child != p.child || parts[i - 1].slot != p.slot;
+    const bool last = i + 1 == parts.size() || parts[i + 1].child != p.child || parts[i + 1].slot != p.slot;
+    const std::string table = "table " + quoted_name(p.child) + " slot " + quoted_name(p.slot);
+    const uint32_t covered = first ? 0 : parts[i - 1].slice.end;  // ids [0, covered) are covered so far
+    if (p.slice.begin < covered) {
+      return bad_input(tensorkey_path, table + ": the slices of " + quoted_name(parts[i - 1].key) + " and " +
+                                           quoted_name(p.key) + " overlap at id % 65536 = " +
+                                           std::to_string(p.slice.begin));
+    }
+    if (p.slice.begin > covered) {
+      return bad_input(tensorkey_path, table + ": no slice covers ids % 65536 in [" + std::to_string(covered) + ", " +
+                                           std::to_string(p.slice.begin) + ") (before " + quoted_name(p.key) + ")");
+    }
+    if (last && p.slice.end != kSliceSize) {
+      return bad_input(tensorkey_path, table + ": no slice covers ids % 65536 in [" + std::to_string(p.slice.end) +
+                                           ", 65536) (after " + quoted_name(p.key) + ")");
+    }
+  }
+  return Ok{};
 }
 
 uint32_t CheckpointListing::file_number(std::string_view name) const {
@@ -206,6 +273,8 @@ Result<std::string> latest_checkpoint_id(const std::string& text, const std::str
   }
   if (latest.empty()) return bad_input(file, "names no checkpoint (no non-empty line)");
   if (!is_plain_name(latest)) return bad_input(file, "names \"" + latest + "\", which is not a plain directory name");
+  // The checkpoint id is recorded in JSON (manifest, run record, versions.json): UTF-8 only.
+  if (!is_valid_utf8(latest)) return bad_input(file, "names " + quoted_name(latest) + ", which is not valid UTF-8");
   return latest;
 }
 

@@ -76,6 +76,13 @@ struct CheckpointBlocks {
 Result<CheckpointBlocks> parse_checkpoint_blocks(const std::string& index_text, const std::string& index_path,
                                                  const std::string& tensorkey_text, const std::string& tensorkey_path);
 
+// What tensorkey.json says of the blocks, checked against the index, so that a lying file is refused rather than
+// copied into an export that verifies: every entry names a block that `index` places in a data file, its key is
+// the part key of the table and slot it names ("<child>.<slot>/part_<r>_<R>"), its slice is "<b>@<e>@65536" with
+// b < e, and the slices of each table's slot cover [0, 65536) exactly once. kBadInput naming `tensorkey_path`,
+// the entry and what is wrong.
+Status check_tensorkey_slices(const BlockCatalog& blocks, const std::string& tensorkey_path);
+
 // Parses a tensorkey.json value. nullopt if it is not "<child>@<slot>^<b>@<e>@<size>".
 std::optional<SparseKey> parse_sparse_key(std::string_view logical);
 // The same, as views into `logical`: no copies where a million keys are read.

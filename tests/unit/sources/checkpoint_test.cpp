@@ -7,6 +7,9 @@
 #include "block_catalogs.h"
 #include <sys/stat.h>
 
+#include <nlohmann/json.hpp>
+#include <set>
+
 #include "test_files.h"
 
 namespace recis_convert {
@@ -26,6 +29,74 @@ TEST(CheckpointTest, LatestIdRejectsEmptyFilesAndPaths) {
   EXPECT_FALSE(latest_checkpoint_id("\n\n", "c"));
   EXPECT_FALSE(latest_checkpoint_id("../elsewhere\n", "c"));
   EXPECT_FALSE(latest_checkpoint_id("..\n", "c"));
+}
+
+TEST(CheckpointTest, LatestIdMustBeUtf8) {
+  auto id = latest_checkpoint_id("ckpt_\xFF" "1\n", "c");
+  ASSERT_FALSE(id);
+  EXPECT_EQ(id.error().message, "names \"ckpt_\xEF\xBF\xBD" "1\", which is not valid UTF-8");
+}
+
+// index + tensorkey.json of one file holding the given tensorkey entries (key -> logical); every key is indexed
+// unless it is in `unindexed`.
+Result<CheckpointBlocks> blocks_of(const std::vector<std::pair<std::string, std::string>>& entries,
+                                   const std::set<std::string>& unindexed = {}) {
+  nlohmann::json index = {{"file_index", {{"model-0.safetensors", 0}}}, {"block_index", nlohmann::json::object()}};
+  nlohmann::json tensorkey = nlohmann::json::object();
+  for (const auto& [key, logical] : entries) {
+    if (!unindexed.count(key)) index["block_index"][key] = 0;
+    tensorkey[key] = logical;
+  }
+  return parse_checkpoint_blocks(index.dump(), "index", tensorkey.dump(), "tensorkey.json");
+}
+
+std::string slice_problem(const std::vector<std::pair<std::string, std::string>>& entries,
+                          const std::set<std::string>& unindexed = {}) {
+  auto blocks = blocks_of(entries, unindexed);
+  if (blocks) return "OK";
+  EXPECT_EQ(blocks.error().code, ExitCode::kBadInput);
+  EXPECT_EQ(blocks.error().file, "tensorkey.json");
+  return blocks.error().message;
+}
+
+TEST(CheckpointTest, TensorkeySlicesThatTileTheRangeAreAccepted) {
+  EXPECT_EQ(slice_problem({{"u.id/part_0_2", "u@id^00000@32768@65536"},
+                           {"u.id/part_1_2", "u@id^32768@65536@65536"},
+                           {"u.embedding/part_0_1", "u@embedding^00000@65536@65536"},
+                           {"a.b.id/part_0_1", "a.b@id^00000@65536@65536"}}),
+            "OK");
+}
+
+TEST(CheckpointTest, LyingTensorkeySlicesAreRefusedNamingTableAndSlice) {
+  EXPECT_EQ(slice_problem({{"u.id/part_0_2", "u@id^00000@40000@65536"}, {"u.id/part_1_2", "u@id^32768@65536@65536"}}),
+            "table \"u\" slot \"id\": the slices of \"u.id/part_0_2\" and \"u.id/part_1_2\" overlap at id % 65536 = "
+            "32768");
+  EXPECT_EQ(slice_problem({{"u.id/part_0_2", "u@id^00000@30000@65536"}, {"u.id/part_1_2", "u@id^32768@65536@65536"}}),
+            "table \"u\" slot \"id\": no slice covers ids % 65536 in [30000, 32768) (before \"u.id/part_1_2\")");
+  EXPECT_EQ(slice_problem({{"u.id/part_0_2", "u@id^00000@32768@65536"}}),
+            "table \"u\" slot \"id\": no slice covers ids % 65536 in [32768, 65536) (after \"u.id/part_0_2\")");
+  EXPECT_EQ(slice_problem({{"u.id/part_1_2", "u@id^32768@65536@65536"}}),
+            "table \"u\" slot \"id\": no slice covers ids % 65536 in [0, 32768) (before \"u.id/part_1_2\")");
+  EXPECT_EQ(slice_problem({{"u.id/part_0_1", "u@id^00000@65536@65536"}, {"u.id/part_1_2", "u@id^00000@65536@65536"}}),
+            "table \"u\" slot \"id\": the slices of \"u.id/part_0_1\" and \"u.id/part_1_2\" overlap at id % 65536 = 0");
+  // a size other than 65536, a slice that runs backwards, an empty one
+  EXPECT_EQ(slice_problem({{"u.id/part_0_1", "u@id^00000@32768@32768"}}),
+            "entry \"u.id/part_0_1\": \"u@id^00000@32768@32768\" has slice \"00000@32768@32768\"; RecIS writes "
+            "<begin>@<end>@65536 with begin < end");
+  EXPECT_NE(slice_problem({{"u.id/part_0_1", "u@id^65536@00000@65536"}}).find("RecIS writes"), std::string::npos);
+  EXPECT_NE(slice_problem({{"u.id/part_0_1", "u@id^00000@00000@65536"}}).find("RecIS writes"), std::string::npos);
+}
+
+TEST(CheckpointTest, TensorkeyEntryMustNameTheSlotOfItsKeyAndAnIndexedBlock) {
+  EXPECT_EQ(slice_problem({{"u.embedding/part_0_1", "u@step_filter^00000@65536@65536"}}),
+            "entry \"u.embedding/part_0_1\": \"u@step_filter^00000@65536@65536\" names table \"u\" slot "
+            "\"step_filter\", but the key is not that slot's part key \"u.step_filter/part_<r>_<R>\"");
+  EXPECT_NE(slice_problem({{"v.id/part_0_1", "u@id^00000@65536@65536"}}).find("is not that slot's part key"),
+            std::string::npos);
+  EXPECT_NE(slice_problem({{"u.id/part_x", "u@id^00000@65536@65536"}}).find("is not that slot's part key"),
+            std::string::npos);
+  EXPECT_EQ(slice_problem({{"u.id/part_0_1", "u@id^00000@65536@65536"}}, {"u.id/part_0_1"}),
+            "entry \"u.id/part_0_1\": \"u@id^00000@65536@65536\" has no block in index");
 }
 
 TEST(CheckpointTest, ParsesSparseKeys) {
