@@ -127,15 +127,28 @@ Status check_delta(const JobOptions& o, int64_t base, const GlobalStep& step, co
 
 // Stage 1 on rank 0: everything that can fail before any data moves fails here, with one message for all ranks.
 Result<Discovery> discover_on_root(const JobOptions& o, const RowTransformChain& transforms,
-                                   std::optional<StagingDir>& staging, ResumeState& resume, const Log& log) {
+                                   std::optional<StagingDir>& staging, ResumeState& resume, RunReport& report,
+                                   const Log& log) {
   auto source = discover_source(o, transforms, log);
   if (!source) return source.error();
+  report.set_checkpoint(source.value().listing, o.select == CheckpointSelect::kBest ? "best" : "latest",
+                        source.value().selection);
   for (const auto& [path, what] : {std::pair{o.fg, "fg config"}, std::pair{o.mc, "mc config"}}) {
     if (path.empty()) continue;
     auto config = read_json_config(path, what);
     if (!config) return config.error();
   }
   Discovery discovery{std::move(source).value(), o.export_dir, "", {}, std::nullopt};
+  // Outputs stay apart from every input (checked before the publish root or the staging directory is created).
+  std::vector<NamedPath> inputs = o.inputs();
+  if (!discovery.source.is_hugectr()) {
+    inputs.push_back({discovery.source.listing.ckpt_dir, "the source checkpoint"});
+    inputs.push_back({o.ckpt_dir + "/" + kCheckpointListFile, "the checkpoint list"});
+  }
+  for (const std::string& output : {o.publish_root, o.report}) {
+    auto apart = check_apart_from_inputs(output, inputs);
+    if (!apart) return apart.error();
+  }
   if (!o.publish_root.empty()) {  // the version: --version-name, else the checkpoint's id
     const std::string& id = discovery.source.listing.ckpt_id;
     const std::string version = o.version_name.empty() ? id : o.version_name;
@@ -160,7 +173,7 @@ Result<Discovery> discover_on_root(const JobOptions& o, const RowTransformChain&
     if (!checked) return checked.error();
   }
   if (o.dry_run) return discovery;
-  auto apart = check_apart_from_source(discovery.export_dir, discovery.source.listing.ckpt_dir);
+  auto apart = check_apart_from_inputs(discovery.export_dir, inputs);
   if (!apart) return apart.error();
   std::vector<std::string> stale;
   bool existed = false;
@@ -510,7 +523,7 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
   auto discovery = broadcast_result<Discovery>(
       comm,
       [&] {
-        auto found = discover_on_root(o, transforms, staging, resume, log);
+        auto found = discover_on_root(o, transforms, staging, resume, report, log);
         if (found) all_blocks = std::move(found.value().source.listing.blocks);
         return found;
       },
@@ -522,7 +535,6 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
   }
   SourceDescription& source = discovery.value().source;
   const CheckpointListing& listing = source.listing;
-  report.set_checkpoint(listing, o.select == CheckpointSelect::kBest ? "best" : "latest", source.selection);
   if (o.eviction.older_than || o.is_delta()) report.set_global_steps(discovery.value().clock.tables);
   std::vector<uint64_t> sizes;
   uint64_t total_bytes = 0;
@@ -723,7 +735,12 @@ ExitCode run_export(const JobOptions& o, Comm& comm) {
   const ExitCode status = export_checkpoint(o, comm, report);
   if (comm.is_root() && !o.report.empty()) {
     report.set_stage_seconds("total", seconds_since(start));
-    auto written = write_file_atomically(o.report, report.to_json(status, status == ExitCode::kOk && !o.dry_run));
+    // Never into the checkpoint: the options were checked before the run, but a ckpt_<step> that is a symlink
+    // elsewhere is only known once discovered (and then the run was refused).
+    const std::string checkpoint = o.source == SourceKind::kRecis ? report.checkpoint_dir() : "";
+    auto apart = check_apart_from_inputs(o.report, {{checkpoint, "the source checkpoint"}});
+    auto written = !apart ? apart
+                          : write_file_atomically(o.report, report.to_json(status, status == ExitCode::kOk && !o.dry_run));
     // The export's outcome stands either way; the report is about it, not part of it.
     if (!written) Log(comm.rank(), o.quiet, o.verbose).warn(written.error().describe());
   }

@@ -18,6 +18,7 @@
 #include "recis_convert/common/fault_injection.h"
 #include "recis_convert/common/file_io.h"
 #include "recis_convert/publish/serving_root.h"
+#include "recis_convert/publish/staging.h"
 #include "recis_convert/cli/json_config.h"
 
 #ifndef RECIS_CONVERT_VERSION
@@ -406,6 +407,20 @@ class ExportOptions {
 
 }  // namespace
 
+std::vector<NamedPath> JobOptions::inputs() const {
+  std::vector<NamedPath> out;
+  for (const auto& [path, what] : {std::pair{graph, "the HugeCTR graph"}, std::pair{hugectr_dense, "the HugeCTR dense file"},
+                                   std::pair{eval_log, "the evaluation log"}, std::pair{fg, "the fg config"},
+                                   std::pair{mc, "the mc config"}, std::pair{dense_model, "the dense model"},
+                                   std::pair{sample_inputs, "the sample inputs"}}) {
+    out.push_back({path, what});
+  }
+  for (const auto& path : sparse) out.push_back({path, "a HugeCTR sparse model"});
+  for (const auto& path : asset_files) out.push_back({path, "an asset file"});
+  if (is_delta() && is_directory(delta_since)) out.push_back({delta_since, "the delta's base export"});
+  return out;
+}
+
 nlohmann::ordered_json job_config_json(const JobOptions& options) {
   CLI::App app;
   JobOptions o = options;
@@ -601,6 +616,12 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
     if (::stat(parent.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
       return usage("--report " + o.report + ": directory " + parent + " does not exist");
     }
+    // written on failure too, so checked before anything runs: never into (or over) an input
+    // (the whole --ckpt-dir, which may be an output directory whose `checkpoint` file names the checkpoint)
+    auto inputs = o.inputs();
+    inputs.push_back({o.ckpt_dir, "the checkpoint directory --ckpt-dir"});
+    auto apart = check_apart_from_inputs(o.report, inputs);
+    if (!apart) return usage("--report " + apart.error().describe());
   }
   if (o.select == CheckpointSelect::kBest) {
     if (o.metric.empty()) return usage("--select best needs --metric NAME (e.g. --metric auc)");

@@ -99,10 +99,11 @@ Result<MergeInputs> read_inputs(const MergeOptions& m, std::vector<ExportManifes
     if (!delta) return delta.error();
     inputs.deltas.push_back(std::move(delta).value());
   }
-  for (const ExportManifest& e : manifests) {  // --overwrite must not replace an input
-    auto apart = check_apart_from_source(m.export_dir, e.dir);
-    if (!apart) return apart.error();
-  }
+  // the merged export lands in none of its inputs, and --overwrite does not replace one
+  std::vector<NamedPath> exports{{m.base, "the base export"}};
+  for (const auto& dir : m.deltas) exports.push_back({dir, "the delta export"});
+  auto apart = check_apart_from_inputs(m.export_dir, exports);
+  if (!apart) return apart.error();
   std::vector<std::string> stale;
   auto created = StagingDir::create(m.export_dir, m.overwrite, &stale);
   if (!created) return created.error();

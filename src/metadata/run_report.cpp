@@ -69,6 +69,10 @@ void RunReport::set_checkpoint(const CheckpointListing& listing, const std::stri
                            {"reason", reason}};
 }
 
+std::string RunReport::checkpoint_dir() const {
+  return record_.contains("checkpoint") ? record_["checkpoint"]["dir"].get<std::string>() : "";
+}
+
 void RunReport::set_resumed(uint64_t files, uint64_t pieces, uint64_t bytes, double seconds) {
   record_["resume"] = {{"adopted_files", files}, {"adopted_pieces", pieces}, {"adopted_bytes", bytes},
                        {"seconds_saved", seconds}};

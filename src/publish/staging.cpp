@@ -211,12 +211,55 @@ Status StagingDir::publish(bool overwrite) {
   return output_error(export_dir_, "cannot publish: " + errno_text());
 }
 
-Status check_apart_from_source(const std::string& export_dir, const std::string& source_dir) {
-  char out_real[PATH_MAX], source_real[PATH_MAX];
-  if (!::realpath(export_dir.c_str(), out_real) || !::realpath(source_dir.c_str(), source_real)) return Ok{};
-  const std::string out_path = out_real, inside = std::string(source_real) + "/";
-  if (inside.compare(0, out_path.size() + 1, out_path + "/") == 0 || out_path == "/") {
-    return output_error(export_dir, "contains the source checkpoint " + source_dir + "; refusing to write there");
+std::string real_location(const std::string& path) {
+  std::string absolute = path;
+  if (absolute.empty() || absolute[0] != '/') {
+    char cwd[PATH_MAX];
+    if (::getcwd(cwd, sizeof cwd)) absolute = std::string(cwd) + "/" + path;
+  }
+  // Resolve the longest prefix that exists; what follows it cannot hold a symlink (it does not exist yet).
+  std::string rest;
+  std::string head = absolute;
+  char resolved[PATH_MAX];
+  while (!::realpath(head.c_str(), resolved)) {
+    const size_t slash = head.find_last_of('/');
+    if (slash == std::string::npos || head == "/") return absolute;
+    rest = head.substr(slash) + rest;
+    head = slash == 0 ? "/" : head.substr(0, slash);
+  }
+  std::string out = std::string(resolved) == "/" ? "" : resolved;
+  // "." and ".." in the part that does not exist: lexically, as the kernel would once it does
+  size_t at = 0;
+  while (at < rest.size()) {
+    size_t next = rest.find('/', at + 1);
+    const std::string part = rest.substr(at + 1, next == std::string::npos ? std::string::npos : next - at - 1);
+    if (part == "..") {
+      out = out.substr(0, out.find_last_of('/') == std::string::npos ? 0 : out.find_last_of('/'));
+    } else if (!part.empty() && part != ".") {
+      out += "/" + part;
+    }
+    if (next == std::string::npos) break;
+    at = next;
+  }
+  return out.empty() ? "/" : out;
+}
+
+Status check_apart_from_inputs(const std::string& output, const std::vector<NamedPath>& inputs) {
+  if (output.empty()) return Ok{};  // an option not given
+  const std::string out = real_location(output);
+  // "a" is "b" or inside it
+  const auto within = [](const std::string& a, const std::string& b) {
+    return a == b || b == "/" || a.compare(0, b.size() + 1, b + "/") == 0;
+  };
+  for (const NamedPath& input : inputs) {
+    if (input.path.empty()) continue;
+    const std::string in = real_location(input.path);
+    if (within(in, out)) {  // the same path too: --overwrite would remove the input
+      return output_error(output, "contains " + input.what + " " + input.path + "; refusing to write there");
+    }
+    if (within(out, in)) {
+      return output_error(output, "is inside " + input.what + " " + input.path + "; refusing to write there");
+    }
   }
   return Ok{};
 }

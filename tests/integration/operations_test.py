@@ -381,7 +381,7 @@ def case_verify(args):
     result = verify(args.binary, 2, bad)
     check(result.returncode == 3, f"damaged export: exit {result.returncode}\n{result.stderr}")
     errors = tool_errors(result.stderr)
-    for name, what in ((names[0], "checksum"), (names[1], "cannot read"), ("extra.bin", "not in manifest.json"),
+    for name, what in ((names[0], "checksum"), (names[1], "cannot open"), ("extra.bin", "not in manifest.json"),
                        ("tensorkey.json", f"{size + 1} bytes, manifest.json says {size}")):
         check(any(os.path.join(bad, name) in e and what in e for e in errors), f"{name} ({what}) not reported: {errors}")
     check(errors[-1].endswith(f"{len(errors) - 1} problem(s)"), f"summary line: {errors[-1]}")

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "recis_convert/common/file_io.h"
 #include "recis_convert/sources/checkpoint_selection.h"
 #include "recis_convert/sinks/copy_engine.h"
 #include "recis_convert/plan/rank_assignment.h"
@@ -85,6 +86,9 @@ struct JobOptions {
   double progress_interval = 5;  // seconds between progress lines of rank 0; 0 = none
   double progress_seconds() const { return quiet ? 0 : progress_interval; }  // what the meters use (0 = none)
   bool is_delta() const { return !delta_since.empty(); }
+  // What the job reads besides the checkpoint, as the options name them (config files, assets, the dense model,
+  // HugeCTR's files, the evaluation log, a delta's base export): no output may land inside one (publish/staging.h).
+  std::vector<NamedPath> inputs() const;
   // Whether some rows of a table may stay out of the export: eviction, or a delta's unchanged rows.
   bool selects_rows() const { return eviction.any() || is_delta(); }
   std::string debug_fail_at;  // test-only fault injection (fault_injection.h), hidden from --help

@@ -12,6 +12,12 @@
 
 namespace recis_convert {
 
+// A path and what it is, for messages: {"/data/ckpt_200", "the source checkpoint"}.
+struct NamedPath {
+  std::string path;
+  std::string what;
+};
+
 class FileDescriptor {
  public:
   explicit FileDescriptor(int fd) : fd_(fd) {}

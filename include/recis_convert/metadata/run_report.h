@@ -34,6 +34,7 @@ class RunReport {
   RunReport(const MergeOptions& options, const std::string& host, int ranks);
 
   void set_checkpoint(const CheckpointListing& listing, const std::string& selected_by, const std::string& reason);
+  std::string checkpoint_dir() const;  // "" until set_checkpoint
   void set_stage_seconds(const std::string& stage, double seconds);
   void set_ranks(const std::vector<RankWork>& ranks);
   // How rank 0's copy engine moved the unchanged bytes and why ("copy": path, why); each rank's path is in per_rank.

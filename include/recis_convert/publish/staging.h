@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "recis_convert/common/error.h"
+#include "recis_convert/common/file_io.h"
 #include "recis_convert/common/log.h"
 
 namespace recis_convert {
@@ -60,9 +61,15 @@ class StagingDir {
   bool resumable_ = false;
 };
 
-// --overwrite on the source itself, or on a directory holding it, would delete the source: refused (kOutput) when
-// both exist and `export_dir` is `source_dir` or one of its ancestors.
-Status check_apart_from_source(const std::string& export_dir, const std::string& source_dir);
+// Where `path` really is: the realpath of its longest existing prefix, then the rest as given. So an output that does
+// not exist yet, reached through a symlinked parent, is compared where it would be written.
+std::string real_location(const std::string& path);
+
+// Outputs never land inside an input, and never hold one: the export, a publish root or a --report file inside the
+// checkpoint (or a merge's base) would write into it, and --overwrite on a directory holding an input would delete
+// it. Refused (kOutput, naming `output` and the input) when, resolved (real_location), `output` is an input, lies
+// inside one, or holds one.
+Status check_apart_from_inputs(const std::string& output, const std::vector<NamedPath>& inputs);
 
 // fsyncs a directory (its entries' renames made durable); file systems that cannot are not an error.
 Status fsync_directory(const std::string& dir);

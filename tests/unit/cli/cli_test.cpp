@@ -200,6 +200,18 @@ TEST(CliTest, ReportNeedsAnExistingDirectory) {
   EXPECT_EQ(cl.options.report, dir.file("r.json"));
 }
 
+// The report is written on failure too, so where it goes is checked first: never into an input.
+TEST(CliTest, ReportMustBeOutsideEveryInput) {
+  testing::TempDir dir;
+  testing::write_file(dir.file("fg.json"), "{}");
+  auto inside = parse({"--ckpt-dir", dir.path(), "--export-dir", "/o", "--report", dir.file("r.json")});
+  EXPECT_EQ(inside.exit_code, 2);
+  EXPECT_NE(inside.message.find("is inside the checkpoint directory --ckpt-dir"), std::string::npos) << inside.message;
+  auto over = parse({"--ckpt-dir", "/c", "--export-dir", "/o", "--fg", dir.file("fg.json"), "--report", dir.file("fg.json")});
+  EXPECT_EQ(over.exit_code, 2);
+  EXPECT_NE(over.message.find("contains the fg config"), std::string::npos) << over.message;
+}
+
 TEST(CliTest, JobConfigJsonIsAConfigForTheSameJob) {
   testing::TempDir dir;
   auto first = parse({"--ckpt-dir", "/c", "--export-dir", "/o", "--filter-optimizer", "--drop-slot", "step_filter",

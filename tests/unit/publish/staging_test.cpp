@@ -110,5 +110,40 @@ TEST(StagingTest, RemoveTreeDoesNotFollowSymlinks) {
   EXPECT_EQ(testing::read_file(outside.file("precious")), "keep");
 }
 
+TEST(StagingTest, RealLocationResolvesTheExistingPartOfAPath) {
+  TempDir dir;
+  ASSERT_EQ(::mkdir(dir.file("ckpt").c_str(), 0755), 0);
+  ASSERT_EQ(::symlink(dir.file("ckpt").c_str(), dir.file("link").c_str()), 0);
+  const std::string real = real_location(dir.path());
+  EXPECT_EQ(real_location(dir.file("link/new/export")), real + "/ckpt/new/export");
+  EXPECT_EQ(real_location(dir.file("link/new/../x")), real + "/ckpt/x");
+  EXPECT_EQ(real_location(dir.file("link")), real + "/ckpt");
+}
+
+// The export (or a --report file, or a merge) never lands inside an input, nor holds one: not even through a
+// symlinked parent, and not when it does not exist yet.
+TEST(StagingTest, OutputsStayApartFromInputs) {
+  TempDir dir;
+  ASSERT_EQ(::mkdir(dir.file("ckpt").c_str(), 0755), 0);
+  ASSERT_EQ(::symlink(dir.file("ckpt").c_str(), dir.file("link").c_str()), 0);
+  testing::write_file(dir.file("fg.json"), "{}");
+  const std::vector<NamedPath> inputs{{dir.file("ckpt"), "the source checkpoint"}, {dir.file("fg.json"), "the fg config"}};
+  EXPECT_TRUE(check_apart_from_inputs(dir.file("export"), inputs));
+  EXPECT_TRUE(check_apart_from_inputs(dir.file("ckpt2"), inputs));  // a sibling sharing a prefix
+  EXPECT_TRUE(check_apart_from_inputs("", inputs));                 // not given
+  for (const std::string inside : {"ckpt/export", "link/export", "link/new/export", "ckpt/model-0.safetensors"}) {
+    auto apart = check_apart_from_inputs(dir.file(inside), inputs);
+    ASSERT_FALSE(apart) << inside;
+    EXPECT_EQ(apart.error().code, ExitCode::kOutput);
+    EXPECT_EQ(apart.error().describe(),
+              dir.file(inside) + ": is inside the source checkpoint " + dir.file("ckpt") + "; refusing to write there");
+  }
+  for (const std::string holding : {"ckpt", "link", ".", "fg.json"}) {
+    auto apart = check_apart_from_inputs(dir.file(holding), inputs);
+    ASSERT_FALSE(apart) << holding;
+    EXPECT_NE(apart.error().message.find("contains the "), std::string::npos) << apart.error().message;
+  }
+}
+
 }  // namespace
 }  // namespace recis_convert
