@@ -52,6 +52,12 @@ Result<FileStamp> stamp_of(int fd, const std::string& path) {
   return FileStamp{static_cast<uint64_t>(st.st_size), nanoseconds(st.st_mtim), nanoseconds(st.st_ctim)};
 }
 
+std::optional<FileStamp> regular_file_stamp(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+  return FileStamp{static_cast<uint64_t>(st.st_size), nanoseconds(st.st_mtim), nanoseconds(st.st_ctim)};
+}
+
 Status check_unchanged(const FileStamp& before, const FileStamp& now, const std::string& path) {
   if (before.size != now.size) {
     return bad_input(path, "file changed as we read it: its size went from " + std::to_string(before.size) + " to " +
@@ -59,8 +65,8 @@ Status check_unchanged(const FileStamp& before, const FileStamp& now, const std:
   }
   if (before.mtime_ns != now.mtime_ns || before.ctime_ns != now.ctime_ns) {
     return bad_input(path, std::string("file changed as we read it: its ") +
-                               (before.mtime_ns != now.mtime_ns ? "modification" : "change") +
-                               " time moved (rewritten in place?)");
+                               (before.mtime_ns != now.mtime_ns ? "modification time moved (rewritten in place?)"
+                                                                : "change time moved (rewritten, deleted or relinked?)"));
   }
   return Ok{};
 }

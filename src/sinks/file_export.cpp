@@ -56,12 +56,13 @@ Status write_export(int src_fd, const std::string& src_path, const std::string& 
 Result<FileDecision> decide_data_file(int fd, const CheckpointListing& listing, const DataFile& file,
                                       const RowTransformChain& transforms, const PartSelections* selections) {
   const std::string path = join(listing.ckpt_dir, file.name);
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) return bad_input(path, std::string("cannot stat: ") + std::strerror(errno));
-  if (static_cast<uint64_t>(st.st_size) != file.size) {
-    return bad_input(path, "size changed from " + std::to_string(file.size) + " to " + std::to_string(st.st_size) +
-                               " bytes since discovery");
+  auto now = stamp_of(fd, path);
+  if (!now) return now.error();
+  if (now.value().size != file.size) {
+    return bad_input(path, "size changed from " + std::to_string(file.size) + " to " +
+                               std::to_string(now.value().size) + " bytes since discovery");
   }
+  if (now.value() != file.stamp()) return bad_input(path, "was modified since discovery (rewritten in place?)");
   auto header = read_safetensors_header(fd, file.size, path);
   if (!header) return header.error();
   FileDecision decision;
@@ -170,6 +171,8 @@ Result<FileResult> export_data_file(const CheckpointListing& listing, const Data
   auto written = write_export(p.src.get(), p.src_path, join(settings.staging_dir, file.name), p.layout, engine,
                               settings, p.result);
   if (!written) return written.error();
+  auto unchanged = check_read_unchanged(p.src.get(), p.src_path, file);
+  if (!unchanged) return unchanged.error();
   return std::move(p.result);
 }
 
@@ -196,6 +199,8 @@ Result<PieceOutcome> export_data_file_piece(const CheckpointListing& listing, co
   const auto started = std::chrono::steady_clock::now();
   auto written = engine.write_window(p.src.get(), p.src_path, dst.get(), dst_path, p.layout, window.begin, window.end);
   if (!written) return written.error();
+  auto unchanged = check_read_unchanged(p.src.get(), p.src_path, file);
+  if (!unchanged) return unchanged.error();
   const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
   out.piece.checksums = std::move(written).value();
   out.piece.bytes_in = engine.source_bytes_moved() - moved_before;

@@ -489,6 +489,15 @@ Status write_hdf5_export(const std::string& path, const Hdf5Layout& plan, const 
     }
     ++datasets_done;
   }
+  // Every checkpoint file read is still as discovered (HugeCTR's tables, by absolute path, are not in the listing).
+  for (const auto& [source, fd] : open_files) {
+    const std::string prefix = listing.ckpt_dir + "/";
+    if (read_failure || source.compare(0, prefix.size(), prefix) != 0) continue;
+    const uint32_t number = listing.file_number(source.substr(prefix.size()));
+    if (number == BlockCatalog::kNotIndexed) continue;
+    auto unchanged = check_read_unchanged(fd->get(), source, listing.files[number]);
+    if (!unchanged) read_failure = unchanged.error();
+  }
   open_files.clear();
 
   if (!dense.empty()) {

@@ -156,6 +156,10 @@ Result<FileResult> ReshardWriter::write_file(const CheckpointListing& listing, c
                                 d.selections[i]);
     if (!written) return written.error();
   }
+  if (!dry_run) {
+    auto unchanged = check_read_unchanged(src.get(), path, file);
+    if (!unchanged) return unchanged.error();
+  }
   return result;
 }
 

@@ -253,6 +253,12 @@ Status check_tensorkey_slices(const BlockCatalog& blocks, const std::string& ten
   return Ok{};
 }
 
+Status check_read_unchanged(int fd, const std::string& path, const DataFile& file) {
+  auto now = stamp_of(fd, path);
+  if (!now) return now.error();
+  return check_unchanged(file.stamp(), now.value(), path);
+}
+
 uint32_t CheckpointListing::file_number(std::string_view name) const {
   auto it = std::lower_bound(files.begin(), files.end(), name,
                              [](const DataFile& f, std::string_view n) { return f.name < n; });
@@ -364,11 +370,9 @@ Result<CheckpointListing> discover_checkpoint(const std::string& ckpt_arg) {
 
   std::set<std::string> indexed(index.value().files.begin(), index.value().files.end());
   for (const auto& name : index.value().files) {
-    DataFile file{name, 0};
-    if (!entries.count(name) || !is_regular_file(join(dir, name), &file.size)) {
-      return bad_input(join(dir, name), "named by " + join(dir, kIndexFile) + " but missing");
-    }
-    listing.files.push_back(file);
+    const auto stamp = entries.count(name) ? regular_file_stamp(join(dir, name)) : std::nullopt;
+    if (!stamp) return bad_input(join(dir, name), "named by " + join(dir, kIndexFile) + " but missing");
+    listing.files.push_back(DataFile{name, stamp->size, stamp->mtime_ns, stamp->ctime_ns});
   }
   for (const auto& name : entries) {
     if (ends_with(name, ".safetensors") && !indexed.count(name)) {

@@ -163,13 +163,26 @@ def wait_for_line(log_path, text, timeout=60):
     raise CheckFailed(f"the job never printed {text!r}:\n{open(log_path).read()}")
 
 
+def rewrite_in_place(path):
+    """The same size, other bytes: a save rewriting a file in place (only the times tell)."""
+    with open(path, "r+b") as f:
+        f.seek(-1, os.SEEK_END)
+        last = f.read(1)
+        f.seek(-1, os.SEEK_END)
+        f.write(bytes([last[0] ^ 0xFF]))
+
+
 def case_source_changes(args):
-    """The source shrinks or loses files after discovery (a checkpoint still being written, or being cleaned up):
-    exit 3 naming the file, nothing published, no staging left. Rank 0 pauses after its first buffer while the
-    test truncates (or deletes) every data file of a private copy of the checkpoint."""
+    """The source shrinks, loses files or is rewritten in place with the same size after discovery (a checkpoint
+    still being written, or being cleaned up): exit 3 naming the file, as tar's "file changed as we read it",
+    nothing published, no staging left. Rank 0 pauses after its first buffer while the test changes every data
+    file of a private copy of the checkpoint. A rewrite used to give exit 0 and an export that was neither
+    version and verified (issue 33)."""
     env = dict(os.environ, OMPI_MCA_btl_vader_single_copy_mechanism="none")
-    for change, expected in (("shrink", ("shrank while being read", "since discovery")), ("delete", ("cannot open",))):
-        for extra in ([], ["--filter-optimizer"], ["--format", "hdf5"]):
+    for change, expected in (("shrink", ("shrank while being read", "since discovery", "changed as we read it")),
+                             ("delete", ("cannot open", "changed as we read it")),
+                             ("rewrite", ("changed as we read it", "modified since discovery"))):
+        for extra in ([], ["--filter-optimizer"], ["--format", "hdf5"], ["--reshard", "3"]):
             stage = "hdf5" if "hdf5" in extra else "stream"
             parent = fresh(args.work, f"source_{change}")
             ckpt = os.path.join(parent, "ckpt_1")
@@ -187,6 +200,8 @@ def case_source_changes(args):
                         path = os.path.join(ckpt, name)
                         if change == "delete":
                             os.unlink(path)
+                        elif change == "rewrite":
+                            rewrite_in_place(path)
                         else:
                             os.truncate(path, os.path.getsize(path) // 2)
                     code = job.wait(timeout=120)

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "recis_convert/common/error.h"
@@ -60,6 +61,8 @@ struct FileStamp {
 
 // The stamp of an open file. A failing fstat is kBadInput naming `path`.
 Result<FileStamp> stamp_of(int fd, const std::string& path);
+// The stamp of `path` (symlinks followed) if it is a regular file, else nullopt.
+std::optional<FileStamp> regular_file_stamp(const std::string& path);
 
 // kBadInput naming `path` when `now` is not `before` (what changed, from what to what), as tar's "file changed as
 // we read it".

@@ -66,7 +66,7 @@ inline void from_json(const nlohmann::json& j, BlockCatalog& blocks) {
   blocks = std::move(*decoded);
 }
 
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(DataFile, name, size)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(DataFile, name, size, mtime_ns, ctime_ns)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(CheckpointListing, source, ckpt_dir, ckpt_id, files, blocks)
 
 inline void to_json(nlohmann::json& j, const FileResult& f) {

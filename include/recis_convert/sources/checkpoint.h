@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "recis_convert/common/error.h"
+#include "recis_convert/common/file_io.h"
 #include "recis_convert/sources/block_catalog.h"
 
 namespace recis_convert {
@@ -23,7 +24,17 @@ inline constexpr const char* kCheckpointListFile = "checkpoint";
 struct DataFile {
   std::string name;  // plain file name inside the checkpoint directory
   uint64_t size = 0;
+  // When discovered: every reader compares the file with these when it opens it and after it has read it, so a file
+  // rewritten in place (same size) fails the run instead of giving an export that is neither version and verifies.
+  int64_t mtime_ns = 0;
+  int64_t ctime_ns = 0;
+
+  FileStamp stamp() const { return FileStamp{size, mtime_ns, ctime_ns}; }
 };
+
+// After reading a data file through `fd`: kBadInput "file changed as we read it" naming `path` when the file is no
+// longer as `file` was discovered (size, modification or change time).
+Status check_read_unchanged(int fd, const std::string& path, const DataFile& file);
 
 // A sparse block's logical name from tensorkey.json: "<child>@<slot>^<begin>@<end>@<size>".
 struct SparseKey {
