@@ -22,6 +22,10 @@ std::vector<uint64_t> parse_slice(const std::string& slice) {
   return out;
 }
 
+bool is_hdf5_link_name(const std::string& name) {
+  return !name.empty() && name != "." && name.find('/') == std::string::npos;
+}
+
 uint64_t product(const std::vector<uint64_t>& dims, size_t from) {
   uint64_t n = 1;
   for (size_t i = from; i < dims.size(); ++i) n *= dims[i];
@@ -87,6 +91,13 @@ Result<Hdf5Layout> lay_out_hdf5(const std::vector<SourceTensor>& tensors, uint64
     std::set<std::string> slot_names;
     for (const auto& [part, slots] : parts) {
       for (const auto& [slot, t] : slots) slot_names.insert(slot);
+    }
+    // Each name becomes one HDF5 link ("/sparse/<table>/<slot>"): a '/' would make groups the layout never made.
+    for (const std::string& name : slot_names) {
+      if (!is_hdf5_link_name(child) || !is_hdf5_link_name(name)) {
+        return bad_input(ckpt_dir, "table " + quoted_name(child) + " slot " + quoted_name(name) +
+                                       " cannot be stored in HDF5: a name holding '/' or that is \".\" is not one link");
+      }
     }
     if (!slot_names.count("id")) return bad_input(ckpt_dir, "table \"" + child + "\" has no id tensor");
     std::vector<std::string> order = {"id"};

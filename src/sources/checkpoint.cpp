@@ -370,6 +370,11 @@ Result<CheckpointListing> discover_checkpoint(const std::string& ckpt_arg) {
 
   std::set<std::string> indexed(index.value().files.begin(), index.value().files.end());
   for (const auto& name : index.value().files) {
+    // RecIS names its data files model-<i>-of-<n>.safetensors, and the export keeps the names: any other name could
+    // clash with a file the export writes itself (manifest.json, run_record.json, input_columns.json...).
+    if (!ends_with(name, ".safetensors")) {
+      return bad_input(index_path, "file_index names " + quoted_name(name) + ", which is not a .safetensors data file");
+    }
     const auto stamp = entries.count(name) ? regular_file_stamp(join(dir, name)) : std::nullopt;
     if (!stamp) return bad_input(join(dir, name), "named by " + join(dir, kIndexFile) + " but missing");
     listing.files.push_back(DataFile{name, stamp->size, stamp->mtime_ns, stamp->ctime_ns});

@@ -95,6 +95,17 @@ TEST(Hdf5LayoutTest, MissingSlotInOnePartIsBadInput) {
   EXPECT_NE(plan.error().message.find("has no \"embedding\""), std::string::npos);
 }
 
+// "/sparse/us/er/id" would be groups the layout never made: bad input (exit 3), not an HDF5 failure (exit 4).
+TEST(Hdf5LayoutTest, TableNameThatIsNotOneLinkIsBadInput) {
+  auto tensors = two_part_table();
+  for (SourceTensor& t : tensors) t.child = "us/er";
+  auto plan = lay_out_hdf5(tensors, 1 << 20, "ckpt");
+  ASSERT_FALSE(plan);
+  EXPECT_EQ(plan.error().code, ExitCode::kBadInput);
+  EXPECT_NE(plan.error().message.find("table \"us/er\" slot \"embedding\" cannot be stored in HDF5"), std::string::npos)
+      << plan.error().message;
+}
+
 TEST(Hdf5LayoutTest, RowCountDifferentFromIdIsBadInput) {
   auto tensors = two_part_table();
   tensors[0].shape = {7, 4};

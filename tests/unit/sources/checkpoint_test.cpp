@@ -221,6 +221,21 @@ TEST(CheckpointTest, IndexWithPathOutsideTheCheckpointIsBadInput) {
   EXPECT_NE(listing.error().message.find("not a plain file name"), std::string::npos);
 }
 
+// The export keeps data file names: one named like a file the export writes itself is bad input, not a clash.
+TEST(CheckpointTest, IndexNamingAFileThatIsNotSafetensorsIsBadInput) {
+  TempDir dir;
+  testing::write_small_checkpoint(dir.path());
+  write_file(dir.file("manifest.json"), "{}");
+  // the small checkpoint's index with its second data file renamed
+  write_file(dir.file("index"), R"({"block_index":{"sparse_adamw_step^ ":0,"user.embedding/part_0_1":1,)"
+                                R"("user.id/part_0_1":0,"user.sparse_adamw_exp_avg/part_0_1":1},"file_index":)"
+                                R"({"model-000000-of-000002.safetensors":0,"manifest.json":1}})");
+  auto listing = discover_checkpoint(dir.path());
+  ASSERT_FALSE(listing);
+  EXPECT_EQ(listing.error().code, ExitCode::kBadInput);
+  EXPECT_EQ(listing.error().message, "file_index names \"manifest.json\", which is not a .safetensors data file");
+}
+
 TEST(CheckpointTest, IndexBlockNamingUnknownFileNumberIsBadInput) {
   TempDir dir;
   testing::write_small_checkpoint(dir.path());
