@@ -92,6 +92,16 @@ Result<FileDescriptor> open_input_file(const std::string& path) {
   return Result<FileDescriptor>(std::move(fd));
 }
 
+Result<int> OpenInputs::fd(const std::string& path) {
+  auto it = files_.find(path);
+  if (it == files_.end()) {
+    auto opened = open_input_file(path);
+    if (!opened) return opened.error();
+    it = files_.emplace(path, std::move(opened).value()).first;
+  }
+  return it->second.get();
+}
+
 bool is_regular_file(const std::string& path, uint64_t* size) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;

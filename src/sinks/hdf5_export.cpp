@@ -24,22 +24,6 @@
 namespace recis_convert {
 namespace {
 
-using OpenFiles = std::map<std::string, std::unique_ptr<FileDescriptor>>;
-
-// The descriptor of the input `path`, opened on its first use and kept in `files`.
-Result<int> opened_input(OpenFiles& files, const std::string& path) {
-  auto& fd = files[path];
-  if (!fd) {
-    auto input = open_input_file(path);
-    if (!input) {
-      files.erase(path);
-      return input.error();
-    }
-    fd = std::make_unique<FileDescriptor>(std::move(input).value());
-  }
-  return fd->get();
-}
-
 // Closes an HDF5 identifier with the right H5*close.
 class Handle {
  public:
@@ -248,7 +232,7 @@ struct RoutedTensor {
 // grouped by target part in `buffer`; `runs` gets the dataset rows each group goes to, and `data` the grouped rows.
 Status route_piece(int fd, const std::string& source, const WritePiece& piece, const DatasetLayout& plan,
                    const PieceSelections& selections, const ReshardShare& reshard, const PartOfIdTable& part_of,
-                   std::map<std::string, RoutedTensor>& routed, OpenFiles& files,
+                   std::map<std::string, RoutedTensor>& routed, OpenInputs& files,
                    std::vector<char>& buffer, std::vector<std::pair<uint64_t, uint64_t>>& runs, const char*& data) {
   const uint64_t in_row = plan.source_row_bytes, out_row = plan.row_bytes, n = piece.rows;
   const uint64_t first = (piece.source_offset - piece.tensor_offset) / in_row;
@@ -263,7 +247,7 @@ Status route_piece(int fd, const std::string& source, const WritePiece& piece, c
   unsigned char* const grouped = rewritten + n * out_row;
   auto read = read_exact(fd, piece.source_offset, n * in_row, rows, source, plan.path + " rows");
   if (!read) return read;
-  auto ids_fd = opened_input(files, place.ids.path);
+  auto ids_fd = files.fd(place.ids.path);
   if (!ids_fd) return ids_fd.error();
   std::vector<int64_t> ids(n);
   read = read_exact(ids_fd.value(), place.ids.offset + first * sizeof(int64_t), n * sizeof(int64_t), ids.data(),
@@ -415,7 +399,7 @@ Status write_hdf5_export(const std::string& path, const Hdf5Layout& plan, const 
 
   // Data: every dataset in plan order, in collective rounds.
   std::vector<char> buffer(std::max<size_t>(buffer_bytes, 1));
-  OpenFiles open_files;  // closed on every path out
+  OpenInputs open_files;  // closed on every path out
   std::optional<Error> read_failure;
   std::map<std::pair<std::string, uint64_t>, SelectedTensor> cursors;  // selected tensors being read, by piece key
   std::map<std::string, RoutedTensor> routed;  // --reshard: the tensors being routed, by key
@@ -441,7 +425,7 @@ Status write_hdf5_export(const std::string& path, const Hdf5Layout& plan, const 
       std::vector<std::pair<uint64_t, uint64_t>> runs;  // a routed piece's rows: one run per target part
       if (piece && piece->routed) {
         const std::string source = piece->file[0] == '/' ? piece->file : listing.ckpt_dir + "/" + piece->file;
-        auto source_fd = opened_input(open_files, source);
+        auto source_fd = open_files.fd(source);
         auto done = !source_fd ? Status(source_fd.error())
                         : route_piece(source_fd.value(), source, *piece, *dataset_plan, selections, *reshard, *part_of,
                                       routed, open_files, buffer, runs, data);
@@ -455,7 +439,7 @@ Status write_hdf5_export(const std::string& path, const Hdf5Layout& plan, const 
         if (buffer.size() < room) buffer.resize(room);  // a single row wider than the buffer
         // an absolute name (HugeCTR tables) as it is, else a data file of the checkpoint
         const std::string source = piece->file[0] == '/' ? piece->file : listing.ckpt_dir + "/" + piece->file;
-        auto source_fd = opened_input(open_files, source);
+        auto source_fd = open_files.fd(source);
         const int fd = source_fd ? source_fd.value() : -1;
         uint64_t first = (piece->source_offset - piece->tensor_offset) / dataset_plan->source_row_bytes;
         auto read = !source_fd ? Status(source_fd.error())
@@ -490,12 +474,12 @@ Status write_hdf5_export(const std::string& path, const Hdf5Layout& plan, const 
     ++datasets_done;
   }
   // Every checkpoint file read is still as discovered (HugeCTR's tables, by absolute path, are not in the listing).
-  for (const auto& [source, fd] : open_files) {
+  for (const auto& [source, fd] : open_files.files()) {
     const std::string prefix = listing.ckpt_dir + "/";
     if (read_failure || source.compare(0, prefix.size(), prefix) != 0) continue;
     const uint32_t number = listing.file_number(source.substr(prefix.size()));
     if (number == BlockCatalog::kNotIndexed) continue;
-    auto unchanged = check_read_unchanged(fd->get(), source, listing.files[number]);
+    auto unchanged = check_read_unchanged(fd.get(), source, listing.files[number]);
     if (!unchanged) read_failure = unchanged.error();
   }
   open_files.clear();

@@ -22,19 +22,6 @@ constexpr uint64_t kIdChunk = 131072;  // ids read at a time (1 MiB)
 MergeWriter::MergeWriter(const CheckpointListing& base, const DeltaRows& deltas, MergeSettings settings)
     : base_(base), deltas_(deltas), settings_(std::move(settings)), buffer_(std::max<size_t>(settings_.buffer_bytes, 4096)) {}
 
-Result<int> MergeWriter::opened(const std::string& path) {
-  auto& fd = files_[path];
-  if (!fd) {
-    auto input = open_input_file(path);
-    if (!input) {
-      files_.erase(path);
-      return input.error();
-    }
-    fd = std::make_unique<FileDescriptor>(std::move(input).value());
-  }
-  return fd->get();
-}
-
 Result<RowColumn> MergeWriter::base_column(const std::string& key) {
   auto block = base_.blocks.find(key);
   if (!block || block->file == BlockCatalog::kNotIndexed) {
@@ -54,7 +41,7 @@ Result<const SafetensorsHeader*> MergeWriter::header_of(uint32_t file) {
   if (header != headers_.end()) return &header->second;
   const DataFile& data = base_.files[file];
   const std::string path = base_.ckpt_dir + "/" + data.name;
-  auto fd = opened(path);
+  auto fd = files_.fd(path);
   if (!fd) return fd.error();
   auto read = read_safetensors_header(fd.value(), data.size, path);
   if (!read) return read.error();
@@ -72,7 +59,7 @@ Result<const MergeWriter::PartGain*> MergeWriter::gain_of(const std::string& tab
   if (column.tensor.dtype != DType::kI64) return bad_input(column.path, "id tensor " + quoted_name(key) + " is not int64");
   auto slice = parse_slice(slice_text);
   if (!slice) return bad_input(base_.ckpt_dir, "part " + quoted_name(key) + " has no slice RecIS writes");
-  auto fd = opened(column.path);
+  auto fd = files_.fd(column.path);
   if (!fd) return fd.error();
   PartGain gain;
   const std::string steps_key = table + ".step_filter/" + suffix;
@@ -150,7 +137,7 @@ Status MergeWriter::decide_rows(const PartGain& gain, const Replacement* replace
                                 uint64_t first, uint64_t n, unsigned char* keep) {
   const RowColumn& steps = *gain.steps;
   std::vector<int64_t> values(n);
-  auto fd = opened(steps.path);
+  auto fd = files_.fd(steps.path);
   if (!fd) return fd.error();
   auto read = read_exact(fd.value(), steps.offset + first * 8, n * 8, values.data(), steps.path,
                          "tensor " + quoted_name(steps.key));
@@ -190,7 +177,7 @@ Status MergeWriter::fetch_rows(const std::string& slot, const std::vector<Fetch>
       return bad_input(c.path, "tensor " + quoted_name(c.key) + " has rows of " + std::to_string(c.row_bytes()) +
                                    " bytes, the base's have " + std::to_string(row_bytes));
     }
-    auto fd = opened(c.path);
+    auto fd = files_.fd(c.path);
     if (!fd) return fd.error();
     run_.resize((j - i) * row_bytes);
     auto read = read_exact(fd.value(), c.offset + head.row * row_bytes, run_.size(), run_.data(), c.path,
@@ -252,7 +239,7 @@ Status MergeWriter::write_sparse(int in, const RowColumn& column, const std::str
 Result<FileResult> MergeWriter::write(size_t index) {
   const DataFile& file = base_.files[index];
   const std::string path = base_.ckpt_dir + "/" + file.name;
-  auto in = opened(path);
+  auto in = files_.fd(path);
   if (!in) return in.error();
   auto header = header_of(static_cast<uint32_t>(index));
   if (!header) return header.error();
@@ -310,7 +297,7 @@ Result<FileResult> MergeWriter::write(size_t index) {
       if (!sparse) return sparse.error();
       continue;
     }
-    auto fd = opened(p.source.path);
+    auto fd = files_.fd(p.source.path);
     if (!fd) return fd.error();
     for (uint64_t done = 0; done < p.source.tensor.nbytes();) {
       const uint64_t n = std::min<uint64_t>(buffer_.size(), p.source.tensor.nbytes() - done);

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -83,6 +84,18 @@ bool is_directory(const std::string& path);
 
 // `path` absolute with symlinks resolved (realpath), or as given when it cannot be resolved.
 std::string resolved_path(const std::string& path);
+
+// Input files kept open by path, each opened (open_input_file) on its first use: for readers that come back to the
+// same files piece after piece. All are closed together, when this is destroyed or cleared.
+class OpenInputs {
+ public:
+  Result<int> fd(const std::string& path);
+  void clear() { files_.clear(); }
+  const std::map<std::string, FileDescriptor>& files() const { return files_; }
+
+ private:
+  std::map<std::string, FileDescriptor> files_;
+};
 
 // Reads `size` bytes at `offset`. A short file is kBadInput naming `file` and `what` ("the header"...).
 Status read_exact(int fd, uint64_t offset, size_t size, void* out, const std::string& file, const std::string& what);

@@ -77,7 +77,6 @@ class MergeWriter {
   Status write_sparse(int in, const RowColumn& column, const std::string& slot, const PartGain& gain, int out,
                       const std::string& out_path, class PieceChecksum& checksum);
   Status append(int out, const std::string& out_path, const char* data, size_t size, class PieceChecksum& checksum);
-  Result<int> opened(const std::string& path);  // a source file (base or delta), opened once
 
   const CheckpointListing& base_;
   const DeltaRows& deltas_;
@@ -90,7 +89,7 @@ class MergeWriter {
   std::vector<std::vector<bool>> in_base_;
   std::map<std::string, uint64_t> evicted_;
   std::map<uint32_t, SafetensorsHeader> headers_;  // base files whose headers were read
-  std::map<std::string, std::unique_ptr<FileDescriptor>> files_;  // by path
+  OpenInputs files_;  // the source files (base or delta), each opened once
 };
 
 }  // namespace recis_convert

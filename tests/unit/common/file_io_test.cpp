@@ -84,5 +84,18 @@ TEST(FileIoTest, StampMovesWhenAFileIsRewrittenInPlace) {
             "file changed as we read it: its size went from 10 to 4 bytes");
 }
 
+TEST(FileIoTest, OpenInputsOpensEachFileOnceAndRefusesByType) {
+  TempDir dir;
+  testing::write_file(dir.file("a"), "abc");
+  OpenInputs inputs;
+  auto first = inputs.fd(dir.file("a"));
+  ASSERT_TRUE(first);
+  EXPECT_EQ(inputs.fd(dir.file("a")).value(), first.value());
+  EXPECT_EQ(inputs.fd(dir.path()).error().message, "is a directory, not a regular file");
+  EXPECT_EQ(inputs.files().size(), 1u);
+  inputs.clear();
+  EXPECT_TRUE(inputs.files().empty());
+}
+
 }  // namespace
 }  // namespace recis_convert
