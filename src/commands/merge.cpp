@@ -4,6 +4,7 @@
 #include <optional>
 #include <set>
 
+#include "recis_convert/commands/verify.h"
 #include "recis_convert/common/fault_injection.h"
 #include "recis_convert/common/interrupt.h"
 #include "recis_convert/common/log.h"
@@ -148,6 +149,7 @@ Status finish_merge(const MergeOptions& m, const std::vector<ExportManifest>& ma
     }
   }
   for (const auto& e : manifests) manifest.value().merged_from.push_back(resolved_path(e.dir));
+  manifest.value().lineage = manifests[0].lineage;  // the merged rows are still the base's training run
   report.set_stage_seconds("total", std::chrono::duration<double>(Clock::now() - start).count());
   auto written = write_manifest_and_record(o, manifest.value(), staging.path(), report);
   if (!written) return written.error();
@@ -181,6 +183,30 @@ ExitCode run_merge(const MergeOptions& m, Comm& comm) {
   }
   const CheckpointListing& base = inputs.value().base;
   report.set_checkpoint(base, "merge", "the base export; deltas: " + std::to_string(inputs.value().deltas.size()));
+
+  // 1b. every input is what its manifest says, before anything is written: a flipped byte (which verify catches)
+  // would otherwise be merged into an export whose new manifest vouches for it
+  std::vector<std::string> input_dirs{m.base};
+  input_dirs.insert(input_dirs.end(), m.deltas.begin(), m.deltas.end());
+  auto checked = check_manifest_checksums(comm, input_dirs);
+  std::optional<Error> unverified;
+  if (!checked) {
+    unverified = checked.error();
+  } else if (!checked.value().problems.empty()) {
+    const auto& problems = checked.value().problems;
+    unverified = bad_input("", problems.front() + (problems.size() > 1 ? " (and " + std::to_string(problems.size() - 1) +
+                                                                               " more problem(s): see recis-convert verify)"
+                                                                         : std::string()) +
+                                   "; the inputs of a merge must verify");
+  }
+  auto verified = broadcast_value(comm, unverified ? static_cast<int>(unverified->code) : 0, "merge-inputs-verified");
+  if (!verified || verified.value() != 0) {
+    if (comm.is_root()) {
+      if (unverified) report.add_error(unverified->describe());
+      Log::error(unverified ? unverified->describe() : std::string("merge: the inputs could not be verified"));
+    }
+    return static_cast<ExitCode>(verified ? verified.value() : static_cast<int>(ExitCode::kInternal));
+  }
 
   // 2. the deltas' rows by id, 3. this rank's files merged
   MergeReport mine;

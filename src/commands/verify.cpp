@@ -167,8 +167,9 @@ std::vector<PiecedFile> pieced_files(const std::string& dir, const std::vector<M
   return out;
 }
 
-// Rank 0: each file's size, and its checksum joined from every rank's pieces, against the manifest.
-std::vector<std::string> compare_checksums(const std::string& dir, const std::vector<ManifestFile>& files,
+// Rank 0: each file's size, and its checksum joined from every rank's pieces, against the manifest. `pieced[i]` is
+// `files[i]` where it lies (pieced_files of its export).
+std::vector<std::string> compare_checksums(const std::vector<PiecedFile>& pieced, const std::vector<ManifestFile>& files,
                                            const std::vector<PieceShare>& shares) {
   std::vector<std::string> problems;
   std::set<std::string> said;
@@ -177,10 +178,10 @@ std::vector<std::string> compare_checksums(const std::string& dir, const std::ve
       if (said.insert(e.describe()).second) problems.push_back(e.describe());  // a missing file, once
     }
   }
-  const auto checksums = join_piece_shares(pieced_files(dir, files), shares);
+  const auto checksums = join_piece_shares(pieced, shares);
   for (size_t i = 0; i < files.size(); ++i) {
     const ManifestFile& f = files[i];
-    const std::string path = dir + "/" + f.name;
+    const std::string& path = pieced[i].path;
     uint64_t size = 0;
     if (!is_regular_file(path, &size)) continue;  // said by the rank that could not read it
     if (size != f.bytes) {
@@ -199,32 +200,58 @@ std::vector<std::string> compare_checksums(const std::string& dir, const std::ve
 }  // namespace
 
 std::vector<std::string> check_manifest_file(const std::string& export_dir, const ManifestFile& file) {
-  return compare_checksums(export_dir, {file}, {read_piece_share(pieced_files(export_dir, {file}), 1, 0)});
+  const auto pieced = pieced_files(export_dir, {file});
+  return compare_checksums(pieced, {file}, {read_piece_share(pieced, 1, 0)});
+}
+
+Result<ManifestCheck> check_manifest_checksums(Comm& world, const std::vector<std::string>& dirs) {
+  // 1. the manifests, read once on rank 0
+  auto listed = broadcast_result<std::vector<std::vector<ManifestFile>>>(
+      world,
+      [&]() -> Result<std::vector<std::vector<ManifestFile>>> {
+        std::vector<std::vector<ManifestFile>> out;
+        for (const auto& dir : dirs) {
+          auto files = read_manifest_files(dir);
+          if (!files) return files.error();
+          out.push_back(std::move(files).value());
+        }
+        return out;
+      },
+      "manifest-files");
+  if (!listed) return listed.error();
+  ManifestCheck out;
+  out.files = std::move(listed).value();
+  std::vector<PiecedFile> pieced;
+  std::vector<ManifestFile> files;
+  for (size_t d = 0; d < dirs.size(); ++d) {
+    for (auto& p : pieced_files(dirs[d], out.files[d])) pieced.push_back(std::move(p));
+    files.insert(files.end(), out.files[d].begin(), out.files[d].end());
+  }
+  // 2. every rank reads a share of the files' pieces; 3. rank 0 compares
+  PieceShare share = read_piece_share(pieced, world.size(), world.rank());
+  const int agreed = world.agree_on_status(share.interrupted() ? static_cast<int>(ExitCode::kInterrupted) : 0).status;
+  auto gathered = gather_to_root(world, std::move(share), "verify-pieces");
+  if (agreed == static_cast<int>(ExitCode::kInterrupted)) return Error{ExitCode::kInterrupted, "", "interrupted"};
+  if (world.is_root()) {
+    if (!gathered) return gathered.error();
+    out.problems = compare_checksums(pieced, files, gathered.value());
+  }
+  return out;
 }
 
 ExitCode run_verify(const VerifyOptions& o, Comm& world) {
   Log log(world.rank(), o.quiet, false);
-  // 1. the manifest, read once on rank 0
-  auto listed = broadcast_result<std::vector<ManifestFile>>(
-      world, [&] { return read_manifest_files(o.export_dir); }, "manifest-file");
-  if (!listed) {
-    if (world.is_root()) Log::error(listed.error().describe());
-    return listed.error().code;
+  // 1. the manifest and every file's size and checksum, the pieces shared among the ranks
+  auto checked = check_manifest_checksums(world, {o.export_dir});
+  int status = checked ? 0 : static_cast<int>(checked.error().code);
+  if (world.is_root() && !checked && checked.error().code != ExitCode::kInterrupted) {
+    Log::error(checked.error().describe());
   }
-  const std::vector<ManifestFile>& files = listed.value();
 
-  // 2. checksums: every rank reads a share of the files' pieces
-  PieceShare share = read_piece_share(pieced_files(o.export_dir, files), world.size(), world.rank());
-  const int agreed = world.agree_on_status(share.interrupted() ? static_cast<int>(ExitCode::kInterrupted) : 0).status;
-  auto gathered = gather_to_root(world, std::move(share), "verify-pieces");
-
-  // 3. rank 0: the rest, then every problem
-  int status = agreed;
-  if (world.is_root() && !gathered) {
-    Log::error(gathered.error().describe());
-    status = static_cast<int>(gathered.error().code);
-  } else if (world.is_root() && status == 0) {
-    std::vector<std::string> all = compare_checksums(o.export_dir, files, gathered.value());
+  // 2. rank 0: the rest, then every problem
+  if (world.is_root() && status == 0) {
+    const std::vector<ManifestFile>& files = checked.value().files[0];
+    std::vector<std::string> all = std::move(checked.value().problems);
     for (auto& p : check_unlisted_files(o.export_dir, files)) all.push_back(std::move(p));
     for (auto& p : check_metadata_files(o.export_dir)) all.push_back(std::move(p));
     uint64_t bytes = 0;

@@ -50,6 +50,7 @@ std::string make_manifest_json(const ManifestInput& input) {
   root["manifest_version"] = 2;
   root["tool"] = {{"name", "recis-convert"}, {"version", input.tool_version}};
   root["source"] = {{"checkpoint", input.source_checkpoint}, {"ckpt_id", input.ckpt_id}};
+  if (!input.lineage.empty()) root["source"]["lineage"] = input.lineage;
   root["kind"] = input.delta_base ? "delta" : "full";
   if (input.delta_base) root["base_step"] = *input.delta_base;
   root["step"] = input.clock.step ? ordered_json(input.clock.step->step) : ordered_json();

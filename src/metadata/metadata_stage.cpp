@@ -71,6 +71,10 @@ Result<ManifestInput> write_export_metadata(const JobOptions& o, const SourceDes
   manifest.tool_version = tool_version();
   manifest.checksum_piece_bytes = o.piece_bytes();
   manifest.source_checkpoint = resolved_path(listing.ckpt_dir);
+  if (!source.is_hugectr()) {  // the training run's output directory: what every checkpoint of the run shares
+    const size_t slash = manifest.source_checkpoint.find_last_of('/');
+    manifest.lineage = slash == 0 ? "/" : manifest.source_checkpoint.substr(0, slash);
+  }
   manifest.ckpt_id = listing.ckpt_id;
   manifest.filter_optimizer = o.filter_optimizer;
   manifest.drop_slots = o.drop_slots;

@@ -15,9 +15,19 @@ Result<int64_t> check_merge_chain(const ExportManifest& base, const std::vector<
   if (!base.step) return bad_input(base.dir, "the base export has no \"step\", so no delta can follow it");
   if (deltas.empty()) return bad_input(base.dir, "no delta to merge into it");
   if (base.hdf5) return bad_input(base.dir, "merge reads safetensors exports; this one is model.h5");
+  if (base.lineage.empty()) {
+    return bad_input(base.dir, "records no lineage (\"source\": \"lineage\"): it was made before exports recorded "
+                               "which training run they come from, so no delta can be checked against it");
+  }
   int64_t running = *base.step;
   for (const ExportManifest& d : deltas) {
     if (!d.delta) return bad_input(d.dir, "is a full export, not a delta (a merge starts from one base)");
+    if (d.lineage != base.lineage) {
+      return bad_input(d.dir, "comes from the training run " + (d.lineage.empty() ? std::string("(not recorded)")
+                                                                                   : quoted_name(d.lineage)) +
+                                  ", the base from " + quoted_name(base.lineage) +
+                                  ": a delta applies only to exports of its own run");
+    }
     if (d.hdf5) return bad_input(d.dir, "merge reads safetensors exports; this one is model.h5");
     if (*d.base_step > running) {
       return bad_input(d.dir, "holds the rows updated after step " + std::to_string(*d.base_step) +

@@ -41,6 +41,9 @@ Result<ExportManifest> read_export_manifest(const std::string& dir) {
       return bad_input(path, "is a delta without a whole-number \"step\" and \"base_step\"");
     }
     out.options = root.at("options");
+    if (root.contains("source") && root["source"].is_object() && root["source"].contains("lineage")) {
+      out.lineage = root["source"]["lineage"].get<std::string>();
+    }
     for (const auto& [table, entry] : root.at("tables").items()) {
       ExportTable t;
       t.slots = entry.at("slots").get<std::vector<std::string>>();

@@ -147,12 +147,53 @@ def export_through_symlinked_parent(ctx, parent, np_):
 
 
 def delta_over_its_base(ctx, parent, np_):
-    checkpoints = sorted((d for d in os.listdir(ctx.fixture) if d.startswith("ckpt_")), key=lambda d: int(d[5:]))
     base = os.path.join(parent, "base")
-    made = run(ctx.binary, np_, ["--ckpt-dir", os.path.join(ctx.fixture, checkpoints[0]), "--export-dir", base])
+    made = run(ctx.binary, np_, ["--ckpt-dir", checkpoints_of(ctx.fixture)[0], "--export-dir", base])
     check(made.returncode == 0, f"the base export failed: {made.stderr}")
     return ["--ckpt-dir", ctx.fixture, "--delta-since", base, "--export-dir", base, "--overwrite"], np_, 4, \
         "contains the delta's base export"
+
+
+def checkpoints_of(output_dir):
+    return [os.path.join(output_dir, d) for d in
+            sorted((d for d in os.listdir(output_dir) if d.startswith("ckpt_")), key=lambda d: int(d[5:]))]
+
+
+def base_and_delta(ctx, parent, np_, delta_source=None):
+    """A full export of the first checkpoint and a delta of the latest since it: a merge's inputs."""
+    base, delta = os.path.join(parent, "base"), os.path.join(parent, "delta")
+    first = checkpoints_of(ctx.fixture)[0]
+    for args in (["--ckpt-dir", first, "--export-dir", base],
+                 ["--ckpt-dir", delta_source or ctx.fixture, "--delta-since", base, "--export-dir", delta]):
+        made = run(ctx.binary, np_, args)
+        check(made.returncode == 0, f"making the merge's inputs failed: {made.stderr}")
+    return base, delta
+
+
+def merge_flipped_byte(ctx, parent, np_):
+    base, delta = base_and_delta(ctx, parent, np_)
+    victim = os.path.join(base, sorted(n for n in os.listdir(base) if n.endswith(".safetensors"))[-1])
+    with open(victim, "r+b") as f:  # same size, one bit of a row: only the checksum tells
+        f.seek(-1, os.SEEK_END)
+        last = f.read(1)
+        f.seek(-1, os.SEEK_END)
+        f.write(bytes([last[0] ^ 0x01]))
+    return ["merge", base, delta, "--export-dir", os.path.join(parent, "merged")], np_, 3, \
+        f"{os.path.basename(victim)}: checksum"
+
+
+def merge_other_run(ctx, parent, np_):
+    other = os.path.join(parent, "other-run")  # the same checkpoints, as another training run's output
+    shutil.copytree(ctx.fixture, other)
+    base, delta = base_and_delta(ctx, parent, np_, delta_source=other)
+    return ["merge", base, delta, "--export-dir", os.path.join(parent, "merged")], np_, 3, \
+        "a delta applies only to exports of its own run"
+
+
+def merge_into_base(ctx, parent, np_):
+    base, delta = base_and_delta(ctx, parent, np_)
+    return ["merge", base, delta, "--export-dir", os.path.join(base, "merged")], np_, 4, \
+        "is inside the base export"
 
 
 def lying_tensorkey(mutate, text):
@@ -229,6 +270,7 @@ HOSTILE = {
                   ("gap", lying_tensorkey(narrow_first_slice, "no slice covers ids % 65536")),
                   ("slot_lie", lying_tensorkey(embedding_names_step_filter, "is not that slot's part key")),
                   ("no_block", lying_tensorkey(unindexed_entry, "has no block in index"))],
+    "merge": [("flipped_byte", merge_flipped_byte), ("other_run", merge_other_run), ("into_base", merge_into_base)],
     "empty": [("delta_since", empty_value("--delta-since")), ("report", empty_value("--report")),
               ("version_name", empty_value("--version-name")), ("config_key", empty_value_in_config)],
 }

@@ -31,6 +31,16 @@ std::vector<std::string> check_manifest_file(const std::string& export_dir, cons
 std::vector<std::string> check_unlisted_files(const std::string& export_dir, const std::vector<ManifestFile>& files);
 std::vector<std::string> check_metadata_files(const std::string& export_dir);  // no-op for an HDF5 export
 
+// Every rank (a collective): the files each export of `dirs` lists in its manifest, with their sizes and checksums,
+// the pieces shared among the ranks. Every rank gets the manifests' files (in `dirs` order); rank 0 also gets the
+// problems, "file: what is wrong" lines (none elsewhere). An unreadable manifest is an error on every rank; a
+// signal is kInterrupted. verify checks an export with it, merge each of its inputs before it writes.
+struct ManifestCheck {
+  std::vector<std::vector<ManifestFile>> files;
+  std::vector<std::string> problems;
+};
+Result<ManifestCheck> check_manifest_checksums(Comm& world, const std::vector<std::string>& dirs);
+
 ExitCode run_verify(const VerifyOptions& options, Comm& world);
 
 }  // namespace recis_convert

@@ -33,6 +33,9 @@ struct TableEvictionRecord {
 struct ManifestInput {
   std::string tool_version;
   std::string source_checkpoint;  // resolved ckpt_<step> directory (absolute)
+  // The training run the rows come from: the directory holding the RecIS checkpoint (resolved), "" for a HugeCTR
+  // model. A merge carries its base's; it applies only deltas of the same lineage (plan/merge_chain.h).
+  std::string lineage;
   std::string ckpt_id;
   bool filter_optimizer = false;
   std::vector<std::string> drop_slots;

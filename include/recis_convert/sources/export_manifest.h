@@ -30,6 +30,7 @@ struct ExportManifest {
   bool delta = false;                  // "kind": "delta"
   std::optional<int64_t> step;         // "step"
   std::optional<int64_t> base_step;    // a delta's "base_step"
+  std::string lineage;                 // "source": "lineage" (manifest.h); "" in exports made before it was recorded
   bool hdf5 = false;                   // its tables are in model.h5
   std::map<std::string, ExportTable> tables;
   nlohmann::json options;              // "options" as recorded

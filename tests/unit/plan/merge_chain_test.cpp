@@ -9,6 +9,7 @@ ExportManifest full(int64_t step) {
   ExportManifest e;
   e.dir = "/e/full" + std::to_string(step);
   e.step = step;
+  e.lineage = "/data/train/output";
   e.tables["user"] = ExportTable{{"id", "embedding", "step_filter"}, ""};
   e.tables["item"] = ExportTable{{"id", "embedding"}, ""};
   return e;
@@ -70,6 +71,21 @@ TEST(MergeChainTest, TablesMustMatchInSlotsAndServingDtype) {
   other = delta(100, 200);
   other.tables.erase("item");  // a delta may lack a table: it changed nothing there
   EXPECT_TRUE(check_merge_chain(full(100), {other}));
+}
+
+// A delta of another training run with the same steps would merge rows of two models into one export.
+TEST(MergeChainTest, ADeltaOfAnotherTrainingRunIsRefused) {
+  ExportManifest other = delta(100, 200);
+  other.lineage = "/data/other-run/output";
+  EXPECT_EQ(refusal(full(100), {other}),
+            "/e/delta100-200: comes from the training run \"/data/other-run/output\", the base from "
+            "\"/data/train/output\": a delta applies only to exports of its own run");
+  ExportManifest unrecorded = delta(100, 200);
+  unrecorded.lineage.clear();
+  EXPECT_NE(refusal(full(100), {unrecorded}).find("comes from the training run (not recorded)"), std::string::npos);
+  ExportManifest old_base = full(100);
+  old_base.lineage.clear();
+  EXPECT_NE(refusal(old_base, {delta(100, 200)}).find("records no lineage"), std::string::npos);
 }
 
 }  // namespace
