@@ -157,6 +157,10 @@ Result<Discovery> discover_on_root(const JobOptions& o, const RowTransformChain&
     if (!o.dry_run) {
       auto root = ensure_publish_root(o.publish_root);
       if (!root) return root.error();
+      // versions.json is updated after the version is published: one it cannot read (a FIFO, another tool's file)
+      // must fail the run now, before anything is published, not after
+      auto versions = read_versions_file(o.publish_root);
+      if (!versions) return versions.error();
     }
     discovery.export_dir = o.publish_root + "/" + version;
   }

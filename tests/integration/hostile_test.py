@@ -104,6 +104,13 @@ def fifo_model_pt(ctx, parent, np_):
         "model.pt: is a FIFO, not a regular file"
 
 
+def fifo_versions_json(ctx, parent, np_):
+    root = os.path.join(parent, "root")
+    os.makedirs(root)
+    os.mkfifo(os.path.join(root, "versions.json"))
+    return ["--ckpt-dir", ctx.fixture, "--publish-root", root], np_, 4, "versions.json: is a FIFO, not a regular file"
+
+
 def fifo_under_verify(ctx, parent, np_):
     export = os.path.join(parent, "made")
     made = run(ctx.binary, np_, ["--ckpt-dir", ctx.fixture, "--export-dir", export])
@@ -259,7 +266,8 @@ def empty_value_in_config(ctx, parent, np_):
 HOSTILE = {
     "crash": [("deep_model_pt_hdf5", deep_model_pt), ("deep_model_pt_inspect", deep_model_pt_inspect)],
     "fifo": [("fifo_fg", fifo_option("--fg")), ("fifo_config", fifo_option("--config")),
-             ("fifo_asset", fifo_option("--asset-files")), ("fifo_model_pt", fifo_model_pt),
+             ("fifo_asset", fifo_option("--asset-files")), ("fifo_dense_model", fifo_option("--dense-model")),
+             ("fifo_model_pt", fifo_model_pt), ("fifo_versions_json", fifo_versions_json),
              ("fifo_under_verify", fifo_under_verify)],
     "utf8": [("ckpt_dir", not_utf8_ckpt_dir), ("table_name", not_utf8_table_name)],
     "inside_inputs": [("report_in_checkpoint", report_inside_checkpoint),
