@@ -17,6 +17,7 @@ namespace recis_convert {
 namespace {
 
 constexpr const char* kStagingTag = ".recis-staging.";
+constexpr size_t kPidDigits = 10;  // a pid_t's digits at most (32 bits)
 
 std::string errno_text() { return std::strerror(errno); }
 
@@ -120,6 +121,14 @@ Status StagingDir::prepare_export_location(const std::string& export_dir, bool o
   const SplitPath where = split(export_dir);
   if (where.base.empty() || where.base == "." || where.base == ".." || where.base == "/") {
     return output_error(export_dir, "not a usable export directory name");
+  }
+  // The longest name staged beside it: ".<name>.recis-staging.<host>.<pid>.old" (the previous export, moved aside
+  // by --overwrite). A name that leaves no room for it is the user's to shorten: a usage error, not an output one.
+  const size_t staged = 1 + where.base.size() + std::strlen(kStagingTag) + host_name().size() + 1 + kPidDigits + 4;
+  if (staged > NAME_MAX) {
+    return usage_error("--export-dir " + export_dir + ": the name is " + std::to_string(where.base.size()) +
+                       " bytes; staging it beside the export needs " + std::to_string(staged - where.base.size()) +
+                       " more and a name has at most " + std::to_string(NAME_MAX));
   }
   struct stat st {};
   if (::stat(where.parent.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {

@@ -22,10 +22,6 @@ std::vector<uint64_t> parse_slice(const std::string& slice) {
   return out;
 }
 
-bool is_hdf5_link_name(const std::string& name) {
-  return !name.empty() && name != "." && name.find('/') == std::string::npos;
-}
-
 uint64_t product(const std::vector<uint64_t>& dims, size_t from) {
   uint64_t n = 1;
   for (size_t i = from; i < dims.size(); ++i) n *= dims[i];
@@ -69,6 +65,10 @@ std::vector<WritePiece> DatasetLayout::pieces_of(int rank) const {
     if (p.owner == rank) mine.push_back(p);
   }
   return mine;
+}
+
+bool is_hdf5_link_name(const std::string& name) {
+  return !name.empty() && name != "." && name.find('/') == std::string::npos;
 }
 
 Result<Hdf5Layout> lay_out_hdf5(const std::vector<SourceTensor>& tensors, uint64_t max_piece_bytes, const std::string& ckpt_dir,
@@ -159,6 +159,10 @@ Result<Hdf5Layout> lay_out_hdf5(const std::vector<SourceTensor>& tensors, uint64
       const RowLayout& out = rows.value().output();
       dataset.dtype = out.dtype;
       dataset.dims = out.tensor_shape(table.rows);
+      if (dataset.dims.size() > kMaxHdf5Rank) {
+        return bad_input(file, "tensor " + quoted_name(first->key) + " has " + std::to_string(dataset.dims.size()) +
+                                   " dimensions; an HDF5 dataset has at most " + std::to_string(kMaxHdf5Rank));
+      }
       dataset.row_bytes = out.row_bytes();
       dataset.source_row_bytes = product(first->shape, 1) * dtype_bits(source_dtype) / 8;
       if (rows.value().rewritten()) dataset.rewrite = std::make_shared<const SlotRows>(std::move(rows).value());
@@ -186,6 +190,10 @@ Result<Hdf5Layout> lay_out_hdf5(const std::vector<SourceTensor>& tensors, uint64
     dataset.path = "/optimizer/" + name;
     dataset.dtype = *parse_dtype(t->dtype);
     dataset.dims = t->shape;
+    if (!is_hdf5_link_name(name) || dataset.dims.size() > kMaxHdf5Rank) {
+      return bad_input(ckpt_dir, "optimizer scalar " + quoted_name(name) + " cannot be an HDF5 dataset (a name " +
+                                     "holding '/', or more than " + std::to_string(kMaxHdf5Rank) + " dimensions)");
+    }
     dataset.row_bytes = product(t->shape, 0) * dtype_bits(dataset.dtype) / 8;  // the whole tensor, one piece
     dataset.source_row_bytes = dataset.row_bytes;
     WritePiece piece;

@@ -108,6 +108,11 @@ Result<std::vector<DenseDataset>> read_dense_datasets(const JobOptions& o, const
     d.name = !prefix.empty() && t.name.compare(0, prefix.size(), prefix) == 0 ? t.name.substr(prefix.size()) : t.name;
     d.dtype = t.dtype;
     d.shape = t.shape;
+    if (!is_hdf5_link_name(d.name) || d.shape.size() > kMaxHdf5Rank) {
+      return bad_input(path, "tensor " + quoted_name(t.name) + " cannot be an HDF5 dataset: it has " +
+                                 std::to_string(d.shape.size()) + " dimensions (at most " +
+                                 std::to_string(kMaxHdf5Rank) + ") or its name is not one link (holds '/')");
+    }
     auto data = read_tensor_data(state.value(), t);
     if (!data) return data.error();
     d.data = std::move(data).value();

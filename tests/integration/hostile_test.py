@@ -249,6 +249,32 @@ def unindexed_entry(tensorkey):
     tensorkey[key.replace("/part_", "_ghost/part_")] = value.replace("@id^", "@id_ghost^")
 
 
+def index_names_manifest_json(ctx, parent, np_):
+    ckpt = copy_checkpoint(ctx.fixture, parent)
+    victim = sorted(n for n in os.listdir(ckpt) if n.endswith(".safetensors"))[0]
+    os.rename(os.path.join(ckpt, victim), os.path.join(ckpt, "manifest.json"))
+    with open(os.path.join(ckpt, "index")) as f:
+        index = json.load(f)
+    index["file_index"]["manifest.json"] = index["file_index"].pop(victim)
+    with open(os.path.join(ckpt, "index"), "w") as f:
+        json.dump(index, f)
+    return ["--ckpt-dir", ckpt, "--export-dir", os.path.join(parent, "export")], np_, 3, \
+        "which is not a .safetensors data file"
+
+
+def dense_tensor_of_33_dims(ctx, parent, np_):
+    ckpt = copy_checkpoint(ctx.fixture, parent)
+    subprocess.run([sys.executable, "-c", "import sys, torch; torch.save({'w': torch.zeros([1] * 33)}, sys.argv[1])",
+                    os.path.join(ckpt, "model.pt")], check=True)
+    return ["--ckpt-dir", ckpt, "--export-dir", os.path.join(parent, "export"), "--format", "hdf5"], np_, 3, \
+        "cannot be an HDF5 dataset"
+
+
+def export_name_without_room(ctx, parent, np_):
+    return ["--ckpt-dir", ctx.fixture, "--export-dir", os.path.join(parent, "x" * 240)], np_, 2, \
+        "staging it beside the export needs"
+
+
 def empty_value(option):
     def case(ctx, parent, np_):
         return ["--ckpt-dir", ctx.fixture, "--export-dir", os.path.join(parent, "export"), option, ""], np_, 2, \
@@ -278,6 +304,8 @@ HOSTILE = {
                   ("gap", lying_tensorkey(narrow_first_slice, "no slice covers ids % 65536")),
                   ("slot_lie", lying_tensorkey(embedding_names_step_filter, "is not that slot's part key")),
                   ("no_block", lying_tensorkey(unindexed_entry, "has no block in index"))],
+    "exit_class": [("index_names_manifest_json", index_names_manifest_json),
+                   ("dense_33_dims_hdf5", dense_tensor_of_33_dims), ("long_export_name", export_name_without_room)],
     "merge": [("flipped_byte", merge_flipped_byte), ("other_run", merge_other_run), ("into_base", merge_into_base)],
     "empty": [("delta_since", empty_value("--delta-since")), ("report", empty_value("--report")),
               ("version_name", empty_value("--version-name")), ("config_key", empty_value_in_config)],

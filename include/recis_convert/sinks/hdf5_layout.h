@@ -87,6 +87,12 @@ struct PieceBytes {
 };
 PieceBytes bytes_of_rank(const Hdf5Layout& plan, int rank);
 
+// What one HDF5 dataset can be: at most 32 dimensions (HDF5's H5S_MAX_RANK), and its name one link, so that
+// "/sparse/<table>/<slot>" and "/dense/<name>" make no group the layout did not plan. A tensor beyond either is
+// bad input (exit 3), refused before anything is written, not an HDF5 failure (exit 4).
+inline constexpr size_t kMaxHdf5Rank = 32;
+bool is_hdf5_link_name(const std::string& name);
+
 // `max_piece_bytes` bounds the rows one piece carries (the copy buffer); a single larger row is its own piece.
 // Each table slot's rows go through `transforms` (prepared once per slot, the same on every rank).
 // `target_rows` (--reshard M): per table, its kept rows in each of the M target parts; the datasets then hold the

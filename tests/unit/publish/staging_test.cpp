@@ -145,5 +145,15 @@ TEST(StagingTest, OutputsStayApartFromInputs) {
   }
 }
 
+// A legal name (255 bytes) that leaves no room for the staging directory's suffix is the user's to shorten.
+TEST(StagingTest, ExportNameWithoutRoomForStagingIsAUsageError) {
+  TempDir dir;
+  auto staging = StagingDir::create(dir.file(std::string(240, 'x')), false, nullptr);
+  ASSERT_FALSE(staging);
+  EXPECT_EQ(staging.error().code, ExitCode::kUsage);
+  EXPECT_NE(staging.error().message.find("staging it beside the export needs"), std::string::npos);
+  EXPECT_TRUE(StagingDir::create(dir.file(std::string(100, 'x')), false, nullptr));
+}
+
 }  // namespace
 }  // namespace recis_convert
