@@ -267,6 +267,14 @@ ExitCode run_merge(const MergeOptions& m, Comm& comm) {
         for (const auto& [table, rows] : r.evicted) evicted[table] += rows;
       }
     }
+    // the inputs were checksummed against their manifests, then read again to merge: still the same files now?
+    for (size_t i = 0; status == 0 && i <= inputs.value().deltas.size(); ++i) {
+      auto unchanged = check_listing_unchanged(i == 0 ? base : inputs.value().deltas[i - 1]);
+      if (!unchanged) {
+        Log::error(unchanged.error().describe());
+        status = static_cast<int>(unchanged.error().code);
+      }
+    }
     if (status == 0) {
       auto finished =
           finish_merge(m, manifests, inputs.value().step, base, std::move(files), evicted, *staging, report, start,

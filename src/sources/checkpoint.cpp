@@ -259,6 +259,17 @@ Status check_read_unchanged(int fd, const std::string& path, const DataFile& fil
   return check_unchanged(file.stamp(), now.value(), path);
 }
 
+Status check_listing_unchanged(const CheckpointListing& listing) {
+  for (const DataFile& file : listing.files) {
+    const std::string path = join(listing.ckpt_dir, file.name);
+    const auto now = regular_file_stamp(path);
+    if (!now) return bad_input(path, "file changed as we read it: it is gone or no longer a regular file");
+    auto unchanged = check_unchanged(file.stamp(), *now, path);
+    if (!unchanged) return unchanged;
+  }
+  return Ok{};
+}
+
 uint32_t CheckpointListing::file_number(std::string_view name) const {
   auto it = std::lower_bound(files.begin(), files.end(), name,
                              [](const DataFile& f, std::string_view n) { return f.name < n; });

@@ -218,6 +218,38 @@ def case_source_changes(args):
             print(f"ok: {what}: {errors[0]}")
 
 
+def case_merge_source_changes(args):
+    """merge checks its inputs against their manifests, then reads them again to merge: a delta rewritten in place
+    in between (same size) fails the merge with exit 3, nothing published (issue 33)."""
+    env = dict(os.environ, OMPI_MCA_btl_vader_single_copy_mechanism="none")
+    parent = fresh(args.work, "merge_rewrite")
+    base, delta, merged = (os.path.join(parent, n) for n in ("base", "delta", "merged"))
+    first = min((d for d in os.listdir(args.fixture) if d.startswith("ckpt_")), key=lambda d: int(d[5:]))
+    expect_success(mpirun(args.binary, 2, ["--ckpt-dir", os.path.join(args.fixture, first), "--export-dir", base]),
+                   "merge's base")
+    expect_success(mpirun(args.binary, 2, ["--ckpt-dir", args.fixture, "--delta-since", base, "--export-dir", delta]),
+                   "merge's delta")
+    log_path = os.path.join(args.work, "merge_rewrite.stderr")
+    with open(log_path, "w") as log:
+        job = subprocess.Popen(mpirun_command(args.binary, 2, ["merge", base, delta, "--export-dir", merged,
+                                                               "--debug-fail-at", "merge@0:pause"]),
+                               stdout=subprocess.DEVNULL, stderr=log, env=env)
+        try:
+            wait_for_line(log_path, "[test] fault at merge")
+            for name in data_files(delta):
+                rewrite_in_place(os.path.join(delta, name))
+            code = job.wait(timeout=120)
+        except BaseException:
+            job.kill()
+            raise
+    errors = tool_errors(open(log_path).read())
+    check(code == 3, f"merge with a delta rewritten mid-run: exit {code}, expected 3\n{errors}")
+    check(len(errors) == 1 and delta in errors[0] and "changed as we read it" in errors[0],
+          f"merge with a delta rewritten mid-run: {errors}")
+    check_clean_parent(parent, ["base", "delta"])
+    print(f"ok: merge with a delta rewritten mid-run: {errors[0]}")
+
+
 def dead_pid():
     """A process id that no longer exists (a finished child's)."""
     child = subprocess.Popen(["true"])
@@ -272,7 +304,7 @@ def case_files_and_links(args):
 
 
 CASES = {"kill": case_kill, "term": case_term, "concurrent": case_concurrent, "disk_full": case_disk_full,
-         "source_changes": case_source_changes, "files_and_links": case_files_and_links}
+         "source_changes": case_source_changes, "merge_source_changes": case_merge_source_changes, "files_and_links": case_files_and_links}
 
 
 if __name__ == "__main__":

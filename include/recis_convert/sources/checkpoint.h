@@ -58,6 +58,10 @@ struct CheckpointListing {
   uint32_t file_number(std::string_view name) const;
 };
 
+// Every data file of `listing` still as discovered (by path: one stat each), for a reader that cannot check each
+// file as it finishes it (merge reads a delta's files from every rank, piece by piece).
+Status check_listing_unchanged(const CheckpointListing& listing);
+
 // Resolves `ckpt_arg` (a ckpt_<step> directory, or its output directory with a `checkpoint` file naming the
 // latest) and checks the checkpoint is complete: index and tensorkey.json present and valid, no leftover *.tmp,
 // every file named by index present, every *.safetensors file named by index. Errors are kBadInput.

@@ -99,6 +99,22 @@ TEST(CheckpointTest, TensorkeyEntryMustNameTheSlotOfItsKeyAndAnIndexedBlock) {
             "entry \"u.id/part_0_1\": \"u@id^00000@65536@65536\" has no block in index");
 }
 
+TEST(CheckpointTest, ListingUnchangedUntilAFileIsRewritten) {
+  TempDir dir;
+  testing::write_small_checkpoint(dir.path());
+  auto listing = discover_checkpoint(dir.path());
+  ASSERT_TRUE(listing) << listing.error().describe();
+  EXPECT_TRUE(check_listing_unchanged(listing.value()));
+  DataFile& first = listing.value().files[0];
+  first.mtime_ns -= 1000000000;  // as if it had been discovered a second before its last write
+  auto changed = check_listing_unchanged(listing.value());
+  ASSERT_FALSE(changed);
+  EXPECT_EQ(changed.error().file, dir.file(first.name));
+  EXPECT_NE(changed.error().message.find("file changed as we read it"), std::string::npos);
+  ::unlink(dir.file(first.name).c_str());
+  EXPECT_NE(check_listing_unchanged(listing.value()).error().message.find("it is gone"), std::string::npos);
+}
+
 TEST(CheckpointTest, ParsesSparseKeys) {
   auto key = parse_sparse_key("user@sparse_adamw_exp_avg^00000@32768@65536");
   ASSERT_TRUE(key);
