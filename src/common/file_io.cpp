@@ -42,20 +42,26 @@ const char* type_name(mode_t mode) {
   return "not a regular file";
 }
 
+std::string not_regular(mode_t mode) { return std::string("is ") + type_name(mode) + ", not a regular file"; }
+
 int64_t nanoseconds(const struct timespec& t) { return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec; }
+
+FileStamp stamp_from(const struct stat& st) {
+  return FileStamp{static_cast<uint64_t>(st.st_size), nanoseconds(st.st_mtim), nanoseconds(st.st_ctim)};
+}
 
 }  // namespace
 
 Result<FileStamp> stamp_of(int fd, const std::string& path) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) return bad_input(path, std::string("cannot stat: ") + std::strerror(errno));
-  return FileStamp{static_cast<uint64_t>(st.st_size), nanoseconds(st.st_mtim), nanoseconds(st.st_ctim)};
+  return stamp_from(st);
 }
 
 std::optional<FileStamp> regular_file_stamp(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
-  return FileStamp{static_cast<uint64_t>(st.st_size), nanoseconds(st.st_mtim), nanoseconds(st.st_ctim)};
+  return stamp_from(st);
 }
 
 Status check_unchanged(const FileStamp& before, const FileStamp& now, const std::string& path) {
@@ -74,7 +80,7 @@ Status check_unchanged(const FileStamp& before, const FileStamp& now, const std:
 std::string file_type_problem(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0 || S_ISREG(st.st_mode)) return "";
-  return std::string("is ") + type_name(st.st_mode) + ", not a regular file";
+  return not_regular(st.st_mode);
 }
 
 Result<FileDescriptor> open_input_file(const std::string& path) {
@@ -84,7 +90,7 @@ Result<FileDescriptor> open_input_file(const std::string& path) {
   if (fd.get() < 0) return bad_input(path, std::string("cannot open: ") + std::strerror(errno));
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return bad_input(path, std::string("cannot stat: ") + std::strerror(errno));
-  if (!S_ISREG(st.st_mode)) return bad_input(path, std::string("is ") + type_name(st.st_mode) + ", not a regular file");
+  if (!S_ISREG(st.st_mode)) return bad_input(path, not_regular(st.st_mode));
   const int flags = ::fcntl(fd.get(), F_GETFL);
   if (flags < 0 || ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK) != 0) {
     return bad_input(path, std::string("cannot clear O_NONBLOCK: ") + std::strerror(errno));

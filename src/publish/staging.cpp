@@ -18,6 +18,7 @@ namespace {
 
 constexpr const char* kStagingTag = ".recis-staging.";
 constexpr size_t kPidDigits = 10;  // a pid_t's digits at most (32 bits)
+constexpr const char* kAsideSuffix = ".old";  // the previous export, moved aside by --overwrite
 
 std::string errno_text() { return std::strerror(errno); }
 
@@ -124,7 +125,8 @@ Status StagingDir::prepare_export_location(const std::string& export_dir, bool o
   }
   // The longest name staged beside it: ".<name>.recis-staging.<host>.<pid>.old" (the previous export, moved aside
   // by --overwrite). A name that leaves no room for it is the user's to shorten: a usage error, not an output one.
-  const size_t staged = 1 + where.base.size() + std::strlen(kStagingTag) + host_name().size() + 1 + kPidDigits + 4;
+  const size_t staged = 1 + where.base.size() + std::strlen(kStagingTag) + host_name().size() + 1 + kPidDigits +
+                        std::strlen(kAsideSuffix);
   if (staged > NAME_MAX) {
     return usage_error("--export-dir " + export_dir + ": the name is " + std::to_string(where.base.size()) +
                        " bytes; staging it beside the export needs " + std::to_string(staged - where.base.size()) +
@@ -200,7 +202,7 @@ Status StagingDir::publish(bool overwrite) {
     // Filesystem without renameat2 flags: fall back to a checked plain rename (not atomic against a racing run).
     if (exists(export_dir_)) {
       if (!overwrite) return output_error(export_dir_, "already exists (use --overwrite to replace it)");
-      const std::string old = path_ + ".old";
+      const std::string old = path_ + kAsideSuffix;
       if (::rename(export_dir_.c_str(), old.c_str()) != 0) {
         return output_error(export_dir_, "cannot move the previous export aside: " + errno_text());
       }
