@@ -1,0 +1,137 @@
+#!/usr/bin/python3
+"""Checkpoints written by RecIS v1.1's own saver (tests/fixtures/recis-v1.1-real, copied from shared/fixtures; its
+README says what is in them), exported by the real binary and compared with the live table contents RecIS dumped
+right before each save (truth/rank<r>_step<s>.pt), by id: every id of every table, every kept slot's row byte for
+byte. A plain copy's data files are the source's byte for byte.
+
+    real_recis_test.py CASE --binary BIN --work DIR [--np N]      CASE: copy | filter | reshard
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from export_test import CheckFailed, check, expect_success, mpirun, read_safetensors, tensor_bytes  # noqa: E402
+
+REAL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "recis-v1.1-real")
+# (run, checkpoint step): every checkpoint RecIS wrote there
+CHECKPOINTS = [("A", 3), ("A", 6), ("C", 5)]
+NUMPY = {"F32": np.float32, "F16": np.float16, "F64": np.float64, "I64": np.int64, "I32": np.int32}
+
+
+def truth_rows(run, step):
+    """{table: {slot: {id: row bytes}}} over every worker's dump of that step."""
+    out = {}
+    truth_dir = os.path.join(REAL, run, "truth")
+    for name in sorted(os.listdir(truth_dir)):
+        if not name.endswith(f"_step{step}.pt"):
+            continue
+        dump = torch.load(os.path.join(truth_dir, name))
+        for table, content in dump["tables"].items():
+            ids = content["id"].numpy().tolist()
+            for slot, rows in content.items():
+                if slot in ("id", "table"):
+                    continue
+                rows = rows.numpy().reshape(len(ids), -1) if ids else rows.numpy()
+                by_id = out.setdefault(table, {}).setdefault(slot, {})
+                for i, row_id in enumerate(ids):
+                    check(row_id not in by_id, f"{name}: {table} id {row_id} dumped twice")
+                    by_id[row_id] = rows[i].tobytes()
+            out.setdefault(table, {}).setdefault("id", {})
+    return out
+
+
+def exported_rows(export_dir):
+    """The same shape, read from an export through its own index and tensorkey.json."""
+    with open(os.path.join(export_dir, "index")) as f:
+        index = json.load(f)
+    with open(os.path.join(export_dir, "tensorkey.json")) as f:
+        tensorkey = json.load(f)
+    file_of = {number: name for name, number in index["file_index"].items()}
+    files = {}
+    parts = {}  # (table, part key) -> {slot: (header entry, bytes)}
+    for key, logical in tensorkey.items():
+        table, rest = logical.split("@", 1)
+        slot = rest.split("^", 1)[0]
+        name = file_of[index["block_index"][key]]
+        if name not in files:
+            files[name] = read_safetensors(os.path.join(export_dir, name))
+        header, _, data = files[name]
+        parts.setdefault((table, key.rsplit("/", 1)[1]), {})[slot] = (header[key], tensor_bytes(header, data, key))
+    out = {}
+    for (table, part), slots in parts.items():
+        entry, raw = slots["id"]
+        ids = np.frombuffer(raw, dtype=np.int64).tolist()
+        out.setdefault(table, {}).setdefault("id", {})
+        for slot, (entry, raw) in slots.items():
+            if slot == "id":
+                continue
+            rows = np.frombuffer(raw, dtype=NUMPY[entry["dtype"]])
+            rows = rows.reshape(len(ids), -1) if ids else rows
+            by_id = out[table].setdefault(slot, {})
+            for i, row_id in enumerate(ids):
+                check(row_id not in by_id, f"{export_dir}: {table} id {row_id} exported twice")
+                by_id[row_id] = rows[i].tobytes()
+    return out
+
+
+def compare(export_dir, truth, slots_kept, what):
+    got = exported_rows(export_dir)
+    check(sorted(got) == sorted(truth), f"{what}: tables {sorted(got)}, truth has {sorted(truth)}")
+    for table, slots in truth.items():
+        want_slots = sorted(s for s in slots if slots_kept(s))
+        check(sorted(got[table]) == want_slots, f"{what}: {table} slots {sorted(got[table])}, expected {want_slots}")
+        for slot in want_slots:
+            if slot == "id":
+                continue
+            check(sorted(got[table][slot]) == sorted(slots[slot]), f"{what}: {table}.{slot} ids differ from the truth")
+            bad = [i for i, row in slots[slot].items() if got[table][slot][i] != row]
+            check(not bad, f"{what}: {table}.{slot}: {len(bad)} rows differ from the truth, e.g. id {bad[:1]}")
+    rows = sum(len(s.get("embedding", {})) for s in truth.values())
+    print(f"ok: {what}: {len(truth)} tables, {rows} embedding rows equal the truth by id")
+
+
+def run_case(case, args):
+    for run, step in CHECKPOINTS:
+        ckpt = os.path.join(REAL, run, f"ckpt_{step}")
+        truth = truth_rows(run, step)
+        options = {"copy": [], "filter": ["--filter-optimizer"], "reshard": ["--filter-optimizer", "--reshard", "3"]}[case]
+        out = os.path.join(args.work, f"{run}_ckpt_{step}")
+        shutil.rmtree(out, ignore_errors=True)
+        what = f"{case} {run}/ckpt_{step} np {args.np}"
+        expect_success(mpirun(args.binary, args.np, ["--ckpt-dir", ckpt, "--export-dir", out] + options), what)
+        keeps_optimizer = case == "copy"
+        compare(out, truth, lambda s: keeps_optimizer or not s.startswith("sparse_"), what)
+        if case == "copy":
+            for name in sorted(n for n in os.listdir(ckpt) if n.endswith(".safetensors")):
+                with open(os.path.join(ckpt, name), "rb") as a, open(os.path.join(out, name), "rb") as b:
+                    check(a.read() == b.read(), f"{what}: {name} is not the source byte for byte")
+        verified = mpirun(args.binary, args.np, ["verify", out])
+        expect_success(verified, f"verify {what}")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("case", choices=["copy", "filter", "reshard"])
+    parser.add_argument("--binary", required=True)
+    parser.add_argument("--work", required=True)
+    parser.add_argument("--np", type=int, default=2)
+    args = parser.parse_args()
+    os.makedirs(args.work, exist_ok=True)
+    try:
+        run_case(args.case, args)
+    except CheckFailed as e:
+        print(f"FAILED: {args.case}: {e}", file=sys.stderr)
+        return 1
+    print(f"PASSED: {args.case}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
