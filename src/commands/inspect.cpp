@@ -20,11 +20,20 @@
 namespace recis_convert {
 namespace {
 
-// "sparse_adamw_exp_avg" or "sparse_adamw_step" -> "adamw" (RecIS names optimizer state sparse_<optimizer>_*).
+// The states RecIS's sparse optimizers save, each as "sparse_<optimizer>_<state>" (a slot or a dense scalar).
+constexpr const char* kOptimizerStates[] = {"_exp_avg_sq", "_exp_avg", "_beta1", "_beta2", "_step"};
+
+// "sparse_adamw_exp_avg" or "sparse_adamw_step" -> "adamw"; "sparse_adamw_tf_exp_avg" -> "adamw_tf" (SparseAdamWTF:
+// the optimizer's own name may hold '_', so the known state is cut off the end, not the name at its first '_').
 std::string optimizer_of(const std::string& name) {
   const std::string prefix = "sparse_";
   if (name.compare(0, prefix.size(), prefix) != 0) return "";
-  const size_t end = name.find('_', prefix.size());
+  for (const std::string state : kOptimizerStates) {
+    if (name.size() > prefix.size() + state.size() && name.compare(name.size() - state.size(), state.size(), state) == 0) {
+      return name.substr(prefix.size(), name.size() - prefix.size() - state.size());
+    }
+  }
+  const size_t end = name.find('_', prefix.size());  // a state this tool does not know: the name up to its first '_'
   return name.substr(prefix.size(), end == std::string::npos ? std::string::npos : end - prefix.size());
 }
 

@@ -4,7 +4,7 @@ README says what is in them), exported by the real binary and compared with the 
 right before each save (truth/rank<r>_step<s>.pt), by id: every id of every table, every kept slot's row byte for
 byte. A plain copy's data files are the source's byte for byte.
 
-    real_recis_test.py CASE --binary BIN --work DIR [--np N]      CASE: copy | filter | reshard
+    real_recis_test.py CASE --binary BIN --work DIR [--np N]      CASE: copy | filter | reshard | inspect
 """
 import argparse
 import json
@@ -22,6 +22,7 @@ from export_test import CheckFailed, check, expect_success, mpirun, read_safeten
 REAL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "recis-v1.1-real")
 # (run, checkpoint step): every checkpoint RecIS wrote there
 CHECKPOINTS = [("A", 3), ("A", 6), ("C", 5)]
+ARGS = None  # the command line, for the cases that need only the binary
 NUMPY = {"F32": np.float32, "F16": np.float16, "F64": np.float64, "I64": np.int64, "I32": np.int32}
 
 
@@ -97,6 +98,17 @@ def compare(export_dir, truth, slots_kept, what):
     print(f"ok: {what}: {len(truth)} tables, {rows} embedding rows equal the truth by id")
 
 
+def check_inspect():
+    """inspect names each run's optimizer as RecIS names its state: SparseAdamW "adamw", SparseAdamWTF "adamw_tf"."""
+    for run, step, optimizer in (("A", 6, "adamw"), ("C", 5, "adamw_tf")):
+        return_ = subprocess.run([ARGS.binary, "inspect", os.path.join(REAL, run, f"ckpt_{step}"), "--json"],
+                                 capture_output=True, text=True)
+        check(return_.returncode == 0, f"inspect {run}/ckpt_{step}: exit {return_.returncode}: {return_.stderr}")
+        said = json.loads(return_.stdout).get("optimizer")
+        check(said == optimizer, f"inspect {run}/ckpt_{step}: optimizer {said!r}, RecIS's is {optimizer!r}")
+        print(f"ok: inspect {run}/ckpt_{step}: optimizer {said}")
+
+
 def run_case(case, args):
     for run, step in CHECKPOINTS:
         ckpt = os.path.join(REAL, run, f"ckpt_{step}")
@@ -118,14 +130,19 @@ def run_case(case, args):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("case", choices=["copy", "filter", "reshard"])
+    parser.add_argument("case", choices=["copy", "filter", "reshard", "inspect"])
     parser.add_argument("--binary", required=True)
     parser.add_argument("--work", required=True)
     parser.add_argument("--np", type=int, default=2)
     args = parser.parse_args()
     os.makedirs(args.work, exist_ok=True)
+    global ARGS
+    ARGS = args
     try:
-        run_case(args.case, args)
+        if args.case == "inspect":
+            check_inspect()
+        else:
+            run_case(args.case, args)
     except CheckFailed as e:
         print(f"FAILED: {args.case}: {e}", file=sys.stderr)
         return 1
