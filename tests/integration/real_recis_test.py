@@ -22,7 +22,6 @@ from export_test import CheckFailed, check, expect_success, mpirun, read_safeten
 REAL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "recis-v1.1-real")
 # (run, checkpoint step): every checkpoint RecIS wrote there
 CHECKPOINTS = [("A", 3), ("A", 6), ("C", 5)]
-ARGS = None  # the command line, for the cases that need only the binary
 NUMPY = {"F32": np.float32, "F16": np.float16, "F64": np.float64, "I64": np.int64, "I32": np.int32}
 
 
@@ -98,13 +97,13 @@ def compare(export_dir, truth, slots_kept, what):
     print(f"ok: {what}: {len(truth)} tables, {rows} embedding rows equal the truth by id")
 
 
-def check_inspect():
+def check_inspect(binary):
     """inspect names each run's optimizer as RecIS names its state: SparseAdamW "adamw", SparseAdamWTF "adamw_tf"."""
     for run, step, optimizer in (("A", 6, "adamw"), ("C", 5, "adamw_tf")):
-        return_ = subprocess.run([ARGS.binary, "inspect", os.path.join(REAL, run, f"ckpt_{step}"), "--json"],
-                                 capture_output=True, text=True)
-        check(return_.returncode == 0, f"inspect {run}/ckpt_{step}: exit {return_.returncode}: {return_.stderr}")
-        said = json.loads(return_.stdout).get("optimizer")
+        result = subprocess.run([binary, "inspect", os.path.join(REAL, run, f"ckpt_{step}"), "--json"],
+                                capture_output=True, text=True)
+        check(result.returncode == 0, f"inspect {run}/ckpt_{step}: exit {result.returncode}: {result.stderr}")
+        said = json.loads(result.stdout).get("optimizer")
         check(said == optimizer, f"inspect {run}/ckpt_{step}: optimizer {said!r}, RecIS's is {optimizer!r}")
         print(f"ok: inspect {run}/ckpt_{step}: optimizer {said}")
 
@@ -136,11 +135,9 @@ def main():
     parser.add_argument("--np", type=int, default=2)
     args = parser.parse_args()
     os.makedirs(args.work, exist_ok=True)
-    global ARGS
-    ARGS = args
     try:
         if args.case == "inspect":
-            check_inspect()
+            check_inspect(args.binary)
         else:
             run_case(args.case, args)
     except CheckFailed as e:
