@@ -4,9 +4,9 @@ README says what is in them), exported by the real binary and compared with the 
 right before each save (truth/rank<r>_step<s>.pt), by id: every id of every table, every kept slot's row byte for
 byte. A plain copy's data files are the source's byte for byte.
 
-    real_recis_test.py CASE --binary BIN --work DIR [--np N]      CASE: copy | filter | reshard | inspect
+    real_recis_test.py CASE --binary BIN --fixture tests/fixtures/recis-v1.1-real --work DIR [--np N]
+    CASE: copy | filter | reshard | inspect
 """
-import argparse
 import json
 import os
 import shutil
@@ -17,18 +17,17 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from export_test import CheckFailed, check, expect_success, mpirun, read_safetensors, tensor_bytes  # noqa: E402
+from export_test import check, expect_success, mpirun, read_safetensors, run_cases, tensor_bytes  # noqa: E402
 
-REAL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "recis-v1.1-real")
 # (run, checkpoint step): every checkpoint RecIS wrote there
 CHECKPOINTS = [("A", 3), ("A", 6), ("C", 5)]
 NUMPY = {"F32": np.float32, "F16": np.float16, "F64": np.float64, "I64": np.int64, "I32": np.int32}
 
 
-def truth_rows(run, step):
+def truth_rows(real, run, step):
     """{table: {slot: {id: row bytes}}} over every worker's dump of that step."""
     out = {}
-    truth_dir = os.path.join(REAL, run, "truth")
+    truth_dir = os.path.join(real, run, "truth")
     for name in sorted(os.listdir(truth_dir)):
         if not name.endswith(f"_step{step}.pt"):
             continue
@@ -97,10 +96,10 @@ def compare(export_dir, truth, slots_kept, what):
     print(f"ok: {what}: {len(truth)} tables, {rows} embedding rows equal the truth by id")
 
 
-def check_inspect(binary):
+def case_inspect(args):
     """inspect names each run's optimizer as RecIS names its state: SparseAdamW "adamw", SparseAdamWTF "adamw_tf"."""
     for run, step, optimizer in (("A", 6, "adamw"), ("C", 5, "adamw_tf")):
-        result = subprocess.run([binary, "inspect", os.path.join(REAL, run, f"ckpt_{step}"), "--json"],
+        result = subprocess.run([args.binary, "inspect", os.path.join(args.fixture, run, f"ckpt_{step}"), "--json"],
                                 capture_output=True, text=True)
         check(result.returncode == 0, f"inspect {run}/ckpt_{step}: exit {result.returncode}: {result.stderr}")
         said = json.loads(result.stdout).get("optimizer")
@@ -108,10 +107,15 @@ def check_inspect(binary):
         print(f"ok: inspect {run}/ckpt_{step}: optimizer {said}")
 
 
-def run_case(case, args):
+def export_case(case):
+    """Every real checkpoint exported as `case` says, compared with its truth by id, then verified."""
+    return lambda args: export_and_compare(case, args)
+
+
+def export_and_compare(case, args):
     for run, step in CHECKPOINTS:
-        ckpt = os.path.join(REAL, run, f"ckpt_{step}")
-        truth = truth_rows(run, step)
+        ckpt = os.path.join(args.fixture, run, f"ckpt_{step}")
+        truth = truth_rows(args.fixture, run, step)
         options = {"copy": [], "filter": ["--filter-optimizer"], "reshard": ["--filter-optimizer", "--reshard", "3"]}[case]
         out = os.path.join(args.work, f"{run}_ckpt_{step}")
         shutil.rmtree(out, ignore_errors=True)
@@ -127,25 +131,8 @@ def run_case(case, args):
         expect_success(verified, f"verify {what}")
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("case", choices=["copy", "filter", "reshard", "inspect"])
-    parser.add_argument("--binary", required=True)
-    parser.add_argument("--work", required=True)
-    parser.add_argument("--np", type=int, default=2)
-    args = parser.parse_args()
-    os.makedirs(args.work, exist_ok=True)
-    try:
-        if args.case == "inspect":
-            check_inspect(args.binary)
-        else:
-            run_case(args.case, args)
-    except CheckFailed as e:
-        print(f"FAILED: {args.case}: {e}", file=sys.stderr)
-        return 1
-    print(f"PASSED: {args.case}")
-    return 0
-
+CASES = {"copy": export_case("copy"), "filter": export_case("filter"), "reshard": export_case("reshard"),
+         "inspect": case_inspect}
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cases(CASES))
