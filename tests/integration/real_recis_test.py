@@ -5,7 +5,7 @@ right before each save (truth/rank<r>_step<s>.pt), by id: every id of every tabl
 byte. A plain copy's data files are the source's byte for byte.
 
     real_recis_test.py CASE --binary BIN --fixture tests/fixtures/recis-v1.1-real --work DIR [--np N]
-    CASE: copy | filter | reshard | inspect
+    CASE: copy | filter | reshard | evict | inspect
 """
 import json
 import os
@@ -96,6 +96,44 @@ def compare(export_dir, truth, slots_kept, what):
     print(f"ok: {what}: {len(truth)} tables, {rows} embedding rows equal the truth by id")
 
 
+def case_evict(args):
+    """--evict-older-than on copies of the real checkpoints whose extra.pt says a step 1000 later than the truth: the
+    filter hook's buffer RecIS keys by module path (`...CoalescedHashtable_<sha>._hashtable._filter_hook_impl.
+    _global_step`, shared by the engine table's children) must win, so exactly the rows the truth's step_filter puts
+    within 2 steps of the checkpoint's step are kept; taken from extra.pt, no row would be."""
+    older_than = 2
+    for run, step in CHECKPOINTS:
+        ckpt = os.path.join(args.work, run, f"ckpt_{step}")
+        shutil.rmtree(os.path.dirname(ckpt), ignore_errors=True)
+        shutil.copytree(os.path.join(args.fixture, run, f"ckpt_{step}"), ckpt)
+        extra = torch.load(os.path.join(ckpt, "extra.pt"))
+        extra["global_step"] = torch.tensor(step + 1000)
+        torch.save(extra, os.path.join(ckpt, "extra.pt"))
+        truth = truth_rows(args.fixture, run, step)
+        for table, slots in truth.items():
+            if "step_filter" not in slots:
+                continue
+            stale = {i for i, sf in slots["step_filter"].items()
+                     if step - int(np.frombuffer(sf, dtype=np.int64)[0]) > older_than}
+            check(stale and len(stale) < len(slots["step_filter"]), f"{run}/ckpt_{step}: {table}: nothing to tell")
+            for slot in slots:
+                slots[slot] = {i: row for i, row in slots[slot].items() if i not in stale}
+        out = os.path.join(args.work, f"{run}_ckpt_{step}")
+        shutil.rmtree(out, ignore_errors=True)
+        what = f"evict {run}/ckpt_{step} np {args.np}"
+        expect_success(mpirun(args.binary, args.np, ["--ckpt-dir", ckpt, "--export-dir", out, "--filter-optimizer",
+                                                     "--evict-older-than", str(older_than)]), what)
+        compare(out, truth, lambda s: not s.startswith("sparse_"), what)
+        with open(os.path.join(out, "manifest.json")) as f:
+            tables = json.load(f)["tables"]
+        for table, slots in truth.items():
+            if "step_filter" in slots:
+                said = tables[table].get("global_step", {})
+                check(said.get("step") == step and "CoalescedHashtable_" in said.get("from", ""),
+                      f"{what}: {table}'s global step {said}, not the engine table's buffer")
+        expect_success(mpirun(args.binary, args.np, ["verify", out]), f"verify {what}")
+
+
 def case_inspect(args):
     """inspect names each run's optimizer as RecIS names its state: SparseAdamW "adamw", SparseAdamWTF "adamw_tf"."""
     for run, step, optimizer in (("A", 6, "adamw"), ("C", 5, "adamw_tf")):
@@ -132,7 +170,7 @@ def export_and_compare(case, args):
 
 
 CASES = {"copy": export_case("copy"), "filter": export_case("filter"), "reshard": export_case("reshard"),
-         "inspect": case_inspect}
+         "evict": case_evict, "inspect": case_inspect}
 
 if __name__ == "__main__":
     sys.exit(run_cases(CASES))

@@ -158,6 +158,24 @@ def write_global_step_checkpoints(out):
                 "recis.dense.optim.": {"state": {0: {"step": torch.tensor(3.0)}},
                                        "param_groups": [{"lr": 0.1, "params": [0]}]}},
                os.path.join(every, "extra.pt"))
+    # RecIS v1.1 as it really writes: one EmbeddingEngine table's buffer (shape [1]), shared by its children, and a
+    # plain HashTable's buffer keyed by its module; extra.pt lags behind, and the buffers win
+    engine = ckpt("engine", "ckpt_6")
+    torch.save(collections.OrderedDict([
+        ("sparse_arch.engine._ht.CoalescedHashtable_6aa0._hashtable._filter_hook_impl._global_step",
+         torch.tensor([6])),
+        ("sparse_arch.bias._filter_hook_impl._global_step", torch.tensor([8])),
+        ("dense_arch.w", torch.randn(2, 2))]), os.path.join(engine, "model.pt"))
+    torch.save({"global_step": torch.tensor(4), "train_epoch": torch.tensor(0)}, os.path.join(engine, "extra.pt"))
+    # two engine tables whose steps differ: which child belongs to which is unknown, so they take extra.pt
+    disagree = ckpt("engines_disagree", "ckpt_7")
+    torch.save(collections.OrderedDict([
+        ("sparse_arch.engine._ht.CoalescedHashtable_aaaa._hashtable._filter_hook_impl._global_step",
+         torch.tensor([5])),
+        ("sparse_arch.engine._ht.CoalescedHashtable_bbbb._hashtable._filter_hook_impl._global_step",
+         torch.tensor([7])),
+        ("sparse_arch.bias._filter_hook_impl._global_step", torch.tensor([9]))]), os.path.join(disagree, "model.pt"))
+    torch.save({"global_step": torch.tensor(7)}, os.path.join(disagree, "extra.pt"))
     ckpt("by_name", "ckpt_500")  # nothing but the directory's name
     ckpt("nowhere", "latest")    # no record at all
     bad = ckpt("not_an_integer", "ckpt_7")

@@ -2,7 +2,10 @@
 // minus its `step_filter` value is large) and of delta exports. RecIS records it in several places over its
 // versions; each table takes the first that exists (recis-checkpoint.md §15):
 //   1. model.pt's `<table>@filter_global_step` (the filter hook's step, upstream RecIS)
-//   2. model.pt's legacy buffer `<...>.<table>._hashtable._filter_hook_impl._global_step` (RecIS v1.1)
+//   2. model.pt's filter-hook buffer `<owner>._filter_hook_impl._global_step` (RecIS v1.1): the one whose owner
+//      module is named after the table (`<...>.<table>` or `<...>.<table>._hashtable`), else the buffers of
+//      EmbeddingEngine tables (`<...>.CoalescedHashtable_<sha>._hashtable`, shared by their children) when they
+//      all hold one step, since a checkpoint does not record which engine table holds which child
 //   3. extra.pt's `global_step` (the trainer's step)
 //   4. the `<step>` of the checkpoint's directory name `ckpt_<step>`
 // The log, the manifest and the run record say which one was used, per table.

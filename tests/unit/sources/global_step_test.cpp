@@ -27,6 +27,33 @@ TEST(GlobalStepTest, EachTableTakesTheFirstRecordThatExists) {
   EXPECT_EQ(clock.tables.size(), 3u);
 }
 
+TEST(GlobalStepTest, RecisV11BuffersAreKeyedByModulePathAndWinOverExtra) {
+  auto steps = resolve_global_steps(ckpt("engine/ckpt_6"), "ckpt_6", {"bias", "user_city", "user_id"});
+  ASSERT_TRUE(steps) << steps.error().describe();
+  const auto& t = steps.value().tables;
+  EXPECT_EQ(t.at("bias").step, 8);  // its own module's buffer
+  EXPECT_EQ(t.at("bias").source, "model.pt sparse_arch.bias._filter_hook_impl._global_step");
+  for (const char* child : {"user_city", "user_id"}) {  // the engine table's, shared; not extra.pt's 4
+    EXPECT_EQ(t.at(child).step, 6) << child;
+    EXPECT_EQ(t.at(child).source,
+              "model.pt sparse_arch.engine._ht.CoalescedHashtable_6aa0._hashtable._filter_hook_impl._global_step");
+  }
+  EXPECT_TRUE(steps.value().warnings.empty());
+  EXPECT_EQ(steps.value().checkpoint->step, 4);
+}
+
+TEST(GlobalStepTest, EngineBuffersThatDisagreeAreNotGuessedBetween) {
+  auto steps = resolve_global_steps(ckpt("engines_disagree/ckpt_7"), "ckpt_7", {"bias", "user_id"});
+  ASSERT_TRUE(steps) << steps.error().describe();
+  const auto& t = steps.value().tables;
+  EXPECT_EQ(t.at("bias").step, 9);
+  EXPECT_EQ(t.at("user_id").source, "extra.pt global_step");
+  ASSERT_EQ(steps.value().warnings.size(), 1u);
+  EXPECT_NE(steps.value().warnings[0].find("engine tables' filter-hook steps differ (5, 7)"), std::string::npos)
+      << steps.value().warnings[0];
+  EXPECT_NE(steps.value().warnings[0].find("\"user_id\" take the next record"), std::string::npos);
+}
+
 TEST(GlobalStepTest, WithoutTablesTheExportStepIsTheCheckpointsOwn) {
   auto steps = resolve_global_steps(ckpt("every/ckpt_300"), "ckpt_300", {});
   ASSERT_TRUE(steps) << steps.error().describe();
