@@ -450,7 +450,8 @@ Status finish_on_root(const JobOptions& o, const std::string& export_dir, const 
   auto dense = export_dense_network(o, source, dir, log);
   if (!dense) return dense.error();
   if (!o.dense_model.empty()) report.set_stage_seconds("dense", seconds_since(dense_start));
-  for (auto& file : dense.value()) manifest.value().metadata_files.push_back(std::move(file));
+  for (auto& file : dense.value().files) manifest.value().metadata_files.push_back(std::move(file));
+  manifest.value().dense_network = std::move(dense.value().network);
   report.set_stage_seconds("metadata", seconds_since(metadata_start));
   report.set_stage_seconds("total", seconds_since(start));
   auto written = write_manifest_and_record(o, manifest.value(), dir, report);

@@ -1,8 +1,8 @@
 // librecis_dense.so: the dense export, the only code that includes torch headers (see dense_plugin.h).
 //
-// 1. load the dense architecture (TorchScript) and fill every parameter and buffer from model.pt, whose keys carry
-//    the dense submodule's prefix ("dense_arch.mlp.0.weight"); the prefix is stripped only at the start (RecIS's
-//    exporter uses str.replace, which also strips it mid-name);
+// 1. load the dense architecture, already filled with model.pt's weights by the converter (dense/weight_fill.h,
+//    no runtime needed). A module this libtorch cannot compile (an op of a newer torch) is not an error: the
+//    response says why it was not frozen, and the converter keeps the filled archive;
 // 2. build sample inputs (a safetensors file, or random blocks sized from the mc and fg configs);
 // 3. run the module in eval mode, freeze it, run the frozen module and require both to agree (max |diff| <= 1e-6),
 //    and check the frozen module at batch 1 and 4x the sample batch (the batch dimension stays dynamic);
@@ -20,6 +20,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -37,53 +38,6 @@ namespace recis_convert {
 namespace {
 
 using namespace dense;
-
-// 1. Parameters and buffers of the module, filled from model.pt.
-std::vector<std::string> load_weights(torch::jit::Module& module, const DenseRequest& r) {
-  const TorchStateDict state = value_or_fail(read_torch_state_dict(r.state_dict));
-  std::map<std::string, const TorchTensor*> by_name;
-  for (const auto& t : state.tensors) by_name[t.name] = &t;
-  const std::string prefix = r.dense_name.empty() ? "" : r.dense_name + ".";
-
-  std::vector<std::pair<std::string, torch::Tensor>> slots;
-  for (const auto& p : module.named_parameters(/*recurse=*/true)) slots.emplace_back(p.name, p.value);
-  for (const auto& b : module.named_buffers(/*recurse=*/true)) slots.emplace_back(b.name, b.value);
-
-  std::vector<std::string> problems;
-  std::set<std::string> used;
-  torch::NoGradGuard no_grad;
-  for (auto& [name, slot] : slots) {
-    const std::string key = prefix + name;
-    auto it = by_name.find(key);
-    if (it == by_name.end()) {
-      problems.push_back("missing " + key);
-      continue;
-    }
-    const TorchTensor& saved = *it->second;
-    std::vector<int64_t> shape(saved.shape.begin(), saved.shape.end());
-    const torch::ScalarType type = scalar_type(saved.dtype, r.state_dict);
-    if (c10::IntArrayRef(shape) != slot.sizes() || type != slot.scalar_type()) {
-      problems.push_back(key + " is " + shape_text(shape) + " " + torch_dtype_name(type) + " in model.pt but " +
-                         shape_text(slot.sizes()) + " " + torch_dtype_name(slot.scalar_type()) + " in the module");
-      continue;
-    }
-    std::string bytes = value_or_fail(read_tensor_data(state, saved));
-    slot.copy_(torch::from_blob(bytes.data(), shape, type).clone());
-    used.insert(key);
-  }
-  if (!problems.empty()) {
-    std::string text;
-    for (const auto& p : problems) text += (text.empty() ? "" : "; ") + p;
-    fail(ExitCode::kBadInput, r.state_dict, "does not fit the dense model: " + text);
-  }
-  std::vector<std::string> warnings;
-  for (const auto& t : state.tensors) {
-    if (t.name.compare(0, prefix.size(), prefix) == 0 && !used.count(t.name)) {
-      warnings.push_back("model.pt key " + t.name + " is not used by the dense model");
-    }
-  }
-  return warnings;
-}
 
 // Feature widths from fg.json: feature_name -> embedding_dimension; sequence features as "<seq>_<feature>".
 std::map<std::string, int64_t> feature_widths(const json& fg, const std::string& fg_path) {
@@ -142,19 +96,31 @@ std::vector<torch::Tensor> sample_inputs(const std::vector<std::string>& names, 
 
 json export_dense(const DenseRequest& r) {
   const auto start = std::chrono::steady_clock::now();
-  torch::jit::Module module = load_torchscript(r.dense_model);
-  std::vector<std::string> warnings = load_weights(module, r);
-  const std::vector<std::string> names = forward_argument_names(module);
+  std::optional<torch::jit::Module> module;
+  try {
+    module = load_torchscript(r.dense_model);
+  } catch (const RuntimeLacks& lacks) {
+    return json{{"code", 0}, {"file", ""}, {"message", ""}, {"warnings", json::array()}, {"files", json::array()},
+                {"seconds", 0.0}, {"not_frozen", lacks.reason}};
+  }
+  const std::vector<std::string> names = forward_argument_names(*module);
   const std::vector<torch::Tensor> inputs = sample_inputs(names, r);
-  return freeze_check_and_write(module, names, inputs,
-                                FrozenOutput{r.dense_model, r.output_dir, r.model_name, r.outputs, r.mc_path},
-                                warnings, start);
+  return freeze_check_and_write(*module, names, inputs,
+                                FrozenOutput{r.architecture, r.output_dir, r.model_name, r.outputs, r.mc_path},
+                                {}, start);
 }
 
 // verify: re-scores sample_io.safetensors ("input.<arg>" in forward order, "output.<name>") with the exported
 // frozen module; every output must match within 1e-6.
 json verify_dense(const std::string& model_path, const std::string& sample_io) {
-  torch::jit::Module module = load_torchscript(model_path);
+  std::optional<torch::jit::Module> loaded;
+  try {
+    loaded = load_torchscript(model_path);
+  } catch (const RuntimeLacks& lacks) {
+    return json{{"code", 0}, {"file", ""}, {"message", ""}, {"problems", json::array()}, {"max_diff", 0.0},
+                {"outputs", 0}, {"not_scored", lacks.reason}};
+  }
+  torch::jit::Module& module = *loaded;
   module.eval();
   FileDescriptor fd = value_or_fail(open_input_file(sample_io));
   const SafetensorsHeader header = open_safetensors(fd, sample_io);
@@ -197,8 +163,7 @@ extern "C" __attribute__((visibility("default"))) char* recis_dense_export_v1(co
     const json j = json::parse(request_json);
     DenseRequest r;
     r.dense_model = j.at("dense_model").get<std::string>();
-    r.state_dict = j.at("state_dict").get<std::string>();
-    r.dense_name = j.at("dense_name").get<std::string>();
+    r.architecture = j.at("architecture").get<std::string>();
     r.output_dir = j.at("output_dir").get<std::string>();
     r.model_name = j.at("model_name").get<std::string>();
     r.outputs = j.at("outputs").get<std::vector<std::string>>();

@@ -60,6 +60,7 @@ Result<DenseOutcome> outcome_of(Result<nlohmann::json> response) {
     outcome.warnings = response.value().at("warnings").get<std::vector<std::string>>();
     outcome.files = response.value().at("files").get<std::vector<std::string>>();
     outcome.seconds = response.value().at("seconds").get<double>();
+    outcome.not_frozen = response.value().value("not_frozen", "");
     return outcome;
   } catch (const nlohmann::json::exception& e) {
     return Error{ExitCode::kInternal, plugin_path(), std::string("unreadable plugin response: ") + e.what()};
@@ -67,8 +68,8 @@ Result<DenseOutcome> outcome_of(Result<nlohmann::json> response) {
 }
 
 Result<DenseOutcome> run_dense_export(const DenseRequest& r) {
-  nlohmann::json request{{"dense_model", r.dense_model}, {"state_dict", r.state_dict},
-                         {"dense_name", r.dense_name},   {"output_dir", r.output_dir},
+  nlohmann::json request{{"dense_model", r.dense_model}, {"architecture", r.architecture},
+                         {"output_dir", r.output_dir},
                          {"model_name", r.model_name},   {"outputs", r.outputs},
                          {"sample_inputs", r.sample_inputs}, {"sample_batch", r.sample_batch},
                          {"fg_path", r.fg_path},         {"mc_path", r.mc_path}};
@@ -90,6 +91,7 @@ Result<DenseCheck> run_dense_verify(const std::string& model, const std::string&
     check.problems = response.value().at("problems").get<std::vector<std::string>>();
     check.max_diff = response.value().at("max_diff").get<double>();
     check.outputs = response.value().at("outputs").get<size_t>();
+    check.not_scored = response.value().value("not_scored", "");
     return check;
   } catch (const nlohmann::json::exception& e) {
     return Error{ExitCode::kInternal, plugin_path(), std::string("unreadable plugin response: ") + e.what()};

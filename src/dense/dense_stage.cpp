@@ -1,11 +1,16 @@
 #include "recis_convert/dense/dense_stage.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 
 #include "recis_convert/common/fault_injection.h"
+#include "recis_convert/common/file_io.h"
 #include "recis_convert/dense/dense_plugin.h"
+#include "recis_convert/dense/weight_fill.h"
 #include "recis_convert/metadata/export_files.h"
 
 namespace recis_convert {
@@ -26,8 +31,7 @@ Result<std::vector<ExtraFile>> describe_dense_files(const DenseOutcome& outcome,
 }
 
 // --source hugectr: the graph's network as TorchScript (the plugin builds it).
-Result<std::vector<ExtraFile>> export_hugectr_network(const JobOptions& o, const std::string& staging_dir,
-                                                      const Log& log) {
+Result<DenseExport> export_hugectr_network(const JobOptions& o, const std::string& staging_dir, const Log& log) {
   HugectrDenseRequest request;
   request.graph = o.graph;
   request.dense = o.hugectr_dense;
@@ -43,50 +47,82 @@ Result<std::vector<ExtraFile>> export_hugectr_network(const JobOptions& o, const
   if (!files) return files.error();
   log.stage("dense: the HugeCTR network as " + o.export_folder + "/" + o.model_name + ".pt and " +
             std::to_string(files.value().size() - 1) + " more files in " + format_seconds(seconds_since(dense_start)));
-  return files;
+  return DenseExport{std::move(files).value(), DenseNetworkRecord{o.export_folder + "/" + o.model_name + ".pt", ""}};
 }
 
-// A RecIS checkpoint: model.pt's weights loaded into the --dense-model network, frozen.
-Result<std::vector<ExtraFile>> export_recis_network(const JobOptions& o, const CheckpointListing& listing,
-                                                    const std::string& staging_dir, const Log& log) {
+// A RecIS checkpoint: model.pt's weights put into the --dense-model archive (weight_fill.h, no runtime), then
+// frozen and scored by the plugin. When the plugin's libtorch cannot load the module (an op of a newer torch), the
+// filled archive is the export, unfrozen, and the manifest says why.
+Result<DenseExport> export_recis_network(const JobOptions& o, const CheckpointListing& listing,
+                                         const std::string& staging_dir, const Log& log) {
+  const std::string state_dict = listing.ckpt_dir + "/model.pt";
+  const std::string output_dir = staging_dir + "/" + o.export_folder;
+  const std::string model_file = o.model_name + ".pt";
+  if (!is_regular_file(state_dict)) {
+    return bad_input(state_dict, "missing: the dense weights are needed for --dense-model");
+  }
+  if (::mkdir(output_dir.c_str(), 0777) != 0 && errno != EEXIST) {
+    return output_error(output_dir, std::string("cannot create: ") + std::strerror(errno));
+  }
+  fault_point("dense");
+  const auto dense_start = Clock::now();
+  // a name the plugin's files cannot take: it starts with a dot
+  const std::string filled = output_dir + "/." + model_file + ".filled";
+  auto fill = fill_dense_weights(o.dense_model, state_dict, o.dense_name, filled);
+  if (!fill) {
+    ::unlink(filled.c_str());
+    return fill.error();
+  }
+  for (const auto& warning : fill.value().warnings) log.warn(warning);
+
   DenseRequest request;
-  request.dense_model = o.dense_model;
-  request.state_dict = listing.ckpt_dir + "/model.pt";
-  request.dense_name = o.dense_name;
-  request.output_dir = staging_dir + "/" + o.export_folder;
+  request.dense_model = filled;
+  request.architecture = o.dense_model;
+  request.output_dir = output_dir;
   request.model_name = o.model_name;
   request.outputs = o.outputs;
   request.sample_inputs = o.sample_inputs;
   request.sample_batch = o.sample_batch;
   request.fg_path = o.fg;
   request.mc_path = o.mc;
-  struct stat st {};
-  if (::stat(request.state_dict.c_str(), &st) != 0) {
-    return bad_input(request.state_dict, "missing: the dense weights are needed for --dense-model");
-  }
-  fault_point("dense");
-  const auto dense_start = Clock::now();
   auto outcome = run_dense_export(request);  // loads libtorch on first use: part of the stage's cost
-  if (!outcome) return outcome.error();
+  if (!outcome) {
+    ::unlink(filled.c_str());
+    return outcome.error();
+  }
   const double dense_seconds = seconds_since(dense_start);
   for (const auto& warning : outcome.value().warnings) log.warn(warning);
-  auto files = describe_dense_files(outcome.value(), request.output_dir, o.export_folder);
+  DenseNetworkRecord record{o.export_folder + "/" + model_file, outcome.value().not_frozen};
+  if (!record.not_frozen.empty()) {
+    if (::rename(filled.c_str(), (output_dir + "/" + model_file).c_str()) != 0) {
+      return output_error(output_dir + "/" + model_file, std::string("cannot write: ") + std::strerror(errno));
+    }
+    outcome.value().files = {model_file};
+    log.warn("dense: " + record.file + " holds the checkpoint's weights (" + std::to_string(fill.value().tensors) +
+             " tensors) but is not frozen nor scored: " + record.not_frozen + "; the torch that scripted " +
+             o.dense_model + " loads it");
+  } else {
+    ::unlink(filled.c_str());
+  }
+  auto files = describe_dense_files(outcome.value(), output_dir, o.export_folder);
   if (!files) return files.error();
-  log.stage("dense: " + o.export_folder + "/" + o.model_name + ".pt and " + std::to_string(files.value().size() - 1) +
-            " more files in " + format_seconds(dense_seconds) + " (" + format_seconds(outcome.value().seconds) +
-            " after loading libtorch)");
-  return files;
+  if (record.not_frozen.empty()) {
+    log.stage("dense: " + record.file + " and " + std::to_string(files.value().size() - 1) + " more files in " +
+              format_seconds(dense_seconds) + " (" + format_seconds(outcome.value().seconds) +
+              " after loading libtorch)");
+  }
+  return DenseExport{std::move(files).value(), std::move(record)};
 }
 
 }  // namespace
 
-Result<std::vector<ExtraFile>> export_dense_network(const JobOptions& o, const SourceDescription& source,
-                                                    const std::string& staging_dir, const Log& log) {
+Result<DenseExport> export_dense_network(const JobOptions& o, const SourceDescription& source,
+                                         const std::string& staging_dir, const Log& log) {
   if (source.is_hugectr() && !o.hugectr_dense.empty()) return export_hugectr_network(o, staging_dir, log);
   if (o.dense_model.empty()) {
     log.stage(source.is_hugectr() ? "dense: no --dense given, no dense export"
                                   : "dense: no --dense-model given, no dense export");
-    return std::vector<ExtraFile>{};
+    return DenseExport{};
   }
   return export_recis_network(o, source.listing, staging_dir, log);
 }

@@ -11,6 +11,8 @@
 #include <cstring>
 #include <fstream>
 
+#include <torch/version.h>
+
 #include "recis_convert/formats/strict_json.h"
 
 namespace recis_convert {
@@ -71,15 +73,44 @@ std::string shape_text(c10::IntArrayRef sizes) {
   return out + "]";
 }
 
+namespace {
+
+// The first line of torch's message that says something (an ErrorReport starts with an empty line).
+std::string first_line(const std::string& text) {
+  size_t begin = 0;
+  while (begin < text.size()) {
+    size_t end = text.find('\n', begin);
+    if (end == std::string::npos) end = text.size();
+    if (text.find_first_not_of(" \t\r", begin) < end) return text.substr(begin, end - begin);
+    begin = end + 1;
+  }
+  return text;
+}
+
+// What libtorch says when TorchScript needs more than it has (torch/csrc/jit/frontend and serialization).
+bool runtime_lacks(const std::string& message) {
+  for (const char* sign : {"Unknown builtin op", "Unknown type name", "Unknown function", "Unknown attribute",
+                           "maximum supported version"}) {
+    if (message.find(sign) != std::string::npos) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 torch::jit::Module load_torchscript(const std::string& path) {
   // torch::jit::load would block on a FIFO: only a regular file is opened.
   const std::string problem = file_type_problem(path);
   if (!problem.empty()) fail(ExitCode::kBadInput, path, problem);
   try {
     return torch::jit::load(path);
-  } catch (const c10::Error& e) {
-    std::string what = e.what_without_backtrace();
-    fail(ExitCode::kBadInput, path, "is not a TorchScript file: " + what.substr(0, what.find('\n')));
+  } catch (const std::exception& e) {
+    const c10::Error* error = dynamic_cast<const c10::Error*>(&e);
+    const std::string what = error ? error->what_without_backtrace() : e.what();
+    if (runtime_lacks(what)) {
+      throw RuntimeLacks{"libtorch " TORCH_VERSION " cannot compile it: " + first_line(what)};
+    }
+    fail(ExitCode::kBadInput, path, "is not a TorchScript file: " + first_line(what));
   }
 }
 

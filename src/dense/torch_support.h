@@ -37,7 +37,14 @@ std::string torch_dtype_name(torch::ScalarType type);
 DType dtype_of(torch::ScalarType type);
 std::string shape_text(c10::IntArrayRef sizes);
 std::string read_text(const std::string& path);
-// A TorchScript file (a regular file only); anything else fails as bad input naming it.
+// Thrown by load_torchscript for TorchScript that this libtorch cannot compile: an op, a type or a file format
+// version it does not know, as in a module scripted by a newer torch. Not bad input: the archive is fine, the
+// runtime is too old for it.
+struct RuntimeLacks {
+  std::string reason;  // one line, e.g. "libtorch 1.13.1 does not know aten::scaled_dot_product_attention"
+};
+
+// A TorchScript file (a regular file only). RuntimeLacks as above; anything else fails as bad input naming it.
 torch::jit::Module load_torchscript(const std::string& path);
 void write_text(const std::string& path, const std::string& text);
 

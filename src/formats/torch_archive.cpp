@@ -9,6 +9,7 @@
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <set>
 #include <unordered_map>
 
 #include "recis_convert/common/file_io.h"
@@ -23,6 +24,9 @@ constexpr size_t kMaxStackItems = 10'000'000;
 // 1M is 40,000 tensors, far beyond a dense network and its optimizer state, and caps the reader at ~400 MiB.
 constexpr size_t kMaxPickleValues = 1'000'000;
 
+// What a pickle may hold: a state dict (torch.save), or also the module objects of a TorchScript archive.
+enum class PickleDialect { kStateDict, kScriptModule };
+
 // --- the values a state-dict pickle can build ------------------------------------------------------------------
 
 // Values are owned flat by the unpickler's arena and point to each other with plain pointers. So nothing is
@@ -32,14 +36,14 @@ struct Value;
 using ValuePtr = Value*;
 
 struct Value {
-  enum class Kind { kNone, kBool, kInt, kFloat, kString, kTuple, kList, kDict, kGlobal, kStorage, kTensor };
+  enum class Kind { kNone, kBool, kInt, kFloat, kString, kTuple, kList, kDict, kGlobal, kStorage, kTensor, kObject };
   Kind kind = Kind::kNone;
   bool boolean = false;
   int64_t integer = 0;
   double real = 0;
   std::string text;                                 // string; global as "module.name"
   std::vector<ValuePtr> items;                      // tuple, list
-  std::vector<std::pair<ValuePtr, ValuePtr>> dict;  // insertion order
+  std::vector<std::pair<ValuePtr, ValuePtr>> dict;  // insertion order; an object's attributes
   std::unordered_map<std::string, size_t> string_keys;  // dict position of each str key (repeated keys)
   TorchStorage storage;
   TorchTensor tensor;
@@ -58,6 +62,7 @@ const char* kind_name(Value::Kind kind) {
     case Value::Kind::kGlobal: return "global";
     case Value::Kind::kStorage: return "storage";
     case Value::Kind::kTensor: return "tensor";
+    case Value::Kind::kObject: return "object";
   }
   return "?";
 }
@@ -73,7 +78,16 @@ const char* kOrderedDict = "collections.OrderedDict";
 const char* kRebuildTensor = "torch._utils._rebuild_tensor_v2";
 const char* kRebuildParameter = "torch._utils._rebuild_parameter";
 
-bool allowed_global(const std::string& name) {
+// A TorchScript module's data.pkl also names the classes of its (sub)modules, all under `__torch__`: they are
+// only ever instantiated empty (NEWOBJ) and given their attributes (BUILD); their code is never looked at.
+constexpr const char* kScriptClassRoot = "__torch__";
+
+bool is_script_class(const std::string& name) {
+  return name.compare(0, std::strlen(kScriptClassRoot) + 1, std::string(kScriptClassRoot) + ".") == 0;
+}
+
+bool allowed_global(const std::string& name, PickleDialect dialect) {
+  if (dialect == PickleDialect::kScriptModule && is_script_class(name)) return true;
   return name == kOrderedDict || name == kRebuildTensor || name == kRebuildParameter || kStorageTypes.count(name);
 }
 
@@ -81,7 +95,8 @@ bool allowed_global(const std::string& name) {
 
 class Unpickler {
  public:
-  Unpickler(const std::string& bytes, std::string file) : bytes_(bytes), file_(std::move(file)) {}
+  Unpickler(const std::string& bytes, std::string file, PickleDialect dialect)
+      : bytes_(bytes), file_(std::move(file)), dialect_(dialect) {}
 
   Result<ValuePtr> run() {
     while (true) {
@@ -168,7 +183,7 @@ class Unpickler {
 
   Status push_global(const std::string& module, const std::string& name) {
     const std::string full = module + "." + name;
-    if (!allowed_global(full)) {
+    if (!allowed_global(full, dialect_)) {
       return fail("global " + full + " is not allowed in a weights-only load (nothing is executed)");
     }
     auto v = make(Value::Kind::kGlobal);
@@ -463,9 +478,30 @@ class Unpickler {
         stack_.push_back(v.value());
         return Ok{};
       }
-      case 'b': {  // BUILD: only the attribute state of an OrderedDict (state_dict._metadata), which is ignored
+      case 0x81: {  // NEWOBJ: an empty instance of a TorchScript module class, given its attributes by BUILD
+        auto args = pop();
+        if (!args) return args.error();
+        auto cls = pop();
+        if (!cls) return cls.error();
+        if (cls.value()->kind != Value::Kind::kGlobal || !is_script_class(cls.value()->text) ||
+            args.value()->kind != Value::Kind::kTuple || !args.value()->items.empty()) {
+          return fail("NEWOBJ is only allowed to create a TorchScript module object");
+        }
+        auto v = make(Value::Kind::kObject);
+        v->text = cls.value()->text;
+        stack_.push_back(v);
+        return Ok{};
+      }
+      case 'b': {  // BUILD: a module object's attributes, or the attribute state of an OrderedDict (ignored)
         auto state = pop();
         if (!state) return state.error();
+        if (!stack_.empty() && stack_.back()->kind == Value::Kind::kObject) {
+          if (state.value()->kind != Value::Kind::kDict || !stack_.back()->dict.empty()) {
+            return fail("BUILD of a module object without an attribute dict, or twice");
+          }
+          stack_.back()->dict = state.value()->dict;
+          return Ok{};
+        }
         if (stack_.empty() || stack_.back()->kind != Value::Kind::kDict ||
             (state.value()->kind != Value::Kind::kDict && state.value()->kind != Value::Kind::kNone)) {
           return fail("BUILD is only allowed to set the attributes of an OrderedDict");
@@ -486,6 +522,7 @@ class Unpickler {
  private:
   const std::string& bytes_;
   std::string file_;
+  PickleDialect dialect_;
   size_t pos_ = 0;
   size_t op_at_ = 0;
   std::vector<std::unique_ptr<Value>> arena_;  // owns every value; the rest point into it
@@ -519,55 +556,100 @@ uint64_t TorchTensor::numel() const {
   return n;
 }
 
-Result<TorchStateDict> read_torch_state_dict(const std::string& path, NonTensorEntries others) {
+namespace {
+
+// An archive's zip index and its unpickled data.pkl. The values live in the unpickler's arena, which reads from
+// `pickle`: both stay alive with this.
+struct UnpickledArchive {
+  ZipIndex zip;
+  std::string prefix;  // the archive folder with its '/': "archive/", "dense_arch/"
+  std::string pickle;
+  std::unique_ptr<Unpickler> unpickler;
+  ValuePtr root = nullptr;
+};
+
+Result<UnpickledArchive> unpickle_archive(const std::string& path, PickleDialect dialect) {
   auto opened = open_input_file(path);
   if (!opened) return opened.error();
   FileDescriptor fd = std::move(opened).value();
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return bad_input(path, std::string("cannot stat: ") + std::strerror(errno));
-  auto zip = read_zip_index(fd.get(), static_cast<uint64_t>(st.st_size), path);
+  // torch.jit.save deflates its code/ records: indexed (to be copied), never read
+  const ZipCompression compression =
+      dialect == PickleDialect::kScriptModule ? ZipCompression::kCopyOnly : ZipCompression::kRefuse;
+  auto zip = read_zip_index(fd.get(), static_cast<uint64_t>(st.st_size), path, compression);
   if (!zip) return zip.error();
 
   // The archive folder is whatever name torch.save gave it: the one directory holding data.pkl.
-  std::string prefix;
+  UnpickledArchive out;
   for (const auto& [name, entry] : zip.value().entries) {
     if (name.size() >= 9 && name.compare(name.size() - 9, 9, "/data.pkl") == 0 &&
         name.find('/') == name.size() - 9) {
-      if (!prefix.empty()) return bad_input(path, "archive holds more than one data.pkl");
-      prefix = name.substr(0, name.size() - 8);  // keeps the trailing '/'
+      if (!out.prefix.empty()) return bad_input(path, "archive holds more than one data.pkl");
+      out.prefix = name.substr(0, name.size() - 8);  // keeps the trailing '/'
     }
   }
-  if (prefix.empty()) return bad_input(path, "archive has no <folder>/data.pkl: not a torch.save file");
-  auto byteorder = zip.value().entries.find(prefix + "byteorder");
+  if (out.prefix.empty()) return bad_input(path, "archive has no <folder>/data.pkl: not a torch.save file");
+  auto byteorder = zip.value().entries.find(out.prefix + "byteorder");
   if (byteorder != zip.value().entries.end()) {
     auto order = read_zip_entry(fd.get(), zip.value(), byteorder->second, 16);
     if (!order) return order.error();
     if (order.value() != "little") return bad_input(path, "byteorder is \"" + order.value() + "\", only little is supported");
   }
-  auto pickle = read_zip_entry(fd.get(), zip.value(), zip.value().entries.at(prefix + "data.pkl"), kMaxPickleBytes);
+  auto pickle = read_zip_entry(fd.get(), zip.value(), zip.value().entries.at(out.prefix + "data.pkl"), kMaxPickleBytes);
   if (!pickle) return pickle.error();
-
-  Unpickler unpickler(pickle.value(), path);
-  auto root = unpickler.run();
+  out.pickle = std::move(pickle).value();
+  out.unpickler = std::make_unique<Unpickler>(out.pickle, path, dialect);
+  auto root = out.unpickler->run();
   if (!root) return root.error();
-  if (root.value()->kind != Value::Kind::kDict) {
-    return bad_input(path, std::string("the saved object is a ") + kind_name(root.value()->kind) + ", not a state dict");
-  }
+  out.root = root.value();
+  out.zip = std::move(zip).value();
+  return out;
+}
 
-  TorchStateDict state;
-  state.path = path;
-  for (auto& [key, storage] : unpickler.storages_seen_) {
-    auto entry = zip.value().entries.find(prefix + "data/" + key);
-    if (entry == zip.value().entries.end()) return bad_input(path, "storage " + key + " is missing from the archive");
+// The storages the pickle named, each checked against its archive entry.
+Status add_storages(const UnpickledArchive& archive, TorchStateDict& state) {
+  for (auto [key, storage] : archive.unpickler->storages_seen_) {
+    auto entry = archive.zip.entries.find(archive.prefix + "data/" + key);
+    if (entry == archive.zip.entries.end()) return bad_input(state.path, "storage " + key + " is missing from the archive");
     uint64_t bytes = 0;
     if (!checked_mul(storage.numel, dtype_bits(storage.dtype) / 8, &bytes) || entry->second.size != bytes) {
-      return bad_input(path, "storage " + key + " has " + std::to_string(entry->second.size) + " bytes, " +
-                                 std::to_string(storage.numel) + " elements need " + std::to_string(bytes));
+      return bad_input(state.path, "storage " + key + " has " + std::to_string(entry->second.size) + " bytes, " +
+                                       std::to_string(storage.numel) + " elements need " + std::to_string(bytes));
     }
     storage.entry = entry->second;
     state.storages.emplace(key, storage);
   }
-  for (const auto& [key, value] : root.value()->dict) {
+  return Ok{};
+}
+
+// Adds a tensor under `name` once its view is known to fit inside its storage.
+Status add_tensor(TorchStateDict& state, TorchTensor tensor, const std::string& name) {
+  tensor.name = name;
+  auto extent = view_extent(tensor);
+  const uint64_t numel = state.storages.at(tensor.storage_key).numel;
+  if (!extent || extent.value() > numel) {
+    return bad_input(state.path, "tensor \"" + tensor.name + "\" reaches past the end of storage " +
+                                     tensor.storage_key + " (" + std::to_string(numel) + " elements)");
+  }
+  state.tensors.push_back(std::move(tensor));
+  return Ok{};
+}
+
+}  // namespace
+
+Result<TorchStateDict> read_torch_state_dict(const std::string& path, NonTensorEntries others) {
+  auto archive = unpickle_archive(path, PickleDialect::kStateDict);
+  if (!archive) return archive.error();
+  const ValuePtr root = archive.value().root;
+  if (root->kind != Value::Kind::kDict) {
+    return bad_input(path, std::string("the saved object is a ") + kind_name(root->kind) + ", not a state dict");
+  }
+  TorchStateDict state;
+  state.path = path;
+  auto stored = add_storages(archive.value(), state);
+  if (!stored) return stored.error();
+  for (const auto& [key, value] : root->dict) {
     if (others == NonTensorEntries::kSkip && (key->kind != Value::Kind::kString || value->kind != Value::Kind::kTensor)) {
       continue;
     }
@@ -575,17 +657,48 @@ Result<TorchStateDict> read_torch_state_dict(const std::string& path, NonTensorE
     if (value->kind != Value::Kind::kTensor) {
       return bad_input(path, "state dict entry \"" + key->text + "\" is a " + kind_name(value->kind) + ", not a tensor");
     }
-    TorchTensor tensor = value->tensor;
-    tensor.name = key->text;
-    auto extent = view_extent(tensor);
-    const uint64_t numel = state.storages.at(tensor.storage_key).numel;
-    if (!extent || extent.value() > numel) {
-      return bad_input(path, "tensor \"" + tensor.name + "\" reaches past the end of storage " + tensor.storage_key +
-                                 " (" + std::to_string(numel) + " elements)");
-    }
-    state.tensors.push_back(std::move(tensor));
+    auto added = add_tensor(state, value->tensor, key->text);
+    if (!added) return added.error();
   }
-  state.zip = std::move(zip).value();
+  state.zip = std::move(archive.value().zip);
+  state.archive_folder = archive.value().prefix;
+  return state;
+}
+
+Result<TorchStateDict> read_torchscript_tensors(const std::string& path) {
+  auto archive = unpickle_archive(path, PickleDialect::kScriptModule);
+  if (!archive) return archive.error();
+  const ValuePtr root = archive.value().root;
+  if (root->kind != Value::Kind::kObject) {
+    return bad_input(path, std::string("is not a TorchScript file: its data.pkl holds a ") + kind_name(root->kind) +
+                               ", not a module");
+  }
+  TorchStateDict state;
+  state.path = path;
+  auto stored = add_storages(archive.value(), state);
+  if (!stored) return stored.error();
+  // Depth first, attributes in their saved order, with an explicit stack (no recursion on a hostile nesting); a
+  // module reached twice is walked once, under its first name, as named_modules() does.
+  std::vector<std::pair<ValuePtr, std::string>> todo{{root, ""}};
+  std::set<ValuePtr> seen{root};
+  while (!todo.empty()) {
+    auto [object, path_prefix] = todo.back();
+    todo.pop_back();
+    std::vector<std::pair<ValuePtr, std::string>> children;
+    for (const auto& [key, value] : object->dict) {
+      if (key->kind != Value::Kind::kString) return bad_input(path, "a module attribute name is not a string");
+      const std::string name = path_prefix + key->text;
+      if (value->kind == Value::Kind::kTensor) {
+        auto added = add_tensor(state, value->tensor, name);
+        if (!added) return added.error();
+      } else if (value->kind == Value::Kind::kObject && seen.insert(value).second) {
+        children.emplace_back(value, name + ".");
+      }
+    }
+    todo.insert(todo.end(), children.rbegin(), children.rend());
+  }
+  state.zip = std::move(archive.value().zip);
+  state.archive_folder = archive.value().prefix;
   return state;
 }
 

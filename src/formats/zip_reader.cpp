@@ -18,6 +18,7 @@ constexpr uint32_t kZip64EndLocator = 0x07064b50;
 constexpr uint32_t kZip64End = 0x06064b50;
 constexpr uint32_t kCentralHeader = 0x02014b50;
 constexpr uint32_t kLocalHeader = 0x04034b50;
+constexpr uint64_t kDeflated = 8;
 constexpr uint64_t kMaxCentralDirectoryBytes = 1ull << 30;
 
 uint64_t le(const unsigned char* p, int bytes) {
@@ -72,7 +73,7 @@ Result<Directory> find_directory(int fd, uint64_t file_size, const std::string& 
 
 }  // namespace
 
-Result<ZipIndex> read_zip_index(int fd, uint64_t file_size, const std::string& path) {
+Result<ZipIndex> read_zip_index(int fd, uint64_t file_size, const std::string& path, ZipCompression compression) {
   auto dir = find_directory(fd, file_size, path);
   if (!dir) return dir.error();
   std::vector<unsigned char> cd(dir.value().size);
@@ -111,7 +112,8 @@ Result<ZipIndex> read_zip_index(int fd, uint64_t file_size, const std::string& p
     }
     const std::string where = "entry \"" + entry.name + "\"";
     if (flags & 1) return bad_input(path, where + " is encrypted");
-    if (method != 0 || compressed != size) {
+    const bool copied_deflated = compression == ZipCompression::kCopyOnly && method == kDeflated;
+    if ((method != 0 || compressed != size) && !copied_deflated) {
       return bad_input(path, where + " is compressed (method " + std::to_string(method) +
                                  "); torch.save stores entries uncompressed");
     }
@@ -124,7 +126,9 @@ Result<ZipIndex> read_zip_index(int fd, uint64_t file_size, const std::string& p
     }
     entry.data_offset = local + 30 + name_len + le(lh + 28, 2);
     entry.size = size;
-    if (entry.data_offset > file_size || entry.size > file_size - entry.data_offset) {
+    entry.method = static_cast<uint16_t>(method);
+    entry.stored_size = compressed;
+    if (entry.data_offset > file_size || entry.stored_size > file_size - entry.data_offset) {
       return bad_input(path, where + " runs past the end of the archive (truncated?)");
     }
     if (!index.entries.emplace(entry.name, entry).second) return bad_input(path, where + " appears twice");
@@ -133,8 +137,21 @@ Result<ZipIndex> read_zip_index(int fd, uint64_t file_size, const std::string& p
   return index;
 }
 
+Result<std::string> read_zip_raw(int fd, const ZipIndex& index, const ZipEntry& entry, uint64_t max_bytes) {
+  const std::string where = "entry \"" + entry.name + "\"";
+  if (entry.stored_size > max_bytes) {
+    return bad_input(index.path, where + " is " + std::to_string(entry.stored_size) + " bytes, more than the " +
+                                     std::to_string(max_bytes) + " allowed");
+  }
+  std::string bytes(entry.stored_size, '\0');
+  auto read = read_exact(fd, entry.data_offset, bytes.size(), bytes.data(), index.path, where);
+  if (!read) return read.error();
+  return bytes;
+}
+
 Result<std::string> read_zip_entry(int fd, const ZipIndex& index, const ZipEntry& entry, uint64_t max_bytes) {
   const std::string where = "entry \"" + entry.name + "\"";
+  if (entry.method != 0) return bad_input(index.path, where + " is compressed, and only stored entries are read");
   if (entry.size > max_bytes) {
     return bad_input(index.path, where + " is " + std::to_string(entry.size) + " bytes, more than the " +
                                      std::to_string(max_bytes) + " allowed");

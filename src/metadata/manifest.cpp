@@ -137,6 +137,13 @@ std::string make_manifest_json(const ManifestInput& input) {
   }
   root["tables"] = std::move(tables);
   root["dense_tensors"] = std::move(dense);
+  if (input.dense_network) {
+    const DenseNetworkRecord& network = *input.dense_network;
+    ordered_json record = {{"file", network.file}, {"weights", "the checkpoint's"},
+                           {"frozen", network.not_frozen.empty()}, {"scored", network.not_frozen.empty()}};
+    if (!network.not_frozen.empty()) record["not_frozen_because"] = network.not_frozen;
+    root["dense_network"] = std::move(record);
+  }
 
   ordered_json by_slot = ordered_json::object();
   for (const auto& [slot, count] : dropped_by_slot(input.files)) {

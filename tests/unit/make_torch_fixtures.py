@@ -91,6 +91,37 @@ def main():
     model_state = Model().state_dict()  # an OrderedDict with _metadata, as RecIS's model.pt
     save_good(out, "module_state_dict", model_state)
 
+    # A scripted network (dense/weight_fill.h) and a checkpoint for it under "net.", with one key it does not use;
+    # and one whose two attributes hold the same tensor (tied weights)
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.mlp = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+            self.bn = torch.nn.BatchNorm1d(2)
+
+        def forward(self, x):
+            return self.bn(self.mlp(x))
+
+    torch.manual_seed(3)
+    torch.jit.script(Net()).save(os.path.join(out, "scripted.pt"))
+    weights = collections.OrderedDict((f"net.{k}", torch.randn_like(v.float()).to(v.dtype) if v.is_floating_point()
+                                       else torch.tensor(5)) for k, v in Net().state_dict().items())
+    weights["net.unused"] = torch.zeros(1)
+    torch.save(weights, os.path.join(out, "scripted_weights.pt"))
+
+    class Tied(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = torch.nn.Linear(2, 2)
+            self.b = torch.nn.Linear(2, 2)
+            self.b.weight = self.a.weight
+
+        def forward(self, x):
+            return self.b(self.a(x))
+
+    torch.jit.script(Tied()).save(os.path.join(out, "tied.pt"))
+    torch.save({f"net.{k}": v for k, v in Tied().state_dict().items()}, os.path.join(out, "tied_weights.pt"))
+
     # A storage saved for cuda:0: the same bytes, the location string changed in data.pkl.
     entries = entries_of(os.path.join(out, "one_entry.pt"))
     cuda = [(n, d.replace(b"X\x03\x00\x00\x00cpu", b"X\x06\x00\x00\x00cuda:0") if n.endswith("data.pkl") else d)

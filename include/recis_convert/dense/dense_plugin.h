@@ -3,13 +3,16 @@
 // ~160 MB of RSS and ~0.7 s of static initialisation.
 //
 // The interface is one C function taking and returning JSON text, so the two sides share no C++ ABI:
-//   request:  {"dense_model", "state_dict", "dense_name", "output_dir", "model_name", "outputs": [...],
-//              "sample_inputs", "sample_batch", "fg": <json or null>, "mc": <json or null>, "mc_text"}
-//   response: {"code": 0|3|4|1, "file", "message", "warnings": [...], "files": [...], "seconds"}
+//   request:  {"dense_model" (filled with the weights, weight_fill.h), "architecture" (the user's file, for
+//              messages), "output_dir", "model_name", "outputs": [...], "sample_inputs", "sample_batch", "fg_path",
+//              "mc_path"}
+//   response: {"code": 0|3|4|1, "file", "message", "warnings": [...], "files": [...], "seconds"[, "not_frozen"]}
+//   "not_frozen" (code 0, no files): why this libtorch could not load the module, e.g. an op of a newer torch
 // recis_hugectr_dense_v1 builds the network of a HugeCTR graph instead (same response):
 //   request:  {"graph", "dense", "ntp", "output_dir", "model_name", "outputs": [...], "sample_batch"}
 // and, for `verify`, recis_dense_verify_v1:
-//   request:  {"model", "sample_io"}      response: {"code", "file", "message", "problems": [...], "max_diff", "outputs"}
+//   request:  {"model", "sample_io"}      response: {"code", "file", "message", "problems": [...], "max_diff", "outputs"
+//                                                    [, "not_scored": why this libtorch could not load the model]}
 // The response is malloc'd by the plugin and released with its free function.
 #pragma once
 
@@ -32,9 +35,8 @@ inline constexpr const char* kDensePluginFile = "librecis_dense.so";
 namespace recis_convert {
 
 struct DenseRequest {
-  std::string dense_model;    // TorchScript of the dense architecture
-  std::string state_dict;     // the checkpoint's model.pt
-  std::string dense_name;     // prefix of the dense weights in model.pt, e.g. "dense_arch"
+  std::string dense_model;    // TorchScript of the dense architecture, filled with the checkpoint's weights
+  std::string architecture;   // --dense-model as given, for messages
   std::string output_dir;     // <staging>/<export-folder>
   std::string model_name;     // <model-name>.pt
   std::vector<std::string> outputs;  // output names, empty for torch_output_<i>
@@ -48,6 +50,7 @@ struct DenseOutcome {
   std::vector<std::string> warnings;
   std::vector<std::string> files;  // written, relative to output_dir
   double seconds = 0;
+  std::string not_frozen;          // why the plugin's libtorch could not load the module ("" when it did)
 };
 
 // Loads the plugin (next to the executable, or $RECIS_DENSE_PLUGIN) and runs the dense export.
@@ -70,6 +73,7 @@ struct DenseCheck {
   std::vector<std::string> problems;  // empty when every output matched
   double max_diff = 0;
   size_t outputs = 0;
+  std::string not_scored;  // why the plugin's libtorch could not load the model ("" when it re-scored)
 };
 
 // Loads the plugin and re-scores the sample inputs of sample_io.safetensors with the exported model.

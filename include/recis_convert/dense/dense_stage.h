@@ -1,9 +1,11 @@
-// The dense stage, on rank 0 after the sparse data agreed: the plugin (dense_plugin.h) writes the network as
-// frozen TorchScript into <staging>/<export-folder>/, from a RecIS checkpoint's model.pt and --dense-model, or from
-// a HugeCTR graph and --dense. Returns the files it wrote, checksummed for the manifest; none when no dense model
-// was asked for.
+// The dense stage, on rank 0 after the sparse data agreed: the network as TorchScript in
+// <staging>/<export-folder>/, from a RecIS checkpoint's model.pt and --dense-model (filled by weight_fill.h, then
+// frozen by the plugin, dense_plugin.h, where its libtorch can load it), or from a HugeCTR graph and --dense.
+// Returns the files it wrote, checksummed for the manifest, and what became of the network; nothing when no dense
+// model was asked for.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,7 +17,12 @@
 
 namespace recis_convert {
 
-Result<std::vector<ExtraFile>> export_dense_network(const JobOptions& options, const SourceDescription& source,
-                                                    const std::string& staging_dir, const Log& log);
+struct DenseExport {
+  std::vector<ExtraFile> files;
+  std::optional<DenseNetworkRecord> network;
+};
+
+Result<DenseExport> export_dense_network(const JobOptions& options, const SourceDescription& source,
+                                         const std::string& staging_dir, const Log& log);
 
 }  // namespace recis_convert

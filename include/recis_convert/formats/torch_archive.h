@@ -4,8 +4,10 @@
 // Why not libtorch: torch::pickle_load (libtorch 1.13) cannot read an OrderedDict state dict (opcode SETITEM and
 // OrderedDict are unsupported), and Python's torch.load runs arbitrary pickle code. This reader accepts only what a
 // state dict needs: dict/OrderedDict, tuples, lists, str, int, float, bool, None, memo operations, BINPERSID
-// storages, torch._utils._rebuild_tensor_v2 / _rebuild_parameter and the storage-type globals. Any other global or
-// opcode is an error naming the file, the global or opcode, and its offset in data.pkl.
+// storages, torch._utils._rebuild_tensor_v2 / _rebuild_parameter and the storage-type globals (and, in a
+// TorchScript archive, the module objects). Any other global or opcode is an error naming the file, the global or
+// opcode, and its offset in data.pkl. Records torch itself does not need to load tensors (`.data/version`,
+// `.data/serialization_id`, `.format_version`, `.storage_alignment`, code/) are not read.
 #pragma once
 
 #include <cstdint>
@@ -44,6 +46,8 @@ struct TorchTensor {
 // element count needs. Tensors are in the saved (insertion) order.
 struct TorchStateDict {
   std::string path;
+  std::string archive_folder;  // the records' folder with its '/': "archive/" for torch.save, the module's name for
+                               // TorchScript
   std::vector<TorchTensor> tensors;
   std::map<std::string, TorchStorage> storages;
   ZipIndex zip;
@@ -57,6 +61,12 @@ enum class NonTensorEntries { kRefuse, kSkip };
 // other entries are read, checked by the same pickle rules, and left out).
 Result<TorchStateDict> read_torch_state_dict(const std::string& path,
                                              NonTensorEntries others = NonTensorEntries::kRefuse);
+
+// The tensors a TorchScript archive (torch.jit.save) holds, named by attribute path as state_dict() names them
+// ("mlp.0.weight"): its data.pkl is read as a state dict is, except that module objects (classes under
+// `__torch__`, created empty and given their attributes) are allowed and walked. No code is read or run, so this
+// works whatever torch version scripted the module.
+Result<TorchStateDict> read_torchscript_tensors(const std::string& path);
 
 // The tensor's elements, contiguous and row-major (views and strides resolved), little-endian.
 Result<std::string> read_tensor_data(const TorchStateDict& state, const TorchTensor& tensor);

@@ -3,7 +3,8 @@
 //
 // Only what torch.save writes is accepted: stored (uncompressed), unencrypted entries on a single disk. A
 // compressed or encrypted entry, an entry or directory outside the file, or a local header that disagrees with
-// the central directory is an error naming the archive and the entry.
+// the central directory is an error naming the archive and the entry. torch.jit.save also deflates the code/
+// records: ZipCompression::kCopyOnly indexes those, to be copied raw (read_zip_raw), never read.
 #pragma once
 
 #include <cstdint>
@@ -17,9 +18,13 @@ namespace recis_convert {
 struct ZipEntry {
   std::string name;
   uint64_t data_offset = 0;  // of the stored bytes in the archive file
-  uint64_t size = 0;
-  uint32_t crc32 = 0;
+  uint64_t size = 0;         // uncompressed
+  uint32_t crc32 = 0;        // of the uncompressed bytes
+  uint16_t method = 0;       // 0 stored, 8 deflated (kCopyOnly)
+  uint64_t stored_size = 0;  // the bytes in the archive: size, unless deflated
 };
+
+enum class ZipCompression { kRefuse, kCopyOnly };
 
 struct ZipIndex {
   std::string path;
@@ -28,9 +33,13 @@ struct ZipIndex {
 };
 
 // Reads and checks the central directory of an open archive (pread only).
-Result<ZipIndex> read_zip_index(int fd, uint64_t file_size, const std::string& path);
+Result<ZipIndex> read_zip_index(int fd, uint64_t file_size, const std::string& path,
+                                ZipCompression compression = ZipCompression::kRefuse);
 
-// Reads an entry whole (at most max_bytes) and verifies its CRC-32.
+// Reads a stored entry whole (at most max_bytes) and verifies its CRC-32; a deflated one is refused.
 Result<std::string> read_zip_entry(int fd, const ZipIndex& index, const ZipEntry& entry, uint64_t max_bytes);
+
+// An entry's bytes as the archive holds them (deflated ones compressed), to copy into another archive.
+Result<std::string> read_zip_raw(int fd, const ZipIndex& index, const ZipEntry& entry, uint64_t max_bytes);
 
 }  // namespace recis_convert

@@ -30,6 +30,13 @@ struct TableEvictionRecord {
   std::optional<GlobalStep> global_step;  // the clock of --evict-older-than, if it applied to the table
 };
 
+// The dense network of the export (manifest.json's "dense_network"). Its weights are always the checkpoint's; it is
+// frozen and its sample outputs recorded only where the plugin's libtorch could load it.
+struct DenseNetworkRecord {
+  std::string file;        // e.g. "fx_user_model/user_model.pt"
+  std::string not_frozen;  // "" when frozen and scored; else why not, in one line
+};
+
 struct ManifestInput {
   std::string tool_version;
   std::string source_checkpoint;  // resolved ckpt_<step> directory (absolute)
@@ -58,6 +65,7 @@ struct ManifestInput {
   std::vector<ExtraFile> metadata_files;
   std::vector<ExtraFile> asset_files;  // --asset-files, copied as they are
   std::vector<TableSummary> tables;
+  std::optional<DenseNetworkRecord> dense_network;
 };
 
 // What the filter dropped, by slot ("exp_avg"...) or dense name ("sparse_adamw_step"...).
