@@ -152,13 +152,9 @@ Result<std::string> read_zip_raw(int fd, const ZipIndex& index, const ZipEntry& 
 Result<std::string> read_zip_entry(int fd, const ZipIndex& index, const ZipEntry& entry, uint64_t max_bytes) {
   const std::string where = "entry \"" + entry.name + "\"";
   if (entry.method != 0) return bad_input(index.path, where + " is compressed, and only stored entries are read");
-  if (entry.size > max_bytes) {
-    return bad_input(index.path, where + " is " + std::to_string(entry.size) + " bytes, more than the " +
-                                     std::to_string(max_bytes) + " allowed");
-  }
-  std::string bytes(entry.size, '\0');
-  auto read = read_exact(fd, entry.data_offset, bytes.size(), bytes.data(), index.path, where);
-  if (!read) return read.error();
+  auto raw = read_zip_raw(fd, index, entry, max_bytes);  // stored: its bytes are the entry's
+  if (!raw) return raw.error();
+  std::string bytes = std::move(raw).value();
   uLong crc = ::crc32(0L, Z_NULL, 0);
   for (size_t done = 0; done < bytes.size();) {  // zlib takes uInt lengths
     const uInt piece = static_cast<uInt>(std::min<size_t>(bytes.size() - done, 1u << 30));

@@ -1,8 +1,11 @@
-"""Writes the torch 2.x fixtures with a real torch 2.x (Debian 13's python3-torch 2.6, run by scripts/torch2-root.sh):
-a checkpoint whose model.pt and extra.pt torch 2.x wrote, and dense architectures scripted by it, with the ops that
-libtorch 1.13 (Debian 12's, the plugin's) does not know.
+"""What the torch 2.x tests do with a real torch 2.x (Debian 13's python3-torch 2.6, run by scripts/torch2-root.sh):
+write a checkpoint whose model.pt and extra.pt torch 2.x wrote and dense architectures scripted by it, with ops that
+libtorch 1.13 (Debian 12's, the plugin's) does not know; then load the exports as a user's torch would.
 
-    torch2-root.sh python make_torch2_fixture.py --sparse-from CKPT OUT
+    torch2-root.sh python torch2_tools.py make --sparse-from CKPT OUT
+    torch2-root.sh python torch2_tools.py score OUT MODEL EXPORTED_PT   prints {"max_diff": ...} against the eager
+                                                                        model with the checkpoint's weights
+    torch2-root.sh python torch2_tools.py dump OUT/ckpt_6/model.pt FILE.npz   model.pt's tensors, for the host
 
 OUT/ckpt_6/           the sparse files of CKPT (a RecIS v1.1 checkpoint) with model.pt and extra.pt written by
                       torch 2.x; model.pt's storages are tagged "cuda:0" as a GPU job's are, and as RecIS saves it
@@ -79,11 +82,7 @@ def save_as_on_gpu(obj, path):
         torch.serialization.location_tag = original
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--sparse-from", required=True)
-    parser.add_argument("out")
-    args = parser.parse_args()
+def make(args):
     shutil.rmtree(args.out, ignore_errors=True)
     ckpt = os.path.join(args.out, "ckpt_6")
     shutil.copytree(args.sparse_from, ckpt, ignore=shutil.ignore_patterns("model.pt", "extra.pt"))
@@ -125,5 +124,44 @@ def write_safetensors(path, tensors):
         f.write(len(text).to_bytes(8, "little") + text + b"".join(blobs))
 
 
+def score(args):
+    """The exported model against the eager module with the checkpoint's weights, on fresh inputs at batch 1 and 64."""
+    cls, inputs, _ = MODELS[args.model]
+    state = torch.load(os.path.join(args.out, "ckpt_6", "model.pt"), map_location="cpu")
+    prefix = args.model + "."
+    eager = cls().eval()
+    eager.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+    exported = torch.jit.load(args.exported, map_location="cpu").eval()
+    torch.manual_seed(6)
+    max_diff = 0.0
+    for batch in (1, 64):
+        x = [torch.randn(batch, WIDTH) for _ in inputs]
+        with torch.no_grad():
+            want, got = eager(*x), exported(*x)
+        want = want if isinstance(want, tuple) else (want,)
+        got = got if isinstance(got, tuple) else (got,)
+        max_diff = max([max_diff] + [float((a - b).abs().max()) for a, b in zip(want, got)])
+    print(json.dumps({"max_diff": max_diff, "torch": torch.__version__}))
+
+
+def dump(args):
+    import numpy as np
+    state = torch.load(args.model_pt, map_location="cpu")
+    np.savez(args.npz, **{k: v.numpy() for k, v in state.items()})
+
+
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser()
+    commands = parser.add_subparsers(dest="command", required=True)
+    p = commands.add_parser("make")
+    p.add_argument("--sparse-from", required=True)
+    p.add_argument("out")
+    p = commands.add_parser("score")
+    p.add_argument("out")
+    p.add_argument("model", choices=sorted(MODELS))
+    p.add_argument("exported")
+    p = commands.add_parser("dump")
+    p.add_argument("model_pt")
+    p.add_argument("npz")
+    args = parser.parse_args()
+    {"make": make, "score": score, "dump": dump}[args.command](args)
