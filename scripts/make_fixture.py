@@ -17,8 +17,12 @@ What a RecIS save does and this script reproduces:
   scalars; block k goes to writer k % parallel; a writer with no block writes no file (so numbers have gaps);
 - headers: compact JSON, keys in block order, "dtype, shape, data_offsets", 1..8 spaces of padding;
 - sparse keys "child.slot/part_r_R", dense keys "name^ ", tensorkey values "child@slot^begin@end@65536";
-- a `step_filter` slot (int64 [N, 1]) holds each row's last update step, in [0, <step>]; extra.pt's global_step is
-  the checkpoint's <step>.
+- a `step_filter` slot (int64 [N, 1]) holds each row's last update step, in [0, <step>]; the filter hook's step
+  buffer in model.pt (keyed by its engine table's module path) and extra.pt's global_step are the checkpoint's <step>;
+- as RecIS v1.1 writes them (issue 34): optimizer scalars beta2, beta1, step holding beta^t and t; F16/BF16 tables
+  without optimizer slots; raw int64 ids, negative ones and ones >= 2^52 included; a small-vocabulary table
+  (cate_ids) whose rows all sit in rank 0's part; model.pt and extra.pt rooted at archive/; extra.pt with the
+  dense optimizer's state under "recis.dense.optim.".
 
 Needs Debian's /usr/bin/python3 with python3-numpy and python3-torch (torch only for model.pt & co).
 """
@@ -58,13 +62,25 @@ TABLES = [
 ]
 
 OPTIMIZERS = {
-    # slot names and dense scalars (name, dtype, shape) as RecIS's SparseAdamW / SparseAdam write them
+    # slot names and dense scalars (name, dtype, shape) as RecIS v1.1's SparseAdamW / SparseAdam write them: in
+    # their unordered_map's order (adamw.cc 208-219: beta2, beta1, step); AdamW's betas F32 [], Adam's F64 [1]
+    # (adam.cc 168-175)
     "adamw": (["sparse_adamw_exp_avg", "sparse_adamw_exp_avg_sq"],
-              [("sparse_adamw_step", "I64", [1]), ("sparse_adamw_beta1", "F32", []), ("sparse_adamw_beta2", "F32", [])]),
+              [("sparse_adamw_beta2", "F32", []), ("sparse_adamw_beta1", "F32", []), ("sparse_adamw_step", "I64", [1])]),
     "adam": (["sparse_adam_exp_avg", "sparse_adam_exp_avg_sq"],
-             [("sparse_adam_step", "I64", [1]), ("sparse_adam_beta1", "F64", []), ("sparse_adam_beta2", "F64", [])]),
+             [("sparse_adam_beta2", "F64", [1]), ("sparse_adam_beta1", "F64", [1]), ("sparse_adam_step", "I64", [1])]),
     "none": ([], []),
 }
+# what the scalars hold after t steps: the step, and beta^t (block_apply_adamw_op.cc 85-88)
+BETAS = {"beta1": 0.9, "beta2": 0.999}
+
+
+def scalar_value(name, dtype, shape, step):
+    count = int(np.prod(shape)) if shape else 1
+    if name.endswith("_step"):
+        return np.full(count, step, dtype="<i8").tobytes()
+    beta = BETAS[name.rsplit("_", 1)[1]]
+    return np.full(count, beta ** step, dtype="<f4" if dtype == "F32" else "<f8").tobytes()
 
 
 def random_values(rng, dtype, shape):
@@ -110,10 +126,24 @@ def write_safetensors(path, blocks):
             f.write(b.data)
 
 
-def table_ids(rng, rows):
-    """Unique ids, some above 2^32, in random (hash-map) order."""
-    ids = rng.choice(1 << 40, size=rows, replace=False) if rows else np.zeros(0, dtype=np.int64)
-    return ids.astype(np.int64)
+# Small-vocabulary tables: ids below 20000, so every row falls in rank 0's gen_slice and the other ranks write [0]
+# and [0, D] blocks, as RecIS v1.1 does for a small vocabulary
+SMALL_VOCABULARY = {"cate_ids"}
+SMALL_IDS = 20000
+
+
+def table_ids(rng, rows, child=""):
+    """Unique ids in random (hash-map) order. RecIS v1.1 stores raw int64 ids (write_block.cc 52-61): an eighth
+    are negative and an eighth at or above 2^52 (where float64 loses integers), the rest below 2^40."""
+    if not rows:
+        return np.zeros(0, dtype=np.int64)
+    if child in SMALL_VOCABULARY and rows <= SMALL_IDS:
+        return rng.choice(SMALL_IDS, size=rows, replace=False).astype(np.int64)
+    ids = rng.choice(1 << 40, size=rows, replace=False).astype(np.int64)
+    kind = rng.integers(0, 8, rows)
+    ids[kind == 0] = -1 - ids[kind == 0]                 # negative: -1 .. -2^40
+    ids[kind == 1] = ids[kind == 1] + (1 << 62)          # >= 2^52, and still unique
+    return ids
 
 
 def many_tables(count):
@@ -170,8 +200,10 @@ def write_checkpoint(ckpt_dir, ranks, parallel, optimizer, scale, seed, table_sp
     opt_slots, opt_scalars = OPTIMIZERS[optimizer]
     tables = []
     for child, dtype, dim, rows, extra in table_specs or TABLES:
-        ids = table_ids(rng, rows * scale) if previous is None else np.zeros(0, dtype=np.int64)
-        tables.append((child, dtype, dim, ids, ids % SLICE_SIZE, ["embedding"] + extra + opt_slots))
+        ids = table_ids(rng, rows * scale, child) if previous is None else np.zeros(0, dtype=np.int64)
+        # RecIS v1.1 gives F16/BF16 tables no optimizer slots (initializer.cc 44)
+        slots = ["embedding"] + extra + ([] if dtype in ("F16", "BF16") else opt_slots)
+        tables.append((child, dtype, dim, ids, ids % SLICE_SIZE, slots))
     state = {"step": global_step}
 
     index_blocks, index_files, tensorkey, torch_rank = {}, {}, {}, {}
@@ -217,7 +249,7 @@ def write_checkpoint(ckpt_dir, ranks, parallel, optimizer, scale, seed, table_sp
             state[(child, rank)] = (mine, part_rows)
         if rank == 0:
             for name, sdtype, shape in opt_scalars:
-                blocks.append(Block(name + "^ ", sdtype, shape, random_values(rng, sdtype, shape)))
+                blocks.append(Block(name + "^ ", sdtype, shape, scalar_value(name, sdtype, shape, global_step)))
                 table_of_block.append(len(tables))
                 torch_rank[name + "^ "] = {"dense": True, "dimension": 0, "dtype": TORCH_NAME[sdtype],
                                            "is_hashmap": False, "name": name + "^ ", "shape": shape}
@@ -241,7 +273,8 @@ def write_checkpoint(ckpt_dir, ranks, parallel, optimizer, scale, seed, table_sp
     dump("index", {"block_index": index_blocks, "file_index": index_files},
          separators=(",", ":"), ensure_ascii=False, sort_keys=True)
     dump("tensorkey.json", tensorkey, indent=4, ensure_ascii=False, sort_keys=True)
-    write_dense(ckpt_dir, ranks, torch_rank, seed, global_step)
+    write_dense(ckpt_dir, ranks, torch_rank, seed, global_step,
+                any("step_filter" in slots for *_, slots in tables))
     return state
 
 
@@ -282,7 +315,22 @@ def single_arch_class():
     return SingleArch
 
 
-def write_dense(ckpt_dir, ranks, torch_rank, seed, global_step):
+# The filter hook's step buffer as RecIS v1.1 keys it in model.pt: by the module path of the EmbeddingEngine table
+# that holds the step_filter children (hashtable_hook_impl.py 478, embedding_engine.py 608), shape [1]
+FILTER_STEP_BUFFER = ("sparse_arch.engine._ht.CoalescedHashtable_"
+                      "6aa02841c6660fa27ecbd777be7ee44cb4afc4c8e9866da726e2c3e46ad6bde0"
+                      "._hashtable._filter_hook_impl._global_step")
+
+
+def save_as_recis(obj, path):
+    """torch.save through a file object, as RecIS saves model.pt and extra.pt: the records are rooted at archive/."""
+    import torch
+
+    with open(path, "wb") as f:
+        torch.save(obj, f)
+
+
+def write_dense(ckpt_dir, ranks, torch_rank, seed, global_step, step_filter):
     import torch
 
     torch.manual_seed(seed)
@@ -302,9 +350,13 @@ def write_dense(ckpt_dir, ranks, torch_rank, seed, global_step):
         bn.running_var.copy_(torch.rand(16) + 0.5)
         bn.num_batches_tracked.fill_(200)
     state = model.state_dict()  # an OrderedDict with full module-path keys
-    torch.save(state, os.path.join(ckpt_dir, "model.pt"))
-    torch.save({"global_step": torch.tensor(global_step), "train_epoch": torch.tensor(1)},
-               os.path.join(ckpt_dir, "extra.pt"))
+    if step_filter:
+        state[FILTER_STEP_BUFFER] = torch.tensor([global_step])
+    save_as_recis(state, os.path.join(ckpt_dir, "model.pt"))
+    # the trainer's step and epoch (0-dim int64), and the dense optimizer's state_dict
+    optimizer = torch.optim.Adam(model.parameters())
+    save_as_recis({"recis.dense.optim.": optimizer.state_dict(), "global_step": torch.tensor(global_step),
+                   "train_epoch": torch.tensor(1)}, os.path.join(ckpt_dir, "extra.pt"))
     for rank in range(ranks):
         torch.save({"train_io": {"offset": rank * 100}}, os.path.join(ckpt_dir, f"io_state_{rank}.pt"))
     with open(os.path.join(ckpt_dir, "io_state_count"), "w") as f:

@@ -26,7 +26,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from eviction_test import rows_by_id  # noqa: E402
+from eviction_test import FILTER_STEP_SOURCE, rows_by_id  # noqa: E402
 from fault_test import wait_for_killed_processes  # noqa: E402
 from export_test import (REPO_ROOT, check, expect_failure, expect_success, fresh, mpirun,  # noqa: E402
                          run_cases, tree_digest)
@@ -102,7 +102,7 @@ def case_delta(args):
         user = manifest["tables"]["user_id"]
         check(user["delta"] == "changed" and user["rows"] == len(want) and "evicted_rows" not in user,
               f"user_id in the manifest: {user}")
-        check(user["global_step"] == {"step": 200, "from": "extra.pt global_step"}, f"user_id's step: {user}")
+        check(user["global_step"] == {"step": 200, "from": FILTER_STEP_SOURCE}, f"user_id's step: {user}")
         for table in WHOLE:
             check(manifest["tables"][table]["delta"] == "full", f"{table}: {manifest['tables'][table]}")
     check(digests[1] == digests[3] == digests[2], "the delta differs between np 1, 2 and 3 (or step and base)")

@@ -7,7 +7,7 @@ files and model.h5 (HugeCTR's are in hugectr_test.py, resharding in reshard_test
 Cases:
   dry_run   the per-table counts equal an independent count in Python (step rule at its boundary, L2 rule in
             float32, both together), identical at np 1, 2 and 3
-  clock     the global step's fallback chain: extra.pt, then ckpt_<step>; a checkpoint with no step_filter slot
+  clock     the global step's fallback chain: the filter hook's buffer, extra.pt, then ckpt_<step>; a checkpoint with no step_filter slot
             at all is exit 3
   export    every exported row by id: kept iff the rules say so, each slot equal to the source; the same files
             at np 1, 2 and 3; verify passes; the manifest's evicted rows and global step; with int8 embeddings the
@@ -27,6 +27,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from export_test import (check, expect_failure, expect_success, fresh, latest_checkpoint, mpirun,  # noqa: E402
                          run_cases, tree_digest)
 from serving_dtype_test import as_float32, make_fixture, tensors_by_part  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+from make_fixture import FILTER_STEP_BUFFER  # noqa: E402
+
+# where the fixtures' global step comes from: the filter hook's buffer, as RecIS v1.1 keys it (global_step.h)
+FILTER_STEP_SOURCE = "model.pt " + FILTER_STEP_BUFFER
 
 LINE = re.compile(r'evict (\d+) of (\d+) rows of "([^"]+)"')
 
@@ -102,8 +108,17 @@ def case_clock(args):
     ckpt = latest_checkpoint(root)
     result = dry_run(args, args.np, root, ["--evict-older-than", "50"])
     said = result.stdout + result.stderr
-    check('global step of "user_id": 200 (extra.pt global_step)' in said, f"the step should come from extra.pt:\n{said}")
+    check(f'global step of "user_id": 200 ({FILTER_STEP_SOURCE})' in said,
+          f"the step should come from the filter hook's buffer:\n{said}")
     check('does not apply to the tables without a step_filter slot: "cate_ids"' in said, "tables without step_filter")
+    # without the buffer, extra.pt's step; without extra.pt, the directory's name
+    import torch
+    state = torch.load(os.path.join(ckpt, "model.pt"))
+    del state[FILTER_STEP_BUFFER]
+    torch.save(state, os.path.join(ckpt, "model.pt"))
+    result = dry_run(args, args.np, root, ["--evict-older-than", "50"])
+    said = result.stdout + result.stderr
+    check('global step of "user_id": 200 (extra.pt global_step)' in said, f"the step should come from extra.pt:\n{said}")
     os.remove(os.path.join(ckpt, "extra.pt"))
     result = dry_run(args, args.np, root, ["--evict-older-than", "50"])
     said = result.stdout + result.stderr
@@ -113,7 +128,7 @@ def case_clock(args):
     plain = make_fixture(args.work, "no_step_filter", "--tables", "3")
     expect_failure(dry_run(args, args.np, plain, ["--evict-older-than", "50"]), 3,
                    "--evict-older-than: no table has a step_filter slot", "no step_filter")
-    print("ok: the global step from extra.pt, then ckpt_<step>; no step_filter is exit 3")
+    print("ok: the global step from the filter hook's buffer, then extra.pt, then ckpt_<step>; no step_filter is exit 3")
 
 
 def rows_by_id(directory):
@@ -170,16 +185,16 @@ def case_export(args):
             entry = manifest["tables"][table]
             check(entry.get("evicted_rows") == evicted and entry["rows"] == rows - evicted,
                   f"{extra} manifest {table}: {entry}, expected {evicted} of {rows} evicted")
-        check(manifest["tables"]["user_id"].get("global_step") == {"step": global_step, "from": "extra.pt global_step"},
+        check(manifest["tables"]["user_id"].get("global_step") == {"step": global_step, "from": FILTER_STEP_SOURCE},
               f"{extra}: global step in the manifest: {manifest['tables']['user_id']}")
         check(manifest["options"]["evict_older_than"] == rules["older_than"], f"options {manifest['options']}")
         with open(os.path.join(out, "run_record.json")) as f:
             steps = json.load(f).get("global_steps", {})
-        check(steps.get("user_id") == {"step": global_step, "from": "extra.pt global_step"},
+        check(steps.get("user_id") == {"step": global_step, "from": FILTER_STEP_SOURCE},
               f"{extra}: global steps in the run record: {steps}")
         shown = subprocess.run([args.binary, "inspect", out], capture_output=True, text=True, timeout=120).stdout
         evicted = counts["user_id"][0]
-        check(f"user_id: {evicted} rows left out, global step {global_step} (extra.pt global_step)" in shown,
+        check(f"user_id: {evicted} rows left out, global step {global_step} ({FILTER_STEP_SOURCE})" in shown,
               f"inspect does not show the eviction:\n{shown}")
         kept = sum(len(v) for v in want.values())
         print(f"ok: {' '.join(extra)}: {kept} rows kept, each slot equal to the source by id, same files at np 1-3")
