@@ -5,7 +5,7 @@ right before each save (truth/rank<r>_step<s>.pt), by id: every id of every tabl
 byte. A plain copy's data files are the source's byte for byte.
 
     real_recis_test.py CASE --binary BIN --fixture tests/fixtures/recis-v1.1-real --work DIR [--np N]
-    CASE: copy | filter | reshard | evict | inspect
+    CASE: copy | filter | reshard | evict | hdf5 | dense | inspect
 """
 import json
 import os
@@ -15,6 +15,9 @@ import sys
 
 import numpy as np
 import torch
+
+os.environ.pop("OMPI_COMM_WORLD_SIZE", None)  # Debian's h5py would pick its MPI build under mpirun
+import h5py  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from export_test import check, expect_success, mpirun, read_safetensors, run_cases, tensor_bytes  # noqa: E402
@@ -80,8 +83,23 @@ def exported_rows(export_dir):
     return out
 
 
-def compare(export_dir, truth, slots_kept, what):
-    got = exported_rows(export_dir)
+def hdf5_rows(path):
+    """The same shape, read from model.h5's /sparse/<table>/<slot> datasets."""
+    out = {}
+    with h5py.File(path, "r") as f:
+        for table, group in f["sparse"].items():
+            ids = group["id"][:].tolist()
+            out[table] = {"id": {}}
+            for slot, dataset in group.items():
+                if slot in ("id", "parts"):
+                    continue
+                rows = dataset[:].reshape(len(ids), -1) if ids else dataset[:]
+                out[table][slot] = {row_id: rows[i].tobytes() for i, row_id in enumerate(ids)}
+    return out
+
+
+def compare(export_dir, truth, slots_kept, what, got=None):
+    got = got if got is not None else exported_rows(export_dir)
     check(sorted(got) == sorted(truth), f"{what}: tables {sorted(got)}, truth has {sorted(truth)}")
     for table, slots in truth.items():
         want_slots = sorted(s for s in slots if slots_kept(s))
@@ -134,6 +152,60 @@ def case_evict(args):
         expect_success(mpirun(args.binary, args.np, ["verify", out]), f"verify {what}")
 
 
+def case_hdf5(args):
+    """--format hdf5: every table by id equal to the truth, /dense equal to model.pt as torch reads it."""
+    for run, step in CHECKPOINTS:
+        ckpt = os.path.join(args.fixture, run, f"ckpt_{step}")
+        out = os.path.join(args.work, f"{run}_ckpt_{step}")
+        shutil.rmtree(out, ignore_errors=True)
+        what = f"hdf5 {run}/ckpt_{step} np {args.np}"
+        expect_success(mpirun(args.binary, args.np, ["--ckpt-dir", ckpt, "--export-dir", out, "--format", "hdf5",
+                                                     "--filter-optimizer"]), what)
+        path = os.path.join(out, "model.h5")
+        compare(out, truth_rows(args.fixture, run, step), lambda s: not s.startswith("sparse_"), what,
+                got=hdf5_rows(path))
+        state = torch.load(os.path.join(ckpt, "model.pt"))
+        with h5py.File(path, "r") as f:
+            for key, tensor in state.items():
+                name = key[len("dense_arch."):] if key.startswith("dense_arch.") else key
+                check(np.array_equal(f["dense"][name][()], tensor.numpy()), f"{what}: /dense/{name} != model.pt's")
+        expect_success(mpirun(args.binary, args.np, ["verify", out]), f"verify {what}")
+
+
+def case_dense(args):
+    """The run's own dense_arch.pt filled from each checkpoint's model.pt, frozen: it scores sample_inputs as the
+    eager architecture with the checkpoint's weights, and as the sample_io it recorded."""
+    for run, step in CHECKPOINTS:
+        ckpt = os.path.join(args.fixture, run, f"ckpt_{step}")
+        arch = os.path.join(args.fixture, run, "dense_arch.pt")
+        sample = os.path.join(args.fixture, run, "sample_inputs.safetensors")
+        out = os.path.join(args.work, f"{run}_ckpt_{step}")
+        shutil.rmtree(out, ignore_errors=True)
+        what = f"dense {run}/ckpt_{step} np {args.np}"
+        expect_success(mpirun(args.binary, args.np, ["--ckpt-dir", ckpt, "--export-dir", out, "--filter-optimizer",
+                                                     "--dense-model", arch, "--sample-inputs", sample,
+                                                     "--outputs", "ctr"]), what)
+        eager = torch.jit.load(arch)
+        state = torch.load(os.path.join(ckpt, "model.pt"))
+        eager.load_state_dict({k[len("dense_arch."):]: v for k, v in state.items() if k.startswith("dense_arch.")})
+        eager.eval()
+        exported = torch.jit.load(os.path.join(out, "fx_user_model", "user_model.pt"))
+        header, _, data = read_safetensors(sample)
+        x = torch.from_numpy(np.frombuffer(tensor_bytes(header, data, "x"), dtype=np.float32).reshape(
+            header["x"]["shape"]).copy())
+        torch.manual_seed(5)
+        diff = 0.0
+        for batch in (x, torch.randn(64, x.shape[1])):
+            with torch.no_grad():
+                diff = max(diff, float((exported(batch) - eager(batch)).abs().max()))
+        check(diff <= 1e-6, f"{what}: the export scores {diff} away from the eager model with the checkpoint's weights")
+        with open(os.path.join(out, "manifest.json")) as f:
+            network = json.load(f)["dense_network"]
+        check(network["frozen"] and network["scored"], f"{what}: manifest dense_network {network}")
+        expect_success(mpirun(args.binary, args.np, ["verify", out]), f"verify {what}")
+        print(f"ok: {what}: frozen, max |diff| {diff:.3g} against the eager model")
+
+
 def case_inspect(args):
     """inspect names each run's optimizer as RecIS names its state: SparseAdamW "adamw", SparseAdamWTF "adamw_tf"."""
     for run, step, optimizer in (("A", 6, "adamw"), ("C", 5, "adamw_tf")):
@@ -170,7 +242,7 @@ def export_and_compare(case, args):
 
 
 CASES = {"copy": export_case("copy"), "filter": export_case("filter"), "reshard": export_case("reshard"),
-         "evict": case_evict, "inspect": case_inspect}
+         "evict": case_evict, "hdf5": case_hdf5, "dense": case_dense, "inspect": case_inspect}
 
 if __name__ == "__main__":
     sys.exit(run_cases(CASES))
