@@ -100,6 +100,8 @@ void write_tensorkey_json(const std::vector<KeptTensor>& kept, TextOut& sink) {
   sink.entry_done();
 }
 
+// Names stay raw UTF-8, as RecIS's C++ MergeTorchRankJson writes them; its Python side later \u-escapes them when
+// it re-dumps the file. Deliberate (README, "metadata"): both parse alike, and published exports verify byte for byte.
 void write_torch_rank_json(const std::vector<KeptTensor>& kept, TextOut& sink) {
   std::string& out = sink.text();
   out += '{';
