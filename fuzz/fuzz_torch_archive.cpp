@@ -1,4 +1,5 @@
-// libFuzzer target: a torch.save archive (zip + pickle) through the weights-only reader, via a memfd.
+// libFuzzer target: a torch.save archive (zip + pickle) through the weights-only reader, via a memfd; the same
+// bytes also as a TorchScript archive (module objects allowed, deflated code records indexed).
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -17,8 +18,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   const std::string path = "/proc/self/fd/" + std::to_string(fd);
-  auto state = read_torch_state_dict(path);
-  if (state) {
+  for (auto state : {read_torch_state_dict(path), read_torchscript_tensors(path)}) {
+    if (!state) continue;
     for (const auto& tensor : state.value().tensors) {
       if (tensor.numel() <= (1u << 20)) (void)read_tensor_data(state.value(), tensor);  // bounded work per input
     }

@@ -22,7 +22,7 @@ if [[ ! -d $SEEDS ]]; then
 fi
 case $TARGET in
   fuzz_safetensors) cp -n "$SEEDS"/ckpt/ckpt_200/*.safetensors "$CORPUS"/ ;;
-  fuzz_torch_archive) cp -n "$SEEDS"/torch/*.pt "$SEEDS"/ckpt/ckpt_200/model.pt "$CORPUS"/ ;;
+  fuzz_torch_archive) cp -n "$SEEDS"/torch/*.pt "$SEEDS"/ckpt/ckpt_200/model.pt "$SEEDS"/ckpt/dense_arch.pt "$CORPUS"/ ;;
   fuzz_metadata)
     cp -n "$SEEDS"/ckpt/ckpt_200/index "$SEEDS"/ckpt/ckpt_200/tensorkey.json "$SEEDS"/ckpt/checkpoint "$CORPUS"/
     printf '{"global_step": 100, "auc": 0.7, "loss": 0.5}\n{"global_step": 200, "auc": 0.72}\n' > "$CORPUS"/eval_log ;;

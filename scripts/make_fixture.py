@@ -190,11 +190,13 @@ def trained_part(rng, previous, begin, end, prev_step, step, slot_layout, shares
 
 
 def write_checkpoint(ckpt_dir, ranks, parallel, optimizer, scale, seed, table_specs=None, global_step=200,
-                     previous=None, shares=(0.1, 0.05), writer_per_table=False):
+                     previous=None, shares=(0.1, 0.05), writer_per_table=False, params_not_save=()):
     """Writes one checkpoint and returns its sparse rows {(child, rank): (ids, {slot: uint8 rows})}. With
     `previous` (that of the checkpoint at step previous["step"]), the rows are those after more training
     (trained_part) rather than new ones. With writer_per_table, every block of table t goes to writer t % parallel
-    (not block k to writer k % parallel as RecIS deals them): one writer then holds a huge table whole."""
+    (not block k to writer k % parallel as RecIS deals them): one writer then holds a huge table whole. With
+    params_not_save ("child@slot" names), those blocks are not saved and the others come in a shuffled order, as
+    RecIS v1.1's filter returns list(set(blocks) - filtered) (checkpoint_manager.py 211-224)."""
     os.makedirs(ckpt_dir)
     rng = np.random.default_rng(seed)
     opt_slots, opt_scalars = OPTIMIZERS[optimizer]
@@ -253,6 +255,10 @@ def write_checkpoint(ckpt_dir, ranks, parallel, optimizer, scale, seed, table_sp
                 table_of_block.append(len(tables))
                 torch_rank[name + "^ "] = {"dense": True, "dimension": 0, "dtype": TORCH_NAME[sdtype],
                                            "is_hashmap": False, "name": name + "^ ", "shape": shape}
+        if params_not_save:
+            kept = [k for k, b in enumerate(blocks) if tensor_name(b.key) not in params_not_save]
+            rng.shuffle(kept)
+            blocks, table_of_block = [blocks[k] for k in kept], [table_of_block[k] for k in kept]
         writers = [[] for _ in range(parallel)]
         for k, block in enumerate(blocks):
             writers[(table_of_block[k] if writer_per_table else k) % parallel].append(block)
@@ -270,12 +276,24 @@ def write_checkpoint(ckpt_dir, ranks, parallel, optimizer, scale, seed, table_sp
         with open(os.path.join(ckpt_dir, name), "w", encoding="utf-8") as f:
             f.write(json.dumps(obj, **kw))
 
+    saved = set(index_blocks)
+    tensorkey = {k: v for k, v in tensorkey.items() if k in saved}
+    torch_rank = {k: v for k, v in torch_rank.items() if k in saved}
     dump("index", {"block_index": index_blocks, "file_index": index_files},
          separators=(",", ":"), ensure_ascii=False, sort_keys=True)
     dump("tensorkey.json", tensorkey, indent=4, ensure_ascii=False, sort_keys=True)
     write_dense(ckpt_dir, ranks, torch_rank, seed, global_step,
                 any("step_filter" in slots for *_, slots in tables))
     return state
+
+
+def tensor_name(key):
+    """RecIS's block.tensor_name(), which params_not_save matches: "child@slot" of "child.slot/part_r_R"."""
+    if "/" not in key:
+        return key.rstrip("^ ")
+    child_slot = key.rsplit("/", 1)[0]
+    child, slot = child_slot.rsplit(".", 1)
+    return f"{child}@{slot}"
 
 
 TORCH_NAME = {"F32": "float32", "F64": "float64", "F16": "float16", "BF16": "bfloat16", "I64": "int64"}
@@ -409,6 +427,8 @@ def main():
                         help="--training-run: the share of rows updated per checkpoint, default 0.1")
     parser.add_argument("--new-share", type=float, default=0.05,
                         help="--training-run: new ids per checkpoint, as a share of a part's rows, default 0.05")
+    parser.add_argument("--params-not-save", default="", metavar="CHILD@SLOT,...",
+                        help="blocks RecIS's params_not_save leaves out (not id); the rest come in a shuffled order")
     parser.add_argument("--writer-per-table", action="store_true",
                         help="every block of table t to writer t %% parallel (RecIS deals block k to writer k %% "
                              "parallel): with a huge table, one file holds most bytes (work split below the file)")
@@ -423,12 +443,16 @@ def main():
     if args.step_filter_everywhere:
         table_specs = [(name, dtype, dim, rows, sorted(set(slots) | {"step_filter"}))
                        for name, dtype, dim, rows, slots in (table_specs or TABLES)]
+    not_saved = {name for name in args.params_not_save.split(",") if name}
+    if any(name.endswith("@id") for name in not_saved):
+        sys.exit("make_fixture.py: --params-not-save: a table's ids are always saved")
     state = None
     for i, step in enumerate(steps):
         state = write_checkpoint(os.path.join(args.out, f"ckpt_{step}"), args.ranks, args.parallel, args.optimizer,
                                  args.scale, args.seed + i, table_specs, global_step=int(step),
                                  previous=state if args.training_run else None,
-                                 shares=(args.updated_share, args.new_share), writer_per_table=args.writer_per_table)
+                                 shares=(args.updated_share, args.new_share), writer_per_table=args.writer_per_table,
+                                 params_not_save=not_saved)
     with open(os.path.join(args.out, "checkpoint"), "w") as f:
         f.write("".join(f"ckpt_{s}\n" for s in steps))
     write_dense_arch(os.path.join(args.out, "dense_arch.pt"), args.seed)

@@ -4,6 +4,7 @@
 #
 #   scripts/torch2-root.sh create           build the root once (debootstrap, ~2-5 min, 1.5 GB); a no-op when it exists
 #   scripts/torch2-root.sh python ARGS...   run the root's python3 with ARGS
+#   scripts/torch2-root.sh run CMD ARGS...  run any command of the root (e.g. its apt-get, cmake)
 #   scripts/torch2-root.sh path             print the root's path, or exit 1 when it has not been built
 #
 # The root lives in $RECIS_TORCH2_ROOT (default /var/cache/recis-convert/trixie-torch2), outside the clone, so a CI
@@ -27,7 +28,7 @@ create() {
   mv "$ROOT.partial" "$ROOT"
 }
 
-run_python() {
+run_in_root() {
   [[ -x "$ROOT/usr/bin/python3" ]] || { echo "torch2-root.sh: no root at $ROOT; run 'create' first" >&2; exit 1; }
   local binds="/proc:/sys:/dev:/tmp:$REPO${RECIS_TORCH2_BIND:+:$RECIS_TORCH2_BIND}"
   # the child shell gets the root, the directories, the working directory and the arguments as parameters
@@ -40,14 +41,15 @@ run_python() {
       mount --rbind "$dir" "$root$dir"
     done
     unset IFS
-    exec chroot "$root" env -i PATH=/usr/bin:/bin HOME=/tmp LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1 \
-      sh -c "cd \"\$0\" && exec python3 \"\$@\"" "$cwd" "$@"
+    exec chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/tmp LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1 \
+      sh -c "cd \"\$0\" && exec \"\$@\"" "$cwd" "$@"
   ' sh "$ROOT" "$binds" "$PWD" "$@"
 }
 
 case ${1:-} in
   create) create ;;
-  python) shift; run_python "$@" ;;
+  python) shift; run_in_root python3 "$@" ;;
+  run) shift; run_in_root "$@" ;;
   path) [[ -x "$ROOT/usr/bin/python3" ]] && echo "$ROOT" ;;
-  *) echo "usage: $0 create | python ARGS... | path" >&2; exit 2 ;;
+  *) echo "usage: $0 create | python ARGS... | run CMD ARGS... | path" >&2; exit 2 ;;
 esac
