@@ -18,6 +18,10 @@ namespace recis_convert {
 namespace {
 
 constexpr uint64_t kMaxPickleBytes = 256ull << 20;
+// The archive format versions torch reads (caffe2/serialize/versions.h, the same in 1.13 and 2.6): torch.save
+// writes 3, torch.jit.save up to 10. torch refuses others, and an archive without a version record, so do we.
+constexpr uint64_t kMinTorchFormatVersion = 1;
+constexpr uint64_t kMaxTorchFormatVersion = 10;
 constexpr uint64_t kMaxStorageBytes = 16ull << 30;
 constexpr size_t kMaxStackItems = 10'000'000;
 // Every value the pickle builds (a tensor costs about 25: its storage tuple, size and stride tuples, ints...), so
@@ -590,6 +594,24 @@ Result<UnpickledArchive> unpickle_archive(const std::string& path, PickleDialect
     }
   }
   if (out.prefix.empty()) return bad_input(path, "archive has no <folder>/data.pkl: not a torch.save file");
+  // the format version, where torch's reader looks: .data/version, else version
+  auto version = zip.value().entries.find(out.prefix + ".data/version");
+  if (version == zip.value().entries.end()) version = zip.value().entries.find(out.prefix + "version");
+  if (version == zip.value().entries.end()) return bad_input(path, "archive has no version record: not a torch file");
+  auto version_text = read_zip_entry(fd.get(), zip.value(), version->second, 32);
+  if (!version_text) return version_text.error();
+  uint64_t format_version = 0;
+  const std::string& digits = version_text.value();
+  size_t end = 0;
+  while (end < digits.size() && end < 19 && digits[end] >= '0' && digits[end] <= '9') {
+    format_version = format_version * 10 + static_cast<uint64_t>(digits[end++] - '0');
+  }
+  if (end == 0 || digits.find_first_not_of("\n\r ", end) != std::string::npos ||
+      format_version < kMinTorchFormatVersion || format_version > kMaxTorchFormatVersion) {
+    return bad_input(path, "archive format version " + quoted_name(digits) + " is not one torch reads (" +
+                               std::to_string(kMinTorchFormatVersion) + " to " +
+                               std::to_string(kMaxTorchFormatVersion) + ")");
+  }
   auto byteorder = zip.value().entries.find(out.prefix + "byteorder");
   if (byteorder != zip.value().entries.end()) {
     auto order = read_zip_entry(fd.get(), zip.value(), byteorder->second, 16);

@@ -127,9 +127,21 @@ def main():
     cuda = [(n, d.replace(b"X\x03\x00\x00\x00cpu", b"X\x06\x00\x00\x00cuda:0") if n.endswith("data.pkl") else d)
             for n, d in entries]
     write_zip(os.path.join(out, "cuda_location.pt"), cuda)
+    # the format version torch checks: a future one, and none at all (torch refuses both)
+    write_zip(os.path.join(out, "future_version.pt"),
+              [(n, b"11\n" if n.endswith("/version") else d) for n, d in entries])
+    write_zip(os.path.join(out, "no_version.pt"), [(n, d) for n, d in entries if not n.endswith("version")])
+    # the records torch 2.7+ adds (.format_version, .storage_alignment) and 2.x's .data/serialization_id: torch uses
+    # them only to find records, which the zip directory gives; the tensors read the same
+    folder = entries[0][0].split("/")[0]
+    write_zip(os.path.join(out, "newer_records.pt"),
+              entries + [(f"{folder}/.format_version", b"1"), (f"{folder}/.storage_alignment", b"64"),
+                         (f"{folder}/.data/serialization_id", b"1234567890123456789012345678901234567890")])
     with open(os.path.join(out, "one_entry.expected.json")) as f:
         expected = f.read()
     with open(os.path.join(out, "cuda_location.expected.json"), "w") as f:
+        f.write(expected)
+    with open(os.path.join(out, "newer_records.expected.json"), "w") as f:
         f.write(expected)
 
     # zip64: more than 65535 entries force the zip64 end-of-directory records.

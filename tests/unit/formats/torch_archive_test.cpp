@@ -58,6 +58,19 @@ TEST(TorchArchiveTest, ParametersAreTensors) { expect_matches_python("parameters
 TEST(TorchArchiveTest, ZeroDimTensors) { expect_matches_python("scalars"); }
 TEST(TorchArchiveTest, ModuleStateDictWithMetadata) { expect_matches_python("module_state_dict"); }
 TEST(TorchArchiveTest, CudaLocationIsReadToHostMemory) { expect_matches_python("cuda_location"); }
+
+// .format_version, .storage_alignment (torch 2.7+) and .data/serialization_id only help torch find records
+TEST(TorchArchiveTest, RecordsNewerTorchAddsAreReadPast) { expect_matches_python("newer_records"); }
+
+TEST(TorchArchiveTest, FormatVersionsTorchRefusesAreRefused) {
+  auto future = read_torch_state_dict(testing::torch_fixture("future_version.pt"));
+  ASSERT_FALSE(future);
+  EXPECT_NE(future.error().message.find("archive format version \"11\\n\" is not one torch reads (1 to 10)"),
+            std::string::npos) << future.error().message;
+  auto none = read_torch_state_dict(testing::torch_fixture("no_version.pt"));
+  ASSERT_FALSE(none);
+  EXPECT_NE(none.error().message.find("no version record"), std::string::npos) << none.error().message;
+}
 TEST(TorchArchiveTest, Zip64Archive) { expect_matches_python("zip64"); }
 
 TEST(TorchArchiveTest, ViewsShareOneStorage) {
