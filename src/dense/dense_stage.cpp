@@ -50,31 +50,13 @@ Result<DenseExport> export_hugectr_network(const JobOptions& o, const std::strin
   return DenseExport{std::move(files).value(), DenseNetworkRecord{o.export_folder + "/" + o.model_name + ".pt", ""}};
 }
 
-// A RecIS checkpoint: model.pt's weights put into the --dense-model archive (weight_fill.h, no runtime), then
-// frozen and scored by the plugin. When the plugin's libtorch cannot load the module (an op of a newer torch), the
-// filled archive is the export, unfrozen, and the manifest says why.
-Result<DenseExport> export_recis_network(const JobOptions& o, const CheckpointListing& listing,
-                                         const std::string& staging_dir, const Log& log) {
-  const std::string state_dict = listing.ckpt_dir + "/model.pt";
-  const std::string output_dir = staging_dir + "/" + o.export_folder;
+// The plugin loads the filled archive, freezes and scores it into <export-folder>/. When its libtorch cannot load
+// the module (an op of a newer torch), the filled archive itself becomes the export, unfrozen, and the record says
+// why.
+Result<DenseExport> freeze_filled_network(const JobOptions& o, const std::string& filled, const WeightFill& fill,
+                                          const std::string& output_dir, const Log& log) {
   const std::string model_file = o.model_name + ".pt";
-  if (!is_regular_file(state_dict)) {
-    return bad_input(state_dict, "missing: the dense weights are needed for --dense-model");
-  }
-  if (::mkdir(output_dir.c_str(), 0777) != 0 && errno != EEXIST) {
-    return output_error(output_dir, std::string("cannot create: ") + std::strerror(errno));
-  }
-  fault_point("dense");
-  const auto dense_start = Clock::now();
-  // a name the plugin's files cannot take: it starts with a dot
-  const std::string filled = output_dir + "/." + model_file + ".filled";
-  auto fill = fill_dense_weights(o.dense_model, state_dict, o.dense_name, filled);
-  if (!fill) {
-    ::unlink(filled.c_str());
-    return fill.error();
-  }
-  for (const auto& warning : fill.value().warnings) log.warn(warning);
-
+  const auto start = Clock::now();
   DenseRequest request;
   request.dense_model = filled;
   request.architecture = o.dense_model;
@@ -86,11 +68,7 @@ Result<DenseExport> export_recis_network(const JobOptions& o, const CheckpointLi
   request.fg_path = o.fg;
   request.mc_path = o.mc;
   auto outcome = run_dense_export(request);  // loads libtorch on first use: part of the stage's cost
-  if (!outcome) {
-    ::unlink(filled.c_str());
-    return outcome.error();
-  }
-  const double dense_seconds = seconds_since(dense_start);
+  if (!outcome) return outcome.error();
   for (const auto& warning : outcome.value().warnings) log.warn(warning);
   DenseNetworkRecord record{o.export_folder + "/" + model_file, outcome.value().not_frozen};
   if (!record.not_frozen.empty()) {
@@ -98,20 +76,43 @@ Result<DenseExport> export_recis_network(const JobOptions& o, const CheckpointLi
       return output_error(output_dir + "/" + model_file, std::string("cannot write: ") + std::strerror(errno));
     }
     outcome.value().files = {model_file};
-    log.warn("dense: " + record.file + " holds the checkpoint's weights (" + std::to_string(fill.value().tensors) +
+    log.warn("dense: " + record.file + " holds the checkpoint's weights (" + std::to_string(fill.tensors) +
              " tensors) but is not frozen nor scored: " + record.not_frozen + "; the torch that scripted " +
              o.dense_model + " loads it");
-  } else {
-    ::unlink(filled.c_str());
   }
   auto files = describe_dense_files(outcome.value(), output_dir, o.export_folder);
   if (!files) return files.error();
   if (record.not_frozen.empty()) {
     log.stage("dense: " + record.file + " and " + std::to_string(files.value().size() - 1) + " more files in " +
-              format_seconds(dense_seconds) + " (" + format_seconds(outcome.value().seconds) +
+              format_seconds(seconds_since(start)) + " (" + format_seconds(outcome.value().seconds) +
               " after loading libtorch)");
   }
   return DenseExport{std::move(files).value(), std::move(record)};
+}
+
+// A RecIS checkpoint: model.pt's weights put into the --dense-model archive (weight_fill.h, no runtime), then
+// frozen and scored where the plugin can.
+Result<DenseExport> export_recis_network(const JobOptions& o, const CheckpointListing& listing,
+                                         const std::string& staging_dir, const Log& log) {
+  const std::string state_dict = listing.ckpt_dir + "/model.pt";
+  const std::string output_dir = staging_dir + "/" + o.export_folder;
+  if (!is_regular_file(state_dict)) {
+    return bad_input(state_dict, "missing: the dense weights are needed for --dense-model");
+  }
+  if (::mkdir(output_dir.c_str(), 0777) != 0 && errno != EEXIST) {
+    return output_error(output_dir, std::string("cannot create: ") + std::strerror(errno));
+  }
+  fault_point("dense");
+  // a name no file of the export takes: it starts with a dot
+  const std::string filled = output_dir + "/." + o.model_name + ".pt.filled";
+  auto fill = fill_dense_weights(o.dense_model, state_dict, o.dense_name, filled);
+  if (fill) {
+    for (const auto& warning : fill.value().warnings) log.warn(warning);
+  }
+  Result<DenseExport> exported = fill ? freeze_filled_network(o, filled, fill.value(), output_dir, log)
+                                      : Result<DenseExport>(fill.error());
+  ::unlink(filled.c_str());  // the scratch archive, unless it became the export
+  return exported;
 }
 
 }  // namespace
