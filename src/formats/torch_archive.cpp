@@ -524,7 +524,7 @@ class Unpickler {
   std::map<std::string, TorchStorage> storages_seen_;
 
  private:
-  const std::string& bytes_;
+  const std::string& bytes_;  // read only by run()
   std::string file_;
   PickleDialect dialect_;
   size_t pos_ = 0;
@@ -562,12 +562,11 @@ uint64_t TorchTensor::numel() const {
 
 namespace {
 
-// An archive's zip index and its unpickled data.pkl. The values live in the unpickler's arena, which reads from
-// `pickle`: both stay alive with this.
+// An archive's zip index and its unpickled data.pkl. The values live in the unpickler's arena, which stays alive
+// with this; the pickle's bytes are read only while it runs.
 struct UnpickledArchive {
   ZipIndex zip;
   std::string prefix;  // the archive folder with its '/': "archive/", "dense_arch/"
-  std::string pickle;
   std::unique_ptr<Unpickler> unpickler;
   ValuePtr root = nullptr;
 };
@@ -620,8 +619,7 @@ Result<UnpickledArchive> unpickle_archive(const std::string& path, PickleDialect
   }
   auto pickle = read_zip_entry(fd.get(), zip.value(), zip.value().entries.at(out.prefix + "data.pkl"), kMaxPickleBytes);
   if (!pickle) return pickle.error();
-  out.pickle = std::move(pickle).value();
-  out.unpickler = std::make_unique<Unpickler>(out.pickle, path, dialect);
+  out.unpickler = std::make_unique<Unpickler>(pickle.value(), path, dialect);
   auto root = out.unpickler->run();
   if (!root) return root.error();
   out.root = root.value();
