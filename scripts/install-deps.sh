@@ -26,6 +26,8 @@ PACKAGES=(
   clang libclang-rt-14-dev
   # tests and fixtures only: Debian's python3 with torch, numpy and h5py
   python3 python3-torch python3-numpy python3-h5py python3-xxhash
+  # tests only: a one-node Slurm on localhost (scripts/slurm-local.sh); debootstrap for the torch 2.x root
+  slurm-wlm munge debootstrap
 )
 
 SUDO=""

@@ -61,11 +61,12 @@ int main(int argc, char** argv) {
                stdout);
     return 0;
   }
-  MpiWorld world(&argc, &argv);
-  if (auto split = detect_split_launch(world.size(), std::getenv)) {
-    Log::error(*split);  // each copy says it: they are separate jobs
+  // before MPI_Init, which would fail in each task with a page of Open MPI's text
+  if (auto split = detect_split_launch(std::getenv)) {
+    if (is_first_rank_by_environment()) Log::error(*split);
     return static_cast<int>(ExitCode::kUsage);
   }
+  MpiWorld world(&argc, &argv);
   install_interrupt_handlers();  // after MPI_Init, so ours are the ones in place
   set_fault_rank(world.rank());
   ExitCode code = ExitCode::kInternal;

@@ -77,7 +77,7 @@ void fault_point(const char* stage) {
   if (g_fault.action == "kill") ::raise(SIGKILL);
   if (g_fault.action == "term") ::raise(SIGTERM);
   if (g_fault.action == "stall") {
-    for (int i = 0; i < 600 && !interrupt_signal(); ++i) ::usleep(100 * 1000);
+    for (int i = 0; i < 1800 && !interrupt_signal(); ++i) ::usleep(100 * 1000);  // 3 min at most
   }
   if (g_fault.action == "pause") {  // 3 s for a test to change the world (e.g. truncate a source file), then go on
     for (int i = 0; i < 30 && !interrupt_signal(); ++i) ::usleep(100 * 1000);

@@ -22,6 +22,7 @@ void install_interrupt_handlers() {
   action.sa_flags = 0;  // no SA_RESTART: a blocking read or write returns EINTR and the loop sees the flag
   sigaction(SIGTERM, &action, nullptr);
   sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGUSR1, &action, nullptr);
 }
 
 int interrupt_signal() { return g_signal.load(std::memory_order_relaxed); }
@@ -29,7 +30,8 @@ int interrupt_signal() { return g_signal.load(std::memory_order_relaxed); }
 std::optional<Error> interruption() {
   const int signal = interrupt_signal();
   if (signal == 0) return std::nullopt;
-  return Error{ExitCode::kInterrupted, "", std::string("interrupted by ") + (signal == SIGINT ? "SIGINT" : "SIGTERM")};
+  const char* name = signal == SIGINT ? "SIGINT" : signal == SIGUSR1 ? "SIGUSR1" : "SIGTERM";
+  return Error{ExitCode::kInterrupted, "", std::string("interrupted by ") + name};
 }
 
 }  // namespace recis_convert

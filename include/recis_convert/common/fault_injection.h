@@ -4,7 +4,7 @@
 // whole data file), piece (after a rank wrote a piece of a split file), barrier (before the agreement), hdf5 (mid-write), metadata, dense, publish (just before the
 // rename), merge (after a rank's first merged file). *N fires at the N-th time the rank reaches the stage (default
 // the first); RANK may be * for every rank.
-// ACTION is kill (SIGKILL, the default), term (SIGTERM to this process, as Slurm would send), stall (wait up to 60 s, or until a signal arrives,
+// ACTION is kill (SIGKILL, the default), term (SIGTERM to this process, as Slurm would send), stall (wait up to 3 min, or until a signal arrives,
 // so a test can signal the job at a known point), or pause (wait 3 s, then go on, so a test can change the
 // source mid-run). A no-op unless the flag is given.
 #pragma once

@@ -1,6 +1,8 @@
-// SIGTERM/SIGINT handling. Slurm sends SIGTERM at the time limit (then SIGKILL after KillWait, typically 30 s)
-// and mpirun forwards it to every rank: each rank stops at the next buffer boundary, the ranks still agree at
-// the barrier, and rank 0 removes the staging directory, so nothing is published and the exit code is 5.
+// SIGTERM/SIGINT/SIGUSR1 handling. Slurm sends SIGTERM at the time limit (then SIGKILL after KillWait, typically
+// 30 s); the batch script asks for SIGUSR1 before it (--signal=B:USR1@...) and forwards it to the launcher, which
+// passes it to every rank (mpirun does so for SIGUSR1, where it answers SIGTERM by killing the job and exiting 1).
+// Each rank stops at the next buffer boundary, the ranks still agree at the barrier, and rank 0 removes the staging
+// directory, so nothing is published and the exit code is 5.
 #pragma once
 
 #include <optional>
