@@ -37,7 +37,7 @@ start() {
   cat >"$DIR/slurm.conf" <<EOF
 # written by scripts/slurm-local.sh: a one-node Slurm for recis-convert's tests
 ClusterName=recis-test
-SlurmctldHost=$HOST
+SlurmctldHost=$HOST(127.0.0.1)
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
@@ -61,7 +61,7 @@ MinJobAge=600
 InactiveLimit=0
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
-NodeName=$HOST CPUs=$cpus RealMemory=$memory State=UNKNOWN
+NodeName=$HOST NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$memory State=UNKNOWN
 PartitionName=test Nodes=$HOST Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
 EOF
   munged --force --key-file="$DIR/munge/munge.key" --socket="$DIR/munge/munge.socket" \

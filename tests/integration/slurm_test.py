@@ -3,7 +3,7 @@
 submitted with `sbatch --wait` as the non-root job user, ranks as Slurm tasks, a real RecIS v1.1 checkpoint in.
 
     slurm_test.py CASE --binary BIN --fixture tests/fixtures/recis-v1.1-real --work DIR [--np N]
-    CASE: plain | time_limit | split
+    CASE: plain | time_limit | split | requeue
 
 plain: an export at N tasks with mpirun and with RECIS_LAUNCHER=srun (PMIx): exit 0, both verify, identical.
 time_limit: a job that runs into its time limit (--time=1, the warning 30 s before): the batch shell passes the
@@ -13,6 +13,10 @@ and its log holds the tool's own "interrupted" line.
 split: `srun -n N` without PMIx (--mpi=none, --mpi=pmi2), which this Open MPI cannot join into one job: one line
 saying so, exit 2 for the job, nothing published.
 
+requeue: a --resume job submitted with --requeue is requeued by `scontrol requeue` mid-export: the first run is
+killed (Slurm signals every process) and leaves its journal, the requeued run adopts the journaled files and exits 0 (COMPLETED 0:0, Restarts=1), the
+log keeps both runs (append mode), and the export equals one made in a single run.
+
 Exits 77 (skipped) when no Slurm runs (scripts/slurm-local.sh start; .ci/run starts one).
 """
 import os
@@ -21,6 +25,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from export_test import REPO_ROOT, check, fresh, run_cases, tree_digest  # noqa: E402
@@ -140,6 +145,58 @@ def case_split(args):
         print(f"ok: srun --mpi={mpi}: job {job} {state} {exit_code}: {said[0]!r}")
 
 
+def wait_for(predicate, what, seconds=240):
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        check(time.monotonic() < deadline, f"timed out waiting for {what}")
+        time.sleep(1)
+
+
+def job_field(job, field):
+    text = subprocess.run(["scontrol", "show", "job", job], capture_output=True, text=True, env=slurm_env()).stdout
+    found = re.search(rf"\b{field}=(\S+)", text)
+    return found.group(1) if found else ""
+
+
+def case_requeue(args):
+    reference = job_dir(args, "requeue_reference")
+    job, code, _ = sbatch(args, reference, ["--ckpt-dir", args.ckpt, "--export-dir", f"{reference}/export"])
+    check(code == 0, "the reference export failed")
+    directory = job_dir(args, "requeue")
+    out = os.path.join(directory, "export")
+    # each rank has 4 of the 8 files: the first run stalls after its 3rd (journaled), the requeued run adopts 3
+    # and exports 1, so it never reaches the stall
+    exports = ",".join(["ALL", f"RECIS_CONVERT={args.binary}", "OMPI_MCA_btl_vader_single_copy_mechanism=none"])
+    submitted = subprocess.run(
+        ["runuser", "-u", JOB_USER, "--", "env", f"SLURM_CONF={SLURM_CONF}", "sbatch", "--parsable", "--requeue",
+         f"--ntasks={args.np}", "--cpus-per-task=1", "--mem-per-cpu=512M", f"--export={exports}",
+         f"--output={directory}/job-%j.out", args.sbatch_script, "--ckpt-dir", args.ckpt, "--export-dir", out,
+         "--resume", "--debug-fail-at", "file*3@*:stall"], capture_output=True, text=True, cwd=directory)
+    job = submitted.stdout.strip().split(";")[0]
+    check(job.isdigit(), f"sbatch: {submitted.stdout!r} {submitted.stderr!r}")
+    log_path = os.path.join(directory, f"job-{job}.out")
+
+    def log():
+        return open(log_path).read() if os.path.exists(log_path) else ""
+    wait_for(lambda: log().count("[test] fault at file") == args.np, "every rank to stall after its 3rd file")
+    requeued = subprocess.run(["scontrol", "requeue", job], capture_output=True, text=True, env=slurm_env())
+    check(requeued.returncode == 0, f"scontrol requeue {job}: {requeued.stderr}")
+    wait_for(lambda: job_field(job, "JobState") in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT"),
+             "the requeued run to end")
+    state, exit_code = job_record(job)
+    text = log()
+    check(state == "COMPLETED" and exit_code == "0:0" and job_field(job, "Restarts") == "1",
+          f"job {job}: {state} {exit_code}, Restarts={job_field(job, 'Restarts')}\n{text}")
+    check(text.count(f"job {job} on") == 2, f"the log does not keep both runs:\n{text}")
+    # scontrol requeue signals every process of the job at once (mpirun kills the ranks and exits 1, without their
+    # lines); what was journaled before stays, and the requeued run adopts it
+    check("DUE TO JOB REQUEUE" in text and "--resume: adopted" in text, f"no requeue or adoption in the log:\n{text}")
+    check(tree_digest(out, skip=("run_record.json",)) == tree_digest(f"{reference}/export", skip=("run_record.json",)),
+          "the requeued export differs from a single run's")
+    adopted = [line for line in text.splitlines() if "--resume: adopted" in line][0]
+    print(f"ok: job {job} requeued mid-export: {state} {exit_code}, Restarts=1, both runs in one log; {adopted!r}")
+
+
 def staged(case):
     def run(args):
         root, args.ckpt = stage_inputs(args)
@@ -148,7 +205,8 @@ def staged(case):
     return run
 
 
-CASES = {"plain": staged(case_plain), "time_limit": staged(case_time_limit), "split": staged(case_split)}
+CASES = {"plain": staged(case_plain), "time_limit": staged(case_time_limit), "split": staged(case_split),
+         "requeue": staged(case_requeue)}
 
 if __name__ == "__main__":
     if subprocess.run(["sinfo", "-h"], capture_output=True, env=slurm_env()).returncode != 0 or \
