@@ -90,6 +90,8 @@ Result<StagingDir> StagingDir::create(const std::string& export_dir, bool overwr
                                       std::vector<std::string>* removed_stale) {
   auto prepared = prepare_export_location(export_dir, overwrite, removed_stale);
   if (!prepared) return prepared.error();
+  auto lock = ExportLock::acquire(export_dir);
+  if (!lock) return lock.error();
   const SplitPath where = split(export_dir);
   const std::string host = host_name();
   const std::string prefix = "." + where.base + kStagingTag;
@@ -97,13 +99,15 @@ Result<StagingDir> StagingDir::create(const std::string& export_dir, bool overwr
   if (::mkdir(path.c_str(), 0777) != 0) {
     return output_error(path, "cannot create the staging directory: " + errno_text());
   }
-  return StagingDir(export_dir, path);
+  return StagingDir(export_dir, path, std::move(lock).value());
 }
 
 Result<StagingDir> StagingDir::create_resumable(const std::string& export_dir, bool overwrite,
                                                 std::vector<std::string>* removed_stale, bool* existed) {
   auto prepared = prepare_export_location(export_dir, overwrite, removed_stale);
   if (!prepared) return prepared.error();
+  auto lock = ExportLock::acquire(export_dir);
+  if (!lock) return lock.error();
   const SplitPath where = split(export_dir);
   const std::string path = where.parent + "/." + where.base + kStagingTag + "resume";
   struct stat st {};
@@ -112,7 +116,7 @@ Result<StagingDir> StagingDir::create_resumable(const std::string& export_dir, b
   if (!*existed && ::mkdir(path.c_str(), 0777) != 0) {
     return output_error(path, "cannot create the staging directory: " + errno_text());
   }
-  StagingDir staging(export_dir, path);
+  StagingDir staging(export_dir, path, std::move(lock).value());
   staging.resumable_ = true;
   return staging;
 }
@@ -166,6 +170,7 @@ std::vector<std::string> StagingDir::remove_stale(const std::string& export_dir)
 StagingDir::StagingDir(StagingDir&& other) noexcept
     : export_dir_(std::move(other.export_dir_)),
       path_(std::move(other.path_)),
+      lock_(std::move(other.lock_)),
       active_(other.active_),
       resumable_(other.resumable_) {
   other.active_ = false;

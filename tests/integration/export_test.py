@@ -424,13 +424,13 @@ def case_bad_inputs(args):
     else:
         os.chmod(parent, 0o555)
         out = os.path.join(parent, "export")
-        expected = "cannot create the staging directory"
+        expected = "cannot create the export's lock file"  # the first thing written beside the export
     result = mpirun(args.binary, args.np, ["--ckpt-dir", args.fixture, "--export-dir", out])
     expect_failure(result, 4, expected, "parent not writable")
     check(not os.path.exists(out), "an export appeared in a read-only parent")
     if os.geteuid() == 0:
         result = mpirun(args.binary, args.np, ["--ckpt-dir", args.fixture, "--export-dir", "/proc/export"])
-        expect_failure(result, 4, "cannot create the staging directory", "pseudo-filesystem parent")
+        expect_failure(result, 4, "cannot create the export's lock file", "pseudo-filesystem parent")
     os.chmod(parent, 0o755)
 
     # a stale staging directory of a dead run does not block the next run

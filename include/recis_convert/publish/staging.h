@@ -13,13 +13,15 @@
 #include "recis_convert/common/error.h"
 #include "recis_convert/common/file_io.h"
 #include "recis_convert/common/log.h"
+#include "recis_convert/publish/export_lock.h"
 
 namespace recis_convert {
 
 class StagingDir {
  public:
   // Checks the export location (parent exists; export dir absent unless overwrite), removes stale staging
-  // directories of dead runs on this host, and creates a fresh staging directory. Errors are kOutput.
+  // directories of dead runs on this host, takes the export's lock (another live run: kOutput) and creates a fresh
+  // staging directory. Errors are kOutput.
   // `removed_stale` receives the paths of stale directories removed.
   static Result<StagingDir> create(const std::string& export_dir, bool overwrite, std::vector<std::string>* removed_stale);
   // --resume (resume_journal.h): the staging directory has the fixed name "<parent>/.<export-name>.recis-staging.resume",
@@ -49,7 +51,8 @@ class StagingDir {
   bool resumable() const { return resumable_; }
 
  private:
-  StagingDir(std::string export_dir, std::string path) : export_dir_(std::move(export_dir)), path_(std::move(path)) {}
+  StagingDir(std::string export_dir, std::string path, ExportLock lock)
+      : export_dir_(std::move(export_dir)), path_(std::move(path)), lock_(std::move(lock)) {}
   // Both creations start here: the parent exists; the export directory does not, unless overwrite (and then it is
   // a directory); the staging directories of dead runs next to it are removed (into `removed_stale`).
   static Status prepare_export_location(const std::string& export_dir, bool overwrite,
@@ -57,6 +60,7 @@ class StagingDir {
 
   std::string export_dir_;
   std::string path_;
+  ExportLock lock_;  // held for the staging directory's life: one run at a time per export (export_lock.h)
   bool active_ = true;
   bool resumable_ = false;
 };
