@@ -36,7 +36,8 @@ const char* kDescription =
     "      recis-convert verify OUT                (does an export match its manifest; see verify --help)\n"
     "      recis-convert merge BASE DELTA... --export-dir OUT   (apply delta exports; see merge --help)\n\n"
     "Exit codes: 0 success, 1 internal error, 2 usage, 3 bad or incomplete input, 4 output error\n"
-    "(export exists, permission, disk full), 5 interrupted.";
+    "(export exists, another run exporting there, permission, disk full), 5 interrupted (SIGTERM, SIGINT,\n"
+    "SIGUSR1).";
 
 const std::map<std::string, Balance> kBalances = {{"round-robin", Balance::kRoundRobin}, {"size", Balance::kSize}};
 const std::map<std::string, ExportFormat> kFormats = {{"safetensors", ExportFormat::kSafetensors},
