@@ -8,7 +8,8 @@ submitted with `sbatch --wait` as the non-root job user, ranks as Slurm tasks, a
 plain: an export at N tasks with mpirun and with RECIS_LAUNCHER=srun (PMIx): exit 0, both verify, identical.
 time_limit: a job that runs into its time limit (--time=1, the warning 30 s before): the batch shell passes the
 warning on, every rank stops, nothing is published, the job's exit code as Slurm records it is 5:0 (not a signal)
-and its log holds the tool's own "interrupted" line.
+and its log holds the tool's own "interrupted" line. With --resume the journal is kept, and the job submitted
+again adopts it and completes.
 
 split: `srun -n N` without PMIx (--mpi=none, --mpi=pmi2), which this Open MPI cannot join into one job: one line
 saying so, exit 2 for the job, nothing published.
@@ -128,6 +129,22 @@ def case_time_limit(args):
         check(not left, f"{launcher}: left behind: {left}")
         print(f"ok: {launcher}: job {job} {state} ExitCode {exit_code}, nothing published, the log says "
               f"{[line for line in log.splitlines() if 'interrupted' in line][0]!r}")
+    # with --resume the interrupted job keeps what it journaled, and the same job submitted again adopts it
+    directory = job_dir(args, "time_limit_resume")
+    out = os.path.join(directory, "export")
+    job, code, log = sbatch(args, directory, ["--ckpt-dir", ckpt, "--export-dir", out, "--resume",
+                                              "--debug-fail-at", "file*2@*:stall"],
+                            options=["--time=1", "--signal=B:USR1@30"])
+    state, exit_code = job_record(job)
+    check(exit_code == "5:0" and os.path.isdir(os.path.join(directory, ".export.recis-staging.resume")),
+          f"--resume at the time limit: job {job} {state} {exit_code}, or no journal kept\n{log}")
+    again, code, log = sbatch(args, directory, ["--ckpt-dir", ckpt, "--export-dir", out, "--resume"])
+    state, exit_code = job_record(again)
+    adopted = [line for line in log.splitlines() if "--resume: adopted" in line]
+    check(exit_code == "0:0" and adopted and os.path.isdir(out),
+          f"the resubmitted job {again}: {state} {exit_code}, adopted {adopted}\n{log}")
+    print(f"ok: --resume: job {job} stopped at its time limit (5:0) keeping its journal; job {again} "
+          f"{state} {exit_code}: {adopted[0]!r}")
 
 
 def case_split(args):
