@@ -28,6 +28,8 @@ PACKAGES=(
   python3 python3-torch python3-numpy python3-h5py python3-xxhash
   # tests only: a one-node Slurm on localhost (scripts/slurm-local.sh); debootstrap for the torch 2.x root
   slurm-wlm munge debootstrap
+  # tests only: groff renders the generated manual page (docs_test.py)
+  groff-base
 )
 
 SUDO=""
