@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""README's hourly-delta / nightly-full crontab, run as cron runs it: the lines are read from README itself (so the
-two cannot drift), their paths pointed at a test tree, and each is run by /bin/sh with cron's environment (no TTY,
+"""The documented hourly-delta / nightly-full crontab (docs/row-features.md, "Deltas"), run as cron runs it: the lines
+are read from that page itself (so the two cannot drift), their paths pointed at a test tree, and each is run by /bin/sh with cron's environment (no TTY,
 stdin /dev/null, PATH=/usr/bin:/bin, HOME, LOGNAME, SHELL=/bin/sh).
 
     cron_test.py cron --binary BIN --fixture FIXTURES/training --work DIR
@@ -28,8 +28,8 @@ CRON_ENV = {"PATH": "/usr/bin:/bin", "SHELL": "/bin/sh", "LOGNAME": "root", "HOM
 
 
 def crontab_from_readme():
-    """{"hourly": command, "nightly": command}: README's crontab block after 'From cron, a delta every hour'."""
-    with open(os.path.join(REPO_ROOT, "README.md")) as f:
+    """{"hourly": command, "nightly": command}: the crontab block after 'From cron, a delta every hour'."""
+    with open(os.path.join(REPO_ROOT, "docs", "row-features.md")) as f:
         text = f.read()
     block = text[text.index("From cron, a delta every hour"):]
     block = block[block.index("```sh") + 5:block.index("```", block.index("```sh") + 5)]
@@ -46,7 +46,7 @@ def crontab_from_readme():
         fields = entry.split(None, 5)  # minute hour day month weekday command
         command = fields[5].replace("\\%", "%")  # cron's escape for %
         commands["hourly" if fields[1] == "*" else "nightly"] = command
-    check(sorted(commands) == ["hourly", "nightly"], f"README's crontab block has {entries}")
+    check(sorted(commands) == ["hourly", "nightly"], f"the documented crontab block has {entries}")
     return commands
 
 

@@ -168,11 +168,11 @@ TEST(HugectrGraphTest, LegacyKeyType) {
 namespace recis_convert {
 namespace {
 
-// README's table of supported layers is the code's table: a layer added to one is added to the other (this test
+// docs/hugectr.md's table of supported layers is the code's table: a layer added to one is added to the other (this test
 // prints the block to paste).
 TEST(HugectrGraphTest, ReadmesLayerTableIsTheCodes) {
-  std::ifstream in(std::string(RECIS_SOURCE_DIR) + "/README.md");
-  ASSERT_TRUE(in) << "README.md not found";
+  std::ifstream in(std::string(RECIS_SOURCE_DIR) + "/docs/hugectr.md");
+  ASSERT_TRUE(in) << "docs/hugectr.md not found";
   const std::string readme((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   const std::string begin = "<!-- hugectr-layers:", end = "<!-- end hugectr-layers -->";
   const size_t from = readme.find(begin), to = readme.find(end);
@@ -180,7 +180,7 @@ TEST(HugectrGraphTest, ReadmesLayerTableIsTheCodes) {
   ASSERT_NE(to, std::string::npos);
   const size_t body = readme.find('\n', from) + 1;
   const std::string expected = hugectr_layers_markdown();
-  EXPECT_EQ(readme.substr(body, to - body), expected) << "README.md's block should be:\n" << expected;
+  EXPECT_EQ(readme.substr(body, to - body), expected) << "docs/hugectr.md's block should be:\n" << expected;
   for (const auto& layer : supported_hugectr_layers()) {
     EXPECT_NE(expected.find("| " + layer + " |"), std::string::npos) << layer;
   }
