@@ -1,11 +1,12 @@
 #include "recis_convert/publish/export_lock.h"
 
+#include "recis_convert/publish/export_location.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <climits>
 #include <cstring>
 #include <ctime>
 
@@ -17,12 +18,8 @@ namespace {
 constexpr int kMaxLockAttempts = 16;
 
 std::string lock_path_of(const std::string& export_dir) {
-  std::string dir = export_dir;
-  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
-  const size_t slash = dir.rfind('/');
-  const std::string parent = slash == std::string::npos ? "." : slash == 0 ? "/" : dir.substr(0, slash);
-  const std::string base = slash == std::string::npos ? dir : dir.substr(slash + 1);
-  return parent + "/." + base + ".recis-lock";
+  const SplitPath where = split_path(export_dir);
+  return where.parent + "/." + where.base + ".recis-lock";
 }
 
 std::string holder_of(int fd) {
@@ -56,14 +53,12 @@ Result<ExportLock> ExportLock::acquire(const std::string& export_dir) {
         held.st_dev != named.st_dev) {
       continue;  // its holder removed it between our open and our lock: take the path's new file
     }
-    char host[HOST_NAME_MAX + 1] = {0};
-    ::gethostname(host, sizeof host - 1);
     char since[32] = {0};
     const std::time_t now = std::time(nullptr);
     struct tm utc {};
     ::gmtime_r(&now, &utc);
     std::strftime(since, sizeof since, "%Y-%m-%dT%H:%M:%SZ", &utc);
-    const std::string who = "pid " + std::to_string(::getpid()) + " on " + host + " since " + since + "\n";
+    const std::string who = "pid " + std::to_string(::getpid()) + " on " + host_name() + " since " + since + "\n";
     if (::ftruncate(fd.get(), 0) != 0 || ::pwrite(fd.get(), who.data(), who.size(), 0) < 0) {
       return output_error(path, std::string("cannot write: ") + std::strerror(errno));
     }

@@ -1,5 +1,7 @@
 #include "recis_convert/publish/staging.h"
 
+#include "recis_convert/publish/export_location.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -21,24 +23,6 @@ constexpr size_t kPidDigits = 10;  // a pid_t's digits at most (32 bits)
 constexpr const char* kAsideSuffix = ".old";  // the previous export, moved aside by --overwrite
 
 std::string errno_text() { return std::strerror(errno); }
-
-std::string host_name() {
-  char name[256] = {0};
-  if (::gethostname(name, sizeof name - 1) != 0) return "unknown-host";
-  return name;
-}
-
-struct SplitPath {
-  std::string parent;
-  std::string base;
-};
-
-SplitPath split(std::string path) {
-  while (path.size() > 1 && path.back() == '/') path.pop_back();
-  size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return {".", path};
-  return {slash == 0 ? "/" : path.substr(0, slash), path.substr(slash + 1)};
-}
 
 bool exists(const std::string& path) {
   struct stat st {};
@@ -92,7 +76,7 @@ Result<StagingDir> StagingDir::create(const std::string& export_dir, bool overwr
   if (!prepared) return prepared.error();
   auto lock = ExportLock::acquire(export_dir);
   if (!lock) return lock.error();
-  const SplitPath where = split(export_dir);
+  const SplitPath where = split_path(export_dir);
   const std::string host = host_name();
   const std::string prefix = "." + where.base + kStagingTag;
   const std::string path = where.parent + "/" + prefix + host + "." + std::to_string(::getpid());
@@ -108,7 +92,7 @@ Result<StagingDir> StagingDir::create_resumable(const std::string& export_dir, b
   if (!prepared) return prepared.error();
   auto lock = ExportLock::acquire(export_dir);
   if (!lock) return lock.error();
-  const SplitPath where = split(export_dir);
+  const SplitPath where = split_path(export_dir);
   const std::string path = where.parent + "/." + where.base + kStagingTag + "resume";
   struct stat st {};
   *existed = ::lstat(path.c_str(), &st) == 0;
@@ -123,7 +107,7 @@ Result<StagingDir> StagingDir::create_resumable(const std::string& export_dir, b
 
 Status StagingDir::prepare_export_location(const std::string& export_dir, bool overwrite,
                                            std::vector<std::string>* removed_stale) {
-  const SplitPath where = split(export_dir);
+  const SplitPath where = split_path(export_dir);
   if (where.base.empty() || where.base == "." || where.base == ".." || where.base == "/") {
     return output_error(export_dir, "not a usable export directory name");
   }
@@ -151,7 +135,7 @@ Status StagingDir::prepare_export_location(const std::string& export_dir, bool o
 }
 
 std::vector<std::string> StagingDir::remove_stale(const std::string& export_dir) {
-  const SplitPath where = split(export_dir);
+  const SplitPath where = split_path(export_dir);
   const std::string host = host_name();
   const std::string prefix = "." + where.base + kStagingTag;
   std::vector<std::string> candidates, removed;
@@ -184,7 +168,7 @@ void StagingDir::discard() {
 }
 
 Status StagingDir::publish(bool overwrite) {
-  const SplitPath where = split(export_dir_);
+  const SplitPath where = split_path(export_dir_);
   // The entries of the staging directory must be durable before the rename makes them visible as the export.
   auto synced_staging = fsync_directory(path_);
   if (!synced_staging) return synced_staging;
