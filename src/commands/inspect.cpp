@@ -37,7 +37,7 @@ std::string optimizer_of(const std::string& name) {
   return name.substr(prefix.size(), end == std::string::npos ? std::string::npos : end - prefix.size());
 }
 
-std::string shape_text(const std::vector<uint64_t>& shape) {
+std::string spaced_shape_text(const std::vector<uint64_t>& shape) {
   std::string out = "[";
   for (size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
   return out + "]";
@@ -253,13 +253,13 @@ std::string inspection_text(const Inspection& in) {
   s << evicted_tables_text(in.manifest);
   if (!in.scalars.empty()) {
     s << "  dense tensors in the data files: " << in.scalars.size() << "\n";
-    for (const auto& t : in.scalars) s << "    " << t.name << " " << t.dtype << " " << shape_text(t.shape) << "\n";
+    for (const auto& t : in.scalars) s << "    " << t.name << " " << t.dtype << " " << spaced_shape_text(t.shape) << "\n";
   }
   if (!in.dense_file.empty()) {
     uint64_t bytes = 0;
     for (const auto& t : in.dense) bytes += t.bytes;
     s << "  dense tensors in model.pt: " << in.dense.size() << ", " << format_bytes(static_cast<double>(bytes)) << "\n";
-    for (const auto& t : in.dense) s << "    " << t.name << " " << t.dtype << " " << shape_text(t.shape) << "\n";
+    for (const auto& t : in.dense) s << "    " << t.name << " " << t.dtype << " " << spaced_shape_text(t.shape) << "\n";
   } else {
     s << "  model.pt: none\n";
   }

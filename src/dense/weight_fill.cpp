@@ -11,15 +11,6 @@
 namespace recis_convert {
 namespace {
 
-// A storage entry as large as any the torch reader accepts.
-constexpr uint64_t kMaxRecordBytes = 16ull << 30;
-
-std::string shape_text(const std::vector<uint64_t>& shape) {
-  std::string out = "[";
-  for (size_t i = 0; i < shape.size(); ++i) out += (i ? "," : "") + std::to_string(shape[i]);
-  return out + "]";
-}
-
 bool owns_its_storage(const TorchTensor& t, const TorchStorage& storage) {
   uint64_t expected = 1;
   for (size_t d = t.shape.size(); d-- > 0;) {
@@ -101,7 +92,7 @@ Result<WeightFill> fill_dense_weights(const std::string& arch, const std::string
       if (!bytes) return bytes.error();
       added = writer.value().add(record->name, bytes.value());
     } else {
-      auto bytes = read_zip_raw(opened.value().get(), module.value().zip, *record, kMaxRecordBytes);
+      auto bytes = read_zip_raw(opened.value().get(), module.value().zip, *record, kMaxTorchStorageBytes);
       if (!bytes) return bytes.error();
       added = writer.value().add_raw(record->name, record->method, record->crc32, record->size, bytes.value());
     }

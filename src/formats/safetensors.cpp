@@ -49,12 +49,6 @@ const DTypeRow& row_of(DType dtype) {
 
 std::string json_quoted(const std::string& name) { return json(name).dump(); }
 
-std::string shape_text(const std::vector<uint64_t>& shape) {
-  std::string out = "[";
-  for (size_t i = 0; i < shape.size(); ++i) out += (i ? "," : "") + std::to_string(shape[i]);
-  return out + "]";
-}
-
 bool checked_mul(uint64_t a, uint64_t b, uint64_t* out) { return !__builtin_mul_overflow(a, b, out); }
 
 // One tensor entry: {"dtype": str, "shape": [uint...], "data_offsets": [uint, uint]}. Unknown extra fields are
@@ -141,6 +135,13 @@ std::optional<DType> parse_dtype(std::string_view spelling) {
 uint32_t dtype_bits(DType dtype) { return row_of(dtype).bits; }
 std::string dtype_spelling(DType dtype) { return row_of(dtype).spelling; }
 std::string dtype_torch_name(DType dtype) { return row_of(dtype).torch_name; }
+
+std::string shape_text(const std::vector<uint64_t>& shape) {
+  std::string out = "[";
+  for (size_t i = 0; i < shape.size(); ++i) out += (i ? "," : "") + std::to_string(shape[i]);
+  return out + "]";
+}
+
 
 Result<uint64_t> check_length_prefix(const unsigned char prefix[8], uint64_t file_size, const std::string& file) {
   if (file_size < kLengthPrefixBytes) return bad_input(file, "file is too small for a safetensors header");

@@ -22,7 +22,6 @@ constexpr uint64_t kMaxPickleBytes = 256ull << 20;
 // writes 3, torch.jit.save up to 10. torch refuses others, and an archive without a version record, so do we.
 constexpr uint64_t kMinTorchFormatVersion = 1;
 constexpr uint64_t kMaxTorchFormatVersion = 10;
-constexpr uint64_t kMaxStorageBytes = 16ull << 30;
 constexpr size_t kMaxStackItems = 10'000'000;
 // Every value the pickle builds (a tensor costs about 25: its storage tuple, size and stride tuples, ints...), so
 // 1M is 40,000 tensors, far beyond a dense network and its optimizer state, and caps the reader at ~400 MiB.
@@ -727,7 +726,7 @@ Result<std::string> read_tensor_data(const TorchStateDict& state, const TorchTen
   auto opened = open_input_file(state.path);
   if (!opened) return opened.error();
   FileDescriptor fd = std::move(opened).value();
-  auto bytes = read_zip_entry(fd.get(), state.zip, storage.entry, kMaxStorageBytes);
+  auto bytes = read_zip_entry(fd.get(), state.zip, storage.entry, kMaxTorchStorageBytes);
   if (!bytes) return bytes.error();
   const size_t item = dtype_bits(tensor.dtype) / 8;
   const uint64_t count = tensor.numel();

@@ -34,6 +34,9 @@ std::string dtype_spelling(DType dtype);
 // Lower-case torch name as RecIS writes it in the torch_rank json ("float32", "bfloat16"...), "" if torch has none.
 std::string dtype_torch_name(DType dtype);
 
+// "[2,16]": a shape as the readers' messages write it.
+std::string shape_text(const std::vector<uint64_t>& shape);
+
 struct TensorInfo {
   std::string name;
   DType dtype = DType::kU8;

@@ -21,6 +21,9 @@
 
 namespace recis_convert {
 
+// The largest storage (or, copying a TorchScript archive, record) read whole.
+inline constexpr uint64_t kMaxTorchStorageBytes = 16ull << 30;
+
 struct TorchStorage {
   std::string key;       // "0", "1"...: the archive entry <archive>/data/<key>
   DType dtype = DType::kU8;
