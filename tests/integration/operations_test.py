@@ -6,6 +6,7 @@
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -150,9 +151,17 @@ def case_report(args):
     kinds = {subprocess.run(["stat", "-f", "-c", "%T", d], capture_output=True, text=True).stdout.strip()
              for d in (args.fixture, parent)}
     same = os.stat(args.fixture).st_dev == os.stat(parent).st_dev
-    probe = mpirun(sys.executable, args.np, ["-c", "import os; print(os.environ['OMPI_COMM_WORLD_RANK'], "
-                                                   "len(os.sched_getaffinity(0)))"])
-    cpus = dict(map(int, line.split()) for line in probe.stdout.split("\n") if line.strip())
+    # each rank writes its own file: lines printed by several ranks at once can interleave in mpirun's output
+    probe_dir = fresh(args.work, "cpu-probe")
+    probe = mpirun(sys.executable, args.np, ["-c", "import os; rank = os.environ['OMPI_COMM_WORLD_RANK']; "
+                                                   f"open(os.path.join({probe_dir!r}, rank), 'w')"
+                                                   ".write(str(len(os.sched_getaffinity(0))))"])
+    check(probe.returncode == 0, f"CPU probe failed: {probe.stderr}")
+    cpus = {}
+    for rank in range(args.np):
+        with open(os.path.join(probe_dir, str(rank))) as f:
+            cpus[rank] = int(f.read())
+    shutil.rmtree(probe_dir)
     expected = ["kernel-extents" if same and kinds <= {"xfs", "btrfs", "bcachefs", "ocfs2", "nfs", "smb2", "ceph"}
                 else "kernel-windows" if same and cpus[rank] >= 2 else "buffered" for rank in range(args.np)]
     check(record["copy"]["path"] == expected[0] and record["copy"]["why"], f"copy: {record['copy']} on {kinds}")
