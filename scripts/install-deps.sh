@@ -30,6 +30,8 @@ PACKAGES=(
   slurm-wlm munge debootstrap
   # tests only: groff renders the generated manual page (docs_test.py)
   groff-base
+  # tests only: the simulated cluster's namespaces, bridge and cables (scripts/sim-cluster.sh: ip, nsenter, unshare)
+  iproute2 util-linux
 )
 
 SUDO=""

@@ -468,7 +468,7 @@ Status finish_on_root(const JobOptions& o, const std::string& export_dir, const 
   }
   auto published = staging->publish(o.overwrite);
   if (!published) return published.error();
-  warn_removed_stale(StagingDir::remove_stale(export_dir), log);
+  warn_removed_stale(staging->remove_dead_runs(), log);
   const ExportSummary& s = summary.value();
   log_quantization(s, log);
   if (!s.evictions.empty()) {  // the bytes a row of each table weighs in the export, from a tensor of each slot

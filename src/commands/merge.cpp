@@ -157,7 +157,7 @@ Status finish_merge(const MergeOptions& m, const std::vector<ExportManifest>& ma
   if (auto stop = interruption()) return *stop;
   auto published = staging.publish(m.overwrite);
   if (!published) return published.error();
-  warn_removed_stale(StagingDir::remove_stale(m.export_dir), log);  // ranks of a killed merge may outlive mpirun
+  warn_removed_stale(staging.remove_dead_runs(), log);  // ranks of a killed merge may outlive mpirun
   const ExportSummary& s = summary.value();
   log.stage("published " + m.export_dir + ": " + std::to_string(manifest.value().files.size()) + " data files, " +
             std::to_string(s.tables.size()) + " tables at step " + std::to_string(step) + ", " +

@@ -24,6 +24,10 @@ constexpr const char* kAsideSuffix = ".old";  // the previous export, moved asid
 
 std::string errno_text() { return std::strerror(errno); }
 
+void append(std::vector<std::string>* to, std::vector<std::string> more) {
+  if (to) to->insert(to->end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
+}
+
 bool exists(const std::string& path) {
   struct stat st {};
   return ::lstat(path.c_str(), &st) == 0;
@@ -44,16 +48,37 @@ Status fsync_directory(const std::string& dir) {
 
 namespace {
 
-// "<prefix><host>.<pid>": true if it was made on this host by a process that no longer exists.
-bool is_stale(const std::string& name, const std::string& prefix, const std::string& host) {
+// "<prefix><host>.<pid>": the staging directory of a run (not --resume's ".resume", nor an ".old" set aside).
+bool is_run_staging(const std::string& name, const std::string& prefix) {
   if (name.compare(0, prefix.size(), prefix) != 0) return false;
-  std::string rest = name.substr(prefix.size());
-  size_t dot = rest.rfind('.');
-  if (dot == std::string::npos || rest.substr(0, dot) != host) return false;
-  char* end = nullptr;
-  long pid = std::strtol(rest.c_str() + dot + 1, &end, 10);
-  if (end == rest.c_str() + dot + 1 || *end != '\0' || pid <= 0) return false;
-  return ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
+  const std::string rest = name.substr(prefix.size());
+  const size_t dot = rest.rfind('.');
+  if (dot == std::string::npos || dot == 0 || dot + 1 == rest.size()) return false;
+  return rest.find_first_not_of("0123456789", dot + 1) == std::string::npos;
+}
+
+// Every run holds the export's lock for its staging directory's whole life (export_lock.h), so while this run holds
+// it, every other "<prefix><host>.<pid>" directory beside the export belongs to a dead run, on whichever host it
+// ran. (Before issue 36 liveness was judged by host and pid, which cannot see a run on another node: a node lost
+// mid-export left its run's staging directory for good.) The `held` lock is the proof asked for; --resume's
+// directory (".resume") is not a run's own and stays for the next --resume.
+std::vector<std::string> remove_dead_run_stagings(const std::string& export_dir, const ExportLock& held,
+                                                  const std::string& own) {
+  (void)held;
+  const SplitPath where = split_path(export_dir);
+  const std::string prefix = "." + where.base + kStagingTag;
+  std::vector<std::string> candidates, removed;
+  if (DIR* d = ::opendir(where.parent.c_str())) {
+    while (const dirent* e = ::readdir(d)) {
+      const std::string path = where.parent + "/" + e->d_name;
+      if (is_run_staging(e->d_name, prefix) && path != own) candidates.push_back(path);
+    }
+    ::closedir(d);
+  }
+  for (const auto& dead : candidates) {
+    if (remove_tree(dead)) removed.push_back(dead);
+  }
+  return removed;
 }
 
 int remove_entry(const char* path, const struct stat*, int type, struct FTW*) {
@@ -72,10 +97,11 @@ bool remove_tree(const std::string& path) {
 
 Result<StagingDir> StagingDir::create(const std::string& export_dir, bool overwrite,
                                       std::vector<std::string>* removed_stale) {
-  auto prepared = prepare_export_location(export_dir, overwrite, removed_stale);
+  auto prepared = prepare_export_location(export_dir, overwrite);
   if (!prepared) return prepared.error();
   auto lock = ExportLock::acquire(export_dir);
   if (!lock) return lock.error();
+  append(removed_stale, remove_dead_run_stagings(export_dir, lock.value(), ""));
   const SplitPath where = split_path(export_dir);
   const std::string host = host_name();
   const std::string prefix = "." + where.base + kStagingTag;
@@ -88,10 +114,11 @@ Result<StagingDir> StagingDir::create(const std::string& export_dir, bool overwr
 
 Result<StagingDir> StagingDir::create_resumable(const std::string& export_dir, bool overwrite,
                                                 std::vector<std::string>* removed_stale, bool* existed) {
-  auto prepared = prepare_export_location(export_dir, overwrite, removed_stale);
+  auto prepared = prepare_export_location(export_dir, overwrite);
   if (!prepared) return prepared.error();
   auto lock = ExportLock::acquire(export_dir);
   if (!lock) return lock.error();
+  append(removed_stale, remove_dead_run_stagings(export_dir, lock.value(), ""));
   const SplitPath where = split_path(export_dir);
   const std::string path = where.parent + "/." + where.base + kStagingTag + "resume";
   struct stat st {};
@@ -105,8 +132,7 @@ Result<StagingDir> StagingDir::create_resumable(const std::string& export_dir, b
   return staging;
 }
 
-Status StagingDir::prepare_export_location(const std::string& export_dir, bool overwrite,
-                                           std::vector<std::string>* removed_stale) {
+Status StagingDir::prepare_export_location(const std::string& export_dir, bool overwrite) {
   const SplitPath where = split_path(export_dir);
   if (where.base.empty() || where.base == "." || where.base == ".." || where.base == "/") {
     return output_error(export_dir, "not a usable export directory name");
@@ -128,28 +154,10 @@ Status StagingDir::prepare_export_location(const std::string& export_dir, bool o
     if (!overwrite) return output_error(export_dir, "already exists (use --overwrite to replace it)");
     if (!S_ISDIR(st.st_mode)) return output_error(export_dir, "exists and is not a directory");
   }
-  for (auto& stale : remove_stale(export_dir)) {
-    if (removed_stale) removed_stale->push_back(std::move(stale));
-  }
   return Ok{};
 }
 
-std::vector<std::string> StagingDir::remove_stale(const std::string& export_dir) {
-  const SplitPath where = split_path(export_dir);
-  const std::string host = host_name();
-  const std::string prefix = "." + where.base + kStagingTag;
-  std::vector<std::string> candidates, removed;
-  if (DIR* d = ::opendir(where.parent.c_str())) {
-    while (const dirent* e = ::readdir(d)) {
-      if (is_stale(e->d_name, prefix, host)) candidates.push_back(where.parent + "/" + e->d_name);
-    }
-    ::closedir(d);
-  }
-  for (const auto& stale : candidates) {
-    if (remove_tree(stale)) removed.push_back(stale);
-  }
-  return removed;
-}
+std::vector<std::string> StagingDir::remove_dead_runs() const { return remove_dead_run_stagings(export_dir_, lock_, path_); }
 
 StagingDir::StagingDir(StagingDir&& other) noexcept
     : export_dir_(std::move(other.export_dir_)),

@@ -2,9 +2,9 @@
 // only when everything succeeded. A StagingDir that is destroyed without publish() removes itself, so any failure
 // path leaves the export location untouched.
 //
-// Names: "<parent>/.<export-name>.recis-staging.<host>.<pid>". Directories of that form left by a killed run on
-// the same host (pid no longer alive) are removed by the next run; others are left alone (they may belong to a
-// live run elsewhere).
+// Names: "<parent>/.<export-name>.recis-staging.<host>.<pid>". Every run holds the export's lock (export_lock.h)
+// for its staging directory's life, so the next run, once it holds the lock, removes directories of that form left
+// by a killed run, on whichever node it ran.
 #pragma once
 
 #include <string>
@@ -19,9 +19,9 @@ namespace recis_convert {
 
 class StagingDir {
  public:
-  // Checks the export location (parent exists; export dir absent unless overwrite), removes stale staging
-  // directories of dead runs on this host, takes the export's lock (another live run: kOutput) and creates a fresh
-  // staging directory. Errors are kOutput.
+  // Checks the export location (parent exists; export dir absent unless overwrite), takes the export's lock
+  // (another live run: kOutput), removes the staging directories of dead runs and creates a fresh staging
+  // directory. Errors are kOutput.
   // `removed_stale` receives the paths of stale directories removed.
   static Result<StagingDir> create(const std::string& export_dir, bool overwrite, std::vector<std::string>* removed_stale);
   // --resume (resume_journal.h): the staging directory has the fixed name "<parent>/.<export-name>.recis-staging.resume",
@@ -29,9 +29,9 @@ class StagingDir {
   static Result<StagingDir> create_resumable(const std::string& export_dir, bool overwrite,
                                              std::vector<std::string>* removed_stale, bool* existed);
 
-  // Removes the staging directories of dead runs next to `export_dir` (made on this host by a process that no
-  // longer exists). Also called after publishing: processes of a killed job can outlive mpirun by a moment.
-  static std::vector<std::string> remove_stale(const std::string& export_dir);
+  // Removes the staging directories of dead runs next to the export (any "<host>.<pid>" one but this run's: this
+  // run holds the lock). Also called after publishing: processes of a killed job can outlive mpirun by a moment.
+  std::vector<std::string> remove_dead_runs() const;
 
   StagingDir(StagingDir&& other) noexcept;
   StagingDir& operator=(StagingDir&&) = delete;
@@ -54,9 +54,8 @@ class StagingDir {
   StagingDir(std::string export_dir, std::string path, ExportLock lock)
       : export_dir_(std::move(export_dir)), path_(std::move(path)), lock_(std::move(lock)) {}
   // Both creations start here: the parent exists; the export directory does not, unless overwrite (and then it is
-  // a directory); the staging directories of dead runs next to it are removed (into `removed_stale`).
-  static Status prepare_export_location(const std::string& export_dir, bool overwrite,
-                                        std::vector<std::string>* removed_stale);
+  // a directory).
+  static Status prepare_export_location(const std::string& export_dir, bool overwrite);
 
   std::string export_dir_;
   std::string path_;
@@ -82,7 +81,7 @@ Status fsync_directory(const std::string& dir);
 bool remove_tree(const std::string& path);
 
 // Says, as a warning, which staging directories of dead runs were removed (create's `removed_stale`, or
-// remove_stale's result after publishing).
+// remove_dead_runs' result after publishing).
 void warn_removed_stale(const std::vector<std::string>& paths, const Log& log);
 
 }  // namespace recis_convert

@@ -153,7 +153,7 @@ TEST_F(ResumeJournalTest, TheResumableStagingDirectoryHasAFixedNameAndOutlivesAF
   auto again = StagingDir::create_resumable(out, false, nullptr, &existed);
   ASSERT_TRUE(again);
   EXPECT_TRUE(existed);
-  EXPECT_TRUE(StagingDir::remove_stale(out).empty());  // not a dead run's directory: kept for the next --resume
+  EXPECT_TRUE(again.value().remove_dead_runs().empty());  // not a dead run's directory: kept for the next --resume
   ASSERT_TRUE(again.value().publish(false));
   EXPECT_TRUE(path_exists(out));
 }

@@ -1,6 +1,9 @@
 #include "recis_convert/publish/staging.h"
 
+#include <algorithm>
+
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -85,20 +88,41 @@ TEST(StagingTest, MissingParentIsAnOutputError) {
   EXPECT_EQ(staging.error().code, ExitCode::kOutput);
 }
 
-TEST(StagingTest, StaleStagingOfADeadRunIsRemovedAndLiveOnesKept) {
+// A run holds the export's lock for its staging directory's life, so once the next run holds it, every run's
+// staging directory beside the export is a dead run's, whichever host made it and whatever its pid is now (the pid
+// of a run on another node may be alive here, as another process). --resume's directory and other names stay.
+TEST(StagingTest, WithTheLockHeldEveryOtherRunsStagingIsADeadRunsOnAnyHost) {
   TempDir dir;
-  // pid 2^22+1 is above the default pid_max, so it cannot be alive; our own pid is.
-  const std::string dead = dir.file(".export.recis-staging." + host() + ".4194305");
-  const std::string live = dir.file(".export.recis-staging." + host() + "." + std::to_string(::getppid()));
-  const std::string other_host = dir.file(".export.recis-staging.some-other-host.4194305");
-  for (const auto& d : {dead, live, other_host}) ::mkdir(d.c_str(), 0755);
+  const std::string same_host = dir.file(".export.recis-staging." + host() + ".4194305");
+  const std::string live_pid = dir.file(".export.recis-staging." + host() + "." + std::to_string(::getppid()));
+  const std::string other_host = dir.file(".export.recis-staging.recis-node3.17");
+  const std::string resume = dir.file(".export.recis-staging.resume");
+  const std::string aside = dir.file(".export.recis-staging.recis-node3.17.old");
+  const std::string other_export = dir.file(".other.recis-staging.recis-node3.17");
+  for (const auto& d : {same_host, live_pid, other_host, resume, aside, other_export}) ::mkdir(d.c_str(), 0755);
   std::vector<std::string> removed;
   auto staging = StagingDir::create(dir.file("export"), false, &removed);
-  ASSERT_TRUE(staging);
-  EXPECT_EQ(removed, std::vector<std::string>{dead});
-  EXPECT_FALSE(path_exists(dead));
-  EXPECT_TRUE(path_exists(live));
-  EXPECT_TRUE(path_exists(other_host));
+  ASSERT_TRUE(staging) << staging.error().describe();
+  std::sort(removed.begin(), removed.end());
+  std::vector<std::string> expected{same_host, live_pid, other_host};
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(removed, expected);
+  for (const auto& d : {resume, aside, other_export, staging.value().path()}) EXPECT_TRUE(path_exists(d)) << d;
+  EXPECT_TRUE(staging.value().remove_dead_runs().empty());  // its own directory is not a dead run's
+  EXPECT_TRUE(path_exists(staging.value().path()));
+}
+
+// While a live run (another process) holds the lock, a second run is refused and removes nothing of it.
+TEST(StagingTest, ALiveRunsStagingIsNotRemovedBecauseItsLockIsHeld) {
+  TempDir dir;
+  auto first = StagingDir::create(dir.file("export"), false, nullptr);
+  ASSERT_TRUE(first);
+  const pid_t child = ::fork();
+  if (child == 0) _exit(StagingDir::create(dir.file("export"), false, nullptr) ? 0 : 1);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+  EXPECT_TRUE(path_exists(first.value().path()));
 }
 
 TEST(StagingTest, RemoveTreeDoesNotFollowSymlinks) {

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# A simulated cluster on one machine, for the tests that run recis-convert across nodes (issue 36). Each node is a
+# network namespace and a UTS namespace (its own hostname and address); the nodes' cables meet at a bridge in a
+# "switch" namespace of its own, so the private addresses exist only inside namespaces this script made. Open MPI's
+# rsh launcher enters a node through `agent` (as ssh would reach a real one) and ranks talk over TCP; the file
+# system stays shared, as a parallel file system is.
+#
+#   scripts/sim-cluster.sh up N           bring up nodes recis-node1..N (replacing any this script left before)
+#   scripts/sim-cluster.sh down           kill every process inside the nodes, remove every namespace made
+#   scripts/sim-cluster.sh exec NODE CMD  run CMD on NODE (mpirun runs on recis-node1: rank 0's node)
+#   $RECIS_CLUSTER_DIR/agent NODE CMD     Open MPI's rsh agent (--mca plm_rsh_agent): a link to this script made by
+#                                         `up`, since the agent option takes a program, not a program and arguments
+#   scripts/sim-cluster.sh cut NODE       take NODE's cable out of the switch (a network partition)
+#   scripts/sim-cluster.sh mend NODE      put it back
+#   scripts/sim-cluster.sh kill NODE      SIGKILL every process on NODE (a lost node)
+#   scripts/sim-cluster.sh hostfile       print an Open MPI hostfile for the nodes that are up (2 slots each)
+#   scripts/sim-cluster.sh mpirun-args    print the mpirun options for this cluster (launcher, TCP, hostfile)
+#
+# Needs root (namespaces). Names: netns recis-node<k> and recis-switch, bridge recis-br, cables recis-c<k>;
+# addresses 10.213.77.<k>/24. UTS namespaces are kept as bind mounts under $RECIS_CLUSTER_DIR.
+set -euo pipefail
+
+DIR=${RECIS_CLUSTER_DIR:-/run/recis-cluster}
+SWITCH=recis-switch
+BRIDGE=recis-br
+SUBNET=10.213.77
+SLOTS=2
+SELF=$(readlink -f "${BASH_SOURCE[0]}")
+
+node_index() {  # recis-node<k> -> k
+  [[ $1 =~ ^recis-node([0-9]+)$ ]] || { echo "sim-cluster: not a node name: $1" >&2; exit 2; }
+  echo "${BASH_REMATCH[1]}"
+}
+
+nodes_up() { ip netns list | awk '{print $1}' | grep -E '^recis-node[0-9]+$' | sort -V || true; }
+
+enter() {  # enter NODE CMD...: run CMD in NODE's network and UTS namespaces
+  local node=$1; shift
+  nsenter --net="/run/netns/$node" --uts="$DIR/$node.uts" -- "$@"
+}
+
+kill_node() {
+  local node=$1 pids
+  pids=$(ip netns pids "$node" 2>/dev/null || true)
+  [[ -z $pids ]] || kill -9 $pids 2>/dev/null || true
+}
+
+down() {
+  local node
+  for node in $(nodes_up); do
+    kill_node "$node"
+    ip netns delete "$node" 2>/dev/null || true
+    if [[ -e $DIR/$node.uts ]]; then umount "$DIR/$node.uts" 2>/dev/null || true; rm -f "$DIR/$node.uts"; fi
+  done
+  if ip netns list | grep -qw "$SWITCH"; then kill_node "$SWITCH"; ip netns delete "$SWITCH"; fi
+  rm -f "$DIR/hostfile" "$DIR/agent" "$DIR"/recis-node*.log
+}
+
+up() {
+  local count=$1 k node
+  [[ $count =~ ^[1-9][0-9]?$ ]] || { echo "sim-cluster: up takes a node count (1-99), not '$count'" >&2; exit 2; }
+  down
+  mkdir -p "$DIR"
+  ip netns add "$SWITCH"
+  ip -n "$SWITCH" link add "$BRIDGE" type bridge
+  ip -n "$SWITCH" link set "$BRIDGE" up
+  ln -sf "$SELF" "$DIR/agent"
+  : >"$DIR/hostfile"
+  for k in $(seq 1 "$count"); do
+    node=recis-node$k
+    ip netns add "$node"
+    touch "$DIR/$node.uts"
+    unshare --uts="$DIR/$node.uts" hostname "$node"
+    # the cable: eth0 inside the node, recis-c<k> plugged into the switch's bridge
+    ip link add "recis-c$k" netns "$SWITCH" type veth peer name eth0 netns "$node"
+    ip -n "$SWITCH" link set "recis-c$k" master "$BRIDGE" up
+    ip -n "$node" link set lo up
+    ip -n "$node" addr add "$SUBNET.$k/24" dev eth0
+    ip -n "$node" link set eth0 up
+    echo "$node slots=$SLOTS" >>"$DIR/hostfile"
+  done
+}
+
+# invoked as the agent link: "agent NODE word..."
+[[ $(basename "$0") == agent ]] && set -- agent "$@"
+
+case ${1:-} in
+  up) up "${2:-3}" ;;
+  down) down ;;
+  exec) shift; node=$1; shift; node_index "$node" >/dev/null; enter "$node" "$@" ;;
+  agent)
+    # Called by Open MPI's rsh launcher as ssh would be: "agent [ssh options] NODE word...". The words are one
+    # command line for the remote shell, so they are joined and given to sh, as sshd does.
+    shift
+    while [[ ${1:-} == -* ]]; do shift; done
+    node=$1; shift
+    k=$(node_index "$node")
+    # The node's processes write into a log of the node's own, not into the launcher's pipe, which they would
+    # otherwise hold open after the agent is gone (as a real remote process's output goes nowhere once ssh is).
+    nsenter --net="/run/netns/$node" --uts="$DIR/$node.uts" -- /bin/sh -c "$*" </dev/null >>"$DIR/$node.log" 2>&1 &
+    remote=$!
+    # ssh's ServerAliveInterval x ServerAliveCountMax: with RECIS_CLUSTER_SERVER_ALIVE=S the agent gives up (exit
+    # 255, as ssh does) once its node has not answered for S seconds, here: its cable has been out of the switch
+    # that long. The default 0 is ssh's default: it never gives up, and neither does mpirun. The node's processes
+    # stay, as on a real partitioned node.
+    alive=${RECIS_CLUSTER_SERVER_ALIVE:-0}
+    silent_since=
+    while kill -0 "$remote" 2>/dev/null; do
+      if (( alive > 0 )) && ! ip -n "$SWITCH" -o link show "recis-c$k" | grep -q "state UP"; then
+        silent_since=${silent_since:-$SECONDS}
+        if (( SECONDS - silent_since >= alive )); then
+          echo "sim-cluster agent: $node has not answered for $alive s" >&2
+          exit 255
+        fi
+      else
+        silent_since=
+      fi
+      sleep 0.5
+    done
+    wait "$remote" ;;
+  cut) ip -n "$SWITCH" link set "recis-c$(node_index "$2")" down ;;
+  mend) ip -n "$SWITCH" link set "recis-c$(node_index "$2")" up ;;
+  kill) node_index "$2" >/dev/null; kill_node "$2" ;;
+  hostfile) cat "$DIR/hostfile" ;;
+  mpirun-args)
+    echo "--hostfile $DIR/hostfile --mca plm_rsh_agent $DIR/agent --mca btl tcp,self" \
+         "--mca btl_tcp_if_include $SUBNET.0/24 --mca oob_tcp_if_include $SUBNET.0/24" ;;
+  *) sed -n '2,20p' "$SELF" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac
