@@ -2,7 +2,7 @@
 """End-to-end benchmark: recis-convert against `cp` of the same data files, timed alternately in one run.
 
     bench/e2e.py --dir /var/tmp/recis-bench [--size-gib 2] [--runs 3] [--hdf5] [--quantize] [--rows]
-                 [--deltas [--delta-rows narrow|wide]] [--before OLD_BINARY] [--bind-to core|none]
+                 [--deltas [--delta-rows narrow|wide]] [--watchdog] [--before OLD_BINARY] [--bind-to core|none]
                  [--prime | --settle SECONDS] [--only TEXT] [--json F]
 
 Generates (once per size, reused) a checkpoint with scripts/make_fixture.py in DIR/source-<scale>: 64 data files
@@ -17,7 +17,9 @@ eviction keeping about half the rows, --reshard 7, and both, against the filtere
 deltas (--deltas, on a training run whose second checkpoint changed 5% of the rows: the delta since the first
 and the merge of the first's export with it, against the filtered export of the second, in wall time and in the
 run record's in-process time, since mpirun's start-up is most of a small delta's wall time; --delta-rows wide
-uses two float tables of dim 64 and 128 instead of the default checkpoint's dim 4-16 tables); and a
+uses two float tables of dim 64 and 128 instead of the default checkpoint's dim 4-16 tables); the stall watchdog's
+cost (--watchdog: filter and HDF5 collective at np 2 with the default --stall-timeout against --stall-timeout 0, in
+wall time and in the run record's in-process time; with --before, also the old build at np 2); and a
 load-and-resave filter in
 Python/numpy (the peer a user would otherwise run); with --before, another build's copy and filter at np 1 (a
 change's before and after, in one run). Prints medians and the best runs, GiB/s, the ratios to cp and to cp + sync, and
@@ -107,6 +109,8 @@ def main():
     parser.add_argument("--bind-to", choices=("core", "none"),
                         help="mpirun's binding of the converter's ranks (default: mpirun's, one core per rank; none "
                              "leaves a rank the second CPU its hashing thread uses)")
+    parser.add_argument("--watchdog", action="store_true",
+                        help="also time np 2 with the stall watchdog (default --stall-timeout) against without")
     parser.add_argument("--only", help="time only the variants whose name contains this (and cp, the baseline)")
     args = parser.parse_args()
 
@@ -287,6 +291,24 @@ def main():
         delta_level.append("deltas: merge np=2")
         variants.append(("deltas: merge np=2", recorded("deltas: merge np=2", merge)))
 
+    watchdog_level = []  # (with the watchdog, without it)
+    if args.watchdog:
+        for label, extra in (("filter", ["--filter-optimizer"]),
+                             ("hdf5 collective", ["--filter-optimizer", "--format", "hdf5", "--hdf5-transfer",
+                                                  "collective"])):
+            pair = []
+            for how, timeout in (("watchdog", []), ("no watchdog", ["--stall-timeout", "0"])):
+                name = f"{how}: {label} np=2"
+                pair.append(name)
+                variants.append((name, recorded(name, lambda extra=extra, timeout=timeout: run_converter(
+                    args.binary, 2, ckpt, out, rss_dir, extra + timeout))))
+            watchdog_level.append(pair)
+        if args.before:  # the build before the watchdog (and before MPI_THREAD_MULTIPLE) at np 2
+            name = "before: filter np=2"
+            variants.append((name, recorded(name, lambda: run_converter(args.before, 2, ckpt, out, rss_dir,
+                                                                         ["--filter-optimizer"]))))
+            watchdog_level.append(("watchdog: filter np=2", name))
+
     if args.only:
         variants = [(n, fn) for n, fn in variants if n in always or args.only in n]
     times = {name: [] for name, _ in variants}
@@ -377,6 +399,13 @@ def main():
                   f"in whole files; in process {statistics.median(in_process[pieces]):.3f} s against "
                   f"{statistics.median(in_process[whole]):.3f} s; the largest rank's bytes read / the mean: "
                   f"{statistics.median(balance[pieces]):.2f} against {statistics.median(balance[whole]):.2f}")
+    if watchdog_level:
+        print()
+        for watched, plain in watchdog_level:
+            print(f"{watched}: {statistics.median(times[watched]) / statistics.median(times[plain]):.3f}x the time of "
+                  f"{plain}; in process (run record) {statistics.median(in_process[watched]):.3f} s against "
+                  f"{statistics.median(in_process[plain]):.3f} s, "
+                  f"{statistics.median(in_process[watched]) / statistics.median(in_process[plain]):.3f}x")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"bytes": total, "files": len(files), "runs": args.runs, "dir": args.dir, "results": rows}, f, indent=2)

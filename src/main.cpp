@@ -16,6 +16,7 @@
 #include "recis_convert/common/log.h"
 #include "recis_convert/mpi/mpi_world.h"
 #include "recis_convert/export_job.h"
+#include "recis_convert/publish/staging.h"
 #include "recis_convert/commands/verify.h"
 
 namespace {
@@ -31,6 +32,16 @@ bool is_first_rank_by_environment() {
 // mpirun aborts the job as soon as one rank exits non-zero, so a usage error could kill rank 0 before it printed
 // the message (seen at np 3 under ASan: exit 2 and no line). The other ranks leave it this long to print first.
 constexpr useconds_t kUsageErrorGraceMicroseconds = 1'000'000;
+
+// The stall watchdog's verdict (mpi/stall_watch.h), on the watchdog's thread: the main thread may be blocked in a
+// collective that will never complete, so the process ends here. What the run staged goes (a --resume journal
+// stays for the next run); the export lock goes with the process.
+[[noreturn]] void stop_stalled_run(const std::string& line) {
+  using namespace recis_convert;
+  recis_convert::remove_staging_of_stopped_run();
+  Log::error(line + "; stopped, nothing published");
+  std::_Exit(static_cast<int>(ExitCode::kStalled));
+}
 
 }  // namespace
 
@@ -69,6 +80,10 @@ int main(int argc, char** argv) {
   MpiWorld world(&argc, &argv);
   install_interrupt_handlers();  // after MPI_Init, so ours are the ones in place
   set_fault_rank(world.rank());
+  if (!world.watch_for_stalls(command.stall_timeout(), stop_stalled_run)) {
+    Log(world.rank(), false, false).warn("--stall-timeout: this MPI library does not run threads (MPI_THREAD_MULTIPLE), so stalls are not "
+              "watched");
+  }
   ExitCode code = ExitCode::kInternal;
   try {
     switch (command.command) {

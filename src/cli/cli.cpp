@@ -37,7 +37,7 @@ const char* kDescription =
     "      recis-convert merge BASE DELTA... --export-dir OUT   (apply delta exports; see merge --help)\n\n"
     "Exit codes: 0 success, 1 internal error, 2 usage, 3 bad or incomplete input, 4 output error\n"
     "(export exists, another run exporting there, permission, disk full), 5 interrupted (SIGTERM, SIGINT,\n"
-    "SIGUSR1).";
+    "SIGUSR1), 6 stalled (--stall-timeout: a rank silent or its work stopped).";
 
 const std::map<std::string, Balance> kBalances = {{"round-robin", Balance::kRoundRobin}, {"size", Balance::kSize}};
 const std::map<std::string, ExportFormat> kFormats = {{"safetensors", ExportFormat::kSafetensors},
@@ -149,6 +149,17 @@ Recorded only_if(std::function<bool()> condition, Recorded record) {
   };
 }
 const Recorded kNotRecorded = [] { return std::optional<nlohmann::ordered_json>(); };
+
+// --stall-timeout, for the export and for verify and merge alike
+constexpr const char* kStallTimeoutHelp =
+    "Stop the run (exit 6, nothing published) when a rank hears nothing from a peer, or a rank's work does not move, "
+    "for this long, naming the ranks and hosts; default 300, 0 for no watchdog";
+
+void add_stall_timeout(CLI::App& app, double& seconds) {
+  app.add_option("--stall-timeout", seconds, kStallTimeoutHelp)
+      ->check(CLI::Range(0.0, kMaxStallTimeoutSeconds))
+      ->option_text("SECONDS");
+}
 
 // The export command's options, each defined once: the flag with its check and help (which CLI11 also applies to
 // --config keys) and how job_config_json records it. `records` lists the recorded ones in definition order.
@@ -395,6 +406,9 @@ class ExportOptions {
            always(o.progress_interval))
         ->check(CLI::Range(0.0, 86400.0))
         ->option_text("SECONDS");
+    option("--stall-timeout", o.stall_timeout, kStallTimeoutHelp, always(o.stall_timeout))
+        ->check(CLI::Range(0.0, kMaxStallTimeoutSeconds))
+        ->option_text("SECONDS");
     option("--debug-fail-at", o.debug_fail_at, "test-only fault injection", kNotRecorded)->group("");  // hidden
     flag("-q,--quiet", o.quiet, "Only errors and warnings", kNotRecorded);
     flag("-v,--verbose", o.verbose, "Per-file lines from every rank", kNotRecorded);
@@ -481,13 +495,15 @@ CommandLine parse_verify(int argc, const char* const* argv) {
                "loads it: every file's size and checksum (their pieces shared among the ranks under mpirun), no file\n"
                "missing or extra, index / tensorkey.json / the torch_rank json regenerated from the data files, and\n"
                "the frozen dense model re-scoring its sample_io.safetensors within 1e-6. Lists every problem.\n\n"
-               "Exit codes: 0 the export is intact, 2 usage, 3 problems found (or no manifest), 5 interrupted.",
+               "Exit codes: 0 the export is intact, 2 usage, 3 problems found (or no manifest), 5 interrupted,\n"
+               "6 stalled (--stall-timeout).",
                "recis-convert verify"};
   app.add_option("export_dir", out.verify.export_dir, "Export directory")
       ->required()
       ->check(kPlainValue)
       ->option_text("OUT");
   app.add_flag("-q,--quiet", out.verify.quiet, "Only problems");
+  add_stall_timeout(app, out.verify.stall_timeout);
   if (auto exit = parse_or_exit(app, argc, argv, CommandLine::Command::kVerify)) return *exit;
   return out;
 }
@@ -502,7 +518,7 @@ CommandLine parse_merge(int argc, const char* const* argv) {
                "kept; the dense export, fg and mc come from the newest export that has them. Run under MPI: the\n"
                "base's files are split over the ranks; the result is the same whatever their number.\n\n"
                "Exit codes: 0 success, 1 internal error, 2 usage, 3 bad input (a delta out of order or onto the\n"
-               "wrong base, another serving dtype), 4 output error, 5 interrupted.",
+               "wrong base, another serving dtype), 4 output error, 5 interrupted, 6 stalled (--stall-timeout).",
                "recis-convert merge"};
   app.get_formatter()->column_width(34);
   app.add_option("base", o.base, "The full export the deltas apply to")
@@ -535,6 +551,7 @@ CommandLine parse_merge(int argc, const char* const* argv) {
                     ->check(CLI::NonNegativeNumber)
                     ->option_text("STEPS");
   app.add_flag("-q,--quiet", o.quiet, "Only errors and warnings");
+  add_stall_timeout(app, o.stall_timeout);
   app.add_option("--debug-fail-at", o.debug_fail_at, "test-only fault injection")->group("");  // hidden
   if (auto exit = parse_or_exit(app, argc, argv, CommandLine::Command::kMerge)) return *exit;
   o.fsync = !no_fsync;
@@ -547,6 +564,17 @@ CommandLine parse_merge(int argc, const char* const* argv) {
 }
 
 }  // namespace
+
+double CommandLine::stall_timeout() const {
+  switch (command) {
+    case Command::kVerify:
+      return verify.stall_timeout;
+    case Command::kMerge:
+      return merge.stall_timeout;
+    default:
+      return options.stall_timeout;
+  }
+}
 
 CommandLine parse_command_line(int argc, const char* const* argv) {
   if (argc >= 2 && std::string(argv[1]) == "inspect") return parse_inspect(argc - 1, argv + 1);

@@ -13,6 +13,7 @@
 #include <new>
 
 #include "recis_convert/common/file_io.h"
+#include "recis_convert/common/activity.h"
 
 namespace recis_convert {
 
@@ -46,6 +47,7 @@ Result<FileDigest> Checksum::of_file(const std::string& path, ExitCode on_error,
   FileDigest out;
   while (true) {
     ssize_t n = ::read(fd.get(), buffer.data(), buffer.size());
+    note_activity();
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return Error{on_error, path, std::string("cannot read: ") + std::strerror(errno)};
     if (n == 0) break;
@@ -107,6 +109,7 @@ Result<std::vector<uint64_t>> checksum_file_pieces(const std::string& path, uint
     while (left > 0) {
       ssize_t n = ::pread(fd.get(), buffer.data(), static_cast<size_t>(std::min<uint64_t>(left, buffer.size())),
                           static_cast<off_t>(offset));
+      note_activity();
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) return Error{on_error, path, std::string("cannot read: ") + std::strerror(errno)};
       if (n == 0) break;

@@ -10,6 +10,8 @@
 #include <cstring>
 #include <utility>
 
+#include "recis_convert/common/activity.h"
+
 namespace recis_convert {
 
 Status read_exact(int fd, uint64_t offset, size_t size, void* out, const std::string& file, const std::string& what) {
@@ -17,6 +19,7 @@ Status read_exact(int fd, uint64_t offset, size_t size, void* out, const std::st
   size_t done = 0;
   while (done < size) {
     ssize_t n = ::pread(fd, bytes + done, size - done, static_cast<off_t>(offset + done));
+    note_activity();
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       return bad_input(file, "cannot read " + what + " at byte " + std::to_string(offset + done) + ": " +
@@ -124,6 +127,7 @@ Status write_all(int fd, const void* data, size_t size, const std::string& file)
   const char* bytes = static_cast<const char*>(data);
   while (size > 0) {
     ssize_t n = ::write(fd, bytes, size);
+    note_activity();
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return output_error(file, std::string("write failed: ") + std::strerror(n < 0 ? errno : EIO));
     bytes += n;
@@ -136,6 +140,7 @@ Status pwrite_all(int fd, const void* data, size_t size, uint64_t offset, const 
   const char* bytes = static_cast<const char*>(data);
   while (size > 0) {
     ssize_t n = ::pwrite(fd, bytes, size, static_cast<off_t>(offset));
+    note_activity();
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return output_error(file, std::string("write failed: ") + std::strerror(n < 0 ? errno : EIO));
     bytes += n;

@@ -31,6 +31,7 @@ const char* status_name(ExitCode code) {
     case ExitCode::kBadInput: return "bad input";
     case ExitCode::kOutput: return "output error";
     case ExitCode::kInterrupted: return "interrupted";
+    case ExitCode::kStalled: return "stalled";
   }
   return "unknown";
 }

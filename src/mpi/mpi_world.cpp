@@ -2,15 +2,169 @@
 
 #include <mpi.h>
 
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
+#include <mutex>
+#include <thread>
+
+#include "recis_convert/common/activity.h"
+#include "recis_convert/mpi/stall_watch.h"
 
 namespace recis_convert {
 namespace {
 constexpr int kFailureNoticeTag = 7001;
 constexpr int kProgressTag = 7002;
 constexpr int kScatterTag = 7003;
+constexpr int kHeartbeatTag = 7004;  // on the watchdog's own communicator
 constexpr uint64_t kPiece = 1u << 30;  // MPI counts are int: big messages travel in pieces
+
+// Heartbeats: several per timeout, so that one late beat is no stall, and at most one every few seconds, so that
+// they cost nothing next to the job (rank 0 sends one to each rank per interval: 1000 ranks, 200 small messages a
+// second at the longest interval).
+constexpr double kBeatsPerTimeout = 6;
+constexpr double kMinBeatSeconds = 0.05;
+constexpr double kMaxBeatSeconds = 5;
+// While shutting down, the thread polls this often for the last heartbeats and the closing barrier.
+constexpr std::chrono::milliseconds kClosingPoll{5};
+
+double monotonic_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+// Marks a blocking collective of the main thread: the heartbeats say `waiting` meanwhile, and its completion is
+// activity (the rank's work moved).
+class MpiWorld::WaitingInCollective {
+ public:
+  explicit WaitingInCollective(MpiWorld& world) : world_(world) { world_.waiting_.fetch_add(1); }
+  ~WaitingInCollective() {
+    world_.waiting_.fetch_sub(1);
+    note_activity();
+  }
+  WaitingInCollective(const WaitingInCollective&) = delete;
+  WaitingInCollective& operator=(const WaitingInCollective&) = delete;
+
+ private:
+  MpiWorld& world_;
+};
+
+// The heartbeat thread. Heartbeats are synchronous sends (MPI_Issend): one completes only once its receiver has
+// taken it, so at most one per peer is ever in flight, a peer behind a partition costs one pending request, and
+// at shutdown "every rank's last send completed, then the closing barrier completed" means no message is left
+// anywhere (the non-blocking consensus of Hoefler et al., "Scalable communication protocols for dynamic sparse
+// data exchange", 2010).
+struct MpiWorld::Watchdog {
+  MPI_Comm comm = MPI_COMM_NULL;  // a duplicate of MPI_COMM_WORLD: heartbeats never meet the job's messages
+  double timeout = 0;
+  std::function<void(const std::string&)> on_stall;
+  std::vector<std::string> hosts;  // by rank, for the stall line
+  std::mutex mutex;
+  std::condition_variable wake;
+  bool stopping = false;  // set by stop_watching(), under `mutex`
+  std::thread thread;
+
+  void run(const MpiWorld& world);
+};
+
+void MpiWorld::Watchdog::run(const MpiWorld& world) {
+  const int rank = world.rank(), size = world.size();
+  const auto beat = std::chrono::duration<double>(std::clamp(timeout / kBeatsPerTimeout, kMinBeatSeconds,
+                                                             kMaxBeatSeconds));
+  std::vector<int> peers;  // rank 0 hears every rank; every other rank hears rank 0
+  if (rank == 0) {
+    for (int r = 1; r < size; ++r) peers.push_back(r);
+  } else {
+    peers.push_back(0);
+  }
+  std::vector<MPI_Request> sends(peers.size(), MPI_REQUEST_NULL);
+  std::vector<Heartbeat> sent(peers.size());
+  std::vector<bool> said_goodbye(peers.size(), false);
+  MPI_Request barrier = MPI_REQUEST_NULL;
+  bool in_barrier = false;
+  double closing_since = 0;
+  StallWatch watch(rank, size, timeout, monotonic_seconds());
+  for (;;) {
+    bool closing;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      closing = stopping;
+    }
+    const double now = monotonic_seconds();
+    if (closing && closing_since == 0) closing_since = now;
+    const Heartbeat mine{activity(), world.waiting_.load() > 0 ? 1u : 0u, closing ? 1u : 0u};
+    bool all_said = true;
+    for (size_t i = 0; i < peers.size(); ++i) {
+      int done = 1;
+      if (sends[i] != MPI_REQUEST_NULL) MPI_Test(&sends[i], &done, MPI_STATUS_IGNORE);
+      if (!done || said_goodbye[i]) {
+        all_said = all_said && said_goodbye[i] && done;
+        continue;  // the previous beat is still on its way (a slow or cut peer): skip this one
+      }
+      sent[i] = mine;
+      MPI_Issend(&sent[i], 3, MPI_UINT64_T, peers[i], kHeartbeatTag, comm, &sends[i]);
+      said_goodbye[i] = closing;
+      all_said = false;  // complete once received
+    }
+    for (;;) {
+      int arrived = 0;
+      MPI_Status status;
+      MPI_Iprobe(MPI_ANY_SOURCE, kHeartbeatTag, comm, &arrived, &status);
+      if (!arrived) break;
+      Heartbeat heard;
+      MPI_Recv(&heard, 3, MPI_UINT64_T, status.MPI_SOURCE, kHeartbeatTag, comm, MPI_STATUS_IGNORE);
+      watch.heard(status.MPI_SOURCE, heard, now);
+    }
+    watch.self(mine, now);
+    if (auto stall = watch.judge(now)) on_stall(describe_stall(*stall, timeout, hosts));  // ends the process
+    if (closing) {
+      if (!in_barrier && all_said) {
+        MPI_Ibarrier(comm, &barrier);
+        in_barrier = true;
+      }
+      if (in_barrier) {
+        int done = 0;
+        MPI_Test(&barrier, &done, MPI_STATUS_IGNORE);
+        if (done) return;
+      }
+      // A peer that never takes its last heartbeat leaves it in flight; after a timeout, give up on it (the run
+      // itself is over) rather than hold the process.
+      if (now - closing_since >= timeout) return;
+    }
+    std::unique_lock<std::mutex> lock(mutex);
+    if (closing) {
+      wake.wait_for(lock, kClosingPoll);
+    } else {
+      wake.wait_for(lock, beat, [this] { return stopping; });
+    }
+  }
+}
+
+bool MpiWorld::watch_for_stalls(double timeout_seconds, std::function<void(const std::string& line)> on_stall) {
+  if (size_ == 1 || timeout_seconds <= 0 || watchdog_) return true;
+  std::vector<std::string> hosts = allgather(host());
+  if (thread_level_ < MPI_THREAD_MULTIPLE) return false;  // the same library on every rank: all say so alike
+  watchdog_ = std::make_unique<Watchdog>();
+  watchdog_->timeout = timeout_seconds;
+  watchdog_->on_stall = std::move(on_stall);
+  watchdog_->hosts = std::move(hosts);
+  MPI_Comm_dup(MPI_COMM_WORLD, &watchdog_->comm);
+  watchdog_->thread = std::thread([this] { watchdog_->run(*this); });
+  return true;
+}
+
+void MpiWorld::stop_watching() {
+  if (!watchdog_) return;
+  {
+    std::lock_guard<std::mutex> lock(watchdog_->mutex);
+    watchdog_->stopping = true;
+  }
+  watchdog_->wake.notify_all();
+  watchdog_->thread.join();
+  MPI_Comm_free(&watchdog_->comm);
+  watchdog_.reset();
 }
 
 struct MpiWorld::Notices {
@@ -21,14 +175,18 @@ struct MpiWorld::Notices {
 };
 
 MpiWorld::MpiWorld(int* argc, char*** argv) : notices_(std::make_unique<Notices>()) {
-  MPI_Init(argc, argv);
+  MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &thread_level_);
   MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
   MPI_Comm_size(MPI_COMM_WORLD, &size_);
 }
 
-MpiWorld::~MpiWorld() { MPI_Finalize(); }
+MpiWorld::~MpiWorld() {
+  stop_watching();
+  MPI_Finalize();
+}
 
 std::string MpiWorld::broadcast_from_root(const std::string& text) {
+  WaitingInCollective waiting(*this);
   uint64_t size = is_root() ? text.size() : 0;
   MPI_Bcast(&size, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
   std::string out = is_root() ? text : std::string(size, '\0');
@@ -41,7 +199,7 @@ std::string MpiWorld::broadcast_from_root(const std::string& text) {
 }
 
 std::string MpiWorld::scatter_from_root(const std::function<std::string(int rank)>& message_for) {
-  if (is_root()) {
+  if (is_root()) {  // rank 0 works (builds each message) and sends: not waiting
     for (int peer = 1; peer < size_; ++peer) {
       const std::string text = message_for(peer);
       uint64_t size = text.size();
@@ -53,6 +211,7 @@ std::string MpiWorld::scatter_from_root(const std::function<std::string(int rank
     }
     return message_for(0);
   }
+  WaitingInCollective waiting(*this);
   uint64_t size = 0;
   MPI_Recv(&size, 1, MPI_UINT64_T, 0, kScatterTag, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
   std::string text(size, '\0');
@@ -83,6 +242,7 @@ bool MpiWorld::peer_failed() {
 }
 
 void MpiWorld::post_progress(const ProgressCount& count) {
+  note_activity();
   if (is_root()) return;
   if (count.final) {
     MPI_Wait(&notices_->progress, MPI_STATUS_IGNORE);  // a few bytes: sent eagerly, so this does not block
@@ -113,6 +273,7 @@ void MpiWorld::receive_progress(std::vector<ProgressCount>& latest) {
 }
 
 Comm::Agreement MpiWorld::agree_on_status(int local_status) {
+  WaitingInCollective waiting(*this);
   Agreement agreement;
   MPI_Allreduce(&local_status, &agreement.status, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
   // Every rank that announced a failure sent one notice to each other rank: receive exactly those.
@@ -130,6 +291,7 @@ Comm::Agreement MpiWorld::agree_on_status(int local_status) {
 }
 
 std::vector<std::string> MpiWorld::gather_to_root(const std::string& text) {
+  WaitingInCollective waiting(*this);
   int mine = static_cast<int>(text.size());
   std::vector<int> sizes(is_root() ? static_cast<size_t>(size_) : 0);
   MPI_Gather(&mine, 1, MPI_INT, sizes.data(), 1, MPI_INT, 0, MPI_COMM_WORLD);
@@ -155,6 +317,7 @@ void MpiWorld::abort(int exit_code) const {
 }
 
 std::vector<std::string> MpiWorld::allgather(const std::string& text) {
+  WaitingInCollective waiting(*this);
   int mine = static_cast<int>(text.size());
   std::vector<int> sizes(static_cast<size_t>(size_));
   MPI_Allgather(&mine, 1, MPI_INT, sizes.data(), 1, MPI_INT, MPI_COMM_WORLD);

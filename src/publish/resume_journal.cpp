@@ -19,8 +19,9 @@ namespace recis_convert {
 namespace {
 
 // The job config keys that do not change the export's bytes: how the work is run, reported and made durable.
-const char* const kVolatileOptions[] = {"resume",   "report",      "progress-interval", "quiet",   "verbose",
-                                        "buffer-mib", "copy-method", "balance",           "no-fsync", "overwrite"};
+const char* const kVolatileOptions[] = {"resume",     "report",      "progress-interval", "quiet",
+                                        "verbose",    "buffer-mib",  "copy-method",       "balance",
+                                        "no-fsync",   "overwrite",   "stall-timeout"};
 
 std::string errno_text() { return std::strerror(errno); }
 std::string journal(const std::string& staging) { return staging + "/" + kJournalDir; }

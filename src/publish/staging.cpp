@@ -14,6 +14,8 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <map>
 
 namespace recis_convert {
 namespace {
@@ -23,6 +25,21 @@ constexpr size_t kPidDigits = 10;  // a pid_t's digits at most (32 bits)
 constexpr const char* kAsideSuffix = ".old";  // the previous export, moved aside by --overwrite
 
 std::string errno_text() { return std::strerror(errno); }
+
+// The active non-resumable staging directory of this process, for remove_staging_of_stopped_run(). Recursive:
+// publish() holds it and may call discard().
+std::recursive_mutex g_active_mutex;
+struct ActiveStaging {
+  std::string lock_file;  // removed with it: the lock is still held, as when ~ExportLock removes it
+  bool resumable;         // kept for the next --resume
+};
+std::map<std::string, ActiveStaging> g_active_staging;  // by staging path
+bool g_stopped = false;  // remove_staging_of_stopped_run() ran: nothing is published any more
+
+void set_active_staging(const std::string& path, const ExportLock& lock, bool resumable) {
+  std::lock_guard<std::recursive_mutex> guard(g_active_mutex);
+  g_active_staging[path] = ActiveStaging{lock.path(), resumable};
+}
 
 void append(std::vector<std::string>* to, std::vector<std::string> more) {
   if (to) to->insert(to->end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
@@ -109,6 +126,7 @@ Result<StagingDir> StagingDir::create(const std::string& export_dir, bool overwr
   if (::mkdir(path.c_str(), 0777) != 0) {
     return output_error(path, "cannot create the staging directory: " + errno_text());
   }
+  set_active_staging(path, lock.value(), false);
   return StagingDir(export_dir, path, std::move(lock).value());
 }
 
@@ -127,6 +145,7 @@ Result<StagingDir> StagingDir::create_resumable(const std::string& export_dir, b
   if (!*existed && ::mkdir(path.c_str(), 0777) != 0) {
     return output_error(path, "cannot create the staging directory: " + errno_text());
   }
+  set_active_staging(path, lock.value(), true);
   StagingDir staging(export_dir, path, std::move(lock).value());
   staging.resumable_ = true;
   return staging;
@@ -171,17 +190,34 @@ StagingDir::StagingDir(StagingDir&& other) noexcept
 StagingDir::~StagingDir() { discard(); }
 
 void StagingDir::discard() {
+  std::lock_guard<std::recursive_mutex> lock(g_active_mutex);
   if (active_ && !resumable_) remove_tree(path_);
+  if (active_) g_active_staging.erase(path_);
   active_ = false;
 }
 
+void remove_staging_of_stopped_run() {
+  std::lock_guard<std::recursive_mutex> lock(g_active_mutex);
+  for (const auto& [path, active] : g_active_staging) {
+    if (!active.resumable) remove_tree(path);
+    ::unlink(active.lock_file.c_str());
+  }
+  g_active_staging.clear();
+  g_stopped = true;
+}
+
 Status StagingDir::publish(bool overwrite) {
+  std::lock_guard<std::recursive_mutex> lock(g_active_mutex);
+  if (g_stopped) {
+    return output_error(path_, "the run was stopped (stall watchdog); nothing is published");
+  }
   const SplitPath where = split_path(export_dir_);
   // The entries of the staging directory must be durable before the rename makes them visible as the export.
   auto synced_staging = fsync_directory(path_);
   if (!synced_staging) return synced_staging;
   if (::renameat2(AT_FDCWD, path_.c_str(), AT_FDCWD, export_dir_.c_str(), RENAME_NOREPLACE) == 0) {
     active_ = false;
+    g_active_staging.erase(path_);
     return fsync_directory(where.parent);
   }
   if (errno == EEXIST || errno == ENOTEMPTY) {
@@ -209,11 +245,13 @@ Status StagingDir::publish(bool overwrite) {
         return output_error(export_dir_, "cannot publish: " + why);
       }
       active_ = false;
+      g_active_staging.erase(path_);
       remove_tree(old);
       return fsync_directory(where.parent);
     }
     if (::rename(path_.c_str(), export_dir_.c_str()) != 0) return output_error(export_dir_, "cannot publish: " + errno_text());
     active_ = false;
+    g_active_staging.erase(path_);
     return fsync_directory(where.parent);
   }
   return output_error(export_dir_, "cannot publish: " + errno_text());

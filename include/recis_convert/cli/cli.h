@@ -22,6 +22,11 @@ enum class SourceKind { kRecis, kHugectr };
 inline constexpr const char* kDefaultEvalLog = "train_eval_result_v2.txt";  // TorchEasyRec's name, in --ckpt-dir
 
 constexpr size_t kDefaultChunkMib = 64;  // --chunk-mib
+// --stall-timeout (mpi/stall_watch.h): long enough that no single read, write or rank-0 step of a healthy run comes
+// near it on a slow parallel file system, short next to the hours a partitioned job would otherwise hang; Slurm's
+// own SlurmdTimeout, after which it declares a silent node down, is also 300 s by default.
+constexpr double kDefaultStallTimeoutSeconds = 300;
+constexpr double kMaxStallTimeoutSeconds = 7 * 86400;
 
 // MPI-IO mode of the HDF5 data writes; auto chooses by the file system (sinks/hdf5_export.h).
 enum class Hdf5Transfer { kAuto, kCollective, kIndependent };
@@ -84,6 +89,7 @@ struct JobOptions {
   bool verbose = false;
   std::string report;  // --report FILE: the run record, written on failure too
   double progress_interval = 5;  // seconds between progress lines of rank 0; 0 = none
+  double stall_timeout = kDefaultStallTimeoutSeconds;  // --stall-timeout; 0 = no watchdog
   double progress_seconds() const { return quiet ? 0 : progress_interval; }  // what the meters use (0 = none)
   bool is_delta() const { return !delta_since.empty(); }
   // What the job reads besides the checkpoint, as the options name them (config files, assets, the dense model,
@@ -105,6 +111,7 @@ struct InspectOptions {
 struct VerifyOptions {
   std::string export_dir;
   bool quiet = false;
+  double stall_timeout = kDefaultStallTimeoutSeconds;
 };
 
 // `recis-convert merge BASE DELTA [DELTA ...] --export-dir OUT` (commands/merge.h).
@@ -118,6 +125,7 @@ struct MergeOptions {
   bool fsync = true;
   bool overwrite = false;
   bool quiet = false;
+  double stall_timeout = kDefaultStallTimeoutSeconds;
   std::optional<uint64_t> older_than;  // --evict-older-than STEPS, against the merged step
   std::string debug_fail_at;  // test-only fault injection (fault_injection.h), hidden from --help
 };
@@ -131,6 +139,7 @@ struct CommandLine {
   InspectOptions inspect;  // for kRun of kInspect
   VerifyOptions verify;    // for kRun of kVerify
   MergeOptions merge;      // for kRun of kMerge
+  double stall_timeout() const;  // the command's --stall-timeout
 };
 
 // Parses argv; a --config JSON file supplies options not given as flags (flags win). Never exits the process.

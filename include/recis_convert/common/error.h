@@ -17,6 +17,7 @@ enum class ExitCode : int {
   kBadInput = 3,     // bad, inconsistent or incomplete checkpoint
   kOutput = 4,       // cannot write the export (exists, permission, disk full)
   kInterrupted = 5,  // stopped by a signal (SIGTERM/SIGINT) before publishing
+  kStalled = 6,      // stopped by the stall watchdog (--stall-timeout): a rank silent or stuck
 };
 
 struct Error {

@@ -1,6 +1,8 @@
 // The only module that calls MPI: the communicator (comm.h) over MPI_COMM_WORLD.
 #pragma once
 
+#include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -11,8 +13,8 @@ namespace recis_convert {
 
 class MpiWorld final : public Comm {
  public:
-  MpiWorld(int* argc, char*** argv);  // MPI_Init
-  ~MpiWorld() override;               // MPI_Finalize
+  MpiWorld(int* argc, char*** argv);  // MPI_Init_thread, asking for MPI_THREAD_MULTIPLE (the stall watchdog)
+  ~MpiWorld() override;               // stops the watchdog, MPI_Finalize
   MpiWorld(const MpiWorld&) = delete;
   MpiWorld& operator=(const MpiWorld&) = delete;
 
@@ -30,13 +32,25 @@ class MpiWorld final : public Comm {
   std::string host() const override;
   [[noreturn]] void abort(int exit_code) const override;
 
+  // --stall-timeout (stall_watch.h): a thread of this rank's own sends heartbeats and judges what it hears; on a
+  // stall it calls `on_stall` with one line naming the silent or stuck ranks and their hosts, from that thread,
+  // and `on_stall` must end the process. Collective (every rank calls it, with the same timeout). No-op for one
+  // rank or a timeout of 0; false if this MPI cannot give threads (MPI_THREAD_MULTIPLE): nothing is watched.
+  bool watch_for_stalls(double timeout_seconds, std::function<void(const std::string& line)> on_stall);
+
  private:
+  struct Watchdog;        // the heartbeat thread and its communicator
+  class WaitingInCollective;  // marks the blocking collectives, for the heartbeats' `waiting`
+  void stop_watching();
   struct Notices;  // in-flight failure notices and progress messages (MPI requests), kept out of this header
   int rank_ = 0;
   int size_ = 1;
   bool announced_ = false;
   bool peer_failed_ = false;
+  int thread_level_ = 0;  // what MPI_Init_thread provided
   std::unique_ptr<Notices> notices_;
+  std::atomic<int> waiting_{0};  // > 0 while this rank's main thread is in a blocking collective
+  std::unique_ptr<Watchdog> watchdog_;
 };
 
 }  // namespace recis_convert

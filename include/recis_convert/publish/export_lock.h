@@ -24,6 +24,8 @@ class ExportLock {
   ExportLock(const ExportLock&) = delete;
   ~ExportLock();
 
+  const std::string& path() const { return path_; }  // the lock file
+
  private:
   ExportLock(std::string path, FileDescriptor fd) : path_(std::move(path)), fd_(std::move(fd)) {}
   std::string path_;

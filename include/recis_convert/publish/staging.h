@@ -74,6 +74,12 @@ std::string real_location(const std::string& path);
 // inside one, or holds one.
 Status check_apart_from_inputs(const std::string& output, const std::vector<NamedPath>& inputs);
 
+// The stall watchdog ends the process from its own thread while the main thread may be blocked in MPI for good, so
+// no destructor runs: this removes the staging directory of a run that is being stopped that way (not --resume's,
+// which is kept for the next run) and its lock file. Serialised with publish(): either the export is published, or
+// it never will be.
+void remove_staging_of_stopped_run();
+
 // fsyncs a directory (its entries' renames made durable); file systems that cannot are not an error.
 Status fsync_directory(const std::string& dir);
 

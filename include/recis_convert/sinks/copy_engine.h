@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "recis_convert/common/activity.h"
 #include "recis_convert/common/checksum.h"
 #include "recis_convert/common/error.h"
 #include "recis_convert/sinks/copy_choice.h"
@@ -106,6 +107,7 @@ class CopyEngine {
   uint64_t moved_ = 0;
   void moved(uint64_t n) {
     moved_ += n;
+    note_activity();
     if (progress_) progress_(n);
   }
   std::function<void(uint64_t)> progress_;
