@@ -21,6 +21,7 @@
 #include "recis_convert/plan/piece_plan.h"
 #include "recis_convert/plan/rank_assignment.h"
 #include "recis_convert/publish/resume_journal.h"
+#include "recis_convert/publish/staging_reach.h"
 #include "recis_convert/publish/serving_root.h"
 #include "recis_convert/publish/staging.h"
 #include "recis_convert/sinks/eviction_stage.h"
@@ -534,8 +535,12 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
       },
       "discovery");
   auto completed = discovery ? complete_source(discovery.value().source, transforms) : discovery.error();
+  if (completed && !discovery.value().staging_dir.empty()) {  // every node writes into it: all must reach it
+    completed = check_staging_reaches_every_rank(comm, discovery.value().staging_dir, discovery.value().export_dir);
+  }
   if (!completed) {
     if (comm.is_root()) report_failure(completed.error(), report);
+    if (staging) staging->discard();
     return completed.error().code;
   }
   SourceDescription& source = discovery.value().source;

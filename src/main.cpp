@@ -1,6 +1,5 @@
 // recis-convert: parse the command line (before MPI, so --help and usage errors need no MPI job), run the export,
 // and turn its outcome into the process exit code. This is the only place that decides exit codes.
-#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -16,6 +15,7 @@
 #include "recis_convert/common/log.h"
 #include "recis_convert/mpi/mpi_world.h"
 #include "recis_convert/export_job.h"
+#include "recis_convert/publish/export_location.h"
 #include "recis_convert/publish/staging.h"
 #include "recis_convert/commands/verify.h"
 
@@ -29,9 +29,19 @@ bool is_first_rank_by_environment() {
   return true;
 }
 
-// mpirun aborts the job as soon as one rank exits non-zero, so a usage error could kill rank 0 before it printed
-// the message (seen at np 3 under ASan: exit 2 and no line). The other ranks leave it this long to print first.
-constexpr useconds_t kUsageErrorGraceMicroseconds = 1'000'000;
+// Whether some rank refused the command line that rank 0 accepted (see main): rank 0 says the first such error, with
+// its rank and node, and every rank learns it. One gather and one broadcast of a few bytes per run.
+bool command_line_refused(recis_convert::Comm& comm, const std::string& refusal) {
+  std::string first;
+  for (const std::string& r : comm.gather_to_root(refusal)) {
+    if (!r.empty()) {
+      first = r;
+      break;
+    }
+  }
+  if (comm.is_root() && !first.empty()) recis_convert::Log::error(first);
+  return comm.broadcast_from_root(first.empty() ? "" : "refused") == "refused";
+}
 
 // The stall watchdog's verdict (mpi/stall_watch.h), on the watchdog's thread: the main thread may be blocked in a
 // collective that will never complete, so the process ends here. What the run staged goes (a --resume journal
@@ -47,16 +57,21 @@ constexpr useconds_t kUsageErrorGraceMicroseconds = 1'000'000;
 
 int main(int argc, char** argv) {
   using namespace recis_convert;
-  CommandLine command = parse_command_line(argc, argv);
-  if (command.action == CommandLine::Action::kExit) {
-    if (is_first_rank_by_environment()) {
+  const bool first_rank = is_first_rank_by_environment();
+  CommandLine command = parse_command_line(argc, argv, first_rank ? ParsingRank::kFirst : ParsingRank::kOther);
+  // A usage error on another rank than the first: rank 0 may have accepted the same command line, since across
+  // nodes each rank sees its own node's files (a --config on rank 0's node alone). Such a rank joins the job, and
+  // rank 0 says its error once, naming its node (command_line_refused); if rank 0 refused the command line too, it
+  // said so itself and mpirun ends the job.
+  const bool refused_here = command.action == CommandLine::Action::kExit && command.exit_code != 0;
+  const bool joins_to_say_so = refused_here && !first_rank && command.command != CommandLine::Command::kInspect;
+  if (command.action == CommandLine::Action::kExit && !joins_to_say_so) {
+    if (first_rank) {
       if (command.exit_code == 0) {
         std::fputs(command.message.c_str(), stdout);
       } else {
         Log::error(command.message);
       }
-    } else if (command.exit_code != 0) {
-      ::usleep(kUsageErrorGraceMicroseconds);
     }
     return command.exit_code;
   }
@@ -78,6 +93,11 @@ int main(int argc, char** argv) {
     return static_cast<int>(ExitCode::kUsage);
   }
   MpiWorld world(&argc, &argv);
+  const std::string refusal = joins_to_say_so ? command.message + " (rank " + std::to_string(world.rank()) + " on " +
+                                                    host_name() + ", where rank 0 accepted it: the nodes see "
+                                                    "different files)"
+                                              : "";
+  if (command_line_refused(world, refusal)) return static_cast<int>(ExitCode::kUsage);
   install_interrupt_handlers();  // after MPI_Init, so ours are the ones in place
   set_fault_rank(world.rank());
   if (!world.watch_for_stalls(command.stall_timeout(), stop_stalled_run)) {

@@ -93,6 +93,10 @@ const CLI::Validator kInputFile(
     },
     "FILE");
 
+// The files only rank 0 reads (--fg, --mc, --asset-files, --dense-model, --sample-inputs), as the other ranks parse
+// them: not checked, since across nodes they may be on rank 0's node alone (issue 36).
+const CLI::Validator kUncheckedFile([](std::string&) { return std::string(); }, "FILE");
+
 CommandLine usage(std::string message) {
   CommandLine out;
   out.action = CommandLine::Action::kExit;
@@ -165,7 +169,10 @@ void add_stall_timeout(CLI::App& app, double& seconds) {
 // --config keys) and how job_config_json records it. `records` lists the recorded ones in definition order.
 class ExportOptions {
  public:
-  ExportOptions(CLI::App& app, JobOptions& o, FlagValues& flags) : app_(app), o_(o), f_(flags) { define(); }
+  ExportOptions(CLI::App& app, JobOptions& o, FlagValues& flags, ParsingRank rank = ParsingRank::kFirst)
+      : app_(app), o_(o), f_(flags), root_input_(rank == ParsingRank::kFirst ? kInputFile : kUncheckedFile) {
+    define();
+  }
 
   nlohmann::ordered_json job_config() const {
     nlohmann::ordered_json j = nlohmann::ordered_json::object();
@@ -324,20 +331,20 @@ class ExportOptions {
            only_if([&o] { return o.reshard != 0; }, always(o.reshard)))
         ->check(CLI::Range(1, 65536))
         ->option_text("M");
-    option("--fg", o.fg, "FG config to ship as fg.json", if_given(o.fg))->check(kInputFile)->option_text("FILE");
+    option("--fg", o.fg, "FG config to ship as fg.json", if_given(o.fg))->check(root_input_)->option_text("FILE");
     option("--mc", o.mc, "MC config to ship as input_columns.json", if_given(o.mc))
-        ->check(kInputFile)
+        ->check(root_input_)
         ->option_text("FILE");
     option("--asset-files", o.asset_files,
            "Extra files to ship in the export under their own names (vocabularies...), comma-separated",
            if_given(o.asset_files))
         ->delimiter(',')
-        ->check(kInputFile)
+        ->check(root_input_)
         ->option_text("A,B,...");
     option("--dense-model", o.dense_model,
            "Dense architecture as TorchScript (torch.jit.script(model.dense_arch).save(...)): exported frozen "
            "with the checkpoint's model.pt weights; without it there is no dense export", if_given(o.dense_model))
-        ->check(kInputFile)
+        ->check(root_input_)
         ->option_text("FILE");
     option("--dense-name", o.dense_name, "Prefix of the dense weights in model.pt, default dense_arch",
            only_if(dense, always(o.dense_name)))
@@ -355,7 +362,7 @@ class ExportOptions {
     option("--sample-inputs", o.sample_inputs,
            "Sample inputs (safetensors, one tensor per forward argument); default: random, sized from --fg/--mc",
            only_if(dense, if_given(o.sample_inputs)))
-        ->check(kInputFile)
+        ->check(root_input_)
         ->option_text("FILE");
     option("--sample-batch", o.sample_batch, "Batch of synthesized sample inputs, default 8",
            only_if(dense, always(o.sample_batch)))
@@ -417,6 +424,7 @@ class ExportOptions {
   CLI::App& app_;
   JobOptions& o_;
   FlagValues& f_;
+  const CLI::Validator& root_input_;  // the check of the files only rank 0 reads (kUncheckedFile off rank 0)
   std::vector<std::pair<std::string, Recorded>> records_;
 };
 
@@ -576,7 +584,7 @@ double CommandLine::stall_timeout() const {
   }
 }
 
-CommandLine parse_command_line(int argc, const char* const* argv) {
+CommandLine parse_command_line(int argc, const char* const* argv, ParsingRank rank) {
   if (argc >= 2 && std::string(argv[1]) == "inspect") return parse_inspect(argc - 1, argv + 1);
   if (argc >= 2 && std::string(argv[1]) == "verify") return parse_verify(argc - 1, argv + 1);
   if (argc >= 2 && std::string(argv[1]) == "merge") return parse_merge(argc - 1, argv + 1);
@@ -585,7 +593,7 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
   CLI::App app{kDescription, "recis-convert"};
   app.get_formatter()->column_width(34);
   FlagValues flags;
-  ExportOptions defined(app, o, flags);
+  ExportOptions defined(app, o, flags, rank);
   if (auto exit = parse_or_exit(app, argc, argv, CommandLine::Command::kExport)) return *exit;
   o.fsync = !flags.no_fsync;
   if (app.get_option("--evict-older-than")->count() > 0) o.eviction.older_than = flags.evict_older_than;
@@ -638,7 +646,7 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
     return usage("--delta-since needs the step_filter slots of a RecIS checkpoint; a HugeCTR model has none");
   }
   if (o.quiet && o.verbose) return usage("--quiet and --verbose exclude each other");
-  if (!o.report.empty()) {
+  if (!o.report.empty() && rank == ParsingRank::kFirst) {  // rank 0 writes it: on its node alone, maybe
     const size_t slash = o.report.find_last_of('/');
     const std::string parent = slash == std::string::npos ? "." : (slash == 0 ? "/" : o.report.substr(0, slash));
     struct stat st {};

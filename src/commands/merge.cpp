@@ -15,6 +15,7 @@
 #include "recis_convert/plan/merge_chain.h"
 #include "recis_convert/plan/rank_assignment.h"
 #include "recis_convert/publish/staging.h"
+#include "recis_convert/publish/staging_reach.h"
 #include "recis_convert/sinks/merge_writer.h"
 #include "recis_convert/sources/delta_rows.h"
 #include "recis_convert/sources/export_manifest.h"
@@ -177,9 +178,12 @@ ExitCode run_merge(const MergeOptions& m, Comm& comm) {
   // 1. the exports, on rank 0
   auto inputs = broadcast_result<MergeInputs>(
       comm, [&] { return read_inputs(m, manifests, staging, log); }, "merge-inputs");
-  if (!inputs) {
-    if (comm.is_root()) Log::error(inputs.error().describe());
-    return inputs.error().code;
+  Status reached = inputs ? check_staging_reaches_every_rank(comm, inputs.value().staging_dir, m.export_dir)
+                          : Status(inputs.error());
+  if (!reached) {
+    if (comm.is_root()) Log::error(reached.error().describe());
+    if (staging) staging->discard();
+    return reached.error().code;
   }
   const CheckpointListing& base = inputs.value().base;
   report.set_checkpoint(base, "merge", "the base export; deltas: " + std::to_string(inputs.value().deltas.size()));

@@ -35,22 +35,6 @@ double monotonic_seconds() {
 }
 }  // namespace
 
-// Marks a blocking collective of the main thread: the heartbeats say `waiting` meanwhile, and its completion is
-// activity (the rank's work moved).
-class MpiWorld::WaitingInCollective {
- public:
-  explicit WaitingInCollective(MpiWorld& world) : world_(world) { world_.waiting_.fetch_add(1); }
-  ~WaitingInCollective() {
-    world_.waiting_.fetch_sub(1);
-    note_activity();
-  }
-  WaitingInCollective(const WaitingInCollective&) = delete;
-  WaitingInCollective& operator=(const WaitingInCollective&) = delete;
-
- private:
-  MpiWorld& world_;
-};
-
 // The heartbeat thread. Heartbeats are synchronous sends (MPI_Issend): one completes only once its receiver has
 // taken it, so at most one per peer is ever in flight, a peer behind a partition costs one pending request, and
 // at shutdown "every rank's last send completed, then the closing barrier completed" means no message is left
@@ -94,7 +78,7 @@ void MpiWorld::Watchdog::run(const MpiWorld& world) {
     }
     const double now = monotonic_seconds();
     if (closing && closing_since == 0) closing_since = now;
-    const Heartbeat mine{activity(), world.waiting_.load() > 0 ? 1u : 0u, closing ? 1u : 0u};
+    const Heartbeat mine{activity(), waiting_for_peers() ? 1u : 0u, closing ? 1u : 0u};
     bool all_said = true;
     for (size_t i = 0; i < peers.size(); ++i) {
       int done = 1;
@@ -186,7 +170,7 @@ MpiWorld::~MpiWorld() {
 }
 
 std::string MpiWorld::broadcast_from_root(const std::string& text) {
-  WaitingInCollective waiting(*this);
+  WaitingForPeers waiting;
   uint64_t size = is_root() ? text.size() : 0;
   MPI_Bcast(&size, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
   std::string out = is_root() ? text : std::string(size, '\0');
@@ -211,7 +195,7 @@ std::string MpiWorld::scatter_from_root(const std::function<std::string(int rank
     }
     return message_for(0);
   }
-  WaitingInCollective waiting(*this);
+  WaitingForPeers waiting;
   uint64_t size = 0;
   MPI_Recv(&size, 1, MPI_UINT64_T, 0, kScatterTag, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
   std::string text(size, '\0');
@@ -273,7 +257,7 @@ void MpiWorld::receive_progress(std::vector<ProgressCount>& latest) {
 }
 
 Comm::Agreement MpiWorld::agree_on_status(int local_status) {
-  WaitingInCollective waiting(*this);
+  WaitingForPeers waiting;
   Agreement agreement;
   MPI_Allreduce(&local_status, &agreement.status, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
   // Every rank that announced a failure sent one notice to each other rank: receive exactly those.
@@ -291,7 +275,7 @@ Comm::Agreement MpiWorld::agree_on_status(int local_status) {
 }
 
 std::vector<std::string> MpiWorld::gather_to_root(const std::string& text) {
-  WaitingInCollective waiting(*this);
+  WaitingForPeers waiting;
   int mine = static_cast<int>(text.size());
   std::vector<int> sizes(is_root() ? static_cast<size_t>(size_) : 0);
   MPI_Gather(&mine, 1, MPI_INT, sizes.data(), 1, MPI_INT, 0, MPI_COMM_WORLD);
@@ -317,7 +301,7 @@ void MpiWorld::abort(int exit_code) const {
 }
 
 std::vector<std::string> MpiWorld::allgather(const std::string& text) {
-  WaitingInCollective waiting(*this);
+  WaitingForPeers waiting;
   int mine = static_cast<int>(text.size());
   std::vector<int> sizes(static_cast<size_t>(size_));
   MPI_Allgather(&mine, 1, MPI_INT, sizes.data(), 1, MPI_INT, MPI_COMM_WORLD);

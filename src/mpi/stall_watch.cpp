@@ -1,9 +1,9 @@
 #include "recis_convert/mpi/stall_watch.h"
 
 #include <algorithm>
-#include <map>
 
 #include "recis_convert/common/log.h"
+#include "recis_convert/mpi/rank_hosts.h"
 
 namespace recis_convert {
 
@@ -21,15 +21,18 @@ void StallWatch::heard(int peer, const Heartbeat& beat, double now) {
 
 std::optional<Stall> StallWatch::judge(double now) const {
   Stall stall;
+  bool timed_out = false;
   for (int r = 0; r < static_cast<int>(peers_.size()); ++r) {
     const Peer& p = peers_[static_cast<size_t>(r)];
     if (!watched(r) || p.last.goodbye) continue;
-    if (now - p.heard_at >= timeout_) {
+    if (now - p.heard_at >= kAlsoSilentShare * timeout_) {
       stall.silent.push_back(r);
+      timed_out = timed_out || now - p.heard_at >= timeout_;
     } else if (rank_ == 0 && !p.last.waiting && now - p.moved_at >= timeout_) {
       stall.stuck.push_back(r);
     }
   }
+  if (!timed_out) stall.silent.clear();
   if (stall.silent.empty() && stall.stuck.empty() && rank_ == 0 && peers_.size() > 1) {
     bool all_waiting = true;
     double last_move = 0;
@@ -46,39 +49,15 @@ std::optional<Stall> StallWatch::judge(double now) const {
   return stall;
 }
 
-namespace {
-
-// "ranks 4, 5 (recis-node3); rank 2 (recis-node2)": ranks grouped by host, hosts in order of their first rank.
-std::string ranks_and_hosts(const std::vector<int>& ranks, const std::vector<std::string>& hosts) {
-  std::vector<std::string> order;
-  std::map<std::string, std::vector<int>> by_host;
-  for (int r : ranks) {
-    const std::string host = static_cast<size_t>(r) < hosts.size() ? hosts[static_cast<size_t>(r)] : "?";
-    if (by_host.find(host) == by_host.end()) order.push_back(host);
-    by_host[host].push_back(r);
-  }
-  std::string text;
-  for (const std::string& host : order) {
-    const std::vector<int>& rs = by_host[host];
-    if (!text.empty()) text += "; ";
-    text += rs.size() == 1 ? "rank " : "ranks ";
-    for (size_t i = 0; i < rs.size(); ++i) text += (i ? ", " : "") + std::to_string(rs[i]);
-    text += " (" + host + ")";
-  }
-  return text;
-}
-
-}  // namespace
-
 std::string describe_stall(const Stall& stall, double timeout_seconds, const std::vector<std::string>& hosts) {
   const std::string span = format_seconds(timeout_seconds);
   std::string text = "stalled:";
-  if (!stall.silent.empty()) text += " no word for " + span + " from " + ranks_and_hosts(stall.silent, hosts);
+  if (!stall.silent.empty()) text += " no word for " + span + " from " + ranks_on_hosts(stall.silent, hosts);
   if (stall.everyone_waiting) {
     text += " every rank has waited in a collective for " + span + " and none completed";
   } else if (!stall.stuck.empty()) {
     text += std::string(stall.silent.empty() ? "" : ";") + " no progress for " + span + " from " +
-            ranks_and_hosts(stall.stuck, hosts);
+            ranks_on_hosts(stall.stuck, hosts);
   }
   return text;
 }

@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 
+#include "recis_convert/common/activity.h"
 #include "recis_convert/common/fault_injection.h"
 #include "recis_convert/common/file_io.h"
 #include "recis_convert/plan/slices.h"
@@ -161,6 +162,9 @@ Status write_row_runs(hid_t dataset, DType dtype, const std::vector<uint64_t>& d
     if (rows == 0) H5Sselect_none(memory_space.get());
   }
   static const char kNothing[8] = {0};
+  H5FD_mpio_xfer_t transfer = H5FD_MPIO_INDEPENDENT;
+  H5Pget_dxpl_mpio(dxpl, &transfer);
+  WaitingForPeers waiting(transfer == H5FD_MPIO_COLLECTIVE);  // for the stall watchdog: a collective round
   if (H5Dwrite(dataset, type.get(), memory_space.get(), file_space.get(), dxpl, data ? data : kNothing) < 0) {
     return output_error(path, "write to " + name + " failed");
   }
@@ -340,7 +344,9 @@ Status write_hdf5_export(const std::string& path, const Hdf5Layout& plan, const 
   Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
   H5Pset_fapl_mpio(fapl.get(), MPI_COMM_WORLD, MPI_INFO_NULL);
   // Collective metadata operations stay off: they are broken in HDF5 1.10.5-1.10.8 (HDFFV-11260).
+  std::optional<WaitingForPeers> creating(std::in_place);  // collective: every rank opens the file together
   Handle file(H5Fcreate(path.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, fapl.get()), H5Fclose);
+  creating.reset();
   if (!file.ok()) return output_error(path, "cannot create the HDF5 file");
   Handle dxpl(H5Pcreate(H5P_DATASET_XFER), H5Pclose);
   H5Pset_dxpl_mpio(dxpl.get(), collective ? H5FD_MPIO_COLLECTIVE : H5FD_MPIO_INDEPENDENT);
@@ -498,7 +504,9 @@ Status write_hdf5_export(const std::string& path, const Hdf5Layout& plan, const 
   }
   datasets.clear();
   sparse = Handle(-1, H5Gclose);
+  std::optional<WaitingForPeers> closing(std::in_place);
   if (H5Fclose(file.get()) < 0) return output_error(path, "closing the HDF5 file failed");  // collective
+  closing.reset();
   file = Handle(-1, H5Fclose);
   if (read_failure) return *read_failure;
   if (rank == 0 && fsync_file) {

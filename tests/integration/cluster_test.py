@@ -8,11 +8,16 @@ network and UTS namespaces joined by a bridge, Open MPI's rsh launcher, TCP betw
              from another node, removes the dead run's staging directory; with --resume it adopts the journal
   stall      --stall-timeout: a node cut off mid-export (a partition) and a rank whose work stops (a hung file
              system): one line naming the ranks and their hosts, exit 6, nothing published, --resume state kept
+  node_local files on rank 0's node alone: --report, --asset-files, --sample-inputs work; a --config every rank
+             reads, and an export directory every rank writes into, are refused naming the nodes that lack them
 
 Needs root (namespaces); skipped (exit 77) where namespaces cannot be made. Runs serially (RESOURCE_LOCK cluster).
 """
+import json
 import os
+import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -23,6 +28,9 @@ from export_test import (run_cases, REPO_ROOT, check, check_clean_parent, expect
                          tree_digest)
 
 CLUSTER = os.path.join(REPO_ROOT, "scripts", "sim-cluster.sh")
+LOCAL = "/run/recis-cluster/local"  # each node's own storage (sim-cluster.sh); rank 0 runs on recis-node1
+FG = os.path.join(REPO_ROOT, "configs", "example-fg.json")
+MC = os.path.join(REPO_ROOT, "configs", "example-mc.json")
 NODES = 3
 RANKS = 2 * NODES           # two slots per node: ranks 0-1 on recis-node1, 2-3 on recis-node2, 4-5 on recis-node3
 JOB_TIMEOUT = 300           # seconds; a job that takes longer has hung
@@ -216,35 +224,57 @@ def case_node_loss(args):
 STALL_TIMEOUT = 5
 
 
+def running_on(node, command):
+    """Pids of `command` still running in `node` (its network namespace; zombies, which a cut-off daemon has not
+    reaped yet, have stopped)."""
+    pids = subprocess.run(["ip", "netns", "pids", node], capture_output=True, text=True).stdout.split()
+    running = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue  # gone meanwhile
+        name, state = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2]
+        if name == command and state != "Z":
+            running.append(int(pid))
+    return running
+
+
 def stall_lines(stderr):
     return [line for line in stderr.splitlines() if "stalled:" in line]
 
 
 def case_stall(args):
-    # A partition: rank 0 pauses before the agreement (the other ranks wait in it), and recis-node3's cable is cut.
-    parent = fresh(args.work, "partition")
-    out = os.path.join(parent, "export")
-    job = Job(args.binary, ["--ckpt-dir", args.fixture, "--export-dir", out, "--stall-timeout", str(STALL_TIMEOUT),
-                            "--debug-fail-at", "barrier@0:stall"])
-    check(job.wait_for("fault at barrier on rank 0", 60) is not None, f"the job did not reach the barrier:\n"
-                                                                       f"{job.stderr_so_far()[-2000:]}")
-    cluster("cut", "recis-node3")
-    named = job.wait_for("stalled:", 4 * STALL_TIMEOUT)
-    result = job.wait()
-    lines = stall_lines(result.stderr)
-    check(named is not None and len(lines) == 1, f"after the cut: {lines}\n{result.stderr[-3000:]}")
-    check("no word for 5.00 s from ranks 4, 5 (recis-node3)" in lines[0] and "nothing published" in lines[0],
-          f"the stall line: {lines[0]}")
-    check(result.returncode == 6, f"exit {result.returncode} after a partition\n{result.stderr[-2000:]}")
-    check(not os.path.exists(out), "a partitioned run published")
-    check_clean_parent(parent, [])
-    # the ranks behind the cut stopped themselves (a zombie waiting for its cut-off daemon to reap it has stopped)
-    ps = cluster("exec", "recis-node3", "ps", "-eo", "stat=,comm=")
-    left = [line for line in ps.splitlines() if line.split()[1:] == ["recis-convert"] and not line.startswith("Z")]
-    check(not left, f"ranks left running on the cut-off node: {left}")
-    print(f"ok: partition: '{lines[0]}' {named:.1f} s after the cut; mpirun exited 6 {result.seconds:.1f} s after "
-          "the start, once TCP gave up on recis-node3; nothing published, nothing left, the cut-off ranks stopped")
-    cluster("up", str(NODES))  # a fresh cluster: recis-node3 still holds the cut-off job's daemon
+    # A partition: rank 0 pauses (the other ranks wait for it in a collective: the agreement, or a collective HDF5
+    # write), and recis-node3's cable is cut. Only the cut-off ranks are named: the ranks waiting for rank 0 are
+    # not stuck.
+    for where, options in (("at the agreement", ["--debug-fail-at", "barrier@0:stall"]),
+                           ("in a collective HDF5 write", ["--format", "hdf5", "--hdf5-transfer", "collective",
+                                                           "--debug-fail-at", "hdf5@0:stall"])):
+        parent = fresh(args.work, "partition")
+        out = os.path.join(parent, "export")
+        job = Job(args.binary, ["--ckpt-dir", args.fixture, "--export-dir", out,
+                                "--stall-timeout", str(STALL_TIMEOUT)] + options)
+        stage = options[-1].split("@")[0]
+        check(job.wait_for(f"fault at {stage} on rank 0", 60) is not None,
+              f"the job did not reach {stage}:\n{job.stderr_so_far()[-2000:]}")
+        cluster("cut", "recis-node3")
+        named = job.wait_for("stalled:", 4 * STALL_TIMEOUT)
+        result = job.wait()
+        lines = stall_lines(result.stderr)
+        check(named is not None and len(lines) == 1, f"after the cut {where}: {lines}\n{result.stderr[-3000:]}")
+        check("no word for 5.00 s from ranks 4, 5 (recis-node3)" in lines[0] and "nothing published" in lines[0] and
+              "no progress" not in lines[0], f"the stall line {where}: {lines[0]}")
+        check(result.returncode == 6, f"exit {result.returncode} after a partition {where}\n{result.stderr[-2000:]}")
+        check(not os.path.exists(out), f"a partitioned run published ({where})")
+        check_clean_parent(parent, [])
+        left = running_on("recis-node3", "recis-convert")
+        check(not left, f"ranks left running on the cut-off node: pids {left}")
+        print(f"ok: partition {where}: '{lines[0]}' {named:.1f} s after the cut; mpirun exited 6 "
+              f"{result.seconds:.1f} s after the start, once TCP gave up on recis-node3; nothing published, nothing "
+              "left, the cut-off ranks stopped")
+        cluster("up", str(NODES))  # a fresh cluster: recis-node3 still holds the cut-off job's daemon
 
     # A rank whose work stops (rank 2 on recis-node2 stalls after its first file), with --resume: exit 6 from
     # every node, the journal kept and adopted by the next run.
@@ -267,7 +297,72 @@ def case_stall(args):
     print("ok: the --resume rerun after a stall adopted the journal and published")
 
 
-CASES = {"across": case_across, "node_loss": case_node_loss, "stall": case_stall}
+def put_on_node1(source, name):
+    """Copies `source` into recis-node1's local storage, which no other node sees."""
+    cluster("exec", "recis-node1", "cp", source, os.path.join(LOCAL, name))
+    return os.path.join(LOCAL, name)
+
+
+def case_node_local(args):
+    parent = fresh(args.work, "node_local")
+    vocab = os.path.join(parent, "vocab.txt")
+    with open(vocab, "w") as f:
+        f.write("a\nb\nc\n")
+    samples = os.path.join(parent, "samples.safetensors")
+    user, item = struct.pack("<48f", *range(48)), struct.pack("<72f", *range(72))
+    head = json.dumps({"user_columns": {"dtype": "F32", "shape": [3, 16], "data_offsets": [0, len(user)]},
+                       "item_columns": {"dtype": "F32", "shape": [3, 24],
+                                        "data_offsets": [len(user), len(user) + len(item)]}}).encode()
+    with open(samples, "wb") as f:
+        f.write(struct.pack("<Q", len(head)) + head + user + item)
+    local_vocab, local_samples = put_on_node1(vocab, "vocab.txt"), put_on_node1(samples, "samples.safetensors")
+    local_report = os.path.join(LOCAL, "report.json")
+    os.unlink(vocab)
+    os.unlink(samples)
+
+    # what only rank 0 reads or writes may be on its node alone
+    out = os.path.join(parent, "export")
+    dense = ["--filter-optimizer", "--fg", FG, "--mc", MC, "--dense-model", os.path.join(args.fixture, "dense_arch.pt"),
+             "--outputs", "ctr,cvr"]
+    result = across(args.binary, ["--ckpt-dir", args.fixture, "--export-dir", out, "--asset-files", local_vocab,
+                                  "--sample-inputs", local_samples, "--report", local_report] + dense)
+    expect_ok(result, "--report, --asset-files and --sample-inputs on rank 0's node alone")
+    with open(os.path.join(out, "vocab.txt")) as f:
+        check(f.read() == "a\nb\nc\n", "the asset from rank 0's node was not shipped")
+    with open(os.path.join(out, "fx_user_model", "sample_io.safetensors"), "rb") as f:
+        (size,) = struct.unpack("<Q", f.read(8))
+        check(json.loads(f.read(size))["input.user_columns"]["shape"] == [3, 16], "the sample inputs were not used")
+    report = json.loads(cluster("exec", "recis-node1", "cat", local_report))
+    check(report["status"] == "ok" and report["published"] is True, f"the report on rank 0's node: {report}")
+    print(f"ok: --report, --asset-files and --sample-inputs on rank 0's node alone: exit 0 ({result.seconds:.1f} s)")
+
+    # a --config every rank reads, on rank 0's node alone: refused, naming the nodes without it
+    config = os.path.join(parent, "job.json")
+    with open(config, "w") as f:
+        json.dump({"filter-optimizer": True}, f)
+    local_config = put_on_node1(config, "job.json")
+    result = across(args.binary, ["--ckpt-dir", args.fixture, "--export-dir", os.path.join(parent, "by_config"),
+                                  "--config", local_config])
+    errors = [line for line in result.stderr.splitlines() if line.startswith("recis-convert: error:")]
+    check(result.returncode == 2 and errors and all("where rank 0 accepted it" in e for e in errors) and
+          any("on recis-node2" in e or "on recis-node3" in e for e in errors),
+          f"a --config on rank 0's node alone: exit {result.returncode}\n{result.stderr[-2000:]}")
+    print(f"ok: a --config on rank 0's node alone: exit 2, '{errors[0]}'")
+
+    # an export directory on rank 0's node alone: refused before any byte is written, naming the other nodes
+    local_out = os.path.join(LOCAL, "export")
+    result = across(args.binary, ["--ckpt-dir", args.fixture, "--export-dir", local_out])
+    errors = [line for line in result.stderr.splitlines() if line.startswith("recis-convert: error:")]
+    check(result.returncode == 4 and len(errors) == 1 and
+          "ranks 2, 3 (recis-node2); ranks 4, 5 (recis-node3) cannot reach it" in errors[0],
+          f"an export directory on rank 0's node alone: exit {result.returncode}\n{result.stderr[-2000:]}")
+    left = sorted(cluster("exec", "recis-node1", "ls", "-A", LOCAL).split())
+    check(left == ["job.json", "report.json", "samples.safetensors", "vocab.txt"],
+          f"rank 0's node holds {left} after the refused export")
+    print(f"ok: an export directory on rank 0's node alone: exit 4, '{errors[0]}'; nothing left there")
+
+
+CASES = {"across": case_across, "node_loss": case_node_loss, "stall": case_stall, "node_local": case_node_local}
 
 
 def main():

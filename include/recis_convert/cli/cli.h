@@ -142,8 +142,14 @@ struct CommandLine {
   double stall_timeout() const;  // the command's --stall-timeout
 };
 
+// Which rank parses: every rank parses the command line before MPI starts, and across nodes each sees its own node's
+// files. Only rank 0 reads the job's own inputs (--fg, --mc, --asset-files, --dense-model, --sample-inputs) and
+// writes --report, so only the first rank (by the launcher's environment) checks they exist; the checkpoint and a
+// --config file every rank reads, and checks.
+enum class ParsingRank { kFirst, kOther };
+
 // Parses argv; a --config JSON file supplies options not given as flags (flags win). Never exits the process.
-CommandLine parse_command_line(int argc, const char* const* argv);
+CommandLine parse_command_line(int argc, const char* const* argv, ParsingRank rank = ParsingRank::kFirst);
 
 const char* tool_version();
 

@@ -1,7 +1,6 @@
 // The only module that calls MPI: the communicator (comm.h) over MPI_COMM_WORLD.
 #pragma once
 
-#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -40,7 +39,6 @@ class MpiWorld final : public Comm {
 
  private:
   struct Watchdog;        // the heartbeat thread and its communicator
-  class WaitingInCollective;  // marks the blocking collectives, for the heartbeats' `waiting`
   void stop_watching();
   struct Notices;  // in-flight failure notices and progress messages (MPI requests), kept out of this header
   int rank_ = 0;
@@ -49,7 +47,6 @@ class MpiWorld final : public Comm {
   bool peer_failed_ = false;
   int thread_level_ = 0;  // what MPI_Init_thread provided
   std::unique_ptr<Notices> notices_;
-  std::atomic<int> waiting_{0};  // > 0 while this rank's main thread is in a blocking collective
   std::unique_ptr<Watchdog> watchdog_;
 };
 

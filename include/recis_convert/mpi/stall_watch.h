@@ -36,6 +36,11 @@ struct Stall {
 
 class StallWatch {
  public:
+  // Once one rank has been silent for the timeout, every rank silent for this share of it is named too: ranks cut
+  // off together fall silent a heartbeat or two apart, and a healthy rank is never silent for more than a couple of
+  // heartbeats (kBeatsPerTimeout in mpi_world.cpp sends six per timeout).
+  static constexpr double kAlsoSilentShare = 0.5;
+
   // `now` and every later time are seconds on one monotonic clock.
   StallWatch(int rank, int size, double timeout_seconds, double now);
 

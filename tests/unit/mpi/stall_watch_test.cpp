@@ -13,17 +13,31 @@ Heartbeat waiting(uint64_t activity) { return Heartbeat{activity, 1, 0}; }
 TEST(StallWatchTest, RankZeroNamesTheRanksItHasNotHeardFromForTheTimeout) {
   StallWatch watch(0, 4, kTimeout, 0);
   EXPECT_FALSE(watch.judge(9.9));  // everyone gets a full timeout from the start
-  watch.heard(1, working(1), 5);
+  watch.heard(1, working(1), 6);
   watch.heard(2, waiting(7), 9);
   auto stall = watch.judge(10);
   ASSERT_TRUE(stall);
   EXPECT_EQ(stall->silent, std::vector<int>{3});
   EXPECT_TRUE(stall->stuck.empty());
-  watch.heard(3, working(1), 10);
-  EXPECT_FALSE(watch.judge(14.9));
-  stall = watch.judge(15);  // rank 1 last heard at 5
+  watch.heard(3, working(1), 12);
+  watch.heard(2, waiting(7), 15);
+  EXPECT_FALSE(watch.judge(15.9));
+  stall = watch.judge(16);  // rank 1 last heard at 6
   ASSERT_TRUE(stall);
   EXPECT_EQ(stall->silent, std::vector<int>{1});
+}
+
+// Ranks cut off together fall silent a heartbeat apart: once one has been silent for the timeout, every rank
+// silent for half of it is named with it; a rank heard recently is not.
+TEST(StallWatchTest, RanksSilentForHalfTheTimeoutAreNamedWithTheFirst) {
+  StallWatch watch(0, 4, kTimeout, 0);
+  watch.heard(1, waiting(1), 20);
+  watch.heard(2, waiting(1), 21);
+  watch.heard(3, waiting(1), 29);
+  EXPECT_FALSE(watch.judge(29.9));  // rank 1 is silent for 9.9 s and rank 2 for 8.9 s: neither for the timeout
+  auto stall = watch.judge(30);
+  ASSERT_TRUE(stall);
+  EXPECT_EQ(stall->silent, (std::vector<int>{1, 2}));
 }
 
 TEST(StallWatchTest, AWorkingRankWhoseWorkDoesNotMoveIsStuckAWaitingOneIsNot) {
