@@ -742,7 +742,9 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
 ExitCode run_export(const JobOptions& o, Comm& comm) {
   const auto start = Clock::now();
   RunReport report(o, comm.host(), comm.size());
+  if (comm.is_root() && !o.report.empty()) keep_report_for_stop(o.report, report);
   const ExitCode status = export_checkpoint(o, comm, report);
+  forget_report_for_stop();
   if (comm.is_root() && !o.report.empty()) {
     report.set_stage_seconds("total", seconds_since(start));
     // Never into the checkpoint: the options were checked before the run, but a ckpt_<step> that is a symlink

@@ -15,6 +15,7 @@
 #include "recis_convert/common/log.h"
 #include "recis_convert/mpi/mpi_world.h"
 #include "recis_convert/export_job.h"
+#include "recis_convert/metadata/run_report.h"
 #include "recis_convert/publish/export_location.h"
 #include "recis_convert/publish/staging.h"
 #include "recis_convert/commands/verify.h"
@@ -50,6 +51,7 @@ bool command_line_refused(recis_convert::Comm& comm, const std::string& refusal)
   using namespace recis_convert;
   recis_convert::remove_staging_of_stopped_run();
   Log::error(line + "; stopped, nothing published");
+  write_report_of_stopped_run(ExitCode::kStalled, line + "; stopped, nothing published");
   std::_Exit(static_cast<int>(ExitCode::kStalled));
 }
 

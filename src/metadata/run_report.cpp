@@ -6,6 +6,9 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <mutex>
+#include <optional>
+#include <utility>
 
 #include "recis_convert/common/file_io.h"
 #include "recis_convert/metadata/manifest.h"
@@ -135,6 +138,29 @@ Status write_file_atomically(const std::string& path, const std::string& text) {
   }
   if (!written) ::unlink(temporary.c_str());
   return written;
+}
+
+namespace {
+std::mutex g_stop_mutex;
+std::optional<std::pair<std::string, RunReport>> g_report_for_stop;  // path, the record at the start
+}  // namespace
+
+void keep_report_for_stop(const std::string& path, const RunReport& at_start) {
+  std::lock_guard<std::mutex> lock(g_stop_mutex);
+  g_report_for_stop.emplace(path, at_start);
+}
+
+void forget_report_for_stop() {
+  std::lock_guard<std::mutex> lock(g_stop_mutex);
+  g_report_for_stop.reset();
+}
+
+void write_report_of_stopped_run(ExitCode status, const std::string& error) {
+  std::lock_guard<std::mutex> lock(g_stop_mutex);
+  if (!g_report_for_stop) return;
+  RunReport record = g_report_for_stop->second;
+  record.add_error(error);
+  (void)write_file_atomically(g_report_for_stop->first, record.to_json(status, false));  // the run ends either way
 }
 
 }  // namespace recis_convert

@@ -102,7 +102,11 @@ void MpiWorld::Watchdog::run(const MpiWorld& world) {
       watch.heard(status.MPI_SOURCE, heard, now);
     }
     watch.self(mine, now);
-    if (auto stall = watch.judge(now)) on_stall(describe_stall(*stall, timeout, hosts));  // ends the process
+    // Judged while the run goes on; once this rank is closing, the run's outcome is decided (and maybe published),
+    // so a peer that does not close only delays the exit, by a timeout at most (below).
+    if (!closing) {
+      if (auto stall = watch.judge(now)) on_stall(describe_stall(*stall, timeout, hosts));  // ends the process
+    }
     if (closing) {
       if (!in_barrier && all_said) {
         MPI_Ibarrier(comm, &barrier);

@@ -280,9 +280,15 @@ def case_stall(args):
     # every node, the journal kept and adopted by the next run.
     parent = fresh(args.work, "stuck")
     out = os.path.join(parent, "export")
-    result = across(args.binary, ["--ckpt-dir", args.fixture, "--export-dir", out, "--resume",
+    report = os.path.join(args.work, "stuck-report.json")
+    result = across(args.binary, ["--ckpt-dir", args.fixture, "--export-dir", out, "--resume", "--report", report,
                                   "--stall-timeout", str(STALL_TIMEOUT), "--debug-fail-at", "file@2:stall"])
     lines = stall_lines(result.stderr)
+    with open(report) as f:
+        record = json.load(f)
+    check(record["status"] == "stalled" and record["exit_code"] == 6 and record["published"] is False and
+          any("no progress for 5.00 s from rank 2 (recis-node2)" in e for e in record["errors"]),
+          f"--report of a stalled run: {record}")
     check(result.returncode == 6 and len(lines) == 1 and
           "no progress for 5.00 s from rank 2 (recis-node2)" in lines[0],
           f"a stuck rank: exit {result.returncode}, {lines}\n{result.stderr[-3000:]}")

@@ -54,6 +54,14 @@ class RunReport {
   nlohmann::ordered_json errors_ = nlohmann::ordered_json::array();
 };
 
+// --report of a run the stall watchdog stops (main.cpp): the process ends from the watchdog's thread while the main
+// thread may be blocked in MPI, so the record written then is a copy kept when the run started, with the stall's
+// line as its error. keep_report_for_stop() while the run goes on, forget_report_for_stop() once it has ended
+// (its own record is written then); write_report_of_stopped_run() from the watchdog's thread.
+void keep_report_for_stop(const std::string& path, const RunReport& at_start);
+void forget_report_for_stop();
+void write_report_of_stopped_run(ExitCode status, const std::string& error);
+
 // Writes `text` to `path` atomically (a temporary file next to it, fsynced, then renamed): a reader never sees
 // half a file (run records, versions.json, --resume journal entries). Errors are kOutput naming the path.
 Status write_file_atomically(const std::string& path, const std::string& text);

@@ -87,5 +87,26 @@ TEST(RunReportTest, WritesAtomically) {
   EXPECT_EQ(failed.error().file, dir.file("missing/report.json"));
 }
 
+// The stall watchdog ends the process from its thread: the record written then is the one kept at the start, with
+// the stall's line; once the run has ended on its own, nothing is written for it.
+TEST(RunReportTest, AStoppedRunsReportIsTheStartsRecordWithTheStall) {
+  testing::TempDir dir;
+  JobOptions options;
+  options.ckpt_dir = "/ckpt";
+  const std::string path = dir.file("report.json");
+  keep_report_for_stop(path, RunReport(options, "node1", 6));
+  write_report_of_stopped_run(ExitCode::kStalled, "stalled: no word for 5.00 s from rank 4 (node3)");
+  const auto record = nlohmann::json::parse(testing::read_file(path));
+  EXPECT_EQ(record["status"], "stalled");
+  EXPECT_EQ(record["exit_code"], 6);
+  EXPECT_EQ(record["published"], false);
+  EXPECT_EQ(record["errors"], nlohmann::json::array({"stalled: no word for 5.00 s from rank 4 (node3)"}));
+  EXPECT_EQ(record["options"]["ckpt-dir"], "/ckpt");
+  forget_report_for_stop();
+  ::unlink(path.c_str());
+  write_report_of_stopped_run(ExitCode::kStalled, "late");
+  EXPECT_FALSE(testing::path_exists(path));
+}
+
 }  // namespace
 }  // namespace recis_convert
