@@ -47,11 +47,12 @@ bool command_line_refused(recis_convert::Comm& comm, const std::string& refusal)
 // The stall watchdog's verdict (mpi/stall_watch.h), on the watchdog's thread: the main thread may be blocked in a
 // collective that will never complete, so the process ends here. What the run staged goes (a --resume journal
 // stays for the next run); the export lock goes with the process.
-[[noreturn]] void stop_stalled_run(const std::string& line) {
+[[noreturn]] void stop_stalled_run(const std::string& verdict) {
   using namespace recis_convert;
-  recis_convert::remove_staging_of_stopped_run();
-  Log::error(line + "; stopped, nothing published");
-  write_report_of_stopped_run(ExitCode::kStalled, line + "; stopped, nothing published");
+  remove_staging_of_stopped_run();
+  const std::string line = verdict + "; stopped, nothing published";
+  Log::error(line);
+  write_report_of_stopped_run(ExitCode::kStalled, line);
   std::_Exit(static_cast<int>(ExitCode::kStalled));
 }
 
@@ -103,8 +104,8 @@ int main(int argc, char** argv) {
   install_interrupt_handlers();  // after MPI_Init, so ours are the ones in place
   set_fault_rank(world.rank());
   if (!world.watch_for_stalls(command.stall_timeout(), stop_stalled_run)) {
-    Log(world.rank(), false, false).warn("--stall-timeout: this MPI library does not run threads (MPI_THREAD_MULTIPLE), so stalls are not "
-              "watched");
+    Log(world.rank(), false, false)
+        .warn("--stall-timeout: this MPI library does not run threads (MPI_THREAD_MULTIPLE), so stalls are not watched");
   }
   ExitCode code = ExitCode::kInternal;
   try {

@@ -159,10 +159,12 @@ constexpr const char* kStallTimeoutHelp =
     "Stop the run (exit 6, nothing published) when a rank hears nothing from a peer, or a rank's work does not move, "
     "for this long, naming the ranks and hosts; default 300, 0 for no watchdog";
 
+CLI::Option* checked_stall_timeout(CLI::Option* option) {
+  return option->check(CLI::Range(0.0, kMaxStallTimeoutSeconds))->option_text("SECONDS");
+}
+
 void add_stall_timeout(CLI::App& app, double& seconds) {
-  app.add_option("--stall-timeout", seconds, kStallTimeoutHelp)
-      ->check(CLI::Range(0.0, kMaxStallTimeoutSeconds))
-      ->option_text("SECONDS");
+  checked_stall_timeout(app.add_option("--stall-timeout", seconds, kStallTimeoutHelp));
 }
 
 // The export command's options, each defined once: the flag with its check and help (which CLI11 also applies to
@@ -413,9 +415,7 @@ class ExportOptions {
            always(o.progress_interval))
         ->check(CLI::Range(0.0, 86400.0))
         ->option_text("SECONDS");
-    option("--stall-timeout", o.stall_timeout, kStallTimeoutHelp, always(o.stall_timeout))
-        ->check(CLI::Range(0.0, kMaxStallTimeoutSeconds))
-        ->option_text("SECONDS");
+    checked_stall_timeout(option("--stall-timeout", o.stall_timeout, kStallTimeoutHelp, always(o.stall_timeout)));
     option("--debug-fail-at", o.debug_fail_at, "test-only fault injection", kNotRecorded)->group("");  // hidden
     flag("-q,--quiet", o.quiet, "Only errors and warnings", kNotRecorded);
     flag("-v,--verbose", o.verbose, "Per-file lines from every rank", kNotRecorded);
