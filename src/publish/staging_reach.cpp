@@ -25,12 +25,12 @@ std::string problem_with(const std::string& dir) {
 
 Status check_staging_reaches_every_rank(Comm& comm, const std::string& staging_dir, const std::string& export_dir) {
   const std::vector<std::string> problems = comm.allgather(problem_with(staging_dir));
-  const std::vector<std::string> hosts = comm.allgather(comm.host());
   std::vector<int> unreached;
   for (size_t r = 0; r < problems.size(); ++r) {
     if (!problems[r].empty()) unreached.push_back(static_cast<int>(r));
   }
-  if (unreached.empty()) return Ok{};
+  if (unreached.empty()) return Ok{};  // every rank knows: the hosts are gathered only for the message
+  const std::vector<std::string> hosts = comm.allgather(comm.host());
   return output_error(export_dir, "rank 0 staged it, but " + ranks_on_hosts(unreached, hosts) +
                                       " cannot reach it (" + problems[static_cast<size_t>(unreached.front())] +
                                       "): the export directory must be on a file system every node shares; "
