@@ -5,7 +5,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,8 +13,8 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
 #include <map>
+#include <mutex>
 
 namespace recis_convert {
 namespace {
@@ -26,8 +25,8 @@ constexpr const char* kAsideSuffix = ".old";  // the previous export, moved asid
 
 std::string errno_text() { return std::strerror(errno); }
 
-// The active non-resumable staging directory of this process, for remove_staging_of_stopped_run(). Recursive:
-// publish() holds it and may call discard().
+// This process's active staging directories (and their lock files), for remove_staging_of_stopped_run(), which
+// removes the non-resumable ones. Recursive: publish() holds it and may call discard().
 std::recursive_mutex g_active_mutex;
 struct ActiveStaging {
   std::string lock_file;  // removed with it: the lock is still held, as when ~ExportLock removes it
