@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <sys/vfs.h>
 #include <hdf5.h>
-#include <mpi.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,6 +16,7 @@
 #include "recis_convert/common/activity.h"
 #include "recis_convert/common/fault_injection.h"
 #include "recis_convert/common/file_io.h"
+#include "recis_convert/mpi/hdf5_mpio.h"
 #include "recis_convert/plan/slices.h"
 #include "recis_convert/sinks/reshard_writer.h"
 #include "recis_convert/sinks/row_selection.h"
@@ -336,13 +336,15 @@ Hdf5TransferChoice choose_hdf5_transfer(Hdf5Transfer asked, const std::string& d
 }
 
 Status write_hdf5_export(const std::string& path, const Hdf5Layout& plan, const std::vector<DenseDataset>& dense,
-                         const CheckpointListing& listing, const Hdf5Attributes& attributes, int rank, int world_size,
+                         const CheckpointListing& listing, const Hdf5Attributes& attributes, Comm& comm,
                          size_t buffer_bytes, bool collective, bool fsync_file, const PieceSelections& selections,
                          const ReshardShare* reshard,
                          const std::function<void(uint64_t bytes, uint64_t datasets)>& progress) {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors become Error values, not stack dumps on stderr
   Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
-  H5Pset_fapl_mpio(fapl.get(), MPI_COMM_WORLD, MPI_INFO_NULL);
+  auto mpio = use_mpi_io(fapl.get(), comm, path);
+  if (!mpio) return mpio;
+  const int rank = comm.rank(), world_size = comm.size();
   // Collective metadata operations stay off: they are broken in HDF5 1.10.5-1.10.8 (HDFFV-11260).
   std::optional<WaitingForPeers> creating(std::in_place);  // collective: every rank opens the file together
   Handle file(H5Fcreate(path.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, fapl.get()), H5Fclose);

@@ -355,8 +355,8 @@ StreamOutcome stream_into_hdf5(const StreamRequest& r, Comm& comm, const Log& lo
   auto progress = [&](uint64_t bytes, uint64_t datasets) {
     if (comm.is_root() && meter.due(Clock::now())) log.stage(meter.line(bytes, datasets, Clock::now()));
   };
-  auto written = write_hdf5_export(r.staging_dir + "/model.h5", plan.value(), dense, listing, attributes, comm.rank(),
-                                   comm.size(), o.buffer_mib << 20,
+  auto written = write_hdf5_export(r.staging_dir + "/model.h5", plan.value(), dense, listing, attributes, comm,
+                                   o.buffer_mib << 20,
                                    collective.value(), o.fsync,
                                    selections, reshard, progress);
   if (!written) {

@@ -1,4 +1,4 @@
-// The only module that calls MPI: the communicator (comm.h) over MPI_COMM_WORLD.
+// The communicator (comm.h) over MPI_COMM_WORLD. With hdf5_mpio.cpp (HDF5's MPI-IO door), the only code that calls MPI.
 #pragma once
 
 #include <functional>

@@ -1,8 +1,7 @@
 // Writes model.h5 with parallel HDF5: every rank opens the file with the MPI-IO driver, creates the same datasets
 // collectively (pre-sized from the Hdf5Layout, contiguous, fill time never), then writes its own pieces in
 // collective rounds (a rank without a piece in a round selects nothing), memory type = file type so the
-// transfer stays collective. HDF5 needs the MPI communicator, so this module includes mpi.h; all other MPI use
-// stays in mpi_world.
+// transfer stays collective. The MPI-IO driver is set up in mpi/hdf5_mpio.h, so no MPI type is here.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +13,7 @@
 
 #include "recis_convert/cli/cli.h"
 #include "recis_convert/common/error.h"
+#include "recis_convert/mpi/comm.h"
 #include "recis_convert/sources/checkpoint.h"
 #include "recis_convert/plan/eviction_plan.h"
 #include "recis_convert/sinks/hdf5_layout.h"
@@ -55,7 +55,7 @@ using PieceSelections = std::map<std::pair<std::string, uint64_t>, std::shared_p
 // union of row runs, one per target part). Read failures of a rank's own pieces do not break the collective sequence: the rank
 // keeps taking part, writing nothing, and reports its error at the end.
 Status write_hdf5_export(const std::string& path, const Hdf5Layout& plan, const std::vector<DenseDataset>& dense,
-                         const CheckpointListing& listing, const Hdf5Attributes& attributes, int rank, int world_size,
+                         const CheckpointListing& listing, const Hdf5Attributes& attributes, Comm& comm,
                          size_t buffer_bytes, bool collective, bool fsync_file, const PieceSelections& selections,
                          const ReshardShare* reshard,
                          const std::function<void(uint64_t bytes, uint64_t datasets)>& progress = {});
