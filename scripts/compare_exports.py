@@ -69,7 +69,12 @@ def export_content(out):
 
 
 def jobs(work):
+    """(name, arguments) of every export job: each option family, alone and in the combinations that take
+    another road through the code. A job whose arguments start with "merge" runs `merge` on the exports the
+    baseline made, at np 1, for the jobs it names."""
     recis = os.path.join(work, "fixtures", "adamw")
+    run = os.path.join(work, "fixtures", "run")  # a training run: ckpt_100, 150, 200, every table with step_filter
+    big = os.path.join(work, "fixtures", "big")  # tests/integration's split fixture: a file of 5 MiB, split at np 3
     hugectr = os.path.join(work, "fixtures", "hugectr")
     configs = os.path.join(ROOT, "configs")
     r = ["--ckpt-dir", recis]
@@ -78,9 +83,38 @@ def jobs(work):
     yield "drop_slot", r + ["--drop-slot", "step_filter", "--drop-slot", "sparse_adamw_exp_avg"]
     yield "int8", r + ["--filter-optimizer", "--quantize-embeddings", "int8"]
     yield "int8_no_filter", r + ["--quantize-embeddings", "int8", "--buffer-mib", "1"]
+    for dtype in ("fp16", "bf16", "int4", "int2"):
+        yield dtype, r + ["--filter-optimizer", "--quantize-embeddings", dtype]
+    yield "quantize_table", r + ["--quantize-embeddings", "fp16", "--quantize-table", "user_id=int4"]
     yield "balance_size", r + ["--filter-optimizer", "--balance", "size", "--buffer-mib", "1"]
+    yield "resume", r + ["--filter-optimizer", "--resume"]
     yield "hdf5", r + ["--format", "hdf5"]
     yield "hdf5_filter", r + ["--format", "hdf5", "--filter-optimizer", "--buffer-mib", "1"]
+    yield "hdf5_int4", r + ["--format", "hdf5", "--filter-optimizer", "--quantize-embeddings", "int4"]
+    yield "reshard", r + ["--reshard", "5"]
+    yield "reshard_int8", r + ["--reshard", "2", "--filter-optimizer", "--quantize-embeddings", "int8"]
+    yield "reshard_hdf5", r + ["--reshard", "4", "--format", "hdf5"]
+    yield "split_copy", ["--ckpt-dir", big, "--chunk-mib", "1"]
+    yield "split_filter", ["--ckpt-dir", big, "--chunk-mib", "1", "--filter-optimizer", "--quantize-embeddings", "fp16"]
+    yield "split_resume", ["--ckpt-dir", big, "--chunk-mib", "1", "--resume"]
+    t = ["--ckpt-dir", run]
+    yield "run_full", t + ["--filter-optimizer"]
+    yield "run_base", ["--ckpt-dir", f"{run}/ckpt_100", "--filter-optimizer"]
+    yield "evict_older", t + ["--evict-older-than", "60"]
+    yield "evict_l2", t + ["--evict-l2-below", "0.5", "--filter-optimizer"]
+    yield "evict_both_int8", t + ["--evict-older-than", "60", "--evict-l2-below", "0.3", "--quantize-embeddings", "int8"]
+    yield "evict_reshard", t + ["--evict-older-than", "60", "--reshard", "3", "--buffer-mib", "1"]
+    yield "evict_hdf5", t + ["--evict-older-than", "60", "--format", "hdf5"]
+    yield "evict_reshard_hdf5", t + ["--evict-l2-below", "0.5", "--reshard", "3", "--format", "hdf5"]
+    yield "delta", t + ["--delta-since", "100", "--filter-optimizer"]
+    yield "delta_150", ["--ckpt-dir", f"{run}/ckpt_150", "--delta-since", "100", "--filter-optimizer"]
+    yield "delta_200", t + ["--delta-since", "150", "--filter-optimizer"]
+    yield "delta_reshard", t + ["--delta-since", "100", "--reshard", "2"]
+    yield "delta_hdf5", t + ["--delta-since", "100", "--format", "hdf5"]
+    yield "delta_evict", t + ["--delta-since", "100", "--evict-l2-below", "0.5"]
+    yield "merge", ["merge", "run_base", "delta"]
+    yield "merge_two", ["merge", "run_base", "delta_150", "delta_200", "--buffer-mib", "1"]
+    yield "merge_evict", ["merge", "run_base", "delta_150", "delta_200", "--evict-older-than", "60"]
     for model in sorted(os.listdir(hugectr)):  # as tests/integration/hugectr_test.py spells them
         directory = os.path.join(hugectr, model)
         h = ["--source", "hugectr", "--graph", f"{directory}/{model}.json", "--dense", f"{directory}/{model}_dense_0.model"]
@@ -88,6 +122,26 @@ def jobs(work):
             h += ["--sparse", path]
         yield f"hugectr_{model}", h
         yield f"hugectr_{model}_hdf5", h + ["--format", "hdf5"]
+        yield f"hugectr_{model}_int8", h + ["--quantize-embeddings", "int8"]
+        yield f"hugectr_{model}_evict", h + ["--evict-l2-below", "0.5"]
+        yield f"hugectr_{model}_reshard", h + ["--reshard", "3"]
+        yield f"hugectr_{model}_evict_reshard_hdf5", h + ["--evict-l2-below", "0.5", "--reshard", "3", "--format", "hdf5"]
+
+
+def run_job(binary, np_, name, job, out_dir):
+    """Runs one job; returns (exit status, the export's content or the failure's first line)."""
+    out = os.path.join(out_dir, name)
+    shutil.rmtree(out, ignore_errors=True)
+    if job[0] == "merge":
+        inputs = [os.path.join(out_dir, "..", "inputs", a) for a in job[1:] if not a.startswith("-") and
+                  not a.isdigit()]
+        options = [a for a in job[1:] if a.startswith("-") or a.isdigit()]
+        result = mpirun(binary, np_, ["merge"] + inputs + options + ["--export-dir", out, "--quiet"])
+    else:
+        result = mpirun(binary, np_, job + ["--export-dir", out, "--quiet"])
+    first_line = (result.stderr.splitlines() or [""])[0]  # a failure: its one-line message
+    return result.returncode, export_content(out) if result.returncode == 0 else first_line
+
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -95,6 +149,7 @@ def main():
     parser.add_argument("--candidate", required=True)
     parser.add_argument("--work", default="/tmp/recis-compare")
     parser.add_argument("--np", default="1,3", help="rank counts to run each job with")
+    parser.add_argument("--only", help="run only the jobs whose name contains this")
     args = parser.parse_args()
     shutil.rmtree(args.work, ignore_errors=True)
     fixtures = os.path.join(args.work, "fixtures")
@@ -102,20 +157,33 @@ def main():
                     "--parallel", "4"], check=True, capture_output=True)
     subprocess.run([PYTHON, f"{ROOT}/scripts/make_hugectr_fixture.py", f"{fixtures}/hugectr"], check=True,
                    capture_output=True)
+    subprocess.run([PYTHON, f"{ROOT}/scripts/make_fixture.py", f"{fixtures}/run", "--training-run", "--steps",
+                    "100,150,200", "--step-filter-everywhere"], check=True, capture_output=True)
+    subprocess.run([PYTHON, f"{ROOT}/scripts/make_fixture.py", f"{fixtures}/big", "--ranks", "1", "--parallel", "4",
+                    "--writer-per-table", "--steps", "100", "--table", "big:F32:64:21000", "--table", "a:F32:16:7000",
+                    "--table", "b:F16:16:13000", "--table", "c:BF16:32:7000"], check=True, capture_output=True)
+    all_jobs = list(jobs(args.work))
+    # the inputs of the merge jobs: the baseline's exports, at np 1
+    inputs = os.path.join(args.work, "inputs")
+    os.makedirs(inputs)
     os.makedirs(os.path.join(args.work, "out"))
+    for name, job in all_jobs:
+        if any(name in j for n, j in all_jobs if j[0] == "merge"):
+            status, content = run_job(args.baseline, 1, name, job, inputs)
+            if status != 0:
+                sys.exit(f"the baseline cannot make {name}, a merge's input: {content}")
     failures = 0
-    for name, job in jobs(args.work):
+    for name, job in all_jobs:
+        if args.only and args.only not in name:
+            continue
         for np_ in [int(n) for n in args.np.split(",")]:
             contents = []
             for label, binary in (("baseline", args.baseline), ("candidate", args.candidate)):
-                out = os.path.join(args.work, "out", f"{name}_np{np_}_{label}")
-                shutil.rmtree(out, ignore_errors=True)
-                result = mpirun(binary, np_, job + ["--export-dir", out, "--quiet"])
-                first_line = (result.stderr.splitlines() or [""])[0]  # a failure: its one-line message
-                contents.append((result.returncode, export_content(out) if result.returncode == 0 else first_line))
+                contents.append(run_job(binary, np_, f"{name}_np{np_}_{label}", job, os.path.join(args.work, "out")))
             same = contents[0] == contents[1]
             failures += not same
-            print(f"{'same' if same else 'DIFFERENT'}: {name} np={np_} (exit {contents[0][0]} / {contents[1][0]})")
+            print(f"{'same' if same else 'DIFFERENT'}: {name} np={np_} (exit {contents[0][0]} / {contents[1][0]})",
+                  flush=True)
             if not same and contents[0][0] == 0 and contents[1][0] == 0:
                 a, b = contents[0][1], contents[1][1]
                 for key in sorted(set(a) | set(b)):

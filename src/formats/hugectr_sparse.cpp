@@ -99,21 +99,25 @@ Result<HugectrSparseTable> describe_hugectr_sparse(const std::string& path, uint
 }
 
 Status HugectrRowReader::read(uint64_t first, uint64_t count, HugectrRows& out) {
+  out.keys.resize(count);
+  out.vectors.resize(count * table_.vec_size);
+  out.slot_ids.resize(table_.has_slot_id ? count : 0);
+  return read_into(first, count, out.keys.data(), out.vectors.data(), out.slot_ids.data());
+}
+
+Status HugectrRowReader::read_into(uint64_t first, uint64_t count, int64_t* keys, float* vectors, uint64_t* slot_ids) {
   const HugectrSparseTable& t = table_;
   if (first > t.rows || count > t.rows - first) {
     return Error{ExitCode::kInternal, t.path, "rows " + std::to_string(first) + "+" + std::to_string(count) +
                                                  " outside the table's " + std::to_string(t.rows)};
   }
-  out.keys.resize(count);
-  out.vectors.resize(count * t.vec_size);
-  out.slot_ids.resize(t.has_slot_id ? count : 0);
   if (count == 0) return Ok{};
   if (t.format == HugectrSparseFormat::kDirectory) {
-    auto keys = read_file_rows(t.path + "/key", first, count, 8, out.keys.data());
-    if (!keys) return keys;
-    auto vectors = read_file_rows(t.path + "/emb_vector", first, count, t.vec_size * kFloatBytes, out.vectors.data());
-    if (!vectors) return vectors;
-    if (t.has_slot_id) return read_file_rows(t.path + "/slot_id", first, count, kSlotBytes, out.slot_ids.data());
+    auto read = read_file_rows(t.path + "/key", first, count, 8, keys);
+    if (!read) return read;
+    read = read_file_rows(t.path + "/emb_vector", first, count, t.vec_size * kFloatBytes, vectors);
+    if (!read) return read;
+    if (t.has_slot_id) return read_file_rows(t.path + "/slot_id", first, count, kSlotBytes, slot_ids);
     return Ok{};
   }
   records_.resize(count * t.record_bytes);
@@ -122,18 +126,18 @@ Status HugectrRowReader::read(uint64_t first, uint64_t count, HugectrRows& out) 
   for (uint64_t r = 0; r < count; ++r) {
     const unsigned char* record = records_.data() + r * t.record_bytes;
     if (t.key_bytes == 8) {
-      std::memcpy(&out.keys[r], record, 8);
+      std::memcpy(&keys[r], record, 8);
     } else {
       uint32_t key = 0;
       std::memcpy(&key, record, 4);
-      out.keys[r] = static_cast<int64_t>(key);  // HugeCTR's 4-byte keys are unsigned int
+      keys[r] = static_cast<int64_t>(key);  // HugeCTR's 4-byte keys are unsigned int
     }
     const unsigned char* rest = record + t.key_bytes;
     if (t.has_slot_id) {
-      std::memcpy(&out.slot_ids[r], rest, kSlotBytes);
+      std::memcpy(&slot_ids[r], rest, kSlotBytes);
       rest += kSlotBytes;
     }
-    std::memcpy(out.vectors.data() + r * t.vec_size, rest, t.vec_size * kFloatBytes);
+    std::memcpy(vectors + r * t.vec_size, rest, t.vec_size * kFloatBytes);
   }
   return Ok{};
 }

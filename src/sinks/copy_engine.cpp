@@ -16,7 +16,7 @@
 #include "recis_convert/sinks/parallel_piece_hasher.h"
 #include "recis_convert/sinks/row_selection.h"
 #include "recis_convert/sinks/trailing_hasher.h"
-#include "recis_convert/transforms/row_eviction.h"
+#include "recis_convert/sources/column_reader.h"
 
 namespace recis_convert {
 namespace {
@@ -115,95 +115,37 @@ Result<bool> CopyEngine::copy_range_kernel(int src_fd, const std::string& src_na
   return true;
 }
 
-// Reads the kept rows (offsets from the row at `offset`, ascending) into `out`, in order. Kept rows less than
-// kGapBytes apart are read as one span with the rows between, which are then dropped; farther ones by separate
-// reads; a chunk that keeps no row is not read at all. So the fewer rows changed and the wider they are, the less
-// a delta reads. The gap is measured (bench/e2e.py, a 5% delta of dim-64 and dim-128 float rows, page cache):
-// 1 KiB gaps took 1.7x the stream time of 16-64 KiB ones, where a pread's fixed cost no longer shows.
-static Status read_kept_rows(int fd, uint64_t offset, uint64_t row_bytes, const std::vector<uint32_t>& kept,
-                             unsigned char* out, const std::string& name, const std::string& what) {
-  constexpr uint64_t kGapBytes = 32u << 10;
-  uint64_t written = 0;  // rows in `out` so far
-  for (size_t a = 0; a < kept.size();) {
-    size_t b = a + 1;  // the span is kept[a .. b)
-    while (b < kept.size() && (kept[b] - kept[b - 1] - 1) * row_bytes <= kGapBytes) ++b;
-    const uint64_t first = kept[a], rows = kept[b - 1] + 1 - first;
-    unsigned char* const span = out + written * row_bytes;  // at or before the span's rows' place: room enough
-    auto read = read_exact(fd, offset + first * row_bytes, rows * row_bytes, span, name, what);
-    if (!read) return read;
-    for (size_t k = a; k < b;) {  // each run of consecutive kept rows moves back once (the moves never overlap
-      size_t end = k + 1;          // forward, so memmove in order is safe)
-      while (end < b && kept[end] == kept[end - 1] + 1) ++end;
-      const unsigned char* from = span + (kept[k] - first) * row_bytes;
-      unsigned char* to = out + written * row_bytes;
-      if (to != from) std::memmove(to, from, (end - k) * row_bytes);
-      written += end - k;
-      k = end;
-    }
-    a = b;
-  }
-  return Ok{};
-}
-
 // Reads the rows the part's eviction or delta decision keeps (all without one) and writes them, rewritten by the
-// slot's row transforms when there are any (row_transform.h); only the output bytes [begin, end) of the range, a
-// piece's share (the rows across its ends are made whole and cut). The rows read and the rows rewritten share the
-// one buffer (as many as fit, at least one), so memory stays the buffer and a chunk of the decision columns.
+// slot's row transforms when there are any (row_transform.h), through the row loop (pipeline/row_loop.h); only the
+// output bytes [begin, end) of the range, a piece's share (the rows across its ends are made whole and cut).
 Status CopyEngine::rewrite_range(int src_fd, const std::string& src_name, const CopyRange& range, uint64_t begin,
                                  uint64_t end, OutputCursor& out) {
   const uint64_t in_row = range.source_row_bytes(), out_row = range.output_row_bytes();
   if (range.selection && (begin != 0 || end != range.output_length())) {  // the plan never splits these
     return Error{ExitCode::kInternal, src_name, "a range of selected rows cannot be written in pieces"};
   }
-  const uint64_t room = in_row + (range.rewrite ? out_row : 0);
   auto opened = RowSelector::open_if(range.selection.get());
   if (!opened) return opened.error();
   std::optional<RowSelector> selector = std::move(opened).value();
-  uint64_t rows_per_chunk = std::max<uint64_t>(1, buffer_.size() / std::max<uint64_t>(room, 1));
-  if (selector) rows_per_chunk = std::min(rows_per_chunk, selector->chunk_rows());
-  if (buffer_.size() < room) buffer_.resize(room);  // a single row wider than the buffer
-  unsigned char* const read_into = reinterpret_cast<unsigned char*>(buffer_.data());
-  unsigned char* const rewritten = read_into + rows_per_chunk * in_row;
   const std::string what = range.rewrite ? "tensor \"" + range.rewrite->slot().tensor + "\""
                                          : "part " + range.selection->part.table + "/" + range.selection->part.part;
-  // the source rows whose output meets [begin, end) (with a selection: all of them)
-  const uint64_t first_row = selector ? 0 : begin / out_row;
-  const uint64_t end_row = selector ? range.rows : std::min(range.rows, (end + out_row - 1) / out_row);
-  uint64_t out_at = first_row * out_row;  // where the chunk's first output row lands in the range's output
-  for (uint64_t first = first_row; first < end_row; first += rows_per_chunk) {
-    const uint64_t rows = std::min(rows_per_chunk, end_row - first);
-    uint64_t kept = rows;
-    if (selector) {  // decided first: only the kept rows are read
-      auto decided = selector->kept_rows(first, rows, kept_rows_);
-      if (!decided) return decided;
-      auto read = read_kept_rows(src_fd, range.offset + first * in_row, in_row, kept_rows_, read_into, src_name, what);
-      if (!read) return read;
-      kept = kept_rows_.size();
-    } else {
-      auto read = read_exact(src_fd, range.offset + first * in_row, rows * in_row, read_into, src_name, what);
-      if (!read) return read.error();
-    }
-    const unsigned char* bytes = read_into;
-    if (range.rewrite) {
-      // after eviction, a message's row number is the first of the chunk's source rows
-      Status done = Ok{};
-      if (first * out_row < begin) {  // a row across the window's start: its head is the previous piece's
-        done = range.rewrite->apply(read_into, 1, first, rewritten, RowVisit::kAgain);
-        if (done && kept > 1) done = range.rewrite->apply(read_into + in_row, kept - 1, first + 1, rewritten + out_row);
-      } else {
-        done = range.rewrite->apply(read_into, kept, first, rewritten);
-      }
-      if (!done) return done.error();
-      bytes = rewritten;
-    }
-    const uint64_t from = std::max(begin, out_at), to = std::min(end, out_at + kept * out_row);
-    auto written = out.write(bytes + (from - out_at), static_cast<size_t>(to - from));
+  ColumnReader reader({FileColumn{src_fd, src_name, what, range.offset, in_row}});
+  RowRun run;  // the source rows whose output meets [begin, end) (with a selection: all of them)
+  run.first = selector ? 0 : begin / out_row;
+  run.end = selector ? range.rows : std::min(range.rows, (end + out_row - 1) / out_row);
+  run.slots = {OutputSlot{0, range.rewrite.get()}};
+  run.selector = selector ? &*selector : nullptr;
+  run.first_row_again = run.first * out_row < begin;  // a row across the window's start: its head is the previous
+  uint64_t out_at = run.first * out_row;              // piece's; out_at: where a chunk lands in the range's output
+  auto done = row_loop_.run(reader, run, [&](const RowChunk& chunk) -> Status {
+    const uint64_t from = std::max(begin, out_at), to = std::min(end, out_at + chunk.rows * out_row);
+    auto written = out.write(chunk.slots[0] + (from - out_at), static_cast<size_t>(to - from));
     if (!written) return written.error();
-    out_at += kept * out_row;
-    moved(rows * in_row);
-    fault_point("stream");
-    if (auto stop = interruption()) return *stop;
-  }
+    out_at += chunk.rows * out_row;
+    moved(chunk.source_rows * in_row);
+    return Ok{};
+  });
+  if (!done) return done.error();
   return Ok{};
 }
 

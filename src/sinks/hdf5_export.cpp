@@ -17,10 +17,11 @@
 #include "recis_convert/common/fault_injection.h"
 #include "recis_convert/common/file_io.h"
 #include "recis_convert/mpi/hdf5_mpio.h"
+#include "recis_convert/pipeline/row_loop.h"
 #include "recis_convert/plan/slices.h"
 #include "recis_convert/sinks/reshard_writer.h"
 #include "recis_convert/sinks/row_selection.h"
-#include "recis_convert/transforms/row_eviction.h"
+#include "recis_convert/sources/column_reader.h"
 
 namespace recis_convert {
 namespace {
@@ -178,135 +179,108 @@ Status write_rows(hid_t dataset, DType dtype, const std::vector<uint64_t>& dims,
   return write_row_runs(dataset, dtype, dims, runs, data, dxpl, path, name);
 }
 
-// A selected tensor's rows as its pieces take them: the next source row to read, and its part's decisions.
-struct SelectedTensor {
+// A tensor's progress over its pieces: a selected one's next source row and its part's selector; a routed one's
+// rows written into each of its targets so far (per placement target).
+struct TensorProgress {
   uint64_t next = 0;
   std::optional<RowSelector> selector;
+  std::vector<uint64_t> written;
 };
 
-// The next piece->rows kept rows of a selected tensor into `out` (room for that many source rows): source rows
-// are read from where the previous piece stopped, at most as many as are still wanted at a time, and the evicted
-// ones compacted away. `first` becomes the first source row read (for messages).
-Status read_selected_rows(int fd, const std::string& source, const WritePiece& piece, uint64_t row_bytes,
-                          const PieceSelections& selections,
-                          std::map<std::pair<std::string, uint64_t>, SelectedTensor>& cursors,
-                          unsigned char* out, uint64_t& first) {
-  const auto key = std::make_pair(piece.file, piece.tensor_offset);
-  auto selection = selections.find(key);
-  if (selection == selections.end()) {
-    return Error{ExitCode::kInternal, source,
-                 "no eviction decision for the tensor at byte " + std::to_string(piece.tensor_offset)};
-  }
-  SelectedTensor& tensor = cursors[key];
-  if (!tensor.selector) {
-    auto opened = RowSelector::open(*selection->second);
+// Where one piece's rows come from and go: its source file and tensor, and what is known of the tensor so far.
+struct PieceSource {
+  int fd = -1;
+  std::string path;
+  const PartSelection* selection = nullptr;  // the tensor's part's decisions, if it has any
+  TensorProgress* progress = nullptr;
+};
+
+// One piece's rows through the row loop as one chunk (a collective round writes it at once): `runs` gets the
+// dataset rows they go to (one run, or with --reshard one per target part), `data` the rows.
+//   - a plain piece: its source rows, rewritten;
+//   - a selected piece (the tensor's part has an eviction decision): the next piece.rows kept rows of the tensor,
+//     read from where its previous piece stopped;
+//   - a routed piece (--reshard): its source rows with their ids, the evicted ones left out, the rest rewritten and
+//     grouped by target part.
+Status load_piece(RowLoop& loop, const PieceSource& source, const WritePiece& piece, const DatasetLayout& plan,
+                  const ReshardShare* reshard, const PartOfIdTable* part_of, OpenInputs& files,
+                  std::vector<std::pair<uint64_t, uint64_t>>& runs, const char*& data) {
+  const uint64_t in_row = plan.source_row_bytes, out_row = plan.row_bytes;
+  TensorProgress& progress = *source.progress;
+  if (source.selection && !progress.selector) {
+    auto opened = RowSelector::open(*source.selection);
     if (!opened) return opened.error();
-    tensor.selector.emplace(std::move(opened).value());
+    progress.selector.emplace(std::move(opened).value());
   }
-  first = tensor.next;
-  std::vector<unsigned char> keep;
-  uint64_t have = 0;
-  while (have < piece.rows) {
-    const uint64_t left = selection->second->rows - tensor.next;
-    const uint64_t want = std::min({piece.rows - have, tensor.selector->chunk_rows(), left});
-    if (want == 0) {
-      return bad_input(source, "the part " + selection->second->part.table + "/" + selection->second->part.part +
-                                   " kept fewer rows than counted: the file changed during the run");
+  std::vector<FileColumn> columns{FileColumn{source.fd, source.path, plan.path + " rows", piece.tensor_offset, in_row}};
+  RowRun run;
+  run.first = (piece.source_offset - piece.tensor_offset) / in_row;
+  run.end = run.first + piece.rows;
+  run.slots = {OutputSlot{0, plan.rewrite.get()}};
+  run.selector = progress.selector ? &*progress.selector : nullptr;
+  run.one_chunk = true;
+  const TensorPlacement* place = nullptr;
+  if (piece.routed) {
+    auto placement = reshard->sparse.find(piece.tensor);
+    if (placement == reshard->sparse.end()) {
+      return Error{ExitCode::kInternal, source.path, "the reshard plan has no placement for tensor " + piece.tensor};
     }
-    auto read = read_exact(fd, piece.tensor_offset + tensor.next * row_bytes, want * row_bytes, out + have * row_bytes,
-                           source, "rows of the part " + selection->second->part.part);
-    if (!read) return read;
-    keep.resize(want);
-    auto decided = tensor.selector->decide(tensor.next, want, keep.data());
-    if (!decided) return decided.error();
-    have += compact_rows(out + have * row_bytes, row_bytes, keep.data(), want);
-    tensor.next += want;
+    place = &placement->second;
+    auto ids_fd = files.fd(place->ids.path);
+    if (!ids_fd) return ids_fd.error();
+    columns.push_back(FileColumn{ids_fd.value(), place->ids.path, "tensor \"" + place->ids.tensor + "\"",
+                                 place->ids.offset, sizeof(int64_t)});
+    run.id_column = 1;
+    run.route = part_of;
+    run.scratch_row_bytes = out_row;  // the rows grouped by target
+    if (progress.written.empty()) progress.written.assign(place->targets.size(), 0);
+  } else if (piece.selected) {  // piece.rows kept rows, from where the tensor's previous piece stopped
+    run.first = progress.next;
+    run.end = source.selection->rows;
+    run.kept_at_most = piece.rows;
   }
-  return Ok{};
-}
-
-// --reshard: a routed tensor's state across its pieces: its part's selector (with eviction), and how many rows it
-// has written into each of its targets so far.
-struct RoutedTensor {
-  std::optional<RowSelector> selector;
-  std::vector<uint64_t> written;  // per placement target
-};
-
-// One routed piece: its source rows read with the matching ids, the evicted ones left out, the rest rewritten and
-// grouped by target part in `buffer`; `runs` gets the dataset rows each group goes to, and `data` the grouped rows.
-Status route_piece(int fd, const std::string& source, const WritePiece& piece, const DatasetLayout& plan,
-                   const PieceSelections& selections, const ReshardShare& reshard, const PartOfIdTable& part_of,
-                   std::map<std::string, RoutedTensor>& routed, OpenInputs& files,
-                   std::vector<char>& buffer, std::vector<std::pair<uint64_t, uint64_t>>& runs, const char*& data) {
-  const uint64_t in_row = plan.source_row_bytes, out_row = plan.row_bytes, n = piece.rows;
-  const uint64_t first = (piece.source_offset - piece.tensor_offset) / in_row;
-  auto placement = reshard.sparse.find(piece.tensor);
-  if (placement == reshard.sparse.end()) {
-    return Error{ExitCode::kInternal, source, "the reshard plan has no placement for tensor " + piece.tensor};
-  }
-  const TensorPlacement& place = placement->second;
-  if (buffer.size() < n * (in_row + 2 * out_row)) buffer.resize(n * (in_row + 2 * out_row));
-  unsigned char* const rows = reinterpret_cast<unsigned char*>(buffer.data());
-  unsigned char* const rewritten = rows + n * in_row;
-  unsigned char* const grouped = rewritten + n * out_row;
-  auto read = read_exact(fd, piece.source_offset, n * in_row, rows, source, plan.path + " rows");
-  if (!read) return read;
-  auto ids_fd = files.fd(place.ids.path);
-  if (!ids_fd) return ids_fd.error();
-  std::vector<int64_t> ids(n);
-  read = read_exact(ids_fd.value(), place.ids.offset + first * sizeof(int64_t), n * sizeof(int64_t), ids.data(),
-                    place.ids.path, "tensor \"" + place.ids.tensor + "\"");
-  if (!read) return read;
-  RoutedTensor& state = routed[piece.tensor];
-  if (state.written.empty()) state.written.assign(place.targets.size(), 0);
-  uint64_t kept = n;
-  auto selection = selections.find(std::make_pair(piece.file, piece.tensor_offset));
-  if (selection != selections.end()) {
-    if (!state.selector) {
-      auto opened = RowSelector::open(*selection->second);
-      if (!opened) return opened.error();
-      state.selector.emplace(std::move(opened).value());
+  ColumnReader reader(std::move(columns));
+  uint64_t kept = 0;
+  auto stopped = loop.run(reader, run, [&](const RowChunk& chunk) -> Status {
+    kept = chunk.rows;
+    data = reinterpret_cast<const char*>(chunk.slots[0]);
+    if (!place) {
+      if (chunk.rows > 0) runs.emplace_back(piece.first_row, chunk.rows);
+      return Ok{};
     }
-    std::vector<unsigned char> keep(n);
-    for (uint64_t done = 0; done < n;) {
-      const uint64_t m = std::min(n - done, state.selector->chunk_rows());
-      auto decided = state.selector->decide(first + done, m, keep.data() + done);
-      if (!decided) return decided.error();
-      done += m;
+    std::vector<uint32_t> index(chunk.rows);
+    std::vector<uint64_t> count(place->targets.size(), 0);
+    for (uint64_t r = 0; r < chunk.rows; ++r) {
+      auto at = std::lower_bound(place->targets.begin(), place->targets.end(), chunk.targets[r],
+                                 [](const Placement& p, uint32_t t) { return p.target < t; });
+      if (at == place->targets.end() || at->target != chunk.targets[r]) {
+        return bad_input(place->ids.path, "tensor \"" + place->ids.tensor + "\" row " + std::to_string(chunk.first + r) +
+                                              " has an id the count pass did not see there: the file changed during the run");
+      }
+      index[r] = static_cast<uint32_t>(at - place->targets.begin());
+      ++count[index[r]];
     }
-    kept = compact_rows(rows, in_row, keep.data(), n);
-    compact_rows(reinterpret_cast<unsigned char*>(ids.data()), sizeof(int64_t), keep.data(), n);
-  }
-  const unsigned char* out = rows;
-  if (plan.rewrite) {
-    auto done = plan.rewrite->apply(rows, kept, first, rewritten);
-    if (!done) return done;
-    out = rewritten;
-  }
-  std::vector<uint32_t> index(kept);
-  std::vector<uint64_t> count(place.targets.size(), 0);
-  for (uint64_t r = 0; r < kept; ++r) {
-    const uint32_t target = part_of(ids[r]);
-    auto at = std::lower_bound(place.targets.begin(), place.targets.end(), target,
-                               [](const Placement& p, uint32_t t) { return p.target < t; });
-    if (at == place.targets.end() || at->target != target) {
-      return bad_input(place.ids.path, "tensor \"" + place.ids.tensor + "\" row " + std::to_string(first + r) +
-                                           " has an id the count pass did not see there: the file changed during the run");
+    std::vector<uint64_t> fill(place->targets.size(), 0);
+    for (size_t t = 0, next = 0; t < place->targets.size(); ++t) {
+      fill[t] = next;
+      next += count[t];
+      if (count[t] == 0) continue;
+      const Placement& p = place->targets[t];
+      runs.emplace_back(plan.target_first_row.at(p.target) + p.row + progress.written[t], count[t]);
+      progress.written[t] += count[t];
     }
-    index[r] = static_cast<uint32_t>(at - place.targets.begin());
-    ++count[index[r]];
+    group_rows(chunk.slots[0], out_row, index.data(), chunk.rows, fill.data(), chunk.scratch);
+    data = reinterpret_cast<const char*>(chunk.scratch);
+    return Ok{};
+  });
+  if (!stopped) return stopped.error();
+  if (piece.selected && !piece.routed) {
+    if (kept < piece.rows) {
+      return bad_input(source.path, "the part " + source.selection->part.table + "/" + source.selection->part.part +
+                                        " kept fewer rows than counted: the file changed during the run");
+    }
+    progress.next = stopped.value();
   }
-  std::vector<uint64_t> fill(place.targets.size(), 0);
-  for (size_t t = 0, next = 0; t < place.targets.size(); ++t) {
-    fill[t] = next;
-    next += count[t];
-    if (count[t] == 0) continue;
-    const Placement& p = place.targets[t];
-    runs.emplace_back(plan.target_first_row.at(p.target) + p.row + state.written[t], count[t]);
-    state.written[t] += count[t];
-  }
-  group_rows(out, out_row, index.data(), kept, fill.data(), grouped);
-  data = reinterpret_cast<const char*>(grouped);
   return Ok{};
 }
 
@@ -409,8 +383,8 @@ Status write_hdf5_export(const std::string& path, const Hdf5Layout& plan, const 
   std::vector<char> buffer(std::max<size_t>(buffer_bytes, 1));
   OpenInputs open_files;  // closed on every path out
   std::optional<Error> read_failure;
-  std::map<std::pair<std::string, uint64_t>, SelectedTensor> cursors;  // selected tensors being read, by piece key
-  std::map<std::string, RoutedTensor> routed;  // --reshard: the tensors being routed, by key
+  std::map<std::pair<std::string, uint64_t>, TensorProgress> tensors;  // by piece key (file, tensor_offset)
+  RowLoop loop(buffer);
   std::optional<PartOfIdTable> part_of;
   if (reshard) part_of.emplace(reshard->count);
   uint64_t bytes_done = 0, datasets_done = 0;  // over all ranks: every rank knows the layout and the rounds are in step
@@ -428,49 +402,31 @@ Status write_hdf5_export(const std::string& path, const Hdf5Layout& plan, const 
     }
     for (size_t round = 0; round < rounds; ++round) {
       const WritePiece* piece = round < mine.size() && !read_failure ? &mine[round] : nullptr;
-      uint64_t rows = 0;
       const char* data = buffer.data();
-      std::vector<std::pair<uint64_t, uint64_t>> runs;  // a routed piece's rows: one run per target part
-      if (piece && piece->routed) {
-        const std::string source = piece->file[0] == '/' ? piece->file : listing.ckpt_dir + "/" + piece->file;
-        auto source_fd = open_files.fd(source);
-        auto done = !source_fd ? Status(source_fd.error())
-                        : route_piece(source_fd.value(), source, *piece, *dataset_plan, selections, *reshard, *part_of,
-                                      routed, open_files, buffer, runs, data);
-        if (!done) {
-          read_failure = done.error();
+      std::vector<std::pair<uint64_t, uint64_t>> runs;  // the piece's rows: one run, or one per target part
+      if (piece) {
+        // an absolute name (HugeCTR tables) as it is, else a data file of the checkpoint
+        PieceSource source;
+        source.path = piece->file[0] == '/' ? piece->file : listing.ckpt_dir + "/" + piece->file;
+        const auto key = std::make_pair(piece->file, piece->tensor_offset);
+        auto selection = selections.find(key);
+        if (selection != selections.end()) source.selection = selection->second.get();
+        source.progress = &tensors[key];
+        auto source_fd = open_files.fd(source.path);
+        Status loaded = source_fd ? Status(Ok{}) : Status(source_fd.error());
+        if (loaded && piece->selected && !piece->routed && !source.selection) {
+          loaded = Error{ExitCode::kInternal, source.path,
+                         "no eviction decision for the tensor at byte " + std::to_string(piece->tensor_offset)};
+        }
+        if (loaded) {
+          source.fd = source_fd.value();
+          loaded = load_piece(loop, source, *piece, *dataset_plan, reshard, part_of ? &*part_of : nullptr, open_files,
+                              runs, data);
+        }
+        if (!loaded) {
+          read_failure = loaded.error();
           runs.clear();
         }
-      } else if (piece) {
-        const uint64_t bytes = piece->rows * dataset_plan->source_row_bytes;
-        const uint64_t room = bytes + (dataset_plan->rewrite ? piece->rows * dataset_plan->row_bytes : 0);
-        if (buffer.size() < room) buffer.resize(room);  // a single row wider than the buffer
-        // an absolute name (HugeCTR tables) as it is, else a data file of the checkpoint
-        const std::string source = piece->file[0] == '/' ? piece->file : listing.ckpt_dir + "/" + piece->file;
-        auto source_fd = open_files.fd(source);
-        const int fd = source_fd ? source_fd.value() : -1;
-        uint64_t first = (piece->source_offset - piece->tensor_offset) / dataset_plan->source_row_bytes;
-        auto read = !source_fd ? Status(source_fd.error())
-                    : piece->selected
-                        ? read_selected_rows(fd, source, *piece, dataset_plan->source_row_bytes, selections, cursors,
-                                             reinterpret_cast<unsigned char*>(buffer.data()), first)
-                        : read_exact(fd, piece->source_offset, bytes, buffer.data(), source, dataset_plan->path + " rows");
-        if (read && dataset_plan->rewrite) {
-          // `first`: the piece's first row within its source tensor, for messages
-          // the rewritten rows go after the source rows, in the same buffer (the pieces are planned for both)
-          unsigned char* rewritten = reinterpret_cast<unsigned char*>(buffer.data()) + bytes;
-          read = dataset_plan->rewrite->apply(reinterpret_cast<const unsigned char*>(buffer.data()), piece->rows,
-                                              first, rewritten);
-          data = reinterpret_cast<const char*>(rewritten);
-        }
-        if (!read) {
-          read_failure = read.error();
-        } else {
-          rows = piece->rows;
-        }
-      }
-      if (!piece || !piece->routed) {
-        if (rows > 0) runs.emplace_back(piece->first_row, rows);
       }
       auto written = write_row_runs(dataset, dataset_plan->dtype, dataset_plan->dims, runs, data, dxpl.get(), path,
                                     dataset_plan->path);

@@ -8,8 +8,10 @@
 #include "recis_convert/common/interrupt.h"
 #include "recis_convert/formats/hugectr_sparse.h"
 #include "recis_convert/mpi/job_messages.h"
+#include "recis_convert/pipeline/row_loop.h"
 #include "recis_convert/plan/slices.h"
 #include "recis_convert/sinks/reshard_writer.h"
+#include "recis_convert/sources/hugectr_columns.h"
 #include "recis_convert/transforms/row_eviction.h"
 
 namespace recis_convert {
@@ -185,17 +187,13 @@ Status write_hugectr_kept_rows(const JobOptions& o, const HugectrModel& model, c
   std::optional<PartOfIdTable> part_of;
   if (o.reshard) part_of.emplace(o.reshard);
   std::vector<uint32_t> index_of_target(o.reshard, UINT32_MAX);
-  HugectrRows rows;
-  std::vector<unsigned char> keep, rewritten, scratch;
   std::vector<uint32_t> index;
-  const uint64_t buffer = o.buffer_mib << 20;
+  std::vector<char> buffer(std::max<size_t>(o.buffer_mib << 20, 1));
+  RowLoop loop(buffer);
   for (const HugectrRangePlacement& placed : plan.mine) {
     const HugectrTableExport& t = model.tables[placed.table];
     const RowRange range = rows_of_rank(t.source.rows, world_size, rank);
     if (range.count == 0) continue;
-    uint64_t widest = 0;  // the widest output row: rewritten and grouped copies need room beside the rows read
-    for (const auto& slot : t.slots) widest = std::max(widest, slot.rows->output().row_bytes());
-    const uint64_t piece = std::max<uint64_t>(1, buffer / (t.source.row_bytes() + 2 * widest));
     std::vector<std::unique_ptr<RowRouter>> routers;
     for (const auto& targets : placed.slots) {
       routers.push_back(std::make_unique<RowRouter>(targets, files, writeback.get()));
@@ -203,45 +201,48 @@ Status write_hugectr_kept_rows(const JobOptions& o, const HugectrModel& model, c
     for (const Placement& p : placed.slots.front()) {
       if (o.reshard) index_of_target[p.target] = static_cast<uint32_t>(&p - placed.slots.front().data());
     }
-    HugectrRowReader reader(t.source);
+    HugectrColumns reader(t.source);
     const uint64_t vec = t.source.vec_size;
-    for (uint64_t first = range.first; first < range.first + range.count; first += piece) {
-      const uint64_t n = std::min(piece, range.first + range.count - first);
-      auto read = reader.read(first, n, rows);
-      if (!read) return read;
-      decide(o, rows, n, vec, keep);
-      const uint64_t kept = compact_rows(reinterpret_cast<unsigned char*>(rows.keys.data()), 8, keep.data(), n);
-      compact_rows(reinterpret_cast<unsigned char*>(rows.vectors.data()), vec * 4, keep.data(), n);
-      if (t.source.has_slot_id) compact_rows(reinterpret_cast<unsigned char*>(rows.slot_ids.data()), 8, keep.data(), n);
-      index.assign(kept, 0);
-      if (part_of) {
-        for (uint64_t r = 0; r < kept; ++r) {
-          index[r] = index_of_target[(*part_of)(rows.keys[r])];
-          if (index[r] == UINT32_MAX) {
-            return bad_input(t.source.path, "row " + std::to_string(first + r) + " has a key the count pass did not "
-                                            "see there: the file changed during the run");
-          }
+    RowFilter by_norm{HugectrColumns::kVectors,
+                      [&](const unsigned char* vectors, uint64_t n, unsigned char* keep) -> uint64_t {
+                        uint64_t kept = 0;
+                        for (uint64_t r = 0; r < n; ++r) {
+                          keep[r] = kept_by_norm(reinterpret_cast<const float*>(vectors) + r * vec, vec,
+                                                 *o.eviction.l2_below);
+                          kept += keep[r];
+                        }
+                        return kept;
+                      }};
+    RowRun run;
+    run.first = range.first;
+    run.end = range.first + range.count;
+    uint64_t widest = 0;  // the widest output row: the grouped copies of each slot's rows need room
+    for (const auto& slot : t.slots) {
+      run.slots.push_back(OutputSlot{HugectrColumns::column_of(slot.slot), slot.rows.get()});
+      widest = std::max(widest, slot.rows->output().row_bytes());
+    }
+    run.filter = o.eviction.l2_below ? &by_norm : nullptr;
+    run.id_column = HugectrColumns::kKeys;
+    run.route = part_of ? &*part_of : nullptr;
+    run.scratch_row_bytes = widest;
+    auto done = loop.run(reader, run, [&](const RowChunk& chunk) -> Status {
+      index.assign(chunk.rows, 0);
+      for (uint64_t r = 0; part_of && r < chunk.rows; ++r) {
+        index[r] = index_of_target[chunk.targets[r]];
+        if (index[r] == UINT32_MAX) {
+          return bad_input(t.source.path, "row " + std::to_string(chunk.first + r) + " has a key the count pass did "
+                                          "not see there: the file changed during the run");
         }
       }
       for (size_t k = 0; k < t.slots.size(); ++k) {
-        const HugectrSlotExport& slot = t.slots[k];
-        const unsigned char* values =
-            slot.slot == "id"          ? reinterpret_cast<const unsigned char*>(rows.keys.data())
-            : slot.slot == "embedding" ? reinterpret_cast<const unsigned char*>(rows.vectors.data())
-                                       : reinterpret_cast<const unsigned char*>(rows.slot_ids.data());
-        const uint64_t out_row = slot.rows->output().row_bytes();
-        if (slot.rows->rewritten()) {
-          auto done = slot.rows->apply(values, kept, first, rewritten);
-          if (!done) return done;
-          values = rewritten.data();
-        }
-        scratch.resize(kept * out_row);
-        auto written = routers[k]->write(values, out_row, index.data(), kept, scratch.data());
+        auto written = routers[k]->write(chunk.slots[k], t.slots[k].rows->output().row_bytes(), index.data(),
+                                         chunk.rows, chunk.scratch);
         if (!written) return written;
       }
-      if (progress) progress(n * t.source.row_bytes());
-      if (auto stop = interruption()) return *stop;
-    }
+      if (progress) progress(chunk.source_rows * t.source.row_bytes());
+      return Ok{};
+    });
+    if (!done) return done.error();
     for (auto& router : routers) router->finish();
     for (const Placement& p : placed.slots.front()) {
       if (o.reshard) index_of_target[p.target] = UINT32_MAX;

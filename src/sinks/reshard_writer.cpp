@@ -13,7 +13,7 @@
 #include "recis_convert/common/interrupt.h"
 #include "recis_convert/plan/slices.h"
 #include "recis_convert/sinks/row_selection.h"
-#include "recis_convert/transforms/row_eviction.h"
+#include "recis_convert/sources/column_reader.h"
 
 namespace recis_convert {
 namespace {
@@ -180,9 +180,8 @@ Status ReshardWriter::write_dense(int src_fd, const std::string& src_path, const
   return Ok{};
 }
 
-// Rows in chunks: the source rows, the part's ids beside them; evicted rows out (both compacted alike); the rest
-// rewritten; then grouped by target and written at each target's cursor. The buffer holds, per row of a chunk,
-// the source row, its rewritten form and its grouped copy; the ids are a small vector of their own.
+// The tensor's rows through the row loop, its part's ids beside them (pipeline/row_loop.h): the evicted rows left
+// out, the rest rewritten, then grouped by target and written at each target's cursor (RowRouter).
 Status ReshardWriter::write_sparse(int src_fd, const std::string& src_path, const TensorInfo& tensor,
                                    uint64_t data_start, const TensorPlacement& placement, const SlotRows* rewrite,
                                    const std::shared_ptr<const PartSelection>& selection) {
@@ -190,7 +189,6 @@ Status ReshardWriter::write_sparse(int src_fd, const std::string& src_path, cons
   if (rows == 0) return Ok{};
   const uint64_t in_row = tensor.nbytes() / rows;
   const uint64_t out_row = rewrite ? rewrite->output().row_bytes() : in_row;
-  const uint64_t room = in_row + (rewrite ? out_row : 0) + out_row;
   const DecisionColumn& ids = placement.ids;
   if (ids.rows != rows || ids.dtype != DType::kI64 || ids.row_elements != 1) {
     return bad_input(src_path, "tensor " + nlohmann::json(tensor.name).dump() + " has " + std::to_string(rows) +
@@ -203,19 +201,8 @@ Status ReshardWriter::write_sparse(int src_fd, const std::string& src_path, cons
   auto opened = RowSelector::open_if(selection.get());
   if (!opened) return opened.error();
   std::optional<RowSelector> selector = std::move(opened).value();
-  constexpr uint64_t kIdChunkRows = (1u << 20) / sizeof(int64_t);
-  uint64_t chunk = std::max<uint64_t>(1, buffer_.size() / room);
-  chunk = std::min(chunk, selector ? selector->chunk_rows() : kIdChunkRows);
-  chunk = std::min(chunk, kIdChunkRows);
-  if (buffer_.size() < chunk * room) buffer_.resize(chunk * room);  // a single row wider than the buffer
-  unsigned char* const read_into = reinterpret_cast<unsigned char*>(buffer_.data());
-  unsigned char* const rewritten = read_into + chunk * in_row;
-  unsigned char* const grouped = rewritten + (rewrite ? chunk * out_row : 0);
-  std::vector<int64_t> id(chunk);
-  std::vector<unsigned char> keep(selector ? chunk : 0);
   const std::vector<Placement>& targets = placement.targets;
   RowRouter router(targets, files_, writeback_.get());
-  std::vector<uint32_t> slot_of(chunk);  // a row's index into `targets`
   for (size_t t = 0; t < targets.size(); ++t) index_of_target_[targets[t].target] = static_cast<uint32_t>(t);
   struct Reset {  // the lookup is the writer's, for every tensor: left clean on every path out
     std::vector<uint32_t>& index;
@@ -224,41 +211,34 @@ Status ReshardWriter::write_sparse(int src_fd, const std::string& src_path, cons
       for (const Placement& p : targets) index[p.target] = kNoIndex;
     }
   } reset{index_of_target_, targets};
-  const std::string what = "tensor " + nlohmann::json(tensor.name).dump();
-  for (uint64_t first = 0; first < rows; first += chunk) {
-    const uint64_t n = std::min(chunk, rows - first);
-    auto read = read_exact(src_fd, data_start + tensor.begin + first * in_row, n * in_row, read_into, src_path, what);
-    if (!read) return read;
-    auto read_ids = read_exact(ids_fd.get(), ids.offset + first * sizeof(int64_t), n * sizeof(int64_t), id.data(),
-                               ids.path, "tensor " + nlohmann::json(ids.tensor).dump());
-    if (!read_ids) return read_ids;
-    uint64_t kept = n;
-    if (selector) {
-      auto decided = selector->decide(first, n, keep.data());
-      if (!decided) return decided.error();
-      kept = compact_rows(read_into, in_row, keep.data(), n);
-      compact_rows(reinterpret_cast<unsigned char*>(id.data()), sizeof(int64_t), keep.data(), n);
-    }
-    const unsigned char* out = read_into;
-    if (rewrite) {
-      auto done = rewrite->apply(read_into, kept, first, rewritten);
-      if (!done) return done;
-      out = rewritten;
-    }
-    for (uint64_t r = 0; r < kept; ++r) {
-      const uint32_t index = index_of_target_[part_of_(id[r])];
+  ColumnReader reader({FileColumn{src_fd, src_path, "tensor " + nlohmann::json(tensor.name).dump(),
+                                  data_start + tensor.begin, in_row},
+                       FileColumn{ids_fd.get(), ids.path, "tensor " + nlohmann::json(ids.tensor).dump(), ids.offset,
+                                  sizeof(int64_t)}});
+  RowRun run;
+  run.end = rows;
+  run.slots = {OutputSlot{0, rewrite}};
+  run.selector = selector ? &*selector : nullptr;
+  run.id_column = 1;
+  run.route = &part_of_;
+  run.scratch_row_bytes = out_row;  // the rows grouped by target
+  auto done = row_loop_.run(reader, run, [&](const RowChunk& chunk) -> Status {
+    slot_of_.resize(chunk.rows);
+    for (uint64_t r = 0; r < chunk.rows; ++r) {
+      const uint32_t index = index_of_target_[chunk.targets[r]];
       if (index == kNoIndex) {  // the ids changed since they were counted
-        return bad_input(ids.path, "tensor " + nlohmann::json(ids.tensor).dump() + " row " + std::to_string(first + r) +
+        return bad_input(ids.path, "tensor " + nlohmann::json(ids.tensor).dump() + " row " +
+                                       std::to_string(chunk.first + r) +
                                        " has an id the count pass did not see there: the file changed during the run");
       }
-      slot_of[r] = index;
+      slot_of_[r] = index;
     }
-    auto routed = router.write(out, out_row, slot_of.data(), kept, grouped);
+    auto routed = router.write(chunk.slots[0], out_row, slot_of_.data(), chunk.rows, chunk.scratch);
     if (!routed) return routed;
-    if (progress_) progress_(n * in_row);
-    fault_point("stream");
-    if (auto stop = interruption()) return *stop;
-  }
+    if (progress_) progress_(chunk.source_rows * in_row);
+    return Ok{};
+  });
+  if (!done) return done.error();
   router.finish();
   return Ok{};
 }

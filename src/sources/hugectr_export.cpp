@@ -18,6 +18,8 @@
 #include "recis_convert/common/interrupt.h"
 #include "recis_convert/publish/staging.h"
 #include "recis_convert/formats/strict_json.h"
+#include "recis_convert/pipeline/row_loop.h"
+#include "recis_convert/sources/hugectr_columns.h"
 
 namespace recis_convert {
 namespace {
@@ -179,8 +181,8 @@ Status create_hugectr_files(const HugectrModel& model, const std::string& stagin
 
 Status write_hugectr_rows(const HugectrModel& model, const std::string& staging_dir, int rank, int world_size,
                           size_t buffer_bytes, bool fsync, const std::function<void(uint64_t)>& progress) {
-  HugectrRows rows;
-  std::vector<unsigned char> out;  // rows a transform rewrote
+  std::vector<char> buffer(std::max<size_t>(buffer_bytes, 1));
+  RowLoop loop(buffer);
   for (const auto& t : model.tables) {
     const RowRange mine = rows_of_rank(t.source.rows, world_size, rank);
     if (mine.count == 0) continue;
@@ -188,34 +190,22 @@ Status write_hugectr_rows(const HugectrModel& model, const std::string& staging_
     FileDescriptor fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
     if (fd.get() < 0) return output_error(path, std::string("cannot open: ") + std::strerror(errno));
     const uint64_t data = t.preamble.size();
-    const uint64_t row_bytes = t.source.row_bytes();
-    uint64_t rewritten_row = 0;  // the widest rewritten slot's output row: it needs room beside the rows read
-    for (const auto& slot : t.slots) {
-      if (slot.rows->rewritten()) rewritten_row = std::max(rewritten_row, slot.rows->output().row_bytes());
-    }
-    const uint64_t piece = std::max<uint64_t>(1, buffer_bytes / (row_bytes + rewritten_row));
-    HugectrRowReader reader(t.source);
-    for (uint64_t first = mine.first; first < mine.first + mine.count; first += piece) {
-      const uint64_t n = std::min(piece, mine.first + mine.count - first);
-      auto read = reader.read(first, n, rows);
-      if (!read) return read;
+    HugectrColumns reader(t.source);
+    RowRun run;
+    run.first = mine.first;
+    run.end = mine.first + mine.count;
+    for (const auto& slot : t.slots) run.slots.push_back(OutputSlot{HugectrColumns::column_of(slot.slot), slot.rows.get()});
+    auto done = loop.run(reader, run, [&](const RowChunk& chunk) -> Status {
       for (size_t k = 0; k < t.slots.size(); ++k) {
-        const HugectrSlotExport& slot = t.slots[k];
-        const void* values = slot.slot == "id"          ? static_cast<const void*>(rows.keys.data())
-                             : slot.slot == "embedding" ? static_cast<const void*>(rows.vectors.data())
-                                                        : static_cast<const void*>(rows.slot_ids.data());
-        const uint64_t out_row = slot.rows->output().row_bytes();
-        if (slot.rows->rewritten()) {
-          auto rewritten = slot.rows->apply(static_cast<const unsigned char*>(values), n, first, out);
-          if (!rewritten) return rewritten;
-          values = out.data();
-        }
-        auto written = pwrite_all(fd.get(), values, n * out_row, data + t.tensors[k].begin + first * out_row, path);
+        const uint64_t out_row = t.slots[k].rows->output().row_bytes();
+        auto written = pwrite_all(fd.get(), chunk.slots[k], chunk.rows * out_row,
+                                  data + t.tensors[k].begin + chunk.first * out_row, path);
         if (!written) return written;
       }
-      if (progress) progress(n * row_bytes);
-      if (auto stop = interruption()) return *stop;
-    }
+      if (progress) progress(chunk.source_rows * t.source.row_bytes());
+      return Ok{};
+    });
+    if (!done) return done.error();
     if (fsync && ::fsync(fd.get()) != 0) return output_error(path, std::string("fsync failed: ") + std::strerror(errno));
     if (::close(fd.release()) != 0) return output_error(path, std::string("close failed: ") + std::strerror(errno));
   }

@@ -60,6 +60,8 @@ class HugectrRowReader {
 
   // Reads rows [first, first + count) into `out` (resized). Errors (a file that shrank, I/O) are kBadInput.
   Status read(uint64_t first, uint64_t count, HugectrRows& out);
+  // The same into arrays with room for `count` rows (slot_ids unused without slot ids).
+  Status read_into(uint64_t first, uint64_t count, int64_t* keys, float* vectors, uint64_t* slot_ids);
 
   const HugectrSparseTable& table() const { return table_; }
 

@@ -1,7 +1,7 @@
 // The communicator the job talks to, as an interface (after ADIOS2's helper::Comm). MpiWorld (mpi_world.h) is the
 // real one and, with HDF5's door to MPI-IO (hdf5_mpio.h), the only code that calls MPI; SerialComm is a one-rank
-// stand-in, so that the stages that talk to other ranks run in unit tests without mpirun. Collectives are named for what the job needs them for; typed
-// messages on top of the text ones are in messages.h.
+// stand-in, so that the stages that talk to other ranks run in unit tests without mpirun. Collectives are named for
+// what the job needs them for; typed messages on top of the text ones are in messages.h.
 #pragma once
 
 #include <cstdint>

@@ -21,6 +21,7 @@
 #include "recis_convert/common/activity.h"
 #include "recis_convert/common/checksum.h"
 #include "recis_convert/common/error.h"
+#include "recis_convert/pipeline/row_loop.h"
 #include "recis_convert/sinks/copy_choice.h"
 #include "recis_convert/sinks/file_layout.h"
 
@@ -36,6 +37,8 @@ class CopyEngine {
   // piece_bytes: the checksum's pieces (checksum.h; the export's --chunk-mib). window_bytes: the cache-sized
   // window of the kernel-windows and buffered paths (at most the buffer).
   CopyEngine(size_t buffer_bytes, CopyPath path, uint64_t piece_bytes, size_t window_bytes = cache_window_bytes());
+  CopyEngine(const CopyEngine&) = delete;  // its row loop holds its buffer
+  CopyEngine& operator=(const CopyEngine&) = delete;
 
   // This core's L2 cache, within [256 KiB, 2 MiB] (1 MiB where the system does not say): a window that stays in
   // cache from its read to its hash and its write.
@@ -97,8 +100,9 @@ class CopyEngine {
                        OutputCursor& out);
 
   std::vector<char> buffer_;
-  std::vector<uint32_t> kept_rows_;  // a chunk's kept rows (rewrite_range); kept across ranges, so its memory is
-                                     // allocated once, not mapped and faulted in again per slot
+  // rewrite_range's rows, in buffer_; one loop for every range, so that its per-chunk vectors are allocated once,
+  // not mapped and faulted in again per slot
+  RowLoop row_loop_{buffer_};
   CopyPath path_;
   std::string fallback_;
   size_t window_;

@@ -1,8 +1,8 @@
 // --reshard M, the write pass on one rank: each kept tensor of its data files goes, row by row, to the output files
-// rank 0 created (sinks/reshard_stage.h), at the offsets the plan fixed (plan/reshard_plan.h). A chunk of rows is
-// read with the matching chunk of the part's ids, the evicted rows left out, the rest rewritten by the row
-// transforms, grouped by target part (a counting sort, stable: rows keep their order) and written with one pwrite
-// per target. Memory is the one buffer, whatever the table's size.
+// rank 0 created (sinks/reshard_stage.h), at the offsets the plan fixed (plan/reshard_plan.h). The row loop
+// (pipeline/row_loop.h) reads a chunk of rows with the matching chunk of the part's ids, leaves the evicted rows
+// out, rewrites the rest and routes them; the writer groups them by target part (a counting sort, stable: rows
+// keep their order) and writes them with one pwrite per target. Memory is the one buffer, whatever the table's size.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +14,7 @@
 
 #include "recis_convert/common/error.h"
 #include "recis_convert/common/file_io.h"
+#include "recis_convert/pipeline/row_loop.h"
 #include "recis_convert/plan/reshard_plan.h"
 #include "recis_convert/plan/slices.h"
 #include "recis_convert/sinks/file_export.h"
@@ -89,6 +90,8 @@ class ReshardWriter {
         index_of_target_(share.count, kNoIndex) {
     if (start_writeback) writeback_ = std::make_unique<WritebackStarter>();
   }
+  ReshardWriter(const ReshardWriter&) = delete;  // its row loop holds its buffer
+  ReshardWriter& operator=(const ReshardWriter&) = delete;
 
   // The kept tensors of one data file, decided as for any export (decide_data_file), into the output files.
   // Returns the file's result: its source bytes and dropped tensors (the output files are described by rank 0).
@@ -109,6 +112,8 @@ class ReshardWriter {
 
   static constexpr uint32_t kNoIndex = UINT32_MAX;
   std::vector<char> buffer_;
+  RowLoop row_loop_{buffer_};  // a tensor's rows, in buffer_
+  std::vector<uint32_t> slot_of_;  // a chunk's rows' indices into their tensor's placements
   ReshardOutputFiles files_;
   const ReshardShare& share_;
   PartOfIdTable part_of_;
