@@ -15,7 +15,7 @@
 #include "recis_convert/common/checksum.h"
 #include "recis_convert/sinks/copy_engine.h"
 #include "recis_convert/sinks/file_layout.h"
-#include "recis_convert/sinks/kept_row_bitmap.h"
+#include "recis_convert/transforms/kept_row_bitmap.h"
 #include "recis_convert/formats/safetensors.h"
 #include "recis_convert/publish/staging.h"
 #include "recis_convert/transforms/quantize.h"
@@ -209,7 +209,7 @@ void BM_DeltaRows(benchmark::State& state) {
 }
 BENCHMARK(BM_DeltaRows)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
 
-// Rows per second of the kept-row bitmap (sinks/kept_row_bitmap.h), 5% of rows kept: recording a chunk's
+// Rows per second of the kept-row bitmap (transforms/kept_row_bitmap.h), 5% of rows kept: recording a chunk's
 // decisions (the count pass), and reading them back as kept-row offsets (the write pass, once per slot).
 std::vector<unsigned char> five_percent_kept(uint64_t rows) {
   std::vector<unsigned char> keep(rows);

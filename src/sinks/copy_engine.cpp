@@ -14,7 +14,7 @@
 #include "recis_convert/common/file_io.h"
 #include "recis_convert/common/interrupt.h"
 #include "recis_convert/sinks/parallel_piece_hasher.h"
-#include "recis_convert/sinks/row_selection.h"
+#include "recis_convert/transforms/row_selection.h"
 #include "recis_convert/sinks/trailing_hasher.h"
 #include "recis_convert/sources/column_reader.h"
 

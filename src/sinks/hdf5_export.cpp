@@ -20,7 +20,7 @@
 #include "recis_convert/pipeline/row_loop.h"
 #include "recis_convert/plan/slices.h"
 #include "recis_convert/sinks/reshard_writer.h"
-#include "recis_convert/sinks/row_selection.h"
+#include "recis_convert/transforms/row_selection.h"
 #include "recis_convert/sources/column_reader.h"
 
 namespace recis_convert {

@@ -13,7 +13,7 @@
 #include "recis_convert/common/file_io.h"
 #include "recis_convert/mpi/job_messages.h"
 #include "recis_convert/plan/slices.h"
-#include "recis_convert/sinks/row_selection.h"
+#include "recis_convert/transforms/row_selection.h"
 
 namespace recis_convert {
 namespace {

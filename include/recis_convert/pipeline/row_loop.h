@@ -19,7 +19,7 @@
 
 #include "recis_convert/common/error.h"
 #include "recis_convert/plan/slices.h"
-#include "recis_convert/sinks/row_selection.h"
+#include "recis_convert/transforms/row_selection.h"
 #include "recis_convert/sources/row_reader.h"
 #include "recis_convert/transforms/row_transform.h"
 

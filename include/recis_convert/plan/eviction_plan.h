@@ -1,5 +1,5 @@
 // Which rows each part keeps is decided once per part, by one rank, before any row moves: rank 0 plans it from
-// the decision columns every rank found in its own files' headers (sinks/row_selection.h:
+// the decision columns every rank found in its own files' headers (transforms/row_selection.h:
 // decision_columns_in). Pure: unit-tested without MPI, the same plan whatever order the columns arrive in.
 #pragma once
 
@@ -70,7 +70,7 @@ struct PlannedPart {
   PartDecision decision;
   int counter = 0;  // the rank that counts the part's kept rows: the owner of the file of its step_filter column,
                     // else of its embedding column
-  std::string kept_rows_file;  // where the counter records its decisions (sinks/kept_row_bitmap.h); "" for nowhere
+  std::string kept_rows_file;  // where the counter records its decisions (transforms/kept_row_bitmap.h); "" for nowhere
 };
 
 // A planned part with its counts: what a rank writing any slot of the part needs.
@@ -79,7 +79,7 @@ struct PartSelection {
   PartDecision decision;
   uint64_t rows = 0;  // the part's rows in the source
   uint64_t kept = 0;  // the rows that stay
-  std::string kept_rows_file;  // the count pass's decisions, when it recorded them (sinks/kept_row_bitmap.h)
+  std::string kept_rows_file;  // the count pass's decisions, when it recorded them (transforms/kept_row_bitmap.h)
 };
 
 // The selections a rank needs: those of the parts whose slots lie in its data files.

@@ -18,7 +18,7 @@ struct SourceTensor {
   std::string file;          // data file name in the checkpoint directory, or an absolute path
   uint64_t offset = 0;       // absolute offset of the tensor's bytes in the file
   int owner = 0;             // the rank that reads this file
-  // With an eviction rule for its part (sinks/row_selection.h): the rows that stay, which its owner picks as it
+  // With an eviction rule for its part (transforms/row_selection.h): the rows that stay, which its owner picks as it
   // reads; -1: every row (shape[0]).
   int64_t kept_rows = -1;
 

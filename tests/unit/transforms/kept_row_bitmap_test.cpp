@@ -1,4 +1,4 @@
-#include "recis_convert/sinks/kept_row_bitmap.h"
+#include "recis_convert/transforms/kept_row_bitmap.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "recis_convert/sinks/row_selection.h"
+#include "recis_convert/transforms/row_selection.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>

@@ -15,7 +15,7 @@
 #include "recis_convert/common/file_io.h"
 #include "recis_convert/formats/safetensors.h"
 #include "recis_convert/plan/eviction_plan.h"
-#include "recis_convert/sinks/kept_row_bitmap.h"
+#include "recis_convert/transforms/kept_row_bitmap.h"
 #include "recis_convert/sources/checkpoint.h"
 
 namespace recis_convert {
