@@ -219,8 +219,9 @@ def main():
             with open(os.path.join(out, "run_record.json")) as f:
                 record = json.load(f)
             in_process.setdefault(name, []).append(record["seconds"]["total"])
-            read = [r["bytes_in"] for r in record["per_rank"]]
-            balance.setdefault(name, []).append(max(read) / (sum(read) / len(read)))
+            read = [r["bytes_in"] for r in record.get("per_rank", [])]  # a merge's record has no ranks' bytes
+            if read and sum(read) > 0:
+                balance.setdefault(name, []).append(max(read) / (sum(read) / len(read)))
             return result
         return run
 

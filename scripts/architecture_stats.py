@@ -10,7 +10,9 @@
   files), by folder: a pipeline that hands features to their modules tests them in few places;
 - every use of MPI outside src/mpi and include/recis_convert/mpi (the design keeps MPI there).
 Exit status 0; the numbers are for reading. With --check, the rules the design keeps are judged instead
-(ctest's architecture test): exit 1, naming each break, when MPI is used outside mpi/.
+(ctest's architecture_rules): exit 1, naming each break, when MPI is used outside mpi/, a message type's
+encoding (NLOHMANN_DEFINE_TYPE_*) is defined outside mpi/ (mpi/job_messages.h lists them all), or the
+orchestrator (src/export_job.cpp) is over ORCHESTRATOR_LINES lines or has a function over FUNCTION_LINES.
 """
 import argparse
 import json
@@ -28,6 +30,10 @@ ROW_STEPS = {
     "compact_rows": re.compile(r"\bcompact_rows\("),
     "RowSelector::open": re.compile(r"RowSelector::open(?:_if)?\("),
 }
+ORCHESTRATOR = "src/export_job.cpp"
+ORCHESTRATOR_LINES = 300  # the stage order of the user's shape and nothing else
+FUNCTION_LINES = 80
+MESSAGE_ENCODING = re.compile(r"\bNLOHMANN_DEFINE_TYPE_")
 MPI_USE = re.compile(r"\bMPI_[A-Za-z_]+\b|#include <mpi\.h>")
 
 
@@ -45,8 +51,7 @@ def functions(root):
         listing = subprocess.run(["ctags", "--output-format=json", "--fields=+ne", "--c++-kinds=f", "-R", "-o", "-",
                                   "src"], cwd=root, capture_output=True, text=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError):
-        print("(no function lengths: install universal-ctags)")
-        return []
+        sys.exit("architecture_stats: no function lengths without Universal Ctags (apt-get install universal-ctags)")
     found = []
     for line in listing.splitlines():
         tag = json.loads(line)
@@ -68,6 +73,7 @@ def main():
     parser.add_argument("--check", action="store_true", help="judge the design's rules; print only what breaks them")
     args = parser.parse_args()
     files, folders, funcs, steps, flags, mpi = {}, {}, [], {k: [] for k in ROW_STEPS}, {}, []
+    encodings = []  # message encodings outside mpi/
     for rel in sources(args.root):
         with open(os.path.join(args.root, rel), encoding="utf-8") as f:
             text = f.read()
@@ -85,10 +91,19 @@ def main():
                 flags.setdefault(folder, []).append(f"{rel}:{number}")
             if MPI_USE.search(code) and not in_mpi and rel != "src/main.cpp":
                 mpi.append(f"{rel}:{number}: {line.strip()}")
+            if MESSAGE_ENCODING.search(code) and not in_mpi:
+                encodings.append(f"{rel}:{number}: {line.strip()}")
     if args.check:
-        for site in mpi:
-            print(f"MPI outside mpi/ (give mpi/ the door instead): {site}")
-        return 1 if mpi else 0
+        breaks = [f"MPI outside mpi/ (give mpi/ the door instead): {site}" for site in mpi]
+        breaks += [f"a message encoding outside mpi/ (mpi/job_messages.h lists them): {site}" for site in encodings]
+        if files.get(ORCHESTRATOR, 0) > ORCHESTRATOR_LINES:
+            breaks.append(f"{ORCHESTRATOR}: {files[ORCHESTRATOR]} lines, over {ORCHESTRATOR_LINES}")
+        for name, rel, line, length in functions(args.root):
+            if rel == ORCHESTRATOR and length > FUNCTION_LINES:
+                breaks.append(f"{rel}:{line}: {name} is {length} lines, over {FUNCTION_LINES}")
+        for b in breaks:
+            print(b)
+        return 1 if breaks else 0
     funcs = sorted(functions(args.root), key=lambda f: -f[3])
     print(f"lines: {sum(files.values())} in {len(files)} files")
     print("by folder:")

@@ -32,6 +32,8 @@ PACKAGES=(
   groff-base
   # tests only: the simulated cluster's namespaces, bridge and cables (scripts/sim-cluster.sh: ip, nsenter, unshare)
   iproute2 util-linux
+  # tests only: Universal Ctags finds every function's extent for the design's rules (scripts/architecture_stats.py)
+  universal-ctags
 )
 
 SUDO=""

@@ -23,23 +23,6 @@
 namespace recis_convert {
 namespace {
 
-// What rank 0 tells every rank after reading the exports.
-struct MergeInputs {
-  CheckpointListing base;
-  std::vector<CheckpointListing> deltas;
-  std::string staging_dir;
-  int64_t step = 0;  // the merged step: the last delta's
-};
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(MergeInputs, base, deltas, staging_dir, step)
-
-// What each rank tells rank 0 at the barrier.
-struct MergeReport {
-  std::optional<Error> error;
-  std::vector<FileResult> results;
-  std::map<std::string, uint64_t> evicted;  // --evict-older-than: rows left out per table, of the parts it counted
-};
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(MergeReport, error, results, evicted)
-
 using Clock = std::chrono::steady_clock;
 constexpr size_t kMaxFilesAwaitingFsync = 32;  // open descriptors per rank while writeback runs behind the writes
 

@@ -22,14 +22,6 @@
 namespace recis_convert {
 namespace {
 
-// What each rank tells every other before the HDF5 layout: the tensors it will read, or that it cannot go on.
-struct RankTensors {
-  bool ok = true;
-  std::vector<SourceTensor> tensors;
-  std::vector<HugectrRangeCount> hugectr_counts;  // HugeCTR with --evict-l2-below or --reshard: its tables, whole
-};
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RankTensors, ok, tensors, hugectr_counts)
-
 using Clock = std::chrono::steady_clock;
 
 // A RecIS checkpoint's files at `mine`: each header read and decided once, its kept tensors summarized for the

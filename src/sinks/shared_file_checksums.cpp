@@ -16,12 +16,6 @@
 namespace recis_convert {
 namespace {
 
-struct SharedFile {
-  std::string name;
-  uint64_t bytes = 0;
-};
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SharedFile, name, bytes)
-
 Result<std::vector<SharedFile>> stat_files(const std::vector<std::string>& names, const std::string& dir) {
   std::vector<SharedFile> files;
   for (const auto& name : names) {

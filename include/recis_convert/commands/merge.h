@@ -10,11 +10,34 @@
 // The files are the base's, whatever the number of ranks.
 #pragma once
 
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
 #include "recis_convert/cli/cli.h"
 #include "recis_convert/common/error.h"
 #include "recis_convert/mpi/comm.h"
+#include "recis_convert/sinks/file_export.h"
+#include "recis_convert/sources/checkpoint.h"
 
 namespace recis_convert {
+
+// What rank 0 tells every rank after reading the exports.
+struct MergeInputs {
+  CheckpointListing base;
+  std::vector<CheckpointListing> deltas;
+  std::string staging_dir;
+  int64_t step = 0;  // the merged step: the last delta's
+};
+
+// What each rank tells rank 0 at the barrier.
+struct MergeReport {
+  std::optional<Error> error;
+  std::vector<FileResult> results;
+  std::map<std::string, uint64_t> evicted;  // --evict-older-than: rows left out per table, of the parts it counted
+};
 
 ExitCode run_merge(const MergeOptions& options, Comm& comm);
 

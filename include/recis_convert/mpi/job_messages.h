@@ -6,10 +6,13 @@
 #include <string_view>
 
 
+#include "recis_convert/commands/merge.h"
 #include "recis_convert/commands/verify.h"
 #include "recis_convert/formats/hugectr_sparse.h"
 #include "recis_convert/formats/safetensors.h"
 #include "recis_convert/mpi/messages.h"
+#include "recis_convert/pipeline/discovery.h"
+#include "recis_convert/pipeline/rank_reports.h"
 #include "recis_convert/plan/eviction_plan.h"
 #include "recis_convert/publish/resume_journal.h"
 #include "recis_convert/sinks/eviction_stage.h"
@@ -188,5 +191,15 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ReshardShare, count, sparse, dense, table_row
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(HugectrRangeCount, table, rows, kept, targets)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RankHugectrCounts, error, ranges)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(HugectrRangePlacement, table, slots)
+
+// The export job's own stages (pipeline/): what rank 0 tells every rank after discovery, and every rank rank 0 at
+// the barrier.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Discovery, source, export_dir, staging_dir, clock, delta_base)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RankReport, error, results, seconds, shared_bytes, quantization, resumed, pieces,
+                                   piece_bytes, copy_path, copy_why)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SharedFile, name, bytes)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RankTensors, ok, tensors, hugectr_counts)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(MergeInputs, base, deltas, staging_dir, step)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(MergeReport, error, results, evicted)
 
 }  // namespace recis_convert

@@ -17,6 +17,12 @@
 
 namespace recis_convert {
 
+// A file every rank wrote into, as rank 0 sees it before they checksum it: its name and size.
+struct SharedFile {
+  std::string name;
+  uint64_t bytes = 0;
+};
+
 using SharedFileDigests = std::map<std::string, FileDigest>;  // by file name in the staging directory
 
 // A file to checksum in pieces of piece_bytes (0: the whole file is one piece); `bytes` gives its pieces' count.

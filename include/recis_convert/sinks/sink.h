@@ -26,6 +26,7 @@
 #include "recis_convert/sinks/hugectr_row_stage.h"
 #include "recis_convert/sinks/reshard_stage.h"
 #include "recis_convert/sources/source.h"
+#include "recis_convert/sources/source_tensor.h"
 #include "recis_convert/transforms/row_transform.h"
 
 namespace recis_convert {
@@ -69,6 +70,13 @@ struct StreamOutcome {
 // final size with its header).
 Status prepare_export_on_root(const JobOptions& options, const SourceDescription& source,
                               const std::string& staging_dir);
+
+// model.h5: what each rank tells every other before the layout: the tensors it will read, or that it cannot go on.
+struct RankTensors {
+  bool ok = true;
+  std::vector<SourceTensor> tensors;
+  std::vector<HugectrRangeCount> hugectr_counts;  // HugeCTR with --evict-l2-below or --reshard: its tables, whole
+};
 
 // Every rank: its share of the source into the staging directory.
 StreamOutcome stream_into_safetensors(const StreamRequest& request, Comm& comm, const Log& log);

@@ -1,0 +1,55 @@
+// The state an export carries from stage to stage, on every rank (export_job.cpp runs the stages in order; each
+// stage's work is in its own file of pipeline/).
+#pragma once
+
+#include <chrono>
+#include <optional>
+
+#include "recis_convert/cli/cli.h"
+#include "recis_convert/common/log.h"
+#include "recis_convert/metadata/run_report.h"
+#include "recis_convert/mpi/comm.h"
+#include "recis_convert/pipeline/discovery.h"
+#include "recis_convert/plan/piece_plan.h"
+#include "recis_convert/publish/resume_journal.h"
+#include "recis_convert/publish/staging.h"
+#include "recis_convert/sinks/eviction_stage.h"
+#include "recis_convert/sinks/hugectr_row_stage.h"
+#include "recis_convert/sinks/reshard_stage.h"
+#include "recis_convert/transforms/job_transforms.h"
+
+namespace recis_convert {
+
+// Rank 0 reports a failure once: on stderr and in the run record. Returns its exit code.
+int report_failure(const Error& error, RunReport& report);
+
+// What one export carries from stage to stage, on every rank.
+struct ExportRun {
+  ExportRun(const JobOptions& options, Comm& c, RunReport& r)
+      : o(options), comm(c), report(r), log(c.rank(), options.quiet, options.verbose),
+        transforms(make_row_transforms(o.filter_optimizer, o.drop_slots, o.embedding_dtypes, &quantization)) {}
+  const JobOptions& o;
+  Comm& comm;
+  RunReport& report;
+  const std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  Log log;
+  std::optional<StagingDir> staging;  // rank 0 only; removed on every path that does not publish (but --resume's)
+  ResumeState resume;                 // rank 0 with --resume: the journal's lock, held to the end
+  QuantizationLedger quantization;  // filled as this rank converts rows; travels to rank 0 in its report
+  RowTransformChain transforms;
+  Discovery discovery;      // 1: the source, the export and staging directories, the clock
+  BlockCatalog all_blocks;  // rank 0: every block (the others get their files' after the plan)
+  WorkPlan work;            // 2: the same on every rank
+  EvictionCounts evictions;            // 2b: with --evict-* or --delta-since
+  std::optional<ReshardStage> reshard;  // 2c: with --reshard
+  std::optional<HugectrRowPlan> hugectr_rows;  // HugeCTR: eviction and resharding in one stage
+
+  // A stage failed alike on every rank, before the stream: rank 0 says it once, nothing is published.
+  ExitCode stop(const Error& error) {
+    if (comm.is_root()) report_failure(error, report);
+    if (staging) staging->discard();
+    return error.code;
+  }
+};
+
+}  // namespace recis_convert

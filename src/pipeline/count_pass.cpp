@@ -1,0 +1,53 @@
+#include "recis_convert/pipeline/count_pass.h"
+
+#include "recis_convert/pipeline/job_log.h"
+
+namespace recis_convert {
+
+using Clock = std::chrono::steady_clock;
+
+Status count_rows(ExportRun& run) {
+  const JobOptions& o = run.o;
+  const SourceDescription& source = run.discovery.source;
+  const ExportClock& clock = run.discovery.clock;
+  const std::vector<size_t> mine = run.work.whole_files_of_rank(run.comm.rank());
+  const auto start = Clock::now();
+  if (o.selects_rows() && !source.is_hugectr()) {
+    EvictionSettings settings;
+    settings.rules = o.eviction;
+    for (const auto& [table, step] : clock.tables) settings.global_steps[table] = step.step;
+    settings.changed_after = run.discovery.delta_base;
+    auto counted =
+        count_evictions(settings, source.listing, mine, run.work.owners, run.discovery.staging_dir, run.comm);
+    if (!counted) return counted.error();
+    run.evictions = std::move(counted).value();
+    if (run.comm.is_root()) log_evictions(o, run.evictions, clock.tables, run.discovery.delta_base, run.log);
+    run.report.set_stage_seconds("select", seconds_since(start));
+  }
+  if (source.is_hugectr() && (o.eviction.any() || o.reshard != 0) && o.format == ExportFormat::kSafetensors) {
+    auto planned = plan_hugectr_rows(o, *run.discovery.source.hugectr, run.discovery.staging_dir, run.comm);
+    if (!planned) return planned.error();
+    run.hugectr_rows = std::move(planned).value();
+    run.evictions.tables = run.hugectr_rows->tables;
+    if (run.comm.is_root() && o.eviction.any()) {
+      log_evictions(o, run.evictions, clock.tables, run.discovery.delta_base, run.log);
+    }
+    if (run.hugectr_rows->layout) {
+      run.reshard.emplace();
+      run.reshard->layout = std::move(run.hugectr_rows->layout);
+    }
+    run.report.set_stage_seconds("select", seconds_since(start));
+  } else if (o.reshard != 0 && !source.is_hugectr()) {  // (HugeCTR tables into model.h5: planned in the stream)
+    const auto reshard_start = Clock::now();
+    // into model.h5 the plan places rows; there are no output files to create
+    const std::string files_dir = o.format == ExportFormat::kHdf5 ? std::string() : run.discovery.staging_dir;
+    auto planned = plan_resharding(o, source.listing, mine, run.work.owners, run.transforms,
+                                   o.selects_rows() ? &run.evictions : nullptr, files_dir, run.comm);
+    if (!planned) return planned.error();
+    run.reshard = std::move(planned).value();
+    run.report.set_stage_seconds("reshard", seconds_since(reshard_start));
+  }
+  return Ok{};
+}
+
+}  // namespace recis_convert
