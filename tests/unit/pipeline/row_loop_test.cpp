@@ -39,6 +39,20 @@ class MemoryRows final : public RowReader {
   std::vector<float> values_;
 };
 
+// A RowFilter on `column` that keeps the rows whose first 8 bytes (an id, or two floats) `keeps`.
+template <typename T>
+RowFilter filter_on(size_t column, uint64_t row_bytes, bool (*keeps)(T)) {
+  return RowFilter{column, [row_bytes, keeps](const unsigned char* rows, uint64_t n, unsigned char* keep) {
+                     uint64_t kept = 0;
+                     for (uint64_t r = 0; r < n; ++r) {
+                       T value;
+                       std::memcpy(&value, rows + r * row_bytes, sizeof value);
+                       kept += keep[r] = keeps(value) ? 1 : 0;
+                     }
+                     return kept;
+                   }};
+}
+
 std::vector<int64_t> ids_of(const RowChunk& chunk, size_t slot) {
   std::vector<int64_t> ids(chunk.rows);
   std::memcpy(ids.data(), chunk.slots[slot], chunk.rows * 8);
@@ -72,16 +86,7 @@ TEST(RowLoopTest, AFilterKeepsTheSameRowsInEveryColumn) {
   MemoryRows reader(50, 2);
   std::vector<char> buffer(1 << 12);
   RowLoop loop(buffer);
-  RowFilter odd_rows{1, [](const unsigned char* rows, uint64_t n, unsigned char* keep) {
-                       uint64_t kept = 0;
-                       for (uint64_t r = 0; r < n; ++r) {
-                         float v;
-                         std::memcpy(&v, rows + r * 8, 4);
-                         keep[r] = static_cast<int>(v) % 2 == 1;
-                         kept += keep[r];
-                       }
-                       return kept;
-                     }};
+  const RowFilter odd_rows = filter_on<float>(1, 8, [](float v) { return static_cast<int>(v) % 2 == 1; });
   RowRun run;
   run.end = 50;
   run.slots = {OutputSlot{0, nullptr}, OutputSlot{1, nullptr}};
@@ -137,15 +142,7 @@ TEST(RowLoopTest, OneChunkTakesTheKeptRowsWantedAndSaysWhereItStopped) {
   MemoryRows reader(100, 1);
   std::vector<char> buffer(64);  // smaller than the chunk: it grows for it
   RowLoop loop(buffer);
-  RowFilter every_third{0, [](const unsigned char* rows, uint64_t n, unsigned char* keep) {
-                          uint64_t kept = 0;
-                          for (uint64_t r = 0; r < n; ++r) {
-                            int64_t id;
-                            std::memcpy(&id, rows + r * 8, 8);
-                            kept += keep[r] = id % 3 == 0;
-                          }
-                          return kept;
-                        }};
+  const RowFilter every_third = filter_on<int64_t>(0, 8, [](int64_t id) { return id % 3 == 0; });
   RowRun run;
   run.first = 10;
   run.end = 100;
