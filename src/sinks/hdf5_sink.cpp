@@ -16,7 +16,7 @@
 #include "recis_convert/mpi/job_messages.h"
 #include "recis_convert/plan/piece_plan.h"
 #include "recis_convert/sinks/hdf5_export.h"
-#include "recis_convert/sinks/hdf5_layout.h"
+#include "recis_convert/plan/hdf5_layout.h"
 #include "recis_convert/sinks/sink.h"
 
 namespace recis_convert {

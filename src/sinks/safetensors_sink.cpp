@@ -1,6 +1,7 @@
 #include "recis_convert/common/fault_injection.h"
 #include "recis_convert/common/interrupt.h"
 #include "recis_convert/sinks/copy_engine.h"
+#include "recis_convert/sinks/hugectr_tables.h"
 #include "recis_convert/sinks/sink.h"
 #include "recis_convert/sinks/stream_progress.h"
 #include "recis_convert/sinks/writeback.h"

@@ -1,5 +1,7 @@
 #include "recis_convert/sinks/sink.h"
 
+#include "recis_convert/sinks/hugectr_tables.h"
+
 namespace recis_convert {
 
 Status prepare_export_on_root(const JobOptions& o, const SourceDescription& source, const std::string& staging_dir) {

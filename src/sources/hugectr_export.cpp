@@ -18,8 +18,6 @@
 #include "recis_convert/common/interrupt.h"
 #include "recis_convert/publish/staging.h"
 #include "recis_convert/formats/strict_json.h"
-#include "recis_convert/pipeline/row_loop.h"
-#include "recis_convert/sources/hugectr_columns.h"
 
 namespace recis_convert {
 namespace {
@@ -171,47 +169,6 @@ void resize_hugectr_table(HugectrTableExport& t, uint64_t rows) {
   t.preamble = serialize_recis_header(t.tensors, std::nullopt);
 }
 
-Status create_hugectr_files(const HugectrModel& model, const std::string& staging_dir) {
-  for (const auto& t : model.tables) {
-    auto created = create_sized_file(staging_dir + "/" + t.file, t.preamble, t.file_bytes());
-    if (!created) return created;
-  }
-  return Ok{};
-}
-
-Status write_hugectr_rows(const HugectrModel& model, const std::string& staging_dir, int rank, int world_size,
-                          size_t buffer_bytes, bool fsync, const std::function<void(uint64_t)>& progress) {
-  std::vector<char> buffer(std::max<size_t>(buffer_bytes, 1));
-  RowLoop loop(buffer);
-  for (const auto& t : model.tables) {
-    const RowRange mine = rows_of_rank(t.source.rows, world_size, rank);
-    if (mine.count == 0) continue;
-    const std::string path = staging_dir + "/" + t.file;
-    FileDescriptor fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
-    if (fd.get() < 0) return output_error(path, std::string("cannot open: ") + std::strerror(errno));
-    const uint64_t data = t.preamble.size();
-    HugectrColumns reader(t.source);
-    RowRun run;
-    run.first = mine.first;
-    run.end = mine.first + mine.count;
-    for (const auto& slot : t.slots) run.slots.push_back(OutputSlot{HugectrColumns::column_of(slot.slot), slot.rows.get()});
-    auto done = loop.run(reader, run, [&](const RowChunk& chunk) -> Status {
-      for (size_t k = 0; k < t.slots.size(); ++k) {
-        const uint64_t out_row = t.slots[k].rows->output().row_bytes();
-        auto written = pwrite_all(fd.get(), chunk.slots[k], chunk.rows * out_row,
-                                  data + t.tensors[k].begin + chunk.first * out_row, path);
-        if (!written) return written;
-      }
-      if (progress) progress(chunk.source_rows * t.source.row_bytes());
-      return Ok{};
-    });
-    if (!done) return done.error();
-    if (fsync && ::fsync(fd.get()) != 0) return output_error(path, std::string("fsync failed: ") + std::strerror(errno));
-    if (::close(fd.release()) != 0) return output_error(path, std::string("close failed: ") + std::strerror(errno));
-  }
-  return Ok{};
-}
-
 Status unpack_legacy_table(const HugectrSparseTable& table, const std::string& dir, size_t buffer_bytes) {
   if (::mkdir(dir.c_str(), 0777) != 0 && errno != EEXIST) {
     return output_error(dir, std::string("cannot create: ") + std::strerror(errno));
@@ -241,30 +198,6 @@ Status unpack_legacy_table(const HugectrSparseTable& table, const std::string& d
     if (auto stop = interruption()) return *stop;
   }
   return Ok{};
-}
-
-Result<std::vector<FileResult>> hugectr_file_results(const HugectrModel& model, const std::string& staging_dir,
-                                                     const std::map<std::string, FileDigest>& digests) {
-  std::vector<FileResult> results;
-  for (const auto& t : model.tables) {
-    auto found = digests.find(t.file);
-    if (found == digests.end()) return Error{ExitCode::kInternal, staging_dir + "/" + t.file, "was not checksummed"};
-    const FileDigest& digest = found->second;
-    if (digest.bytes != t.file_bytes()) {
-      return output_error(staging_dir + "/" + t.file, "has " + std::to_string(digest.bytes) + " bytes, expected " +
-                                                          std::to_string(t.file_bytes()));
-    }
-    FileResult r;
-    r.name = t.file;
-    r.source_bytes = t.source_bytes();
-    r.written = true;
-    r.output_bytes = digest.bytes;
-    r.checksum = digest.checksum;
-    r.kept = t.tensors;
-    results.push_back(std::move(r));
-  }
-  std::sort(results.begin(), results.end(), [](const FileResult& a, const FileResult& b) { return a.name < b.name; });
-  return results;
 }
 
 namespace {

@@ -13,9 +13,9 @@
 #include "recis_convert/plan/piece_plan.h"
 #include "recis_convert/publish/resume_journal.h"
 #include "recis_convert/publish/staging.h"
-#include "recis_convert/sinks/eviction_stage.h"
-#include "recis_convert/sinks/hugectr_row_stage.h"
-#include "recis_convert/sinks/reshard_stage.h"
+#include "recis_convert/pipeline/eviction_stage.h"
+#include "recis_convert/pipeline/hugectr_row_stage.h"
+#include "recis_convert/pipeline/reshard_stage.h"
 #include "recis_convert/transforms/job_transforms.h"
 
 namespace recis_convert {

@@ -10,7 +10,7 @@
 #include "recis_convert/cli/cli.h"
 #include "recis_convert/common/log.h"
 #include "recis_convert/plan/piece_plan.h"
-#include "recis_convert/sinks/eviction_stage.h"
+#include "recis_convert/pipeline/eviction_stage.h"
 #include "recis_convert/sources/global_step.h"
 #include "recis_convert/sources/source.h"
 #include "recis_convert/transforms/row_transform.h"

@@ -3,7 +3,7 @@
 // output file m ("model-%06d-of-%06d.safetensors") holds part m of every table, so serving shard m loads one file.
 // Dense tensors ("name^ ") go into file 0.
 //
-// Rank 0 plans from what every rank counted in its own files (sinks/reshard_stage.h): per source part, how many
+// Rank 0 plans from what every rank counted in its own files (pipeline/reshard_stage.h): per source part, how many
 // of its kept rows go to each target part. Within a target part, rows keep a fixed order: source parts in slice
 // order, then their row order. So the plan fixes, before any row moves, the byte offset in its output file of the
 // first row each source tensor sends to each target, and every rank pwrites there. Pure: unit-tested without MPI,

@@ -16,7 +16,7 @@
 #include "recis_convert/mpi/comm.h"
 #include "recis_convert/sources/checkpoint.h"
 #include "recis_convert/plan/eviction_plan.h"
-#include "recis_convert/sinks/hdf5_layout.h"
+#include "recis_convert/plan/hdf5_layout.h"
 #include "recis_convert/sinks/reshard_writer.h"
 
 namespace recis_convert {

@@ -1,5 +1,5 @@
 // --reshard M, the write pass on one rank: each kept tensor of its data files goes, row by row, to the output files
-// rank 0 created (sinks/reshard_stage.h), at the offsets the plan fixed (plan/reshard_plan.h). The row loop
+// rank 0 created (pipeline/reshard_stage.h), at the offsets the plan fixed (plan/reshard_plan.h). The row loop
 // (pipeline/row_loop.h) reads a chunk of rows with the matching chunk of the part's ids, leaves the evicted rows
 // out, rewrites the rest and routes them; the writer groups them by target part (a counting sort, stable: rows
 // keep their order) and writes them with one pwrite per target. Memory is the one buffer, whatever the table's size.

@@ -68,14 +68,6 @@ Status lay_out_hugectr_tables(HugectrModel& model, const RowTransformChain& tran
 // Rank 0 after eviction: the table's tensors and header for `rows` rows (its slots stay as laid out).
 void resize_hugectr_table(HugectrTableExport& table, uint64_t rows);
 
-// Rank 0, before the others start: every output file with its header, at its final size.
-Status create_hugectr_files(const HugectrModel& model, const std::string& staging_dir);
-
-// Every rank: its contiguous range of every table's rows, in pieces of about `buffer_bytes`. `progress` gets the
-// source bytes of each piece.
-Status write_hugectr_rows(const HugectrModel& model, const std::string& staging_dir, int rank, int world_size,
-                          size_t buffer_bytes, bool fsync, const std::function<void(uint64_t)>& progress);
-
 // --format hdf5 reads tables as plain arrays: a legacy single-file table (interleaved records) is first unpacked
 // into key / emb_vector / slot_id files in `dir` (streamed, bounded memory). The caller removes `dir` before
 // publishing.
@@ -91,9 +83,5 @@ struct HugectrShare {
 Result<HugectrShare> hugectr_share(const HugectrModel& model, const std::vector<size_t>& mine, int rank,
                                    const std::string& staging_dir, bool dry_run, size_t buffer_bytes);
 void remove_unpacked_tables(const HugectrModel& model, const std::string& staging_dir);
-
-// Rank 0, after every rank finished: the files as FileResults, with their checksums.
-Result<std::vector<FileResult>> hugectr_file_results(const HugectrModel& model, const std::string& staging_dir,
-                                                     const std::map<std::string, FileDigest>& digests);
 
 }  // namespace recis_convert

@@ -1,5 +1,5 @@
 // Where one kept tensor of the source lies, as the rank that reads it summarizes it for the others: enough for
-// any rank to plan where its rows go (sinks/hdf5_layout.h) and for the owner to read any range of them.
+// any rank to plan where its rows go (plan/hdf5_layout.h) and for the owner to read any range of them.
 #pragma once
 
 #include <cstdint>

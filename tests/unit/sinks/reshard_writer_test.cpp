@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "recis_convert/common/checksum.h"
-#include "recis_convert/sinks/reshard_stage.h"
+#include "recis_convert/pipeline/reshard_stage.h"
 #include "recis_convert/sinks/shared_file_checksums.h"
 #include "recis_convert/transforms/job_transforms.h"
 #include "test_files.h"

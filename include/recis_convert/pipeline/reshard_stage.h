@@ -17,7 +17,7 @@
 #include "recis_convert/common/error.h"
 #include "recis_convert/mpi/comm.h"
 #include "recis_convert/plan/reshard_plan.h"
-#include "recis_convert/sinks/eviction_stage.h"
+#include "recis_convert/pipeline/eviction_stage.h"
 #include "recis_convert/sinks/file_export.h"
 #include "recis_convert/sinks/reshard_writer.h"
 #include "recis_convert/sources/checkpoint.h"

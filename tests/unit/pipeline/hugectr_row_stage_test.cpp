@@ -1,4 +1,5 @@
-#include "recis_convert/sinks/hugectr_row_stage.h"
+#include "recis_convert/pipeline/hugectr_row_stage.h"
+#include "recis_convert/sinks/hugectr_tables.h"
 
 #include <gtest/gtest.h>
 #include <fcntl.h>

@@ -1,17 +1,14 @@
-#include "recis_convert/sinks/hugectr_row_stage.h"
+#include "recis_convert/pipeline/hugectr_row_stage.h"
 
 #include <algorithm>
 #include <memory>
 #include <nlohmann/json.hpp>
 
 #include "recis_convert/common/file_io.h"
-#include "recis_convert/common/interrupt.h"
 #include "recis_convert/formats/hugectr_sparse.h"
 #include "recis_convert/mpi/job_messages.h"
-#include "recis_convert/pipeline/row_loop.h"
 #include "recis_convert/plan/slices.h"
-#include "recis_convert/sinks/reshard_writer.h"
-#include "recis_convert/sources/hugectr_columns.h"
+#include "recis_convert/sinks/hugectr_tables.h"
 #include "recis_convert/transforms/row_eviction.h"
 
 namespace recis_convert {
@@ -174,81 +171,6 @@ Result<HugectrRowPlan> plan_hugectr_rows(const JobOptions& o, HugectrModel& mode
   if (!mine) return mine.error();
   plan.mine = std::move(mine).value();
   return plan;
-}
-
-Status write_hugectr_kept_rows(const JobOptions& o, const HugectrModel& model, const HugectrRowPlan& plan,
-                               const std::string& staging_dir, int rank, int world_size,
-                               const std::function<void(uint64_t)>& progress) {
-  ReshardOutputFiles files([&](uint32_t target) {
-    return staging_dir + "/" + (o.reshard ? reshard_file_name(target, o.reshard) : model.tables[target].file);
-  });
-  std::unique_ptr<WritebackStarter> writeback;
-  if (o.fsync) writeback = std::make_unique<WritebackStarter>();
-  std::optional<PartOfIdTable> part_of;
-  if (o.reshard) part_of.emplace(o.reshard);
-  std::vector<uint32_t> index_of_target(o.reshard, UINT32_MAX);
-  std::vector<uint32_t> index;
-  std::vector<char> buffer(std::max<size_t>(o.buffer_mib << 20, 1));
-  RowLoop loop(buffer);
-  for (const HugectrRangePlacement& placed : plan.mine) {
-    const HugectrTableExport& t = model.tables[placed.table];
-    const RowRange range = rows_of_rank(t.source.rows, world_size, rank);
-    if (range.count == 0) continue;
-    std::vector<std::unique_ptr<RowRouter>> routers;
-    for (const auto& targets : placed.slots) {
-      routers.push_back(std::make_unique<RowRouter>(targets, files, writeback.get()));
-    }
-    for (const Placement& p : placed.slots.front()) {
-      if (o.reshard) index_of_target[p.target] = static_cast<uint32_t>(&p - placed.slots.front().data());
-    }
-    HugectrColumns reader(t.source);
-    const uint64_t vec = t.source.vec_size;
-    RowFilter by_norm{HugectrColumns::kVectors,
-                      [&](const unsigned char* vectors, uint64_t n, unsigned char* keep) -> uint64_t {
-                        uint64_t kept = 0;
-                        for (uint64_t r = 0; r < n; ++r) {
-                          keep[r] = kept_by_norm(reinterpret_cast<const float*>(vectors) + r * vec, vec,
-                                                 *o.eviction.l2_below);
-                          kept += keep[r];
-                        }
-                        return kept;
-                      }};
-    RowRun run;
-    run.first = range.first;
-    run.end = range.first + range.count;
-    uint64_t widest = 0;  // the widest output row: the grouped copies of each slot's rows need room
-    for (const auto& slot : t.slots) {
-      run.slots.push_back(OutputSlot{HugectrColumns::column_of(slot.slot), slot.rows.get()});
-      widest = std::max(widest, slot.rows->output().row_bytes());
-    }
-    run.filter = o.eviction.l2_below ? &by_norm : nullptr;
-    run.id_column = HugectrColumns::kKeys;
-    run.route = part_of ? &*part_of : nullptr;
-    run.scratch_row_bytes = widest;
-    auto done = loop.run(reader, run, [&](const RowChunk& chunk) -> Status {
-      index.assign(chunk.rows, 0);
-      for (uint64_t r = 0; part_of && r < chunk.rows; ++r) {
-        index[r] = index_of_target[chunk.targets[r]];
-        if (index[r] == UINT32_MAX) {
-          return bad_input(t.source.path, "row " + std::to_string(chunk.first + r) + " has a key the count pass did "
-                                          "not see there: the file changed during the run");
-        }
-      }
-      for (size_t k = 0; k < t.slots.size(); ++k) {
-        auto written = routers[k]->write(chunk.slots[k], t.slots[k].rows->output().row_bytes(), index.data(),
-                                         chunk.rows, chunk.scratch);
-        if (!written) return written;
-      }
-      if (progress) progress(chunk.source_rows * t.source.row_bytes());
-      return Ok{};
-    });
-    if (!done) return done.error();
-    for (auto& router : routers) router->finish();
-    for (const Placement& p : placed.slots.front()) {
-      if (o.reshard) index_of_target[p.target] = UINT32_MAX;
-    }
-  }
-  return files.close_all();
 }
 
 }  // namespace recis_convert

@@ -1,6 +1,6 @@
 #include "message_round_trip.h"
 #include "recis_convert/mpi/job_messages.h"
-#include "recis_convert/sinks/hdf5_layout.h"
+#include "recis_convert/plan/hdf5_layout.h"
 
 #include <gtest/gtest.h>
 

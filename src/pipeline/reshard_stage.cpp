@@ -1,4 +1,4 @@
-#include "recis_convert/sinks/reshard_stage.h"
+#include "recis_convert/pipeline/reshard_stage.h"
 
 #include <fcntl.h>
 #include <unistd.h>

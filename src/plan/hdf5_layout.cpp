@@ -1,4 +1,4 @@
-#include "recis_convert/sinks/hdf5_layout.h"
+#include "recis_convert/plan/hdf5_layout.h"
 
 #include <algorithm>
 #include <map>

@@ -1,4 +1,4 @@
-#include "recis_convert/sinks/eviction_stage.h"
+#include "recis_convert/pipeline/eviction_stage.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

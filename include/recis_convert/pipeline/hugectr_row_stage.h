@@ -6,8 +6,8 @@
 //   2. rank 0 lays out the output: with --reshard the M files of plan/reshard_plan.h; without, each table's own
 //      file with its kept rows (the kept rows of lower ranks first); it creates the files and sends each rank the
 //      offsets of its ranges' rows;
-//   3. every rank reads its ranges again, leaves out the evicted rows, rewrites the rest (serving dtypes) and
-//      pwrites them, grouped by target.
+//   3. the stream: every rank reads its ranges again, leaves out the evicted rows, rewrites the rest (serving
+//      dtypes) and pwrites them, grouped by target (sinks/hugectr_tables.h: write_hugectr_kept_rows).
 #pragma once
 
 #include <cstdint>
@@ -21,7 +21,7 @@
 #include "recis_convert/common/error.h"
 #include "recis_convert/mpi/comm.h"
 #include "recis_convert/plan/reshard_plan.h"
-#include "recis_convert/sinks/eviction_stage.h"
+#include "recis_convert/pipeline/eviction_stage.h"
 #include "recis_convert/formats/hugectr_sparse.h"
 #include "recis_convert/sources/hugectr_export.h"
 
@@ -60,10 +60,5 @@ RankHugectrCounts count_hugectr_rows(const JobOptions& options, const HugectrMod
 // --reshard) and creates the output files in `staging_dir` (not in a dry run, when it is empty).
 Result<HugectrRowPlan> plan_hugectr_rows(const JobOptions& options, HugectrModel& model,
                                          const std::string& staging_dir, Comm& comm);
-
-// Every rank: the kept rows of its ranges into the files. `progress` gets the source bytes of each piece.
-Status write_hugectr_kept_rows(const JobOptions& options, const HugectrModel& model, const HugectrRowPlan& plan,
-                               const std::string& staging_dir, int rank, int world_size,
-                               const std::function<void(uint64_t)>& progress);
 
 }  // namespace recis_convert

@@ -1,0 +1,39 @@
+// The HugeCTR tables' output files in RecIS's layout (one per table; sources/hugectr_export.h describes them):
+// created by rank 0 at their final size with their headers, every rank's contiguous range of rows written into
+// them through the row loop (pipeline/row_loop.h), and described after the barrier from their checksums.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "recis_convert/common/checksum.h"
+#include "recis_convert/common/error.h"
+#include "recis_convert/sinks/file_export.h"
+#include "recis_convert/cli/cli.h"
+#include "recis_convert/pipeline/hugectr_row_stage.h"
+#include "recis_convert/sources/hugectr_export.h"
+
+namespace recis_convert {
+
+// Rank 0, before the others start: every output file with its header, at its final size.
+Status create_hugectr_files(const HugectrModel& model, const std::string& staging_dir);
+
+// Every rank: its contiguous range of every table's rows, in pieces of about `buffer_bytes`. `progress` gets the
+// source bytes of each piece.
+Status write_hugectr_rows(const HugectrModel& model, const std::string& staging_dir, int rank, int world_size,
+                          size_t buffer_bytes, bool fsync, const std::function<void(uint64_t)>& progress);
+
+// Rank 0, after every rank finished: the files as FileResults, with their checksums.
+Result<std::vector<FileResult>> hugectr_file_results(const HugectrModel& model, const std::string& staging_dir,
+                                                     const std::map<std::string, FileDigest>& digests);
+
+// With --evict-l2-below or --reshard (pipeline/hugectr_row_stage.h planned where the kept rows go):
+// Every rank: the kept rows of its ranges into the files. `progress` gets the source bytes of each piece.
+Status write_hugectr_kept_rows(const JobOptions& options, const HugectrModel& model, const HugectrRowPlan& plan,
+                               const std::string& staging_dir, int rank, int world_size,
+                               const std::function<void(uint64_t)>& progress);
+
+}  // namespace recis_convert

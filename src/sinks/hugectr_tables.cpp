@@ -1,0 +1,160 @@
+#include "recis_convert/sinks/hugectr_tables.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "recis_convert/common/file_io.h"
+#include "recis_convert/pipeline/row_loop.h"
+#include "recis_convert/plan/slices.h"
+#include "recis_convert/publish/staging.h"
+#include "recis_convert/sinks/reshard_writer.h"
+#include "recis_convert/transforms/row_eviction.h"
+#include "recis_convert/sources/hugectr_columns.h"
+
+namespace recis_convert {
+
+Status create_hugectr_files(const HugectrModel& model, const std::string& staging_dir) {
+  for (const auto& t : model.tables) {
+    auto created = create_sized_file(staging_dir + "/" + t.file, t.preamble, t.file_bytes());
+    if (!created) return created;
+  }
+  return Ok{};
+}
+
+Status write_hugectr_rows(const HugectrModel& model, const std::string& staging_dir, int rank, int world_size,
+                          size_t buffer_bytes, bool fsync, const std::function<void(uint64_t)>& progress) {
+  std::vector<char> buffer(std::max<size_t>(buffer_bytes, 1));
+  RowLoop loop(buffer);
+  for (const auto& t : model.tables) {
+    const RowRange mine = rows_of_rank(t.source.rows, world_size, rank);
+    if (mine.count == 0) continue;
+    const std::string path = staging_dir + "/" + t.file;
+    FileDescriptor fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    if (fd.get() < 0) return output_error(path, std::string("cannot open: ") + std::strerror(errno));
+    const uint64_t data = t.preamble.size();
+    HugectrColumns reader(t.source);
+    RowRun run;
+    run.first = mine.first;
+    run.end = mine.first + mine.count;
+    for (const auto& slot : t.slots) run.slots.push_back(OutputSlot{HugectrColumns::column_of(slot.slot), slot.rows.get()});
+    auto done = loop.run(reader, run, [&](const RowChunk& chunk) -> Status {
+      for (size_t k = 0; k < t.slots.size(); ++k) {
+        const uint64_t out_row = t.slots[k].rows->output().row_bytes();
+        auto written = pwrite_all(fd.get(), chunk.slots[k], chunk.rows * out_row,
+                                  data + t.tensors[k].begin + chunk.first * out_row, path);
+        if (!written) return written;
+      }
+      if (progress) progress(chunk.source_rows * t.source.row_bytes());
+      return Ok{};
+    });
+    if (!done) return done.error();
+    if (fsync && ::fsync(fd.get()) != 0) return output_error(path, std::string("fsync failed: ") + std::strerror(errno));
+    if (::close(fd.release()) != 0) return output_error(path, std::string("close failed: ") + std::strerror(errno));
+  }
+  return Ok{};
+}
+
+Result<std::vector<FileResult>> hugectr_file_results(const HugectrModel& model, const std::string& staging_dir,
+                                                     const std::map<std::string, FileDigest>& digests) {
+  std::vector<FileResult> results;
+  for (const auto& t : model.tables) {
+    auto found = digests.find(t.file);
+    if (found == digests.end()) return Error{ExitCode::kInternal, staging_dir + "/" + t.file, "was not checksummed"};
+    const FileDigest& digest = found->second;
+    if (digest.bytes != t.file_bytes()) {
+      return output_error(staging_dir + "/" + t.file, "has " + std::to_string(digest.bytes) + " bytes, expected " +
+                                                          std::to_string(t.file_bytes()));
+    }
+    FileResult r;
+    r.name = t.file;
+    r.source_bytes = t.source_bytes();
+    r.written = true;
+    r.output_bytes = digest.bytes;
+    r.checksum = digest.checksum;
+    r.kept = t.tensors;
+    results.push_back(std::move(r));
+  }
+  std::sort(results.begin(), results.end(), [](const FileResult& a, const FileResult& b) { return a.name < b.name; });
+  return results;
+}
+
+Status write_hugectr_kept_rows(const JobOptions& o, const HugectrModel& model, const HugectrRowPlan& plan,
+                               const std::string& staging_dir, int rank, int world_size,
+                               const std::function<void(uint64_t)>& progress) {
+  ReshardOutputFiles files([&](uint32_t target) {
+    return staging_dir + "/" + (o.reshard ? reshard_file_name(target, o.reshard) : model.tables[target].file);
+  });
+  std::unique_ptr<WritebackStarter> writeback;
+  if (o.fsync) writeback = std::make_unique<WritebackStarter>();
+  std::optional<PartOfIdTable> part_of;
+  if (o.reshard) part_of.emplace(o.reshard);
+  std::vector<uint32_t> index_of_target(o.reshard, UINT32_MAX);
+  std::vector<uint32_t> index;
+  std::vector<char> buffer(std::max<size_t>(o.buffer_mib << 20, 1));
+  RowLoop loop(buffer);
+  for (const HugectrRangePlacement& placed : plan.mine) {
+    const HugectrTableExport& t = model.tables[placed.table];
+    const RowRange range = rows_of_rank(t.source.rows, world_size, rank);
+    if (range.count == 0) continue;
+    std::vector<std::unique_ptr<RowRouter>> routers;
+    for (const auto& targets : placed.slots) {
+      routers.push_back(std::make_unique<RowRouter>(targets, files, writeback.get()));
+    }
+    for (const Placement& p : placed.slots.front()) {
+      if (o.reshard) index_of_target[p.target] = static_cast<uint32_t>(&p - placed.slots.front().data());
+    }
+    HugectrColumns reader(t.source);
+    const uint64_t vec = t.source.vec_size;
+    RowFilter by_norm{HugectrColumns::kVectors,
+                      [&](const unsigned char* vectors, uint64_t n, unsigned char* keep) -> uint64_t {
+                        uint64_t kept = 0;
+                        for (uint64_t r = 0; r < n; ++r) {
+                          keep[r] = kept_by_norm(reinterpret_cast<const float*>(vectors) + r * vec, vec,
+                                                 *o.eviction.l2_below);
+                          kept += keep[r];
+                        }
+                        return kept;
+                      }};
+    RowRun run;
+    run.first = range.first;
+    run.end = range.first + range.count;
+    uint64_t widest = 0;  // the widest output row: the grouped copies of each slot's rows need room
+    for (const auto& slot : t.slots) {
+      run.slots.push_back(OutputSlot{HugectrColumns::column_of(slot.slot), slot.rows.get()});
+      widest = std::max(widest, slot.rows->output().row_bytes());
+    }
+    run.filter = o.eviction.l2_below ? &by_norm : nullptr;
+    run.id_column = HugectrColumns::kKeys;
+    run.route = part_of ? &*part_of : nullptr;
+    run.scratch_row_bytes = widest;
+    auto done = loop.run(reader, run, [&](const RowChunk& chunk) -> Status {
+      index.assign(chunk.rows, 0);
+      for (uint64_t r = 0; part_of && r < chunk.rows; ++r) {
+        index[r] = index_of_target[chunk.targets[r]];
+        if (index[r] == UINT32_MAX) {
+          return bad_input(t.source.path, "row " + std::to_string(chunk.first + r) + " has a key the count pass did "
+                                          "not see there: the file changed during the run");
+        }
+      }
+      for (size_t k = 0; k < t.slots.size(); ++k) {
+        auto written = routers[k]->write(chunk.slots[k], t.slots[k].rows->output().row_bytes(), index.data(),
+                                         chunk.rows, chunk.scratch);
+        if (!written) return written;
+      }
+      if (progress) progress(chunk.source_rows * t.source.row_bytes());
+      return Ok{};
+    });
+    if (!done) return done.error();
+    for (auto& router : routers) router->finish();
+    for (const Placement& p : placed.slots.front()) {
+      if (o.reshard) index_of_target[p.target] = UINT32_MAX;
+    }
+  }
+  return files.close_all();
+}
+
+}  // namespace recis_convert

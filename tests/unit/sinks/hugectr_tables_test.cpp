@@ -1,0 +1,75 @@
+#include "recis_convert/sinks/hugectr_tables.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "message_round_trip.h"
+#include "recis_convert/mpi/comm.h"
+#include "recis_convert/mpi/job_messages.h"
+#include "recis_convert/sinks/shared_file_checksums.h"
+#include "test_files.h"
+
+namespace recis_convert {
+namespace {
+
+TEST(HugectrTablesTest, RanksWriteTheirRowRangesIntoOneRecisLayoutFile) {
+  testing::TempDir dir;
+  // one localized table of 3 slots x 2 floats; 11 rows
+  std::vector<int64_t> keys;
+  std::vector<float> vectors;
+  std::vector<uint64_t> slots;
+  for (int r = 0; r < 11; ++r) {
+    keys.push_back(100 + r);
+    vectors.push_back(static_cast<float>(r));
+    vectors.push_back(-static_cast<float>(r));
+    slots.push_back(static_cast<uint64_t>(r % 3));
+  }
+  const std::string table = testing::write_localized_hugectr_model(dir.path(), keys);
+
+  JobOptions o;
+  o.source = SourceKind::kHugectr;
+  o.graph = dir.file("g.json");
+  o.sparse = {table};
+  auto plan = describe_hugectr_model(o, RowTransformChain());
+  ASSERT_TRUE(plan) << plan.error().describe();
+  ASSERT_EQ(plan.value().tables.size(), 1u);
+  const HugectrTableExport& t = plan.value().tables[0];
+  EXPECT_EQ(t.file, "model-000000-of-000001.safetensors");
+  ASSERT_EQ(t.tensors.size(), 3u);
+  EXPECT_EQ(t.tensors[2].name, "user.slot_id/part_0_1");
+  const CheckpointListing listing = hugectr_listing(plan.value());
+  EXPECT_EQ(listing.blocks.find("user.embedding/part_0_1")->logical, "user@embedding^00000@65536@65536");
+  auto again = testing::round_trip(plan.value());
+  ASSERT_TRUE(again);
+  ASSERT_TRUE(lay_out_hugectr_tables(again.value(), RowTransformChain()));
+  EXPECT_EQ(again.value().tables[0].preamble, t.preamble);
+
+  const std::string staging = dir.file("staging");
+  ::mkdir(staging.c_str(), 0777);
+  ASSERT_TRUE(create_hugectr_files(plan.value(), staging));
+  for (int rank = 2; rank >= 0; --rank) {  // three ranks, in any order, tiny pieces
+    ASSERT_TRUE(write_hugectr_rows(again.value(), staging, rank, 3, 40, false, {}));
+  }
+  SerialComm comm;
+  auto digests = checksum_shared_files(comm, {t.file}, staging, 16);  // pieces of 16 bytes
+  ASSERT_TRUE(digests);
+  EXPECT_EQ(digests.value().at(t.file).checksum, Checksum::of_file(staging + "/" + t.file, ExitCode::kOutput, 16).value().checksum);
+  auto results = hugectr_file_results(plan.value(), staging, digests.value());
+  ASSERT_TRUE(results) << results.error().describe();
+  const std::string file = testing::read_file(staging + "/" + t.file);
+  EXPECT_EQ(file, t.preamble + testing::raw_bytes(keys) + testing::raw_bytes(vectors) + testing::raw_bytes(slots));
+  EXPECT_EQ(results.value()[0].output_bytes, file.size());
+
+  o.sparse = {};  // one model per embedding
+  EXPECT_EQ(describe_hugectr_model(o, RowTransformChain()).error().code, ExitCode::kUsage);
+  o.sparse = {table};
+  o.table_names = {"bad/name"};
+  EXPECT_EQ(describe_hugectr_model(o, RowTransformChain()).error().code, ExitCode::kUsage);
+}
+
+}  // namespace
+}  // namespace recis_convert
