@@ -125,12 +125,6 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
 
 }  // namespace
 
-int report_failure(const Error& error, RunReport& report) {
-  Log::error(error.describe());
-  report.add_error(error.describe());
-  return static_cast<int>(error.code);
-}
-
 ExitCode run_export(const JobOptions& o, Comm& comm) {
   const auto start = Clock::now();
   RunReport report(o, comm.host(), comm.size());

@@ -55,6 +55,12 @@ Status join_piece_checksums(std::vector<FileResult>& files, std::map<std::string
 
 }  // namespace
 
+int report_failure(const Error& error, RunReport& report) {
+  Log::error(error.describe());
+  report.add_error(error.describe());
+  return static_cast<int>(error.code);
+}
+
 std::vector<bool> files_shared_with(const WorkPlan& work, int rank) {
   return rank == 0 ? std::vector<bool>(work.owners.size(), false) : work.files_read_by(rank);
 }

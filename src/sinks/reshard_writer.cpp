@@ -9,8 +9,6 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
-#include "recis_convert/common/fault_injection.h"
-#include "recis_convert/common/interrupt.h"
 #include "recis_convert/plan/slices.h"
 #include "recis_convert/transforms/row_selection.h"
 #include "recis_convert/sources/column_reader.h"

@@ -20,7 +20,7 @@
 
 namespace recis_convert {
 
-// Rank 0 reports a failure once: on stderr and in the run record. Returns its exit code.
+// Rank 0 reports a failure once: on stderr and in the run record. Returns its exit code (rank_reports.cpp).
 int report_failure(const Error& error, RunReport& report);
 
 // What one export carries from stage to stage, on every rank.
