@@ -203,7 +203,8 @@ struct PieceSource {
 //   - a routed piece (--reshard): its source rows with their ids, the evicted ones left out, the rest rewritten and
 //     grouped by target part.
 Status load_piece(RowLoop& loop, const PieceSource& source, const WritePiece& piece, const DatasetLayout& plan,
-                  const ReshardShare* reshard, const PartOfIdTable* part_of, OpenInputs& files,
+                  const ReshardShare* reshard, const PartOfIdTable* part_of, PlacementIndex* placements,
+                  OpenInputs& files,
                   std::vector<std::pair<uint64_t, uint64_t>>& runs, const char*& data) {
   const uint64_t in_row = plan.source_row_bytes, out_row = plan.row_bytes;
   TensorProgress& progress = *source.progress;
@@ -234,6 +235,7 @@ Status load_piece(RowLoop& loop, const PieceSource& source, const WritePiece& pi
     run.route = part_of;
     run.scratch_row_bytes = out_row;  // the rows grouped by target
     if (progress.written.empty()) progress.written.assign(place->targets.size(), 0);
+    placements->set(place->targets);
   } else if (piece.selected) {  // piece.rows kept rows, from where the tensor's previous piece stopped
     run.first = progress.next;
     run.end = source.selection->rows;
@@ -249,17 +251,11 @@ Status load_piece(RowLoop& loop, const PieceSource& source, const WritePiece& pi
       return Ok{};
     }
     std::vector<uint32_t> index(chunk.rows);
-    std::vector<uint64_t> count(place->targets.size(), 0);
-    for (uint64_t r = 0; r < chunk.rows; ++r) {
-      auto at = std::lower_bound(place->targets.begin(), place->targets.end(), chunk.targets[r],
-                                 [](const Placement& p, uint32_t t) { return p.target < t; });
-      if (at == place->targets.end() || at->target != chunk.targets[r]) {
-        return bad_input(place->ids.path, "tensor \"" + place->ids.tensor + "\" row " + std::to_string(chunk.first + r) +
-                                              " has an id the count pass did not see there: the file changed during the run");
-      }
-      index[r] = static_cast<uint32_t>(at - place->targets.begin());
-      ++count[index[r]];
+    if (auto unplaced = placements->look_up(chunk.targets, chunk.rows, index.data())) {
+      return unplaced_row(place->ids.path, "tensor \"" + place->ids.tensor + "\"", chunk.first + *unplaced);
     }
+    std::vector<uint64_t> count(place->targets.size(), 0);
+    for (uint32_t i : index) ++count[i];
     std::vector<uint64_t> fill(place->targets.size(), 0);
     for (size_t t = 0, next = 0; t < place->targets.size(); ++t) {
       fill[t] = next;
@@ -386,7 +382,11 @@ Status write_hdf5_export(const std::string& path, const Hdf5Layout& plan, const 
   std::map<std::pair<std::string, uint64_t>, TensorProgress> tensors;  // by piece key (file, tensor_offset)
   RowLoop loop(buffer);
   std::optional<PartOfIdTable> part_of;
-  if (reshard) part_of.emplace(reshard->count);
+  std::optional<PlacementIndex> placements;
+  if (reshard) {
+    part_of.emplace(reshard->count);
+    placements.emplace(reshard->count);
+  }
   uint64_t bytes_done = 0, datasets_done = 0;  // over all ranks: every rank knows the layout and the rounds are in step
   for (const auto& [dataset_plan, dataset] : order) {
     const std::vector<WritePiece> mine = dataset_plan->pieces_of(rank);
@@ -420,8 +420,8 @@ Status write_hdf5_export(const std::string& path, const Hdf5Layout& plan, const 
         }
         if (loaded) {
           source.fd = source_fd.value();
-          loaded = load_piece(loop, source, *piece, *dataset_plan, reshard, part_of ? &*part_of : nullptr, open_files,
-                              runs, data);
+          loaded = load_piece(loop, source, *piece, *dataset_plan, reshard, part_of ? &*part_of : nullptr,
+                              placements ? &*placements : nullptr, open_files, runs, data);
         }
         if (!loaded) {
           read_failure = loaded.error();

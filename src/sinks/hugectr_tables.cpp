@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <nlohmann/json.hpp>
 
 #include "recis_convert/common/file_io.h"
 #include "recis_convert/pipeline/row_loop.h"
@@ -92,7 +93,7 @@ Status write_hugectr_kept_rows(const JobOptions& o, const HugectrModel& model, c
   if (o.fsync) writeback = std::make_unique<WritebackStarter>();
   std::optional<PartOfIdTable> part_of;
   if (o.reshard) part_of.emplace(o.reshard);
-  std::vector<uint32_t> index_of_target(o.reshard, UINT32_MAX);
+  PlacementIndex placements(o.reshard);
   std::vector<uint32_t> index;
   std::vector<char> buffer(std::max<size_t>(o.buffer_mib << 20, 1));
   RowLoop loop(buffer);
@@ -104,9 +105,7 @@ Status write_hugectr_kept_rows(const JobOptions& o, const HugectrModel& model, c
     for (const auto& targets : placed.slots) {
       routers.push_back(std::make_unique<RowRouter>(targets, files, writeback.get()));
     }
-    for (const Placement& p : placed.slots.front()) {
-      if (o.reshard) index_of_target[p.target] = static_cast<uint32_t>(&p - placed.slots.front().data());
-    }
+    if (o.reshard) placements.set(placed.slots.front());
     HugectrColumns reader(t.source);
     const uint64_t vec = t.source.vec_size;
     RowFilter by_norm{HugectrColumns::kVectors,
@@ -132,12 +131,10 @@ Status write_hugectr_kept_rows(const JobOptions& o, const HugectrModel& model, c
     run.route = part_of ? &*part_of : nullptr;
     run.scratch_row_bytes = widest;
     auto done = loop.run(reader, run, [&](const RowChunk& chunk) -> Status {
-      index.assign(chunk.rows, 0);
-      for (uint64_t r = 0; part_of && r < chunk.rows; ++r) {
-        index[r] = index_of_target[chunk.targets[r]];
-        if (index[r] == UINT32_MAX) {
-          return bad_input(t.source.path, "row " + std::to_string(chunk.first + r) + " has a key the count pass did "
-                                          "not see there: the file changed during the run");
+      index.assign(chunk.rows, 0);  // without --reshard, every row goes to the table's own file
+      if (part_of) {
+        if (auto unplaced = placements.look_up(chunk.targets, chunk.rows, index.data())) {
+          return unplaced_row(t.source.path, "table " + nlohmann::json(t.name).dump(), chunk.first + *unplaced);
         }
       }
       for (size_t k = 0; k < t.slots.size(); ++k) {
@@ -150,9 +147,6 @@ Status write_hugectr_kept_rows(const JobOptions& o, const HugectrModel& model, c
     });
     if (!done) return done.error();
     for (auto& router : routers) router->finish();
-    for (const Placement& p : placed.slots.front()) {
-      if (o.reshard) index_of_target[p.target] = UINT32_MAX;
-    }
   }
   return files.close_all();
 }

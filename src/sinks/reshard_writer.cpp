@@ -42,6 +42,28 @@ void group_rows(const unsigned char* rows, uint64_t row_bytes, const uint32_t* s
 }
 
 
+void PlacementIndex::set(const std::vector<Placement>& targets) {
+  for (uint32_t target : set_) index_[target] = kNone;
+  set_.clear();
+  for (size_t t = 0; t < targets.size(); ++t) {
+    index_[targets[t].target] = static_cast<uint32_t>(t);
+    set_.push_back(targets[t].target);
+  }
+}
+
+std::optional<uint64_t> PlacementIndex::look_up(const uint32_t* targets, uint64_t n, uint32_t* index) const {
+  for (uint64_t r = 0; r < n; ++r) {
+    index[r] = index_[targets[r]];
+    if (index[r] == kNone) return r;
+  }
+  return std::nullopt;
+}
+
+Error unplaced_row(const std::string& path, const std::string& what, uint64_t row) {
+  return bad_input(path, what + " row " + std::to_string(row) +
+                             " has an id the count pass did not see there: the file changed during the run");
+}
+
 std::string ReshardOutputFiles::path(uint32_t target) const { return path_of_(target); }
 
 Result<int> ReshardOutputFiles::fd(uint32_t target) {
@@ -201,14 +223,7 @@ Status ReshardWriter::write_sparse(int src_fd, const std::string& src_path, cons
   std::optional<RowSelector> selector = std::move(opened).value();
   const std::vector<Placement>& targets = placement.targets;
   RowRouter router(targets, files_, writeback_.get());
-  for (size_t t = 0; t < targets.size(); ++t) index_of_target_[targets[t].target] = static_cast<uint32_t>(t);
-  struct Reset {  // the lookup is the writer's, for every tensor: left clean on every path out
-    std::vector<uint32_t>& index;
-    const std::vector<Placement>& targets;
-    ~Reset() {
-      for (const Placement& p : targets) index[p.target] = kNoIndex;
-    }
-  } reset{index_of_target_, targets};
+  placements_.set(targets);
   ColumnReader reader({FileColumn{src_fd, src_path, "tensor " + nlohmann::json(tensor.name).dump(),
                                   data_start + tensor.begin, in_row},
                        FileColumn{ids_fd.get(), ids.path, "tensor " + nlohmann::json(ids.tensor).dump(), ids.offset,
@@ -222,14 +237,8 @@ Status ReshardWriter::write_sparse(int src_fd, const std::string& src_path, cons
   run.scratch_row_bytes = out_row;  // the rows grouped by target
   auto done = row_loop_.run(reader, run, [&](const RowChunk& chunk) -> Status {
     slot_of_.resize(chunk.rows);
-    for (uint64_t r = 0; r < chunk.rows; ++r) {
-      const uint32_t index = index_of_target_[chunk.targets[r]];
-      if (index == kNoIndex) {  // the ids changed since they were counted
-        return bad_input(ids.path, "tensor " + nlohmann::json(ids.tensor).dump() + " row " +
-                                       std::to_string(chunk.first + r) +
-                                       " has an id the count pass did not see there: the file changed during the run");
-      }
-      slot_of_[r] = index;
+    if (auto unplaced = placements_.look_up(chunk.targets, chunk.rows, slot_of_.data())) {
+      return unplaced_row(ids.path, "tensor " + nlohmann::json(ids.tensor).dump(), chunk.first + *unplaced);
     }
     auto routed = router.write(chunk.slots[0], out_row, slot_of_.data(), chunk.rows, chunk.scratch);
     if (!routed) return routed;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -55,6 +56,25 @@ class ReshardOutputFiles {
 void group_rows(const unsigned char* rows, uint64_t row_bytes, const uint32_t* slot_of, uint64_t n, uint64_t* fill,
                 unsigned char* grouped);
 
+// Which of a tensor's placements each of its routed rows goes to: a table from target part to the placement's
+// index, set for one tensor's (or HugeCTR range's) placements at a time. A row whose target has no placement has an
+// id the count pass did not see there: the file changed during the run.
+class PlacementIndex {
+ public:
+  explicit PlacementIndex(uint32_t parts) : index_(parts, kNone) {}
+  void set(const std::vector<Placement>& targets);
+  // index[r] for the targets of n rows: none, or the first row whose target has no placement.
+  std::optional<uint64_t> look_up(const uint32_t* targets, uint64_t n, uint32_t* index) const;
+
+ private:
+  static constexpr uint32_t kNone = UINT32_MAX;
+  std::vector<uint32_t> index_;
+  std::vector<uint32_t> set_;  // the targets set now, cleared by the next set()
+};
+
+// The error of a routed row whose target has no placement (PlacementIndex::look_up).
+Error unplaced_row(const std::string& path, const std::string& what, uint64_t row);
+
 // The rows of one source tensor on their way to their targets (Placement: where its first row for each goes).
 // Each write() takes a chunk of rows with each row's target as an index into the placements, groups them by
 // target in `scratch` (a stable counting sort: rows keep their order) and writes each group with one pwrite at
@@ -87,7 +107,7 @@ class ReshardWriter {
         files_(staging_dir, share.count),
         share_(share),
         part_of_(share.count),
-        index_of_target_(share.count, kNoIndex) {
+        placements_(share.count) {
     if (start_writeback) writeback_ = std::make_unique<WritebackStarter>();
   }
   ReshardWriter(const ReshardWriter&) = delete;  // its row loop holds its buffer
@@ -110,14 +130,13 @@ class ReshardWriter {
   Status write_dense(int src_fd, const std::string& src_path, const TensorInfo& tensor, uint64_t data_start,
                      uint64_t offset);
 
-  static constexpr uint32_t kNoIndex = UINT32_MAX;
   std::vector<char> buffer_;
   RowLoop row_loop_{buffer_};  // a tensor's rows, in buffer_
   std::vector<uint32_t> slot_of_;  // a chunk's rows' indices into their tensor's placements
   ReshardOutputFiles files_;
   const ReshardShare& share_;
   PartOfIdTable part_of_;
-  std::vector<uint32_t> index_of_target_;  // target -> its index in the current tensor's placement, or kNoIndex
+  PlacementIndex placements_;  // the current tensor's
   std::unique_ptr<WritebackStarter> writeback_;
   std::function<void(uint64_t)> progress_;
 };

@@ -114,3 +114,25 @@ TEST_F(ReshardWriterTest, AnIdTensorThatIsNotInt64IsBadInput) {
 
 }  // namespace
 }  // namespace recis_convert
+
+namespace recis_convert {
+namespace {
+
+TEST(PlacementIndexTest, EachRowTakesItsTargetsPlacementAndAnUnplacedTargetIsNamedByItsRow) {
+  PlacementIndex index(8);
+  index.set({Placement{2, 0, 0}, Placement{5, 0, 0}, Placement{7, 0, 0}});
+  const std::vector<uint32_t> targets{5, 2, 7, 7};
+  std::vector<uint32_t> got(4);
+  EXPECT_FALSE(index.look_up(targets.data(), 4, got.data()));
+  EXPECT_EQ(got, (std::vector<uint32_t>{1, 0, 2, 2}));
+  index.set({Placement{3, 0, 0}});  // the next tensor's: the previous placements are gone
+  auto unplaced = index.look_up(targets.data(), 4, got.data());
+  ASSERT_TRUE(unplaced);
+  EXPECT_EQ(*unplaced, 0u);
+  const Error error = unplaced_row("/ckpt/f.safetensors", "tensor \"t.id/part_0_1\"", 41);
+  EXPECT_EQ(error.code, ExitCode::kBadInput);
+  EXPECT_NE(error.describe().find("row 41 has an id the count pass did not see"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace recis_convert
