@@ -32,8 +32,8 @@ class ColumnReader final : public RowReader {
 
 // Reads the `kept` rows (offsets from the row at `offset`, ascending) of `row_bytes` each into `out`, back to back.
 // Kept rows less than kKeptRowGapBytes apart are read as one span with the rows between, which are then dropped;
-// farther ones by separate reads; no kept row, no read. `out` has room for the rows from kept.front() to
-// kept.back().
+// farther ones by separate reads; no kept row, no read. `out` needs room for kept.back() + 1 rows: a span is
+// read at the place of the rows kept so far, and moved back from there.
 Status read_kept_rows(int fd, uint64_t offset, uint64_t row_bytes, const std::vector<uint32_t>& kept,
                       unsigned char* out, const std::string& name, const std::string& what);
 
