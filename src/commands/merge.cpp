@@ -1,6 +1,10 @@
 #include "recis_convert/commands/merge.h"
 
+#include <sys/stat.h>
+
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <optional>
 #include <set>
 
@@ -16,7 +20,9 @@
 #include "recis_convert/plan/rank_assignment.h"
 #include "recis_convert/publish/staging.h"
 #include "recis_convert/publish/staging_reach.h"
+#include "recis_convert/sinks/copy_choice.h"
 #include "recis_convert/sinks/merge_writer.h"
+#include "recis_convert/transforms/kept_row_bitmap.h"
 #include "recis_convert/sources/delta_rows.h"
 #include "recis_convert/sources/export_manifest.h"
 
@@ -95,6 +101,10 @@ Result<MergeInputs> read_inputs(const MergeOptions& m, std::vector<ExportManifes
   warn_removed_stale(stale, log);
   staging.emplace(std::move(created).value());
   inputs.staging_dir = staging->path();
+  const std::string bitmaps = kept_row_bitmap_dir(inputs.staging_dir);  // --evict-older-than's kept rows
+  if (m.older_than && ::mkdir(bitmaps.c_str(), 0755) != 0) {
+    return output_error(bitmaps, std::string("cannot create: ") + std::strerror(errno));
+  }
   log.stage("merge: " + m.base + " (step " + std::to_string(*manifests[0].step) + ") and " +
             std::to_string(m.deltas.size()) + " delta(s) up to step " + std::to_string(inputs.step) + ": " +
             std::to_string(inputs.base.files.size()) + " data files");
@@ -120,6 +130,8 @@ Status finish_merge(const MergeOptions& m, const std::vector<ExportManifest>& ma
     log.stage("evicted " + std::to_string(rows) + " rows of " + nlohmann::json(table).dump() +
               ": last updated more than " + std::to_string(*m.older_than) + " steps before " + std::to_string(step));
   }
+  const std::string bitmaps = kept_row_bitmap_dir(staging.path());
+  if (m.older_than && !remove_tree(bitmaps)) return output_error(bitmaps, "cannot remove the kept-row bitmaps");
   auto manifest = write_export_metadata(o, source, summary.value(), staging.path());
   if (!manifest) return manifest.error();
   // the dense export, fg, mc and assets: each file from the newest export that has it
@@ -212,8 +224,11 @@ ExitCode run_merge(const MergeOptions& m, Comm& comm) {
     settings.buffer_bytes = m.buffer_mib << 20;
     settings.piece_bytes = m.piece_bytes();
     settings.writeback = m.fsync ? &writeback : nullptr;
+    settings.copy_path = choose_copy_path_for(CopyMethod::kAuto, base.ckpt_dir, inputs.value().staging_dir).path;
     settings.older_than = m.older_than;
     settings.global_step = inputs.value().step;
+    settings.kept_rows_prefix =
+        kept_row_bitmap_dir(inputs.value().staging_dir) + "/rank" + std::to_string(comm.rank()) + "-";
     MergeWriter writer(base, deltas.value(), settings);
     for (size_t file : files_of_rank(assign_files(sizes, comm.size(), Balance::kRoundRobin), comm.rank())) {
       if (auto stop = interruption()) {

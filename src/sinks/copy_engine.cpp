@@ -115,9 +115,10 @@ Result<bool> CopyEngine::copy_range_kernel(int src_fd, const std::string& src_na
   return true;
 }
 
-// Reads the rows the part's eviction or delta decision keeps (all without one) and writes them, rewritten by the
-// slot's row transforms when there are any (row_transform.h), through the row loop (pipeline/row_loop.h); only the
-// output bytes [begin, end) of the range, a piece's share (the rows across its ends are made whole and cut).
+// Reads the rows the part's eviction or delta decision keeps (all without one), from the source file or from the
+// range's reader (a merge's rows), and writes them, rewritten by the slot's row transforms when there are any
+// (row_transform.h), through the row loop (pipeline/row_loop.h); only the output bytes [begin, end) of the range,
+// a piece's share (the rows across its ends are made whole and cut).
 Status CopyEngine::rewrite_range(int src_fd, const std::string& src_name, const CopyRange& range, uint64_t begin,
                                  uint64_t end, OutputCursor& out) {
   const uint64_t in_row = range.source_row_bytes(), out_row = range.output_row_bytes();
@@ -127,9 +128,13 @@ Status CopyEngine::rewrite_range(int src_fd, const std::string& src_name, const 
   auto opened = RowSelector::open_if(range.selection.get());
   if (!opened) return opened.error();
   std::optional<RowSelector> selector = std::move(opened).value();
-  const std::string what = range.rewrite ? "tensor \"" + range.rewrite->slot().tensor + "\""
-                                         : "part " + range.selection->part.table + "/" + range.selection->part.part;
-  ColumnReader reader({FileColumn{src_fd, src_name, what, range.offset, in_row}});
+  std::optional<ColumnReader> file_rows;  // the source file's own rows, unless the range brings a reader
+  RowReader* reader = range.reader.get();
+  if (!reader) {
+    const std::string what = range.rewrite ? "tensor \"" + range.rewrite->slot().tensor + "\""
+                                           : "part " + range.selection->part.table + "/" + range.selection->part.part;
+    reader = &file_rows.emplace(std::vector<FileColumn>{FileColumn{src_fd, src_name, what, range.offset, in_row}});
+  }
   RowRun run;  // the source rows whose output meets [begin, end) (with a selection: all of them)
   run.first = selector ? 0 : begin / out_row;
   run.end = selector ? range.rows : std::min(range.rows, (end + out_row - 1) / out_row);
@@ -137,7 +142,7 @@ Status CopyEngine::rewrite_range(int src_fd, const std::string& src_name, const 
   run.selector = selector ? &*selector : nullptr;
   run.first_row_again = run.first * out_row < begin;  // a row across the window's start: its head is the previous
   uint64_t out_at = run.first * out_row;              // piece's; out_at: where a chunk lands in the range's output
-  auto done = row_loop_.run(reader, run, [&](const RowChunk& chunk) -> Status {
+  auto done = row_loop_.run(*reader, run, [&](const RowChunk& chunk) -> Status {
     const uint64_t from = std::max(begin, out_at), to = std::min(end, out_at + chunk.rows * out_row);
     auto written = out.write(chunk.slots[0] + (from - out_at), static_cast<size_t>(to - from));
     if (!written) return written.error();

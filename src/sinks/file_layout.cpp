@@ -17,18 +17,20 @@ uint64_t FileLayout::output_bytes() const {
 
 FileLayout lay_out_filtered_file(const SafetensorsHeader& header, const std::vector<bool>& keep,
                                  const std::vector<std::shared_ptr<const SlotRows>>& rewrites,
-                                 const std::vector<std::shared_ptr<const PartSelection>>& selections) {
+                                 const std::vector<std::shared_ptr<const PartSelection>>& selections,
+                                 const std::vector<std::optional<RowsFrom>>& from) {
   FileLayout plan;
   uint64_t next = 0;
   for (size_t i = 0; i < header.tensors.size(); ++i) {
-    const TensorInfo& source = header.tensors[i];
     if (!keep[i]) {
-      plan.dropped.push_back(source);
+      plan.dropped.push_back(header.tensors[i]);
       continue;
     }
+    const RowsFrom* rows_from = i < from.size() && from[i] ? &*from[i] : nullptr;
+    const TensorInfo& source = rows_from ? rows_from->tensor : header.tensors[i];
     TensorInfo out = source;
     out.begin = next;
-    const uint64_t offset = header.data_start() + source.begin;
+    const uint64_t offset = rows_from ? 0 : header.data_start() + source.begin;
     const auto& rewrite = i < rewrites.size() ? rewrites[i] : nullptr;
     const auto& selection = i < selections.size() ? selections[i] : nullptr;
     if (rewrite || selection) {  // row by row: rewritten, or only the kept rows, or both
@@ -42,15 +44,20 @@ FileLayout lay_out_filtered_file(const SafetensorsHeader& header, const std::vec
       out.end = next + written * layout.row_bytes();
       next = out.end;
       plan.kept.push_back(out);
-      if (rows > 0) plan.ranges.emplace_back(offset, source.nbytes(), rewrite, rows, selection);
+      if (rows > 0) {
+        plan.ranges.emplace_back(offset, source.nbytes(), rewrite, rows, selection,
+                                 rows_from ? rows_from->reader : nullptr);
+      }
       continue;
     }
     out.end = next + source.nbytes();
     next = out.end;
     plan.kept.push_back(out);
     if (source.nbytes() == 0) continue;
-    if (!plan.ranges.empty() && !plan.ranges.back().by_rows() &&
-        plan.ranges.back().offset + plan.ranges.back().length == offset) {
+    if (rows_from) {
+      plan.ranges.emplace_back(0, source.nbytes(), nullptr, rows_from->rows, nullptr, rows_from->reader);
+    } else if (!plan.ranges.empty() && !plan.ranges.back().by_rows() &&
+               plan.ranges.back().offset + plan.ranges.back().length == offset) {
       plan.ranges.back().length += source.nbytes();
     } else {
       plan.ranges.emplace_back(offset, source.nbytes());

@@ -1,0 +1,88 @@
+#include "recis_convert/sources/merged_rows.h"
+
+#include <algorithm>
+#include <cstring>
+#include <optional>
+
+namespace recis_convert {
+
+Status MergedRows::read(uint64_t first, uint64_t n, const std::vector<uint32_t>* kept, unsigned char* const* into) {
+  unsigned char* const out = into[0];
+  const uint64_t row_bytes = base_.row_bytes;
+  const uint64_t end = first + n, base_end = std::min(end, merge_.base_rows);
+  fetches_.clear();
+  // where row `first + offset` lands in `out`: its place among the kept rows (both ascend), or its offset
+  size_t next_kept = 0;
+  auto place = [&](uint64_t offset) -> std::optional<size_t> {
+    if (!kept) return static_cast<size_t>(offset);
+    while (next_kept < kept->size() && (*kept)[next_kept] < offset) ++next_kept;
+    if (next_kept == kept->size() || (*kept)[next_kept] != offset) return std::nullopt;
+    return next_kept;
+  };
+  // 1. the base's own rows, then the delta rows that replace some of them
+  if (first < base_end) {
+    Status read = Ok{};
+    if (!kept) {
+      read = read_exact(base_.fd, base_.offset + first * row_bytes, (base_end - first) * row_bytes, out, base_.path,
+                        base_.what);
+    } else {
+      const auto split = std::lower_bound(kept->begin(), kept->end(), static_cast<uint32_t>(base_end - first));
+      const std::vector<uint32_t>* base_kept = kept;
+      if (split != kept->end()) {
+        base_kept_.assign(kept->begin(), split);
+        base_kept = &base_kept_;
+      }
+      read = read_kept_rows(base_.fd, base_.offset + first * row_bytes, row_bytes, *base_kept, out, base_.path,
+                            base_.what);
+    }
+    if (!read) return read;
+    auto replaced = std::lower_bound(merge_.replaced.begin(), merge_.replaced.end(), first,
+                                     [](const PartMerge::Replacement& r, uint64_t row) { return r.row < row; });
+    for (; replaced != merge_.replaced.end() && replaced->row < base_end; ++replaced) {
+      if (auto at = place(replaced->row - first)) fetches_.push_back(Fetch{replaced->at, out + *at * row_bytes});
+    }
+  }
+  // 2. the rows the part gains
+  for (uint64_t row = std::max(first, merge_.base_rows); row < end; ++row) {
+    if (auto at = place(row - first)) {
+      fetches_.push_back(Fetch{merge_.added[row - merge_.base_rows], out + *at * row_bytes});
+    }
+  }
+  return fetch(fetches_);
+}
+
+Status MergedRows::fetch(const std::vector<Fetch>& fetches) {
+  const uint64_t row_bytes = base_.row_bytes;
+  const uint64_t max_run = std::max<uint64_t>(1, kMaxRunBytes / std::max<uint64_t>(row_bytes, 1));
+  for (size_t i = 0; i < fetches.size();) {
+    const DeltaRows::Location& head = fetches[i].at;
+    size_t j = i + 1;
+    while (j < fetches.size() && j - i < max_run && fetches[j].at.part == head.part &&
+           fetches[j].at.row == head.row + (j - i)) {
+      ++j;
+    }
+    const DeltaRows::Part& part = deltas_.part(head.part);
+    auto column = part.slots.find(slot_);
+    if (column == part.slots.end()) {
+      return bad_input(part.slots.at("id").path, "the part of " + quoted_name(part.slots.at("id").key) +
+                                                     " has no slot " + quoted_name(slot_) + ", which the base exports");
+    }
+    const RowColumn& c = column->second;
+    if (c.row_bytes() != row_bytes) {
+      return bad_input(c.path, "tensor " + quoted_name(c.key) + " has rows of " + std::to_string(c.row_bytes()) +
+                                   " bytes, the base's have " + std::to_string(row_bytes));
+    }
+    auto fd = files_.fd(c.path);
+    if (!fd) return fd.error();
+    run_.resize((j - i) * row_bytes);
+    auto read = read_exact(fd.value(), c.offset + head.row * row_bytes, run_.size(), run_.data(), c.path,
+                           "tensor " + quoted_name(c.key) + " rows " + std::to_string(head.row) + ".." +
+                               std::to_string(head.row + (j - i)));
+    if (!read) return read;
+    for (size_t k = i; k < j; ++k) std::memcpy(fetches[k].into, run_.data() + (k - i) * row_bytes, row_bytes);
+    i = j;
+  }
+  return Ok{};
+}
+
+}  // namespace recis_convert
