@@ -154,6 +154,33 @@ Recorded only_if(std::function<bool()> condition, Recorded record) {
 }
 const Recorded kNotRecorded = [] { return std::optional<nlohmann::ordered_json>(); };
 
+// The row transforms' options, for the export and for merge alike (one meaning each)
+constexpr const char* kFilterOptimizerHelp =
+    "Drop optimizer state: sparse slots and dense scalars whose name starts with 'sparse_'";
+constexpr const char* kDropSlotHelp = "Also drop this sparse slot (repeatable), e.g. step_filter";
+constexpr const char* kQuantizeEmbeddingsHelp =
+    "Serving dtype of every table's embedding rows, in PyTorch's layouts: none (default), fp16, bf16, or "
+    "row-wise int8 / int4 / int2 (torch.ops.quantized.embedding_bag_{byte,4bit,2bit}_prepack)";
+constexpr const char* kQuantizeTableHelp =
+    "TABLE=DTYPE: this table's serving dtype instead of --quantize-embeddings' (repeatable; DTYPE may be none)";
+
+// --quantize-table TABLE=DTYPE entries (sorted and deduplicated in place) into dtypes.tables; the usage error.
+std::optional<std::string> read_table_dtypes(std::vector<std::string>& entries, EmbeddingDTypes& dtypes) {
+  std::sort(entries.begin(), entries.end());
+  entries.erase(std::unique(entries.begin(), entries.end()), entries.end());
+  for (const auto& entry : entries) {
+    const size_t equals = entry.rfind('=');
+    const std::string table = equals == std::string::npos ? "" : entry.substr(0, equals);
+    const auto dtype = equals == std::string::npos ? std::nullopt : parse_serving_dtype(entry.substr(equals + 1));
+    if (table.empty() || !dtype) {
+      return "--quantize-table \"" + entry + "\": expected TABLE=DTYPE with DTYPE one of none|fp16|bf16|int8|int4|int2";
+    }
+    auto [it, added] = dtypes.tables.emplace(table, *dtype);
+    if (!added && it->second != *dtype) return "--quantize-table gives table \"" + table + "\" two dtypes";
+  }
+  return std::nullopt;
+}
+
 // --stall-timeout, for the export and for verify and merge alike
 constexpr const char* kStallTimeoutHelp =
     "Stop the run (exit 6, nothing published) when a rank hears nothing from a peer, or a rank's work does not move, "
@@ -279,21 +306,13 @@ class ExportOptions {
            only_if([&o] { return o.format == ExportFormat::kHdf5; }, by_name(kHdf5Transfers, o.hdf5_transfer)))
         ->transform(one_of(kHdf5Transfers))
         ->option_text("auto|collective|independent");
-    flag("--filter-optimizer", o.filter_optimizer,
-         "Drop optimizer state: sparse slots and dense scalars whose name starts with 'sparse_'",
-         always(o.filter_optimizer));
-    option("--drop-slot", o.drop_slots, "Also drop this sparse slot (repeatable), e.g. step_filter",
-           always(o.drop_slots))
-        ->type_name("NAME");
-    option("--quantize-embeddings", o.embedding_dtypes.all,
-           "Serving dtype of every table's embedding rows, in PyTorch's layouts: none (default), fp16, bf16, or "
-           "row-wise int8 / int4 / int2 (torch.ops.quantized.embedding_bag_{byte,4bit,2bit}_prepack)",
+    flag("--filter-optimizer", o.filter_optimizer, kFilterOptimizerHelp, always(o.filter_optimizer));
+    option("--drop-slot", o.drop_slots, kDropSlotHelp, always(o.drop_slots))->type_name("NAME");
+    option("--quantize-embeddings", o.embedding_dtypes.all, kQuantizeEmbeddingsHelp,
            by_name(kServingDTypes, o.embedding_dtypes.all))
         ->transform(one_of(kServingDTypes))
         ->option_text("none|fp16|bf16|int8|int4|int2");
-    option("--quantize-table", o.quantize_tables,
-           "TABLE=DTYPE: this table's serving dtype instead of --quantize-embeddings' (repeatable; DTYPE may be none)",
-           always(o.quantize_tables))
+    option("--quantize-table", o.quantize_tables, kQuantizeTableHelp, always(o.quantize_tables))
         ->type_name("TABLE=DTYPE");
     option("--evict-older-than", f_.evict_older_than,
            "Leave out the rows of a table with a step_filter slot whose last update is more than STEPS before the "
@@ -558,10 +577,17 @@ CommandLine parse_merge(int argc, const char* const* argv) {
                                "before the merged step (the last delta's), as the export option does")
                     ->check(CLI::NonNegativeNumber)
                     ->option_text("STEPS");
+  app.add_flag("--filter-optimizer", o.filter_optimizer, kFilterOptimizerHelp);
+  app.add_option("--drop-slot", o.drop_slots, kDropSlotHelp)->check(kPlainValue)->type_name("NAME");
+  app.add_option("--quantize-embeddings", o.embedding_dtypes.all, kQuantizeEmbeddingsHelp)
+      ->transform(one_of(kServingDTypes))
+      ->option_text("none|fp16|bf16|int8|int4|int2");
+  app.add_option("--quantize-table", o.quantize_tables, kQuantizeTableHelp)->check(kPlainValue)->type_name("TABLE=DTYPE");
   app.add_flag("-q,--quiet", o.quiet, "Only errors and warnings");
   add_stall_timeout(app, o.stall_timeout);
   app.add_option("--debug-fail-at", o.debug_fail_at, "test-only fault injection")->group("");  // hidden
   if (auto exit = parse_or_exit(app, argc, argv, CommandLine::Command::kMerge)) return *exit;
+  if (auto wrong = read_table_dtypes(o.quantize_tables, o.embedding_dtypes)) return usage(*wrong);
   o.fsync = !no_fsync;
   if (evict->count() > 0) o.older_than = older_than;
   if (!o.debug_fail_at.empty()) {
@@ -686,18 +712,7 @@ CommandLine parse_command_line(int argc, const char* const* argv, ParsingRank ra
     }
     if (!asset_names.insert(name).second) return usage("--asset-files: two assets are named \"" + name + "\"");
   }
-  std::sort(o.quantize_tables.begin(), o.quantize_tables.end());
-  o.quantize_tables.erase(std::unique(o.quantize_tables.begin(), o.quantize_tables.end()), o.quantize_tables.end());
-  for (const auto& entry : o.quantize_tables) {
-    const size_t equals = entry.rfind('=');
-    const std::string table = equals == std::string::npos ? "" : entry.substr(0, equals);
-    const auto dtype = equals == std::string::npos ? std::nullopt : parse_serving_dtype(entry.substr(equals + 1));
-    if (table.empty() || !dtype) {
-      return usage("--quantize-table \"" + entry + "\": expected TABLE=DTYPE with DTYPE one of none|fp16|bf16|int8|int4|int2");
-    }
-    auto [it, added] = o.embedding_dtypes.tables.emplace(table, *dtype);
-    if (!added && it->second != *dtype) return usage("--quantize-table gives table \"" + table + "\" two dtypes");
-  }
+  if (auto wrong = read_table_dtypes(o.quantize_tables, o.embedding_dtypes)) return usage(*wrong);
   // A set, not a sequence: the same job spelled in another order gives the same manifest.
   std::sort(o.drop_slots.begin(), o.drop_slots.end());
   o.drop_slots.erase(std::unique(o.drop_slots.begin(), o.drop_slots.end()), o.drop_slots.end());

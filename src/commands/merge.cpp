@@ -21,9 +21,10 @@
 #include "recis_convert/publish/staging.h"
 #include "recis_convert/publish/staging_reach.h"
 #include "recis_convert/sinks/copy_choice.h"
-#include "recis_convert/sinks/merge_writer.h"
 #include "recis_convert/transforms/kept_row_bitmap.h"
 #include "recis_convert/sources/delta_rows.h"
+#include "recis_convert/sources/merged_export.h"
+#include "recis_convert/transforms/job_transforms.h"
 #include "recis_convert/sources/export_manifest.h"
 
 namespace recis_convert {
@@ -32,8 +33,10 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr size_t kMaxFilesAwaitingFsync = 32;  // open descriptors per rank while writeback runs behind the writes
 
-// The content options the base was exported with (its manifest's "options"), which the merged export shares:
-// they shape its metadata (the tables' serving dtypes and dims) and its manifest.
+// The content options of the merged export: those the base was exported with (its manifest's "options"), which
+// its rows carry, and the row transforms this merge applies on top (a slot filtered by either is gone; the serving
+// dtypes are the base's or the merge's, never both: check_transforms_apply). They shape its metadata (the tables'
+// serving dtypes and dims) and its manifest.
 JobOptions options_of(const ExportManifest& base, const MergeOptions& m) {
   JobOptions o;
   o.export_dir = m.export_dir;
@@ -62,7 +65,23 @@ JobOptions options_of(const ExportManifest& base, const MergeOptions& m) {
     o.reshard = options["reshard"].get<uint32_t>();
   }
   o.eviction.older_than = m.older_than;  // the rule this merge applied, not the base's
+  o.filter_optimizer = o.filter_optimizer || m.filter_optimizer;
+  for (const auto& slot : m.drop_slots) {
+    if (std::find(o.drop_slots.begin(), o.drop_slots.end(), slot) == o.drop_slots.end()) o.drop_slots.push_back(slot);
+  }
+  if (m.embedding_dtypes.any()) o.embedding_dtypes = m.embedding_dtypes;
   return o;
+}
+
+// A merge converts float rows to a serving dtype; rows the base export converted already are not converted again
+// (bad input naming the base).
+Status check_transforms_apply(const ExportManifest& base, const MergeOptions& m) {
+  const JobOptions base_options = options_of(base, MergeOptions{});
+  if (m.embedding_dtypes.any() && base_options.embedding_dtypes.any()) {
+    return bad_input(base.dir, "was exported with serving dtypes already (its manifest's \"options\"); a merge "
+                               "converts float rows only: merge without --quantize-embeddings/--quantize-table");
+  }
+  return Ok{};
 }
 
 // Rank 0, stage 1: the manifests, the chain, the exports' indexes, the staging directory.
@@ -79,6 +98,8 @@ Result<MergeInputs> read_inputs(const MergeOptions& m, std::vector<ExportManifes
   }
   auto checked = check_merge_chain(manifests[0], deltas);
   if (!checked) return checked.error();
+  auto converts = check_transforms_apply(manifests[0], m);
+  if (!converts) return converts.error();
   for (auto& d : deltas) manifests.push_back(std::move(d));
   MergeInputs inputs;
   inputs.step = checked.value();
@@ -113,15 +134,15 @@ Result<MergeInputs> read_inputs(const MergeOptions& m, std::vector<ExportManifes
 
 // Rank 0, stage 4: metadata, the carried files, the manifest; then publish.
 Status finish_merge(const MergeOptions& m, const std::vector<ExportManifest>& manifests, int64_t step,
-                    const CheckpointListing& base, std::vector<FileResult> files,
+                    const CheckpointListing& base, std::vector<FileResult> files, QuantizationLedger quantization,
                     const std::map<std::string, uint64_t>& evicted, StagingDir& staging, RunReport& report,
                     Clock::time_point start, const Log& log) {
   const JobOptions o = options_of(manifests[0], m);
   SourceDescription source;
   source.listing = base;
   JobOptions summarized = o;
-  summarized.filter_optimizer = false;  // the base's filter had its say (and its warning) when it was exported
-  auto summary = summarize_export(summarized, source, std::move(files), QuantizationLedger(), log);
+  summarized.filter_optimizer = m.filter_optimizer;  // the base's filter had its say (and its warning) already
+  auto summary = summarize_export(summarized, source, std::move(files), std::move(quantization), log);
   if (!summary) return summary.error();
   const GlobalStep merged{step, "merge of " + std::to_string(manifests.size() - 1) + " delta(s)"};
   summary.value().clock.step = merged;
@@ -218,33 +239,37 @@ ExitCode run_merge(const MergeOptions& m, Comm& comm) {
     }
     std::vector<uint64_t> sizes;
     for (const auto& f : base.files) sizes.push_back(f.size);
+    const std::string& staging_dir = inputs.value().staging_dir;
+    CopyEngine engine(m.buffer_mib << 20, choose_copy_path_for(CopyMethod::kAuto, base.ckpt_dir, staging_dir).path,
+                      m.piece_bytes());
+    engine.set_hashing_cpus(usable_cpus());
     WritebackQueue writeback(kMaxFilesAwaitingFsync);
-    MergeSettings settings;
-    settings.staging_dir = inputs.value().staging_dir;
-    settings.buffer_bytes = m.buffer_mib << 20;
-    settings.piece_bytes = m.piece_bytes();
+    MergeSettings merging;
+    merging.older_than = m.older_than;
+    merging.global_step = inputs.value().step;
+    merging.kept_rows_prefix = kept_row_bitmap_dir(staging_dir) + "/rank" + std::to_string(comm.rank()) + "-";
+    MergedExport merged(base, deltas.value(), merging);
+    const RowTransformChain transforms =
+        make_row_transforms(m.filter_optimizer, m.drop_slots, m.embedding_dtypes, &mine.quantization);
+    FileExportSettings settings;
+    settings.staging_dir = staging_dir;
     settings.writeback = m.fsync ? &writeback : nullptr;
-    settings.copy_path = choose_copy_path_for(CopyMethod::kAuto, base.ckpt_dir, inputs.value().staging_dir).path;
-    settings.older_than = m.older_than;
-    settings.global_step = inputs.value().step;
-    settings.kept_rows_prefix =
-        kept_row_bitmap_dir(inputs.value().staging_dir) + "/rank" + std::to_string(comm.rank()) + "-";
-    MergeWriter writer(base, deltas.value(), settings);
+    settings.tensor_rows = [&merged](const TensorOfFile& tensor) { return merged.rows_of(tensor); };
     for (size_t file : files_of_rank(assign_files(sizes, comm.size(), Balance::kRoundRobin), comm.rank())) {
       if (auto stop = interruption()) {
         mine.error = *stop;
         break;
       }
-      auto merged = writer.write(file);
-      if (!merged) {
-        mine.error = merged.error();
+      auto written = export_data_file(base, base.files[file], transforms, engine, settings);
+      if (!written) {
+        mine.error = written.error();
         comm.announce_failure();
         break;
       }
-      mine.results.push_back(std::move(merged).value());
+      mine.results.push_back(std::move(written).value());
       fault_point("merge");
     }
-    mine.evicted = writer.evicted();
+    mine.evicted = merged.evicted();
     if (!mine.error) {
       auto synced = writeback.flush_all();
       if (!synced) mine.error = synced.error();
@@ -257,6 +282,7 @@ ExitCode run_merge(const MergeOptions& m, Comm& comm) {
   int status = agreed;
   if (comm.is_root()) {
     std::vector<FileResult> files;
+    QuantizationLedger quantization;
     std::map<std::string, uint64_t> evicted;
     std::set<std::string> printed;
     if (!gathered) {
@@ -267,6 +293,7 @@ ExitCode run_merge(const MergeOptions& m, Comm& comm) {
         if (r.error && printed.insert(r.error->describe()).second) Log::error(r.error->describe());
         for (auto& f : r.results) files.push_back(std::move(f));
         for (const auto& [table, rows] : r.evicted) evicted[table] += rows;
+        quantization.add(r.quantization);
       }
     }
     // the inputs were checksummed against their manifests, then read again to merge: still the same files now?
@@ -279,8 +306,8 @@ ExitCode run_merge(const MergeOptions& m, Comm& comm) {
     }
     if (status == 0) {
       auto finished =
-          finish_merge(m, manifests, inputs.value().step, base, std::move(files), evicted, *staging, report, start,
-                       log);
+          finish_merge(m, manifests, inputs.value().step, base, std::move(files), std::move(quantization), evicted,
+                       *staging, report, start, log);
       if (!finished) {
         Log::error(finished.error().describe());
         status = static_cast<int>(finished.error().code);

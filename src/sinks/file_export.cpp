@@ -54,7 +54,8 @@ Status write_export(int src_fd, const std::string& src_path, const std::string& 
 }  // namespace
 
 Result<FileDecision> decide_data_file(int fd, const CheckpointListing& listing, const DataFile& file,
-                                      const RowTransformChain& transforms, const PartSelections* selections) {
+                                      const RowTransformChain& transforms, const PartSelections* selections,
+                                      const TensorRowsOf& tensor_rows) {
   const std::string path = join(listing.ckpt_dir, file.name);
   auto now = stamp_of(fd, path);
   if (!now) return now.error();
@@ -89,14 +90,21 @@ Result<FileDecision> decide_data_file(int fd, const CheckpointListing& listing, 
   // Then the row transforms, slot by slot (a sparse tensor holds rows of one slot of one table).
   for (size_t i = 0; i < decision.keys.size(); ++i) {
     const KeyClass& key = decision.keys[i];
-    const TensorInfo& tensor = decision.header.tensors[i];
-    decision.selections.push_back(nullptr);
+    TensorRows given;
+    if (tensor_rows) {
+      auto asked = tensor_rows(TensorOfFile{path, fd, decision.header, i, key});
+      if (!asked) return asked.error();
+      given = std::move(asked).value();
+    }
+    decision.from.push_back(given.from);
+    const TensorInfo& tensor = given.from ? given.from->tensor : decision.header.tensors[i];
+    decision.selections.push_back(given.selection);
     if (!key.sparse) {
       decision.keep.push_back(transforms.keeps_dense(key.dense_name));
       decision.rows.push_back(nullptr);
       continue;
     }
-    if (selections) {
+    if (selections && !given.selection) {
       auto selected = selections->find(part_of_key(key.sparse_key.child, tensor.name));
       if (selected != selections->end()) {
         const PartSelection& part = *selected->second;
@@ -139,7 +147,7 @@ Result<PlannedFile> plan_data_file(const CheckpointListing& listing, const DataF
   auto opened = open_input_file(p.src_path);
   if (!opened) return opened.error();
   p.src = std::move(opened).value();
-  auto decision = decide_data_file(p.src.get(), listing, file, transforms, settings.selections);
+  auto decision = decide_data_file(p.src.get(), listing, file, transforms, settings.selections, settings.tensor_rows);
   if (!decision) return decision.error();
   p.result.name = file.name;
   p.result.source_bytes = file.size;
@@ -149,9 +157,10 @@ Result<PlannedFile> plan_data_file(const CheckpointListing& listing, const DataF
   auto any = [](const auto& per_tensor) {
     return std::any_of(per_tensor.begin(), per_tensor.end(), [](const auto& x) { return x != nullptr; });
   };
-  p.layout = !transforms.drops_anything() && !any(d.rows) && !any(d.selections)
+  const bool rows_from_elsewhere = std::any_of(d.from.begin(), d.from.end(), [](const auto& f) { return f.has_value(); });
+  p.layout = !transforms.drops_anything() && !any(d.rows) && !any(d.selections) && !rows_from_elsewhere
                  ? lay_out_verbatim_copy(d.header)
-                 : lay_out_filtered_file(d.header, d.keep, d.rows, d.selections);
+                 : lay_out_filtered_file(d.header, d.keep, d.rows, d.selections, d.from);
   p.result.kept = p.layout.kept;
   p.result.dropped = p.layout.dropped;
   p.result.written = !p.layout.kept.empty();

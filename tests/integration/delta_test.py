@@ -17,6 +17,9 @@ Cases:
             filter, int8 and --reshard, and as a chain 100 -> 150 -> 200; np 1 and 3 alike; verify passes
   merge_refusals  deltas out of order, onto the wrong base, of another dtype: exit 3; a broken delta publishes
             nothing
+  merge_options  merge of plain exports with an export's row option (--filter-optimizer, --drop-slot, fp16, int8,
+            int4, a per-table dtype, with eviction) equals the export of ckpt_200 with that option by id and part,
+            manifest tables alike; np 1 and 3 alike; verify passes; converting a converted base is refused
 """
 import json
 import os
@@ -320,8 +323,45 @@ def case_merge_refusals(args):
     print("ok: merge refusals; a broken delta or a killed merge publishes nothing")
 
 
+def case_merge_options(args):
+    """merge(full(100), delta(200 since 100)) with a row option is the export of ckpt_200 with that option (issue 37:
+    merge is a job of the export's pipeline, so it takes the export's row transforms)."""
+    ckpt = {s: os.path.join(args.fixture, f"ckpt_{s}") for s in (100, 150, 200)}
+    base = export(args, args.np, "o_base", ckpt[100], [])
+    d150 = export(args, args.np, "o_150", ckpt[150], ["--delta-since", base])
+    d200 = export(args, args.np, "o_200", ckpt[200], ["--delta-since", d150])
+    for options in (["--filter-optimizer"], ["--drop-slot", "step_filter"], ["--quantize-embeddings", "fp16"],
+                    ["--filter-optimizer", "--quantize-embeddings", "int8"], ["--quantize-embeddings", "int4"],
+                    ["--quantize-table", "user_id=int8"], ["--quantize-embeddings", "int8", "--evict-older-than", "60"]):
+        label = " ".join(options)
+        tag = str(abs(hash(label)))
+        full = export(args, args.np, f"o{tag}_full", ckpt[200], options)
+        digests = {}
+        for np_ in (1, 3):
+            out = merge(args, np_, f"o{tag}_np{np_}", base, [d150, d200], options)
+            digests[np_] = tree_digest(out, skip=("run_record.json", "manifest.json"))
+        check(digests[1] == digests[3], f"{label}: the merge differs between np 1 and 3")
+        check_same_rows(f"merge {label}", out, full)
+        # the global step says where it came from: a merge's is the last delta's, the export's a model.pt buffer
+        got, want = ({t: {k: v.get("step") if k == "global_step" else v for k, v in e.items()}
+                      for t, e in manifest_of(d)["tables"].items()} for d in (out, full))
+        check(got == want, f"{label}: tables {got} against {want}")
+        expect_success(mpirun(args.binary, args.np, ["verify", out]), f"verify the merge ({label})")
+        print(f"ok: merge {label} is the export of ckpt_200 with {label} by id and part, np 1 and 3 alike")
+    # rows the base converted are not converted again
+    base_int8 = export(args, args.np, "o_base_int8", ckpt[100], ["--quantize-embeddings", "int8"])
+    d200_int8 = export(args, args.np, "o_200_int8", ckpt[200], ["--delta-since", base_int8, "--quantize-embeddings",
+                                                                 "int8"])
+    parent = fresh(args.work, "o_refused")
+    expect_failure(mpirun(args.binary, args.np, ["merge", base_int8, d200_int8, "--export-dir",
+                                                 os.path.join(parent, "export"), "--quantize-embeddings", "int4"]),
+                   3, "a merge converts float rows only", "merge of an int8 base with --quantize-embeddings int4")
+    check(os.listdir(parent) == [], f"a refused merge left {os.listdir(parent)}")
+    print("ok: a merge does not convert rows its base converted already (exit 3)")
+
+
 CASES = {"delta": case_delta, "combined": case_combined, "refusals": case_refusals, "merge": case_merge,
-         "merge_refusals": case_merge_refusals}
+         "merge_refusals": case_merge_refusals, "merge_options": case_merge_options}
 
 if __name__ == "__main__":
     sys.exit(run_cases(CASES))

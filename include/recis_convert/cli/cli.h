@@ -127,6 +127,11 @@ struct MergeOptions {
   bool quiet = false;
   double stall_timeout = kDefaultStallTimeoutSeconds;
   std::optional<uint64_t> older_than;  // --evict-older-than STEPS, against the merged step
+  // The export's row transforms, applied to the merged rows (as JobOptions' fields of the same names)
+  bool filter_optimizer = false;
+  std::vector<std::string> drop_slots;
+  EmbeddingDTypes embedding_dtypes;
+  std::vector<std::string> quantize_tables;
   std::string debug_fail_at;  // test-only fault injection (fault_injection.h), hidden from --help
 };
 

@@ -4,7 +4,8 @@
 //   1. rank 0 reads the manifests and checks the chain (plan/merge_chain.h), reads the exports' indexes and
 //      creates the staging directory; every rank learns them;
 //   2. every rank indexes the deltas' rows by id (sources/delta_rows.h);
-//   3. the base's data files are dealt round-robin; each rank writes its files merged (sinks/merge_writer.h);
+//   3. the base's data files are dealt round-robin; each rank writes its files as an export writes a checkpoint's
+//      (sinks/file_export.h), with the merged rows (sources/merged_export.h) and the row transforms asked for;
 //   4. barrier; rank 0 writes the metadata, carries the newest dense export, fg, mc and assets over, the manifest,
 //      and publishes.
 // The files are the base's, whatever the number of ranks.
@@ -21,6 +22,7 @@
 #include "recis_convert/mpi/comm.h"
 #include "recis_convert/sinks/file_export.h"
 #include "recis_convert/sources/checkpoint.h"
+#include "recis_convert/transforms/quantization_error.h"
 
 namespace recis_convert {
 
@@ -37,6 +39,7 @@ struct MergeReport {
   std::optional<Error> error;
   std::vector<FileResult> results;
   std::map<std::string, uint64_t> evicted;  // --evict-older-than: rows left out per table, of the parts it counted
+  QuantizationLedger quantization;          // the tables this rank converted to a serving dtype, with their error
 };
 
 ExitCode run_merge(const MergeOptions& options, Comm& comm);

@@ -41,6 +41,24 @@ struct PieceResult {
   uint64_t bytes_out = 0;  // output bytes written
 };
 
+// A tensor whose rows are not (only) the data file's own: a merge's (sources/merged_export.h), the base's rows
+// upserted with the deltas'. `from`: the rows that stand in for the tensor's (none: its own); `selection`: its
+// part's kept rows among them (none: all).
+struct TensorRows {
+  std::optional<RowsFrom> from;
+  std::shared_ptr<const PartSelection> selection;
+};
+// Asked for each tensor of a data file (open as `fd` while its rows are written) once its header is read and the
+// tensor's key classified.
+struct TensorOfFile {
+  const std::string& path;
+  int fd;
+  const SafetensorsHeader& header;
+  size_t tensor;  // in header.tensors
+  const KeyClass& key;
+};
+using TensorRowsOf = std::function<Result<TensorRows>(const TensorOfFile& tensor)>;
+
 struct FileExportSettings {
   std::string staging_dir;             // where the exported file is created
   bool dry_run = false;                // read and plan only, write nothing
@@ -52,6 +70,7 @@ struct FileExportSettings {
   std::function<Status(const FileResult&, double)> once_durable = nullptr;
   // The same for each written piece of a split file (export_data_file_piece).
   std::function<Status(const struct PieceOutcome&, double)> piece_durable = nullptr;
+  TensorRowsOf tensor_rows = nullptr;  // a source whose rows are not the files' own (merge); null: they are
 };
 
 // A data file's checked header and the decision of the row transforms for each of its tensors (both export
@@ -62,16 +81,19 @@ struct FileDecision {
   std::vector<bool> keep;      // per header tensor
   std::vector<std::shared_ptr<const SlotRows>> rows;  // per header tensor: kept rows a transform rewrites, or null
   std::vector<std::shared_ptr<const PartSelection>> selections;  // per header tensor: its part's eviction, or null
+  std::vector<std::optional<RowsFrom>> from;  // per header tensor: rows that stand in for its own (TensorRows)
 };
 
 // Reads the header of an open data file and decides each tensor. Every header key must be a block of this very
 // file in the checkpoint's index, and must be classifiable (in tensorkey.json, or a dense "name^ " key); anything
 // else means index, tensorkey.json and the data disagree, which is reported as bad input.
 // With `selections`, a sparse tensor of a selected part keeps only the part's kept rows; its rows must be the part's
-// (else bad input naming the tensor and the part).
+// (else bad input naming the tensor and the part). With `tensor_rows`, each tensor's rows and selection are the
+// ones it gives.
 Result<FileDecision> decide_data_file(int fd, const CheckpointListing& listing, const DataFile& file,
                                       const RowTransformChain& transforms,
-                                      const PartSelections* selections = nullptr);
+                                      const PartSelections* selections = nullptr,
+                                      const TensorRowsOf& tensor_rows = nullptr);
 
 // Exports one data file whole (decided by decide_data_file).
 Result<FileResult> export_data_file(const CheckpointListing& listing, const DataFile& file,

@@ -1,15 +1,16 @@
-// The write pass of a merge (commands/merge.h): one data file of the base export, with the deltas applied by id.
+// A merge's source (commands/merge.h): the base export's data files, with the deltas applied by id, as the
+// export's file road takes them (sinks/file_export.h TensorRows):
 //   - a base row whose id a delta has takes the newest delta's row, in every slot (upsert);
 //   - the ids of the deltas that the base does not have are appended to the part whose slice holds
 //     `id % 65536`, after its own rows, in order of first appearance (delta_rows.h);
 //   - a dense tensor (an optimizer scalar) is the newest delta's, if one has it, else the base's;
 //   - with --evict-older-than, a row of a table with a step_filter slot whose merged last update is more than
 //     STEPS before the merged step is left out of every slot (transforms/row_eviction.h), as an export would.
-// A part's merge (sources/merged_rows.h) is worked out once per rank from its ids, and with eviction its kept rows
-// are counted from its merged step_filter and recorded as a bitmap (transforms/kept_row_bitmap.h). The file is
-// then laid out and written as an export writes one (sinks/file_layout.h, sinks/copy_engine.h): a tensor the
-// deltas do not touch is copied whole, a merged one comes through the row loop from its MergedRows.
-// Memory: the buffer, a MiB of ids, and per part the delta rows it takes.
+// A part's merge (merged_rows.h) is worked out once per rank from its ids, and with eviction its kept rows are
+// counted from its merged step_filter and recorded as a bitmap (transforms/kept_row_bitmap.h), the selection an
+// export's count pass would give. A tensor the deltas leave alone keeps its own bytes, so the copy engine copies it
+// whole; a merged one comes through the row loop from its MergedRows, with the job's row transforms.
+// Memory: a MiB of ids, and per part the delta rows it takes.
 #pragma once
 
 #include <cstdint>
@@ -22,9 +23,7 @@
 #include "recis_convert/common/error.h"
 #include "recis_convert/common/file_io.h"
 #include "recis_convert/plan/eviction_plan.h"
-#include "recis_convert/sinks/copy_engine.h"
 #include "recis_convert/sinks/file_export.h"
-#include "recis_convert/sinks/writeback.h"
 #include "recis_convert/sources/checkpoint.h"
 #include "recis_convert/sources/delta_rows.h"
 #include "recis_convert/sources/merged_rows.h"
@@ -32,22 +31,18 @@
 namespace recis_convert {
 
 struct MergeSettings {
-  std::string staging_dir;
-  size_t buffer_bytes = 8u << 20;
-  uint64_t piece_bytes = 0;  // the checksums' pieces (checksum.h)
-  CopyPath copy_path = CopyPath::kBuffered;  // for the bytes that pass unchanged (copy_choice.h)
-  WritebackQueue* writeback = nullptr;  // takes each written file for a later fsync; nullptr: close without fsync
   std::optional<uint64_t> older_than;  // --evict-older-than
   int64_t global_step = 0;             // the merged step, the clock of older_than
   std::string kept_rows_prefix;        // with older_than: the path prefix of this rank's kept-row bitmaps
 };
 
-class MergeWriter {
+class MergedExport {
  public:
-  MergeWriter(const CheckpointListing& base, const DeltaRows& deltas, MergeSettings settings);
+  MergedExport(const CheckpointListing& base, const DeltaRows& deltas, MergeSettings settings);
 
-  // Writes base.files[file] merged into the staging directory. Bad input names the file (and tensor, row).
-  Result<FileResult> write(size_t file);
+  // The rows of a tensor of one of the base's files (FileExportSettings::tensor_rows). Bad input names the file
+  // (and tensor, row).
+  Result<TensorRows> rows_of(const TensorOfFile& tensor);
 
   // The rows --evict-older-than left out so far, per table, counted once per part (with its id tensor).
   const std::map<std::string, uint64_t>& evicted() const { return evicted_; }
@@ -62,13 +57,12 @@ class MergeWriter {
   Result<std::shared_ptr<const PartSelection>> select_rows(const std::string& table, const std::string& id_key,
                                                            const PartMerge& merge, const RowColumn& steps);
   Result<RowColumn> base_column(const std::string& key);
-  // A base file's header, read once (a file's header serves its own write and the id columns others look up).
+  // A base file's header, read once (the id and step_filter columns a part's merge looks up).
   Result<const SafetensorsHeader*> header_of(uint32_t file);
 
   const CheckpointListing& base_;
   const DeltaRows& deltas_;
   MergeSettings settings_;
-  CopyEngine engine_;
   std::map<std::string, MergedPart> parts_;  // by the part's id key
   // Per table of the deltas, whether the base has each delta id (by its ordinal): an id's slice names the one
   // part that can have it, so the scan of that part settles it.

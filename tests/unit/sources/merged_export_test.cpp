@@ -1,9 +1,10 @@
-#include "recis_convert/sinks/merge_writer.h"
+#include "recis_convert/sources/merged_export.h"
 
 #include <gtest/gtest.h>
 
 #include "recis_convert/common/checksum.h"
 #include "recis_convert/sources/delta_rows.h"
+#include "recis_convert/transforms/job_transforms.h"
 #include "test_files.h"
 
 namespace recis_convert {
@@ -42,7 +43,17 @@ void write_export(const std::string& dir, const Part& p0, const Part& p1, int64_
                       "\"user.id/part_1_2\": \"user@id^32768@65536@65536\"}");
 }
 
-TEST(MergeWriterTest, DeltaRowsReplaceTheirIdsAndNewIdsJoinTheirSlicesPart) {
+// Writes base.files[file] merged with `merged` into `out_dir`, as merge does: the export's file road.
+Result<FileResult> write_merged(const CheckpointListing& base, MergedExport& merged, size_t file,
+                                const std::string& out_dir, size_t buffer_bytes = 8u << 20) {
+  CopyEngine engine(buffer_bytes, CopyPath::kBuffered, 0);
+  FileExportSettings settings;
+  settings.staging_dir = out_dir;
+  settings.tensor_rows = [&merged](const TensorOfFile& tensor) { return merged.rows_of(tensor); };
+  return export_data_file(base, base.files[file], make_row_transforms(false, {}, EmbeddingDTypes{}), engine, settings);
+}
+
+TEST(MergedExportTest, DeltaRowsReplaceTheirIdsAndNewIdsJoinTheirSlicesPart) {
   testing::TempDir base_dir, delta_dir, out_dir;
   // part 0 holds ids with id % 65536 < 32768, part 1 the rest
   write_export(base_dir.path(), Part{{1, 2, 3}}, Part{{40000, 40001}}, 1);
@@ -53,12 +64,9 @@ TEST(MergeWriterTest, DeltaRowsReplaceTheirIdsAndNewIdsJoinTheirSlicesPart) {
   auto deltas = DeltaRows::read({delta.value()});
   ASSERT_TRUE(deltas) << deltas.error().describe();
   EXPECT_EQ(deltas.value().id_count(), 4u);
-  MergeSettings settings;
-  settings.staging_dir = out_dir.path();
-  settings.buffer_bytes = 16;  // row by row
-  MergeWriter writer(base.value(), deltas.value(), settings);
+  MergedExport merged(base.value(), deltas.value(), MergeSettings{});
   for (size_t f = 0; f < 2; ++f) {
-    auto written = writer.write(f);
+    auto written = write_merged(base.value(), merged, f, out_dir.path(), 16);  // row by row
     ASSERT_TRUE(written) << written.error().describe();
     const std::string path = out_dir.file(written.value().name);
     const std::string bytes = testing::read_file(path);
@@ -85,7 +93,7 @@ TEST(MergeWriterTest, DeltaRowsReplaceTheirIdsAndNewIdsJoinTheirSlicesPart) {
   EXPECT_EQ(testing::read_file(out_dir.file("model-000001-of-000002.safetensors")), file1);
 }
 
-TEST(MergeWriterTest, ADeltaRowOfAnotherWidthIsBadInputNamingTheTensor) {
+TEST(MergedExportTest, ADeltaRowOfAnotherWidthIsBadInputNamingTheTensor) {
   testing::TempDir base_dir, delta_dir, out_dir;
   write_export(base_dir.path(), Part{{1}}, Part{{40000}}, 1);
   write_export(delta_dir.path(), Part{{1}}, Part{{}}, 7);
@@ -97,10 +105,8 @@ TEST(MergeWriterTest, ADeltaRowOfAnotherWidthIsBadInputNamingTheTensor) {
   auto base = discover_checkpoint(base_dir.path());
   auto deltas = DeltaRows::read({discover_checkpoint(delta_dir.path()).value()});
   ASSERT_TRUE(base && deltas);
-  MergeSettings settings;
-  settings.staging_dir = out_dir.path();
-  MergeWriter writer(base.value(), deltas.value(), settings);
-  auto written = writer.write(0);
+  MergedExport merged(base.value(), deltas.value(), MergeSettings{});
+  auto written = write_merged(base.value(), merged, 0, out_dir.path());
   ASSERT_FALSE(written);
   EXPECT_EQ(written.error().code, ExitCode::kBadInput);
   EXPECT_NE(written.error().describe().find("\"user.embedding/part_0_2\" has rows of 16 bytes, the base's have 8"),

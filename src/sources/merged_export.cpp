@@ -1,15 +1,9 @@
-#include "recis_convert/sinks/merge_writer.h"
-
-#include <fcntl.h>
-#include <unistd.h>
+#include "recis_convert/sources/merged_export.h"
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 
 #include "recis_convert/common/file_io.h"
 #include "recis_convert/plan/slices.h"
-#include "recis_convert/sinks/file_layout.h"
 #include "recis_convert/transforms/kept_row_bitmap.h"
 #include "recis_convert/transforms/row_eviction.h"
 
@@ -20,13 +14,10 @@ constexpr uint64_t kIdChunk = 131072;  // ids (or step_filter rows) read at a ti
 
 }  // namespace
 
-MergeWriter::MergeWriter(const CheckpointListing& base, const DeltaRows& deltas, MergeSettings settings)
-    : base_(base),
-      deltas_(deltas),
-      settings_(std::move(settings)),
-      engine_(std::max<size_t>(settings_.buffer_bytes, 4096), settings_.copy_path, settings_.piece_bytes) {}
+MergedExport::MergedExport(const CheckpointListing& base, const DeltaRows& deltas, MergeSettings settings)
+    : base_(base), deltas_(deltas), settings_(std::move(settings)) {}
 
-Result<RowColumn> MergeWriter::base_column(const std::string& key) {
+Result<RowColumn> MergedExport::base_column(const std::string& key) {
   auto block = base_.blocks.find(key);
   if (!block || block->file == BlockCatalog::kNotIndexed) {
     return bad_input(base_.ckpt_dir, "has no tensor " + quoted_name(key) + " in its index");
@@ -40,7 +31,7 @@ Result<RowColumn> MergeWriter::base_column(const std::string& key) {
   return bad_input(path, "has no tensor " + quoted_name(key) + ", which the index places there");
 }
 
-Result<const SafetensorsHeader*> MergeWriter::header_of(uint32_t file) {
+Result<const SafetensorsHeader*> MergedExport::header_of(uint32_t file) {
   auto header = headers_.find(file);
   if (header != headers_.end()) return &header->second;
   const DataFile& data = base_.files[file];
@@ -52,7 +43,7 @@ Result<const SafetensorsHeader*> MergeWriter::header_of(uint32_t file) {
   return &headers_.emplace(file, std::move(read).value()).first->second;
 }
 
-Result<const MergeWriter::MergedPart*> MergeWriter::merged_part(const std::string& table, const std::string& suffix,
+Result<const MergedExport::MergedPart*> MergedExport::merged_part(const std::string& table, const std::string& suffix,
                                                                 std::string_view slice_text) {
   const std::string key = table + ".id/" + suffix;
   auto cached = parts_.find(key);
@@ -116,7 +107,7 @@ Result<const MergeWriter::MergedPart*> MergeWriter::merged_part(const std::strin
   return &parts_.emplace(key, std::move(part)).first->second;
 }
 
-Result<std::shared_ptr<const PartSelection>> MergeWriter::select_rows(const std::string& table, const std::string& key,
+Result<std::shared_ptr<const PartSelection>> MergedExport::select_rows(const std::string& table, const std::string& key,
                                                                       const PartMerge& merge, const RowColumn& steps) {
   auto fd = files_.fd(steps.path);
   if (!fd) return fd.error();
@@ -142,74 +133,44 @@ Result<std::shared_ptr<const PartSelection>> MergeWriter::select_rows(const std:
       PartSelection{part_of_key(table, key), PartDecision{}, merge.rows(), kept, path});
 }
 
-Result<FileResult> MergeWriter::write(size_t index) {
-  const DataFile& file = base_.files[index];
-  const std::string path = base_.ckpt_dir + "/" + file.name;
-  auto in = files_.fd(path);
-  if (!in) return in.error();
-  auto header = header_of(static_cast<uint32_t>(index));
-  if (!header) return header.error();
-  const SafetensorsHeader& h = *header.value();
-
-  // 1. the layout: a sparse tensor the deltas change is its part's merged rows, a dense one the newest delta's
-  std::vector<std::optional<RowsFrom>> from(h.tensors.size());
-  std::vector<std::shared_ptr<const PartSelection>> selections(h.tensors.size());
-  for (size_t i = 0; i < h.tensors.size(); ++i) {
-    const TensorInfo& t = h.tensors[i];
-    auto key = classify_key(t.name, base_.blocks);
-    if (!key) return bad_input(path, "tensor " + quoted_name(t.name) + " is not indexed in this file");
-    if (key->sparse) {
-      const std::string& table = key->sparse_key.child;
-      auto part = merged_part(table, t.name.substr(t.name.rfind('/') + 1), key->sparse_key.slice);
-      if (!part) return part.error();
-      const PartMerge& merge = part.value()->merge;
-      if (t.shape.empty()) return bad_input(path, "sparse tensor " + quoted_name(t.name) + " has no rows");
-      if (t.shape[0] != merge.base_rows) {
-        return bad_input(path, "sparse tensor " + quoted_name(t.name) + " has " + std::to_string(t.shape[0]) +
-                                   " rows but its part's id has " + std::to_string(merge.base_rows));
-      }
-      const auto& selection = part.value()->selection;
-      selections[i] = selection;
-      if (key->sparse_key.slot == "id" && selection) evicted_[table] += selection->rows - selection->kept;  // once
-      if (merge.changed()) {
-        const RowColumn base{path, t.name, t, h.data_start() + t.begin};
-        TensorInfo merged = t;
-        merged.shape[0] = merge.rows();
-        merged.begin = 0;
-        merged.end = merge.rows() * base.row_bytes();
-        auto rows = std::make_shared<MergedRows>(
-            FileColumn{in.value(), path, "tensor " + quoted_name(t.name), base.offset, base.row_bytes()}, merge, deltas_,
-            key->sparse_key.slot, files_);
-        from[i] = RowsFrom{std::move(rows), merge.rows(), std::move(merged)};
-      }
-    } else if (const RowColumn* newer = deltas_.dense(t.name)) {
+Result<TensorRows> MergedExport::rows_of(const TensorOfFile& of) {
+  const TensorInfo& t = of.header.tensors[of.tensor];
+  TensorRows out;
+  if (!of.key.sparse) {  // a dense tensor: the newest delta's, if one has it
+    if (const RowColumn* newer = deltas_.dense(t.name)) {
       auto fd = files_.fd(newer->path);
       if (!fd) return fd.error();
       std::vector<FileColumn> column{
           FileColumn{fd.value(), newer->path, "tensor " + quoted_name(newer->key), newer->offset, newer->tensor.nbytes()}};
-      from[i] = RowsFrom{std::make_shared<ColumnReader>(std::move(column)), 1, newer->tensor};
+      out.from = RowsFrom{std::make_shared<ColumnReader>(std::move(column)), 1, newer->tensor};
     }
+    return out;
   }
-  const FileLayout layout = lay_out_filtered_file(h, std::vector<bool>(h.tensors.size(), true), {}, selections, from);
-
-  // 2. the bytes, front to back
-  const std::string out_path = settings_.staging_dir + "/" + file.name;
-  FileDescriptor out(::open(out_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-  if (out.get() < 0) return output_error(out_path, std::string("cannot create: ") + std::strerror(errno));
-  auto written = engine_.write(in.value(), path, out.get(), out_path, layout);
-  if (!written) return written.error();
-  if (settings_.writeback) {  // fsynced on the queue's thread while the next file is written
-    auto queued = settings_.writeback->add(out.release(), out_path);
-    if (!queued) return queued.error();
+  const std::string& table = of.key.sparse_key.child;
+  auto part = merged_part(table, t.name.substr(t.name.rfind('/') + 1), of.key.sparse_key.slice);
+  if (!part) return part.error();
+  const PartMerge& merge = part.value()->merge;
+  if (t.shape.empty()) return bad_input(of.path, "sparse tensor " + quoted_name(t.name) + " has no rows");
+  if (t.shape[0] != merge.base_rows) {
+    return bad_input(of.path, "sparse tensor " + quoted_name(t.name) + " has " + std::to_string(t.shape[0]) +
+                                  " rows but its part's id has " + std::to_string(merge.base_rows));
   }
-  FileResult result;
-  result.name = file.name;
-  result.source_bytes = file.size;
-  result.written = true;
-  result.kept = layout.kept;
-  result.output_bytes = written.value().bytes_written;
-  result.checksum = written.value().checksum;
-  return result;
+  out.selection = part.value()->selection;
+  if (of.key.sparse_key.slot == "id" && out.selection) {  // once per part: its id is in one file
+    evicted_[table] += out.selection->rows - out.selection->kept;
+  }
+  if (merge.changed()) {
+    const RowColumn base{of.path, t.name, t, of.header.data_start() + t.begin};
+    TensorInfo merged = t;
+    merged.shape[0] = merge.rows();
+    merged.begin = 0;
+    merged.end = merge.rows() * base.row_bytes();
+    auto rows = std::make_shared<MergedRows>(
+        FileColumn{of.fd, of.path, "tensor " + quoted_name(t.name), base.offset, base.row_bytes()}, merge, deltas_,
+        of.key.sparse_key.slot, files_);
+    out.from = RowsFrom{std::move(rows), merge.rows(), std::move(merged)};
+  }
+  return out;
 }
 
 }  // namespace recis_convert
