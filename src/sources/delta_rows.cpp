@@ -14,6 +14,8 @@ namespace {
 
 constexpr uint64_t kIdChunk = 131072;  // ids read at a time (1 MiB)
 
+uint64_t residue(int64_t id) { return static_cast<uint64_t>(id) % kSliceSize; }  // as RecIS's loader reads it
+
 }  // namespace
 
 uint64_t RowColumn::row_bytes() const {
@@ -24,6 +26,7 @@ uint64_t RowColumn::row_bytes() const {
 
 Result<DeltaRows> DeltaRows::read(const std::vector<CheckpointListing>& deltas) {
   DeltaRows out;
+  uint64_t seen = 0;  // ids read so far, over every delta: each occurrence's place in the order of appearance
   for (const CheckpointListing& delta : deltas) {
     std::map<std::pair<std::string, std::string>, Part> parts;  // (table, part suffix): key order
     for (const DataFile& file : delta.files) {
@@ -47,16 +50,6 @@ Result<DeltaRows> DeltaRows::read(const std::vector<CheckpointListing>& deltas) 
         part.slots[key->sparse_key.slot] = std::move(column);
       }
     }
-    std::map<std::string, uint64_t> rows;  // per table: at most this many new ids (reserved at once)
-    for (const auto& [name, part] : parts) {
-      auto id = part.slots.find("id");
-      if (id != part.slots.end()) rows[part.table] += id->second.rows();
-    }
-    for (const auto& [table, n] : rows) {
-      auto [named, added] = out.table_index_.emplace(table, static_cast<uint32_t>(out.tables_.size()));
-      if (added) out.tables_.emplace_back();
-      out.tables_[named->second].rows.reserve(out.tables_[named->second].rows.size() + n);
-    }
     for (auto& [name, part] : parts) {
       auto id = part.slots.find("id");
       if (id == part.slots.end()) {
@@ -74,9 +67,7 @@ Result<DeltaRows> DeltaRows::read(const std::vector<CheckpointListing>& deltas) 
         return bad_input(id->second.path, "id tensor " + nlohmann::json(id->second.key).dump() + " is not int64");
       }
       const uint32_t index = static_cast<uint32_t>(out.parts_.size());
-      auto [named, added] = out.table_index_.emplace(part.table, static_cast<uint32_t>(out.tables_.size()));
-      if (added) out.tables_.emplace_back();
-      Table& table = out.tables_[named->second];
+      std::vector<Entry>& table = out.tables_[part.table];
       std::vector<int64_t> ids;
       auto opened = open_input_file(id->second.path);
       if (!opened) return opened.error();
@@ -87,82 +78,57 @@ Result<DeltaRows> DeltaRows::read(const std::vector<CheckpointListing>& deltas) 
         auto read = read_exact(fd.get(), id->second.offset + first * 8, n * 8, ids.data(), id->second.path,
                                "tensor " + nlohmann::json(id->second.key).dump());
         if (!read) return read.error();
-        for (uint64_t r = 0; r < n; ++r) {
-          auto [at, is_new] = table.rows.insert(ids[r], Location{index, first + r});
-          if (is_new) {
-            table.order.push_back(ids[r]);
-          } else {
-            *at = Location{index, first + r};  // a later delta's row replaces an earlier one's
-          }
-        }
+        for (uint64_t r = 0; r < n; ++r) table.push_back(Entry{ids[r], Location{index, first + r}, seen++});
       }
       out.parts_.push_back(std::move(part));
     }
   }
+  // each id once, with its newest row and its first appearance, sorted by residue then id
+  for (auto& [name, entries] : out.tables_) {
+    std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+      const uint64_t ra = residue(a.id), rb = residue(b.id);
+      return ra != rb ? ra < rb : a.id != b.id ? a.id < b.id : a.first < b.first;
+    });
+    size_t kept = 0;
+    for (size_t i = 0; i < entries.size();) {
+      size_t j = i + 1;
+      while (j < entries.size() && entries[j].id == entries[i].id) ++j;
+      entries[kept++] = Entry{entries[i].id, entries[j - 1].at, entries[i].first};  // a later delta's row wins
+      i = j;
+    }
+    entries.resize(kept);
+    entries.shrink_to_fit();
+  }
   return out;
 }
 
-uint64_t DeltaRows::IdTable::hash(int64_t id) {  // murmur3's finalizer: ids are often multiples of a stride
-  uint64_t x = static_cast<uint64_t>(id);
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdULL;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ULL;
-  return x ^ (x >> 33);
+std::pair<const DeltaRows::Entry*, const DeltaRows::Entry*> DeltaRows::in_slice(const std::string& table,
+                                                                                 const Slice& slice) const {
+  auto t = tables_.find(table);
+  if (t == tables_.end()) return {nullptr, nullptr};
+  const std::vector<Entry>& entries = t->second;
+  auto by_residue = [](const Entry& e, uint64_t r) { return residue(e.id) < r; };
+  const Entry* first = entries.data();
+  const Entry* last = first + entries.size();
+  return {std::lower_bound(first, last, uint64_t{slice.begin}, by_residue),
+          std::lower_bound(first, last, uint64_t{slice.end}, by_residue)};
 }
 
-void DeltaRows::IdTable::reserve(size_t ids) {
-  locations_.reserve(ids);
-  if (slots_.size() < 2 * ids) rehash(2 * ids);
+const DeltaRows::Entry* DeltaRows::find(const std::string& table, int64_t id) const {
+  const uint32_t r = static_cast<uint32_t>(residue(id));
+  auto [begin, end] = in_slice(table, Slice{r, r + 1});
+  auto at = std::lower_bound(begin, end, id, [](const Entry& e, int64_t v) { return e.id < v; });
+  return at != end && at->id == id ? at : nullptr;
 }
 
-void DeltaRows::IdTable::rehash(size_t capacity) {
-  std::vector<Slot> old = std::move(slots_);
-  slots_.assign(capacity, Slot{});
-  for (const Slot& s : old) {
-    if (s.index == 0) continue;
-    size_t at = home(s.key);
-    while (slots_[at].index != 0) at = next(at);
-    slots_[at] = s;
-  }
-}
-
-std::pair<DeltaRows::Location*, bool> DeltaRows::IdTable::insert(int64_t id, Location at) {
-  if ((locations_.size() + 1) * 2 > slots_.size()) rehash(std::max<size_t>(16, slots_.size() * 2));
-  size_t i = home(id);
-  for (; slots_[i].index != 0; i = next(i)) {
-    if (slots_[i].key == id) return {&locations_[slots_[i].index - 1], false};
-  }
-  locations_.push_back(at);
-  slots_[i] = Slot{id, static_cast<uint32_t>(locations_.size())};
-  return {&locations_.back(), true};
-}
-
-const DeltaRows::Location* DeltaRows::IdTable::find(int64_t id) const {
-  if (slots_.empty()) return nullptr;
-  for (size_t i = home(id); slots_[i].index != 0; i = next(i)) {
-    if (slots_[i].key == id) return &locations_[slots_[i].index - 1];
-  }
-  return nullptr;
-}
-
-std::optional<uint32_t> DeltaRows::table_index(const std::string& table) const {
-  auto t = table_index_.find(table);
-  if (t == table_index_.end()) return std::nullopt;
-  return t->second;
-}
-
-const DeltaRows::Location* DeltaRows::find(uint32_t table, int64_t id) const { return tables_[table].rows.find(id); }
-
-const DeltaRows::Location* DeltaRows::find(const std::string& table, int64_t id) const {
-  auto t = table_index(table);
-  return t ? find(*t, id) : nullptr;
-}
-
-const std::vector<int64_t>& DeltaRows::ids_in_order(const std::string& table) const {
-  static const std::vector<int64_t> kNone;
-  auto t = table_index(table);
-  return t ? tables_[*t].order : kNone;
+std::vector<int64_t> DeltaRows::ids_in_order(const std::string& table) const {
+  auto t = tables_.find(table);
+  if (t == tables_.end()) return {};
+  std::vector<Entry> entries = t->second;
+  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.first < b.first; });
+  std::vector<int64_t> ids;
+  for (const Entry& e : entries) ids.push_back(e.id);
+  return ids;
 }
 
 const RowColumn* DeltaRows::dense(const std::string& key) const {
@@ -172,7 +138,7 @@ const RowColumn* DeltaRows::dense(const std::string& key) const {
 
 uint64_t DeltaRows::id_count() const {
   uint64_t n = 0;
-  for (const auto& t : tables_) n += t.order.size();
+  for (const auto& [name, entries] : tables_) n += entries.size();
   return n;
 }
 

@@ -12,6 +12,15 @@ namespace {
 
 constexpr uint64_t kIdChunk = 131072;  // ids (or step_filter rows) read at a time (1 MiB)
 
+uint64_t mix_id(int64_t id) {  // murmur3's finalizer: ids are often multiples of a stride
+  uint64_t x = static_cast<uint64_t>(id);
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdULL;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ULL;
+  return x ^ (x >> 33);
+}
+
 }  // namespace
 
 MergedExport::MergedExport(const CheckpointListing& base, const DeltaRows& deltas, MergeSettings settings)
@@ -59,38 +68,65 @@ Result<const MergedExport::MergedPart*> MergedExport::merged_part(const std::str
   MergedPart part;
   PartMerge& merge = part.merge;
   merge.base_rows = column.rows();
-  // the base rows the deltas replace
-  const std::optional<uint32_t> in_deltas = deltas_.table_index(table);
-  std::vector<bool>* in_base = nullptr;
-  if (in_deltas) {
-    if (in_base_.size() <= *in_deltas) in_base_.resize(*in_deltas + 1);
-    in_base = &in_base_[*in_deltas];
-    in_base->resize(deltas_.ids_in_order(table).size());
+  // the deltas' ids of the part's slice, in a table of their own at most half full (a part's share of the deltas,
+  // not the table's: smaller, and often in cache while the part's ids are looked up in it)
+  const auto [entries, entries_end] = deltas_.in_slice(table, *slice);
+  const size_t count = static_cast<size_t>(entries_end - entries);
+  size_t capacity = 16;
+  while (capacity < 2 * count) capacity *= 2;
+  struct Slot {  // the id beside its entry and row, so that a lookup reads one cache line
+    int64_t id = 0;
+    uint32_t entry = 0;  // index + 1; 0: empty
+    DeltaRows::Location at;
+  };
+  std::vector<Slot> slots(count > 0 ? capacity : 0);
+  auto home = [capacity](int64_t id) { return static_cast<size_t>(mix_id(id)) & (capacity - 1); };
+  // and a one-hash Bloom filter of 16 bits per id (within L2 for a part's usual share): most base ids are in no
+  // delta, and the filter turns them away without touching the table
+  size_t filter_bits = 1024;
+  while (filter_bits < 16 * count) filter_bits *= 2;
+  std::vector<uint64_t> filter(filter_bits / 64);
+  auto bit = [filter_bits](int64_t id) { return static_cast<size_t>(mix_id(id) >> 32) & (filter_bits - 1); };
+  for (size_t i = 0; i < count; ++i) {
+    size_t at = home(entries[i].id);
+    while (slots[at].entry != 0) at = (at + 1) & (capacity - 1);
+    slots[at] = Slot{entries[i].id, static_cast<uint32_t>(i + 1), entries[i].at};
+    filter[bit(entries[i].id) / 64] |= uint64_t{1} << (bit(entries[i].id) % 64);
   }
+  // the base rows the deltas replace
+  std::vector<bool> in_base(count);
   std::vector<int64_t> chunk;
-  for (uint64_t first = 0; in_deltas && first < column.rows(); first += kIdChunk) {
+  std::vector<uint32_t> candidates;
+  for (uint64_t first = 0; count > 0 && first < column.rows(); first += kIdChunk) {
     const uint64_t n = std::min(kIdChunk, column.rows() - first);
     chunk.resize(n);
     auto read = read_exact(fd.value(), column.offset + first * 8, n * 8, chunk.data(), column.path,
                            "tensor " + quoted_name(key));
     if (!read) return read.error();
-    constexpr uint64_t kAhead = 16;  // lookups in flight
+    candidates.clear();  // the rows the filter lets through, then looked up with their slots fetched ahead
     for (uint64_t r = 0; r < n; ++r) {
-      if (r + kAhead < n) deltas_.prefetch(*in_deltas, chunk[r + kAhead]);
-      if (const DeltaRows::Location* at = deltas_.find(*in_deltas, chunk[r])) {
-        merge.replaced.push_back(PartMerge::Replacement{first + r, *at});
-        (*in_base)[deltas_.ordinal(*in_deltas, at)] = true;
+      const size_t b = bit(chunk[r]);
+      if (filter[b / 64] >> (b % 64) & 1) candidates.push_back(static_cast<uint32_t>(r));
+    }
+    constexpr size_t kAhead = 8;  // lookups in flight: a large part's table is out of cache
+    for (size_t k = 0; k < candidates.size(); ++k) {
+      if (k + kAhead < candidates.size()) __builtin_prefetch(&slots[home(chunk[candidates[k + kAhead]])]);
+      const uint64_t r = candidates[k];
+      for (size_t at = home(chunk[r]); slots[at].entry != 0; at = (at + 1) & (capacity - 1)) {
+        if (slots[at].id != chunk[r]) continue;
+        merge.replaced.push_back(PartMerge::Replacement{first + r, slots[at].at});
+        in_base[slots[at].entry - 1] = true;
+        break;
       }
     }
   }
-  // the ids it gains: those of its slice the base does not have
-  const std::vector<int64_t>& delta_ids = deltas_.ids_in_order(table);
-  for (size_t i = 0; i < delta_ids.size(); ++i) {
-    const uint64_t residue = static_cast<uint64_t>(delta_ids[i]) % slice->size;
-    if (residue >= slice->begin && residue < slice->end && !(*in_base)[i]) {
-      merge.added.push_back(*deltas_.find(*in_deltas, delta_ids[i]));
-    }
+  // the ids it gains: those of its slice the base does not have, in order of first appearance
+  std::vector<const DeltaRows::Entry*> gained;
+  for (size_t i = 0; i < count; ++i) {
+    if (!in_base[i]) gained.push_back(&entries[i]);
   }
+  std::sort(gained.begin(), gained.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
+  for (const auto* e : gained) merge.added.push_back(e->at);
   const std::string steps_key = table + ".step_filter/" + suffix;
   if (settings_.older_than && base_.blocks.find(steps_key)) {  // eviction applies where the table has the slot
     auto steps = base_column(steps_key);

@@ -64,9 +64,6 @@ class MergedExport {
   const DeltaRows& deltas_;
   MergeSettings settings_;
   std::map<std::string, MergedPart> parts_;  // by the part's id key
-  // Per table of the deltas, whether the base has each delta id (by its ordinal): an id's slice names the one
-  // part that can have it, so the scan of that part settles it.
-  std::vector<std::vector<bool>> in_base_;
   std::map<std::string, uint64_t> evicted_;
   std::map<uint32_t, SafetensorsHeader> headers_;  // base files whose headers were read
   OpenInputs files_;  // the source files (base or delta), each opened once

@@ -31,18 +31,36 @@ TEST(DeltaRowsTest, TheNewestDeltaHasTheRowAndIdsKeepTheirFirstPlace) {
   const DeltaRows& d = deltas.value();
   EXPECT_EQ(d.ids_in_order("user"), (std::vector<int64_t>{7, 3, 9, 11}));
   EXPECT_EQ(d.id_count(), 4u);
-  const DeltaRows::Location* three = d.find("user", 3);
+  const DeltaRows::Entry* three = d.find("user", 3);
   ASSERT_NE(three, nullptr);
-  EXPECT_EQ(d.part(three->part).slots.at("id").path, second.file("model-000000-of-000001.safetensors"));
-  EXPECT_EQ(three->row, 0u);
-  EXPECT_EQ(d.find("user", 9)->row, 2u);
+  EXPECT_EQ(d.part(three->at.part).slots.at("id").path, second.file("model-000000-of-000001.safetensors"));
+  EXPECT_EQ(three->at.row, 0u);
+  EXPECT_EQ(three->first, 1u);  // its first appearance: the first delta's second id
+  EXPECT_EQ(d.find("user", 9)->at.row, 2u);
   EXPECT_EQ(d.find("user", 4), nullptr);
   EXPECT_EQ(d.find("item", 3), nullptr);
   EXPECT_TRUE(d.ids_in_order("item").empty());
-  const uint32_t user = *d.table_index("user");
-  EXPECT_EQ(d.ordinal(user, d.find(user, 11)), 3u);  // its place in ids_in_order
+  EXPECT_EQ(d.find("user", 11)->first, 4u);  // after the 3 of the first delta and the second's 3
   ASSERT_NE(d.dense("sparse_adamw_step^ "), nullptr);
   EXPECT_EQ(d.dense("sparse_adamw_step^ ")->path, second.file("model-000000-of-000001.safetensors"));
+}
+
+TEST(DeltaRowsTest, ASliceGivesTheIdsOfItsResiduesSortedByResidueThenId) {
+  testing::TempDir dir;
+  write_delta(dir.path(), {65536 + 5, 70000, 5, -1, 3}, 1);  // residues 5, 4464, 5, 65535, 3
+  auto deltas = DeltaRows::read({discover_checkpoint(dir.path()).value()});
+  ASSERT_TRUE(deltas) << deltas.error().describe();
+  auto ids_of = [&](uint32_t begin, uint32_t end) {
+    std::vector<int64_t> ids;
+    auto [first, last] = deltas.value().in_slice("user", Slice{begin, end});
+    for (const auto* e = first; e != last; ++e) ids.push_back(e->id);
+    return ids;
+  };
+  EXPECT_EQ(ids_of(0, 32768), (std::vector<int64_t>{3, 5, 65536 + 5, 70000}));
+  EXPECT_EQ(ids_of(32768, 65536), (std::vector<int64_t>{-1}));
+  EXPECT_EQ(ids_of(6, 4464), (std::vector<int64_t>{}));
+  auto [none, none_end] = deltas.value().in_slice("item", Slice{});
+  EXPECT_EQ(none, none_end);
 }
 
 TEST(DeltaRowsTest, ManyIdsGrowTheTableWithoutLosingAny) {
@@ -53,9 +71,9 @@ TEST(DeltaRowsTest, ManyIdsGrowTheTableWithoutLosingAny) {
   auto deltas = DeltaRows::read({discover_checkpoint(dir.path()).value()});
   ASSERT_TRUE(deltas) << deltas.error().describe();
   for (int64_t i = 0; i < 5000; ++i) {
-    const DeltaRows::Location* at = deltas.value().find("user", i * 65536);
+    const DeltaRows::Entry* at = deltas.value().find("user", i * 65536);
     ASSERT_NE(at, nullptr) << i;
-    EXPECT_EQ(at->row, static_cast<uint64_t>(i));
+    EXPECT_EQ(at->at.row, static_cast<uint64_t>(i));
   }
   EXPECT_EQ(deltas.value().find("user", 1), nullptr);
 }
