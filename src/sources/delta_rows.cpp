@@ -27,8 +27,11 @@ uint64_t RowColumn::row_bytes() const {
 Result<DeltaRows> DeltaRows::read(const std::vector<CheckpointListing>& deltas) {
   DeltaRows out;
   uint64_t seen = 0;  // ids read so far, over every delta: each occurrence's place in the order of appearance
-  for (const CheckpointListing& delta : deltas) {
-    std::map<std::pair<std::string, std::string>, Part> parts;  // (table, part suffix): key order
+  // 1. every delta's headers: its parts in key order, (table, part suffix), and the dense tensors
+  std::vector<std::map<std::pair<std::string, std::string>, Part>> parts_of(deltas.size());
+  for (size_t d = 0; d < deltas.size(); ++d) {
+    const CheckpointListing& delta = deltas[d];
+    auto& parts = parts_of[d];
     for (const DataFile& file : delta.files) {
       const std::string path = delta.ckpt_dir + "/" + file.name;
       auto opened = open_input_file(path);
@@ -50,7 +53,19 @@ Result<DeltaRows> DeltaRows::read(const std::vector<CheckpointListing>& deltas) 
         part.slots[key->sparse_key.slot] = std::move(column);
       }
     }
-    for (auto& [name, part] : parts) {
+  }
+  // 2. the ids, each table's entries reserved at once (growing them would hold two copies)
+  std::map<std::string, uint64_t> ids_of_table;
+  for (const auto& parts : parts_of) {
+    for (const auto& [name, part] : parts) {
+      auto id = part.slots.find("id");
+      if (id != part.slots.end()) ids_of_table[part.table] += id->second.rows();
+    }
+  }
+  for (const auto& [table, n] : ids_of_table) out.tables_[table].reserve(n);
+  for (size_t d = 0; d < deltas.size(); ++d) {
+    const CheckpointListing& delta = deltas[d];
+    for (auto& [name, part] : parts_of[d]) {
       auto id = part.slots.find("id");
       if (id == part.slots.end()) {
         return bad_input(delta.ckpt_dir, "part " + nlohmann::json(part.table + "/" + name.second).dump() +
@@ -97,7 +112,6 @@ Result<DeltaRows> DeltaRows::read(const std::vector<CheckpointListing>& deltas) 
       i = j;
     }
     entries.resize(kept);
-    entries.shrink_to_fit();
   }
   return out;
 }

@@ -52,11 +52,11 @@ Result<const SafetensorsHeader*> MergedExport::header_of(uint32_t file) {
   return &headers_.emplace(file, std::move(read).value()).first->second;
 }
 
-Result<const MergedExport::MergedPart*> MergedExport::merged_part(const std::string& table, const std::string& suffix,
+Result<MergedExport::MergedPart> MergedExport::merged_part(const std::string& table, const std::string& suffix,
                                                                 std::string_view slice_text) {
   const std::string key = table + ".id/" + suffix;
   auto cached = parts_.find(key);
-  if (cached != parts_.end()) return &cached->second;
+  if (cached != parts_.end()) return cached->second;
   auto ids = base_column(key);
   if (!ids) return ids.error();
   const RowColumn& column = ids.value();
@@ -65,8 +65,8 @@ Result<const MergedExport::MergedPart*> MergedExport::merged_part(const std::str
   if (!slice) return bad_input(base_.ckpt_dir, "part " + quoted_name(key) + " has no slice RecIS writes");
   auto fd = files_.fd(column.path);
   if (!fd) return fd.error();
-  MergedPart part;
-  PartMerge& merge = part.merge;
+  auto merged = std::make_shared<PartMerge>();
+  PartMerge& merge = *merged;
   merge.base_rows = column.rows();
   // the deltas' ids of the part's slice, in a table of their own at most half full (a part's share of the deltas,
   // not the table's: smaller, and often in cache while the part's ids are looked up in it)
@@ -127,6 +127,7 @@ Result<const MergedExport::MergedPart*> MergedExport::merged_part(const std::str
   }
   std::sort(gained.begin(), gained.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
   for (const auto* e : gained) merge.added.push_back(e->at);
+  MergedPart part{std::move(merged), nullptr};
   const std::string steps_key = table + ".step_filter/" + suffix;
   if (settings_.older_than && base_.blocks.find(steps_key)) {  // eviction applies where the table has the slot
     auto steps = base_column(steps_key);
@@ -136,19 +137,21 @@ Result<const MergedExport::MergedPart*> MergedExport::merged_part(const std::str
       return bad_input(steps.value().path, "step_filter tensor " + quoted_name(steps_key) + " is not int64 [" +
                                                std::to_string(column.rows()) + ", 1] like its part's id");
     }
-    auto selected = select_rows(table, key, merge, steps.value());
+    auto selected = select_rows(table, key, part.merge, steps.value());
     if (!selected) return selected.error();
     part.selection = std::move(selected).value();
   }
-  return &parts_.emplace(key, std::move(part)).first->second;
+  return parts_.emplace(key, part).first->second;
 }
 
 Result<std::shared_ptr<const PartSelection>> MergedExport::select_rows(const std::string& table, const std::string& key,
-                                                                      const PartMerge& merge, const RowColumn& steps) {
+                                                                      std::shared_ptr<const PartMerge> merged,
+                                                                      const RowColumn& steps) {
+  const PartMerge& merge = *merged;
   auto fd = files_.fd(steps.path);
   if (!fd) return fd.error();
-  MergedRows rows(FileColumn{fd.value(), steps.path, "tensor " + quoted_name(steps.key), steps.offset, 8}, merge, deltas_,
-                  "step_filter", files_);
+  MergedRows rows(FileColumn{fd.value(), steps.path, "tensor " + quoted_name(steps.key), steps.offset, 8},
+                  std::move(merged), deltas_, "step_filter", files_);
   const std::string path = settings_.kept_rows_prefix + std::to_string(bitmaps_++);
   auto record = KeptRowBitmapWriter::create(path);
   if (!record) return record.error();
@@ -182,16 +185,20 @@ Result<TensorRows> MergedExport::rows_of(const TensorOfFile& of) {
     }
     return out;
   }
+  if (of.path != parts_file_) {  // the previous file's parts are written: their merges go with it
+    parts_.clear();
+    parts_file_ = of.path;
+  }
   const std::string& table = of.key.sparse_key.child;
   auto part = merged_part(table, t.name.substr(t.name.rfind('/') + 1), of.key.sparse_key.slice);
   if (!part) return part.error();
-  const PartMerge& merge = part.value()->merge;
+  const PartMerge& merge = *part.value().merge;
   if (t.shape.empty()) return bad_input(of.path, "sparse tensor " + quoted_name(t.name) + " has no rows");
   if (t.shape[0] != merge.base_rows) {
     return bad_input(of.path, "sparse tensor " + quoted_name(t.name) + " has " + std::to_string(t.shape[0]) +
                                   " rows but its part's id has " + std::to_string(merge.base_rows));
   }
-  out.selection = part.value()->selection;
+  out.selection = part.value().selection;
   if (of.key.sparse_key.slot == "id" && out.selection) {  // once per part: its id is in one file
     evicted_[table] += out.selection->rows - out.selection->kept;
   }
@@ -202,8 +209,8 @@ Result<TensorRows> MergedExport::rows_of(const TensorOfFile& of) {
     merged.begin = 0;
     merged.end = merge.rows() * base.row_bytes();
     auto rows = std::make_shared<MergedRows>(
-        FileColumn{of.fd, of.path, "tensor " + quoted_name(t.name), base.offset, base.row_bytes()}, merge, deltas_,
-        of.key.sparse_key.slot, files_);
+        FileColumn{of.fd, of.path, "tensor " + quoted_name(t.name), base.offset, base.row_bytes()}, part.value().merge,
+        deltas_, of.key.sparse_key.slot, files_);
     out.from = RowsFrom{std::move(rows), merge.rows(), std::move(merged)};
   }
   return out;

@@ -9,7 +9,7 @@ namespace recis_convert {
 Status MergedRows::read(uint64_t first, uint64_t n, const std::vector<uint32_t>* kept, unsigned char* const* into) {
   unsigned char* const out = into[0];
   const uint64_t row_bytes = base_.row_bytes;
-  const uint64_t end = first + n, base_end = std::min(end, merge_.base_rows);
+  const uint64_t end = first + n, base_end = std::min(end, merge_->base_rows);
   fetches_.clear();
   // where row `first + offset` lands in `out`: its place among the kept rows (both ascend), or its offset
   size_t next_kept = 0;
@@ -36,16 +36,16 @@ Status MergedRows::read(uint64_t first, uint64_t n, const std::vector<uint32_t>*
                             base_.what);
     }
     if (!read) return read;
-    auto replaced = std::lower_bound(merge_.replaced.begin(), merge_.replaced.end(), first,
+    auto replaced = std::lower_bound(merge_->replaced.begin(), merge_->replaced.end(), first,
                                      [](const PartMerge::Replacement& r, uint64_t row) { return r.row < row; });
-    for (; replaced != merge_.replaced.end() && replaced->row < base_end; ++replaced) {
+    for (; replaced != merge_->replaced.end() && replaced->row < base_end; ++replaced) {
       if (auto at = place(replaced->row - first)) fetches_.push_back(Fetch{replaced->at, out + *at * row_bytes});
     }
   }
   // 2. the rows the part gains
-  for (uint64_t row = std::max(first, merge_.base_rows); row < end; ++row) {
+  for (uint64_t row = std::max(first, merge_->base_rows); row < end; ++row) {
     if (auto at = place(row - first)) {
-      fetches_.push_back(Fetch{merge_.added[row - merge_.base_rows], out + *at * row_bytes});
+      fetches_.push_back(Fetch{merge_->added[row - merge_->base_rows], out + *at * row_bytes});
     }
   }
   return fetch(fetches_);

@@ -10,7 +10,8 @@
 // counted from its merged step_filter and recorded as a bitmap (transforms/kept_row_bitmap.h), the selection an
 // export's count pass would give. A tensor the deltas leave alone keeps its own bytes, so the copy engine copies it
 // whole; a merged one comes through the row loop from its MergedRows, with the job's row transforms.
-// Memory: a MiB of ids, and per part the delta rows it takes.
+// Memory: the deltas' ids (delta_rows.h), a MiB of base ids, and for the parts of the file being written the rows
+// the deltas replace and add.
 #pragma once
 
 #include <cstdint>
@@ -49,13 +50,14 @@ class MergedExport {
 
  private:
   struct MergedPart {
-    PartMerge merge;
+    std::shared_ptr<const PartMerge> merge;          // shared with the readers of its slots
     std::shared_ptr<const PartSelection> selection;  // evicting: the merged rows kept
   };
-  Result<const MergedPart*> merged_part(const std::string& table, const std::string& suffix, std::string_view slice);
+  Result<MergedPart> merged_part(const std::string& table, const std::string& suffix, std::string_view slice);
   // --evict-older-than: the part's merged rows kept by their merged step_filter, recorded as a bitmap.
   Result<std::shared_ptr<const PartSelection>> select_rows(const std::string& table, const std::string& id_key,
-                                                           const PartMerge& merge, const RowColumn& steps);
+                                                           std::shared_ptr<const PartMerge> merge,
+                                                           const RowColumn& steps);
   Result<RowColumn> base_column(const std::string& key);
   // A base file's header, read once (the id and step_filter columns a part's merge looks up).
   Result<const SafetensorsHeader*> header_of(uint32_t file);
@@ -63,7 +65,10 @@ class MergedExport {
   const CheckpointListing& base_;
   const DeltaRows& deltas_;
   MergeSettings settings_;
-  std::map<std::string, MergedPart> parts_;  // by the part's id key
+  // The parts of the file being written, by their id key: a file holds its parts' slots, so they are worked out
+  // once per file, and forgotten with it (a part whose slots lie in two files is worked out for each).
+  std::map<std::string, MergedPart> parts_;
+  std::string parts_file_;  // the file they are of
   std::map<std::string, uint64_t> evicted_;
   std::map<uint32_t, SafetensorsHeader> headers_;  // base files whose headers were read
   OpenInputs files_;  // the source files (base or delta), each opened once

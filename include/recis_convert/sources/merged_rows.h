@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -38,9 +39,10 @@ class MergedRows final : public RowReader {
   static constexpr uint64_t kMaxRunBytes = 1u << 20;  // delta rows read at once
 
   // `base`: the slot's tensor in the base file; `slot`: its name in the delta parts; `files` opens the deltas'
-  // files once per rank. All must outlive the reader.
-  MergedRows(FileColumn base, const PartMerge& merge, const DeltaRows& deltas, std::string slot, OpenInputs& files)
-      : base_(std::move(base)), merge_(merge), deltas_(deltas), slot_(std::move(slot)), files_(files) {}
+  // files once per rank. `deltas` and `files` must outlive the reader; it shares the part's merge.
+  MergedRows(FileColumn base, std::shared_ptr<const PartMerge> merge, const DeltaRows& deltas, std::string slot,
+             OpenInputs& files)
+      : base_(std::move(base)), merge_(std::move(merge)), deltas_(deltas), slot_(std::move(slot)), files_(files) {}
 
   size_t columns() const override { return 1; }
   uint64_t row_bytes(size_t) const override { return base_.row_bytes; }
@@ -56,7 +58,7 @@ class MergedRows final : public RowReader {
   Status fetch(const std::vector<Fetch>& fetches);
 
   FileColumn base_;
-  const PartMerge& merge_;
+  std::shared_ptr<const PartMerge> merge_;
   const DeltaRows& deltas_;
   std::string slot_;
   OpenInputs& files_;

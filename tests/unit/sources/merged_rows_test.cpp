@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -48,11 +49,11 @@ TEST(MergedRowsTest, BaseRowsTakeTheirReplacementsAndTheGainedRowsFollow) {
   ASSERT_TRUE(delta) << delta.error().describe();
   auto deltas = DeltaRows::read({delta.value()});
   ASSERT_TRUE(deltas) << deltas.error().describe();
-  PartMerge merge;
-  merge.base_rows = 6;
-  merge.replaced.push_back({1, deltas.value().find("user", 2)->at});
-  for (int64_t id : {7, 8, 9}) merge.added.push_back(deltas.value().find("user", id)->at);
-  ASSERT_EQ(merge.rows(), 9u);
+  auto merge = std::make_shared<PartMerge>();
+  merge->base_rows = 6;
+  merge->replaced.push_back({1, deltas.value().find("user", 2)->at});
+  for (int64_t id : {7, 8, 9}) merge->added.push_back(deltas.value().find("user", id)->at);
+  ASSERT_EQ(merge->rows(), 9u);
   auto fd = open_input_file(base);
   ASSERT_TRUE(fd);
   OpenInputs files;
@@ -78,9 +79,9 @@ TEST(MergedRowsTest, ADeltaPartWithoutTheSlotIsBadInputNamingIt) {
   ASSERT_TRUE(delta);
   auto deltas = DeltaRows::read({delta.value()});
   ASSERT_TRUE(deltas);
-  PartMerge merge;
-  merge.base_rows = 2;
-  merge.replaced.push_back({0, deltas.value().find("user", 7)->at});
+  auto merge = std::make_shared<PartMerge>();
+  merge->base_rows = 2;
+  merge->replaced.push_back({0, deltas.value().find("user", 7)->at});
   auto fd = open_input_file(base);
   ASSERT_TRUE(fd);
   OpenInputs files;
