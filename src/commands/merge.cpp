@@ -17,10 +17,11 @@
 #include "recis_convert/metadata/run_report.h"
 #include "recis_convert/mpi/job_messages.h"
 #include "recis_convert/plan/merge_chain.h"
-#include "recis_convert/plan/rank_assignment.h"
+#include "recis_convert/plan/piece_plan.h"
+#include "recis_convert/sinks/sink.h"
+#include "recis_convert/pipeline/job_log.h"
 #include "recis_convert/publish/staging.h"
 #include "recis_convert/publish/staging_reach.h"
-#include "recis_convert/sinks/copy_choice.h"
 #include "recis_convert/transforms/kept_row_bitmap.h"
 #include "recis_convert/sources/delta_rows.h"
 #include "recis_convert/sources/merged_export.h"
@@ -31,7 +32,6 @@ namespace recis_convert {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr size_t kMaxFilesAwaitingFsync = 32;  // open descriptors per rank while writeback runs behind the writes
 
 // The content options of the merged export: those the base was exported with (its manifest's "options"), which
 // its rows carry, and the row transforms this merge applies on top (a slot filtered by either is gone; the serving
@@ -70,6 +70,18 @@ JobOptions options_of(const ExportManifest& base, const MergeOptions& m) {
     if (std::find(o.drop_slots.begin(), o.drop_slots.end(), slot) == o.drop_slots.end()) o.drop_slots.push_back(slot);
   }
   if (m.embedding_dtypes.any()) o.embedding_dtypes = m.embedding_dtypes;
+  return o;
+}
+
+// The options the export's stream stage reads (copy buffer, checksum pieces, fsync, whether rows are selected),
+// from the merge's own: every rank knows them, where only rank 0 reads the base's manifest.
+JobOptions stream_options(const MergeOptions& m) {
+  JobOptions o;
+  o.buffer_mib = m.buffer_mib;
+  o.chunk_mib = m.chunk_mib;
+  o.fsync = m.fsync;
+  o.quiet = m.quiet;
+  o.eviction.older_than = m.older_than;
   return o;
 }
 
@@ -228,73 +240,82 @@ ExitCode run_merge(const MergeOptions& m, Comm& comm) {
     return static_cast<ExitCode>(verified ? verified.value() : static_cast<int>(ExitCode::kInternal));
   }
 
-  // 2. the deltas' rows by id, 3. this rank's files merged
-  MergeReport mine;
+  // 2. plan, as an export plans: whole files, and pieces of the files too large for one rank's share
+  const JobOptions o = stream_options(m);
+  std::vector<uint64_t> sizes;
+  for (const auto& f : base.files) sizes.push_back(f.size);
+  SourceDescription source;
+  source.listing = base;
+  const WorkPlan work = plan_work(sizes, comm.size(), o.balance, splits_files(o, source) ? o.piece_bytes() : 0);
+  if (comm.is_root()) log_split_files(work, base, log);
+  if (!comm.is_root()) {  // the blocks of its own files, as an export's rank holds them (its results name them so)
+    auto share = BlockCatalog::decode(base.blocks.encode_of_files(files_shared_with(work, comm.rank())));
+    source.listing.blocks = share ? std::move(*share) : BlockCatalog();
+    source.listing.blocks_of_all_files = false;
+  }
+
+  // 2b. the deltas' rows by id; 3. this rank's share merged, through the export's stream stage
+  QuantizationLedger quantization;
+  const RowTransformChain transforms = make_row_transforms(m.filter_optimizer, m.drop_slots, m.embedding_dtypes,
+                                                           &quantization);
+  const auto stream_start = Clock::now();
+  StreamOutcome streamed;
+  std::map<std::string, uint64_t> my_evictions;
   auto deltas = DeltaRows::read(inputs.value().deltas);
   if (!deltas) {
-    mine.error = deltas.error();
+    streamed.failure = deltas.error();
   } else {
-    if (comm.is_root()) {
-      log.stage("deltas: " + std::to_string(deltas.value().id_count()) + " ids to apply");
-    }
-    std::vector<uint64_t> sizes;
-    for (const auto& f : base.files) sizes.push_back(f.size);
-    const std::string& staging_dir = inputs.value().staging_dir;
-    CopyEngine engine(m.buffer_mib << 20, choose_copy_path_for(CopyMethod::kAuto, base.ckpt_dir, staging_dir).path,
-                      m.piece_bytes());
-    engine.set_hashing_cpus(usable_cpus());
-    WritebackQueue writeback(kMaxFilesAwaitingFsync);
+    if (comm.is_root()) log.stage("deltas: " + std::to_string(deltas.value().id_count()) + " ids to apply");
     MergeSettings merging;
     merging.older_than = m.older_than;
     merging.global_step = inputs.value().step;
-    merging.kept_rows_prefix = kept_row_bitmap_dir(staging_dir) + "/rank" + std::to_string(comm.rank()) + "-";
+    merging.kept_rows_prefix =
+        kept_row_bitmap_dir(inputs.value().staging_dir) + "/rank" + std::to_string(comm.rank()) + "-";
     MergedExport merged(base, deltas.value(), merging);
-    const RowTransformChain transforms =
-        make_row_transforms(m.filter_optimizer, m.drop_slots, m.embedding_dtypes, &mine.quantization);
-    FileExportSettings settings;
-    settings.staging_dir = staging_dir;
-    settings.writeback = m.fsync ? &writeback : nullptr;
-    settings.tensor_rows = [&merged](const TensorOfFile& tensor) { return merged.rows_of(tensor); };
-    for (size_t file : files_of_rank(assign_files(sizes, comm.size(), Balance::kRoundRobin), comm.rank())) {
-      if (auto stop = interruption()) {
-        mine.error = *stop;
-        break;
-      }
-      auto written = export_data_file(base, base.files[file], transforms, engine, settings);
-      if (!written) {
-        mine.error = written.error();
-        comm.announce_failure();
-        break;
-      }
-      mine.results.push_back(std::move(written).value());
+    uint64_t work_items = 0;
+    for (const auto& items : work.items) work_items += items.size();
+    const std::vector<size_t> mine = work.whole_files_of_rank(comm.rank());
+    const std::vector<WorkItem> my_pieces = work.pieces_of_rank(comm.rank());
+    StreamRequest request{o, source, transforms, mine, my_pieces, work_items, inputs.value().staging_dir};
+    request.tensor_rows = [&merged](const TensorOfFile& tensor) {
       fault_point("merge");
-    }
-    mine.evicted = merged.evicted();
-    if (!mine.error) {
-      auto synced = writeback.flush_all();
-      if (!synced) mine.error = synced.error();
-    }
+      return merged.rows_of(tensor);
+    };
+    streamed = stream_into_safetensors(request, comm, log);
+    my_evictions = merged.evicted();
+  }
+  if (!streamed.failure) {
+    if (auto stop = interruption()) streamed.failure = *stop;
   }
 
-  // 4. barrier; rank 0 finishes
-  const int agreed = comm.agree_on_status(mine.error ? static_cast<int>(mine.error->code) : 0).status;
+  // 4. barrier; rank 0 gathers every rank's results as an export's (pipeline/rank_reports.h), and finishes
+  const int agreed = comm.agree_on_status(streamed.failure ? static_cast<int>(streamed.failure->code) : 0).status;
+  MergeReport mine{RankReport{streamed.failure, std::move(streamed.results), seconds_since(stream_start), 0,
+                              quantization, {}, std::move(streamed.pieces), std::nullopt, streamed.copy_path,
+                              streamed.copy_why},
+                   my_evictions};
   auto gathered = gather_to_root(comm, mine, "merge-report");
+  auto packed = gather_encoded_to_root(comm, std::move(streamed.packed), "file-results");
   int status = agreed;
   if (comm.is_root()) {
-    std::vector<FileResult> files;
-    QuantizationLedger quantization;
+    Gathered files;
     std::map<std::string, uint64_t> evicted;
-    std::set<std::string> printed;
-    if (!gathered) {
-      Log::error(gathered.error().describe());
-      status = static_cast<int>(gathered.error().code);
-    } else {
+    std::vector<RankReport> reports;
+    if (gathered) {
       for (auto& r : gathered.value()) {
-        if (r.error && printed.insert(r.error->describe()).second) Log::error(r.error->describe());
-        for (auto& f : r.results) files.push_back(std::move(f));
         for (const auto& [table, rows] : r.evicted) evicted[table] += rows;
-        quantization.add(r.quantization);
+        reports.push_back(std::move(r.stream));
       }
+    }
+    auto collected = !gathered ? Result<Gathered>(gathered.error())
+                     : !packed ? Result<Gathered>(packed.error())
+                               : collect_reports(reports, packed.value(), report, base.blocks, work, o.piece_bytes(),
+                                                 status == 0);
+    if (collected) {
+      files = std::move(collected).value();
+    } else {
+      Log::error(collected.error().describe());
+      status = static_cast<int>(collected.error().code);
     }
     // the inputs were checksummed against their manifests, then read again to merge: still the same files now?
     for (size_t i = 0; status == 0 && i <= inputs.value().deltas.size(); ++i) {
@@ -305,9 +326,8 @@ ExitCode run_merge(const MergeOptions& m, Comm& comm) {
       }
     }
     if (status == 0) {
-      auto finished =
-          finish_merge(m, manifests, inputs.value().step, base, std::move(files), std::move(quantization), evicted,
-                       *staging, report, start, log);
+      auto finished = finish_merge(m, manifests, inputs.value().step, base, std::move(files.files),
+                                   std::move(files.quantization), evicted, *staging, report, start, log);
       if (!finished) {
         Log::error(finished.error().describe());
         status = static_cast<int>(finished.error().code);

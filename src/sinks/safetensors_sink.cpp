@@ -82,6 +82,7 @@ StreamOutcome stream_checkpoint_files(const StreamRequest& r, Comm& comm, const 
   engine.set_hashing_cpus(usable_cpus());
   WritebackQueue writeback(kMaxFilesAwaitingFsync);
   FileExportSettings settings{r.staging_dir, o.dry_run, o.fsync ? &writeback : nullptr, r.selections, nullptr};
+  settings.tensor_rows = r.tensor_rows;
   const bool resume = o.resume && !o.dry_run;
   if (resume) {  // each written file and piece is journaled once durable, so that a next --resume run can adopt it
     settings.once_durable = [&r, &listing](const FileResult& done, double seconds) {

@@ -348,6 +348,27 @@ def case_merge_options(args):
         check(got == want, f"{label}: tables {got} against {want}")
         expect_success(mpirun(args.binary, args.np, ["verify", out]), f"verify the merge ({label})")
         print(f"ok: merge {label} is the export of ckpt_200 with {label} by id and part, np 1 and 3 alike")
+    # a file larger than a rank's share is split into pieces that several ranks write, as an export's
+    run = os.path.join(fresh(args.work, "o_big_run"), "out")
+    subprocess.run([sys.executable, os.path.join(REPO_ROOT, "scripts", "make_fixture.py"), run, "--training-run", "--steps",
+                    "100,200", "--ranks", "1", "--optimizer", "adamw", "--table", "user_id:F32:64:6000", "--table",
+                    "item_id:F32:8:3000"], check=True, capture_output=True)
+    big_base = export(args, 3, "o_big_base", os.path.join(run, "ckpt_100"), [])
+    big_delta = export(args, 3, "o_big_delta", os.path.join(run, "ckpt_200"), ["--delta-since", big_base])
+    outs = {}
+    for np_ in (1, 3):
+        outs[np_] = os.path.join(fresh(args.work, f"o_big_np{np_}"), "export")
+        result = mpirun(args.binary, np_, ["merge", big_base, big_delta, "--export-dir", outs[np_], "--chunk-mib", "1",
+                                           "--filter-optimizer"])
+        expect_success(result, f"merge of the big run at np {np_}")
+        check(np_ == 1 or "is split into 2 pieces" in result.stdout + result.stderr,
+              f"np 3 should split a file:\n{result.stdout}{result.stderr}")
+    check(tree_digest(outs[1], skip=("run_record.json",)) == tree_digest(outs[3], skip=("run_record.json",)),
+          "a merge in pieces differs from one without")
+    check_same_rows("merge in pieces", outs[3], export(args, 3, "o_big_full", os.path.join(run, "ckpt_200"),
+                                                      ["--filter-optimizer"]))
+    expect_success(mpirun(args.binary, 3, ["verify", outs[3]]), "verify a merge written in pieces")
+    print("ok: a merge splits a large file into pieces over the ranks as an export does; np 1 and 3 alike")
     # rows the base converted are not converted again
     base_int8 = export(args, args.np, "o_base_int8", ckpt[100], ["--quantize-embeddings", "int8"])
     d200_int8 = export(args, args.np, "o_200_int8", ckpt[200], ["--delta-since", base_int8, "--quantize-embeddings",

@@ -22,7 +22,7 @@
 #include "recis_convert/mpi/comm.h"
 #include "recis_convert/sinks/file_export.h"
 #include "recis_convert/sources/checkpoint.h"
-#include "recis_convert/transforms/quantization_error.h"
+#include "recis_convert/pipeline/rank_reports.h"
 
 namespace recis_convert {
 
@@ -34,12 +34,11 @@ struct MergeInputs {
   int64_t step = 0;  // the merged step: the last delta's
 };
 
-// What each rank tells rank 0 at the barrier.
+// What each rank tells rank 0 at the barrier: an export's report (its file results packed beside it), and the
+// rows --evict-older-than left out per table, of the parts it counted.
 struct MergeReport {
-  std::optional<Error> error;
-  std::vector<FileResult> results;
-  std::map<std::string, uint64_t> evicted;  // --evict-older-than: rows left out per table, of the parts it counted
-  QuantizationLedger quantization;          // the tables this rank converted to a serving dtype, with their error
+  RankReport stream;
+  std::map<std::string, uint64_t> evicted;
 };
 
 ExitCode run_merge(const MergeOptions& options, Comm& comm);

@@ -42,6 +42,7 @@ struct StreamRequest {
   const PartSelections* selections = nullptr;  // with --evict-*: this rank's parts whose rows are selected
   const ReshardStage* reshard = nullptr;       // with --reshard: this rank's placements (and rank 0's plan)
   const HugectrRowPlan* hugectr_rows = nullptr;  // HugeCTR with --evict-l2-below or --reshard: where rows go
+  TensorRowsOf tensor_rows = nullptr;  // a source whose rows are not the files' own (merge: FileExportSettings)
 };
 
 struct StreamOutcome {
