@@ -164,6 +164,20 @@ constexpr const char* kQuantizeEmbeddingsHelp =
 constexpr const char* kQuantizeTableHelp =
     "TABLE=DTYPE: this table's serving dtype instead of --quantize-embeddings' (repeatable; DTYPE may be none)";
 
+constexpr const char* kEvictL2BelowHelp =
+    "Leave out the rows whose embedding's L2 norm (float32) is below T; every slot of the row goes";
+CLI::Validator norm_validator() {  // --evict-l2-below's T
+  return CLI::Validator(
+      [](std::string& v) -> std::string {
+        char* end = nullptr;
+        const double t = std::strtod(v.c_str(), &end);
+        return !v.empty() && *end == '\0' && t >= 0 && t <= std::numeric_limits<float>::max()
+                   ? std::string()
+                   : "\"" + v + "\" is not a norm (a number, 0 or more)";
+      },
+      "T");
+}
+
 // --quantize-table TABLE=DTYPE entries (sorted and deduplicated in place) into dtypes.tables; the usage error.
 std::optional<std::string> read_table_dtypes(std::vector<std::string>& entries, EmbeddingDTypes& dtypes) {
   std::sort(entries.begin(), entries.end());
@@ -327,19 +341,10 @@ class ExportOptions {
             },
             "STEPS"))
         ->option_text("STEPS");
-    option("--evict-l2-below", f_.evict_l2_below,
-           "Leave out the rows whose embedding's L2 norm (float32) is below T; every slot of the row goes",
+    option("--evict-l2-below", f_.evict_l2_below, kEvictL2BelowHelp,
            only_if([&o] { return o.eviction.l2_below.has_value(); },
                    [&o] { return nlohmann::ordered_json(o.eviction.l2_below.value_or(0.0f)); }))
-        ->check(CLI::Validator(
-            [](std::string& v) -> std::string {
-              char* end = nullptr;
-              const double t = std::strtod(v.c_str(), &end);
-              return !v.empty() && *end == '\0' && t >= 0 && t <= std::numeric_limits<float>::max()
-                         ? std::string()
-                         : "\"" + v + "\" is not a norm (a number, 0 or more)";
-            },
-            "T"))
+        ->check(norm_validator())
         ->option_text("T");
     option("--delta-since", o.delta_since,
            "A delta export: only the rows of each table with a step_filter slot that were updated after STEP, or "
@@ -577,6 +582,8 @@ CommandLine parse_merge(int argc, const char* const* argv) {
                                "before the merged step (the last delta's), as the export option does")
                     ->check(CLI::NonNegativeNumber)
                     ->option_text("STEPS");
+  float l2_below = 0;
+  auto* by_norm = app.add_option("--evict-l2-below", l2_below, kEvictL2BelowHelp)->check(norm_validator())->option_text("T");
   app.add_flag("--filter-optimizer", o.filter_optimizer, kFilterOptimizerHelp);
   app.add_option("--drop-slot", o.drop_slots, kDropSlotHelp)->check(kPlainValue)->type_name("NAME");
   app.add_option("--quantize-embeddings", o.embedding_dtypes.all, kQuantizeEmbeddingsHelp)
@@ -590,6 +597,7 @@ CommandLine parse_merge(int argc, const char* const* argv) {
   if (auto wrong = read_table_dtypes(o.quantize_tables, o.embedding_dtypes)) return usage(*wrong);
   o.fsync = !no_fsync;
   if (evict->count() > 0) o.older_than = older_than;
+  if (by_norm->count() > 0) o.l2_below = l2_below;
   if (!o.debug_fail_at.empty()) {
     auto armed = arm_fault(o.debug_fail_at);
     if (!armed) return usage(armed.error().message);

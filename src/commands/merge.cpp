@@ -64,7 +64,8 @@ JobOptions options_of(const ExportManifest& base, const MergeOptions& m) {
   if (options.contains("reshard") && options["reshard"].is_number_unsigned()) {
     o.reshard = options["reshard"].get<uint32_t>();
   }
-  o.eviction.older_than = m.older_than;  // the rule this merge applied, not the base's
+  o.eviction.older_than = m.older_than;  // the rules this merge applied, not the base's
+  o.eviction.l2_below = m.l2_below;
   o.filter_optimizer = o.filter_optimizer || m.filter_optimizer;
   for (const auto& slot : m.drop_slots) {
     if (std::find(o.drop_slots.begin(), o.drop_slots.end(), slot) == o.drop_slots.end()) o.drop_slots.push_back(slot);
@@ -82,6 +83,7 @@ JobOptions stream_options(const MergeOptions& m) {
   o.fsync = m.fsync;
   o.quiet = m.quiet;
   o.eviction.older_than = m.older_than;
+  o.eviction.l2_below = m.l2_below;
   return o;
 }
 
@@ -135,7 +137,7 @@ Result<MergeInputs> read_inputs(const MergeOptions& m, std::vector<ExportManifes
   staging.emplace(std::move(created).value());
   inputs.staging_dir = staging->path();
   const std::string bitmaps = kept_row_bitmap_dir(inputs.staging_dir);  // --evict-older-than's kept rows
-  if (m.older_than && ::mkdir(bitmaps.c_str(), 0755) != 0) {
+  if ((m.older_than || m.l2_below) && ::mkdir(bitmaps.c_str(), 0755) != 0) {
     return output_error(bitmaps, std::string("cannot create: ") + std::strerror(errno));
   }
   log.stage("merge: " + m.base + " (step " + std::to_string(*manifests[0].step) + ") and " +
@@ -147,7 +149,8 @@ Result<MergeInputs> read_inputs(const MergeOptions& m, std::vector<ExportManifes
 // Rank 0, stage 4: metadata, the carried files, the manifest; then publish.
 Status finish_merge(const MergeOptions& m, const std::vector<ExportManifest>& manifests, int64_t step,
                     const CheckpointListing& base, std::vector<FileResult> files, QuantizationLedger quantization,
-                    const std::map<std::string, uint64_t>& evicted, StagingDir& staging, RunReport& report,
+                    const std::map<std::string, uint64_t>& evicted, const std::set<std::string>& judged_by_step,
+                    StagingDir& staging, RunReport& report,
                     Clock::time_point start, const Log& log) {
   const JobOptions o = options_of(manifests[0], m);
   SourceDescription source;
@@ -158,13 +161,15 @@ Status finish_merge(const MergeOptions& m, const std::vector<ExportManifest>& ma
   if (!summary) return summary.error();
   const GlobalStep merged{step, "merge of " + std::to_string(manifests.size() - 1) + " delta(s)"};
   summary.value().clock.step = merged;
-  for (const auto& [table, rows] : evicted) {
-    summary.value().evictions[table] = TableEvictionRecord{rows, merged};
-    log.stage("evicted " + std::to_string(rows) + " rows of " + nlohmann::json(table).dump() +
-              ": last updated more than " + std::to_string(*m.older_than) + " steps before " + std::to_string(step));
+  for (const auto& [table, rows] : evicted) {  // by the merged step, as an export records its table's clock
+    summary.value().evictions[table] =
+        TableEvictionRecord{rows, judged_by_step.count(table) ? std::optional<GlobalStep>(merged) : std::nullopt};
+    log.stage("evicted " + std::to_string(rows) + " rows of " + nlohmann::json(table).dump());
   }
   const std::string bitmaps = kept_row_bitmap_dir(staging.path());
-  if (m.older_than && !remove_tree(bitmaps)) return output_error(bitmaps, "cannot remove the kept-row bitmaps");
+  if ((m.older_than || m.l2_below) && !remove_tree(bitmaps)) {
+    return output_error(bitmaps, "cannot remove the kept-row bitmaps");
+  }
   auto manifest = write_export_metadata(o, source, summary.value(), staging.path());
   if (!manifest) return manifest.error();
   // the dense export, fg, mc and assets: each file from the newest export that has it
@@ -261,6 +266,7 @@ ExitCode run_merge(const MergeOptions& m, Comm& comm) {
   const auto stream_start = Clock::now();
   StreamOutcome streamed;
   std::map<std::string, uint64_t> my_evictions;
+  std::set<std::string> my_judged_by_step;
   auto deltas = DeltaRows::read(inputs.value().deltas);
   if (!deltas) {
     streamed.failure = deltas.error();
@@ -268,6 +274,7 @@ ExitCode run_merge(const MergeOptions& m, Comm& comm) {
     if (comm.is_root()) log.stage("deltas: " + std::to_string(deltas.value().id_count()) + " ids to apply");
     MergeSettings merging;
     merging.older_than = m.older_than;
+    merging.l2_below = m.l2_below;
     merging.global_step = inputs.value().step;
     merging.kept_rows_prefix =
         kept_row_bitmap_dir(inputs.value().staging_dir) + "/rank" + std::to_string(comm.rank()) + "-";
@@ -283,6 +290,7 @@ ExitCode run_merge(const MergeOptions& m, Comm& comm) {
     };
     streamed = stream_into_safetensors(request, comm, log);
     my_evictions = merged.evicted();
+    my_judged_by_step = merged.judged_by_step();
   }
   if (!streamed.failure) {
     if (auto stop = interruption()) streamed.failure = *stop;
@@ -293,17 +301,19 @@ ExitCode run_merge(const MergeOptions& m, Comm& comm) {
   MergeReport mine{RankReport{streamed.failure, std::move(streamed.results), seconds_since(stream_start), 0,
                               quantization, {}, std::move(streamed.pieces), std::nullopt, streamed.copy_path,
                               streamed.copy_why},
-                   my_evictions};
+                   my_evictions, my_judged_by_step};
   auto gathered = gather_to_root(comm, mine, "merge-report");
   auto packed = gather_encoded_to_root(comm, std::move(streamed.packed), "file-results");
   int status = agreed;
   if (comm.is_root()) {
     Gathered files;
     std::map<std::string, uint64_t> evicted;
+    std::set<std::string> judged_by_step;
     std::vector<RankReport> reports;
     if (gathered) {
       for (auto& r : gathered.value()) {
         for (const auto& [table, rows] : r.evicted) evicted[table] += rows;
+        judged_by_step.insert(r.judged_by_step.begin(), r.judged_by_step.end());
         reports.push_back(std::move(r.stream));
       }
     }
@@ -327,7 +337,8 @@ ExitCode run_merge(const MergeOptions& m, Comm& comm) {
     }
     if (status == 0) {
       auto finished = finish_merge(m, manifests, inputs.value().step, base, std::move(files.files),
-                                   std::move(files.quantization), evicted, *staging, report, start, log);
+                                   std::move(files.quantization), evicted, judged_by_step, *staging, report, start,
+                                   log);
       if (!finished) {
         Log::error(finished.error().describe());
         status = static_cast<int>(finished.error().code);

@@ -5,7 +5,7 @@
 #include "recis_convert/common/file_io.h"
 #include "recis_convert/plan/slices.h"
 #include "recis_convert/transforms/kept_row_bitmap.h"
-#include "recis_convert/transforms/row_eviction.h"
+#include "recis_convert/transforms/row_selection.h"
 
 namespace recis_convert {
 namespace {
@@ -128,48 +128,59 @@ Result<MergedExport::MergedPart> MergedExport::merged_part(const std::string& ta
   std::sort(gained.begin(), gained.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
   for (const auto* e : gained) merge.added.push_back(e->at);
   MergedPart part{std::move(merged), nullptr};
+  // the export's eviction rules (transforms/row_selection.h), over the part's merged rows
+  PartDecision decision;
+  std::shared_ptr<RowReader> steps, embeddings;
   const std::string steps_key = table + ".step_filter/" + suffix;
-  if (settings_.older_than && base_.blocks.find(steps_key)) {  // eviction applies where the table has the slot
-    auto steps = base_column(steps_key);
-    if (!steps) return steps.error();
-    if (steps.value().tensor.dtype != DType::kI64 || steps.value().row_bytes() != 8 ||
-        steps.value().rows() != column.rows()) {
-      return bad_input(steps.value().path, "step_filter tensor " + quoted_name(steps_key) + " is not int64 [" +
-                                               std::to_string(column.rows()) + ", 1] like its part's id");
-    }
-    auto selected = select_rows(table, key, part.merge, steps.value());
-    if (!selected) return selected.error();
-    part.selection = std::move(selected).value();
+  if (settings_.older_than && base_.blocks.find(steps_key)) {  // by step where the table has the slot
+    auto found = merged_column(steps_key, part.merge, "step_filter");
+    if (!found) return found.error();
+    decision.step_filter = found.value().first;
+    by_step_.insert(table);
+    decision.older_than = settings_.older_than;
+    decision.global_step = settings_.global_step;
+    steps = std::move(found.value().second);
+  }
+  const std::string embedding_key = table + ".embedding/" + suffix;
+  if (settings_.l2_below && base_.blocks.find(embedding_key)) {  // by norm where it has embeddings
+    auto found = merged_column(embedding_key, part.merge, "embedding");
+    if (!found) return found.error();
+    decision.embedding = found.value().first;
+    decision.l2_below = *settings_.l2_below;
+    embeddings = std::move(found.value().second);
+  }
+  if (decision.decides()) {
+    auto selector = RowSelector::open(decision, std::move(steps), std::move(embeddings));
+    if (!selector) return selector.error();
+    const std::string path = settings_.kept_rows_prefix + std::to_string(bitmaps_++);
+    auto record = KeptRowBitmapWriter::create(path);
+    if (!record) return record.error();
+    auto kept = selector.value().count_kept(&record.value());  // and closes the record
+    if (!kept) return kept.error();
+    part.selection = std::make_shared<const PartSelection>(
+        PartSelection{part_of_key(table, key), std::move(decision), merge.rows(), kept.value(), path});
   }
   return parts_.emplace(key, part).first->second;
 }
 
-Result<std::shared_ptr<const PartSelection>> MergedExport::select_rows(const std::string& table, const std::string& key,
-                                                                      std::shared_ptr<const PartMerge> merged,
-                                                                      const RowColumn& steps) {
-  const PartMerge& merge = *merged;
-  auto fd = files_.fd(steps.path);
-  if (!fd) return fd.error();
-  MergedRows rows(FileColumn{fd.value(), steps.path, "tensor " + quoted_name(steps.key), steps.offset, 8},
-                  std::move(merged), deltas_, "step_filter", files_);
-  const std::string path = settings_.kept_rows_prefix + std::to_string(bitmaps_++);
-  auto record = KeptRowBitmapWriter::create(path);
-  if (!record) return record.error();
-  std::vector<unsigned char> values(kIdChunk * 8), keep(kIdChunk);
-  uint64_t kept = 0;
-  for (uint64_t first = 0; first < merge.rows(); first += kIdChunk) {
-    const uint64_t n = std::min(kIdChunk, merge.rows() - first);
-    unsigned char* const into[] = {values.data()};
-    auto read = rows.read(first, n, nullptr, into);
-    if (!read) return read.error();
-    kept += decide_by_step(values.data(), n, settings_.global_step, *settings_.older_than, keep.data());
-    auto appended = record.value().append(keep.data(), n);
-    if (!appended) return appended.error();
+Result<std::pair<DecisionColumn, std::shared_ptr<RowReader>>> MergedExport::merged_column(
+    const std::string& key, std::shared_ptr<const PartMerge> merge, const std::string& slot) {
+  auto column = base_column(key);
+  if (!column) return column.error();
+  const RowColumn& c = column.value();
+  if (c.rows() != merge->base_rows) {
+    return bad_input(c.path, "tensor " + quoted_name(key) + " has " + std::to_string(c.rows()) +
+                                 " rows but its part's id has " + std::to_string(merge->base_rows));
   }
-  auto finished = record.value().finish();
-  if (!finished) return finished.error();
-  return std::make_shared<const PartSelection>(
-      PartSelection{part_of_key(table, key), PartDecision{}, merge.rows(), kept, path});
+  auto fd = files_.fd(c.path);
+  if (!fd) return fd.error();
+  uint64_t elements = 1;
+  for (size_t d = 1; d < c.tensor.shape.size(); ++d) elements *= c.tensor.shape[d];
+  const DecisionColumn described{c.path, key, 0, merge->rows(), c.tensor.dtype, elements};
+  auto rows = std::make_shared<MergedRows>(FileColumn{fd.value(), c.path, "tensor " + quoted_name(key), c.offset,
+                                                      c.row_bytes()},
+                                           std::move(merge), deltas_, slot, files_);
+  return std::make_pair(described, std::shared_ptr<RowReader>(std::move(rows)));
 }
 
 Result<TensorRows> MergedExport::rows_of(const TensorOfFile& of) {

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "recis_convert/sources/column_reader.h"
 #include "recis_convert/transforms/embedding_codecs.h"
 #include "recis_convert/transforms/row_delta.h"
 #include "recis_convert/transforms/row_eviction.h"
@@ -47,6 +48,27 @@ std::vector<LocatedColumn> decision_columns_in(const SafetensorsHeader& header, 
 }
 
 Result<RowSelector> RowSelector::open(const PartDecision& decision) {
+  std::vector<std::shared_ptr<RowReader>> readers;  // the columns' rows in their files
+  std::vector<std::unique_ptr<FileDescriptor>> files;
+  for (const auto* c : {&decision.step_filter, &decision.embedding}) {
+    if (!*c) {
+      readers.push_back(nullptr);
+      continue;
+    }
+    auto fd = open_column(**c);
+    if (!fd) return fd.error();
+    files.push_back(std::move(fd).value());
+    readers.push_back(std::make_shared<ColumnReader>(std::vector<FileColumn>{
+        FileColumn{files.back()->get(), (*c)->path, "tensor \"" + (*c)->tensor + "\"", (*c)->offset, row_bytes(**c)}}));
+  }
+  auto opened = open(decision, readers[0], readers[1]);
+  if (!opened) return opened.error();
+  opened.value().files_ = std::move(files);
+  return opened;
+}
+
+Result<RowSelector> RowSelector::open(const PartDecision& decision, std::shared_ptr<RowReader> step_filter,
+                                      std::shared_ptr<RowReader> embedding) {
   RowSelector s;
   s.decision_ = decision;
   s.rows_ = decision.rows();
@@ -56,9 +78,7 @@ Result<RowSelector> RowSelector::open(const PartDecision& decision) {
     if (c.dtype != DType::kI64 || c.row_elements != 1) {
       return bad_input(c.path, "step_filter tensor \"" + c.tensor + "\" is not int64 [N, 1]");
     }
-    auto fd = open_column(c);
-    if (!fd) return fd.error();
-    s.step_filter_file_ = std::move(fd).value();
+    s.step_filter_rows_ = std::move(step_filter);
     widest = std::max(widest, row_bytes(c));
   }
   if (decision.embedding) {
@@ -71,9 +91,7 @@ Result<RowSelector> RowSelector::open(const PartDecision& decision) {
                                                        std::to_string(decision.step_filter->rows) +
                                                        " rows but its embedding has " + std::to_string(c.rows));
     }
-    auto fd = open_column(c);
-    if (!fd) return fd.error();
-    s.embedding_file_ = std::move(fd).value();
+    s.embedding_rows_ = std::move(embedding);
     widest = std::max(widest, row_bytes(c));
   }
   s.chunk_rows_ = std::max<uint64_t>(1, kChunkBytes / widest);
@@ -100,25 +118,24 @@ Result<std::optional<RowSelector>> RowSelector::open_if(const PartSelection* sel
   return std::optional<RowSelector>(std::move(opened).value());
 }
 
-Status RowSelector::read_rows(const DecisionColumn& column, const FileDescriptor& fd, uint64_t first, uint64_t n) {
-  const uint64_t bytes = row_bytes(column);
-  column_.resize(n * bytes);
-  return read_exact(fd.get(), column.offset + first * bytes, n * bytes, column_.data(), column.path,
-                    "tensor \"" + column.tensor + "\"");
+Status RowSelector::read_rows(const DecisionColumn& column, RowReader& rows, uint64_t first, uint64_t n) {
+  column_.resize(n * row_bytes(column));
+  unsigned char* const into[] = {column_.data()};
+  return rows.read(first, n, nullptr, into);
 }
 
 Result<uint64_t> RowSelector::decide(uint64_t first, uint64_t n, unsigned char* keep) {
   if (recorded_) return recorded_->read(first, n, keep);
   std::fill(keep, keep + n, 1);
   if (decision_.step_filter) {
-    auto read = read_rows(*decision_.step_filter, *step_filter_file_, first, n);
+    auto read = read_rows(*decision_.step_filter, *step_filter_rows_, first, n);
     if (!read) return read.error();
     if (decision_.older_than) decide_by_step(column_.data(), n, decision_.global_step, *decision_.older_than, keep);
     if (decision_.changed_after) decide_by_change(column_.data(), n, *decision_.changed_after, keep);
   }
   if (decision_.embedding) {
     const DecisionColumn& c = *decision_.embedding;
-    auto read = read_rows(c, *embedding_file_, first, n);
+    auto read = read_rows(c, *embedding_rows_, first, n);
     if (!read) return read.error();
     values_.resize(c.row_elements);
     for (uint64_t i = 0; i < n; ++i) {

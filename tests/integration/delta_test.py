@@ -18,7 +18,7 @@ Cases:
   merge_refusals  deltas out of order, onto the wrong base, of another dtype: exit 3; a broken delta publishes
             nothing
   merge_options  merge of plain exports with an export's row option (--filter-optimizer, --drop-slot, fp16, int8,
-            int4, a per-table dtype, with eviction) equals the export of ckpt_200 with that option by id and part,
+            int4, a per-table dtype, with eviction by step, by norm and both) equals the export of ckpt_200 with that option by id and part,
             manifest tables alike; np 1 and 3 alike; verify passes; converting a converted base is refused
 """
 import json
@@ -332,7 +332,8 @@ def case_merge_options(args):
     d200 = export(args, args.np, "o_200", ckpt[200], ["--delta-since", d150])
     for options in (["--filter-optimizer"], ["--drop-slot", "step_filter"], ["--quantize-embeddings", "fp16"],
                     ["--filter-optimizer", "--quantize-embeddings", "int8"], ["--quantize-embeddings", "int4"],
-                    ["--quantize-table", "user_id=int8"], ["--quantize-embeddings", "int8", "--evict-older-than", "60"]):
+                    ["--quantize-table", "user_id=int8"], ["--quantize-embeddings", "int8", "--evict-older-than", "60"],
+                    ["--evict-l2-below", "0.4"], ["--evict-l2-below", "0.4", "--evict-older-than", "60"]):
         label = " ".join(options)
         tag = str(abs(hash(label)))
         full = export(args, args.np, f"o{tag}_full", ckpt[200], options)

@@ -127,6 +127,7 @@ struct MergeOptions {
   bool quiet = false;
   double stall_timeout = kDefaultStallTimeoutSeconds;
   std::optional<uint64_t> older_than;  // --evict-older-than STEPS, against the merged step
+  std::optional<float> l2_below;       // --evict-l2-below T
   // The export's row transforms, applied to the merged rows (as JobOptions' fields of the same names)
   bool filter_optimizer = false;
   std::vector<std::string> drop_slots;

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -35,10 +36,11 @@ struct MergeInputs {
 };
 
 // What each rank tells rank 0 at the barrier: an export's report (its file results packed beside it), and the
-// rows --evict-older-than left out per table, of the parts it counted.
+// rows --evict-* left out per table, of the parts it counted (MergedExport::evicted, judged_by_step).
 struct MergeReport {
   RankReport stream;
   std::map<std::string, uint64_t> evicted;
+  std::set<std::string> judged_by_step;
 };
 
 ExitCode run_merge(const MergeOptions& options, Comm& comm);

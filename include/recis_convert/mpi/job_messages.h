@@ -200,6 +200,6 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RankReport, error, results, seconds, shared_b
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SharedFile, name, bytes)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RankTensors, ok, tensors, hugectr_counts)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(MergeInputs, base, deltas, staging_dir, step)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(MergeReport, stream, evicted)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(MergeReport, stream, evicted, judged_by_step)
 
 }  // namespace recis_convert

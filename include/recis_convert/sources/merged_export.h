@@ -4,11 +4,11 @@
 //   - the ids of the deltas that the base does not have are appended to the part whose slice holds
 //     `id % 65536`, after its own rows, in order of first appearance (delta_rows.h);
 //   - a dense tensor (an optimizer scalar) is the newest delta's, if one has it, else the base's;
-//   - with --evict-older-than, a row of a table with a step_filter slot whose merged last update is more than
-//     STEPS before the merged step is left out of every slot (transforms/row_eviction.h), as an export would.
-// A part's merge (merged_rows.h) is worked out once per rank from its ids, and with eviction its kept rows are
-// counted from its merged step_filter and recorded as a bitmap (transforms/kept_row_bitmap.h), the selection an
-// export's count pass would give. A tensor the deltas leave alone keeps its own bytes, so the copy engine copies it
+//   - with --evict-older-than or --evict-l2-below, the rows the export's rules leave out (transforms/row_selection.h),
+//     judged by their merged step_filter (against the merged step) or embedding, are left out of every slot.
+// A part's merge (merged_rows.h) is worked out once per file from its ids, and with eviction its kept rows are
+// counted by a RowSelector over its merged rows and recorded as a bitmap (transforms/kept_row_bitmap.h), the
+// selection an export's count pass would give. A tensor the deltas leave alone keeps its own bytes, so the copy engine copies it
 // whole; a merged one comes through the row loop from its MergedRows, with the job's row transforms.
 // Memory: the deltas' ids (delta_rows.h), a MiB of base ids, and for the parts of the file being written the rows
 // the deltas replace and add.
@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -34,7 +35,8 @@ namespace recis_convert {
 struct MergeSettings {
   std::optional<uint64_t> older_than;  // --evict-older-than
   int64_t global_step = 0;             // the merged step, the clock of older_than
-  std::string kept_rows_prefix;        // with older_than: the path prefix of this rank's kept-row bitmaps
+  std::optional<float> l2_below;       // --evict-l2-below
+  std::string kept_rows_prefix;        // evicting: the path prefix of this rank's kept-row bitmaps
 };
 
 class MergedExport {
@@ -45,8 +47,10 @@ class MergedExport {
   // (and tensor, row).
   Result<TensorRows> rows_of(const TensorOfFile& tensor);
 
-  // The rows --evict-older-than left out so far, per table, counted once per part (with its id tensor).
+  // The rows --evict-* left out so far, per table, counted once per part (with its id tensor).
   const std::map<std::string, uint64_t>& evicted() const { return evicted_; }
+  // The tables whose rows --evict-older-than judged (those with a step_filter slot): their clock is the merged step.
+  const std::set<std::string>& judged_by_step() const { return by_step_; }
 
  private:
   struct MergedPart {
@@ -54,10 +58,10 @@ class MergedExport {
     std::shared_ptr<const PartSelection> selection;  // evicting: the merged rows kept
   };
   Result<MergedPart> merged_part(const std::string& table, const std::string& suffix, std::string_view slice);
-  // --evict-older-than: the part's merged rows kept by their merged step_filter, recorded as a bitmap.
-  Result<std::shared_ptr<const PartSelection>> select_rows(const std::string& table, const std::string& id_key,
-                                                           std::shared_ptr<const PartMerge> merge,
-                                                           const RowColumn& steps);
+  // A slot of a part as a decision column of its merged rows (for the eviction rules), and the reader of them.
+  Result<std::pair<DecisionColumn, std::shared_ptr<RowReader>>> merged_column(const std::string& key,
+                                                                             std::shared_ptr<const PartMerge> merge,
+                                                                             const std::string& slot);
   Result<RowColumn> base_column(const std::string& key);
   // A base file's header, read once (the id and step_filter columns a part's merge looks up).
   Result<const SafetensorsHeader*> header_of(uint32_t file);
@@ -70,6 +74,7 @@ class MergedExport {
   std::map<std::string, MergedPart> parts_;
   std::string parts_file_;  // the file they are of
   std::map<std::string, uint64_t> evicted_;
+  std::set<std::string> by_step_;
   std::map<uint32_t, SafetensorsHeader> headers_;  // base files whose headers were read
   OpenInputs files_;  // the source files (base or delta), each opened once
   uint64_t bitmaps_ = 0;  // kept-row bitmaps recorded so far

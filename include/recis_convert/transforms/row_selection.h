@@ -17,6 +17,7 @@
 #include "recis_convert/plan/eviction_plan.h"
 #include "recis_convert/transforms/kept_row_bitmap.h"
 #include "recis_convert/sources/checkpoint.h"
+#include "recis_convert/sources/row_reader.h"
 
 namespace recis_convert {
 
@@ -32,6 +33,10 @@ class RowSelector {
   // Checks the columns (int64 [N, 1] step_filter; a float embedding; equal row counts: else bad input naming the
   // part's tensor) and opens their files.
   static Result<RowSelector> open(const PartDecision& decision);
+  // The same over rows a source gives in place of the columns' files (a merge's merged rows, sources/merged_rows.h):
+  // a reader per decision column the decision has (its column 0).
+  static Result<RowSelector> open(const PartDecision& decision, std::shared_ptr<RowReader> step_filter,
+                                  std::shared_ptr<RowReader> embedding);
   // The write pass's selector of a counted part: from its bitmap when the count pass recorded one, else from its
   // decision columns.
   static Result<RowSelector> open(const PartSelection& selection);
@@ -50,13 +55,14 @@ class RowSelector {
 
  private:
   static constexpr uint64_t kChunkBytes = 1u << 20;
-  Status read_rows(const DecisionColumn& column, const FileDescriptor& fd, uint64_t first, uint64_t n);
+  Status read_rows(const DecisionColumn& column, RowReader& rows, uint64_t first, uint64_t n);
 
   PartDecision decision_;
   std::optional<KeptRowBitmapReader> recorded_;  // the count pass's decisions, read instead of the columns
   uint64_t rows_ = 0;
   uint64_t chunk_rows_ = 1;
-  std::unique_ptr<FileDescriptor> step_filter_file_, embedding_file_;
+  std::shared_ptr<RowReader> step_filter_rows_, embedding_rows_;  // the decision columns' rows
+  std::vector<std::unique_ptr<FileDescriptor>> files_;             // their files, when they are read from files
   std::vector<unsigned char> column_;  // one chunk of one column, as in the file
   std::vector<float> values_;          // an embedding chunk as float32
   std::vector<unsigned char> keep_;    // kept_rows' decisions, without a recorded bitmap
