@@ -593,7 +593,15 @@ CommandLine parse_merge(int argc, const char* const* argv) {
   app.add_flag("-q,--quiet", o.quiet, "Only errors and warnings");
   add_stall_timeout(app, o.stall_timeout);
   app.add_option("--debug-fail-at", o.debug_fail_at, "test-only fault injection")->group("");  // hidden
+  // export options a merge does not take yet: named in a clear refusal rather than read as a delta directory
+  std::string not_yet;
+  auto* reshard = app.add_option("--reshard", not_yet)->group("");
+  auto* format = app.add_option("--format", not_yet)->group("");
   if (auto exit = parse_or_exit(app, argc, argv, CommandLine::Command::kMerge)) return *exit;
+  if (reshard->count() > 0 || format->count() > 0) {
+    return usage(std::string(reshard->count() > 0 ? "--reshard" : "--format") +
+                 " is not a merge option yet: a merge writes the base's parts and files as safetensors");
+  }
   if (auto wrong = read_table_dtypes(o.quantize_tables, o.embedding_dtypes)) return usage(*wrong);
   o.fsync = !no_fsync;
   if (evict->count() > 0) o.older_than = older_than;
