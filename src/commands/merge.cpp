@@ -199,30 +199,9 @@ Status finish_merge(const MergeOptions& m, const std::vector<ExportManifest>& ma
   return Ok{};
 }
 
-}  // namespace
-
-ExitCode run_merge(const MergeOptions& m, Comm& comm) {
-  const auto start = Clock::now();
-  Log log(comm.rank(), m.quiet, false);
-  RunReport report(m, comm.host(), comm.size());
-  std::optional<StagingDir> staging;  // rank 0 only; removed on every path that does not publish
-  std::vector<ExportManifest> manifests;  // rank 0: the base's, then the deltas'
-
-  // 1. the exports, on rank 0
-  auto inputs = broadcast_result<MergeInputs>(
-      comm, [&] { return read_inputs(m, manifests, staging, log); }, "merge-inputs");
-  Status reached = inputs ? check_staging_reaches_every_rank(comm, inputs.value().staging_dir, m.export_dir)
-                          : Status(inputs.error());
-  if (!reached) {
-    if (comm.is_root()) Log::error(reached.error().describe());
-    if (staging) staging->discard();
-    return reached.error().code;
-  }
-  const CheckpointListing& base = inputs.value().base;
-  report.set_checkpoint(base, "merge", "the base export; deltas: " + std::to_string(inputs.value().deltas.size()));
-
-  // 1b. every input is what its manifest says, before anything is written: a flipped byte (which verify catches)
-  // would otherwise be merged into an export whose new manifest vouches for it
+// 1b, every rank: every input is what its manifest says, before anything is written (a flipped byte, which verify
+// catches, would otherwise be merged into an export whose new manifest vouches for it). Rank 0 says why not.
+std::optional<ExitCode> check_inputs_verify(const MergeOptions& m, Comm& comm, RunReport& report) {
   std::vector<std::string> input_dirs{m.base};
   input_dirs.insert(input_dirs.end(), m.deltas.begin(), m.deltas.end());
   auto checked = check_manifest_checksums(comm, input_dirs);
@@ -237,37 +216,49 @@ ExitCode run_merge(const MergeOptions& m, Comm& comm) {
                                    "; the inputs of a merge must verify");
   }
   auto verified = broadcast_value(comm, unverified ? static_cast<int>(unverified->code) : 0, "merge-inputs-verified");
-  if (!verified || verified.value() != 0) {
-    if (comm.is_root()) {
-      if (unverified) report.add_error(unverified->describe());
-      Log::error(unverified ? unverified->describe() : std::string("merge: the inputs could not be verified"));
-    }
-    return static_cast<ExitCode>(verified ? verified.value() : static_cast<int>(ExitCode::kInternal));
+  if (verified && verified.value() == 0) return std::nullopt;
+  if (comm.is_root()) {
+    if (unverified) report.add_error(unverified->describe());
+    Log::error(unverified ? unverified->describe() : std::string("merge: the inputs could not be verified"));
   }
+  return static_cast<ExitCode>(verified ? verified.value() : static_cast<int>(ExitCode::kInternal));
+}
 
-  // 2. plan, as an export plans: whole files, and pieces of the files too large for one rank's share
-  const JobOptions o = stream_options(m);
+// 2: the base's files planned as an export plans a checkpoint's (whole files, and pieces of those too large for one
+// rank's share); each rank other than 0 holds the blocks of its own files, as an export's does (its results name
+// them by their place there).
+struct MergePlan {
+  JobOptions o;
+  SourceDescription source;
+  WorkPlan work;
+};
+MergePlan plan_merge(const MergeOptions& m, const CheckpointListing& base, Comm& comm, const Log& log) {
+  MergePlan plan{stream_options(m), SourceDescription{}, WorkPlan{}};
+  plan.source.listing = base;
   std::vector<uint64_t> sizes;
   for (const auto& f : base.files) sizes.push_back(f.size);
-  SourceDescription source;
-  source.listing = base;
-  const WorkPlan work = plan_work(sizes, comm.size(), o.balance, splits_files(o, source) ? o.piece_bytes() : 0);
-  if (comm.is_root()) log_split_files(work, base, log);
-  if (!comm.is_root()) {  // the blocks of its own files, as an export's rank holds them (its results name them so)
-    auto share = BlockCatalog::decode(base.blocks.encode_of_files(files_shared_with(work, comm.rank())));
-    source.listing.blocks = share ? std::move(*share) : BlockCatalog();
-    source.listing.blocks_of_all_files = false;
+  plan.work = plan_work(sizes, comm.size(), plan.o.balance,
+                        splits_files(plan.o, plan.source) ? plan.o.piece_bytes() : 0);
+  if (comm.is_root()) log_split_files(plan.work, base, log);
+  if (!comm.is_root()) {
+    auto share = BlockCatalog::decode(base.blocks.encode_of_files(files_shared_with(plan.work, comm.rank())));
+    plan.source.listing.blocks = share ? std::move(*share) : BlockCatalog();
+    plan.source.listing.blocks_of_all_files = false;
   }
+  return plan;
+}
 
-  // 2b. the deltas' rows by id; 3. this rank's share merged, through the export's stream stage
+// 2b, 3, every rank: the deltas' rows by id, then its share of the base merged, through the export's stream stage
+// with the merged rows (sources/merged_export.h). Its report for the barrier, and its file results packed.
+std::pair<MergeReport, PackedFileResults> stream_merge(const MergeOptions& m, const MergeInputs& inputs,
+                                                       const MergePlan& plan, Comm& comm, const Log& log) {
+  const auto start = Clock::now();
   QuantizationLedger quantization;
   const RowTransformChain transforms = make_row_transforms(m.filter_optimizer, m.drop_slots, m.embedding_dtypes,
                                                            &quantization);
-  const auto stream_start = Clock::now();
   StreamOutcome streamed;
-  std::map<std::string, uint64_t> my_evictions;
-  std::set<std::string> my_judged_by_step;
-  auto deltas = DeltaRows::read(inputs.value().deltas);
+  MergeReport mine;
+  auto deltas = DeltaRows::read(inputs.deltas);
   if (!deltas) {
     streamed.failure = deltas.error();
   } else {
@@ -275,77 +266,108 @@ ExitCode run_merge(const MergeOptions& m, Comm& comm) {
     MergeSettings merging;
     merging.older_than = m.older_than;
     merging.l2_below = m.l2_below;
-    merging.global_step = inputs.value().step;
-    merging.kept_rows_prefix =
-        kept_row_bitmap_dir(inputs.value().staging_dir) + "/rank" + std::to_string(comm.rank()) + "-";
-    MergedExport merged(base, deltas.value(), merging);
+    merging.global_step = inputs.step;
+    merging.kept_rows_prefix = kept_row_bitmap_dir(inputs.staging_dir) + "/rank" + std::to_string(comm.rank()) + "-";
+    MergedExport merged(inputs.base, deltas.value(), merging);
     uint64_t work_items = 0;
-    for (const auto& items : work.items) work_items += items.size();
-    const std::vector<size_t> mine = work.whole_files_of_rank(comm.rank());
-    const std::vector<WorkItem> my_pieces = work.pieces_of_rank(comm.rank());
-    StreamRequest request{o, source, transforms, mine, my_pieces, work_items, inputs.value().staging_dir};
+    for (const auto& items : plan.work.items) work_items += items.size();
+    const std::vector<size_t> files = plan.work.whole_files_of_rank(comm.rank());
+    const std::vector<WorkItem> pieces = plan.work.pieces_of_rank(comm.rank());
+    StreamRequest request{plan.o, plan.source, transforms, files, pieces, work_items, inputs.staging_dir};
     request.tensor_rows = [&merged](const TensorOfFile& tensor) {
       fault_point("merge");
       return merged.rows_of(tensor);
     };
     streamed = stream_into_safetensors(request, comm, log);
-    my_evictions = merged.evicted();
-    my_judged_by_step = merged.judged_by_step();
+    mine.evicted = merged.evicted();
+    mine.judged_by_step = merged.judged_by_step();
   }
   if (!streamed.failure) {
     if (auto stop = interruption()) streamed.failure = *stop;
   }
+  mine.stream = RankReport{streamed.failure, std::move(streamed.results), seconds_since(start), 0, quantization, {},
+                           std::move(streamed.pieces), std::nullopt, streamed.copy_path, streamed.copy_why};
+  return {std::move(mine), std::move(streamed.packed)};
+}
 
-  // 4. barrier; rank 0 gathers every rank's results as an export's (pipeline/rank_reports.h), and finishes
-  const int agreed = comm.agree_on_status(streamed.failure ? static_cast<int>(streamed.failure->code) : 0).status;
-  MergeReport mine{RankReport{streamed.failure, std::move(streamed.results), seconds_since(stream_start), 0,
-                              quantization, {}, std::move(streamed.pieces), std::nullopt, streamed.copy_path,
-                              streamed.copy_why},
-                   my_evictions, my_judged_by_step};
+// 4, rank 0: every rank's results gathered as an export's (pipeline/rank_reports.h), the inputs checked unchanged,
+// then the metadata and the publish. Returns the job's status.
+int finish_on_root(const MergeOptions& m, const std::vector<ExportManifest>& manifests, const MergeInputs& inputs,
+                   const MergePlan& plan, int agreed, Result<std::vector<MergeReport>> gathered,
+                   Result<std::vector<PackedFileResults>> packed, StagingDir& staging, RunReport& report,
+                   Clock::time_point start, const Log& log) {
+  std::map<std::string, uint64_t> evicted;
+  std::set<std::string> judged_by_step;
+  std::vector<RankReport> reports;
+  if (gathered) {
+    for (auto& r : gathered.value()) {
+      for (const auto& [table, rows] : r.evicted) evicted[table] += rows;
+      judged_by_step.insert(r.judged_by_step.begin(), r.judged_by_step.end());
+      reports.push_back(std::move(r.stream));
+    }
+  }
+  auto collected = !gathered ? Result<Gathered>(gathered.error())
+                   : !packed ? Result<Gathered>(packed.error())
+                             : collect_reports(reports, packed.value(), report, inputs.base.blocks, plan.work,
+                                               plan.o.piece_bytes(), agreed == 0);
+  if (!collected) {
+    Log::error(collected.error().describe());
+    return static_cast<int>(collected.error().code);
+  }
+  if (agreed != 0) return agreed;
+  // the inputs were checksummed against their manifests, then read again to merge: still the same files now?
+  for (size_t i = 0; i <= inputs.deltas.size(); ++i) {
+    auto unchanged = check_listing_unchanged(i == 0 ? inputs.base : inputs.deltas[i - 1]);
+    if (!unchanged) {
+      Log::error(unchanged.error().describe());
+      return static_cast<int>(unchanged.error().code);
+    }
+  }
+  Gathered& files = collected.value();
+  auto finished = finish_merge(m, manifests, inputs.step, inputs.base, std::move(files.files),
+                               std::move(files.quantization), evicted, judged_by_step, staging, report, start, log);
+  if (!finished) {
+    Log::error(finished.error().describe());
+    return static_cast<int>(finished.error().code);
+  }
+  log.stage("merged in " + format_seconds(seconds_since(start)));
+  return 0;
+}
+
+}  // namespace
+
+ExitCode run_merge(const MergeOptions& m, Comm& comm) {
+  const auto start = Clock::now();
+  Log log(comm.rank(), m.quiet, false);
+  RunReport report(m, comm.host(), comm.size());
+  std::optional<StagingDir> staging;  // rank 0 only; removed on every path that does not publish
+  std::vector<ExportManifest> manifests;  // rank 0: the base's, then the deltas'
+
+  // 1. the exports, on rank 0; 1b. each verified
+  auto inputs = broadcast_result<MergeInputs>(
+      comm, [&] { return read_inputs(m, manifests, staging, log); }, "merge-inputs");
+  Status reached = inputs ? check_staging_reaches_every_rank(comm, inputs.value().staging_dir, m.export_dir)
+                          : Status(inputs.error());
+  if (!reached) {
+    if (comm.is_root()) Log::error(reached.error().describe());
+    if (staging) staging->discard();
+    return reached.error().code;
+  }
+  report.set_checkpoint(inputs.value().base, "merge",
+                        "the base export; deltas: " + std::to_string(inputs.value().deltas.size()));
+  if (auto refused = check_inputs_verify(m, comm, report)) return *refused;
+
+  // 2. plan; 3. stream; 4. barrier, and rank 0 finishes
+  const MergePlan plan = plan_merge(m, inputs.value().base, comm, log);
+  auto [mine, packed] = stream_merge(m, inputs.value(), plan, comm, log);
+  const int agreed = comm.agree_on_status(mine.stream.error ? static_cast<int>(mine.stream.error->code) : 0).status;
   auto gathered = gather_to_root(comm, mine, "merge-report");
-  auto packed = gather_encoded_to_root(comm, std::move(streamed.packed), "file-results");
+  auto packed_results = gather_encoded_to_root(comm, std::move(packed), "file-results");
   int status = agreed;
   if (comm.is_root()) {
-    Gathered files;
-    std::map<std::string, uint64_t> evicted;
-    std::set<std::string> judged_by_step;
-    std::vector<RankReport> reports;
-    if (gathered) {
-      for (auto& r : gathered.value()) {
-        for (const auto& [table, rows] : r.evicted) evicted[table] += rows;
-        judged_by_step.insert(r.judged_by_step.begin(), r.judged_by_step.end());
-        reports.push_back(std::move(r.stream));
-      }
-    }
-    auto collected = !gathered ? Result<Gathered>(gathered.error())
-                     : !packed ? Result<Gathered>(packed.error())
-                               : collect_reports(reports, packed.value(), report, base.blocks, work, o.piece_bytes(),
-                                                 status == 0);
-    if (collected) {
-      files = std::move(collected).value();
-    } else {
-      Log::error(collected.error().describe());
-      status = static_cast<int>(collected.error().code);
-    }
-    // the inputs were checksummed against their manifests, then read again to merge: still the same files now?
-    for (size_t i = 0; status == 0 && i <= inputs.value().deltas.size(); ++i) {
-      auto unchanged = check_listing_unchanged(i == 0 ? base : inputs.value().deltas[i - 1]);
-      if (!unchanged) {
-        Log::error(unchanged.error().describe());
-        status = static_cast<int>(unchanged.error().code);
-      }
-    }
-    if (status == 0) {
-      auto finished = finish_merge(m, manifests, inputs.value().step, base, std::move(files.files),
-                                   std::move(files.quantization), evicted, judged_by_step, *staging, report, start,
-                                   log);
-      if (!finished) {
-        Log::error(finished.error().describe());
-        status = static_cast<int>(finished.error().code);
-      }
-    }
-    if (staging) staging->discard();  // no-op after a successful publish
-    if (status == 0) log.stage("merged in " + format_seconds(std::chrono::duration<double>(Clock::now() - start).count()));
+    status = finish_on_root(m, manifests, inputs.value(), plan, agreed, std::move(gathered), std::move(packed_results),
+                            *staging, report, start, log);
+    staging->discard();  // no-op after a successful publish
   }
   auto verdict = broadcast_value(comm, status, "verdict");
   return static_cast<ExitCode>(verdict ? verdict.value() : static_cast<int>(ExitCode::kInternal));
