@@ -196,8 +196,9 @@ Result<TensorRows> MergedExport::rows_of(const TensorOfFile& of) {
     }
     return out;
   }
-  if (of.path != parts_file_) {  // the previous file's parts are written: their merges go with it
+  if (of.path != parts_file_) {  // the previous file's parts are written: their merges and headers go with it
     parts_.clear();
+    headers_.clear();
     parts_file_ = of.path;
   }
   const std::string& table = of.key.sparse_key.child;

@@ -75,7 +75,7 @@ class MergedExport {
   std::string parts_file_;  // the file they are of
   std::map<std::string, uint64_t> evicted_;
   std::set<std::string> by_step_;
-  std::map<uint32_t, SafetensorsHeader> headers_;  // base files whose headers were read
+  std::map<uint32_t, SafetensorsHeader> headers_;  // base files whose headers were read, for the file being written
   OpenInputs files_;  // the source files (base or delta), each opened once
   uint64_t bitmaps_ = 0;  // kept-row bitmaps recorded so far
 };
