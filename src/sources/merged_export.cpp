@@ -21,6 +21,72 @@ uint64_t mix_id(int64_t id) {  // murmur3's finalizer: ids are often multiples o
   return x ^ (x >> 33);
 }
 
+// The rows of a part that the deltas' ids of its slice (`run`, DeltaRows::in_slice) replace, and the rows it
+// gains (the ids it lacks, in order of first appearance), from its id column `ids` (open as `fd`).
+Status join_part(const RowColumn& ids, int fd, std::pair<const DeltaRows::Entry*, const DeltaRows::Entry*> run,
+                 PartMerge& merge) {
+  // the deltas' ids of the part's slice, in a table of their own at most half full (a part's share of the deltas,
+  // not the table's: smaller, and often in cache while the part's ids are looked up in it)
+  const auto [entries, entries_end] = run;
+  const size_t count = static_cast<size_t>(entries_end - entries);
+  size_t capacity = 16;
+  while (capacity < 2 * count) capacity *= 2;
+  struct Slot {  // the id beside its entry and row, so that a lookup reads one cache line
+    int64_t id = 0;
+    uint32_t entry = 0;  // index + 1; 0: empty
+    DeltaRows::Location at;
+  };
+  std::vector<Slot> slots(count > 0 ? capacity : 0);
+  auto home = [capacity](int64_t id) { return static_cast<size_t>(mix_id(id)) & (capacity - 1); };
+  // and a one-hash Bloom filter of 16 bits per id (within L2 for a part's usual share): most base ids are in no
+  // delta, and the filter turns them away without touching the table
+  size_t filter_bits = 1024;
+  while (filter_bits < 16 * count) filter_bits *= 2;
+  std::vector<uint64_t> filter(filter_bits / 64);
+  auto bit = [filter_bits](int64_t id) { return static_cast<size_t>(mix_id(id) >> 32) & (filter_bits - 1); };
+  for (size_t i = 0; i < count; ++i) {
+    size_t at = home(entries[i].id);
+    while (slots[at].entry != 0) at = (at + 1) & (capacity - 1);
+    slots[at] = Slot{entries[i].id, static_cast<uint32_t>(i + 1), entries[i].at};
+    filter[bit(entries[i].id) / 64] |= uint64_t{1} << (bit(entries[i].id) % 64);
+  }
+  // the base rows the deltas replace
+  std::vector<bool> in_base(count);
+  std::vector<int64_t> chunk;
+  std::vector<uint32_t> candidates;
+  for (uint64_t first = 0; count > 0 && first < ids.rows(); first += kIdChunk) {
+    const uint64_t n = std::min(kIdChunk, ids.rows() - first);
+    chunk.resize(n);
+    auto read = read_exact(fd, ids.offset + first * 8, n * 8, chunk.data(), ids.path,
+                           "tensor " + quoted_name(ids.key));
+    if (!read) return read.error();
+    candidates.clear();  // the rows the filter lets through, then looked up with their slots fetched ahead
+    for (uint64_t r = 0; r < n; ++r) {
+      const size_t b = bit(chunk[r]);
+      if (filter[b / 64] >> (b % 64) & 1) candidates.push_back(static_cast<uint32_t>(r));
+    }
+    constexpr size_t kAhead = 8;  // lookups in flight: a large part's table is out of cache
+    for (size_t k = 0; k < candidates.size(); ++k) {
+      if (k + kAhead < candidates.size()) __builtin_prefetch(&slots[home(chunk[candidates[k + kAhead]])]);
+      const uint64_t r = candidates[k];
+      for (size_t at = home(chunk[r]); slots[at].entry != 0; at = (at + 1) & (capacity - 1)) {
+        if (slots[at].id != chunk[r]) continue;
+        merge.replaced.push_back(PartMerge::Replacement{first + r, slots[at].at});
+        in_base[slots[at].entry - 1] = true;
+        break;
+      }
+    }
+  }
+  // the ids it gains: those of its slice the base does not have, in order of first appearance
+  std::vector<const DeltaRows::Entry*> gained;
+  for (size_t i = 0; i < count; ++i) {
+    if (!in_base[i]) gained.push_back(&entries[i]);
+  }
+  std::sort(gained.begin(), gained.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
+  for (const auto* e : gained) merge.added.push_back(e->at);
+  return Ok{};
+}
+
 }  // namespace
 
 MergedExport::MergedExport(const CheckpointListing& base, const DeltaRows& deltas, MergeSettings settings)
@@ -66,74 +132,24 @@ Result<MergedExport::MergedPart> MergedExport::merged_part(const std::string& ta
   auto fd = files_.fd(column.path);
   if (!fd) return fd.error();
   auto merged = std::make_shared<PartMerge>();
-  PartMerge& merge = *merged;
-  merge.base_rows = column.rows();
-  // the deltas' ids of the part's slice, in a table of their own at most half full (a part's share of the deltas,
-  // not the table's: smaller, and often in cache while the part's ids are looked up in it)
-  const auto [entries, entries_end] = deltas_.in_slice(table, *slice);
-  const size_t count = static_cast<size_t>(entries_end - entries);
-  size_t capacity = 16;
-  while (capacity < 2 * count) capacity *= 2;
-  struct Slot {  // the id beside its entry and row, so that a lookup reads one cache line
-    int64_t id = 0;
-    uint32_t entry = 0;  // index + 1; 0: empty
-    DeltaRows::Location at;
-  };
-  std::vector<Slot> slots(count > 0 ? capacity : 0);
-  auto home = [capacity](int64_t id) { return static_cast<size_t>(mix_id(id)) & (capacity - 1); };
-  // and a one-hash Bloom filter of 16 bits per id (within L2 for a part's usual share): most base ids are in no
-  // delta, and the filter turns them away without touching the table
-  size_t filter_bits = 1024;
-  while (filter_bits < 16 * count) filter_bits *= 2;
-  std::vector<uint64_t> filter(filter_bits / 64);
-  auto bit = [filter_bits](int64_t id) { return static_cast<size_t>(mix_id(id) >> 32) & (filter_bits - 1); };
-  for (size_t i = 0; i < count; ++i) {
-    size_t at = home(entries[i].id);
-    while (slots[at].entry != 0) at = (at + 1) & (capacity - 1);
-    slots[at] = Slot{entries[i].id, static_cast<uint32_t>(i + 1), entries[i].at};
-    filter[bit(entries[i].id) / 64] |= uint64_t{1} << (bit(entries[i].id) % 64);
-  }
-  // the base rows the deltas replace
-  std::vector<bool> in_base(count);
-  std::vector<int64_t> chunk;
-  std::vector<uint32_t> candidates;
-  for (uint64_t first = 0; count > 0 && first < column.rows(); first += kIdChunk) {
-    const uint64_t n = std::min(kIdChunk, column.rows() - first);
-    chunk.resize(n);
-    auto read = read_exact(fd.value(), column.offset + first * 8, n * 8, chunk.data(), column.path,
-                           "tensor " + quoted_name(key));
-    if (!read) return read.error();
-    candidates.clear();  // the rows the filter lets through, then looked up with their slots fetched ahead
-    for (uint64_t r = 0; r < n; ++r) {
-      const size_t b = bit(chunk[r]);
-      if (filter[b / 64] >> (b % 64) & 1) candidates.push_back(static_cast<uint32_t>(r));
-    }
-    constexpr size_t kAhead = 8;  // lookups in flight: a large part's table is out of cache
-    for (size_t k = 0; k < candidates.size(); ++k) {
-      if (k + kAhead < candidates.size()) __builtin_prefetch(&slots[home(chunk[candidates[k + kAhead]])]);
-      const uint64_t r = candidates[k];
-      for (size_t at = home(chunk[r]); slots[at].entry != 0; at = (at + 1) & (capacity - 1)) {
-        if (slots[at].id != chunk[r]) continue;
-        merge.replaced.push_back(PartMerge::Replacement{first + r, slots[at].at});
-        in_base[slots[at].entry - 1] = true;
-        break;
-      }
-    }
-  }
-  // the ids it gains: those of its slice the base does not have, in order of first appearance
-  std::vector<const DeltaRows::Entry*> gained;
-  for (size_t i = 0; i < count; ++i) {
-    if (!in_base[i]) gained.push_back(&entries[i]);
-  }
-  std::sort(gained.begin(), gained.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
-  for (const auto* e : gained) merge.added.push_back(e->at);
-  MergedPart part{std::move(merged), nullptr};
+  merged->base_rows = column.rows();
+  auto joined = join_part(column, fd.value(), deltas_.in_slice(table, *slice), *merged);
+  if (!joined) return joined.error();
+  auto selected = select_rows(table, suffix, merged);
+  if (!selected) return selected.error();
+  const MergedPart part{std::move(merged), std::move(selected).value()};
+  return parts_.emplace(key, part).first->second;
+}
+
+Result<std::shared_ptr<const PartSelection>> MergedExport::select_rows(const std::string& table,
+                                                                      const std::string& suffix,
+                                                                      const std::shared_ptr<const PartMerge>& merge) {
   // the export's eviction rules (transforms/row_selection.h), over the part's merged rows
   PartDecision decision;
   std::shared_ptr<RowReader> steps, embeddings;
   const std::string steps_key = table + ".step_filter/" + suffix;
   if (settings_.older_than && base_.blocks.find(steps_key)) {  // by step where the table has the slot
-    auto found = merged_column(steps_key, part.merge, "step_filter");
+    auto found = merged_column(steps_key, merge, "step_filter");
     if (!found) return found.error();
     decision.step_filter = found.value().first;
     by_step_.insert(table);
@@ -143,7 +159,7 @@ Result<MergedExport::MergedPart> MergedExport::merged_part(const std::string& ta
   }
   const std::string embedding_key = table + ".embedding/" + suffix;
   if (settings_.l2_below && base_.blocks.find(embedding_key)) {  // by norm where it has embeddings
-    auto found = merged_column(embedding_key, part.merge, "embedding");
+    auto found = merged_column(embedding_key, merge, "embedding");
     if (!found) return found.error();
     decision.embedding = found.value().first;
     decision.l2_below = *settings_.l2_below;
@@ -157,10 +173,11 @@ Result<MergedExport::MergedPart> MergedExport::merged_part(const std::string& ta
     if (!record) return record.error();
     auto kept = selector.value().count_kept(&record.value());  // and closes the record
     if (!kept) return kept.error();
-    part.selection = std::make_shared<const PartSelection>(
-        PartSelection{part_of_key(table, key), std::move(decision), merge.rows(), kept.value(), path});
+    return std::make_shared<const PartSelection>(
+        PartSelection{part_of_key(table, table + ".id/" + suffix), std::move(decision), merge->rows(), kept.value(),
+                      path});
   }
-  return parts_.emplace(key, part).first->second;
+  return std::shared_ptr<const PartSelection>();
 }
 
 Result<std::pair<DecisionColumn, std::shared_ptr<RowReader>>> MergedExport::merged_column(

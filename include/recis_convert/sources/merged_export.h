@@ -58,6 +58,10 @@ class MergedExport {
     std::shared_ptr<const PartSelection> selection;  // evicting: the merged rows kept
   };
   Result<MergedPart> merged_part(const std::string& table, const std::string& suffix, std::string_view slice);
+  // --evict-*: the part's merged rows the export's rules keep (transforms/row_selection.h), counted and recorded as
+  // a bitmap; null where no rule applies to the table.
+  Result<std::shared_ptr<const PartSelection>> select_rows(const std::string& table, const std::string& suffix,
+                                                           const std::shared_ptr<const PartMerge>& merge);
   // A slot of a part as a decision column of its merged rows (for the eviction rules), and the reader of them.
   Result<std::pair<DecisionColumn, std::shared_ptr<RowReader>>> merged_column(const std::string& key,
                                                                              std::shared_ptr<const PartMerge> merge,
