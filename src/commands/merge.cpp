@@ -33,18 +33,27 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// The options the export's stream stage reads (copy buffer, checksum pieces, fsync, whether rows are selected),
+// from the merge's own: every rank knows them, where only rank 0 reads the base's manifest.
+JobOptions stream_options(const MergeOptions& m) {
+  JobOptions o;
+  o.buffer_mib = m.buffer_mib;
+  o.chunk_mib = m.chunk_mib;
+  o.fsync = m.fsync;
+  o.quiet = m.quiet;
+  o.eviction.older_than = m.older_than;
+  o.eviction.l2_below = m.l2_below;
+  return o;
+}
+
 // The content options of the merged export: those the base was exported with (its manifest's "options"), which
 // its rows carry, and the row transforms this merge applies on top (a slot filtered by either is gone; the serving
 // dtypes are the base's or the merge's, never both: check_transforms_apply). They shape its metadata (the tables'
 // serving dtypes and dims) and its manifest.
 JobOptions options_of(const ExportManifest& base, const MergeOptions& m) {
-  JobOptions o;
+  JobOptions o = stream_options(m);  // and the eviction rules this merge applied, not the base's
   o.export_dir = m.export_dir;
   o.overwrite = m.overwrite;
-  o.fsync = m.fsync;
-  o.quiet = m.quiet;
-  o.buffer_mib = m.buffer_mib;
-  o.chunk_mib = m.chunk_mib;
   const nlohmann::json& options = base.options;
   auto serving = [](const nlohmann::json& name) {
     for (ServingDType d : {ServingDType::kFp16, ServingDType::kBf16, ServingDType::kInt8, ServingDType::kInt4,
@@ -64,26 +73,11 @@ JobOptions options_of(const ExportManifest& base, const MergeOptions& m) {
   if (options.contains("reshard") && options["reshard"].is_number_unsigned()) {
     o.reshard = options["reshard"].get<uint32_t>();
   }
-  o.eviction.older_than = m.older_than;  // the rules this merge applied, not the base's
-  o.eviction.l2_below = m.l2_below;
   o.filter_optimizer = o.filter_optimizer || m.filter_optimizer;
   for (const auto& slot : m.drop_slots) {
     if (std::find(o.drop_slots.begin(), o.drop_slots.end(), slot) == o.drop_slots.end()) o.drop_slots.push_back(slot);
   }
   if (m.embedding_dtypes.any()) o.embedding_dtypes = m.embedding_dtypes;
-  return o;
-}
-
-// The options the export's stream stage reads (copy buffer, checksum pieces, fsync, whether rows are selected),
-// from the merge's own: every rank knows them, where only rank 0 reads the base's manifest.
-JobOptions stream_options(const MergeOptions& m) {
-  JobOptions o;
-  o.buffer_mib = m.buffer_mib;
-  o.chunk_mib = m.chunk_mib;
-  o.fsync = m.fsync;
-  o.quiet = m.quiet;
-  o.eviction.older_than = m.older_than;
-  o.eviction.l2_below = m.l2_below;
   return o;
 }
 
