@@ -242,7 +242,7 @@ MergePlan plan_merge(const MergeOptions& m, const CheckpointListing& base, Comm&
   return plan;
 }
 
-// 2b, 3, every rank: the deltas' rows by id, then its share of the base merged, through the export's stream stage
+// 2b, 3, every rank: the deltas' rows by id (of its parts), then its share of the base merged, through the export's stream stage
 // with the merged rows (sources/merged_export.h). Its report for the barrier, and its file results packed.
 std::pair<MergeReport, PackedFileResults> stream_merge(const MergeOptions& m, const MergeInputs& inputs,
                                                        const MergePlan& plan, Comm& comm, const Log& log) {
@@ -252,11 +252,13 @@ std::pair<MergeReport, PackedFileResults> stream_merge(const MergeOptions& m, co
                                                            &quantization);
   StreamOutcome streamed;
   MergeReport mine;
-  auto deltas = DeltaRows::read(inputs.deltas);
+  // only the ids of the parts this rank merges: a base part's slice names the one part an id can go to
+  const DeltaRows::Residues wanted = DeltaRows::residues_of(inputs.base, plan.work.files_read_by(comm.rank()));
+  auto deltas = DeltaRows::read(inputs.deltas, &wanted);
   if (!deltas) {
     streamed.failure = deltas.error();
   } else {
-    if (comm.is_root()) log.stage("deltas: " + std::to_string(deltas.value().id_count()) + " ids to apply");
+    if (comm.is_root()) log.stage("deltas: " + std::to_string(deltas.value().rows_read()) + " rows to apply");
     MergeSettings merging;
     merging.older_than = m.older_than;
     merging.l2_below = m.l2_below;

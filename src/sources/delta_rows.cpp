@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "recis_convert/common/file_io.h"
+#include "recis_convert/plan/slices.h"
 
 namespace recis_convert {
 namespace {
@@ -24,7 +25,23 @@ uint64_t RowColumn::row_bytes() const {
   return elements * dtype_bits(tensor.dtype) / 8;
 }
 
-Result<DeltaRows> DeltaRows::read(const std::vector<CheckpointListing>& deltas) {
+DeltaRows::Residues DeltaRows::residues_of(const CheckpointListing& base, const std::vector<bool>& files) {
+  Residues out;
+  for (size_t i = 0; i < base.blocks.size(); ++i) {
+    const BlockCatalog::Block block = base.blocks[i];
+    if (block.file >= files.size() || !files[block.file]) continue;
+    auto key = parse_sparse_key_view(block.logical);  // any slot: a part's slots may lie in other files than its id
+    if (!key) continue;
+    auto slice = parse_slice(key->slice);
+    if (!slice) continue;  // the merge refuses the part when it reaches it, naming it
+    std::vector<bool>& residues = out[std::string(key->child)];
+    residues.resize(kSliceSize);
+    for (uint32_t r = slice->begin; r < slice->end && r < kSliceSize; ++r) residues[r] = true;
+  }
+  return out;
+}
+
+Result<DeltaRows> DeltaRows::read(const std::vector<CheckpointListing>& deltas, const Residues* wanted) {
   DeltaRows out;
   uint64_t seen = 0;  // ids read so far, over every delta: each occurrence's place in the order of appearance
   // 1. every delta's headers: its parts in key order, (table, part suffix), and the dense tensors
@@ -62,7 +79,9 @@ Result<DeltaRows> DeltaRows::read(const std::vector<CheckpointListing>& deltas) 
       if (id != part.slots.end()) ids_of_table[part.table] += id->second.rows();
     }
   }
-  for (const auto& [table, n] : ids_of_table) out.tables_[table].reserve(n);
+  for (const auto& [table, n] : ids_of_table) {  // a rank that keeps a share reserves as it goes
+    if (!wanted) out.tables_[table].reserve(n);
+  }
   for (size_t d = 0; d < deltas.size(); ++d) {
     const CheckpointListing& delta = deltas[d];
     for (auto& [name, part] : parts_of[d]) {
@@ -83,6 +102,12 @@ Result<DeltaRows> DeltaRows::read(const std::vector<CheckpointListing>& deltas) 
       }
       const uint32_t index = static_cast<uint32_t>(out.parts_.size());
       std::vector<Entry>& table = out.tables_[part.table];
+      const std::vector<bool>* keep = nullptr;  // the residues this rank keeps of the table (null: every one)
+      static const std::vector<bool> kNone;
+      if (wanted) {
+        auto found = wanted->find(part.table);
+        keep = found == wanted->end() ? &kNone : &found->second;
+      }
       std::vector<int64_t> ids;
       auto opened = open_input_file(id->second.path);
       if (!opened) return opened.error();
@@ -93,7 +118,11 @@ Result<DeltaRows> DeltaRows::read(const std::vector<CheckpointListing>& deltas) 
         auto read = read_exact(fd.get(), id->second.offset + first * 8, n * 8, ids.data(), id->second.path,
                                "tensor " + nlohmann::json(id->second.key).dump());
         if (!read) return read.error();
-        for (uint64_t r = 0; r < n; ++r) table.push_back(Entry{ids[r], Location{index, first + r}, seen++});
+        for (uint64_t r = 0; r < n; ++r, ++seen) {
+          if (keep && (keep->empty() || !(*keep)[residue(ids[r])])) continue;
+          table.push_back(Entry{ids[r], Location{index, first + r}, seen});
+        }
+        out.rows_read_ += n;
       }
       out.parts_.push_back(std::move(part));
     }

@@ -46,9 +46,15 @@ class DeltaRows {
     std::map<std::string, RowColumn> slots;  // by slot name
   };
 
-  // Reads the headers and id tensors of `deltas` (oldest first). A sparse part without an `id`, or whose slots
-  // disagree with its id's row count, is bad input naming the file and tensor.
-  static Result<DeltaRows> read(const std::vector<CheckpointListing>& deltas);
+  // The ids a rank keeps: per table, the slice residues of the base parts it merges (the parts with a slot in one
+  // of its files). A table it has no part of keeps none.
+  using Residues = std::map<std::string, std::vector<bool>>;  // table -> kSliceSize flags
+  static Residues residues_of(const CheckpointListing& base, const std::vector<bool>& files);
+
+  // Reads the headers and id tensors of `deltas` (oldest first), keeping the ids of `wanted` (all when null). A
+  // sparse part without an `id`, or whose slots disagree with its id's row count, is bad input naming the file and
+  // tensor.
+  static Result<DeltaRows> read(const std::vector<CheckpointListing>& deltas, const Residues* wanted = nullptr);
 
   // The ids of `table` whose residue id % 65536 lies in [slice.begin, slice.end), each once, sorted by residue then
   // id; empty for a table no delta has.
@@ -59,12 +65,14 @@ class DeltaRows {
   const Part& part(uint32_t index) const { return parts_[index]; }
   // A dense tensor ("name^ ") of the newest delta that has it, or nullptr.
   const RowColumn* dense(const std::string& key) const;
-  uint64_t id_count() const;
+  uint64_t id_count() const;    // the ids kept, each once
+  uint64_t rows_read() const { return rows_read_; }  // the deltas' id rows read, kept or not
 
  private:
   std::vector<Part> parts_;
   std::map<std::string, std::vector<Entry>> tables_;  // each sorted by residue, then id
   std::map<std::string, RowColumn> dense_;
+  uint64_t rows_read_ = 0;
 };
 
 }  // namespace recis_convert

@@ -63,6 +63,22 @@ TEST(DeltaRowsTest, ASliceGivesTheIdsOfItsResiduesSortedByResidueThenId) {
   EXPECT_EQ(none, none_end);
 }
 
+TEST(DeltaRowsTest, ARankKeepsTheIdsOfItsPartsSlicesWithTheirPlaceInTheWholeOrder) {
+  testing::TempDir dir;
+  write_delta(dir.path(), {70000, 3, -1, 5}, 1);  // residues 4464, 3, 65535, 5
+  DeltaRows::Residues wanted;
+  wanted["user"].resize(kSliceSize);
+  for (uint32_t r = 0; r < 10; ++r) wanted["user"][r] = true;
+  wanted["item"];  // a table the rank has no part of (no residues): nothing kept
+  auto deltas = DeltaRows::read({discover_checkpoint(dir.path()).value()}, &wanted);
+  ASSERT_TRUE(deltas) << deltas.error().describe();
+  EXPECT_EQ(deltas.value().ids_in_order("user"), (std::vector<int64_t>{3, 5}));
+  EXPECT_EQ(deltas.value().find("user", 5)->first, 3u);  // its place among every id read, not the kept ones
+  EXPECT_EQ(deltas.value().find("user", 70000), nullptr);
+  EXPECT_EQ(deltas.value().id_count(), 2u);
+  EXPECT_EQ(deltas.value().rows_read(), 4u);
+}
+
 TEST(DeltaRowsTest, ManyIdsGrowTheTableWithoutLosingAny) {
   testing::TempDir dir;
   std::vector<int64_t> ids;

@@ -93,6 +93,21 @@ TEST(MergedExportTest, DeltaRowsReplaceTheirIdsAndNewIdsJoinTheirSlicesPart) {
   EXPECT_EQ(testing::read_file(out_dir.file("model-000001-of-000002.safetensors")), file1);
 }
 
+TEST(MergedExportTest, ARanksResiduesAreTheSlicesOfThePartsInItsFiles) {
+  testing::TempDir base_dir;
+  write_export(base_dir.path(), Part{{1}}, Part{{40000}}, 1);  // part 0 in file 0, part 1 in file 1
+  auto base = discover_checkpoint(base_dir.path());
+  ASSERT_TRUE(base);
+  const DeltaRows::Residues second = DeltaRows::residues_of(base.value(), {false, true});
+  ASSERT_EQ(second.count("user"), 1u);
+  const std::vector<bool>& user = second.at("user");
+  EXPECT_FALSE(user[0]);
+  EXPECT_FALSE(user[32767]);
+  EXPECT_TRUE(user[32768]);
+  EXPECT_TRUE(user[65535]);
+  EXPECT_TRUE(DeltaRows::residues_of(base.value(), {false, false}).empty());
+}
+
 TEST(MergedExportTest, ADeltaRowOfAnotherWidthIsBadInputNamingTheTensor) {
   testing::TempDir base_dir, delta_dir, out_dir;
   write_export(base_dir.path(), Part{{1}}, Part{{40000}}, 1);
