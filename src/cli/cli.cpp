@@ -178,6 +178,18 @@ CLI::Validator norm_validator() {  // --evict-l2-below's T
       "T");
 }
 
+// --drop-slot names, as a set (sorted and deduplicated in place: the same job spelled in another order gives the
+// same manifest); the usage error.
+std::optional<std::string> read_drop_slots(std::vector<std::string>& slots) {
+  std::sort(slots.begin(), slots.end());
+  slots.erase(std::unique(slots.begin(), slots.end()), slots.end());
+  for (const auto& slot : slots) {
+    if (slot == "id") return std::string("--drop-slot id: the id slot is what makes a table loadable; it cannot be dropped");
+    if (slot.empty()) return std::string("--drop-slot needs a slot name");
+  }
+  return std::nullopt;
+}
+
 // --quantize-table TABLE=DTYPE entries (sorted and deduplicated in place) into dtypes.tables; the usage error.
 std::optional<std::string> read_table_dtypes(std::vector<std::string>& entries, EmbeddingDTypes& dtypes) {
   std::sort(entries.begin(), entries.end());
@@ -598,6 +610,7 @@ CommandLine parse_merge(int argc, const char* const* argv) {
   auto* reshard = app.add_option("--reshard", not_yet)->group("");
   auto* format = app.add_option("--format", not_yet)->group("");
   if (auto exit = parse_or_exit(app, argc, argv, CommandLine::Command::kMerge)) return *exit;
+  if (auto wrong = read_drop_slots(o.drop_slots)) return usage(*wrong);
   if (reshard->count() > 0 || format->count() > 0) {
     return usage(std::string(reshard->count() > 0 ? "--reshard" : "--format") +
                  " is not a merge option yet: a merge writes the base's parts and files as safetensors");
@@ -729,13 +742,7 @@ CommandLine parse_command_line(int argc, const char* const* argv, ParsingRank ra
     if (!asset_names.insert(name).second) return usage("--asset-files: two assets are named \"" + name + "\"");
   }
   if (auto wrong = read_table_dtypes(o.quantize_tables, o.embedding_dtypes)) return usage(*wrong);
-  // A set, not a sequence: the same job spelled in another order gives the same manifest.
-  std::sort(o.drop_slots.begin(), o.drop_slots.end());
-  o.drop_slots.erase(std::unique(o.drop_slots.begin(), o.drop_slots.end()), o.drop_slots.end());
-  for (const auto& slot : o.drop_slots) {
-    if (slot == "id") return usage("--drop-slot id: the id slot is what makes a table loadable; it cannot be dropped");
-    if (slot.empty()) return usage("--drop-slot needs a slot name");
-  }
+  if (auto wrong = read_drop_slots(o.drop_slots)) return usage(*wrong);
   return out;
 }
 

@@ -114,6 +114,10 @@ Result<MergeInputs> read_inputs(const MergeOptions& m, std::vector<ExportManifes
   auto base = discover_checkpoint(m.base);
   if (!base) return base.error();
   inputs.base = std::move(base).value();
+  SourceDescription described;
+  described.listing = inputs.base;
+  auto named = check_named_tables(m.embedding_dtypes, described, "base export");
+  if (!named) return named.error();
   for (const auto& dir : m.deltas) {
     auto delta = discover_checkpoint(dir);
     if (!delta) return delta.error();

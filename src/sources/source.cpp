@@ -10,27 +10,6 @@
 namespace recis_convert {
 namespace {
 
-// Every table an option names (--quantize-table) must be one the source has: a typo would otherwise export the
-// table unconverted without a word.
-Status check_named_tables(const JobOptions& o, const SourceDescription& source) {
-  if (o.embedding_dtypes.tables.empty()) return Ok{};
-  const std::vector<std::string> tables = source_table_names(source);
-  const std::set<std::string> known(tables.begin(), tables.end());
-  for (const auto& [table, dtype] : o.embedding_dtypes.tables) {
-    if (known.count(table)) continue;
-    std::string listed;
-    constexpr size_t kListed = 20;  // a model may have thousands
-    for (size_t i = 0; i < tables.size() && i < kListed; ++i) {
-      listed += (i ? ", " : "") + nlohmann::json(tables[i]).dump();
-    }
-    if (tables.size() > kListed) listed += " and " + std::to_string(tables.size() - kListed) + " more";
-    return Error{ExitCode::kUsage, "",
-                 "--quantize-table " + nlohmann::json(table).dump() + ": the " + source.kind() +
-                     " has no such table; it has " + (tables.empty() ? std::string("none") : listed)};
-  }
-  return Ok{};
-}
-
 }  // namespace
 
 std::vector<std::string> source_table_names(const SourceDescription& source) {
@@ -45,6 +24,25 @@ std::vector<std::string> source_table_names(const SourceDescription& source) {
   return std::vector<std::string>(names.begin(), names.end());
 }
 
+Status check_named_tables(const EmbeddingDTypes& dtypes, const SourceDescription& source, const std::string& kind) {
+  if (dtypes.tables.empty()) return Ok{};
+  const std::vector<std::string> tables = source_table_names(source);
+  const std::set<std::string> known(tables.begin(), tables.end());
+  for (const auto& [table, dtype] : dtypes.tables) {
+    if (known.count(table)) continue;
+    std::string listed;
+    constexpr size_t kListed = 20;  // a model may have thousands
+    for (size_t i = 0; i < tables.size() && i < kListed; ++i) {
+      listed += (i ? ", " : "") + nlohmann::json(tables[i]).dump();
+    }
+    if (tables.size() > kListed) listed += " and " + std::to_string(tables.size() - kListed) + " more";
+    return Error{ExitCode::kUsage, "",
+                 "--quantize-table " + nlohmann::json(table).dump() + ": the " + kind +
+                     " has no such table; it has " + (tables.empty() ? std::string("none") : listed)};
+  }
+  return Ok{};
+}
+
 Result<SourceDescription> discover_source(const JobOptions& o, const RowTransformChain& transforms, const Log& log) {
   SourceDescription source;
   if (o.source == SourceKind::kHugectr) {
@@ -54,7 +52,7 @@ Result<SourceDescription> discover_source(const JobOptions& o, const RowTransfor
     source.listing = hugectr_listing(*source.hugectr);
     source.selection = "HugeCTR graph " + o.graph + ", " + std::to_string(source.hugectr->tables.size()) +
                        " sparse model(s)";
-    auto named = check_named_tables(o, source);
+    auto named = check_named_tables(o.embedding_dtypes, source, source.kind());
     if (!named) return named.error();
     return source;
   }
@@ -75,7 +73,7 @@ Result<SourceDescription> discover_source(const JobOptions& o, const RowTransfor
     source.selection =
         given ? "named by --ckpt-dir" : "the latest, named last in " + o.ckpt_dir + "/" + kCheckpointListFile;
   }
-  auto named = check_named_tables(o, source);
+  auto named = check_named_tables(o.embedding_dtypes, source, source.kind());
   if (!named) return named.error();
   return source;
 }

@@ -380,6 +380,12 @@ def case_merge_options(args):
                    3, "a merge converts float rows only", "merge of an int8 base with --quantize-embeddings int4")
     check(os.listdir(parent) == [], f"a refused merge left {os.listdir(parent)}")
     print("ok: a merge does not convert rows its base converted already (exit 3)")
+    # a table name the base does not have is a usage error, as for an export (a typo would convert nothing)
+    expect_failure(mpirun(args.binary, args.np, ["merge", base, d150, "--export-dir", os.path.join(parent, "export"),
+                                                 "--quantize-table", "no_such=int8"]),
+                   2, "--quantize-table \"no_such\": the base export has no such table", "merge --quantize-table no_such")
+    check(os.listdir(parent) == [], f"a refused merge left {os.listdir(parent)}")
+    print("ok: merge --quantize-table of a table the base lacks is exit 2 naming it")
 
 
 CASES = {"delta": case_delta, "combined": case_combined, "refusals": case_refusals, "merge": case_merge,

@@ -37,6 +37,10 @@ Result<SourceDescription> discover_source(const JobOptions& options, const RowTr
 // Needs every block (rank 0 after discovery).
 std::vector<std::string> source_table_names(const SourceDescription& source);
 
+// Every table an option names (--quantize-table) must be one the source has: a typo would otherwise export the
+// table unconverted without a word. kUsage naming the table and the `kind` of source ("checkpoint", "export").
+Status check_named_tables(const EmbeddingDTypes& dtypes, const SourceDescription& source, const std::string& kind);
+
 // Every rank, after the broadcast: what does not travel (the HugeCTR tables' layouts through `transforms`).
 Status complete_source(SourceDescription& source, const RowTransformChain& transforms);
 

@@ -190,6 +190,7 @@ TEST(CliTest, MergeTakesTheExportsRowOptionsAndRefusesTheOthersByName) {
   EXPECT_EQ(cl.merge.l2_below, std::optional<float>(0.5f));
   EXPECT_EQ(parse({"merge", "/", "/proc", "--export-dir", "/o", "--quantize-table", "user"}).exit_code, 2);
   EXPECT_EQ(parse({"merge", "/", "/proc", "--export-dir", "/o", "--evict-l2-below", "-1"}).exit_code, 2);
+  EXPECT_EQ(parse({"merge", "/", "/proc", "--export-dir", "/o", "--drop-slot", "id"}).exit_code, 2);  // as the export
   for (const char* option : {"--reshard", "--format"}) {
     auto refused = parse({"merge", "/", "/proc", "--export-dir", "/o", option, "3"});
     EXPECT_EQ(refused.exit_code, 2) << option;
