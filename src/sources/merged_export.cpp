@@ -31,10 +31,9 @@ Status join_part(const RowColumn& ids, int fd, std::pair<const DeltaRows::Entry*
   const size_t count = static_cast<size_t>(entries_end - entries);
   size_t capacity = 16;
   while (capacity < 2 * count) capacity *= 2;
-  struct Slot {  // the id beside its entry and row, so that a lookup reads one cache line
+  struct Slot {  // the id beside its entry, so that a probe reads one cache line
     int64_t id = 0;
     uint32_t entry = 0;  // index + 1; 0: empty
-    DeltaRows::Location at;
   };
   std::vector<Slot> slots(count > 0 ? capacity : 0);
   auto home = [capacity](int64_t id) { return static_cast<size_t>(mix_id(id)) & (capacity - 1); };
@@ -47,7 +46,7 @@ Status join_part(const RowColumn& ids, int fd, std::pair<const DeltaRows::Entry*
   for (size_t i = 0; i < count; ++i) {
     size_t at = home(entries[i].id);
     while (slots[at].entry != 0) at = (at + 1) & (capacity - 1);
-    slots[at] = Slot{entries[i].id, static_cast<uint32_t>(i + 1), entries[i].at};
+    slots[at] = Slot{entries[i].id, static_cast<uint32_t>(i + 1)};
     filter[bit(entries[i].id) / 64] |= uint64_t{1} << (bit(entries[i].id) % 64);
   }
   // the base rows the deltas replace
@@ -71,8 +70,9 @@ Status join_part(const RowColumn& ids, int fd, std::pair<const DeltaRows::Entry*
       const uint64_t r = candidates[k];
       for (size_t at = home(chunk[r]); slots[at].entry != 0; at = (at + 1) & (capacity - 1)) {
         if (slots[at].id != chunk[r]) continue;
-        merge.replaced.push_back(PartMerge::Replacement{first + r, slots[at].at});
-        in_base[slots[at].entry - 1] = true;
+        const size_t i = slots[at].entry - 1;
+        merge.replaced.push_back(PartMerge::Replacement{first + r, entries[i].at});
+        in_base[i] = true;
         break;
       }
     }
