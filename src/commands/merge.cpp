@@ -246,7 +246,7 @@ MergePlan plan_merge(const MergeOptions& m, const CheckpointListing& base, Comm&
   return plan;
 }
 
-// 2b, 3, every rank: the deltas' rows by id (of its parts), then its share of the base merged, through the export's stream stage
+// 2b, 3, every rank: the deltas' parts, then its share of the base merged, through the export's stream stage
 // with the merged rows (sources/merged_export.h). Its report for the barrier, and its file results packed.
 std::pair<MergeReport, PackedFileResults> stream_merge(const MergeOptions& m, const MergeInputs& inputs,
                                                        const MergePlan& plan, Comm& comm, const Log& log) {
@@ -256,13 +256,11 @@ std::pair<MergeReport, PackedFileResults> stream_merge(const MergeOptions& m, co
                                                            &quantization);
   StreamOutcome streamed;
   MergeReport mine;
-  // only the ids of the parts this rank merges: a base part's slice names the one part an id can go to
-  const DeltaRows::Residues wanted = DeltaRows::residues_of(inputs.base, plan.work.files_read_by(comm.rank()));
-  auto deltas = DeltaRows::read(inputs.deltas, &wanted);
+  auto deltas = DeltaRows::read(inputs.deltas);  // their headers: a base part reads the ids of its slice
   if (!deltas) {
     streamed.failure = deltas.error();
   } else {
-    if (comm.is_root()) log.stage("deltas: " + std::to_string(deltas.value().rows_read()) + " rows to apply");
+    if (comm.is_root()) log.stage("deltas: " + std::to_string(deltas.value().rows()) + " rows to apply");
     MergeSettings merging;
     merging.older_than = m.older_than;
     merging.l2_below = m.l2_below;

@@ -133,7 +133,10 @@ Result<MergedExport::MergedPart> MergedExport::merged_part(const std::string& ta
   if (!fd) return fd.error();
   auto merged = std::make_shared<PartMerge>();
   merged->base_rows = column.rows();
-  auto joined = join_part(column, fd.value(), deltas_.in_slice(table, *slice), *merged);
+  auto entries = deltas_.in_slice(table, *slice);  // the deltas' ids this part can hold, read now
+  if (!entries) return entries.error();
+  const std::vector<DeltaRows::Entry>& run = entries.value();
+  auto joined = join_part(column, fd.value(), {run.data(), run.data() + run.size()}, *merged);
   if (!joined) return joined.error();
   auto selected = select_rows(table, suffix, merged);
   if (!selected) return selected.error();

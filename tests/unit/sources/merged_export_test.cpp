@@ -63,7 +63,7 @@ TEST(MergedExportTest, DeltaRowsReplaceTheirIdsAndNewIdsJoinTheirSlicesPart) {
   ASSERT_TRUE(base && delta);
   auto deltas = DeltaRows::read({delta.value()});
   ASSERT_TRUE(deltas) << deltas.error().describe();
-  EXPECT_EQ(deltas.value().id_count(), 4u);
+  EXPECT_EQ(deltas.value().rows(), 4u);
   MergedExport merged(base.value(), deltas.value(), MergeSettings{});
   for (size_t f = 0; f < 2; ++f) {
     auto written = write_merged(base.value(), merged, f, out_dir.path(), 16);  // row by row
@@ -91,21 +91,6 @@ TEST(MergedExportTest, DeltaRowsReplaceTheirIdsAndNewIdsJoinTheirSlicesPart) {
        {"user.embedding/part_1_2", "F32", {3, 2}, testing::raw_bytes(part1)}});
   EXPECT_EQ(testing::read_file(out_dir.file("model-000000-of-000002.safetensors")), file0);
   EXPECT_EQ(testing::read_file(out_dir.file("model-000001-of-000002.safetensors")), file1);
-}
-
-TEST(MergedExportTest, ARanksResiduesAreTheSlicesOfThePartsInItsFiles) {
-  testing::TempDir base_dir;
-  write_export(base_dir.path(), Part{{1}}, Part{{40000}}, 1);  // part 0 in file 0, part 1 in file 1
-  auto base = discover_checkpoint(base_dir.path());
-  ASSERT_TRUE(base);
-  const DeltaRows::Residues second = DeltaRows::residues_of(base.value(), {false, true});
-  ASSERT_EQ(second.count("user"), 1u);
-  const std::vector<bool>& user = second.at("user");
-  EXPECT_FALSE(user[0]);
-  EXPECT_FALSE(user[32767]);
-  EXPECT_TRUE(user[32768]);
-  EXPECT_TRUE(user[65535]);
-  EXPECT_TRUE(DeltaRows::residues_of(base.value(), {false, false}).empty());
 }
 
 TEST(MergedExportTest, ADeltaRowOfAnotherWidthIsBadInputNamingTheTensor) {

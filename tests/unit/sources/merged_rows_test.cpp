@@ -51,8 +51,8 @@ TEST(MergedRowsTest, BaseRowsTakeTheirReplacementsAndTheGainedRowsFollow) {
   ASSERT_TRUE(deltas) << deltas.error().describe();
   auto merge = std::make_shared<PartMerge>();
   merge->base_rows = 6;
-  merge->replaced.push_back({1, deltas.value().find("user", 2)->at});
-  for (int64_t id : {7, 8, 9}) merge->added.push_back(deltas.value().find("user", id)->at);
+  merge->replaced.push_back({1, deltas.value().find("user", 2).value()->at});
+  for (int64_t id : {7, 8, 9}) merge->added.push_back(deltas.value().find("user", id).value()->at);
   ASSERT_EQ(merge->rows(), 9u);
   auto fd = open_input_file(base);
   ASSERT_TRUE(fd);
@@ -81,7 +81,7 @@ TEST(MergedRowsTest, ADeltaPartWithoutTheSlotIsBadInputNamingIt) {
   ASSERT_TRUE(deltas);
   auto merge = std::make_shared<PartMerge>();
   merge->base_rows = 2;
-  merge->replaced.push_back({0, deltas.value().find("user", 7)->at});
+  merge->replaced.push_back({0, deltas.value().find("user", 7).value()->at});
   auto fd = open_input_file(base);
   ASSERT_TRUE(fd);
   OpenInputs files;
