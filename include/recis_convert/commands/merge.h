@@ -3,9 +3,11 @@
 // The stages, in order:
 //   1. rank 0 reads the manifests and checks the chain (plan/merge_chain.h), reads the exports' indexes and
 //      creates the staging directory; every rank learns them;
-//   2. every rank indexes the deltas' rows by id (sources/delta_rows.h);
-//   3. the base's data files are dealt round-robin; each rank writes its files as an export writes a checkpoint's
-//      (sinks/file_export.h), with the merged rows (sources/merged_export.h) and the row transforms asked for;
+//   2. the base's data files are planned as an export's (whole files, and pieces of large ones); every rank reads
+//      the deltas' headers (sources/delta_rows.h);
+//   3. each rank writes its files and pieces as an export writes a checkpoint's (the stream stage, sinks/sink.h),
+//      with the merged rows (sources/merged_export.h: each base part joined with the deltas' ids of its slice) and
+//      the row transforms asked for;
 //   4. barrier; rank 0 writes the metadata, carries the newest dense export, fg, mc and assets over, the manifest,
 //      and publishes.
 // The files are the base's, whatever the number of ranks.

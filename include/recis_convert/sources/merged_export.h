@@ -8,10 +8,11 @@
 //     judged by their merged step_filter (against the merged step) or embedding, are left out of every slot.
 // A part's merge (merged_rows.h) is worked out once per file from its ids, and with eviction its kept rows are
 // counted by a RowSelector over its merged rows and recorded as a bitmap (transforms/kept_row_bitmap.h), the
-// selection an export's count pass would give. A tensor the deltas leave alone keeps its own bytes, so the copy engine copies it
-// whole; a merged one comes through the row loop from its MergedRows, with the job's row transforms.
-// Memory: the deltas' ids (delta_rows.h), a MiB of base ids, and for the parts of the file being written the rows
-// the deltas replace and add.
+// selection an export's count pass would give. A tensor the deltas leave alone keeps its own bytes, so the copy
+// engine copies it whole; a merged one comes through the row loop from its MergedRows, with the job's row
+// transforms.
+// Memory: the deltas' headers, a MiB of base ids, and for the parts of the file being written the deltas' ids of
+// their slices (delta_rows.h, read per part) and the rows the deltas replace and add.
 #pragma once
 
 #include <cstdint>
