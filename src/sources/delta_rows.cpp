@@ -1,10 +1,6 @@
 #include "recis_convert/sources/delta_rows.h"
 
-#include <fcntl.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "recis_convert/common/file_io.h"
