@@ -65,6 +65,18 @@ std::string pattern(size_t n, unsigned seed) {
   return out;
 }
 
+void write_catalog(const std::string& dir, const std::string& file,
+                   const std::vector<std::pair<std::string, std::string>>& blocks) {
+  nlohmann::json index = {{"block_index", nlohmann::json::object()}, {"file_index", {{file, 0}}}};
+  nlohmann::json tensorkey = nlohmann::json::object();
+  for (const auto& [key, logical] : blocks) {
+    index["block_index"][key] = 0;
+    if (!logical.empty()) tensorkey[key] = logical;
+  }
+  write_file(dir + "/index", index.dump());
+  write_file(dir + "/tensorkey.json", tensorkey.dump());
+}
+
 void write_small_checkpoint(const std::string& dir) {
   // file 0: user.id (3 rows), the optimizer scalar; file 1: user.embedding [3,2] F32, user.sparse_adamw_exp_avg
   write_file(dir + "/model-000000-of-000002.safetensors",

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace recis_convert::testing {
@@ -46,6 +47,11 @@ std::string raw_bytes(const std::vector<T>& values) {
 
 // `n` bytes of a recognisable pattern starting at `seed`.
 std::string pattern(size_t n, unsigned seed);
+
+// `index` and `tensorkey.json` in `dir` for blocks that all lie in one data file, `file`: each block's key and its
+// tensorkey.json name ("child@slot^begin@end@65536"), or "" for a dense "name^ " key.
+void write_catalog(const std::string& dir, const std::string& file,
+                   const std::vector<std::pair<std::string, std::string>>& blocks);
 
 // A small valid checkpoint in `dir`: table "user" (id, embedding, sparse_adamw_exp_avg) in two files plus the
 // dense scalar "sparse_adamw_step^ ", with index and tensorkey.json.

@@ -14,12 +14,10 @@ void write_delta(const std::string& dir, const std::vector<int64_t>& ids, int64_
                       testing::recis_file({{"user.id/part_0_1", "I64", {ids.size()}, testing::raw_bytes(ids)},
                                            {"user.embedding/part_0_1", "F32", {ids.size(), 2}, testing::raw_bytes(rows)},
                                            {"sparse_adamw_step^ ", "I64", {1}, testing::raw_bytes(std::vector<int64_t>{scalar})}}));
-  testing::write_file(dir + "/index",
-                      "{\"block_index\":{\"sparse_adamw_step^ \":0,\"user.embedding/part_0_1\":0,\"user.id/part_0_1\":0},"
-                      "\"file_index\":{\"model-000000-of-000001.safetensors\":0}}");
-  testing::write_file(dir + "/tensorkey.json",
-                      "{\"user.embedding/part_0_1\": \"user@embedding^00000@65536@65536\","
-                      "\"user.id/part_0_1\": \"user@id^00000@65536@65536\"}");
+  testing::write_catalog(dir, "model-000000-of-000001.safetensors",
+                         {{"sparse_adamw_step^ ", ""},
+                          {"user.embedding/part_0_1", "user@embedding^00000@65536@65536"},
+                          {"user.id/part_0_1", "user@id^00000@65536@65536"}});
 }
 
 // The entry of `id`, which the test expects to be there.
@@ -77,12 +75,9 @@ TEST(DeltaRowsTest, AnIdOutsideItsPartsSliceIsBadInputNamingIt) {
   testing::write_file(dir.file("model-000000-of-000001.safetensors"),
                       testing::recis_file({{"user.id/part_0_2", "I64", {2}, testing::raw_bytes(first)},
                                            {"user.id/part_1_2", "I64", {1}, testing::raw_bytes(second)}}));
-  testing::write_file(dir.file("index"),
-                      "{\"block_index\":{\"user.id/part_0_2\":0,\"user.id/part_1_2\":0},"
-                      "\"file_index\":{\"model-000000-of-000001.safetensors\":0}}");
-  testing::write_file(dir.file("tensorkey.json"),
-                      "{\"user.id/part_0_2\": \"user@id^00000@32768@65536\","
-                      "\"user.id/part_1_2\": \"user@id^32768@65536@65536\"}");
+  testing::write_catalog(dir.path(), "model-000000-of-000001.safetensors",
+                         {{"user.id/part_0_2", "user@id^00000@32768@65536"},
+                          {"user.id/part_1_2", "user@id^32768@65536@65536"}});
   auto listing = discover_checkpoint(dir.path());
   ASSERT_TRUE(listing) << listing.error().describe();
   auto deltas = DeltaRows::read({listing.value()});

@@ -22,12 +22,9 @@ Result<CheckpointListing> write_delta(const testing::TempDir& dir) {
   testing::write_file(dir.file("model-000000-of-000001.safetensors"),
                       testing::recis_file({{"user.id/part_0_1", "I64", {4}, testing::raw_bytes(ids)},
                                            {"user.embedding/part_0_1", "F32", {4, 2}, testing::raw_bytes(rows)}}));
-  testing::write_file(dir.file("index"),
-                      "{\"block_index\":{\"user.embedding/part_0_1\":0,\"user.id/part_0_1\":0},"
-                      "\"file_index\":{\"model-000000-of-000001.safetensors\":0}}");
-  testing::write_file(dir.file("tensorkey.json"),
-                      "{\"user.embedding/part_0_1\": \"user@embedding^00000@65536@65536\","
-                      "\"user.id/part_0_1\": \"user@id^00000@65536@65536\"}");
+  testing::write_catalog(dir.path(), "model-000000-of-000001.safetensors",
+                         {{"user.embedding/part_0_1", "user@embedding^00000@65536@65536"},
+                          {"user.id/part_0_1", "user@id^00000@65536@65536"}});
   return discover_checkpoint(dir.path());
 }
 
