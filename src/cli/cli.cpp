@@ -164,6 +164,9 @@ constexpr const char* kQuantizeEmbeddingsHelp =
 constexpr const char* kQuantizeTableHelp =
     "TABLE=DTYPE: this table's serving dtype instead of --quantize-embeddings' (repeatable; DTYPE may be none)";
 
+constexpr const char* kReshardHelp =
+    "Write every table as M parts, part m holding the ids with id % 65536 in RecIS's gen_slice(m, M), and output "
+    "file m holding part m of every table (dense tensors in file 0)";
 constexpr const char* kEvictL2BelowHelp =
     "Leave out the rows whose embedding's L2 norm (float32) is below T; every slot of the row goes";
 CLI::Validator norm_validator() {  // --evict-l2-below's T
@@ -363,9 +366,7 @@ class ExportOptions {
            "after the step of the export BASE_EXPORT (its manifest's \"step\"); tables without the slot go whole",
            if_given(o.delta_since))
         ->option_text("STEP|BASE_EXPORT");
-    option("--reshard", o.reshard,
-           "Write every table as M parts, part m holding the ids with id % 65536 in RecIS's gen_slice(m, M), and "
-           "output file m holding part m of every table (dense tensors in file 0)",
+    option("--reshard", o.reshard, kReshardHelp,
            only_if([&o] { return o.reshard != 0; }, always(o.reshard)))
         ->check(CLI::Range(1, 65536))
         ->option_text("M");
@@ -559,7 +560,8 @@ CommandLine parse_merge(int argc, const char* const* argv) {
   CLI::App app{"recis-convert merge: the full export a serving system holds after applying delta exports\n"
                "(--delta-since) to a full export, in order. A delta row replaces the row of the same id in every\n"
                "slot; a new id is appended to the part whose slice holds id % 65536. The base's files and parts are\n"
-               "kept; the dense export, fg and mc come from the newest export that has them. Run under MPI: the\n"
+               "kept (with --reshard M: M new ones); the dense export, fg and mc come from the newest export that\n"
+               "has them. Run under MPI: the\n"
                "base's files are split over the ranks; the result is the same whatever their number.\n\n"
                "Exit codes: 0 success, 1 internal error, 2 usage, 3 bad input (a delta out of order or onto the\n"
                "wrong base, another serving dtype), 4 output error, 5 interrupted, 6 stalled (--stall-timeout).",
@@ -605,15 +607,14 @@ CommandLine parse_merge(int argc, const char* const* argv) {
   app.add_flag("-q,--quiet", o.quiet, "Only errors and warnings");
   add_stall_timeout(app, o.stall_timeout);
   app.add_option("--debug-fail-at", o.debug_fail_at, "test-only fault injection")->group("");  // hidden
+  app.add_option("--reshard", o.reshard, kReshardHelp)->check(CLI::Range(1, 65536))->option_text("M");
   // export options a merge does not take yet: named in a clear refusal rather than read as a delta directory
   std::string not_yet;
-  auto* reshard = app.add_option("--reshard", not_yet)->group("");
   auto* format = app.add_option("--format", not_yet)->group("");
   if (auto exit = parse_or_exit(app, argc, argv, CommandLine::Command::kMerge)) return *exit;
   if (auto wrong = read_drop_slots(o.drop_slots)) return usage(*wrong);
-  if (reshard->count() > 0 || format->count() > 0) {
-    return usage(std::string(reshard->count() > 0 ? "--reshard" : "--format") +
-                 " is not a merge option yet: a merge writes the base's parts and files as safetensors");
+  if (format->count() > 0) {
+    return usage("--format is not a merge option yet: a merge writes safetensors files");
   }
   if (auto wrong = read_table_dtypes(o.quantize_tables, o.embedding_dtypes)) return usage(*wrong);
   o.fsync = !no_fsync;

@@ -18,6 +18,7 @@
 #include "recis_convert/mpi/job_messages.h"
 #include "recis_convert/plan/merge_chain.h"
 #include "recis_convert/plan/piece_plan.h"
+#include "recis_convert/sinks/shared_file_checksums.h"
 #include "recis_convert/sinks/sink.h"
 #include "recis_convert/pipeline/job_log.h"
 #include "recis_convert/publish/staging.h"
@@ -37,6 +38,7 @@ using Clock = std::chrono::steady_clock;
 // from the merge's own: every rank knows them, where only rank 0 reads the base's manifest.
 JobOptions stream_options(const MergeOptions& m) {
   JobOptions o;
+  o.reshard = m.reshard;
   o.buffer_mib = m.buffer_mib;
   o.chunk_mib = m.chunk_mib;
   o.fsync = m.fsync;
@@ -78,6 +80,7 @@ JobOptions options_of(const ExportManifest& base, const MergeOptions& m) {
     if (std::find(o.drop_slots.begin(), o.drop_slots.end(), slot) == o.drop_slots.end()) o.drop_slots.push_back(slot);
   }
   if (m.embedding_dtypes.any()) o.embedding_dtypes = m.embedding_dtypes;
+  if (m.reshard != 0) o.reshard = m.reshard;
   return o;
 }
 
@@ -222,56 +225,102 @@ std::optional<ExitCode> check_inputs_verify(const MergeOptions& m, Comm& comm, R
   return static_cast<ExitCode>(verified ? verified.value() : static_cast<int>(ExitCode::kInternal));
 }
 
-// 2: the base's files planned as an export plans a checkpoint's (whole files, and pieces of those too large for one
-// rank's share); each rank other than 0 holds the blocks of its own files, as an export's does (its results name
-// them by their place there).
-struct MergePlan {
+// Every rank's state from the plan to the barrier: the base's files planned as an export plans a checkpoint's
+// (whole files, and pieces of those too large for one rank's share; each rank other than 0 holds the blocks of its
+// own files, as an export's does: its results name them by their place there), the row transforms, the deltas'
+// headers, and with --reshard the count pass's plan.
+struct MergeRun {
   JobOptions o;
   SourceDescription source;
   WorkPlan work;
+  std::vector<size_t> mine;       // this rank's whole files
+  std::vector<WorkItem> pieces;   // and its pieces of split files
+  QuantizationLedger quantization;
+  RowTransformChain transforms;   // counts into `quantization`: a MergeRun stays where it is made
+  std::optional<DeltaRows> deltas;
+  std::optional<ReshardStage> reshard;
+  std::string staging_dir;
+
+  MergeRun() = default;
+  MergeRun(const MergeRun&) = delete;
+  MergeRun& operator=(const MergeRun&) = delete;
+
+  StreamRequest request() const {
+    uint64_t work_items = 0;
+    for (const auto& items : work.items) work_items += items.size();
+    StreamRequest r{o, source, transforms, mine, pieces, work_items, staging_dir};
+    r.reshard = reshard ? &*reshard : nullptr;
+    return r;
+  }
 };
-MergePlan plan_merge(const MergeOptions& m, const CheckpointListing& base, Comm& comm, const Log& log) {
-  MergePlan plan{stream_options(m), SourceDescription{}, WorkPlan{}};
-  plan.source.listing = base;
+
+// 2, every rank: the plan and the transforms; 2b: the deltas' headers (a base part reads the ids of its slice
+// when it is written).
+Status plan_merge(const MergeOptions& m, const MergeInputs& inputs, Comm& comm, const Log& log, MergeRun& run) {
+  run.o = stream_options(m);
+  run.source.listing = inputs.base;
+  run.staging_dir = inputs.staging_dir;
+  const CheckpointListing& base = inputs.base;
   std::vector<uint64_t> sizes;
   for (const auto& f : base.files) sizes.push_back(f.size);
-  plan.work = plan_work(sizes, comm.size(), plan.o.balance,
-                        splits_files(plan.o, plan.source) ? plan.o.piece_bytes() : 0);
-  if (comm.is_root()) log_split_files(plan.work, base, log);
+  run.work = plan_work(sizes, comm.size(), run.o.balance, splits_files(run.o, run.source) ? run.o.piece_bytes() : 0);
+  if (comm.is_root()) log_split_files(run.work, base, log);
   if (!comm.is_root()) {
-    auto share = BlockCatalog::decode(base.blocks.encode_of_files(files_shared_with(plan.work, comm.rank())));
-    plan.source.listing.blocks = share ? std::move(*share) : BlockCatalog();
-    plan.source.listing.blocks_of_all_files = false;
+    auto share = BlockCatalog::decode(base.blocks.encode_of_files(files_shared_with(run.work, comm.rank())));
+    run.source.listing.blocks = share ? std::move(*share) : BlockCatalog();
+    run.source.listing.blocks_of_all_files = false;
   }
-  return plan;
+  run.mine = run.work.whole_files_of_rank(comm.rank());
+  run.pieces = run.work.pieces_of_rank(comm.rank());
+  run.transforms = make_row_transforms(m.filter_optimizer, m.drop_slots, m.embedding_dtypes, &run.quantization);
+  auto deltas = DeltaRows::read(inputs.deltas);
+  if (!deltas) return deltas.error();
+  run.deltas.emplace(std::move(deltas).value());
+  if (comm.is_root()) log.stage("deltas: " + std::to_string(run.deltas->rows()) + " rows to apply");
+  return Ok{};
 }
 
-// 2b, 3, every rank: the deltas' parts, then its share of the base merged, through the export's stream stage
-// with the merged rows (sources/merged_export.h). Its report for the barrier, and its file results packed.
+// The merged rows of the base's files (sources/merged_export.h), on this rank; `bitmaps`: its kept-row bitmaps'
+// names start so.
+MergedExport merged_rows(const MergeOptions& m, const MergeInputs& inputs, const DeltaRows& deltas,
+                         const std::string& bitmaps) {
+  MergeSettings merging;
+  merging.older_than = m.older_than;
+  merging.l2_below = m.l2_below;
+  merging.global_step = inputs.step;
+  merging.kept_rows_prefix = kept_row_bitmap_dir(inputs.staging_dir) + "/" + bitmaps;
+  return MergedExport(inputs.base, deltas, merging);
+}
+
+// 2c, every rank, with --reshard: where every merged row goes (pipeline/reshard_stage.h: rank 0 plans and creates
+// the output files), counted over the merged rows as the stream will read them. Its own MergedExport: the
+// stream's counts the evicted rows once.
+Status count_merged_rows(const MergeOptions& m, const MergeInputs& inputs, Comm& comm, MergeRun& run) {
+  if (m.reshard == 0) return Ok{};
+  MergedExport counted = merged_rows(m, inputs, *run.deltas, "rank" + std::to_string(comm.rank()) + "-count-");
+  auto planned = plan_resharding(run.o, inputs.base, run.mine, run.work.owners, run.transforms, nullptr,
+                                 inputs.staging_dir, comm,
+                                 [&counted](const TensorOfFile& tensor) { return counted.rows_of(tensor); });
+  if (!planned) return planned.error();
+  run.reshard = std::move(planned).value();
+  return Ok{};
+}
+
+// 3, every rank: its share of the base merged, through the export's stream stage with the merged rows. Its report
+// for the barrier, and its file results packed.
+// `failed`: this rank's plan or count pass failed; `go`: no rank's did (a rank whose own went well but another's
+// did not has nothing to say at the barrier).
 std::pair<MergeReport, PackedFileResults> stream_merge(const MergeOptions& m, const MergeInputs& inputs,
-                                                       const MergePlan& plan, Comm& comm, const Log& log) {
+                                                       MergeRun& run, bool go, std::optional<Error> failed,
+                                                       Comm& comm, const Log& log) {
   const auto start = Clock::now();
-  QuantizationLedger quantization;
-  const RowTransformChain transforms = make_row_transforms(m.filter_optimizer, m.drop_slots, m.embedding_dtypes,
-                                                           &quantization);
   StreamOutcome streamed;
   MergeReport mine;
-  auto deltas = DeltaRows::read(inputs.deltas);  // their headers: a base part reads the ids of its slice
-  if (!deltas) {
-    streamed.failure = deltas.error();
-  } else {
-    if (comm.is_root()) log.stage("deltas: " + std::to_string(deltas.value().rows()) + " rows to apply");
-    MergeSettings merging;
-    merging.older_than = m.older_than;
-    merging.l2_below = m.l2_below;
-    merging.global_step = inputs.step;
-    merging.kept_rows_prefix = kept_row_bitmap_dir(inputs.staging_dir) + "/rank" + std::to_string(comm.rank()) + "-";
-    MergedExport merged(inputs.base, deltas.value(), merging);
-    uint64_t work_items = 0;
-    for (const auto& items : plan.work.items) work_items += items.size();
-    const std::vector<size_t> files = plan.work.whole_files_of_rank(comm.rank());
-    const std::vector<WorkItem> pieces = plan.work.pieces_of_rank(comm.rank());
-    StreamRequest request{plan.o, plan.source, transforms, files, pieces, work_items, inputs.staging_dir};
+  if (failed) {
+    streamed.failure = std::move(failed);
+  } else if (go) {
+    MergedExport merged = merged_rows(m, inputs, *run.deltas, "rank" + std::to_string(comm.rank()) + "-");
+    StreamRequest request = run.request();
     request.tensor_rows = [&merged](const TensorOfFile& tensor) {
       fault_point("merge");
       return merged.rows_of(tensor);
@@ -283,17 +332,17 @@ std::pair<MergeReport, PackedFileResults> stream_merge(const MergeOptions& m, co
   if (!streamed.failure) {
     if (auto stop = interruption()) streamed.failure = *stop;
   }
-  mine.stream = RankReport{streamed.failure, std::move(streamed.results), seconds_since(start), 0, quantization, {},
-                           std::move(streamed.pieces), std::nullopt, streamed.copy_path, streamed.copy_why};
+  mine.stream = RankReport{streamed.failure, std::move(streamed.results), seconds_since(start), 0, run.quantization,
+                           {}, std::move(streamed.pieces), std::nullopt, streamed.copy_path, streamed.copy_why};
   return {std::move(mine), std::move(streamed.packed)};
 }
 
 // 4, rank 0: every rank's results gathered as an export's (pipeline/rank_reports.h), the inputs checked unchanged,
 // then the metadata and the publish. Returns the job's status.
 int finish_on_root(const MergeOptions& m, const std::vector<ExportManifest>& manifests, const MergeInputs& inputs,
-                   const MergePlan& plan, int agreed, Result<std::vector<MergeReport>> gathered,
-                   Result<std::vector<PackedFileResults>> packed, StagingDir& staging, RunReport& report,
-                   Clock::time_point start, const Log& log) {
+                   const MergeRun& run, int agreed, Result<std::vector<MergeReport>> gathered,
+                   Result<std::vector<PackedFileResults>> packed, Result<SharedFileDigests> shared,
+                   StagingDir& staging, RunReport& report, Clock::time_point start, const Log& log) {
   std::map<std::string, uint64_t> evicted;
   std::set<std::string> judged_by_step;
   std::vector<RankReport> reports;
@@ -306,8 +355,9 @@ int finish_on_root(const MergeOptions& m, const std::vector<ExportManifest>& man
   }
   auto collected = !gathered ? Result<Gathered>(gathered.error())
                    : !packed ? Result<Gathered>(packed.error())
-                             : collect_reports(reports, packed.value(), report, inputs.base.blocks, plan.work,
-                                               plan.o.piece_bytes(), agreed == 0);
+                             : collect_reports(reports, packed.value(), report, inputs.base.blocks, run.work,
+                                               run.o.piece_bytes(), agreed == 0);
+  if (collected && !shared) collected = shared.error();
   if (!collected) {
     Log::error(collected.error().describe());
     return static_cast<int>(collected.error().code);
@@ -322,7 +372,15 @@ int finish_on_root(const MergeOptions& m, const std::vector<ExportManifest>& man
     }
   }
   Gathered& files = collected.value();
-  auto finished = finish_merge(m, manifests, inputs.step, inputs.base, std::move(files.files),
+  // the files the ranks wrote together (--reshard), described as an export's, in place of the base's
+  CheckpointListing listing = inputs.base;
+  auto described = finish_stream_on_root(run.request(), true, files.files, files.owner, shared.value());
+  if (!described) {
+    Log::error(described.error().describe());
+    return static_cast<int>(described.error().code);
+  }
+  if (run.reshard) describe_resharded_listing(*run.reshard->layout, files.files, listing);
+  auto finished = finish_merge(m, manifests, inputs.step, listing, std::move(files.files),
                                std::move(files.quantization), evicted, judged_by_step, staging, report, start, log);
   if (!finished) {
     Log::error(finished.error().describe());
@@ -355,16 +413,30 @@ ExitCode run_merge(const MergeOptions& m, Comm& comm) {
                         "the base export; deltas: " + std::to_string(inputs.value().deltas.size()));
   if (auto refused = check_inputs_verify(m, comm, report)) return *refused;
 
-  // 2. plan; 3. stream; 4. barrier, and rank 0 finishes
-  const MergePlan plan = plan_merge(m, inputs.value().base, comm, log);
-  auto [mine, packed] = stream_merge(m, inputs.value(), plan, comm, log);
+  // 2. plan, and with --reshard the count pass; 3. stream; 4. barrier, and rank 0 finishes
+  MergeRun run;
+  Status planned = plan_merge(m, inputs.value(), comm, log, run);
+  // a rank that could not read the deltas' headers stays out of the count pass, and so does every other
+  const bool every_rank_planned = comm.agree_on_status(planned ? 0 : static_cast<int>(planned.error().code)).status == 0;
+  std::optional<Error> failed;
+  if (!planned) failed = planned.error();
+  if (every_rank_planned) {
+    Status counted = count_merged_rows(m, inputs.value(), comm, run);  // one error, on every rank alike
+    if (!counted) failed = counted.error();
+  }
+  auto [mine, packed] = stream_merge(m, inputs.value(), run, every_rank_planned, std::move(failed), comm, log);
   const int agreed = comm.agree_on_status(mine.stream.error ? static_cast<int>(mine.stream.error->code) : 0).status;
   auto gathered = gather_to_root(comm, mine, "merge-report");
   auto packed_results = gather_encoded_to_root(comm, std::move(packed), "file-results");
+  Result<SharedFileDigests> shared = SharedFileDigests{};
+  if (agreed == 0) {  // the files every rank wrote into, checksummed by all (shared_file_checksums.h)
+    shared = checksum_shared_files(comm, comm.is_root() ? shared_output_files(run.request()) : std::vector<std::string>{},
+                                   run.staging_dir, run.o.piece_bytes());
+  }
   int status = agreed;
   if (comm.is_root()) {
-    status = finish_on_root(m, manifests, inputs.value(), plan, agreed, std::move(gathered), std::move(packed_results),
-                            *staging, report, start, log);
+    status = finish_on_root(m, manifests, inputs.value(), run, agreed, std::move(gathered), std::move(packed_results),
+                            std::move(shared), *staging, report, start, log);
     staging->discard();  // no-op after a successful publish
   }
   auto verdict = broadcast_value(comm, status, "verdict");

@@ -127,10 +127,7 @@ int finish_export(ExportRun& run, BarrierOutcome& barrier, const StreamRequest& 
   auto finished_stream = finish_stream_on_root(request, status == 0, gathered.files, gathered.owner, gathered.shared);
   if (!finished_stream) status = report_failure(finished_stream.error(), report);
   if (run.reshard && status == 0 && o.format == ExportFormat::kSafetensors) {  // the output files, not the source's
-    source.listing.files.clear();
-    for (const auto& f : gathered.files) source.listing.files.push_back(DataFile{f.name, f.output_bytes});
-    source.listing.blocks = reshard_catalog(*run.reshard->layout);
-    source.listing.blocks_of_all_files = true;
+    describe_resharded_listing(*run.reshard->layout, gathered.files, source.listing);
   }
   report.set_dropped(gathered.files);
   report.set_stage_seconds("stream", barrier.seconds);

@@ -13,29 +13,27 @@
 #include "recis_convert/common/file_io.h"
 #include "recis_convert/mpi/job_messages.h"
 #include "recis_convert/plan/slices.h"
+#include "recis_convert/sources/column_reader.h"
 #include "recis_convert/transforms/row_selection.h"
 
 namespace recis_convert {
 namespace {
 
-// The kept rows of one part bound for each target, from its id tensor (and its eviction decision, if any).
-Result<std::vector<TargetRows>> count_targets(const DecisionColumn& ids, const PartSelection* selection,
+// The kept rows of one part bound for each target, from its `rows` ids (and its eviction decision, if any).
+Result<std::vector<TargetRows>> count_targets(RowReader& ids, uint64_t rows, const PartSelection* selection,
                                               const PartOfIdTable& part_of) {
-  auto opened_ids = open_input_file(ids.path);
-  if (!opened_ids) return opened_ids.error();
-  FileDescriptor fd = std::move(opened_ids).value();
   auto opened = RowSelector::open_if(selection);
   if (!opened) return opened.error();
   std::optional<RowSelector> selector = std::move(opened).value();
   constexpr uint64_t kChunkRows = (1u << 20) / sizeof(int64_t);
   const uint64_t chunk = selector ? std::min(kChunkRows, selector->chunk_rows()) : kChunkRows;
-  std::vector<int64_t> id(std::min(chunk, std::max<uint64_t>(ids.rows, 1)));
+  std::vector<int64_t> id(std::min(chunk, std::max<uint64_t>(rows, 1)));
   std::vector<unsigned char> keep(selector ? id.size() : 0);
   std::vector<uint64_t> rows_of(part_of.count(), 0);
-  for (uint64_t first = 0; first < ids.rows; first += id.size()) {
-    const uint64_t n = std::min<uint64_t>(id.size(), ids.rows - first);
-    auto read = read_exact(fd.get(), ids.offset + first * sizeof(int64_t), n * sizeof(int64_t), id.data(), ids.path,
-                           "tensor " + nlohmann::json(ids.tensor).dump());
+  for (uint64_t first = 0; first < rows; first += id.size()) {
+    const uint64_t n = std::min<uint64_t>(id.size(), rows - first);
+    unsigned char* into = reinterpret_cast<unsigned char*>(id.data());
+    auto read = ids.read(first, n, nullptr, &into);
     if (!read) return read.error();
     if (selector) {
       auto decided = selector->decide(first, n, keep.data());
@@ -52,9 +50,12 @@ Result<std::vector<TargetRows>> count_targets(const DecisionColumn& ids, const P
   return out;
 }
 
-// Step 1 on one rank: its files' kept tensors, and the targets of the parts whose ids it holds.
+// Step 1 on one rank: its files' kept tensors, and the targets of the parts whose ids it holds. With
+// `tensor_rows` (a merge), a tensor's rows may be others than its file's (file_export.h), and so may its part's
+// ids and selection.
 RankReshardCounts count_rank(const JobOptions& o, const CheckpointListing& listing, const std::vector<size_t>& mine,
-                             const RowTransformChain& transforms, const PartSelections* selections) {
+                             const RowTransformChain& transforms, const PartSelections* selections,
+                             const TensorRowsOf& tensor_rows) {
   RankReshardCounts out;
   const PartOfIdTable part_of(o.reshard);
   auto fail = [&out](Error e) {
@@ -67,12 +68,13 @@ RankReshardCounts count_rank(const JobOptions& o, const CheckpointListing& listi
     auto opened = open_input_file(path);
     if (!opened) return fail(opened.error());
     FileDescriptor fd = std::move(opened).value();
-    auto decided = decide_data_file(fd.get(), listing, file, transforms, selections);
+    auto decided = decide_data_file(fd.get(), listing, file, transforms, selections, tensor_rows);
     if (!decided) return fail(decided.error());
     const FileDecision& d = decided.value();
     for (size_t i = 0; i < d.header.tensors.size(); ++i) {
-      const TensorInfo& t = d.header.tensors[i];
       if (!d.keep[i]) continue;
+      const std::optional<RowsFrom>& from = d.from[i];
+      const TensorInfo& t = from ? from->tensor : d.header.tensors[i];
       if (!d.keys[i].sparse) {
         out.found.dense.push_back(KeptDense{t, path});
         continue;
@@ -84,10 +86,15 @@ RankReshardCounts count_rank(const JobOptions& o, const CheckpointListing& listi
         if (t.dtype != DType::kI64 || t.shape.size() != 1) {
           return fail(bad_input(path, "id tensor " + nlohmann::json(t.name).dump() + " is not int64 [N]"));
         }
-        DecisionColumn ids{path, t.name, d.header.data_start() + t.begin, t.shape[0], DType::kI64, 1};
-        auto targets = count_targets(ids, d.selections[i].get(), part_of);
+        const DecisionColumn ids{path, t.name, d.header.data_start() + d.header.tensors[i].begin, t.shape[0],
+                                 DType::kI64, 1};
+        ColumnReader in_file({FileColumn{fd.get(), path, "tensor " + nlohmann::json(t.name).dump(), ids.offset,
+                                         sizeof(int64_t)}});
+        const PartSelection* selection = d.selections[i].get();
+        auto targets = count_targets(from ? *from->reader : in_file, ids.rows, selection, part_of);
         if (!targets) return fail(targets.error());
         out.found.parts.push_back(PartTargets{slot.part, ids, std::move(targets).value()});
+        if (tensor_rows && selection) out.kept.push_back(PartCount{slot.part, selection->rows, selection->kept});
       }
       out.found.slots.push_back(std::move(slot));
     }
@@ -100,9 +107,10 @@ RankReshardCounts count_rank(const JobOptions& o, const CheckpointListing& listi
 Result<ReshardStage> plan_resharding(const JobOptions& o, const CheckpointListing& listing,
                                      const std::vector<size_t>& mine, const std::vector<int>& owners,
                                      const RowTransformChain& transforms, const EvictionCounts* evictions,
-                                     const std::string& staging_dir, Comm& comm) {
+                                     const std::string& staging_dir, Comm& comm, const TensorRowsOf& tensor_rows) {
   const PartSelections* selections = evictions ? &evictions->selections : nullptr;
-  auto counted = gather_to_root(comm, count_rank(o, listing, mine, transforms, selections), "reshard-counts");
+  auto counted = gather_to_root(comm, count_rank(o, listing, mine, transforms, selections, tensor_rows),
+                                "reshard-counts");
   ReshardStage stage;
   std::vector<ReshardShare> shares;
   std::optional<Error> failure;
@@ -111,14 +119,15 @@ Result<ReshardStage> plan_resharding(const JobOptions& o, const CheckpointListin
     ReshardInput input;
     if (!failure) {
       input.count = o.reshard;
-      for (auto& report : counted.value()) {
-        for (auto& p : report.found.parts) input.parts.push_back(std::move(p));
-        for (auto& s : report.found.slots) input.slots.push_back(std::move(s));
-        for (auto& d : report.found.dense) input.dense.push_back(std::move(d));
-      }
       std::map<PartId, uint64_t> kept_rows;
       if (evictions) {
         for (const PartCount& c : evictions->parts) kept_rows[c.part] = c.kept;
+      }
+      for (auto& report : counted.value()) {
+        for (const PartCount& c : report.kept) kept_rows[c.part] = c.kept;
+        for (auto& p : report.found.parts) input.parts.push_back(std::move(p));
+        for (auto& s : report.found.slots) input.slots.push_back(std::move(s));
+        for (auto& d : report.found.dense) input.dense.push_back(std::move(d));
       }
       auto planned = plan_reshard(input, kept_rows, listing.ckpt_dir);
       if (!planned) {
@@ -194,6 +203,14 @@ Result<std::vector<FileResult>> describe_resharded_files(const ReshardLayout& la
     for (auto& t : s.dropped) out.front().dropped.push_back(std::move(t));
   }
   return out;
+}
+
+void describe_resharded_listing(const ReshardLayout& layout, const std::vector<FileResult>& files,
+                                CheckpointListing& listing) {
+  listing.files.clear();
+  for (const auto& f : files) listing.files.push_back(DataFile{f.name, f.output_bytes});
+  listing.blocks = reshard_catalog(layout);
+  listing.blocks_of_all_files = true;
 }
 
 }  // namespace recis_convert

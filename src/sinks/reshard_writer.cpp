@@ -141,12 +141,12 @@ void RowRouter::finish() {
 
 Result<FileResult> ReshardWriter::write_file(const CheckpointListing& listing, const DataFile& file,
                                              const RowTransformChain& transforms, const PartSelections* selections,
-                                             bool dry_run) {
+                                             bool dry_run, const TensorRowsOf& tensor_rows) {
   const std::string path = listing.ckpt_dir + "/" + file.name;
   auto opened = open_input_file(path);
   if (!opened) return opened.error();
   FileDescriptor src = std::move(opened).value();
-  auto decided = decide_data_file(src.get(), listing, file, transforms, selections);
+  auto decided = decide_data_file(src.get(), listing, file, transforms, selections, tensor_rows);
   if (!decided) return decided.error();
   const FileDecision& d = decided.value();
   FileResult result;
@@ -163,17 +163,19 @@ Result<FileResult> ReshardWriter::write_file(const CheckpointListing& listing, c
       return Error{ExitCode::kInternal, path, std::string("the reshard plan has no ") + what + " for tensor " +
                                                   nlohmann::json(tensor.name).dump()};
     };
+    const std::optional<RowsFrom>& from = d.from[i];  // rows that stand in for the file's own (a merge's)
     if (!d.keys[i].sparse) {
       auto offset = share_.dense.find(tensor.name);
       if (offset == share_.dense.end()) return internal("offset");
-      auto written = write_dense(src.get(), path, tensor, d.header.data_start(), offset->second);
+      auto written = from ? write_dense(*from, offset->second)
+                          : write_dense(src.get(), path, tensor, d.header.data_start(), offset->second);
       if (!written) return written.error();
       continue;
     }
     auto placement = share_.sparse.find(tensor.name);
     if (placement == share_.sparse.end()) return internal("placement");
     auto written = write_sparse(src.get(), path, tensor, d.header.data_start(), placement->second, d.rows[i].get(),
-                                d.selections[i]);
+                                d.selections[i], from ? &*from : nullptr);
     if (!written) return written.error();
   }
   if (!dry_run) {
@@ -200,11 +202,28 @@ Status ReshardWriter::write_dense(int src_fd, const std::string& src_path, const
   return Ok{};
 }
 
+// A dense tensor from elsewhere (a merge's newest delta's scalar) is one row, read whole as the copy engine
+// reads it.
+Status ReshardWriter::write_dense(const RowsFrom& rows, uint64_t offset) {
+  auto dst = files_.fd(0);
+  if (!dst) return dst.error();
+  const uint64_t bytes = rows.reader->row_bytes(0);
+  if (buffer_.size() < bytes) buffer_.resize(bytes);
+  unsigned char* into = reinterpret_cast<unsigned char*>(buffer_.data());
+  auto read = rows.reader->read(0, 1, nullptr, &into);
+  if (!read) return read;
+  auto written = pwrite_all(dst.value(), buffer_.data(), bytes, offset, files_.path(0));
+  if (!written) return written;
+  if (progress_) progress_(bytes);
+  return Ok{};
+}
+
 // The tensor's rows through the row loop, its part's ids beside them (pipeline/row_loop.h): the evicted rows left
 // out, the rest rewritten, then grouped by target and written at each target's cursor (RowRouter).
-Status ReshardWriter::write_sparse(int src_fd, const std::string& src_path, const TensorInfo& tensor,
+Status ReshardWriter::write_sparse(int src_fd, const std::string& src_path, const TensorInfo& file_tensor,
                                    uint64_t data_start, const TensorPlacement& placement, const SlotRows* rewrite,
-                                   const std::shared_ptr<const PartSelection>& selection) {
+                                   const std::shared_ptr<const PartSelection>& selection, const RowsFrom* from) {
+  const TensorInfo& tensor = from ? from->tensor : file_tensor;
   const uint64_t rows = tensor.shape.empty() ? 0 : tensor.shape[0];
   if (rows == 0) return Ok{};
   const uint64_t in_row = tensor.nbytes() / rows;
@@ -215,19 +234,31 @@ Status ReshardWriter::write_sparse(int src_fd, const std::string& src_path, cons
                                    " rows but its part's " + nlohmann::json(ids.tensor).dump() + " has " +
                                    std::to_string(ids.rows));
   }
-  auto opened_ids = open_input_file(ids.path);
-  if (!opened_ids) return opened_ids.error();
-  FileDescriptor ids_fd = std::move(opened_ids).value();
   auto opened = RowSelector::open_if(selection.get());
   if (!opened) return opened.error();
   std::optional<RowSelector> selector = std::move(opened).value();
   const std::vector<Placement>& targets = placement.targets;
   RowRouter router(targets, files_, writeback_.get());
   placements_.set(targets);
-  ColumnReader reader({FileColumn{src_fd, src_path, "tensor " + nlohmann::json(tensor.name).dump(),
-                                  data_start + tensor.begin, in_row},
-                       FileColumn{ids_fd.get(), ids.path, "tensor " + nlohmann::json(ids.tensor).dump(), ids.offset,
-                                  sizeof(int64_t)}});
+  // the rows beside their part's ids: the file's, or a merge's (whose ids are merged alike)
+  std::unique_ptr<RowReader> reader;
+  FileDescriptor ids_fd(-1);
+  if (from) {
+    if (!from->ids) {
+      return Error{ExitCode::kInternal, src_path, "tensor " + nlohmann::json(tensor.name).dump() +
+                                                      " has rows from elsewhere without their ids"};
+    }
+    reader = std::make_unique<SideBySide>(std::vector<std::shared_ptr<RowReader>>{from->reader, from->ids});
+  } else {
+    auto opened_ids = open_input_file(ids.path);
+    if (!opened_ids) return opened_ids.error();
+    ids_fd = std::move(opened_ids).value();
+    reader = std::make_unique<ColumnReader>(std::vector<FileColumn>{
+        FileColumn{src_fd, src_path, "tensor " + nlohmann::json(tensor.name).dump(), data_start + tensor.begin,
+                   in_row},
+        FileColumn{ids_fd.get(), ids.path, "tensor " + nlohmann::json(ids.tensor).dump(), ids.offset,
+                   sizeof(int64_t)}});
+  }
   RowRun run;
   run.end = rows;
   run.slots = {OutputSlot{0, rewrite}};
@@ -235,7 +266,7 @@ Status ReshardWriter::write_sparse(int src_fd, const std::string& src_path, cons
   run.id_column = 1;
   run.route = &part_of_;
   run.scratch_row_bytes = out_row;  // the rows grouped by target
-  auto done = row_loop_.run(reader, run, [&](const RowChunk& chunk) -> Status {
+  auto done = row_loop_.run(*reader, run, [&](const RowChunk& chunk) -> Status {
     slot_of_.resize(chunk.rows);
     if (auto unplaced = placements_.look_up(chunk.targets, chunk.rows, slot_of_.data())) {
       return unplaced_row(ids.path, "tensor " + nlohmann::json(ids.tensor).dump(), chunk.first + *unplaced);

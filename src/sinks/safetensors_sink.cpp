@@ -56,7 +56,8 @@ StreamOutcome stream_resharded_rows(const StreamRequest& r, Comm& comm, const Lo
       out.failure = *stop;
       break;
     }
-    auto result = writer.write_file(listing, listing.files[index], r.transforms, r.selections, o.dry_run);
+    auto result =
+        writer.write_file(listing, listing.files[index], r.transforms, r.selections, o.dry_run, r.tensor_rows);
     if (!result) {
       out.failure = result.error();
       break;

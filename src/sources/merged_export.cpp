@@ -212,7 +212,7 @@ Result<TensorRows> MergedExport::rows_of(const TensorOfFile& of) {
       if (!fd) return fd.error();
       std::vector<FileColumn> column{
           FileColumn{fd.value(), newer->path, "tensor " + quoted_name(newer->key), newer->offset, newer->tensor.nbytes()}};
-      out.from = RowsFrom{std::make_shared<ColumnReader>(std::move(column)), 1, newer->tensor};
+      out.from = RowsFrom{std::make_shared<ColumnReader>(std::move(column)), 1, newer->tensor, nullptr};
     }
     return out;
   }
@@ -222,7 +222,8 @@ Result<TensorRows> MergedExport::rows_of(const TensorOfFile& of) {
     parts_file_ = of.path;
   }
   const std::string& table = of.key.sparse_key.child;
-  auto part = merged_part(table, t.name.substr(t.name.rfind('/') + 1), of.key.sparse_key.slice);
+  const std::string suffix = t.name.substr(t.name.rfind('/') + 1);  // "part_0_3"
+  auto part = merged_part(table, suffix, of.key.sparse_key.slice);
   if (!part) return part.error();
   const PartMerge& merge = *part.value().merge;
   if (t.shape.empty()) return bad_input(of.path, "sparse tensor " + quoted_name(t.name) + " has no rows");
@@ -243,7 +244,9 @@ Result<TensorRows> MergedExport::rows_of(const TensorOfFile& of) {
     auto rows = std::make_shared<MergedRows>(
         FileColumn{of.fd, of.path, "tensor " + quoted_name(t.name), base.offset, base.row_bytes()}, part.value().merge,
         deltas_, of.key.sparse_key.slot, files_);
-    out.from = RowsFrom{std::move(rows), merge.rows(), std::move(merged)};
+    auto ids = merged_column(table + ".id/" + suffix, part.value().merge, "id");  // beside them
+    if (!ids) return ids.error();
+    out.from = RowsFrom{std::move(rows), merge.rows(), std::move(merged), std::move(ids.value().second)};
   }
   return out;
 }

@@ -18,7 +18,7 @@ Cases:
   merge_refusals  deltas out of order, onto the wrong base, of another dtype: exit 3; a broken delta publishes
             nothing
   merge_options  merge of plain exports with an export's row option (--filter-optimizer, --drop-slot, fp16, int8,
-            int4, a per-table dtype, with eviction by step, by norm and both) equals the export of ckpt_200 with that option by id and part,
+            int4, a per-table dtype, with eviction by step, by norm and both, --reshard alone and with both) equals the export of ckpt_200 with that option by id and part,
             manifest tables alike; np 1 and 3 alike; verify passes; converting a converted base is refused
 """
 import json
@@ -333,7 +333,9 @@ def case_merge_options(args):
     for options in (["--filter-optimizer"], ["--drop-slot", "step_filter"], ["--quantize-embeddings", "fp16"],
                     ["--filter-optimizer", "--quantize-embeddings", "int8"], ["--quantize-embeddings", "int4"],
                     ["--quantize-table", "user_id=int8"], ["--quantize-embeddings", "int8", "--evict-older-than", "60"],
-                    ["--evict-l2-below", "0.4"], ["--evict-l2-below", "0.4", "--evict-older-than", "60"]):
+                    ["--evict-l2-below", "0.4"], ["--evict-l2-below", "0.4", "--evict-older-than", "60"],
+                    ["--reshard", "3"], ["--reshard", "1", "--evict-l2-below", "0.4"],
+                    ["--reshard", "5", "--quantize-embeddings", "int8", "--evict-older-than", "60"]):
         label = " ".join(options)
         tag = str(abs(hash(label)))
         full = export(args, args.np, f"o{tag}_full", ckpt[200], options)

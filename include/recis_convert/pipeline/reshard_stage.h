@@ -29,6 +29,7 @@ namespace recis_convert {
 struct RankReshardCounts {
   std::optional<Error> error;
   ReshardInput found;  // its count is unused: rank 0 knows M
+  std::vector<PartCount> kept;  // a merge's selected parts (an export's are counted by the eviction stage)
 };
 
 struct ReshardStage {
@@ -38,11 +39,13 @@ struct ReshardStage {
 
 // Every rank, collectively. `mine`: this rank's data files; `owners`: each file's rank; `evictions`: the counts and
 // this rank's selections with --evict-*, else null. Files are created only when `staging_dir` is not empty (not in
-// a dry run).
+// a dry run). `tensor_rows`: a source whose rows are not the files' own (a merge's, with its selections:
+// file_export.h).
 Result<ReshardStage> plan_resharding(const JobOptions& options, const CheckpointListing& listing,
                                      const std::vector<size_t>& mine, const std::vector<int>& owners,
                                      const RowTransformChain& transforms, const EvictionCounts* evictions,
-                                     const std::string& staging_dir, Comm& comm);
+                                     const std::string& staging_dir, Comm& comm,
+                                     const TensorRowsOf& tensor_rows = nullptr);
 
 // Rank 0, after every rank wrote its rows: the M files as FileResults with their checksums (each fsynced first
 // with `fsync`). `sources`: every rank's results for the source files (their bytes and dropped tensors); the output
@@ -50,5 +53,10 @@ Result<ReshardStage> plan_resharding(const JobOptions& options, const Checkpoint
 Result<std::vector<FileResult>> describe_resharded_files(const ReshardLayout& layout, const std::string& staging_dir,
                                                          const std::map<std::string, FileDigest>& digests,
                                                          bool fsync, bool dry_run, std::vector<FileResult> sources);
+
+// The export's files and blocks after the stream, as the metadata stage describes them: the M output files
+// (`files`: describe_resharded_files's results) in place of the source's.
+void describe_resharded_listing(const ReshardLayout& layout, const std::vector<FileResult>& files,
+                                CheckpointListing& listing);
 
 }  // namespace recis_convert

@@ -18,11 +18,13 @@
 namespace recis_convert {
 
 // A tensor's rows from a reader rather than from the source file's bytes: `rows` rows of column 0 of `reader`,
-// `tensor` describing them (dtype, shape with the row count; a dense tensor is one row).
+// `tensor` describing them (dtype, shape with the row count; a dense tensor is one row). A sparse tensor's `ids`
+// are its part's ids as they stand beside these rows (int64, one per row), which route them with --reshard.
 struct RowsFrom {
   std::shared_ptr<RowReader> reader;
   uint64_t rows = 0;
   TensorInfo tensor;
+  std::shared_ptr<RowReader> ids;
 };
 
 // A byte range of the source file to copy unchanged, or, with `rewrite`, `rows` rows to pass through the row

@@ -116,19 +116,23 @@ class ReshardWriter {
   // The kept tensors of one data file, decided as for any export (decide_data_file), into the output files.
   // Returns the file's result: its source bytes and dropped tensors (the output files are described by rank 0).
   // With `dry_run`, decides only.
+  // With `tensor_rows` (a merge), a tensor's rows may come from elsewhere (file_export.h).
   Result<FileResult> write_file(const CheckpointListing& listing, const DataFile& file,
-                                const RowTransformChain& transforms, const PartSelections* selections, bool dry_run);
+                                const RowTransformChain& transforms, const PartSelections* selections, bool dry_run,
+                                const TensorRowsOf& tensor_rows = nullptr);
   Status finish() { return files_.close_all(); }
 
   // Called after every chunk with the source bytes it read (for progress lines); may be empty.
   void set_progress_hook(std::function<void(uint64_t)> hook) { progress_ = std::move(hook); }
 
  private:
+  // `from`: the rows that stand in for the file's tensor, with their ids (null: the file's own).
   Status write_sparse(int src_fd, const std::string& src_path, const TensorInfo& tensor, uint64_t data_start,
                       const TensorPlacement& placement, const SlotRows* rewrite,
-                      const std::shared_ptr<const PartSelection>& selection);
+                      const std::shared_ptr<const PartSelection>& selection, const RowsFrom* from);
   Status write_dense(int src_fd, const std::string& src_path, const TensorInfo& tensor, uint64_t data_start,
                      uint64_t offset);
+  Status write_dense(const RowsFrom& rows, uint64_t offset);
 
   std::vector<char> buffer_;
   RowLoop row_loop_{buffer_};  // a tensor's rows, in buffer_

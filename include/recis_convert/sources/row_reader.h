@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "recis_convert/common/error.h"
@@ -20,6 +21,24 @@ class RowReader {
   // `kept` (offsets from `first`, ascending), only those rows. Read failures are kBadInput naming the file.
   virtual Status read(uint64_t first, uint64_t n, const std::vector<uint32_t>* kept,
                       unsigned char* const* into) = 0;
+};
+
+// The columns of several readers of the same rows, side by side: a merged slot beside its part's merged ids, which
+// route it (--reshard), as a file's tensor sits beside its part's id column in one ColumnReader.
+class SideBySide final : public RowReader {
+ public:
+  explicit SideBySide(std::vector<std::shared_ptr<RowReader>> readers);
+  size_t columns() const override { return columns_.size(); }
+  uint64_t row_bytes(size_t column) const override { return columns_[column].reader->row_bytes(columns_[column].own); }
+  Status read(uint64_t first, uint64_t n, const std::vector<uint32_t>* kept, unsigned char* const* into) override;
+
+ private:
+  struct Column {
+    RowReader* reader = nullptr;
+    size_t own = 0;  // its index in its reader
+  };
+  std::vector<std::shared_ptr<RowReader>> readers_;
+  std::vector<Column> columns_;
 };
 
 }  // namespace recis_convert

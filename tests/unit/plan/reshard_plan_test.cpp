@@ -141,11 +141,13 @@ TEST(ReshardPlanTest, ShareAndCountsSurviveTheirMessages) {
             share.sparse.at("t.id/part_1_2").targets[1].offset);
   EXPECT_EQ(back.value().sparse.at("t.id/part_1_2").targets[0].row, 1u);  // after part_0_2's row in target 1
   EXPECT_EQ(back.value().table_rows.at("t"), (std::vector<uint64_t>{3, 2, 4}));
-  RankReshardCounts counts{std::nullopt, two_parts_into_three()};
+  RankReshardCounts counts{std::nullopt, two_parts_into_three(), {PartCount{PartId{"t", "part_0_2"}, 9, 7}}};
   auto counted = testing::round_trip(counts);
   ASSERT_TRUE(counted);
   EXPECT_EQ(counted.value().found.slots[1].output.row_shape, (std::vector<uint64_t>{2}));
   EXPECT_EQ(counted.value().found.parts[0].targets[1].rows, 4u);
+  ASSERT_EQ(counted.value().kept.size(), 1u);
+  EXPECT_EQ(counted.value().kept[0].kept, 7u);
 }
 
 }  // namespace

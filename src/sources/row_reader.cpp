@@ -1,0 +1,20 @@
+#include "recis_convert/sources/row_reader.h"
+
+namespace recis_convert {
+
+SideBySide::SideBySide(std::vector<std::shared_ptr<RowReader>> readers) : readers_(std::move(readers)) {
+  for (const auto& reader : readers_) {
+    for (size_t c = 0; c < reader->columns(); ++c) columns_.push_back(Column{reader.get(), c});
+  }
+}
+
+Status SideBySide::read(uint64_t first, uint64_t n, const std::vector<uint32_t>* kept, unsigned char* const* into) {
+  for (const auto& reader : readers_) {  // each reads into its own columns' places, in order
+    auto read = reader->read(first, n, kept, into);
+    if (!read) return read;
+    into += reader->columns();
+  }
+  return Ok{};
+}
+
+}  // namespace recis_convert
