@@ -164,6 +164,8 @@ constexpr const char* kQuantizeEmbeddingsHelp =
 constexpr const char* kQuantizeTableHelp =
     "TABLE=DTYPE: this table's serving dtype instead of --quantize-embeddings' (repeatable; DTYPE may be none)";
 
+constexpr const char* kFormatHelp =
+    "Sparse tables as RecIS safetensors files (default) or as one parallel-HDF5 file OUT/model.h5";
 constexpr const char* kReshardHelp =
     "Write every table as M parts, part m holding the ids with id % 65536 in RecIS's gen_slice(m, M), and output "
     "file m holding part m of every table (dense tensors in file 0)";
@@ -324,8 +326,7 @@ class ExportOptions {
                        "metrics; default <ckpt-dir>/") + kDefaultEvalLog,
            only_if(best, always(o.eval_log)))
         ->option_text("FILE");
-    option("--format", o.format,
-           "Sparse tables as RecIS safetensors files (default) or as one parallel-HDF5 file OUT/model.h5",
+    option("--format", o.format, kFormatHelp,
            by_name(kFormats, o.format))
         ->transform(one_of(kFormats))
         ->option_text("safetensors|hdf5");
@@ -561,7 +562,7 @@ CommandLine parse_merge(int argc, const char* const* argv) {
                "(--delta-since) to a full export, in order. A delta row replaces the row of the same id in every\n"
                "slot; a new id is appended to the part whose slice holds id % 65536. The base's files and parts are\n"
                "kept (with --reshard M: M new ones); the dense export, fg and mc come from the newest export that\n"
-               "has them. Run under MPI: the\n"
+               "has them (into model.h5: no /dense group, as an export holds no model.pt). Run under MPI: the\n"
                "base's files are split over the ranks; the result is the same whatever their number.\n\n"
                "Exit codes: 0 success, 1 internal error, 2 usage, 3 bad input (a delta out of order or onto the\n"
                "wrong base, another serving dtype), 4 output error, 5 interrupted, 6 stalled (--stall-timeout).",
@@ -608,14 +609,9 @@ CommandLine parse_merge(int argc, const char* const* argv) {
   add_stall_timeout(app, o.stall_timeout);
   app.add_option("--debug-fail-at", o.debug_fail_at, "test-only fault injection")->group("");  // hidden
   app.add_option("--reshard", o.reshard, kReshardHelp)->check(CLI::Range(1, 65536))->option_text("M");
-  // export options a merge does not take yet: named in a clear refusal rather than read as a delta directory
-  std::string not_yet;
-  auto* format = app.add_option("--format", not_yet)->group("");
+  app.add_option("--format", o.format, kFormatHelp)->transform(one_of(kFormats))->option_text("safetensors|hdf5");
   if (auto exit = parse_or_exit(app, argc, argv, CommandLine::Command::kMerge)) return *exit;
   if (auto wrong = read_drop_slots(o.drop_slots)) return usage(*wrong);
-  if (format->count() > 0) {
-    return usage("--format is not a merge option yet: a merge writes safetensors files");
-  }
   if (auto wrong = read_table_dtypes(o.quantize_tables, o.embedding_dtypes)) return usage(*wrong);
   o.fsync = !no_fsync;
   if (evict->count() > 0) o.older_than = older_than;

@@ -39,6 +39,7 @@ using Clock = std::chrono::steady_clock;
 JobOptions stream_options(const MergeOptions& m) {
   JobOptions o;
   o.reshard = m.reshard;
+  o.format = m.format;
   o.buffer_mib = m.buffer_mib;
   o.chunk_mib = m.chunk_mib;
   o.fsync = m.fsync;
@@ -81,6 +82,7 @@ JobOptions options_of(const ExportManifest& base, const MergeOptions& m) {
   }
   if (m.embedding_dtypes.any()) o.embedding_dtypes = m.embedding_dtypes;
   if (m.reshard != 0) o.reshard = m.reshard;
+  o.format = m.format;
   return o;
 }
 
@@ -149,17 +151,17 @@ Result<MergeInputs> read_inputs(const MergeOptions& m, std::vector<ExportManifes
 
 // Rank 0, stage 4: metadata, the carried files, the manifest; then publish.
 Status finish_merge(const MergeOptions& m, const std::vector<ExportManifest>& manifests, int64_t step,
-                    const CheckpointListing& base, std::vector<FileResult> files, QuantizationLedger quantization,
-                    const std::map<std::string, uint64_t>& evicted, const std::set<std::string>& judged_by_step,
-                    StagingDir& staging, RunReport& report,
+                    const CheckpointListing& base, Gathered gathered, const std::map<std::string, uint64_t>& evicted,
+                    const std::set<std::string>& judged_by_step, StagingDir& staging, RunReport& report,
                     Clock::time_point start, const Log& log) {
   const JobOptions o = options_of(manifests[0], m);
   SourceDescription source;
   source.listing = base;
   JobOptions summarized = o;
   summarized.filter_optimizer = m.filter_optimizer;  // the base's filter had its say (and its warning) already
-  auto summary = summarize_export(summarized, source, std::move(files), std::move(quantization), log);
+  auto summary = summarize_export(summarized, source, std::move(gathered.files), std::move(gathered.quantization), log);
   if (!summary) return summary.error();
+  summary.value().shared = std::move(gathered.shared);  // model.h5's size and checksum
   const GlobalStep merged{step, "merge of " + std::to_string(manifests.size() - 1) + " delta(s)"};
   summary.value().clock.step = merged;
   for (const auto& [table, rows] : evicted) {  // by the merged step, as an export records its table's clock
@@ -298,8 +300,10 @@ MergedExport merged_rows(const MergeOptions& m, const MergeInputs& inputs, const
 Status count_merged_rows(const MergeOptions& m, const MergeInputs& inputs, Comm& comm, MergeRun& run) {
   if (m.reshard == 0) return Ok{};
   MergedExport counted = merged_rows(m, inputs, *run.deltas, "rank" + std::to_string(comm.rank()) + "-count-");
-  auto planned = plan_resharding(run.o, inputs.base, run.mine, run.work.owners, run.transforms, nullptr,
-                                 inputs.staging_dir, comm,
+  // into model.h5 the plan places rows; there are no output files to create
+  const std::string files_dir = m.format == ExportFormat::kHdf5 ? std::string() : inputs.staging_dir;
+  auto planned = plan_resharding(run.o, inputs.base, run.mine, run.work.owners, run.transforms, nullptr, files_dir,
+                                 comm,
                                  [&counted](const TensorOfFile& tensor) { return counted.rows_of(tensor); });
   if (!planned) return planned.error();
   run.reshard = std::move(planned).value();
@@ -325,7 +329,7 @@ std::pair<MergeReport, PackedFileResults> stream_merge(const MergeOptions& m, co
       fault_point("merge");
       return merged.rows_of(tensor);
     };
-    streamed = stream_into_safetensors(request, comm, log);
+    streamed = stream_into_export(request, comm, log);
     mine.evicted = merged.evicted();
     mine.judged_by_step = merged.judged_by_step();
   }
@@ -380,8 +384,9 @@ int finish_on_root(const MergeOptions& m, const std::vector<ExportManifest>& man
     return static_cast<int>(described.error().code);
   }
   if (run.reshard) describe_resharded_listing(*run.reshard->layout, files.files, listing);
-  auto finished = finish_merge(m, manifests, inputs.step, listing, std::move(files.files),
-                               std::move(files.quantization), evicted, judged_by_step, staging, report, start, log);
+  files.shared = std::move(shared).value();
+  auto finished = finish_merge(m, manifests, inputs.step, listing, std::move(files), evicted, judged_by_step, staging,
+                               report, start, log);
   if (!finished) {
     Log::error(finished.error().describe());
     return static_cast<int>(finished.error().code);

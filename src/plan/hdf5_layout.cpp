@@ -46,7 +46,7 @@ void add_pieces(DatasetLayout& dataset, const SourceTensor& t, uint64_t first_ro
     piece.rows = std::min(per_piece, rows - done);
     piece.selected = !routed && t.kept_rows >= 0;  // a routed piece picks its kept rows itself
     piece.routed = routed;
-    if (routed) piece.tensor = t.key;
+    piece.tensor = t.key;
     dataset.pieces.push_back(piece);
   }
 }
@@ -200,7 +200,9 @@ Result<Hdf5Layout> lay_out_hdf5(const std::vector<SourceTensor>& tensors, uint64
     piece.owner = t->owner;
     piece.file = t->file;
     piece.source_offset = t->offset;
+    piece.tensor_offset = t->offset;
     piece.rows = 1;
+    piece.tensor = t->key;
     dataset.pieces.push_back(std::move(piece));
     plan.optimizer.push_back(std::move(dataset));
   }

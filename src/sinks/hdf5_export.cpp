@@ -192,6 +192,7 @@ struct PieceSource {
   int fd = -1;
   std::string path;
   const PartSelection* selection = nullptr;  // the tensor's part's decisions, if it has any
+  const RowsFrom* rows = nullptr;  // rows that stand in for the tensor's own (a merge's), if any
   TensorProgress* progress = nullptr;
 };
 
@@ -213,7 +214,10 @@ Status load_piece(RowLoop& loop, const PieceSource& source, const WritePiece& pi
     if (!opened) return opened.error();
     progress.selector.emplace(std::move(opened).value());
   }
+  // the rows, and beside them their part's ids to route them by: the file's, or those standing in for them
   std::vector<FileColumn> columns{FileColumn{source.fd, source.path, plan.path + " rows", piece.tensor_offset, in_row}};
+  std::vector<std::shared_ptr<RowReader>> from;
+  if (source.rows) from.push_back(source.rows->reader);
   RowRun run;
   run.first = (piece.source_offset - piece.tensor_offset) / in_row;
   run.end = run.first + piece.rows;
@@ -227,10 +231,17 @@ Status load_piece(RowLoop& loop, const PieceSource& source, const WritePiece& pi
       return Error{ExitCode::kInternal, source.path, "the reshard plan has no placement for tensor " + piece.tensor};
     }
     place = &placement->second;
-    auto ids_fd = files.fd(place->ids.path);
-    if (!ids_fd) return ids_fd.error();
-    columns.push_back(FileColumn{ids_fd.value(), place->ids.path, "tensor \"" + place->ids.tensor + "\"",
-                                 place->ids.offset, sizeof(int64_t)});
+    if (source.rows) {
+      if (!source.rows->ids) {
+        return Error{ExitCode::kInternal, source.path, "tensor " + piece.tensor + " has rows without their ids"};
+      }
+      from.push_back(source.rows->ids);
+    } else {
+      auto ids_fd = files.fd(place->ids.path);
+      if (!ids_fd) return ids_fd.error();
+      columns.push_back(FileColumn{ids_fd.value(), place->ids.path, "tensor \"" + place->ids.tensor + "\"",
+                                   place->ids.offset, sizeof(int64_t)});
+    }
     run.id_column = 1;
     run.route = part_of;
     run.scratch_row_bytes = out_row;  // the rows grouped by target
@@ -241,7 +252,9 @@ Status load_piece(RowLoop& loop, const PieceSource& source, const WritePiece& pi
     run.end = source.selection->rows;
     run.kept_at_most = piece.rows;
   }
-  ColumnReader reader(std::move(columns));
+  ColumnReader in_file(std::move(columns));
+  SideBySide merged(std::move(from));
+  RowReader& reader = source.rows ? static_cast<RowReader&>(merged) : in_file;
   uint64_t kept = 0;
   auto stopped = loop.run(reader, run, [&](const RowChunk& chunk) -> Status {
     kept = chunk.rows;
@@ -307,7 +320,7 @@ Hdf5TransferChoice choose_hdf5_transfer(Hdf5Transfer asked, const std::string& d
 
 Status write_hdf5_export(const std::string& path, const Hdf5Layout& plan, const std::vector<DenseDataset>& dense,
                          const CheckpointListing& listing, const Hdf5Attributes& attributes, Comm& comm,
-                         size_t buffer_bytes, bool collective, bool fsync_file, const PieceSelections& selections,
+                         size_t buffer_bytes, bool collective, bool fsync_file, const PieceSources& sources,
                          const ReshardShare* reshard,
                          const std::function<void(uint64_t bytes, uint64_t datasets)>& progress) {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors become Error values, not stack dumps on stderr
@@ -379,7 +392,7 @@ Status write_hdf5_export(const std::string& path, const Hdf5Layout& plan, const 
   std::vector<char> buffer(std::max<size_t>(buffer_bytes, 1));
   OpenInputs open_files;  // closed on every path out
   std::optional<Error> read_failure;
-  std::map<std::pair<std::string, uint64_t>, TensorProgress> tensors;  // by piece key (file, tensor_offset)
+  std::map<PieceKey, TensorProgress> tensors;
   RowLoop loop(buffer);
   std::optional<PartOfIdTable> part_of;
   std::optional<PlacementIndex> placements;
@@ -408,15 +421,17 @@ Status write_hdf5_export(const std::string& path, const Hdf5Layout& plan, const 
         // an absolute name (HugeCTR tables) as it is, else a data file of the checkpoint
         PieceSource source;
         source.path = piece->file[0] == '/' ? piece->file : listing.ckpt_dir + "/" + piece->file;
-        const auto key = std::make_pair(piece->file, piece->tensor_offset);
-        auto selection = selections.find(key);
-        if (selection != selections.end()) source.selection = selection->second.get();
+        const PieceKey key{piece->file, piece->tensor};
+        auto selection = sources.selections.find(key);
+        if (selection != sources.selections.end()) source.selection = selection->second.get();
+        auto rows = sources.rows.find(key);
+        if (rows != sources.rows.end()) source.rows = &rows->second;
         source.progress = &tensors[key];
         auto source_fd = open_files.fd(source.path);
         Status loaded = source_fd ? Status(Ok{}) : Status(source_fd.error());
         if (loaded && piece->selected && !piece->routed && !source.selection) {
           loaded = Error{ExitCode::kInternal, source.path,
-                         "no eviction decision for the tensor at byte " + std::to_string(piece->tensor_offset)};
+                         "no eviction decision for tensor " + quoted_name(piece->tensor)};
         }
         if (loaded) {
           source.fd = source_fd.value();

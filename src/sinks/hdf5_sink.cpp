@@ -25,27 +25,29 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // A RecIS checkpoint's files at `mine`: each header read and decided once, its kept tensors summarized for the
-// plan, and the file described for the manifest as exported (after the row transforms).
+// plan, and the file described for the manifest as exported (after the row transforms). With the request's
+// tensor_rows (a merge), a tensor's rows may be others than its file's: they are summarized, and kept for the write.
 Status summarize_checkpoint_files(const StreamRequest& r, int rank, std::vector<SourceTensor>& tensors,
-                                  std::vector<FileResult>& results, PieceSelections& selections) {
+                                  std::vector<FileResult>& results, PieceSources& sources) {
   const CheckpointListing& listing = r.source.listing;
   for (size_t index : r.mine) {
     const DataFile& file = listing.files[index];
     const std::string path = listing.ckpt_dir + "/" + file.name;
     auto fd = open_input_file(path);
     if (!fd) return fd.error();
-    auto decision = decide_data_file(fd.value().get(), listing, file, r.transforms, r.selections);
+    auto decision = decide_data_file(fd.value().get(), listing, file, r.transforms, r.selections, r.tensor_rows);
     if (!decision) return decision.error();
     FileResult result;
     result.name = file.name;
     result.source_bytes = file.size;
     const auto& header = decision.value().header;
     for (size_t i = 0; i < header.tensors.size(); ++i) {
-      const TensorInfo& t = header.tensors[i];
       if (!decision.value().keep[i]) {
-        result.dropped.push_back(t);
+        result.dropped.push_back(header.tensors[i]);
         continue;
       }
+      const std::optional<RowsFrom>& from = decision.value().from[i];
+      const TensorInfo& t = from ? from->tensor : header.tensors[i];
       const auto& rewrite = decision.value().rows[i];
       const auto& selection = decision.value().selections[i];
       // as exported, for the manifest (model.h5 holds the rows that stay, after the row transforms)
@@ -71,13 +73,13 @@ Status summarize_checkpoint_files(const StreamRequest& r, int rank, std::vector<
       s.dtype = t.dtype_spelling;
       s.shape = t.shape;
       s.file = file.name;
-      s.offset = header.data_start() + t.begin;
+      s.offset = header.data_start() + header.tensors[i].begin;
       s.owner = rank;
       if (selection) {
         s.kept_rows = static_cast<int64_t>(selection->kept);
-        // an empty tensor has no pieces, and may share its offset with the next tensor: not registered
-        if (t.nbytes() > 0) selections.emplace(std::make_pair(s.file, s.offset), selection);
+        sources.selections.emplace(PieceKey{s.file, s.key}, selection);
       }
+      if (from) sources.rows.emplace(PieceKey{s.file, s.key}, *from);
       tensors.push_back(std::move(s));
     }
     results.push_back(std::move(result));
@@ -140,7 +142,7 @@ Status check_free_space(const Hdf5Layout& plan, const std::vector<DenseDataset>&
 // (part_0_1), counted whole. Its tensors get their kept rows, the eviction decision goes into `selections` (the
 // L2 norm of the embedding file's rows), and the file results the manifest describes take the kept rows.
 Status count_hugectr_share(const JobOptions& o, const HugectrModel& model, const std::vector<size_t>& mine,
-                           RankTensors& tensors, std::vector<FileResult>& results, PieceSelections& selections) {
+                           RankTensors& tensors, std::vector<FileResult>& results, PieceSources& sources) {
   std::vector<std::pair<uint64_t, RowRange>> ranges;
   for (size_t i : mine) ranges.emplace_back(i, RowRange{0, model.tables[i].source.rows});
   RankHugectrCounts counted = count_hugectr_rows(o, model, ranges);
@@ -162,7 +164,7 @@ Status count_hugectr_share(const JobOptions& o, const HugectrModel& model, const
       for (SourceTensor& s : tensors.tensors) {
         if (s.child != t.name) continue;
         s.kept_rows = static_cast<int64_t>(c.kept);
-        if (c.rows > 0) selections.emplace(std::make_pair(s.file, s.offset), selection);
+        sources.selections.emplace(PieceKey{s.file, s.key}, selection);
       }
       for (FileResult& result : results) {
         if (result.name != t.file) continue;
@@ -218,21 +220,21 @@ StreamOutcome stream_into_hdf5(const StreamRequest& r, Comm& comm, const Log& lo
   StreamOutcome out;
   RankTensors mine;
   std::vector<FileResult> results;
-  PieceSelections selections;  // with --evict-*: the decisions of this rank's selected tensors
+  PieceSources sources;  // with --evict-*: the decisions of this rank's selected tensors; a merge's rows
   if (r.source.is_hugectr()) {
     auto share = hugectr_share(*r.source.hugectr, r.mine, comm.rank(), r.staging_dir, o.dry_run, o.buffer_mib << 20);
     if (share) {
       mine.tensors = std::move(share.value().tensors);
       results = std::move(share.value().results);
       if (o.eviction.l2_below || o.reshard) {
-        auto counted = count_hugectr_share(o, *r.source.hugectr, r.mine, mine, results, selections);
+        auto counted = count_hugectr_share(o, *r.source.hugectr, r.mine, mine, results, sources);
         if (!counted) out.failure = counted.error();
       }
     } else {
       out.failure = share.error();
     }
   } else {
-    auto summarized = summarize_checkpoint_files(r, comm.rank(), mine.tensors, results, selections);
+    auto summarized = summarize_checkpoint_files(r, comm.rank(), mine.tensors, results, sources);
     if (!summarized) out.failure = summarized.error();
   }
   for (auto& result : results) out.add_result(std::move(result), listing.blocks, comm.is_root());
@@ -281,7 +283,9 @@ StreamOutcome stream_into_hdf5(const StreamRequest& r, Comm& comm, const Log& lo
     }
     return out;
   }
-  if (!r.source.is_hugectr()) {  // a data file too large for one rank: its pieces go to every rank (piece_plan.h)
+  // a data file too large for one rank: its pieces go to every rank (piece_plan.h); not a merge's, whose rows only
+  // the rank that merged them holds
+  if (!r.source.is_hugectr() && !r.tensor_rows) {
     std::vector<uint64_t> sizes;
     for (const auto& f : listing.files) sizes.push_back(f.size);
     const WorkPlan work = plan_work(sizes, comm.size(), o.balance, o.piece_bytes());
@@ -350,7 +354,7 @@ StreamOutcome stream_into_hdf5(const StreamRequest& r, Comm& comm, const Log& lo
   auto written = write_hdf5_export(r.staging_dir + "/model.h5", plan.value(), dense, listing, attributes, comm,
                                    o.buffer_mib << 20,
                                    collective.value(), o.fsync,
-                                   selections, reshard, progress);
+                                   sources, reshard, progress);
   if (!written) {
     out.failure = written.error();
     comm.announce_failure();

@@ -235,18 +235,16 @@ Result<TensorRows> MergedExport::rows_of(const TensorOfFile& of) {
   if (of.key.sparse_key.slot == "id" && out.selection) {  // once per part: its id is in one file
     evicted_[table] += out.selection->rows - out.selection->kept;
   }
-  if (merge.changed()) {
-    const RowColumn base{of.path, t.name, t, of.header.data_start() + t.begin};
+  if (merge.changed()) {  // read through files of its own: a reader may outlive the caller's `fd` (model.h5's)
+    auto rows = merged_column(t.name, part.value().merge, of.key.sparse_key.slot);
+    if (!rows) return rows.error();
+    auto ids = merged_column(table + ".id/" + suffix, part.value().merge, "id");  // beside them
+    if (!ids) return ids.error();
     TensorInfo merged = t;
     merged.shape[0] = merge.rows();
     merged.begin = 0;
-    merged.end = merge.rows() * base.row_bytes();
-    auto rows = std::make_shared<MergedRows>(
-        FileColumn{of.fd, of.path, "tensor " + quoted_name(t.name), base.offset, base.row_bytes()}, part.value().merge,
-        deltas_, of.key.sparse_key.slot, files_);
-    auto ids = merged_column(table + ".id/" + suffix, part.value().merge, "id");  // beside them
-    if (!ids) return ids.error();
-    out.from = RowsFrom{std::move(rows), merge.rows(), std::move(merged), std::move(ids.value().second)};
+    merged.end = merge.rows() * rows.value().second->row_bytes(0);
+    out.from = RowsFrom{std::move(rows.value().second), merge.rows(), std::move(merged), std::move(ids.value().second)};
   }
   return out;
 }

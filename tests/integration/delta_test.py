@@ -220,6 +220,24 @@ def check_same_rows(what, got_dir, want_dir):
     check(parts == {k: len(v[1]) for k, v in tensors_by_part(want_dir).items()}, f"{what}: other parts or sizes")
 
 
+def h5_tables(out):
+    """model.h5's tables: table -> slot -> {id: row bytes}, each table's parts (slice and rows per part), and the
+    optimizer's datasets by path."""
+    import h5py
+    tables, parts, optimizer = {}, {}, {}
+    with h5py.File(os.path.join(out, "model.h5"), "r") as f:
+        for table, group in f["sparse"].items():
+            ids = [int(i) for i in group["id"][:]]
+            check(len(set(ids)) == len(ids), f"{out} {table}: an id twice")
+            tables[table] = {slot: dict(zip(ids, (r.tobytes() for r in group[slot][:])))
+                             for slot in group if slot != "parts"}
+            parts[table] = group["parts"][:].tolist()
+        if "optimizer" in f:
+            f["optimizer"].visititems(lambda name, d: optimizer.__setitem__(name, d[()].tobytes())
+                                      if isinstance(d, h5py.Dataset) else None)
+    return tables, parts, optimizer
+
+
 def case_merge(args):
     """merge(full(100), delta(200 since 100)) is full(200) row for row by id, in every table and slot, with the
     options the exports share; also as a chain 100 -> 150 -> 200; the same files at np 1 and 3."""
@@ -351,6 +369,29 @@ def case_merge_options(args):
         check(got == want, f"{label}: tables {got} against {want}")
         expect_success(mpirun(args.binary, args.np, ["verify", out]), f"verify the merge ({label})")
         print(f"ok: merge {label} is the export of ckpt_200 with {label} by id and part, np 1 and 3 alike")
+    # into model.h5: the same tables by id, the same parts and optimizer scalars as the export's; its /dense group
+    # is model.pt's, which an export does not hold (the merge carries the dense TorchScript export instead)
+    for options in (["--format", "hdf5"], ["--format", "hdf5", "--reshard", "3", "--quantize-embeddings", "int8",
+                                           "--evict-older-than", "60"], ["--format", "hdf5", "--evict-l2-below", "0.4"]):
+        label = " ".join(options)
+        tag = str(abs(hash(label)))
+        full = export(args, args.np, f"o{tag}_full", ckpt[200], options)
+        digests = {}
+        for np_ in (1, 3):
+            out = merge(args, np_, f"o{tag}_np{np_}", base, [d150, d200], options)
+            digests[np_] = tree_digest(out, skip=("run_record.json", "manifest.json"))
+            check(sorted(os.listdir(out)) == sorted(os.listdir(full)), f"{label}: the merge holds {os.listdir(out)}")
+        check(digests[1] == digests[3], f"{label}: the merge differs between np 1 and 3")
+        got, want = h5_tables(out), h5_tables(full)
+        check(set(got[0]) == set(want[0]), f"{label}: tables {sorted(got[0])} against {sorted(want[0])}")
+        for table in want[0]:
+            check(got[0][table] == want[0][table], f"{label} {table}: the rows differ by id")
+        check(got[1:] == want[1:], f"{label}: other parts or optimizer scalars")
+        got, want = ({t: {k: v.get("step") if k == "global_step" else v for k, v in e.items()}
+                      for t, e in manifest_of(d)["tables"].items()} for d in (out, full))
+        check(got == want, f"{label}: tables {got} against {want}")
+        expect_success(mpirun(args.binary, args.np, ["verify", out]), f"verify the merge ({label})")
+        print(f"ok: merge {label} holds the tables of the export of ckpt_200 with {label} by id, np 1 and 3 alike")
     # a file larger than a rank's share is split into pieces that several ranks write, as an export's
     run = os.path.join(fresh(args.work, "o_big_run"), "out")
     subprocess.run([sys.executable, os.path.join(REPO_ROOT, "scripts", "make_fixture.py"), run, "--training-run", "--steps",

@@ -134,6 +134,7 @@ struct MergeOptions {
   EmbeddingDTypes embedding_dtypes;
   std::vector<std::string> quantize_tables;
   uint32_t reshard = 0;  // --reshard M; 0: the base's parts and files
+  ExportFormat format = ExportFormat::kSafetensors;  // --format
   std::string debug_fail_at;  // test-only fault injection (fault_injection.h), hidden from --help
 };
 

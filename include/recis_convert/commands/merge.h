@@ -4,13 +4,14 @@
 //   1. rank 0 reads the manifests and checks the chain (plan/merge_chain.h), reads the exports' indexes and
 //      creates the staging directory; every rank learns them;
 //   2. the base's data files are planned as an export's (whole files, and pieces of large ones); every rank reads
-//      the deltas' headers (sources/delta_rows.h);
-//   3. each rank writes its files and pieces as an export writes a checkpoint's (the stream stage, sinks/sink.h),
-//      with the merged rows (sources/merged_export.h: each base part joined with the deltas' ids of its slice) and
-//      the row transforms asked for;
-//   4. barrier; rank 0 writes the metadata, carries the newest dense export, fg, mc and assets over, the manifest,
-//      and publishes.
-// The files are the base's, whatever the number of ranks.
+//      the deltas' headers (sources/delta_rows.h); with --reshard, the export's count pass over the merged rows
+//      (pipeline/reshard_stage.h);
+//   3. each rank writes its files and pieces as an export writes a checkpoint's (the stream stage, sinks/sink.h,
+//      into safetensors files or model.h5), with the merged rows (sources/merged_export.h: each base part joined
+//      with the deltas' ids of its slice) and the row transforms asked for;
+//   4. barrier; the files every rank wrote into are checksummed together; rank 0 writes the metadata, carries the
+//      newest dense export, fg, mc and assets over, the manifest, and publishes.
+// The files are the base's (or the --reshard M ones, or model.h5), whatever the number of ranks.
 #pragma once
 
 #include <cstdint>

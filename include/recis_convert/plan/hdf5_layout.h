@@ -40,7 +40,7 @@ struct WritePiece {
   // --reshard: the piece is `rows` source rows of tensor `tensor` from source_offset, which its owner routes to
   // their target parts (each a run of rows where that part's placement says); first_row is unused.
   bool routed = false;
-  std::string tensor;
+  std::string tensor;  // the source tensor's key: with `file`, what its owner knows of it is found by it
 };
 
 struct DatasetLayout {

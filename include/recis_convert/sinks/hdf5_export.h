@@ -47,16 +47,21 @@ Hdf5TransferChoice choose_hdf5_transfer(Hdf5Transfer asked, const std::string& d
 // The auto choice for a file system type (statfs's f_type).
 Hdf5TransferChoice transfer_for_filesystem(int64_t f_type);
 
-// The eviction decisions of the tensors this rank reads whose pieces are selected (WritePiece::selected), by
-// (file, tensor_offset) as the pieces name them.
-using PieceSelections = std::map<std::pair<std::string, uint64_t>, std::shared_ptr<const PartSelection>>;
+// What this rank knows of the tensors it reads, by (file, tensor key) as the pieces name them (WritePiece): the
+// eviction decisions of those whose pieces are selected (WritePiece::selected), and the rows that stand in for a
+// tensor's own (a merge's: file_export.h RowsFrom; its pieces count those rows, and this rank reads them all).
+using PieceKey = std::pair<std::string, std::string>;
+struct PieceSources {
+  std::map<PieceKey, std::shared_ptr<const PartSelection>> selections;
+  std::map<PieceKey, RowsFrom> rows;
+};
 
 // Collective over all ranks. With `reshard`, the routed pieces' rows go where its placements say (each round a
 // union of row runs, one per target part). Read failures of a rank's own pieces do not break the collective sequence: the rank
 // keeps taking part, writing nothing, and reports its error at the end.
 Status write_hdf5_export(const std::string& path, const Hdf5Layout& plan, const std::vector<DenseDataset>& dense,
                          const CheckpointListing& listing, const Hdf5Attributes& attributes, Comm& comm,
-                         size_t buffer_bytes, bool collective, bool fsync_file, const PieceSelections& selections,
+                         size_t buffer_bytes, bool collective, bool fsync_file, const PieceSources& sources,
                          const ReshardShare* reshard,
                          const std::function<void(uint64_t bytes, uint64_t datasets)>& progress = {});
 

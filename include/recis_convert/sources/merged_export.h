@@ -11,8 +11,11 @@
 // selection an export's count pass would give. A tensor the deltas leave alone keeps its own bytes, so the copy
 // engine copies it whole; a merged one comes through the row loop from its MergedRows, with the job's row
 // transforms.
+// A merged tensor's rows carry their part's merged ids beside them (RowsFrom::ids), which route them with
+// --reshard.
 // Memory: the deltas' headers, a MiB of base ids, and for the parts of the file being written the deltas' ids of
-// their slices (delta_rows.h, read per part) and the rows the deltas replace and add.
+// their slices (delta_rows.h, read per part) and the rows the deltas replace and add (as long as a caller keeps
+// their TensorRows: model.h5's writer keeps a rank's until it has written them).
 #pragma once
 
 #include <cstdint>

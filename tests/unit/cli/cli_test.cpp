@@ -179,13 +179,14 @@ TEST(CliTest, MergeTakesABaseDeltasInOrderAndAnExportDir) {
   EXPECT_NE(parse({"--help"}).message.find("recis-convert merge BASE DELTA"), std::string::npos);
 }
 
-TEST(CliTest, MergeTakesTheExportsRowOptionsAndRefusesTheOthersByName) {
+TEST(CliTest, MergeTakesTheExportsRowOptionsReshardAndFormat) {
   auto cl = parse({"merge", "/", "/proc", "--export-dir", "/o", "--filter-optimizer", "--drop-slot", "step_filter",
                    "--quantize-embeddings", "int8", "--quantize-table", "user=fp16", "--evict-l2-below", "0.5",
-                   "--reshard", "3"});
+                   "--reshard", "3", "--format", "hdf5"});
   ASSERT_EQ(cl.action, CommandLine::Action::kRun) << cl.message;
   EXPECT_TRUE(cl.merge.filter_optimizer);
   EXPECT_EQ(cl.merge.reshard, 3u);
+  EXPECT_EQ(cl.merge.format, ExportFormat::kHdf5);
   EXPECT_EQ(cl.merge.drop_slots, (std::vector<std::string>{"step_filter"}));
   EXPECT_EQ(cl.merge.embedding_dtypes.all, ServingDType::kInt8);
   EXPECT_EQ(cl.merge.embedding_dtypes.of("user"), ServingDType::kFp16);
@@ -194,9 +195,9 @@ TEST(CliTest, MergeTakesTheExportsRowOptionsAndRefusesTheOthersByName) {
   EXPECT_EQ(parse({"merge", "/", "/proc", "--export-dir", "/o", "--evict-l2-below", "-1"}).exit_code, 2);
   EXPECT_EQ(parse({"merge", "/", "/proc", "--export-dir", "/o", "--drop-slot", "id"}).exit_code, 2);  // as the export
   EXPECT_EQ(parse({"merge", "/", "/proc", "--export-dir", "/o", "--reshard", "0"}).exit_code, 2);  // as the export
-  auto refused = parse({"merge", "/", "/proc", "--export-dir", "/o", "--format", "hdf5"});
-  EXPECT_EQ(refused.exit_code, 2);
-  EXPECT_NE(refused.message.find("--format is not a merge option yet"), std::string::npos) << refused.message;
+  EXPECT_EQ(parse({"merge", "/", "/proc", "--export-dir", "/o", "--format", "h5"}).exit_code, 2);
+  // an export option a merge has no use for is not read as a delta directory
+  EXPECT_EQ(parse({"merge", "/", "/proc", "--export-dir", "/o", "--ckpt-dir", "/c"}).exit_code, 2);
 }
 
 TEST(CliTest, SelectBestOptions) {
