@@ -126,6 +126,7 @@ TEST(Hdf5LayoutTest, OptimizerScalarsAreOnePieceEach) {
   step.dtype = "I64";
   step.shape = {1};
   step.owner = 1;
+  step.offset = 1004;  // not a multiple of its 8 bytes: the piece reads from the tensor's own offset
   SourceTensor beta = step;
   beta.key = "sparse_adamw_beta1^ ";
   beta.dtype = "F32";
@@ -135,7 +136,11 @@ TEST(Hdf5LayoutTest, OptimizerScalarsAreOnePieceEach) {
   ASSERT_EQ(plan.value().optimizer.size(), 2u);
   EXPECT_EQ(plan.value().optimizer[0].path, "/optimizer/sparse_adamw_beta1");  // sorted by name
   EXPECT_EQ(plan.value().optimizer[0].row_bytes, 4u);
-  EXPECT_EQ(plan.value().optimizer[1].pieces.size(), 1u);
+  ASSERT_EQ(plan.value().optimizer[1].pieces.size(), 1u);
+  const WritePiece& piece = plan.value().optimizer[1].pieces[0];
+  EXPECT_EQ(piece.tensor_offset, 1004u);  // row 0 of the tensor at its offset, not row 125 of the file
+  EXPECT_EQ(piece.source_offset, 1004u);
+  EXPECT_EQ(piece.tensor, "sparse_adamw_step^ ");
 }
 
 TEST(Hdf5LayoutTest, SummariesSurviveTheMessageRoundTrip) {
