@@ -5,6 +5,7 @@
 
 #include "recis_convert/common/file_io.h"
 #include "recis_convert/plan/slices.h"
+#include "recis_convert/sources/id_index.h"
 
 namespace recis_convert {
 namespace {
@@ -110,17 +111,17 @@ Result<std::vector<DeltaRows::Entry>> DeltaRows::in_slice(const std::string& tab
       }
     }
   }
-  // each id once: its newest row and its first, sorted by residue then id
-  std::sort(out.begin(), out.end(), [](const Entry& a, const Entry& b) {
-    const uint64_t ra = residue(a.id), rb = residue(b.id);
-    return ra != rb ? ra < rb : a.id != b.id ? a.id < b.id : a.at < b.at;
-  });
+  // each id once, where it first appeared, with its newest row: the rows come in the order of appearance, so a
+  // later one of an id is a later delta's (a hash table, not a sort: a merge asks for every base part's share)
+  IdIndex seen(out.size());
   size_t kept = 0;
-  for (size_t i = 0; i < out.size();) {
-    size_t j = i + 1;
-    while (j < out.size() && out[j].id == out[i].id) ++j;
-    out[kept++] = Entry{out[i].id, out[j - 1].at, out[i].first};  // a later delta's row wins
-    i = j;
+  for (size_t i = 0; i < out.size(); ++i) {
+    const uint32_t at = seen.insert(out[i].id, static_cast<uint32_t>(kept));
+    if (at == kept) {
+      out[kept++] = out[i];
+    } else {
+      out[at].at = out[i].at;
+    }
   }
   out.resize(kept);
   return out;
@@ -139,10 +140,8 @@ Result<std::optional<DeltaRows::Entry>> DeltaRows::find(const std::string& table
 Result<std::vector<int64_t>> DeltaRows::ids_in_order(const std::string& table) const {
   auto entries = in_slice(table, Slice{});
   if (!entries) return entries.error();
-  std::vector<Entry>& all = entries.value();
-  std::sort(all.begin(), all.end(), [](const Entry& a, const Entry& b) { return a.first < b.first; });
   std::vector<int64_t> ids;
-  for (const Entry& e : all) ids.push_back(e.id);
+  for (const Entry& e : entries.value()) ids.push_back(e.id);
   return ids;
 }
 

@@ -4,6 +4,7 @@
 
 #include "recis_convert/common/file_io.h"
 #include "recis_convert/plan/slices.h"
+#include "recis_convert/sources/id_index.h"
 #include "recis_convert/transforms/kept_row_bitmap.h"
 #include "recis_convert/transforms/row_selection.h"
 
@@ -12,41 +13,23 @@ namespace {
 
 constexpr uint64_t kIdChunk = 131072;  // ids (or step_filter rows) read at a time (1 MiB)
 
-uint64_t mix_id(int64_t id) {  // murmur3's finalizer: ids are often multiples of a stride
-  uint64_t x = static_cast<uint64_t>(id);
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdULL;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ULL;
-  return x ^ (x >> 33);
-}
-
-// The rows of a part that the deltas' ids of its slice (`run`, DeltaRows::in_slice) replace, and the rows it
-// gains (the ids it lacks, in order of first appearance), from its id column `ids` (open as `fd`).
+// The rows of a part that the deltas' ids of its slice (`run`, DeltaRows::in_slice: in order of first appearance)
+// replace, and the rows it gains (the ids it lacks, in that order), from its id column `ids` (open as `fd`).
 Status join_part(const RowColumn& ids, int fd, std::pair<const DeltaRows::Entry*, const DeltaRows::Entry*> run,
                  PartMerge& merge) {
-  // the deltas' ids of the part's slice, in a table of their own at most half full (a part's share of the deltas,
-  // not the table's: smaller, and often in cache while the part's ids are looked up in it)
+  // the deltas' ids of the part's slice, in a table of their own (a part's share of the deltas, not the table's:
+  // smaller, and often in cache while the part's ids are looked up in it)
   const auto [entries, entries_end] = run;
   const size_t count = static_cast<size_t>(entries_end - entries);
-  size_t capacity = 16;
-  while (capacity < 2 * count) capacity *= 2;
-  struct Slot {  // the id beside its entry, so that a probe reads one cache line
-    int64_t id = 0;
-    uint32_t entry = 0;  // index + 1; 0: empty
-  };
-  std::vector<Slot> slots(count > 0 ? capacity : 0);
-  auto home = [capacity](int64_t id) { return static_cast<size_t>(mix_id(id)) & (capacity - 1); };
+  IdIndex index(count);
   // and a one-hash Bloom filter of 16 bits per id (within L2 for a part's usual share): most base ids are in no
   // delta, and the filter turns them away without touching the table
   size_t filter_bits = 1024;
   while (filter_bits < 16 * count) filter_bits *= 2;
   std::vector<uint64_t> filter(filter_bits / 64);
-  auto bit = [filter_bits](int64_t id) { return static_cast<size_t>(mix_id(id) >> 32) & (filter_bits - 1); };
+  auto bit = [filter_bits](int64_t id) { return static_cast<size_t>(IdIndex::mix(id) >> 32) & (filter_bits - 1); };
   for (size_t i = 0; i < count; ++i) {
-    size_t at = home(entries[i].id);
-    while (slots[at].entry != 0) at = (at + 1) & (capacity - 1);
-    slots[at] = Slot{entries[i].id, static_cast<uint32_t>(i + 1)};
+    index.insert(entries[i].id, static_cast<uint32_t>(i));
     filter[bit(entries[i].id) / 64] |= uint64_t{1} << (bit(entries[i].id) % 64);
   }
   // the base rows the deltas replace
@@ -64,26 +47,20 @@ Status join_part(const RowColumn& ids, int fd, std::pair<const DeltaRows::Entry*
       const size_t b = bit(chunk[r]);
       if (filter[b / 64] >> (b % 64) & 1) candidates.push_back(static_cast<uint32_t>(r));
     }
-    constexpr size_t kAhead = 8;  // lookups in flight: a large part's table is out of cache
+    constexpr size_t kAhead = 8;  // lookups in flight
     for (size_t k = 0; k < candidates.size(); ++k) {
-      if (k + kAhead < candidates.size()) __builtin_prefetch(&slots[home(chunk[candidates[k + kAhead]])]);
+      if (k + kAhead < candidates.size()) index.prefetch(chunk[candidates[k + kAhead]]);
       const uint64_t r = candidates[k];
-      for (size_t at = home(chunk[r]); slots[at].entry != 0; at = (at + 1) & (capacity - 1)) {
-        if (slots[at].id != chunk[r]) continue;
-        const size_t i = slots[at].entry - 1;
-        merge.replaced.push_back(PartMerge::Replacement{first + r, entries[i].at});
-        in_base[i] = true;
-        break;
-      }
+      const uint32_t i = index.find(chunk[r]);
+      if (i == IdIndex::kNone) continue;
+      merge.replaced.push_back(PartMerge::Replacement{first + r, entries[i].at});
+      in_base[i] = true;
     }
   }
   // the ids it gains: those of its slice the base does not have, in order of first appearance
-  std::vector<const DeltaRows::Entry*> gained;
   for (size_t i = 0; i < count; ++i) {
-    if (!in_base[i]) gained.push_back(&entries[i]);
+    if (!in_base[i]) merge.added.push_back(entries[i].at);
   }
-  std::sort(gained.begin(), gained.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
-  for (const auto* e : gained) merge.added.push_back(e->at);
   return Ok{};
 }
 
@@ -122,7 +99,10 @@ Result<MergedExport::MergedPart> MergedExport::merged_part(const std::string& ta
                                                                 std::string_view slice_text) {
   const std::string key = table + ".id/" + suffix;
   auto cached = parts_.find(key);
-  if (cached != parts_.end()) return cached->second;
+  if (cached != parts_.end()) {
+    cached->second.last_use = ++uses_;
+    return cached->second.part;
+  }
   auto ids = base_column(key);
   if (!ids) return ids.error();
   const RowColumn& column = ids.value();
@@ -138,10 +118,22 @@ Result<MergedExport::MergedPart> MergedExport::merged_part(const std::string& ta
   const std::vector<DeltaRows::Entry>& run = entries.value();
   auto joined = join_part(column, fd.value(), {run.data(), run.data() + run.size()}, *merged);
   if (!joined) return joined.error();
+  merged->replaced.shrink_to_fit();  // it may be kept a while (parts_)
+  merged->added.shrink_to_fit();
   auto selected = select_rows(table, suffix, merged);
   if (!selected) return selected.error();
   const MergedPart part{std::move(merged), std::move(selected).value()};
-  return parts_.emplace(key, part).first->second;
+  const uint64_t bytes = sizeof(PartMerge) + part.merge->replaced.size() * sizeof(PartMerge::Replacement) +
+                        part.merge->added.size() * sizeof(DeltaRows::Location);
+  while (!parts_.empty() && cached_bytes_ + bytes > kCachedMergeBytes) {  // a reader still holding one keeps it
+    auto oldest = std::min_element(parts_.begin(), parts_.end(), [](const auto& a, const auto& b) {
+      return a.second.last_use < b.second.last_use;
+    });
+    cached_bytes_ -= oldest->second.bytes;
+    parts_.erase(oldest);
+  }
+  cached_bytes_ += bytes;
+  return parts_.emplace(key, CachedPart{part, ++uses_, bytes}).first->second.part;
 }
 
 Result<std::shared_ptr<const PartSelection>> MergedExport::select_rows(const std::string& table,
@@ -216,10 +208,9 @@ Result<TensorRows> MergedExport::rows_of(const TensorOfFile& of) {
     }
     return out;
   }
-  if (of.path != parts_file_) {  // the previous file's parts are written: their merges and headers go with it
-    parts_.clear();
+  if (of.path != headers_file_) {  // the previous file is written: the headers its parts needed go with it
     headers_.clear();
-    parts_file_ = of.path;
+    headers_file_ = of.path;
   }
   const std::string& table = of.key.sparse_key.child;
   const std::string suffix = t.name.substr(t.name.rfind('/') + 1);  // "part_0_3"

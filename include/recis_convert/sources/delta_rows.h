@@ -54,8 +54,8 @@ class DeltaRows {
   // tensor.
   static Result<DeltaRows> read(const std::vector<CheckpointListing>& deltas);
 
-  // The ids of `table` whose residue id % 65536 lies in [slice.begin, slice.end), each once, sorted by residue then
-  // id; none for a table no delta has. Read from the deltas' id tensors (bad input naming one that cannot be read).
+  // The ids of `table` whose residue id % 65536 lies in [slice.begin, slice.end), each once, in order of first
+  // appearance; none for a table no delta has. Read from the deltas' id tensors (bad input naming one that cannot be read).
   Result<std::vector<Entry>> in_slice(const std::string& table, const Slice& slice) const;
   // One id's entry, or nullopt when no delta has it (for tests and messages: it reads the id's slice).
   Result<std::optional<Entry>> find(const std::string& table, int64_t id) const;

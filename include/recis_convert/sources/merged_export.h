@@ -77,10 +77,18 @@ class MergedExport {
   const CheckpointListing& base_;
   const DeltaRows& deltas_;
   MergeSettings settings_;
-  // The parts of the file being written, by their id key: a file holds its parts' slots, so they are worked out
-  // once per file, and forgotten with it (a part whose slots lie in two files is worked out for each).
-  std::map<std::string, MergedPart> parts_;
-  std::string parts_file_;  // the file they are of
+  // The parts worked out lately, by their id key, the least recently used forgotten first once they hold more than
+  // kCachedMergeBytes: a part's slots often lie in several files written one after another (RecIS's writer fills
+  // a file, then the next), and each would otherwise work the part out again.
+  struct CachedPart {
+    MergedPart part;
+    uint64_t last_use = 0;
+    uint64_t bytes = 0;
+  };
+  static constexpr uint64_t kCachedMergeBytes = 4u << 20;
+  std::map<std::string, CachedPart> parts_;
+  uint64_t uses_ = 0, cached_bytes_ = 0;
+  std::string headers_file_;  // the file being written, whose parts' headers are read
   std::map<std::string, uint64_t> evicted_;
   std::set<std::string> by_step_;
   std::map<uint32_t, SafetensorsHeader> headers_;  // base files whose headers were read, for the file being written
