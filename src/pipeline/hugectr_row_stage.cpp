@@ -9,22 +9,11 @@
 #include "recis_convert/mpi/job_messages.h"
 #include "recis_convert/plan/slices.h"
 #include "recis_convert/sinks/hugectr_tables.h"
+#include "recis_convert/sources/hugectr_columns.h"
 #include "recis_convert/transforms/row_eviction.h"
 
 namespace recis_convert {
 namespace {
-
-// Rows per piece of a table: a MiB of source rows for counting; the write pass sizes its own from the buffer.
-uint64_t rows_per_piece(const HugectrSparseTable& t, uint64_t bytes) {
-  return std::max<uint64_t>(1, bytes / std::max<uint64_t>(t.row_bytes(), 1));
-}
-
-// keep[r] for the n rows just read: the L2 rule, or every row without it.
-void decide(const JobOptions& o, const HugectrRows& rows, uint64_t n, uint64_t vec, std::vector<unsigned char>& keep) {
-  keep.assign(n, 1);
-  if (!o.eviction.l2_below) return;
-  for (uint64_t r = 0; r < n; ++r) keep[r] = kept_by_norm(rows.vectors.data() + r * vec, vec, *o.eviction.l2_below);
-}
 
 // The pseudo part of rank r's range (RecIS's "part_r_R" form: plan_reshard orders source parts by it, which for
 // contiguous ranges in rank order is the table's row order).
@@ -99,29 +88,26 @@ RankHugectrCounts count_hugectr_rows(const JobOptions& o, const HugectrModel& mo
   RankHugectrCounts out;
   std::optional<PartOfIdTable> part_of;
   if (o.reshard) part_of.emplace(o.reshard);
-  HugectrRows rows;
-  std::vector<unsigned char> keep;
+  std::vector<char> buffer(kCountPassBufferBytes);
+  RowLoop loop(buffer);
   for (const auto& [i, range] : ranges) {
     const HugectrSparseTable& t = model.tables[i].source;
-    HugectrRangeCount count{i, range.count, 0, {}};
-    std::vector<uint64_t> per_target(o.reshard, 0);
-    HugectrRowReader reader(t);
-    const uint64_t piece = rows_per_piece(t, 1u << 20);
-    for (uint64_t first = range.first; first < range.first + range.count; first += piece) {
-      const uint64_t n = std::min(piece, range.first + range.count - first);
-      auto read = reader.read(first, n, rows);
-      if (!read) {
-        out.error = read.error();
-        return out;
-      }
-      decide(o, rows, n, t.vec_size, keep);
-      for (uint64_t r = 0; r < n; ++r) {
-        count.kept += keep[r];
-        if (part_of && keep[r]) ++per_target[(*part_of)(rows.keys[r])];
-      }
+    HugectrColumns reader(t);
+    const RowFilter by_norm = hugectr_norm_filter(t.vec_size, o.eviction.l2_below.value_or(0.0f));
+    RowRun run;
+    run.first = range.first;
+    run.end = range.first + range.count;
+    run.filter = o.eviction.l2_below ? &by_norm : nullptr;
+    run.id_column = HugectrColumns::kKeys;  // HugeCTR's key is the id
+    run.route = part_of ? &*part_of : nullptr;
+    auto counted = loop.count_kept_rows(reader, run, o.reshard);
+    if (!counted) {
+      out.error = counted.error();
+      return out;
     }
-    for (uint32_t m = 0; m < per_target.size(); ++m) {
-      if (per_target[m]) count.targets.push_back(TargetRows{m, per_target[m]});
+    HugectrRangeCount count{i, range.count, counted.value().kept, {}};
+    for (uint32_t m = 0; m < o.reshard; ++m) {
+      if (counted.value().per_target[m]) count.targets.push_back(TargetRows{m, counted.value().per_target[m]});
     }
     out.ranges.push_back(std::move(count));
   }

@@ -12,6 +12,7 @@
 #include "recis_convert/common/checksum.h"
 #include "recis_convert/common/file_io.h"
 #include "recis_convert/mpi/job_messages.h"
+#include "recis_convert/pipeline/row_loop.h"
 #include "recis_convert/plan/slices.h"
 #include "recis_convert/sources/column_reader.h"
 #include "recis_convert/transforms/row_selection.h"
@@ -19,33 +20,24 @@
 namespace recis_convert {
 namespace {
 
-// The kept rows of one part bound for each target, from its `rows` ids (and its eviction decision, if any).
-Result<std::vector<TargetRows>> count_targets(RowReader& ids, uint64_t rows, const PartSelection* selection,
-                                              const PartOfIdTable& part_of) {
+// The kept rows of one part bound for each target, from its `rows` ids (and its eviction decision, if any),
+// through the row loop.
+Result<std::vector<TargetRows>> count_targets(RowLoop& loop, RowReader& ids, uint64_t rows,
+                                              const PartSelection* selection, const PartOfIdTable& part_of) {
   auto opened = RowSelector::open_if(selection);
   if (!opened) return opened.error();
   std::optional<RowSelector> selector = std::move(opened).value();
-  constexpr uint64_t kChunkRows = (1u << 20) / sizeof(int64_t);
-  const uint64_t chunk = selector ? std::min(kChunkRows, selector->chunk_rows()) : kChunkRows;
-  std::vector<int64_t> id(std::min(chunk, std::max<uint64_t>(rows, 1)));
-  std::vector<unsigned char> keep(selector ? id.size() : 0);
-  std::vector<uint64_t> rows_of(part_of.count(), 0);
-  for (uint64_t first = 0; first < rows; first += id.size()) {
-    const uint64_t n = std::min<uint64_t>(id.size(), rows - first);
-    unsigned char* into = reinterpret_cast<unsigned char*>(id.data());
-    auto read = ids.read(first, n, nullptr, &into);
-    if (!read) return read.error();
-    if (selector) {
-      auto decided = selector->decide(first, n, keep.data());
-      if (!decided) return decided.error();
-      for (uint64_t r = 0; r < n; ++r) rows_of[part_of(id[r])] += keep[r];
-    } else {
-      for (uint64_t r = 0; r < n; ++r) ++rows_of[part_of(id[r])];
-    }
-  }
+  RowRun run;
+  run.end = rows;
+  run.selector = selector ? &*selector : nullptr;
+  run.id_column = 0;
+  run.route = &part_of;
+  auto counted = loop.count_kept_rows(ids, run, part_of.count());
+  if (!counted) return counted.error();
   std::vector<TargetRows> out;
-  for (uint32_t target = 0; target < rows_of.size(); ++target) {
-    if (rows_of[target] > 0) out.push_back(TargetRows{target, rows_of[target]});
+  for (uint32_t target = 0; target < part_of.count(); ++target) {
+    const uint64_t n = counted.value().per_target[target];
+    if (n > 0) out.push_back(TargetRows{target, n});
   }
   return out;
 }
@@ -58,6 +50,8 @@ RankReshardCounts count_rank(const JobOptions& o, const CheckpointListing& listi
                              const TensorRowsOf& tensor_rows) {
   RankReshardCounts out;
   const PartOfIdTable part_of(o.reshard);
+  std::vector<char> buffer(kCountPassBufferBytes);
+  RowLoop loop(buffer);
   auto fail = [&out](Error e) {
     out.error = std::move(e);
     return std::move(out);
@@ -91,7 +85,7 @@ RankReshardCounts count_rank(const JobOptions& o, const CheckpointListing& listi
         ColumnReader in_file({FileColumn{fd.get(), path, "tensor " + nlohmann::json(t.name).dump(), ids.offset,
                                          sizeof(int64_t)}});
         const PartSelection* selection = d.selections[i].get();
-        auto targets = count_targets(from ? *from->reader : in_file, ids.rows, selection, part_of);
+        auto targets = count_targets(loop, from ? *from->reader : in_file, ids.rows, selection, part_of);
         if (!targets) return fail(targets.error());
         out.found.parts.push_back(PartTargets{slot.part, ids, std::move(targets).value()});
         if (tensor_rows && selection) out.kept.push_back(PartCount{slot.part, selection->rows, selection->kept});

@@ -132,11 +132,27 @@ Result<uint64_t> RowLoop::run(RowReader& reader, const RowRun& run,
     if (!written) return written.error();
     kept_total += have;
     note_activity();
-    fault_point("stream");
+    if (!run.counting) fault_point("stream");
     if (auto stop = interruption()) return *stop;
     if (run.one_chunk) break;
   }
   return next;
+}
+
+Result<RowLoop::Counted> RowLoop::count_kept_rows(RowReader& reader, RowRun run, uint32_t targets) {
+  Counted out;
+  out.per_target.assign(targets, 0);
+  run.slots.clear();
+  run.counting = true;
+  auto done = this->run(reader, run, [&](const RowChunk& chunk) -> Status {
+    out.kept += chunk.rows;
+    if (chunk.targets) {
+      for (uint64_t r = 0; r < chunk.rows; ++r) ++out.per_target[chunk.targets[r]];
+    }
+    return Ok{};
+  });
+  if (!done) return done.error();
+  return out;
 }
 
 }  // namespace recis_convert

@@ -83,6 +83,17 @@ Result<std::vector<FileResult>> hugectr_file_results(const HugectrModel& model, 
   return results;
 }
 
+RowFilter hugectr_norm_filter(uint64_t vec, float below) {
+  return RowFilter{HugectrColumns::kVectors, [vec, below](const unsigned char* vectors, uint64_t n, unsigned char* keep) {
+                     uint64_t kept = 0;
+                     for (uint64_t r = 0; r < n; ++r) {
+                       keep[r] = kept_by_norm(reinterpret_cast<const float*>(vectors) + r * vec, vec, below);
+                       kept += keep[r];
+                     }
+                     return kept;
+                   }};
+}
+
 Status write_hugectr_kept_rows(const JobOptions& o, const HugectrModel& model, const HugectrRowPlan& plan,
                                const std::string& staging_dir, int rank, int world_size,
                                const std::function<void(uint64_t)>& progress) {
@@ -108,16 +119,7 @@ Status write_hugectr_kept_rows(const JobOptions& o, const HugectrModel& model, c
     if (o.reshard) placements.set(placed.slots.front());
     HugectrColumns reader(t.source);
     const uint64_t vec = t.source.vec_size;
-    RowFilter by_norm{HugectrColumns::kVectors,
-                      [&](const unsigned char* vectors, uint64_t n, unsigned char* keep) -> uint64_t {
-                        uint64_t kept = 0;
-                        for (uint64_t r = 0; r < n; ++r) {
-                          keep[r] = kept_by_norm(reinterpret_cast<const float*>(vectors) + r * vec, vec,
-                                                 *o.eviction.l2_below);
-                          kept += keep[r];
-                        }
-                        return kept;
-                      }};
+    const RowFilter by_norm = hugectr_norm_filter(vec, o.eviction.l2_below.value_or(0.0f));
     RowRun run;
     run.first = range.first;
     run.end = range.first + range.count;

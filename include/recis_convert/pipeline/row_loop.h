@@ -53,7 +53,10 @@ struct RowRun {
   // to hold them; the caller planned pieces that fit it.
   bool one_chunk = false;
   uint64_t scratch_row_bytes = 0;  // buffer the writer wants per row of a chunk (e.g. to group rows by target)
+  bool counting = false;  // a count pass's run (count_kept_rows): not the stream, whose fault point it skips
 };
+
+inline constexpr size_t kCountPassBufferBytes = 1u << 20;  // a count pass's rows read at a time (count_kept_rows)
 
 // One chunk of kept rows, as the writer gets it.
 struct RowChunk {
@@ -73,6 +76,15 @@ class RowLoop {
   // Runs the rows through the steps and hands each chunk to `write`; checks for an interruption after each.
   // Returns the source row where it stopped (run.end, or earlier with kept_at_most).
   Result<uint64_t> run(RowReader& reader, const RowRun& run, const std::function<Status(const RowChunk&)>& write);
+
+  // A count pass's run: the rows of [run.first, run.end) that stay, and with run.route how many of them go to each
+  // of `targets` target parts (per_target, all zero otherwise), read in the loop's chunks. `run` has no output
+  // slots; the reader should have only the columns the decisions need.
+  struct Counted {
+    uint64_t kept = 0;
+    std::vector<uint64_t> per_target;
+  };
+  Result<Counted> count_kept_rows(RowReader& reader, RowRun run, uint32_t targets);
 
  private:
   std::vector<char>& buffer_;

@@ -14,6 +14,7 @@
 #include "recis_convert/sinks/file_export.h"
 #include "recis_convert/cli/cli.h"
 #include "recis_convert/pipeline/hugectr_row_stage.h"
+#include "recis_convert/pipeline/row_loop.h"
 #include "recis_convert/sources/hugectr_export.h"
 
 namespace recis_convert {
@@ -29,6 +30,11 @@ Status write_hugectr_rows(const HugectrModel& model, const std::string& staging_
 // Rank 0, after every rank finished: the files as FileResults, with their checksums.
 Result<std::vector<FileResult>> hugectr_file_results(const HugectrModel& model, const std::string& staging_dir,
                                                      const std::map<std::string, FileDigest>& digests);
+
+// --evict-l2-below on a HugeCTR table's rows read (HugectrColumns: its vectors are read anyway, so the decision is
+// made on them, in the count pass and the write alike): a row stays when the L2 norm of its `vec` floats is at
+// least `below`.
+RowFilter hugectr_norm_filter(uint64_t vec, float below);
 
 // With --evict-l2-below or --reshard (pipeline/hugectr_row_stage.h planned where the kept rows go):
 // Every rank: the kept rows of its ranges into the files. `progress` gets the source bytes of each piece.

@@ -138,6 +138,31 @@ TEST(RowLoopTest, RoutedRowsCarryTheirTargetPartAndRewrittenRowsTheirNewLayout) 
   EXPECT_EQ(rows, 40u);
 }
 
+TEST(RowLoopTest, ACountPassCountsTheKeptRowsOfEachTarget) {
+  MemoryRows reader(300, 2, 4099);
+  std::vector<char> buffer(64 * 16);  // many chunks
+  RowLoop loop(buffer);
+  const RowFilter odd_rows = filter_on<float>(1, 8, [](float v) { return static_cast<int>(v) % 2 == 1; });
+  const PartOfIdTable part_of(3);
+  RowRun run;
+  run.first = 10;
+  run.end = 300;
+  run.filter = &odd_rows;
+  run.id_column = 0;
+  run.route = &part_of;
+  auto counted = loop.count_kept_rows(reader, run, 3);
+  ASSERT_TRUE(counted) << counted.error().describe();
+  std::vector<uint64_t> want(3, 0);
+  for (int64_t r = 11; r < 300; r += 2) ++want[part_of(r * 4099)];
+  EXPECT_EQ(counted.value().kept, 145u);
+  EXPECT_EQ(counted.value().per_target, want);
+  run.route = nullptr;  // without routing: only the count
+  auto unrouted = loop.count_kept_rows(reader, run, 0);
+  ASSERT_TRUE(unrouted);
+  EXPECT_EQ(unrouted.value().kept, 145u);
+  EXPECT_TRUE(unrouted.value().per_target.empty());
+}
+
 TEST(RowLoopTest, OneChunkTakesTheKeptRowsWantedAndSaysWhereItStopped) {
   MemoryRows reader(100, 1);
   std::vector<char> buffer(64);  // smaller than the chunk: it grows for it
