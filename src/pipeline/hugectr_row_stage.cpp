@@ -21,39 +21,32 @@ std::string range_part(int rank, int world_size) {
   return "part_" + std::to_string(rank) + "_" + std::to_string(world_size);
 }
 
-// Rank 0 with --reshard: the M files, and each rank's placements (ranks[r][table] per slot).
+// Rank 0 with --reshard: the M files, and each rank's placements (ranks[r][table] per slot); each rank's range of
+// a table is a source part.
 Result<ReshardLayout> plan_resharded(const JobOptions& o, const HugectrModel& model,
                                      const std::vector<RankHugectrCounts>& counts,
                                      std::vector<std::vector<HugectrRangePlacement>>& ranks) {
   const int world_size = static_cast<int>(counts.size());
-  ReshardInput input;
-  input.count = o.reshard;
-  std::map<PartId, uint64_t> kept;
-  auto key = [&](const HugectrTableExport& t, size_t k, int rank) {
-    return t.name + "." + t.slots[k].slot + "/" + range_part(rank, world_size);
-  };
+  std::vector<std::vector<HugectrSourcePart>> parts(counts.size());  // by rank
+  std::vector<HugectrSourcePart> all;
   for (int r = 0; r < world_size; ++r) {
     for (const HugectrRangeCount& c : counts[static_cast<size_t>(r)].ranges) {
       const HugectrTableExport& t = model.tables[c.table];
-      const PartId part{t.name, range_part(r, world_size)};
-      input.parts.push_back(PartTargets{part, DecisionColumn{t.source.path, t.name + ".id/" + part.part, 0, c.rows},
-                                        c.targets});
-      kept[part] = c.kept;
-      for (size_t k = 0; k < t.slots.size(); ++k) {
-        input.slots.push_back(KeptSlot{part, t.slots[k].slot, key(t, k, r), t.source.path, c.rows,
-                                       t.slots[k].rows->output()});
-      }
+      const std::string part = range_part(r, world_size);
+      parts[static_cast<size_t>(r)].push_back(
+          HugectrSourcePart{part, DecisionColumn{t.source.path, t.name + ".id/" + part, 0, c.rows}, c});
+      all.push_back(parts[static_cast<size_t>(r)].back());
     }
   }
-  auto layout = plan_reshard(input, kept, model.graph_path);
+  auto layout = plan_hugectr_reshard(o.reshard, model, all);
   if (!layout) return layout.error();
   ranks.assign(static_cast<size_t>(world_size), {});
-  for (int r = 0; r < world_size; ++r) {
-    for (const HugectrRangeCount& c : counts[static_cast<size_t>(r)].ranges) {
-      const HugectrTableExport& t = model.tables[c.table];
-      HugectrRangePlacement placed{c.table, {}};
-      for (size_t k = 0; k < t.slots.size(); ++k) placed.slots.push_back(layout.value().sparse.at(key(t, k, r)).targets);
-      ranks[static_cast<size_t>(r)].push_back(std::move(placed));
+  for (size_t r = 0; r < parts.size(); ++r) {
+    for (const HugectrSourcePart& p : parts[r]) {
+      const HugectrTableExport& t = model.tables[p.count.table];
+      HugectrRangePlacement placed{p.count.table, {}};
+      for (const auto& slot : t.slots) placed.slots.push_back(layout.value().sparse.at(p.key(t, slot.slot)).targets);
+      ranks[r].push_back(std::move(placed));
     }
   }
   return layout;
@@ -82,6 +75,24 @@ void plan_in_place(HugectrModel& model, const std::vector<RankHugectrCounts>& co
 }
 
 }  // namespace
+
+Result<ReshardLayout> plan_hugectr_reshard(uint32_t count, const HugectrModel& model,
+                                           const std::vector<HugectrSourcePart>& parts) {
+  ReshardInput input;
+  input.count = count;
+  std::map<PartId, uint64_t> kept;
+  for (const HugectrSourcePart& p : parts) {
+    const HugectrTableExport& t = model.tables[p.count.table];
+    const PartId part{t.name, p.part};
+    input.parts.push_back(PartTargets{part, p.ids, p.count.targets});
+    kept[part] = p.count.kept;
+    for (const auto& slot : t.slots) {
+      input.slots.push_back(KeptSlot{part, slot.slot, p.key(t, slot.slot), p.ids.path, p.count.rows,
+                                     slot.rows->output()});
+    }
+  }
+  return plan_reshard(input, kept, model.graph_path);
+}
 
 RankHugectrCounts count_hugectr_rows(const JobOptions& o, const HugectrModel& model,
                                      const std::vector<std::pair<uint64_t, RowRange>>& ranges) {

@@ -179,29 +179,20 @@ Status count_hugectr_share(const JobOptions& o, const HugectrModel& model, const
 }
 
 // --reshard of HugeCTR tables into model.h5, on every rank alike: the placements of every table's slots, from the
-// counts every rank sent (each table one source part, its key file the ids).
+// counts every rank sent (each table one source part, read whole by one rank, its ids in its unpacked key file).
 Result<ReshardShare> plan_hugectr_hdf5_reshard(const JobOptions& o, const HugectrModel& model,
                                                const std::vector<SourceTensor>& all,
                                                const std::vector<HugectrRangeCount>& counts) {
-  ReshardInput input;
-  input.count = o.reshard;
-  std::map<PartId, uint64_t> kept;
+  std::vector<HugectrSourcePart> parts;
   for (const HugectrRangeCount& c : counts) {
     const HugectrTableExport& t = model.tables[c.table];
-    const PartId part{t.name, "part_0_1"};
-    kept[part] = c.kept;
-    for (const SourceTensor& s : all) {
-      if (s.child != t.name) continue;
-      if (s.slot == "id") input.parts.push_back(PartTargets{part, DecisionColumn{s.file, s.key, 0, c.rows}, c.targets});
-    }
-    for (const HugectrSlotExport& slot : t.slots) {
-      const std::string key = t.name + "." + slot.slot + "/part_0_1";
-      auto s = std::find_if(all.begin(), all.end(), [&](const SourceTensor& x) { return x.key == key; });
-      if (s == all.end()) continue;
-      input.slots.push_back(KeptSlot{part, slot.slot, key, s->file, c.rows, slot.rows->output()});
-    }
+    HugectrSourcePart part{"part_0_1", DecisionColumn{}, c};
+    auto ids = std::find_if(all.begin(), all.end(), [&](const SourceTensor& s) { return s.key == part.key(t, "id"); });
+    if (ids == all.end()) return Error{ExitCode::kInternal, t.source.path, "table " + quoted_name(t.name) + " has no id"};
+    part.ids = DecisionColumn{ids->file, ids->key, 0, c.rows};
+    parts.push_back(std::move(part));
   }
-  auto layout = plan_reshard(input, kept, model.graph_path);
+  auto layout = plan_hugectr_reshard(o.reshard, model, parts);
   if (!layout) return layout.error();
   ReshardShare share;
   share.count = o.reshard;

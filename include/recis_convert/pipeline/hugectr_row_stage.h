@@ -52,6 +52,24 @@ struct HugectrRowPlan {
   std::map<std::string, TableEviction> tables;  // rank 0, with --evict-l2-below: rows and evicted rows per table
 };
 
+// A source part of a HugeCTR table for --reshard: a range of its rows, counted, named as RecIS names parts
+// ("part_r_R": plan_reshard orders a table's parts by it, which must be their row order), with the column of its ids
+// (the writer of a routed piece of model.h5 reads them there; the files' writer reads the table itself).
+struct HugectrSourcePart {
+  std::string part;
+  DecisionColumn ids;
+  HugectrRangeCount count;
+  // A slot's key: "<table>.<slot>/<part>".
+  std::string key(const HugectrTableExport& table, const std::string& slot) const {
+    return table.name + "." + slot + "/" + part;
+  }
+};
+
+// The placements of every exported slot of every source part into `count` target parts (plan/reshard_plan.h),
+// by HugectrSourcePart::key: --reshard of HugeCTR tables, into files or into model.h5, planned by this one function.
+Result<ReshardLayout> plan_hugectr_reshard(uint32_t count, const HugectrModel& model,
+                                           const std::vector<HugectrSourcePart>& parts);
+
 // One rank: the kept rows (and, with --reshard, their targets) of each (table index, row range) given.
 RankHugectrCounts count_hugectr_rows(const JobOptions& options, const HugectrModel& model,
                                      const std::vector<std::pair<uint64_t, RowRange>>& ranges);
