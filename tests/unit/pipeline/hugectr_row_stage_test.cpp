@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "recis_convert/common/file_io.h"
@@ -101,6 +102,27 @@ TEST_F(HugectrRowStageTest, ReshardSendsEachKeyToItsSliceInRowOrder) {
   auto second = tensors_of("model-000001-of-000002.safetensors");
   EXPECT_EQ(second[1], (std::pair<std::string, std::string>{"user.id/part_1_2", rows_of({4, 5, 6, 10}, "id")}));
   EXPECT_EQ(second[2].second, rows_of({4, 5, 6, 10}, "slot_id"));
+}
+
+TEST_F(HugectrRowStageTest, OnePlanPlacesTheSourcePartsOfATableInPartOrder) {
+  auto model = describe_hugectr_model(o_, RowTransformChain());
+  ASSERT_TRUE(model) << model.error().describe();
+  // two ranges of the table (as two ranks' shares), counted: 2 + 3 rows to target 0, 4 + 2 to target 1
+  std::vector<HugectrSourcePart> parts;
+  for (const auto& [part, rows, to0, to1] : {std::tuple{"part_1_2", 5u, 3u, 2u}, std::tuple{"part_0_2", 6u, 2u, 4u}}) {
+    parts.push_back(HugectrSourcePart{part, DecisionColumn{"keys", std::string("user.id/") + part, 0, rows},
+                                      HugectrRangeCount{0, rows, rows, {TargetRows{0, to0}, TargetRows{1, to1}}}});
+  }
+  auto layout = plan_hugectr_reshard(2, model.value(), parts);
+  ASSERT_TRUE(layout) << layout.error().describe();
+  EXPECT_EQ(layout.value().rows.at("user"), (std::vector<uint64_t>{5, 6}));
+  const auto& later = layout.value().sparse.at("user.embedding/part_1_2").targets;  // after part_0_2's rows
+  ASSERT_EQ(later.size(), 2u);
+  EXPECT_EQ(later[0].row, 2u);
+  EXPECT_EQ(later[1].row, 4u);
+  EXPECT_EQ(layout.value().sparse.at("user.id/part_0_2").targets[0].row, 0u);
+  parts[0].count.targets[0].rows = 4;  // the targets no longer add up to the kept rows: bad input
+  EXPECT_FALSE(plan_hugectr_reshard(2, model.value(), parts));
 }
 
 }  // namespace
