@@ -378,12 +378,11 @@ int finish_on_root(const MergeOptions& m, const std::vector<ExportManifest>& man
   Gathered& files = collected.value();
   // the files the ranks wrote together (--reshard), described as an export's, in place of the base's
   CheckpointListing listing = inputs.base;
-  auto described = finish_stream_on_root(run.request(), true, files.files, files.owner, shared.value());
+  auto described = finish_stream_on_root(run.request(), true, files.files, files.owner, shared.value(), listing);
   if (!described) {
     Log::error(described.error().describe());
     return static_cast<int>(described.error().code);
   }
-  if (run.reshard) describe_resharded_listing(*run.reshard->layout, files.files, listing);
   files.shared = std::move(shared).value();
   auto finished = finish_merge(m, manifests, inputs.step, listing, std::move(files), evicted, judged_by_step, staging,
                                report, start, log);

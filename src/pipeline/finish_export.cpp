@@ -124,11 +124,9 @@ int finish_export(ExportRun& run, BarrierOutcome& barrier, const StreamRequest& 
   }
   report.set_stage_seconds("collect", seconds_since(stream_start) - barrier.seconds - barrier.checksum_seconds);
   const size_t streamed_files = gathered.files.size();  // source files (HugeCTR: none; its tables come below)
-  auto finished_stream = finish_stream_on_root(request, status == 0, gathered.files, gathered.owner, gathered.shared);
+  auto finished_stream = finish_stream_on_root(request, status == 0, gathered.files, gathered.owner, gathered.shared,
+                                               source.listing);
   if (!finished_stream) status = report_failure(finished_stream.error(), report);
-  if (run.reshard && status == 0 && o.format == ExportFormat::kSafetensors) {  // the output files, not the source's
-    describe_resharded_listing(*run.reshard->layout, gathered.files, source.listing);
-  }
   report.set_dropped(gathered.files);
   report.set_stage_seconds("stream", barrier.seconds);
   // every rank has streamed: the count pass's bitmaps are not part of the export

@@ -11,7 +11,8 @@ Status prepare_export_on_root(const JobOptions& o, const SourceDescription& sour
 }
 
 Status finish_stream_on_root(const StreamRequest& r, bool succeeded, std::vector<FileResult>& files,
-                             std::map<std::string, int>& owner, const std::map<std::string, FileDigest>& shared) {
+                             std::map<std::string, int>& owner, const std::map<std::string, FileDigest>& shared,
+                             CheckpointListing& listing) {
   if (r.reshard && r.reshard->layout && r.options.format == ExportFormat::kSafetensors) {
     if (!succeeded) return Ok{};
     auto described = describe_resharded_files(*r.reshard->layout, r.staging_dir, shared, r.options.fsync, r.options.dry_run,
@@ -23,6 +24,7 @@ Status finish_stream_on_root(const StreamRequest& r, bool succeeded, std::vector
     }
     owner.clear();
     for (const auto& f : files) owner[f.name] = 0;
+    describe_resharded_listing(*r.reshard->layout, files, listing);
     return Ok{};
   }
   if (!r.source.is_hugectr()) return Ok{};

@@ -371,7 +371,7 @@ def case_merge_options(args):
         print(f"ok: merge {label} is the export of ckpt_200 with {label} by id and part, np 1 and 3 alike")
     # into model.h5: the same tables by id, the same parts and optimizer scalars as the export's; its /dense group
     # is model.pt's, which an export does not hold (the merge carries the dense TorchScript export instead)
-    for options in (["--format", "hdf5"], ["--format", "hdf5", "--reshard", "3", "--quantize-embeddings", "int8",
+    for options in (["--format", "hdf5"], ["--format", "hdf5", "--reshard", "5", "--quantize-embeddings", "int8",
                                            "--evict-older-than", "60"], ["--format", "hdf5", "--evict-l2-below", "0.4"]):
         label = " ".join(options)
         tag = str(abs(hash(label)))

@@ -90,9 +90,11 @@ inline StreamOutcome stream_into_export(const StreamRequest& request, Comm& comm
 
 // Rank 0, after the barrier: removes what only the stream needed (unpacked legacy HugeCTR tables) and, when every
 // rank succeeded, replaces `files` by the files all ranks wrote together (HugeCTR tables, resharded files),
-// described by rank 0 (and `owner`, file -> rank, says rank 0).
+// described by rank 0 (and `owner`, file -> rank, says rank 0), and for resharded files `listing`, the files and
+// blocks the metadata describes, by theirs (model.h5 describes the source's tensors: its listing stays).
 // `shared`: those files' sizes and checksums (shared_file_checksums.h).
 Status finish_stream_on_root(const StreamRequest& request, bool succeeded, std::vector<FileResult>& files,
-                             std::map<std::string, int>& owner, const std::map<std::string, FileDigest>& shared);
+                             std::map<std::string, int>& owner, const std::map<std::string, FileDigest>& shared,
+                             CheckpointListing& listing);
 
 }  // namespace recis_convert
