@@ -48,7 +48,13 @@ Status MergedRows::read(uint64_t first, uint64_t n, const std::vector<uint32_t>*
       fetches_.push_back(Fetch{merge_->added[row - merge_->base_rows], out + *at * row_bytes});
     }
   }
-  return fetch(fetches_);
+  Status fetched = fetch(fetches_);
+  // between reads a reader holds no scratch: model.h5's writer keeps one per merged tensor until it has written
+  // them all
+  std::vector<Fetch>().swap(fetches_);
+  std::vector<uint32_t>().swap(base_kept_);
+  std::vector<unsigned char>().swap(run_);
+  return fetched;
 }
 
 Status MergedRows::fetch(const std::vector<Fetch>& fetches) {

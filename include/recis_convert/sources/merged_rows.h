@@ -4,7 +4,8 @@
 //   - a base row whose id a delta has is the newest delta's row (upsert);
 //   - after the base's rows come the rows of the ids the part gains, in order of first appearance (delta_rows.h).
 // The delta rows of a read are fetched in runs of consecutive rows of one delta part (a delta keeps its base's row
-// order, so they mostly are). Memory: the caller's rows and a run of at most kMaxRunBytes.
+// order, so they mostly are). Memory: the caller's rows and, during a read, a run of at most kMaxRunBytes and the
+// places of the chunk's delta rows; none between reads.
 #pragma once
 
 #include <cstdint>
