@@ -18,7 +18,8 @@ Cases:
   merge_refusals  deltas out of order, onto the wrong base, of another dtype: exit 3; a broken delta publishes
             nothing
   merge_options  merge of plain exports with an export's row option (--filter-optimizer, --drop-slot, fp16, int8,
-            int4, a per-table dtype, with eviction by step, by norm and both, --reshard alone and with both) equals the export of ckpt_200 with that option by id and part,
+            int4, a per-table dtype, with eviction by step, by norm and both, --reshard alone and with both, --format
+            hdf5; exports in 3 parts merged into 5) equals the export of ckpt_200 with that option by id and part,
             manifest tables alike; np 1 and 3 alike; verify passes; converting a converted base is refused
 """
 import json
@@ -381,6 +382,14 @@ def case_merge_options(args):
         check(got == want, f"{label}: tables {got} against {want}")
         expect_success(mpirun(args.binary, args.np, ["verify", out]), f"verify the merge ({label})")
         print(f"ok: merge {label} is the export of ckpt_200 with {label} by id and part, np 1 and 3 alike")
+    # exports resharded into 3 parts, merged into 5: the rows of the export of ckpt_200 into 5
+    base3 = export(args, args.np, "o_base3", ckpt[100], ["--reshard", "3"])
+    d200_3 = export(args, args.np, "o_200_3", ckpt[200], ["--reshard", "3", "--delta-since", base3])
+    out = merge(args, 3, "o_3_into_5", base3, [d200_3], ["--reshard", "5", "--evict-l2-below", "0.4"])
+    check_same_rows("merge of exports in 3 parts into 5", out,
+                    export(args, args.np, "o_full5", ckpt[200], ["--reshard", "5", "--evict-l2-below", "0.4"]))
+    expect_success(mpirun(args.binary, args.np, ["verify", out]), "verify the merge into 5 parts")
+    print("ok: merge of exports in 3 parts with --reshard 5 is the export of ckpt_200 into 5 parts")
     # a file larger than a rank's share is split into pieces that several ranks write, as an export's
     run = os.path.join(fresh(args.work, "o_big_run"), "out")
     subprocess.run([sys.executable, os.path.join(REPO_ROOT, "scripts", "make_fixture.py"), run, "--training-run", "--steps",
