@@ -42,7 +42,7 @@ Status count_rows(ExportRun& run) {
     // into model.h5 the plan places rows; there are no output files to create
     const std::string files_dir = o.format == ExportFormat::kHdf5 ? std::string() : run.discovery.staging_dir;
     auto planned = plan_resharding(o, source.listing, mine, run.work.owners, run.transforms,
-                                   o.selects_rows() ? &run.evictions : nullptr, files_dir, run.comm);
+                                   o.selects_rows() ? &run.evictions.selections : nullptr, files_dir, run.comm);
     if (!planned) return planned.error();
     run.reshard = std::move(planned).value();
     run.report.set_stage_seconds("reshard", seconds_since(reshard_start));

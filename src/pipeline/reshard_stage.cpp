@@ -88,7 +88,7 @@ RankReshardCounts count_rank(const JobOptions& o, const CheckpointListing& listi
         auto targets = count_targets(loop, from ? *from->reader : in_file, ids.rows, selection, part_of);
         if (!targets) return fail(targets.error());
         out.found.parts.push_back(PartTargets{slot.part, ids, std::move(targets).value()});
-        if (tensor_rows && selection) out.kept.push_back(PartCount{slot.part, selection->rows, selection->kept});
+        if (selection) out.kept.push_back(PartCount{slot.part, selection->rows, selection->kept});
       }
       out.found.slots.push_back(std::move(slot));
     }
@@ -100,9 +100,8 @@ RankReshardCounts count_rank(const JobOptions& o, const CheckpointListing& listi
 
 Result<ReshardStage> plan_resharding(const JobOptions& o, const CheckpointListing& listing,
                                      const std::vector<size_t>& mine, const std::vector<int>& owners,
-                                     const RowTransformChain& transforms, const EvictionCounts* evictions,
+                                     const RowTransformChain& transforms, const PartSelections* selections,
                                      const std::string& staging_dir, Comm& comm, const TensorRowsOf& tensor_rows) {
-  const PartSelections* selections = evictions ? &evictions->selections : nullptr;
   auto counted = gather_to_root(comm, count_rank(o, listing, mine, transforms, selections, tensor_rows),
                                 "reshard-counts");
   ReshardStage stage;
@@ -113,10 +112,7 @@ Result<ReshardStage> plan_resharding(const JobOptions& o, const CheckpointListin
     ReshardInput input;
     if (!failure) {
       input.count = o.reshard;
-      std::map<PartId, uint64_t> kept_rows;
-      if (evictions) {
-        for (const PartCount& c : evictions->parts) kept_rows[c.part] = c.kept;
-      }
+      std::map<PartId, uint64_t> kept_rows;  // the parts with a selection, from the rank that counted its ids
       for (auto& report : counted.value()) {
         for (const PartCount& c : report.kept) kept_rows[c.part] = c.kept;
         for (auto& p : report.found.parts) input.parts.push_back(std::move(p));

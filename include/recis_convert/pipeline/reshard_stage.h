@@ -29,7 +29,7 @@ namespace recis_convert {
 struct RankReshardCounts {
   std::optional<Error> error;
   ReshardInput found;  // its count is unused: rank 0 knows M
-  std::vector<PartCount> kept;  // a merge's selected parts (an export's are counted by the eviction stage)
+  std::vector<PartCount> kept;  // the kept rows of its parts that have a selection, as their selection says
 };
 
 struct ReshardStage {
@@ -37,13 +37,13 @@ struct ReshardStage {
   std::optional<ReshardLayout> layout;  // rank 0: the whole plan
 };
 
-// Every rank, collectively. `mine`: this rank's data files; `owners`: each file's rank; `evictions`: the counts and
-// this rank's selections with --evict-*, else null. Files are created only when `staging_dir` is not empty (not in
-// a dry run). `tensor_rows`: a source whose rows are not the files' own (a merge's, with its selections:
-// file_export.h).
+// Every rank, collectively. `mine`: this rank's data files; `owners`: each file's rank; `selections`: this rank's
+// parts' selections with --evict-* or --delta-since (eviction_stage.h), else null. Files are created only when
+// `staging_dir` is not empty (not in a dry run). `tensor_rows`: a source whose rows are not the files' own (a
+// merge's, with its selections: file_export.h).
 Result<ReshardStage> plan_resharding(const JobOptions& options, const CheckpointListing& listing,
                                      const std::vector<size_t>& mine, const std::vector<int>& owners,
-                                     const RowTransformChain& transforms, const EvictionCounts* evictions,
+                                     const RowTransformChain& transforms, const PartSelections* selections,
                                      const std::string& staging_dir, Comm& comm,
                                      const TensorRowsOf& tensor_rows = nullptr);
 
