@@ -300,10 +300,8 @@ MergedExport merged_rows(const MergeOptions& m, const MergeInputs& inputs, const
 Status count_merged_rows(const MergeOptions& m, const MergeInputs& inputs, Comm& comm, MergeRun& run) {
   if (m.reshard == 0) return Ok{};
   MergedExport counted = merged_rows(m, inputs, *run.deltas, "rank" + std::to_string(comm.rank()) + "-count-");
-  // into model.h5 the plan places rows; there are no output files to create
-  const std::string files_dir = m.format == ExportFormat::kHdf5 ? std::string() : inputs.staging_dir;
-  auto planned = plan_resharding(run.o, inputs.base, run.mine, run.work.owners, run.transforms, nullptr, files_dir,
-                                 comm,
+  auto planned = plan_resharding(run.o, inputs.base, run.mine, run.work.owners, run.transforms, nullptr,
+                                 inputs.staging_dir, comm,
                                  [&counted](const TensorOfFile& tensor) { return counted.rows_of(tensor); });
   if (!planned) return planned.error();
   run.reshard = std::move(planned).value();

@@ -39,10 +39,9 @@ Status count_rows(ExportRun& run) {
     run.report.set_stage_seconds("select", seconds_since(start));
   } else if (o.reshard != 0 && !source.is_hugectr()) {  // (HugeCTR tables into model.h5: planned in the stream)
     const auto reshard_start = Clock::now();
-    // into model.h5 the plan places rows; there are no output files to create
-    const std::string files_dir = o.format == ExportFormat::kHdf5 ? std::string() : run.discovery.staging_dir;
     auto planned = plan_resharding(o, source.listing, mine, run.work.owners, run.transforms,
-                                   o.selects_rows() ? &run.evictions.selections : nullptr, files_dir, run.comm);
+                                   o.selects_rows() ? &run.evictions.selections : nullptr, run.discovery.staging_dir,
+                                   run.comm);
     if (!planned) return planned.error();
     run.reshard = std::move(planned).value();
     run.report.set_stage_seconds("reshard", seconds_since(reshard_start));

@@ -126,7 +126,8 @@ Result<ReshardStage> plan_resharding(const JobOptions& o, const CheckpointListin
         stage.layout = std::move(planned).value();
       }
     }
-    if (!failure && !staging_dir.empty()) {
+    // into model.h5 the plan places rows; there are no output files to create
+    if (!failure && !staging_dir.empty() && o.format == ExportFormat::kSafetensors) {
       for (const ReshardFile& f : stage.layout->files) {
         auto created = create_sized_file(staging_dir + "/" + f.name, f.preamble, f.bytes());
         if (!created) {

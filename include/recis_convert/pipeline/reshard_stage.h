@@ -38,9 +38,10 @@ struct ReshardStage {
 };
 
 // Every rank, collectively. `mine`: this rank's data files; `owners`: each file's rank; `selections`: this rank's
-// parts' selections with --evict-* or --delta-since (eviction_stage.h), else null. Files are created only when
-// `staging_dir` is not empty (not in a dry run). `tensor_rows`: a source whose rows are not the files' own (a
-// merge's, with its selections: file_export.h).
+// parts' selections with --evict-* or --delta-since (eviction_stage.h), else null. The output files are created
+// when `staging_dir` is not empty (not in a dry run) and the format is safetensors (into model.h5 rows are only
+// placed). `tensor_rows`: a source whose rows are not the files' own (a merge's, with its selections:
+// file_export.h).
 Result<ReshardStage> plan_resharding(const JobOptions& options, const CheckpointListing& listing,
                                      const std::vector<size_t>& mine, const std::vector<int>& owners,
                                      const RowTransformChain& transforms, const PartSelections* selections,
