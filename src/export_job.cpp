@@ -41,6 +41,7 @@ Status discover(ExportRun& run) {
       "discovery");
   if (!discovery) return discovery.error();
   run.discovery = std::move(discovery).value();
+  run.sink = make_sink(run.o, run.discovery.source);
   auto completed = complete_source(run.discovery.source, run.transforms);
   if (!completed) return completed;
   if (run.discovery.staging_dir.empty()) return Ok{};
@@ -98,7 +99,7 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
   const StreamRequest request{o, run.discovery.source, run.transforms, mine, my_pieces, work_items,
                               run.discovery.staging_dir, o.selects_rows() ? &run.evictions.selections : nullptr,
                               run.reshard ? &*run.reshard : nullptr, run.hugectr_rows ? &*run.hugectr_rows : nullptr};
-  StreamOutcome streamed = stream_into_export(request, comm, run.log);
+  StreamOutcome streamed = run.sink->stream(request, comm, run.log);
   const double my_seconds = seconds_since(stream_start);
   if (comm.is_root() && !streamed.evictions.empty()) {  // HugeCTR tables into model.h5: counted in the stream
     run.evictions.tables = streamed.evictions;

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <set>
 
@@ -241,6 +242,7 @@ struct MergeRun {
   RowTransformChain transforms;   // counts into `quantization`: a MergeRun stays where it is made
   std::optional<DeltaRows> deltas;
   std::optional<ReshardStage> reshard;
+  std::unique_ptr<Sink> sink;
   std::string staging_dir;
 
   MergeRun() = default;
@@ -261,6 +263,7 @@ struct MergeRun {
 Status plan_merge(const MergeOptions& m, const MergeInputs& inputs, Comm& comm, const Log& log, MergeRun& run) {
   run.o = stream_options(m);
   run.source.listing = inputs.base;
+  run.sink = make_sink(run.o, run.source);
   run.staging_dir = inputs.staging_dir;
   const CheckpointListing& base = inputs.base;
   std::vector<uint64_t> sizes;
@@ -327,7 +330,7 @@ std::pair<MergeReport, PackedFileResults> stream_merge(const MergeOptions& m, co
       fault_point("merge");
       return merged.rows_of(tensor);
     };
-    streamed = stream_into_export(request, comm, log);
+    streamed = run.sink->stream(request, comm, log);
     mine.evicted = merged.evicted();
     mine.judged_by_step = merged.judged_by_step();
   }
@@ -376,7 +379,7 @@ int finish_on_root(const MergeOptions& m, const std::vector<ExportManifest>& man
   Gathered& files = collected.value();
   // the files the ranks wrote together (--reshard), described as an export's, in place of the base's
   CheckpointListing listing = inputs.base;
-  auto described = finish_stream_on_root(run.request(), true, files.files, files.owner, shared.value(), listing);
+  auto described = run.sink->describe_on_root(run.request(), true, files.files, files.owner, shared.value(), listing);
   if (!described) {
     Log::error(described.error().describe());
     return static_cast<int>(described.error().code);
@@ -432,7 +435,7 @@ ExitCode run_merge(const MergeOptions& m, Comm& comm) {
   auto packed_results = gather_encoded_to_root(comm, std::move(packed), "file-results");
   Result<SharedFileDigests> shared = SharedFileDigests{};
   if (agreed == 0) {  // the files every rank wrote into, checksummed by all (shared_file_checksums.h)
-    shared = checksum_shared_files(comm, comm.is_root() ? shared_output_files(run.request()) : std::vector<std::string>{},
+    shared = checksum_shared_files(comm, comm.is_root() ? run.sink->shared_files(run.request()) : std::vector<std::string>{},
                                    run.staging_dir, run.o.piece_bytes());
   }
   int status = agreed;

@@ -146,7 +146,7 @@ Result<Discovery> discover_on_root(const JobOptions& o, const RowTransformChain&
     if (!opened) return opened.error();
     resume = std::move(opened).value();
   }
-  auto prepared = prepare_export_on_root(o, discovery.source, discovery.staging_dir);
+  auto prepared = make_sink(o, discovery.source)->prepare_on_root(o, discovery.source, discovery.staging_dir);
   if (!prepared) return prepared.error();
   return discovery;
 }

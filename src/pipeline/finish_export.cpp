@@ -124,8 +124,8 @@ int finish_export(ExportRun& run, BarrierOutcome& barrier, const StreamRequest& 
   }
   report.set_stage_seconds("collect", seconds_since(stream_start) - barrier.seconds - barrier.checksum_seconds);
   const size_t streamed_files = gathered.files.size();  // source files (HugeCTR: none; its tables come below)
-  auto finished_stream = finish_stream_on_root(request, status == 0, gathered.files, gathered.owner, gathered.shared,
-                                               source.listing);
+  auto finished_stream = run.sink->describe_on_root(request, status == 0, gathered.files, gathered.owner,
+                                                    gathered.shared, source.listing);
   if (!finished_stream) status = report_failure(finished_stream.error(), report);
   report.set_dropped(gathered.files);
   report.set_stage_seconds("stream", barrier.seconds);

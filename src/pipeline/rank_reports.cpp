@@ -159,7 +159,7 @@ BarrierOutcome agree_and_gather(ExportRun& run, StreamOutcome& streamed, const S
   if (out.agreed == 0) {
     const auto checksum_start = Clock::now();
     out.shared = checksum_shared_files(
-        run.comm, run.comm.is_root() ? shared_output_files(request) : std::vector<std::string>{},
+        run.comm, run.comm.is_root() ? run.sink->shared_files(request) : std::vector<std::string>{},
         run.discovery.staging_dir, run.o.piece_bytes());
     out.checksum_seconds = seconds_since(checksum_start);
     run.report.set_stage_seconds("checksum", out.checksum_seconds);

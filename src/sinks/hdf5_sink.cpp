@@ -1,3 +1,5 @@
+#include "recis_convert/sinks/hdf5_sink.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -17,7 +19,6 @@
 #include "recis_convert/plan/piece_plan.h"
 #include "recis_convert/sinks/hdf5_export.h"
 #include "recis_convert/plan/hdf5_layout.h"
-#include "recis_convert/sinks/sink.h"
 
 namespace recis_convert {
 namespace {
@@ -203,9 +204,7 @@ Result<ReshardShare> plan_hugectr_hdf5_reshard(const JobOptions& o, const Hugect
 
 }  // namespace
 
-// Every rank checks its files' headers (or HugeCTR tables), all ranks exchange the summaries, compute the same
-// plan, and write OUT/model.h5 together with parallel HDF5.
-StreamOutcome stream_into_hdf5(const StreamRequest& r, Comm& comm, const Log& log) {
+StreamOutcome Hdf5Sink::stream(const StreamRequest& r, Comm& comm, const Log& log) const {
   const JobOptions& o = r.options;
   const CheckpointListing& listing = r.source.listing;
   StreamOutcome out;
@@ -351,6 +350,18 @@ StreamOutcome stream_into_hdf5(const StreamRequest& r, Comm& comm, const Log& lo
     comm.announce_failure();
   }
   return out;
+}
+
+std::vector<std::string> Hdf5Sink::shared_files(const StreamRequest& r) const {
+  if (r.options.dry_run) return {};
+  return {"model.h5"};
+}
+
+// (model.h5 is described by its digest where the metadata is written: metadata_stage.h)
+Status Hdf5Sink::describe_on_root(const StreamRequest& r, bool, std::vector<FileResult>&, std::map<std::string, int>&,
+                                  const SharedFileDigests&, CheckpointListing&) const {
+  if (r.source.is_hugectr() && !r.options.dry_run) remove_unpacked_tables(*r.source.hugectr, r.staging_dir);
+  return Ok{};
 }
 
 }  // namespace recis_convert

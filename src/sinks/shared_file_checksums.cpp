@@ -30,19 +30,6 @@ Result<std::vector<SharedFile>> stat_files(const std::vector<std::string>& names
 
 }  // namespace
 
-std::vector<std::string> shared_output_files(const StreamRequest& r) {
-  const JobOptions& o = r.options;
-  if (o.dry_run) return {};
-  if (o.format == ExportFormat::kHdf5) return {"model.h5"};
-  std::vector<std::string> names;
-  if (r.reshard && r.reshard->layout) {
-    for (const ReshardFile& f : r.reshard->layout->files) names.push_back(f.name);
-  } else if (r.source.is_hugectr()) {
-    for (const auto& t : r.source.hugectr->tables) names.push_back(t.file);
-  }
-  return names;
-}
-
 bool PieceShare::interrupted() const {
   return std::any_of(errors.begin(), errors.end(), [](const Error& e) { return e.code == ExitCode::kInterrupted; });
 }

@@ -19,6 +19,7 @@
 #include "recis_convert/sources/global_step.h"
 #include "recis_convert/sinks/file_export.h"
 #include "recis_convert/sinks/hdf5_export.h"
+#include "recis_convert/sinks/hdf5_sink.h"
 #include "recis_convert/plan/hdf5_layout.h"
 #include "recis_convert/sinks/packed_file_results.h"
 #include "recis_convert/pipeline/hugectr_row_stage.h"

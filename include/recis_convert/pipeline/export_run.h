@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <optional>
 
 #include "recis_convert/cli/cli.h"
@@ -16,6 +17,7 @@
 #include "recis_convert/pipeline/eviction_stage.h"
 #include "recis_convert/pipeline/hugectr_row_stage.h"
 #include "recis_convert/pipeline/reshard_stage.h"
+#include "recis_convert/sinks/sink.h"
 #include "recis_convert/transforms/job_transforms.h"
 
 namespace recis_convert {
@@ -43,6 +45,7 @@ struct ExportRun {
   EvictionCounts evictions;            // 2b: with --evict-* or --delta-since
   std::optional<ReshardStage> reshard;  // 2c: with --reshard
   std::optional<HugectrRowPlan> hugectr_rows;  // HugeCTR: eviction and resharding in one stage
+  std::unique_ptr<Sink> sink;                  // 3: chosen once the source is known (sinks/sink.h)
 
   // A stage failed alike on every rank, before the stream: rank 0 says it once, nothing is published.
   ExitCode stop(const Error& error) {

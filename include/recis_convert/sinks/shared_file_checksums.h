@@ -13,7 +13,6 @@
 #include "recis_convert/common/checksum.h"
 #include "recis_convert/common/error.h"
 #include "recis_convert/mpi/comm.h"
-#include "recis_convert/sinks/sink.h"
 
 namespace recis_convert {
 
@@ -49,12 +48,8 @@ PieceShare read_piece_share(const std::vector<PiecedFile>& files, int ranks, int
 std::vector<std::optional<uint64_t>> join_piece_shares(const std::vector<PiecedFile>& files,
                                                        const std::vector<PieceShare>& shares);
 
-// Rank 0: the names of the files all ranks of this stream wrote into together (none for a dry run, or when each
-// file is one rank's).
-std::vector<std::string> shared_output_files(const StreamRequest& request);
-
-// Every rank, once every rank has streamed successfully (a collective): rank 0 names the files and finds their
-// sizes, every rank checksums its share of their pieces (of piece_bytes, the export's --chunk-mib), and rank 0
+// Every rank, once every rank has streamed successfully (a collective): rank 0 names the files
+// (Sink::shared_files) and finds their sizes, every rank checksums its share of their pieces (of piece_bytes, the export's --chunk-mib), and rank 0
 // gets each file's size and checksum (the others an empty map). A file that cannot be read is an output error,
 // on rank 0; one rank's failure is every rank's.
 Result<SharedFileDigests> checksum_shared_files(Comm& comm, const std::vector<std::string>& names_on_root,

@@ -1,14 +1,22 @@
-// The stream stage's destinations. Every rank writes its share of the source, through the row transforms, into
-// the staging directory, in the export format the user chose:
-//   safetensors_sink.cpp  one file per data file: a RecIS checkpoint's files as they are dealt to the ranks, or
-//                         one file per HugeCTR table, every rank writing its range of the rows
-//   hdf5_sink.cpp         one model.h5, planned from every rank's summaries and written collectively
+// The stream stage's destinations: one interface (Sink), one class per kind of output, chosen once per job by
+// make_sink (ADIOS2's engine/ folder is the model). Every rank writes its share of the source, through the row
+// transforms, into the staging directory:
+//   checkpoint_files_sink.h  a RecIS checkpoint's (or an export's) data files, one output file per data file,
+//                            whole or in pieces, as they are dealt to the ranks
+//   resharded_files_sink.h   --reshard: M part files every rank routes its rows into
+//   hugectr_tables_sink.h    a HugeCTR model: one file per table (or M part files), every rank writing its rows
+//   hdf5_sink.h              --format hdf5: one model.h5, planned from every rank's summaries, written collectively
+// Every output file is then described the same way: a file one rank wrote by that rank's FileResult (its checksum
+// made as it was written, or joined from its pieces' on rank 0: rank_reports.h), a file all ranks wrote into by
+// its size and checksum, which every rank reads a share of after the barrier (shared_file_checksums.h); rank 0's
+// Sink::describe_on_root turns the latter into FileResults.
 // A rank that fails announces it at once (Comm::announce_failure), so the others stop early; its error travels
 // to rank 0 in its StreamOutcome.
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,12 +29,12 @@
 #include "recis_convert/plan/piece_plan.h"
 #include "recis_convert/publish/resume_journal.h"
 #include "recis_convert/sinks/file_export.h"
-#include "recis_convert/plan/hdf5_layout.h"
 #include "recis_convert/sinks/packed_file_results.h"
+#include "recis_convert/sinks/shared_file_checksums.h"
 #include "recis_convert/pipeline/hugectr_row_stage.h"
+#include "recis_convert/plan/hdf5_layout.h"  // PieceBytes
 #include "recis_convert/pipeline/reshard_stage.h"
 #include "recis_convert/sources/source.h"
-#include "recis_convert/sources/source_tensor.h"
 #include "recis_convert/transforms/row_transform.h"
 
 namespace recis_convert {
@@ -67,34 +75,34 @@ struct StreamOutcome {
   std::string copy_path, copy_why;
 };
 
-// Rank 0, before any rank streams: what all ranks then write into together (a HugeCTR table's file, created at its
-// final size with its header).
-Status prepare_export_on_root(const JobOptions& options, const SourceDescription& source,
-                              const std::string& staging_dir);
+// A kind of output. Its methods are called in the stage order of export_job.cpp (and commands/merge.cpp).
+class Sink {
+ public:
+  virtual ~Sink() = default;
 
-// model.h5: what each rank tells every other before the layout: the tensors it will read, or that it cannot go on.
-struct RankTensors {
-  bool ok = true;
-  std::vector<SourceTensor> tensors;
-  std::vector<HugectrRangeCount> hugectr_counts;  // HugeCTR with --evict-l2-below or --reshard: its tables, whole
+  // Rank 0, before any rank streams (discovery): what all ranks then write into together, if it can be made
+  // before the count pass.
+  virtual Status prepare_on_root(const JobOptions& options, const SourceDescription& source,
+                                 const std::string& staging_dir) const;
+
+  // Every rank: its share of the source into the staging directory.
+  virtual StreamOutcome stream(const StreamRequest& request, Comm& comm, const Log& log) const = 0;
+
+  // Rank 0, once every rank streamed: the files all ranks wrote into together (none in a dry run), which every
+  // rank then checksums a share of (checksum_shared_files).
+  virtual std::vector<std::string> shared_files(const StreamRequest& request) const;
+
+  // Rank 0, after the barrier: every output file as a FileResult. `files` holds the ranks' own (`owner`: file ->
+  // rank); a sink whose ranks wrote files together replaces them, when every rank `succeeded`, by those files,
+  // described from `shared` (their sizes and checksums), and then `listing`, the files and blocks the metadata
+  // describes, by theirs when they hold other tensors than the source's. It also removes what only the stream
+  // needed.
+  virtual Status describe_on_root(const StreamRequest& request, bool succeeded, std::vector<FileResult>& files,
+                                  std::map<std::string, int>& owner, const SharedFileDigests& shared,
+                                  CheckpointListing& listing) const;
 };
 
-// Every rank: its share of the source into the staging directory.
-StreamOutcome stream_into_safetensors(const StreamRequest& request, Comm& comm, const Log& log);
-StreamOutcome stream_into_hdf5(const StreamRequest& request, Comm& comm, const Log& log);
-
-inline StreamOutcome stream_into_export(const StreamRequest& request, Comm& comm, const Log& log) {
-  return request.options.format == ExportFormat::kHdf5 ? stream_into_hdf5(request, comm, log)
-                                                       : stream_into_safetensors(request, comm, log);
-}
-
-// Rank 0, after the barrier: removes what only the stream needed (unpacked legacy HugeCTR tables) and, when every
-// rank succeeded, replaces `files` by the files all ranks wrote together (HugeCTR tables, resharded files),
-// described by rank 0 (and `owner`, file -> rank, says rank 0), and for resharded files `listing`, the files and
-// blocks the metadata describes, by theirs (model.h5 describes the source's tensors: its listing stays).
-// `shared`: those files' sizes and checksums (shared_file_checksums.h).
-Status finish_stream_on_root(const StreamRequest& request, bool succeeded, std::vector<FileResult>& files,
-                             std::map<std::string, int>& owner, const std::map<std::string, FileDigest>& shared,
-                             CheckpointListing& listing);
+// The one place a job's options and source choose its sink.
+std::unique_ptr<Sink> make_sink(const JobOptions& options, const SourceDescription& source);
 
 }  // namespace recis_convert

@@ -1,8 +1,10 @@
+#include "recis_convert/sinks/checkpoint_files_sink.h"
+
+#include <unistd.h>
+
 #include "recis_convert/common/fault_injection.h"
 #include "recis_convert/common/interrupt.h"
 #include "recis_convert/sinks/copy_engine.h"
-#include "recis_convert/sinks/hugectr_tables.h"
-#include "recis_convert/sinks/sink.h"
 #include "recis_convert/sinks/stream_progress.h"
 #include "recis_convert/sinks/writeback.h"
 
@@ -11,69 +13,9 @@ namespace {
 
 constexpr size_t kMaxFilesAwaitingFsync = 32;  // open descriptors per rank while writeback runs behind the copy
 
-// HugeCTR: every rank writes its contiguous range of every table's rows into the files rank 0 created
-// (hugectr_export.h); rank 0 describes the finished files after the barrier.
-StreamOutcome stream_hugectr_tables(const StreamRequest& r, Comm& comm, const Log& log) {
-  const JobOptions& o = r.options;
-  const HugectrModel& model = *r.source.hugectr;
-  StreamOutcome out;
-  uint64_t total = 0;
-  for (const auto& t : model.tables) total += t.source.rows * t.source.row_bytes();
-  StreamProgress progress(comm, log, o.progress_seconds(), total,
-                          model.tables.size() * static_cast<uint64_t>(comm.size()), "table shares");
-  if (!o.dry_run) {
-    auto count = [&progress, &out](uint64_t n) {
-      progress.add_bytes(n);
-      out.shared_bytes += n;
-    };
-    auto written = r.hugectr_rows ? write_hugectr_kept_rows(o, model, *r.hugectr_rows, r.staging_dir, comm.rank(),
-                                                            comm.size(), count)
-                                  : write_hugectr_rows(model, r.staging_dir, comm.rank(), comm.size(),
-                                                       o.buffer_mib << 20, o.fsync, count);
-    if (!written) {
-      out.failure = written.error();
-      comm.announce_failure();
-    }
-  }
-  progress.finish();
-  return out;
-}
+}  // namespace
 
-// --reshard: each rank sends the rows of its files' tensors to the output files rank 0 created (reshard_writer.h);
-// its results are the source files' (bytes read, tensors dropped); rank 0 describes the output files.
-StreamOutcome stream_resharded_rows(const StreamRequest& r, Comm& comm, const Log& log) {
-  const JobOptions& o = r.options;
-  const CheckpointListing& listing = r.source.listing;
-  StreamOutcome out;
-  ReshardWriter writer(o.buffer_mib << 20, r.staging_dir, r.reshard->share, o.fsync);
-  uint64_t total_bytes = 0;
-  for (const auto& f : listing.files) total_bytes += f.size;
-  StreamProgress progress(comm, log, o.progress_seconds(), total_bytes, listing.files.size());
-  writer.set_progress_hook([&progress](uint64_t n) { progress.add_bytes(n); });
-  for (size_t index : r.mine) {
-    if (comm.peer_failed()) break;
-    if (auto stop = interruption()) {
-      out.failure = *stop;
-      break;
-    }
-    auto result =
-        writer.write_file(listing, listing.files[index], r.transforms, r.selections, o.dry_run, r.tensor_rows);
-    if (!result) {
-      out.failure = result.error();
-      break;
-    }
-    out.add_result(std::move(result).value(), listing.blocks, comm.is_root());
-    progress.item_done(listing.files[index].size);
-  }
-  auto closed = writer.finish();  // rank 0 fsyncs the output files after the barrier, whoever wrote into them
-  if (!out.failure && !closed) out.failure = closed.error();
-  if (out.failure) comm.announce_failure();
-  progress.finish();
-  return out;
-}
-
-// A RecIS checkpoint: each rank copies or filters its files, then writes its pieces of the files split among ranks.
-StreamOutcome stream_checkpoint_files(const StreamRequest& r, Comm& comm, const Log& log) {
+StreamOutcome CheckpointFilesSink::stream(const StreamRequest& r, Comm& comm, const Log& log) const {
   const JobOptions& o = r.options;
   const CheckpointListing& listing = r.source.listing;
   StreamOutcome out;
@@ -173,13 +115,6 @@ StreamOutcome stream_checkpoint_files(const StreamRequest& r, Comm& comm, const 
     log.detail("copy: " + out.copy_why);
   }
   return out;
-}
-
-}  // namespace
-
-StreamOutcome stream_into_safetensors(const StreamRequest& request, Comm& comm, const Log& log) {
-  if (request.source.is_hugectr()) return stream_hugectr_tables(request, comm, log);
-  return request.reshard ? stream_resharded_rows(request, comm, log) : stream_checkpoint_files(request, comm, log);
 }
 
 }  // namespace recis_convert

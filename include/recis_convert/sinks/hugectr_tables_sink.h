@@ -1,0 +1,22 @@
+// A HugeCTR model's tables into RecIS's layout (hugectr_tables.h): one file per table, created by rank 0 at
+// discovery, or with --evict-l2-below or --reshard files sized by the count pass (pipeline/hugectr_row_stage.h).
+// Every rank writes its contiguous range of every table's rows into them; after the barrier rank 0 describes the
+// files from the checksums every rank shared in (its ranks stream no files of their own).
+#pragma once
+
+#include "recis_convert/sinks/sink.h"
+
+namespace recis_convert {
+
+class HugectrTablesSink : public Sink {
+ public:
+  Status prepare_on_root(const JobOptions& options, const SourceDescription& source,
+                         const std::string& staging_dir) const override;
+  StreamOutcome stream(const StreamRequest& request, Comm& comm, const Log& log) const override;
+  std::vector<std::string> shared_files(const StreamRequest& request) const override;
+  Status describe_on_root(const StreamRequest& request, bool succeeded, std::vector<FileResult>& files,
+                          std::map<std::string, int>& owner, const SharedFileDigests& shared,
+                          CheckpointListing& listing) const override;
+};
+
+}  // namespace recis_convert
