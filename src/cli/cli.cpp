@@ -608,6 +608,7 @@ CommandLine parse_merge(int argc, const char* const* argv) {
   app.add_flag("-q,--quiet", o.quiet, "Only errors and warnings");
   add_stall_timeout(app, o.stall_timeout);
   app.add_option("--debug-fail-at", o.debug_fail_at, "test-only fault injection")->group("");  // hidden
+  app.add_option("--debug-join-kib", o.debug_join_kib, "test-only join memory")->check(CLI::Range(1, 1 << 20))->group("");
   app.add_option("--reshard", o.reshard, kReshardHelp)->check(CLI::Range(1, 65536))->option_text("M");
   app.add_option("--format", o.format, kFormatHelp)->transform(one_of(kFormats))->option_text("safetensors|hdf5");
   if (auto exit = parse_or_exit(app, argc, argv, CommandLine::Command::kMerge)) return *exit;

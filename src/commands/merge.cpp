@@ -294,6 +294,8 @@ MergedExport merged_rows(const MergeOptions& m, const MergeInputs& inputs, const
   merging.l2_below = m.l2_below;
   merging.global_step = inputs.step;
   merging.kept_rows_prefix = kept_row_bitmap_dir(inputs.staging_dir) + "/" + bitmaps;
+  merging.join.spill_dir = inputs.staging_dir;
+  if (m.debug_join_kib) merging.join.join_bytes = static_cast<uint64_t>(m.debug_join_kib) << 10;
   return MergedExport(inputs.base, deltas, merging);
 }
 

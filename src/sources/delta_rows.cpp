@@ -83,12 +83,27 @@ Result<DeltaRows> DeltaRows::read(const std::vector<CheckpointListing>& deltas) 
   return out;
 }
 
-Result<std::vector<DeltaRows::Entry>> DeltaRows::in_slice(const std::string& table, const Slice& slice) const {
-  std::vector<Entry> out;
+namespace {
+
+bool meets(const DeltaRows::Part& part, const std::string& table, const Slice& slice) {
+  return part.table == table && part.slice.begin < slice.end && slice.begin < part.slice.end;
+}
+
+}  // namespace
+
+uint64_t DeltaRows::rows_meeting(const std::string& table, const Slice& slice) const {
+  uint64_t rows = 0;
+  for (const Part& part : parts_) {
+    if (meets(part, table, slice)) rows += part.slots.at("id").rows();
+  }
+  return rows;
+}
+
+Status DeltaRows::for_each_in_slice(const std::string& table, const Slice& slice, const IdVisitor& visit) const {
   std::vector<int64_t> ids;
   for (uint32_t p = 0; p < parts_.size(); ++p) {  // in the order of appearance
     const Part& part = parts_[p];
-    if (part.table != table || part.slice.end <= slice.begin || slice.end <= part.slice.begin) continue;
+    if (!meets(part, table, slice)) continue;
     const RowColumn& column = part.slots.at("id");
     auto opened = open_input_file(column.path);
     if (!opened) return opened.error();
@@ -106,13 +121,28 @@ Result<std::vector<DeltaRows::Entry>> DeltaRows::in_slice(const std::string& tab
                                             " lies outside its part's slice");
         }
         if (at < slice.begin || at >= slice.end) continue;
-        const Location here{p, first + r};
-        out.push_back(Entry{ids[r], here, here});
+        auto visited = visit(ids[r], Location{p, first + r});
+        if (!visited) return visited;
       }
     }
   }
-  // each id once, where it first appeared, with its newest row: the rows come in the order of appearance, so a
-  // later one of an id is a later delta's (a hash table, not a sort: a merge asks for every base part's share)
+  return Ok{};
+}
+
+Result<std::vector<DeltaRows::Entry>> DeltaRows::in_slice(const std::string& table, const Slice& slice) const {
+  std::vector<Entry> out;
+  auto read = for_each_in_slice(table, slice, [&out](int64_t id, const Location& at) {
+    out.push_back(Entry{id, at, at});
+    return Status(Ok{});
+  });
+  if (!read) return read.error();
+  keep_first_of_each(out);
+  return out;
+}
+
+void DeltaRows::keep_first_of_each(std::vector<Entry>& out) {
+  // the rows come in the order of appearance, so a later one of an id is a later delta's (a hash table, not a
+  // sort: a merge asks for every base part's share)
   IdIndex seen(out.size());
   size_t kept = 0;
   for (size_t i = 0; i < out.size(); ++i) {
@@ -124,7 +154,6 @@ Result<std::vector<DeltaRows::Entry>> DeltaRows::in_slice(const std::string& tab
     }
   }
   out.resize(kept);
-  return out;
 }
 
 Result<std::optional<DeltaRows::Entry>> DeltaRows::find(const std::string& table, int64_t id) const {

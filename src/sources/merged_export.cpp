@@ -4,67 +4,10 @@
 
 #include "recis_convert/common/file_io.h"
 #include "recis_convert/plan/slices.h"
-#include "recis_convert/sources/id_index.h"
 #include "recis_convert/transforms/kept_row_bitmap.h"
 #include "recis_convert/transforms/row_selection.h"
 
 namespace recis_convert {
-namespace {
-
-constexpr uint64_t kIdChunk = 131072;  // ids (or step_filter rows) read at a time (1 MiB)
-
-// The rows of a part that the deltas' ids of its slice (`run`, DeltaRows::in_slice: in order of first appearance)
-// replace, and the rows it gains (the ids it lacks, in that order), from its id column `ids` (open as `fd`).
-Status join_part(const RowColumn& ids, int fd, std::pair<const DeltaRows::Entry*, const DeltaRows::Entry*> run,
-                 PartMerge& merge) {
-  // the deltas' ids of the part's slice, in a table of their own (a part's share of the deltas, not the table's:
-  // smaller, and often in cache while the part's ids are looked up in it)
-  const auto [entries, entries_end] = run;
-  const size_t count = static_cast<size_t>(entries_end - entries);
-  IdIndex index(count);
-  // and a one-hash Bloom filter of 16 bits per id (within L2 for a part's usual share): most base ids are in no
-  // delta, and the filter turns them away without touching the table
-  size_t filter_bits = 1024;
-  while (filter_bits < 16 * count) filter_bits *= 2;
-  std::vector<uint64_t> filter(filter_bits / 64);
-  auto bit = [filter_bits](int64_t id) { return static_cast<size_t>(IdIndex::mix(id) >> 32) & (filter_bits - 1); };
-  for (size_t i = 0; i < count; ++i) {
-    index.insert(entries[i].id, static_cast<uint32_t>(i));
-    filter[bit(entries[i].id) / 64] |= uint64_t{1} << (bit(entries[i].id) % 64);
-  }
-  // the base rows the deltas replace
-  std::vector<bool> in_base(count);
-  std::vector<int64_t> chunk;
-  std::vector<uint32_t> candidates;
-  for (uint64_t first = 0; count > 0 && first < ids.rows(); first += kIdChunk) {
-    const uint64_t n = std::min(kIdChunk, ids.rows() - first);
-    chunk.resize(n);
-    auto read = read_exact(fd, ids.offset + first * 8, n * 8, chunk.data(), ids.path,
-                           "tensor " + quoted_name(ids.key));
-    if (!read) return read.error();
-    candidates.clear();  // the rows the filter lets through, then looked up with their slots fetched ahead
-    for (uint64_t r = 0; r < n; ++r) {
-      const size_t b = bit(chunk[r]);
-      if (filter[b / 64] >> (b % 64) & 1) candidates.push_back(static_cast<uint32_t>(r));
-    }
-    constexpr size_t kAhead = 8;  // lookups in flight
-    for (size_t k = 0; k < candidates.size(); ++k) {
-      if (k + kAhead < candidates.size()) index.prefetch(chunk[candidates[k + kAhead]]);
-      const uint64_t r = candidates[k];
-      const uint32_t i = index.find(chunk[r]);
-      if (i == IdIndex::kNone) continue;
-      merge.replaced.push_back(PartMerge::Replacement{first + r, entries[i].at});
-      in_base[i] = true;
-    }
-  }
-  // the ids it gains: those of its slice the base does not have, in order of first appearance
-  for (size_t i = 0; i < count; ++i) {
-    if (!in_base[i]) merge.added.push_back(entries[i].at);
-  }
-  return Ok{};
-}
-
-}  // namespace
 
 MergedExport::MergedExport(const CheckpointListing& base, const DeltaRows& deltas, MergeSettings settings)
     : base_(base), deltas_(deltas), settings_(std::move(settings)) {}
@@ -111,20 +54,13 @@ Result<MergedExport::MergedPart> MergedExport::merged_part(const std::string& ta
   if (!slice) return bad_input(base_.ckpt_dir, "part " + quoted_name(key) + " has no slice RecIS writes");
   auto fd = files_.fd(column.path);
   if (!fd) return fd.error();
-  auto merged = std::make_shared<PartMerge>();
-  merged->base_rows = column.rows();
-  auto entries = deltas_.in_slice(table, *slice);  // the deltas' ids this part can hold, read now
-  if (!entries) return entries.error();
-  const std::vector<DeltaRows::Entry>& run = entries.value();
-  auto joined = join_part(column, fd.value(), {run.data(), run.data() + run.size()}, *merged);
-  if (!joined) return joined.error();
-  merged->replaced.shrink_to_fit();  // it may be kept a while (parts_)
-  merged->added.shrink_to_fit();
-  auto selected = select_rows(table, suffix, merged);
+  auto merged = join_part(column, fd.value(), deltas_, table, *slice, settings_.join);
+  if (!merged) return merged.error();
+  auto selected = select_rows(table, suffix, merged.value());
   if (!selected) return selected.error();
-  const MergedPart part{std::move(merged), std::move(selected).value()};
-  const uint64_t bytes = sizeof(PartMerge) + part.merge->replaced.size() * sizeof(PartMerge::Replacement) +
-                        part.merge->added.size() * sizeof(DeltaRows::Location);
+  const MergedPart part{std::move(merged).value(), std::move(selected).value()};
+  // a spilled part counts as a share of the cache, so that few hold their spill files open
+  const uint64_t bytes = std::max(part.merge->memory_bytes(), part.merge->spilled() ? kCachedMergeBytes / 16 : 0);
   while (!parts_.empty() && cached_bytes_ + bytes > kCachedMergeBytes) {  // a reader still holding one keeps it
     auto oldest = std::min_element(parts_.begin(), parts_.end(), [](const auto& a, const auto& b) {
       return a.second.last_use < b.second.last_use;
@@ -180,9 +116,9 @@ Result<std::pair<DecisionColumn, std::shared_ptr<RowReader>>> MergedExport::merg
   auto column = base_column(key);
   if (!column) return column.error();
   const RowColumn& c = column.value();
-  if (c.rows() != merge->base_rows) {
+  if (c.rows() != merge->base_rows()) {
     return bad_input(c.path, "tensor " + quoted_name(key) + " has " + std::to_string(c.rows()) +
-                                 " rows but its part's id has " + std::to_string(merge->base_rows));
+                                 " rows but its part's id has " + std::to_string(merge->base_rows()));
   }
   auto fd = files_.fd(c.path);
   if (!fd) return fd.error();
@@ -218,9 +154,9 @@ Result<TensorRows> MergedExport::rows_of(const TensorOfFile& of) {
   if (!part) return part.error();
   const PartMerge& merge = *part.value().merge;
   if (t.shape.empty()) return bad_input(of.path, "sparse tensor " + quoted_name(t.name) + " has no rows");
-  if (t.shape[0] != merge.base_rows) {
+  if (t.shape[0] != merge.base_rows()) {
     return bad_input(of.path, "sparse tensor " + quoted_name(t.name) + " has " + std::to_string(t.shape[0]) +
-                                  " rows but its part's id has " + std::to_string(merge.base_rows));
+                                  " rows but its part's id has " + std::to_string(merge.base_rows()));
   }
   out.selection = part.value().selection;
   if (of.key.sparse_key.slot == "id" && out.selection) {  // once per part: its id is in one file

@@ -9,8 +9,7 @@ namespace recis_convert {
 Status MergedRows::read(uint64_t first, uint64_t n, const std::vector<uint32_t>* kept, unsigned char* const* into) {
   unsigned char* const out = into[0];
   const uint64_t row_bytes = base_.row_bytes;
-  const uint64_t end = first + n, base_end = std::min(end, merge_->base_rows);
-  fetches_.clear();
+  const uint64_t end = first + n, base_end = std::min(end, merge_->base_rows());
   // where row `first + offset` lands in `out`: its place among the kept rows (both ascend), or its offset
   size_t next_kept = 0;
   auto place = [&](uint64_t offset) -> std::optional<size_t> {
@@ -19,7 +18,7 @@ Status MergedRows::read(uint64_t first, uint64_t n, const std::vector<uint32_t>*
     if (next_kept == kept->size() || (*kept)[next_kept] != offset) return std::nullopt;
     return next_kept;
   };
-  // 1. the base's own rows, then the delta rows that replace some of them
+  // 1. the base's own rows
   if (first < base_end) {
     Status read = Ok{};
     if (!kept) {
@@ -36,24 +35,38 @@ Status MergedRows::read(uint64_t first, uint64_t n, const std::vector<uint32_t>*
                             base_.what);
     }
     if (!read) return read;
-    auto replaced = std::lower_bound(merge_->replaced.begin(), merge_->replaced.end(), first,
-                                     [](const PartMerge::Replacement& r, uint64_t row) { return r.row < row; });
-    for (; replaced != merge_->replaced.end() && replaced->row < base_end; ++replaced) {
-      if (auto at = place(replaced->row - first)) fetches_.push_back(Fetch{replaced->at, out + *at * row_bytes});
-    }
   }
-  // 2. the rows the part gains
-  for (uint64_t row = std::max(first, merge_->base_rows); row < end; ++row) {
-    if (auto at = place(row - first)) {
-      fetches_.push_back(Fetch{merge_->added[row - merge_->base_rows], out + *at * row_bytes});
+  // 2. in windows of kWindowRows (the places of a window's delta rows take 48 bytes a row, more than a narrow row
+  // itself), the delta rows that replace base rows, and the rows the part gains
+  const uint64_t base_rows = merge_->base_rows();
+  Status fetched = Ok{};
+  for (uint64_t window = first; window < end && fetched; window += kWindowRows) {
+    const uint64_t window_end = std::min(end, window + kWindowRows);
+    fetches_.clear();
+    if (window < base_end) {
+      auto replaced = merge_->replaced_between(window, std::min(window_end, base_end), replaced_);
+      if (!replaced) return replaced;
+      for (const PartMerge::Replacement& r : replaced_) {
+        if (auto at = place(r.row - first)) fetches_.push_back(Fetch{r.at, out + *at * row_bytes});
+      }
     }
+    if (window_end > base_rows) {
+      const uint64_t gained = std::max(window, base_rows);
+      auto added = merge_->added_between(gained - base_rows, window_end - base_rows, added_);
+      if (!added) return added;
+      for (uint64_t row = gained; row < window_end; ++row) {
+        if (auto at = place(row - first)) fetches_.push_back(Fetch{added_[row - gained], out + *at * row_bytes});
+      }
+    }
+    fetched = fetch(fetches_);
   }
-  Status fetched = fetch(fetches_);
   // between reads a reader holds no scratch: model.h5's writer keeps one per merged tensor until it has written
   // them all
   std::vector<Fetch>().swap(fetches_);
   std::vector<uint32_t>().swap(base_kept_);
   std::vector<unsigned char>().swap(run_);
+  std::vector<PartMerge::Replacement>().swap(replaced_);
+  std::vector<DeltaRows::Location>().swap(added_);
   return fetched;
 }
 

@@ -20,7 +20,8 @@ Cases:
   merge_options  merge of plain exports with an export's row option (--filter-optimizer, --drop-slot, fp16, int8,
             int4, a per-table dtype, with eviction by step, by norm and both, --reshard alone and with both, --format
             hdf5; exports in 3 parts merged into 5) equals the export of ckpt_200 with that option by id and part,
-            manifest tables alike; np 1 and 3 alike; verify passes; converting a converted base is refused
+            manifest tables alike; np 1 and 3 alike, and with every part's join spilled to disk; verify passes;
+            converting a converted base is refused
 """
 import json
 import os
@@ -368,6 +369,10 @@ def case_merge_options(args):
             digests[np_] = tree_digest(out, skip=("run_record.json", "manifest.json"))
             check(sorted(os.listdir(out)) == sorted(os.listdir(full)), f"{label}: the merge holds {os.listdir(out)}")
         check(digests[1] == digests[3], f"{label}: the merge differs between np 1 and 3")
+        # every part's join spilled (a few ids of memory): the same bytes
+        spilled = merge(args, 3, f"o{tag}_spilled", base, [d150, d200], options + ["--debug-join-kib", "1"])
+        check(tree_digest(spilled, skip=("run_record.json", "manifest.json")) == digests[3],
+              f"{label}: a merge whose joins spilled differs from one in memory")
         if "hdf5" in options:
             got, want = h5_tables(out), h5_tables(full)
             check(set(got[0]) == set(want[0]), f"{label}: tables {sorted(got[0])} against {sorted(want[0])}")
@@ -407,6 +412,11 @@ def case_merge_options(args):
               f"np 3 should split a file:\n{result.stdout}{result.stderr}")
     check(tree_digest(outs[1], skip=("run_record.json",)) == tree_digest(outs[3], skip=("run_record.json",)),
           "a merge in pieces differs from one without")
+    spilled = os.path.join(fresh(args.work, "o_big_spilled"), "export")
+    expect_success(mpirun(args.binary, 3, ["merge", big_base, big_delta, "--export-dir", spilled, "--chunk-mib", "1",
+                                           "--filter-optimizer", "--debug-join-kib", "16"]), "merge with spilled joins")
+    check(tree_digest(spilled, skip=("run_record.json",)) == tree_digest(outs[3], skip=("run_record.json",)),
+          "a merge whose joins spilled differs from one in memory")
     check_same_rows("merge in pieces", outs[3], export(args, 3, "o_big_full", os.path.join(run, "ckpt_200"),
                                                       ["--filter-optimizer"]))
     expect_success(mpirun(args.binary, 3, ["verify", outs[3]]), "verify a merge written in pieces")

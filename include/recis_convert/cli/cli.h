@@ -136,6 +136,7 @@ struct MergeOptions {
   uint32_t reshard = 0;  // --reshard M; 0: the base's parts and files
   ExportFormat format = ExportFormat::kSafetensors;  // --format
   std::string debug_fail_at;  // test-only fault injection (fault_injection.h), hidden from --help
+  size_t debug_join_kib = 0;  // test-only: a part's join memory (part_merge.h), so small parts spill; hidden
 };
 
 struct CommandLine {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <optional>
@@ -57,11 +58,21 @@ class DeltaRows {
   // The ids of `table` whose residue id % 65536 lies in [slice.begin, slice.end), each once, in order of first
   // appearance; none for a table no delta has. Read from the deltas' id tensors (bad input naming one that cannot be read).
   Result<std::vector<Entry>> in_slice(const std::string& table, const Slice& slice) const;
+  // The same ids as they lie in the deltas, repeats and all (in order of appearance), each to `visit`; a part's
+  // join that would not fit memory reads them so (part_merge.h).
+  using IdVisitor = std::function<Status(int64_t id, const Location& at)>;
+  Status for_each_in_slice(const std::string& table, const Slice& slice, const IdVisitor& visit) const;
+  // The id rows of the delta parts of `table` whose slices meet `slice`: at least as many as for_each_in_slice
+  // visits.
+  uint64_t rows_meeting(const std::string& table, const Slice& slice) const;
   // One id's entry, or nullopt when no delta has it (for tests and messages: it reads the id's slice).
   Result<std::optional<Entry>> find(const std::string& table, int64_t id) const;
   // A table's ids in order of first appearance (for tests: it reads them all).
   Result<std::vector<int64_t>> ids_in_order(const std::string& table) const;
   const Part& part(uint32_t index) const { return parts_[index]; }
+  size_t part_count() const { return parts_.size(); }
+  // Entries of rows in order of appearance, each id once: where it first appeared, with its newest row.
+  static void keep_first_of_each(std::vector<Entry>& entries);
   // A dense tensor ("name^ ") of the newest delta that has it, or nullptr.
   const RowColumn* dense(const std::string& key) const;
   uint64_t rows() const;  // the deltas' id rows, over every part (an id in two deltas counts twice)

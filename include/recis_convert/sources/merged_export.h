@@ -13,9 +13,10 @@
 // transforms.
 // A merged tensor's rows carry their part's merged ids beside them (RowsFrom::ids), which route them with
 // --reshard.
-// Memory: the deltas' headers, a MiB of base ids, and for the parts of the file being written the deltas' ids of
-// their slices (delta_rows.h, read per part) and the rows the deltas replace and add (as long as a caller keeps
-// their TensorRows: model.h5's writer keeps a rank's until it has written them).
+// Memory: the deltas' headers, a MiB of base ids, a part's join (at most JoinSettings::join_bytes: part_merge.h),
+// and for the parts worked out lately (kCachedMergeBytes), or whose TensorRows a caller keeps (model.h5's writer
+// keeps a rank's until it has written them), the places of the rows the deltas replace and add, in memory for a
+// small merge, in a spill file for a large one.
 #pragma once
 
 #include <cstdint>
@@ -33,6 +34,7 @@
 #include "recis_convert/sources/checkpoint.h"
 #include "recis_convert/sources/delta_rows.h"
 #include "recis_convert/sources/merged_rows.h"
+#include "recis_convert/sources/part_merge.h"
 
 namespace recis_convert {
 
@@ -41,6 +43,7 @@ struct MergeSettings {
   int64_t global_step = 0;             // the merged step, the clock of older_than
   std::optional<float> l2_below;       // --evict-l2-below
   std::string kept_rows_prefix;        // evicting: the path prefix of this rank's kept-row bitmaps
+  JoinSettings join;                   // a part's join: its memory, and where a larger one spills (part_merge.h)
 };
 
 class MergedExport {

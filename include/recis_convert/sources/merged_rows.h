@@ -5,7 +5,7 @@
 //   - after the base's rows come the rows of the ids the part gains, in order of first appearance (delta_rows.h).
 // The delta rows of a read are fetched in runs of consecutive rows of one delta part (a delta keeps its base's row
 // order, so they mostly are). Memory: the caller's rows and, during a read, a run of at most kMaxRunBytes and the
-// places of the chunk's delta rows; none between reads.
+// places of the delta rows of kWindowRows rows; none between reads (a spilled part's places are read from its spill file).
 #pragma once
 
 #include <cstdint>
@@ -17,27 +17,15 @@
 #include "recis_convert/common/file_io.h"
 #include "recis_convert/sources/column_reader.h"
 #include "recis_convert/sources/delta_rows.h"
+#include "recis_convert/sources/part_merge.h"
 #include "recis_convert/sources/row_reader.h"
 
 namespace recis_convert {
 
-// What the deltas do to one part of the base (every slot alike).
-struct PartMerge {
-  struct Replacement {  // a base row that a delta row replaces
-    uint64_t row = 0;
-    DeltaRows::Location at;
-  };
-  uint64_t base_rows = 0;
-  std::vector<Replacement> replaced;       // in row order
-  std::vector<DeltaRows::Location> added;  // the new ids' rows, appended in this order
-
-  uint64_t rows() const { return base_rows + added.size(); }
-  bool changed() const { return !replaced.empty() || !added.empty(); }
-};
-
 class MergedRows final : public RowReader {
  public:
   static constexpr uint64_t kMaxRunBytes = 1u << 20;  // delta rows read at once
+  static constexpr uint64_t kWindowRows = 32768;      // rows whose delta rows are placed at once
 
   // `base`: the slot's tensor in the base file; `slot`: its name in the delta parts; `files` opens the deltas'
   // files once per rank. `deltas` and `files` must outlive the reader; it shares the part's merge.
@@ -64,6 +52,8 @@ class MergedRows final : public RowReader {
   std::string slot_;
   OpenInputs& files_;
   std::vector<Fetch> fetches_;
+  std::vector<PartMerge::Replacement> replaced_;
+  std::vector<DeltaRows::Location> added_;
   std::vector<uint32_t> base_kept_;
   std::vector<unsigned char> run_;
 };

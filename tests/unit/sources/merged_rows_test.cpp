@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -46,10 +47,10 @@ TEST(MergedRowsTest, BaseRowsTakeTheirReplacementsAndTheGainedRowsFollow) {
   ASSERT_TRUE(delta) << delta.error().describe();
   auto deltas = DeltaRows::read({delta.value()});
   ASSERT_TRUE(deltas) << deltas.error().describe();
-  auto merge = std::make_shared<PartMerge>();
-  merge->base_rows = 6;
-  merge->replaced.push_back({1, deltas.value().find("user", 2).value()->at});
-  for (int64_t id : {7, 8, 9}) merge->added.push_back(deltas.value().find("user", id).value()->at);
+  std::vector<DeltaRows::Location> added;
+  for (int64_t id : {7, 8, 9}) added.push_back(deltas.value().find("user", id).value()->at);
+  auto merge = std::make_shared<PartMerge>(
+      6, std::vector<PartMerge::Replacement>{{1, deltas.value().find("user", 2).value()->at}}, added);
   ASSERT_EQ(merge->rows(), 9u);
   auto fd = open_input_file(base);
   ASSERT_TRUE(fd);
@@ -68,6 +69,46 @@ TEST(MergedRowsTest, BaseRowsTakeTheirReplacementsAndTheGainedRowsFollow) {
   EXPECT_EQ(firsts(out, 4), (std::vector<float>{20, 3, 6, 90}));
 }
 
+// A read of more rows than a window places at once: every window's replacements and gained rows land where they
+// belong, all rows or only the kept ones.
+TEST(MergedRowsTest, AReadOfManyWindowsPlacesEveryDeltaRow) {
+  testing::TempDir base_dir, delta_dir;
+  const uint64_t base_rows = 2 * MergedRows::kWindowRows + 100;
+  std::vector<float> rows;
+  for (uint64_t r = 0; r < base_rows; ++r) rows.insert(rows.end(), {static_cast<float>(r), 0.0f});
+  const std::string base = base_dir.file("base.bin");
+  testing::write_file(base, testing::raw_bytes(rows));
+  auto delta = write_delta(delta_dir);
+  ASSERT_TRUE(delta);
+  auto deltas = DeltaRows::read({delta.value()});
+  ASSERT_TRUE(deltas);
+  auto at = [&](int64_t id) { return deltas.value().find("user", id).value()->at; };
+  // id 2's row (20) replaces base rows on both sides of each window's edge; 7, 8, 9 (70, 80, 90) are gained
+  const uint64_t w = MergedRows::kWindowRows;
+  const std::vector<uint64_t> replaced{0, w - 1, w, 2 * w - 1, 2 * w, base_rows - 1};
+  std::vector<PartMerge::Replacement> replacements;
+  for (uint64_t r : replaced) replacements.push_back({r, at(2)});
+  auto merge = std::make_shared<PartMerge>(base_rows, replacements, std::vector<DeltaRows::Location>{at(7), at(8), at(9)});
+  auto fd = open_input_file(base);
+  ASSERT_TRUE(fd);
+  OpenInputs files;
+  MergedRows reader(FileColumn{fd.value().get(), base, "tensor", 0, 8}, merge, deltas.value(), "embedding", files);
+  auto expected = [&](uint64_t row) -> float {
+    if (row >= base_rows) return 70.0f + 10.0f * static_cast<float>(row - base_rows);
+    return std::count(replaced.begin(), replaced.end(), row) ? 20.0f : static_cast<float>(row);
+  };
+  std::vector<unsigned char> out((base_rows + 3) * 8);
+  unsigned char* into[] = {out.data()};
+  ASSERT_TRUE(reader.read(0, base_rows + 3, nullptr, into));
+  std::vector<float> got = firsts(out, base_rows + 3);
+  for (uint64_t r = 0; r < base_rows + 3; ++r) ASSERT_EQ(got[r], expected(r)) << "row " << r;
+  std::vector<uint32_t> kept;  // from row 5 on: every row next to a window's edge, and the last gained
+  for (uint64_t r : {w - 2, w - 1, w, 2 * w, base_rows - 1, base_rows + 2}) kept.push_back(static_cast<uint32_t>(r - 5));
+  ASSERT_TRUE(reader.read(5, base_rows - 2, &kept, into));
+  got = firsts(out, kept.size());
+  for (size_t i = 0; i < kept.size(); ++i) EXPECT_EQ(got[i], expected(kept[i] + 5)) << "kept " << i;
+}
+
 TEST(MergedRowsTest, ADeltaPartWithoutTheSlotIsBadInputNamingIt) {
   testing::TempDir base_dir, delta_dir;
   const std::string base = base_dir.file("base.bin");
@@ -76,9 +117,9 @@ TEST(MergedRowsTest, ADeltaPartWithoutTheSlotIsBadInputNamingIt) {
   ASSERT_TRUE(delta);
   auto deltas = DeltaRows::read({delta.value()});
   ASSERT_TRUE(deltas);
-  auto merge = std::make_shared<PartMerge>();
-  merge->base_rows = 2;
-  merge->replaced.push_back({0, deltas.value().find("user", 7).value()->at});
+  auto merge = std::make_shared<PartMerge>(
+      2, std::vector<PartMerge::Replacement>{{0, deltas.value().find("user", 7).value()->at}},
+      std::vector<DeltaRows::Location>{});
   auto fd = open_input_file(base);
   ASSERT_TRUE(fd);
   OpenInputs files;
