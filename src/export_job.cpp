@@ -101,10 +101,6 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
                               run.reshard ? &*run.reshard : nullptr, run.hugectr_rows ? &*run.hugectr_rows : nullptr};
   StreamOutcome streamed = run.sink->stream(request, comm, run.log);
   const double my_seconds = seconds_since(stream_start);
-  if (comm.is_root() && !streamed.evictions.empty()) {  // HugeCTR tables into model.h5: counted in the stream
-    run.evictions.tables = streamed.evictions;
-    log_evictions(o, run.evictions, run.discovery.clock.tables, run.discovery.delta_base, run.log);
-  }
   if (!comm.is_root()) {  // done with the blocks: room for the report below
     run.discovery.source.listing.blocks = BlockCatalog();
     ::malloc_trim(0);  // and the heap the files' headers left fragmented goes back, not just to malloc

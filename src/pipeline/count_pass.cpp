@@ -24,8 +24,10 @@ Status count_rows(ExportRun& run) {
     if (run.comm.is_root()) log_evictions(o, run.evictions, clock.tables, run.discovery.delta_base, run.log);
     run.report.set_stage_seconds("select", seconds_since(start));
   }
-  if (source.is_hugectr() && (o.eviction.any() || o.reshard != 0) && o.format == ExportFormat::kSafetensors) {
-    auto planned = plan_hugectr_rows(o, *run.discovery.source.hugectr, run.discovery.staging_dir, run.comm);
+  if (source.is_hugectr() && (o.eviction.any() || o.reshard != 0)) {  // into files, or into model.h5
+    auto planned = o.format == ExportFormat::kHdf5
+                       ? plan_hugectr_tables(o, *source.hugectr, mine, run.discovery.staging_dir, run.comm)
+                       : plan_hugectr_rows(o, *run.discovery.source.hugectr, run.discovery.staging_dir, run.comm);
     if (!planned) return planned.error();
     run.hugectr_rows = std::move(planned).value();
     run.evictions.tables = run.hugectr_rows->tables;
@@ -37,7 +39,7 @@ Status count_rows(ExportRun& run) {
       run.reshard->layout = std::move(run.hugectr_rows->layout);
     }
     run.report.set_stage_seconds("select", seconds_since(start));
-  } else if (o.reshard != 0 && !source.is_hugectr()) {  // (HugeCTR tables into model.h5: planned in the stream)
+  } else if (o.reshard != 0 && !source.is_hugectr()) {
     const auto reshard_start = Clock::now();
     auto planned = plan_resharding(o, source.listing, mine, run.work.owners, run.transforms,
                                    o.selects_rows() ? &run.evictions.selections : nullptr, run.discovery.staging_dir,

@@ -125,6 +125,44 @@ RankHugectrCounts count_hugectr_rows(const JobOptions& o, const HugectrModel& mo
   return out;
 }
 
+Result<HugectrRowPlan> plan_hugectr_tables(const JobOptions& o, const HugectrModel& model,
+                                           const std::vector<size_t>& mine, const std::string& staging_dir,
+                                           Comm& comm) {
+  std::vector<std::pair<uint64_t, RowRange>> ranges;
+  for (size_t i : mine) ranges.emplace_back(i, RowRange{0, model.tables[i].source.rows});
+  auto everyone = allgather(comm, count_hugectr_rows(o, model, ranges), "hugectr-table-counts");
+  if (!everyone) return everyone.error();
+  if (auto failure = first_error(everyone)) return *failure;  // the same on every rank
+  HugectrRowPlan plan;
+  for (const RankHugectrCounts& rank : everyone.value()) {
+    plan.whole_tables.insert(plan.whole_tables.end(), rank.ranges.begin(), rank.ranges.end());
+  }
+  std::sort(plan.whole_tables.begin(), plan.whole_tables.end(),
+            [](const HugectrRangeCount& a, const HugectrRangeCount& b) { return a.table < b.table; });
+  if (o.eviction.l2_below && comm.is_root()) {
+    for (const HugectrRangeCount& c : plan.whole_tables) {
+      plan.tables[model.tables[c.table].name] = TableEviction{c.rows, c.rows - c.kept};
+    }
+  }
+  if (!o.reshard) return plan;
+  std::vector<HugectrSourcePart> parts;  // each table one source part, its ids in its key file
+  for (const HugectrRangeCount& c : plan.whole_tables) {
+    const HugectrTableExport& t = model.tables[c.table];
+    auto id = std::find_if(t.slots.begin(), t.slots.end(), [](const HugectrSlotExport& s) { return s.slot == "id"; });
+    if (id == t.slots.end()) return Error{ExitCode::kInternal, t.source.path, "table " + quoted_name(t.name) + " has no id"};
+    HugectrSourcePart part{"part_0_1", DecisionColumn{}, c};
+    part.ids = DecisionColumn{hugectr_slot_path(t, *id, staging_dir), part.key(t, "id"), 0, c.rows};
+    parts.push_back(std::move(part));
+  }
+  auto layout = plan_hugectr_reshard(o.reshard, model, parts);
+  if (!layout) return layout.error();
+  plan.placements.emplace();
+  plan.placements->count = o.reshard;
+  plan.placements->sparse = std::move(layout.value().sparse);
+  plan.placements->table_rows = std::move(layout.value().rows);
+  return plan;
+}
+
 Result<HugectrRowPlan> plan_hugectr_rows(const JobOptions& o, HugectrModel& model, const std::string& staging_dir,
                                          Comm& comm) {
   std::vector<std::pair<uint64_t, RowRange>> ranges;

@@ -139,67 +139,40 @@ Status check_free_space(const Hdf5Layout& plan, const std::vector<DenseDataset>&
   return Ok{};
 }
 
-// HugeCTR tables with --evict-l2-below or --reshard, on the rank that reads them: each table is one part
-// (part_0_1), counted whole. Its tensors get their kept rows, the eviction decision goes into `selections` (the
-// L2 norm of the embedding file's rows), and the file results the manifest describes take the kept rows.
-Status count_hugectr_share(const JobOptions& o, const HugectrModel& model, const std::vector<size_t>& mine,
-                           RankTensors& tensors, std::vector<FileResult>& results, PieceSources& sources) {
-  std::vector<std::pair<uint64_t, RowRange>> ranges;
-  for (size_t i : mine) ranges.emplace_back(i, RowRange{0, model.tables[i].source.rows});
-  RankHugectrCounts counted = count_hugectr_rows(o, model, ranges);
-  if (counted.error) return *counted.error;
-  for (const HugectrRangeCount& c : counted.ranges) {
+// HugeCTR tables with --evict-l2-below or --reshard (counted whole by the rank that reads each, before the stream:
+// pipeline/hugectr_row_stage.h), on that rank: its tensors get their kept rows, the eviction decision goes into
+// `sources` (the L2 norm of the embedding file's rows), and the file results the manifest describes take the kept
+// rows.
+void apply_hugectr_counts(const JobOptions& o, const HugectrModel& model, const HugectrRowPlan& counts,
+                          const std::vector<size_t>& mine, RankTensors& tensors, std::vector<FileResult>& results,
+                          PieceSources& sources) {
+  if (!o.eviction.l2_below) return;
+  for (size_t table : mine) {
+    const HugectrRangeCount& c = counts.whole_tables.at(table);
     const HugectrTableExport& t = model.tables[c.table];
-    if (o.eviction.l2_below) {
-      auto embedding = std::find_if(tensors.tensors.begin(), tensors.tensors.end(), [&](const SourceTensor& s) {
-        return s.child == t.name && s.slot == "embedding";
-      });
-      if (embedding == tensors.tensors.end()) continue;  // no embedding exported: nothing to measure (not reached)
-      auto selection = std::make_shared<PartSelection>();
-      selection->part = PartId{t.name, "part_0_1"};
-      selection->decision.embedding =
-          DecisionColumn{embedding->file, embedding->key, 0, c.rows, DType::kF32, t.source.vec_size};
-      selection->decision.l2_below = *o.eviction.l2_below;
-      selection->rows = c.rows;
-      selection->kept = c.kept;
-      for (SourceTensor& s : tensors.tensors) {
-        if (s.child != t.name) continue;
-        s.kept_rows = static_cast<int64_t>(c.kept);
-        sources.selections.emplace(PieceKey{s.file, s.key}, selection);
-      }
-      for (FileResult& result : results) {
-        if (result.name != t.file) continue;
-        HugectrTableExport kept = t;
-        resize_hugectr_table(kept, c.kept);
-        result.kept = kept.tensors;
-      }
+    auto embedding = std::find_if(tensors.tensors.begin(), tensors.tensors.end(), [&](const SourceTensor& s) {
+      return s.child == t.name && s.slot == "embedding";
+    });
+    if (embedding == tensors.tensors.end()) continue;  // no embedding exported: nothing to measure (not reached)
+    auto selection = std::make_shared<PartSelection>();
+    selection->part = PartId{t.name, "part_0_1"};
+    selection->decision.embedding =
+        DecisionColumn{embedding->file, embedding->key, 0, c.rows, DType::kF32, t.source.vec_size};
+    selection->decision.l2_below = *o.eviction.l2_below;
+    selection->rows = c.rows;
+    selection->kept = c.kept;
+    for (SourceTensor& s : tensors.tensors) {
+      if (s.child != t.name) continue;
+      s.kept_rows = static_cast<int64_t>(c.kept);
+      sources.selections.emplace(PieceKey{s.file, s.key}, selection);
     }
-    tensors.hugectr_counts.push_back(c);
+    for (FileResult& result : results) {
+      if (result.name != t.file) continue;
+      HugectrTableExport kept = t;
+      resize_hugectr_table(kept, c.kept);
+      result.kept = kept.tensors;
+    }
   }
-  return Ok{};
-}
-
-// --reshard of HugeCTR tables into model.h5, on every rank alike: the placements of every table's slots, from the
-// counts every rank sent (each table one source part, read whole by one rank, its ids in its unpacked key file).
-Result<ReshardShare> plan_hugectr_hdf5_reshard(const JobOptions& o, const HugectrModel& model,
-                                               const std::vector<SourceTensor>& all,
-                                               const std::vector<HugectrRangeCount>& counts) {
-  std::vector<HugectrSourcePart> parts;
-  for (const HugectrRangeCount& c : counts) {
-    const HugectrTableExport& t = model.tables[c.table];
-    HugectrSourcePart part{"part_0_1", DecisionColumn{}, c};
-    auto ids = std::find_if(all.begin(), all.end(), [&](const SourceTensor& s) { return s.key == part.key(t, "id"); });
-    if (ids == all.end()) return Error{ExitCode::kInternal, t.source.path, "table " + quoted_name(t.name) + " has no id"};
-    part.ids = DecisionColumn{ids->file, ids->key, 0, c.rows};
-    parts.push_back(std::move(part));
-  }
-  auto layout = plan_hugectr_reshard(o.reshard, model, parts);
-  if (!layout) return layout.error();
-  ReshardShare share;
-  share.count = o.reshard;
-  share.sparse = std::move(layout.value().sparse);
-  share.table_rows = std::move(layout.value().rows);
-  return share;
 }
 
 }  // namespace
@@ -216,10 +189,7 @@ StreamOutcome Hdf5Sink::stream(const StreamRequest& r, Comm& comm, const Log& lo
     if (share) {
       mine.tensors = std::move(share.value().tensors);
       results = std::move(share.value().results);
-      if (o.eviction.l2_below || o.reshard) {
-        auto counted = count_hugectr_share(o, *r.source.hugectr, r.mine, mine, results, sources);
-        if (!counted) out.failure = counted.error();
-      }
+      if (r.hugectr_rows) apply_hugectr_counts(o, *r.source.hugectr, *r.hugectr_rows, r.mine, mine, results, sources);
     } else {
       out.failure = share.error();
     }
@@ -232,38 +202,20 @@ StreamOutcome Hdf5Sink::stream(const StreamRequest& r, Comm& comm, const Log& lo
   mine.ok = !out.failure;
   auto everyone = allgather(comm, mine, "header-summary");
   std::vector<SourceTensor> all;
-  std::vector<HugectrRangeCount> hugectr_counts;
   bool everyone_ok = everyone.ok();
   if (!everyone && !out.failure) out.failure = everyone.error();
   for (const auto& rank : everyone ? everyone.value() : std::vector<RankTensors>{}) {
     everyone_ok = everyone_ok && rank.ok;
     all.insert(all.end(), rank.tensors.begin(), rank.tensors.end());
-    hugectr_counts.insert(hugectr_counts.end(), rank.hugectr_counts.begin(), rank.hugectr_counts.end());
   }
   if (!everyone_ok) {
     if (out.failure) comm.announce_failure();
     return out;
   }
-  if (comm.is_root() && r.source.is_hugectr() && o.eviction.l2_below) {
-    for (const HugectrRangeCount& c : hugectr_counts) {
-      out.evictions[r.source.hugectr->tables[c.table].name] = TableEviction{c.rows, c.rows - c.kept};
-    }
-  }
-  // --reshard: a RecIS checkpoint's placements came with the request; HugeCTR tables are planned here, alike on
-  // every rank, from the counts just exchanged
-  std::optional<ReshardShare> hugectr_reshard;
-  if (r.source.is_hugectr() && o.reshard) {
-    auto planned = plan_hugectr_hdf5_reshard(o, *r.source.hugectr, all, hugectr_counts);
-    if (!planned) {
-      if (comm.is_root()) {
-        out.failure = planned.error();
-        comm.announce_failure();
-      }
-      return out;
-    }
-    hugectr_reshard = std::move(planned).value();
-  }
-  const ReshardShare* reshard = hugectr_reshard ? &*hugectr_reshard : r.reshard ? &r.reshard->share : nullptr;
+  // --reshard: the placements the count pass planned (a RecIS checkpoint's, or HugeCTR tables')
+  const ReshardShare* reshard = r.hugectr_rows && r.hugectr_rows->placements ? &*r.hugectr_rows->placements
+                                : r.reshard                                  ? &r.reshard->share
+                                                                             : nullptr;
   auto plan = lay_out_hdf5(all, o.buffer_mib << 20, listing.ckpt_dir, r.transforms,
                           reshard ? &reshard->table_rows : nullptr);
   if (!plan) {  // the same on every rank; reported once, by rank 0

@@ -203,20 +203,29 @@ Status unpack_legacy_table(const HugectrSparseTable& table, const std::string& d
 namespace {
 // Legacy tables unpacked for --format hdf5 live in the staging directory under this prefix until publish.
 constexpr const char* kUnpackedPrefix = ".hugectr-unpacked-";
+
+std::string hugectr_table_dir(const HugectrTableExport& t, const std::string& staging_dir) {
+  // a legacy table's interleaved records are unpacked into plain arrays
+  return t.source.format == HugectrSparseFormat::kLegacyFile ? staging_dir + "/" + kUnpackedPrefix + t.name
+                                                             : resolved_path(t.source.path);
+}
+
 }  // namespace
+
+std::string hugectr_slot_path(const HugectrTableExport& t, const HugectrSlotExport& slot,
+                              const std::string& staging_dir) {
+  return hugectr_table_dir(t, staging_dir) + "/" + slot.source_file;
+}
 
 Result<HugectrShare> hugectr_share(const HugectrModel& model, const std::vector<size_t>& mine, int rank,
                                    const std::string& staging_dir, bool dry_run, size_t buffer_bytes) {
   HugectrShare share;
   for (size_t i : mine) {
     const HugectrTableExport& t = model.tables[i];
-    std::string dir = resolved_path(t.source.path);
-    if (t.source.format == HugectrSparseFormat::kLegacyFile) {  // interleaved records: unpacked into plain arrays
-      dir = staging_dir + "/" + kUnpackedPrefix + t.name;
-      if (!dry_run) {
-        auto unpacked = unpack_legacy_table(t.source, dir, buffer_bytes);
-        if (!unpacked) return unpacked.error();
-      }
+    const std::string dir = hugectr_table_dir(t, staging_dir);
+    if (t.source.format == HugectrSparseFormat::kLegacyFile && !dry_run) {
+      auto unpacked = unpack_legacy_table(t.source, dir, buffer_bytes);
+      if (!unpacked) return unpacked.error();
     }
     // The key, emb_vector and slot_id files of the directory format are plain arrays: each is a source tensor at
     // offset 0, with the rows as read (the HDF5 layout applies the row transforms).
@@ -229,7 +238,7 @@ Result<HugectrShare> hugectr_share(const HugectrModel& model, const std::vector<
       src.slice = kHugectrSlice;
       src.dtype = slot.source.dtype_spelling;
       src.shape = slot.source.tensor_shape(t.source.rows);
-      src.file = dir + "/" + slot.source_file;  // absolute: the tables may live anywhere
+      src.file = hugectr_slot_path(t, slot, staging_dir);  // absolute: the tables may live anywhere
       src.owner = rank;
       share.tensors.push_back(std::move(src));
     }

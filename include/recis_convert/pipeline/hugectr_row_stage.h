@@ -8,6 +8,9 @@
 //      offsets of its ranges' rows;
 //   3. the stream: every rank reads its ranges again, leaves out the evicted rows, rewrites the rest (serving
 //      dtypes) and pwrites them, grouped by target (sinks/hugectr_tables.h: write_hugectr_kept_rows).
+// Into model.h5 (plan_hugectr_tables) each table is read whole by one rank, as one source part "part_0_1": every
+// rank counts the tables it reads, every rank gets every count (the datasets' sizes), and with --reshard every rank
+// plans the same placements; the HDF5 sink writes the kept rows where they say.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +26,7 @@
 #include "recis_convert/plan/reshard_plan.h"
 #include "recis_convert/pipeline/eviction_stage.h"
 #include "recis_convert/formats/hugectr_sparse.h"
+#include "recis_convert/sinks/reshard_writer.h"  // ReshardShare
 #include "recis_convert/sources/hugectr_export.h"
 
 namespace recis_convert {
@@ -47,9 +51,13 @@ struct HugectrRangePlacement {
 };
 
 struct HugectrRowPlan {
-  std::vector<HugectrRangePlacement> mine;      // every rank
-  std::optional<ReshardLayout> layout;          // rank 0, with --reshard
+  std::vector<HugectrRangePlacement> mine;      // into files, every rank
+  std::optional<ReshardLayout> layout;          // into files, rank 0, with --reshard
   std::map<std::string, TableEviction> tables;  // rank 0, with --evict-l2-below: rows and evicted rows per table
+  // Into model.h5, where each table is read whole by one rank (its part "part_0_1"), on every rank: every table's
+  // count, in table order, and with --reshard every slot's placements (planned alike on every rank).
+  std::vector<HugectrRangeCount> whole_tables;
+  std::optional<ReshardShare> placements;
 };
 
 // A source part of a HugeCTR table for --reshard: a range of its rows, counted, named as RecIS names parts
@@ -73,6 +81,13 @@ Result<ReshardLayout> plan_hugectr_reshard(uint32_t count, const HugectrModel& m
 // One rank: the kept rows (and, with --reshard, their targets) of each (table index, row range) given.
 RankHugectrCounts count_hugectr_rows(const JobOptions& options, const HugectrModel& model,
                                      const std::vector<std::pair<uint64_t, RowRange>>& ranges);
+
+// Every rank, collectively (model.h5 exports): each rank counts the tables it reads (`mine`), every rank gets
+// every count, and with --reshard plans the placements (the ids of a table are read from `staging_dir` for a legacy
+// table, which the stream unpacks there: hugectr_export.h).
+Result<HugectrRowPlan> plan_hugectr_tables(const JobOptions& options, const HugectrModel& model,
+                                           const std::vector<size_t>& mine, const std::string& staging_dir,
+                                           Comm& comm);
 
 // Every rank, collectively (safetensors exports). Rank 0 resizes `model`'s tables to their kept rows (without
 // --reshard) and creates the output files in `staging_dir` (not in a dry run, when it is empty).

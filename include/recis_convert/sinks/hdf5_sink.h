@@ -16,7 +16,6 @@ namespace recis_convert {
 struct RankTensors {
   bool ok = true;
   std::vector<SourceTensor> tensors;
-  std::vector<HugectrRangeCount> hugectr_counts;  // HugeCTR with --evict-l2-below or --reshard: its tables, whole
 };
 
 class Hdf5Sink : public Sink {

@@ -67,9 +67,6 @@ struct StreamOutcome {
   std::vector<PieceResult> pieces;  // the pieces of split files this rank wrote (their files' results: piece 0's)
   // model.h5: the bytes this rank read and wrote, by its pieces (which need not be its files': spread_large_files)
   std::optional<PieceBytes> piece_bytes;
-  // Rank 0, HugeCTR tables into model.h5 with --evict-l2-below: each table's rows and evicted rows, counted in the
-  // stream (a safetensors export counts them before it: hugectr_row_stage.h).
-  std::map<std::string, TableEviction> evictions;
   // RecIS files: the copy engine's path at the end of the stream (copy_choice.h) and why: the choice, and the
   // fallback if the kernel refused copy_file_range. Empty where no file was copied.
   std::string copy_path, copy_why;

@@ -80,6 +80,10 @@ struct HugectrShare {
   std::vector<SourceTensor> tensors;
   std::vector<FileResult> results;
 };
+// Where a slot's rows lie as model.h5 reads them: the table's directory, or a legacy table's unpacked copy in the
+// staging directory.
+std::string hugectr_slot_path(const HugectrTableExport& table, const HugectrSlotExport& slot,
+                              const std::string& staging_dir);
 Result<HugectrShare> hugectr_share(const HugectrModel& model, const std::vector<size_t>& mine, int rank,
                                    const std::string& staging_dir, bool dry_run, size_t buffer_bytes);
 void remove_unpacked_tables(const HugectrModel& model, const std::string& staging_dir);
