@@ -105,7 +105,8 @@ ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
     run.discovery.source.listing.blocks = BlockCatalog();
     ::malloc_trim(0);  // and the heap the files' headers left fragmented goes back, not just to malloc
   }
-  BarrierOutcome agreed = agree_and_gather(run, streamed, request, my_seconds, stream_start);  // 4
+  BarrierOutcome agreed =  // 4
+      agree_and_gather(comm, *run.sink, request, streamed, run.quantization, my_seconds, stream_start, report);
 
   int final_status = agreed.agreed;
   if (comm.is_root()) {  // 5, 6

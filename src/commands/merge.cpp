@@ -19,7 +19,6 @@
 #include "recis_convert/mpi/job_messages.h"
 #include "recis_convert/plan/merge_chain.h"
 #include "recis_convert/plan/piece_plan.h"
-#include "recis_convert/sinks/shared_file_checksums.h"
 #include "recis_convert/sinks/sink.h"
 #include "recis_convert/pipeline/job_log.h"
 #include "recis_convert/publish/staging.h"
@@ -152,8 +151,7 @@ Result<MergeInputs> read_inputs(const MergeOptions& m, std::vector<ExportManifes
 
 // Rank 0, stage 4: metadata, the carried files, the manifest; then publish.
 Status finish_merge(const MergeOptions& m, const std::vector<ExportManifest>& manifests, int64_t step,
-                    const CheckpointListing& base, Gathered gathered, const std::map<std::string, uint64_t>& evicted,
-                    const std::set<std::string>& judged_by_step, StagingDir& staging, RunReport& report,
+                    const CheckpointListing& base, Gathered gathered, StagingDir& staging, RunReport& report,
                     Clock::time_point start, const Log& log) {
   const JobOptions o = options_of(manifests[0], m);
   SourceDescription source;
@@ -165,9 +163,9 @@ Status finish_merge(const MergeOptions& m, const std::vector<ExportManifest>& ma
   summary.value().shared = std::move(gathered.shared);  // model.h5's size and checksum
   const GlobalStep merged{step, "merge of " + std::to_string(manifests.size() - 1) + " delta(s)"};
   summary.value().clock.step = merged;
-  for (const auto& [table, rows] : evicted) {  // by the merged step, as an export records its table's clock
-    summary.value().evictions[table] =
-        TableEvictionRecord{rows, judged_by_step.count(table) ? std::optional<GlobalStep>(merged) : std::nullopt};
+  for (const auto& [table, rows] : gathered.evicted) {  // by the merged step, as an export records its table's clock
+    summary.value().evictions[table] = TableEvictionRecord{
+        rows, gathered.judged_by_step.count(table) ? std::optional<GlobalStep>(merged) : std::nullopt};
     log.stage("evicted " + std::to_string(rows) + " rows of " + nlohmann::json(table).dump());
   }
   const std::string bitmaps = kept_row_bitmap_dir(staging.path());
@@ -313,16 +311,13 @@ Status count_merged_rows(const MergeOptions& m, const MergeInputs& inputs, Comm&
   return Ok{};
 }
 
-// 3, every rank: its share of the base merged, through the export's stream stage with the merged rows. Its report
-// for the barrier, and its file results packed.
+// 3, every rank: its share of the base merged, through the export's stream stage with the merged rows, and the
+// rows --evict-* left out as they were merged.
 // `failed`: this rank's plan or count pass failed; `go`: no rank's did (a rank whose own went well but another's
 // did not has nothing to say at the barrier).
-std::pair<MergeReport, PackedFileResults> stream_merge(const MergeOptions& m, const MergeInputs& inputs,
-                                                       MergeRun& run, bool go, std::optional<Error> failed,
-                                                       Comm& comm, const Log& log) {
-  const auto start = Clock::now();
+StreamOutcome stream_merge(const MergeOptions& m, const MergeInputs& inputs, MergeRun& run, bool go,
+                           std::optional<Error> failed, Comm& comm, const Log& log) {
   StreamOutcome streamed;
-  MergeReport mine;
   if (failed) {
     streamed.failure = std::move(failed);
   } else if (go) {
@@ -333,43 +328,28 @@ std::pair<MergeReport, PackedFileResults> stream_merge(const MergeOptions& m, co
       return merged.rows_of(tensor);
     };
     streamed = run.sink->stream(request, comm, log);
-    mine.evicted = merged.evicted();
-    mine.judged_by_step = merged.judged_by_step();
+    streamed.evicted = merged.evicted();
+    streamed.judged_by_step = merged.judged_by_step();
   }
-  if (!streamed.failure) {
-    if (auto stop = interruption()) streamed.failure = *stop;
-  }
-  mine.stream = RankReport{streamed.failure, std::move(streamed.results), seconds_since(start), 0, run.quantization,
-                           {}, std::move(streamed.pieces), std::nullopt, streamed.copy_path, streamed.copy_why};
-  return {std::move(mine), std::move(streamed.packed)};
+  return streamed;
 }
 
 // 4, rank 0: every rank's results gathered as an export's (pipeline/rank_reports.h), the inputs checked unchanged,
 // then the metadata and the publish. Returns the job's status.
 int finish_on_root(const MergeOptions& m, const std::vector<ExportManifest>& manifests, const MergeInputs& inputs,
-                   const MergeRun& run, int agreed, Result<std::vector<MergeReport>> gathered,
-                   Result<std::vector<PackedFileResults>> packed, Result<SharedFileDigests> shared,
-                   StagingDir& staging, RunReport& report, Clock::time_point start, const Log& log) {
-  std::map<std::string, uint64_t> evicted;
-  std::set<std::string> judged_by_step;
-  std::vector<RankReport> reports;
-  if (gathered) {
-    for (auto& r : gathered.value()) {
-      for (const auto& [table, rows] : r.evicted) evicted[table] += rows;
-      judged_by_step.insert(r.judged_by_step.begin(), r.judged_by_step.end());
-      reports.push_back(std::move(r.stream));
-    }
-  }
-  auto collected = !gathered ? Result<Gathered>(gathered.error())
-                   : !packed ? Result<Gathered>(packed.error())
-                             : collect_reports(reports, packed.value(), report, inputs.base.blocks, run.work,
-                                               run.o.piece_bytes(), agreed == 0);
-  if (collected && !shared) collected = shared.error();
+                   const MergeRun& run, BarrierOutcome agreed, StagingDir& staging, RunReport& report,
+                   Clock::time_point start, const Log& log) {
+  auto collected = !agreed.reports ? Result<Gathered>(agreed.reports.error())
+                   : !agreed.packed ? Result<Gathered>(agreed.packed.error())
+                                    : collect_reports(agreed.reports.value(), agreed.packed.value(), report,
+                                                      inputs.base.blocks, run.work, run.o.piece_bytes(),
+                                                      agreed.agreed == 0);
+  if (collected && !agreed.shared) collected = agreed.shared.error();
   if (!collected) {
     Log::error(collected.error().describe());
     return static_cast<int>(collected.error().code);
   }
-  if (agreed != 0) return agreed;
+  if (agreed.agreed != 0) return agreed.agreed;
   // the inputs were checksummed against their manifests, then read again to merge: still the same files now?
   for (size_t i = 0; i <= inputs.deltas.size(); ++i) {
     auto unchanged = check_listing_unchanged(i == 0 ? inputs.base : inputs.deltas[i - 1]);
@@ -381,14 +361,14 @@ int finish_on_root(const MergeOptions& m, const std::vector<ExportManifest>& man
   Gathered& files = collected.value();
   // the files the ranks wrote together (--reshard), described as an export's, in place of the base's
   CheckpointListing listing = inputs.base;
-  auto described = run.sink->describe_on_root(run.request(), true, files.files, files.owner, shared.value(), listing);
+  auto described =
+      run.sink->describe_on_root(run.request(), true, files.files, files.owner, agreed.shared.value(), listing);
   if (!described) {
     Log::error(described.error().describe());
     return static_cast<int>(described.error().code);
   }
-  files.shared = std::move(shared).value();
-  auto finished = finish_merge(m, manifests, inputs.step, listing, std::move(files), evicted, judged_by_step, staging,
-                               report, start, log);
+  files.shared = std::move(agreed.shared).value();
+  auto finished = finish_merge(m, manifests, inputs.step, listing, std::move(files), staging, report, start, log);
   if (!finished) {
     Log::error(finished.error().describe());
     return static_cast<int>(finished.error().code);
@@ -431,19 +411,13 @@ ExitCode run_merge(const MergeOptions& m, Comm& comm) {
     Status counted = count_merged_rows(m, inputs.value(), comm, run);  // one error, on every rank alike
     if (!counted) failed = counted.error();
   }
-  auto [mine, packed] = stream_merge(m, inputs.value(), run, every_rank_planned, std::move(failed), comm, log);
-  const int agreed = comm.agree_on_status(mine.stream.error ? static_cast<int>(mine.stream.error->code) : 0).status;
-  auto gathered = gather_to_root(comm, mine, "merge-report");
-  auto packed_results = gather_encoded_to_root(comm, std::move(packed), "file-results");
-  Result<SharedFileDigests> shared = SharedFileDigests{};
-  if (agreed == 0) {  // the files every rank wrote into, checksummed by all (shared_file_checksums.h)
-    shared = checksum_shared_files(comm, comm.is_root() ? run.sink->shared_files(run.request()) : std::vector<std::string>{},
-                                   run.staging_dir, run.o.piece_bytes());
-  }
-  int status = agreed;
+  const auto stream_start = Clock::now();
+  StreamOutcome streamed = stream_merge(m, inputs.value(), run, every_rank_planned, std::move(failed), comm, log);
+  BarrierOutcome agreed = agree_and_gather(comm, *run.sink, run.request(), streamed, run.quantization,
+                                           seconds_since(stream_start), stream_start, report);
+  int status = agreed.agreed;
   if (comm.is_root()) {
-    status = finish_on_root(m, manifests, inputs.value(), run, agreed, std::move(gathered), std::move(packed_results),
-                            std::move(shared), *staging, report, start, log);
+    status = finish_on_root(m, manifests, inputs.value(), run, std::move(agreed), *staging, report, start, log);
     staging->discard();  // no-op after a successful publish
   }
   auto verdict = broadcast_value(comm, status, "verdict");

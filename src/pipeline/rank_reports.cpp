@@ -7,6 +7,7 @@
 #include "recis_convert/common/fault_injection.h"
 #include "recis_convert/common/interrupt.h"
 #include "recis_convert/mpi/job_messages.h"
+#include "recis_convert/pipeline/export_run.h"  // report_failure
 
 namespace recis_convert {
 namespace {
@@ -94,6 +95,8 @@ Result<Gathered> collect_reports(std::vector<RankReport>& reports, std::vector<P
     out.resumed.pieces += got.resumed.pieces;
     out.resumed.bytes += got.resumed.bytes;
     out.resumed.seconds += got.resumed.seconds;
+    for (const auto& [table, rows] : got.evicted) out.evicted[table] += rows;
+    out.judged_by_step.insert(got.judged_by_step.begin(), got.judged_by_step.end());
     for (auto& f : got.results) results->push_back(std::move(f));
     got.results.clear();
     RankWork rank_work{static_cast<int>(r), results->size(), got.shared_bytes, got.shared_bytes, got.seconds,
@@ -137,32 +140,32 @@ void report_resumed(const ResumeSavings& resumed, RunReport& report, const Log& 
             format_seconds(resumed.seconds) + " to export them");
 }
 
-BarrierOutcome agree_and_gather(ExportRun& run, StreamOutcome& streamed, const StreamRequest& request, double my_seconds,
-                       Clock::time_point stream_start) {
+BarrierOutcome agree_and_gather(Comm& comm, const Sink& sink, const StreamRequest& request, StreamOutcome& streamed,
+                                const QuantizationLedger& quantization, double my_seconds,
+                                Clock::time_point stream_start, RunReport& report) {
   fault_point("barrier");
   if (!streamed.failure) {
     if (auto stop = interruption()) {
       streamed.failure = *stop;
-      run.comm.announce_failure();
+      comm.announce_failure();
     }
   }
   BarrierOutcome out;
-  out.agreed = run.comm.agree_on_status(streamed.failure ? static_cast<int>(streamed.failure->code) : 0).status;
+  out.agreed = comm.agree_on_status(streamed.failure ? static_cast<int>(streamed.failure->code) : 0).status;
   out.reports = gather_to_root(
-      run.comm,
-      RankReport{streamed.failure, std::move(streamed.results), my_seconds, streamed.shared_bytes, run.quantization,
+      comm,
+      RankReport{streamed.failure, std::move(streamed.results), my_seconds, streamed.shared_bytes, quantization,
                  streamed.resumed, std::move(streamed.pieces), streamed.piece_bytes, streamed.copy_path,
-                 streamed.copy_why},
+                 streamed.copy_why, std::move(streamed.evicted), std::move(streamed.judged_by_step)},
       "rank-report");
-  out.packed = gather_encoded_to_root(run.comm, std::move(streamed.packed), "file-results");
+  out.packed = gather_encoded_to_root(comm, std::move(streamed.packed), "file-results");
   out.seconds = seconds_since(stream_start);
   if (out.agreed == 0) {
     const auto checksum_start = Clock::now();
-    out.shared = checksum_shared_files(
-        run.comm, run.comm.is_root() ? run.sink->shared_files(request) : std::vector<std::string>{},
-        run.discovery.staging_dir, run.o.piece_bytes());
+    out.shared = checksum_shared_files(comm, comm.is_root() ? sink.shared_files(request) : std::vector<std::string>{},
+                                       request.staging_dir, request.options.piece_bytes());
     out.checksum_seconds = seconds_since(checksum_start);
-    run.report.set_stage_seconds("checksum", out.checksum_seconds);
+    report.set_stage_seconds("checksum", out.checksum_seconds);
   }
   return out;
 }

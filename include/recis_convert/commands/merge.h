@@ -38,14 +38,6 @@ struct MergeInputs {
   int64_t step = 0;  // the merged step: the last delta's
 };
 
-// What each rank tells rank 0 at the barrier: an export's report (its file results packed beside it), and the
-// rows --evict-* left out per table, of the parts it counted (MergedExport::evicted, judged_by_step).
-struct MergeReport {
-  RankReport stream;
-  std::map<std::string, uint64_t> evicted;
-  std::set<std::string> judged_by_step;
-};
-
 ExitCode run_merge(const MergeOptions& options, Comm& comm);
 
 }  // namespace recis_convert

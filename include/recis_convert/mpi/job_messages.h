@@ -197,10 +197,9 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(HugectrRangePlacement, table, slots)
 // the barrier.
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Discovery, source, export_dir, staging_dir, clock, delta_base)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RankReport, error, results, seconds, shared_bytes, quantization, resumed, pieces,
-                                   piece_bytes, copy_path, copy_why)
+                                   piece_bytes, copy_path, copy_why, evicted, judged_by_step)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SharedFile, name, bytes)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RankTensors, ok, tensors)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(MergeInputs, base, deltas, staging_dir, step)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(MergeReport, stream, evicted, judged_by_step)
 
 }  // namespace recis_convert

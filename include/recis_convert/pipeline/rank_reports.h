@@ -1,19 +1,21 @@
-// Stage 4 of the export, the barrier: what each rank tells rank 0 (a RankReport, its file results packed beside
-// it), and rank 0's reading of them all: every error said once, every file's result with the rank that wrote it,
-// split files' checksums joined from their pieces', the run record's per-rank figures. Encodings: mpi/job_messages.h.
+// Stage 4 of an export or a merge, the barrier: what each rank tells rank 0 (a RankReport, its file results packed
+// beside it), and rank 0's reading of them all: every error said once, every file's result with the rank that wrote
+// it, split files' checksums joined from their pieces', the run record's per-rank figures. Encodings:
+// mpi/job_messages.h.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "recis_convert/common/error.h"
 #include "recis_convert/common/log.h"
 #include "recis_convert/metadata/run_report.h"
-#include "recis_convert/pipeline/export_run.h"
+#include "recis_convert/mpi/comm.h"
 #include "recis_convert/plan/piece_plan.h"
 #include "recis_convert/publish/resume_journal.h"
 #include "recis_convert/sinks/packed_file_results.h"
@@ -36,6 +38,8 @@ struct RankReport {
   std::vector<PieceResult> pieces;   // the pieces of split files it wrote
   std::optional<PieceBytes> piece_bytes;  // model.h5: what it read and wrote, by its pieces
   std::string copy_path, copy_why;        // see StreamOutcome
+  std::map<std::string, uint64_t> evicted;  // see StreamOutcome
+  std::set<std::string> judged_by_step;
 };
 
 // Rank 0 at the barrier: every rank's results and errors (each error said once), into the run record.
@@ -45,6 +49,8 @@ struct Gathered {
   std::map<std::string, int> owner;  // file -> the rank that exported it
   QuantizationLedger quantization;   // every rank's, merged (exactly: the order does not matter)
   ResumeSavings resumed;             // every rank's, summed in rank order
+  std::map<std::string, uint64_t> evicted;  // rows the stream left out, every rank's, per table (merge)
+  std::set<std::string> judged_by_step;
   bool ok = true;
 };
 
@@ -67,8 +73,10 @@ struct BarrierOutcome {
   double seconds = 0;           // the stream's, to the gathered reports
   double checksum_seconds = 0;  // 4b's
 };
-BarrierOutcome agree_and_gather(ExportRun& run, StreamOutcome& streamed, const StreamRequest& request,
-                               double my_seconds, std::chrono::steady_clock::time_point stream_start);
+// The export's and the merge's: `quantization` is this rank's ledger, `my_seconds` its stream's time.
+BarrierOutcome agree_and_gather(Comm& comm, const Sink& sink, const StreamRequest& request, StreamOutcome& streamed,
+                                const QuantizationLedger& quantization, double my_seconds,
+                                std::chrono::steady_clock::time_point stream_start, RunReport& report);
 
 // --resume: the files adopted from an interrupted run, said once and recorded in the run record.
 void report_resumed(const ResumeSavings& resumed, RunReport& report, const Log& log);

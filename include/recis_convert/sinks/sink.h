@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -70,6 +71,10 @@ struct StreamOutcome {
   // RecIS files: the copy engine's path at the end of the stream (copy_choice.h) and why: the choice, and the
   // fallback if the kernel refused copy_file_range. Empty where no file was copied.
   std::string copy_path, copy_why;
+  // Rows the source left out as the stream read them, per table (a merge judges --evict-* on the merged rows:
+  // sources/merged_export.h), and the tables judged by their global step. An export counts them before the stream.
+  std::map<std::string, uint64_t> evicted;
+  std::set<std::string> judged_by_step;
 };
 
 // A kind of output. Its methods are called in the stage order of export_job.cpp (and commands/merge.cpp).
