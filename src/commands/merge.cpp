@@ -153,6 +153,7 @@ Result<MergeInputs> read_inputs(const MergeOptions& m, std::vector<ExportManifes
 Status finish_merge(const MergeOptions& m, const std::vector<ExportManifest>& manifests, int64_t step,
                     const CheckpointListing& base, Gathered gathered, StagingDir& staging, RunReport& report,
                     Clock::time_point start, const Log& log) {
+  const auto metadata_start = Clock::now();
   const JobOptions o = options_of(manifests[0], m);
   SourceDescription source;
   source.listing = base;
@@ -186,7 +187,8 @@ Status finish_merge(const MergeOptions& m, const std::vector<ExportManifest>& ma
   }
   for (const auto& e : manifests) manifest.value().merged_from.push_back(resolved_path(e.dir));
   manifest.value().lineage = manifests[0].lineage;  // the merged rows are still the base's training run
-  report.set_stage_seconds("total", std::chrono::duration<double>(Clock::now() - start).count());
+  report.set_stage_seconds("metadata", seconds_since(metadata_start));
+  report.set_stage_seconds("total", seconds_since(start));
   auto written = write_manifest_and_record(o, manifest.value(), staging.path(), report);
   if (!written) return written.error();
   fault_point("publish");
@@ -398,10 +400,14 @@ ExitCode run_merge(const MergeOptions& m, Comm& comm) {
   }
   report.set_checkpoint(inputs.value().base, "merge",
                         "the base export; deltas: " + std::to_string(inputs.value().deltas.size()));
+  report.set_stage_seconds("discover", seconds_since(start));
+  const auto verify_start = Clock::now();
   if (auto refused = check_inputs_verify(m, comm, report)) return *refused;
+  report.set_stage_seconds("verify", seconds_since(verify_start));
 
   // 2. plan, and with --reshard the count pass; 3. stream; 4. barrier, and rank 0 finishes
   MergeRun run;
+  const auto plan_start = Clock::now();
   Status planned = plan_merge(m, inputs.value(), comm, log, run);
   // a rank that could not read the deltas' headers stays out of the count pass, and so does every other
   const bool every_rank_planned = comm.agree_on_status(planned ? 0 : static_cast<int>(planned.error().code)).status == 0;
@@ -411,10 +417,12 @@ ExitCode run_merge(const MergeOptions& m, Comm& comm) {
     Status counted = count_merged_rows(m, inputs.value(), comm, run);  // one error, on every rank alike
     if (!counted) failed = counted.error();
   }
+  report.set_stage_seconds("plan", seconds_since(plan_start));
   const auto stream_start = Clock::now();
   StreamOutcome streamed = stream_merge(m, inputs.value(), run, every_rank_planned, std::move(failed), comm, log);
   BarrierOutcome agreed = agree_and_gather(comm, *run.sink, run.request(), streamed, run.quantization,
                                            seconds_since(stream_start), stream_start, report);
+  report.set_stage_seconds("stream", agreed.seconds);
   int status = agreed.agreed;
   if (comm.is_root()) {
     status = finish_on_root(m, manifests, inputs.value(), run, std::move(agreed), *staging, report, start, log);
