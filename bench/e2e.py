@@ -266,6 +266,7 @@ def main():
                 args.binary, 2, rows_ckpt, out, rss_dir, ["--filter-optimizer"] + extra)))
 
     delta_level = []
+    delta_sized = []  # the export and the merge, both --balance size
     if args.deltas:
         # the base (the first checkpoint's filtered export) and the delta a merge applies, made once
         base, delta = os.path.join(args.dir, "delta-base"), os.path.join(args.dir, "delta-200")
@@ -274,11 +275,12 @@ def main():
             run_converter(args.binary, 2, os.path.join(delta_source, ckpt_), path, rss_dir, ["--filter-optimizer"] + extra)
         training_ckpt = os.path.join(delta_source, "ckpt_200")
 
-        def merge():
+        def merge(extra):
             wrapper = ["sh", "-c", f'exec /usr/bin/time -f %M -o "{rss_dir}/rss.$OMPI_COMM_WORLD_RANK" "$0" "$@"',
                        args.binary]
             env = dict(os.environ, OMPI_MCA_btl_vader_single_copy_mechanism="none")
-            seconds = timed(mpirun_prefix(2) + wrapper + ["merge", base, delta, "--export-dir", out, "--quiet"], env)
+            seconds = timed(mpirun_prefix(2) + wrapper + ["merge", base, delta, "--export-dir", out, "--quiet"] + extra,
+                            env)
             peaks = []
             for rank in range(2):
                 with open(os.path.join(rss_dir, f"rss.{rank}")) as f:
@@ -290,7 +292,15 @@ def main():
             variants.append((name, recorded(name, lambda extra=extra: run_converter(
                 args.binary, 2, training_ckpt, out, rss_dir, ["--filter-optimizer"] + extra))))
         delta_level.append("deltas: merge np=2")
-        variants.append(("deltas: merge np=2", recorded("deltas: merge np=2", merge)))
+        variants.append(("deltas: merge np=2", recorded("deltas: merge np=2", lambda: merge([]))))
+        # both with the files dealt by size: round-robin gives one rank two thirds of the base export's bytes
+        # (its files' sizes repeat with an even period), and a merge and an export are compared at the same plan
+        sized = ["--balance", "size"]
+        for name, fn in (("deltas: filter np=2 --balance size", lambda: run_converter(
+                              args.binary, 2, training_ckpt, out, rss_dir, ["--filter-optimizer"] + sized)),
+                         ("deltas: merge np=2 --balance size", lambda: merge(sized))):
+            delta_sized.append(name)
+            variants.append((name, recorded(name, fn)))
 
     watchdog_level = []  # (with the watchdog, without it)
     if args.watchdog:
@@ -384,6 +394,12 @@ def main():
             print(f"{name}: {statistics.median(times[name]) / plain:.2f}x the time of {delta_level[0]}; in process "
                   f"(run record) {statistics.median(in_process[name]):.3f} s against {plain_in:.3f} s, "
                   f"{statistics.median(in_process[name]) / plain_in:.2f}x")
+    if len(delta_sized) == 2 and all(name in times for name in delta_sized):
+        export_, merge_ = delta_sized
+        print(f"{merge_}: {statistics.median(times[merge_]) / statistics.median(times[export_]):.2f}x the time of "
+              f"{export_}; in process {statistics.median(in_process[merge_]):.3f} s against "
+              f"{statistics.median(in_process[export_]):.3f} s, "
+              f"{statistics.median(in_process[merge_]) / statistics.median(in_process[export_]):.2f}x")
     if hdf5_level:
         print()
         for name, safetensors in hdf5_level:

@@ -40,6 +40,7 @@ const char* kDescription =
     "SIGUSR1), 6 stalled (--stall-timeout: a rank silent or its work stopped).";
 
 const std::map<std::string, Balance> kBalances = {{"round-robin", Balance::kRoundRobin}, {"size", Balance::kSize}};
+constexpr const char* kBalanceHelp = "How files are dealt to ranks: round-robin (default) or size";
 const std::map<std::string, ExportFormat> kFormats = {{"safetensors", ExportFormat::kSafetensors},
                                                       {"hdf5", ExportFormat::kHdf5}};
 const std::map<std::string, ServingDType> kServingDTypes = {
@@ -408,8 +409,7 @@ class ExportOptions {
            only_if(dense, always(o.sample_batch)))
         ->check(CLI::Range(1, 65536))
         ->option_text("N");
-    option("--balance", o.balance, "How files are dealt to ranks: round-robin (default) or size",
-           by_name(kBalances, o.balance))
+    option("--balance", o.balance, kBalanceHelp, by_name(kBalances, o.balance))
         ->transform(one_of(kBalances))
         ->option_text("round-robin|size");
     option("--buffer-mib", o.buffer_mib, "Copy buffer per rank in MiB (bounds memory), default 8", always(o.buffer_mib))
@@ -610,6 +610,7 @@ CommandLine parse_merge(int argc, const char* const* argv) {
   app.add_option("--debug-fail-at", o.debug_fail_at, "test-only fault injection")->group("");  // hidden
   app.add_option("--debug-join-kib", o.debug_join_kib, "test-only join memory")->check(CLI::Range(1, 1 << 20))->group("");
   app.add_option("--reshard", o.reshard, kReshardHelp)->check(CLI::Range(1, 65536))->option_text("M");
+  app.add_option("--balance", o.balance, kBalanceHelp)->transform(one_of(kBalances))->option_text("round-robin|size");
   app.add_option("--format", o.format, kFormatHelp)->transform(one_of(kFormats))->option_text("safetensors|hdf5");
   if (auto exit = parse_or_exit(app, argc, argv, CommandLine::Command::kMerge)) return *exit;
   if (auto wrong = read_drop_slots(o.drop_slots)) return usage(*wrong);

@@ -40,6 +40,7 @@ JobOptions stream_options(const MergeOptions& m) {
   JobOptions o;
   o.reshard = m.reshard;
   o.format = m.format;
+  o.balance = m.balance;
   o.buffer_mib = m.buffer_mib;
   o.chunk_mib = m.chunk_mib;
   o.fsync = m.fsync;

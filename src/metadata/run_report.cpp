@@ -62,7 +62,8 @@ RunReport::RunReport(const MergeOptions& options, const std::string& host, int r
                                   {"buffer-mib", options.buffer_mib},
                                   {"chunk-mib", options.chunk_mib},
                                   {"no-fsync", !options.fsync},
-                                  {"overwrite", options.overwrite}};
+                                  {"overwrite", options.overwrite},
+                                  {"balance", balance_name(options.balance)}};
   if (options.older_than) merge["evict-older-than"] = *options.older_than;
   record_["options"] = std::move(merge);
 }

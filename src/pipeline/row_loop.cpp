@@ -51,7 +51,8 @@ ChunkAreas lay_out_chunk(std::vector<char>& buffer, const RowReader& reader, con
 Result<uint64_t> RowLoop::run(RowReader& reader, const RowRun& run,
                               const std::function<Status(const RowChunk&)>& write) {
   const uint64_t room = bytes_per_row(reader, run);
-  uint64_t capacity = std::max<uint64_t>(1, buffer_.size() / room);  // rows per chunk
+  const size_t chunk_bytes = run.chunk_bytes ? std::min(run.chunk_bytes, buffer_.size()) : buffer_.size();
+  uint64_t capacity = std::max<uint64_t>(1, chunk_bytes / room);  // rows per chunk
   if (run.one_chunk) capacity = std::max<uint64_t>(capacity, run.kept_at_most.value_or(run.end - run.first));
   if (buffer_.size() < capacity * room) buffer_.resize(capacity * room);
   const ChunkAreas areas = lay_out_chunk(buffer_, reader, run, capacity);

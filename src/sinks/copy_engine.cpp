@@ -139,6 +139,7 @@ Status CopyEngine::rewrite_range(int src_fd, const std::string& src_name, const 
   run.first = selector ? 0 : begin / out_row;
   run.end = selector ? range.rows : std::min(range.rows, (end + out_row - 1) / out_row);
   run.slots = {OutputSlot{0, range.rewrite.get()}};
+  run.chunk_bytes = window_;
   run.selector = selector ? &*selector : nullptr;
   run.first_row_again = run.first * out_row < begin;  // a row across the window's start: its head is the previous
   uint64_t out_at = run.first * out_row;              // piece's; out_at: where a chunk lands in the range's output

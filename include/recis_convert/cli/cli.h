@@ -134,6 +134,7 @@ struct MergeOptions {
   EmbeddingDTypes embedding_dtypes;
   std::vector<std::string> quantize_tables;
   uint32_t reshard = 0;  // --reshard M; 0: the base's parts and files
+  Balance balance = Balance::kRoundRobin;  // how the base's files are dealt to ranks (as the export's --balance)
   ExportFormat format = ExportFormat::kSafetensors;  // --format
   std::string debug_fail_at;  // test-only fault injection (fault_injection.h), hidden from --help
   size_t debug_join_kib = 0;  // test-only: a part's join memory (part_merge.h), so small parts spill; hidden

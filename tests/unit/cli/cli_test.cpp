@@ -182,9 +182,12 @@ TEST(CliTest, MergeTakesABaseDeltasInOrderAndAnExportDir) {
 TEST(CliTest, MergeTakesTheExportsRowOptionsReshardAndFormat) {
   auto cl = parse({"merge", "/", "/proc", "--export-dir", "/o", "--filter-optimizer", "--drop-slot", "step_filter",
                    "--quantize-embeddings", "int8", "--quantize-table", "user=fp16", "--evict-l2-below", "0.5",
-                   "--reshard", "3", "--format", "hdf5"});
+                   "--reshard", "3", "--format", "hdf5", "--balance", "size"});
   ASSERT_EQ(cl.action, CommandLine::Action::kRun) << cl.message;
   EXPECT_TRUE(cl.merge.filter_optimizer);
+  EXPECT_EQ(cl.merge.balance, Balance::kSize);
+  EXPECT_EQ(parse({"merge", "/", "/proc", "--export-dir", "/o"}).merge.balance, Balance::kRoundRobin);
+  EXPECT_EQ(parse({"merge", "/", "/proc", "--export-dir", "/o", "--balance", "bytes"}).exit_code, 2);
   EXPECT_EQ(cl.merge.reshard, 3u);
   EXPECT_EQ(cl.merge.format, ExportFormat::kHdf5);
   EXPECT_EQ(cl.merge.drop_slots, (std::vector<std::string>{"step_filter"}));
