@@ -82,6 +82,30 @@ TEST(RowLoopTest, EveryRowPassesInChunksThatFitTheBuffer) {
   EXPECT_EQ(buffer.size(), 10u * 24);  // lent, not grown
 }
 
+// A chunk's bytes capped below the buffer (the copy engine's cache-sized window): chunks of at most that many rows,
+// every row once, in order.
+TEST(RowLoopTest, ChunkBytesCapsAChunkBelowTheBuffer) {
+  MemoryRows reader(100, 4);
+  std::vector<char> buffer(1 << 16);
+  RowLoop loop(buffer);
+  RowRun run;
+  run.end = 100;
+  run.slots = {OutputSlot{0, nullptr}};
+  run.chunk_bytes = 7 * (8 + 16);  // seven rows of both columns
+  std::vector<int64_t> seen;
+  int chunks = 0;
+  auto stopped = loop.run(reader, run, [&](const RowChunk& chunk) -> Status {
+    EXPECT_LE(chunk.rows, 7u);
+    ++chunks;
+    for (int64_t id : ids_of(chunk, 0)) seen.push_back(id);
+    return Ok{};
+  });
+  ASSERT_TRUE(stopped) << stopped.error().describe();
+  EXPECT_EQ(chunks, 15);  // 14 of seven rows, then two
+  ASSERT_EQ(seen.size(), 100u);
+  for (size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], static_cast<int64_t>(i));
+}
+
 TEST(RowLoopTest, AFilterKeepsTheSameRowsInEveryColumn) {
   MemoryRows reader(50, 2);
   std::vector<char> buffer(1 << 12);
