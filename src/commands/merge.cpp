@@ -342,12 +342,8 @@ StreamOutcome stream_merge(const MergeOptions& m, const MergeInputs& inputs, Mer
 int finish_on_root(const MergeOptions& m, const std::vector<ExportManifest>& manifests, const MergeInputs& inputs,
                    const MergeRun& run, BarrierOutcome agreed, StagingDir& staging, RunReport& report,
                    Clock::time_point start, const Log& log) {
-  auto collected = !agreed.reports ? Result<Gathered>(agreed.reports.error())
-                   : !agreed.packed ? Result<Gathered>(agreed.packed.error())
-                                    : collect_reports(agreed.reports.value(), agreed.packed.value(), report,
-                                                      inputs.base.blocks, run.work, run.o.piece_bytes(),
-                                                      agreed.agreed == 0);
-  if (collected && !agreed.shared) collected = agreed.shared.error();
+  auto collected =
+      collect_barrier(agreed, report, inputs.base.blocks, run.work, run.o.piece_bytes(), agreed.agreed == 0);
   if (!collected) {
     Log::error(collected.error().describe());
     return static_cast<int>(collected.error().code);
@@ -364,13 +360,11 @@ int finish_on_root(const MergeOptions& m, const std::vector<ExportManifest>& man
   Gathered& files = collected.value();
   // the files the ranks wrote together (--reshard), described as an export's, in place of the base's
   CheckpointListing listing = inputs.base;
-  auto described =
-      run.sink->describe_on_root(run.request(), true, files.files, files.owner, agreed.shared.value(), listing);
+  auto described = run.sink->describe_on_root(run.request(), true, files.files, files.owner, files.shared, listing);
   if (!described) {
     Log::error(described.error().describe());
     return static_cast<int>(described.error().code);
   }
-  files.shared = std::move(agreed.shared).value();
   auto finished = finish_merge(m, manifests, inputs.step, listing, std::move(files), staging, report, start, log);
   if (!finished) {
     Log::error(finished.error().describe());

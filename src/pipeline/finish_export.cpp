@@ -109,15 +109,10 @@ int finish_export(ExportRun& run, BarrierOutcome& barrier, const StreamRequest& 
   RunReport& report = run.report;
   int status = barrier.agreed;
   Gathered gathered;
-  auto collected = !barrier.reports ? Result<Gathered>(barrier.reports.error())
-                   : !barrier.packed ? Result<Gathered>(barrier.packed.error())
-                                     : collect_reports(barrier.reports.value(), barrier.packed.value(), report,
-                                                       source.listing.blocks, run.work, o.piece_bytes(),
-                                                       !o.dry_run && status == 0);
-  if (collected && !barrier.shared) collected = barrier.shared.error();
+  auto collected =
+      collect_barrier(barrier, report, source.listing.blocks, run.work, o.piece_bytes(), !o.dry_run && status == 0);
   if (collected) {
     gathered = std::move(collected).value();
-    gathered.shared = std::move(barrier.shared).value();
     if (o.resume) report_resumed(gathered.resumed, report, run.log);
   } else {
     status = report_failure(collected.error(), report);

@@ -139,6 +139,11 @@ Result<HugectrRowPlan> plan_hugectr_tables(const JobOptions& o, const HugectrMod
   }
   std::sort(plan.whole_tables.begin(), plan.whole_tables.end(),
             [](const HugectrRangeCount& a, const HugectrRangeCount& b) { return a.table < b.table; });
+  for (size_t i = 0; i < model.tables.size(); ++i) {  // each table read by one rank: its count at its index
+    if (plan.whole_tables.size() != model.tables.size() || plan.whole_tables[i].table != i) {
+      return Error{ExitCode::kInternal, model.graph_path, "the ranks' table counts do not cover every table once"};
+    }
+  }
   if (o.eviction.l2_below && comm.is_root()) {
     for (const HugectrRangeCount& c : plan.whole_tables) {
       plan.tables[model.tables[c.table].name] = TableEviction{c.rows, c.rows - c.kept};

@@ -131,6 +131,18 @@ Result<Gathered> collect_reports(std::vector<RankReport>& reports, std::vector<P
   return out;
 }
 
+Result<Gathered> collect_barrier(BarrierOutcome& barrier, RunReport& report, const BlockCatalog& blocks,
+                                 const WorkPlan& work, uint64_t piece_bytes, bool join_checksums) {
+  if (!barrier.reports) return barrier.reports.error();
+  if (!barrier.packed) return barrier.packed.error();
+  auto collected = collect_reports(barrier.reports.value(), barrier.packed.value(), report, blocks, work, piece_bytes,
+                                   join_checksums);
+  if (!collected) return collected;
+  if (!barrier.shared) return barrier.shared.error();
+  collected.value().shared = std::move(barrier.shared).value();
+  return collected;
+}
+
 void report_resumed(const ResumeSavings& resumed, RunReport& report, const Log& log) {
   report.set_resumed(resumed.files, resumed.pieces, resumed.bytes, resumed.seconds);
   if (resumed.files == 0 && resumed.pieces == 0) return;

@@ -78,6 +78,11 @@ BarrierOutcome agree_and_gather(Comm& comm, const Sink& sink, const StreamReques
                                 const QuantizationLedger& quantization, double my_seconds,
                                 std::chrono::steady_clock::time_point stream_start, RunReport& report);
 
+// Rank 0 after agree_and_gather: every rank's results collected (collect_reports) with the shared files' digests
+// (Gathered::shared), or the first error among the barrier's messages.
+Result<Gathered> collect_barrier(BarrierOutcome& barrier, RunReport& report, const BlockCatalog& blocks,
+                                 const WorkPlan& work, uint64_t piece_bytes, bool join_checksums);
+
 // --resume: the files adopted from an interrupted run, said once and recorded in the run record.
 void report_resumed(const ResumeSavings& resumed, RunReport& report, const Log& log);
 
