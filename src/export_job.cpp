@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "recis_convert/common/fault_injection.h"
+#include "recis_convert/job.h"
 #include "recis_convert/common/interrupt.h"
 #include "recis_convert/common/log.h"
 #include "recis_convert/metadata/run_report.h"
@@ -29,7 +30,7 @@ using Clock = std::chrono::steady_clock;
 
 // 1. discover: rank 0 resolves and checks the source and creates the staging directory; every rank learns both,
 // but not the blocks: rank 0 keeps them all, and each other rank gets those of its own files after the plan.
-Status discover(ExportRun& run) {
+Status discover_source(ExportRun& run) {
   fault_point("discover");
   auto discovery = broadcast_result<Discovery>(
       run.comm,
@@ -51,7 +52,7 @@ Status discover(ExportRun& run) {
 
 // 2. plan: the same work plan on every rank (whole files, and pieces of the files too large for one rank's fair
 // share); each rank learns the blocks of the files it reads
-void plan(ExportRun& run) {
+void plan_shares(ExportRun& run) {
   const auto start = Clock::now();
   const CheckpointListing& listing = run.discovery.source.listing;
   std::vector<uint64_t> sizes;
@@ -66,6 +67,8 @@ void plan(ExportRun& run) {
   run.report.set_stage_seconds("discover", seconds_since(run.start));
   const JobOptions& o = run.o;
   run.work = plan_work(sizes, run.comm.size(), o.balance, splits_files(o, run.discovery.source) ? o.piece_bytes() : 0);
+  run.mine = run.work.whole_files_of_rank(run.comm.rank());
+  run.pieces = run.work.pieces_of_rank(run.comm.rank());
   log_plan(o, run.discovery.source, run.transforms, run.comm.size(), run.log);
   log_split_files(run.work, listing, run.log);
   auto share = scatter_encoded_from_root<BlockCatalog>(
@@ -80,46 +83,69 @@ void plan(ExportRun& run) {
   run.report.set_stage_seconds("plan", seconds_since(start));
 }
 
-// The export itself, in the user's fixed shape; run_export() below adds the --report file around it.
-ExitCode export_checkpoint(const JobOptions& o, Comm& comm, RunReport& report) {
-  ExportRun run(o, comm, report);
-  auto discovered = discover(run);  // 1
-  if (!discovered) return run.stop(discovered.error());
-  if (o.eviction.older_than || o.is_delta()) report.set_global_steps(run.discovery.clock.tables);
-  plan(run);  // 2
-  auto counted = count_rows(run);  // 2b
-  if (!counted) return run.stop(counted.error());
+// The export of a source (job.h runs its stages): the stages above, on the state it carries (ExportRun).
+class ExportJob final : public Job {
+ public:
+  ExportJob(const JobOptions& o, Comm& comm, RunReport& report) : run_(o, comm, report) {}
 
-  // 3. stream: each rank's share through the row transforms into the export format
-  const auto stream_start = Clock::now();
-  uint64_t work_items = 0;
-  for (const auto& items : run.work.items) work_items += items.size();
-  const std::vector<size_t> mine = run.work.whole_files_of_rank(comm.rank());
-  const std::vector<WorkItem> my_pieces = run.work.pieces_of_rank(comm.rank());
-  const StreamRequest request{o, run.discovery.source, run.transforms, mine, my_pieces, work_items,
-                              run.discovery.staging_dir, o.selects_rows() ? &run.evictions.selections : nullptr,
-                              run.reshard ? &*run.reshard : nullptr, run.hugectr_rows ? &*run.hugectr_rows : nullptr};
-  StreamOutcome streamed = run.sink->stream(request, comm, run.log);
-  const double my_seconds = seconds_since(stream_start);
-  if (!comm.is_root()) {  // done with the blocks: room for the report below
-    run.discovery.source.listing.blocks = BlockCatalog();
-    ::malloc_trim(0);  // and the heap the files' headers left fragmented goes back, not just to malloc
-  }
-  BarrierOutcome agreed =  // 4
-      agree_and_gather(comm, *run.sink, request, streamed, run.quantization, my_seconds, stream_start, report);
-
-  int final_status = agreed.agreed;
-  if (comm.is_root()) {  // 5, 6
-    final_status = finish_export(run, agreed, request, stream_start);
-    if (run.staging && final_status != 0 && run.staging->resumable()) {
-      run.log.warn("--resume: kept " + run.staging->path() + "; the same command with --resume goes on from it");
+  Status discover() override {
+    auto discovered = discover_source(run_);  // 1
+    if (discovered && (run_.o.eviction.older_than || run_.o.is_delta())) {
+      run_.report.set_global_steps(run_.discovery.clock.tables);
     }
-    if (run.staging) run.staging->discard();  // no-op after a successful publish, and for --resume's staging directory
+    return discovered;
   }
-  // Everyone exits with rank 0's verdict, so mpirun's status is the job's status.
-  auto verdict = broadcast_value(comm, final_status, "verdict");
-  return static_cast<ExitCode>(verdict ? verdict.value() : static_cast<int>(ExitCode::kInternal));
-}
+
+  Status plan() override {
+    plan_shares(run_);  // 2
+    return count_rows(run_);  // 2b
+  }
+
+  StreamRequest request() const override {
+    uint64_t work_items = 0;
+    for (const auto& items : run_.work.items) work_items += items.size();
+    const JobOptions& o = run_.o;
+    return StreamRequest{o,
+                         run_.discovery.source,
+                         run_.transforms,
+                         run_.mine,
+                         run_.pieces,
+                         work_items,
+                         run_.discovery.staging_dir,
+                         o.selects_rows() ? &run_.evictions.selections : nullptr,
+                         run_.reshard ? &*run_.reshard : nullptr,
+                         run_.hugectr_rows ? &*run_.hugectr_rows : nullptr};
+  }
+
+  StreamOutcome stream(const StreamRequest& request) override {
+    StreamOutcome streamed = run_.sink->stream(request, run_.comm, run_.log);
+    if (!run_.comm.is_root()) {  // done with the blocks: room for the report at the barrier
+      run_.discovery.source.listing.blocks = BlockCatalog();
+      ::malloc_trim(0);  // and the heap the files' headers left fragmented goes back, not just to malloc
+    }
+    return streamed;
+  }
+
+  const Sink& sink() const override { return *run_.sink; }
+  const QuantizationLedger& quantization() const override { return run_.quantization; }
+
+  int finish_on_root(BarrierOutcome& barrier, const StreamRequest& request, Clock::time_point stream_start) override {
+    const int status = finish_export(run_, barrier, request, stream_start);  // 5, 6
+    if (run_.staging && status != 0 && run_.staging->resumable()) {
+      run_.log.warn("--resume: kept " + run_.staging->path() + "; the same command with --resume goes on from it");
+    }
+    discard();
+    return status;
+  }
+
+  // No-op after a successful publish, and for --resume's staging directory.
+  void discard() override {
+    if (run_.staging) run_.staging->discard();
+  }
+
+ private:
+  ExportRun run_;
+};
 
 }  // namespace
 
@@ -127,7 +153,8 @@ ExitCode run_export(const JobOptions& o, Comm& comm) {
   const auto start = Clock::now();
   RunReport report(o, comm.host(), comm.size());
   if (comm.is_root() && !o.report.empty()) keep_report_for_stop(o.report, report);
-  const ExitCode status = export_checkpoint(o, comm, report);
+  ExportJob job(o, comm, report);
+  const ExitCode status = run_job(job, comm, report);
   forget_report_for_stop();
   if (comm.is_root() && !o.report.empty()) {
     report.set_stage_seconds("total", seconds_since(start));

@@ -13,6 +13,7 @@
 #include "recis_convert/common/fault_injection.h"
 #include "recis_convert/common/interrupt.h"
 #include "recis_convert/common/log.h"
+#include "recis_convert/job.h"
 #include "recis_convert/metadata/export_files.h"
 #include "recis_convert/metadata/metadata_stage.h"
 #include "recis_convert/metadata/run_report.h"
@@ -205,85 +206,25 @@ Status finish_merge(const MergeOptions& m, const std::vector<ExportManifest>& ma
 }
 
 // 1b, every rank: every input is what its manifest says, before anything is written (a flipped byte, which verify
-// catches, would otherwise be merged into an export whose new manifest vouches for it). Rank 0 says why not.
-std::optional<ExitCode> check_inputs_verify(const MergeOptions& m, Comm& comm, RunReport& report) {
+// catches, would otherwise be merged into an export whose new manifest vouches for it). Every rank returns rank
+// 0's verdict.
+Status check_inputs_verify(const MergeOptions& m, Comm& comm) {
   std::vector<std::string> input_dirs{m.base};
   input_dirs.insert(input_dirs.end(), m.deltas.begin(), m.deltas.end());
   auto checked = check_manifest_checksums(comm, input_dirs);
-  std::optional<Error> unverified;
-  if (!checked) {
-    unverified = checked.error();
-  } else if (!checked.value().problems.empty()) {
-    const auto& problems = checked.value().problems;
-    unverified = bad_input("", problems.front() + (problems.size() > 1 ? " (and " + std::to_string(problems.size() - 1) +
-                                                                               " more problem(s): see recis-convert verify)"
-                                                                         : std::string()) +
-                                   "; the inputs of a merge must verify");
-  }
-  auto verified = broadcast_value(comm, unverified ? static_cast<int>(unverified->code) : 0, "merge-inputs-verified");
-  if (verified && verified.value() == 0) return std::nullopt;
-  if (comm.is_root()) {
-    if (unverified) report.add_error(unverified->describe());
-    Log::error(unverified ? unverified->describe() : std::string("merge: the inputs could not be verified"));
-  }
-  return static_cast<ExitCode>(verified ? verified.value() : static_cast<int>(ExitCode::kInternal));
-}
-
-// Every rank's state from the plan to the barrier: the base's files planned as an export plans a checkpoint's
-// (whole files, and pieces of those too large for one rank's share; each rank other than 0 holds the blocks of its
-// own files, as an export's does: its results name them by their place there), the row transforms, the deltas'
-// headers, and with --reshard the count pass's plan.
-struct MergeRun {
-  JobOptions o;
-  SourceDescription source;
-  WorkPlan work;
-  std::vector<size_t> mine;       // this rank's whole files
-  std::vector<WorkItem> pieces;   // and its pieces of split files
-  QuantizationLedger quantization;
-  RowTransformChain transforms;   // counts into `quantization`: a MergeRun stays where it is made
-  std::optional<DeltaRows> deltas;
-  std::optional<ReshardStage> reshard;
-  std::unique_ptr<Sink> sink;
-  std::string staging_dir;
-
-  MergeRun() = default;
-  MergeRun(const MergeRun&) = delete;
-  MergeRun& operator=(const MergeRun&) = delete;
-
-  StreamRequest request() const {
-    uint64_t work_items = 0;
-    for (const auto& items : work.items) work_items += items.size();
-    StreamRequest r{o, source, transforms, mine, pieces, work_items, staging_dir};
-    r.reshard = reshard ? &*reshard : nullptr;
-    return r;
-  }
-};
-
-// 2, every rank: the plan and the transforms; 2b: the deltas' headers (a base part reads the ids of its slice
-// when it is written).
-Status plan_merge(const MergeOptions& m, const MergeInputs& inputs, Comm& comm, const Log& log, MergeRun& run) {
-  run.o = stream_options(m);
-  run.source.listing = inputs.base;
-  run.sink = make_sink(run.o, run.source);
-  run.staging_dir = inputs.staging_dir;
-  const CheckpointListing& base = inputs.base;
-  std::vector<uint64_t> sizes;
-  for (const auto& f : base.files) sizes.push_back(f.size);
-  run.work = plan_work(sizes, comm.size(), run.o.balance, splits_files(run.o, run.source) ? run.o.piece_bytes() : 0);
-  if (comm.is_root()) log_split_files(run.work, base, log);
-  if (!comm.is_root()) {
-    auto share = BlockCatalog::decode(base.blocks.encode_of_files(files_shared_with(run.work, comm.rank())));
-    run.source.listing.blocks = share ? std::move(*share) : BlockCatalog();
-    run.source.listing.blocks_of_all_files = false;
-  }
-  run.mine = run.work.whole_files_of_rank(comm.rank());
-  run.pieces = run.work.pieces_of_rank(comm.rank());
-  run.transforms = make_row_transforms(m.filter_optimizer, m.drop_slots, m.embedding_dtypes, &run.quantization);
-  auto deltas = DeltaRows::read(inputs.deltas);
-  if (!deltas) return deltas.error();
-  run.deltas.emplace(std::move(deltas).value());
-  if (comm.is_root()) log.stage("deltas: " + std::to_string(run.deltas->rows()) + " rows to apply");
-  return Ok{};
+  return broadcast_result<Ok>(
+      comm,
+      [&]() -> Status {
+        if (!checked) return checked.error();
+        const auto& problems = checked.value().problems;
+        if (problems.empty()) return Ok{};
+        return bad_input("", problems.front() +
+                                 (problems.size() > 1 ? " (and " + std::to_string(problems.size() - 1) +
+                                                            " more problem(s): see recis-convert verify)"
+                                                      : std::string()) +
+                                 "; the inputs of a merge must verify");
+      },
+      "merge-inputs-verified");
 }
 
 // The merged rows of the base's files (sources/merged_export.h), on this rank; `bitmaps`: its kept-row bitmaps'
@@ -300,131 +241,157 @@ MergedExport merged_rows(const MergeOptions& m, const MergeInputs& inputs, const
   return MergedExport(inputs.base, deltas, merging);
 }
 
-// 2c, every rank, with --reshard: where every merged row goes (pipeline/reshard_stage.h: rank 0 plans and creates
-// the output files), counted over the merged rows as the stream will read them. Its own MergedExport: the
-// stream's counts the evicted rows once.
-Status count_merged_rows(const MergeOptions& m, const MergeInputs& inputs, Comm& comm, MergeRun& run) {
-  if (m.reshard == 0) return Ok{};
-  MergedExport counted = merged_rows(m, inputs, *run.deltas, "rank" + std::to_string(comm.rank()) + "-count-");
-  auto planned = plan_resharding(run.o, inputs.base, run.mine, run.work.owners, run.transforms, nullptr,
-                                 inputs.staging_dir, comm,
-                                 [&counted](const TensorOfFile& tensor) { return counted.rows_of(tensor); });
-  if (!planned) return planned.error();
-  run.reshard = std::move(planned).value();
-  return Ok{};
-}
+// The merge of an export with its deltas (job.h runs its stages). Its state from stage to stage, on every rank:
+// the base's files planned as an export plans a checkpoint's (whole files, and pieces of those too large for one
+// rank's share; each rank other than 0 holds the blocks of its own files, as an export's does: its results name
+// them by their place there), the row transforms, the deltas' headers, and with --reshard the count pass's plan.
+class MergeJob final : public Job {
+ public:
+  MergeJob(const MergeOptions& m, Comm& comm, RunReport& report)
+      : m_(m), comm_(comm), report_(report), log_(comm.rank(), m.quiet, false) {}
 
-// 3, every rank: its share of the base merged, through the export's stream stage with the merged rows, and the
-// rows --evict-* left out as they were merged.
-// `failed`: this rank's plan or count pass failed; `go`: no rank's did (a rank whose own went well but another's
-// did not has nothing to say at the barrier).
-StreamOutcome stream_merge(const MergeOptions& m, const MergeInputs& inputs, MergeRun& run, bool go,
-                           std::optional<Error> failed, Comm& comm, const Log& log) {
-  StreamOutcome streamed;
-  if (failed) {
-    streamed.failure = std::move(failed);
-  } else if (go) {
-    MergedExport merged = merged_rows(m, inputs, *run.deltas, "rank" + std::to_string(comm.rank()) + "-");
-    StreamRequest request = run.request();
-    request.tensor_rows = [&merged](const TensorOfFile& tensor) {
+  // 1. the exports, on rank 0; 1b. each verified
+  Status discover() override {
+    auto inputs = broadcast_result<MergeInputs>(
+        comm_, [&] { return read_inputs(m_, manifests_, staging_, log_); }, "merge-inputs");
+    if (!inputs) return inputs.error();
+    inputs_ = std::move(inputs).value();
+    auto reached = check_staging_reaches_every_rank(comm_, inputs_.staging_dir, m_.export_dir);
+    if (!reached) return reached;
+    report_.set_checkpoint(inputs_.base, "merge", "the base export; deltas: " + std::to_string(inputs_.deltas.size()));
+    report_.set_stage_seconds("discover", seconds_since(start_));
+    const auto verify_start = Clock::now();
+    auto verified = check_inputs_verify(m_, comm_);
+    report_.set_stage_seconds("verify", seconds_since(verify_start));
+    return verified;
+  }
+
+  // 2. the plan and the transforms; 2b. the deltas' headers (a base part reads the ids of its slice when it is
+  // written); 2c, with --reshard: where every merged row goes (pipeline/reshard_stage.h: rank 0 plans and creates
+  // the output files), counted over the merged rows as the stream will read them.
+  Status plan() override {
+    const auto plan_start = Clock::now();
+    o_ = stream_options(m_);
+    source_.listing = inputs_.base;
+    sink_ = make_sink(o_, source_);
+    const CheckpointListing& base = inputs_.base;
+    std::vector<uint64_t> sizes;
+    for (const auto& f : base.files) sizes.push_back(f.size);
+    work_ = plan_work(sizes, comm_.size(), o_.balance, splits_files(o_, source_) ? o_.piece_bytes() : 0);
+    if (comm_.is_root()) log_split_files(work_, base, log_);
+    if (!comm_.is_root()) {
+      auto share = BlockCatalog::decode(base.blocks.encode_of_files(files_shared_with(work_, comm_.rank())));
+      source_.listing.blocks = share ? std::move(*share) : BlockCatalog();
+      source_.listing.blocks_of_all_files = false;
+    }
+    mine_ = work_.whole_files_of_rank(comm_.rank());
+    pieces_ = work_.pieces_of_rank(comm_.rank());
+    transforms_ = make_row_transforms(m_.filter_optimizer, m_.drop_slots, m_.embedding_dtypes, &quantization_);
+    auto deltas = DeltaRows::read(inputs_.deltas);
+    auto read = agree_on_first_error(comm_, deltas ? Status(Ok{}) : Status(deltas.error()), "merge-delta-headers");
+    if (!read) return read;
+    deltas_.emplace(std::move(deltas).value());
+    if (comm_.is_root()) log_.stage("deltas: " + std::to_string(deltas_->rows()) + " rows to apply");
+    if (m_.reshard != 0) {  // its own MergedExport: the stream's counts the evicted rows once
+      MergedExport counted = merged_rows(m_, inputs_, *deltas_, "rank" + std::to_string(comm_.rank()) + "-count-");
+      auto planned = plan_resharding(o_, base, mine_, work_.owners, transforms_,
+                                     nullptr, inputs_.staging_dir, comm_,
+                                     [&counted](const TensorOfFile& tensor) { return counted.rows_of(tensor); });
+      if (!planned) return planned.error();
+      reshard_ = std::move(planned).value();
+    }
+    report_.set_stage_seconds("plan", seconds_since(plan_start));
+    return Ok{};
+  }
+
+  StreamRequest request() const override {
+    uint64_t work_items = 0;
+    for (const auto& items : work_.items) work_items += items.size();
+    StreamRequest r{o_, source_, transforms_, mine_, pieces_, work_items, inputs_.staging_dir};
+    r.reshard = reshard_ ? &*reshard_ : nullptr;
+    return r;
+  }
+
+  // 3. this rank's share of the base merged, through the export's stream stage with the merged rows, and the rows
+  // --evict-* left out as they were merged.
+  StreamOutcome stream(const StreamRequest& request) override {
+    MergedExport merged = merged_rows(m_, inputs_, *deltas_, "rank" + std::to_string(comm_.rank()) + "-");
+    StreamRequest merging = request;
+    merging.tensor_rows = [&merged](const TensorOfFile& tensor) {
       fault_point("merge");
       return merged.rows_of(tensor);
     };
-    streamed = run.sink->stream(request, comm, log);
+    StreamOutcome streamed = sink_->stream(merging, comm_, log_);
     streamed.evicted = merged.evicted();
     streamed.judged_by_step = merged.judged_by_step();
+    return streamed;
   }
-  return streamed;
-}
 
-// 4, rank 0: every rank's results gathered as an export's (pipeline/rank_reports.h), the inputs checked unchanged,
-// then the metadata and the publish. Returns the job's status.
-int finish_on_root(const MergeOptions& m, const std::vector<ExportManifest>& manifests, const MergeInputs& inputs,
-                   const MergeRun& run, BarrierOutcome agreed, StagingDir& staging, RunReport& report,
-                   Clock::time_point start, const Log& log) {
-  auto collected =
-      collect_barrier(agreed, report, inputs.base.blocks, run.work, run.o.piece_bytes(), agreed.agreed == 0);
-  if (!collected) {
-    Log::error(collected.error().describe());
-    return static_cast<int>(collected.error().code);
+  const Sink& sink() const override { return *sink_; }
+  const QuantizationLedger& quantization() const override { return quantization_; }
+
+  // 4, rank 0: every rank's results gathered as an export's (pipeline/rank_reports.h), the inputs checked
+  // unchanged, then the metadata and the publish.
+  int finish_on_root(BarrierOutcome& barrier, const StreamRequest& request, Clock::time_point) override {
+    report_.set_stage_seconds("stream", barrier.seconds);
+    const int status = collect_and_finish(barrier, request);
+    discard();  // no-op after a successful publish
+    return status;
   }
-  if (agreed.agreed != 0) return agreed.agreed;
-  // the inputs were checksummed against their manifests, then read again to merge: still the same files now?
-  for (size_t i = 0; i <= inputs.deltas.size(); ++i) {
-    auto unchanged = check_listing_unchanged(i == 0 ? inputs.base : inputs.deltas[i - 1]);
-    if (!unchanged) {
-      Log::error(unchanged.error().describe());
-      return static_cast<int>(unchanged.error().code);
+
+  void discard() override {
+    if (staging_) staging_->discard();
+  }
+
+ private:
+  int collect_and_finish(BarrierOutcome& barrier, const StreamRequest& request) {
+    auto collected =
+        collect_barrier(barrier, report_, inputs_.base.blocks, work_, o_.piece_bytes(), barrier.agreed == 0);
+    if (!collected) return report_failure(collected.error(), report_);
+    if (barrier.agreed != 0) return barrier.agreed;
+    // the inputs were checksummed against their manifests, then read again to merge: still the same files now?
+    for (size_t i = 0; i <= inputs_.deltas.size(); ++i) {
+      auto unchanged = check_listing_unchanged(i == 0 ? inputs_.base : inputs_.deltas[i - 1]);
+      if (!unchanged) return report_failure(unchanged.error(), report_);
     }
+    Gathered& files = collected.value();
+    // the files the ranks wrote together (--reshard), described as an export's, in place of the base's
+    CheckpointListing listing = inputs_.base;
+    auto described = sink_->describe_on_root(request, true, files.files, files.owner, files.shared, listing);
+    if (!described) return report_failure(described.error(), report_);
+    auto finished =
+        finish_merge(m_, manifests_, inputs_.step, listing, std::move(files), *staging_, report_, start_, log_);
+    if (!finished) return report_failure(finished.error(), report_);
+    log_.stage("merged in " + format_seconds(seconds_since(start_)));
+    return 0;
   }
-  Gathered& files = collected.value();
-  // the files the ranks wrote together (--reshard), described as an export's, in place of the base's
-  CheckpointListing listing = inputs.base;
-  auto described = run.sink->describe_on_root(run.request(), true, files.files, files.owner, files.shared, listing);
-  if (!described) {
-    Log::error(described.error().describe());
-    return static_cast<int>(described.error().code);
-  }
-  auto finished = finish_merge(m, manifests, inputs.step, listing, std::move(files), staging, report, start, log);
-  if (!finished) {
-    Log::error(finished.error().describe());
-    return static_cast<int>(finished.error().code);
-  }
-  log.stage("merged in " + format_seconds(seconds_since(start)));
-  return 0;
-}
+
+  const MergeOptions& m_;
+  Comm& comm_;
+  RunReport& report_;
+  Log log_;
+  const Clock::time_point start_ = Clock::now();
+  std::optional<StagingDir> staging_;     // rank 0 only; removed on every path that does not publish
+  std::vector<ExportManifest> manifests_;  // rank 0: the base's, then the deltas'
+  MergeInputs inputs_;                    // 1
+  JobOptions o_;                          // 2: the options of the export's stream stage
+  SourceDescription source_;
+  WorkPlan work_;
+  std::vector<size_t> mine_;       // this rank's whole files
+  std::vector<WorkItem> pieces_;   // and its pieces of split files
+  QuantizationLedger quantization_;
+  RowTransformChain transforms_;  // counts into `quantization_`: a MergeJob stays where it is made
+  std::optional<DeltaRows> deltas_;
+  std::optional<ReshardStage> reshard_;
+  std::unique_ptr<Sink> sink_;
+};
 
 }  // namespace
 
 ExitCode run_merge(const MergeOptions& m, Comm& comm) {
-  const auto start = Clock::now();
-  Log log(comm.rank(), m.quiet, false);
   RunReport report(m, comm.host(), comm.size());
-  std::optional<StagingDir> staging;  // rank 0 only; removed on every path that does not publish
-  std::vector<ExportManifest> manifests;  // rank 0: the base's, then the deltas'
-
-  // 1. the exports, on rank 0; 1b. each verified
-  auto inputs = broadcast_result<MergeInputs>(
-      comm, [&] { return read_inputs(m, manifests, staging, log); }, "merge-inputs");
-  Status reached = inputs ? check_staging_reaches_every_rank(comm, inputs.value().staging_dir, m.export_dir)
-                          : Status(inputs.error());
-  if (!reached) {
-    if (comm.is_root()) Log::error(reached.error().describe());
-    if (staging) staging->discard();
-    return reached.error().code;
-  }
-  report.set_checkpoint(inputs.value().base, "merge",
-                        "the base export; deltas: " + std::to_string(inputs.value().deltas.size()));
-  report.set_stage_seconds("discover", seconds_since(start));
-  const auto verify_start = Clock::now();
-  if (auto refused = check_inputs_verify(m, comm, report)) return *refused;
-  report.set_stage_seconds("verify", seconds_since(verify_start));
-
-  // 2. plan, and with --reshard the count pass; 3. stream; 4. barrier, and rank 0 finishes
-  MergeRun run;
-  const auto plan_start = Clock::now();
-  Status planned = plan_merge(m, inputs.value(), comm, log, run);
-  // a rank that could not read the deltas' headers stays out of the count pass, and so does every other
-  const bool every_rank_planned = comm.agree_on_status(planned ? 0 : static_cast<int>(planned.error().code)).status == 0;
-  std::optional<Error> failed;
-  if (!planned) failed = planned.error();
-  if (every_rank_planned) {
-    Status counted = count_merged_rows(m, inputs.value(), comm, run);  // one error, on every rank alike
-    if (!counted) failed = counted.error();
-  }
-  report.set_stage_seconds("plan", seconds_since(plan_start));
-  const auto stream_start = Clock::now();
-  StreamOutcome streamed = stream_merge(m, inputs.value(), run, every_rank_planned, std::move(failed), comm, log);
-  BarrierOutcome agreed = agree_and_gather(comm, *run.sink, run.request(), streamed, run.quantization,
-                                           seconds_since(stream_start), stream_start, report);
-  report.set_stage_seconds("stream", agreed.seconds);
-  int status = agreed.agreed;
-  if (comm.is_root()) {
-    status = finish_on_root(m, manifests, inputs.value(), run, std::move(agreed), *staging, report, start, log);
-    staging->discard();  // no-op after a successful publish
-  }
-  auto verdict = broadcast_value(comm, status, "verdict");
-  return static_cast<ExitCode>(verdict ? verdict.value() : static_cast<int>(ExitCode::kInternal));
+  MergeJob job(m, comm, report);
+  return run_job(job, comm, report);
 }
 
 }  // namespace recis_convert

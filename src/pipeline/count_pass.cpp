@@ -10,7 +10,7 @@ Status count_rows(ExportRun& run) {
   const JobOptions& o = run.o;
   const SourceDescription& source = run.discovery.source;
   const ExportClock& clock = run.discovery.clock;
-  const std::vector<size_t> mine = run.work.whole_files_of_rank(run.comm.rank());
+  const std::vector<size_t>& mine = run.mine;
   const auto start = Clock::now();
   if (o.selects_rows() && !source.is_hugectr()) {
     EvictionSettings settings;

@@ -7,7 +7,6 @@
 #include "recis_convert/common/fault_injection.h"
 #include "recis_convert/common/interrupt.h"
 #include "recis_convert/mpi/job_messages.h"
-#include "recis_convert/pipeline/export_run.h"  // report_failure
 
 namespace recis_convert {
 namespace {

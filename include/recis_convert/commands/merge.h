@@ -1,6 +1,6 @@
 // `recis-convert merge BASE DELTA [DELTA ...] --export-dir OUT`: the full export a serving system holds after
 // applying the deltas to the base in order, as an ordinary "kind": "full" export at the last delta's step.
-// The stages, in order:
+// A job of the orchestrator (job.h), as the export is; its stages:
 //   1. rank 0 reads the manifests and checks the chain (plan/merge_chain.h), reads the exports' indexes and
 //      creates the staging directory; every rank learns them;
 //   2. the base's data files are planned as an export's (whole files, and pieces of large ones); every rank reads

@@ -165,6 +165,22 @@ std::optional<Error> first_error(const Result<std::vector<T>>& gathered) {
   return std::nullopt;
 }
 
+// A step each rank takes on its own whose failure must stop every rank alike (each reads the same headers, say):
+// every rank returns the first error in rank order, or Ok.
+inline Status agree_on_first_error(Comm& comm, const Status& mine, const char* what) {
+  auto everyone = gather_to_root(comm, mine ? std::optional<Error>() : std::optional<Error>(mine.error()), what);
+  return broadcast_result<Ok>(
+      comm,
+      [&]() -> Status {
+        if (!everyone) return everyone.error();
+        for (const auto& error : everyone.value()) {
+          if (error) return *error;
+        }
+        return Ok{};
+      },
+      what);
+}
+
 template <typename T>
 Result<std::vector<T>> allgather(Comm& comm, const T& mine, const char* what) {
   std::vector<T> out;

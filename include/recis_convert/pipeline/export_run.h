@@ -1,5 +1,5 @@
-// The state an export carries from stage to stage, on every rank (export_job.cpp runs the stages in order; each
-// stage's work is in its own file of pipeline/).
+// The state an export carries from stage to stage, on every rank (export_job.cpp's stages, which job.cpp runs in
+// order; each stage's work is in its own file of pipeline/).
 #pragma once
 
 #include <chrono>
@@ -22,9 +22,6 @@
 
 namespace recis_convert {
 
-// Rank 0 reports a failure once: on stderr and in the run record. Returns its exit code (rank_reports.cpp).
-int report_failure(const Error& error, RunReport& report);
-
 // What one export carries from stage to stage, on every rank.
 struct ExportRun {
   ExportRun(const JobOptions& options, Comm& c, RunReport& r)
@@ -42,17 +39,12 @@ struct ExportRun {
   Discovery discovery;      // 1: the source, the export and staging directories, the clock
   BlockCatalog all_blocks;  // rank 0: every block (the others get their files' after the plan)
   WorkPlan work;            // 2: the same on every rank
+  std::vector<size_t> mine;       // and this rank's share of it: its whole files
+  std::vector<WorkItem> pieces;   // and its pieces of split files
   EvictionCounts evictions;            // 2b: with --evict-* or --delta-since
   std::optional<ReshardStage> reshard;  // 2c: with --reshard
   std::optional<HugectrRowPlan> hugectr_rows;  // HugeCTR: eviction and resharding in one stage
   std::unique_ptr<Sink> sink;                  // 3: chosen once the source is known (sinks/sink.h)
-
-  // A stage failed alike on every rank, before the stream: rank 0 says it once, nothing is published.
-  ExitCode stop(const Error& error) {
-    if (comm.is_root()) report_failure(error, report);
-    if (staging) staging->discard();
-    return error.code;
-  }
 };
 
 }  // namespace recis_convert

@@ -26,6 +26,9 @@
 
 namespace recis_convert {
 
+// Rank 0 reports a failure once: on stderr and in the run record. Returns its exit code.
+int report_failure(const Error& error, RunReport& report);
+
 // What each rank tells rank 0 at the barrier.
 // (Every other rank's file results follow it on their own: PackedFileResults.)
 struct RankReport {

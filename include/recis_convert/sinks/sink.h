@@ -77,7 +77,7 @@ struct StreamOutcome {
   std::set<std::string> judged_by_step;
 };
 
-// A kind of output. Its methods are called in the stage order of export_job.cpp (and commands/merge.cpp).
+// A kind of output. Its methods are called in the stage order of every job (job.h).
 class Sink {
  public:
   virtual ~Sink() = default;

@@ -49,7 +49,7 @@ struct CheckpointListing {
   std::string ckpt_id;                // its base name, e.g. "ckpt_200"
   std::vector<DataFile> files;        // the data files named by index, sorted by name
   // Every block of index and tensorkey.json; BlockCatalog::Block::file indexes `files`. After discovery, a rank
-  // other than 0 holds only the blocks of its own files (export_job.cpp).
+  // other than 0 holds only the blocks of its own files (the plan stage: export_job.cpp, commands/merge.cpp).
   BlockCatalog blocks;
   bool blocks_of_all_files = true;  // false on a rank that holds only its share (it cannot tell "not indexed"
                                     // from "indexed in a file of another rank")

@@ -7,7 +7,7 @@
 // so a sink can lay out its output (sizes, offsets, datasets) before writing, and a slot that no transform
 // rewrites is copied byte for byte (copy_file_range where the sink can).
 //
-// Transforms in chain order (make_row_transforms in export_job.cpp): the optimizer-slot filter (slot_filter.h),
+// Transforms in chain order (make_row_transforms in transforms/job_transforms.h): the optimizer-slot filter (slot_filter.h),
 // then the serving dtype of `embedding` rows (quantize.h).
 #pragma once
 

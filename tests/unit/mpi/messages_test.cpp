@@ -31,6 +31,31 @@ class GarblingComm : public Comm {
   std::string garbage_;
 };
 
+// Two ranks seen from rank 0: the gathers deliver `second` as rank 1's message; broadcasts deliver what is sent.
+class SecondRankComm : public GarblingComm {
+ public:
+  explicit SecondRankComm(std::string second) : GarblingComm(""), second_(std::move(second)) {}
+  int size() const override { return 2; }
+  std::string broadcast_from_root(const std::string& text) override { return text; }
+  std::vector<std::string> gather_to_root(const std::string&) override { return {"", second_}; }
+
+ private:
+  std::string second_;
+};
+
+TEST(MessagesTest, AgreeOnFirstErrorGivesEveryRankTheFirstFailureInRankOrder) {
+  const Error second = bad_input("/delta/model-0.safetensors", "cut short");
+  SecondRankComm fails_second(messages_detail::encode(std::optional<Error>(second)));
+  auto got = agree_on_first_error(fails_second, Ok{}, "test");
+  ASSERT_FALSE(got);
+  EXPECT_EQ(got.error().describe(), second.describe());
+  got = agree_on_first_error(fails_second, output_error("/out", "full"), "test");  // rank 0's comes first
+  ASSERT_FALSE(got);
+  EXPECT_EQ(got.error().code, ExitCode::kOutput);
+  SecondRankComm both_fine(messages_detail::encode(std::optional<Error>()));
+  EXPECT_TRUE(agree_on_first_error(both_fine, Ok{}, "test"));
+}
+
 TEST(MessagesTest, BroadcastResultCarriesTheValue) {
   SerialComm comm;
   auto got = broadcast_result<std::vector<std::string>>(
