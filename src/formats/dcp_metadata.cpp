@@ -213,7 +213,7 @@ class MetadataReader {
                              " dimensions");
       }
       auto item = items.find(ItemKey{fqn, *offsets});
-      if (item == items.end()) return fail(fqn, "the chunk at " + describe(*offsets) + " has no stored item");
+      if (item == items.end()) return fail(fqn, "the chunk at " + shape_text(*offsets) + " has no stored item");
       const Item& stored = item->second;
       DcpChunk c{std::move(*offsets), std::move(*sizes), stored.file, stored.offset, stored.length};
       t.chunks.push_back(std::move(c));
@@ -251,12 +251,6 @@ class MetadataReader {
     return kDTypes.at(dtype->text);
   }
 
-  static std::string describe(const std::vector<uint64_t>& v) {
-    std::string out = "(";
-    for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + std::to_string(v[i]);
-    return out + ")";
-  }
-
   // Every chunk inside the tensor; together, every element exactly once. Checked on the grid of the chunks' cuts:
   // each cell is covered by one chunk, whatever the layout (rows, columns, blocks of both, uneven, empty).
   Status check_tiling(const DcpTensor& t) const {
@@ -266,8 +260,8 @@ class MetadataReader {
     for (const DcpChunk& c : t.chunks) {
       for (size_t d = 0; d < dims; ++d) {
         if (c.offsets[d] > t.shape[d] || c.sizes[d] > t.shape[d] - c.offsets[d]) {
-          return fail(t.fqn, "the chunk at " + describe(c.offsets) + " of size " + describe(c.sizes) +
-                                 " lies outside its shape " + describe(t.shape));
+          return fail(t.fqn, "the chunk at " + shape_text(c.offsets) + " of size " + shape_text(c.sizes) +
+                                 " lies outside its shape " + shape_text(t.shape));
         }
         cuts[d].push_back(c.offsets[d]);
         cuts[d].push_back(c.offsets[d] + c.sizes[d]);
@@ -296,7 +290,7 @@ class MetadataReader {
       while (true) {  // every cell of the chunk's box, row-major
         uint64_t cell = 0;
         for (size_t d = 0; d < dims; ++d) cell = cell * (cuts[d].size() - 1) + at[d];
-        if (covered[cell]) return fail(t.fqn, "the chunk at " + describe(c.offsets) + " overlaps another chunk");
+        if (covered[cell]) return fail(t.fqn, "the chunk at " + shape_text(c.offsets) + " overlaps another chunk");
         covered[cell] = true;
         size_t d = dims;
         while (d > 0 && ++at[d - 1] == hi[d - 1]) {
@@ -313,7 +307,7 @@ class MetadataReader {
         first[d] = cuts[d][rest % (cuts[d].size() - 1)];
         rest /= cuts[d].size() - 1;
       }
-      return fail(t.fqn, "its chunks do not cover it: no chunk holds the element at " + describe(first));
+      return fail(t.fqn, "its chunks do not cover it: no chunk holds the element at " + shape_text(first));
     }
     return Ok{};
   }

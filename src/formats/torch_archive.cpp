@@ -230,16 +230,14 @@ struct UnpickledArchive {
   PickleValuePtr root = nullptr;
 };
 
-Result<UnpickledArchive> unpickle_archive(const std::string& path, PickleDialect dialect) {
-  auto opened = open_input_file(path);
-  if (!opened) return opened.error();
-  FileDescriptor fd = std::move(opened).value();
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) return bad_input(path, std::string("cannot stat: ") + std::strerror(errno));
+// The archive that is `size` bytes of the open file `fd` from `base` on (a whole torch.save file, or a Distributed
+// Checkpoint's item).
+Result<UnpickledArchive> unpickle_archive_at(int fd, uint64_t base, uint64_t size, const std::string& path,
+                                             PickleDialect dialect) {
   // torch.jit.save deflates its code/ records: indexed (to be copied), never read
   const ZipCompression compression =
       dialect == PickleDialect::kScriptModule ? ZipCompression::kCopyOnly : ZipCompression::kRefuse;
-  auto zip = read_zip_index(fd.get(), static_cast<uint64_t>(st.st_size), path, compression);
+  auto zip = read_zip_index_at(fd, base, size, path, compression);
   if (!zip) return zip.error();
 
   // The archive folder is whatever name torch.save gave it: the one directory holding data.pkl.
@@ -256,7 +254,7 @@ Result<UnpickledArchive> unpickle_archive(const std::string& path, PickleDialect
   auto version = zip.value().entries.find(out.prefix + ".data/version");
   if (version == zip.value().entries.end()) version = zip.value().entries.find(out.prefix + "version");
   if (version == zip.value().entries.end()) return bad_input(path, "archive has no version record: not a torch file");
-  auto version_text = read_zip_entry(fd.get(), zip.value(), version->second, 32);
+  auto version_text = read_zip_entry(fd, zip.value(), version->second, 32);
   if (!version_text) return version_text.error();
   uint64_t format_version = 0;
   const std::string& digits = version_text.value();
@@ -272,11 +270,11 @@ Result<UnpickledArchive> unpickle_archive(const std::string& path, PickleDialect
   }
   auto byteorder = zip.value().entries.find(out.prefix + "byteorder");
   if (byteorder != zip.value().entries.end()) {
-    auto order = read_zip_entry(fd.get(), zip.value(), byteorder->second, 16);
+    auto order = read_zip_entry(fd, zip.value(), byteorder->second, 16);
     if (!order) return order.error();
     if (order.value() != "little") return bad_input(path, "byteorder is \"" + order.value() + "\", only little is supported");
   }
-  auto pickle = read_zip_entry(fd.get(), zip.value(), zip.value().entries.at(out.prefix + "data.pkl"), kMaxPickleBytes);
+  auto pickle = read_zip_entry(fd, zip.value(), zip.value().entries.at(out.prefix + "data.pkl"), kMaxPickleBytes);
   if (!pickle) return pickle.error();
   out.rules = std::make_unique<TorchPickleRules>(dialect);
   out.unpickler = std::make_unique<Unpickler>(pickle.value(), path, "data.pkl", "a weights-only load", *out.rules);
@@ -285,6 +283,15 @@ Result<UnpickledArchive> unpickle_archive(const std::string& path, PickleDialect
   out.root = root.value();
   out.zip = std::move(zip).value();
   return out;
+}
+
+Result<UnpickledArchive> unpickle_archive(const std::string& path, PickleDialect dialect) {
+  auto opened = open_input_file(path);
+  if (!opened) return opened.error();
+  FileDescriptor fd = std::move(opened).value();
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return bad_input(path, std::string("cannot stat: ") + std::strerror(errno));
+  return unpickle_archive_at(fd.get(), 0, static_cast<uint64_t>(st.st_size), path, dialect);
 }
 
 // The storages the pickle named, each checked against its archive entry.
@@ -380,6 +387,23 @@ Result<TorchStateDict> read_torchscript_tensors(const std::string& path) {
     }
     todo.insert(todo.end(), children.rbegin(), children.rend());
   }
+  state.zip = std::move(archive.value().zip);
+  state.archive_folder = archive.value().prefix;
+  return state;
+}
+
+Result<TorchStateDict> read_torch_tensor_item(int fd, uint64_t base, uint64_t size, const std::string& path) {
+  auto archive = unpickle_archive_at(fd, base, size, path, PickleDialect::kStateDict);
+  if (!archive) return archive.error();
+  const TorchPickleRules& rules = *archive.value().rules;
+  const TorchTensor* tensor = rules.tensor_of(archive.value().root);
+  if (!tensor) return bad_input(path, std::string("the item holds a ") + rules.describe(archive.value().root) + ", not a tensor");
+  TorchStateDict state;
+  state.path = path;
+  auto stored = add_storages(archive.value(), state);
+  if (!stored) return stored.error();
+  auto added = add_tensor(state, *tensor, "");
+  if (!added) return added.error();
   state.zip = std::move(archive.value().zip);
   state.archive_folder = archive.value().prefix;
   return state;

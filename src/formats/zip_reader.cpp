@@ -33,11 +33,12 @@ struct Directory {
   uint64_t offset = 0;
 };
 
-Result<Directory> find_directory(int fd, uint64_t file_size, const std::string& path) {
+// Offsets are relative to the archive's first byte, which is `base` bytes into the file.
+Result<Directory> find_directory(int fd, uint64_t base, uint64_t file_size, const std::string& path) {
   if (file_size < 22) return bad_input(path, "not a zip archive (too small): torch.save's legacy format is not supported");
   const uint64_t tail_size = std::min<uint64_t>(file_size, 22 + 65535);
   std::vector<unsigned char> tail(tail_size);
-  auto read = read_exact(fd, file_size - tail_size, tail_size, tail.data(), path, "the end of the archive");
+  auto read = read_exact(fd, base + file_size - tail_size, tail_size, tail.data(), path, "the end of the archive");
   if (!read) return read.error();
   for (int64_t at = static_cast<int64_t>(tail_size) - 22; at >= 0; --at) {
     const unsigned char* p = tail.data() + at;
@@ -50,13 +51,13 @@ Result<Directory> find_directory(int fd, uint64_t file_size, const std::string& 
       // zip64: the locator sits right before the end record and points at the zip64 end record.
       if (eocd < 20) return bad_input(path, "zip64 end-of-directory locator missing");
       unsigned char locator[20];
-      auto got = read_exact(fd, eocd - 20, 20, locator, path, "the zip64 locator");
+      auto got = read_exact(fd, base + eocd - 20, 20, locator, path, "the zip64 locator");
       if (!got) return got.error();
       if (le(locator, 4) != kZip64EndLocator) return bad_input(path, "zip64 end-of-directory locator missing");
       const uint64_t record_at = le(locator + 8, 8);
       unsigned char record[56];
       if (record_at > file_size || file_size - record_at < 56) return bad_input(path, "zip64 end record outside the file");
-      got = read_exact(fd, record_at, 56, record, path, "the zip64 end record");
+      got = read_exact(fd, base + record_at, 56, record, path, "the zip64 end record");
       if (!got) return got.error();
       if (le(record, 4) != kZip64End) return bad_input(path, "bad zip64 end record signature");
       dir = Directory{le(record + 32, 8), le(record + 40, 8), le(record + 48, 8)};
@@ -74,10 +75,15 @@ Result<Directory> find_directory(int fd, uint64_t file_size, const std::string& 
 }  // namespace
 
 Result<ZipIndex> read_zip_index(int fd, uint64_t file_size, const std::string& path, ZipCompression compression) {
-  auto dir = find_directory(fd, file_size, path);
+  return read_zip_index_at(fd, 0, file_size, path, compression);
+}
+
+Result<ZipIndex> read_zip_index_at(int fd, uint64_t base, uint64_t file_size, const std::string& path,
+                                   ZipCompression compression) {
+  auto dir = find_directory(fd, base, file_size, path);
   if (!dir) return dir.error();
   std::vector<unsigned char> cd(dir.value().size);
-  auto read = read_exact(fd, dir.value().offset, cd.size(), cd.data(), path, "the central directory");
+  auto read = read_exact(fd, base + dir.value().offset, cd.size(), cd.data(), path, "the central directory");
   if (!read) return read.error();
 
   ZipIndex index;
@@ -119,16 +125,17 @@ Result<ZipIndex> read_zip_index(int fd, uint64_t file_size, const std::string& p
     }
     if (local > file_size || file_size - local < 30) return bad_input(path, where + ": local header outside the file");
     unsigned char lh[30];
-    auto got = read_exact(fd, local, 30, lh, path, where);
+    auto got = read_exact(fd, base + local, 30, lh, path, where);
     if (!got) return got.error();
     if (le(lh, 4) != kLocalHeader || le(lh + 26, 2) != name_len) {
       return bad_input(path, where + ": local header does not match the central directory");
     }
-    entry.data_offset = local + 30 + name_len + le(lh + 28, 2);
+    const uint64_t data_at = local + 30 + name_len + le(lh + 28, 2);
+    entry.data_offset = base + data_at;
     entry.size = size;
     entry.method = static_cast<uint16_t>(method);
     entry.stored_size = compressed;
-    if (entry.data_offset > file_size || entry.stored_size > file_size - entry.data_offset) {
+    if (data_at > file_size || entry.stored_size > file_size - data_at) {
       return bad_input(path, where + " runs past the end of the archive (truncated?)");
     }
     if (!index.entries.emplace(entry.name, entry).second) return bad_input(path, where + " appears twice");

@@ -183,13 +183,25 @@ def make(args):
         f.write(torch.__version__ + "\n")
 
 
-def truth(args):
-    """Every tensor as torch's own DCP reader builds it, as numpy arrays (bf16 and f16 as their raw bits)."""
+def load_whole(ckpt_dir, scratch):
+    """Every tensor of a DCP directory as torch's own reader builds it (dcp_to_torch_save, then torch.load)."""
     from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
-    tmp = args.file + ".pt"
-    dcp_to_torch_save(args.ckpt_dir, tmp)
-    state = torch.load(tmp, weights_only=False)
-    os.remove(tmp)
+    dcp_to_torch_save(ckpt_dir, scratch)
+    state = torch.load(scratch, weights_only=False)
+    os.remove(scratch)
+    return state
+
+
+def truth(args):
+    """Every tensor as torch's own DCP reader builds it, as numpy arrays (bf16 and f16 as their raw bits); with
+    --raw, each 2-D table's elements as raw little-endian bytes, DIR/<table>.bin, for the C++ tests."""
+    state = load_whole(args.ckpt_dir, args.file + ".pt")
+    if args.raw:
+        os.makedirs(args.raw, exist_ok=True)
+        for name, t in state.items():
+            if isinstance(t, torch.Tensor) and name.endswith(".weight") and ".embedding" in name and t.dim() == 2:
+                with open(os.path.join(args.raw, name.rsplit(".", 2)[-2] + ".bin"), "wb") as f:
+                    f.write(t.contiguous().view(torch.uint8).numpy().tobytes())
     flat = {}
 
     def walk(prefix, value):
@@ -284,6 +296,7 @@ def main():
     t = sub.add_parser("truth")
     t.add_argument("ckpt_dir")
     t.add_argument("file")
+    t.add_argument("--raw", help="also each table's raw bytes into this directory")
     h = sub.add_parser("hostile")
     h.add_argument("dcp_dir")
     h.add_argument("out")

@@ -71,6 +71,11 @@ Result<TorchStateDict> read_torch_state_dict(const std::string& path,
 // works whatever torch version scripted the module.
 Result<TorchStateDict> read_torchscript_tensors(const std::string& path);
 
+// A Distributed Checkpoint's item (formats/dcp_metadata.h): the torch.save archive of one tensor that is `size`
+// bytes of the open file `fd` from `base` on, checked as read_torch_state_dict checks a file. Its one tensor is
+// unnamed; its storage's entry.data_offset is where its elements lie in the file.
+Result<TorchStateDict> read_torch_tensor_item(int fd, uint64_t base, uint64_t size, const std::string& path);
+
 // The tensor's elements, contiguous and row-major (views and strides resolved), little-endian.
 Result<std::string> read_tensor_data(const TorchStateDict& state, const TorchTensor& tensor);
 

@@ -17,7 +17,7 @@ namespace recis_convert {
 
 struct ZipEntry {
   std::string name;
-  uint64_t data_offset = 0;  // of the stored bytes in the archive file
+  uint64_t data_offset = 0;  // of the stored bytes in the file that holds the archive
   uint64_t size = 0;         // uncompressed
   uint32_t crc32 = 0;        // of the uncompressed bytes
   uint16_t method = 0;       // 0 stored, 8 deflated (kCopyOnly)
@@ -35,6 +35,10 @@ struct ZipIndex {
 // Reads and checks the central directory of an open archive (pread only).
 Result<ZipIndex> read_zip_index(int fd, uint64_t file_size, const std::string& path,
                                 ZipCompression compression = ZipCompression::kRefuse);
+// The same for an archive that is `size` bytes of a file from `base` on (a Distributed Checkpoint's item): its zip
+// offsets are relative to `base`; its entries' data_offset are the file's.
+Result<ZipIndex> read_zip_index_at(int fd, uint64_t base, uint64_t size, const std::string& path,
+                                   ZipCompression compression = ZipCompression::kRefuse);
 
 // Reads a stored entry whole (at most max_bytes) and verifies its CRC-32; a deflated one is refused.
 Result<std::string> read_zip_entry(int fd, const ZipIndex& index, const ZipEntry& entry, uint64_t max_bytes);

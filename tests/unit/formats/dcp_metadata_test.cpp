@@ -77,21 +77,21 @@ bool says(const std::string& error, const std::string& what) { return error.find
 
 TEST(DcpMetadataTest, OverlappingChunksAreRefusedNamingTheTensor) {
   const std::string e = error_of("overlap");
-  EXPECT_TRUE(says(e, "user_id.weight\": the chunk at (334, 0) overlaps another chunk")) << e;
+  EXPECT_TRUE(says(e, "user_id.weight\": the chunk at [334,0] overlaps another chunk")) << e;
 }
 
 TEST(DcpMetadataTest, ChunksThatLeaveAGapAreRefused) {
   const std::string e = error_of("gap");
-  EXPECT_TRUE(says(e, "user_id.weight\": its chunks do not cover it: no chunk holds the element at (333, 0)")) << e;
+  EXPECT_TRUE(says(e, "user_id.weight\": its chunks do not cover it: no chunk holds the element at [333,0]")) << e;
 }
 
 TEST(DcpMetadataTest, AChunkOutsideItsTensorIsRefused) {
   const std::string e = error_of("outside");
-  EXPECT_TRUE(says(e, "the chunk at (668, 0) of size (333, 16) lies outside its shape (1000, 16)")) << e;
+  EXPECT_TRUE(says(e, "the chunk at [668,0] of size [333,16] lies outside its shape [1000,16]")) << e;
 }
 
 TEST(DcpMetadataTest, AChunkWithoutItsItemIsRefused) {
-  EXPECT_TRUE(says(error_of("missing_item"), "the chunk at (0, 0) has no stored item"));
+  EXPECT_TRUE(says(error_of("missing_item"), "the chunk at [0,0] has no stored item"));
 }
 
 TEST(DcpMetadataTest, AnItemOutsideTheDirectoryIsRefused) {
