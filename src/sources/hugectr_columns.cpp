@@ -1,7 +1,5 @@
 #include "recis_convert/sources/hugectr_columns.h"
 
-#include <cstring>
-
 namespace recis_convert {
 
 size_t HugectrColumns::column_of(const std::string& slot) {
@@ -18,12 +16,7 @@ Status HugectrColumns::read(uint64_t first, uint64_t n, const std::vector<uint32
                                 reinterpret_cast<float*>(into[kVectors]),
                                 columns() > kSlotIds ? reinterpret_cast<uint64_t*>(into[kSlotIds]) : nullptr);
   if (!read || !kept) return read;
-  for (size_t c = 0; c < columns(); ++c) {
-    const uint64_t bytes = row_bytes(c);
-    for (size_t k = 0; k < kept->size(); ++k) {
-      if ((*kept)[k] != k) std::memmove(into[c] + k * bytes, into[c] + (*kept)[k] * bytes, bytes);
-    }
-  }
+  move_kept_rows_to_front(*this, *kept, into);
   return Ok{};
 }
 

@@ -1,6 +1,17 @@
 #include "recis_convert/sources/row_reader.h"
 
+#include <cstring>
+
 namespace recis_convert {
+
+void move_kept_rows_to_front(const RowReader& reader, const std::vector<uint32_t>& kept, unsigned char* const* into) {
+  for (size_t c = 0; c < reader.columns(); ++c) {
+    const uint64_t bytes = reader.row_bytes(c);
+    for (size_t k = 0; k < kept.size(); ++k) {
+      if (kept[k] != k) std::memmove(into[c] + k * bytes, into[c] + kept[k] * bytes, bytes);
+    }
+  }
+}
 
 SideBySide::SideBySide(std::vector<std::shared_ptr<RowReader>> readers) : readers_(std::move(readers)) {
   for (const auto& reader : readers_) {

@@ -23,6 +23,9 @@ class RowReader {
                       unsigned char* const* into) = 0;
 };
 
+// For a reader that reads a whole range: the `kept` rows (offsets, ascending) of every column moved to its front.
+void move_kept_rows_to_front(const RowReader& reader, const std::vector<uint32_t>& kept, unsigned char* const* into);
+
 // The columns of several readers of the same rows, side by side: a merged slot beside its part's merged ids, which
 // route it (--reshard), as a file's tensor sits beside its part's id column in one ColumnReader.
 class SideBySide final : public RowReader {

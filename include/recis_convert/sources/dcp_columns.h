@@ -1,0 +1,48 @@
+// The RowReader (sources/row_reader.h) of a Distributed Checkpoint's table: the row index as the `id` column (int64)
+// and the table's rows as `embedding`, stitched from its chunks one row range at a time. A chunk as wide as the table
+// (row-wise, table-wise) is read straight into place; a narrower one (column-wise) into a scratch buffer the size
+// of its part of the range, then set beside the others. So memory is the range's, whatever the table's size. Each
+// chunk is located in its data file (formats/dcp_item.h) when a range first needs it; each data file is opened once.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "recis_convert/common/file_io.h"
+#include "recis_convert/formats/dcp_item.h"
+#include "recis_convert/formats/dcp_metadata.h"
+#include "recis_convert/sources/row_reader.h"
+
+namespace recis_convert {
+
+class DcpTableColumns final : public RowReader {
+ public:
+  static constexpr size_t kIds = 0, kEmbeddings = 1;
+
+  // `dir`: the DCP directory; `table`: a 2-D tensor of its checked metadata.
+  DcpTableColumns(std::string dir, DcpTensor table);
+
+  size_t columns() const override { return 2; }
+  uint64_t row_bytes(size_t column) const override;
+  Status read(uint64_t first, uint64_t n, const std::vector<uint32_t>* kept, unsigned char* const* into) override;
+
+ private:
+  struct OpenFile {
+    FileDescriptor fd;
+    uint64_t size = 0;
+  };
+  Result<const OpenFile*> open(const std::string& name);
+  Result<DcpChunkData> located(size_t chunk);
+
+  std::string dir_;
+  DcpTensor table_;
+  uint64_t element_bytes_;
+  std::map<std::string, OpenFile> files_;
+  std::vector<std::optional<DcpChunkData>> located_;  // by chunk
+  std::vector<unsigned char> scratch_;
+};
+
+}  // namespace recis_convert

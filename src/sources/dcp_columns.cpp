@@ -1,0 +1,73 @@
+#include "recis_convert/sources/dcp_columns.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace recis_convert {
+
+DcpTableColumns::DcpTableColumns(std::string dir, DcpTensor table)
+    : dir_(std::move(dir)), table_(std::move(table)), element_bytes_(dtype_bits(table_.dtype) / 8),
+      located_(table_.chunks.size()) {}
+
+uint64_t DcpTableColumns::row_bytes(size_t column) const {
+  return column == kIds ? sizeof(int64_t) : table_.shape[1] * element_bytes_;
+}
+
+Result<const DcpTableColumns::OpenFile*> DcpTableColumns::open(const std::string& name) {
+  auto found = files_.find(name);
+  if (found != files_.end()) return &found->second;
+  const std::string path = dir_ + "/" + name;
+  auto opened = open_input_file(path);
+  if (!opened) return opened.error();
+  struct stat st {};
+  if (::fstat(opened.value().get(), &st) != 0) return bad_input(path, std::string("cannot stat: ") + std::strerror(errno));
+  auto placed = files_.emplace(name, OpenFile{std::move(opened).value(), static_cast<uint64_t>(st.st_size)});
+  return &placed.first->second;
+}
+
+Result<DcpChunkData> DcpTableColumns::located(size_t chunk) {
+  if (located_[chunk]) return *located_[chunk];
+  const DcpChunk& c = table_.chunks[chunk];
+  auto file = open(c.file);
+  if (!file) return file.error();
+  auto data = locate_dcp_chunk(file.value()->fd.get(), file.value()->size, dir_ + "/" + c.file, table_, c);
+  if (!data) return data.error();
+  located_[chunk] = data.value();
+  return data.value();
+}
+
+Status DcpTableColumns::read(uint64_t first, uint64_t n, const std::vector<uint32_t>* kept,
+                             unsigned char* const* into) {
+  int64_t* ids = reinterpret_cast<int64_t*>(into[kIds]);
+  for (uint64_t r = 0; r < n; ++r) ids[r] = static_cast<int64_t>(first + r);  // torchrec's id: the row index
+  const uint64_t row = row_bytes(kEmbeddings);
+  for (size_t i = 0; i < table_.chunks.size(); ++i) {
+    const DcpChunk& c = table_.chunks[i];
+    const uint64_t begin = std::max(first, c.offsets[0]), end = std::min(first + n, c.offsets[0] + c.sizes[0]);
+    if (begin >= end || c.sizes[1] == 0) continue;  // not in the range, or empty
+    auto data = located(i);
+    if (!data) return data.error();
+    const uint64_t piece = c.sizes[1] * element_bytes_;  // this chunk's part of a row
+    const uint64_t at = data.value().offset + (begin - c.offsets[0]) * piece;
+    const std::string path = dir_ + "/" + c.file;
+    const int fd = files_.at(c.file).fd.get();
+    unsigned char* place = into[kEmbeddings] + (begin - first) * row;
+    if (piece == row) {
+      auto got = read_exact(fd, at, (end - begin) * row, place, path, "tensor \"" + table_.fqn + "\"");
+      if (!got) return got;
+      continue;
+    }
+    scratch_.resize((end - begin) * piece);
+    auto got = read_exact(fd, at, scratch_.size(), scratch_.data(), path, "tensor \"" + table_.fqn + "\"");
+    if (!got) return got;
+    const uint64_t column = c.offsets[1] * element_bytes_;
+    for (uint64_t r = 0; r < end - begin; ++r) std::memcpy(place + r * row + column, scratch_.data() + r * piece, piece);
+  }
+  if (kept) move_kept_rows_to_front(*this, *kept, into);
+  return Ok{};
+}
+
+}  // namespace recis_convert
