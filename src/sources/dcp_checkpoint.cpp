@@ -1,0 +1,111 @@
+#include "recis_convert/sources/dcp_checkpoint.h"
+
+#include <dirent.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <regex>
+
+#include "recis_convert/common/file_io.h"
+
+namespace recis_convert {
+namespace {
+
+// model.ckpt-<step>: the step, or nullopt for any other name
+std::optional<int64_t> step_of(const std::string& name) {
+  const std::string prefix = kTorchEasyRecCheckpointPrefix;
+  if (name.compare(0, prefix.size(), prefix) != 0 || name.size() == prefix.size() || name.size() > prefix.size() + 18) {
+    return std::nullopt;
+  }
+  int64_t step = 0;
+  for (size_t i = prefix.size(); i < name.size(); ++i) {
+    if (name[i] < '0' || name[i] > '9') return std::nullopt;
+    step = step * 10 + (name[i] - '0');
+  }
+  return step;
+}
+
+std::string base_name(std::string path) {
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  const auto slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+// A directory that must hold a finished DCP.
+Result<DcpLocation> dcp_in(const std::string& dcp_dir, const std::string& checkpoint_dir, std::optional<int64_t> step) {
+  if (!is_regular_file(dcp_dir + "/" + kDcpMetadataFile)) {
+    return bad_input(dcp_dir + "/" + kDcpMetadataFile, "missing: not a finished Distributed Checkpoint (torch writes it last)");
+  }
+  return DcpLocation{dcp_dir, checkpoint_dir, step};
+}
+
+}  // namespace
+
+Result<DcpLocation> locate_dcp_checkpoint(const std::string& path) {
+  if (!is_directory(path)) return bad_input(path, "not a directory");
+  if (is_regular_file(path + "/" + kDcpMetadataFile)) {  // a DCP directory (inside a model.ckpt-<step>/ or not)
+    std::string dir = path;
+    while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+    const auto slash = dir.rfind('/');
+    const std::string parent = slash == std::string::npos ? "" : dir.substr(0, slash);
+    const auto step = parent.empty() ? std::nullopt : step_of(base_name(parent));
+    return DcpLocation{dir, step ? parent : dir, step};
+  }
+  if (auto step = step_of(base_name(path))) return dcp_in(path + "/" + kTorchEasyRecModelDir, path, step);
+  // a model directory: the largest model.ckpt-<step>
+  DIR* d = ::opendir(path.c_str());
+  if (!d) return bad_input(path, std::string("cannot list: ") + std::strerror(errno));
+  std::optional<std::pair<int64_t, std::string>> latest;
+  while (const dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    auto step = step_of(name);
+    if (step && is_directory(path + "/" + name) && (!latest || *step > latest->first)) latest.emplace(*step, name);
+  }
+  ::closedir(d);
+  if (latest) return dcp_in(path + "/" + latest->second + "/" + kTorchEasyRecModelDir, path + "/" + latest->second,
+                            latest->first);
+  if (is_directory(path + "/" + kTorchEasyRecModelDir)) return dcp_in(path + "/" + kTorchEasyRecModelDir, path, 0);
+  return bad_input(path, "holds no .metadata, no model.ckpt-<step>/ and no model/: not a Distributed Checkpoint or a "
+                         "TorchEasyRec model directory");
+}
+
+Result<DcpCheckpoint> describe_dcp_checkpoint(const DcpLocation& location, DcpMetadata metadata) {
+  static const std::regex kTable(R"(\.(embedding_bags|embeddings)\.([^.]+)\.weight$)");
+  static const std::regex kManagedCollision(R"(_managed_collision_modules\.([^.]+)\._mch_[^.]+$)");
+  DcpCheckpoint out;
+  out.location = location;
+  std::map<std::string, DcpTable> tables;
+  std::map<std::string, std::vector<DcpTensor>> buffers;  // table -> its _mch_* buffers
+  for (DcpTensor& t : metadata.tensors) {
+    std::smatch name;
+    if (std::regex_search(t.fqn, name, kTable)) {
+      const bool floating = t.dtype == DType::kF32 || t.dtype == DType::kF16 || t.dtype == DType::kBF16;
+      if (t.shape.size() != 2 || !floating) {
+        return bad_input(metadata.path, "tensor \"" + t.fqn + "\" is named as embedding table \"" + name[2].str() +
+                                            "\" but is a " + dtype_torch_name(t.dtype) + " " + shape_text(t.shape) +
+                                            " tensor, not a 2-D float32, float16 or bfloat16 one");
+      }
+      const std::string fqn = t.fqn, table = name[2].str();
+      if (!tables.emplace(table, DcpTable{table, std::move(t), {}}).second) {
+        return bad_input(metadata.path, "tensor \"" + fqn + "\" names table \"" + table + "\", which another tensor names too");
+      }
+    } else if (std::regex_search(t.fqn, name, kManagedCollision)) {
+      buffers[name[1].str()].push_back(std::move(t));
+    } else {
+      out.dense.push_back(std::move(t));
+    }
+  }
+  for (auto& [table, held] : buffers) {
+    auto found = tables.find(table);
+    if (found == tables.end()) {
+      return bad_input(metadata.path, "tensor \"" + held.front().fqn + "\" is a managed-collision buffer of table \"" +
+                                          table + "\", which the checkpoint does not hold");
+    }
+    found->second.managed_collision = std::move(held);
+  }
+  for (auto& [name, table] : tables) out.tables.push_back(std::move(table));
+  return out;
+}
+
+}  // namespace recis_convert
