@@ -9,7 +9,10 @@
 #include <cstring>
 #include <sstream>
 
+#include <set>
+
 #include "recis_convert/sources/checkpoint.h"
+#include "recis_convert/sources/dcp_checkpoint.h"
 #include "recis_convert/common/file_io.h"
 #include "recis_convert/common/log.h"
 #include "recis_convert/formats/safetensors.h"
@@ -152,10 +155,54 @@ std::vector<std::string> ordered_slots(const InspectedTable& table) {
 
 }  // namespace
 
+// A Distributed Checkpoint: its metadata only (the data files are never opened).
+Result<Inspection> inspect_dcp_checkpoint(const DcpLocation& location, Inspection out) {
+  auto metadata = read_dcp_metadata(location.dcp_dir);
+  if (!metadata) return metadata.error();
+  std::set<std::string> files;
+  for (const DcpTensor& t : metadata.value().tensors) {
+    for (const DcpChunk& c : t.chunks) files.insert(c.file);
+  }
+  auto described = describe_dcp_checkpoint(location, std::move(metadata).value());
+  if (!described) return described.error();
+  out.kind = "DCP checkpoint";
+  out.ckpt_dir = location.dcp_dir;
+  out.selection = location.step ? "step " + std::to_string(*location.step) + ", " + location.checkpoint_dir : "given";
+  for (const auto& name : files) {
+    uint64_t size = 0;
+    if (!is_regular_file(location.dcp_dir + "/" + name, &size)) {
+      return bad_input(location.dcp_dir + "/" + name, "named by the checkpoint's .metadata but missing");
+    }
+    ++out.data_files;
+    out.data_bytes += size;
+  }
+  auto bytes_of = [](const DcpTensor& t) { return t.numel() * dtype_bits(t.dtype) / 8; };
+  for (const DcpTable& t : described.value().tables) {
+    InspectedTable table;
+    table.child = t.name;
+    table.rows = t.weight.shape[0];
+    table.dim = t.weight.shape[1];
+    table.dtype = dtype_spelling(t.weight.dtype);
+    table.parts = 1;  // one part, as the export writes it unless --reshard
+    table.slot_bytes["embedding"] = bytes_of(t.weight);
+    table.layout = dcp_table_layout(t.weight);
+    for (const DcpTensor& buffer : t.managed_collision) table.managed_collision.push_back(buffer.fqn);
+    out.tables.push_back(std::move(table));
+  }
+  out.dense_file = location.dcp_dir;
+  for (const DcpTensor& t : described.value().dense) {
+    out.dense.push_back({t.fqn, dtype_torch_name(t.dtype), t.shape, bytes_of(t)});
+  }
+  return out;
+}
+
 Result<Inspection> inspect_path(const std::string& path) {
   Inspection out;
   out.path = path;
   out.manifest = nullptr;
+  if (!is_regular_file(path + "/" + kIndexFile) && !is_regular_file(path + "/" + kCheckpointListFile)) {
+    if (auto dcp = locate_dcp_checkpoint(path)) return inspect_dcp_checkpoint(dcp.value(), std::move(out));
+  }
   if (is_regular_file(path + "/manifest.json") && !is_regular_file(path + "/" + kIndexFile)) {
     out.kind = "export";
     return inspect_hdf5_export(path, std::move(out));
@@ -247,7 +294,8 @@ std::string inspection_text(const Inspection& in) {
     std::snprintf(line, sizeof line, "    %-24s %12llu %6llu %6s %6llu  ", t.child.c_str(),
                   static_cast<unsigned long long>(t.rows), static_cast<unsigned long long>(t.dim), t.dtype.c_str(),
                   static_cast<unsigned long long>(t.parts));
-    s << line << slots << "\n";
+    s << line << slots << (t.layout.empty() ? "" : ", " + t.layout) << "\n";
+    for (const auto& buffer : t.managed_collision) s << "      managed collision: " << buffer << "\n";
   }
   s << quantized_tables_text(in.manifest);
   s << evicted_tables_text(in.manifest);
@@ -258,7 +306,7 @@ std::string inspection_text(const Inspection& in) {
   if (!in.dense_file.empty()) {
     uint64_t bytes = 0;
     for (const auto& t : in.dense) bytes += t.bytes;
-    s << "  dense tensors in model.pt: " << in.dense.size() << ", " << format_bytes(static_cast<double>(bytes)) << "\n";
+    s << "  dense tensors in " << (in.kind == "DCP checkpoint" ? "the checkpoint" : "model.pt") << ": " << in.dense.size() << ", " << format_bytes(static_cast<double>(bytes)) << "\n";
     for (const auto& t : in.dense) s << "    " << t.name << " " << t.dtype << " " << spaced_shape_text(t.shape) << "\n";
   } else {
     s << "  model.pt: none\n";
@@ -282,6 +330,10 @@ nlohmann::ordered_json inspection_json(const Inspection& in) {
       slots[slot] = in.slot_sizes_known ? nlohmann::ordered_json(t.slot_bytes.at(slot)) : nlohmann::ordered_json();
     }
     tables[t.child] = {{"rows", t.rows}, {"dim", t.dim}, {"dtype", t.dtype}, {"parts", t.parts}, {"slot_bytes", slots}};
+    if (!t.layout.empty()) {
+      tables[t.child]["layout"] = t.layout;
+      tables[t.child]["managed_collision"] = t.managed_collision;
+    }
   }
   j["tables"] = tables;
   auto tensors = [](const std::vector<InspectedTensor>& list) {

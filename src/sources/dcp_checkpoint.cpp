@@ -70,6 +70,22 @@ Result<DcpLocation> locate_dcp_checkpoint(const std::string& path) {
                          "TorchEasyRec model directory");
 }
 
+std::string dcp_table_layout(const DcpTensor& table) {
+  bool whole_rows = true, whole_columns = true;
+  size_t stored = 0;
+  for (const DcpChunk& c : table.chunks) {
+    if (c.numel() == 0) continue;
+    ++stored;
+    whole_rows = whole_rows && c.sizes[1] == table.shape[1];
+    whole_columns = whole_columns && c.sizes[0] == table.shape[0];
+  }
+  const std::string count = " (" + std::to_string(table.chunks.size()) + " chunks)";
+  if (stored <= 1) return "table-wise";
+  if (whole_rows) return "row-wise" + count;
+  if (whole_columns) return "column-wise" + count;
+  return "grid" + count;
+}
+
 Result<DcpCheckpoint> describe_dcp_checkpoint(const DcpLocation& location, DcpMetadata metadata) {
   static const std::regex kTable(R"(\.(embedding_bags|embeddings)\.([^.]+)\.weight$)");
   static const std::regex kManagedCollision(R"(_managed_collision_modules\.([^.]+)\._mch_[^.]+$)");

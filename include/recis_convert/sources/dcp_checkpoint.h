@@ -48,6 +48,10 @@ struct DcpCheckpoint {
   std::vector<DcpTensor> dense;   // every other tensor, in the file's order
 };
 
+// How a table's chunks cut it, as torchrec's sharding types say: "table-wise" (one chunk), "row-wise" (chunks of
+// whole rows), "column-wise" (chunks of whole columns), "grid" (blocks of both); with the chunk count.
+std::string dcp_table_layout(const DcpTensor& table);
+
 // The tables' naming rules applied to the checked metadata. kBadInput naming the tensor: a table that is not a
 // 2-D float tensor, two tensors naming the same table, _mch_* buffers of no table.
 Result<DcpCheckpoint> describe_dcp_checkpoint(const DcpLocation& location, DcpMetadata metadata);
