@@ -522,10 +522,12 @@ CommandLine parse_inspect(int argc, const char* const* argv) {
   out.command = CommandLine::Command::kInspect;
   CLI::App app{"recis-convert inspect: what a RecIS checkpoint (ckpt_<step>, or an output directory: its latest) or a\n"
                "recis-convert export holds: tables with rows, dim, dtype and bytes per slot, the optimizer, data\n"
-               "files, and the dense tensors of model.pt. Reads headers only; needs no MPI.\n\n"
+               "files, and the dense tensors of model.pt. Also a PyTorch Distributed Checkpoint (TorchEasyRec's\n"
+               "model.ckpt-<step>/ or model directory: its latest step): its tables, their sharding layout and\n"
+               "managed-collision buffers, and its dense tensors. Reads headers only; needs no MPI.\n\n"
                "Exit codes: 0 success, 2 usage, 3 unreadable or invalid input.",
                "recis-convert inspect"};
-  app.add_option("path", out.inspect.path, "Checkpoint, output directory or export")
+  app.add_option("path", out.inspect.path, "Checkpoint, output directory, export or DCP checkpoint")
       ->required()
       ->check(kPlainValue)
       ->option_text("PATH");
