@@ -7,9 +7,9 @@
 #include <optional>
 
 #include "recis_convert/common/fault_injection.h"
-#include "recis_convert/job.h"
 #include "recis_convert/common/interrupt.h"
 #include "recis_convert/common/log.h"
+#include "recis_convert/job.h"
 #include "recis_convert/metadata/run_report.h"
 #include "recis_convert/mpi/job_messages.h"
 #include "recis_convert/pipeline/count_pass.h"

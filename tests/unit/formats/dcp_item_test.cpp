@@ -8,9 +8,9 @@
 #include <unistd.h>
 
 #include <map>
-#include <regex>
 
 #include "recis_convert/common/file_io.h"
+#include "recis_convert/sources/dcp_checkpoint.h"
 #include "test_files.h"
 
 namespace recis_convert {
@@ -18,15 +18,15 @@ namespace {
 
 const std::string kFixture = std::string(RECIS_SOURCE_DIR) + "/tests/fixtures/dcp-torch2.6";
 
+// The fixture's tables by name, as the DCP source names them (sources/dcp_checkpoint.h).
 std::map<std::string, DcpTensor> tables() {
-  auto md = read_dcp_metadata(kFixture + "/model");
+  auto location = locate_dcp_checkpoint(kFixture + "/model");
+  auto md = location ? read_dcp_metadata(location.value().dcp_dir) : Result<DcpMetadata>(location.error());
   EXPECT_TRUE(md);
+  auto described = describe_dcp_checkpoint(location.value(), std::move(md).value());
+  EXPECT_TRUE(described);
   std::map<std::string, DcpTensor> out;
-  const std::regex table(R"(\.(embedding_bags|embeddings)\.([^.]+)\.weight$)");  // torchrec's naming
-  for (const auto& t : md.value().tensors) {
-    std::smatch name;
-    if (std::regex_search(t.fqn, name, table)) out[name[2]] = t;
-  }
+  for (const auto& t : described.value().tables) out[t.name] = t.weight;
   return out;
 }
 

@@ -4,8 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
-#include <regex>
 
+#include "recis_convert/sources/dcp_checkpoint.h"
 #include "test_files.h"
 
 namespace recis_convert {
@@ -13,11 +13,15 @@ namespace {
 
 const std::string kFixture = std::string(RECIS_SOURCE_DIR) + "/tests/fixtures/dcp-torch2.6";
 
+// The fixture's table `name`, as the DCP source names it (sources/dcp_checkpoint.h).
 DcpTensor table(const std::string& name) {
-  auto md = read_dcp_metadata(kFixture + "/model");
+  auto location = locate_dcp_checkpoint(kFixture + "/model");
+  auto md = location ? read_dcp_metadata(location.value().dcp_dir) : Result<DcpMetadata>(location.error());
   EXPECT_TRUE(md);
-  for (const auto& t : md.value().tensors) {
-    if (std::regex_search(t.fqn, std::regex("\\.(embedding_bags|embeddings)\\." + name + "\\.weight$"))) return t;
+  auto described = describe_dcp_checkpoint(location.value(), std::move(md).value());
+  EXPECT_TRUE(described);
+  for (const auto& t : described.value().tables) {
+    if (t.name == name) return t.weight;
   }
   ADD_FAILURE() << name;
   return {};
