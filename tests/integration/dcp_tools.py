@@ -4,6 +4,7 @@ python3-torch 2.6, run by scripts/torch2-root.sh).
     torch2-root.sh python dcp_tools.py make OUT [--world 3] [--steps 100,200] [--rows-scale 1]
     torch2-root.sh python dcp_tools.py truth CKPT_DIR FILE.npz     every tensor of CKPT_DIR (a DCP directory) as
                                                                    torch's own loader builds it (dcp_to_torch_save)
+    torch2-root.sh python dcp_tools.py describe CKPT_DIR           torch's own reading of its .metadata, as JSON
     torch2-root.sh python dcp_tools.py hostile CKPT_DIR OUT        variants of CKPT_DIR/.metadata, each wrong in one
                                                                    way (OUT/<what>.metadata)
 
@@ -221,6 +222,20 @@ def truth(args):
     np.savez(args.file, **flat)
 
 
+def describe(args):
+    """torch's own reading of a DCP directory's metadata, as JSON on stdout: every tensor's size, dtype, chunks."""
+    from torch.distributed.checkpoint import FileSystemReader
+    md = FileSystemReader(args.dcp_dir).read_metadata()
+    out = {}
+    for fqn, meta in md.state_dict_metadata.items():
+        if not hasattr(meta, "chunks"):
+            out[fqn] = None  # a byte item
+            continue
+        out[fqn] = {"size": list(meta.size), "dtype": str(meta.properties.dtype).replace("torch.", ""),
+                    "chunks": [[list(c.offsets), list(c.sizes)] for c in meta.chunks]}
+    json.dump(out, sys.stdout)
+
+
 class _System:
     """Pickles as a call of os.system (posix.system): what a hostile .metadata hides in its planner_data."""
 
@@ -297,11 +312,13 @@ def main():
     t.add_argument("ckpt_dir")
     t.add_argument("file")
     t.add_argument("--raw", help="also each table's raw bytes into this directory")
+    d = sub.add_parser("describe")
+    d.add_argument("dcp_dir")
     h = sub.add_parser("hostile")
     h.add_argument("dcp_dir")
     h.add_argument("out")
     args = p.parse_args()
-    {"make": make, "truth": truth, "hostile": hostile}[args.command](args)
+    {"make": make, "truth": truth, "describe": describe, "hostile": hostile}[args.command](args)
 
 
 if __name__ == "__main__":
