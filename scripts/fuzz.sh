@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs one libFuzzer target for SECONDS: scripts/fuzz.sh fuzz_safetensors|fuzz_torch_archive|fuzz_metadata|fuzz_fast_json SECONDS
+# Runs one libFuzzer target for SECONDS:
+#   scripts/fuzz.sh fuzz_safetensors|fuzz_torch_archive|fuzz_metadata|fuzz_fast_json|fuzz_dcp SECONDS
 # Builds build-fuzz/ with clang (ASan+UBSan+libFuzzer), seeds the corpus from the project's own fixtures, and keeps
 # any crashing input in fuzz/crashes/ (add it to the unit tests as a regression case).
 set -euo pipefail
@@ -26,6 +27,10 @@ case $TARGET in
   fuzz_metadata)
     cp -n "$SEEDS"/ckpt/ckpt_200/index "$SEEDS"/ckpt/ckpt_200/tensorkey.json "$SEEDS"/ckpt/checkpoint "$CORPUS"/
     printf '{"global_step": 100, "auc": 0.7, "loss": 0.5}\n{"global_step": 200, "auc": 0.72}\n' > "$CORPUS"/eval_log ;;
+  fuzz_dcp)  # a torch 2.6 checkpoint's metadata and its hostile variants, and items: each data file's first one
+    cp -n tests/fixtures/dcp-torch2.6/model/.metadata "$CORPUS"/metadata
+    for f in tests/fixtures/dcp-torch2.6/hostile/*.metadata; do cp -n "$f" "$CORPUS"/hostile-"$(basename "$f")"; done
+    cp -n tests/fixtures/dcp-torch2.6/model/__0_0.distcp "$CORPUS"/data0 ;;
   fuzz_fast_json)  # the documents themselves: index, tensorkey.json and the data files' header JSON
     cp -n "$SEEDS"/ckpt/ckpt_200/index "$SEEDS"/ckpt/ckpt_200/tensorkey.json "$CORPUS"/
     /usr/bin/python3 -c 'import struct,sys
