@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <regex>
 
 #include "recis_convert/common/file_io.h"
 
@@ -24,6 +23,41 @@ std::optional<int64_t> step_of(const std::string& name) {
     step = step * 10 + (name[i] - '0');
   }
   return step;
+}
+
+// The components of a dotted name, last first.
+std::vector<std::string> last_components(const std::string& fqn, size_t count) {
+  std::vector<std::string> out;
+  size_t end = fqn.size();
+  while (out.size() < count) {
+    const size_t dot = fqn.rfind('.', end == 0 ? 0 : end - 1);
+    if (end == 0 || dot == std::string::npos) {
+      out.push_back(fqn.substr(0, end));
+      break;
+    }
+    out.push_back(fqn.substr(dot + 1, end - dot - 1));
+    end = dot;
+  }
+  return out;
+}
+
+// torchrec's names: `...embedding_bags.<t>.weight` (EmbeddingBagCollection), `...embeddings.<t>.weight`
+// (EmbeddingCollection): <t>, or nullopt.
+std::optional<std::string> table_named_by(const std::string& fqn) {
+  const auto c = last_components(fqn, 3);
+  if (c.size() < 3 || c[0] != "weight" || c[1].empty() || (c[2] != "embedding_bags" && c[2] != "embeddings")) {
+    return std::nullopt;
+  }
+  return c[1];
+}
+
+// A managed-collision module's buffer, `..._managed_collision_modules.<t>._mch_<what>`: <t>, or nullopt.
+std::optional<std::string> managed_collision_table_of(const std::string& fqn) {
+  const auto c = last_components(fqn, 3);
+  if (c.size() < 3 || c[0].compare(0, 5, "_mch_") != 0 || c[1].empty() || c[2] != "_managed_collision_modules") {
+    return std::nullopt;
+  }
+  return c[1];
 }
 
 std::string base_name(std::string path) {
@@ -87,27 +121,24 @@ std::string dcp_table_layout(const DcpTensor& table) {
 }
 
 Result<DcpCheckpoint> describe_dcp_checkpoint(const DcpLocation& location, DcpMetadata metadata) {
-  static const std::regex kTable(R"(\.(embedding_bags|embeddings)\.([^.]+)\.weight$)");
-  static const std::regex kManagedCollision(R"(_managed_collision_modules\.([^.]+)\._mch_[^.]+$)");
   DcpCheckpoint out;
   out.location = location;
   std::map<std::string, DcpTable> tables;
   std::map<std::string, std::vector<DcpTensor>> buffers;  // table -> its _mch_* buffers
   for (DcpTensor& t : metadata.tensors) {
-    std::smatch name;
-    if (std::regex_search(t.fqn, name, kTable)) {
+    if (auto table = table_named_by(t.fqn)) {
       const bool floating = t.dtype == DType::kF32 || t.dtype == DType::kF16 || t.dtype == DType::kBF16;
       if (t.shape.size() != 2 || !floating) {
-        return bad_input(metadata.path, "tensor \"" + t.fqn + "\" is named as embedding table \"" + name[2].str() +
+        return bad_input(metadata.path, "tensor \"" + t.fqn + "\" is named as embedding table \"" + *table +
                                             "\" but is a " + dtype_torch_name(t.dtype) + " " + shape_text(t.shape) +
                                             " tensor, not a 2-D float32, float16 or bfloat16 one");
       }
-      const std::string fqn = t.fqn, table = name[2].str();
-      if (!tables.emplace(table, DcpTable{table, std::move(t), {}}).second) {
-        return bad_input(metadata.path, "tensor \"" + fqn + "\" names table \"" + table + "\", which another tensor names too");
+      const std::string fqn = t.fqn;
+      if (!tables.emplace(*table, DcpTable{*table, std::move(t), {}}).second) {
+        return bad_input(metadata.path, "tensor \"" + fqn + "\" names table \"" + *table + "\", which another tensor names too");
       }
-    } else if (std::regex_search(t.fqn, name, kManagedCollision)) {
-      buffers[name[1].str()].push_back(std::move(t));
+    } else if (auto owner = managed_collision_table_of(t.fqn)) {
+      buffers[*owner].push_back(std::move(t));
     } else {
       out.dense.push_back(std::move(t));
     }

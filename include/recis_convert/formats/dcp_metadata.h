@@ -22,7 +22,7 @@ inline constexpr const char* kDcpMetadataFile = ".metadata";
 // The largest .metadata read (about 250 bytes a chunk: 4M chunks).
 inline constexpr uint64_t kMaxDcpMetadataBytes = 1ull << 30;
 // A tensor's chunks are checked for overlap on the grid of their cuts: at most this many cells (a bit each).
-inline constexpr uint64_t kMaxDcpChunkGridCells = 1ull << 28;
+inline constexpr uint64_t kMaxDcpChunkGridCells = 1ull << 26;
 
 // One stored piece of a tensor: its place in the tensor, and the item (a torch.save archive) that holds it.
 struct DcpChunk {

@@ -67,6 +67,23 @@ TEST(DcpCheckpointTest, TablesByTorchrecsNamingAndEverythingElseDense) {
   EXPECT_EQ(described.value().dense.size(), 8u);  // the MLP, BatchNorm and the table-like decoy
 }
 
+TEST(DcpCheckpointTest, TorchrecsNamesAndNothingElse) {
+  DcpMetadata md;
+  md.path = "m/.metadata";
+  for (const char* fqn : {"embedding_bags.bare.weight", "m.ec.embeddings.seq.weight", "m.embedding_bags_proj.weight",
+                          "m.ebc.embedding_bags.t.bias", "m.embedding_bags.weight", "m.mc._managed_collision_modules.seq._mch_counts",
+                          "m.mc._managed_collision_modules.seq.other"}) {
+    md.tensors.push_back(DcpTensor{fqn, DType::kF32, {4, 2}, {}});
+  }
+  auto described = describe_dcp_checkpoint(DcpLocation{}, md);
+  ASSERT_TRUE(described) << described.error().describe();
+  ASSERT_EQ(described.value().tables.size(), 2u);
+  EXPECT_EQ(described.value().tables[0].name, "bare");
+  EXPECT_EQ(described.value().tables[1].name, "seq");
+  ASSERT_EQ(described.value().tables[1].managed_collision.size(), 1u);
+  EXPECT_EQ(described.value().dense.size(), 4u);  // the decoy, a bias, a nameless table, a buffer not _mch_
+}
+
 TEST(DcpCheckpointTest, ATableThatIsNotA2dFloatTensorIsRefused) {
   DcpMetadata md;
   md.path = "m/.metadata";
