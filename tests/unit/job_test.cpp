@@ -61,44 +61,38 @@ class ScriptedJob final : public Job {
   QuantizationLedger quantization_;
 };
 
-RunReport report_of(const JobOptions& o) { return RunReport(o, "host", 1); }
+// The job run on one rank, with a run record of its own.
+ExitCode run(ScriptedJob& job) {
+  SerialComm comm;
+  JobOptions o;
+  RunReport report(o, "host", 1);
+  return run_job(job, comm, report);
+}
 
 TEST(RunJobTest, RunsTheStagesInTheUsersOrder) {
   ScriptedJob job;
-  SerialComm comm;
-  JobOptions o;
-  RunReport report = report_of(o);
-  EXPECT_EQ(run_job(job, comm, report), ExitCode::kOk);
+  EXPECT_EQ(run(job), ExitCode::kOk);
   EXPECT_EQ(job.stages, (std::vector<std::string>{"discover", "plan", "stream", "finish"}));
 }
 
 TEST(RunJobTest, AFailedDiscoveryStopsBeforeThePlanAndDiscardsTheStaging) {
   ScriptedJob job;
   job.fail_discover = bad_input("ckpt", "no index");
-  SerialComm comm;
-  JobOptions o;
-  RunReport report = report_of(o);
-  EXPECT_EQ(run_job(job, comm, report), ExitCode::kBadInput);
+  EXPECT_EQ(run(job), ExitCode::kBadInput);
   EXPECT_EQ(job.stages, (std::vector<std::string>{"discover", "discard"}));
 }
 
 TEST(RunJobTest, AFailedPlanStreamsNothing) {
   ScriptedJob job;
   job.fail_plan = output_error("out", "cannot create");
-  SerialComm comm;
-  JobOptions o;
-  RunReport report = report_of(o);
-  EXPECT_EQ(run_job(job, comm, report), ExitCode::kOutput);
+  EXPECT_EQ(run(job), ExitCode::kOutput);
   EXPECT_EQ(job.stages, (std::vector<std::string>{"discover", "plan", "discard"}));
 }
 
 TEST(RunJobTest, AStreamFailureReachesTheFinishAsTheAgreedStatus) {
   ScriptedJob job;
   job.fail_stream = output_error("out/model.safetensors", "disk full");
-  SerialComm comm;
-  JobOptions o;
-  RunReport report = report_of(o);
-  EXPECT_EQ(run_job(job, comm, report), ExitCode::kOutput);
+  EXPECT_EQ(run(job), ExitCode::kOutput);
   EXPECT_EQ(job.finished_with, static_cast<int>(ExitCode::kOutput));
   EXPECT_EQ(job.stages, (std::vector<std::string>{"discover", "plan", "stream", "finish"}));
 }
