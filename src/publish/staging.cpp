@@ -1,5 +1,6 @@
 #include "recis_convert/publish/staging.h"
 
+#include "recis_convert/common/file_io.h"
 #include "recis_convert/publish/export_location.h"
 
 #include <dirent.h>

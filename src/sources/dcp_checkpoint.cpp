@@ -7,23 +7,10 @@
 #include <cstring>
 
 #include "recis_convert/common/file_io.h"
+#include "recis_convert/sources/global_step.h"
 
 namespace recis_convert {
 namespace {
-
-// model.ckpt-<step>: the step, or nullopt for any other name
-std::optional<int64_t> step_of(const std::string& name) {
-  const std::string prefix = kTorchEasyRecCheckpointPrefix;
-  if (name.compare(0, prefix.size(), prefix) != 0 || name.size() == prefix.size() || name.size() > prefix.size() + 18) {
-    return std::nullopt;
-  }
-  int64_t step = 0;
-  for (size_t i = prefix.size(); i < name.size(); ++i) {
-    if (name[i] < '0' || name[i] > '9') return std::nullopt;
-    step = step * 10 + (name[i] - '0');
-  }
-  return step;
-}
 
 // The components of a dotted name, last first.
 std::vector<std::string> last_components(const std::string& fqn, size_t count) {
@@ -60,12 +47,6 @@ std::optional<std::string> managed_collision_table_of(const std::string& fqn) {
   return c[1];
 }
 
-std::string base_name(std::string path) {
-  while (path.size() > 1 && path.back() == '/') path.pop_back();
-  const auto slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
 // A directory that must hold a finished DCP.
 Result<DcpLocation> dcp_in(const std::string& dcp_dir, const std::string& checkpoint_dir, std::optional<int64_t> step) {
   if (!is_regular_file(dcp_dir + "/" + kDcpMetadataFile)) {
@@ -78,22 +59,23 @@ Result<DcpLocation> dcp_in(const std::string& dcp_dir, const std::string& checkp
 
 Result<DcpLocation> locate_dcp_checkpoint(const std::string& path) {
   if (!is_directory(path)) return bad_input(path, "not a directory");
+  const SplitPath where = split_path(path);
   if (is_regular_file(path + "/" + kDcpMetadataFile)) {  // a DCP directory (inside a model.ckpt-<step>/ or not)
-    std::string dir = path;
+    std::string dir = path;  // as given, without trailing slashes
     while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
-    const auto slash = dir.rfind('/');
-    const std::string parent = slash == std::string::npos ? "" : dir.substr(0, slash);
-    const auto step = parent.empty() ? std::nullopt : step_of(base_name(parent));
-    return DcpLocation{dir, step ? parent : dir, step};
+    const auto step = step_in_name(split_path(where.parent).base, kTorchEasyRecCheckpointPrefix);
+    return DcpLocation{dir, step ? where.parent : dir, step};
   }
-  if (auto step = step_of(base_name(path))) return dcp_in(path + "/" + kTorchEasyRecModelDir, path, step);
+  if (auto step = step_in_name(where.base, kTorchEasyRecCheckpointPrefix)) {
+    return dcp_in(path + "/" + kTorchEasyRecModelDir, path, step);
+  }
   // a model directory: the largest model.ckpt-<step>
   DIR* d = ::opendir(path.c_str());
   if (!d) return bad_input(path, std::string("cannot list: ") + std::strerror(errno));
   std::optional<std::pair<int64_t, std::string>> latest;
   while (const dirent* e = ::readdir(d)) {
     const std::string name = e->d_name;
-    auto step = step_of(name);
+    auto step = step_in_name(name, kTorchEasyRecCheckpointPrefix);
     if (step && is_directory(path + "/" + name) && (!latest || *step > latest->first)) latest.emplace(*step, name);
   }
   ::closedir(d);

@@ -53,17 +53,6 @@ Result<int64_t> integer_scalar(const TorchStateDict& state, const TorchTensor& t
   return v;
 }
 
-// The `<step>` of "ckpt_<step>", if the name is that.
-std::optional<int64_t> step_of_ckpt_id(const std::string& ckpt_id) {
-  if (ckpt_id.size() <= 5 || ckpt_id.compare(0, 5, "ckpt_") != 0 || ckpt_id.size() > 5 + 18) return std::nullopt;
-  int64_t step = 0;
-  for (size_t i = 5; i < ckpt_id.size(); ++i) {
-    if (ckpt_id[i] < '0' || ckpt_id[i] > '9') return std::nullopt;
-    step = step * 10 + (ckpt_id[i] - '0');
-  }
-  return step;
-}
-
 // Rules 1 and 2 for each table of `tables` that model.pt has a step for. Rule 2 takes the filter-hook buffer whose
 // owner module is named after the table; the children of an EmbeddingEngine table share their engine table's
 // buffer, but a checkpoint does not record which engine table holds which child (its name is a hash of the
@@ -160,7 +149,7 @@ Result<GlobalSteps> resolve_global_steps(const std::string& ckpt_dir, const std:
       }
     }
   }
-  const std::optional<int64_t> from_name = step_of_ckpt_id(ckpt_id);
+  const std::optional<int64_t> from_name = step_in_name(ckpt_id, "ckpt_");
   if (from_extra) {
     out.checkpoint = from_extra;
   } else if (from_name) {
@@ -191,6 +180,18 @@ ExportClock export_clock(GlobalSteps steps) {
   }
   if (!out.step) out.step = std::move(steps.checkpoint);
   return out;
+}
+
+std::optional<int64_t> step_in_name(const std::string& name, const std::string& prefix) {
+  if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0 || name.size() > prefix.size() + 18) {
+    return std::nullopt;
+  }
+  int64_t step = 0;
+  for (size_t i = prefix.size(); i < name.size(); ++i) {
+    if (name[i] < '0' || name[i] > '9') return std::nullopt;
+    step = step * 10 + (name[i] - '0');
+  }
+  return step;
 }
 
 }  // namespace recis_convert

@@ -82,6 +82,14 @@ Result<FileDescriptor> open_input_file(const std::string& path);
 bool is_regular_file(const std::string& path, uint64_t* size = nullptr);
 bool is_directory(const std::string& path);
 
+struct SplitPath {
+  std::string parent;  // "." for a bare name, "/" at the root
+  std::string base;
+};
+
+// "a/b/c/" -> {"a/b", "c"}: trailing slashes ignored.
+SplitPath split_path(std::string path);
+
 // `path` absolute with symlinks resolved (realpath), or as given when it cannot be resolved.
 std::string resolved_path(const std::string& path);
 

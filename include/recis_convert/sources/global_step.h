@@ -32,6 +32,10 @@ struct GlobalSteps {
   std::vector<std::string> warnings;         // e.g. an extra.pt that could not be read, so a later record was used
 };
 
+// The `<step>` of a checkpoint directory named `<prefix><step>` (RecIS's "ckpt_", TorchEasyRec's "model.ckpt-"), if
+// the name is that: digits only, at most 18 of them.
+std::optional<int64_t> step_in_name(const std::string& name, const std::string& prefix);
+
 // Reads model.pt (when a table is asked for) and extra.pt of `ckpt_dir` (those that exist) once. A record that
 // exists but is not an integer scalar tensor is bad input naming the file and key; no record at all for a table
 // is bad input naming it.

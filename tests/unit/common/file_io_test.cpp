@@ -97,5 +97,12 @@ TEST(FileIoTest, OpenInputsOpensEachFileOnceAndRefusesByType) {
   EXPECT_TRUE(inputs.files().empty());
 }
 
+TEST(FileIoTest, SplitPathGivesParentAndBase) {
+  EXPECT_EQ(split_path("/data/serve/v1").parent, "/data/serve");
+  EXPECT_EQ(split_path("/data/serve/v1/").base, "v1");  // trailing slashes ignored
+  EXPECT_EQ(split_path("v1").parent, ".");
+  EXPECT_EQ(split_path("/v1").parent, "/");
+}
+
 }  // namespace
 }  // namespace recis_convert
