@@ -23,8 +23,8 @@ import sys
 
 FEATURE_FLAG = re.compile(
     r"\b(?:o|options|opts|r\.options|request\.options)\.(?:eviction|reshard|resume|format|selects_rows\(\)|is_delta\(\))"
-    r"|is_hugectr\(\)|ExportFormat::kHdf5|\br\.(?:reshard|hugectr_rows|selections)\b"
-    r"|\brequest\.(?:reshard|hugectr_rows|selections)\b|splits_files\(|\.split\(")
+    r"|is_hugectr\(\)|ExportFormat::kHdf5|\br\.(?:reshard|row_table_plan|selections)\b"
+    r"|\brequest\.(?:reshard|row_table_plan|selections)\b|splits_files\(|\.split\(")
 ROW_STEPS = {
     "SlotRows::apply": re.compile(r"(?:->|\.)apply\("),
     "compact_rows": re.compile(r"\bcompact_rows\("),

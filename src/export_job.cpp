@@ -61,7 +61,7 @@ void plan_shares(ExportRun& run) {
     sizes.push_back(f.size);
     total_bytes += f.size;
   }
-  run.log.stage(run.discovery.source.kind() + " " + listing.ckpt_dir + ": " + std::to_string(listing.files.size()) +
+  run.log.stage(run.discovery.source.what() + " " + listing.ckpt_dir + ": " + std::to_string(listing.files.size()) +
                 " data files, " + format_bytes(static_cast<double>(total_bytes)) + ", " +
                 std::to_string(run.all_blocks.sparse_size()) + " sparse blocks");
   run.report.set_stage_seconds("discover", seconds_since(run.start));
@@ -114,7 +114,7 @@ class ExportJob final : public Job {
                          run_.discovery.staging_dir,
                          o.selects_rows() ? &run_.evictions.selections : nullptr,
                          run_.reshard ? &*run_.reshard : nullptr,
-                         run_.hugectr_rows ? &*run_.hugectr_rows : nullptr};
+                         run_.row_table_plan ? &*run_.row_table_plan : nullptr};
   }
 
   StreamOutcome stream(const StreamRequest& request) override {

@@ -49,7 +49,8 @@ const std::map<std::string, ServingDType> kServingDTypes = {
 const std::map<std::string, Hdf5Transfer> kHdf5Transfers = {{"auto", Hdf5Transfer::kAuto},
                                                              {"collective", Hdf5Transfer::kCollective},
                                                              {"independent", Hdf5Transfer::kIndependent}};
-const std::map<std::string, SourceKind> kSources = {{"recis", SourceKind::kRecis}, {"hugectr", SourceKind::kHugectr}};
+const std::map<std::string, SourceKind> kSources = {
+    {"recis", SourceKind::kRecis}, {"hugectr", SourceKind::kHugectr}, {"dcp", SourceKind::kDcp}};
 const std::map<std::string, CheckpointSelect> kSelects = {{"latest", CheckpointSelect::kLatest},
                                                           {"best", CheckpointSelect::kBest}};
 const std::map<std::string, CopyMethod> kCopyMethods = {
@@ -258,18 +259,21 @@ class ExportOptions {
   void define() {
     JobOptions& o = o_;
     const auto hugectr = [&o] { return o.source == SourceKind::kHugectr; };
-    const auto recis = [&o] { return o.source == SourceKind::kRecis; };
+    const auto checkpoint = [&o] { return o.source != SourceKind::kHugectr; };
     const auto best = [&o] { return o.select == CheckpointSelect::kBest; };
     const auto dense = [&o] { return !o.dense_model.empty(); };
     app_.set_version_flag("--version", std::string("recis-convert ") + tool_version());
     option("--ckpt-dir", o.ckpt_dir,
            "RecIS checkpoint directory (ckpt_<step>), or its output directory: then the last line of its "
-           "'checkpoint' file names the checkpoint", only_if(recis, always(o.ckpt_dir)))
+           "'checkpoint' file names the checkpoint. With --source dcp: a Distributed Checkpoint directory "
+           "(.metadata, *.distcp), a TorchEasyRec model.ckpt-<step>, or a model directory (its largest step)",
+           only_if(checkpoint, always(o.ckpt_dir)))
         ->option_text("DIR");
-    option("--source", o.source, "What --ckpt-dir (recis, default) or --graph/--dense/--sparse (hugectr) hold",
-           by_name(kSources, o.source))
+    option("--source", o.source,
+           "What --ckpt-dir (recis, default; dcp: a TorchEasyRec/torchrec Distributed Checkpoint) or "
+           "--graph/--dense/--sparse (hugectr) hold", by_name(kSources, o.source))
         ->transform(one_of(kSources))
-        ->option_text("recis|hugectr");
+        ->option_text("recis|hugectr|dcp");
     option("--graph", o.graph, "With --source hugectr: the model graph JSON (Model.graph_to_json)",
            only_if(hugectr, always(o.graph)))
         ->check(kInputFile)
@@ -665,9 +669,16 @@ CommandLine parse_command_line(int argc, const char* const* argv, ParsingRank ra
   } else if (o.ckpt_dir.empty()) {
     return usage("--ckpt-dir is required (see --help)");
   }
+  if (o.source == SourceKind::kDcp) {  // what a Distributed Checkpoint's export does not do (yet)
+    std::string not_with;
+    if (o.select == CheckpointSelect::kBest) not_with = "--select best (not yet; the largest step is taken)";
+    else if (!o.dense_model.empty()) not_with = "--dense-model (not yet; inspect lists its dense tensors)";
+    else if (o.is_delta()) not_with = "--delta-since (a Distributed Checkpoint records no step per row)";
+    if (!not_with.empty()) return usage("--source dcp does not take " + not_with);
+  }
   if (o.resume) {
     std::string not_with;
-    if (o.source == SourceKind::kHugectr) not_with = "--source hugectr";
+    if (o.source != SourceKind::kRecis) not_with = "--source " + std::string(o.source == SourceKind::kDcp ? "dcp" : "hugectr");
     else if (o.format == ExportFormat::kHdf5) not_with = "--format hdf5";
     else if (o.reshard != 0) not_with = "--reshard";
     else if (o.embedding_dtypes.any() || !o.quantize_tables.empty()) not_with = "serving dtypes";

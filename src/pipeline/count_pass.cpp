@@ -12,7 +12,7 @@ Status count_rows(ExportRun& run) {
   const ExportClock& clock = run.discovery.clock;
   const std::vector<size_t>& mine = run.mine;
   const auto start = Clock::now();
-  if (o.selects_rows() && !source.is_hugectr()) {
+  if (o.selects_rows() && !source.has_row_tables()) {
     EvictionSettings settings;
     settings.rules = o.eviction;
     for (const auto& [table, step] : clock.tables) settings.global_steps[table] = step.step;
@@ -24,22 +24,22 @@ Status count_rows(ExportRun& run) {
     if (run.comm.is_root()) log_evictions(o, run.evictions, clock.tables, run.discovery.delta_base, run.log);
     run.report.set_stage_seconds("select", seconds_since(start));
   }
-  if (source.is_hugectr() && (o.eviction.any() || o.reshard != 0)) {  // into files, or into model.h5
+  if (source.has_row_tables() && (o.eviction.any() || o.reshard != 0)) {  // into files, or into model.h5
     auto planned = o.format == ExportFormat::kHdf5
-                       ? plan_hugectr_tables(o, *source.hugectr, mine, run.discovery.staging_dir, run.comm)
-                       : plan_hugectr_rows(o, *run.discovery.source.hugectr, run.discovery.staging_dir, run.comm);
+                       ? plan_whole_row_tables(o, *source.row_tables, mine, run.discovery.staging_dir, run.comm)
+                       : plan_row_table_ranges(o, *run.discovery.source.row_tables, run.discovery.staging_dir, run.comm);
     if (!planned) return planned.error();
-    run.hugectr_rows = std::move(planned).value();
-    run.evictions.tables = run.hugectr_rows->tables;
+    run.row_table_plan = std::move(planned).value();
+    run.evictions.tables = run.row_table_plan->tables;
     if (run.comm.is_root() && o.eviction.any()) {
       log_evictions(o, run.evictions, clock.tables, run.discovery.delta_base, run.log);
     }
-    if (run.hugectr_rows->layout) {
+    if (run.row_table_plan->layout) {
       run.reshard.emplace();
-      run.reshard->layout = std::move(run.hugectr_rows->layout);
+      run.reshard->layout = std::move(run.row_table_plan->layout);
     }
     run.report.set_stage_seconds("select", seconds_since(start));
-  } else if (o.reshard != 0 && !source.is_hugectr()) {
+  } else if (o.reshard != 0 && !source.has_row_tables()) {
     const auto reshard_start = Clock::now();
     auto planned = plan_resharding(o, source.listing, mine, run.work.owners, run.transforms,
                                    o.selects_rows() ? &run.evictions.selections : nullptr, run.discovery.staging_dir,

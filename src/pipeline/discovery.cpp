@@ -31,7 +31,9 @@ Result<ExportClock> resolve_clock(const JobOptions& o, const SourceDescription& 
     return bad_input(listing.ckpt_dir, "--evict-older-than: no table has a step_filter slot (RecIS's "
                                        "GlobalStepFilterHook records each row's last update step there)");
   }
-  if (source.is_hugectr()) return ExportClock{};  // no global step either (the CLI refuses --delta-since)
+  // no step per table or row either (the CLI refuses --delta-since): a HugeCTR model has no step, a DCP checkpoint
+  // the one in its name
+  if (source.has_row_tables()) return ExportClock{{}, source.step};
   std::string whole;
   for (const auto& table : all) {
     if (!with_step_filter.count(table)) whole += (whole.empty() ? "" : ", ") + nlohmann::json(table).dump();
@@ -93,9 +95,11 @@ Result<Discovery> discover_on_root(const JobOptions& o, const RowTransformChain&
   Discovery discovery{std::move(source).value(), o.export_dir, "", {}, std::nullopt};
   // Outputs stay apart from every input (checked before the publish root or the staging directory is created).
   std::vector<NamedPath> inputs = o.inputs();
-  if (!discovery.source.is_hugectr()) {
+  if (discovery.source.kind == SourceKind::kRecis) {
     inputs.push_back({discovery.source.listing.ckpt_dir, "the source checkpoint"});
     inputs.push_back({o.ckpt_dir + "/" + kCheckpointListFile, "the checkpoint list"});
+  } else if (discovery.source.kind == SourceKind::kDcp) {
+    inputs.push_back({o.ckpt_dir, "the checkpoint directory --ckpt-dir"});
   }
   for (const std::string& output : {o.publish_root, o.report}) {
     auto apart = check_apart_from_inputs(output, inputs);

@@ -18,11 +18,11 @@ void log_plan(const JobOptions& o, const SourceDescription& source, const RowTra
     }
     dtypes += overrides.empty() ? "" : overrides + ")";
   }
-  if (source.is_hugectr()) {
+  if (source.has_row_tables()) {
     const std::string layout = o.reshard != 0
                                    ? std::to_string(o.reshard) + " RecIS-layout files, part m of every table in file m"
                                    : "one RecIS-layout file per table";
-    log.stage("plan: the rows of " + std::to_string(files) + " HugeCTR table(s) split over " + std::to_string(ranks) +
+    log.stage("plan: the rows of " + std::to_string(files) + std::string(source.is_hugectr() ? " HugeCTR" : " DCP") + " table(s) split over " + std::to_string(ranks) +
               " ranks, " + (o.format == ExportFormat::kHdf5 ? "into model.h5" : layout) +
               (dtypes.empty() ? "" : ", " + dtypes) + (o.eviction.any() ? ", evicting rows" : "") +
               (o.dry_run ? " (dry run)" : ""));
@@ -54,7 +54,7 @@ void log_plan(const JobOptions& o, const SourceDescription& source, const RowTra
 // a file's output depends on rows another pass decides (eviction, a delta: their kept rows are counted per part),
 // is routed elsewhere (--reshard), or goes into model.h5 (which spreads its own write pieces: hdf5_layout.h).
 bool splits_files(const JobOptions& o, const SourceDescription& source) {
-  return !source.is_hugectr() && o.format == ExportFormat::kSafetensors && o.reshard == 0 && !o.selects_rows();
+  return !source.has_row_tables() && o.format == ExportFormat::kSafetensors && o.reshard == 0 && !o.selects_rows();
 }
 
 void log_split_files(const WorkPlan& work, const CheckpointListing& listing, const Log& log) {

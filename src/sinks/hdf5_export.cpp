@@ -193,6 +193,7 @@ struct PieceSource {
   std::string path;
   const PartSelection* selection = nullptr;  // the tensor's part's decisions, if it has any
   const RowsFrom* rows = nullptr;  // rows that stand in for the tensor's own (a merge's), if any
+  std::shared_ptr<RowReader> decision_rows;  // the embedding rows of the selection's decision, where no file holds them
   TensorProgress* progress = nullptr;
 };
 
@@ -210,7 +211,9 @@ Status load_piece(RowLoop& loop, const PieceSource& source, const WritePiece& pi
   const uint64_t in_row = plan.source_row_bytes, out_row = plan.row_bytes;
   TensorProgress& progress = *source.progress;
   if (source.selection && !progress.selector) {
-    auto opened = RowSelector::open(*source.selection);
+    auto opened = source.decision_rows
+                      ? RowSelector::open(source.selection->decision, nullptr, source.decision_rows)
+                      : RowSelector::open(*source.selection);
     if (!opened) return opened.error();
     progress.selector.emplace(std::move(opened).value());
   }
@@ -426,6 +429,8 @@ Status write_hdf5_export(const std::string& path, const Hdf5Layout& plan, const 
         if (selection != sources.selections.end()) source.selection = selection->second.get();
         auto rows = sources.rows.find(key);
         if (rows != sources.rows.end()) source.rows = &rows->second;
+        auto decision_rows = sources.decision_rows.find(key);
+        if (decision_rows != sources.decision_rows.end()) source.decision_rows = decision_rows->second;
         source.progress = &tensors[key];
         auto source_fd = open_files.fd(source.path);
         Status loaded = source_fd ? Status(Ok{}) : Status(source_fd.error());

@@ -19,6 +19,8 @@
 #include "recis_convert/plan/piece_plan.h"
 #include "recis_convert/sinks/hdf5_export.h"
 #include "recis_convert/plan/hdf5_layout.h"
+#include "recis_convert/sinks/hdf5_row_tables.h"
+#include "recis_convert/sources/hugectr_export.h"
 
 namespace recis_convert {
 namespace {
@@ -139,42 +141,6 @@ Status check_free_space(const Hdf5Layout& plan, const std::vector<DenseDataset>&
   return Ok{};
 }
 
-// HugeCTR tables with --evict-l2-below or --reshard (counted whole by the rank that reads each, before the stream:
-// pipeline/hugectr_row_stage.h), on that rank: its tensors get their kept rows, the eviction decision goes into
-// `sources` (the L2 norm of the embedding file's rows), and the file results the manifest describes take the kept
-// rows.
-void apply_hugectr_counts(const JobOptions& o, const HugectrModel& model, const HugectrRowPlan& counts,
-                          const std::vector<size_t>& mine, RankTensors& tensors, std::vector<FileResult>& results,
-                          PieceSources& sources) {
-  if (!o.eviction.l2_below) return;
-  for (size_t table : mine) {
-    const HugectrRangeCount& c = counts.whole_tables.at(table);
-    const HugectrTableExport& t = model.tables[c.table];
-    auto embedding = std::find_if(tensors.tensors.begin(), tensors.tensors.end(), [&](const SourceTensor& s) {
-      return s.child == t.name && s.slot == "embedding";
-    });
-    if (embedding == tensors.tensors.end()) continue;  // no embedding exported: nothing to measure (not reached)
-    auto selection = std::make_shared<PartSelection>();
-    selection->part = PartId{t.name, "part_0_1"};
-    selection->decision.embedding =
-        DecisionColumn{embedding->file, embedding->key, 0, c.rows, DType::kF32, t.source.vec_size};
-    selection->decision.l2_below = *o.eviction.l2_below;
-    selection->rows = c.rows;
-    selection->kept = c.kept;
-    for (SourceTensor& s : tensors.tensors) {
-      if (s.child != t.name) continue;
-      s.kept_rows = static_cast<int64_t>(c.kept);
-      sources.selections.emplace(PieceKey{s.file, s.key}, selection);
-    }
-    for (FileResult& result : results) {
-      if (result.name != t.file) continue;
-      HugectrTableExport kept = t;
-      resize_hugectr_table(kept, c.kept);
-      result.kept = kept.tensors;
-    }
-  }
-}
-
 }  // namespace
 
 StreamOutcome Hdf5Sink::stream(const StreamRequest& r, Comm& comm, const Log& log) const {
@@ -184,12 +150,12 @@ StreamOutcome Hdf5Sink::stream(const StreamRequest& r, Comm& comm, const Log& lo
   RankTensors mine;
   std::vector<FileResult> results;
   PieceSources sources;  // with --evict-*: the decisions of this rank's selected tensors; a merge's rows
-  if (r.source.is_hugectr()) {
-    auto share = hugectr_share(*r.source.hugectr, r.mine, comm.rank(), r.staging_dir, o.dry_run, o.buffer_mib << 20);
+  if (r.source.has_row_tables()) {
+    auto share = row_tables_share(o, *r.source.row_tables, r.mine, comm.rank(), r.staging_dir, r.row_table_plan);
     if (share) {
       mine.tensors = std::move(share.value().tensors);
       results = std::move(share.value().results);
-      if (r.hugectr_rows) apply_hugectr_counts(o, *r.source.hugectr, *r.hugectr_rows, r.mine, mine, results, sources);
+      sources = std::move(share.value().sources);
     } else {
       out.failure = share.error();
     }
@@ -212,8 +178,8 @@ StreamOutcome Hdf5Sink::stream(const StreamRequest& r, Comm& comm, const Log& lo
     if (out.failure) comm.announce_failure();
     return out;
   }
-  // --reshard: the placements the count pass planned (a RecIS checkpoint's, or HugeCTR tables')
-  const ReshardShare* reshard = r.hugectr_rows && r.hugectr_rows->placements ? &*r.hugectr_rows->placements
+  // --reshard: the placements the count pass planned (a RecIS checkpoint's, or row tables')
+  const ReshardShare* reshard = r.row_table_plan && r.row_table_plan->placements ? &*r.row_table_plan->placements
                                 : r.reshard                                  ? &r.reshard->share
                                                                              : nullptr;
   auto plan = lay_out_hdf5(all, o.buffer_mib << 20, listing.ckpt_dir, r.transforms,
@@ -227,7 +193,7 @@ StreamOutcome Hdf5Sink::stream(const StreamRequest& r, Comm& comm, const Log& lo
   }
   // a data file too large for one rank: its pieces go to every rank (piece_plan.h); not a merge's, whose rows only
   // the rank that merged them holds
-  if (!r.source.is_hugectr() && !r.tensor_rows) {
+  if (!r.source.has_row_tables() && !r.tensor_rows) {
     std::vector<uint64_t> sizes;
     for (const auto& f : listing.files) sizes.push_back(f.size);
     const WorkPlan work = plan_work(sizes, comm.size(), o.balance, o.piece_bytes());
@@ -312,7 +278,7 @@ std::vector<std::string> Hdf5Sink::shared_files(const StreamRequest& r) const {
 // (model.h5 is described by its digest where the metadata is written: metadata_stage.h)
 Status Hdf5Sink::describe_on_root(const StreamRequest& r, bool, std::vector<FileResult>&, std::map<std::string, int>&,
                                   const SharedFileDigests&, CheckpointListing&) const {
-  if (r.source.is_hugectr() && !r.options.dry_run) remove_unpacked_tables(*r.source.hugectr, r.staging_dir);
+  if (r.source.has_row_tables() && !r.options.dry_run) remove_unpacked_tables(*r.source.row_tables, r.staging_dir);
   return Ok{};
 }
 

@@ -2,7 +2,7 @@
 
 #include "recis_convert/sinks/checkpoint_files_sink.h"
 #include "recis_convert/sinks/hdf5_sink.h"
-#include "recis_convert/sinks/hugectr_tables_sink.h"
+#include "recis_convert/sinks/row_tables_sink.h"
 #include "recis_convert/sinks/resharded_files_sink.h"
 
 namespace recis_convert {
@@ -18,7 +18,7 @@ Status Sink::describe_on_root(const StreamRequest&, bool, std::vector<FileResult
 
 std::unique_ptr<Sink> make_sink(const JobOptions& o, const SourceDescription& source) {
   if (o.format == ExportFormat::kHdf5) return std::make_unique<Hdf5Sink>();
-  if (source.is_hugectr()) return std::make_unique<HugectrTablesSink>();
+  if (source.has_row_tables()) return std::make_unique<RowTablesSink>();
   if (o.reshard != 0) return std::make_unique<ReshardedFilesSink>();
   return std::make_unique<CheckpointFilesSink>();
 }

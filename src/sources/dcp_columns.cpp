@@ -39,6 +39,14 @@ Result<DcpChunkData> DcpTableColumns::located(size_t chunk) {
   return data.value();
 }
 
+Status DcpRowIndices::read(uint64_t first, uint64_t n, const std::vector<uint32_t>* kept,
+                           unsigned char* const* into) {
+  int64_t* ids = reinterpret_cast<int64_t*>(into[0]);
+  const uint64_t count = kept ? kept->size() : n;
+  for (uint64_t r = 0; r < count; ++r) ids[r] = static_cast<int64_t>(first + (kept ? (*kept)[r] : r));
+  return Ok{};
+}
+
 Status DcpTableColumns::read(uint64_t first, uint64_t n, const std::vector<uint32_t>* kept,
                              unsigned char* const* into) {
   int64_t* ids = reinterpret_cast<int64_t*>(into[kIds]);

@@ -28,4 +28,18 @@ Status SideBySide::read(uint64_t first, uint64_t n, const std::vector<uint32_t>*
   return Ok{};
 }
 
+Status ColumnOf::read(uint64_t first, uint64_t n, const std::vector<uint32_t>* kept, unsigned char* const* into) {
+  scratch_.resize(reader_->columns());
+  std::vector<unsigned char*> places(reader_->columns());
+  for (size_t c = 0; c < places.size(); ++c) {
+    if (c == column_) {
+      places[c] = into[0];
+      continue;
+    }
+    scratch_[c].resize(n * reader_->row_bytes(c));
+    places[c] = scratch_[c].data();
+  }
+  return reader_->read(first, n, kept, places.data());
+}
+
 }  // namespace recis_convert

@@ -6,16 +6,24 @@
 #include <set>
 
 #include "recis_convert/sources/checkpoint_selection.h"
+#include "recis_convert/common/file_io.h"
+#include "recis_convert/sources/dcp_export.h"
+#include "recis_convert/sources/hugectr_export.h"
 
 namespace recis_convert {
-namespace {
-
-}  // namespace
+std::string SourceDescription::what() const {
+  switch (kind) {
+    case SourceKind::kHugectr: return "HugeCTR model";
+    case SourceKind::kDcp: return "Distributed Checkpoint";
+    case SourceKind::kRecis: break;
+  }
+  return "checkpoint";
+}
 
 std::vector<std::string> source_table_names(const SourceDescription& source) {
   std::set<std::string> names;
-  if (source.hugectr) {
-    for (const auto& t : source.hugectr->tables) names.insert(t.name);
+  if (source.row_tables) {
+    for (const auto& t : source.row_tables->tables) names.insert(t.name);
   } else {
     for (size_t i = 0; i < source.listing.blocks.size(); ++i) {
       if (auto key = parse_sparse_key_view(source.listing.blocks[i].logical)) names.emplace(key->child);
@@ -43,16 +51,52 @@ Status check_named_tables(const EmbeddingDTypes& dtypes, const SourceDescription
   return Ok{};
 }
 
+namespace {
+
+// --source dcp: the checkpoint --ckpt-dir names, or its model directory's latest (dcp_checkpoint.h).
+Result<SourceDescription> discover_dcp(const JobOptions& o, const RowTransformChain& transforms) {
+  auto location = locate_dcp_checkpoint(o.ckpt_dir);
+  if (!location) return location.error();
+  auto metadata = read_dcp_metadata(location.value().dcp_dir);
+  if (!metadata) return metadata.error();
+  auto checkpoint = describe_dcp_checkpoint(location.value(), std::move(metadata).value());
+  if (!checkpoint) return checkpoint.error();
+  auto tables = dcp_row_tables(checkpoint.value(), transforms);
+  if (!tables) return tables.error();
+  SourceDescription source;
+  source.kind = SourceKind::kDcp;
+  source.row_tables = std::move(tables).value();
+  source.listing = row_tables_listing(*source.row_tables);
+  const DcpLocation& where = checkpoint.value().location;
+  source.listing.ckpt_dir = where.checkpoint_dir;  // model.ckpt-<step>, or the DCP directory itself
+  const std::string named = split_path(where.checkpoint_dir).base;
+  if (where.step) source.step = GlobalStep{*where.step, named};
+  const bool given = resolved_path(o.ckpt_dir) == resolved_path(where.checkpoint_dir) ||
+                     resolved_path(o.ckpt_dir) == resolved_path(where.dcp_dir);
+  source.selection = given ? "named by --ckpt-dir" : "the largest step in " + o.ckpt_dir + ", " + named;
+  return source;
+}
+
+}  // namespace
+
 Result<SourceDescription> discover_source(const JobOptions& o, const RowTransformChain& transforms, const Log& log) {
+  if (o.source == SourceKind::kDcp) {
+    auto source = discover_dcp(o, transforms);
+    if (!source) return source.error();
+    auto named = check_named_tables(o.embedding_dtypes, source.value(), source.value().what());
+    if (!named) return named.error();
+    return source;
+  }
   SourceDescription source;
   if (o.source == SourceKind::kHugectr) {
     auto model = describe_hugectr_model(o, transforms);
     if (!model) return model.error();
-    source.hugectr = std::move(model).value();
-    source.listing = hugectr_listing(*source.hugectr);
-    source.selection = "HugeCTR graph " + o.graph + ", " + std::to_string(source.hugectr->tables.size()) +
+    source.kind = SourceKind::kHugectr;
+    source.row_tables = std::move(model).value();
+    source.listing = row_tables_listing(*source.row_tables);
+    source.selection = "HugeCTR graph " + o.graph + ", " + std::to_string(source.row_tables->tables.size()) +
                        " sparse model(s)";
-    auto named = check_named_tables(o.embedding_dtypes, source, source.kind());
+    auto named = check_named_tables(o.embedding_dtypes, source, source.what());
     if (!named) return named.error();
     return source;
   }
@@ -73,13 +117,13 @@ Result<SourceDescription> discover_source(const JobOptions& o, const RowTransfor
     source.selection =
         given ? "named by --ckpt-dir" : "the latest, named last in " + o.ckpt_dir + "/" + kCheckpointListFile;
   }
-  auto named = check_named_tables(o.embedding_dtypes, source, source.kind());
+  auto named = check_named_tables(o.embedding_dtypes, source, source.what());
   if (!named) return named.error();
   return source;
 }
 
 Status complete_source(SourceDescription& source, const RowTransformChain& transforms) {
-  return source.hugectr ? lay_out_hugectr_tables(*source.hugectr, transforms) : Status(Ok{});
+  return source.row_tables ? lay_out_row_tables(*source.row_tables, transforms) : Status(Ok{});
 }
 
 }  // namespace recis_convert

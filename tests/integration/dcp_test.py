@@ -3,13 +3,25 @@
 torch.distributed.checkpoint.save (tests/integration/dcp_tools.py, in the Debian 13 root of scripts/torch2-root.sh),
 in TorchEasyRec's layout, at another world size than the committed fixture's.
 
-    dcp_test.py inspect --binary B --fixture UNUSED --work W
+    dcp_test.py inspect|export|hdf5|bad --binary B --fixture UNUSED --work W
 
 inspect: `recis-convert inspect` of a TorchEasyRec model directory takes its largest step (by integer) and lists
 every table, with rows, dim, dtype and layout, and every dense tensor, as torch's own reading of the metadata has
 them; each hostile variant of the metadata (overlapping, uncovered or outside chunks, a missing item, an item
 outside the directory or stored through a transform, a call of os.system, an unknown dtype, a cut file) is exit 3
 naming what is wrong, nothing it names runs, and the checkpoint is untouched.
+
+export: `--source dcp` of a TorchEasyRec model directory at np 1 and 3: every table's rows by id against torch's own
+load of the checkpoint, bit for bit in their own dtype (float32, float16, bfloat16; row-wise, uneven, column-wise
+and table-wise chunks); with --reshard, --evict-l2-below and int8 embeddings, each id in the part RecIS's gen_slice
+says, in id order, kept iff its L2 norm is not below the threshold, its row PyTorch's own
+embedding_bag_byte_prepack of the source row; identical files at np 1 and 3; verify passes.
+
+hdf5: the same into model.h5 (plain; and with --reshard, --evict-l2-below and int8), every row by id, the same
+file at np 1 and 3.
+
+bad: a cut .distcp file, and metadata whose chunks overlap, are exit 3 with one error line naming the file, nothing
+published, the checkpoint untouched; the options a DCP export does not take are exit 2.
 
 Exits 77 (skipped) when the torch 2.x root has not been built (scripts/torch2-root.sh create; .ci/run builds it).
 """
@@ -20,9 +32,15 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from export_test import REPO_ROOT, check, expect_success, run_cases  # noqa: E402
+from eviction_test import rows_by_id  # noqa: E402
+from export_test import fresh, mpirun, tool_errors, tree_digest as files_digest  # noqa: E402
 from hostile_test import tree_digest  # noqa: E402
+from reshard_test import part_of_id, slice_string  # noqa: E402
+from serving_dtype_test import tensors_by_part  # noqa: E402
 
 TORCH2 = os.path.join(REPO_ROOT, "scripts", "torch2-root.sh")
 TOOLS = os.path.join(REPO_ROOT, "tests", "integration", "dcp_tools.py")
@@ -108,7 +126,178 @@ def case_inspect(args):
         check(not os.path.exists(PWNED), f"{variant}: something the metadata names ran")
 
 
-CASES = {"inspect": case_inspect}
+def make_model(work, name, rows_scale):
+    """A TorchEasyRec model directory (steps 900 and 1200) written by torch 2.6 with 2 processes, and torch's own
+    load of its latest checkpoint: table -> its raw row-major bytes and dtype."""
+    model_dir = os.path.join(work, name)
+    shutil.rmtree(model_dir, ignore_errors=True)
+    torch2(work, "make", model_dir, "--world", "2", "--steps", "900,1200", "--rows-scale", str(rows_scale))
+    npz = os.path.join(work, name + "-truth.npz")
+    torch2(work, "truth", os.path.join(model_dir, "model.ckpt-1200", "model"), npz)
+    truth = {}
+    with np.load(npz) as arrays:
+        for key in arrays.files:
+            fqn, _, bits = key.partition("|")
+            match = TABLE.search(fqn)
+            if match and arrays[key].ndim == 2:
+                dtype = {"": "F32", "f16": "F16", "bf16": "BF16"}[bits]
+                truth[match.group(2)] = (arrays[key].tobytes(), dtype, arrays[key].shape)
+    return model_dir, truth
+
+
+def as_float32(raw, dtype, dim):
+    """Rows of a table's dtype as float32 [n, dim] (exactly, as the tool widens them)."""
+    if dtype == "F32":
+        return np.frombuffer(raw, dtype="<f4").reshape(-1, dim)
+    if dtype == "F16":
+        return np.frombuffer(raw, dtype="<f2").astype(np.float32).reshape(-1, dim)
+    return (np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16).view(np.float32).reshape(-1, dim)
+
+
+def l2_norm(row):
+    """The tool's norm: the squares summed in element order in float32, then the square root."""
+    total = np.float32(0)
+    for x in row:
+        total = np.float32(total + np.float32(x) * np.float32(x))
+    return np.sqrt(total, dtype=np.float32)
+
+
+def case_export(args):
+    model_dir, truth = make_model(args.work, "model_dir", 20)
+    check(sorted(truth) == ["cate", "item_id", "seq_item", "user_id", "zch_user"], f"torch's tables: {sorted(truth)}")
+    outs = {}
+    for np_ in (1, 3):
+        out = os.path.join(fresh(args.work, f"plain-np{np_}"), "export")
+        expect_success(mpirun(args.binary, np_, ["--source", "dcp", "--ckpt-dir", model_dir, "--export-dir", out]),
+                       f"export at np {np_}")
+        outs[np_] = out
+        got = rows_by_id(out)
+        check(sorted(got) == sorted(truth), f"np {np_}: tables {sorted(got)}")
+        for table, (raw, dtype, shape) in truth.items():
+            width = len(raw) // shape[0]
+            rows = got[table]["embedding"]
+            check(sorted(rows) == list(range(shape[0])), f"np {np_}: {table}: ids are not its row indices")
+            check(b"".join(rows[i] for i in range(shape[0])) == raw,
+                  f"np {np_}: {table}: rows differ from torch's load")
+            check(all(len(rows[i]) == width for i in rows), f"np {np_}: {table}: row width")
+        with open(os.path.join(out, "manifest.json")) as f:
+            manifest = json.load(f)
+        check(manifest["step"] == 1200, f"manifest step {manifest['step']}, the checkpoint is model.ckpt-1200")
+        expect_success(mpirun(args.binary, 1, ["verify", out]), f"verify at np {np_}")
+    check(files_digest(outs[1], skip=("run_record.json",)) == files_digest(outs[3], skip=("run_record.json",)),
+          "plain export: the files differ between np 1 and 3")
+    print(f"ok: every row of {len(truth)} tables by id equals torch's load, bit for bit, at np 1 and 3")
+
+    import torch
+    norms = {t: np.array([l2_norm(r) for r in as_float32(raw, dtype, shape[1])]) for t, (raw, dtype, shape) in truth.items()}
+    threshold = float(np.median(norms["user_id"]))
+    count = 7
+    for np_ in (1, 3):
+        out = os.path.join(fresh(args.work, f"rows-np{np_}"), "export")
+        expect_success(mpirun(args.binary, np_, ["--source", "dcp", "--ckpt-dir", model_dir, "--export-dir", out,
+                                                 "--reshard", str(count), "--evict-l2-below", repr(threshold),
+                                                 "--quantize-embeddings", "int8"]), f"rows at np {np_}")
+        outs[np_] = out
+        parts = tensors_by_part(out)
+        for table, (raw, dtype, shape) in truth.items():
+            kept = [i for i in range(shape[0]) if not norms[table][i] < np.float32(threshold)]
+            source = as_float32(raw, dtype, shape[1])
+            seen = []
+            for m in range(count):
+                key = (table, slice_string(m, count), f"part_{m}_{count}", "id")
+                if key not in parts:
+                    continue
+                ids = np.frombuffer(parts[key][1], dtype="<i8").tolist()
+                check(ids == sorted(ids), f"{table} part {m}: ids not in order")
+                check(all(part_of_id(i, count) == m for i in ids), f"{table} part {m}: an id of another part")
+                packed = parts[key[:3] + ("embedding",)][1]
+                width = len(packed) // max(len(ids), 1)
+                for n, i in enumerate(ids):
+                    theirs = torch.ops.quantized.embedding_bag_byte_prepack(torch.from_numpy(source[i:i + 1].copy()))
+                    check(packed[n * width:(n + 1) * width] == theirs.numpy().tobytes(),
+                          f"{table} id {i}: not PyTorch's int8 of torch's row")
+                seen += ids
+            check(sorted(seen) == kept, f"np {np_}: {table}: {len(seen)} ids exported, {len(kept)} kept by the norm")
+        expect_success(mpirun(args.binary, 1, ["verify", out]), f"verify rows at np {np_}")
+    check(files_digest(outs[1], skip=("run_record.json",)) == files_digest(outs[3], skip=("run_record.json",)),
+          "--reshard, --evict-l2-below, int8: the files differ between np 1 and 3")
+    print(f"ok: --reshard {count} --evict-l2-below {threshold:.4f} int8: each kept id in its part, PyTorch's int8, "
+          "same files at np 1 and 3")
+
+
+def case_hdf5(args):
+    import h5py
+    import torch
+    model_dir, truth = make_model(args.work, "model_dir", 5)
+    norms = {t: np.array([l2_norm(r) for r in as_float32(raw, dtype, shape[1])]) for t, (raw, dtype, shape) in truth.items()}
+    threshold = float(np.median(norms["user_id"]))
+    for extra in ([], ["--reshard", "7", "--evict-l2-below", repr(threshold), "--quantize-embeddings", "int8"]):
+        digests = {}
+        for np_ in (1, 3):
+            out = os.path.join(fresh(args.work, f"hdf5-np{np_}"), "export")
+            expect_success(mpirun(args.binary, np_, ["--source", "dcp", "--ckpt-dir", model_dir, "--export-dir", out,
+                                                     "--format", "hdf5"] + extra), f"hdf5 {extra} at np {np_}")
+            digests[np_] = files_digest(out, skip=("run_record.json",))
+            expect_success(mpirun(args.binary, 1, ["verify", out]), f"verify hdf5 {extra} at np {np_}")
+        check(digests[1] == digests[3], f"hdf5 {extra}: model.h5 differs between np 1 and 3")
+        with h5py.File(os.path.join(out, "model.h5"), "r") as f:
+            check(sorted(f["sparse"]) == sorted(truth), f"hdf5 tables {sorted(f['sparse'])}")
+            for table, (raw, dtype, shape) in truth.items():
+                ids = [int(i) for i in f["sparse"][table]["id"][:]]
+                rows = f["sparse"][table]["embedding"][:]
+                if not extra:
+                    check(ids == list(range(shape[0])), f"hdf5 {table}: ids are not its row indices")
+                    check(rows.tobytes() == raw, f"hdf5 {table}: rows differ from torch's load")
+                    continue
+                kept = [i for i in range(shape[0]) if not norms[table][i] < np.float32(threshold)]
+                check(sorted(ids) == kept, f"hdf5 {table}: {len(ids)} ids, {len(kept)} kept by the norm")
+                check(all(part_of_id(a, 7) <= part_of_id(b, 7) for a, b in zip(ids, ids[1:])),
+                      f"hdf5 {table}: ids not grouped by part")
+                source = as_float32(raw, dtype, shape[1])
+                for n, i in enumerate(ids):
+                    theirs = torch.ops.quantized.embedding_bag_byte_prepack(torch.from_numpy(source[i:i + 1].copy()))
+                    check(rows[n].tobytes() == theirs.numpy().tobytes(), f"hdf5 {table} id {i}: not PyTorch's int8")
+        print(f"ok: model.h5 {' '.join(extra) or 'plain'}: every row by id, same file at np 1 and 3")
+
+
+def case_bad(args):
+    model_dir, _ = make_model(args.work, "model_dir", 1)
+    dcp_dir = os.path.join(model_dir, "model.ckpt-1200", "model")
+    hostile = os.path.join(args.work, "hostile")
+    shutil.rmtree(hostile, ignore_errors=True)
+    torch2(args.work, "hostile", dcp_dir, hostile)
+
+    def refused(name, change, says, code=3, extra=()):
+        copy = os.path.join(args.work, name)
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(model_dir, copy)
+        where = os.path.join(copy, "model.ckpt-1200", "model")
+        change(where)
+        before = tree_digest(copy)
+        out = os.path.join(fresh(args.work, name + "-out"), "export")
+        result = mpirun(args.binary, 3, ["--source", "dcp", "--ckpt-dir", copy, "--export-dir", out] + list(extra))
+        check(result.returncode == code, f"{name}: exit {result.returncode}, expected {code}\n{result.stderr}")
+        lines = tool_errors(result.stderr)
+        check(len(lines) >= 1 and all(l == lines[0] for l in lines) and says in lines[0],
+              f"{name}: expected one error line saying {says!r}: {result.stderr}")
+        check(not os.path.exists(out), f"{name}: something was published")
+        check(tree_digest(copy) == before, f"{name}: the checkpoint changed")
+        print(f"ok: {name}: exit {code}: {lines[0]}")
+
+    def cut(where):
+        path = os.path.join(where, "__1_0.distcp")
+        os.truncate(path, os.path.getsize(path) // 2)
+
+    refused("cut", cut, "__1_0.distcp")
+    refused("overlap", lambda where: shutil.copyfile(os.path.join(hostile, "overlap.metadata"),
+                                                       os.path.join(where, ".metadata")), "overlaps another chunk")
+    refused("unfinished", lambda where: os.remove(os.path.join(where, ".metadata")), "not a finished")
+    for extra, says in ((["--delta-since", "900"], "--delta-since"),
+                        (["--resume"], "--source dcp"), (["--evict-older-than", "10"], "step_filter")):
+        refused("option" + extra[0], lambda where: None, says, 2 if "step_filter" not in says else 3, extra)
+
+
+CASES = {"inspect": case_inspect, "export": case_export, "hdf5": case_hdf5, "bad": case_bad}
 
 if __name__ == "__main__":
     if subprocess.run([TORCH2, "path"], stdout=subprocess.DEVNULL).returncode != 0:

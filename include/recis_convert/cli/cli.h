@@ -17,7 +17,7 @@ namespace recis_convert {
 
 enum class ExportFormat { kSafetensors, kHdf5 };
 enum class CheckpointSelect { kLatest, kBest };
-enum class SourceKind { kRecis, kHugectr };
+enum class SourceKind { kRecis, kHugectr, kDcp };
 
 inline constexpr const char* kDefaultEvalLog = "train_eval_result_v2.txt";  // TorchEasyRec's name, in --ckpt-dir
 

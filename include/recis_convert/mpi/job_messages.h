@@ -22,11 +22,11 @@
 #include "recis_convert/sinks/hdf5_sink.h"
 #include "recis_convert/plan/hdf5_layout.h"
 #include "recis_convert/sinks/packed_file_results.h"
-#include "recis_convert/pipeline/hugectr_row_stage.h"
+#include "recis_convert/pipeline/row_table_stage.h"
 #include "recis_convert/pipeline/reshard_stage.h"
 #include "recis_convert/sinks/shared_file_checksums.h"
 #include "recis_convert/sources/checkpoint.h"
-#include "recis_convert/sources/hugectr_export.h"
+#include "recis_convert/sources/row_tables.h"
 #include "recis_convert/sources/source.h"
 #include "recis_convert/transforms/quantization_error.h"
 
@@ -98,18 +98,47 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SourceTensor, key, sparse, child, slot, slice
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(HugectrSparseTable, path, format, rows, vec_size, has_slot_id, key_bytes,
                                    record_bytes)
 
-// A HugeCTR table travels as what it reads; every rank lays out its slots and file itself
-// (lay_out_hugectr_tables), because the row transforms it goes through are objects, not data.
-inline void to_json(nlohmann::json& j, const HugectrTableExport& t) {
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(DcpChunk, offsets, sizes, file, item_offset, item_length)
+// A DCP tensor's dtype travels as its header spelling, as for TensorInfo.
+inline void to_json(nlohmann::json& j, const DcpTensor& t) {
+  j = {{"fqn", t.fqn}, {"dtype", dtype_spelling(t.dtype)}, {"shape", t.shape}, {"chunks", t.chunks}};
+}
+inline void from_json(const nlohmann::json& j, DcpTensor& t) {
+  j.at("fqn").get_to(t.fqn);
+  auto dtype = parse_dtype(j.at("dtype").get<std::string>());
+  if (!dtype) job_messages_detail::undecodable("dtype", j);
+  t.dtype = *dtype;
+  j.at("shape").get_to(t.shape);
+  j.at("chunks").get_to(t.chunks);
+}
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(DcpTableSource, dir, weight)
+inline void to_json(nlohmann::json& j, const RowTableSource& s) {
+  if (const HugectrSparseTable* h = s.hugectr()) {
+    j = {{"hugectr", *h}};
+  } else {
+    j = {{"dcp", std::get<DcpTableSource>(s.of)}};
+  }
+}
+inline void from_json(const nlohmann::json& j, RowTableSource& s) {
+  if (j.contains("hugectr")) {
+    s.of = j.at("hugectr").get<HugectrSparseTable>();
+  } else {
+    s.of = j.at("dcp").get<DcpTableSource>();
+  }
+}
+
+// A row table travels as what it reads; every rank lays out its slots and file itself (lay_out_row_tables),
+// because the row transforms it goes through are objects, not data.
+inline void to_json(nlohmann::json& j, const RowTable& t) {
   j = {{"name", t.name}, {"file", t.file}, {"source", t.source}};
 }
-inline void from_json(const nlohmann::json& j, HugectrTableExport& t) {
+inline void from_json(const nlohmann::json& j, RowTable& t) {
   j.at("name").get_to(t.name);
   j.at("file").get_to(t.file);
   j.at("source").get_to(t.source);
 }
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(HugectrModel, graph_path, tables)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SourceDescription, listing, selection, hugectr)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RowTables, source_path, ckpt_id, tables)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SourceDescription, kind, listing, selection, row_tables, step)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ManifestFile, name, bytes, checksum, piece_bytes)
 
 // The /dense datasets every rank must create; their bytes stay on rank 0, which writes them.
@@ -189,9 +218,9 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RankReshardCounts, error, found, kept)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Placement, target, offset, row)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(TensorPlacement, tensor, ids, targets)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ReshardShare, count, sparse, dense, table_rows)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(HugectrRangeCount, table, rows, kept, targets)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RankHugectrCounts, error, ranges)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(HugectrRangePlacement, table, slots)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RowRangeCount, table, rows, kept, targets)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RankRowRangeCounts, error, ranges)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RowRangePlacement, table, slots)
 
 // The export job's own stages (pipeline/): what rank 0 tells every rank after discovery, and every rank rank 0 at
 // the barrier.

@@ -15,7 +15,7 @@
 #include "recis_convert/publish/resume_journal.h"
 #include "recis_convert/publish/staging.h"
 #include "recis_convert/pipeline/eviction_stage.h"
-#include "recis_convert/pipeline/hugectr_row_stage.h"
+#include "recis_convert/pipeline/row_table_stage.h"
 #include "recis_convert/pipeline/reshard_stage.h"
 #include "recis_convert/sinks/sink.h"
 #include "recis_convert/transforms/job_transforms.h"
@@ -43,7 +43,7 @@ struct ExportRun {
   std::vector<WorkItem> pieces;   // and its pieces of split files
   EvictionCounts evictions;            // 2b: with --evict-* or --delta-since
   std::optional<ReshardStage> reshard;  // 2c: with --reshard
-  std::optional<HugectrRowPlan> hugectr_rows;  // HugeCTR: eviction and resharding in one stage
+  std::optional<RowTablePlan> row_table_plan;  // HugeCTR: eviction and resharding in one stage
   std::unique_ptr<Sink> sink;                  // 3: chosen once the source is known (sinks/sink.h)
 };
 

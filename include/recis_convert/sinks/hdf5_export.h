@@ -49,11 +49,14 @@ Hdf5TransferChoice transfer_for_filesystem(int64_t f_type);
 
 // What this rank knows of the tensors it reads, by (file, tensor key) as the pieces name them (WritePiece): the
 // eviction decisions of those whose pieces are selected (WritePiece::selected), and the rows that stand in for a
-// tensor's own (a merge's: file_export.h RowsFrom; its pieces count those rows, and this rank reads them all).
+// tensor's own (a merge's: file_export.h RowsFrom; its pieces count those rows, and this rank reads them all; a DCP
+// table's, stitched from its chunks). A decision whose embedding rows no file holds as an array (a DCP table's)
+// reads them from `decision_rows`.
 using PieceKey = std::pair<std::string, std::string>;
 struct PieceSources {
   std::map<PieceKey, std::shared_ptr<const PartSelection>> selections;
   std::map<PieceKey, RowsFrom> rows;
+  std::map<PieceKey, std::shared_ptr<RowReader>> decision_rows;
 };
 
 // Collective over all ranks. With `reshard`, the routed pieces' rows go where its placements say (each round a

@@ -6,7 +6,7 @@
 
 #include <vector>
 
-#include "recis_convert/pipeline/hugectr_row_stage.h"
+#include "recis_convert/pipeline/row_table_stage.h"
 #include "recis_convert/sinks/sink.h"
 #include "recis_convert/sources/source_tensor.h"
 

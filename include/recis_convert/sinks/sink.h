@@ -4,7 +4,7 @@
 //   checkpoint_files_sink.h  a RecIS checkpoint's (or an export's) data files, one output file per data file,
 //                            whole or in pieces, as they are dealt to the ranks
 //   resharded_files_sink.h   --reshard: M part files every rank routes its rows into
-//   hugectr_tables_sink.h    a HugeCTR model: one file per table (or M part files), every rank writing its rows
+//   row_tables_sink.h    a HugeCTR model: one file per table (or M part files), every rank writing its rows
 //   hdf5_sink.h              --format hdf5: one model.h5, planned from every rank's summaries, written collectively
 // Every output file is then described the same way: a file one rank wrote by that rank's FileResult (its checksum
 // made as it was written, or joined from its pieces' on rank 0: rank_reports.h), a file all ranks wrote into by
@@ -32,7 +32,7 @@
 #include "recis_convert/sinks/file_export.h"
 #include "recis_convert/sinks/packed_file_results.h"
 #include "recis_convert/sinks/shared_file_checksums.h"
-#include "recis_convert/pipeline/hugectr_row_stage.h"
+#include "recis_convert/pipeline/row_table_stage.h"
 #include "recis_convert/plan/hdf5_layout.h"  // PieceBytes
 #include "recis_convert/pipeline/reshard_stage.h"
 #include "recis_convert/sources/source.h"
@@ -50,7 +50,7 @@ struct StreamRequest {
   std::string staging_dir;          // empty in a dry run
   const PartSelections* selections = nullptr;  // with --evict-*: this rank's parts whose rows are selected
   const ReshardStage* reshard = nullptr;       // with --reshard: this rank's placements (and rank 0's plan)
-  const HugectrRowPlan* hugectr_rows = nullptr;  // HugeCTR with --evict-l2-below or --reshard: where rows go
+  const RowTablePlan* row_table_plan = nullptr;  // HugeCTR with --evict-l2-below or --reshard: where rows go
   TensorRowsOf tensor_rows = nullptr;  // a source whose rows are not the files' own (merge: FileExportSettings)
 };
 

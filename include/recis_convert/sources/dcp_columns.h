@@ -45,4 +45,12 @@ class DcpTableColumns final : public RowReader {
   std::vector<unsigned char> scratch_;
 };
 
+// A DCP table's ids alone (int64, column 0): its row indices, which need no read of its chunks.
+class DcpRowIndices final : public RowReader {
+ public:
+  size_t columns() const override { return 1; }
+  uint64_t row_bytes(size_t) const override { return sizeof(int64_t); }
+  Status read(uint64_t first, uint64_t n, const std::vector<uint32_t>* kept, unsigned char* const* into) override;
+};
+
 }  // namespace recis_convert

@@ -44,4 +44,20 @@ class SideBySide final : public RowReader {
   std::vector<Column> columns_;
 };
 
+// One column of another reader as a reader of its own (its column 0): a DCP table's rows without their ids, where a
+// sink takes each slot as a tensor of its own (model.h5). The other columns are read into scratch the size of the
+// range and dropped.
+class ColumnOf final : public RowReader {
+ public:
+  ColumnOf(std::shared_ptr<RowReader> reader, size_t column) : reader_(std::move(reader)), column_(column) {}
+  size_t columns() const override { return 1; }
+  uint64_t row_bytes(size_t) const override { return reader_->row_bytes(column_); }
+  Status read(uint64_t first, uint64_t n, const std::vector<uint32_t>* kept, unsigned char* const* into) override;
+
+ private:
+  std::shared_ptr<RowReader> reader_;
+  size_t column_;
+  std::vector<std::vector<unsigned char>> scratch_;  // by column
+};
+
 }  // namespace recis_convert

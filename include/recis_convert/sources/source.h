@@ -1,5 +1,6 @@
-// The job's input as every rank agrees on it after discovery: a RecIS checkpoint (checkpoint.h) or a HugeCTR model
-// (hugectr_export.h). Discovery runs on rank 0; the description is then broadcast (mpi/job_messages.h), and each
+// The job's input as every rank agrees on it after discovery: a RecIS checkpoint (checkpoint.h), a HugeCTR model
+// (hugectr_export.h) or a Distributed Checkpoint (dcp_export.h), the last two as row tables (row_tables.h).
+// Discovery runs on rank 0; the description is then broadcast (mpi/job_messages.h), and each
 // rank completes it with complete_source() before use.
 #pragma once
 
@@ -11,20 +12,25 @@
 #include "recis_convert/common/error.h"
 #include "recis_convert/common/log.h"
 #include "recis_convert/sources/checkpoint.h"
-#include "recis_convert/sources/hugectr_export.h"
+#include "recis_convert/sources/global_step.h"
+#include "recis_convert/sources/row_tables.h"
 #include "recis_convert/transforms/row_transform.h"
 
 namespace recis_convert {
 
 struct SourceDescription {
-  // The data files and blocks. For a HugeCTR model, the files its tables become (hugectr_listing()), so that the
-  // metadata stage describes both sources alike.
+  SourceKind kind = SourceKind::kRecis;
+  // The data files and blocks. For row tables, the files they become (row_tables_listing()), so that the metadata
+  // stage describes every source alike.
   CheckpointListing listing;
-  std::string selection;                     // why this input: "latest", the --select best reason, the graph
-  std::optional<HugectrModel> hugectr;  // --source hugectr: the tables and their output files
+  std::string selection;               // why this input: "latest", the --select best reason, the graph
+  std::optional<RowTables> row_tables;  // --source hugectr, dcp: the tables and their output files
+  std::optional<GlobalStep> step;      // --source dcp: the global step TorchEasyRec names the checkpoint by
 
-  bool is_hugectr() const { return hugectr.has_value(); }
-  std::string kind() const { return is_hugectr() ? "HugeCTR model" : "checkpoint"; }
+  bool is_hugectr() const { return kind == SourceKind::kHugectr; }
+  bool has_row_tables() const { return row_tables.has_value(); }
+  // What the input is, for messages: "checkpoint", "HugeCTR model", "Distributed Checkpoint".
+  std::string what() const;
 };
 
 // Rank 0: resolves and checks the input (--select best, the checkpoint's index and tensorkey.json, or the
@@ -41,7 +47,7 @@ std::vector<std::string> source_table_names(const SourceDescription& source);
 // table unconverted without a word. kUsage naming the table and the `kind` of source ("checkpoint", "export").
 Status check_named_tables(const EmbeddingDTypes& dtypes, const SourceDescription& source, const std::string& kind);
 
-// Every rank, after the broadcast: what does not travel (the HugeCTR tables' layouts through `transforms`).
+// Every rank, after the broadcast: what does not travel (the row tables' layouts through `transforms`).
 Status complete_source(SourceDescription& source, const RowTransformChain& transforms);
 
 }  // namespace recis_convert

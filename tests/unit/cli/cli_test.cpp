@@ -132,6 +132,25 @@ TEST(CliTest, ADeltaIsRecordedAsGivenAndNeedsARecisCheckpoint) {
   EXPECT_NE(hugectr.message.find("HugeCTR model has none"), std::string::npos) << hugectr.message;
 }
 
+TEST(CliTest, ADistributedCheckpointTakesCkptDirAndRefusesWhatItsExportDoesNotDo) {
+  auto dcp = parse({"--source", "dcp", "--ckpt-dir", "/m", "--export-dir", "/o", "--reshard", "4",
+                    "--evict-l2-below", "0.1", "--quantize-embeddings", "int8"});
+  ASSERT_EQ(dcp.action, CommandLine::Action::kRun) << dcp.message;
+  EXPECT_EQ(dcp.options.source, SourceKind::kDcp);
+  EXPECT_EQ(dcp.options.ckpt_dir, "/m");
+  EXPECT_EQ(parse({"--source", "dcp", "--export-dir", "/o"}).exit_code, 2);  // no --ckpt-dir
+  for (const std::vector<std::string>& extra :
+       {std::vector<std::string>{"--delta-since", "100"}, {"--resume"},
+        {"--dense-model", "/proc/self/status"}, {"--select", "best", "--metric", "auc"}}) {
+    std::vector<std::string> args = {"--source", "dcp", "--ckpt-dir", "/m", "--export-dir", "/o"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto refused = parse(args);
+    EXPECT_EQ(refused.exit_code, 2) << extra[0];
+    EXPECT_NE(refused.message.find(extra[0]), std::string::npos) << refused.message;
+    EXPECT_NE(refused.message.find("--source dcp"), std::string::npos) << refused.message;
+  }
+}
+
 TEST(CliTest, APublishRootTakesTheExportDirsPlaceWithAVersionNameAndKeep) {
   auto root = parse({"--ckpt-dir", "/c", "--publish-root", "/serve", "--keep", "3", "--version-name", "nightly"});
   ASSERT_EQ(root.action, CommandLine::Action::kRun) << root.message;

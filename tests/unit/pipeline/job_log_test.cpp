@@ -22,7 +22,8 @@ TEST(JobLogTest, OnlyFilesWhoseOutputFollowsFromTheirHeaderAreSplit) {
   hdf5.format = ExportFormat::kHdf5;
   EXPECT_FALSE(splits_files(hdf5, recis));  // model.h5 spreads its own pieces
   SourceDescription hugectr;
-  hugectr.hugectr.emplace();
+  hugectr.kind = SourceKind::kHugectr;
+  hugectr.row_tables.emplace();
   EXPECT_FALSE(splits_files(JobOptions{}, hugectr));
 }
 

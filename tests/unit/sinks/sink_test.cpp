@@ -7,7 +7,7 @@
 
 #include "recis_convert/sinks/checkpoint_files_sink.h"
 #include "recis_convert/sinks/hdf5_sink.h"
-#include "recis_convert/sinks/hugectr_tables_sink.h"
+#include "recis_convert/sinks/row_tables_sink.h"
 #include "recis_convert/sinks/resharded_files_sink.h"
 
 namespace recis_convert {
@@ -15,10 +15,11 @@ namespace {
 
 SourceDescription hugectr_source() {
   SourceDescription s;
-  s.hugectr.emplace();
-  s.hugectr->tables.resize(2);
-  s.hugectr->tables[0].file = "a.safetensors";
-  s.hugectr->tables[1].file = "b.safetensors";
+  s.kind = SourceKind::kHugectr;
+  s.row_tables.emplace();
+  s.row_tables->tables.resize(2);
+  s.row_tables->tables[0].file = "a.safetensors";
+  s.row_tables->tables[1].file = "b.safetensors";
   return s;
 }
 
@@ -31,10 +32,10 @@ TEST(SinkTest, TheOptionsAndTheSourceChooseOneSink) {
   JobOptions o;
   const SourceDescription checkpoint;
   EXPECT_TRUE(is<CheckpointFilesSink>(make_sink(o, checkpoint)));
-  EXPECT_TRUE(is<HugectrTablesSink>(make_sink(o, hugectr_source())));
+  EXPECT_TRUE(is<RowTablesSink>(make_sink(o, hugectr_source())));
   o.reshard = 3;
   EXPECT_TRUE(is<ReshardedFilesSink>(make_sink(o, checkpoint)));
-  EXPECT_TRUE(is<HugectrTablesSink>(make_sink(o, hugectr_source())));  // its tables' rows, resharded
+  EXPECT_TRUE(is<RowTablesSink>(make_sink(o, hugectr_source())));  // its tables' rows, resharded
   o.format = ExportFormat::kHdf5;
   EXPECT_TRUE(is<Hdf5Sink>(make_sink(o, checkpoint)));
   EXPECT_TRUE(is<Hdf5Sink>(make_sink(o, hugectr_source())));

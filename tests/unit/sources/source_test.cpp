@@ -19,7 +19,7 @@ TEST(SourceTest, ACheckpointNamedByCkptDirIsDescribedAsSuch) {
   auto source = discover_source(o, make_row_transforms(false, {}, EmbeddingDTypes{}), Log(0, true, false));
   ASSERT_TRUE(source) << source.error().describe();
   EXPECT_FALSE(source.value().is_hugectr());
-  EXPECT_EQ(source.value().kind(), "checkpoint");
+  EXPECT_EQ(source.value().what(), "checkpoint");
   EXPECT_EQ(source.value().selection, "named by --ckpt-dir");
   EXPECT_EQ(source.value().listing.files.size(), 2u);
   EXPECT_TRUE(complete_source(source.value(), RowTransformChain()));  // nothing to lay out for RecIS

@@ -1,5 +1,5 @@
-// A HugeCTR model's tables into RecIS's layout (hugectr_tables.h): one file per table, created by rank 0 at
-// discovery, or with --evict-l2-below or --reshard files sized by the count pass (pipeline/hugectr_row_stage.h).
+// A HugeCTR model's tables into RecIS's layout (row_table_files.h): one file per table, created by rank 0 at
+// discovery, or with --evict-l2-below or --reshard files sized by the count pass (pipeline/row_table_stage.h).
 // Every rank writes its contiguous range of every table's rows into them; after the barrier rank 0 describes the
 // files from the checksums every rank shared in (its ranks stream no files of their own).
 #pragma once
@@ -8,7 +8,7 @@
 
 namespace recis_convert {
 
-class HugectrTablesSink : public Sink {
+class RowTablesSink : public Sink {
  public:
   Status prepare_on_root(const JobOptions& options, const SourceDescription& source,
                          const std::string& staging_dir) const override;

@@ -1,5 +1,5 @@
-#include "recis_convert/pipeline/hugectr_row_stage.h"
-#include "recis_convert/sinks/hugectr_tables.h"
+#include "recis_convert/pipeline/row_table_stage.h"
+#include "recis_convert/sinks/row_table_files.h"
 
 #include <gtest/gtest.h>
 #include <fcntl.h>
@@ -11,13 +11,14 @@
 
 #include "recis_convert/common/file_io.h"
 #include "recis_convert/formats/safetensors.h"
+#include "recis_convert/sources/hugectr_export.h"
 #include "test_files.h"
 
 namespace recis_convert {
 namespace {
 
 // One localized table of 11 rows: key r * 10000, vector [r, -r] (L2 norm r * sqrt(2)), slot id r % 3.
-class HugectrRowStageTest : public ::testing::Test {
+class RowTableStageTest : public ::testing::Test {
  protected:
   void SetUp() override {
     std::vector<int64_t> keys;
@@ -32,14 +33,14 @@ class HugectrRowStageTest : public ::testing::Test {
   }
 
   // Plans on one rank and writes as `ranks` ranks would (each its range), into the staging directory.
-  HugectrRowPlan run() {
+  RowTablePlan run() {
     auto model = describe_hugectr_model(o_, RowTransformChain());
     EXPECT_TRUE(model) << model.error().describe();
     model_ = std::move(model).value();
     SerialComm comm;
-    auto plan = plan_hugectr_rows(o_, model_, dir_.file("staging"), comm);
+    auto plan = plan_row_table_ranges(o_, model_, dir_.file("staging"), comm);
     EXPECT_TRUE(plan) << plan.error().describe();
-    auto written = write_hugectr_kept_rows(o_, model_, plan.value(), dir_.file("staging"), 0, 1, {});
+    auto written = write_row_table_kept_rows(o_, model_, plan.value(), dir_.file("staging"), 0, 1, {});
     EXPECT_TRUE(written) << written.error().describe();
     return std::move(plan).value();
   }
@@ -74,12 +75,12 @@ class HugectrRowStageTest : public ::testing::Test {
 
   testing::TempDir dir_;
   JobOptions o_;
-  HugectrModel model_;
+  RowTables model_;
 };
 
-TEST_F(HugectrRowStageTest, EvictionKeepsTheRowsWhoseNormIsNotBelowTheThreshold) {
+TEST_F(RowTableStageTest, EvictionKeepsTheRowsWhoseNormIsNotBelowTheThreshold) {
   o_.eviction.l2_below = 4.0f;  // 2 * sqrt(2) < 4 <= 3 * sqrt(2)
-  HugectrRowPlan plan = run();
+  RowTablePlan plan = run();
   EXPECT_EQ(plan.tables.at("user").evicted, 3u);
   EXPECT_EQ(plan.tables.at("user").rows, 11u);
   const std::vector<int> kept = {3, 4, 5, 6, 7, 8, 9, 10};
@@ -90,10 +91,10 @@ TEST_F(HugectrRowStageTest, EvictionKeepsTheRowsWhoseNormIsNotBelowTheThreshold)
   EXPECT_EQ(tensors[2].second, rows_of(kept, "slot_id"));
 }
 
-TEST_F(HugectrRowStageTest, ReshardSendsEachKeyToItsSliceInRowOrder) {
+TEST_F(RowTableStageTest, ReshardSendsEachKeyToItsSliceInRowOrder) {
   o_.eviction.l2_below = 4.0f;
   o_.reshard = 2;  // residues of 40000, 50000, 60000 and 100000 lie in [32768, 65536)
-  HugectrRowPlan plan = run();
+  RowTablePlan plan = run();
   ASSERT_TRUE(plan.layout);
   auto first = tensors_of("model-000000-of-000002.safetensors");
   ASSERT_EQ(first.size(), 3u);
@@ -104,16 +105,16 @@ TEST_F(HugectrRowStageTest, ReshardSendsEachKeyToItsSliceInRowOrder) {
   EXPECT_EQ(second[2].second, rows_of({4, 5, 6, 10}, "slot_id"));
 }
 
-TEST_F(HugectrRowStageTest, OnePlanPlacesTheSourcePartsOfATableInPartOrder) {
+TEST_F(RowTableStageTest, OnePlanPlacesTheSourcePartsOfATableInPartOrder) {
   auto model = describe_hugectr_model(o_, RowTransformChain());
   ASSERT_TRUE(model) << model.error().describe();
   // two ranges of the table (as two ranks' shares), counted: 2 + 3 rows to target 0, 4 + 2 to target 1
-  std::vector<HugectrSourcePart> parts;
+  std::vector<RowTablePart> parts;
   for (const auto& [part, rows, to0, to1] : {std::tuple{"part_1_2", 5u, 3u, 2u}, std::tuple{"part_0_2", 6u, 2u, 4u}}) {
-    parts.push_back(HugectrSourcePart{part, DecisionColumn{"keys", std::string("user.id/") + part, 0, rows},
-                                      HugectrRangeCount{0, rows, rows, {TargetRows{0, to0}, TargetRows{1, to1}}}});
+    parts.push_back(RowTablePart{part, DecisionColumn{"keys", std::string("user.id/") + part, 0, rows},
+                                      RowRangeCount{0, rows, rows, {TargetRows{0, to0}, TargetRows{1, to1}}}});
   }
-  auto layout = plan_hugectr_reshard(2, model.value(), parts);
+  auto layout = plan_row_table_reshard(2, model.value(), parts);
   ASSERT_TRUE(layout) << layout.error().describe();
   EXPECT_EQ(layout.value().rows.at("user"), (std::vector<uint64_t>{5, 6}));
   const auto& later = layout.value().sparse.at("user.embedding/part_1_2").targets;  // after part_0_2's rows
@@ -122,7 +123,7 @@ TEST_F(HugectrRowStageTest, OnePlanPlacesTheSourcePartsOfATableInPartOrder) {
   EXPECT_EQ(later[1].row, 4u);
   EXPECT_EQ(layout.value().sparse.at("user.id/part_0_2").targets[0].row, 0u);
   parts[0].count.targets[0].rows = 4;  // the targets no longer add up to the kept rows: bad input
-  EXPECT_FALSE(plan_hugectr_reshard(2, model.value(), parts));
+  EXPECT_FALSE(plan_row_table_reshard(2, model.value(), parts));
 }
 
 }  // namespace

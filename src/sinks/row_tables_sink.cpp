@@ -1,23 +1,23 @@
-#include "recis_convert/sinks/hugectr_tables_sink.h"
+#include "recis_convert/sinks/row_tables_sink.h"
 
-#include "recis_convert/sinks/hugectr_tables.h"
+#include "recis_convert/sinks/row_table_files.h"
 #include "recis_convert/sinks/resharded_files_sink.h"
 #include "recis_convert/sinks/stream_progress.h"
 
 namespace recis_convert {
 
-Status HugectrTablesSink::prepare_on_root(const JobOptions& o, const SourceDescription& source,
+Status RowTablesSink::prepare_on_root(const JobOptions& o, const SourceDescription& source,
                                           const std::string& staging_dir) const {
   if (o.dry_run || o.eviction.any() || o.reshard) return Ok{};  // sized once the kept rows are counted
-  return create_hugectr_files(*source.hugectr, staging_dir);
+  return create_row_table_files(*source.row_tables, staging_dir);
 }
 
-StreamOutcome HugectrTablesSink::stream(const StreamRequest& r, Comm& comm, const Log& log) const {
+StreamOutcome RowTablesSink::stream(const StreamRequest& r, Comm& comm, const Log& log) const {
   const JobOptions& o = r.options;
-  const HugectrModel& model = *r.source.hugectr;
+  const RowTables& model = *r.source.row_tables;
   StreamOutcome out;
   uint64_t total = 0;
-  for (const auto& t : model.tables) total += t.source.rows * t.source.row_bytes();
+  for (const auto& t : model.tables) total += t.source.rows() * t.source.read_row_bytes();
   StreamProgress progress(comm, log, o.progress_seconds(), total,
                           model.tables.size() * static_cast<uint64_t>(comm.size()), "table shares");
   if (!o.dry_run) {
@@ -25,9 +25,9 @@ StreamOutcome HugectrTablesSink::stream(const StreamRequest& r, Comm& comm, cons
       progress.add_bytes(n);
       out.shared_bytes += n;
     };
-    auto written = r.hugectr_rows ? write_hugectr_kept_rows(o, model, *r.hugectr_rows, r.staging_dir, comm.rank(),
+    auto written = r.row_table_plan ? write_row_table_kept_rows(o, model, *r.row_table_plan, r.staging_dir, comm.rank(),
                                                             comm.size(), count)
-                                  : write_hugectr_rows(model, r.staging_dir, comm.rank(), comm.size(),
+                                  : write_row_table_rows(model, r.staging_dir, comm.rank(), comm.size(),
                                                        o.buffer_mib << 20, o.fsync, count);
     if (!written) {
       out.failure = written.error();
@@ -38,26 +38,26 @@ StreamOutcome HugectrTablesSink::stream(const StreamRequest& r, Comm& comm, cons
   return out;
 }
 
-std::vector<std::string> HugectrTablesSink::shared_files(const StreamRequest& r) const {
+std::vector<std::string> RowTablesSink::shared_files(const StreamRequest& r) const {
   if (r.reshard) return ReshardedFilesSink().shared_files(r);
   std::vector<std::string> names;
   if (r.options.dry_run) return names;
-  for (const auto& t : r.source.hugectr->tables) names.push_back(t.file);
+  for (const auto& t : r.source.row_tables->tables) names.push_back(t.file);
   return names;
 }
 
-Status HugectrTablesSink::describe_on_root(const StreamRequest& r, bool succeeded, std::vector<FileResult>& files,
+Status RowTablesSink::describe_on_root(const StreamRequest& r, bool succeeded, std::vector<FileResult>& files,
                                            std::map<std::string, int>& owner, const SharedFileDigests& shared,
                                            CheckpointListing& listing) const {
   if (!succeeded) return Ok{};
   if (r.reshard) {  // the part files, as a checkpoint's resharded; the source is the tables
     auto described = ReshardedFilesSink().describe_on_root(r, succeeded, files, owner, shared, listing);
     if (!described) return described;
-    for (const auto& t : r.source.hugectr->tables) files.front().source_bytes += t.source_bytes();
+    for (const auto& t : r.source.row_tables->tables) files.front().source_bytes += t.source_bytes();
     return Ok{};
   }
   auto described = r.options.dry_run ? Result<std::vector<FileResult>>(std::vector<FileResult>{})
-                                     : hugectr_file_results(*r.source.hugectr, r.staging_dir, shared);
+                                     : row_table_file_results(*r.source.row_tables, r.staging_dir, shared);
   if (!described) return described.error();
   files = std::move(described).value();
   for (const auto& f : files) owner[f.name] = 0;

@@ -7,8 +7,8 @@
 //      file with its kept rows (the kept rows of lower ranks first); it creates the files and sends each rank the
 //      offsets of its ranges' rows;
 //   3. the stream: every rank reads its ranges again, leaves out the evicted rows, rewrites the rest (serving
-//      dtypes) and pwrites them, grouped by target (sinks/hugectr_tables.h: write_hugectr_kept_rows).
-// Into model.h5 (plan_hugectr_tables) each table is read whole by one rank, as one source part "part_0_1": every
+//      dtypes) and pwrites them, grouped by target (sinks/row_table_files.h: write_row_table_kept_rows).
+// Into model.h5 (plan_whole_row_tables) each table is read whole by one rank, as one source part "part_0_1": every
 // rank counts the tables it reads, every rank gets every count (the datasets' sizes), and with --reshard every rank
 // plans the same placements; the HDF5 sink writes the kept rows where they say.
 #pragma once
@@ -27,71 +27,71 @@
 #include "recis_convert/pipeline/eviction_stage.h"
 #include "recis_convert/formats/hugectr_sparse.h"
 #include "recis_convert/sinks/reshard_writer.h"  // ReshardShare
-#include "recis_convert/sources/hugectr_export.h"
+#include "recis_convert/sources/row_tables.h"
 
 namespace recis_convert {
 
 // One rank's range of one table, counted.
-struct HugectrRangeCount {
-  uint64_t table = 0;  // index into HugectrModel::tables
+struct RowRangeCount {
+  uint64_t table = 0;  // index into RowTables::tables
   uint64_t rows = 0;   // the range's rows
   uint64_t kept = 0;
   std::vector<TargetRows> targets;  // with --reshard
 };
-struct RankHugectrCounts {
+struct RankRowRangeCounts {
   std::optional<Error> error;
-  std::vector<HugectrRangeCount> ranges;
+  std::vector<RowRangeCount> ranges;
 };
 
-// Where the kept rows of one of this rank's ranges go, per exported slot (HugectrTableExport::slots): the
+// Where the kept rows of one of this rank's ranges go, per exported slot (RowTable::slots): the
 // absolute offset of its first row in each target file, in target order.
-struct HugectrRangePlacement {
+struct RowRangePlacement {
   uint64_t table = 0;
   std::vector<std::vector<Placement>> slots;
 };
 
-struct HugectrRowPlan {
-  std::vector<HugectrRangePlacement> mine;      // into files, every rank
+struct RowTablePlan {
+  std::vector<RowRangePlacement> mine;      // into files, every rank
   std::optional<ReshardLayout> layout;          // into files, rank 0, with --reshard
   std::map<std::string, TableEviction> tables;  // rank 0, with --evict-l2-below: rows and evicted rows per table
   // Into model.h5, where each table is read whole by one rank (its part "part_0_1"), on every rank: every table's
   // count, in table order, and with --reshard every slot's placements (planned alike on every rank).
-  std::vector<HugectrRangeCount> whole_tables;
+  std::vector<RowRangeCount> whole_tables;
   std::optional<ReshardShare> placements;
 };
 
 // A source part of a HugeCTR table for --reshard: a range of its rows, counted, named as RecIS names parts
 // ("part_r_R": plan_reshard orders a table's parts by it, which must be their row order), with the column of its ids
 // (the writer of a routed piece of model.h5 reads them there; the files' writer reads the table itself).
-struct HugectrSourcePart {
+struct RowTablePart {
   std::string part;
   DecisionColumn ids;
-  HugectrRangeCount count;
+  RowRangeCount count;
   // A slot's key: "<table>.<slot>/<part>".
-  std::string key(const HugectrTableExport& table, const std::string& slot) const {
+  std::string key(const RowTable& table, const std::string& slot) const {
     return table.name + "." + slot + "/" + part;
   }
 };
 
 // The placements of every exported slot of every source part into `count` target parts (plan/reshard_plan.h),
-// by HugectrSourcePart::key: --reshard of HugeCTR tables, into files or into model.h5, planned by this one function.
-Result<ReshardLayout> plan_hugectr_reshard(uint32_t count, const HugectrModel& model,
-                                           const std::vector<HugectrSourcePart>& parts);
+// by RowTablePart::key: --reshard of HugeCTR tables, into files or into model.h5, planned by this one function.
+Result<ReshardLayout> plan_row_table_reshard(uint32_t count, const RowTables& model,
+                                           const std::vector<RowTablePart>& parts);
 
 // One rank: the kept rows (and, with --reshard, their targets) of each (table index, row range) given.
-RankHugectrCounts count_hugectr_rows(const JobOptions& options, const HugectrModel& model,
+RankRowRangeCounts count_row_table_rows(const JobOptions& options, const RowTables& model,
                                      const std::vector<std::pair<uint64_t, RowRange>>& ranges);
 
 // Every rank, collectively (model.h5 exports): each rank counts the tables it reads (`mine`), every rank gets
 // every count, and with --reshard plans the placements (the ids of a table are read from `staging_dir` for a legacy
 // table, which the stream unpacks there: hugectr_export.h).
-Result<HugectrRowPlan> plan_hugectr_tables(const JobOptions& options, const HugectrModel& model,
+Result<RowTablePlan> plan_whole_row_tables(const JobOptions& options, const RowTables& model,
                                            const std::vector<size_t>& mine, const std::string& staging_dir,
                                            Comm& comm);
 
 // Every rank, collectively (safetensors exports). Rank 0 resizes `model`'s tables to their kept rows (without
 // --reshard) and creates the output files in `staging_dir` (not in a dry run, when it is empty).
-Result<HugectrRowPlan> plan_hugectr_rows(const JobOptions& options, HugectrModel& model,
+Result<RowTablePlan> plan_row_table_ranges(const JobOptions& options, RowTables& model,
                                          const std::string& staging_dir, Comm& comm);
 
 }  // namespace recis_convert

@@ -1,4 +1,4 @@
-#include "recis_convert/sinks/hugectr_tables.h"
+#include "recis_convert/sinks/row_table_files.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -13,12 +13,12 @@
 #include "recis_convert/plan/slices.h"
 #include "recis_convert/publish/staging.h"
 #include "recis_convert/sinks/reshard_writer.h"
+#include "recis_convert/transforms/embedding_codecs.h"
 #include "recis_convert/transforms/row_eviction.h"
-#include "recis_convert/sources/hugectr_columns.h"
 
 namespace recis_convert {
 
-Status create_hugectr_files(const HugectrModel& model, const std::string& staging_dir) {
+Status create_row_table_files(const RowTables& model, const std::string& staging_dir) {
   for (const auto& t : model.tables) {
     auto created = create_sized_file(staging_dir + "/" + t.file, t.preamble, t.file_bytes());
     if (!created) return created;
@@ -26,30 +26,30 @@ Status create_hugectr_files(const HugectrModel& model, const std::string& stagin
   return Ok{};
 }
 
-Status write_hugectr_rows(const HugectrModel& model, const std::string& staging_dir, int rank, int world_size,
+Status write_row_table_rows(const RowTables& model, const std::string& staging_dir, int rank, int world_size,
                           size_t buffer_bytes, bool fsync, const std::function<void(uint64_t)>& progress) {
   std::vector<char> buffer(std::max<size_t>(buffer_bytes, 1));
   RowLoop loop(buffer);
   for (const auto& t : model.tables) {
-    const RowRange mine = rows_of_rank(t.source.rows, world_size, rank);
+    const RowRange mine = rows_of_rank(t.source.rows(), world_size, rank);
     if (mine.count == 0) continue;
     const std::string path = staging_dir + "/" + t.file;
     FileDescriptor fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
     if (fd.get() < 0) return output_error(path, std::string("cannot open: ") + std::strerror(errno));
     const uint64_t data = t.preamble.size();
-    HugectrColumns reader(t.source);
+    std::unique_ptr<RowReader> reader = t.source.open_rows();
     RowRun run;
     run.first = mine.first;
     run.end = mine.first + mine.count;
-    for (const auto& slot : t.slots) run.slots.push_back(OutputSlot{HugectrColumns::column_of(slot.slot), slot.rows.get()});
-    auto done = loop.run(reader, run, [&](const RowChunk& chunk) -> Status {
+    for (const auto& slot : t.slots) run.slots.push_back(OutputSlot{row_table_column(slot.slot), slot.rows.get()});
+    auto done = loop.run(*reader, run, [&](const RowChunk& chunk) -> Status {
       for (size_t k = 0; k < t.slots.size(); ++k) {
         const uint64_t out_row = t.slots[k].rows->output().row_bytes();
         auto written = pwrite_all(fd.get(), chunk.slots[k], chunk.rows * out_row,
                                   data + t.tensors[k].begin + chunk.first * out_row, path);
         if (!written) return written;
       }
-      if (progress) progress(chunk.source_rows * t.source.row_bytes());
+      if (progress) progress(chunk.source_rows * t.source.read_row_bytes());
       return Ok{};
     });
     if (!done) return done.error();
@@ -59,7 +59,7 @@ Status write_hugectr_rows(const HugectrModel& model, const std::string& staging_
   return Ok{};
 }
 
-Result<std::vector<FileResult>> hugectr_file_results(const HugectrModel& model, const std::string& staging_dir,
+Result<std::vector<FileResult>> row_table_file_results(const RowTables& model, const std::string& staging_dir,
                                                      const std::map<std::string, FileDigest>& digests) {
   std::vector<FileResult> results;
   for (const auto& t : model.tables) {
@@ -83,18 +83,31 @@ Result<std::vector<FileResult>> hugectr_file_results(const HugectrModel& model, 
   return results;
 }
 
-RowFilter hugectr_norm_filter(uint64_t vec, float below) {
-  return RowFilter{HugectrColumns::kVectors, [vec, below](const unsigned char* vectors, uint64_t n, unsigned char* keep) {
+RowFilter embedding_norm_filter(DType dtype, uint64_t dim, float below) {
+  if (dtype == DType::kF32) {
+    return RowFilter{kRowTableEmbeddings, [dim, below](const unsigned char* rows, uint64_t n, unsigned char* keep) {
+                       uint64_t kept = 0;
+                       for (uint64_t r = 0; r < n; ++r) {
+                         keep[r] = kept_by_norm(reinterpret_cast<const float*>(rows) + r * dim, dim, below);
+                         kept += keep[r];
+                       }
+                       return kept;
+                     }};
+  }
+  const uint64_t row_bytes = dim * dtype_bits(dtype) / 8;
+  return RowFilter{kRowTableEmbeddings, [dtype, dim, below, row_bytes, row = std::vector<float>(dim)](
+                                            const unsigned char* rows, uint64_t n, unsigned char* keep) mutable {
                      uint64_t kept = 0;
                      for (uint64_t r = 0; r < n; ++r) {
-                       keep[r] = kept_by_norm(reinterpret_cast<const float*>(vectors) + r * vec, vec, below);
+                       to_float32(dtype, rows + r * row_bytes, dim, row.data());
+                       keep[r] = kept_by_norm(row.data(), dim, below);
                        kept += keep[r];
                      }
                      return kept;
                    }};
 }
 
-Status write_hugectr_kept_rows(const JobOptions& o, const HugectrModel& model, const HugectrRowPlan& plan,
+Status write_row_table_kept_rows(const JobOptions& o, const RowTables& model, const RowTablePlan& plan,
                                const std::string& staging_dir, int rank, int world_size,
                                const std::function<void(uint64_t)>& progress) {
   ReshardOutputFiles files([&](uint32_t target) {
@@ -108,35 +121,35 @@ Status write_hugectr_kept_rows(const JobOptions& o, const HugectrModel& model, c
   std::vector<uint32_t> index;
   std::vector<char> buffer(std::max<size_t>(o.buffer_mib << 20, 1));
   RowLoop loop(buffer);
-  for (const HugectrRangePlacement& placed : plan.mine) {
-    const HugectrTableExport& t = model.tables[placed.table];
-    const RowRange range = rows_of_rank(t.source.rows, world_size, rank);
+  for (const RowRangePlacement& placed : plan.mine) {
+    const RowTable& t = model.tables[placed.table];
+    const RowRange range = rows_of_rank(t.source.rows(), world_size, rank);
     if (range.count == 0) continue;
     std::vector<std::unique_ptr<RowRouter>> routers;
     for (const auto& targets : placed.slots) {
       routers.push_back(std::make_unique<RowRouter>(targets, files, writeback.get()));
     }
     if (o.reshard) placements.set(placed.slots.front());
-    HugectrColumns reader(t.source);
-    const uint64_t vec = t.source.vec_size;
-    const RowFilter by_norm = hugectr_norm_filter(vec, o.eviction.l2_below.value_or(0.0f));
+    std::unique_ptr<RowReader> reader = t.source.open_rows();
+    const RowFilter by_norm = embedding_norm_filter(t.source.embedding_dtype(), t.source.dim(),
+                                                    o.eviction.l2_below.value_or(0.0f));
     RowRun run;
     run.first = range.first;
     run.end = range.first + range.count;
     uint64_t widest = 0;  // the widest output row: the grouped copies of each slot's rows need room
     for (const auto& slot : t.slots) {
-      run.slots.push_back(OutputSlot{HugectrColumns::column_of(slot.slot), slot.rows.get()});
+      run.slots.push_back(OutputSlot{row_table_column(slot.slot), slot.rows.get()});
       widest = std::max(widest, slot.rows->output().row_bytes());
     }
     run.filter = o.eviction.l2_below ? &by_norm : nullptr;
-    run.id_column = HugectrColumns::kKeys;
+    run.id_column = kRowTableIds;
     run.route = part_of ? &*part_of : nullptr;
     run.scratch_row_bytes = widest;
-    auto done = loop.run(reader, run, [&](const RowChunk& chunk) -> Status {
+    auto done = loop.run(*reader, run, [&](const RowChunk& chunk) -> Status {
       index.assign(chunk.rows, 0);  // without --reshard, every row goes to the table's own file
       if (part_of) {
         if (auto unplaced = placements.look_up(chunk.targets, chunk.rows, index.data())) {
-          return unplaced_row(t.source.path, "table " + nlohmann::json(t.name).dump(), chunk.first + *unplaced);
+          return unplaced_row(t.source.path(), "table " + nlohmann::json(t.name).dump(), chunk.first + *unplaced);
         }
       }
       for (size_t k = 0; k < t.slots.size(); ++k) {
@@ -144,7 +157,7 @@ Status write_hugectr_kept_rows(const JobOptions& o, const HugectrModel& model, c
                                          chunk.rows, chunk.scratch);
         if (!written) return written;
       }
-      if (progress) progress(chunk.source_rows * t.source.row_bytes());
+      if (progress) progress(chunk.source_rows * t.source.read_row_bytes());
       return Ok{};
     });
     if (!done) return done.error();

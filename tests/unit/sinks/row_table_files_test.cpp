@@ -1,4 +1,4 @@
-#include "recis_convert/sinks/hugectr_tables.h"
+#include "recis_convert/sinks/row_table_files.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -11,12 +11,14 @@
 #include "recis_convert/mpi/comm.h"
 #include "recis_convert/mpi/job_messages.h"
 #include "recis_convert/sinks/shared_file_checksums.h"
+#include "recis_convert/sources/hugectr_export.h"
+#include "recis_convert/transforms/embedding_codecs.h"
 #include "test_files.h"
 
 namespace recis_convert {
 namespace {
 
-TEST(HugectrTablesTest, RanksWriteTheirRowRangesIntoOneRecisLayoutFile) {
+TEST(RowTableFilesTest, RanksWriteTheirRowRangesIntoOneRecisLayoutFile) {
   testing::TempDir dir;
   // one localized table of 3 slots x 2 floats; 11 rows
   std::vector<int64_t> keys;
@@ -37,28 +39,28 @@ TEST(HugectrTablesTest, RanksWriteTheirRowRangesIntoOneRecisLayoutFile) {
   auto plan = describe_hugectr_model(o, RowTransformChain());
   ASSERT_TRUE(plan) << plan.error().describe();
   ASSERT_EQ(plan.value().tables.size(), 1u);
-  const HugectrTableExport& t = plan.value().tables[0];
+  const RowTable& t = plan.value().tables[0];
   EXPECT_EQ(t.file, "model-000000-of-000001.safetensors");
   ASSERT_EQ(t.tensors.size(), 3u);
   EXPECT_EQ(t.tensors[2].name, "user.slot_id/part_0_1");
-  const CheckpointListing listing = hugectr_listing(plan.value());
+  const CheckpointListing listing = row_tables_listing(plan.value());
   EXPECT_EQ(listing.blocks.find("user.embedding/part_0_1")->logical, "user@embedding^00000@65536@65536");
   auto again = testing::round_trip(plan.value());
   ASSERT_TRUE(again);
-  ASSERT_TRUE(lay_out_hugectr_tables(again.value(), RowTransformChain()));
+  ASSERT_TRUE(lay_out_row_tables(again.value(), RowTransformChain()));
   EXPECT_EQ(again.value().tables[0].preamble, t.preamble);
 
   const std::string staging = dir.file("staging");
   ::mkdir(staging.c_str(), 0777);
-  ASSERT_TRUE(create_hugectr_files(plan.value(), staging));
+  ASSERT_TRUE(create_row_table_files(plan.value(), staging));
   for (int rank = 2; rank >= 0; --rank) {  // three ranks, in any order, tiny pieces
-    ASSERT_TRUE(write_hugectr_rows(again.value(), staging, rank, 3, 40, false, {}));
+    ASSERT_TRUE(write_row_table_rows(again.value(), staging, rank, 3, 40, false, {}));
   }
   SerialComm comm;
   auto digests = checksum_shared_files(comm, {t.file}, staging, 16);  // pieces of 16 bytes
   ASSERT_TRUE(digests);
   EXPECT_EQ(digests.value().at(t.file).checksum, Checksum::of_file(staging + "/" + t.file, ExitCode::kOutput, 16).value().checksum);
-  auto results = hugectr_file_results(plan.value(), staging, digests.value());
+  auto results = row_table_file_results(plan.value(), staging, digests.value());
   ASSERT_TRUE(results) << results.error().describe();
   const std::string file = testing::read_file(staging + "/" + t.file);
   EXPECT_EQ(file, t.preamble + testing::raw_bytes(keys) + testing::raw_bytes(vectors) + testing::raw_bytes(slots));
@@ -69,6 +71,33 @@ TEST(HugectrTablesTest, RanksWriteTheirRowRangesIntoOneRecisLayoutFile) {
   o.sparse = {table};
   o.table_names = {"bad/name"};
   EXPECT_EQ(describe_hugectr_model(o, RowTransformChain()).error().code, ExitCode::kUsage);
+}
+
+// --evict-l2-below decides on a table's own dtype as on its rows widened to float32 (exactly): the same rows stay.
+TEST(RowTableFilesTest, TheNormFilterDecidesOnF16AndBf16RowsAsOnTheirFloat32Values) {
+  const uint64_t dim = 3;
+  const std::vector<float> rows = {0.5f, 0.5f, 0.5f, 1.0f, 0.0f, 0.0f, 0.25f, -0.25f, 0.0f, 2.0f, -2.0f, 1.0f};
+  const uint64_t n = rows.size() / dim;
+  std::vector<uint16_t> f16, bf16;
+  for (float v : rows) {
+    f16.push_back(float_to_half(v));  // every value is exact in both
+    bf16.push_back(float_to_bfloat16(v));
+  }
+  for (float below : {0.0f, 0.8f, 0.866f, 1.0f, 3.1f}) {
+    std::vector<unsigned char> by_f32(n), by_f16(n), by_bf16(n);
+    const uint64_t kept = embedding_norm_filter(DType::kF32, dim, below)
+                              .decide(reinterpret_cast<const unsigned char*>(rows.data()), n, by_f32.data());
+    EXPECT_EQ(embedding_norm_filter(DType::kF16, dim, below)
+                  .decide(reinterpret_cast<const unsigned char*>(f16.data()), n, by_f16.data()), kept);
+    EXPECT_EQ(embedding_norm_filter(DType::kBF16, dim, below)
+                  .decide(reinterpret_cast<const unsigned char*>(bf16.data()), n, by_bf16.data()), kept);
+    EXPECT_EQ(by_f16, by_f32) << below;
+    EXPECT_EQ(by_bf16, by_f32) << below;
+  }
+  std::vector<unsigned char> keep(n);
+  EXPECT_EQ(embedding_norm_filter(DType::kF16, dim, 1.0f)
+                .decide(reinterpret_cast<const unsigned char*>(f16.data()), n, keep.data()), 2u);  // 1.0 and 3.0 stay
+  EXPECT_EQ(keep, (std::vector<unsigned char>{0, 1, 0, 1}));
 }
 
 }  // namespace
