@@ -11,6 +11,7 @@
 #include "recis_convert/sources/checkpoint.h"
 #include "recis_convert/common/file_io.h"
 #include "recis_convert/formats/strict_json.h"
+#include "recis_convert/sources/global_step.h"
 
 namespace recis_convert {
 namespace {
@@ -79,7 +80,8 @@ Result<std::vector<EvalRecord>> parse_eval_log(const std::string& text, const st
 
 Result<CheckpointChoice> choose_best_checkpoint(const std::vector<EvalRecord>& records, const std::string& metric,
                                                 MetricOrder order, const std::string& log_path,
-                                                const std::function<bool(const std::string&)>& exists) {
+                                                const std::function<bool(const std::string&)>& exists,
+                                                const std::string& prefix) {
   const bool larger = order == MetricOrder::kLargerIsBetter;
   // Best first; among equal values the later step first.
   std::vector<EvalRecord> ranked = records;
@@ -89,7 +91,7 @@ Result<CheckpointChoice> choose_best_checkpoint(const std::vector<EvalRecord>& r
   });
   std::vector<std::string> skipped;
   for (const auto& record : ranked) {
-    const std::string id = "ckpt_" + std::to_string(record.global_step);
+    const std::string id = prefix + std::to_string(record.global_step);
     if (!exists(id)) {
       skipped.push_back(id);
       continue;
@@ -109,11 +111,13 @@ Result<CheckpointChoice> choose_best_checkpoint(const std::vector<EvalRecord>& r
 }
 
 Result<CheckpointChoice> select_best_checkpoint(const std::string& output_dir, const std::string& log_path,
-                                                const std::string& metric, MetricOrder order) {
+                                                const std::string& metric, MetricOrder order,
+                                                const std::string& prefix) {
   struct stat st {};
-  if (::stat((output_dir + "/" + kIndexFile).c_str(), &st) == 0) {
-    return bad_input(output_dir, "is a checkpoint; --select best chooses among the ckpt_<step> directories of a "
-                                 "training output directory, so give that instead");
+  if (::stat((output_dir + "/" + kIndexFile).c_str(), &st) == 0 ||
+      (prefix != kRecisCheckpointPrefix && step_in_name(split_path(output_dir).base, prefix))) {
+    return bad_input(output_dir, "is a checkpoint; --select best chooses among the " + prefix +
+                                     "<step> directories of a training output directory, so give that instead");
   }
   if (!is_directory(output_dir)) return bad_input(output_dir, "not a directory");
   auto text = read_small_file(log_path, kMaxEvalLogBytes);
@@ -121,7 +125,7 @@ Result<CheckpointChoice> select_best_checkpoint(const std::string& output_dir, c
   auto records = parse_eval_log(text.value(), metric, log_path);
   if (!records) return records.error();
   return choose_best_checkpoint(records.value(), metric, order, log_path,
-                                [&](const std::string& id) { return is_directory(output_dir + "/" + id); });
+                                [&](const std::string& id) { return is_directory(output_dir + "/" + id); }, prefix);
 }
 
 }  // namespace recis_convert

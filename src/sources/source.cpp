@@ -53,9 +53,19 @@ Status check_named_tables(const EmbeddingDTypes& dtypes, const SourceDescription
 
 namespace {
 
-// --source dcp: the checkpoint --ckpt-dir names, or its model directory's latest (dcp_checkpoint.h).
-Result<SourceDescription> discover_dcp(const JobOptions& o, const RowTransformChain& transforms) {
-  auto location = locate_dcp_checkpoint(o.ckpt_dir);
+// --source dcp: the checkpoint --ckpt-dir names, or its model directory's latest (dcp_checkpoint.h) or, with
+// --select best, the model.ckpt-<step> of the best evaluated step.
+Result<SourceDescription> discover_dcp(const JobOptions& o, const RowTransformChain& transforms, const Log& log) {
+  std::string path = o.ckpt_dir, selection;
+  if (o.select == CheckpointSelect::kBest) {
+    auto choice = select_best_checkpoint(o.ckpt_dir, o.eval_log, o.metric, o.metric_order,
+                                         kTorchEasyRecCheckpointPrefix);
+    if (!choice) return choice.error();
+    path = o.ckpt_dir + "/" + choice.value().ckpt_id;
+    selection = choice.value().reason;
+    log.stage("selected " + choice.value().ckpt_id + ": " + selection);
+  }
+  auto location = locate_dcp_checkpoint(path);
   if (!location) return location.error();
   auto metadata = read_dcp_metadata(location.value().dcp_dir);
   if (!metadata) return metadata.error();
@@ -73,7 +83,9 @@ Result<SourceDescription> discover_dcp(const JobOptions& o, const RowTransformCh
   if (where.step) source.step = GlobalStep{*where.step, named};
   const bool given = resolved_path(o.ckpt_dir) == resolved_path(where.checkpoint_dir) ||
                      resolved_path(o.ckpt_dir) == resolved_path(where.dcp_dir);
-  source.selection = given ? "named by --ckpt-dir" : "the largest step in " + o.ckpt_dir + ", " + named;
+  source.selection = !selection.empty() ? selection
+                     : given            ? "named by --ckpt-dir"
+                                        : "the largest step in " + o.ckpt_dir + ", " + named;
   return source;
 }
 
@@ -81,7 +93,7 @@ Result<SourceDescription> discover_dcp(const JobOptions& o, const RowTransformCh
 
 Result<SourceDescription> discover_source(const JobOptions& o, const RowTransformChain& transforms, const Log& log) {
   if (o.source == SourceKind::kDcp) {
-    auto source = discover_dcp(o, transforms);
+    auto source = discover_dcp(o, transforms, log);
     if (!source) return source.error();
     auto named = check_named_tables(o.embedding_dtypes, source.value(), source.value().what());
     if (!named) return named.error();

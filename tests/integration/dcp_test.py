@@ -13,9 +13,10 @@ naming what is wrong, nothing it names runs, and the checkpoint is untouched.
 
 export: `--source dcp` of a TorchEasyRec model directory at np 1 and 3: every table's rows by id against torch's own
 load of the checkpoint, bit for bit in their own dtype (float32, float16, bfloat16; row-wise, uneven, column-wise
-and table-wise chunks); with --reshard, --evict-l2-below and int8 embeddings, each id in the part RecIS's gen_slice
-says, in id order, kept iff its L2 norm is not below the threshold, its row PyTorch's own
-embedding_bag_byte_prepack of the source row; identical files at np 1 and 3; verify passes.
+and table-wise chunks); --select best takes the model.ckpt-<step> TorchEasyRec's evaluation log names; with
+--reshard, --evict-l2-below and int8 embeddings, each id in the part RecIS's gen_slice says, in id order, kept iff
+its L2 norm is not below the threshold, its row PyTorch's own embedding_bag_byte_prepack of the source row;
+identical files at np 1 and 3; verify passes.
 
 hdf5: the same into model.h5 (plain; and with --reshard, --evict-l2-below and int8), every row by id, the same
 file at np 1 and 3.
@@ -187,6 +188,21 @@ def case_export(args):
     check(files_digest(outs[1], skip=("run_record.json",)) == files_digest(outs[3], skip=("run_record.json",)),
           "plain export: the files differ between np 1 and 3")
     print(f"ok: every row of {len(truth)} tables by id equals torch's load, bit for bit, at np 1 and 3")
+
+    # --select best: TorchEasyRec's evaluation log names step 900 the best by auc
+    with open(os.path.join(model_dir, "train_eval_result_v2.txt"), "w") as f:
+        f.write('{"global_step": 900, "auc": 0.81}\n{"global_step": 1200, "auc": 0.79}\n')
+    out = os.path.join(fresh(args.work, "best"), "export")
+    result = mpirun(args.binary, 2, ["--source", "dcp", "--ckpt-dir", model_dir, "--export-dir", out,
+                                     "--select", "best", "--metric", "auc"])
+    expect_success(result, "--select best")
+    with open(os.path.join(out, "manifest.json")) as f:
+        manifest = json.load(f)
+    check(manifest["step"] == 900 and manifest["source"]["ckpt_id"] == "model.ckpt-900",
+          f"--select best took {manifest['source']['ckpt_id']} (step {manifest['step']}), not model.ckpt-900")
+    check("selected model.ckpt-900: best auc" in result.stdout + result.stderr,
+          f"--select best's reason not logged: {result.stdout}")
+    print("ok: --select best takes the model.ckpt-<step> of the best auc in train_eval_result_v2.txt")
 
     import torch
     norms = {t: np.array([l2_norm(r) for r in as_float32(raw, dtype, shape[1])]) for t, (raw, dtype, shape) in truth.items()}

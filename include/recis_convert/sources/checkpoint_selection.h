@@ -1,5 +1,5 @@
 // --select best: choosing the checkpoint with the best evaluation metric, as TorchEasyRec's exporter_type "best"
-// does (torcheasyrec-hugectr.md A.3.3). The evaluation log has one JSON object per line, `global_step` first and
+// does (torcheasyrec-hugectr.md A.3.3), among RecIS's ckpt_<step> or TorchEasyRec's model.ckpt-<step> directories. The evaluation log has one JSON object per line, `global_step` first and
 // then the metrics, e.g. {"global_step": 2000, "auc": 0.7312} (TorchEasyRec's train_eval_result_v2.txt).
 //
 // Differences from TorchEasyRec, on purpose: a best step whose ckpt_<step> was pruned is skipped (the best step
@@ -31,21 +31,26 @@ struct EvalRecord {
 Result<std::vector<EvalRecord>> parse_eval_log(const std::string& text, const std::string& metric,
                                                const std::string& path);
 
+inline constexpr const char* kRecisCheckpointPrefix = "ckpt_";
+
 struct CheckpointChoice {
-  std::string ckpt_id;  // "ckpt_<step>"
+  std::string ckpt_id;  // "<prefix><step>": "ckpt_<step>", "model.ckpt-<step>"
   int64_t global_step = 0;
   double value = 0;
   std::string reason;   // one line for the log and the run record
 };
 
-// The best record whose checkpoint `exists` (called with "ckpt_<step>"); kBadInput naming `log_path` if none does.
+// The best record whose checkpoint `exists` (called with "<prefix><step>"); kBadInput naming `log_path` if none
+// does.
 Result<CheckpointChoice> choose_best_checkpoint(const std::vector<EvalRecord>& records, const std::string& metric,
                                                 MetricOrder order, const std::string& log_path,
-                                                const std::function<bool(const std::string&)>& exists);
+                                                const std::function<bool(const std::string&)>& exists,
+                                                const std::string& prefix = kRecisCheckpointPrefix);
 
-// Reads the log at `log_path` and chooses among the ckpt_<step> directories of `output_dir` (a training output
+// Reads the log at `log_path` and chooses among the <prefix><step> directories of `output_dir` (a training output
 // directory, not a checkpoint: that is an error). Errors are kBadInput.
 Result<CheckpointChoice> select_best_checkpoint(const std::string& output_dir, const std::string& log_path,
-                                                const std::string& metric, MetricOrder order);
+                                                const std::string& metric, MetricOrder order,
+                                                const std::string& prefix = kRecisCheckpointPrefix);
 
 }  // namespace recis_convert

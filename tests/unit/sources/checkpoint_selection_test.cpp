@@ -1,9 +1,12 @@
 #include "recis_convert/sources/checkpoint_selection.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <set>
 #include <string>
+
+#include "test_files.h"
 
 namespace recis_convert {
 namespace {
@@ -52,6 +55,24 @@ TEST(CheckpointSelectionTest, SkipsPrunedCheckpointsAndSaysSo) {
   ASSERT_FALSE(none);
   EXPECT_EQ(none.error().code, ExitCode::kBadInput);
   EXPECT_NE(none.error().message.find("none of its 3 evaluated steps has a checkpoint"), std::string::npos);
+}
+
+// TorchEasyRec's checkpoints are model.ckpt-<step>: the same choice among them, and one of them is not a model
+// directory to choose in.
+TEST(CheckpointSelectionTest, TorchEasyRecsCheckpointNamesAreChosenAlike) {
+  testing::TempDir dir;
+  for (const char* name : {"model.ckpt-100", "model.ckpt-200"}) ASSERT_EQ(::mkdir(dir.file(name).c_str(), 0755), 0);
+  testing::write_file(dir.file("train_eval_result_v2.txt"), kLog);
+  auto choice = select_best_checkpoint(dir.path(), dir.file("train_eval_result_v2.txt"), "loss",
+                                       MetricOrder::kSmallerIsBetter, "model.ckpt-");
+  ASSERT_TRUE(choice) << choice.error().describe();
+  EXPECT_EQ(choice.value().ckpt_id, "model.ckpt-200");  // 300 is better, but not on disk
+  auto inside = select_best_checkpoint(dir.file("model.ckpt-100"), dir.file("train_eval_result_v2.txt"), "loss",
+                                       MetricOrder::kSmallerIsBetter, "model.ckpt-");
+  ASSERT_FALSE(inside);
+  EXPECT_NE(inside.error().message.find("is a checkpoint; --select best chooses among the model.ckpt-<step>"),
+            std::string::npos)
+      << inside.error().message;
 }
 
 TEST(CheckpointSelectionTest, TiesGoToTheLaterStepAndRepeatedStepsKeepTheLastLine) {
