@@ -671,8 +671,7 @@ CommandLine parse_command_line(int argc, const char* const* argv, ParsingRank ra
   }
   if (o.source == SourceKind::kDcp) {  // what a Distributed Checkpoint's export does not do (yet)
     std::string not_with;
-    if (!o.dense_model.empty()) not_with = "--dense-model (not yet; inspect lists its dense tensors)";
-    else if (o.is_delta()) not_with = "--delta-since (a Distributed Checkpoint records no step per row)";
+    if (o.is_delta()) not_with = "--delta-since (a Distributed Checkpoint records no step per row)";
     if (!not_with.empty()) return usage("--source dcp does not take " + not_with);
   }
   if (o.resume) {

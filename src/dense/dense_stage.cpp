@@ -10,6 +10,7 @@
 #include "recis_convert/common/fault_injection.h"
 #include "recis_convert/common/file_io.h"
 #include "recis_convert/dense/dense_plugin.h"
+#include "recis_convert/dense/dense_weights.h"
 #include "recis_convert/dense/weight_fill.h"
 #include "recis_convert/metadata/export_files.h"
 
@@ -90,22 +91,23 @@ Result<DenseExport> freeze_filled_network(const JobOptions& o, const std::string
   return DenseExport{std::move(files).value(), std::move(record)};
 }
 
-// A RecIS checkpoint: model.pt's weights put into the --dense-model archive (weight_fill.h, no runtime), then
-// frozen and scored where the plugin can.
-Result<DenseExport> export_recis_network(const JobOptions& o, const CheckpointListing& listing,
-                                         const std::string& staging_dir, const Log& log) {
-  const std::string state_dict = listing.ckpt_dir + "/model.pt";
+// The checkpoint's dense weights (RecIS's model.pt, a DCP's dense tensors: dense_weights.h) put into the
+// --dense-model archive (weight_fill.h, no runtime), then frozen and scored where the plugin can.
+Result<DenseExport> export_checkpoint_network(const JobOptions& o, const SourceDescription& source,
+                                              const std::string& staging_dir, const Log& log) {
   const std::string output_dir = staging_dir + "/" + o.export_folder;
-  if (!is_regular_file(state_dict)) {
-    return bad_input(state_dict, "missing: the dense weights are needed for --dense-model");
+  if (source.kind == SourceKind::kRecis && !is_regular_file(source.listing.ckpt_dir + "/model.pt")) {
+    return bad_input(source.listing.ckpt_dir + "/model.pt", "missing: the dense weights are needed for --dense-model");
   }
+  auto weights = open_dense_weights(source);
+  if (!weights) return weights.error();
   if (::mkdir(output_dir.c_str(), 0777) != 0 && errno != EEXIST) {
     return output_error(output_dir, std::string("cannot create: ") + std::strerror(errno));
   }
   fault_point("dense");
   // a name no file of the export takes: it starts with a dot
   const std::string filled = output_dir + "/." + o.model_name + ".pt.filled";
-  auto fill = fill_dense_weights(o.dense_model, state_dict, o.dense_name, filled);
+  auto fill = fill_dense_weights(o.dense_model, *weights.value(), o.dense_name, filled);
   if (fill) {
     for (const auto& warning : fill.value().warnings) log.warn(warning);
   }
@@ -125,7 +127,7 @@ Result<DenseExport> export_dense_network(const JobOptions& o, const SourceDescri
                                   : "dense: no --dense-model given, no dense export");
     return DenseExport{};
   }
-  return export_recis_network(o, source.listing, staging_dir, log);
+  return export_checkpoint_network(o, source, staging_dir, log);
 }
 
 }  // namespace recis_convert

@@ -22,18 +22,16 @@ bool owns_its_storage(const TorchTensor& t, const TorchStorage& storage) {
 
 }  // namespace
 
-Result<WeightFill> fill_dense_weights(const std::string& arch, const std::string& state_dict,
+Result<WeightFill> fill_dense_weights(const std::string& arch, const DenseWeights& weights,
                                       const std::string& dense_name, const std::string& out_path) {
   auto module = read_torchscript_tensors(arch);
   if (!module) return module.error();
-  auto state = read_torch_state_dict(state_dict);
-  if (!state) return state.error();
-  std::map<std::string, const TorchTensor*> saved;
-  for (const TorchTensor& t : state.value().tensors) saved[t.name] = &t;
+  std::map<std::string, size_t> saved;  // name -> index of the weight
+  for (size_t i = 0; i < weights.weights().size(); ++i) saved[weights.weights()[i].name] = i;
   const std::string prefix = dense_name.empty() ? "" : dense_name + ".";
 
-  // storage key in the module -> the model.pt tensor whose bytes replace it
-  std::map<std::string, const TorchTensor*> replacement;
+  // storage key in the module -> the weight whose bytes replace it
+  std::map<std::string, size_t> replacement;
   std::set<std::string> used;
   std::vector<std::string> problems;
   for (const TorchTensor& t : module.value().tensors) {
@@ -43,15 +41,15 @@ Result<WeightFill> fill_dense_weights(const std::string& arch, const std::string
       problems.push_back("missing " + key);
       continue;
     }
-    const TorchTensor& from = *it->second;
+    const DenseWeight& from = weights.weights()[it->second];
     if (from.shape != t.shape || from.dtype != t.dtype) {
-      problems.push_back(key + " is " + shape_text(from.shape) + " torch." + dtype_torch_name(from.dtype) +
-                         " in model.pt but " + shape_text(t.shape) + " torch." + dtype_torch_name(t.dtype) +
+      problems.push_back(key + " is " + shape_text(from.shape) + " torch." + dtype_torch_name(from.dtype) + " in " +
+                         weights.what() + " but " + shape_text(t.shape) + " torch." + dtype_torch_name(t.dtype) +
                          " in the module");
       continue;
     }
     const TorchStorage& storage = module.value().storages.at(t.storage_key);
-    if (!owns_its_storage(t, storage) || !replacement.emplace(t.storage_key, &from).second) {
+    if (!owns_its_storage(t, storage) || !replacement.emplace(t.storage_key, it->second).second) {
       problems.push_back(t.name + " does not own its storage in the module (a view, or tied to another "
                          "tensor), and only whole storages are replaced");
       continue;
@@ -61,14 +59,14 @@ Result<WeightFill> fill_dense_weights(const std::string& arch, const std::string
   if (!problems.empty()) {
     std::string text;
     for (const auto& p : problems) text += (text.empty() ? "" : "; ") + p;
-    return bad_input(state_dict, "does not fit the dense model " + arch + ": " + text);
+    return bad_input(weights.path(), "does not fit the dense model " + arch + ": " + text);
   }
 
   WeightFill fill;
   fill.tensors = module.value().tensors.size();
-  for (const TorchTensor& t : state.value().tensors) {
-    if (t.name.compare(0, prefix.size(), prefix) == 0 && !used.count(t.name)) {
-      fill.warnings.push_back("model.pt key " + t.name + " is not used by the dense model");
+  for (const DenseWeight& w : weights.weights()) {
+    if (w.name.compare(0, prefix.size(), prefix) == 0 && !used.count(w.name)) {
+      fill.warnings.push_back(weights.what() + " key " + w.name + " is not used by the dense model");
     }
   }
 
@@ -88,7 +86,7 @@ Result<WeightFill> fill_dense_weights(const std::string& arch, const std::string
     auto storage = storage_of_record.find(record->name);
     Status added = Ok{};
     if (storage != storage_of_record.end() && replacement.count(storage->second)) {
-      auto bytes = read_tensor_data(state.value(), *replacement.at(storage->second));
+      auto bytes = weights.bytes(replacement.at(storage->second));
       if (!bytes) return bytes.error();
       added = writer.value().add(record->name, bytes.value());
     } else {

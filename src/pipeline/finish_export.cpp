@@ -122,6 +122,10 @@ int finish_export(ExportRun& run, BarrierOutcome& barrier, const StreamRequest& 
   auto finished_stream = run.sink->describe_on_root(request, status == 0, gathered.files, gathered.owner,
                                                     gathered.shared, source.listing);
   if (!finished_stream) status = report_failure(finished_stream.error(), report);
+  if (status == 0 && source.row_tables) {  // a RecIS checkpoint's files are checked by each reader as it reads them
+    auto unchanged = check_row_table_inputs(*source.row_tables);
+    if (!unchanged) status = report_failure(unchanged.error(), report);
+  }
   report.set_dropped(gathered.files);
   report.set_stage_seconds("stream", barrier.seconds);
   // every rank has streamed: the count pass's bitmaps are not part of the export

@@ -15,6 +15,7 @@
 #include "recis_convert/common/file_io.h"
 #include "recis_convert/formats/torch_archive.h"
 #include "recis_convert/common/progress.h"
+#include "recis_convert/dense/dense_weights.h"
 #include "recis_convert/mpi/job_messages.h"
 #include "recis_convert/plan/piece_plan.h"
 #include "recis_convert/sinks/hdf5_export.h"
@@ -90,17 +91,18 @@ Status summarize_checkpoint_files(const StreamRequest& r, int rank, std::vector<
   return Ok{};
 }
 
-// model.pt tensors for /dense/ (rank 0 reads them; every rank needs names, dtypes and shapes for the collective
-// dataset creation). No model.pt means no /dense group.
-Result<std::vector<DenseDataset>> read_dense_datasets(const JobOptions& o, const CheckpointListing& listing) {
+// The dense weights for /dense/ (dense_weights.h: model.pt's, a DCP's dense tensors; rank 0 reads them; every
+// rank needs names, dtypes and shapes for the collective dataset creation). No model.pt means no /dense group.
+Result<std::vector<DenseDataset>> read_dense_datasets(const JobOptions& o, const SourceDescription& source) {
   std::vector<DenseDataset> out;
-  const std::string path = listing.ckpt_dir + "/model.pt";
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return out;
-  auto state = read_torch_state_dict(path);
-  if (!state) return state.error();
+  auto weights = open_dense_weights(source);
+  if (!weights) return weights.error();
+  if (!weights.value()) return out;
+  const DenseWeights& w = *weights.value();
+  const std::string& path = w.path();
   const std::string prefix = o.dense_name.empty() ? "" : o.dense_name + ".";
-  for (const auto& t : state.value().tensors) {
+  for (size_t i = 0; i < w.weights().size(); ++i) {
+    const DenseWeight& t = w.weights()[i];
     DenseDataset d;
     d.name = !prefix.empty() && t.name.compare(0, prefix.size(), prefix) == 0 ? t.name.substr(prefix.size()) : t.name;
     d.dtype = t.dtype;
@@ -110,7 +112,7 @@ Result<std::vector<DenseDataset>> read_dense_datasets(const JobOptions& o, const
                                  std::to_string(d.shape.size()) + " dimensions (at most " +
                                  std::to_string(kMaxHdf5Rank) + ") or its name is not one link (holds '/')");
     }
-    auto data = read_tensor_data(state.value(), t);
+    auto data = w.bytes(i);
     if (!data) return data.error();
     d.data = std::move(data).value();
     out.push_back(std::move(d));
@@ -213,7 +215,7 @@ StreamOutcome Hdf5Sink::stream(const StreamRequest& r, Comm& comm, const Log& lo
   auto dense_list = broadcast_result<std::vector<DenseDataset>>(
       comm,
       [&]() -> Result<std::vector<DenseDataset>> {
-        auto read = read_dense_datasets(o, listing);
+        auto read = read_dense_datasets(o, r.source);
         if (read) dense = read.value();
         return read;
       },

@@ -39,6 +39,46 @@ Result<DcpChunkData> DcpTableColumns::located(size_t chunk) {
   return data.value();
 }
 
+Result<std::string> read_dcp_tensor(const std::string& dir, const DcpTensor& t, uint64_t max_bytes) {
+  const uint64_t element = dtype_bits(t.dtype) / 8;
+  if (t.numel() > max_bytes / element) {
+    return bad_input(dir + "/" + kDcpMetadataFile, "tensor \"" + t.fqn + "\" has " + std::to_string(t.numel()) +
+                                                       " elements, more than a dense weight may (" +
+                                                       std::to_string(max_bytes) + " bytes)");
+  }
+  std::string whole(t.numel() * element, '\0');
+  const size_t dims = t.shape.size();
+  std::vector<uint64_t> stride(dims, 1);  // of the whole tensor, in elements
+  for (size_t d = dims; d-- > 1;) stride[d - 1] = stride[d] * t.shape[d];
+  OpenInputs files;
+  for (const DcpChunk& c : t.chunks) {
+    if (c.numel() == 0) continue;
+    const std::string path = dir + "/" + c.file;
+    auto fd = files.fd(path);
+    if (!fd) return fd.error();
+    struct stat st {};
+    if (::fstat(fd.value(), &st) != 0) return bad_input(path, std::string("cannot stat: ") + std::strerror(errno));
+    auto data = locate_dcp_chunk(fd.value(), static_cast<uint64_t>(st.st_size), path, t, c);
+    if (!data) return data.error();
+    std::string chunk(c.numel() * element, '\0');
+    auto got = read_exact(fd.value(), data.value().offset, chunk.size(), chunk.data(), path, "tensor \"" + t.fqn + "\"");
+    if (!got) return got.error();
+    // the chunk's innermost runs, each to its place in the whole (a 0-d tensor is one run of one element)
+    const uint64_t run = dims == 0 ? 1 : c.sizes[dims - 1];
+    std::vector<uint64_t> at(dims, 0);  // the run's index within the chunk
+    for (uint64_t r = 0; r < c.numel() / run; ++r) {
+      uint64_t place = 0;
+      for (size_t d = 0; d < dims; ++d) place += (c.offsets[d] + at[d]) * stride[d];
+      std::memcpy(&whole[place * element], &chunk[r * run * element], run * element);
+      for (size_t d = dims == 0 ? 0 : dims - 1; d-- > 0;) {  // the next run: count up the outer dimensions
+        if (++at[d] < c.sizes[d]) break;
+        at[d] = 0;
+      }
+    }
+  }
+  return whole;
+}
+
 Status DcpRowIndices::read(uint64_t first, uint64_t n, const std::vector<uint32_t>* kept,
                            unsigned char* const* into) {
   int64_t* ids = reinterpret_cast<int64_t*>(into[0]);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <set>
 
 #include "recis_convert/sources/dcp_columns.h"
 #include "recis_convert/sources/hugectr_columns.h"
@@ -103,6 +104,43 @@ std::unique_ptr<RowReader> RowTableSource::open_rows() const {
   if (auto* h = hugectr()) return std::make_unique<HugectrColumns>(*h);
   const DcpTableSource& dcp = std::get<DcpTableSource>(of);
   return std::make_unique<DcpTableColumns>(dcp.dir, dcp.weight);
+}
+
+std::vector<std::string> RowTableSource::files() const {
+  if (const HugectrSparseTable* h = hugectr()) {
+    if (h->format == HugectrSparseFormat::kLegacyFile) return {h->path};
+    std::vector<std::string> out = {h->path + "/key", h->path + "/emb_vector"};
+    if (h->has_slot_id) out.push_back(h->path + "/slot_id");
+    return out;
+  }
+  const DcpTableSource& dcp = std::get<DcpTableSource>(of);
+  std::set<std::string> names;
+  for (const DcpChunk& c : dcp.weight.chunks) {
+    if (c.numel() > 0) names.insert(dcp.dir + "/" + c.file);
+  }
+  return std::vector<std::string>(names.begin(), names.end());
+}
+
+Status stamp_row_table_inputs(RowTables& model) {
+  for (const RowTable& t : model.tables) {
+    for (const std::string& path : t.source.files()) {
+      if (model.inputs.count(path)) continue;
+      auto stamp = regular_file_stamp(path);
+      if (!stamp) return bad_input(path, "cannot be read as a regular file");
+      model.inputs.emplace(path, *stamp);
+    }
+  }
+  return Ok{};
+}
+
+Status check_row_table_inputs(const RowTables& model) {
+  for (const auto& [path, before] : model.inputs) {
+    auto now = regular_file_stamp(path);
+    if (!now) return bad_input(path, "file changed as we read it: it is gone");
+    auto unchanged = check_unchanged(before, *now, path);
+    if (!unchanged) return unchanged;
+  }
+  return Ok{};
 }
 
 uint64_t RowTable::file_bytes() const { return preamble.size() + (tensors.empty() ? 0 : tensors.back().end); }

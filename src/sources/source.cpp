@@ -76,11 +76,14 @@ Result<SourceDescription> discover_dcp(const JobOptions& o, const RowTransformCh
   SourceDescription source;
   source.kind = SourceKind::kDcp;
   source.row_tables = std::move(tables).value();
+  auto stamped = stamp_row_table_inputs(*source.row_tables);
+  if (!stamped) return stamped.error();
   source.listing = row_tables_listing(*source.row_tables);
   const DcpLocation& where = checkpoint.value().location;
   source.listing.ckpt_dir = where.checkpoint_dir;  // model.ckpt-<step>, or the DCP directory itself
   const std::string named = split_path(where.checkpoint_dir).base;
   if (where.step) source.step = GlobalStep{*where.step, named};
+  source.dense = checkpoint.value().dense;
   const bool given = resolved_path(o.ckpt_dir) == resolved_path(where.checkpoint_dir) ||
                      resolved_path(o.ckpt_dir) == resolved_path(where.dcp_dir);
   source.selection = !selection.empty() ? selection
@@ -105,6 +108,8 @@ Result<SourceDescription> discover_source(const JobOptions& o, const RowTransfor
     if (!model) return model.error();
     source.kind = SourceKind::kHugectr;
     source.row_tables = std::move(model).value();
+    auto stamped = stamp_row_table_inputs(*source.row_tables);
+    if (!stamped) return stamped.error();
     source.listing = row_tables_listing(*source.row_tables);
     source.selection = "HugeCTR graph " + o.graph + ", " + std::to_string(source.row_tables->tables.size()) +
                        " sparse model(s)";

@@ -3,7 +3,7 @@
 torch.distributed.checkpoint.save (tests/integration/dcp_tools.py, in the Debian 13 root of scripts/torch2-root.sh),
 in TorchEasyRec's layout, at another world size than the committed fixture's.
 
-    dcp_test.py inspect|export|hdf5|bad --binary B --fixture UNUSED --work W
+    dcp_test.py inspect|export|hdf5|dense|bad --binary B --fixture UNUSED --work W
 
 inspect: `recis-convert inspect` of a TorchEasyRec model directory takes its largest step (by integer) and lists
 every table, with rows, dim, dtype and layout, and every dense tensor, as torch's own reading of the metadata has
@@ -19,10 +19,15 @@ its L2 norm is not below the threshold, its row PyTorch's own embedding_bag_byte
 identical files at np 1 and 3; verify passes.
 
 hdf5: the same into model.h5 (plain; and with --reshard, --evict-l2-below and int8), every row by id, the same
-file at np 1 and 3.
+file at np 1 and 3; its /dense datasets are the checkpoint's dense tensors as torch loads them.
 
-bad: a cut .distcp file, and metadata whose chunks overlap, are exit 3 with one error line naming the file, nothing
-published, the checkpoint untouched; the options a DCP export does not take are exit 2.
+dense: --dense-model, a network scripted by torch 2.6 whose state_dict is the checkpoint's model.dense.* tensors,
+filled from the DCP at np 2: torch 2.6 loads the export and scores it as the eager network with torch's own load
+of the checkpoint's weights (max |diff| <= 1e-6).
+
+bad: a cut .distcp file, a data file rewritten in place during the export, and metadata whose chunks overlap, are
+exit 3 with one error line naming the file, nothing published, the checkpoint untouched (but for the rewrite); the
+options a DCP export does not take are exit 2.
 
 Exits 77 (skipped) when the torch 2.x root has not been built (scripts/torch2-root.sh create; .ci/run builds it).
 """
@@ -39,6 +44,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from export_test import REPO_ROOT, check, expect_success, run_cases  # noqa: E402
 from eviction_test import rows_by_id  # noqa: E402
 from export_test import fresh, mpirun, tool_errors, tree_digest as files_digest  # noqa: E402
+from fault_test import mpirun_command, rewrite_in_place, wait_for_line  # noqa: E402
 from hostile_test import tree_digest  # noqa: E402
 from reshard_test import part_of_id, slice_string  # noqa: E402
 from serving_dtype_test import tensors_by_part  # noqa: E402
@@ -127,7 +133,7 @@ def case_inspect(args):
         check(not os.path.exists(PWNED), f"{variant}: something the metadata names ran")
 
 
-def make_model(work, name, rows_scale):
+def make_model(work, name, rows_scale, dense_too=False):
     """A TorchEasyRec model directory (steps 900 and 1200) written by torch 2.6 with 2 processes, and torch's own
     load of its latest checkpoint: table -> its raw row-major bytes and dtype."""
     model_dir = os.path.join(work, name)
@@ -135,7 +141,7 @@ def make_model(work, name, rows_scale):
     torch2(work, "make", model_dir, "--world", "2", "--steps", "900,1200", "--rows-scale", str(rows_scale))
     npz = os.path.join(work, name + "-truth.npz")
     torch2(work, "truth", os.path.join(model_dir, "model.ckpt-1200", "model"), npz)
-    truth = {}
+    truth, dense = {}, {}
     with np.load(npz) as arrays:
         for key in arrays.files:
             fqn, _, bits = key.partition("|")
@@ -143,6 +149,10 @@ def make_model(work, name, rows_scale):
             if match and arrays[key].ndim == 2:
                 dtype = {"": "F32", "f16": "F16", "bf16": "BF16"}[bits]
                 truth[match.group(2)] = (arrays[key].tobytes(), dtype, arrays[key].shape)
+            elif fqn.startswith("model.dense."):
+                dense[fqn] = arrays[key]
+    if dense_too:
+        return model_dir, truth, dense
     return model_dir, truth
 
 
@@ -204,6 +214,14 @@ def case_export(args):
           f"--select best's reason not logged: {result.stdout}")
     print("ok: --select best takes the model.ckpt-<step> of the best auc in train_eval_result_v2.txt")
 
+    # --publish-root: the version is the checkpoint's name, as a RecIS checkpoint's ckpt_<step>
+    root = os.path.join(fresh(args.work, "root"), "serving")
+    expect_success(mpirun(args.binary, 2, ["--source", "dcp", "--ckpt-dir", model_dir, "--publish-root", root]),
+                   "--publish-root")
+    check(os.readlink(os.path.join(root, "current")) == "model.ckpt-1200", "current is not model.ckpt-1200")
+    expect_success(mpirun(args.binary, 1, ["verify", os.path.join(root, "current")]), "verify the published version")
+    print("ok: --publish-root publishes model.ckpt-1200 and points current at it")
+
     import torch
     norms = {t: np.array([l2_norm(r) for r in as_float32(raw, dtype, shape[1])]) for t, (raw, dtype, shape) in truth.items()}
     threshold = float(np.median(norms["user_id"]))
@@ -244,7 +262,7 @@ def case_export(args):
 def case_hdf5(args):
     import h5py
     import torch
-    model_dir, truth = make_model(args.work, "model_dir", 5)
+    model_dir, truth, dense = make_model(args.work, "model_dir", 5, dense_too=True)
     norms = {t: np.array([l2_norm(r) for r in as_float32(raw, dtype, shape[1])]) for t, (raw, dtype, shape) in truth.items()}
     threshold = float(np.median(norms["user_id"]))
     for extra in ([], ["--reshard", "7", "--evict-l2-below", repr(threshold), "--quantize-embeddings", "int8"]):
@@ -258,6 +276,9 @@ def case_hdf5(args):
         check(digests[1] == digests[3], f"hdf5 {extra}: model.h5 differs between np 1 and 3")
         with h5py.File(os.path.join(out, "model.h5"), "r") as f:
             check(sorted(f["sparse"]) == sorted(truth), f"hdf5 tables {sorted(f['sparse'])}")
+            check(sorted(f["dense"]) == sorted(dense), f"hdf5 /dense {sorted(f['dense'])}, torch has {sorted(dense)}")
+            for name, value in dense.items():
+                check(f["dense"][name][()].tobytes() == value.tobytes(), f"hdf5 /dense/{name} differs from torch's")
             for table, (raw, dtype, shape) in truth.items():
                 ids = [int(i) for i in f["sparse"][table]["id"][:]]
                 rows = f["sparse"][table]["embedding"][:]
@@ -274,6 +295,28 @@ def case_hdf5(args):
                     theirs = torch.ops.quantized.embedding_bag_byte_prepack(torch.from_numpy(source[i:i + 1].copy()))
                     check(rows[n].tobytes() == theirs.numpy().tobytes(), f"hdf5 {table} id {i}: not PyTorch's int8")
         print(f"ok: model.h5 {' '.join(extra) or 'plain'}: every row by id, same file at np 1 and 3")
+
+
+def case_dense(args):
+    model_dir, _ = make_model(args.work, "model_dir", 1)
+    tower = os.path.join(args.work, "tower")
+    torch2(args.work, "tower", tower)
+    out = os.path.join(fresh(args.work, "dense"), "export")
+    result = mpirun(args.binary, 2, ["--source", "dcp", "--ckpt-dir", model_dir, "--export-dir", out,
+                                     "--dense-model", os.path.join(tower, "tower.pt"), "--dense-name", "model.dense",
+                                     "--sample-inputs", os.path.join(tower, "sample_inputs.safetensors"),
+                                     "--outputs", "ctr"])
+    expect_success(result, "--dense-model from a DCP")
+    with open(os.path.join(out, "manifest.json")) as f:
+        network = json.load(f)["dense_network"]
+    check(network["file"] == "fx_user_model/user_model.pt", f"manifest dense_network {network}")
+    expect_success(mpirun(args.binary, 1, ["verify", out]), "verify the dense export")
+    dcp_dir = os.path.join(model_dir, "model.ckpt-1200", "model")
+    scored = json.loads(torch2(args.work, "score", dcp_dir, os.path.join(out, "fx_user_model", "user_model.pt")))
+    check(scored["max_diff"] <= 1e-6, f"torch {scored['torch']} scores the export {scored['max_diff']} away from the "
+                                      "eager network with torch's load of the checkpoint's weights")
+    print(f"ok: --dense-model filled from the DCP's dense tensors, scored by torch {scored['torch']}: max |diff| "
+          f"{scored['max_diff']:.3g} (frozen: {network['frozen']})")
 
 
 def case_bad(args):
@@ -308,12 +351,37 @@ def case_bad(args):
     refused("overlap", lambda where: shutil.copyfile(os.path.join(hostile, "overlap.metadata"),
                                                        os.path.join(where, ".metadata")), "overlaps another chunk")
     refused("unfinished", lambda where: os.remove(os.path.join(where, ".metadata")), "not a finished")
+    # a data file rewritten in place while the export reads (rank 0 paused after its first rows): exit 3 naming it
+    rewritten = os.path.join(args.work, "rewritten")
+    shutil.rmtree(rewritten, ignore_errors=True)
+    shutil.copytree(model_dir, rewritten)
+    out = os.path.join(fresh(args.work, "rewritten-out"), "export")
+    log_path = os.path.join(args.work, "rewritten.stderr")
+    with open(log_path, "w") as log:
+        job = subprocess.Popen(mpirun_command(args.binary, 2, ["--source", "dcp", "--ckpt-dir", rewritten,
+                                                               "--export-dir", out, "--debug-fail-at", "stream@0:pause"]),
+                               stdout=subprocess.DEVNULL, stderr=log)
+        try:
+            wait_for_line(log_path, "[test] fault at stream")
+            where = os.path.join(rewritten, "model.ckpt-1200", "model")
+            for name in sorted(os.listdir(where)):
+                if name.endswith(".distcp"):
+                    rewrite_in_place(os.path.join(where, name))
+            code = job.wait(timeout=120)
+        except BaseException:
+            job.kill()
+            raise
+    errors = tool_errors(open(log_path).read())
+    check(code == 3 and len(errors) == 1 and ".distcp" in errors[0], f"rewritten: exit {code}, errors {errors}")
+    check(not os.path.exists(out), "rewritten: something was published")
+    print(f"ok: a data file rewritten during the export: exit 3: {errors[0]}")
+
     for extra, says in ((["--delta-since", "900"], "--delta-since"),
                         (["--resume"], "--source dcp"), (["--evict-older-than", "10"], "step_filter")):
         refused("option" + extra[0], lambda where: None, says, 2 if "step_filter" not in says else 3, extra)
 
 
-CASES = {"inspect": case_inspect, "export": case_export, "hdf5": case_hdf5, "bad": case_bad}
+CASES = {"inspect": case_inspect, "export": case_export, "hdf5": case_hdf5, "dense": case_dense, "bad": case_bad}
 
 if __name__ == "__main__":
     if subprocess.run([TORCH2, "path"], stdout=subprocess.DEVNULL).returncode != 0:

@@ -7,6 +7,12 @@ python3-torch 2.6, run by scripts/torch2-root.sh).
     torch2-root.sh python dcp_tools.py describe CKPT_DIR           torch's own reading of its .metadata, as JSON
     torch2-root.sh python dcp_tools.py hostile CKPT_DIR OUT        variants of CKPT_DIR/.metadata, each wrong in one
                                                                    way (OUT/<what>.metadata)
+    torch2-root.sh python dcp_tools.py tower OUT                   OUT/tower.pt, the dense network the checkpoint's
+                                                                   dense tensors fit (model.dense.*) scripted with
+                                                                   fresh weights, and OUT/sample_inputs.safetensors
+    torch2-root.sh python dcp_tools.py score CKPT_DIR EXPORTED_PT  prints {"max_diff": ...}: the exported network
+                                                                   against the eager tower with torch's own load of
+                                                                   CKPT_DIR's weights, on fresh inputs
 
 `make` starts --world gloo processes on this host (CPU), which build a torchrec-shaped model state_dict from
 ShardedTensors placed with torch's own sharding API, as torchrec's planner places tables, and save it with
@@ -136,6 +142,7 @@ def model_state(step, rank, world, rows_scale):
     }
     for name, (shape, dtype) in dense.items():
         state[name] = values(step, name, shape, dtype)
+    state["model.dense.bn.running_var"] = state["model.dense.bn.running_var"].abs() + 0.5  # a variance
     state["model.dense.bn.num_batches_tracked"] = torch.tensor(step, dtype=torch.int64)
     return state
 
@@ -220,6 +227,52 @@ def truth(args):
 
     walk("", state)
     np.savez(args.file, **flat)
+
+
+class Tower(torch.nn.Module):
+    """The dense network whose state_dict is the checkpoint's model.dense.* tensors."""
+
+    def __init__(self):
+        super().__init__()
+        self.bn = torch.nn.BatchNorm1d(24, affine=False)
+        self.mlp = torch.nn.Sequential(torch.nn.Linear(24, 32), torch.nn.ReLU(), torch.nn.Linear(32, 1))
+        self.embedding_bags_proj = torch.nn.Linear(8, 8, bias=False)
+
+    def forward(self, features: torch.Tensor, pooled: torch.Tensor):
+        return torch.sigmoid(self.mlp(self.bn(features)).squeeze(-1) + self.embedding_bags_proj(pooled).sum(-1))
+
+
+TOWER_PREFIX = "model.dense."
+
+
+def tower(args):
+    os.makedirs(args.out, exist_ok=True)
+    torch.jit.script(Tower().eval()).save(os.path.join(args.out, "tower.pt"))
+    inputs = {"features": torch.randn(4, 24), "pooled": torch.randn(4, 8)}
+    header, offset, blobs = {}, 0, []
+    for name, t in inputs.items():
+        data = t.contiguous().numpy().tobytes()
+        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
+        offset += len(data)
+        blobs.append(data)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    with open(os.path.join(args.out, "sample_inputs.safetensors"), "wb") as f:
+        f.write(len(text).to_bytes(8, "little") + text + b"".join(blobs))
+
+
+def score(args):
+    state = load_whole(args.ckpt_dir, args.exported + ".state.pt")
+    eager = Tower().eval()
+    eager.load_state_dict({k[len(TOWER_PREFIX):]: v for k, v in state.items() if k.startswith(TOWER_PREFIX)})
+    exported = torch.jit.load(args.exported, map_location="cpu").eval()
+    torch.manual_seed(7)
+    max_diff = 0.0
+    for batch in (1, 64):
+        x = (torch.randn(batch, 24), torch.randn(batch, 8))
+        with torch.no_grad():
+            max_diff = max(max_diff, float((eager(*x) - exported(*x)).abs().max()))
+    print(json.dumps({"max_diff": max_diff, "torch": torch.__version__}))
 
 
 def describe(args):
@@ -317,8 +370,14 @@ def main():
     h = sub.add_parser("hostile")
     h.add_argument("dcp_dir")
     h.add_argument("out")
+    w = sub.add_parser("tower")
+    w.add_argument("out")
+    s = sub.add_parser("score")
+    s.add_argument("ckpt_dir")
+    s.add_argument("exported")
     args = p.parse_args()
-    {"make": make, "truth": truth, "describe": describe, "hostile": hostile}[args.command](args)
+    {"make": make, "truth": truth, "describe": describe, "hostile": hostile, "tower": tower,
+     "score": score}[args.command](args)
 
 
 if __name__ == "__main__":

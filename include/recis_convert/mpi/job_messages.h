@@ -137,8 +137,9 @@ inline void from_json(const nlohmann::json& j, RowTable& t) {
   j.at("file").get_to(t.file);
   j.at("source").get_to(t.source);
 }
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RowTables, source_path, ckpt_id, tables)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SourceDescription, kind, listing, selection, row_tables, step)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FileStamp, size, mtime_ns, ctime_ns)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RowTables, source_path, ckpt_id, tables, inputs)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SourceDescription, kind, listing, selection, row_tables, step, dense)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ManifestFile, name, bytes, checksum, piece_bytes)
 
 // The /dense datasets every rank must create; their bytes stay on rank 0, which writes them.

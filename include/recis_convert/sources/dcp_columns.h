@@ -45,6 +45,10 @@ class DcpTableColumns final : public RowReader {
   std::vector<unsigned char> scratch_;
 };
 
+// A tensor of any shape read whole, its chunks set in place (a dense weight; at most `max_bytes`, else kBadInput
+// naming it). Each chunk is located in its data file as the table's are.
+Result<std::string> read_dcp_tensor(const std::string& dir, const DcpTensor& tensor, uint64_t max_bytes);
+
 // A DCP table's ids alone (int64, column 0): its row indices, which need no read of its chunks.
 class DcpRowIndices final : public RowReader {
  public:

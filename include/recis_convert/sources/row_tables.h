@@ -11,12 +11,14 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <variant>
 #include <vector>
 
 #include "recis_convert/common/error.h"
+#include "recis_convert/common/file_io.h"
 #include "recis_convert/formats/dcp_metadata.h"
 #include "recis_convert/formats/hugectr_sparse.h"
 #include "recis_convert/formats/safetensors.h"
@@ -53,6 +55,7 @@ struct RowTableSource {
   bool has_slot_id() const;
   uint64_t read_row_bytes() const;  // what one row costs to read (progress counts these)
   uint64_t bytes() const;           // the table's bytes in its files, as the manifest's source bytes count them
+  std::vector<std::string> files() const;  // every file its rows are read from
   // The table's reader (columns kRowTableIds, kRowTableEmbeddings[, kRowTableSlotIds]).
   std::unique_ptr<RowReader> open_rows() const;
 };
@@ -80,7 +83,17 @@ struct RowTables {
   std::string source_path;  // what errors about the model as a whole name: the HugeCTR graph, the DCP directory
   std::string ckpt_id;      // the listing's checkpoint id: "hugectr", or the DCP checkpoint's directory name
   std::vector<RowTable> tables;
+  // Every file the tables are read from, as discovery found it: rank 0 compares them again after every rank has
+  // read them, so a file rewritten during the export (same size or not) fails the run instead of giving an export
+  // that is neither version and verifies.
+  std::map<std::string, FileStamp> inputs;
 };
+
+// Rank 0 at discovery: stamps every file of the tables (RowTables::inputs). kBadInput naming one that is gone.
+Status stamp_row_table_inputs(RowTables& model);
+// Rank 0 after the stream: kBadInput "file changed as we read it" naming the first input that is no longer as
+// discovery found it.
+Status check_row_table_inputs(const RowTables& model);
 
 // The output data file of table i of n: model-<i>-of-<n>.safetensors.
 std::string row_table_file_name(size_t i, size_t n);

@@ -26,6 +26,7 @@ struct SourceDescription {
   std::string selection;               // why this input: "latest", the --select best reason, the graph
   std::optional<RowTables> row_tables;  // --source hugectr, dcp: the tables and their output files
   std::optional<GlobalStep> step;      // --source dcp: the global step TorchEasyRec names the checkpoint by
+  std::vector<DcpTensor> dense;        // --source dcp: every tensor that is not a table (dense/dense_weights.h)
 
   bool is_hugectr() const { return kind == SourceKind::kHugectr; }
   bool has_row_tables() const { return row_tables.has_value(); }

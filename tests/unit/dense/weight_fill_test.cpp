@@ -19,11 +19,19 @@ std::string scratch(const std::string& name) {
   return std::string(dir ? dir : "/tmp") + "/weight_fill_test_" + std::to_string(::getpid()) + "_" + name;
 }
 
+// The weights of the model.pt-like file at `path` into `arch`.
+Result<WeightFill> fill_from(const std::string& arch, const std::string& path, const std::string& dense_name,
+                             const std::string& out) {
+  auto weights = open_model_pt(path);
+  if (!weights) return weights.error();
+  return fill_dense_weights(arch, *weights.value(), dense_name, out);
+}
+
 TEST(WeightFillTest, EveryTensorGetsTheCheckpointsBytesAndEveryOtherRecordIsCopied) {
   const std::string arch = testing::torch_fixture("scripted.pt");
   const std::string weights = testing::torch_fixture("scripted_weights.pt");
   const std::string out = scratch("filled.pt");
-  auto fill = fill_dense_weights(arch, weights, "net", out);
+  auto fill = fill_from(arch, weights, "net", out);
   ASSERT_TRUE(fill) << fill.error().describe();
   EXPECT_EQ(fill.value().tensors, 9u);  // 2 x (weight, bias), bn weight, bias, running_mean, running_var, count
   ASSERT_EQ(fill.value().warnings.size(), 1u);
@@ -69,14 +77,13 @@ TEST(WeightFillTest, EveryTensorGetsTheCheckpointsBytesAndEveryOtherRecordIsCopi
 TEST(WeightFillTest, MissingAndMismatchedWeightsAreListedAndTiedOnesRefused) {
   const std::string out = scratch("refused.pt");
   // scripted.pt's checkpoint under another prefix: every weight is missing
-  auto missing = fill_dense_weights(testing::torch_fixture("scripted.pt"),
-                                    testing::torch_fixture("scripted_weights.pt"), "other", out);
+  auto missing = fill_from(testing::torch_fixture("scripted.pt"), testing::torch_fixture("scripted_weights.pt"), "other",
+                           out);
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().code, ExitCode::kBadInput);
   EXPECT_NE(missing.error().message.find("missing other.mlp.0.weight; missing other.mlp.0.bias"), std::string::npos)
       << missing.error().message;
-  auto tied = fill_dense_weights(testing::torch_fixture("tied.pt"), testing::torch_fixture("tied_weights.pt"), "net",
-                                 out);
+  auto tied = fill_from(testing::torch_fixture("tied.pt"), testing::torch_fixture("tied_weights.pt"), "net", out);
   ASSERT_FALSE(tied);
   EXPECT_NE(tied.error().message.find("does not own its storage"), std::string::npos) << tied.error().message;
   ::unlink(out.c_str());
