@@ -42,6 +42,7 @@ const std::map<std::string, DType> kDTypes = {
 // (BUILD); torch.Size, the layout, the memory format and the path by value (REDUCE). Nothing else.
 class DcpPickleRules final : public PickleRules {
  public:
+  size_t max_values() const override { return kMaxDcpMetadataValues; }
   bool allows_global(const std::string& name) const override {
     return kDataclasses.count(name) || kDTypes.count(name) || kPosixPaths.count(name) || name == kMemoryFormat ||
            name == kGetLayout || name == kTorchSize;
@@ -62,7 +63,9 @@ class DcpPickleRules final : public PickleRules {
     if (!unbuilt_.erase(&target)) return pickle_refusal("BUILD of something other than a new dataclass");
     if (state->kind == Kind::kDict) {
       target.dict = state->dict;
-      target.string_keys = state->string_keys;
+      if (state->string_keys) {
+        target.string_keys = std::make_unique<std::unordered_map<std::string, size_t>>(*state->string_keys);
+      }
       return Ok{};
     }
     if (target.text == kTensorProperties && state->kind == Kind::kTuple) {

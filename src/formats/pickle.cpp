@@ -22,17 +22,37 @@ const char* kind_name(PickleValue::Kind kind) {
 }
 
 PickleValuePtr dict_value(const PickleValue& dict, const std::string& key) {
-  auto at = dict.string_keys.find(key);
-  return at == dict.string_keys.end() ? nullptr : dict.dict[at->second].second;
+  if (!dict.string_keys) return nullptr;
+  auto at = dict.string_keys->find(key);
+  return at == dict.string_keys->end() ? nullptr : dict.dict[at->second].second;
 }
 
 PickleValuePtr PickleArena::make(PickleValue::Kind kind) {
-  values_.push_back(std::make_unique<PickleValue>());
-  values_.back()->kind = kind;
-  return values_.back().get();
+  values_.emplace_back();
+  values_.back().kind = kind;
+  return &values_.back();
 }
 
 Error pickle_refusal(const std::string& what) { return bad_input("", what); }
+
+void PickleMemo::put(uint64_t key, PickleValuePtr value) {
+  if (key < dense_.size() + kMaxDenseGap) {
+    if (key >= dense_.size()) dense_.resize(key + 1, nullptr);
+    // a key first stored far ahead, now reached by the vector, moves into it
+    const bool known = dense_[key] || sparse_.erase(key) > 0;
+    stored_ += known ? 0 : 1;
+    dense_[key] = value;
+    return;
+  }
+  stored_ += sparse_.count(key) ? 0 : 1;
+  sparse_[key] = value;
+}
+
+PickleValuePtr PickleMemo::get(uint64_t key) const {
+  if (key < dense_.size() && dense_[key]) return dense_[key];
+  auto at = sparse_.find(key);
+  return at == sparse_.end() ? nullptr : at->second;
+}
 
 Result<PickleValuePtr> PickleRules::reduce(PickleArena&, const PickleValue& callable, const PickleValue&) {
   return pickle_refusal("global " + callable.text + " cannot be called");
@@ -56,8 +76,8 @@ Unpickler::Unpickler(const std::string& bytes, std::string file, std::string whe
 
 Result<PickleValuePtr> Unpickler::run() {
   while (true) {
-    if (arena_.size() > kMaxPickleValues) {
-      return fail("pickle builds more than " + std::to_string(kMaxPickleValues) + " values");
+    if (arena_.size() > rules_.max_values()) {
+      return fail("pickle builds more than " + std::to_string(rules_.max_values()) + " values");
     }
     if (pos_ >= bytes_.size()) return fail("pickle ends without STOP");
     op_at_ = pos_;
@@ -148,7 +168,7 @@ Status Unpickler::push_global(const std::string& module, const std::string& name
 
 Status Unpickler::memo_put(uint64_t key) {
   if (stack_.empty()) return fail("memo put on an empty stack");
-  memo_[key] = stack_.back();
+  memo_.put(key, stack_.back());
   return Ok{};
 }
 
@@ -158,7 +178,8 @@ Status Unpickler::set_items(PickleValue& target, const std::vector<PickleValuePt
   for (size_t i = 0; i < pairs.size(); i += 2) {
     // Python dict semantics: a repeated key keeps its first position and takes the last value.
     if (pairs[i]->kind == PickleValue::Kind::kString) {
-      auto [it, inserted] = target.string_keys.emplace(pairs[i]->text, target.dict.size());
+      if (!target.string_keys) target.string_keys = std::make_unique<std::unordered_map<std::string, size_t>>();
+      auto [it, inserted] = target.string_keys->emplace(pairs[i]->text, target.dict.size());
       if (!inserted) {
         target.dict[it->second].second = pairs[i + 1];
         continue;
@@ -296,9 +317,9 @@ Status Unpickler::execute(unsigned char op) {
     case 'j': {  // BINGET, LONG_BINGET
       auto key = read_uint(op == 'h' ? 1 : 4);
       if (!key) return key.error();
-      auto it = memo_.find(key.value());
-      if (it == memo_.end()) return fail("memo key " + std::to_string(key.value()) + " was never stored");
-      stack_.push_back(it->second);
+      PickleValuePtr stored = memo_.get(key.value());
+      if (!stored) return fail("memo key " + std::to_string(key.value()) + " was never stored");
+      stack_.push_back(stored);
       return Ok{};
     }
     case 's': {  // SETITEM

@@ -7,7 +7,7 @@ in TorchEasyRec's layout, at another world size than the committed fixture's.
 
 inspect: `recis-convert inspect` of a TorchEasyRec model directory takes its largest step (by integer) and lists
 every table, with rows, dim, dtype and layout, and every dense tensor, as torch's own reading of the metadata has
-them; each hostile variant of the metadata (overlapping, uncovered or outside chunks, a missing item, an item
+them; a large job's metadata (1,000 tables over 128 ranks: 128,000 chunks) is read; each hostile variant of the metadata (overlapping, uncovered or outside chunks, a missing item, an item
 outside the directory or stored through a transform, a call of os.system, an unknown dtype, a cut file) is exit 3
 naming what is wrong, nothing it names runs, and the checkpoint is untouched.
 
@@ -100,6 +100,19 @@ def case_inspect(args):
     check(len(got["tables"]["zch_user"]["managed_collision"]) == 2, "zch_user's _mch_* buffers are not listed")
     dense = sorted(fqn for fqn in torch_md if not TABLE.search(fqn) and "_mch_" not in fqn)
     check(sorted(t["name"] for t in got["dense"]) == dense, f"dense tensors {got['dense']}, torch has {dense}")
+
+    # a large job's metadata: 1,000 tables row-wise over 128 ranks (128,000 chunks) is read, every table listed
+    large = os.path.join(args.work, "large")
+    shutil.rmtree(large, ignore_errors=True)
+    torch2(args.work, "large", dcp_dir, large, "--tables", "1000", "--ranks", "128")
+    for r in range(128):
+        open(os.path.join(large, f"__{r}_0.distcp"), "wb").close()
+    result = subprocess.run([args.binary, "inspect", large, "--json"], capture_output=True, text=True)
+    expect_success(result, "inspect of 128,000 chunks")
+    listed = json.loads(result.stdout)["tables"]
+    check(len(listed) == 1000 and all(t["layout"] == "row-wise (128 chunks)" for t in listed.values()),
+          f"inspect of 128,000 chunks lists {len(listed)} tables")
+    print("ok: inspect reads a .metadata of 1,000 tables over 128 ranks (128,000 chunks)")
 
     hostile = os.path.join(args.work, "hostile")
     shutil.rmtree(hostile, ignore_errors=True)

@@ -10,6 +10,8 @@ python3-torch 2.6, run by scripts/torch2-root.sh).
     torch2-root.sh python dcp_tools.py tower OUT                   OUT/tower.pt, the dense network the checkpoint's
                                                                    dense tensors fit (model.dense.*) scripted with
                                                                    fresh weights, and OUT/sample_inputs.safetensors
+    torch2-root.sh python dcp_tools.py large CKPT_DIR OUT [--tables 1000 --ranks 128]   OUT/.metadata of a large
+                                                                   job's shape, built from CKPT_DIR's (no data)
     torch2-root.sh python dcp_tools.py score CKPT_DIR EXPORTED_PT  prints {"max_diff": ...}: the exported network
                                                                    against the eager tower with torch's own load of
                                                                    CKPT_DIR's weights, on fresh inputs
@@ -353,6 +355,34 @@ def hostile(args):
     assert MetadataIndex  # imported to check the classes are torch's own
 
 
+def large(args):
+    """A .metadata as a large torchrec job writes it (OUT/.metadata, no data files): --tables float32 tables of
+    [--rows, 16], each row-wise over --ranks ranks, built with torch's own metadata classes from a real one's."""
+    import pickle
+    from torch.distributed.checkpoint.filesystem import _StorageInfo
+    from torch.distributed.checkpoint.metadata import ChunkStorageMetadata, Metadata, MetadataIndex, \
+        TensorStorageMetadata
+
+    with open(os.path.join(args.dcp_dir, ".metadata"), "rb") as f:
+        real = pickle.load(f)
+    properties = real.state_dict_metadata[PREFIX + "ebc.embedding_bags.user_id.weight"].properties
+    state, storage = {}, {}
+    per = -(-args.rows // args.ranks)
+    for t in range(args.tables):
+        fqn = PREFIX + f"ebc.embedding_bags.t{t}.weight"
+        chunks = []
+        for r in range(args.ranks):
+            first, n = min(r * per, args.rows), min(per, args.rows - min(r * per, args.rows))
+            offsets = torch.Size([first, 0])
+            chunks.append(ChunkStorageMetadata(offsets=offsets, sizes=torch.Size([n, 16])))
+            storage[MetadataIndex(fqn, offsets)] = _StorageInfo(relative_path=f"__{r}_0.distcp",
+                                                                offset=t * (n * 64 + 1024), length=n * 64 + 1024)
+        state[fqn] = TensorStorageMetadata(properties=properties, size=torch.Size([args.rows, 16]), chunks=chunks)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, ".metadata"), "wb") as f:
+        pickle.dump(Metadata(state_dict_metadata=state, planner_data=None, storage_data=storage), f)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
@@ -375,9 +405,15 @@ def main():
     s = sub.add_parser("score")
     s.add_argument("ckpt_dir")
     s.add_argument("exported")
+    g = sub.add_parser("large")
+    g.add_argument("dcp_dir")
+    g.add_argument("out")
+    g.add_argument("--tables", type=int, default=1000)
+    g.add_argument("--ranks", type=int, default=128)
+    g.add_argument("--rows", type=int, default=1_000_000)
     args = p.parse_args()
     {"make": make, "truth": truth, "describe": describe, "hostile": hostile, "tower": tower,
-     "score": score}[args.command](args)
+     "score": score, "large": large}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,10 @@ namespace recis_convert {
 inline constexpr const char* kDcpMetadataFile = ".metadata";
 // The largest .metadata read (about 250 bytes a chunk: 4M chunks).
 inline constexpr uint64_t kMaxDcpMetadataBytes = 1ull << 30;
+// The pickle values .metadata may build: about 39 a row-wise chunk (its offsets and sizes, its item's index and
+// storage record), so some 200,000 chunks (1,000 tables over 200 ranks), at ~120 bytes a value on rank 0 while it
+// is read (torch's own pickle.load of the same file takes about as much).
+inline constexpr size_t kMaxDcpMetadataValues = 8'000'000;
 // A tensor's chunks are checked for overlap on the grid of their cuts: at most this many cells (a bit each).
 inline constexpr uint64_t kMaxDcpChunkGridCells = 1ull << 26;
 

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -20,7 +21,8 @@ namespace recis_convert {
 // The largest pickle read whole.
 inline constexpr uint64_t kMaxPickleBytes = 256ull << 20;
 // Every value a pickle builds (a tensor of a state dict costs about 25: its storage tuple, size and stride tuples,
-// ints...), so 1M is 40,000 tensors, and caps the reader at ~400 MiB.
+// ints...), so 1M is 40,000 tensors, and caps the reader at ~150 MiB. A kind of file may set its own cap
+// (PickleRules::max_values).
 inline constexpr size_t kMaxPickleValues = 1'000'000;
 inline constexpr size_t kMaxPickleStackItems = 10'000'000;
 
@@ -33,7 +35,7 @@ using PickleValuePtr = PickleValue*;
 struct PickleValue {
   // kObject: what a rule built from an allowed global (`text` names it; `items` its arguments; `dict` its
   // attributes, `state` a BUILD state that is not a dict).
-  enum class Kind { kNone, kBool, kInt, kFloat, kString, kTuple, kList, kDict, kGlobal, kObject };
+  enum class Kind : uint8_t { kNone, kBool, kInt, kFloat, kString, kTuple, kList, kDict, kGlobal, kObject };
   Kind kind = Kind::kNone;
   bool boolean = false;
   int64_t integer = 0;
@@ -41,7 +43,9 @@ struct PickleValue {
   std::string text;                                           // str; global and object as "module.name"
   std::vector<PickleValuePtr> items;                          // tuple, list; an object's arguments
   std::vector<std::pair<PickleValuePtr, PickleValuePtr>> dict;  // insertion order; an object's attributes
-  std::unordered_map<std::string, size_t> string_keys;        // dict position of each str key (repeated keys)
+  // The dict position of each str key (repeated keys keep their first), made with the first one: most values are
+  // no dict, and a value's size is what a large pickle costs (~120 bytes).
+  std::unique_ptr<std::unordered_map<std::string, size_t>> string_keys;
   PickleValuePtr state = nullptr;                             // an object's BUILD state, when not a dict
 };
 
@@ -56,7 +60,7 @@ class PickleArena {
   size_t size() const { return values_.size(); }
 
  private:
-  std::vector<std::unique_ptr<PickleValue>> values_;
+  std::deque<PickleValue> values_;  // in place, one block per 4 KiB or so; a deque never moves what it holds
 };
 
 // What one kind of file may hold. Nothing is ever called: each rule builds a value from checked arguments, or
@@ -65,6 +69,8 @@ class PickleRules {
  public:
   virtual ~PickleRules() = default;
   virtual bool allows_global(const std::string& name) const = 0;
+  // How many values a pickle of this kind may build.
+  virtual size_t max_values() const { return kMaxPickleValues; }
   // REDUCE: `callable` an allowed global, `args` a tuple.
   virtual Result<PickleValuePtr> reduce(PickleArena& arena, const PickleValue& callable, const PickleValue& args);
   // NEWOBJ: `cls` an allowed global, `args` a tuple.
@@ -73,6 +79,22 @@ class PickleRules {
   virtual Status build(PickleValue& target, PickleValuePtr state);
   // BINPERSID.
   virtual Result<PickleValuePtr> persistent_load(PickleArena& arena, const PickleValue& pid);
+};
+
+// The memo: a pickler numbers what it memoizes 0, 1, 2... (MEMOIZE, and BINPUT as Python writes it), so keys are
+// kept in a vector (8 bytes each, where a hash map costs ~40: a large .metadata memoizes millions); a key far past
+// the others (a crafted pickle) goes to a map instead, so no key makes the vector large.
+class PickleMemo {
+ public:
+  void put(uint64_t key, PickleValuePtr value);
+  PickleValuePtr get(uint64_t key) const;  // nullptr: never stored
+  size_t size() const { return stored_; }   // distinct keys, as len(memo)
+
+ private:
+  static constexpr uint64_t kMaxDenseGap = 1024;
+  std::vector<PickleValuePtr> dense_;
+  std::unordered_map<uint64_t, PickleValuePtr> sparse_;
+  size_t stored_ = 0;
 };
 
 // The interpreter over `bytes` (read only while run() runs) under `rules`. Errors name `file`, the pickle `where`
@@ -107,7 +129,7 @@ class Unpickler {
   PickleArena arena_;
   std::vector<PickleValuePtr> stack_;
   std::vector<size_t> marks_;
-  std::unordered_map<uint64_t, PickleValuePtr> memo_;
+  PickleMemo memo_;
 };
 
 // A rule's refusal (the interpreter names the file and offset).

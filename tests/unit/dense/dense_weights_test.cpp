@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+#include "dcp_fixture.h"
 #include "recis_convert/sources/dcp_columns.h"
 #include "recis_convert/sources/dcp_export.h"
 #include "recis_convert/transforms/job_transforms.h"
@@ -14,20 +15,8 @@
 namespace recis_convert {
 namespace {
 
-const std::string kFixture = std::string(RECIS_SOURCE_DIR) + "/tests/fixtures/dcp-torch2.6";
-
-DcpCheckpoint fixture_checkpoint() {
-  auto location = locate_dcp_checkpoint(kFixture + "/model");
-  EXPECT_TRUE(location);
-  auto metadata = read_dcp_metadata(location.value().dcp_dir);
-  EXPECT_TRUE(metadata);
-  auto checkpoint = describe_dcp_checkpoint(location.value(), std::move(metadata).value());
-  EXPECT_TRUE(checkpoint);
-  return std::move(checkpoint).value();
-}
-
 TEST(DenseWeightsTest, ADcpsDenseTensorsAreItsWeightsReadWhole) {
-  const DcpCheckpoint checkpoint = fixture_checkpoint();
+  const DcpCheckpoint checkpoint = testing::dcp_fixture_checkpoint();
   SourceDescription source;
   source.kind = SourceKind::kDcp;
   source.row_tables = dcp_row_tables(checkpoint, make_row_transforms(false, {}, {})).value();
@@ -35,7 +24,7 @@ TEST(DenseWeightsTest, ADcpsDenseTensorsAreItsWeightsReadWhole) {
   auto opened = open_dense_weights(source);
   ASSERT_TRUE(opened) << opened.error().describe();
   const DenseWeights& weights = *opened.value();
-  EXPECT_EQ(weights.path(), kFixture + "/model/.metadata");
+  EXPECT_EQ(weights.path(), testing::kDcpFixture + "/model/.metadata");
   ASSERT_EQ(weights.weights().size(), checkpoint.dense.size());
   bool counted = false;
   for (size_t i = 0; i < weights.weights().size(); ++i) {
@@ -59,13 +48,14 @@ TEST(DenseWeightsTest, ADcpsDenseTensorsAreItsWeightsReadWhole) {
 // Any tensor read whole is what torch's own load builds: the row-wise and the column-wise tables, set together
 // from their chunks, equal the fixture's truth.
 TEST(DenseWeightsTest, AShardedTensorReadWholeIsTorchsLoad) {
-  const DcpCheckpoint checkpoint = fixture_checkpoint();
+  const DcpCheckpoint checkpoint = testing::dcp_fixture_checkpoint();
   for (const DcpTable& table : checkpoint.tables) {
-    auto whole = read_dcp_tensor(kFixture + "/model", table.weight, 1u << 30);
+    auto whole = read_dcp_tensor(testing::kDcpFixture + "/model", table.weight, 1u << 30);
     ASSERT_TRUE(whole) << table.name << ": " << whole.error().describe();
-    EXPECT_TRUE(whole.value() == testing::read_file(kFixture + "/truth/" + table.name + ".bin")) << table.name;
+    EXPECT_TRUE(whole.value() == testing::read_file(testing::kDcpFixture + "/truth/" + table.name + ".bin"))
+        << table.name;
   }
-  auto capped = read_dcp_tensor(kFixture + "/model", checkpoint.tables[0].weight, 1000);
+  auto capped = read_dcp_tensor(testing::kDcpFixture + "/model", checkpoint.tables[0].weight, 1000);
   ASSERT_FALSE(capped);
   EXPECT_NE(capped.error().describe().find("more than a dense weight may"), std::string::npos);
 }

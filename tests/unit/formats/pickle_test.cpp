@@ -40,6 +40,40 @@ TEST(PickleTest, BuildsDictsListsAndIntsWithTheMemo) {
   EXPECT_EQ(dict_value(d, "b"), a);  // the memo gives the same value, not a copy
 }
 
+// Keys come 0, 1, 2... from a pickler, but a crafted pickle may store any key: one far ahead is kept apart (no
+// vector that large), found again, and counted once when the vector reaches it; len(memo) counts distinct keys.
+TEST(PickleTest, TheMemoTakesAnyKeyAndCountsEachOnce) {
+  PickleArena arena;
+  PickleValuePtr a = arena.make(PickleValue::Kind::kNone), b = arena.make(PickleValue::Kind::kNone);
+  PickleMemo memo;
+  memo.put(0, a);
+  memo.put(4'000'000'000ull, b);
+  memo.put(1500, b);  // ahead of the vector's end, within reach of a later one
+  EXPECT_EQ(memo.size(), 3u);
+  EXPECT_EQ(memo.get(0), a);
+  EXPECT_EQ(memo.get(4'000'000'000ull), b);
+  EXPECT_EQ(memo.get(1500), b);
+  EXPECT_EQ(memo.get(7), nullptr);
+  for (uint64_t k = 1; k < 1600; ++k) memo.put(k, a);  // the vector grows past 1500
+  EXPECT_EQ(memo.size(), 1601u);
+  EXPECT_EQ(memo.get(1500), a);
+}
+
+// A kind of file sets its own cap on the values a pickle builds.
+TEST(PickleTest, TheRulesCapTheValuesAPickleBuilds) {
+  class FewValues final : public PickleRules {
+   public:
+    bool allows_global(const std::string&) const override { return false; }
+    size_t max_values() const override { return 3; }
+  } rules;
+  const std::string list("](K\x01K\x02K\x03K\x04e.", 12);  // [1, 2, 3, 4]: five values
+  Unpickler unpickler(list, "f.pkl", "data.pkl", "a test load", rules);
+  auto root = unpickler.run();
+  ASSERT_FALSE(root);
+  EXPECT_NE(root.error().describe().find("pickle builds more than 3 values"), std::string::npos)
+      << root.error().describe();
+}
+
 TEST(PickleTest, ARepeatedKeyKeepsItsPlaceAndTakesTheLastValue) {
   Interpreted r(std::string("}(\x8c\x01kK\x01\x8c\x01jK\x02\x8c\x01kK\x03u.", 19));
   auto root = r.unpickler.run();

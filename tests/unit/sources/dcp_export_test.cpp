@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+#include "dcp_fixture.h"
 #include "message_round_trip.h"
 #include "recis_convert/mpi/job_messages.h"
 #include "recis_convert/transforms/job_transforms.h"
@@ -13,23 +14,11 @@
 namespace recis_convert {
 namespace {
 
-const std::string kFixture = std::string(RECIS_SOURCE_DIR) + "/tests/fixtures/dcp-torch2.6";
-
-DcpCheckpoint fixture_checkpoint() {
-  auto location = locate_dcp_checkpoint(kFixture + "/model");
-  EXPECT_TRUE(location);
-  auto metadata = read_dcp_metadata(location.value().dcp_dir);
-  EXPECT_TRUE(metadata);
-  auto checkpoint = describe_dcp_checkpoint(location.value(), std::move(metadata).value());
-  EXPECT_TRUE(checkpoint) << checkpoint.error().describe();
-  return std::move(checkpoint).value();
-}
-
 TEST(DcpExportTest, EveryTableInNameOrderWithItsIdsAndEmbeddingsInItsOwnDtype) {
-  auto tables = dcp_row_tables(fixture_checkpoint(), make_row_transforms(false, {}, {}));
+  auto tables = dcp_row_tables(testing::dcp_fixture_checkpoint(), make_row_transforms(false, {}, {}));
   ASSERT_TRUE(tables) << tables.error().describe();
   const RowTables& model = tables.value();
-  EXPECT_EQ(model.source_path, kFixture + "/model");
+  EXPECT_EQ(model.source_path, testing::kDcpFixture + "/model");
   EXPECT_EQ(model.ckpt_id, "model");  // not in a model.ckpt-<step>: the DCP directory is the checkpoint
   ASSERT_EQ(model.tables.size(), 5u);
   const std::vector<std::string> names = {"cate", "item_id", "seq_item", "user_id", "zch_user"};
@@ -57,13 +46,13 @@ TEST(DcpExportTest, EveryTableInNameOrderWithItsIdsAndEmbeddingsInItsOwnDtype) {
 TEST(DcpExportTest, AServingDtypeConvertsEveryTableWhateverItsOwnDtype) {
   EmbeddingDTypes fp16;
   fp16.all = ServingDType::kFp16;
-  auto tables = dcp_row_tables(fixture_checkpoint(), make_row_transforms(false, {}, fp16));
+  auto tables = dcp_row_tables(testing::dcp_fixture_checkpoint(), make_row_transforms(false, {}, fp16));
   ASSERT_TRUE(tables) << tables.error().describe();
   for (const RowTable& t : tables.value().tables) EXPECT_EQ(t.tensors[1].dtype_spelling, "F16") << t.name;
 }
 
 TEST(DcpExportTest, ATableTravelsAsItsSourceAndReadsItsRowIndicesAsIds) {
-  auto tables = dcp_row_tables(fixture_checkpoint(), make_row_transforms(false, {}, {}));
+  auto tables = dcp_row_tables(testing::dcp_fixture_checkpoint(), make_row_transforms(false, {}, {}));
   ASSERT_TRUE(tables);
   auto received = testing::round_trip(tables.value());
   ASSERT_TRUE(received) << received.error().describe();
@@ -82,7 +71,7 @@ TEST(DcpExportTest, ATableTravelsAsItsSourceAndReadsItsRowIndicesAsIds) {
 }
 
 TEST(DcpExportTest, ATableNameRecisKeysCannotHoldIsRefusedNamingTheTensor) {
-  DcpCheckpoint checkpoint = fixture_checkpoint();
+  DcpCheckpoint checkpoint = testing::dcp_fixture_checkpoint();
   checkpoint.tables[1].name = "item@id";
   auto tables = dcp_row_tables(checkpoint, make_row_transforms(false, {}, {}));
   ASSERT_FALSE(tables);
