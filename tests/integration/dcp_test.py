@@ -44,7 +44,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from export_test import REPO_ROOT, check, expect_success, run_cases  # noqa: E402
 from eviction_test import rows_by_id  # noqa: E402
 from export_test import fresh, mpirun, tool_errors, tree_digest as files_digest  # noqa: E402
-from fault_test import mpirun_command, rewrite_in_place, wait_for_line  # noqa: E402
+from fault_test import mpirun_command, rewrite_in_place, run_paused  # noqa: E402
 from hostile_test import tree_digest  # noqa: E402
 from reshard_test import part_of_id, slice_string  # noqa: E402
 from serving_dtype_test import tensors_by_part  # noqa: E402
@@ -369,22 +369,17 @@ def case_bad(args):
     shutil.rmtree(rewritten, ignore_errors=True)
     shutil.copytree(model_dir, rewritten)
     out = os.path.join(fresh(args.work, "rewritten-out"), "export")
-    log_path = os.path.join(args.work, "rewritten.stderr")
-    with open(log_path, "w") as log:
-        job = subprocess.Popen(mpirun_command(args.binary, 2, ["--source", "dcp", "--ckpt-dir", rewritten,
-                                                               "--export-dir", out, "--debug-fail-at", "stream@0:pause"]),
-                               stdout=subprocess.DEVNULL, stderr=log)
-        try:
-            wait_for_line(log_path, "[test] fault at stream")
-            where = os.path.join(rewritten, "model.ckpt-1200", "model")
-            for name in sorted(os.listdir(where)):
-                if name.endswith(".distcp"):
-                    rewrite_in_place(os.path.join(where, name))
-            code = job.wait(timeout=120)
-        except BaseException:
-            job.kill()
-            raise
-    errors = tool_errors(open(log_path).read())
+    where = os.path.join(rewritten, "model.ckpt-1200", "model")
+
+    def rewrite_data_files():
+        for name in sorted(os.listdir(where)):
+            if name.endswith(".distcp"):
+                rewrite_in_place(os.path.join(where, name))
+
+    code, stderr = run_paused(mpirun_command(args.binary, 2, ["--source", "dcp", "--ckpt-dir", rewritten,
+                                                              "--export-dir", out, "--debug-fail-at", "stream@0:pause"]),
+                              "stream", os.path.join(args.work, "rewritten.stderr"), rewrite_data_files)
+    errors = tool_errors(stderr)
     check(code == 3 and len(errors) == 1 and ".distcp" in errors[0], f"rewritten: exit {code}, errors {errors}")
     check(not os.path.exists(out), "rewritten: something was published")
     print(f"ok: a data file rewritten during the export: exit 3: {errors[0]}")

@@ -250,17 +250,9 @@ TOWER_PREFIX = "model.dense."
 def tower(args):
     os.makedirs(args.out, exist_ok=True)
     torch.jit.script(Tower().eval()).save(os.path.join(args.out, "tower.pt"))
-    inputs = {"features": torch.randn(4, 24), "pooled": torch.randn(4, 8)}
-    header, offset, blobs = {}, 0, []
-    for name, t in inputs.items():
-        data = t.contiguous().numpy().tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
-        offset += len(data)
-        blobs.append(data)
-    text = json.dumps(header).encode()
-    text += b" " * (-len(text) % 8)
-    with open(os.path.join(args.out, "sample_inputs.safetensors"), "wb") as f:
-        f.write(len(text).to_bytes(8, "little") + text + b"".join(blobs))
+    from torch2_tools import write_safetensors
+    write_safetensors(os.path.join(args.out, "sample_inputs.safetensors"),
+                      {"features": torch.randn(4, 24), "pooled": torch.randn(4, 8)})
 
 
 def score(args):

@@ -165,6 +165,21 @@ def wait_for_line(log_path, text, timeout=60):
     raise CheckFailed(f"the job never printed {text!r}:\n{open(log_path).read()}")
 
 
+def run_paused(command, stage, log_path, change, env=None):
+    """Runs `command` (a job started with --debug-fail-at STAGE@0:pause), calls change() once rank 0 is paused at
+    `stage`, and returns the job's exit code and stderr."""
+    with open(log_path, "w") as log:
+        job = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, env=env)
+        try:
+            wait_for_line(log_path, f"[test] fault at {stage}")
+            change()
+            code = job.wait(timeout=120)
+        except BaseException:
+            job.kill()
+            raise
+    return code, open(log_path).read()
+
+
 def rewrite_in_place(path):
     """The same size, other bytes: a save rewriting a file in place (only the times tell)."""
     with open(path, "r+b") as f:
@@ -190,27 +205,21 @@ def case_source_changes(args):
             ckpt = os.path.join(parent, "ckpt_1")
             shutil.copytree(latest_checkpoint(args.fixture), ckpt)
             out = os.path.join(parent, "export")
-            log_path = os.path.join(args.work, f"source_{change}.stderr")
-            with open(log_path, "w") as log:
-                job = subprocess.Popen(mpirun_command(args.binary, 2, ["--ckpt-dir", ckpt, "--export-dir", out,
-                                                                       "--buffer-mib", "1", "--debug-fail-at",
-                                                                       f"{stage}@0:pause"] + extra),
-                                       stdout=subprocess.DEVNULL, stderr=log, env=env)
-                try:
-                    wait_for_line(log_path, f"[test] fault at {stage}")
-                    for name in data_files(ckpt):
-                        path = os.path.join(ckpt, name)
-                        if change == "delete":
-                            os.unlink(path)
-                        elif change == "rewrite":
-                            rewrite_in_place(path)
-                        else:
-                            os.truncate(path, os.path.getsize(path) // 2)
-                    code = job.wait(timeout=120)
-                except BaseException:
-                    job.kill()
-                    raise
-            stderr = open(log_path).read()
+            def change_every_file(change=change, ckpt=ckpt):
+                for name in data_files(ckpt):
+                    path = os.path.join(ckpt, name)
+                    if change == "delete":
+                        os.unlink(path)
+                    elif change == "rewrite":
+                        rewrite_in_place(path)
+                    else:
+                        os.truncate(path, os.path.getsize(path) // 2)
+
+            code, stderr = run_paused(mpirun_command(args.binary, 2, ["--ckpt-dir", ckpt, "--export-dir", out,
+                                                                      "--buffer-mib", "1", "--debug-fail-at",
+                                                                      f"{stage}@0:pause"] + extra),
+                                      stage, os.path.join(args.work, f"source_{change}.stderr"), change_every_file,
+                                      env)
             what = f"source {change} {extra}"
             check(code == 3, f"{what}: exit {code}, expected 3\n{stderr}")
             errors = tool_errors(stderr)
@@ -231,20 +240,14 @@ def case_merge_source_changes(args):
                    "merge's base")
     expect_success(mpirun(args.binary, 2, ["--ckpt-dir", args.fixture, "--delta-since", base, "--export-dir", delta]),
                    "merge's delta")
-    log_path = os.path.join(args.work, "merge_rewrite.stderr")
-    with open(log_path, "w") as log:
-        job = subprocess.Popen(mpirun_command(args.binary, 2, ["merge", base, delta, "--export-dir", merged,
-                                                               "--debug-fail-at", "merge@0:pause"]),
-                               stdout=subprocess.DEVNULL, stderr=log, env=env)
-        try:
-            wait_for_line(log_path, "[test] fault at merge")
-            for name in data_files(delta):
-                rewrite_in_place(os.path.join(delta, name))
-            code = job.wait(timeout=120)
-        except BaseException:
-            job.kill()
-            raise
-    errors = tool_errors(open(log_path).read())
+    def rewrite_delta():
+        for name in data_files(delta):
+            rewrite_in_place(os.path.join(delta, name))
+
+    code, stderr = run_paused(mpirun_command(args.binary, 2, ["merge", base, delta, "--export-dir", merged,
+                                                              "--debug-fail-at", "merge@0:pause"]),
+                              "merge", os.path.join(args.work, "merge_rewrite.stderr"), rewrite_delta, env)
+    errors = tool_errors(stderr)
     check(code == 3, f"merge with a delta rewritten mid-run: exit {code}, expected 3\n{errors}")
     check(len(errors) == 1 and delta in errors[0] and "changed as we read it" in errors[0],
           f"merge with a delta rewritten mid-run: {errors}")
