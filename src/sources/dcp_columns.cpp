@@ -1,7 +1,5 @@
 #include "recis_convert/sources/dcp_columns.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -16,24 +14,23 @@ uint64_t DcpTableColumns::row_bytes(size_t column) const {
   return column == kIds ? sizeof(int64_t) : table_.shape[1] * element_bytes_;
 }
 
-Result<const DcpTableColumns::OpenFile*> DcpTableColumns::open(const std::string& name) {
-  auto found = files_.find(name);
-  if (found != files_.end()) return &found->second;
-  const std::string path = dir_ + "/" + name;
-  auto opened = open_input_file(path);
-  if (!opened) return opened.error();
-  struct stat st {};
-  if (::fstat(opened.value().get(), &st) != 0) return bad_input(path, std::string("cannot stat: ") + std::strerror(errno));
-  auto placed = files_.emplace(name, OpenFile{std::move(opened).value(), static_cast<uint64_t>(st.st_size)});
-  return &placed.first->second;
+namespace {
+
+// A chunk's elements in its data file, the file opened through `files` (kept open for the tensor's other chunks).
+Result<DcpChunkData> locate_chunk(OpenInputs& files, const std::string& dir, const DcpTensor& t, const DcpChunk& c) {
+  const std::string path = dir + "/" + c.file;
+  auto fd = files.fd(path);
+  if (!fd) return fd.error();
+  auto stamp = stamp_of(fd.value(), path);
+  if (!stamp) return stamp.error();
+  return locate_dcp_chunk(fd.value(), stamp.value().size, path, t, c);
 }
+
+}  // namespace
 
 Result<DcpChunkData> DcpTableColumns::located(size_t chunk) {
   if (located_[chunk]) return *located_[chunk];
-  const DcpChunk& c = table_.chunks[chunk];
-  auto file = open(c.file);
-  if (!file) return file.error();
-  auto data = locate_dcp_chunk(file.value()->fd.get(), file.value()->size, dir_ + "/" + c.file, table_, c);
+  auto data = locate_chunk(files_, dir_, table_, table_.chunks[chunk]);
   if (!data) return data.error();
   located_[chunk] = data.value();
   return data.value();
@@ -53,15 +50,12 @@ Result<std::string> read_dcp_tensor(const std::string& dir, const DcpTensor& t, 
   OpenInputs files;
   for (const DcpChunk& c : t.chunks) {
     if (c.numel() == 0) continue;
-    const std::string path = dir + "/" + c.file;
-    auto fd = files.fd(path);
-    if (!fd) return fd.error();
-    struct stat st {};
-    if (::fstat(fd.value(), &st) != 0) return bad_input(path, std::string("cannot stat: ") + std::strerror(errno));
-    auto data = locate_dcp_chunk(fd.value(), static_cast<uint64_t>(st.st_size), path, t, c);
+    auto data = locate_chunk(files, dir, t, c);
     if (!data) return data.error();
+    const std::string path = dir + "/" + c.file;
     std::string chunk(c.numel() * element, '\0');
-    auto got = read_exact(fd.value(), data.value().offset, chunk.size(), chunk.data(), path, "tensor \"" + t.fqn + "\"");
+    auto got = read_exact(files.fd(path).value(), data.value().offset, chunk.size(), chunk.data(), path,
+                          "tensor \"" + t.fqn + "\"");
     if (!got) return got.error();
     // the chunk's innermost runs, each to its place in the whole (a 0-d tensor is one run of one element)
     const uint64_t run = dims == 0 ? 1 : c.sizes[dims - 1];
@@ -101,7 +95,7 @@ Status DcpTableColumns::read(uint64_t first, uint64_t n, const std::vector<uint3
     const uint64_t piece = c.sizes[1] * element_bytes_;  // this chunk's part of a row
     const uint64_t at = data.value().offset + (begin - c.offsets[0]) * piece;
     const std::string path = dir_ + "/" + c.file;
-    const int fd = files_.at(c.file).fd.get();
+    const int fd = files_.fd(path).value();  // opened when the chunk was located
     unsigned char* place = into[kEmbeddings] + (begin - first) * row;
     if (piece == row) {
       auto got = read_exact(fd, at, (end - begin) * row, place, path, "tensor \"" + table_.fqn + "\"");

@@ -6,7 +6,6 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,17 +29,12 @@ class DcpTableColumns final : public RowReader {
   Status read(uint64_t first, uint64_t n, const std::vector<uint32_t>* kept, unsigned char* const* into) override;
 
  private:
-  struct OpenFile {
-    FileDescriptor fd;
-    uint64_t size = 0;
-  };
-  Result<const OpenFile*> open(const std::string& name);
   Result<DcpChunkData> located(size_t chunk);
 
   std::string dir_;
   DcpTensor table_;
   uint64_t element_bytes_;
-  std::map<std::string, OpenFile> files_;
+  OpenInputs files_;  // each data file, opened once
   std::vector<std::optional<DcpChunkData>> located_;  // by chunk
   std::vector<unsigned char> scratch_;
 };
