@@ -669,10 +669,10 @@ CommandLine parse_command_line(int argc, const char* const* argv, ParsingRank ra
   } else if (o.ckpt_dir.empty()) {
     return usage("--ckpt-dir is required (see --help)");
   }
-  if (o.source == SourceKind::kDcp) {  // what a Distributed Checkpoint's export does not do (yet)
-    std::string not_with;
-    if (o.is_delta()) not_with = "--delta-since (a Distributed Checkpoint records no step per row)";
-    if (!not_with.empty()) return usage("--source dcp does not take " + not_with);
+  if (o.source != SourceKind::kRecis && o.is_delta()) {  // row tables have no step per row
+    return usage(o.source == SourceKind::kHugectr
+                     ? "--delta-since needs the step_filter slots of a RecIS checkpoint; a HugeCTR model has none"
+                     : "--source dcp does not take --delta-since (a Distributed Checkpoint records no step per row)");
   }
   if (o.resume) {
     std::string not_with;
@@ -706,9 +706,6 @@ CommandLine parse_command_line(int argc, const char* const* argv, ParsingRank ra
       auto named = check_version_name(o.version_name);
       if (!named) return usage("--version-name " + named.error().message);
     }
-  }
-  if (o.source == SourceKind::kHugectr && o.is_delta()) {
-    return usage("--delta-since needs the step_filter slots of a RecIS checkpoint; a HugeCTR model has none");
   }
   if (o.quiet && o.verbose) return usage("--quiet and --verbose exclude each other");
   if (!o.report.empty() && rank == ParsingRank::kFirst) {  // rank 0 writes it: on its node alone, maybe
