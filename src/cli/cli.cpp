@@ -438,7 +438,8 @@ class ExportOptions {
          always(o.overwrite));
     flag("--resume", o.resume,
          "Keep the staging directory when interrupted, and go on from it: a later --resume run with the same options "
-         "and source adopts the files it journaled (after checking them) and does only the rest",
+         "and source adopts the files (row tables: ranges of rows) it journaled, after checking them, and does only "
+         "the rest",
          always(o.resume));
     flag("--dry-run", o.dry_run, "Check the checkpoint, print the plan and what would be dropped; write nothing",
          always(o.dry_run));
@@ -675,16 +676,15 @@ CommandLine parse_command_line(int argc, const char* const* argv, ParsingRank ra
                      : "--source dcp does not take --delta-since (a Distributed Checkpoint records no step per row)");
   }
   if (o.resume) {
+    // A RecIS checkpoint's files are journaled whole (or in pieces), one writer each; row tables' ranges are journaled
+    // with the regions they fill, which --reshard places too. model.h5 is one file every rank writes into, and a
+    // serving dtype's error sums (manifest) would need every adopted file's rows again.
     std::string not_with;
-    if (o.source != SourceKind::kRecis) not_with = "--source " + std::string(o.source == SourceKind::kDcp ? "dcp" : "hugectr");
-    else if (o.format == ExportFormat::kHdf5) not_with = "--format hdf5";
-    else if (o.reshard != 0) not_with = "--reshard";
-    else if (o.embedding_dtypes.any() || !o.quantize_tables.empty()) not_with = "serving dtypes";
+    if (o.format == ExportFormat::kHdf5) not_with = "--format hdf5 (one file every rank writes into)";
+    else if (o.reshard != 0 && o.source == SourceKind::kRecis) not_with = "--reshard of a checkpoint's files (every rank writes into every part file)";
+    else if (o.embedding_dtypes.any() || !o.quantize_tables.empty()) not_with = "serving dtypes (the manifest's error sums cover every row)";
     else if (o.dry_run) not_with = "--dry-run";
-    if (!not_with.empty()) {
-      return usage("--resume journals whole data files, one per rank; it does not combine with " + not_with +
-                   " (their files are written by several ranks, or their error sums by every file)");
-    }
+    if (!not_with.empty()) return usage("--resume does not combine with " + not_with);
   }
   if (!o.export_dir.empty() && !o.publish_root.empty()) {
     return usage("--export-dir and --publish-root exclude each other: the version directory is ROOT/<version>");

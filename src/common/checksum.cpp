@@ -125,4 +125,20 @@ Result<std::vector<uint64_t>> checksum_file_pieces(const std::string& path, uint
   return out;
 }
 
+Result<uint64_t> checksum_file_range(const std::string& path, uint64_t offset, uint64_t bytes, ExitCode on_error) {
+  auto opened = open_input_file(path);
+  if (!opened) return Error{on_error, path, opened.error().message};
+  FileDescriptor fd = std::move(opened).value();
+  std::vector<char> buffer(static_cast<size_t>(std::min<uint64_t>(std::max<uint64_t>(bytes, 1), 1 << 20)));
+  Checksum checksum;
+  for (uint64_t done = 0; done < bytes;) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(buffer.size(), bytes - done));
+    auto read = read_exact(fd.get(), offset + done, n, buffer.data(), path, "a journaled region");
+    if (!read) return Error{on_error, path, read.error().message};
+    checksum.update(buffer.data(), n);
+    done += n;
+  }
+  return checksum.digest();
+}
+
 }  // namespace recis_convert

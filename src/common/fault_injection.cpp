@@ -25,7 +25,7 @@ struct ArmedFault {
 ArmedFault g_fault;
 int g_rank = 0;
 
-const std::set<std::string> kStages = {"discover", "stream",  "file",    "piece", "barrier", "hdf5",
+const std::set<std::string> kStages = {"discover", "stream",  "file",    "piece", "range", "barrier", "hdf5",
                                        "metadata", "dense",   "publish", "merge"};
 
 }  // namespace

@@ -174,4 +174,27 @@ Status create_sized_file(const std::string& path, const std::string& preamble, u
   return Ok{};
 }
 
+Status fsync_file(const std::string& path) {
+  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0 || ::fsync(fd.get()) != 0) return output_error(path, std::string("fsync failed: ") + std::strerror(errno));
+  return Ok{};
+}
+
+Status create_sized_file(const std::string& path, const std::string& preamble, uint64_t size, bool keep) {
+  if (keep) {
+    FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    struct stat st {};
+    if (fd.get() >= 0 && ::fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) == size &&
+        size >= preamble.size()) {
+      std::string head(preamble.size(), '\0');
+      auto read = read_exact(fd.get(), 0, head.size(), head.data(), path, "the header");
+      if (read && head == preamble) return Ok{};
+    }
+  }
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+    return output_error(path, std::string("cannot remove: ") + std::strerror(errno));
+  }
+  return create_sized_file(path, preamble, size);
+}
+
 }  // namespace recis_convert

@@ -78,9 +78,9 @@ std::string RunReport::checkpoint_dir() const {
   return record_.contains("checkpoint") ? record_["checkpoint"]["dir"].get<std::string>() : "";
 }
 
-void RunReport::set_resumed(uint64_t files, uint64_t pieces, uint64_t bytes, double seconds) {
-  record_["resume"] = {{"adopted_files", files}, {"adopted_pieces", pieces}, {"adopted_bytes", bytes},
-                       {"seconds_saved", seconds}};
+void RunReport::set_resumed(uint64_t files, uint64_t pieces, uint64_t ranges, uint64_t bytes, double seconds) {
+  record_["resume"] = {{"adopted_files", files},   {"adopted_pieces", pieces},   {"adopted_row_ranges", ranges},
+                       {"adopted_bytes", bytes},   {"seconds_saved", seconds}};
 }
 
 void RunReport::set_stage_seconds(const std::string& stage, double seconds) { record_["seconds"][stage] = seconds; }

@@ -24,7 +24,8 @@ Status count_rows(ExportRun& run) {
     if (run.comm.is_root()) log_evictions(o, run.evictions, clock.tables, run.discovery.delta_base, run.log);
     run.report.set_stage_seconds("select", seconds_since(start));
   }
-  if (source.has_row_tables() && (o.eviction.any() || o.reshard != 0)) {  // into files, or into model.h5
+  // into files (always: each rank's range is placed), or into model.h5 (where --evict-l2-below or --reshard place rows)
+  if (source.has_row_tables() && (o.format != ExportFormat::kHdf5 || o.eviction.any() || o.reshard != 0)) {
     auto planned = o.format == ExportFormat::kHdf5
                        ? plan_whole_row_tables(o, *source.row_tables, mine, run.discovery.staging_dir, run.comm)
                        : plan_row_table_ranges(o, *run.discovery.source.row_tables, run.discovery.staging_dir, run.comm);
@@ -38,7 +39,7 @@ Status count_rows(ExportRun& run) {
       run.reshard.emplace();
       run.reshard->layout = std::move(run.row_table_plan->layout);
     }
-    run.report.set_stage_seconds("select", seconds_since(start));
+    if (o.eviction.any() || o.reshard != 0) run.report.set_stage_seconds("select", seconds_since(start));
   } else if (o.reshard != 0 && !source.has_row_tables()) {
     const auto reshard_start = Clock::now();
     auto planned = plan_resharding(o, source.listing, mine, run.work.owners, run.transforms,

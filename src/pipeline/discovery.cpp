@@ -144,7 +144,7 @@ Result<Discovery> discover_on_root(const JobOptions& o, const RowTransformChain&
   staging.emplace(std::move(created).value());
   discovery.staging_dir = staging->path();
   if (o.resume) {  // adopt what an interrupted run with the same options and source journaled, or start afresh
-    auto fingerprint = run_fingerprint(job_config_json(o), discovery.source.listing);
+    auto fingerprint = run_fingerprint(job_config_json(o), discovery.source);
     if (!fingerprint) return fingerprint.error();
     auto opened = open_resume_journal(staging->path(), fingerprint.value(), existed, log);
     if (!opened) return opened.error();

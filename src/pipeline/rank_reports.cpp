@@ -92,6 +92,7 @@ Result<Gathered> collect_reports(std::vector<RankReport>& reports, std::vector<P
     out.quantization.add(got.quantization);
     out.resumed.files += got.resumed.files;
     out.resumed.pieces += got.resumed.pieces;
+    out.resumed.ranges += got.resumed.ranges;
     out.resumed.bytes += got.resumed.bytes;
     out.resumed.seconds += got.resumed.seconds;
     for (const auto& [table, rows] : got.evicted) out.evicted[table] += rows;
@@ -143,10 +144,12 @@ Result<Gathered> collect_barrier(BarrierOutcome& barrier, RunReport& report, con
 }
 
 void report_resumed(const ResumeSavings& resumed, RunReport& report, const Log& log) {
-  report.set_resumed(resumed.files, resumed.pieces, resumed.bytes, resumed.seconds);
-  if (resumed.files == 0 && resumed.pieces == 0) return;
-  log.stage("--resume: adopted " + std::to_string(resumed.files) + " files" +
-            (resumed.pieces ? " and " + std::to_string(resumed.pieces) + " pieces of split files" : "") + " (" +
+  report.set_resumed(resumed.files, resumed.pieces, resumed.ranges, resumed.bytes, resumed.seconds);
+  if (resumed.files == 0 && resumed.pieces == 0 && resumed.ranges == 0) return;
+  std::string what = resumed.ranges ? std::to_string(resumed.ranges) + " ranges of table rows"
+                                    : std::to_string(resumed.files) + " files";  // row tables have no files of their own
+  if (resumed.pieces) what += " and " + std::to_string(resumed.pieces) + " pieces of split files";
+  log.stage("--resume: adopted " + what + " (" +
             format_bytes(static_cast<double>(resumed.bytes)) + ") of the interrupted run, which took it " +
             format_seconds(resumed.seconds) + " to export them");
 }

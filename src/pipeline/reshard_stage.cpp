@@ -128,13 +128,8 @@ Result<ReshardStage> plan_resharding(const JobOptions& o, const CheckpointListin
     }
     // into model.h5 the plan places rows; there are no output files to create
     if (!failure && !staging_dir.empty() && o.format == ExportFormat::kSafetensors) {
-      for (const ReshardFile& f : stage.layout->files) {
-        auto created = create_sized_file(staging_dir + "/" + f.name, f.preamble, f.bytes());
-        if (!created) {
-          failure = created.error();
-          break;
-        }
-      }
+      auto created = create_reshard_files(*stage.layout, staging_dir, false);  // --resume refuses --reshard here
+      if (!created) failure = created.error();
     }
     if (!failure) {  // each rank's share: the tensors of the files it streams
       std::map<std::string, int> owner_of_file;
@@ -173,11 +168,9 @@ Result<std::vector<FileResult>> describe_resharded_files(const ReshardLayout& la
     r.kept = f.tensors;
     if (!dry_run) {
       const std::string path = staging_dir + "/" + f.name;
-      if (fsync) {  // any descriptor's fsync makes the file's pages durable, whichever rank wrote them
-        FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-        if (fd.get() < 0 || ::fsync(fd.get()) != 0) {
-          return output_error(path, std::string("fsync failed: ") + std::strerror(errno));
-        }
+      if (fsync) {  // rank 0, whichever ranks wrote into it
+        auto synced = fsync_file(path);
+        if (!synced) return synced.error();
       }
       auto digest = digests.find(f.name);
       if (digest == digests.end()) return Error{ExitCode::kInternal, path, "was not checksummed"};

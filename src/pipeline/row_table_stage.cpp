@@ -63,13 +63,14 @@ void plan_in_place(RowTables& model, const std::vector<RankRowRangeCounts>& coun
     resize_row_table(t, total);
     uint64_t before = 0;
     for (size_t r = 0; r < counts.size(); ++r) {
+      const uint64_t kept = counts[r].ranges[i].kept;
       RowRangePlacement placed{i, {}};
       for (size_t k = 0; k < t.slots.size(); ++k) {
         const uint64_t offset = t.preamble.size() + t.tensors[k].begin + before * t.slots[k].rows->output().row_bytes();
-        placed.slots.push_back({Placement{static_cast<uint32_t>(i), offset}});
+        placed.slots.push_back({Placement{static_cast<uint32_t>(i), offset, before, kept}});
       }
       ranks[r].push_back(std::move(placed));
-      before += counts[r].ranges[i].kept;
+      before += kept;
     }
   }
 }
@@ -102,6 +103,10 @@ RankRowRangeCounts count_row_table_rows(const JobOptions& o, const RowTables& mo
   std::vector<char> buffer(kCountPassBufferBytes);
   RowLoop loop(buffer);
   for (const auto& [i, range] : ranges) {
+    if (!o.eviction.l2_below && !o.reshard) {  // every row stays, in its table's own file: nothing to read
+      out.ranges.push_back(RowRangeCount{i, range.count, range.count, {}});
+      continue;
+    }
     const RowTableSource& t = model.tables[i].source;
     std::unique_ptr<RowReader> reader = t.open_rows();
     const RowFilter by_norm = embedding_norm_filter(t.embedding_dtype(), t.dim(), o.eviction.l2_below.value_or(0.0f));
@@ -168,6 +173,19 @@ Result<RowTablePlan> plan_whole_row_tables(const JobOptions& o, const RowTables&
   return plan;
 }
 
+Result<RowRangePlacements> place_row_ranges(const JobOptions& o, RowTables& model,
+                                            const std::vector<RankRowRangeCounts>& counts) {
+  RowRangePlacements out;
+  if (!o.reshard) {
+    plan_in_place(model, counts, out.ranks);
+    return out;
+  }
+  auto layout = plan_resharded(o, model, counts, out.ranks);
+  if (!layout) return layout.error();
+  out.layout = std::move(layout).value();
+  return out;
+}
+
 Result<RowTablePlan> plan_row_table_ranges(const JobOptions& o, RowTables& model, const std::string& staging_dir,
                                          Comm& comm) {
   std::vector<std::pair<uint64_t, RowRange>> ranges;
@@ -187,24 +205,17 @@ Result<RowTablePlan> plan_row_table_ranges(const JobOptions& o, RowTables& model
         for (const auto& rank : counted.value()) e.evicted += rank.ranges[i].rows - rank.ranges[i].kept;
       }
     }
-    if (!failure && o.reshard) {
-      auto layout = plan_resharded(o, model, counted.value(), ranks);
-      if (!layout) {
-        failure = layout.error();
-      } else {
-        plan.layout = std::move(layout).value();
-      }
-      for (size_t m = 0; !failure && !staging_dir.empty() && m < plan.layout->files.size(); ++m) {
-        const ReshardFile& f = plan.layout->files[m];
-        auto created = create_sized_file(staging_dir + "/" + f.name, f.preamble, f.bytes());
-        if (!created) failure = created.error();
-      }
-    } else if (!failure) {
-      plan_in_place(model, counted.value(), ranks);
-      if (!staging_dir.empty()) {
-        auto created = create_row_table_files(model, staging_dir);
-        if (!created) failure = created.error();
-      }
+    auto placed = failure ? Result<RowRangePlacements>(*failure) : place_row_ranges(o, model, counted.value());
+    if (!placed) {
+      failure = placed.error();
+    } else {
+      ranks = std::move(placed.value().ranks);
+      plan.layout = std::move(placed.value().layout);
+    }
+    if (!failure && !staging_dir.empty()) {
+      auto created = plan.layout ? create_reshard_files(*plan.layout, staging_dir, o.resume)
+                                 : create_row_table_files(model, staging_dir, o.resume);
+      if (!created) failure = created.error();
     }
   }
   auto mine = scatter_plan_from_root(comm, failure, ranks, "hugectr-row-plan");

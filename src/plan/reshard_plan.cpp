@@ -167,7 +167,8 @@ Result<ReshardLayout> plan_reshard(const ReshardInput& input, const std::map<Par
     for (const TargetRows& t : p.targets) {
       const uint64_t begin = begin_of[t.target].at(output_key(s.part.table, s.slot, t.target, M));
       const uint64_t row = first_row[s.part][t.target];
-      placed.targets.push_back(Placement{t.target, layout.files[t.target].preamble.size() + begin + row * row_bytes, row});
+      placed.targets.push_back(
+          Placement{t.target, layout.files[t.target].preamble.size() + begin + row * row_bytes, row, t.rows});
     }
     layout.sparse.emplace(s.tensor, std::move(placed));
   }

@@ -29,17 +29,33 @@ std::string entries(const std::string& staging) { return journal(staging) + "/fi
 std::string piece_entry(const std::string& file, uint32_t piece, uint32_t pieces) {
   return file + ".piece-" + std::to_string(piece) + "-of-" + std::to_string(pieces);
 }
-// The output file an entry is about: its own name, or a piece's file.
-std::string output_of_entry(const std::string& entry) {
-  const size_t at = entry.rfind(".piece-");
-  return at == std::string::npos ? entry : entry.substr(0, at);
+// run.json and each entry (whose tensor lists grow with the file's tensors) stay far below this
+constexpr uint64_t kMaxJournalFileBytes = 1ull << 30;
+
+constexpr const char* kRowRangePrefix = "row-table-";
+std::string row_range_entry(const RowRangeResult& range) {
+  return kRowRangePrefix + std::to_string(range.table) + ".range-" + std::to_string(range.range) + "-of-" +
+         std::to_string(range.ranges);
+}
+
+// The output files an entry is about: its own name, a piece's file (which stays for the pieces journaled), or the
+// files a row table's range was written into (read from the entry; none if it is unreadable).
+std::vector<std::string> outputs_of_entry(const std::string& dir, const std::string& entry) {
+  if (entry.rfind(kRowRangePrefix, 0) != 0) {
+    const size_t at = entry.rfind(".piece-");
+    return {at == std::string::npos ? entry : entry.substr(0, at)};
+  }
+  std::vector<std::string> files;
+  auto text = read_small_file(dir + "/" + entry, kMaxJournalFileBytes);
+  if (!text) return files;
+  auto decoded = messages_detail::decode<JournalEntry>(std::move(text).value(), "journal entry");
+  if (!decoded || !decoded.value().rows) return files;
+  for (const OutputRegion& region : decoded.value().rows->regions) files.push_back(region.file);
+  return files;
 }
 
 // Whether the source of a journaled output is as it was when journaled.
 bool source_unchanged(const std::string& source, const JournalEntry& entry);
-
-// run.json and each entry (whose tensor lists grow with the file's tensors) stay far below this
-constexpr uint64_t kMaxJournalFileBytes = 1ull << 30;
 
 // XXH3-64 of a safetensors file's length prefix and header (at most its first 8 + N bytes, a MiB at a time).
 Result<uint64_t> header_checksum(const std::string& path) {
@@ -102,21 +118,54 @@ Status empty_directory(const std::string& dir, const std::vector<std::string>& k
 
 }  // namespace
 
-Result<RunFingerprint> run_fingerprint(const nlohmann::json& job_config, const CheckpointListing& listing) {
-  RunFingerprint f;
-  f.options = job_config;
-  for (const char* key : kVolatileOptions) f.options.erase(key);
-  f.source["checkpoint"] = resolved_path(listing.ckpt_dir);
+namespace {
+
+nlohmann::json checkpoint_source(const CheckpointListing& listing, nlohmann::json& files) {
+  nlohmann::json source;
+  source["checkpoint"] = resolved_path(listing.ckpt_dir);
   for (const char* name : {"index", "tensorkey.json"}) {
     const std::string path = listing.ckpt_dir + "/" + name;
     auto digest = Checksum::of_file(path, ExitCode::kBadInput, 0);
-    f.source[name] = digest ? Checksum::hex(digest.value().checksum) : "absent";
+    source[name] = digest ? Checksum::hex(digest.value().checksum) : "absent";
+  }
+  for (const DataFile& file : listing.files) files.push_back({{"name", file.name}, {"path", listing.ckpt_dir + "/" + file.name}});
+  return source;
+}
+
+// Row tables: what describes them (a DCP's .metadata, HugeCTR's graph) by its checksum, and every file their rows
+// are read from.
+Result<nlohmann::json> row_tables_source(const SourceDescription& described, nlohmann::json& files) {
+  const RowTables& tables = *described.row_tables;
+  nlohmann::json source;
+  source["checkpoint"] = resolved_path(tables.source_path);
+  const std::string description =
+      described.kind == SourceKind::kDcp ? tables.source_path + "/" + kDcpMetadataFile : tables.source_path;
+  auto digest = Checksum::of_file(description, ExitCode::kBadInput, 0);
+  if (!digest) return digest.error();
+  source["description"] = Checksum::hex(digest.value().checksum);
+  for (const auto& [path, stamp] : tables.inputs) files.push_back({{"name", path}, {"path", path}});
+  return source;
+}
+
+}  // namespace
+
+Result<RunFingerprint> run_fingerprint(const nlohmann::json& job_config, const SourceDescription& described) {
+  RunFingerprint f;
+  f.options = job_config;
+  for (const char* key : kVolatileOptions) f.options.erase(key);
+  nlohmann::json named = nlohmann::json::array();  // name and path of each data file
+  if (described.has_row_tables()) {
+    auto source = row_tables_source(described, named);
+    if (!source) return source.error();
+    f.source = std::move(source).value();
+  } else {
+    f.source = checkpoint_source(described.listing, named);
   }
   nlohmann::json files = nlohmann::json::array();
-  for (const DataFile& file : listing.files) {
-    auto stamp = stamp_of(listing.ckpt_dir + "/" + file.name);
+  for (const nlohmann::json& file : named) {
+    auto stamp = stamp_of(file["path"].get<std::string>());
     if (!stamp) return stamp.error();
-    files.push_back({{"name", file.name}, {"size", stamp.value().size}, {"mtime_ns", stamp.value().mtime_ns}});
+    files.push_back({{"name", file["name"]}, {"size", stamp.value().size}, {"mtime_ns", stamp.value().mtime_ns}});
   }
   f.source["files"] = std::move(files);
   return f;
@@ -130,8 +179,11 @@ std::string why_not_resumable(const RunFingerprint& previous, const RunFingerpri
     if (!now.options.contains(key)) return "option " + key + " differs";
   }
   if (previous.source.value("checkpoint", "") != now.source.value("checkpoint", "")) return "another checkpoint";
-  for (const char* name : {"index", "tensorkey.json"}) {
-    if (previous.source.value(name, "") != now.source.value(name, "")) return std::string("the checkpoint's ") + name + " changed";
+  for (const char* name : {"index", "tensorkey.json", "description"}) {
+    if (previous.source.value(name, "") != now.source.value(name, "")) {
+      return std::string(name) == "description" ? "the tables' description (a DCP's .metadata, HugeCTR's graph) changed"
+                                                : std::string("the checkpoint's ") + name + " changed";
+    }
   }
   const nlohmann::json was = previous.source.value("files", nlohmann::json());  // run.json may lack it: not read
   const nlohmann::json& is = now.source.at("files");                              // through a missing key
@@ -188,7 +240,7 @@ Result<ResumeState> open_resume_journal(const std::string& staging_dir, const Ru
   std::vector<std::string> keep = {kJournalDir};
   for (const std::string& name : names_in(entries(staging_dir))) {
     if (name.find(".tmp.") != std::string::npos) continue;  // an entry cut off before its rename
-    keep.push_back(output_of_entry(name));  // a split file stays for the pieces journaled
+    for (std::string& output : outputs_of_entry(entries(staging_dir), name)) keep.push_back(std::move(output));
     ++state.journaled;
   }
   auto emptied = empty_directory(staging_dir, keep);
@@ -291,6 +343,51 @@ std::optional<JournalEntry> adopt_journaled_piece(const std::string& staging_dir
                                    p.checksums.size(), ExitCode::kOutput);
   if (!read || read.value() != p.checksums) return redo("the staged bytes are not the journaled ones");
   return entry;
+}
+
+std::optional<JournalEntry> adopt_journaled_rows(const std::string& staging_dir, const RowRangeResult& planned,
+                                                 const Log& log) {
+  const std::string entry_path = entries(staging_dir) + "/" + row_range_entry(planned);
+  auto text = read_small_file(entry_path, kMaxJournalFileBytes);
+  if (!text) return std::nullopt;
+  auto redo = [&](const std::string& why) -> std::optional<JournalEntry> {
+    log.event("--resume: rows " + std::to_string(planned.range + 1) + " of " + std::to_string(planned.ranges) +
+              " of table " + std::to_string(planned.table) + " are redone: " + why);
+    ::unlink(entry_path.c_str());
+    return std::nullopt;
+  };
+  auto decoded = messages_detail::decode<JournalEntry>(std::move(text).value(), "journal entry");
+  if (!decoded || !decoded.value().rows) return redo("its journal entry is unreadable");
+  std::optional<JournalEntry> entry = std::move(decoded).value();
+  const RowRangeResult& was = *entry->rows;
+  bool same = was.table == planned.table && was.range == planned.range && was.ranges == planned.ranges &&
+              was.regions.size() == planned.regions.size();
+  for (size_t k = 0; same && k < was.regions.size(); ++k) {
+    const OutputRegion& a = was.regions[k];
+    const OutputRegion& b = planned.regions[k];
+    same = a.file == b.file && a.offset == b.offset && a.bytes == b.bytes;
+  }
+  if (!same) return redo("its journaled regions are not the planned ones");
+  for (const OutputRegion& region : was.regions) {
+    auto checksum = checksum_file_range(staging_dir + "/" + region.file, region.offset, region.bytes, ExitCode::kOutput);
+    if (!checksum || checksum.value() != region.checksum) return redo("the staged bytes are not the journaled ones");
+  }
+  return entry;
+}
+
+Status journal_rows(const std::string& staging_dir, const RowRangeResult& written, double seconds) {
+  std::vector<std::string> files;
+  for (const OutputRegion& region : written.regions) {
+    if (std::find(files.begin(), files.end(), region.file) == files.end()) files.push_back(region.file);
+  }
+  for (const std::string& file : files) {
+    auto synced = fsync_file(staging_dir + "/" + file);
+    if (!synced) return synced;
+  }
+  JournalEntry entry;
+  entry.rows = written;
+  entry.seconds = seconds;
+  return write_file_atomically(entries(staging_dir) + "/" + row_range_entry(written), messages_detail::encode(entry));
 }
 
 }  // namespace recis_convert

@@ -64,6 +64,14 @@ Error unplaced_row(const std::string& path, const std::string& what, uint64_t ro
                              " has an id the count pass did not see there: the file changed during the run");
 }
 
+Status create_reshard_files(const ReshardLayout& layout, const std::string& staging_dir, bool keep) {
+  for (const ReshardFile& f : layout.files) {
+    auto created = create_sized_file(staging_dir + "/" + f.name, f.preamble, f.bytes(), keep);
+    if (!created) return created;
+  }
+  return Ok{};
+}
+
 std::string ReshardOutputFiles::path(uint32_t target) const { return path_of_(target); }
 
 Result<int> ReshardOutputFiles::fd(uint32_t target) {
@@ -92,10 +100,12 @@ Status ReshardOutputFiles::close_all() {
   return status;
 }
 
-RowRouter::RowRouter(const std::vector<Placement>& targets, ReshardOutputFiles& files, WritebackStarter* writeback)
+RowRouter::RowRouter(const std::vector<Placement>& targets, ReshardOutputFiles& files, WritebackStarter* writeback,
+                     bool checksum)
     : targets_(targets), files_(files), writeback_(writeback), count_(targets.size()), start_(targets.size()) {
   for (const Placement& p : targets) cursor_.push_back(p.offset);
   started_ = cursor_;
+  for (size_t t = 0; checksum && t < targets.size(); ++t) checksums_.push_back(std::make_unique<Checksum>());
 }
 
 Status RowRouter::write(const unsigned char* rows, uint64_t row_bytes, const uint32_t* index, uint64_t n,
@@ -122,6 +132,7 @@ Status RowRouter::write(const unsigned char* rows, uint64_t row_bytes, const uin
     auto written = pwrite_all(dst.value(), from + start_[t] * row_bytes, count_[t] * row_bytes, cursor_[t],
                               files_.path(targets_[t].target));
     if (!written) return written;
+    if (!checksums_.empty()) checksums_[t]->update(from + start_[t] * row_bytes, count_[t] * row_bytes);
     cursor_[t] += count_[t] * row_bytes;
     unstarted_ += count_[t] * row_bytes;
   }

@@ -4,10 +4,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "recis_convert/common/fault_injection.h"
 #include "recis_convert/common/file_io.h"
 #include "recis_convert/pipeline/row_loop.h"
 #include "recis_convert/plan/slices.h"
@@ -18,43 +20,10 @@
 
 namespace recis_convert {
 
-Status create_row_table_files(const RowTables& model, const std::string& staging_dir) {
+Status create_row_table_files(const RowTables& model, const std::string& staging_dir, bool keep) {
   for (const auto& t : model.tables) {
-    auto created = create_sized_file(staging_dir + "/" + t.file, t.preamble, t.file_bytes());
+    auto created = create_sized_file(staging_dir + "/" + t.file, t.preamble, t.file_bytes(), keep);
     if (!created) return created;
-  }
-  return Ok{};
-}
-
-Status write_row_table_rows(const RowTables& model, const std::string& staging_dir, int rank, int world_size,
-                          size_t buffer_bytes, bool fsync, const std::function<void(uint64_t)>& progress) {
-  std::vector<char> buffer(std::max<size_t>(buffer_bytes, 1));
-  RowLoop loop(buffer);
-  for (const auto& t : model.tables) {
-    const RowRange mine = rows_of_rank(t.source.rows(), world_size, rank);
-    if (mine.count == 0) continue;
-    const std::string path = staging_dir + "/" + t.file;
-    FileDescriptor fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
-    if (fd.get() < 0) return output_error(path, std::string("cannot open: ") + std::strerror(errno));
-    const uint64_t data = t.preamble.size();
-    std::unique_ptr<RowReader> reader = t.source.open_rows();
-    RowRun run;
-    run.first = mine.first;
-    run.end = mine.first + mine.count;
-    for (const auto& slot : t.slots) run.slots.push_back(OutputSlot{row_table_column(slot.slot), slot.rows.get()});
-    auto done = loop.run(*reader, run, [&](const RowChunk& chunk) -> Status {
-      for (size_t k = 0; k < t.slots.size(); ++k) {
-        const uint64_t out_row = t.slots[k].rows->output().row_bytes();
-        auto written = pwrite_all(fd.get(), chunk.slots[k], chunk.rows * out_row,
-                                  data + t.tensors[k].begin + chunk.first * out_row, path);
-        if (!written) return written;
-      }
-      if (progress) progress(chunk.source_rows * t.source.read_row_bytes());
-      return Ok{};
-    });
-    if (!done) return done.error();
-    if (fsync && ::fsync(fd.get()) != 0) return output_error(path, std::string("fsync failed: ") + std::strerror(errno));
-    if (::close(fd.release()) != 0) return output_error(path, std::string("close failed: ") + std::strerror(errno));
   }
   return Ok{};
 }
@@ -107,9 +76,29 @@ RowFilter embedding_norm_filter(DType dtype, uint64_t dim, float below) {
                    }};
 }
 
-Status write_row_table_kept_rows(const JobOptions& o, const RowTables& model, const RowTablePlan& plan,
-                               const std::string& staging_dir, int rank, int world_size,
-                               const std::function<void(uint64_t)>& progress) {
+namespace {
+
+// The regions of the output files a range fills, as planned (slot by slot, target by target), checksums aside.
+RowRangeResult planned_regions(const JobOptions& o, const RowTables& model, const RowRangePlacement& placed,
+                               const RowRange& range, int rank, int world_size) {
+  const RowTable& t = model.tables[placed.table];
+  RowRangeResult out{placed.table, static_cast<uint32_t>(rank), static_cast<uint32_t>(world_size), {},
+                     range.count * t.source.read_row_bytes()};
+  for (size_t k = 0; k < t.slots.size(); ++k) {
+    const uint64_t row_bytes = t.slots[k].rows->output().row_bytes();
+    for (const Placement& p : placed.slots[k]) {
+      const std::string file = o.reshard ? reshard_file_name(p.target, o.reshard) : model.tables[p.target].file;
+      out.regions.push_back(OutputRegion{file, p.offset, p.rows * row_bytes, 0});
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Status write_row_table_ranges(const JobOptions& o, const RowTables& model, const RowTablePlan& plan,
+                              const std::string& staging_dir, int rank, int world_size, ResumeSavings* resumed,
+                              const Log& log, const std::function<void(uint64_t)>& progress) {
   ReshardOutputFiles files([&](uint32_t target) {
     return staging_dir + "/" + (o.reshard ? reshard_file_name(target, o.reshard) : model.tables[target].file);
   });
@@ -122,12 +111,23 @@ Status write_row_table_kept_rows(const JobOptions& o, const RowTables& model, co
   std::vector<char> buffer(std::max<size_t>(o.buffer_mib << 20, 1));
   RowLoop loop(buffer);
   for (const RowRangePlacement& placed : plan.mine) {
+    const auto start = std::chrono::steady_clock::now();
     const RowTable& t = model.tables[placed.table];
     const RowRange range = rows_of_rank(t.source.rows(), world_size, rank);
     if (range.count == 0) continue;
+    RowRangeResult regions = planned_regions(o, model, placed, range, rank, world_size);
+    if (resumed) {
+      if (auto adopted = adopt_journaled_rows(staging_dir, regions, log)) {
+        ++resumed->ranges;
+        for (const OutputRegion& region : regions.regions) resumed->bytes += region.bytes;
+        resumed->seconds += adopted->seconds;
+        if (progress) progress(regions.bytes_in);
+        continue;
+      }
+    }
     std::vector<std::unique_ptr<RowRouter>> routers;
     for (const auto& targets : placed.slots) {
-      routers.push_back(std::make_unique<RowRouter>(targets, files, writeback.get()));
+      routers.push_back(std::make_unique<RowRouter>(targets, files, writeback.get(), resumed != nullptr));
     }
     if (o.reshard) placements.set(placed.slots.front());
     std::unique_ptr<RowReader> reader = t.source.open_rows();
@@ -161,7 +161,26 @@ Status write_row_table_kept_rows(const JobOptions& o, const RowTables& model, co
       return Ok{};
     });
     if (!done) return done.error();
-    for (auto& router : routers) router->finish();
+    size_t region = 0;
+    for (size_t k = 0; k < routers.size(); ++k) {
+      routers[k]->finish();
+      for (size_t p = 0; p < placed.slots[k].size(); ++p, ++region) {
+        // the count pass and this pass read different rows: the source changed in between
+        if (routers[k]->written(p) != regions.regions[region].bytes) {
+          return bad_input(t.source.path(), "file changed as we read it: table " + nlohmann::json(t.name).dump() +
+                                                ", rows " + std::to_string(range.first) + ".." +
+                                                std::to_string(range.first + range.count) +
+                                                " kept other rows than when they were counted");
+        }
+        if (resumed) regions.regions[region].checksum = routers[k]->checksum(p);
+      }
+    }
+    if (resumed) {
+      auto journaled = journal_rows(staging_dir, regions,
+                                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      if (!journaled) return journaled;
+    }
+    fault_point("range");
   }
   return files.close_all();
 }

@@ -6,10 +6,8 @@
 
 namespace recis_convert {
 
-Status RowTablesSink::prepare_on_root(const JobOptions& o, const SourceDescription& source,
-                                          const std::string& staging_dir) const {
-  if (o.dry_run || o.eviction.any() || o.reshard) return Ok{};  // sized once the kept rows are counted
-  return create_row_table_files(*source.row_tables, staging_dir);
+Status RowTablesSink::prepare_on_root(const JobOptions&, const SourceDescription&, const std::string&) const {
+  return Ok{};  // the files are made once every rank's rows are counted and placed (pipeline/row_table_stage.h)
 }
 
 StreamOutcome RowTablesSink::stream(const StreamRequest& r, Comm& comm, const Log& log) const {
@@ -25,10 +23,8 @@ StreamOutcome RowTablesSink::stream(const StreamRequest& r, Comm& comm, const Lo
       progress.add_bytes(n);
       out.shared_bytes += n;
     };
-    auto written = r.row_table_plan ? write_row_table_kept_rows(o, model, *r.row_table_plan, r.staging_dir, comm.rank(),
-                                                            comm.size(), count)
-                                  : write_row_table_rows(model, r.staging_dir, comm.rank(), comm.size(),
-                                                       o.buffer_mib << 20, o.fsync, count);
+    auto written = write_row_table_ranges(o, model, *r.row_table_plan, r.staging_dir, comm.rank(), comm.size(),
+                                          o.resume ? &out.resumed : nullptr, log, count);
     if (!written) {
       out.failure = written.error();
       comm.announce_failure();
@@ -59,6 +55,11 @@ Status RowTablesSink::describe_on_root(const StreamRequest& r, bool succeeded, s
   auto described = r.options.dry_run ? Result<std::vector<FileResult>>(std::vector<FileResult>{})
                                      : row_table_file_results(*r.source.row_tables, r.staging_dir, shared);
   if (!described) return described.error();
+  for (const FileResult& f : described.value()) {  // rank 0, whichever ranks wrote into it
+    if (!r.options.fsync) break;
+    auto synced = fsync_file(r.staging_dir + "/" + f.name);
+    if (!synced) return synced;
+  }
   files = std::move(described).value();
   for (const auto& f : files) owner[f.name] = 0;
   return Ok{};

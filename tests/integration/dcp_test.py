@@ -3,7 +3,7 @@
 torch.distributed.checkpoint.save (tests/integration/dcp_tools.py, in the Debian 13 root of scripts/torch2-root.sh),
 in TorchEasyRec's layout, at another world size than the committed fixture's.
 
-    dcp_test.py inspect|export|hdf5|dense|bad --binary B --fixture UNUSED --work W
+    dcp_test.py inspect|export|resume|hdf5|dense|bad --binary B --fixture UNUSED --work W
 
 inspect: `recis-convert inspect` of a TorchEasyRec model directory takes its largest step (by integer) and lists
 every table, with rows, dim, dtype and layout, and every dense tensor, as torch's own reading of the metadata has
@@ -17,6 +17,11 @@ and table-wise chunks); --select best takes the model.ckpt-<step> TorchEasyRec's
 --reshard, --evict-l2-below and int8 embeddings, each id in the part RecIS's gen_slice says, in id order, kept iff
 its L2 norm is not below the threshold, its row PyTorch's own embedding_bag_byte_prepack of the source row;
 identical files at np 1 and 3; verify passes.
+
+resume: --resume of a DCP export (plain; with --reshard and --evict-l2-below) stopped by SIGTERM on every rank once
+its second range of table rows is journaled: the next --resume run at the same N adopts every journaled range (a
+range whose staged bytes were changed is redone, saying so), at another N none; the export is byte-identical to an
+uninterrupted one and verifies.
 
 hdf5: the same into model.h5 (plain; and with --reshard, --evict-l2-below and int8), every row by id, the same
 file at np 1 and 3; its /dense datasets are the checkpoint's dense tensors as torch loads them.
@@ -272,6 +277,79 @@ def case_export(args):
           "same files at np 1 and 3")
 
 
+def staged_journal(parent):
+    """The --resume journal's entries of the staging directory in `parent`."""
+    files = os.path.join(parent, ".export.recis-staging.resume", ".recis-journal", "files")
+    return sorted(n for n in os.listdir(files) if ".tmp." not in n) if os.path.isdir(files) else []
+
+
+def case_resume(args):
+    model_dir, truth = make_model(args.work, "model_dir", 20)
+    norms = [l2_norm(r) for r in as_float32(*truth["user_id"][:2], truth["user_id"][2][1])]
+    threshold = float(np.median(norms))
+    env = dict(os.environ, OMPI_MCA_btl_vader_single_copy_mechanism="none")
+    for label, extra in (("plain", []), ("reshard+evict", ["--reshard", "4", "--evict-l2-below", repr(threshold)])):
+        base = ["--source", "dcp", "--ckpt-dir", model_dir] + extra
+        reference_dir = os.path.join(fresh(args.work, f"reference-{label}"), "export")
+        expect_success(mpirun(args.binary, 2, base + ["--export-dir", reference_dir]), f"{label}: uninterrupted")
+        reference = files_digest(reference_dir, skip=("run_record.json",))
+        for resume_np, corrupt in ((3, False), (3, True), (2, False)):
+            what = f"{label}, resumed at np {resume_np}" + (", a staged byte flipped" if corrupt else "")
+            parent = fresh(args.work, f"resume-{label}-{resume_np}-{corrupt}".replace("+", "-"))
+            out = os.path.join(parent, "export")
+            # every rank stops itself (SIGTERM, as Slurm sends) once its second range is journaled
+            stopped = subprocess.run(mpirun_command(args.binary, 3, base + ["--export-dir", out, "--resume",
+                                                                            "--debug-fail-at", "range*2@*:term"]),
+                                     capture_output=True, text=True, env=env)
+            check(stopped.returncode == 5 and "--resume: kept" in stopped.stderr,
+                  f"{what}: the interrupted run: exit {stopped.returncode}\n{stopped.stderr[-2000:]}")
+            check(not os.path.exists(out), f"{what}: the interrupted run published")
+            journaled = staged_journal(parent)
+            check(len([n for n in journaled if n.startswith("row-table-")]) >= 2, f"{what}: journaled {journaled}")
+            if corrupt:  # the first data byte of every staged file: rank 0's rows of the first table, journaled
+                staging = os.path.join(parent, ".export.recis-staging.resume")
+                for name in os.listdir(staging):
+                    if name.endswith(".safetensors"):
+                        with open(os.path.join(staging, name), "r+b") as f:
+                            first = 8 + int.from_bytes(f.read(8), "little")
+                            f.seek(first)
+                            byte = f.read(1)
+                            if byte:  # a part file may hold no rows
+                                f.seek(first)
+                                f.write(bytes([byte[0] ^ 0xFF]))
+            result = mpirun(args.binary, resume_np, base + ["--export-dir", out, "--resume"])
+            expect_success(result, f"{what}: the resumed run")
+            check(files_digest(out, skip=("run_record.json",)) == reference, f"{what}: the export differs")
+            check(sorted(os.listdir(parent)) == ["export"], f"{what}: left {sorted(os.listdir(parent))}")
+            with open(os.path.join(out, "run_record.json")) as f:
+                record = json.load(f)["resume"]
+            redone = result.stdout.count("are redone: the staged bytes are not the journaled ones")
+            expected = 0 if resume_np != 3 else len(journaled) - redone
+            check(record["adopted_row_ranges"] == expected and (redone > 0) == corrupt,
+                  f"{what}: adopted {record}, {len(journaled)} journaled, {redone} redone")
+            expect_success(mpirun(args.binary, 1, ["verify", out]), f"{what}: verify")
+            print(f"ok: {what}: {len(journaled)} ranges journaled, {record['adopted_row_ranges']} adopted"
+                  f"{f', {redone} redone' if redone else ''}, the export identical to an uninterrupted one")
+
+    # a data file touched between the runs: a fresh start, saying which
+    parent = fresh(args.work, "resume-touched")
+    out = os.path.join(parent, "export")
+    base = ["--source", "dcp", "--ckpt-dir", model_dir, "--export-dir", out, "--resume"]
+    stopped = subprocess.run(mpirun_command(args.binary, 3, base + ["--debug-fail-at", "range*2@*:term"]),
+                             capture_output=True, text=True, env=env)
+    check(stopped.returncode == 5 and staged_journal(parent), f"touched: exit {stopped.returncode}")
+    data = os.path.join(model_dir, "model.ckpt-1200", "model", "__0_0.distcp")
+    stat = os.stat(data)
+    os.utime(data, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    result = mpirun(args.binary, 3, base)
+    expect_success(result, "touched: the resumed run")
+    check("a fresh start" in result.stdout and "__0_0.distcp changed" in result.stdout,
+          f"touched: no fresh-start line naming the file:\n{result.stdout}")
+    with open(os.path.join(out, "run_record.json")) as f:
+        check(json.load(f)["resume"]["adopted_row_ranges"] == 0, "touched: a range was adopted")
+    print("ok: a data file touched between the runs: a fresh start naming it")
+
+
 def case_hdf5(args):
     import h5py
     import torch
@@ -384,12 +462,13 @@ def case_bad(args):
     check(not os.path.exists(out), "rewritten: something was published")
     print(f"ok: a data file rewritten during the export: exit 3: {errors[0]}")
 
-    for extra, says in ((["--delta-since", "900"], "--delta-since"),
-                        (["--resume"], "--source dcp"), (["--evict-older-than", "10"], "step_filter")):
+    for extra, says in ((["--delta-since", "900"], "--delta-since"), (["--resume", "--format", "hdf5"], "hdf5"),
+                        (["--evict-older-than", "10"], "step_filter")):
         refused("option" + extra[0], lambda where: None, says, 2 if "step_filter" not in says else 3, extra)
 
 
-CASES = {"inspect": case_inspect, "export": case_export, "hdf5": case_hdf5, "dense": case_dense, "bad": case_bad}
+CASES = {"inspect": case_inspect, "export": case_export, "resume": case_resume, "hdf5": case_hdf5, "dense": case_dense,
+         "bad": case_bad}
 
 if __name__ == "__main__":
     if subprocess.run([TORCH2, "path"], stdout=subprocess.DEVNULL).returncode != 0:

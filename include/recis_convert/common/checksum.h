@@ -74,4 +74,8 @@ class PieceChecksum {
 Result<std::vector<uint64_t>> checksum_file_pieces(const std::string& path, uint64_t piece_bytes, uint64_t first,
                                                    uint64_t count, ExitCode on_error);
 
+// XXH3-64 of bytes [offset, offset + bytes) of a file (a --resume journal's region): an error of kind `on_error` if
+// they cannot all be read.
+Result<uint64_t> checksum_file_range(const std::string& path, uint64_t offset, uint64_t bytes, ExitCode on_error);
+
 }  // namespace recis_convert

@@ -117,5 +117,12 @@ Status pwrite_all(int fd, const void* data, size_t size, uint64_t offset, const 
 // A new file (O_EXCL: never one that exists) holding `preamble`, sized to `size` bytes up front: other ranks then
 // pwrite inside it, and a short disk fails here, early. Failures are kOutput.
 Status create_sized_file(const std::string& path, const std::string& preamble, uint64_t size);
+// fsync of a file by its path: any descriptor's fsync makes the file's pages durable, whichever process wrote them.
+// kOutput naming the file.
+Status fsync_file(const std::string& path);
+
+// The same for a --resume run (`keep`): a file already there with `preamble` and `size` bytes is kept (the byte ranges
+// its journal lists are checked before they are adopted, and the rest is written again); any other is made anew.
+Status create_sized_file(const std::string& path, const std::string& preamble, uint64_t size, bool keep);
 
 }  // namespace recis_convert

@@ -41,7 +41,7 @@ class RunReport {
   void set_copy(const std::string& path, const std::string& why);
   void set_dropped(const std::vector<FileResult>& files);
   // --resume: what the run adopted from an interrupted one ("resume": files, bytes, seconds saved).
-  void set_resumed(uint64_t files, uint64_t pieces, uint64_t bytes, double seconds);
+  void set_resumed(uint64_t files, uint64_t pieces, uint64_t ranges, uint64_t bytes, double seconds);
   // --evict-older-than: each table's global step and where it came from (global_step.h).
   void set_global_steps(const std::map<std::string, GlobalStep>& steps);
   void add_error(const std::string& line);

@@ -193,9 +193,12 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ExportClock, tables, step)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PartCount, part, rows, kept)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PartSelection, part, decision, rows, kept, kept_rows_file)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RankColumns, error, columns)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ResumeSavings, files, pieces, bytes, seconds)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ResumeSavings, files, pieces, ranges, bytes, seconds)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(OutputRegion, file, offset, bytes, checksum)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RowRangeResult, table, range, ranges, regions, bytes_in)
 // A --resume journal entry is stored in the messages' own encoding (CBOR): its tensor lists are binary.
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(JournalEntry, result, piece, source_size, source_mtime_ns, source_header, seconds)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(JournalEntry, result, piece, rows, source_size, source_mtime_ns, source_header,
+                                   seconds)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RankCounts, error, counts)
 
 // Resharding (plan/reshard_plan.h): what each rank counted in its files, and the placements rank 0 sends back.
@@ -216,7 +219,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(KeptSlot, part, slot, tensor, file, rows, out
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(KeptDense, tensor, file)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ReshardInput, count, parts, slots, dense)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RankReshardCounts, error, found, kept)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Placement, target, offset, row)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Placement, target, offset, row, rows)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(TensorPlacement, tensor, ids, targets)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ReshardShare, count, sparse, dense, table_rows)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RowRangeCount, table, rows, kept, targets)

@@ -1,13 +1,14 @@
-// HugeCTR tables row by row, with --evict-l2-below and/or --reshard M. A table's rows are split over the ranks in
-// contiguous ranges, as for any HugeCTR export (hugectr_export.h); each range counts as one source part, and the
-// ranges in rank order are the table's row order, so the files do not depend on N.
-//   1. every rank counts, for each table, the rows of its range that stay (L2 norm of the embedding, in float32)
-//      and, with --reshard, how many of them go to each target part (by key: HugeCTR's key is the id);
-//   2. rank 0 lays out the output: with --reshard the M files of plan/reshard_plan.h; without, each table's own
-//      file with its kept rows (the kept rows of lower ranks first); it creates the files and sends each rank the
-//      offsets of its ranges' rows;
-//   3. the stream: every rank reads its ranges again, leaves out the evicted rows, rewrites the rest (serving
-//      dtypes) and pwrites them, grouped by target (sinks/row_table_files.h: write_row_table_kept_rows).
+// A row table's rows (sources/row_tables.h) into files: every rank reads a contiguous range of each table's rows, and
+// the ranges in rank order are the table's row order, so the files do not depend on N. Each range counts as one
+// source part.
+//   1. every rank counts, for each table, the rows of its range that stay (--evict-l2-below: the L2 norm of the
+//      embedding, in float32) and, with --reshard, how many of them go to each target part (by id); without
+//      either, every row stays and nothing is read;
+//   2. rank 0 places them (place_row_ranges, a pure function): with --reshard the M files of plan/reshard_plan.h;
+//      without, each table's own file with its kept rows (the kept rows of lower ranks first); it creates the files
+//      and sends each rank where its ranges' rows go;
+//   3. the stream: every rank reads its ranges, leaves out the evicted rows, rewrites the rest (serving dtypes) and
+//      writes them where they were placed (sinks/row_table_files.h: write_row_table_ranges).
 // Into model.h5 (plan_whole_row_tables) each table is read whole by one rank, as one source part "part_0_1": every
 // rank counts the tables it reads, every rank gets every count (the datasets' sizes), and with --reshard every rank
 // plans the same placements; the HDF5 sink writes the kept rows where they say.
@@ -50,6 +51,12 @@ struct RowRangePlacement {
   std::vector<std::vector<Placement>> slots;
 };
 
+// Rank 0's placement of every rank's ranges (place_row_ranges).
+struct RowRangePlacements {
+  std::vector<std::vector<RowRangePlacement>> ranks;  // by rank, each in table order
+  std::optional<ReshardLayout> layout;                // with --reshard
+};
+
 struct RowTablePlan {
   std::vector<RowRangePlacement> mine;      // into files, every rank
   std::optional<ReshardLayout> layout;          // into files, rank 0, with --reshard
@@ -89,8 +96,14 @@ Result<RowTablePlan> plan_whole_row_tables(const JobOptions& options, const RowT
                                            const std::vector<size_t>& mine, const std::string& staging_dir,
                                            Comm& comm);
 
-// Every rank, collectively (safetensors exports). Rank 0 resizes `model`'s tables to their kept rows (without
-// --reshard) and creates the output files in `staging_dir` (not in a dry run, when it is empty).
+// Rank 0: where the kept rows of every rank's ranges go, from every rank's counts (by rank, each in table order). With
+// --reshard the M part files' layout; without, `model`'s tables resized to their kept rows, each rank's rows after
+// those of lower ranks.
+Result<RowRangePlacements> place_row_ranges(const JobOptions& options, RowTables& model,
+                                            const std::vector<RankRowRangeCounts>& counts);
+
+// Every rank, collectively (safetensors exports): counts its ranges, and gets their placements from rank 0, which
+// creates the output files in `staging_dir` (not in a dry run, when it is empty).
 Result<RowTablePlan> plan_row_table_ranges(const JobOptions& options, RowTables& model,
                                          const std::string& staging_dir, Comm& comm);
 

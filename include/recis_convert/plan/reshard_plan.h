@@ -66,11 +66,12 @@ struct ReshardInput {
 };
 
 // Where one source tensor's rows for one target start: the absolute byte offset in the target's file, and the
-// row's index within the target part (model.h5 places rows by index).
+// row's index within the target part (model.h5 places rows by index); and how many rows go there.
 struct Placement {
   uint32_t target = 0;
   uint64_t offset = 0;
   uint64_t row = 0;
+  uint64_t rows = 0;
 };
 
 // What a writer of one source tensor needs.

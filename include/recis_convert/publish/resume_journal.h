@@ -10,7 +10,11 @@
 //                  checksum, its source file's size, modification time and header checksum, and the seconds it took;
 //   files/<name>.piece-<k>-of-<n>   one per finished piece of a file split among ranks (piece_plan.h): the same,
 //                  with the piece's result (the checksums of its share of the output) instead of the file's size
-//                  and checksum (and, for piece 0, the file's result).
+//                  and checksum (and, for piece 0, the file's result);
+//   files/row-table-<t>.range-<r>-of-<n>   one per finished range of a row table's rows (sources/row_tables.h:
+//                  HugeCTR's and a DCP's tables, whose rows, not files, are split over the ranks): the regions of the
+//                  output files rank r of n wrote (a slot's rows, for each target file) and their checksums. The
+//                  source is not stamped per entry: run.json holds every input file's size and time.
 // An entry is written (to a temporary name, fsynced, renamed) only once its output file is fsynced: a journaled
 // file is durable. The next run trusts nothing it has not checked: run.json must match (else a fresh start, with a
 // line saying why); each entry's output must have its size and checksum and its source the same header (else that
@@ -30,6 +34,7 @@
 #include "recis_convert/common/log.h"
 #include "recis_convert/sinks/file_export.h"
 #include "recis_convert/sources/checkpoint.h"
+#include "recis_convert/sources/source.h"
 
 namespace recis_convert {
 
@@ -38,20 +43,41 @@ inline constexpr const char* kJournalDir = ".recis-journal";
 // What run.json records. Two runs may share a staging directory when their fingerprints are equal.
 struct RunFingerprint {
   nlohmann::json options;  // the job config without the options that do not change the export's bytes
-  nlohmann::json source;   // checkpoint dir, data files (name, size, mtime), index and tensorkey.json checksums
+  // A checkpoint's directory, data files (name, size, mtime), index and tensorkey.json checksums; row tables' source
+  // path, every file they are read from (path, size, mtime) and the checksum of what describes them (a DCP's
+  // .metadata, HugeCTR's graph).
+  nlohmann::json source;
 };
 
-// From the job config (cli.h job_config_json) and the listing: reads the data files' sizes and times and the
-// checksums of `index` and `tensorkey.json` (kBadInput naming a file that cannot be read).
-Result<RunFingerprint> run_fingerprint(const nlohmann::json& job_config, const CheckpointListing& listing);
+// From the job config (cli.h job_config_json) and the source: reads the data files' sizes and times and the
+// checksums of `index` and `tensorkey.json`, or of the row tables' description (kBadInput naming a file that cannot be
+// read).
+Result<RunFingerprint> run_fingerprint(const nlohmann::json& job_config, const SourceDescription& source);
 
 // Why `previous` cannot be resumed as `now` ("" when it can): the first option or source file that differs.
 std::string why_not_resumable(const RunFingerprint& previous, const RunFingerprint& now);
 
-// A journaled output file, or piece of one.
+// What one rank wrote of a row table's rows, its range (plan/slices.h rows_of_rank): a region of an output file for
+// each exported slot and target file, with its checksum.
+struct OutputRegion {
+  std::string file;
+  uint64_t offset = 0;
+  uint64_t bytes = 0;
+  uint64_t checksum = 0;  // XXH3-64 of the region's bytes
+};
+struct RowRangeResult {
+  uint64_t table = 0;   // index into RowTables::tables
+  uint32_t range = 0;   // the rank whose range it is
+  uint32_t ranges = 0;  // of how many ranks
+  std::vector<OutputRegion> regions;
+  uint64_t bytes_in = 0;  // source bytes read
+};
+
+// A journaled output file, piece of one, or range of a row table.
 struct JournalEntry {
-  FileResult result;  // a piece other than 0: its name only
+  FileResult result;  // a piece other than 0: its name only; a range: nothing
   std::optional<PieceResult> piece;
+  std::optional<RowRangeResult> rows;
   uint64_t source_size = 0;
   int64_t source_mtime_ns = 0;
   uint64_t source_header = 0;  // XXH3-64 of the source file's length prefix and header
@@ -74,6 +100,7 @@ Result<ResumeState> open_resume_journal(const std::string& staging_dir, const Ru
 struct ResumeSavings {
   uint64_t files = 0;
   uint64_t pieces = 0;  // of files split among ranks
+  uint64_t ranges = 0;  // of row tables' rows
   uint64_t bytes = 0;   // output bytes adopted
   double seconds = 0;   // what exporting them took the interrupted run
 };
@@ -96,5 +123,14 @@ std::optional<JournalEntry> adopt_journaled_piece(const std::string& staging_dir
                                                   uint64_t piece_bytes, const Log& log);
 Status journal_piece(const std::string& staging_dir, const std::string& ckpt_dir, const PieceOutcome& done,
                      double seconds);
+
+// The same for a rank's range of a row table: `planned` is the range with the regions it would write (checksums
+// aside). Adopted if its entry lists the same regions and each holds the journaled checksum; else the entry is
+// removed (saying why) and the range is written again over the same bytes.
+std::optional<JournalEntry> adopt_journaled_rows(const std::string& staging_dir, const RowRangeResult& planned,
+                                                 const Log& log);
+// Every rank, once a range's rows are written: makes its regions durable (an fsync of each file) and writes
+// its entry.
+Status journal_rows(const std::string& staging_dir, const RowRangeResult& written, double seconds);
 
 }  // namespace recis_convert

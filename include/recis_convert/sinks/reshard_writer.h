@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "recis_convert/common/checksum.h"
 #include "recis_convert/common/error.h"
 #include "recis_convert/common/file_io.h"
 #include "recis_convert/pipeline/row_loop.h"
@@ -32,6 +33,10 @@ struct ReshardShare {
   std::map<std::string, uint64_t> dense;          // source key -> absolute offset in file 0
   std::map<std::string, std::vector<uint64_t>> table_rows;  // every table's rows per target part (model.h5's size)
 };
+
+// Rank 0, before any rank writes: the layout's M files with their headers, at their final size (`keep`: --resume,
+// file_io.h's create_sized_file).
+Status create_reshard_files(const ReshardLayout& layout, const std::string& staging_dir, bool keep);
 
 // The output files, opened for writing as rows arrive (at most a few hundred at a time: M may be large).
 class ReshardOutputFiles {
@@ -81,12 +86,17 @@ Error unplaced_row(const std::string& path, const std::string& what, uint64_t ro
 // that target's cursor. With a WritebackStarter, every 32 MiB written is handed to it.
 class RowRouter {
  public:
-  RowRouter(const std::vector<Placement>& targets, ReshardOutputFiles& files, WritebackStarter* writeback);
+  // `checksum`: keep the XXH3-64 of what is written at each target (a --resume journal's regions).
+  RowRouter(const std::vector<Placement>& targets, ReshardOutputFiles& files, WritebackStarter* writeback,
+            bool checksum = false);
   // `scratch` has room for n rows.
   Status write(const unsigned char* rows, uint64_t row_bytes, const uint32_t* index, uint64_t n,
                unsigned char* scratch);
   // Hands what is written and not yet started to the WritebackStarter.
   void finish();
+  // Per target: the bytes written there, and (with `checksum`) their XXH3-64.
+  uint64_t written(size_t target) const { return cursor_[target] - targets_[target].offset; }
+  uint64_t checksum(size_t target) const { return checksums_.at(target)->digest(); }
 
  private:
   static constexpr uint64_t kWritebackBytes = 32u << 20;
@@ -96,6 +106,7 @@ class RowRouter {
   std::vector<uint64_t> cursor_, started_;      // per target: the next row's offset, the first not yet started
   std::vector<uint64_t> count_, start_, fill_;  // per target, in the current chunk
   uint64_t unstarted_ = 0;
+  std::vector<std::unique_ptr<Checksum>> checksums_;  // per target, with `checksum`
 };
 
 class ReshardWriter {

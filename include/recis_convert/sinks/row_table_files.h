@@ -1,6 +1,7 @@
-// The HugeCTR tables' output files in RecIS's layout (one per table; sources/hugectr_export.h describes them):
-// created by rank 0 at their final size with their headers, every rank's contiguous range of rows written into
-// them through the row loop (pipeline/row_loop.h), and described after the barrier from their checksums.
+// Row tables' output files in RecIS's layout (one per table, sources/row_tables.h, or the M part files of --reshard):
+// created by rank 0 at their final size with their headers once every rank's range is counted and placed
+// (pipeline/row_table_stage.h), every rank's kept rows written where they were placed through the row loop
+// (pipeline/row_loop.h), and described after the barrier from their checksums.
 #pragma once
 
 #include <cstdint>
@@ -15,17 +16,14 @@
 #include "recis_convert/cli/cli.h"
 #include "recis_convert/pipeline/row_table_stage.h"
 #include "recis_convert/pipeline/row_loop.h"
+#include "recis_convert/publish/resume_journal.h"
 #include "recis_convert/sources/row_tables.h"
 
 namespace recis_convert {
 
-// Rank 0, before the others start: every output file with its header, at its final size.
-Status create_row_table_files(const RowTables& model, const std::string& staging_dir);
-
-// Every rank: its contiguous range of every table's rows, in pieces of about `buffer_bytes`. `progress` gets the
-// source bytes of each piece.
-Status write_row_table_rows(const RowTables& model, const std::string& staging_dir, int rank, int world_size,
-                          size_t buffer_bytes, bool fsync, const std::function<void(uint64_t)>& progress);
+// Rank 0, before the others start: every output file with its header, at its final size (`keep`: --resume,
+// file_io.h's create_sized_file).
+Status create_row_table_files(const RowTables& model, const std::string& staging_dir, bool keep);
 
 // Rank 0, after every rank finished: the files as FileResults, with their checksums.
 Result<std::vector<FileResult>> row_table_file_results(const RowTables& model, const std::string& staging_dir,
@@ -36,10 +34,13 @@ Result<std::vector<FileResult>> row_table_file_results(const RowTables& model, c
 // BF16: taken as float32 exactly) is at least `below`.
 RowFilter embedding_norm_filter(DType dtype, uint64_t dim, float below);
 
-// With --evict-l2-below or --reshard (pipeline/row_table_stage.h planned where the kept rows go):
-// Every rank: the kept rows of its ranges into the files. `progress` gets the source bytes of each piece.
-Status write_row_table_kept_rows(const JobOptions& options, const RowTables& model, const RowTablePlan& plan,
-                               const std::string& staging_dir, int rank, int world_size,
-                               const std::function<void(uint64_t)>& progress);
+// Every rank: the kept rows of its ranges into the files, where `plan` placed them, in pieces of about the
+// --buffer-mib. A range that does not fill its place exactly (its file changed since it was counted) is kBadInput.
+// With --resume (`resumed` not null): a range an interrupted run journaled is adopted if its bytes check out
+// (publish/resume_journal.h: adopt_journaled_rows) and counted in `resumed`; every range written is journaled.
+// `progress` gets the source bytes of each piece.
+Status write_row_table_ranges(const JobOptions& options, const RowTables& model, const RowTablePlan& plan,
+                              const std::string& staging_dir, int rank, int world_size, ResumeSavings* resumed,
+                              const Log& log, const std::function<void(uint64_t)>& progress);
 
 }  // namespace recis_convert

@@ -1,7 +1,8 @@
-// A HugeCTR model's tables into RecIS's layout (row_table_files.h): one file per table, created by rank 0 at
-// discovery, or with --evict-l2-below or --reshard files sized by the count pass (pipeline/row_table_stage.h).
-// Every rank writes its contiguous range of every table's rows into them; after the barrier rank 0 describes the
-// files from the checksums every rank shared in (its ranks stream no files of their own).
+// Row tables (a HugeCTR model's, a Distributed Checkpoint's) into RecIS's layout (row_table_files.h): one file per
+// table, or the M part files of --reshard, created by rank 0 once the count pass placed every rank's rows
+// (pipeline/row_table_stage.h). Every rank writes its contiguous range of every table's rows into them (with
+// --resume, journaling each range); after the barrier rank 0 fsyncs the files and describes them from the
+// checksums every rank shared in (its ranks stream no files of their own).
 #pragma once
 
 #include "recis_convert/sinks/sink.h"

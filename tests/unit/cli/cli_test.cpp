@@ -139,8 +139,7 @@ TEST(CliTest, ADistributedCheckpointTakesCkptDirAndRefusesWhatItsExportDoesNotDo
   EXPECT_EQ(dcp.options.source, SourceKind::kDcp);
   EXPECT_EQ(dcp.options.ckpt_dir, "/m");
   EXPECT_EQ(parse({"--source", "dcp", "--export-dir", "/o"}).exit_code, 2);  // no --ckpt-dir
-  for (const std::vector<std::string>& extra :
-       {std::vector<std::string>{"--delta-since", "100"}, {"--resume"}}) {
+  for (const std::vector<std::string>& extra : {std::vector<std::string>{"--delta-since", "100"}}) {
     std::vector<std::string> args = {"--source", "dcp", "--ckpt-dir", "/m", "--export-dir", "/o"};
     args.insert(args.end(), extra.begin(), extra.end());
     auto refused = parse(args);
@@ -161,6 +160,22 @@ TEST(CliTest, APublishRootTakesTheExportDirsPlaceWithAVersionNameAndKeep) {
   EXPECT_EQ(config["keep"], 3);
   EXPECT_FALSE(config.contains("export-dir"));
   EXPECT_FALSE(job_config_json(parse({"--ckpt-dir", "/c", "--export-dir", "/o"}).options).contains("keep"));
+  // --resume journals a row table's ranges where they were placed (--reshard too); a checkpoint's --reshard, model.h5
+  // and serving dtypes it refuses, whatever the source
+  const std::vector<std::string> dcp_resume = {"--source", "dcp", "--ckpt-dir", "/m", "--export-dir", "/o", "--resume"};
+  auto with = [&dcp_resume](std::vector<std::string> extra) {
+    extra.insert(extra.begin(), dcp_resume.begin(), dcp_resume.end());
+    return extra;
+  };
+  EXPECT_EQ(parse(with({"--reshard", "4", "--evict-l2-below", "0.1"})).action, CommandLine::Action::kRun);
+  for (const auto& [args, text] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {with({"--format", "hdf5"}), "--format hdf5"},
+           {with({"--quantize-embeddings", "int8"}), "serving dtypes"},
+           {{"--ckpt-dir", "/c", "--export-dir", "/o", "--resume", "--reshard", "2"}, "--reshard of a checkpoint"}}) {
+    auto parsed = parse(args);
+    EXPECT_EQ(parsed.exit_code, 2) << text;
+    EXPECT_NE(parsed.message.find(text), std::string::npos) << parsed.message;
+  }
   const std::vector<std::pair<std::vector<std::string>, std::string>> refused = {
       {{"--ckpt-dir", "/c", "--publish-root", "/serve", "--export-dir", "/o"}, "exclude each other"},
       {{"--ckpt-dir", "/c"}, "--export-dir (or --publish-root) is required"},

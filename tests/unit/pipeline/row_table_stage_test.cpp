@@ -40,7 +40,7 @@ class RowTableStageTest : public ::testing::Test {
     SerialComm comm;
     auto plan = plan_row_table_ranges(o_, model_, dir_.file("staging"), comm);
     EXPECT_TRUE(plan) << plan.error().describe();
-    auto written = write_row_table_kept_rows(o_, model_, plan.value(), dir_.file("staging"), 0, 1, {});
+    auto written = write_row_table_ranges(o_, model_, plan.value(), dir_.file("staging"), 0, 1, nullptr, log_, {});
     EXPECT_TRUE(written) << written.error().describe();
     return std::move(plan).value();
   }
@@ -76,6 +76,7 @@ class RowTableStageTest : public ::testing::Test {
   testing::TempDir dir_;
   JobOptions o_;
   RowTables model_;
+  Log log_{0, true, false};
 };
 
 TEST_F(RowTableStageTest, EvictionKeepsTheRowsWhoseNormIsNotBelowTheThreshold) {

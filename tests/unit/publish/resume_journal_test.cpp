@@ -42,9 +42,14 @@ class ResumeJournalTest : public ::testing::Test {
     return result ? result.value() : FileResult{};
   }
   RunFingerprint fingerprint(const std::string& filter = "true") {
-    auto f = run_fingerprint(nlohmann::json::parse("{\"filter-optimizer\": " + filter + ", \"report\": \"/r\"}"), listing_);
+    auto f = run_fingerprint(nlohmann::json::parse("{\"filter-optimizer\": " + filter + ", \"report\": \"/r\"}"), source());
     EXPECT_TRUE(f) << f.error().describe();
     return f ? f.value() : RunFingerprint{};
+  }
+  SourceDescription source() const {
+    SourceDescription described;
+    described.listing = listing_;
+    return described;
   }
   TempDir source_, out_;
   CheckpointListing listing_;
@@ -56,7 +61,7 @@ TEST_F(ResumeJournalTest, TheFingerprintIgnoresHowTheWorkIsRunAndSaysWhatChanged
   const RunFingerprint first = fingerprint();
   EXPECT_FALSE(first.options.contains("report"));
   // a rerun after a stall (--stall-timeout) may well change the timeout: it changes no byte of the export
-  auto watched = run_fingerprint(nlohmann::json::parse(R"({"filter-optimizer": true, "stall-timeout": 60})"), listing_);
+  auto watched = run_fingerprint(nlohmann::json::parse(R"({"filter-optimizer": true, "stall-timeout": 60})"), source());
   ASSERT_TRUE(watched);
   EXPECT_EQ(why_not_resumable(first, watched.value()), "");
   EXPECT_EQ(why_not_resumable(first, fingerprint()), "");

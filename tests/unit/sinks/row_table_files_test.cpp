@@ -10,6 +10,7 @@
 #include "message_round_trip.h"
 #include "recis_convert/mpi/comm.h"
 #include "recis_convert/mpi/job_messages.h"
+#include "recis_convert/plan/slices.h"
 #include "recis_convert/sinks/shared_file_checksums.h"
 #include "recis_convert/sources/hugectr_export.h"
 #include "recis_convert/transforms/embedding_codecs.h"
@@ -52,9 +53,20 @@ TEST(RowTableFilesTest, RanksWriteTheirRowRangesIntoOneRecisLayoutFile) {
 
   const std::string staging = dir.file("staging");
   ::mkdir(staging.c_str(), 0777);
-  ASSERT_TRUE(create_row_table_files(plan.value(), staging));
-  for (int rank = 2; rank >= 0; --rank) {  // three ranks, in any order, tiny pieces
-    ASSERT_TRUE(write_row_table_rows(again.value(), staging, rank, 3, 40, false, {}));
+  // three ranks: each counts its range (every row stays: nothing is read), rank 0 places them, each writes its own
+  o.buffer_mib = 1;
+  o.fsync = false;
+  std::vector<RankRowRangeCounts> counts;
+  for (int rank = 0; rank < 3; ++rank) counts.push_back(count_row_table_rows(o, again.value(), {{0, rows_of_rank(11, 3, rank)}}));
+  auto placed = place_row_ranges(o, plan.value(), counts);
+  ASSERT_TRUE(placed) << placed.error().describe();
+  ASSERT_TRUE(create_row_table_files(plan.value(), staging, false));
+  const Log log(0, true, false);
+  for (int rank = 2; rank >= 0; --rank) {  // in any order
+    RowTablePlan mine;
+    mine.mine = placed.value().ranks[static_cast<size_t>(rank)];
+    auto written = write_row_table_ranges(o, again.value(), mine, staging, rank, 3, nullptr, log, {});
+    ASSERT_TRUE(written) << written.error().describe();
   }
   SerialComm comm;
   auto digests = checksum_shared_files(comm, {t.file}, staging, 16);  // pieces of 16 bytes
