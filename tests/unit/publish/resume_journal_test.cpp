@@ -129,6 +129,46 @@ TEST_F(ResumeJournalTest, OpeningAdoptsTheJournaledFilesAndClearsTheRestOrStarts
   EXPECT_FALSE(adopt_journaled_file(staging_, listing_.ckpt_dir, listing_.files[0], 0, log_));
 }
 
+// A row table's range: adopted while its regions are the planned ones and hold the journaled bytes; its files stay
+// when the journal is opened again, others go.
+TEST_F(ResumeJournalTest, ARowRangeIsAdoptedOnlyWhileItsRegionsAreThePlannedOnesAndCheckOut) {
+  auto opened = open_resume_journal(staging_, fingerprint(), false, log_);
+  ASSERT_TRUE(opened) << opened.error().describe();
+  std::string bytes(64, '\0');
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>(i * 7);
+  testing::write_file(staging_ + "/model-0-of-2.safetensors", bytes);
+  testing::write_file(staging_ + "/model-1-of-2.safetensors", bytes);
+  const RowRangeResult planned{3, 1, 2, {{"model-0-of-2.safetensors", 8, 16, 0}, {"model-1-of-2.safetensors", 40, 0, 0}}, 99};
+  RowRangeResult written = planned;
+  written.regions[0].checksum = Checksum::of(bytes.data() + 8, 16);
+  written.regions[1].checksum = Checksum::of(nullptr, 0);
+  ASSERT_TRUE(journal_rows(staging_, written, 2.5));
+  auto adopted = adopt_journaled_rows(staging_, planned, log_);
+  ASSERT_TRUE(adopted);
+  EXPECT_EQ(adopted->seconds, 2.5);
+  EXPECT_EQ(adopted->rows->bytes_in, 99u);
+  RowRangeResult elsewhere = planned;  // another rank count, or another region: not this entry
+  elsewhere.ranges = 3;
+  EXPECT_FALSE(adopt_journaled_rows(staging_, elsewhere, log_));
+  elsewhere = planned;
+  elsewhere.regions[0].offset = 9;
+  EXPECT_FALSE(adopt_journaled_rows(staging_, elsewhere, log_));  // removed: the range is written again
+  EXPECT_FALSE(adopt_journaled_rows(staging_, planned, log_));
+
+  ASSERT_TRUE(journal_rows(staging_, written, 2.5));
+  testing::write_file(staging_ + "/stray.safetensors", "no entry names it");
+  opened.value().lock.reset();
+  auto again = open_resume_journal(staging_, fingerprint(), true, log_);
+  ASSERT_TRUE(again) << again.error().describe();
+  EXPECT_EQ(again.value().journaled, 1u);
+  EXPECT_TRUE(path_exists(staging_ + "/model-0-of-2.safetensors"));
+  EXPECT_TRUE(path_exists(staging_ + "/model-1-of-2.safetensors"));
+  EXPECT_FALSE(path_exists(staging_ + "/stray.safetensors"));
+  bytes[23] ^= 1;  // the region's last byte
+  testing::write_file(staging_ + "/model-0-of-2.safetensors", bytes);
+  EXPECT_FALSE(adopt_journaled_rows(staging_, planned, log_));
+}
+
 TEST_F(ResumeJournalTest, ASecondLiveRunIsKeptOutByTheLock) {
   auto first = open_resume_journal(staging_, fingerprint(), false, log_);
   ASSERT_TRUE(first) << first.error().describe();
