@@ -246,8 +246,8 @@ Result<ResumeState> open_resume_journal(const std::string& staging_dir, const Ru
   auto emptied = empty_directory(staging_dir, keep);
   if (!emptied) return emptied.error();
   log.stage("--resume: " + staging_dir + " holds " + std::to_string(state.journaled) +
-            " journaled files and pieces of an interrupted run with the same options and source; each is checked before it is "
-            "adopted");
+            " journaled outputs (files, pieces of files or ranges of table rows) of an interrupted run with the same "
+            "options and source; each is checked before it is adopted");
   return state;
 }
 
