@@ -10,6 +10,7 @@
 #include "recis_convert/plan/slices.h"
 #include "recis_convert/sinks/hdf5_row_tables.h"
 #include "recis_convert/sinks/row_table_files.h"
+#include "recis_convert/transforms/embedding_codecs.h"
 #include "recis_convert/transforms/row_eviction.h"
 
 namespace recis_convert {
@@ -93,6 +94,30 @@ Result<ReshardLayout> plan_row_table_reshard(uint32_t count, const RowTables& mo
     }
   }
   return plan_reshard(input, kept, model.source_path);
+}
+
+RowFilter embedding_norm_filter(DType dtype, uint64_t dim, float below) {
+  if (dtype == DType::kF32) {
+    return RowFilter{kRowTableEmbeddings, [dim, below](const unsigned char* rows, uint64_t n, unsigned char* keep) {
+                       uint64_t kept = 0;
+                       for (uint64_t r = 0; r < n; ++r) {
+                         keep[r] = kept_by_norm(reinterpret_cast<const float*>(rows) + r * dim, dim, below);
+                         kept += keep[r];
+                       }
+                       return kept;
+                     }};
+  }
+  const uint64_t row_bytes = dim * dtype_bits(dtype) / 8;
+  return RowFilter{kRowTableEmbeddings, [dtype, dim, below, row_bytes, row = std::vector<float>(dim)](
+                                            const unsigned char* rows, uint64_t n, unsigned char* keep) mutable {
+                     uint64_t kept = 0;
+                     for (uint64_t r = 0; r < n; ++r) {
+                       to_float32(dtype, rows + r * row_bytes, dim, row.data());
+                       keep[r] = kept_by_norm(row.data(), dim, below);
+                       kept += keep[r];
+                     }
+                     return kept;
+                   }};
 }
 
 RankRowRangeCounts count_row_table_rows(const JobOptions& o, const RowTables& model,

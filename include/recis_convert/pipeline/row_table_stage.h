@@ -26,6 +26,7 @@
 #include "recis_convert/mpi/comm.h"
 #include "recis_convert/plan/reshard_plan.h"
 #include "recis_convert/pipeline/eviction_stage.h"
+#include "recis_convert/pipeline/row_loop.h"
 #include "recis_convert/formats/hugectr_sparse.h"
 #include "recis_convert/sinks/reshard_writer.h"  // ReshardShare
 #include "recis_convert/sources/row_tables.h"
@@ -84,6 +85,11 @@ struct RowTablePart {
 // by RowTablePart::key: --reshard of HugeCTR tables, into files or into model.h5, planned by this one function.
 Result<ReshardLayout> plan_row_table_reshard(uint32_t count, const RowTables& model,
                                            const std::vector<RowTablePart>& parts);
+
+// --evict-l2-below on a row table's rows read (its embeddings are read anyway, so the decision is made on them, in
+// the count pass and the write alike): a row stays when the L2 norm of its `dim` values of `dtype` (F32, F16,
+// BF16: taken as float32 exactly) is at least `below`.
+RowFilter embedding_norm_filter(DType dtype, uint64_t dim, float below);
 
 // One rank: the kept rows (and, with --reshard, their targets) of each (table index, row range) given.
 RankRowRangeCounts count_row_table_rows(const JobOptions& options, const RowTables& model,

@@ -29,11 +29,6 @@ Status create_row_table_files(const RowTables& model, const std::string& staging
 Result<std::vector<FileResult>> row_table_file_results(const RowTables& model, const std::string& staging_dir,
                                                      const std::map<std::string, FileDigest>& digests);
 
-// --evict-l2-below on a row table's rows read (its embeddings are read anyway, so the decision is made on them, in
-// the count pass and the write alike): a row stays when the L2 norm of its `dim` values of `dtype` (F32, F16,
-// BF16: taken as float32 exactly) is at least `below`.
-RowFilter embedding_norm_filter(DType dtype, uint64_t dim, float below);
-
 // Every rank: the kept rows of its ranges into the files, where `plan` placed them, in pieces of about the
 // --buffer-mib. A range that does not fill its place exactly (its file changed since it was counted) is kBadInput.
 // With --resume (`resumed` not null): a range an interrupted run journaled is adopted if its bytes check out

@@ -13,7 +13,6 @@
 #include "recis_convert/plan/slices.h"
 #include "recis_convert/sinks/shared_file_checksums.h"
 #include "recis_convert/sources/hugectr_export.h"
-#include "recis_convert/transforms/embedding_codecs.h"
 #include "test_files.h"
 
 namespace recis_convert {
@@ -83,33 +82,6 @@ TEST(RowTableFilesTest, RanksWriteTheirRowRangesIntoOneRecisLayoutFile) {
   o.sparse = {table};
   o.table_names = {"bad/name"};
   EXPECT_EQ(describe_hugectr_model(o, RowTransformChain()).error().code, ExitCode::kUsage);
-}
-
-// --evict-l2-below decides on a table's own dtype as on its rows widened to float32 (exactly): the same rows stay.
-TEST(RowTableFilesTest, TheNormFilterDecidesOnF16AndBf16RowsAsOnTheirFloat32Values) {
-  const uint64_t dim = 3;
-  const std::vector<float> rows = {0.5f, 0.5f, 0.5f, 1.0f, 0.0f, 0.0f, 0.25f, -0.25f, 0.0f, 2.0f, -2.0f, 1.0f};
-  const uint64_t n = rows.size() / dim;
-  std::vector<uint16_t> f16, bf16;
-  for (float v : rows) {
-    f16.push_back(float_to_half(v));  // every value is exact in both
-    bf16.push_back(float_to_bfloat16(v));
-  }
-  for (float below : {0.0f, 0.8f, 0.866f, 1.0f, 3.1f}) {
-    std::vector<unsigned char> by_f32(n), by_f16(n), by_bf16(n);
-    const uint64_t kept = embedding_norm_filter(DType::kF32, dim, below)
-                              .decide(reinterpret_cast<const unsigned char*>(rows.data()), n, by_f32.data());
-    EXPECT_EQ(embedding_norm_filter(DType::kF16, dim, below)
-                  .decide(reinterpret_cast<const unsigned char*>(f16.data()), n, by_f16.data()), kept);
-    EXPECT_EQ(embedding_norm_filter(DType::kBF16, dim, below)
-                  .decide(reinterpret_cast<const unsigned char*>(bf16.data()), n, by_bf16.data()), kept);
-    EXPECT_EQ(by_f16, by_f32) << below;
-    EXPECT_EQ(by_bf16, by_f32) << below;
-  }
-  std::vector<unsigned char> keep(n);
-  EXPECT_EQ(embedding_norm_filter(DType::kF16, dim, 1.0f)
-                .decide(reinterpret_cast<const unsigned char*>(f16.data()), n, keep.data()), 2u);  // 1.0 and 3.0 stay
-  EXPECT_EQ(keep, (std::vector<unsigned char>{0, 1, 0, 1}));
 }
 
 }  // namespace
