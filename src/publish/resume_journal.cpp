@@ -358,8 +358,8 @@ std::optional<JournalEntry> adopt_journaled_rows(const std::string& staging_dir,
   };
   auto decoded = messages_detail::decode<JournalEntry>(std::move(text).value(), "journal entry");
   if (!decoded || !decoded.value().rows) return redo("its journal entry is unreadable");
-  std::optional<JournalEntry> entry = std::move(decoded).value();
-  const RowRangeResult& was = *entry->rows;
+  JournalEntry entry = std::move(decoded).value();
+  const RowRangeResult was = std::move(entry.rows).value_or(RowRangeResult{});
   bool same = was.table == planned.table && was.range == planned.range && was.ranges == planned.ranges &&
               was.regions.size() == planned.regions.size();
   for (size_t k = 0; same && k < was.regions.size(); ++k) {
@@ -372,6 +372,7 @@ std::optional<JournalEntry> adopt_journaled_rows(const std::string& staging_dir,
     auto checksum = checksum_file_range(staging_dir + "/" + region.file, region.offset, region.bytes, ExitCode::kOutput);
     if (!checksum || checksum.value() != region.checksum) return redo("the staged bytes are not the journaled ones");
   }
+  entry.rows = was;
   return entry;
 }
 
