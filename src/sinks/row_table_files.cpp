@@ -52,6 +52,11 @@ Result<std::vector<FileResult>> row_table_file_results(const RowTables& model, c
 
 namespace {
 
+// The name of output file `target` of a placement: a --reshard part file, or table `target`'s own file.
+std::string target_file(const JobOptions& o, const RowTables& model, uint32_t target) {
+  return o.reshard ? reshard_file_name(target, o.reshard) : model.tables[target].file;
+}
+
 // The regions of the output files a range fills, as planned (slot by slot, target by target), checksums aside.
 RowRangeResult planned_regions(const JobOptions& o, const RowTables& model, const RowRangePlacement& placed,
                                const RowRange& range, int rank, int world_size) {
@@ -61,8 +66,7 @@ RowRangeResult planned_regions(const JobOptions& o, const RowTables& model, cons
   for (size_t k = 0; k < t.slots.size(); ++k) {
     const uint64_t row_bytes = t.slots[k].rows->output().row_bytes();
     for (const Placement& p : placed.slots[k]) {
-      const std::string file = o.reshard ? reshard_file_name(p.target, o.reshard) : model.tables[p.target].file;
-      out.regions.push_back(OutputRegion{file, p.offset, p.rows * row_bytes, 0});
+      out.regions.push_back(OutputRegion{target_file(o, model, p.target), p.offset, p.rows * row_bytes, 0});
     }
   }
   return out;
@@ -73,9 +77,7 @@ RowRangeResult planned_regions(const JobOptions& o, const RowTables& model, cons
 Status write_row_table_ranges(const JobOptions& o, const RowTables& model, const RowTablePlan& plan,
                               const std::string& staging_dir, int rank, int world_size, ResumeSavings* resumed,
                               const Log& log, const std::function<void(uint64_t)>& progress) {
-  ReshardOutputFiles files([&](uint32_t target) {
-    return staging_dir + "/" + (o.reshard ? reshard_file_name(target, o.reshard) : model.tables[target].file);
-  });
+  ReshardOutputFiles files([&](uint32_t target) { return staging_dir + "/" + target_file(o, model, target); });
   std::unique_ptr<WritebackStarter> writeback;
   if (o.fsync) writeback = std::make_unique<WritebackStarter>();
   std::optional<PartOfIdTable> part_of;
