@@ -376,12 +376,12 @@ std::optional<JournalEntry> adopt_journaled_rows(const std::string& staging_dir,
   return entry;
 }
 
-Status journal_rows(const std::string& staging_dir, const RowRangeResult& written, double seconds) {
+Status journal_rows(const std::string& staging_dir, const RowRangeResult& written, double seconds, bool fsync) {
   std::vector<std::string> files;
   for (const OutputRegion& region : written.regions) {
     if (std::find(files.begin(), files.end(), region.file) == files.end()) files.push_back(region.file);
   }
-  for (const std::string& file : files) {
+  for (const std::string& file : fsync ? files : std::vector<std::string>{}) {
     auto synced = fsync_file(staging_dir + "/" + file);
     if (!synced) return synced;
   }

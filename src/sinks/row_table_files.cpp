@@ -153,7 +153,8 @@ Status write_row_table_ranges(const JobOptions& o, const RowTables& model, const
     }
     if (resumed) {
       auto journaled = journal_rows(staging_dir, regions,
-                                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+                                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+                                    o.fsync);
       if (!journaled) return journaled;
     }
     fault_point("range");

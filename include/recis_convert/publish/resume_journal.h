@@ -129,8 +129,8 @@ Status journal_piece(const std::string& staging_dir, const std::string& ckpt_dir
 // removed (saying why) and the range is written again over the same bytes.
 std::optional<JournalEntry> adopt_journaled_rows(const std::string& staging_dir, const RowRangeResult& planned,
                                                  const Log& log);
-// Every rank, once a range's rows are written: makes its regions durable (an fsync of each file) and writes
-// its entry.
-Status journal_rows(const std::string& staging_dir, const RowRangeResult& written, double seconds);
+// Every rank, once a range's rows are written: makes its regions durable (an fsync of each file; not with
+// --no-fsync, whose entries are checked on adoption all the same) and writes its entry.
+Status journal_rows(const std::string& staging_dir, const RowRangeResult& written, double seconds, bool fsync);
 
 }  // namespace recis_convert

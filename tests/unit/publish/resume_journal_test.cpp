@@ -142,7 +142,7 @@ TEST_F(ResumeJournalTest, ARowRangeIsAdoptedOnlyWhileItsRegionsAreThePlannedOnes
   RowRangeResult written = planned;
   written.regions[0].checksum = Checksum::of(bytes.data() + 8, 16);
   written.regions[1].checksum = Checksum::of(nullptr, 0);
-  ASSERT_TRUE(journal_rows(staging_, written, 2.5));
+  ASSERT_TRUE(journal_rows(staging_, written, 2.5, true));
   auto adopted = adopt_journaled_rows(staging_, planned, log_);
   ASSERT_TRUE(adopted);
   EXPECT_EQ(adopted->seconds, 2.5);
@@ -155,7 +155,7 @@ TEST_F(ResumeJournalTest, ARowRangeIsAdoptedOnlyWhileItsRegionsAreThePlannedOnes
   EXPECT_FALSE(adopt_journaled_rows(staging_, elsewhere, log_));  // removed: the range is written again
   EXPECT_FALSE(adopt_journaled_rows(staging_, planned, log_));
 
-  ASSERT_TRUE(journal_rows(staging_, written, 2.5));
+  ASSERT_TRUE(journal_rows(staging_, written, 2.5, true));
   testing::write_file(staging_ + "/stray.safetensors", "no entry names it");
   opened.value().lock.reset();
   auto again = open_resume_journal(staging_, fingerprint(), true, log_);
