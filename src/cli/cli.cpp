@@ -677,13 +677,19 @@ CommandLine parse_command_line(int argc, const char* const* argv, ParsingRank ra
   }
   if (o.resume) {
     // A RecIS checkpoint's files are journaled whole (or in pieces), one writer each; row tables' ranges are journaled
-    // with the regions they fill, which --reshard places too. model.h5 is one file every rank writes into, and a
-    // serving dtype's error sums (manifest) would need every adopted file's rows again.
+    // with the regions they fill, which --reshard places too, and their conversion error. model.h5 is one file every
+    // rank writes into, and a checkpoint file's entry holds no error sums of its serving dtype (the manifest's).
     std::string not_with;
-    if (o.format == ExportFormat::kHdf5) not_with = "--format hdf5 (one file every rank writes into)";
-    else if (o.reshard != 0 && o.source == SourceKind::kRecis) not_with = "--reshard of a checkpoint's files (every rank writes into every part file)";
-    else if (o.embedding_dtypes.any() || !o.quantize_tables.empty()) not_with = "serving dtypes (the manifest's error sums cover every row)";
-    else if (o.dry_run) not_with = "--dry-run";
+    const bool checkpoint = o.source == SourceKind::kRecis;
+    if (o.format == ExportFormat::kHdf5) {
+      not_with = "--format hdf5 (one file every rank writes into)";
+    } else if (o.reshard != 0 && checkpoint) {
+      not_with = "--reshard of a checkpoint's files (every rank writes into every part file)";
+    } else if ((o.embedding_dtypes.any() || !o.quantize_tables.empty()) && checkpoint) {
+      not_with = "serving dtypes of a checkpoint's files (the manifest's error sums cover every row)";
+    } else if (o.dry_run) {
+      not_with = "--dry-run";
+    }
     if (!not_with.empty()) return usage("--resume does not combine with " + not_with);
   }
   if (!o.export_dir.empty() && !o.publish_root.empty()) {

@@ -62,7 +62,7 @@ RowRangeResult planned_regions(const JobOptions& o, const RowTables& model, cons
                                const RowRange& range, int rank, int world_size) {
   const RowTable& t = model.tables[placed.table];
   RowRangeResult out{placed.table, static_cast<uint32_t>(rank), static_cast<uint32_t>(world_size), {},
-                     range.count * t.source.read_row_bytes()};
+                     range.count * t.source.read_row_bytes(), std::nullopt};
   for (size_t k = 0; k < t.slots.size(); ++k) {
     const uint64_t row_bytes = t.slots[k].rows->output().row_bytes();
     for (const Placement& p : placed.slots[k]) {
@@ -75,8 +75,9 @@ RowRangeResult planned_regions(const JobOptions& o, const RowTables& model, cons
 }  // namespace
 
 Status write_row_table_ranges(const JobOptions& o, const RowTables& model, const RowTablePlan& plan,
-                              const std::string& staging_dir, int rank, int world_size, ResumeSavings* resumed,
-                              const Log& log, const std::function<void(uint64_t)>& progress) {
+                              const RowTransformChain& transforms, const std::string& staging_dir, int rank,
+                              int world_size, ResumeSavings* resumed, const Log& log,
+                              const std::function<void(uint64_t)>& progress) {
   ReshardOutputFiles files([&](uint32_t target) { return staging_dir + "/" + target_file(o, model, target); });
   std::unique_ptr<WritebackStarter> writeback;
   if (o.fsync) writeback = std::make_unique<WritebackStarter>();
@@ -92,8 +93,16 @@ Status write_row_table_ranges(const JobOptions& o, const RowTables& model, const
     const RowRange range = rows_of_rank(t.source.rows(), world_size, rank);
     if (range.count == 0) continue;
     RowRangeResult regions = planned_regions(o, model, placed, range, rank, world_size);
+    // with a serving dtype, the table's error so far is set aside while the range converts its rows, so that the
+    // range's own is journaled (exact sums: added back, the ledger is as without --resume)
+    TableQuantization* converted = nullptr;
+    if (QuantizationLedger* ledger = transforms.quantization()) {
+      auto found = ledger->tables.find(t.name);
+      if (found != ledger->tables.end()) converted = &found->second;
+    }
     if (resumed) {
       if (auto adopted = adopt_journaled_rows(staging_dir, regions, log)) {
+        if (converted != nullptr && adopted->rows->error) converted->error.add(*adopted->rows->error);
         ++resumed->ranges;
         for (const OutputRegion& region : regions.regions) resumed->bytes += region.bytes;
         resumed->seconds += adopted->seconds;
@@ -101,6 +110,8 @@ Status write_row_table_ranges(const JobOptions& o, const RowTables& model, const
         continue;
       }
     }
+    QuantizationError before;
+    if (resumed && converted != nullptr) std::swap(before, converted->error);
     std::vector<std::unique_ptr<RowRouter>> routers;
     for (const auto& targets : placed.slots) {
       routers.push_back(std::make_unique<RowRouter>(targets, files, writeback.get(), resumed != nullptr));
@@ -150,6 +161,11 @@ Status write_row_table_ranges(const JobOptions& o, const RowTables& model, const
         }
         if (resumed) regions.regions[region].checksum = routers[k]->checksum(p);
       }
+    }
+    if (resumed && converted != nullptr) {
+      regions.error = converted->error;
+      converted->error = std::move(before);
+      converted->error.add(*regions.error);
     }
     if (resumed) {
       auto journaled = journal_rows(staging_dir, regions,

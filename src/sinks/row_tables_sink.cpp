@@ -23,8 +23,8 @@ StreamOutcome RowTablesSink::stream(const StreamRequest& r, Comm& comm, const Lo
       progress.add_bytes(n);
       out.shared_bytes += n;
     };
-    auto written = write_row_table_ranges(o, model, *r.row_table_plan, r.staging_dir, comm.rank(), comm.size(),
-                                          o.resume ? &out.resumed : nullptr, log, count);
+    auto written = write_row_table_ranges(o, model, *r.row_table_plan, r.transforms, r.staging_dir, comm.rank(),
+                                          comm.size(), o.resume ? &out.resumed : nullptr, log, count);
     if (!written) {
       out.failure = written.error();
       comm.announce_failure();

@@ -13,7 +13,10 @@ RowTransformChain make_row_transforms(bool filter_optimizer, const std::vector<s
   RowTransformChain chain;
   chain.add(std::make_unique<OptimizerSlotFilter>(filter_optimizer,
                                                   std::set<std::string>(drop_slots.begin(), drop_slots.end())));
-  if (embedding_dtypes.any()) chain.add(std::make_unique<EmbeddingQuantizer>(embedding_dtypes, quantization));
+  if (embedding_dtypes.any()) {
+    chain.add(std::make_unique<EmbeddingQuantizer>(embedding_dtypes, quantization));
+    chain.set_quantization(quantization);
+  }
   return chain;
 }
 

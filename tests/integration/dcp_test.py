@@ -18,7 +18,7 @@ and table-wise chunks); --select best takes the model.ckpt-<step> TorchEasyRec's
 its L2 norm is not below the threshold, its row PyTorch's own embedding_bag_byte_prepack of the source row;
 identical files at np 1 and 3; verify passes.
 
-resume: --resume of a DCP export (plain; with --reshard and --evict-l2-below) stopped by SIGTERM on every rank once
+resume: --resume of a DCP export (plain; int8; with --reshard and --evict-l2-below) stopped by SIGTERM on every rank once
 its second range of table rows is journaled: the next --resume run at the same N adopts every journaled range (a
 range whose staged bytes were changed is redone, saying so), at another N none, after a touched data file none
 (a fresh start naming it); the export is byte-identical to an uninterrupted one and verifies.
@@ -290,6 +290,8 @@ def case_resume(args):
     env = dict(os.environ, OMPI_MCA_btl_vader_single_copy_mechanism="none")
     # (CI runs this under ASan too: each variant once where another covers it)
     for label, extra, variants in (("plain", [], ((3, False),)),
+                                   # the manifest's int8 error sums: the adopted ranges' journaled, the rest computed
+                                   ("int8", ["--quantize-embeddings", "int8"], ((3, False),)),
                                    ("reshard+evict", ["--reshard", "4", "--evict-l2-below", repr(threshold)],
                                     ((3, True), (2, False)))):
         base = ["--source", "dcp", "--ckpt-dir", model_dir] + extra

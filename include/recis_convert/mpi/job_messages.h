@@ -195,7 +195,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PartSelection, part, decision, rows, kept, ke
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RankColumns, error, columns)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ResumeSavings, files, pieces, ranges, bytes, seconds)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(OutputRegion, file, offset, bytes, checksum)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RowRangeResult, table, range, ranges, regions, bytes_in)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RowRangeResult, table, range, ranges, regions, bytes_in, error)
 // A --resume journal entry is stored in the messages' own encoding (CBOR): its tensor lists are binary.
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(JournalEntry, result, piece, rows, source_size, source_mtime_ns, source_header,
                                    seconds)

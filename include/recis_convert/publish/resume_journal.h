@@ -35,6 +35,7 @@
 #include "recis_convert/sinks/file_export.h"
 #include "recis_convert/sources/checkpoint.h"
 #include "recis_convert/sources/source.h"
+#include "recis_convert/transforms/quantization_error.h"
 
 namespace recis_convert {
 
@@ -71,6 +72,7 @@ struct RowRangeResult {
   uint32_t ranges = 0;  // of how many ranks
   std::vector<OutputRegion> regions;
   uint64_t bytes_in = 0;  // source bytes read
+  std::optional<QuantizationError> error;  // with a serving dtype: its rows' conversion error (the manifest's sums)
 };
 
 // A journaled output file, piece of one, or range of a row table.

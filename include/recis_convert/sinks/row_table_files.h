@@ -32,10 +32,12 @@ Result<std::vector<FileResult>> row_table_file_results(const RowTables& model, c
 // Every rank: the kept rows of its ranges into the files, where `plan` placed them, in pieces of about the
 // --buffer-mib. A range that does not fill its place exactly (its file changed since it was counted) is kBadInput.
 // With --resume (`resumed` not null): a range an interrupted run journaled is adopted if its bytes check out
-// (publish/resume_journal.h: adopt_journaled_rows) and counted in `resumed`; every range written is journaled.
-// `progress` gets the source bytes of each piece.
+// (publish/resume_journal.h: adopt_journaled_rows) and counted in `resumed`, its conversion error (serving dtypes)
+// added to `transforms`' ledger; every range written is journaled with its own. `progress` gets the source bytes of
+// each piece.
 Status write_row_table_ranges(const JobOptions& options, const RowTables& model, const RowTablePlan& plan,
-                              const std::string& staging_dir, int rank, int world_size, ResumeSavings* resumed,
-                              const Log& log, const std::function<void(uint64_t)>& progress);
+                              const RowTransformChain& transforms, const std::string& staging_dir, int rank,
+                              int world_size, ResumeSavings* resumed, const Log& log,
+                              const std::function<void(uint64_t)>& progress);
 
 }  // namespace recis_convert

@@ -22,6 +22,8 @@
 namespace recis_convert {
 
 // What one row of a slot looks like.
+struct QuantizationLedger;  // quantization_error.h
+
 struct RowLayout {
   DType dtype = DType::kF32;
   std::string dtype_spelling;       // as a safetensors header spells it
@@ -107,6 +109,10 @@ class RowTransformChain {
   RowTransformChain& operator=(RowTransformChain&&) = default;
 
   void add(std::unique_ptr<RowTransform> transform) { transforms_.push_back(std::move(transform)); }
+  // The ledger its serving-dtype conversion records each table's error into (null: none converts), so that a
+  // --resume run can add what an adopted range's conversion recorded (sinks/row_table_files.h).
+  void set_quantization(QuantizationLedger* ledger) { quantization_ = ledger; }
+  QuantizationLedger* quantization() const { return quantization_; }
 
   bool is_identity() const;
   bool drops_anything() const;
@@ -117,6 +123,7 @@ class RowTransformChain {
 
  private:
   std::vector<std::unique_ptr<RowTransform>> transforms_;
+  QuantizationLedger* quantization_ = nullptr;
 };
 
 }  // namespace recis_convert

@@ -160,17 +160,18 @@ TEST(CliTest, APublishRootTakesTheExportDirsPlaceWithAVersionNameAndKeep) {
   EXPECT_EQ(config["keep"], 3);
   EXPECT_FALSE(config.contains("export-dir"));
   EXPECT_FALSE(job_config_json(parse({"--ckpt-dir", "/c", "--export-dir", "/o"}).options).contains("keep"));
-  // --resume journals a row table's ranges where they were placed (--reshard too); a checkpoint's --reshard, model.h5
-  // and serving dtypes it refuses, whatever the source
+  // --resume journals a row table's ranges where they were placed (--reshard and serving dtypes too); model.h5, and a
+  // checkpoint's --reshard and serving dtypes, it refuses
   const std::vector<std::string> dcp_resume = {"--source", "dcp", "--ckpt-dir", "/m", "--export-dir", "/o", "--resume"};
   auto with = [&dcp_resume](std::vector<std::string> extra) {
     extra.insert(extra.begin(), dcp_resume.begin(), dcp_resume.end());
     return extra;
   };
-  EXPECT_EQ(parse(with({"--reshard", "4", "--evict-l2-below", "0.1"})).action, CommandLine::Action::kRun);
+  EXPECT_EQ(parse(with({"--reshard", "4", "--evict-l2-below", "0.1", "--quantize-embeddings", "int8"})).action,
+            CommandLine::Action::kRun);
   for (const auto& [args, text] : std::vector<std::pair<std::vector<std::string>, std::string>>{
            {with({"--format", "hdf5"}), "--format hdf5"},
-           {with({"--quantize-embeddings", "int8"}), "serving dtypes"},
+           {{"--ckpt-dir", "/c", "--export-dir", "/o", "--resume", "--quantize-embeddings", "int8"}, "serving dtypes"},
            {{"--ckpt-dir", "/c", "--export-dir", "/o", "--resume", "--reshard", "2"}, "--reshard of a checkpoint"}}) {
     auto parsed = parse(args);
     EXPECT_EQ(parsed.exit_code, 2) << text;

@@ -41,7 +41,7 @@ class RowTableStageTest : public ::testing::Test {
     SerialComm comm;
     auto plan = plan_row_table_ranges(o_, model_, dir_.file("staging"), comm);
     EXPECT_TRUE(plan) << plan.error().describe();
-    auto written = write_row_table_ranges(o_, model_, plan.value(), dir_.file("staging"), 0, 1, nullptr, log_, {});
+    auto written = write_row_table_ranges(o_, model_, plan.value(), RowTransformChain(), dir_.file("staging"), 0, 1, nullptr, log_, {});
     EXPECT_TRUE(written) << written.error().describe();
     return std::move(plan).value();
   }

@@ -138,7 +138,8 @@ TEST_F(ResumeJournalTest, ARowRangeIsAdoptedOnlyWhileItsRegionsAreThePlannedOnes
   for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>(i * 7);
   testing::write_file(staging_ + "/model-0-of-2.safetensors", bytes);
   testing::write_file(staging_ + "/model-1-of-2.safetensors", bytes);
-  const RowRangeResult planned{3, 1, 2, {{"model-0-of-2.safetensors", 8, 16, 0}, {"model-1-of-2.safetensors", 40, 0, 0}}, 99};
+  const RowRangeResult planned{
+      3, 1, 2, {{"model-0-of-2.safetensors", 8, 16, 0}, {"model-1-of-2.safetensors", 40, 0, 0}}, 99, std::nullopt};
   RowRangeResult written = planned;
   written.regions[0].checksum = Checksum::of(bytes.data() + 8, 16);
   written.regions[1].checksum = Checksum::of(nullptr, 0);

@@ -64,7 +64,7 @@ TEST(RowTableFilesTest, RanksWriteTheirRowRangesIntoOneRecisLayoutFile) {
   for (int rank = 2; rank >= 0; --rank) {  // in any order
     RowTablePlan mine;
     mine.mine = placed.value().ranks[static_cast<size_t>(rank)];
-    auto written = write_row_table_ranges(o, again.value(), mine, staging, rank, 3, nullptr, log, {});
+    auto written = write_row_table_ranges(o, again.value(), mine, RowTransformChain(), staging, rank, 3, nullptr, log, {});
     ASSERT_TRUE(written) << written.error().describe();
   }
   SerialComm comm;
