@@ -120,7 +120,12 @@ Status empty_directory(const std::string& dir, const std::vector<std::string>& k
 
 namespace {
 
-nlohmann::json checkpoint_source(const CheckpointListing& listing, nlohmann::json& files) {
+nlohmann::json file_entry(const std::string& name, uint64_t size, int64_t mtime_ns) {
+  return {{"name", name}, {"size", size}, {"mtime_ns", mtime_ns}};
+}
+
+// A checkpoint: its index and tensorkey.json by their checksums, and every data file's size and time.
+Result<nlohmann::json> checkpoint_source(const CheckpointListing& listing) {
   nlohmann::json source;
   source["checkpoint"] = resolved_path(listing.ckpt_dir);
   for (const char* name : {"index", "tensorkey.json"}) {
@@ -128,13 +133,19 @@ nlohmann::json checkpoint_source(const CheckpointListing& listing, nlohmann::jso
     auto digest = Checksum::of_file(path, ExitCode::kBadInput, 0);
     source[name] = digest ? Checksum::hex(digest.value().checksum) : "absent";
   }
-  for (const DataFile& file : listing.files) files.push_back({{"name", file.name}, {"path", listing.ckpt_dir + "/" + file.name}});
+  nlohmann::json files = nlohmann::json::array();
+  for (const DataFile& file : listing.files) {
+    auto stamp = stamp_of(listing.ckpt_dir + "/" + file.name);
+    if (!stamp) return stamp.error();
+    files.push_back(file_entry(file.name, stamp.value().size, stamp.value().mtime_ns));
+  }
+  source["files"] = std::move(files);
   return source;
 }
 
 // Row tables: what describes them (a DCP's .metadata, HugeCTR's graph) by its checksum, and every file their rows
-// are read from.
-Result<nlohmann::json> row_tables_source(const SourceDescription& described, nlohmann::json& files) {
+// are read from, as discovery stamped it (RowTables::inputs).
+Result<nlohmann::json> row_tables_source(const SourceDescription& described) {
   const RowTables& tables = *described.row_tables;
   nlohmann::json source;
   source["checkpoint"] = resolved_path(tables.source_path);
@@ -143,7 +154,9 @@ Result<nlohmann::json> row_tables_source(const SourceDescription& described, nlo
   auto digest = Checksum::of_file(description, ExitCode::kBadInput, 0);
   if (!digest) return digest.error();
   source["description"] = Checksum::hex(digest.value().checksum);
-  for (const auto& [path, stamp] : tables.inputs) files.push_back({{"name", path}, {"path", path}});
+  nlohmann::json files = nlohmann::json::array();
+  for (const auto& [path, stamp] : tables.inputs) files.push_back(file_entry(path, stamp.size, stamp.mtime_ns));
+  source["files"] = std::move(files);
   return source;
 }
 
@@ -153,21 +166,9 @@ Result<RunFingerprint> run_fingerprint(const nlohmann::json& job_config, const S
   RunFingerprint f;
   f.options = job_config;
   for (const char* key : kVolatileOptions) f.options.erase(key);
-  nlohmann::json named = nlohmann::json::array();  // name and path of each data file
-  if (described.has_row_tables()) {
-    auto source = row_tables_source(described, named);
-    if (!source) return source.error();
-    f.source = std::move(source).value();
-  } else {
-    f.source = checkpoint_source(described.listing, named);
-  }
-  nlohmann::json files = nlohmann::json::array();
-  for (const nlohmann::json& file : named) {
-    auto stamp = stamp_of(file["path"].get<std::string>());
-    if (!stamp) return stamp.error();
-    files.push_back({{"name", file["name"]}, {"size", stamp.value().size}, {"mtime_ns", stamp.value().mtime_ns}});
-  }
-  f.source["files"] = std::move(files);
+  auto source = described.has_row_tables() ? row_tables_source(described) : checkpoint_source(described.listing);
+  if (!source) return source.error();
+  f.source = std::move(source).value();
   return f;
 }
 
