@@ -29,6 +29,7 @@
 #include "recis_convert/sources/merged_export.h"
 #include "recis_convert/transforms/job_transforms.h"
 #include "recis_convert/sources/export_manifest.h"
+#include "recis_convert/sources/input_verifier.h"
 
 namespace recis_convert {
 namespace {
@@ -205,14 +206,16 @@ Status finish_merge(const MergeOptions& m, const std::vector<ExportManifest>& ma
   return Ok{};
 }
 
-// 1b, every rank: every input is what its manifest says, before anything is written (a flipped byte, which verify
-// catches, would otherwise be merged into an export whose new manifest vouches for it). Every rank returns rank
-// 0's verdict.
-Status check_inputs_verify(const MergeOptions& m, Comm& comm) {
+// 2a, every rank: every input is what its manifest says (a flipped byte, which verify catches, would otherwise be
+// merged into an export whose new manifest vouches for it): the deltas and the base's other files now, the base's
+// whole files (`hashed_in_stream`, their size now) from the stream's reads of them (sources/input_verifier.h). Every
+// rank returns rank 0's verdict, and the base's manifest entries.
+Result<std::vector<ManifestFile>> check_inputs_verify(const MergeOptions& m, const std::set<std::string>& hashed_in_stream,
+                                                      Comm& comm) {
   std::vector<std::string> input_dirs{m.base};
   input_dirs.insert(input_dirs.end(), m.deltas.begin(), m.deltas.end());
-  auto checked = check_manifest_checksums(comm, input_dirs);
-  return broadcast_result<Ok>(
+  auto checked = check_manifest_checksums(comm, input_dirs, hashed_in_stream);
+  auto verdict = broadcast_result<Ok>(
       comm,
       [&]() -> Status {
         if (!checked) return checked.error();
@@ -225,18 +228,43 @@ Status check_inputs_verify(const MergeOptions& m, Comm& comm) {
                                  "; the inputs of a merge must verify");
       },
       "merge-inputs-verified");
+  if (!verdict) return verdict.error();
+  if (!checked) return checked.error();  // a failure is every rank's alike: not here
+  return std::move(checked.value().files[0]);
+}
+
+// 3b, every rank: the base's files each rank streamed, checked from its stream's reads (and the rest read now). A
+// file that differs from its manifest is every rank's failure, the first in rank order: it is what to say, whatever
+// else reading the corrupt file made go wrong on any rank.
+void check_streamed_inputs(InputVerifier& verifier, StreamOutcome& streamed, Comm& comm) {
+  Status mine = Ok{};
+  if (!streamed.failure || streamed.failure->code != ExitCode::kInterrupted) {
+    auto problems = verifier.finish();
+    if (!problems && !streamed.failure) streamed.failure = problems.error();
+    if (problems && !problems.value().empty()) {
+      const auto& all = problems.value();
+      mine = bad_input("", all.front() +
+                               (all.size() > 1 ? " (and " + std::to_string(all.size() - 1) +
+                                                     " more problem(s): see recis-convert verify)"
+                                               : std::string()) +
+                               "; the inputs of a merge must verify");
+    }
+  }
+  auto agreed = agree_on_first_error(comm, mine, "merge-inputs-streamed");
+  if (!agreed) streamed.failure = agreed.error();
 }
 
 // The merged rows of the base's files (sources/merged_export.h), on this rank; `bitmaps`: its kept-row bitmaps'
 // names start so.
 MergedExport merged_rows(const MergeOptions& m, const MergeInputs& inputs, const DeltaRows& deltas,
-                         const std::string& bitmaps) {
+                         const std::string& bitmaps, InputVerifier* verifier = nullptr) {
   MergeSettings merging;
   merging.older_than = m.older_than;
   merging.l2_below = m.l2_below;
   merging.global_step = inputs.step;
   merging.kept_rows_prefix = kept_row_bitmap_dir(inputs.staging_dir) + "/" + bitmaps;
   merging.join.spill_dir = inputs.staging_dir;
+  merging.join.verifier = verifier;
   if (m.debug_join_kib) merging.join.join_bytes = static_cast<uint64_t>(m.debug_join_kib) << 10;
   return MergedExport(inputs.base, deltas, merging);
 }
@@ -250,7 +278,7 @@ class MergeJob final : public Job {
   MergeJob(const MergeOptions& m, Comm& comm, RunReport& report)
       : m_(m), comm_(comm), report_(report), log_(comm.rank(), m.quiet, false) {}
 
-  // 1. the exports, on rank 0; 1b. each verified
+  // 1. the exports, on rank 0
   Status discover() override {
     auto inputs = broadcast_result<MergeInputs>(
         comm_, [&] { return read_inputs(m_, manifests_, staging_, log_); }, "merge-inputs");
@@ -260,13 +288,11 @@ class MergeJob final : public Job {
     if (!reached) return reached;
     report_.set_checkpoint(inputs_.base, "merge", "the base export; deltas: " + std::to_string(inputs_.deltas.size()));
     report_.set_stage_seconds("discover", seconds_since(start_));
-    const auto verify_start = Clock::now();
-    auto verified = check_inputs_verify(m_, comm_);
-    report_.set_stage_seconds("verify", seconds_since(verify_start));
-    return verified;
+    return Ok{};
   }
 
-  // 2. the plan and the transforms; 2b. the deltas' headers (a base part reads the ids of its slice when it is
+  // 2. the plan and the transforms; 2a. the inputs verified (the base's whole files as they stream); 2b. the
+  // deltas' headers (a base part reads the ids of its slice when it is
   // written); 2c, with --reshard: where every merged row goes (pipeline/reshard_stage.h: rank 0 plans and creates
   // the output files), counted over the merged rows as the stream will read them.
   Status plan() override {
@@ -286,6 +312,10 @@ class MergeJob final : public Job {
     }
     mine_ = work_.whole_files_of_rank(comm_.rank());
     pieces_ = work_.pieces_of_rank(comm_.rank());
+    const auto verify_start = Clock::now();
+    auto verified = verify_inputs();
+    report_.set_stage_seconds("verify", seconds_since(verify_start));
+    if (!verified) return verified;
     transforms_ = make_row_transforms(m_.filter_optimizer, m_.drop_slots, m_.embedding_dtypes, &quantization_);
     auto deltas = DeltaRows::read(inputs_.deltas);
     auto read = agree_on_first_error(comm_, deltas ? Status(Ok{}) : Status(deltas.error()), "merge-delta-headers");
@@ -315,7 +345,8 @@ class MergeJob final : public Job {
   // 3. this rank's share of the base merged, through the export's stream stage with the merged rows, and the rows
   // --evict-* left out as they were merged.
   StreamOutcome stream(const StreamRequest& request) override {
-    MergedExport merged = merged_rows(m_, inputs_, *deltas_, "rank" + std::to_string(comm_.rank()) + "-");
+    InputVerifier verifier(streamed_inputs_);
+    MergedExport merged = merged_rows(m_, inputs_, *deltas_, "rank" + std::to_string(comm_.rank()) + "-", &verifier);
     StreamRequest merging = request;
     merging.tensor_rows = [&merged](const TensorOfFile& tensor) {
       fault_point("merge");
@@ -324,6 +355,7 @@ class MergeJob final : public Job {
     StreamOutcome streamed = sink_->stream(merging, comm_, log_);
     streamed.evicted = merged.evicted();
     streamed.judged_by_step = merged.judged_by_step();
+    check_streamed_inputs(verifier, streamed, comm_);
     return streamed;
   }
 
@@ -344,6 +376,23 @@ class MergeJob final : public Job {
   }
 
  private:
+  // 2a: the base's whole files are hashed as their ranks stream them; this rank's go to its verifier.
+  Status verify_inputs() {
+    const CheckpointListing& base = inputs_.base;
+    std::set<std::string> hashed_in_stream;
+    for (size_t f = 0; f < base.files.size(); ++f) {
+      if (!work_.split(f)) hashed_in_stream.insert(m_.base + "/" + base.files[f].name);
+    }
+    auto files = check_inputs_verify(m_, hashed_in_stream, comm_);
+    if (!files) return files.error();
+    std::set<std::string> mine;
+    for (size_t f : mine_) mine.insert(base.files[f].name);
+    for (const ManifestFile& f : files.value()) {
+      if (mine.count(f.name)) streamed_inputs_[base.ckpt_dir + "/" + f.name] = {f.bytes, f.checksum, f.piece_bytes};
+    }
+    return Ok{};
+  }
+
   int collect_and_finish(BarrierOutcome& barrier, const StreamRequest& request) {
     auto collected =
         collect_barrier(barrier, report_, inputs_.base.blocks, work_, o_.piece_bytes(), barrier.agreed == 0);
@@ -379,6 +428,7 @@ class MergeJob final : public Job {
   WorkPlan work_;
   std::vector<size_t> mine_;       // this rank's whole files
   std::vector<WorkItem> pieces_;   // and its pieces of split files
+  std::map<std::string, InputVerifier::Expected> streamed_inputs_;  // 2a: those of them its stream verifies
   QuantizationLedger quantization_;
   RowTransformChain transforms_;  // counts into `quantization_`: a MergeJob stays where it is made
   std::optional<DeltaRows> deltas_;

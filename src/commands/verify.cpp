@@ -167,10 +167,12 @@ std::vector<PiecedFile> pieced_files(const std::string& dir, const std::vector<M
   return out;
 }
 
-// Rank 0: each file's size, and its checksum joined from every rank's pieces, against the manifest. `pieced[i]` is
-// `files[i]` where it lies (pieced_files of its export).
+// Rank 0: each file's size, and its checksum (`checksums[i]`, joined from every rank's pieces; none where a rank
+// could not read it or where it is hashed elsewhere), against the manifest. `pieced[i]` is `files[i]` where it lies
+// (pieced_files of its export).
 std::vector<std::string> compare_checksums(const std::vector<PiecedFile>& pieced, const std::vector<ManifestFile>& files,
-                                           const std::vector<PieceShare>& shares) {
+                                           const std::vector<PieceShare>& shares,
+                                           const std::vector<std::optional<uint64_t>>& checksums) {
   std::vector<std::string> problems;
   std::set<std::string> said;
   for (const auto& share : shares) {
@@ -178,7 +180,6 @@ std::vector<std::string> compare_checksums(const std::vector<PiecedFile>& pieced
       if (said.insert(e.describe()).second) problems.push_back(e.describe());  // a missing file, once
     }
   }
-  const auto checksums = join_piece_shares(pieced, shares);
   for (size_t i = 0; i < files.size(); ++i) {
     const ManifestFile& f = files[i];
     const std::string& path = pieced[i].path;
@@ -201,10 +202,12 @@ std::vector<std::string> compare_checksums(const std::vector<PiecedFile>& pieced
 
 std::vector<std::string> check_manifest_file(const std::string& export_dir, const ManifestFile& file) {
   const auto pieced = pieced_files(export_dir, {file});
-  return compare_checksums(pieced, {file}, {read_piece_share(pieced, 1, 0)});
+  const std::vector<PieceShare> shares{read_piece_share(pieced, 1, 0)};
+  return compare_checksums(pieced, {file}, shares, join_piece_shares(pieced, shares));
 }
 
-Result<ManifestCheck> check_manifest_checksums(Comm& world, const std::vector<std::string>& dirs) {
+Result<ManifestCheck> check_manifest_checksums(Comm& world, const std::vector<std::string>& dirs,
+                                               const std::set<std::string>& hashed_elsewhere) {
   // 1. the manifests, read once on rank 0
   auto listed = broadcast_result<std::vector<std::vector<ManifestFile>>>(
       world,
@@ -227,14 +230,23 @@ Result<ManifestCheck> check_manifest_checksums(Comm& world, const std::vector<st
     for (auto& p : pieced_files(dirs[d], out.files[d])) pieced.push_back(std::move(p));
     files.insert(files.end(), out.files[d].begin(), out.files[d].end());
   }
-  // 2. every rank reads a share of the files' pieces; 3. rank 0 compares
-  PieceShare share = read_piece_share(pieced, world.size(), world.rank());
+  // 2. every rank reads a share of the files' pieces (but those hashed elsewhere); 3. rank 0 compares
+  std::vector<PiecedFile> read;
+  for (const auto& p : pieced) {
+    if (!hashed_elsewhere.count(p.path)) read.push_back(p);
+  }
+  PieceShare share = read_piece_share(read, world.size(), world.rank());
   const int agreed = world.agree_on_status(share.interrupted() ? static_cast<int>(ExitCode::kInterrupted) : 0).status;
   auto gathered = gather_to_root(world, std::move(share), "verify-pieces");
   if (agreed == static_cast<int>(ExitCode::kInterrupted)) return Error{ExitCode::kInterrupted, "", "interrupted"};
   if (world.is_root()) {
     if (!gathered) return gathered.error();
-    out.problems = compare_checksums(pieced, files, gathered.value());
+    const auto joined = join_piece_shares(read, gathered.value());
+    std::vector<std::optional<uint64_t>> checksums;
+    for (size_t i = 0, r = 0; i < pieced.size(); ++i) {
+      checksums.push_back(hashed_elsewhere.count(pieced[i].path) ? std::nullopt : joined[r++]);
+    }
+    out.problems = compare_checksums(pieced, files, gathered.value(), checksums);
   }
   return out;
 }

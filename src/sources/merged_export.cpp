@@ -127,7 +127,7 @@ Result<std::pair<DecisionColumn, std::shared_ptr<RowReader>>> MergedExport::merg
   const DecisionColumn described{c.path, key, 0, merge->rows(), c.tensor.dtype, elements};
   auto rows = std::make_shared<MergedRows>(FileColumn{fd.value(), c.path, "tensor " + quoted_name(key), c.offset,
                                                       c.row_bytes()},
-                                           std::move(merge), deltas_, slot, files_);
+                                           std::move(merge), deltas_, slot, files_, settings_.join.verifier);
   return std::make_pair(described, std::shared_ptr<RowReader>(std::move(rows)));
 }
 

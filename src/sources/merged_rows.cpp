@@ -24,6 +24,9 @@ Status MergedRows::read(uint64_t first, uint64_t n, const std::vector<uint32_t>*
     if (!kept) {
       read = read_exact(base_.fd, base_.offset + first * row_bytes, (base_end - first) * row_bytes, out, base_.path,
                         base_.what);
+      if (read && verifier_) {
+        read = verifier_->saw(base_.path, base_.fd, base_.offset + first * row_bytes, out, (base_end - first) * row_bytes);
+      }
     } else {
       const auto split = std::lower_bound(kept->begin(), kept->end(), static_cast<uint32_t>(base_end - first));
       const std::vector<uint32_t>* base_kept = kept;

@@ -70,14 +70,15 @@ class DeltaIds {
   std::vector<uint32_t> candidates_;
 };
 
-// Every chunk of the base part's ids, in row order: visit(ids, n, first_row).
+// Every chunk of the base part's ids, in row order: visit(ids, n, first_row); `verifier` (may be null) sees them.
 template <class Visit>
-Status for_each_base_chunk(const RowColumn& ids, int fd, const Visit& visit) {
+Status for_each_base_chunk(const RowColumn& ids, int fd, InputVerifier* verifier, const Visit& visit) {
   std::vector<int64_t> chunk;
   for (uint64_t first = 0; first < ids.rows(); first += kIdChunk) {
     const uint64_t n = std::min(kIdChunk, ids.rows() - first);
     chunk.resize(n);
     auto read = read_exact(fd, ids.offset + first * 8, n * 8, chunk.data(), ids.path, "tensor " + quoted_name(ids.key));
+    if (read && verifier) read = verifier->saw(ids.path, fd, ids.offset + first * 8, chunk.data(), n * 8);
     if (!read) return read;
     auto visited = visit(chunk.data(), static_cast<size_t>(n), first);
     if (!visited) return visited;
@@ -91,14 +92,15 @@ size_t buffer_records(uint64_t streams) {
 
 // A join small enough for memory (the usual case: a delta changes a few rows of a part).
 Result<std::shared_ptr<const PartMerge>> join_in_memory(const RowColumn& ids, int fd, const DeltaRows& deltas,
-                                                        const std::string& table, const Slice& slice) {
+                                                        const std::string& table, const Slice& slice,
+                                                        InputVerifier* verifier) {
   auto in_slice = deltas.in_slice(table, slice);  // the deltas' ids this part can hold, read now
   if (!in_slice) return in_slice.error();
   const std::vector<Entry>& entries = in_slice.value();
   std::vector<PartMerge::Replacement> replaced;
   DeltaIds lookup(entries);
   if (!entries.empty()) {
-    auto joined = for_each_base_chunk(ids, fd, [&](const int64_t* chunk, size_t n, uint64_t first) {
+    auto joined = for_each_base_chunk(ids, fd, verifier, [&](const int64_t* chunk, size_t n, uint64_t first) {
       lookup.probe(chunk, n, [&](uint32_t r, uint32_t i) { replaced.push_back({first + r, entries[i].at}); });
       return Status(Ok{});
     });
@@ -167,8 +169,8 @@ class RunMerge {
 class PartJoin {
  public:
   PartJoin(const RowColumn& ids, int fd, const DeltaRows& deltas, const std::string& table, const Slice& slice,
-           uint64_t classes)
-      : ids_(ids), fd_(fd), deltas_(deltas), table_(table), slice_(slice), classes_(classes) {
+           uint64_t classes, InputVerifier* verifier)
+      : ids_(ids), fd_(fd), deltas_(deltas), table_(table), slice_(slice), classes_(classes), verifier_(verifier) {
     uint64_t ordinal = 0;  // each delta row's place in the order of appearance (a run of gained rows sorts by it)
     for (uint32_t p = 0; p < deltas.part_count(); ++p) {
       part_start_.push_back(ordinal);
@@ -207,7 +209,7 @@ class PartJoin {
       return Status(Ok{});
     });
     if (!counted) return counted;
-    counted = for_each_base_chunk(ids_, fd_, [&](const int64_t* chunk, size_t n, uint64_t) {
+    counted = for_each_base_chunk(ids_, fd_, verifier_, [&](const int64_t* chunk, size_t n, uint64_t) {
       for (size_t r = 0; r < n; ++r) ++base_count[class_of(chunk[r], classes_)];
       return Status(Ok{});
     });
@@ -227,7 +229,7 @@ class PartJoin {
       return to_deltas[class_of(id, classes_)].add(SpillRecord{static_cast<uint64_t>(id), at.part, at.row});
     });
     if (!written) return written;
-    written = for_each_base_chunk(ids_, fd_, [&](const int64_t* chunk, size_t n, uint64_t first) {
+    written = for_each_base_chunk(ids_, fd_, verifier_, [&](const int64_t* chunk, size_t n, uint64_t first) {
       for (size_t r = 0; r < n; ++r) {
         auto added = to_base[class_of(chunk[r], classes_)].add(SpillRecord{static_cast<uint64_t>(chunk[r]), first + r, 0});
         if (!added) return added;
@@ -323,6 +325,7 @@ class PartJoin {
   const std::string& table_;
   Slice slice_;
   uint64_t classes_;
+  InputVerifier* verifier_;
   std::vector<uint64_t> part_start_;
   std::vector<uint64_t> delta_class_, base_class_;  // each class's first record, and the end
   std::vector<std::pair<uint64_t, uint64_t>> replaced_runs_, added_runs_;
@@ -375,9 +378,9 @@ Result<std::shared_ptr<const PartMerge>> join_part(const RowColumn& ids, int fd,
                                                    const JoinSettings& settings) {
   const uint64_t bound = deltas.rows_meeting(table, slice);  // at least the ids the join holds
   const uint64_t budget = std::max<uint64_t>(settings.join_bytes, kJoinBytesPerId);
-  if (bound * kJoinBytesPerId <= budget) return join_in_memory(ids, fd, deltas, table, slice);
+  if (bound * kJoinBytesPerId <= budget) return join_in_memory(ids, fd, deltas, table, slice, settings.verifier);
   const uint64_t classes = (bound * kJoinBytesPerId + budget - 1) / budget;
-  return PartJoin(ids, fd, deltas, table, slice, classes).run(settings.spill_dir);
+  return PartJoin(ids, fd, deltas, table, slice, classes, settings.verifier).run(settings.spill_dir);
 }
 
 }  // namespace recis_convert

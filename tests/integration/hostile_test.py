@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import stat
+import struct
 import subprocess
 import sys
 import zipfile
@@ -189,6 +190,46 @@ def merge_flipped_byte(ctx, parent, np_):
         f"{os.path.basename(victim)}: checksum"
 
 
+def flip_bit(path, offset):
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        byte = f.read(1)
+        f.seek(offset)
+        f.write(bytes([byte[0] ^ 0x01]))
+
+
+def data_files_holding(export, slot):
+    """The export's data files with a tensor of `slot` ("id", "embedding"), by name."""
+    out = []
+    for name in sorted(n for n in os.listdir(export) if n.endswith(".safetensors")):
+        with open(os.path.join(export, name), "rb") as f:
+            header = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
+        if any(k.split("/")[0].endswith("." + slot) for k in header if k != "__metadata__"):
+            out.append(name)
+    return out
+
+
+def merge_flipped_id_byte(ctx, parent, np_):
+    """A bit of an id in the middle of a file of ids, which the joins read before the stream does: the merge hashes
+    its inputs from the stream's reads (issue 37), and still says which file differs from its manifest."""
+    base, delta = base_and_delta(ctx, parent, np_)
+    victim = os.path.join(base, data_files_holding(base, "id")[0])
+    size = os.path.getsize(victim)
+    flip_bit(victim, size - (size - 8) // 2)
+    return ["merge", base, delta, "--export-dir", os.path.join(parent, "merged")], np_, 3, \
+        f"{os.path.basename(victim)}: checksum"
+
+
+def merge_broken_header(ctx, parent, np_):
+    """The '{' of an embedding file's header flipped: the stream cannot read the file, and the error says that it is
+    not what its manifest says, not how it fails to parse."""
+    base, delta = base_and_delta(ctx, parent, np_)
+    victim = os.path.join(base, data_files_holding(base, "embedding")[0])
+    flip_bit(victim, 8)
+    return ["merge", base, delta, "--export-dir", os.path.join(parent, "merged")], np_, 3, \
+        f"{os.path.basename(victim)}: checksum"
+
+
 def merge_other_run(ctx, parent, np_):
     other = os.path.join(parent, "other-run")  # the same checkpoints, as another training run's output
     shutil.copytree(ctx.fixture, other)
@@ -306,7 +347,8 @@ HOSTILE = {
                   ("no_block", lying_tensorkey(unindexed_entry, "has no block in index"))],
     "exit_class": [("index_names_manifest_json", index_names_manifest_json),
                    ("dense_33_dims_hdf5", dense_tensor_of_33_dims), ("long_export_name", export_name_without_room)],
-    "merge": [("flipped_byte", merge_flipped_byte), ("other_run", merge_other_run), ("into_base", merge_into_base)],
+    "merge": [("flipped_byte", merge_flipped_byte), ("flipped_id_byte", merge_flipped_id_byte),
+              ("broken_header", merge_broken_header), ("other_run", merge_other_run), ("into_base", merge_into_base)],
     "empty": [("delta_since", empty_value("--delta-since")), ("report", empty_value("--report")),
               ("version_name", empty_value("--version-name")), ("config_key", empty_value_in_config)],
 }

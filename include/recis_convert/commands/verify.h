@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -34,12 +35,15 @@ std::vector<std::string> check_metadata_files(const std::string& export_dir);  /
 // Every rank (a collective): the files each export of `dirs` lists in its manifest, with their sizes and checksums,
 // the pieces shared among the ranks. Every rank gets the manifests' files (in `dirs` order); rank 0 also gets the
 // problems, "file: what is wrong" lines (none elsewhere). An unreadable manifest is an error on every rank; a
-// signal is kInterrupted. verify checks an export with it, merge each of its inputs before it writes.
+// signal is kInterrupted. verify checks an export with it, merge each of its inputs before it writes. The files at
+// `hashed_elsewhere` (dir + "/" + name) are checked for their size only: a merge hashes its base's whole files from
+// the reads of its stream (sources/input_verifier.h).
 struct ManifestCheck {
   std::vector<std::vector<ManifestFile>> files;
   std::vector<std::string> problems;
 };
-Result<ManifestCheck> check_manifest_checksums(Comm& world, const std::vector<std::string>& dirs);
+Result<ManifestCheck> check_manifest_checksums(Comm& world, const std::vector<std::string>& dirs,
+                                               const std::set<std::string>& hashed_elsewhere = {});
 
 ExitCode run_verify(const VerifyOptions& options, Comm& world);
 

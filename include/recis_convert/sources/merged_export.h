@@ -43,7 +43,8 @@ struct MergeSettings {
   int64_t global_step = 0;             // the merged step, the clock of older_than
   std::optional<float> l2_below;       // --evict-l2-below
   std::string kept_rows_prefix;        // evicting: the path prefix of this rank's kept-row bitmaps
-  JoinSettings join;                   // a part's join: its memory, and where a larger one spills (part_merge.h)
+  JoinSettings join;                   // a part's join: its memory, and where a larger one spills (part_merge.h),
+                                       // and the verifier that sees every base byte read (input_verifier.h)
 };
 
 class MergedExport {

@@ -28,10 +28,16 @@ class MergedRows final : public RowReader {
   static constexpr uint64_t kWindowRows = 32768;      // rows whose delta rows are placed at once
 
   // `base`: the slot's tensor in the base file; `slot`: its name in the delta parts; `files` opens the deltas'
-  // files once per rank. `deltas` and `files` must outlive the reader; it shares the part's merge.
+  // files once per rank; `verifier` (may be null) sees the base rows read. `deltas`, `files` and `verifier` must
+  // outlive the reader; it shares the part's merge.
   MergedRows(FileColumn base, std::shared_ptr<const PartMerge> merge, const DeltaRows& deltas, std::string slot,
-             OpenInputs& files)
-      : base_(std::move(base)), merge_(std::move(merge)), deltas_(deltas), slot_(std::move(slot)), files_(files) {}
+             OpenInputs& files, InputVerifier* verifier = nullptr)
+      : base_(std::move(base)),
+        merge_(std::move(merge)),
+        deltas_(deltas),
+        slot_(std::move(slot)),
+        files_(files),
+        verifier_(verifier) {}
 
   size_t columns() const override { return 1; }
   uint64_t row_bytes(size_t) const override { return base_.row_bytes; }
@@ -51,6 +57,7 @@ class MergedRows final : public RowReader {
   const DeltaRows& deltas_;
   std::string slot_;
   OpenInputs& files_;
+  InputVerifier* verifier_;
   std::vector<Fetch> fetches_;
   std::vector<PartMerge::Replacement> replaced_;
   std::vector<DeltaRows::Location> added_;

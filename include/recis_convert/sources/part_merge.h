@@ -18,6 +18,7 @@
 #include "recis_convert/common/spill_file.h"
 #include "recis_convert/plan/slices.h"
 #include "recis_convert/sources/delta_rows.h"
+#include "recis_convert/sources/input_verifier.h"
 
 namespace recis_convert {
 
@@ -64,6 +65,7 @@ struct JoinSettings {
   static constexpr uint64_t kJoinBytes = 16u << 20;  // a join's tables of the deltas' ids, at most
   uint64_t join_bytes = kJoinBytes;
   std::string spill_dir;  // the export's staging directory
+  InputVerifier* verifier = nullptr;  // sees the base ids the join reads (input_verifier.h); may be null
 };
 
 // Joins the base part whose id column is `ids` (open as `fd`; its residues lie in `slice`) with the deltas' ids of
