@@ -206,6 +206,15 @@ Status finish_merge(const MergeOptions& m, const std::vector<ExportManifest>& ma
   return Ok{};
 }
 
+// The inputs' problems ("file: what is wrong", verify's words) as one line.
+Error inputs_do_not_verify(const std::vector<std::string>& problems) {
+  return bad_input("", problems.front() +
+                           (problems.size() > 1 ? " (and " + std::to_string(problems.size() - 1) +
+                                                      " more problem(s): see recis-convert verify)"
+                                                : std::string()) +
+                           "; the inputs of a merge must verify");
+}
+
 // 2a, every rank: every input is what its manifest says (a flipped byte, which verify catches, would otherwise be
 // merged into an export whose new manifest vouches for it): the deltas and the base's other files now, the base's
 // whole files (`hashed_in_stream`, their size now) from the stream's reads of them (sources/input_verifier.h). Every
@@ -221,11 +230,7 @@ Result<std::vector<ManifestFile>> check_inputs_verify(const MergeOptions& m, con
         if (!checked) return checked.error();
         const auto& problems = checked.value().problems;
         if (problems.empty()) return Ok{};
-        return bad_input("", problems.front() +
-                                 (problems.size() > 1 ? " (and " + std::to_string(problems.size() - 1) +
-                                                            " more problem(s): see recis-convert verify)"
-                                                      : std::string()) +
-                                 "; the inputs of a merge must verify");
+        return inputs_do_not_verify(problems);
       },
       "merge-inputs-verified");
   if (!verdict) return verdict.error();
@@ -241,14 +246,7 @@ void check_streamed_inputs(InputVerifier& verifier, StreamOutcome& streamed, Com
   if (!streamed.failure || streamed.failure->code != ExitCode::kInterrupted) {
     auto problems = verifier.finish();
     if (!problems && !streamed.failure) streamed.failure = problems.error();
-    if (problems && !problems.value().empty()) {
-      const auto& all = problems.value();
-      mine = bad_input("", all.front() +
-                               (all.size() > 1 ? " (and " + std::to_string(all.size() - 1) +
-                                                     " more problem(s): see recis-convert verify)"
-                                               : std::string()) +
-                               "; the inputs of a merge must verify");
-    }
+    if (problems && !problems.value().empty()) mine = inputs_do_not_verify(problems.value());
   }
   auto agreed = agree_on_first_error(comm, mine, "merge-inputs-streamed");
   if (!agreed) streamed.failure = agreed.error();
@@ -292,9 +290,9 @@ class MergeJob final : public Job {
   }
 
   // 2. the plan and the transforms; 2a. the inputs verified (the base's whole files as they stream); 2b. the
-  // deltas' headers (a base part reads the ids of its slice when it is
-  // written); 2c, with --reshard: where every merged row goes (pipeline/reshard_stage.h: rank 0 plans and creates
-  // the output files), counted over the merged rows as the stream will read them.
+  // deltas' headers (a base part reads the ids of its slice when it is written); 2c, with --reshard: where every
+  // merged row goes (pipeline/reshard_stage.h: rank 0 plans and creates the output files), counted over the merged
+  // rows as the stream will read them.
   Status plan() override {
     const auto plan_start = Clock::now();
     o_ = stream_options(m_);
