@@ -14,7 +14,7 @@ namespace {
 constexpr uint64_t kIdChunk = 131072;           // base ids read at a time (1 MiB)
 constexpr uint64_t kJoinBytesPerId = 128;       // a delta id's share of a join: its entry (40 bytes), its slots in
                                                 // the table (32 to 64), the filter's bits, with room
-constexpr uint64_t kSpillBufferBytes = 4u << 20;  // the buffers of a spilled join's class writers or run readers
+constexpr uint64_t kSpillBufferBytes = 1u << 20;  // the buffers of a spilled join's class writers or run readers
 constexpr size_t kMinBufferRecords = 64;
 
 using Entry = DeltaRows::Entry;
@@ -255,6 +255,7 @@ class PartJoin {
   Status join_class(uint64_t k, const SpillFile& deltas, const SpillFile& base, const SpillFile& replaced,
                     const SpillFile& added) {
     std::vector<Entry> entries;
+    entries.reserve(delta_class_[k + 1] - delta_class_[k]);
     SpillReader from_deltas(deltas, delta_class_[k], delta_class_[k + 1], buffer_records(1));
     while (!from_deltas.done()) {
       auto r = from_deltas.next();

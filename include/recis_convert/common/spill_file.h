@@ -42,6 +42,7 @@ class SpillWriter {
   SpillWriter(const SpillFile& file, uint64_t at, size_t buffer_records)
       : file_(&file), next_(at), capacity_(buffer_records) {}
   Status add(const SpillRecord& record) {
+    if (buffer_.capacity() < capacity_) buffer_.reserve(capacity_);  // once: no copies as it grows
     buffer_.push_back(record);
     return buffer_.size() >= capacity_ ? flush() : Status(Ok{});
   }
