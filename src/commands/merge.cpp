@@ -240,11 +240,14 @@ Result<std::vector<ManifestFile>> check_inputs_verify(const MergeOptions& m, con
 
 // 3b, every rank: the base's files each rank streamed, checked from its stream's reads (and the rest read now). A
 // file that differs from its manifest is every rank's failure, the first in rank order: it is what to say, whatever
-// else reading the corrupt file made go wrong on any rank.
+// else reading the corrupt file made go wrong on any rank. After a failed stream only the file a bad input names is
+// checked (a flipped byte may be why it failed); the rest of the share is not read to report a full disk.
 void check_streamed_inputs(InputVerifier& verifier, StreamOutcome& streamed, Comm& comm) {
   Status mine = Ok{};
-  if (!streamed.failure || streamed.failure->code != ExitCode::kInterrupted) {
-    auto problems = verifier.finish();
+  const bool failed_on_input = streamed.failure && streamed.failure->code == ExitCode::kBadInput;
+  if (!streamed.failure || failed_on_input) {
+    auto problems =
+        verifier.finish(failed_on_input ? std::optional<std::string>(streamed.failure->file) : std::nullopt);
     if (!problems && !streamed.failure) streamed.failure = problems.error();
     if (problems && !problems.value().empty()) mine = inputs_do_not_verify(problems.value());
   }

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,7 +40,9 @@ class InputVerifier {
 
   // Each file's bytes that no read reached, read now; then every file whose checksum differs from its manifest's,
   // as "path: checksum X, manifest.json says Y" (verify's words), in path order. An unreadable file is an error.
-  Result<std::vector<std::string>> finish();
+  // `only`: that file alone, if it is one of them (after a failed stream, the file its error names: the rest of a
+  // rank's share is not read to report a failure).
+  Result<std::vector<std::string>> finish(const std::optional<std::string>& only = std::nullopt);
 
   // Bytes hashed from the reads of others, and read here (gaps and rests): the second read it saved, and not.
   uint64_t bytes_seen() const { return seen_; }

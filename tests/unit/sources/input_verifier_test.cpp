@@ -105,6 +105,22 @@ TEST_F(InputVerifierTest, OtherFilesAreNotItsConcern) {
   EXPECT_EQ(verifier.bytes_seen(), bytes_.size());
 }
 
+TEST_F(InputVerifierTest, AFailedStreamChecksOnlyTheFileItsErrorNames) {
+  const std::string other = dir_.file("model-000001-of-000002.safetensors");
+  testing::write_file(other, bytes_);
+  std::string manifest = bytes_;
+  manifest[7] ^= 0x01;
+  InputVerifier verifier({{path_, manifest_of(manifest)}, {other, manifest_of(manifest)}});
+  auto problems = verifier.finish(path_);  // the other file is not read
+  ASSERT_TRUE(problems);
+  ASSERT_EQ(problems.value().size(), 1u);
+  EXPECT_EQ(problems.value()[0].rfind(path_ + ": checksum ", 0), 0u) << problems.value()[0];
+  EXPECT_EQ(verifier.bytes_read(), bytes_.size());
+  problems = verifier.finish(dir_.file("not-one-of-them"));
+  ASSERT_TRUE(problems);
+  EXPECT_TRUE(problems.value().empty());
+}
+
 TEST_F(InputVerifierTest, AFileThatCannotBeReadIsAnErrorNamingIt) {
   InputVerifier verifier({{dir_.file("gone"), manifest_of(bytes_)}});
   auto problems = verifier.finish();
