@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "recis_convert/common/file_io.h"
+#include "recis_convert/common/interrupt.h"
 
 namespace recis_convert {
 
@@ -17,6 +18,7 @@ InputVerifier::InputVerifier(const std::map<std::string, Expected>& files) {
 Status InputVerifier::read_into(const std::string& path, int fd, File& file, uint64_t end) {
   std::vector<unsigned char> buffer(static_cast<size_t>(std::min<uint64_t>(kGapReadBytes, end - file.hashed)));
   while (file.hashed < end) {
+    if (auto stop = interruption()) return *stop;  // a signal is not kept waiting by a whole file's read
     const size_t n = static_cast<size_t>(std::min<uint64_t>(buffer.size(), end - file.hashed));
     auto read = read_exact(fd, file.hashed, n, buffer.data(), path, "bytes to check against its manifest");
     if (!read) return read;

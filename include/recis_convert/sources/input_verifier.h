@@ -39,9 +39,9 @@ class InputVerifier {
   Status saw(const std::string& path, int fd, uint64_t offset, const void* data, uint64_t size);
 
   // Each file's bytes that no read reached, read now; then every file whose checksum differs from its manifest's,
-  // as "path: checksum X, manifest.json says Y" (verify's words), in path order. An unreadable file is an error.
-  // `only`: that file alone, if it is one of them (after a failed stream, the file its error names: the rest of a
-  // rank's share is not read to report a failure).
+  // as "path: checksum X, manifest.json says Y" (verify's words), in path order. An unreadable file is an error,
+  // a signal kInterrupted. `only`: that file alone, if it is one of them (after a failed stream, the file its error
+  // names: the rest of a rank's share is not read to report a failure).
   Result<std::vector<std::string>> finish(const std::optional<std::string>& only = std::nullopt);
 
   // Bytes hashed from the reads of others, and read here (gaps and rests): the second read it saved, and not.
