@@ -83,17 +83,6 @@ Result<uint64_t> header_checksum(const std::string& path) {
   return checksum.digest();
 }
 
-struct FileStamp {
-  uint64_t size = 0;
-  int64_t mtime_ns = 0;
-};
-Result<FileStamp> stamp_of(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return bad_input(path, "cannot stat: " + errno_text());
-  return FileStamp{static_cast<uint64_t>(st.st_size),
-                   static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
-}
-
 std::vector<std::string> names_in(const std::string& dir) {
   std::vector<std::string> out;
   if (DIR* d = ::opendir(dir.c_str())) {
@@ -134,10 +123,8 @@ Result<nlohmann::json> checkpoint_source(const CheckpointListing& listing) {
     source[name] = digest ? Checksum::hex(digest.value().checksum) : "absent";
   }
   nlohmann::json files = nlohmann::json::array();
-  for (const DataFile& file : listing.files) {
-    auto stamp = stamp_of(listing.ckpt_dir + "/" + file.name);
-    if (!stamp) return stamp.error();
-    files.push_back(file_entry(file.name, stamp.value().size, stamp.value().mtime_ns));
+  for (const DataFile& file : listing.files) {  // as discovery stamped them
+    files.push_back(file_entry(file.name, file.size, file.mtime_ns));
   }
   source["files"] = std::move(files);
   return source;
@@ -280,20 +267,20 @@ std::optional<JournalEntry> adopt_journaled_file(const std::string& staging_dir,
 namespace {
 
 bool source_unchanged(const std::string& source, const JournalEntry& entry) {
-  auto stamp = stamp_of(source);
+  auto stamp = regular_file_stamp(source);
   auto header = header_checksum(source);
-  return stamp && stamp.value().size == entry.source_size && stamp.value().mtime_ns == entry.source_mtime_ns &&
-         header && header.value() == entry.source_header;
+  return stamp && stamp->size == entry.source_size && stamp->mtime_ns == entry.source_mtime_ns && header &&
+         header.value() == entry.source_header;
 }
 
 // An entry of an output of `source` (its size, time and header read now), written atomically.
 Status write_entry(const std::string& path, const std::string& source, JournalEntry entry) {
-  auto stamp = stamp_of(source);
-  if (!stamp) return stamp.error();
+  auto stamp = regular_file_stamp(source);
+  if (!stamp) return bad_input(source, "cannot stat it, or it is no longer a regular file");
   auto header = header_checksum(source);
   if (!header) return header.error();
-  entry.source_size = stamp.value().size;
-  entry.source_mtime_ns = stamp.value().mtime_ns;
+  entry.source_size = stamp->size;
+  entry.source_mtime_ns = stamp->mtime_ns;
   entry.source_header = header.value();
   return write_file_atomically(path, messages_detail::encode(entry));
 }
