@@ -8,13 +8,10 @@
 #include <cstdlib>
 #include <string>
 
+#include "test_files.h"
+
 namespace recis_convert {
 namespace {
-
-std::string fresh_parent() {
-  char dir[] = "/tmp/export_lock_test.XXXXXX";
-  return ::mkdtemp(dir);
-}
 
 bool exists(const std::string& path) {
   struct stat st {};
@@ -31,7 +28,8 @@ int try_in_child(const std::string& export_dir) {
 }
 
 TEST(ExportLockTest, ASecondRunIsRefusedWhileTheFirstHoldsIt) {
-  const std::string parent = fresh_parent();
+  const testing::TempDir parent_dir;  // removed with what the children left in it
+  const std::string parent = parent_dir.path();
   const std::string export_dir = parent + "/serve";
   {
     auto held = ExportLock::acquire(export_dir);
@@ -42,11 +40,11 @@ TEST(ExportLockTest, ASecondRunIsRefusedWhileTheFirstHoldsIt) {
   }
   EXPECT_FALSE(exists(parent + "/.serve.recis-lock"));  // released and removed
   EXPECT_EQ(try_in_child(export_dir), 0);
-  ::rmdir(parent.c_str());
 }
 
 TEST(ExportLockTest, TheRefusalNamesTheHolder) {
-  const std::string parent = fresh_parent();
+  const testing::TempDir parent_dir;  // removed with what the children left in it
+  const std::string parent = parent_dir.path();
   auto held = ExportLock::acquire(parent + "/serve/");
   ASSERT_TRUE(held);
   int pipe_fds[2];
@@ -67,7 +65,8 @@ TEST(ExportLockTest, TheRefusalNamesTheHolder) {
 }
 
 TEST(ExportLockTest, ALockFileLeftByAKilledRunIsTakenOver) {
-  const std::string parent = fresh_parent();
+  const testing::TempDir parent_dir;  // removed with what the children left in it
+  const std::string parent = parent_dir.path();
   const pid_t child = ::fork();
   if (child == 0) {
     auto held = ExportLock::acquire(parent + "/serve");
@@ -80,7 +79,6 @@ TEST(ExportLockTest, ALockFileLeftByAKilledRunIsTakenOver) {
     EXPECT_TRUE(taken) << taken.error().describe();
   }
   EXPECT_FALSE(exists(parent + "/.serve.recis-lock"));
-  ::rmdir(parent.c_str());
 }
 
 }  // namespace
