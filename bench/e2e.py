@@ -93,6 +93,10 @@ def main():
                              "the merge of the first's export with that delta, with their ratios to the filtered export")
     parser.add_argument("--delta-rows", choices=("narrow", "wide"), default="narrow",
                         help="--deltas: the default checkpoint's tables (dim 4-16), or float tables of dim 64 and 128")
+    parser.add_argument("--delta-changes", metavar="UPDATED,NEW", default="0.04,0.01",
+                        help="--deltas: the shares of each part's rows the second checkpoint updates and adds, "
+                             "default 0.04,0.01 (the usual delta; 0.9,0.3 is a delta larger than its base's parts' "
+                             "joins hold in memory)")
     parser.add_argument("--split", action="store_true",
                         help="also time, at np 2, a checkpoint of the same size where one file holds 80%% of the "
                              "bytes, in whole files (--chunk-mib 0) and in pieces (the default), copy and filter; "
@@ -132,8 +136,10 @@ def main():
                             "--steps", "200", "--ranks", "4", "--parallel", "16", "--scale", str(args.scale),
                             "--step-filter-everywhere"], check=True)
         rows_ckpt = os.path.join(rows_source, "ckpt_200")
-    if args.deltas:  # one training run: ckpt_100, then ckpt_200 with 5% of the rows changed
-        delta_source = source + "-training" + ("-wide" if args.delta_rows == "wide" else "")
+    if args.deltas:  # one training run: ckpt_100, then ckpt_200 with 5% of the rows changed (--delta-changes)
+        updated, new = (float(x) for x in args.delta_changes.split(","))
+        delta_source = source + "-training" + ("-wide" if args.delta_rows == "wide" else "") + \
+            ("" if (updated, new) == (0.04, 0.01) else f"-{updated:g}-{new:g}")
         if args.delta_rows == "wide":  # AdamW: id, step_filter and three float slots; a third of the bytes each
             rows = round(args.size_gib * 2**30 / 3 / (16 + 3 * 4 * 64))
             shape = ["--optimizer", "adamw", "--table", f"user_id:F32:64:{2 * rows}", "--table",
@@ -144,7 +150,8 @@ def main():
             print(f"e2e: generating a training run ({args.delta_rows} rows) in {delta_source} ...", flush=True)
             subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "scripts", "make_fixture.py"), delta_source,
                             "--steps", "100,200", "--ranks", "4", "--parallel", "16", "--step-filter-everywhere",
-                            "--training-run", "--updated-share", "0.04", "--new-share", "0.01"] + shape, check=True)
+                            "--training-run", "--updated-share", str(updated), "--new-share", str(new)] + shape,
+                           check=True)
     if args.split:  # four files, one of them 80% of the bytes: a huge table, each table in a file of its own
         split_source = source + "-one-huge-file"
         rows = round(args.size_gib * 2**30 * 0.8 / (16 + 3 * 4 * 64))
