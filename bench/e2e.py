@@ -2,7 +2,8 @@
 """End-to-end benchmark: recis-convert against `cp` of the same data files, timed alternately in one run.
 
     bench/e2e.py --dir /var/tmp/recis-bench [--size-gib 2] [--runs 3] [--hdf5] [--quantize] [--rows]
-                 [--deltas [--delta-rows narrow|wide]] [--watchdog] [--before OLD_BINARY] [--bind-to core|none]
+                 [--deltas [--delta-rows narrow|wide] [--delta-changes UPDATED,NEW]] [--watchdog]
+                 [--before OLD_BINARY] [--bind-to core|none]
                  [--prime | --settle SECONDS] [--only TEXT] [--json F]
 
 Generates (once per size, reused) a checkpoint with scripts/make_fixture.py in DIR/source-<scale>: 64 data files
