@@ -365,13 +365,15 @@ std::optional<JournalEntry> adopt_journaled_rows(const std::string& staging_dir,
 }
 
 Status journal_rows(const std::string& staging_dir, const RowRangeResult& written, double seconds, bool fsync) {
-  std::vector<std::string> files;
-  for (const OutputRegion& region : written.regions) {
-    if (std::find(files.begin(), files.end(), region.file) == files.end()) files.push_back(region.file);
-  }
-  for (const std::string& file : fsync ? files : std::vector<std::string>{}) {
-    auto synced = fsync_file(staging_dir + "/" + file);
-    if (!synced) return synced;
+  if (fsync) {  // each file its regions lie in, once
+    std::vector<std::string> files;
+    for (const OutputRegion& region : written.regions) {
+      if (std::find(files.begin(), files.end(), region.file) == files.end()) files.push_back(region.file);
+    }
+    for (const std::string& file : files) {
+      auto synced = fsync_file(staging_dir + "/" + file);
+      if (!synced) return synced;
+    }
   }
   JournalEntry entry;
   entry.rows = written;

@@ -30,7 +30,6 @@ class InputVerifier {
   };
   static constexpr size_t kGapReadBytes = 1u << 20;  // a gap or the rest is read this much at a time
 
-  InputVerifier() = default;
   // The files to check, by the path they are read at.
   explicit InputVerifier(const std::map<std::string, Expected>& files);
 
